@@ -1,0 +1,115 @@
+// Package cli is poselab's command line: every subcommand lives in its own
+// file and registers itself, so the TUI and the headless commands share
+// one entry point.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Command is one `poselab <name>` subcommand.
+type Command struct {
+	Name    string
+	Summary string // one line for `poselab --help`
+	// Run executes the command with its arguments (after the name). It
+	// writes results to stdout, messages to stderr, and returns an error
+	// to report (exit status 2 for usage and input errors, 1 otherwise).
+	Run func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]*Command{}
+
+// Register adds a subcommand; called from init functions.
+func Register(c *Command) {
+	if _, dup := commands[c.Name]; dup {
+		panic("cli: duplicate command " + c.Name)
+	}
+	commands[c.Name] = c
+}
+
+// UsageError marks an error caused by bad flags or bad input (exit 2).
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Usagef builds a UsageError.
+func Usagef(format string, a ...any) error { return UsageError{fmt.Errorf(format, a...)} }
+
+// DefaultCommand runs when poselab is started without a subcommand (the
+// TUI once it is registered as "tui").
+var DefaultCommand = "tui"
+
+// Main runs poselab with os.Args-style arguments and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	name := DefaultCommand
+	rest := args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, rest = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		usage(stdout)
+		return 0
+	}
+	if name == "help" {
+		usage(stdout)
+		return 0
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "poselab: unknown command %q\n\n", name)
+		usage(stderr)
+		return 2
+	}
+	err := c.Run(rest, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "poselab %s: %v\n", name, err)
+	var ue UsageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `poselab: a terminal workbench for training 3D human pose estimation models.
+
+Usage:
+  poselab [--runs-dir DIR]        open the workbench (TUI)
+  poselab <command> [flags]       run a command headless
+
+Commands:`)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+	}
+	fmt.Fprintln(w, "\nRun 'poselab <command> --help' for a command's flags.")
+}
+
+// NewFlagSet makes a flag set whose --help prints the summary and flags.
+func NewFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: poselab %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// Exit runs Main on the process's arguments and exits.
+func Exit() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) }

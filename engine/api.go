@@ -1,0 +1,187 @@
+// Package engine trains models while any number of viewers (the TUI, the
+// headless CLI, SSH sessions) watch and steer it. Data flows one way:
+// datasets -> engine (model, optimiser, schedule, backend) -> events -> run
+// store and viewers. The engine never draws.
+package engine
+
+import (
+	"time"
+
+	"poselab/pose"
+)
+
+// State is a run's place in its life cycle.
+type State string
+
+// Run states.
+const (
+	Queued   State = "queued"
+	Running  State = "running"
+	Paused   State = "paused"
+	Stopped  State = "stopped"
+	Finished State = "finished"
+	Failed   State = "failed"
+)
+
+// Active reports whether a run still holds or waits for the trainer.
+func (s State) Active() bool { return s == Queued || s == Running || s == Paused }
+
+// Spec is what a run is: stored as config.toml in its folder.
+type Spec struct {
+	ID       string   `toml:"id" json:"id"`
+	Name     string   `toml:"name" json:"name"`
+	Model    string   `toml:"model" json:"model"`                           // "sb", "sh", "ir", "baseline"
+	Preset   string   `toml:"preset" json:"preset"`                         // "tiny", "seed"
+	Pipeline string   `toml:"pipeline,omitempty" json:"pipeline,omitempty"` // "C".."G" and the stage, e.g. "D:sh"
+	Data     string   `toml:"data" json:"data"`                             // "synth" or a data folder
+	Device   string   `toml:"device" json:"device"`                         // "cpu" or "cuda"
+	Epochs   int      `toml:"epochs" json:"epochs"`
+	Batch    int      `toml:"batch" json:"batch"`
+	Seed     int64    `toml:"seed" json:"seed"`
+	Loss     string   `toml:"loss,omitempty" json:"loss,omitempty"` // "l1" or "mse"
+	TF32     bool     `toml:"tf32" json:"tf32"`
+	Schedule Schedule `toml:"schedule" json:"schedule"`
+	From     []string `toml:"from,omitempty" json:"from,omitempty"`           // runs whose outputs feed this one
+	After    string   `toml:"after,omitempty" json:"after,omitempty"`         // chain: start when this run finishes
+	DataSize string   `toml:"data_size,omitempty" json:"data_size,omitempty"` // synthetic size: "tiny", "small", "seed"
+}
+
+// RunInfo is a run's current summary, as a list of runs shows it.
+type RunInfo struct {
+	Spec          Spec
+	State         State
+	Reason        string // why it failed or paused itself
+	Step, Epoch   int
+	TotalSteps    int
+	StepsPerEpoch int
+	LastLoss      float64
+	LastValMPJPE  float64 // mm, NaN before the first validation
+	BestValMPJPE  float64 // mm
+	SamplesPerSec float64
+	ETA           time.Duration
+	Device        string
+	Started       time.Time
+	Updated       time.Time
+}
+
+// EventKind names an event; it is the "event" field of `--json` output.
+type EventKind string
+
+// Event kinds.
+const (
+	EvStarted    EventKind = "started"
+	EvStep       EventKind = "step"
+	EvEpoch      EventKind = "epoch"
+	EvCheckpoint EventKind = "checkpoint"
+	EvState      EventKind = "state"
+	EvFinished   EventKind = "finished"
+	EvFailed     EventKind = "failed"
+	EvResource   EventKind = "resource"
+	EvLog        EventKind = "log"
+)
+
+// Event is one thing that happened to a run. Exactly one of the pointer
+// fields matching Kind is set.
+type Event struct {
+	Seq   int64      `json:"seq"`
+	Run   string     `json:"run"`
+	Time  time.Time  `json:"time"`
+	Kind  EventKind  `json:"event"`
+	Spec  *Spec      `json:"spec,omitempty"`  // started
+	Step  *StepInfo  `json:"step,omitempty"`  // step
+	Epoch *EpochInfo `json:"epoch,omitempty"` // epoch
+	State *StateInfo `json:"state,omitempty"` // state, finished, failed
+	Ckpt  *CkptInfo  `json:"checkpoint,omitempty"`
+	Res   *Resource  `json:"resource,omitempty"`
+	Log   string     `json:"log,omitempty"`
+}
+
+// StepInfo is published for training steps (possibly thinned to a few per
+// second; every step's loss is in the run store).
+type StepInfo struct {
+	Step          int     `json:"step"`
+	Epoch         int     `json:"epoch"`
+	Loss          float64 `json:"loss"`
+	LR            float64 `json:"lr"`
+	SamplesPerSec float64 `json:"samples_per_s"`
+	ETASeconds    float64 `json:"eta_s"`
+	TotalSteps    int     `json:"total_steps"`
+}
+
+// EpochInfo is the validation at the end of an epoch.
+type EpochInfo struct {
+	Epoch      int                `json:"epoch"`
+	Step       int                `json:"step"`
+	TrainLoss  float64            `json:"train_loss"`
+	ValLoss    float64            `json:"val_loss"`
+	MPJPE      float64            `json:"val_mpjpe_mm"`
+	PMPJPE     float64            `json:"val_p_mpjpe_mm"`
+	PCK150     float64            `json:"val_pck150"`
+	AUC        float64            `json:"val_auc"`
+	PerJoint   []float64          `json:"per_joint_mm"`
+	PerAction  map[string]float64 `json:"per_action_mm,omitempty"`
+	Pixel      float64            `json:"val_px,omitempty"`       // 2D models: mean joint error, px
+	PCKh       float64            `json:"val_pckh50,omitempty"`   // 2D models: PCKh@0.5, percent
+	PerJointPx []float64          `json:"per_joint_px,omitempty"` // 2D models
+	Best       bool               `json:"best"`
+	Samples    []PoseSample       `json:"-"` // a few validation samples for skeleton views
+}
+
+// PoseSample is one validation sample with ground truth and prediction.
+type PoseSample struct {
+	Index  int
+	GT     pose.Pose3D // root-relative, camera space, mm
+	Pred   pose.Pose3D
+	GT2D   []pose.Vec2 // crop pixels, 2D models
+	Pred2D []pose.Vec2
+	Image  *Thumb // 2D models: coarse crop or heatmap
+}
+
+// Thumb is a small grey image (0..255), row-major.
+type Thumb struct {
+	W, H int
+	Pix  []uint8
+}
+
+// StateInfo reports a state change.
+type StateInfo struct {
+	From   State  `json:"from"`
+	To     State  `json:"to"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// CkptInfo reports a saved checkpoint.
+type CkptInfo struct {
+	Path  string `json:"path"`
+	Step  int    `json:"step"`
+	Epoch int    `json:"epoch"`
+	Best  bool   `json:"best"`
+}
+
+// Resource is the device line: what trains and how fast.
+type Resource struct {
+	Device        string  `json:"device"`
+	MemUsedBytes  int64   `json:"mem_used_bytes"`
+	MemTotalBytes int64   `json:"mem_total_bytes"`
+	GPUUtil       float64 `json:"gpu_util,omitempty"` // percent
+	SamplesPerSec float64 `json:"samples_per_s"`
+}
+
+// Controller is what a viewer (TUI, CLI, SSH session) needs from the engine.
+// *Engine implements it; tests may use a fake.
+type Controller interface {
+	Runs() []RunInfo
+	Run(id string) (RunInfo, bool)
+	// Subscribe returns the full history so far and a channel of later
+	// events. A slow subscriber never slows training: when its buffer is
+	// full it loses step events (never epoch or state events).
+	Subscribe() (history []Event, events <-chan Event, cancel func())
+	Submit(spec Spec) (string, error)
+	Pause(id string) error
+	Resume(id string) error
+	Stop(id string) error
+	Delete(id string) error
+	Export(id, split, format, path string) error
+	// Schedule returns a run's learning-rate schedule (a pure function).
+	Schedule(id string) (Schedule, bool)
+}
