@@ -44,6 +44,10 @@ type Spec struct {
 	From     []string `toml:"from,omitempty" json:"from,omitempty"`           // runs whose outputs feed this one
 	After    string   `toml:"after,omitempty" json:"after,omitempty"`         // chain: start when this run finishes
 	DataSize string   `toml:"data_size,omitempty" json:"data_size,omitempty"` // synthetic size: "tiny", "small", "seed"
+	// CkptEvery saves a `last` checkpoint every so many steps besides the
+	// one at each epoch's end, so that a killed run loses little (0: only
+	// per epoch).
+	CkptEvery int `toml:"ckpt_every_steps,omitempty" json:"ckpt_every_steps,omitempty"`
 }
 
 // RunInfo is a run's current summary, as a list of runs shows it.
@@ -57,6 +61,7 @@ type RunInfo struct {
 	LastLoss      float64
 	LastValMPJPE  float64 // mm, NaN before the first validation
 	BestValMPJPE  float64 // mm
+	BaselineMPJPE float64 // mm, the mean-pose baseline on val (NaN: not applicable)
 	SamplesPerSec float64
 	ETA           time.Duration
 	Device        string
@@ -94,6 +99,21 @@ type Event struct {
 	Ckpt  *CkptInfo  `json:"checkpoint,omitempty"`
 	Res   *Resource  `json:"resource,omitempty"`
 	Log   string     `json:"log,omitempty"`
+	// Result accompanies finished events (and failed/stopped ones when
+	// something was measured).
+	Result *Result `json:"result,omitempty"`
+}
+
+// Result is a run's summary when it ends. Missing numbers are NaN in Go
+// and omitted as JSON null by the CLI.
+type Result struct {
+	ValMPJPE      float64 `json:"val_mpjpe_mm"`      // last validation
+	BestValMPJPE  float64 `json:"best_val_mpjpe_mm"` // best validation
+	BaselineMPJPE float64 `json:"baseline_mpjpe_mm"` // mean-pose baseline on val
+	Steps         int     `json:"steps"`
+	Epochs        int     `json:"epochs"`
+	Seconds       float64 `json:"seconds"` // training time of this process
+	SamplesPerSec float64 `json:"samples_per_s"`
 }
 
 // StepInfo is published for training steps (possibly thinned to a few per
