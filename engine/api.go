@@ -48,6 +48,10 @@ type Spec struct {
 	// one at each epoch's end, so that a killed run loses little (0: only
 	// per epoch).
 	CkptEvery int `toml:"ckpt_every_steps,omitempty" json:"ckpt_every_steps,omitempty"`
+	// Augment turns on the image models' random flip and rotation
+	// augmentation where a model makes it optional (the image baseline:
+	// pipeline A trains without, B with it).
+	Augment bool `toml:"augment,omitempty" json:"augment,omitempty"`
 }
 
 // RunInfo is a run's current summary, as a list of runs shows it.
