@@ -140,6 +140,7 @@ type EpochInfo struct {
 	ValLoss    float64            `json:"val_loss"`
 	MPJPE      float64            `json:"val_mpjpe_mm"`
 	PMPJPE     float64            `json:"val_p_mpjpe_mm"`
+	NMPJPE     float64            `json:"val_n_mpjpe_mm"`
 	PCK150     float64            `json:"val_pck150"`
 	AUC        float64            `json:"val_auc"`
 	PerJoint   []float64          `json:"per_joint_mm"`
