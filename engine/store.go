@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+)
+
+// The run store. Every run has a folder runs/<id>/ with config.toml (its
+// Spec), checkpoints/, outputs/, exports/ and log; the numbers of all runs
+// of a runs directory live in one SQLite database, runs/poselab.db, that
+// users may query directly:
+//
+//	runs(id, name, model, preset, pipeline, state, reason, step, epoch, total_steps,
+//	     steps_per_epoch, last_loss, last_val_mpjpe_mm, best_val_mpjpe_mm,
+//	     baseline_mpjpe_mm, samples_per_s, device, created, started, updated)
+//	steps(run, step, epoch, loss, lr, time)             -- every training step
+//	epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
+//	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time)
+//
+// Times are Unix seconds (float). per_joint_mm and per_action_mm are JSON.
+type store struct {
+	dir string
+	db  *sql.DB
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS runs(
+  id TEXT PRIMARY KEY, name TEXT, model TEXT, preset TEXT, pipeline TEXT,
+  state TEXT, reason TEXT, step INTEGER, epoch INTEGER, total_steps INTEGER, steps_per_epoch INTEGER,
+  last_loss REAL, last_val_mpjpe_mm REAL, best_val_mpjpe_mm REAL, baseline_mpjpe_mm REAL,
+  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL);
+CREATE TABLE IF NOT EXISTS steps(
+  run TEXT, step INTEGER, epoch INTEGER, loss REAL, lr REAL, time REAL, PRIMARY KEY(run, step));
+CREATE TABLE IF NOT EXISTS epochs(
+  run TEXT, epoch INTEGER, step INTEGER, train_loss REAL, val_loss REAL,
+  val_mpjpe_mm REAL, val_p_mpjpe_mm REAL, val_n_mpjpe_mm REAL, val_pck150 REAL, val_auc REAL,
+  per_joint_mm TEXT, per_action_mm TEXT, best INTEGER, time REAL, PRIMARY KEY(run, epoch));
+`
+
+// DBName is the run store's database file inside the runs directory.
+const DBName = "poselab.db"
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("runs directory: %w", err)
+	}
+	dsn := "file:" + filepath.Join(dir, DBName) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("run store: %w", err)
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
+	}
+	return &store{dir: dir, db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+func (s *store) runDir(id string) string { return filepath.Join(s.dir, id) }
+
+// nullable turns NaN/Inf into SQL NULL.
+func nullable(x float64) any {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return x
+}
+
+func unix(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+// newID makes a readable, unique run ID: <model>-<yymmdd-hhmmss>[-n].
+func (s *store) newID(model string, now time.Time) string {
+	base := fmt.Sprintf("%s-%s", model, now.UTC().Format("060102-150405"))
+	id := base
+	for n := 2; ; n++ {
+		if _, err := os.Stat(s.runDir(id)); errors.Is(err, os.ErrNotExist) {
+			return id
+		}
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+}
+
+// createRun makes the run's folder and config.toml and inserts its row.
+func (s *store) createRun(info RunInfo) error {
+	dir := s.runDir(info.Spec.ID)
+	for _, sub := range []string{"checkpoints", "outputs", "exports"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := s.writeSpec(info.Spec); err != nil {
+		return err
+	}
+	_, err := s.db.Exec(`INSERT INTO runs(id, created) VALUES(?, ?)`, info.Spec.ID, unix(time.Now()))
+	if err != nil {
+		return fmt.Errorf("run store: %w", err)
+	}
+	return s.updateRun(info)
+}
+
+func (s *store) writeSpec(spec Spec) error {
+	b, err := toml.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.runDir(spec.ID), "config.toml"), b)
+}
+
+func readSpec(path string) (Spec, error) {
+	var spec Spec
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return spec, err
+	}
+	if err := toml.Unmarshal(b, &spec); err != nil {
+		return spec, fmt.Errorf("%s: %w", path, err)
+	}
+	return spec, nil
+}
+
+func (s *store) updateRun(r RunInfo) error {
+	_, err := s.db.Exec(`UPDATE runs SET name=?, model=?, preset=?, pipeline=?, state=?, reason=?, step=?, epoch=?,
+		total_steps=?, steps_per_epoch=?, last_loss=?, last_val_mpjpe_mm=?, best_val_mpjpe_mm=?, baseline_mpjpe_mm=?,
+		samples_per_s=?, device=?, started=?, updated=? WHERE id=?`,
+		r.Spec.Name, r.Spec.Model, r.Spec.Preset, r.Spec.Pipeline, string(r.State), r.Reason, r.Step, r.Epoch,
+		r.TotalSteps, r.StepsPerEpoch, nullable(r.LastLoss), nullable(r.LastValMPJPE), nullable(r.BestValMPJPE),
+		nullable(r.BaselineMPJPE), nullable(r.SamplesPerSec), r.Device, unix(r.Started), unix(time.Now()), r.Spec.ID)
+	if err != nil {
+		return fmt.Errorf("run store: %w", err)
+	}
+	return nil
+}
+
+type stepRow struct {
+	Step, Epoch int
+	Loss, LR    float64
+	Time        time.Time
+}
+
+func (s *store) addSteps(run string, rows []stepRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	st, err := tx.Prepare(`INSERT OR REPLACE INTO steps(run, step, epoch, loss, lr, time) VALUES(?,?,?,?,?,?)`)
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	for _, r := range rows {
+		if _, err := st.Exec(run, r.Step, r.Epoch, nullable(r.Loss), r.LR, unix(r.Time)); err != nil {
+			st.Close()
+			tx.Rollback()
+			return err
+		}
+	}
+	st.Close()
+	return tx.Commit()
+}
+
+func (s *store) addEpoch(run string, e *EpochInfo) error {
+	pj, _ := json.Marshal(e.PerJoint)
+	pa, _ := json.Marshal(e.PerAction)
+	_, err := s.db.Exec(`INSERT OR REPLACE INTO epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
+		val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		run, e.Epoch, e.Step, nullable(e.TrainLoss), nullable(e.ValLoss), nullable(e.MPJPE), nullable(e.PMPJPE),
+		nullable(e.NMPJPE), nullable(e.PCK150), nullable(e.AUC), string(pj), string(pa), e.Best, unix(time.Now()))
+	return err
+}
+
+// StepPoint is one stored training step.
+type StepPoint struct {
+	Step, Epoch int
+	Loss, LR    float64
+}
+
+func (s *store) steps(run string) ([]StepPoint, error) {
+	rows, err := s.db.Query(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr FROM steps WHERE run=? ORDER BY step`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StepPoint
+	for rows.Next() {
+		var p StepPoint
+		var loss any
+		if err := rows.Scan(&p.Step, &p.Epoch, &loss, &p.LR); err != nil {
+			return nil, err
+		}
+		p.Loss = toFloat(loss)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *store) epochs(run string) ([]EpochInfo, error) {
+	rows, err := s.db.Query(`SELECT epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm, val_n_mpjpe_mm,
+		val_pck150, val_auc, per_joint_mm, per_action_mm, best FROM epochs WHERE run=? ORDER BY epoch`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []EpochInfo
+	for rows.Next() {
+		var e EpochInfo
+		var tl, vl, m, pm, nm, pck, auc any
+		var pj, pa string
+		if err := rows.Scan(&e.Epoch, &e.Step, &tl, &vl, &m, &pm, &nm, &pck, &auc, &pj, &pa, &e.Best); err != nil {
+			return nil, err
+		}
+		e.TrainLoss, e.ValLoss, e.MPJPE, e.PMPJPE, e.NMPJPE, e.PCK150, e.AUC =
+			toFloat(tl), toFloat(vl), toFloat(m), toFloat(pm), toFloat(nm), toFloat(pck), toFloat(auc)
+		json.Unmarshal([]byte(pj), &e.PerJoint)
+		json.Unmarshal([]byte(pa), &e.PerAction)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	return math.NaN()
+}
+
+// loadRuns reads every run of the directory: the spec from config.toml,
+// the rest from the database (a folder without a row is shown as stopped).
+func (s *store) loadRuns() ([]RunInfo, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []RunInfo
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		spec, err := readSpec(filepath.Join(s.dir, e.Name(), "config.toml"))
+		if err != nil {
+			continue // not a run folder
+		}
+		spec.ID = e.Name()
+		info := RunInfo{Spec: spec, State: Stopped, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(), BaselineMPJPE: math.NaN()}
+		var state, reason, device sql.NullString
+		var step, epoch, total, spe sql.NullInt64
+		var loss, last, best, base, sps, started, updated any
+		err = s.db.QueryRow(`SELECT state, reason, step, epoch, total_steps, steps_per_epoch, last_loss, last_val_mpjpe_mm,
+			best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated FROM runs WHERE id=?`, spec.ID).
+			Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated)
+		if err == nil {
+			info.State, info.Reason, info.Device = State(state.String), reason.String, device.String
+			info.Step, info.Epoch, info.TotalSteps, info.StepsPerEpoch = int(step.Int64), int(epoch.Int64), int(total.Int64), int(spe.Int64)
+			info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE, info.SamplesPerSec =
+				toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
+			info.Started, info.Updated = fromUnix(started), fromUnix(updated)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func fromUnix(v any) time.Time {
+	f := toFloat(v)
+	if math.IsNaN(f) {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(f*1e9))
+}
+
+func (s *store) deleteRun(id string) error {
+	for _, q := range []string{`DELETE FROM runs WHERE id=?`, `DELETE FROM steps WHERE run=?`, `DELETE FROM epochs WHERE run=?`} {
+		if _, err := s.db.Exec(q, id); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(s.runDir(id))
+}
