@@ -1,0 +1,153 @@
+package cpu
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+	"poselab/nn"
+)
+
+// exprGraph is one gorgonia graph of the model, in training or in
+// evaluation mode, with its machine and the values it reads and writes.
+// Parameter nodes of both graphs are bound to the program's parameter
+// tensors, so an update in place is seen by both.
+type exprGraph struct {
+	g       *G.ExprGraph
+	vm      G.VM
+	nodes   []*G.Node                // by nn node id
+	inputs  map[string]*tensor.Dense // bound input values, [batch, shape...]
+	masks   []*dropMask              // training only
+	cost    *G.Node                  // nil when the graph has no losses
+	grads   []*G.Node                // training only: d cost / d param, in p.names order
+	inGrads map[string]*G.Node       // tests only: d cost / d input
+	outputs map[string]*G.Node
+}
+
+// dropMask is a dropout layer's mask input, refilled for each step.
+type dropMask struct {
+	node, batch int
+	p           float64
+	val         *tensor.Dense
+	step        int // step it holds (-1: none yet)
+}
+
+func batchShape(batch int, shape []int) tensor.Shape {
+	return append(tensor.Shape{batch}, shape...)
+}
+
+// build translates the nn graph into a gorgonia graph. In training mode it
+// adds the gradient nodes of every parameter (and of the inputs in
+// wrtInputs, for the gradient tests).
+func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cpu: building the graph: %v", r)
+		}
+	}()
+	B, dt := p.opt.Batch, p.dt
+	eg = &exprGraph{g: G.NewGraph(), nodes: make([]*G.Node, len(p.g.Nodes)), inputs: map[string]*tensor.Dense{}, outputs: map[string]*G.Node{}}
+	params := map[string]*G.Node{}
+	param := func(name string) *G.Node {
+		if n, ok := params[name]; ok {
+			return n
+		}
+		v, ok := p.params[name]
+		if !ok {
+			panic(fmt.Sprintf("parameter %q is not declared", name))
+		}
+		n := G.NewTensor(eg.g, dt, v.Dims(), G.WithShape(v.Shape()...), G.WithValue(v), G.WithName(name))
+		params[name] = n
+		return n
+	}
+	inputNodes := map[string]*G.Node{}
+	for _, n := range p.g.Nodes {
+		var in []*G.Node
+		for _, id := range n.Inputs {
+			in = append(in, eg.nodes[id])
+		}
+		dims := len(n.Shape) + 1
+		var out *G.Node
+		switch n.Op {
+		case nn.OpInput:
+			v := tensor.New(tensor.Of(dt), tensor.WithShape(batchShape(B, n.Shape)...))
+			eg.inputs[n.Name] = v
+			out = G.NewTensor(eg.g, dt, dims, G.WithShape(v.Shape()...), G.WithValue(v), G.WithName("input:"+n.Name))
+			inputNodes[n.Name] = out
+		case nn.OpLinear:
+			out = apply(newLinear(), in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+		case nn.OpBatchNorm:
+			st := p.bn[n.ID]
+			if train {
+				out = apply(&bnTrainOp{opBase: newBase("BatchNorm(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+			} else {
+				out = apply(&bnEvalOp{opBase: newBase("BatchNormEval(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+			}
+		case nn.OpReLU:
+			out = apply(newReLU(dims), in[0])
+		case nn.OpDropout:
+			if !train || n.P == 0 {
+				out = in[0]
+				break
+			}
+			if n.P < 0 || n.P >= 1 {
+				panic(fmt.Sprintf("dropout probability %v outside [0,1)", n.P))
+			}
+			m := &dropMask{node: n.ID, p: n.P, step: -1, val: tensor.New(tensor.Of(dt), tensor.WithShape(batchShape(B, n.Shape)...))}
+			eg.masks = append(eg.masks, m)
+			mn := G.NewTensor(eg.g, dt, dims, G.WithShape(m.val.Shape()...), G.WithValue(m.val), G.WithName(fmt.Sprintf("dropmask%d", n.ID)))
+			out = apply(newMask(dims), in[0], mn)
+		case nn.OpAdd:
+			out = G.Must(G.Add(in[0], in[1]))
+		case nn.OpReshape:
+			out = G.Must(G.Reshape(in[0], batchShape(B, n.Shape)))
+		default:
+			out, err = p.buildSpatial(eg, n, in, param, train)
+			if err != nil {
+				return nil, err
+			}
+		}
+		eg.nodes[n.ID] = out
+	}
+	for name, id := range p.g.Outputs {
+		eg.outputs[name] = eg.nodes[id]
+	}
+	for _, l := range p.g.Losses {
+		pred := eg.nodes[l.Pred]
+		args := []*G.Node{pred, inputNodes[l.Target]}
+		if l.Mask != "" {
+			args = append(args, inputNodes[l.Mask])
+		}
+		term := apply(newLoss(l, pred.Dims()), args...)
+		if eg.cost == nil {
+			eg.cost = term
+		} else {
+			eg.cost = G.Must(G.Add(eg.cost, term))
+		}
+	}
+	if train && eg.cost != nil && len(p.names)+len(wrtInputs) > 0 {
+		wrt := make([]*G.Node, 0, len(p.names)+len(wrtInputs))
+		for _, name := range p.names {
+			wrt = append(wrt, param(name))
+		}
+		for _, name := range wrtInputs {
+			wrt = append(wrt, inputNodes[name])
+		}
+		grads, err := G.Grad(eg.cost, wrt...)
+		if err != nil {
+			return nil, fmt.Errorf("cpu: gradients: %w", err)
+		}
+		eg.grads = grads[:len(p.names)]
+		eg.inGrads = map[string]*G.Node{}
+		for i, name := range wrtInputs {
+			eg.inGrads[name] = grads[len(p.names)+i]
+		}
+	}
+	eg.vm = G.NewTapeMachine(eg.g)
+	return eg, nil
+}
+
+// buildSpatial handles the image layers (stage 2).
+func (p *program) buildSpatial(eg *exprGraph, n *nn.Node, in []*G.Node, param func(string) *G.Node, train bool) (*G.Node, error) {
+	return nil, fmt.Errorf("cpu: op %q is not implemented", n.Op)
+}
