@@ -164,7 +164,7 @@ func Decode(hm []float32, hmSize, size int, a [2][3]float64) (p pose.Pose2D, con
 // mirrored. The mirrored crop maps crop x to S - x (datasets.CropTransform),
 // so heatmap x maps to w - x, not w-1-x: column i of the result reads
 // column w-i of the flipped heatmap; column 0, whose counterpart lies
-// outside the map, reads column w-1.
+// outside the map, keeps its own value.
 func MergeFlip(hm, flipped []float32, w, h int) {
 	n := w * h
 	for j := 0; j < pose.NumJoints; j++ {
@@ -172,9 +172,8 @@ func MergeFlip(hm, flipped []float32, w, h int) {
 		k := pose.FlipPartner[j]
 		src := flipped[k*n : (k+1)*n]
 		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				sx := min(w-x, w-1)
-				dst[y*w+x] = 0.5 * (dst[y*w+x] + src[y*w+sx])
+			for x := 1; x < w; x++ {
+				dst[y*w+x] = 0.5 * (dst[y*w+x] + src[y*w+w-x])
 			}
 		}
 	}
