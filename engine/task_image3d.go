@@ -260,7 +260,7 @@ func (s *imageSource) evaluate3D(split datasets.Split, preds []Prediction, with2
 		return EpochInfo{}, fmt.Errorf("no 3D predictions of %s to evaluate", split)
 	}
 	rep := pose.Evaluate(pred, gt, actions)
-	info := EpochInfo{MPJPE: rep.MPJPE, PMPJPE: rep.PMPJPE, PCK150: rep.PCK150, AUC: rep.AUC,
+	info := EpochInfo{MPJPE: rep.MPJPE, PMPJPE: rep.PMPJPE, NMPJPE: rep.NMPJPE, PCK150: rep.PCK150, AUC: rep.AUC,
 		PerJoint: rep.PerJoint[:], PerAction: rep.PerAction, Samples: samples}
 	if nPx > 0 {
 		info.Pixel = pxSum / float64(nPx*pose.NumJoints)
