@@ -1,0 +1,155 @@
+// Package cuda is poselab's NVIDIA GPU backend: it compiles an nn.Graph
+// into device buffers, cuBLAS matrix products, cuDNN convolutions and
+// NVRTC-compiled kernels, and replays each training step as one CUDA
+// graph. The libraries are loaded at run time (package cu), so the binary
+// needs no cgo and runs everywhere; without a GPU New returns an error.
+package cuda
+
+import (
+	"fmt"
+	"strings"
+
+	"poselab/nn"
+)
+
+type backend struct{ d *device }
+
+// New opens the first GPU. Without the NVIDIA driver, a GPU or one of the
+// CUDA libraries it returns an error that names what is missing and where
+// it was looked for.
+func New() (nn.Backend, error) {
+	d, err := getDevice()
+	if err != nil {
+		return nil, err
+	}
+	return &backend{d: d}, nil
+}
+
+func (b *backend) Name() string   { return "cuda" }
+func (b *backend) Device() string { return b.d.name }
+
+// Versions describes the GPU and the library versions in use.
+func Versions(be nn.Backend) string {
+	if b, ok := be.(*backend); ok {
+		return b.d.versions()
+	}
+	return ""
+}
+
+// Compile lays out the graph's buffers for opt.Batch samples, chooses the
+// convolution algorithms and loads nn.InitState(g, opt.Seed).
+func (b *backend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	var p *program
+	err := b.d.do(func() error {
+		var err error
+		p, err = b.compile(g, opt)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &handle{p: p}, nil
+}
+
+// handle is the nn.Program the engine sees: every method runs on the GPU
+// goroutine.
+type handle struct{ p *program }
+
+func (h *handle) TrainStep(b nn.Batch, step int, lr float64) (loss float64, err error) {
+	err = h.p.d.do(func() error {
+		loss, err = h.p.trainStep(b, step, lr)
+		return err
+	})
+	return
+}
+
+func (h *handle) Gradients(b nn.Batch, step int) (loss float64, grads map[string]*nn.Tensor, err error) {
+	err = h.p.d.do(func() error {
+		loss, grads, err = h.p.gradients(b, step)
+		return err
+	})
+	return
+}
+
+func (h *handle) Predict(b nn.Batch) (out map[string]*nn.Tensor, err error) {
+	err = h.p.d.do(func() error {
+		out, err = h.p.predict(b)
+		return err
+	})
+	return
+}
+
+func (h *handle) Loss(b nn.Batch) (loss float64, err error) {
+	err = h.p.d.do(func() error {
+		loss, err = h.p.evalLoss(b)
+		return err
+	})
+	return
+}
+
+func (h *handle) State() (s *nn.State, err error) {
+	err = h.p.d.do(func() error {
+		if h.p.closed {
+			return fmt.Errorf("cuda: program is closed")
+		}
+		s, err = h.p.state()
+		return err
+	})
+	return
+}
+
+func (h *handle) SetState(s *nn.State) error {
+	return h.p.d.do(func() error {
+		if h.p.closed {
+			return fmt.Errorf("cuda: program is closed")
+		}
+		return h.p.setState(s)
+	})
+}
+
+func (h *handle) Memory() (m nn.MemoryStats) {
+	h.p.d.do(func() error {
+		if !h.p.closed {
+			m = h.p.memory()
+		}
+		return nil
+	})
+	return
+}
+
+func (h *handle) Close() error {
+	return h.p.d.do(func() error {
+		if h.p.closed {
+			return nil
+		}
+		h.p.closed = true
+		err := h.p.d.sync()
+		h.p.release()
+		return err
+	})
+}
+
+// Info reports how a program runs: whether the training step is a CUDA
+// graph (and why not) and the convolution algorithms chosen.
+func Info(pr nn.Program) string {
+	h, ok := pr.(*handle)
+	if !ok {
+		return ""
+	}
+	var sb strings.Builder
+	h.p.d.do(func() error {
+		switch {
+		case h.p.graphExec != 0:
+			sb.WriteString("training step: CUDA graph\n")
+		case h.p.graphErr != nil:
+			fmt.Fprintf(&sb, "training step: eager (graph capture failed: %v)\n", h.p.graphErr)
+		default:
+			sb.WriteString("training step: eager\n")
+		}
+		for _, l := range h.p.compileLog {
+			sb.WriteString(l + "\n")
+		}
+		return nil
+	})
+	return sb.String()
+}

@@ -1,0 +1,209 @@
+package cuda
+
+import (
+	"fmt"
+
+	"poselab/engine/cuda/cu"
+	"poselab/nn"
+)
+
+// convLayer holds the cuDNN descriptors of one Conv2d or ConvTranspose2d.
+// Both are described by the geometry of a forward convolution cx -> cy
+// with filter w: for Conv2d cx is the input and cy the output; for a
+// transposed convolution it is the other way round (its forward pass is
+// cuDNN's backward-data, its input gradient cuDNN's forward), so neither
+// direction wastes work on inserted zeros.
+type convLayer struct {
+	cxD, cyD, wD uintptr
+	// One convolution descriptor per primitive, so each can carry the math
+	// type its chosen algorithm wants.
+	fwdD, bwdDataD, bwdFilterD uintptr
+	fwdAlgo, bwdDataAlgo       int32
+	bwdFilterAlgo              int32
+	fwdWS, bwdDataWS           uint64
+	bwdFilterWS                uint64
+	needFwd, needBwdData       bool
+	needBwdFilter              bool
+	how                        string // how the algorithms were chosen, for logs
+}
+
+// convGeometry returns (cx shape, cy shape, filter k, c) for node n whose
+// input has shape in (per sample, [C,H,W]).
+func convGeometry(n *nn.Node, in []int) (cx, cy [3]int, fk, fc int) {
+	x := [3]int{in[0], in[1], in[2]}
+	y := [3]int{n.Shape[0], n.Shape[1], n.Shape[2]}
+	if n.Op == nn.OpConvT2d {
+		// weight [Cin, Out, K, K] = filter of the forward conv Out -> Cin
+		return y, x, in[0], n.Out
+	}
+	return x, y, n.Out, in[0]
+}
+
+func (d *device) newConvLayer(n *nn.Node, in []int, B int, tf32 bool) (*convLayer, error) {
+	dn := d.dnn
+	cx, cy, fk, fc := convGeometry(n, in)
+	l := &convLayer{}
+	steps := []struct {
+		what string
+		f    func() int32
+	}{
+		{"create cx", func() int32 { return dn.CreateTensorDescriptor(&l.cxD) }},
+		{"create cy", func() int32 { return dn.CreateTensorDescriptor(&l.cyD) }},
+		{"create w", func() int32 { return dn.CreateFilterDescriptor(&l.wD) }},
+		{"set cx", func() int32 {
+			return dn.SetTensor4d(l.cxD, cu.DnnNCHW, cu.DnnFloat, int32(B), int32(cx[0]), int32(cx[1]), int32(cx[2]))
+		}},
+		{"set cy", func() int32 {
+			return dn.SetTensor4d(l.cyD, cu.DnnNCHW, cu.DnnFloat, int32(B), int32(cy[0]), int32(cy[1]), int32(cy[2]))
+		}},
+		{"set w", func() int32 {
+			return dn.SetFilter4d(l.wD, cu.DnnFloat, cu.DnnNCHW, int32(fk), int32(fc), int32(n.K), int32(n.K))
+		}},
+	}
+	math := int32(cu.DnnFMAMath)
+	if tf32 {
+		math = cu.DnnDefaultMath
+	}
+	for _, cd := range []*uintptr{&l.fwdD, &l.bwdDataD, &l.bwdFilterD} {
+		cd := cd
+		steps = append(steps,
+			struct {
+				what string
+				f    func() int32
+			}{"create conv", func() int32 { return dn.CreateConvDescriptor(cd) }},
+			struct {
+				what string
+				f    func() int32
+			}{"set conv", func() int32 {
+				return dn.SetConv2d(*cd, int32(n.Pad), int32(n.Pad), int32(n.Stride), int32(n.Stride), 1, 1, cu.DnnCrossCorr, cu.DnnFloat)
+			}},
+			struct {
+				what string
+				f    func() int32
+			}{"set math type", func() int32 { return dn.SetConvMathType(*cd, math) }},
+		)
+	}
+	for _, s := range steps {
+		if err := dn.Check(fmt.Sprintf("%s %s: %s", n.Op, n.Name, s.what), s.f()); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// convBufs are the device buffers the three primitives read and write
+// (0 where a primitive is not needed).
+type convBufs struct {
+	cx, cy, w, dcx, dcy, dw uint64
+}
+
+// chooseAlgos picks each needed primitive's algorithm: cuDNN's measured
+// search (like PyTorch's cudnn.benchmark) within the workspace limit, else
+// its heuristic.
+func (d *device) chooseAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint64, tf32 bool) error {
+	dn, h := d.dnn, d.cudnn
+	const req = 16
+	perf := make([]cu.AlgoPerf, req)
+	var got int32
+	pick := func(what string, cd uintptr, find func() int32, heur func() int32, wsq func(algo int32, sz *uint64) int32) (int32, uint64, error) {
+		got = 0
+		st := find()
+		how := "find"
+		if st != 0 || got == 0 {
+			how = "heuristic"
+			got = 0
+			if err := dn.Check(what+" heuristic", heur()); err != nil {
+				return 0, 0, err
+			}
+		}
+		for _, p := range perf[:got] {
+			if p.Status != 0 {
+				continue
+			}
+			var sz uint64
+			if how == "heuristic" {
+				if wsq(p.Algo, &sz) != 0 {
+					continue
+				}
+			} else {
+				sz = p.Memory
+			}
+			if sz > wsBytes {
+				continue
+			}
+			if tf32 {
+				if err := dn.Check(what+" math type", dn.SetConvMathType(cd, p.MathType)); err != nil {
+					return 0, 0, err
+				}
+			}
+			l.how += fmt.Sprintf(" %s:%s algo %d %.3f ms ws %d", what, how, p.Algo, p.Time, sz)
+			return p.Algo, sz, nil
+		}
+		return 0, 0, fmt.Errorf("cudnn: %s: no usable algorithm within %d MiB workspace (find status %d)", what, wsBytes>>20, st)
+	}
+	var err error
+	if l.needFwd {
+		l.fwdAlgo, l.fwdWS, err = pick("forward", l.fwdD,
+			func() int32 {
+				return dn.FindFwd(h, l.cxD, b.cx, l.wD, b.w, l.fwdD, l.cyD, b.cy, req, &got, &perf[0], ws, wsBytes)
+			},
+			func() int32 { return dn.GetFwdV7(h, l.cxD, l.wD, l.fwdD, l.cyD, req, &got, &perf[0]) },
+			func(a int32, sz *uint64) int32 { return dn.FwdWS(h, l.cxD, l.wD, l.fwdD, l.cyD, a, sz) })
+		if err != nil {
+			return err
+		}
+	}
+	if l.needBwdData {
+		l.bwdDataAlgo, l.bwdDataWS, err = pick("backward-data", l.bwdDataD,
+			func() int32 {
+				return dn.FindBwdData(h, l.wD, b.w, l.cyD, b.dcy, l.bwdDataD, l.cxD, b.dcx, req, &got, &perf[0], ws, wsBytes)
+			},
+			func() int32 { return dn.GetBwdDataV7(h, l.wD, l.cyD, l.bwdDataD, l.cxD, req, &got, &perf[0]) },
+			func(a int32, sz *uint64) int32 { return dn.BwdDataWS(h, l.wD, l.cyD, l.bwdDataD, l.cxD, a, sz) })
+		if err != nil {
+			return err
+		}
+	}
+	if l.needBwdFilter {
+		l.bwdFilterAlgo, l.bwdFilterWS, err = pick("backward-filter", l.bwdFilterD,
+			func() int32 {
+				return dn.FindBwdFilter(h, l.cxD, b.cx, l.cyD, b.dcy, l.bwdFilterD, l.wD, b.dw, req, &got, &perf[0], ws, wsBytes)
+			},
+			func() int32 { return dn.GetBwdFilterV7(h, l.cxD, l.cyD, l.bwdFilterD, l.wD, req, &got, &perf[0]) },
+			func(a int32, sz *uint64) int32 { return dn.BwdFilterWS(h, l.cxD, l.cyD, l.bwdFilterD, l.wD, a, sz) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *device) destroyConv(l *convLayer) {
+	dn := d.dnn
+	dn.DestroyTensorDesc(l.cxD)
+	dn.DestroyTensorDesc(l.cyD)
+	dn.DestroyFilterDesc(l.wD)
+	dn.DestroyConvDesc(l.fwdD)
+	dn.DestroyConvDesc(l.bwdDataD)
+	dn.DestroyConvDesc(l.bwdFilterD)
+}
+
+var (
+	one  = float32(1)
+	zero = float32(0)
+)
+
+// convForwardPrim runs cuDNN forward cx -> cy (cy = beta*cy + conv).
+func (d *device) convForwardPrim(l *convLayer, cx, w, cy uint64, ws uint64, beta *float32) error {
+	return d.dnn.Check("convolution forward", d.dnn.Forward(d.cudnn, &one, l.cxD, cx, l.wD, w, l.fwdD, l.fwdAlgo, ws, l.fwdWS, beta, l.cyD, cy))
+}
+
+// convBackwardDataPrim runs cuDNN backward-data cy -> cx.
+func (d *device) convBackwardDataPrim(l *convLayer, w, cy, cx uint64, ws uint64, beta *float32) error {
+	return d.dnn.Check("convolution backward data", d.dnn.BackwardData(d.cudnn, &one, l.wD, w, l.cyD, cy, l.bwdDataD, l.bwdDataAlgo, ws, l.bwdDataWS, beta, l.cxD, cx))
+}
+
+// convBackwardFilterPrim runs cuDNN backward-filter (cx, cy) -> w.
+func (d *device) convBackwardFilterPrim(l *convLayer, cx, cy, dw uint64, ws uint64) error {
+	return d.dnn.Check("convolution backward filter", d.dnn.BackwardFilter(d.cudnn, &one, l.cxD, cx, l.cyD, cy, l.bwdFilterD, l.bwdFilterAlgo, ws, l.bwdFilterWS, &zero, l.wD, dw))
+}

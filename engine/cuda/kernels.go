@@ -1,0 +1,369 @@
+package cuda
+
+// kernelSource is every CUDA C kernel the backend launches, compiled once
+// per process by NVRTC for the device's architecture. Conventions: tensors
+// are NCHW float32; "n" counts elements over the whole batch; backward
+// kernels ADD into dx (gradient buffers are zeroed once per step and a
+// value used twice accumulates both contributions); pointers may be 0
+// where a kernel documents it.
+const kernelSource = `
+typedef unsigned long long u64;
+typedef long long i64;
+
+// Ctrl is the small device block the host rewrites before every step, so
+// that a captured CUDA graph can be replayed with a new step and lr.
+struct Ctrl { u64 step; double lr; double t; };
+
+#define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
+
+// dropKeep is nn.DropoutUniform(seed, step, node, i) >= p, bit for bit:
+// the same SplitMix64-style mix in uint64 arithmetic, then the top 24 bits
+// as an exact double in [0,1).
+__device__ __forceinline__ bool dropKeep(u64 seed, u64 step, u64 node, u64 i, double p) {
+	u64 z = seed ^ step * 0x9e3779b97f4a7c15ULL ^ node * 0xbf58476d1ce4e5b9ULL ^ i * 0x94d049bb133111ebULL;
+	z ^= z >> 30;
+	z *= 0xbf58476d1ce4e5b9ULL;
+	z ^= z >> 27;
+	z *= 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	return (double)(z >> 40) * (1.0 / 16777216.0) >= p;
+}
+
+// blockSum adds v over the block (blockDim.x a multiple of 32, <= 1024)
+// and returns the total to every thread.
+__device__ double blockSum(double v) {
+	__shared__ double sh[33];
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+	__syncthreads();
+	if (lane == 0) sh[w] = v;
+	__syncthreads();
+	if (w == 0) {
+		v = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
+		for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+		if (lane == 0) sh[32] = v;
+	}
+	__syncthreads();
+	return sh[32];
+}
+
+// Element (b, c, hw) of channel c's i-th element over batch and space.
+__device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
+	if (HW == 1) return (i64)i * C + c;
+	int b = i / HW, hw = i - b * HW;
+	return ((i64)b * C + c) * HW + hw;
+}
+
+extern "C" {
+
+__global__ void add_bias(float* y, const float* b, i64 n, int C, int HW) {
+	GRID_STRIDE(i, n) y[i] += b[(i / HW) % C];
+}
+
+// bias_grad: db[c] = sum over batch and space of dy (one block per channel).
+__global__ void bias_grad(const float* dy, float* db, int B, int C, int HW) {
+	int c = blockIdx.x, n = B * HW;
+	double s = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) s += dy[chanIndex(i, c, C, HW)];
+	s = blockSum(s);
+	if (threadIdx.x == 0) db[c] = (float)s;
+}
+
+// bn_train: batch statistics of channel c (one block per channel), the
+// normalised output, the saved mean and 1/std for backward and, when
+// update is set, PyTorch's running-statistics update (unbiased variance).
+__global__ void bn_train(const float* x, float* y, const float* gamma, const float* beta, float* rmean, float* rvar,
+                         float* smean, float* sinv, int B, int C, int HW, float eps, float mom, int update) {
+	int c = blockIdx.x, n = B * HW;
+	double s = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[chanIndex(i, c, C, HW)];
+	double mean = blockSum(s) / n;
+	double v = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		double d = x[chanIndex(i, c, C, HW)] - mean;
+		v += d * d;
+	}
+	double var = blockSum(v) / n;
+	float inv = (float)(1.0 / sqrt(var + (double)eps));
+	float g = gamma[c], bt = beta[c], mf = (float)mean;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		i64 k = chanIndex(i, c, C, HW);
+		y[k] = (x[k] - mf) * inv * g + bt;
+	}
+	if (threadIdx.x == 0) {
+		smean[c] = (float)mean;
+		sinv[c] = inv;
+		if (update) {
+			double unb = n > 1 ? var * n / (n - 1) : var;
+			rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+			rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
+		}
+	}
+}
+
+// bn_train_back: gamma/beta gradients and (dx != 0) dx += the input gradient.
+__global__ void bn_train_back(const float* x, const float* dy, const float* gamma, const float* smean, const float* sinv,
+                              float* dx, float* dgamma, float* dbeta, int B, int C, int HW) {
+	int c = blockIdx.x, n = B * HW;
+	float mean = smean[c], inv = sinv[c];
+	double sdy = 0, sdyx = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		i64 k = chanIndex(i, c, C, HW);
+		float d = dy[k];
+		sdy += d;
+		sdyx += (double)d * ((x[k] - mean) * inv);
+	}
+	sdy = blockSum(sdy);
+	sdyx = blockSum(sdyx);
+	if (threadIdx.x == 0) {
+		dgamma[c] = (float)sdyx;
+		dbeta[c] = (float)sdy;
+	}
+	if (dx == 0) return;
+	float k1 = gamma[c] * inv / n, a = (float)sdy, b = (float)sdyx;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		i64 k = chanIndex(i, c, C, HW);
+		float xh = (x[k] - mean) * inv;
+		dx[k] += k1 * (n * dy[k] - a - xh * b);
+	}
+}
+
+// bn_eval: y = (x - running mean) / sqrt(running var + eps) * gamma + beta.
+__global__ void bn_eval(const float* x, float* y, const float* gamma, const float* beta, const float* rmean,
+                        const float* rvar, i64 n, int C, int HW, float eps) {
+	GRID_STRIDE(i, n) {
+		int c = (i / HW) % C;
+		float inv = rsqrtf(rvar[c] + eps);
+		y[i] = (x[i] - rmean[c]) * inv * gamma[c] + beta[c];
+	}
+}
+
+__global__ void relu_fwd(const float* x, float* y, i64 n) {
+	GRID_STRIDE(i, n) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+__global__ void relu_back(const float* y, const float* dy, float* dx, i64 n) {
+	GRID_STRIDE(i, n) if (y[i] > 0.f) dx[i] += dy[i];
+}
+
+// dropout_fwd: inverted dropout with the shared mask hash; train == 0 is
+// the identity. The step comes from the control block.
+__global__ void dropout_fwd(const float* x, float* y, i64 n, u64 seed, const Ctrl* ctl, u64 node, double p,
+                            float scale, int train) {
+	u64 step = ctl->step;
+	GRID_STRIDE(i, n) {
+		if (!train) y[i] = x[i];
+		else y[i] = dropKeep(seed, step, node, (u64)i, p) ? x[i] * scale : 0.f;
+	}
+}
+
+__global__ void dropout_back(const float* dy, float* dx, i64 n, u64 seed, const Ctrl* ctl, u64 node, double p,
+                             float scale) {
+	u64 step = ctl->step;
+	GRID_STRIDE(i, n) if (dropKeep(seed, step, node, (u64)i, p)) dx[i] += dy[i] * scale;
+}
+
+// dropout_mask writes the keep mask (1/0) so the host can test the hash.
+__global__ void dropout_mask(float* m, i64 n, u64 seed, u64 step, u64 node, double p) {
+	GRID_STRIDE(i, n) m[i] = dropKeep(seed, step, node, (u64)i, p) ? 1.f : 0.f;
+}
+
+__global__ void add_fwd(const float* a, const float* b, float* y, i64 n) {
+	GRID_STRIDE(i, n) y[i] = a[i] + b[i];
+}
+
+__global__ void accumulate(const float* dy, float* dx, i64 n) {
+	GRID_STRIDE(i, n) dx[i] += dy[i];
+}
+
+// maxpool_fwd: PyTorch semantics (padding is -inf, first maximum wins);
+// idx keeps the winner's flat input index for backward.
+__global__ void maxpool_fwd(const float* x, float* y, int* idx, int BC, int H, int W, int OH, int OW, int K, int S, int P) {
+	i64 n = (i64)BC * OH * OW;
+	GRID_STRIDE(i, n) {
+		int ow = i % OW, oh = (i / OW) % OH;
+		i64 bc = i / ((i64)OH * OW);
+		const float* xp = x + bc * H * W;
+		float best = -INFINITY;
+		int bi = -1;
+		for (int kh = 0; kh < K; kh++) {
+			int h = oh * S - P + kh;
+			if (h < 0 || h >= H) continue;
+			for (int kw = 0; kw < K; kw++) {
+				int w = ow * S - P + kw;
+				if (w < 0 || w >= W) continue;
+				float v = xp[h * W + w];
+				if (bi < 0 || v > best || v != v) { best = v; bi = h * W + w; }
+			}
+		}
+		y[i] = best;
+		idx[i] = bi;
+	}
+}
+
+__global__ void maxpool_back(const float* dy, const int* idx, float* dx, int BC, int HW, int OHW) {
+	i64 n = (i64)BC * OHW;
+	GRID_STRIDE(i, n) {
+		int j = idx[i];
+		if (j >= 0) atomicAdd(dx + (i / OHW) * HW + j, dy[i]);
+	}
+}
+
+// maxpool_back_disjoint: windows that do not overlap (K <= S) need no atomics.
+__global__ void maxpool_back_disjoint(const float* dy, const int* idx, float* dx, int BC, int HW, int OHW) {
+	i64 n = (i64)BC * OHW;
+	GRID_STRIDE(i, n) {
+		int j = idx[i];
+		if (j >= 0) dx[(i / OHW) * HW + j] += dy[i];
+	}
+}
+
+// upsample2x: nearest neighbour; output (2H, 2W).
+__global__ void upsample_fwd(const float* x, float* y, int BC, int H, int W) {
+	i64 n = (i64)BC * 4 * H * W;
+	int OW = 2 * W, OH = 2 * H;
+	GRID_STRIDE(i, n) {
+		int ow = i % OW, oh = (i / OW) % OH;
+		i64 bc = i / ((i64)OH * OW);
+		y[i] = x[bc * H * W + (oh >> 1) * W + (ow >> 1)];
+	}
+}
+
+__global__ void upsample_back(const float* dy, float* dx, int BC, int H, int W) {
+	i64 n = (i64)BC * H * W;
+	int OW = 2 * W;
+	GRID_STRIDE(i, n) {
+		int w = i % W, h = (i / W) % H;
+		i64 bc = i / ((i64)H * W);
+		const float* d = dy + bc * 4 * H * W + (2 * h) * OW + 2 * w;
+		dx[i] += d[0] + d[1] + d[OW] + d[OW + 1];
+	}
+}
+
+// gap: mean over HW of each (b, c); one warp per output.
+__global__ void gap_fwd(const float* x, float* y, int BC, int HW) {
+	i64 warp = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+	int lane = threadIdx.x & 31;
+	if (warp >= BC) return;
+	float s = 0.f;
+	for (int k = lane; k < HW; k += 32) s += x[warp * HW + k];
+	for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
+	if (lane == 0) y[warp] = s / HW;
+}
+
+__global__ void gap_back(const float* dy, float* dx, int BC, int HW) {
+	i64 n = (i64)BC * HW;
+	float inv = 1.f / HW;
+	GRID_STRIDE(i, n) dx[i] += dy[i / HW] * inv;
+}
+
+// softargmax_fwd: one block per (b, joint): softmax over the D*H*W volume
+// (saved in prob) and its expected (x, y, z) in voxel units.
+__global__ void softargmax_fwd(const float* x, float* prob, float* y, int D, int H, int W) {
+	int n = D * H * W;
+	i64 base = (i64)blockIdx.x * n;
+	const float* xp = x + base;
+	float* pp = prob + base;
+	float m = -INFINITY;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, xp[i]);
+	__shared__ float shm[32];
+	for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
+	if ((threadIdx.x & 31) == 0) shm[threadIdx.x >> 5] = m;
+	__syncthreads();
+	m = -INFINITY;
+	for (int w = 0; w < (int)(blockDim.x >> 5); w++) m = fmaxf(m, shm[w]);
+	double s = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		float e = expf(xp[i] - m);
+		pp[i] = e;
+		s += e;
+	}
+	s = blockSum(s);
+	float inv = (float)(1.0 / s);
+	double sx = 0, sy = 0, sz = 0;
+	int HW = H * W;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		float p = pp[i] * inv;
+		pp[i] = p;
+		int d = i / HW, r = i - d * HW, h = r / W, w = r - h * W;
+		sx += (double)p * w;
+		sy += (double)p * h;
+		sz += (double)p * d;
+	}
+	sx = blockSum(sx);
+	sy = blockSum(sy);
+	sz = blockSum(sz);
+	if (threadIdx.x == 0) {
+		y[blockIdx.x * 3 + 0] = (float)sx;
+		y[blockIdx.x * 3 + 1] = (float)sy;
+		y[blockIdx.x * 3 + 2] = (float)sz;
+	}
+}
+
+// softargmax_back: dx_i += p_i * (g . (c_i - E[c])).
+__global__ void softargmax_back(const float* prob, const float* y, const float* dy, float* dx, i64 total, int D, int H, int W) {
+	int n = D * H * W, HW = H * W;
+	GRID_STRIDE(i, total) {
+		i64 bj = i / n;
+		int r0 = (int)(i - bj * n), d = r0 / HW, r = r0 - d * HW, h = r / W, w = r - h * W;
+		const float* g = dy + bj * 3;
+		const float* e = y + bj * 3;
+		dx[i] += prob[i] * (g[0] * (w - e[0]) + g[1] * (h - e[1]) + g[2] * (d - e[2]));
+	}
+}
+
+// loss_terms: per-block partial sums of weight * mask * err / n (err = |p-t|
+// for kind 0, (p-t)^2 for kind 1) into part[blockIdx.x]; when dp != 0 it
+// also adds the gradient. mask may be 0.
+__global__ void loss_terms(const float* p, const float* t, const float* mask, float* dp, double* part, i64 n, int kind,
+                           double weight) {
+	double s = 0;
+	float sc = (float)(weight / (double)n);
+	GRID_STRIDE(i, n) {
+		float d = p[i] - t[i];
+		float mk = mask ? mask[i] : 1.f;
+		s += kind == 0 ? (double)(mk * fabsf(d)) : (double)(mk * d * d);
+		if (dp) {
+			float g = kind == 0 ? (d > 0.f ? 1.f : (d < 0.f ? -1.f : 0.f)) : 2.f * d;
+			dp[i] += sc * mk * g;
+		}
+	}
+	s = blockSum(s);
+	if (threadIdx.x == 0) part[blockIdx.x] = s * (weight / (double)n);
+}
+
+// loss_reduce: out = (first ? 0 : out) + sum(part) in a fixed order.
+__global__ void loss_reduce(const double* part, int nparts, double* out, int first) {
+	double s = 0;
+	for (int i = threadIdx.x; i < nparts; i += blockDim.x) s += part[i];
+	s = blockSum(s);
+	if (threadIdx.x == 0) out[0] = (first ? 0.0 : out[0]) + s;
+}
+
+// adam: torch.optim.Adam (L2 weight decay added to the gradient, bias
+// corrections with t from the control block, eps after sqrt(v_hat)).
+__global__ void adam(float* p, const float* g, float* m, float* v, i64 n, const Ctrl* ctl, double b1, double b2,
+                     double eps, double wd) {
+	double t = ctl->t, lr = ctl->lr;
+	double step = lr / (1.0 - pow(b1, t));
+	double isq = 1.0 / sqrt(1.0 - pow(b2, t));
+	GRID_STRIDE(i, n) {
+		double pi = p[i], gi = (double)g[i] + wd * pi;
+		double mi = b1 * (double)m[i] + (1.0 - b1) * gi;
+		double vi = b2 * (double)v[i] + (1.0 - b2) * gi * gi;
+		m[i] = (float)mi;
+		v[i] = (float)vi;
+		p[i] = (float)(pi - step * mi / (sqrt(vi) * isq + eps));
+	}
+}
+
+} // extern "C"
+`
+
+// kernelNames lists every kernel the backend looks up after compiling.
+var kernelNames = []string{
+	"add_bias", "bias_grad", "bn_train", "bn_train_back", "bn_eval", "relu_fwd", "relu_back",
+	"dropout_fwd", "dropout_back", "dropout_mask", "add_fwd", "accumulate", "maxpool_fwd", "maxpool_back",
+	"maxpool_back_disjoint", "upsample_fwd", "upsample_back", "gap_fwd", "gap_back", "softargmax_fwd",
+	"softargmax_back", "loss_terms", "loss_reduce", "adam",
+}

@@ -1,0 +1,265 @@
+package cuda
+
+import (
+	"fmt"
+
+	"poselab/engine/cuda/cu"
+	"poselab/nn"
+)
+
+// bnThreads picks the block size of the one-block-per-channel kernels.
+func bnThreads(n int) int {
+	switch {
+	case n <= 256:
+		return 256
+	case n <= 16384:
+		return 512
+	}
+	return 1024
+}
+
+// chw splits a per-sample shape into channels and the spatial size.
+func chw(shape []int) (c, hw int) {
+	c = shape[0]
+	return c, nn.Numel(shape) / c
+}
+
+// forward queues every node's forward computation.
+func (p *program) forward(train, update bool) error {
+	d, B := p.d, p.pl.B
+	for _, n := range p.g.Nodes {
+		if err := p.forwardNode(n, train, update); err != nil {
+			return fmt.Errorf("cuda: forward %s node %d (%s): %w", n.Op, n.ID, n.Name, err)
+		}
+	}
+	_ = d
+	_ = B
+	return nil
+}
+
+func (p *program) forwardNode(n *nn.Node, train, update bool) error {
+	d, B := p.d, p.pl.B
+	nb := p.pl.Nodes[n.ID]
+	y := p.y(n.ID)
+	var x uint64
+	var in *nn.Node
+	if len(n.Inputs) > 0 {
+		in = p.g.Nodes[n.Inputs[0]]
+		x = p.y(in.ID)
+	}
+	switch n.Op {
+	case nn.OpInput, nn.OpReshape:
+		return nil
+	case nn.OpLinear:
+		F, O := in.Shape[0], n.Out
+		if err := d.blas.Check("sgemm linear forward", d.blas.Sgemm(d.cublas, cu.OpT, cu.OpN, int32(O), int32(B), int32(F),
+			&one, p.param(n.Name+".weight"), int32(F), x, int32(F), &zero, y, int32(O))); err != nil {
+			return err
+		}
+		return d.launch("add_bias", d.gridFor(nb.N), 256, y, p.param(n.Name+".bias"), i64(nb.N), O, 1)
+	case nn.OpConv2d, nn.OpConvT2d:
+		l := p.convs[n.ID]
+		w := p.param(n.Name + ".weight")
+		var err error
+		if n.Op == nn.OpConv2d {
+			err = d.convForwardPrim(l, x, w, y, p.ws, &zero)
+		} else {
+			err = d.convBackwardDataPrim(l, w, x, y, p.ws, &zero)
+		}
+		if err != nil || !n.Bias {
+			return err
+		}
+		return d.launch("add_bias", d.gridFor(nb.N), 256, y, p.param(n.Name+".bias"), i64(nb.N), n.Shape[0], nn.Numel(n.Shape[1:]))
+	case nn.OpBatchNorm:
+		C, HW := chw(n.Shape)
+		gm, bt := p.param(n.Name+".weight"), p.param(n.Name+".bias")
+		rm, rv := p.buffer(n.Name+".running_mean"), p.buffer(n.Name+".running_var")
+		if !train {
+			return d.launch("bn_eval", d.gridFor(nb.N), 256, x, y, gm, bt, rm, rv, i64(nb.N), C, HW, f32(n.Eps))
+		}
+		aux := p.at(nb.Aux)
+		upd := 0
+		if update {
+			upd = 1
+		}
+		return d.launch("bn_train", C, bnThreads(B*HW), x, y, gm, bt, rm, rv, aux, aux+uint64(4*C), B, C, HW,
+			f32(n.Eps), f32(n.Mom), upd)
+	case nn.OpReLU:
+		return d.launch("relu_fwd", d.gridFor(nb.N), 256, x, y, i64(nb.N))
+	case nn.OpDropout:
+		tr := 0
+		if train {
+			tr = 1
+		}
+		return d.launch("dropout_fwd", d.gridFor(nb.N), 256, x, y, i64(nb.N), u64(uint64(p.opt.Seed)), p.at(p.pl.Ctrl),
+			u64(uint64(n.ID)), f64(n.P), f32(float32(1/(1-n.P))), tr)
+	case nn.OpMaxPool2d:
+		C, H, W := in.Shape[0], in.Shape[1], in.Shape[2]
+		return d.launch("maxpool_fwd", d.gridFor(nb.N), 256, x, y, p.at(nb.Aux), B*C, H, W, n.Shape[1], n.Shape[2], n.K, n.Stride, n.Pad)
+	case nn.OpAvgPoolAll:
+		C, HW := chw(in.Shape)
+		return d.launch("gap_fwd", (B*C*32+255)/256, 256, x, y, B*C, HW)
+	case nn.OpUpsample2x:
+		return d.launch("upsample_fwd", d.gridFor(nb.N), 256, x, y, B*in.Shape[0], in.Shape[1], in.Shape[2])
+	case nn.OpAdd:
+		return d.launch("add_fwd", d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N))
+	case nn.OpSoftArgmax3D:
+		H, W := in.Shape[1], in.Shape[2]
+		return d.launch("softargmax_fwd", B*n.Joints, bnThreads(n.Depth*H*W), x, p.at(nb.Aux), y, n.Depth, H, W)
+	}
+	return fmt.Errorf("unknown op")
+}
+
+// losses queues the objective (and, with grad, its gradient into the
+// predictions' gradient buffers); the total lands in LossOut.
+func (p *program) losses(grad bool) error {
+	d := p.d
+	for i, l := range p.g.Losses {
+		nb := p.pl.Nodes[l.Pred]
+		var mask, dp uint64
+		if l.Mask != "" {
+			mask = p.y(p.g.Inputs[l.Mask])
+		}
+		if grad && p.pl.NeedGrad[l.Pred] {
+			dp = p.dy(l.Pred)
+		}
+		kind := 0
+		if l.Kind == nn.MSE {
+			kind = 1
+		} else if l.Kind != nn.L1 {
+			return fmt.Errorf("cuda: loss kind %q", l.Kind)
+		}
+		grid := int((nb.N + 255) / 256)
+		if grid > lossParts {
+			grid = lossParts
+		}
+		if err := d.launch("loss_terms", grid, 256, p.y(l.Pred), p.y(p.g.Inputs[l.Target]), mask, dp, p.at(p.pl.LossPart),
+			i64(nb.N), kind, f64(l.Weight)); err != nil {
+			return err
+		}
+		first := 0
+		if i == 0 {
+			first = 1
+		}
+		if err := d.launch("loss_reduce", 1, 1024, p.at(p.pl.LossPart), grid, p.at(p.pl.LossOut), first); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backward queues every node's backward computation in reverse order.
+func (p *program) backward() error {
+	for i := len(p.g.Nodes) - 1; i >= 0; i-- {
+		n := p.g.Nodes[i]
+		if !p.pl.NeedGrad[i] {
+			continue
+		}
+		if err := p.backwardNode(n); err != nil {
+			return fmt.Errorf("cuda: backward %s node %d (%s): %w", n.Op, n.ID, n.Name, err)
+		}
+	}
+	return nil
+}
+
+func (p *program) backwardNode(n *nn.Node) error {
+	d, B := p.d, p.pl.B
+	nb := p.pl.Nodes[n.ID]
+	y, dy := p.y(n.ID), p.dy(n.ID)
+	var x, dx uint64
+	var in *nn.Node
+	if len(n.Inputs) > 0 {
+		in = p.g.Nodes[n.Inputs[0]]
+		x = p.y(in.ID)
+		if p.pl.NeedGrad[in.ID] {
+			dx = p.dy(in.ID)
+		}
+	}
+	switch n.Op {
+	case nn.OpInput, nn.OpReshape:
+		return nil
+	case nn.OpLinear:
+		F, O := in.Shape[0], n.Out
+		w := p.param(n.Name + ".weight")
+		if dx != 0 {
+			if err := d.blas.Check("sgemm linear dx", d.blas.Sgemm(d.cublas, cu.OpN, cu.OpN, int32(F), int32(B), int32(O),
+				&one, w, int32(F), dy, int32(O), &one, dx, int32(F))); err != nil {
+				return err
+			}
+		}
+		if err := d.blas.Check("sgemm linear dw", d.blas.Sgemm(d.cublas, cu.OpN, cu.OpT, int32(F), int32(O), int32(B),
+			&one, x, int32(F), dy, int32(O), &zero, p.grad(n.Name+".weight"), int32(F))); err != nil {
+			return err
+		}
+		return d.launch("bias_grad", O, 256, dy, p.grad(n.Name+".bias"), B, O, 1)
+	case nn.OpConv2d, nn.OpConvT2d:
+		l := p.convs[n.ID]
+		w, dw := p.param(n.Name+".weight"), p.grad(n.Name+".weight")
+		if n.Op == nn.OpConv2d {
+			if err := d.convBackwardFilterPrim(l, x, dy, dw, p.ws); err != nil {
+				return err
+			}
+			if dx != 0 {
+				if err := d.convBackwardDataPrim(l, w, dy, dx, p.ws, &one); err != nil {
+					return err
+				}
+			}
+		} else {
+			if err := d.convBackwardFilterPrim(l, dy, x, dw, p.ws); err != nil {
+				return err
+			}
+			if dx != 0 {
+				if err := d.convForwardPrim(l, dy, w, dx, p.ws, &one); err != nil {
+					return err
+				}
+			}
+		}
+		if !n.Bias {
+			return nil
+		}
+		C, HW := chw(n.Shape)
+		return d.launch("bias_grad", C, bnThreads(B*HW), dy, p.grad(n.Name+".bias"), B, C, HW)
+	case nn.OpBatchNorm:
+		C, HW := chw(n.Shape)
+		aux := p.at(nb.Aux)
+		return d.launch("bn_train_back", C, bnThreads(B*HW), x, dy, p.param(n.Name+".weight"), aux, aux+uint64(4*C), dx,
+			p.grad(n.Name+".weight"), p.grad(n.Name+".bias"), B, C, HW)
+	}
+	if dx == 0 && n.Op != nn.OpAdd {
+		return nil
+	}
+	switch n.Op {
+	case nn.OpReLU:
+		return d.launch("relu_back", d.gridFor(nb.N), 256, y, dy, dx, i64(nb.N))
+	case nn.OpDropout:
+		return d.launch("dropout_back", d.gridFor(nb.N), 256, dy, dx, i64(nb.N), u64(uint64(p.opt.Seed)), p.at(p.pl.Ctrl),
+			u64(uint64(n.ID)), f64(n.P), f32(float32(1/(1-n.P))))
+	case nn.OpMaxPool2d:
+		C, H, W := in.Shape[0], in.Shape[1], in.Shape[2]
+		k := "maxpool_back"
+		if n.K <= n.Stride {
+			k = "maxpool_back_disjoint"
+		}
+		return d.launch(k, d.gridFor(nb.N), 256, dy, p.at(nb.Aux), dx, B*C, H*W, n.Shape[1]*n.Shape[2])
+	case nn.OpAvgPoolAll:
+		C, HW := chw(in.Shape)
+		return d.launch("gap_back", d.gridFor(int64(B*C*HW)), 256, dy, dx, B*C, HW)
+	case nn.OpUpsample2x:
+		return d.launch("upsample_back", d.gridFor(int64(B*nn.Numel(in.Shape))), 256, dy, dx, B*in.Shape[0], in.Shape[1], in.Shape[2])
+	case nn.OpAdd:
+		for _, id := range n.Inputs {
+			if !p.pl.NeedGrad[id] {
+				continue
+			}
+			if err := d.launch("accumulate", d.gridFor(nb.N), 256, dy, p.dy(id), i64(nb.N)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case nn.OpSoftArgmax3D:
+		H, W := in.Shape[1], in.Shape[2]
+		total := int64(B * nn.Numel(in.Shape))
+		return d.launch("softargmax_back", d.gridFor(total), 256, p.at(nb.Aux), y, dy, dx, i64(total), n.Depth, H, W)
+	}
+	return fmt.Errorf("unknown op")
+}

@@ -1,0 +1,182 @@
+package cuda
+
+import (
+	"fmt"
+	"sort"
+
+	"poselab/nn"
+)
+
+// The plan lays out every device buffer a compiled program needs in one
+// arena allocated once at Compile: nothing is allocated per step, and the
+// fixed addresses let a captured CUDA graph be replayed. It is pure
+// arithmetic, tested without a GPU.
+
+const align = 256 // bytes; cuDNN and vector loads like 256-byte alignment
+
+func alignUp(n int64) int64 { return (n + align - 1) / align * align }
+
+// lossParts is the number of per-block partial sums a loss kernel writes.
+const lossParts = 1024
+
+// nodeBufs are one node's buffers (byte offsets into the arena; -1: none).
+type nodeBufs struct {
+	Y, DY    int64 // output and its gradient
+	Aux      int64 // op scratch: BN mean and 1/std, max-pool argmax, soft-argmax probabilities
+	AuxBytes int64
+	N        int64 // elements of the output over the whole batch
+}
+
+// plan is the arena layout of one compiled graph.
+type plan struct {
+	B     int
+	Nodes []nodeBufs
+	// NeedGrad: the node's output gradient is needed (it depends on a
+	// parameter and reaches a loss).
+	NeedGrad []bool
+
+	Ctrl, LossOut, LossPart int64
+	// The parameter arenas share one layout (ParamOff, in floats), so a
+	// single Adam launch updates them all.
+	Params, Grads, AdamM, AdamV int64
+	ParamFloats                 int64
+	ParamOff                    map[string]int64
+	Buffers                     int64
+	BufferOff                   map[string]int64
+	BufferFloats                int64
+	// [GradStart, GradEnd) is zeroed at the start of every backward pass:
+	// parameter gradients and every node's output gradient.
+	GradStart, GradEnd int64
+	Total              int64
+}
+
+// auxBytes is the op scratch per node.
+func auxBytes(g *nn.Graph, n *nn.Node, B int) int64 {
+	switch n.Op {
+	case nn.OpBatchNorm:
+		return int64(2 * n.Shape[0] * 4)
+	case nn.OpMaxPool2d:
+		return int64(B * nn.Numel(n.Shape) * 4) // int32 argmax
+	case nn.OpSoftArgmax3D:
+		return int64(B * nn.Numel(g.Nodes[n.Inputs[0]].Shape) * 4)
+	}
+	return 0
+}
+
+// makePlan lays out g for batch B.
+func makePlan(g *nn.Graph, B int) (*plan, error) {
+	if B < 1 {
+		return nil, fmt.Errorf("cuda: batch size %d, want at least 1", B)
+	}
+	p := &plan{B: B, Nodes: make([]nodeBufs, len(g.Nodes)), NeedGrad: make([]bool, len(g.Nodes)),
+		ParamOff: map[string]int64{}, BufferOff: map[string]int64{}}
+	var off int64
+	take := func(bytes int64) int64 {
+		o := off
+		off += alignUp(bytes)
+		return o
+	}
+	p.Ctrl = take(64)
+	p.LossOut = take(8)
+	p.LossPart = take(lossParts * 8)
+
+	// Parameter layout (floats, each parameter 64-float aligned).
+	var pf, bf int64
+	for _, ps := range g.Params {
+		n := int64(nn.Numel(ps.Shape))
+		if ps.Buffer {
+			p.BufferOff[ps.Name] = bf
+			bf += (n + 63) / 64 * 64
+			continue
+		}
+		p.ParamOff[ps.Name] = pf
+		pf += (n + 63) / 64 * 64
+	}
+	p.ParamFloats, p.BufferFloats = pf, bf
+	p.Params = take(pf * 4)
+	p.AdamM = take(pf * 4)
+	p.AdamV = take(pf * 4)
+	p.Buffers = take(bf * 4)
+
+	// Which nodes need gradients: those downstream of a parameter...
+	hasParam := func(n *nn.Node) bool {
+		switch n.Op {
+		case nn.OpLinear, nn.OpConv2d, nn.OpConvT2d, nn.OpBatchNorm:
+			return true
+		}
+		return false
+	}
+	for i, n := range g.Nodes {
+		if n.ID != i {
+			return nil, fmt.Errorf("cuda: node %d has id %d", i, n.ID)
+		}
+		for _, in := range n.Inputs {
+			if in < 0 || in >= i {
+				return nil, fmt.Errorf("cuda: node %d (%s) reads node %d: not in topological order", i, n.Op, in)
+			}
+			p.NeedGrad[i] = p.NeedGrad[i] || p.NeedGrad[in]
+		}
+		p.NeedGrad[i] = p.NeedGrad[i] || hasParam(n)
+	}
+	// ...and upstream of a loss.
+	reach := make([]bool, len(g.Nodes))
+	for _, l := range g.Losses {
+		if l.Pred < 0 || l.Pred >= len(g.Nodes) {
+			return nil, fmt.Errorf("cuda: loss on node %d of %d", l.Pred, len(g.Nodes))
+		}
+		reach[l.Pred] = true
+	}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		if reach[i] {
+			for _, in := range g.Nodes[i].Inputs {
+				reach[in] = true
+			}
+		}
+	}
+	for i := range p.NeedGrad {
+		p.NeedGrad[i] = p.NeedGrad[i] && reach[i]
+	}
+
+	// Activations and scratch.
+	for i, n := range g.Nodes {
+		nb := &p.Nodes[i]
+		nb.N = int64(B * nn.Numel(n.Shape))
+		nb.DY, nb.Aux = -1, -1
+		if n.Op == nn.OpReshape {
+			nb.Y = p.Nodes[n.Inputs[0]].Y // a reshape is free: same buffer
+			continue
+		}
+		nb.Y = take(nb.N * 4)
+		if a := auxBytes(g, n, B); a > 0 {
+			nb.AuxBytes = a
+			nb.Aux = take(a)
+		}
+	}
+	// Gradients last, in one contiguous region.
+	p.GradStart = off
+	p.Grads = take(pf * 4)
+	for i, n := range g.Nodes {
+		if !p.NeedGrad[i] {
+			continue
+		}
+		nb := &p.Nodes[i]
+		if n.Op == nn.OpReshape {
+			nb.DY = p.Nodes[n.Inputs[0]].DY
+			continue
+		}
+		nb.DY = take(nb.N * 4)
+	}
+	p.GradEnd = off
+	p.Total = off
+	return p, nil
+}
+
+// paramNames returns the trainable parameter names in layout order.
+func (p *plan) paramNames() []string {
+	names := make([]string, 0, len(p.ParamOff))
+	for n := range p.ParamOff {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return p.ParamOff[names[i]] < p.ParamOff[names[j]] })
+	return names
+}

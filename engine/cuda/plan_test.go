@@ -1,0 +1,166 @@
+package cuda
+
+import (
+	"strings"
+	"testing"
+
+	"poselab/models"
+	"poselab/nn"
+)
+
+// spans returns every [start, end) region the plan hands out except aliases.
+func planRegions(p *plan) map[int64]int64 {
+	r := map[int64]int64{}
+	add := func(off, bytes int64) {
+		if off >= 0 && bytes > 0 {
+			r[off] = alignUp(bytes)
+		}
+	}
+	add(p.Ctrl, 64)
+	add(p.LossOut, 8)
+	add(p.LossPart, lossParts*8)
+	for _, a := range []int64{p.Params, p.AdamM, p.AdamV, p.Grads} {
+		add(a, p.ParamFloats*4)
+	}
+	add(p.Buffers, p.BufferFloats*4)
+	return r
+}
+
+func TestPlanLayoutIsDisjointAlignedAndComplete(t *testing.T) {
+	g := models.SB(models.DefaultSB)
+	const B = 256
+	p, err := makePlan(g, B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := planRegions(p)
+	for i, n := range g.Nodes {
+		nb := p.Nodes[i]
+		if nb.N != int64(B*nn.Numel(n.Shape)) {
+			t.Fatalf("node %d: %d elements, want %d", i, nb.N, B*nn.Numel(n.Shape))
+		}
+		if n.Op != nn.OpReshape {
+			regions[nb.Y] = alignUp(nb.N * 4)
+			if nb.DY >= 0 {
+				regions[nb.DY] = alignUp(nb.N * 4)
+			}
+		}
+		if nb.Aux >= 0 {
+			regions[nb.Aux] = alignUp(nb.AuxBytes)
+		}
+	}
+	// Sorted walk: regions must tile [0, Total) without overlap.
+	var offs []int64
+	for o := range regions {
+		offs = append(offs, o)
+	}
+	sortInt64(offs)
+	var end int64
+	for _, o := range offs {
+		if o%align != 0 {
+			t.Fatalf("offset %d not %d-byte aligned", o, align)
+		}
+		if o != end {
+			t.Fatalf("gap or overlap at %d (previous region ends at %d)", o, end)
+		}
+		end = o + regions[o]
+	}
+	if end != p.Total {
+		t.Fatalf("regions end at %d, plan total %d", end, p.Total)
+	}
+	// The zeroed gradient region covers parameter and activation gradients.
+	if p.Grads < p.GradStart || p.Grads+p.ParamFloats*4 > p.GradEnd {
+		t.Fatalf("parameter gradients [%d,+%d) outside zeroed region [%d,%d)", p.Grads, p.ParamFloats*4, p.GradStart, p.GradEnd)
+	}
+	for i, nb := range p.Nodes {
+		if nb.DY >= 0 && (nb.DY < p.GradStart || nb.DY+nb.N*4 > p.GradEnd) {
+			t.Fatalf("node %d gradient outside the zeroed region", i)
+		}
+	}
+	// Every parameter has room for its values, in declaration order.
+	var want int64
+	for _, ps := range g.Params {
+		if ps.Buffer {
+			continue
+		}
+		if p.ParamOff[ps.Name] != want {
+			t.Fatalf("%s at float %d, want %d", ps.Name, p.ParamOff[ps.Name], want)
+		}
+		want += (int64(nn.Numel(ps.Shape)) + 63) / 64 * 64
+	}
+	if want != p.ParamFloats {
+		t.Fatalf("parameter floats %d, want %d", p.ParamFloats, want)
+	}
+}
+
+func sortInt64(a []int64) {
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j] < a[j-1]; j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
+}
+
+func TestPlanGradientsOnlyWhereNeeded(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 4)
+	b.Input("t", 3)
+	r := b.Reshape(x, 2, 2) // depends on no parameter: no gradient
+	h := b.Linear("a", x, 3)
+	side := b.Linear("side", x, 2) // reaches no loss: no gradient
+	back := b.Reshape(b.ReLU(h), 3)
+	b.Loss(nn.MSE, back, "t", "", 1)
+	b.Output("side", side)
+	b.Output("r", b.Reshape(r, 4))
+	g := b.Build()
+	p, err := makePlan(g, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nodes: 0 x, 1 t, 2 reshape r, 3 linear a, 4 linear side, 5 relu, 6 reshape back, 7 reshape out.
+	want := map[int]bool{3: true, 5: true, 6: true}
+	for i := range g.Nodes {
+		if p.NeedGrad[i] != want[i] {
+			t.Errorf("node %d (%s): NeedGrad %v, want %v", i, g.Nodes[i].Op, p.NeedGrad[i], want[i])
+		}
+	}
+	if p.Nodes[6].Y != p.Nodes[5].Y || p.Nodes[6].DY != p.Nodes[5].DY || p.Nodes[6].DY < 0 {
+		t.Error("a reshape must alias its input's value and gradient")
+	}
+	if p.Nodes[4].DY != -1 || p.Nodes[2].DY != -1 || p.Nodes[0].DY != -1 {
+		t.Error("a node without a parameter path or loss got a gradient buffer")
+	}
+}
+
+func TestPlanRejectsBadBatchAndOrder(t *testing.T) {
+	g := models.SB(models.DefaultSB)
+	if _, err := makePlan(g, 0); err == nil || !strings.Contains(err.Error(), "batch") {
+		t.Fatalf("batch 0: %v", err)
+	}
+	bad := &nn.Graph{Nodes: []*nn.Node{{ID: 0, Op: nn.OpReLU, Inputs: []int{1}, Shape: []int{2}}, {ID: 1, Op: nn.OpInput, Shape: []int{2}}}}
+	if _, err := makePlan(bad, 2); err == nil || !strings.Contains(err.Error(), "topological") {
+		t.Fatalf("out-of-order graph: %v", err)
+	}
+}
+
+func TestConvGeometry(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 8, 16, 16)
+	c := b.Conv2d("c", x, 32, 3, 2, 1, true)
+	b.ConvTranspose2d("d", c, 4, 4, 2, 1, false)
+	g := b.Build()
+	cx, cy, k, ch := convGeometry(g.Nodes[1], x.Shape)
+	if cx != [3]int{8, 16, 16} || cy != [3]int{32, 8, 8} || k != 32 || ch != 8 {
+		t.Fatalf("conv: cx %v cy %v filter %dx%d", cx, cy, k, ch)
+	}
+	// The transposed conv 32x8x8 -> 4x16x16 is the forward conv 4x16x16 ->
+	// 32x8x8 read backwards, with PyTorch's weight [32, 4, 4, 4] as its filter.
+	cx, cy, k, ch = convGeometry(g.Nodes[2], c.Shape)
+	if cx != [3]int{4, 16, 16} || cy != [3]int{32, 8, 8} || k != 32 || ch != 4 {
+		t.Fatalf("convT: cx %v cy %v filter %dx%d", cx, cy, k, ch)
+	}
+	// The forward conv over cx must produce cy: (16 + 2 - 4)/2 + 1 = 8.
+	if (cx[1]+2*1-4)/2+1 != cy[1] {
+		t.Fatal("convT geometry is not a valid forward convolution")
+	}
+}

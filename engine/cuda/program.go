@@ -1,0 +1,594 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"unsafe"
+
+	"poselab/engine/cuda/cu"
+	"poselab/nn"
+)
+
+// ctrlBlock mirrors the kernels' struct Ctrl.
+type ctrlBlock struct {
+	Step uint64
+	LR   float64
+	T    float64
+}
+
+// program is a graph compiled for the GPU: one device arena laid out by the
+// plan, cuDNN descriptors per convolution, pinned staging for inputs and,
+// after the first TrainStep, the whole training step as a CUDA graph.
+type program struct {
+	d     *device
+	g     *nn.Graph
+	opt   nn.Options
+	pl    *plan
+	arena uint64
+	ws    uint64
+	wsLen uint64
+	convs map[int]*convLayer
+
+	stage    map[string]unsafe.Pointer // pinned host staging per input
+	hostCtrl unsafe.Pointer            // pinned: ctrlBlock, then the loss (float64)
+
+	adamStep   int
+	useGraph   bool
+	graphExec  uintptr
+	graphErr   error
+	closed     bool
+	peak       int64
+	compileLog []string
+}
+
+func (p *program) at(off int64) uint64 {
+	if off < 0 {
+		return 0
+	}
+	return p.arena + uint64(off)
+}
+func (p *program) y(id int) uint64  { return p.at(p.pl.Nodes[id].Y) }
+func (p *program) dy(id int) uint64 { return p.at(p.pl.Nodes[id].DY) }
+func (p *program) param(name string) uint64 {
+	return p.arena + uint64(p.pl.Params) + uint64(p.pl.ParamOff[name])*4
+}
+func (p *program) grad(name string) uint64 {
+	return p.arena + uint64(p.pl.Grads) + uint64(p.pl.ParamOff[name])*4
+}
+func (p *program) buffer(name string) uint64 {
+	return p.arena + uint64(p.pl.Buffers) + uint64(p.pl.BufferOff[name])*4
+}
+
+// findWorkspaceBytes bounds the scratch cuDNN may use while measuring
+// algorithms and thus the workspace of the chosen ones.
+const findWorkspaceBytes = 2 << 30
+
+func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
+	if opt.Adam == (nn.Adam{}) {
+		opt.Adam = nn.DefaultAdam
+	}
+	pl, err := makePlan(g, opt.Batch)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGraph(g); err != nil {
+		return nil, err
+	}
+	d := b.d
+	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
+		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0"}
+	c := d.drv
+	var free, total uint64
+	c.MemGetInfo(&free, &total)
+	if uint64(pl.Total) > free {
+		return nil, fmt.Errorf("cuda: the model at batch %d needs %.2f GiB of device memory, %.2f GiB free of %.2f GiB",
+			opt.Batch, float64(pl.Total)/(1<<30), float64(free)/(1<<30), float64(total)/(1<<30))
+	}
+	if err := c.Check(fmt.Sprintf("cuMemAlloc(%d bytes arena)", pl.Total), c.MemAlloc(&p.arena, uint64(pl.Total))); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			p.release()
+		}
+	}()
+	if err := c.Check("cuMemsetD32Async(arena)", c.MemsetD32Async(p.arena, 0, uint64(pl.Total/4), d.stream)); err != nil {
+		return nil, err
+	}
+	for name, id := range g.Inputs {
+		var h unsafe.Pointer
+		if err := c.Check("cuMemAllocHost", c.MemAllocHost(&h, uint64(pl.Nodes[id].N*4))); err != nil {
+			return nil, err
+		}
+		p.stage[name] = h
+	}
+	if err := c.Check("cuMemAllocHost", c.MemAllocHost(&p.hostCtrl, 64)); err != nil {
+		return nil, err
+	}
+	if err := p.setupConvs(); err != nil {
+		return nil, err
+	}
+	if err := d.sync(); err != nil {
+		return nil, err
+	}
+	if err := p.setState(nn.InitState(g, opt.Seed)); err != nil {
+		return nil, err
+	}
+	ok = true
+	p.peak = p.usedBytes()
+	return p, nil
+}
+
+// checkGraph rejects what the kernels do not handle.
+func checkGraph(g *nn.Graph) error {
+	for _, n := range g.Nodes {
+		switch n.Op {
+		case nn.OpInput, nn.OpLinear, nn.OpBatchNorm, nn.OpReLU, nn.OpDropout, nn.OpAvgPoolAll, nn.OpAdd, nn.OpReshape:
+		case nn.OpConv2d, nn.OpConvT2d, nn.OpMaxPool2d, nn.OpUpsample2x, nn.OpSoftArgmax3D:
+			if len(g.Nodes[n.Inputs[0]].Shape) != 3 {
+				return fmt.Errorf("cuda: %s node %d wants a [C,H,W] input, got %v", n.Op, n.ID, g.Nodes[n.Inputs[0]].Shape)
+			}
+		default:
+			return fmt.Errorf("cuda: node %d has an op %q this backend does not know", n.ID, n.Op)
+		}
+	}
+	return nil
+}
+
+// setupConvs creates descriptors and measures algorithms for every
+// convolution, using a temporary search workspace, then allocates the one
+// workspace all convolutions share (they run one after another).
+func (p *program) setupConvs() error {
+	d, pl := p.d, p.pl
+	var search uint64
+	searchBytes := uint64(0)
+	defer func() {
+		if search != 0 {
+			d.drv.MemFree(search)
+		}
+	}()
+	for _, n := range p.g.Nodes {
+		if n.Op != nn.OpConv2d && n.Op != nn.OpConvT2d {
+			continue
+		}
+		in := n.Inputs[0]
+		l, err := d.newConvLayer(n, p.g.Nodes[in].Shape, pl.B, p.opt.TF32)
+		if err != nil {
+			return err
+		}
+		p.convs[n.ID] = l
+		needDX := pl.NeedGrad[n.ID] && pl.NeedGrad[in]
+		w := p.param(n.Name + ".weight")
+		dw := p.grad(n.Name + ".weight")
+		var b convBufs
+		if n.Op == nn.OpConv2d {
+			l.needFwd, l.needBwdData, l.needBwdFilter = true, needDX, pl.NeedGrad[n.ID]
+			b = convBufs{cx: p.y(in), cy: p.y(n.ID), w: w, dcy: p.dy(n.ID), dcx: p.dy(in), dw: dw}
+		} else {
+			l.needBwdData, l.needFwd, l.needBwdFilter = true, needDX, pl.NeedGrad[n.ID]
+			b = convBufs{cx: p.dy(n.ID), cy: p.dy(in), w: w, dcy: p.y(in), dcx: p.y(n.ID), dw: dw}
+		}
+		if search == 0 {
+			var free, total uint64
+			d.drv.MemGetInfo(&free, &total)
+			searchBytes = uint64(findWorkspaceBytes)
+			if searchBytes > free/2 {
+				searchBytes = free / 2
+			}
+			if err := d.drv.Check("cuMemAlloc(cudnn search workspace)", d.drv.MemAlloc(&search, searchBytes)); err != nil {
+				return err
+			}
+			if used := p.usedBytes() + int64(searchBytes); used > p.peak {
+				p.peak = used
+			}
+		}
+		if err := d.chooseAlgos(l, b, search, searchBytes, p.opt.TF32); err != nil {
+			return fmt.Errorf("%s %s: %w", n.Op, n.Name, err)
+		}
+		p.compileLog = append(p.compileLog, fmt.Sprintf("%s %s in %v out %v:%s", n.Op, n.Name, p.g.Nodes[in].Shape, n.Shape, l.how))
+		for _, s := range []uint64{l.fwdWS, l.bwdDataWS, l.bwdFilterWS} {
+			if s > p.wsLen {
+				p.wsLen = s
+			}
+		}
+	}
+	if p.wsLen > 0 {
+		return d.drv.Check("cuMemAlloc(cudnn workspace)", d.drv.MemAlloc(&p.ws, p.wsLen))
+	}
+	return nil
+}
+
+func (p *program) usedBytes() int64 {
+	return p.pl.Total + int64(p.wsLen) + int64(p.d.blasWSBytes)
+}
+
+func (p *program) release() {
+	c := p.d.drv
+	if p.graphExec != 0 {
+		c.GraphExecDestroy(p.graphExec)
+		p.graphExec = 0
+	}
+	for _, l := range p.convs {
+		p.d.destroyConv(l)
+	}
+	p.convs = nil
+	for _, h := range p.stage {
+		c.MemFreeHost(h)
+	}
+	p.stage = nil
+	if p.hostCtrl != nil {
+		c.MemFreeHost(p.hostCtrl)
+		p.hostCtrl = nil
+	}
+	if p.ws != 0 {
+		c.MemFree(p.ws)
+		p.ws = 0
+	}
+	if p.arena != 0 {
+		c.MemFree(p.arena)
+		p.arena = 0
+	}
+}
+
+// upload copies the named batch inputs into their device buffers.
+func (p *program) upload(b nn.Batch, names []string) error {
+	c := p.d.drv
+	for _, name := range names {
+		id := p.g.Inputs[name]
+		t, ok := b[name]
+		if !ok || t == nil {
+			return fmt.Errorf("cuda: batch has no input %q", name)
+		}
+		if err := t.Check(); err != nil {
+			return fmt.Errorf("cuda: input %q: %v", name, err)
+		}
+		want := append([]int{p.pl.B}, p.g.Nodes[id].Shape...)
+		if !nn.SameShape(t.Shape, want) {
+			return fmt.Errorf("cuda: input %q has shape %v, want %v (the program is compiled for batch %d)", name, t.Shape, want, p.pl.B)
+		}
+		h := p.stage[name]
+		copy(unsafe.Slice((*float32)(h), len(t.Data)), t.Data)
+		if err := c.Check("upload "+name, c.MemcpyHtoDAsync(p.y(id), h, uint64(len(t.Data)*4), p.d.stream)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setCtrl writes the step, lr and Adam t into the device control block.
+func (p *program) setCtrl(step int, lr float64, t int) error {
+	cb := (*ctrlBlock)(p.hostCtrl)
+	*cb = ctrlBlock{Step: uint64(step), LR: lr, T: float64(t)}
+	return p.d.drv.Check("upload control block", p.d.drv.MemcpyHtoDAsync(p.at(p.pl.Ctrl), p.hostCtrl, uint64(unsafe.Sizeof(*cb)), p.d.stream))
+}
+
+// readLoss copies the loss to the host, waits for the stream and returns it.
+func (p *program) readLoss() (float64, error) {
+	c := p.d.drv
+	dst := unsafe.Add(p.hostCtrl, 32)
+	if err := c.Check("download loss", c.MemcpyDtoHAsync(dst, p.at(p.pl.LossOut), 8, p.d.stream)); err != nil {
+		return 0, err
+	}
+	if err := p.d.sync(); err != nil {
+		return 0, err
+	}
+	return *(*float64)(dst), nil
+}
+
+func (p *program) allInputs() []string {
+	var names []string
+	for _, n := range p.g.Nodes {
+		if n.Op == nn.OpInput {
+			names = append(names, n.Name)
+		}
+	}
+	return names
+}
+
+func (p *program) setMath() error {
+	mode := int32(cu.BlasDefaultMath)
+	if p.opt.TF32 {
+		mode = cu.BlasTF32Math
+	}
+	return p.d.blas.Check("cublasSetMathMode", p.d.blas.SetMathMode(p.d.cublas, mode))
+}
+
+// trainOps queues one whole training step (forward, loss, backward, Adam).
+func (p *program) trainOps(update, adam bool) error {
+	if err := p.forward(true, update); err != nil {
+		return err
+	}
+	c := p.d.drv
+	if err := c.Check("zero gradients", c.MemsetD32Async(p.at(p.pl.GradStart), 0, uint64((p.pl.GradEnd-p.pl.GradStart)/4), p.d.stream)); err != nil {
+		return err
+	}
+	if err := p.losses(true); err != nil {
+		return err
+	}
+	if err := p.backward(); err != nil {
+		return err
+	}
+	if !adam {
+		return nil
+	}
+	a := p.opt.Adam
+	return p.d.launch("adam", p.d.gridFor(p.pl.ParamFloats), 256, p.at(p.pl.Params), p.at(p.pl.Grads), p.at(p.pl.AdamM), p.at(p.pl.AdamV),
+		i64(p.pl.ParamFloats), p.at(p.pl.Ctrl), f64(a.Beta1), f64(a.Beta2), f64(a.Eps), f64(a.WeightDecay))
+}
+
+// captureStep records the training step as a CUDA graph; on failure the
+// program keeps running the same operations eagerly.
+func (p *program) captureStep() error {
+	c, s := p.d.drv, p.d.stream
+	if err := c.Check("cuStreamBeginCapture", c.StreamBeginCapture(s, cu.CaptureModeRelaxed)); err != nil {
+		return err
+	}
+	opErr := p.trainOps(true, true)
+	var graph uintptr
+	endErr := c.Check("cuStreamEndCapture", c.StreamEndCapture(s, &graph))
+	if opErr != nil {
+		if graph != 0 {
+			c.GraphDestroy(graph)
+		}
+		return opErr
+	}
+	if endErr != nil {
+		return endErr
+	}
+	defer c.GraphDestroy(graph)
+	return c.Check("cuGraphInstantiate", c.GraphInstantiate(&p.graphExec, graph, 0))
+}
+
+func (p *program) trainStep(b nn.Batch, step int, lr float64) (float64, error) {
+	if err := p.ready(step); err != nil {
+		return 0, err
+	}
+	if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
+		return 0, fmt.Errorf("cuda: learning rate %v", lr)
+	}
+	if err := p.setMath(); err != nil {
+		return 0, err
+	}
+	if err := p.upload(b, p.allInputs()); err != nil {
+		return 0, err
+	}
+	if err := p.setCtrl(step, lr, p.adamStep+1); err != nil {
+		return 0, err
+	}
+	if p.useGraph && p.graphExec == 0 && p.graphErr == nil {
+		if err := p.captureStep(); err != nil {
+			p.graphErr = err
+			p.graphExec = 0
+			p.d.drv.StreamSynchronize(p.d.stream) // clear a broken capture's state
+		}
+	}
+	if p.graphExec != 0 {
+		if err := p.d.drv.Check("cuGraphLaunch", p.d.drv.GraphLaunch(p.graphExec, p.d.stream)); err != nil {
+			return 0, err
+		}
+	} else if err := p.trainOps(true, true); err != nil {
+		return 0, err
+	}
+	loss, err := p.readLoss()
+	if err != nil {
+		return 0, err
+	}
+	p.adamStep++
+	return loss, nil
+}
+
+func (p *program) ready(step int) error {
+	if p.closed {
+		return fmt.Errorf("cuda: program is closed")
+	}
+	if len(p.g.Losses) == 0 {
+		return fmt.Errorf("cuda: the graph has no loss to train")
+	}
+	if step < 0 {
+		return fmt.Errorf("cuda: negative step %d", step)
+	}
+	return nil
+}
+
+func (p *program) gradients(b nn.Batch, step int) (float64, map[string]*nn.Tensor, error) {
+	if err := p.ready(step); err != nil {
+		return 0, nil, err
+	}
+	if err := p.setMath(); err != nil {
+		return 0, nil, err
+	}
+	if err := p.upload(b, p.allInputs()); err != nil {
+		return 0, nil, err
+	}
+	if err := p.setCtrl(step, 0, p.adamStep+1); err != nil {
+		return 0, nil, err
+	}
+	if err := p.trainOps(false, false); err != nil {
+		return 0, nil, err
+	}
+	loss, err := p.readLoss()
+	if err != nil {
+		return 0, nil, err
+	}
+	grads := map[string]*nn.Tensor{}
+	for _, ps := range p.g.Params {
+		if ps.Buffer {
+			continue
+		}
+		t := nn.NewTensor(ps.Shape...)
+		if err := p.download(t.Data, p.grad(ps.Name)); err != nil {
+			return 0, nil, err
+		}
+		grads[ps.Name] = t
+	}
+	return loss, grads, nil
+}
+
+func (p *program) download(dst []float32, src uint64) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	return p.d.drv.Check("download", p.d.drv.MemcpyDtoH(unsafe.Pointer(&dst[0]), src, uint64(len(dst)*4)))
+}
+
+func (p *program) predict(b nn.Batch) (map[string]*nn.Tensor, error) {
+	if p.closed {
+		return nil, fmt.Errorf("cuda: program is closed")
+	}
+	if err := p.setMath(); err != nil {
+		return nil, err
+	}
+	if err := p.upload(b, p.g.DataInputs()); err != nil {
+		return nil, err
+	}
+	if err := p.forward(false, false); err != nil {
+		return nil, err
+	}
+	if err := p.d.sync(); err != nil {
+		return nil, err
+	}
+	out := map[string]*nn.Tensor{}
+	for name, id := range p.g.Outputs {
+		t := nn.NewTensor(append([]int{p.pl.B}, p.g.Nodes[id].Shape...)...)
+		if err := p.download(t.Data, p.y(id)); err != nil {
+			return nil, err
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+func (p *program) evalLoss(b nn.Batch) (float64, error) {
+	if p.closed {
+		return 0, fmt.Errorf("cuda: program is closed")
+	}
+	if len(p.g.Losses) == 0 {
+		return 0, fmt.Errorf("cuda: the graph has no loss")
+	}
+	if err := p.setMath(); err != nil {
+		return 0, err
+	}
+	if err := p.upload(b, p.allInputs()); err != nil {
+		return 0, err
+	}
+	if err := p.forward(false, false); err != nil {
+		return 0, err
+	}
+	if err := p.losses(false); err != nil {
+		return 0, err
+	}
+	return p.readLoss()
+}
+
+// state downloads parameters, buffers and Adam moments.
+func (p *program) state() (*nn.State, error) {
+	if err := p.d.sync(); err != nil {
+		return nil, err
+	}
+	s := &nn.State{Params: map[string]*nn.Tensor{}, Buffers: map[string]*nn.Tensor{}, AdamM: map[string]*nn.Tensor{},
+		AdamV: map[string]*nn.Tensor{}, AdamStep: p.adamStep}
+	for _, ps := range p.g.Params {
+		if ps.Buffer {
+			t := nn.NewTensor(ps.Shape...)
+			if err := p.download(t.Data, p.buffer(ps.Name)); err != nil {
+				return nil, err
+			}
+			s.Buffers[ps.Name] = t
+			continue
+		}
+		off := uint64(p.pl.ParamOff[ps.Name]) * 4
+		for _, dst := range []struct {
+			m    map[string]*nn.Tensor
+			base int64
+		}{{s.Params, p.pl.Params}, {s.AdamM, p.pl.AdamM}, {s.AdamV, p.pl.AdamV}} {
+			t := nn.NewTensor(ps.Shape...)
+			if err := p.download(t.Data, p.arena+uint64(dst.base)+off); err != nil {
+				return nil, err
+			}
+			dst.m[ps.Name] = t
+		}
+	}
+	return s, nil
+}
+
+// setState validates the whole state first, then uploads it.
+func (p *program) setState(s *nn.State) error {
+	if s == nil {
+		return fmt.Errorf("cuda: nil state")
+	}
+	if s.AdamStep < 0 {
+		return fmt.Errorf("cuda: state has Adam step %d", s.AdamStep)
+	}
+	type job struct {
+		t   *nn.Tensor
+		dst uint64
+	}
+	var jobs []job
+	check := func(t *nn.Tensor, shape []int, what string) error {
+		if t == nil {
+			return fmt.Errorf("cuda: state has no %s", what)
+		}
+		if err := t.Check(); err != nil {
+			return fmt.Errorf("cuda: state %s: %v", what, err)
+		}
+		if !nn.SameShape(t.Shape, shape) {
+			return fmt.Errorf("cuda: state %s has shape %v, want %v", what, t.Shape, shape)
+		}
+		for _, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("cuda: state %s holds %v", what, v)
+			}
+		}
+		return nil
+	}
+	for _, ps := range p.g.Params {
+		if ps.Buffer {
+			t := s.Buffers[ps.Name]
+			if err := check(t, ps.Shape, "buffer "+ps.Name); err != nil {
+				return err
+			}
+			jobs = append(jobs, job{t, p.buffer(ps.Name)})
+			continue
+		}
+		off := uint64(p.pl.ParamOff[ps.Name]) * 4
+		for _, src := range []struct {
+			m    map[string]*nn.Tensor
+			base int64
+			what string
+		}{{s.Params, p.pl.Params, "parameter "}, {s.AdamM, p.pl.AdamM, "Adam m of "}, {s.AdamV, p.pl.AdamV, "Adam v of "}} {
+			t := src.m[ps.Name]
+			if err := check(t, ps.Shape, src.what+ps.Name); err != nil {
+				return err
+			}
+			jobs = append(jobs, job{t, p.arena + uint64(src.base) + off})
+		}
+	}
+	if err := p.d.sync(); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if len(j.t.Data) == 0 {
+			continue
+		}
+		if err := p.d.drv.Check("upload state", p.d.drv.MemcpyHtoDAsync(j.dst, unsafe.Pointer(&j.t.Data[0]), uint64(len(j.t.Data)*4), p.d.stream)); err != nil {
+			return err
+		}
+	}
+	if err := p.d.sync(); err != nil {
+		return err
+	}
+	p.adamStep = s.AdamStep
+	return nil
+}
+
+func (p *program) memory() nn.MemoryStats {
+	var free, total uint64
+	p.d.drv.MemGetInfo(&free, &total)
+	used := p.usedBytes()
+	if used > p.peak {
+		p.peak = used
+	}
+	return nn.MemoryStats{Used: used, Peak: p.peak, Total: int64(total)}
+}
