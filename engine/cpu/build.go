@@ -147,7 +147,35 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 	return eg, nil
 }
 
-// buildSpatial handles the image layers (stage 2).
+// buildSpatial adds the image layers ([C,H,W] per sample).
 func (p *program) buildSpatial(eg *exprGraph, n *nn.Node, in []*G.Node, param func(string) *G.Node, train bool) (*G.Node, error) {
+	inShape := p.g.Nodes[n.Inputs[0]].Shape
+	switch n.Op {
+	case nn.OpConv2d, nn.OpConvT2d:
+		c, h, w := inShape[0], inShape[1], inShape[2]
+		g := convGeom{c: c, h: h, w: w, k: n.K, s: n.Stride, pad: n.Pad, ho: n.Shape[1], wo: n.Shape[2], cout: n.Out}
+		if n.Op == nn.OpConvT2d {
+			g = convGeom{c: n.Out, h: n.Shape[1], w: n.Shape[2], k: n.K, s: n.Stride, pad: n.Pad, ho: h, wo: w, cout: c, transposed: true}
+		}
+		if g.s < 1 || g.k < 1 || g.pad < 0 {
+			return nil, fmt.Errorf("cpu: %s %q: kernel %d stride %d padding %d", n.Op, n.Name, g.k, g.s, g.pad)
+		}
+		args := []*G.Node{in[0], param(n.Name + ".weight")}
+		if n.Bias {
+			args = append(args, param(n.Name+".bias"))
+		}
+		return apply(newConv(g, n.Bias, inShape, n.Shape), args...), nil
+	case nn.OpMaxPool2d:
+		if n.Stride < 1 || n.K < 1 || n.Pad < 0 || 2*n.Pad > n.K {
+			return nil, fmt.Errorf("cpu: max pool kernel %d stride %d padding %d", n.K, n.Stride, n.Pad)
+		}
+		return apply(&maxPoolOp{opBase: newBase("MaxPool2d(k%d s%d p%d)", n.K, n.Stride, n.Pad), k: n.K, s: n.Stride, pad: n.Pad, outShp: n.Shape}, in[0]), nil
+	case nn.OpUpsample2x:
+		return apply(&upsampleOp{opBase: newBase("Upsample2x")}, in[0]), nil
+	case nn.OpAvgPoolAll:
+		return apply(&avgPoolAllOp{opBase: newBase("GlobalAvgPool")}, in[0]), nil
+	case nn.OpSoftArgmax3D:
+		return apply(&softArgmaxOp{opBase: newBase("SoftArgmax3D(%dx%d)", n.Joints, n.Depth), joints: n.Joints, depth: n.Depth}, in[0]), nil
+	}
 	return nil, fmt.Errorf("cpu: op %q is not implemented", n.Op)
 }

@@ -36,3 +36,41 @@ func TestGradientsDense(t *testing.T) {
 	b := randomBatch(g, 6, 3)
 	checkGrads(t, p, b, 2, 0, 1e-6)
 }
+
+// spatialGraph uses every image layer: Conv2d (strided, padded, with and
+// without bias), BatchNorm on [C,H,W], ReLU, ConvTranspose2d (k4 s2 p1 and
+// k3 s1 p1 without bias), MaxPool2d with padding, Upsample2x, Dropout,
+// GlobalAvgPool and SoftArgmax3D, with a masked L1 and an MSE loss.
+func spatialGraph() *nn.Graph {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 6, 6)
+	h := b.Conv2d("c1", x, 3, 3, 2, 1, true) // [3,3,3]
+	h = b.BatchNorm("bn", h)
+	h = b.ReLU(h)
+	f := b.Linear("fc", b.GlobalAvgPool(h), 2)
+	u := b.ConvTranspose2d("t1", h, 4, 4, 2, 1, true) // [4,6,6]
+	u = b.MaxPool2d(u, 3, 2, 1)                       // [4,3,3]
+	u = b.Upsample2x(u)                               // [4,6,6]
+	u = b.Dropout(u, 0.25)
+	u = b.ConvTranspose2d("t2", u, 4, 3, 1, 1, false) // [4,6,6]
+	u = b.Conv2d("c2", u, 4, 1, 1, 0, false)
+	j := b.SoftArgmax3D(u, 2, 2) // [2,3]
+	b.Input("t", 2, 3)
+	b.Input("m", 2, 3)
+	b.Input("t2", 2)
+	b.Output("joints", j)
+	b.Loss(nn.L1, j, "t", "m", 1)
+	b.Loss(nn.MSE, f, "t2", "", 0.5)
+	return b.Build()
+}
+
+func TestGradientsSpatial(t *testing.T) {
+	g := spatialGraph()
+	p := compile64(t, g, 2, 5, "x")
+	b := randomBatch(g, 2, 8)
+	// Targets in voxel units so the L1 terms are not all of one sign.
+	for i := range b["t"].Data {
+		b["t"].Data[i] = (b["t"].Data[i] + 1) * 2.5
+	}
+	checkGrads(t, p, b, 1, 0, 1e-6)
+}

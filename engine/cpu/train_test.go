@@ -218,3 +218,55 @@ func TestBadInputs(t *testing.T) {
 		t.Fatal("batch 0 accepted")
 	}
 }
+
+// TestConvNetLearns trains a small heatmap network to find a bright
+// spot: Conv2d-BN-ReLU-MaxPool-ConvTranspose2d-SoftArgmax3D with a masked
+// L1 on (x, y) (z masked out).
+func TestConvNetLearns(t *testing.T) {
+	const batch, size = 16, 8
+	b := nn.NewBuilder()
+	x := b.Input("img", 1, size, size)
+	h := b.Conv2d("c1", x, 4, 3, 1, 1, true)
+	h = b.BatchNorm("bn1", h)
+	h = b.ReLU(h)
+	h = b.MaxPool2d(h, 2, 2, 0)                      // [4,4,4]
+	h = b.ConvTranspose2d("t1", h, 2, 4, 2, 1, true) // [2,8,8]
+	j := b.SoftArgmax3D(h, 1, 2)
+	b.Input("t", 1, 3)
+	b.Input("m", 1, 3)
+	b.Output("joint", j)
+	b.Loss(nn.L1, j, "t", "m", 1)
+	g := b.Build()
+	p, err := New().Compile(g, nn.Options{Batch: batch, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	makeBatch := func() nn.Batch {
+		img, tgt, m := nn.NewTensor(batch, 1, size, size), nn.NewTensor(batch, 1, 3), nn.NewTensor(batch, 1, 3)
+		for s := 0; s < batch; s++ {
+			px, py := rng.IntN(size), rng.IntN(size)
+			for i := 0; i < size*size; i++ {
+				img.Data[s*size*size+i] = float32(rng.Float64() * 0.1)
+			}
+			img.Data[s*size*size+py*size+px] = 1
+			tgt.Data[3*s], tgt.Data[3*s+1] = float32(px), float32(py)
+			m.Data[3*s], m.Data[3*s+1] = 1, 1
+		}
+		return nn.Batch{"img": img, "t": tgt, "m": m}
+	}
+	test := makeBatch()
+	start, _ := p.Loss(test)
+	for step := 0; step < 300; step++ {
+		if _, err := p.TrainStep(makeBatch(), step, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end, _ := p.Loss(test)
+	// The loss is the mean over x, y and the masked z: 2/3 of the mean
+	// per-coordinate error in pixels.
+	t.Logf("masked L1 (eval mode, held-out batch) %.3f -> %.3f after 300 steps", start, end)
+	if !(start > 0.8) || !(end < 0.2) {
+		t.Fatalf("loss %.3f -> %.3f, want from > 0.8 to < 0.2", start, end)
+	}
+}
