@@ -1,0 +1,223 @@
+package tui
+
+import (
+	"math"
+	"strings"
+
+	"charm.land/lipgloss/v2"
+)
+
+// series is one line on a chart. xs must be ascending.
+type series struct {
+	xs, ys []float64
+	color  int  // palette index
+	dotted bool // draw every other column (projections, the future)
+	dots   bool // mark each point with a heavier dot (few points, e.g. epochs)
+}
+
+// chart is a line chart with a y axis on the left and an x axis below.
+type chart struct {
+	title      string // first line (may carry styled text)
+	w, h       int    // total cells, including labels
+	x0, x1     float64
+	y0, y1     float64 // if y0 >= y1 the range is taken from the visible data
+	logY       bool
+	xFmt, yFmt func(float64) string
+	xUnit      string
+	series     []series
+	vlines     []vline // vertical markers (current step)
+	empty      string  // text to show where there is no data
+}
+
+type vline struct {
+	x     float64
+	color int
+}
+
+const yGutter = 8 // width of the y labels plus the axis line
+
+// render draws the chart into exactly h lines of w cells.
+func (c chart) render() string {
+	plotW, plotH := c.w-yGutter, c.h-3
+	if plotW < 4 || plotH < 1 {
+		return blankBlock(c.w, c.h, c.title)
+	}
+	cv := newCanvas(plotW, plotH)
+	ty := func(y float64) float64 {
+		if c.logY {
+			if y <= 0 {
+				return math.NaN()
+			}
+			return math.Log10(y)
+		}
+		return y
+	}
+	// Bucket every series to the pixel columns once: the y range and the
+	// drawing both use the buckets, never the raw points.
+	pw := cv.pw()
+	buckets := make([][]bucket, len(c.series))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, s := range c.series {
+		ys := s.ys
+		if c.logY {
+			ys = make([]float64, len(s.ys))
+			for k, v := range s.ys {
+				ys[k] = ty(v)
+			}
+		}
+		buckets[i] = bucketize(s.xs, ys, c.x0, c.x1, pw)
+		for _, b := range buckets[i] {
+			if b.ok {
+				lo, hi = math.Min(lo, b.min), math.Max(hi, b.max)
+			}
+		}
+	}
+	if c.y0 < c.y1 {
+		lo, hi = ty(c.y0), ty(c.y1)
+	}
+	hasData := !math.IsInf(lo, 0)
+	if !hasData {
+		lo, hi = 0, 1
+	}
+	if hi-lo < 1e-12 {
+		pad := math.Max(math.Abs(hi)*0.05, 1e-3)
+		lo, hi = lo-pad, hi+pad
+	} else if c.y0 >= c.y1 {
+		pad := (hi - lo) * 0.05
+		lo, hi = lo-pad, hi+pad
+	}
+	ph := cv.ph()
+	py := func(y float64) int { return int(math.Round((hi - y) / (hi - lo) * float64(ph-1))) }
+	for _, v := range c.vlines {
+		if v.x < c.x0 || v.x > c.x1 {
+			continue
+		}
+		px := int(math.Round((v.x - c.x0) / (c.x1 - c.x0) * float64(pw-1)))
+		for y := 0; y < ph; y += 2 {
+			cv.set(px, y, v.color)
+		}
+	}
+	for i, s := range c.series {
+		prevX, prevY := -1, 0
+		for x, b := range buckets[i] {
+			if !b.ok {
+				continue
+			}
+			if s.dotted && x%2 == 1 {
+				continue
+			}
+			top, bot, first, last := py(b.max), py(b.min), py(b.first), py(b.last)
+			if prevX >= 0 && !s.dotted {
+				cv.line(prevX, prevY, x, first, s.color)
+			}
+			cv.line(x, top, x, bot, s.color)
+			if s.dots {
+				cv.line(x-1, last, x+1, last, s.color)
+				cv.line(x, last-1, x, last+1, s.color)
+			}
+			prevX, prevY = x, last
+		}
+	}
+	rows := cv.rows(paletteStyle)
+	var out []string
+	out = append(out, fitStyled(c.title, c.w))
+	yf := c.yFmt
+	if yf == nil {
+		yf = fmtNum
+	}
+	labelEvery := max(2, plotH/4)
+	for r := 0; r < plotH; r++ {
+		label := ""
+		if hasData && (r%labelEvery == 0 || r == plotH-1) {
+			// value at the centre of this row
+			v := hi - (float64(r)*4+1.5)/float64(ph-1)*(hi-lo)
+			if c.logY {
+				v = math.Pow(10, v)
+			}
+			label = yf(v)
+		}
+		axis := "│"
+		if label != "" {
+			axis = "┤"
+		}
+		g := stDim.Render(padLeft(label, yGutter-1) + axis)
+		out = append(out, g+rows[r])
+	}
+	// x axis with ticks, then the tick labels and the unit.
+	ticks, labels := c.xTicks(plotW)
+	axis := []rune(strings.Repeat("─", plotW))
+	for _, t := range ticks {
+		axis[t] = '┬'
+	}
+	out = append(out, stDim.Render(strings.Repeat(" ", yGutter-1)+"└"+string(axis)))
+	out = append(out, stDim.Render(strings.Repeat(" ", yGutter)+labels))
+	if !hasData && c.empty != "" {
+		mid := 1 + plotH/2
+		msg := fitWidth("", max(0, (plotW-len([]rune(c.empty)))/2)) + c.empty
+		out[mid] = stDim.Render(strings.Repeat(" ", yGutter-1)+"│") + stFaint.Render(fitWidth(msg, plotW))
+	}
+	return strings.Join(out, "\n")
+}
+
+// xTicks places tick labels about every 14 cells without overlap and ends
+// the line with the unit.
+func (c chart) xTicks(plotW int) ([]int, string) {
+	xf := c.xFmt
+	if xf == nil {
+		xf = fmtSI
+	}
+	line := []rune(strings.Repeat(" ", plotW))
+	unit := []rune(c.xUnit)
+	limit := plotW - len(unit) - 1
+	var ticks []int
+	n := max(1, plotW/14)
+	next := 0
+	for i := 0; i <= n; i++ {
+		col := int(math.Round(float64(i) / float64(n) * float64(plotW-1)))
+		v := c.x0 + float64(col)/float64(plotW-1)*(c.x1-c.x0)
+		lab := []rune(xf(v))
+		start := col - len(lab)/2
+		if i == 0 {
+			start = 0
+		}
+		if start < next || start+len(lab) > limit {
+			continue
+		}
+		copy(line[start:], lab)
+		ticks = append(ticks, col)
+		next = start + len(lab) + 2
+	}
+	if len(unit) > 0 && len(unit) < plotW {
+		copy(line[plotW-len(unit):], unit)
+	}
+	return ticks, string(line)
+}
+
+func padLeft(s string, w int) string {
+	n := len([]rune(s))
+	if n >= w {
+		return string([]rune(s)[:w])
+	}
+	return strings.Repeat(" ", w-n) + s
+}
+
+// fitStyled pads or cuts a possibly styled line to w cells.
+func fitStyled(s string, w int) string {
+	n := lipgloss.Width(s)
+	if n > w {
+		return truncate(s, w)
+	}
+	return s + strings.Repeat(" ", w-n)
+}
+
+// blankBlock is a w x h block with an optional first line.
+func blankBlock(w, h int, first string) string {
+	lines := make([]string, max(h, 1))
+	for i := range lines {
+		lines[i] = strings.Repeat(" ", max(w, 0))
+	}
+	if first != "" {
+		lines[0] = fitStyled(first, w)
+	}
+	return strings.Join(lines, "\n")
+}

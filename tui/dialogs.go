@@ -1,0 +1,341 @@
+package tui
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
+	"charm.land/lipgloss/v2"
+
+	"poselab/engine"
+)
+
+type formKind int
+
+const (
+	formNewRun formKind = iota
+	formExport
+)
+
+// newRunValues are the new-run form's fields (strings, checked on submit).
+type newRunValues struct {
+	after                          string // chain: start after this run, from its outputs
+	name, pipeline, model, preset  string
+	data, device, epochs, lr, seed string
+}
+
+// pipelines offered by the form; the engine expands a pipeline into its
+// chain of stages.
+var pipelineOptions = []huh.Option[string]{
+	huh.NewOption("single model", ""),
+	huh.NewOption("C  GT 2D → SB", "C"),
+	huh.NewOption("D  SH → SB", "D"),
+	huh.NewOption("E  SH xy + SB z", "E"),
+	huh.NewOption("F  IR xyz", "F"),
+	huh.NewOption("G  IR xy + SH→SB z", "G"),
+}
+
+func intOrEmpty(min int) func(string) error {
+	return func(s string) error {
+		if strings.TrimSpace(s) == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < min {
+			return fmt.Errorf("a whole number ≥ %d, or empty for the preset's", min)
+		}
+		return nil
+	}
+}
+
+func positiveFloatOrEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || !(v > 0) || v > 10 {
+		return fmt.Errorf("a learning rate in (0, 10], or empty for the preset's")
+	}
+	return nil
+}
+
+func (m *Model) formWidth() int { return min(max(m.w-6, 30), 72) }
+
+// openNewRun opens the new-run form; after != "" makes it a chained run
+// that starts when that run finishes and uses its outputs.
+func (m *Model) openNewRun(after string) tea.Cmd {
+	v := &newRunValues{after: after, model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "1"}
+	if after != "" {
+		if info, ok := m.ctrl.Run(after); ok {
+			v.data, v.device, v.preset = info.Spec.Data, info.Spec.Device, info.Spec.Preset
+		}
+	}
+	title := "New run"
+	if after != "" {
+		title = "Chain: new run after " + after + " (from its outputs)"
+	}
+	left := []huh.Field{
+		huh.NewInput().Title("Name").Placeholder("automatic").CharLimit(40).Value(&v.name),
+	}
+	if after == "" {
+		left = append(left, huh.NewSelect[string]().Title("Pipeline").Options(pipelineOptions...).Inline(true).Value(&v.pipeline))
+	}
+	left = append(left,
+		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
+		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "seed")...).Inline(true).Value(&v.preset),
+		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
+	)
+	right := []huh.Field{
+		huh.NewInput().Title("Data (synth or a folder)").Value(&v.data).Validate(func(s string) error {
+			if strings.TrimSpace(s) == "" {
+				return fmt.Errorf("data: synth or a folder")
+			}
+			return nil
+		}),
+		huh.NewInput().Title("Epochs").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.epochs),
+		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
+		huh.NewInput().Title("Seed").Validate(intOrEmpty(0)).Value(&v.seed),
+	}
+	m.newRun, m.formFor, m.formTitle = v, formNewRun, title
+	m.form = newForm(m.formWidth(), huh.NewGroup(left...), huh.NewGroup(right...))
+	return m.startForm()
+}
+
+// newForm builds a compact form: groups side by side, one line between
+// fields, colours from the terminal's 16-colour palette.
+func newForm(w int, groups ...*huh.Group) *huh.Form {
+	theme := huh.ThemeFunc(func(dark bool) *huh.Styles {
+		t := huh.ThemeBase16(dark)
+		t.FieldSeparator = lipgloss.NewStyle().SetString("\n")
+		return t
+	})
+	return huh.NewForm(groups...).WithShowHelp(false).WithWidth(w).WithTheme(theme).WithLayout(huh.LayoutColumns(len(groups)))
+}
+
+// spec turns the form into a Spec; zero values leave the preset's defaults.
+func (v *newRunValues) spec() engine.Spec {
+	s := engine.Spec{Name: strings.TrimSpace(v.name), Model: v.model, Preset: v.preset, Pipeline: v.pipeline,
+		Data: strings.TrimSpace(v.data), Device: v.device}
+	s.Epochs, _ = strconv.Atoi(strings.TrimSpace(v.epochs))
+	s.Seed, _ = strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64)
+	if lr, err := strconv.ParseFloat(strings.TrimSpace(v.lr), 64); err == nil {
+		s.Schedule.BaseLR = lr
+	}
+	if v.pipeline != "" {
+		s.Model = "" // the pipeline decides its stages' models
+	}
+	if v.after != "" {
+		s.After, s.From = v.after, []string{v.after}
+	}
+	return s
+}
+
+// exportValues are the export form's fields.
+type exportValues struct {
+	run, split, format, path string
+}
+
+func (m *Model) openExport(id string) tea.Cmd {
+	v := &exportValues{run: id, split: "val", format: "csv"}
+	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions of "+id
+	m.form = newForm(m.formWidth(), huh.NewGroup(
+		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
+		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions("csv", "json", "npz")...).Inline(true).Value(&v.format),
+		huh.NewInput().Title("File").Placeholder("runs folder/<run>/export/<split>.<format>").Value(&v.path),
+	))
+	return m.startForm()
+}
+
+// startForm initialises the form and tells it the space it has (a form
+// sizes its fields on a window-size message).
+func (m *Model) startForm() tea.Cmd {
+	cmd := m.form.Init()
+	f, _ := m.form.Update(tea.WindowSizeMsg{Width: m.formWidth(), Height: max(m.layout().contentH-3, 5)})
+	m.form = f.(*huh.Form)
+	return cmd
+}
+
+func (v *exportValues) target(runsDir string) string {
+	if p := strings.TrimSpace(v.path); p != "" {
+		return p
+	}
+	return filepath.Join(runsDir, v.run, "export", v.split+"."+v.format)
+}
+
+// updateForm feeds a message to the open form and acts when it is done.
+func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
+	if k, ok := msg.(tea.KeyPressMsg); ok && k.String() == "esc" {
+		m.form = nil
+		m.setStatus("cancelled", false)
+		return nil
+	}
+	f, cmd := m.form.Update(msg)
+	m.form = f.(*huh.Form)
+	switch m.form.State {
+	case huh.StateAborted:
+		m.form = nil
+		m.setStatus("cancelled", false)
+	case huh.StateCompleted:
+		m.form = nil
+		switch m.formFor {
+		case formNewRun:
+			spec := m.newRun.spec()
+			ctrl := m.ctrl
+			m.setStatus("submitting…", false)
+			return func() tea.Msg { id, err := ctrl.Submit(spec); return submittedMsg{id: id, err: err} }
+		case formExport:
+			v := *m.export
+			path := v.target(m.opts.RunsDir)
+			m.setStatus("exporting "+v.run+" to "+path+"…", false)
+			return m.call(fmt.Sprintf("exported %s %s predictions to %s", v.run, v.split, path), func() error {
+				return m.ctrl.Export(v.run, v.split, v.format, path)
+			})
+		}
+	}
+	return cmd
+}
+
+func (m *Model) formView() string {
+	return stBox.Render(stTitle.Render(m.formTitle) + "\n\n" + m.form.View() + "\n" + stDim.Render("enter: next field (submits at the last) · ←/→: choose · esc: cancel"))
+}
+
+// confirmDialog asks a question answered by single keys.
+type confirmDialog struct {
+	text    string
+	answers []answer
+}
+
+type answer struct {
+	key, label string
+	do         func() tea.Cmd
+}
+
+func (c *confirmDialog) view() string {
+	var b strings.Builder
+	b.WriteString(c.text + "\n\n")
+	for _, a := range c.answers {
+		b.WriteString(stKey.Render(a.key) + "  " + a.label + "\n")
+	}
+	b.WriteString(stKey.Render("esc") + "  cancel")
+	return stBox.Render(b.String())
+}
+
+func (m *Model) answerConfirm(k string) tea.Cmd {
+	c := m.confirm
+	if k == "esc" {
+		m.confirm = nil
+		return nil
+	}
+	for _, a := range c.answers {
+		if a.key == k {
+			m.confirm = nil
+			return a.do()
+		}
+	}
+	return nil
+}
+
+func (m *Model) askDelete(info engine.RunInfo) {
+	id := info.Spec.ID
+	text := fmt.Sprintf("Delete run %s (%s, %s)?\nIts folder, checkpoints and exports are removed.", id, info.Spec.Model, info.State)
+	m.confirm = &confirmDialog{text: text, answers: []answer{
+		{key: "y", label: "yes, delete " + id, do: func() tea.Cmd {
+			delete(m.marked, id)
+			return m.call("deleted "+id, func() error { return m.ctrl.Delete(id) })
+		}},
+		{key: "n", label: "no", do: func() tea.Cmd { return nil }},
+	}}
+}
+
+// askQuit quits at once when nothing trains; otherwise it asks what
+// becomes of the active runs.
+func (m *Model) askQuit() tea.Cmd {
+	active := m.activeRuns()
+	if len(active) == 0 {
+		m.quit = QuitNoActiveRuns
+		return tea.Quit
+	}
+	stop := answer{key: "s", label: "stop them (checkpointed; resume later with r)", do: func() tea.Cmd {
+		m.quit = QuitStopRuns
+		return tea.Quit
+	}}
+	keepLabel := "keep them training in the background server"
+	if m.opts.Remote {
+		keepLabel = "keep them training on the server (leave this session)"
+	}
+	keep := answer{key: "k", label: keepLabel, do: func() tea.Cmd {
+		m.quit = QuitKeepRuns
+		return tea.Quit
+	}}
+	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(active, ", "))
+	answers := []answer{stop, keep}
+	if m.opts.Remote {
+		answers = []answer{keep, stop}
+	}
+	m.confirm = &confirmDialog{text: text, answers: answers}
+	return nil
+}
+
+// helpLines flattens keyMap into the lines of the help screen, with
+// descriptions cut to descW cells.
+func helpLines(descW int) []string {
+	var lines []string
+	for gi, g := range keyMap {
+		if gi > 0 {
+			lines = append(lines, "")
+		}
+		lines = append(lines, stTitle.Render(g.name))
+		for _, b := range g.bindings {
+			hp := b.key.Help()
+			lines = append(lines, stKey.Render(fmt.Sprintf("%-10s", hp.Key))+" "+fitWidth(hp.Desc, descW))
+		}
+	}
+	return lines
+}
+
+// helpView lists every key binding, generated from keyMap, in as many
+// columns as fit w x h; what does not fit scrolls (offset).
+func helpView(w, h, offset int) string {
+	const keyW = 11
+	rows := max(h-5, 3)
+	ncol, descW := 1, max(w-6-keyW, 10)
+	total := len(helpLines(10))
+	for n := 3; n >= 2; n-- {
+		dw := (w-6)/n - keyW - 2
+		if dw >= 26 && (total+n-1)/n <= rows {
+			ncol, descW = n, dw
+			break
+		}
+	}
+	if ncol == 1 && total > rows {
+		// Two columns and scrolling read better than one long column.
+		if dw := (w-6)/2 - keyW - 2; dw >= 22 {
+			ncol, descW = 2, dw
+		}
+	}
+	lines := helpLines(descW)
+	per := max((len(lines)+ncol-1)/ncol, 1)
+	var cols []string
+	for c := 0; c < ncol; c++ {
+		lo, hi := c*per, min((c+1)*per, len(lines))
+		if lo >= hi {
+			break
+		}
+		cols = append(cols, strings.Join(lines[lo:hi], "\n"))
+	}
+	for i := range cols[:len(cols)-1] {
+		cols[i] = lipgloss.NewStyle().PaddingRight(2).Render(cols[i])
+	}
+	body := strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, cols...), "\n")
+	more := ""
+	if len(body) > rows {
+		offset = min(max(offset, 0), len(body)-rows)
+		body = body[offset : offset+rows]
+		more = stDim.Render("  ↑/↓ scroll")
+	}
+	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
+	return stBox.Render(truncate(head, w-4) + "\n\n" + strings.Join(body, "\n"))
+}

@@ -1,0 +1,120 @@
+package tui
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// fmtCount writes an integer with thousands separators: 12345 -> "12,345".
+func fmtCount(n int) string {
+	s := strconv.Itoa(abs(n))
+	var b strings.Builder
+	if n < 0 {
+		b.WriteByte('-')
+	}
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// fmtSI writes a number compactly for axis ticks: 1500 -> "1.5k".
+func fmtSI(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1e9:
+		return trimZero(fmt.Sprintf("%.1f", v/1e9)) + "G"
+	case a >= 1e6:
+		return trimZero(fmt.Sprintf("%.1f", v/1e6)) + "M"
+	case a >= 1e4:
+		return trimZero(fmt.Sprintf("%.0f", v/1e3)) + "k"
+	case a >= 1e3:
+		return trimZero(fmt.Sprintf("%.1f", v/1e3)) + "k"
+	}
+	return fmtNum(v)
+}
+
+// fmtNum writes a value with 3 significant digits, switching to exponent
+// notation for very small or large magnitudes.
+func fmtNum(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	a := math.Abs(v)
+	if a != 0 && (a < 1e-3 || a >= 1e6) {
+		return strings.Replace(fmt.Sprintf("%.1e", v), "e-0", "e-", 1)
+	}
+	if a >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return trimZero(strconv.FormatFloat(v, 'g', 3, 64))
+}
+
+// fmtMM writes a distance in millimetres, or "–" before it is known.
+func fmtMM(v float64) string {
+	if math.IsNaN(v) || v <= 0 || math.IsInf(v, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func trimZero(s string) string {
+	if strings.Contains(s, ".") && !strings.Contains(s, "e") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+// fmtDur writes a duration as the two largest units: "1h05m", "4m12s", "9s".
+func fmtDur(d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	s := int(d.Round(time.Second).Seconds())
+	switch {
+	case s >= 86400:
+		return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
+	case s >= 3600:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	case s >= 60:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+// fmtBytes writes a byte count in binary units.
+func fmtBytes(n int64) string {
+	const k = 1024
+	switch {
+	case n >= k*k*k:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(k*k*k))
+	case n >= k*k:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(k*k))
+	case n >= k:
+		return fmt.Sprintf("%.0f KiB", float64(n)/k)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// fitWidth cuts or pads plain text to exactly w cells.
+func fitWidth(s string, w int) string {
+	r := []rune(s)
+	if len(r) > w {
+		if w <= 1 {
+			return string(r[:max(w, 0)])
+		}
+		return string(r[:w-1]) + "…"
+	}
+	return s + strings.Repeat(" ", w-len(r))
+}
+
+// truncate cuts a styled string to w cells, keeping its escape codes valid.
+func truncate(s string, w int) string { return ansi.Truncate(s, w, "…") }

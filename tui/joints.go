@@ -1,0 +1,165 @@
+package tui
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"poselab/engine"
+	"poselab/pose"
+)
+
+// eighths are the partial blocks that give bars 1/8-cell resolution.
+var eighths = []rune{' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'}
+
+// bar draws a horizontal bar of v/max of w cells.
+func bar(v, maxV float64, w int) []rune {
+	out := []rune(strings.Repeat(" ", w))
+	if !(maxV > 0) || !finite(v) || v <= 0 {
+		return out
+	}
+	n := int(math.Round(math.Min(v/maxV, 1) * float64(w*8)))
+	for i := 0; i < w; i++ {
+		k := min(max(n-8*i, 0), 8)
+		out[i] = eighths[k]
+	}
+	return out
+}
+
+// severity colours an error by how it compares with the epoch's mean: the
+// colour is relative, so it stays meaningful whatever the data set's scale.
+func severity(v, mean float64) int {
+	switch {
+	case !(mean > 0):
+		return colDim
+	case v <= 0.8*mean:
+		return colGood
+	case v <= 1.25*mean:
+		return colWarn
+	}
+	return colBad
+}
+
+// renderJoints draws the 17 per-joint errors of the latest validation as
+// bars, with the best epoch's value as a marker and number, and the
+// per-action table beside them when the data has actions.
+func renderJoints(r *runData, sorted bool, w, h int) string {
+	ep, best := r.lastEpoch(), r.best()
+	if ep == nil {
+		return blankBlock(w, h, stTitle.Render("per-joint error")+stDim.Render(" · waiting for the first validation…"))
+	}
+	vals, unit := ep.PerJoint, "mm"
+	var bestVals []float64
+	mean := ep.MPJPE
+	if len(vals) == 0 && len(ep.PerJointPx) > 0 {
+		vals, unit, mean = ep.PerJointPx, "px", ep.Pixel
+		if best != nil {
+			bestVals = best.PerJointPx
+		}
+	} else if best != nil {
+		bestVals = best.PerJoint
+	}
+	if len(vals) == 0 {
+		return blankBlock(w, h, stTitle.Render("per-joint error")+stDim.Render(" · this model reports no per-joint error"))
+	}
+	actW := 0
+	if len(ep.PerAction) > 0 && w >= 90 {
+		actW = 34
+	}
+	jw := w - actW
+	order := make([]int, len(vals))
+	for i := range order {
+		order[i] = i
+	}
+	if sorted {
+		sort.SliceStable(order, func(a, b int) bool { return vals[order[a]] > vals[order[b]] })
+	}
+	maxV := 0.0
+	for i, v := range vals {
+		maxV = math.Max(maxV, v)
+		if i < len(bestVals) {
+			maxV = math.Max(maxV, bestVals[i])
+		}
+	}
+	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", ep.Epoch, fmtNum(mean)))
+	if best != nil {
+		title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", best.Epoch))
+	}
+	if sorted {
+		title += stDim.Render(" · sorted")
+	}
+	lines := []string{fitStyled(title, jw)}
+	const nameW, numW = 10, 20
+	barW := max(4, jw-nameW-numW-2)
+	for _, j := range order {
+		v := vals[j]
+		name := fmt.Sprintf("J%d", j)
+		if j < pose.NumJoints && len(vals) == pose.NumJoints {
+			name = pose.JointNames[j]
+		}
+		b := bar(v, maxV, barW)
+		num := fmt.Sprintf("%6s", fmtNum(v))
+		if j < len(bestVals) && bestVals[j] > 0 && best != ep {
+			// The best epoch's value as a marker on the bar.
+			k := int(math.Round(bestVals[j] / maxV * float64(barW)))
+			k = min(max(k-1, 0), barW-1)
+			b[k] = '┃'
+			num += stDim.Render(fmt.Sprintf("  best %s", fmtNum(bestVals[j])))
+		}
+		line := fitWidth(name, nameW) + paletteStyle(severity(v, mean)).Render(string(b)) + " " + num
+		lines = append(lines, fitStyled(line, jw))
+		if len(lines) >= h {
+			break
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, strings.Repeat(" ", jw))
+	}
+	left := strings.Join(lines[:h], "\n")
+	if actW == 0 {
+		return left
+	}
+	return joinCols(left, renderActions(ep, best, actW, h))
+}
+
+// renderActions is the per-action table: current and best epoch, mm.
+func renderActions(ep, best *engine.EpochInfo, w, h int) string {
+	names := make([]string, 0, len(ep.PerAction))
+	for a := range ep.PerAction {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	lines := []string{stTitle.Render(fitWidth(" per action (mm)", w))}
+	lines = append(lines, stHeader.Render(fitWidth(fmt.Sprintf(" %-16s %7s %7s", "action", "now", "best"), w)))
+	for _, a := range names {
+		bv := "–"
+		if best != nil {
+			if v, ok := best.PerAction[a]; ok {
+				bv = fmtMM(v)
+			}
+		}
+		v := ep.PerAction[a]
+		row := fmt.Sprintf(" %-16s ", fitWidth(a, 16)) + paletteStyle(severity(v, ep.MPJPE)).Render(fmt.Sprintf("%7s", fmtMM(v))) + fmt.Sprintf(" %7s", bv)
+		lines = append(lines, fitStyled(row, w))
+	}
+	if len(lines) > h {
+		more := len(lines) - h + 1
+		lines = append(lines[:h-1], stDim.Render(fitWidth(fmt.Sprintf(" … %d more", more), w)))
+	}
+	for len(lines) < h {
+		lines = append(lines, strings.Repeat(" ", w))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// joinCols puts two blocks of equal height side by side.
+func joinCols(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range al {
+		if i < len(bl) {
+			al[i] += bl[i]
+		}
+	}
+	return strings.Join(al, "\n")
+}

@@ -1,0 +1,679 @@
+// Package tui is poselab's workbench: a Bubble Tea program that shows what
+// the engine publishes (runs, loss curves, learning rate, per-joint error,
+// skeletons, resources) and steers it through engine.Controller. It
+// computes no metric itself: every number comes in an engine event.
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/huh/v2"
+	"charm.land/lipgloss/v2"
+
+	"poselab/engine"
+)
+
+type tab int
+
+const (
+	tabCurves tab = iota
+	tabJoints
+	tabSkeleton
+)
+
+var tabNames = []string{"Curves", "Joints", "Skeleton"}
+
+// QuitChoice is what the user chose for active runs when quitting.
+type QuitChoice int
+
+// Quit choices.
+const (
+	QuitNoActiveRuns QuitChoice = iota // nothing was training
+	QuitStopRuns                       // stop them (checkpointed)
+	QuitKeepRuns                       // keep them training (server / background)
+)
+
+// Options configure a workbench session.
+type Options struct {
+	RunsDir string // where runs live (default export paths)
+	// Remote marks a session of `poselab serve`: the engine lives in the
+	// server, so leaving the session keeps runs training.
+	Remote bool
+	// Title is shown in the header and the terminal title.
+	Title string
+}
+
+// Model is the workbench. Create it with New and run it with tea.NewProgram.
+type Model struct {
+	ctrl   engine.Controller
+	opts   Options
+	st     *store
+	events <-chan engine.Event
+	cancel func()
+
+	rows   []listRow
+	selID  string
+	marked map[string]bool
+	w, h   int
+	tab    tab
+
+	cv      curvesView
+	jSorted bool
+	sk      skelView
+	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
+
+	help      bool
+	helpOff   int // help screen scroll offset
+	form      *huh.Form
+	formFor   formKind
+	formTitle string
+	newRun    *newRunValues
+	export    *exportValues
+	confirm   *confirmDialog
+
+	status    string
+	statusErr bool
+	quit      QuitChoice
+	closed    bool
+	runsFirst int // first list row shown (for mouse hits)
+}
+
+// New creates the workbench on a controller: it subscribes at once, so the
+// first frame already shows the history of every run.
+func New(ctrl engine.Controller, opts Options) *Model {
+	if opts.Title == "" {
+		opts.Title = "poselab"
+	}
+	m := &Model{ctrl: ctrl, opts: opts, st: newStore(), marked: map[string]bool{}, w: 80, h: 24,
+		cv: newCurvesView()}
+	hist, ch, cancel := ctrl.Subscribe()
+	for _, ev := range hist {
+		m.st.apply(ev)
+	}
+	m.events, m.cancel = ch, cancel
+	m.refresh()
+	if len(m.rows) > 0 {
+		// Start on the newest running run, else the newest active one,
+		// else the newest run.
+		rank := func(s engine.State) int {
+			switch s {
+			case engine.Running:
+				return 3
+			case engine.Paused, engine.Queued:
+				return 2
+			}
+			return 1
+		}
+		best := 0
+		for _, r := range m.rows {
+			if k := rank(r.info.State); k >= best {
+				best, m.selID = k, r.info.Spec.ID
+			}
+		}
+	}
+	return m
+}
+
+// Init starts reading events and the summary tick.
+func (m *Model) Init() tea.Cmd { return tea.Batch(waitEvents(m.events), tickEvery()) }
+
+// QuitChoice reports what to do with active runs after the program ended.
+func (m *Model) QuitChoice() QuitChoice { return m.quit }
+
+// Close ends the subscription.
+func (m *Model) Close() {
+	if m.cancel != nil {
+		m.cancel()
+		m.cancel = nil
+	}
+}
+
+// refresh re-reads the run summaries and keeps the selection on its run.
+func (m *Model) refresh() {
+	m.rows = orderRuns(m.ctrl.Runs())
+	for _, r := range m.rows {
+		d := m.st.run(r.info.Spec.ID)
+		if d.spec.ID == "" {
+			d.spec = r.info.Spec
+		}
+	}
+	if m.selIndex() < 0 && len(m.rows) > 0 {
+		m.selID = m.rows[0].info.Spec.ID
+	}
+}
+
+func (m *Model) selIndex() int {
+	for i, r := range m.rows {
+		if r.info.Spec.ID == m.selID {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *Model) selected() (engine.RunInfo, bool) {
+	if i := m.selIndex(); i >= 0 {
+		return m.rows[i].info, true
+	}
+	return engine.RunInfo{}, false
+}
+
+func (m *Model) activeRuns() []string {
+	var ids []string
+	for _, r := range m.rows {
+		if r.info.State.Active() {
+			ids = append(ids, r.info.Spec.ID)
+		}
+	}
+	return ids
+}
+
+func (m *Model) setStatus(s string, isErr bool) { m.status, m.statusErr = s, isErr }
+
+// Update routes a message to its handler.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		if m.form != nil {
+			f, _ := m.form.WithWidth(m.formWidth()).Update(tea.WindowSizeMsg{Width: m.formWidth(), Height: max(m.layout().contentH-3, 5)})
+			m.form = f.(*huh.Form)
+		}
+		return m, nil
+	case eventsMsg:
+		for _, ev := range msg.events {
+			m.st.apply(ev)
+		}
+		m.refresh()
+		if msg.closed {
+			m.closed = true
+			m.setStatus("the engine closed the event stream", true)
+			return m, nil
+		}
+		return m, waitEvents(m.events)
+	case tickMsg:
+		m.refresh()
+		return m, tickEvery()
+	case actionDoneMsg:
+		if msg.err != nil {
+			m.setStatus(msg.err.Error(), true)
+		} else {
+			m.setStatus(msg.what, false)
+		}
+		m.refresh()
+		return m, nil
+	case submittedMsg:
+		if msg.err != nil {
+			m.setStatus("new run: "+msg.err.Error(), true)
+			return m, nil
+		}
+		m.refresh()
+		m.selID = msg.id
+		m.setStatus("started "+msg.id, false)
+		return m, nil
+	}
+	if m.form != nil {
+		return m, m.updateForm(msg)
+	}
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		return m, m.onKey(msg)
+	case tea.MouseClickMsg:
+		return m, m.onClick(msg.Mouse())
+	case tea.MouseWheelMsg:
+		return m, m.onWheel(msg.Mouse())
+	}
+	return m, nil
+}
+
+func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
+	ks := k.String()
+	if m.confirm != nil {
+		return m.answerConfirm(ks)
+	}
+	if m.help {
+		switch ks {
+		case "?", "esc", "q":
+			m.help = false
+		case "down", "j":
+			m.helpOff++
+		case "up", "k":
+			m.helpOff = max(m.helpOff-1, 0)
+		}
+		return nil
+	}
+	a := lookup(ks)
+	if ks == "esc" {
+		m.setStatus("", false)
+		return nil
+	}
+	return m.do(a)
+}
+
+// do performs an action (from a key or the mouse).
+func (m *Model) do(a action) tea.Cmd {
+	info, haveSel := m.selected()
+	id := info.Spec.ID
+	needRun := func() bool {
+		if !haveSel {
+			m.setStatus("no run selected: press n for a new run", true)
+		}
+		return haveSel
+	}
+	switch a {
+	case actHelp:
+		m.help = true
+	case actQuit:
+		return m.askQuit()
+	case actNextTab:
+		m.tab = (m.tab + 1) % tab(len(tabNames))
+	case actPrevTab:
+		m.tab = (m.tab + tab(len(tabNames)) - 1) % tab(len(tabNames))
+	case actTabCurves:
+		m.tab = tabCurves
+	case actTabJoints:
+		m.tab = tabJoints
+	case actTabSkeleton:
+		m.tab = tabSkeleton
+	case actUp, actDown:
+		if i := m.selIndex(); i >= 0 {
+			if a == actUp {
+				i = max(i-1, 0)
+			} else {
+				i = min(i+1, len(m.rows)-1)
+			}
+			m.selID = m.rows[i].info.Spec.ID
+		}
+	case actMark:
+		if needRun() {
+			m.marked[id] = !m.marked[id]
+		}
+	case actMarkAll:
+		all := len(m.marked) < len(m.rows)
+		m.marked = map[string]bool{}
+		if all {
+			for _, r := range m.rows {
+				m.marked[r.info.Spec.ID] = true
+			}
+		}
+	case actNew:
+		return m.openNewRun("")
+	case actChain:
+		if needRun() {
+			return m.openNewRun(id)
+		}
+	case actPause:
+		if needRun() {
+			return m.call("paused "+id, func() error { return m.ctrl.Pause(id) })
+		}
+	case actResume:
+		if needRun() {
+			return m.call("resumed "+id, func() error { return m.ctrl.Resume(id) })
+		}
+	case actStop:
+		if needRun() {
+			m.setStatus("stopping "+id+" (saving a checkpoint)…", false)
+			return m.call("stopped "+id+" (checkpointed)", func() error { return m.ctrl.Stop(id) })
+		}
+	case actExport:
+		if needRun() {
+			return m.openExport(id)
+		}
+	case actDelete:
+		if needRun() {
+			m.askDelete(info)
+		}
+	case actZoomIn:
+		m.cv.zoomBy(1.5)
+	case actZoomOut:
+		m.cv.zoomBy(1 / 1.5)
+	case actPanLeft:
+		m.cv.panBy(0.25)
+	case actPanRight:
+		m.cv.panBy(-0.25)
+	case actZoomReset:
+		m.cv.zoom, m.cv.pan = 1, 0
+	case actLogScale:
+		m.cv.logY = !m.cv.logY
+	case actXAxis:
+		m.cv.x = (m.cv.x + 1) % 3
+	case actSmoothLess:
+		m.cv.smooth = max(m.cv.smooth-1, 0)
+	case actSmoothMore:
+		m.cv.smooth = min(m.cv.smooth+1, len(smoothLadder)-1)
+	case actFreeze:
+		m.toggleFreeze()
+	case actValMetric:
+		m.cv.valX = !m.cv.valX
+	case actSortJoints:
+		m.jSorted = !m.jSorted
+	case actPrevSample:
+		m.sk.sample--
+	case actNextSample:
+		m.sk.sample++
+	case actRotLeft:
+		m.sk.yaw = wrapDeg(m.sk.yaw - 15)
+	case actRotRight:
+		m.sk.yaw = wrapDeg(m.sk.yaw + 15)
+	case actSkelLayers:
+		m.sk.layers = (m.sk.layers + 1) % len(layerNames)
+	}
+	return nil
+}
+
+func wrapDeg(d float64) float64 {
+	for d > 180 {
+		d -= 360
+	}
+	for d <= -180 {
+		d += 360
+	}
+	return d
+}
+
+// call runs a controller call off the UI goroutine (a stop waits for its
+// checkpoint) and reports back with actionDoneMsg.
+func (m *Model) call(done string, f func() error) tea.Cmd {
+	return func() tea.Msg { return actionDoneMsg{what: done, err: f()} }
+}
+
+// toggleFreeze holds the charts at what they show now; events keep being
+// received, and unfreezing shows everything at once.
+func (m *Model) toggleFreeze() {
+	if m.frozen != nil {
+		m.frozen = nil
+		m.setStatus("live", false)
+		return
+	}
+	m.frozen = map[string][2]int{}
+	for id, r := range m.st.runs {
+		m.frozen[id] = [2]int{len(r.step), len(r.epochs)}
+	}
+}
+
+// visible returns a run's data as the charts show it: cut at the freeze
+// point when frozen (the data itself is never cut).
+func (m *Model) visible(id string) *runData {
+	r, ok := m.st.runs[id]
+	if !ok {
+		return nil
+	}
+	if m.frozen == nil {
+		return r
+	}
+	n, ok := m.frozen[id]
+	if !ok {
+		n = [2]int{0, 0}
+	}
+	c := *r
+	c.step, c.wall, c.loss, c.lr = r.step[:n[0]], r.wall[:n[0]], r.loss[:n[0]], r.lr[:n[0]]
+	c.epochs = r.epochs[:n[1]]
+	if c.bestEpoch >= n[1] {
+		c.bestEpoch = -1
+		for i := n[1] - 1; i >= 0; i-- {
+			if c.epochs[i].Best {
+				c.bestEpoch = i
+				break
+			}
+		}
+	}
+	return &c
+}
+
+// layout sizes, shared by View and the mouse handlers.
+type layout struct {
+	runsTop, runsH, contentTop, contentH int
+}
+
+func (m *Model) layout() layout {
+	capRows := 3
+	if m.h >= 32 {
+		capRows = 6
+	}
+	n := min(max(len(m.rows), 1), capRows)
+	l := layout{runsTop: 1, runsH: 1 + n}
+	l.contentTop = l.runsTop + l.runsH
+	l.contentH = max(m.h-l.contentTop-2, 1)
+	return l
+}
+
+// View draws the whole screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = m.opts.Title
+	return v
+}
+
+func (m *Model) render() string {
+	w, h := max(m.w, 20), max(m.h, 6)
+	l := m.layout()
+	sel := m.selIndex()
+	if sel >= l.runsH-1 {
+		m.runsFirst = sel - (l.runsH - 1) + 1
+	} else {
+		m.runsFirst = 0
+	}
+	colors := map[string]int{}
+	for _, r := range m.rows {
+		colors[r.info.Spec.ID] = m.st.run(r.info.Spec.ID).color
+	}
+	parts := []string{
+		m.header(w),
+		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH),
+	}
+	var content string
+	switch {
+	case m.form != nil:
+		content = m.overlay(m.formView(), w, l.contentH)
+	case m.confirm != nil:
+		content = m.overlay(m.confirm.view(), w, l.contentH)
+	case m.help:
+		// The help takes the whole screen but the hint line.
+		return padBlock(m.overlay(helpView(w, h-1, m.helpOff), w, h-1)+"\n"+m.hintLine(w), w, h)
+	default:
+		content = m.content(w, l.contentH)
+	}
+	parts = append(parts, padBlock(content, w, l.contentH), m.statusLine(w), m.hintLine(w))
+	return padBlock(strings.Join(parts, "\n"), w, h)
+}
+
+func (m *Model) content(w, h int) string {
+	info, ok := m.selected()
+	if !ok {
+		return blankBlock(w, h, stDim.Render(" No runs yet. Press n to start one (or run `poselab` on an empty runs folder for the demo)."))
+	}
+	switch m.tab {
+	case tabJoints:
+		return renderJoints(m.visible(info.Spec.ID), m.jSorted, w, h)
+	case tabSkeleton:
+		return renderSkeleton(m.visible(info.Spec.ID), m.sk, w, h)
+	}
+	var runs []plotted
+	for _, r := range m.rows {
+		id := r.info.Spec.ID
+		if id == info.Spec.ID || m.marked[id] {
+			runs = append(runs, plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID})
+		}
+	}
+	var sched *engine.Schedule
+	if s, ok := m.ctrl.Schedule(info.Spec.ID); ok {
+		sched = &s
+	}
+	return renderCurves(m.cv, runs, sched, w, h)
+}
+
+func (m *Model) header(w int) string {
+	left := stTitle.Render(" "+m.opts.Title+" ") + " "
+	for i, n := range tabNames {
+		label := fmt.Sprintf("%d %s", i+1, n)
+		if tab(i) == m.tab {
+			left += stTabOn.Render(label)
+		} else {
+			left += stTabOff.Render(label)
+		}
+	}
+	active := len(m.activeRuns())
+	right := fmt.Sprintf("%d runs · %d active ", len(m.rows), active)
+	if m.frozen != nil {
+		right = stBadge.Render("FROZEN") + " " + right
+	}
+	right += stKey.Render("?") + stDim.Render(" help ")
+	gap := w - lipgloss.Width(left) - lipgloss.Width(right)
+	if gap < 1 {
+		return fitStyled(left, w)
+	}
+	return left + strings.Repeat(" ", gap) + right
+}
+
+// statusLine shows the last message, or the selected run's resources.
+func (m *Model) statusLine(w int) string {
+	if m.status != "" {
+		st := stOK
+		if m.statusErr {
+			st = stErr
+		}
+		return fitStyled(" "+st.Render(m.status), w)
+	}
+	info, ok := m.selected()
+	if !ok {
+		return strings.Repeat(" ", w)
+	}
+	parts := []string{}
+	dev := info.Device
+	if dev == "" {
+		dev = info.Spec.Device
+	}
+	if r := m.st.runs[info.Spec.ID]; r != nil && r.res != nil {
+		res := r.res
+		if res.Device != "" {
+			dev = res.Device
+		}
+		parts = append(parts, "device "+dev)
+		if res.MemTotalBytes > 0 {
+			parts = append(parts, fmt.Sprintf("mem %s / %s", fmtBytes(res.MemUsedBytes), fmtBytes(res.MemTotalBytes)))
+		} else if res.MemUsedBytes > 0 {
+			parts = append(parts, "mem "+fmtBytes(res.MemUsedBytes))
+		}
+		if res.GPUUtil > 0 {
+			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))
+		}
+		if res.SamplesPerSec > 0 {
+			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(res.SamplesPerSec)))
+		}
+	} else {
+		parts = append(parts, "device "+dev)
+		if info.SamplesPerSec > 0 {
+			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(info.SamplesPerSec)))
+		}
+	}
+	if info.State == engine.Running && info.ETA > 0 {
+		parts = append(parts, "ETA "+fmtDur(info.ETA))
+	}
+	if info.Reason != "" {
+		parts = append(parts, string(info.State)+": "+info.Reason)
+	}
+	if m.closed {
+		parts = append(parts, "engine closed")
+	}
+	return fitStyled(stDim.Render(" "+strings.Join(parts, " · ")), w)
+}
+
+// hintLine lists the keys that matter most now, generated from keyMap.
+func (m *Model) hintLine(w int) string {
+	var acts []action
+	switch {
+	case m.form != nil:
+		return fitStyled(stDim.Render(" enter next field · ←/→ change choice · esc cancel"), w)
+	case m.confirm != nil:
+		return fitStyled(stDim.Render(" answer with the keys shown · esc cancel"), w)
+	case m.help:
+		return fitStyled(stDim.Render(" ? or esc closes the help"), w)
+	case m.tab == tabCurves:
+		acts = []action{actNew, actPause, actResume, actStop, actExport, actMark, actZoomIn, actSmoothMore, actLogScale, actXAxis, actFreeze, actHelp, actQuit}
+	case m.tab == tabJoints:
+		acts = []action{actNew, actPause, actResume, actStop, actSortJoints, actHelp, actQuit}
+	default:
+		acts = []action{actNew, actPause, actResume, actStop, actNextSample, actRotRight, actSkelLayers, actHelp, actQuit}
+	}
+	line := ""
+	for _, a := range acts {
+		b := bindingOf(a)
+		k := b.key.Keys()[0]
+		if pair, ok := hintPairs[a]; ok {
+			k = pair
+		}
+		item := stKey.Render(k) + " " + stDim.Render(b.short) + "  "
+		if lipgloss.Width(line)+lipgloss.Width(item) > w-1 {
+			break
+		}
+		line += item
+	}
+	return fitStyled(" "+line, w)
+}
+
+// hintPairs show a key and its opposite as one hint.
+var hintPairs = map[action]string{actZoomIn: "+/-", actSmoothMore: "[/]", actNextSample: ",/.", actRotRight: "</>"}
+
+// overlay centres a box in the content area.
+func (m *Model) overlay(box string, w, h int) string {
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+}
+
+// onClick selects a clicked run or tab.
+func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
+	l := m.layout()
+	if ms.Y == 0 {
+		// tabs: find by the rendered header's text positions
+		x := lipgloss.Width(stTitle.Render(" "+m.opts.Title+" ")) + 1
+		for i, n := range tabNames {
+			wd := lipgloss.Width(stTabOff.Render(fmt.Sprintf("%d %s", i+1, n)))
+			if ms.X >= x && ms.X < x+wd {
+				m.tab = tab(i)
+			}
+			x += wd
+		}
+		return nil
+	}
+	row := ms.Y - l.runsTop - 1
+	if row >= 0 && row < l.runsH-1 {
+		i := m.runsFirst + row
+		if i < len(m.rows) {
+			m.selID = m.rows[i].info.Spec.ID
+			if ms.X < 2 {
+				m.marked[m.selID] = !m.marked[m.selID]
+			}
+		}
+	}
+	return nil
+}
+
+// onWheel zooms the curves (wheel over the content) or moves the selection
+// (wheel over the runs list).
+func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
+	l := m.layout()
+	up := ms.Button == tea.MouseWheelUp
+	if ms.Y >= l.contentTop {
+		switch {
+		case m.tab == tabCurves && up:
+			m.cv.zoomBy(1.25)
+		case m.tab == tabCurves:
+			m.cv.zoomBy(1 / 1.25)
+		case m.tab == tabSkeleton && up:
+			m.sk.yaw = wrapDeg(m.sk.yaw + 15)
+		case m.tab == tabSkeleton:
+			m.sk.yaw = wrapDeg(m.sk.yaw - 15)
+		}
+		return nil
+	}
+	if up {
+		return m.do(actUp)
+	}
+	return m.do(actDown)
+}
+
+var _ = time.Second

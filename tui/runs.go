@@ -1,0 +1,168 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"poselab/engine"
+)
+
+// runColumn is one column of the runs list; columns are dropped from the
+// lowest priority up until the list fits the width.
+type runColumn struct {
+	title string
+	width int
+	prio  int // 0 = always shown
+	right bool
+	grow  bool // takes the width left over
+	cell  func(row listRow) string
+}
+
+var runColumns = []runColumn{
+	{title: "run", width: 16, grow: true, cell: func(r listRow) string {
+		name := r.info.Spec.Name
+		if name == "" {
+			name = r.info.Spec.ID
+		}
+		return chainMark(r.depth) + name
+	}},
+	{title: "model", width: 11, prio: 2, cell: func(r listRow) string { return r.info.Spec.Model + "/" + r.info.Spec.Preset }},
+	{title: "stage", width: 6, prio: 4, cell: func(r listRow) string {
+		if r.info.Spec.Pipeline == "" {
+			return "–"
+		}
+		return r.info.Spec.Pipeline
+	}},
+	{title: "state", width: 8, cell: func(r listRow) string { return string(r.info.State) }},
+	{title: "epoch", width: 7, right: true, prio: 1, cell: func(r listRow) string {
+		return fmt.Sprintf("%d/%d", r.info.Epoch, r.info.Spec.Epochs)
+	}},
+	{title: "step", width: 13, right: true, cell: func(r listRow) string {
+		if r.info.TotalSteps > 0 {
+			s := fmtCount(r.info.Step) + "/" + fmtCount(r.info.TotalSteps)
+			if len(s) > 13 {
+				s = fmtCount(r.info.Step) + "/" + fmtSI(float64(r.info.TotalSteps))
+			}
+			return s
+		}
+		return fmtCount(r.info.Step)
+	}},
+	{title: "loss", width: 7, right: true, prio: 5, cell: func(r listRow) string {
+		if r.info.Step == 0 {
+			return "–"
+		}
+		return fmtNum(r.info.LastLoss)
+	}},
+	{title: "val mm", width: 7, right: true, cell: func(r listRow) string { return fmtMM(r.info.LastValMPJPE) }},
+	{title: "best mm", width: 7, right: true, prio: 1, cell: func(r listRow) string { return fmtMM(r.info.BestValMPJPE) }},
+	{title: "samples/s", width: 9, right: true, prio: 3, cell: func(r listRow) string {
+		if r.info.SamplesPerSec <= 0 || !r.info.State.Active() {
+			return "–"
+		}
+		return fmtSI(r.info.SamplesPerSec)
+	}},
+	{title: "ETA", width: 6, right: true, prio: 2, cell: func(r listRow) string {
+		if r.info.State != engine.Running {
+			return "–"
+		}
+		return fmtDur(r.info.ETA)
+	}},
+}
+
+// fitColumns picks the columns that fit in w cells (2-cell swatch, one
+// space between columns) and widens the growing one.
+func fitColumns(w int) []runColumn {
+	for drop := 6; drop >= 0; drop-- {
+		var cols []runColumn
+		used := 2
+		for _, c := range runColumns {
+			if c.prio > drop {
+				continue
+			}
+			cols = append(cols, c)
+			used += c.width + 1
+		}
+		if used <= w || drop == 0 {
+			for i := range cols {
+				if cols[i].grow && w > used {
+					cols[i].width += min(w-used, 20)
+				}
+			}
+			return cols
+		}
+	}
+	return nil
+}
+
+// renderRuns draws the runs list: a header and the visible rows, the
+// selected one highlighted, a colour swatch per run (filled when the run is
+// overlaid on the charts).
+func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int) string {
+	cols := fitColumns(w)
+	var b strings.Builder
+	hdr := "  "
+	for _, c := range cols {
+		hdr += cellText(c.title, c.width, c.right) + " "
+	}
+	b.WriteString(stHeader.Render(fitWidth(hdr, w)))
+	body := h - 1
+	if len(rows) == 0 {
+		b.WriteString("\n" + stDim.Render(fitWidth("  no runs yet: press n for a new run", w)))
+		for i := 1; i < body; i++ {
+			b.WriteString("\n" + strings.Repeat(" ", w))
+		}
+		return b.String()
+	}
+	// Scroll so that the selected row is visible.
+	first := 0
+	if sel >= body {
+		first = sel - body + 1
+	}
+	for i := first; i < first+body; i++ {
+		b.WriteString("\n")
+		if i >= len(rows) {
+			b.WriteString(strings.Repeat(" ", w))
+			continue
+		}
+		r := rows[i]
+		id := r.info.Spec.ID
+		sw := "□ "
+		if marked[id] || i == sel {
+			sw = "■ "
+		}
+		line := ""
+		for _, c := range cols {
+			t := cellText(c.cell(r), c.width, c.right)
+			if c.title == "state" {
+				t = stateStyle(string(r.info.State)).Render(t)
+			}
+			line += t + " "
+		}
+		swatch := paletteStyle(colors[id]).Render(sw)
+		if i == sel {
+			b.WriteString(swatch + stSelected.Render(fitStyled(line, w-2)))
+		} else {
+			b.WriteString(swatch + fitStyled(line, w-2))
+		}
+	}
+	return b.String()
+}
+
+func cellText(s string, w int, right bool) string {
+	if right {
+		r := []rune(s)
+		if len(r) > w {
+			return string(r[len(r)-w:])
+		}
+		return strings.Repeat(" ", w-len(r)) + s
+	}
+	return fitWidth(s, w)
+}
+
+// chainMark indents a chained run under the run it follows.
+func chainMark(depth int) string {
+	if depth == 0 {
+		return ""
+	}
+	return strings.Repeat(" ", 2*(depth-1)) + "└▸"
+}
