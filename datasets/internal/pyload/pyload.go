@@ -1,0 +1,461 @@
+// Package pyload reads the Python containers the real data sets come in:
+// pickles holding numpy arrays (ETH, mmpose cameras) and .npy/.npz
+// archives (mmpose, VideoPose3D, prediction exports). It turns them into
+// plain Go values and never lets a corrupt file crash the caller: the
+// libraries underneath (gopickle, npyio) may panic on garbage, so every
+// entry point recovers and returns an error instead.
+package pyload
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"unicode/utf8"
+
+	"codeberg.org/sbinet/npyio/npy"
+	"codeberg.org/sbinet/npyio/npz"
+	"github.com/nlpodyssey/gopickle/pickle"
+	py "github.com/nlpodyssey/gopickle/types"
+)
+
+// MaxFileBytes bounds what the loaders read into memory (1 GiB); the real
+// annotation files are tens of MB.
+const MaxFileBytes = 1 << 30
+
+// Object is an instance of a Python class the loaders do not know (e.g.
+// lib.utils.cameras.Camera): it keeps the class name, constructor
+// arguments and the state BUILD gave it, so that unknown classes never
+// stop a load.
+type Object struct {
+	Module, Name string
+	Args         []any
+	State        any
+	Dict         *py.Dict
+}
+
+// PySetState records BUILD's state (and its dict entries, if any).
+func (o *Object) PySetState(state any) error {
+	o.State = state
+	if d, ok := state.(*py.Dict); ok {
+		o.Dict = d
+	}
+	return nil
+}
+
+// class stands for an unknown class: calling or instantiating it yields
+// an Object.
+type class struct{ module, name string }
+
+func (c *class) PyNew(args ...any) (any, error) {
+	return &Object{Module: c.module, Name: c.name, Args: args}, nil
+}
+
+func (c *class) Call(args ...any) (any, error) { return c.PyNew(args...) }
+
+// codecsEncode is _codecs.encode(str, "latin1"), which protocol-2
+// pickles use to carry bytes (numpy's raw array data among them).
+type codecsEncode struct{}
+
+func (codecsEncode) Call(args ...any) (any, error) {
+	if len(args) < 1 {
+		return nil, errors.New("_codecs.encode: no arguments")
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("_codecs.encode: want a str, got %T", args[0])
+	}
+	if len(args) > 1 {
+		if enc, _ := args[1].(string); enc != "latin1" && enc != "latin-1" && enc != "iso-8859-1" {
+			return nil, fmt.Errorf("_codecs.encode: unsupported encoding %v", args[1])
+		}
+	}
+	out := make([]byte, 0, utf8.RuneCountInString(s))
+	for _, r := range s {
+		if r > 255 {
+			return nil, fmt.Errorf("_codecs.encode: rune %U is not latin1", r)
+		}
+		out = append(out, byte(r))
+	}
+	return out, nil
+}
+
+// findClass resolves the globals a pickle names: numpy's array machinery
+// through npyio's callables, _codecs.encode for protocol-2 bytes, and a
+// recording stand-in for everything else.
+func findClass(module, name string) (any, error) {
+	switch module + "." + name {
+	case "numpy.dtype", "numpy.ndarray",
+		"numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct":
+		return npy.ClassLoader(module, name)
+	case "_codecs.encode":
+		return codecsEncode{}, nil
+	}
+	return &class{module: module, name: name}, nil
+}
+
+// LoadPickle reads a pickle file into gopickle values (*py.Dict,
+// *py.List, *py.Tuple, *npy.Array, *Object, scalars).
+func LoadPickle(path string) (any, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := LoadsPickle(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+// LoadsPickle unpickles bytes; errors do not name a file.
+func LoadsPickle(data []byte) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("corrupt pickle: %v", r)
+		}
+	}()
+	u := pickle.NewUnpickler(bytes.NewReader(data))
+	u.FindClass = findClass
+	v, err = u.Load()
+	if err != nil {
+		return nil, fmt.Errorf("not a readable pickle: %w", err)
+	}
+	return v, nil
+}
+
+// ReadFile reads a whole file, refusing ones above MaxFileBytes.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxFileBytes)
+	}
+	return data, nil
+}
+
+// NPZ is an opened .npz archive held in memory.
+type NPZ struct {
+	path string
+	r    *npz.Reader
+}
+
+// OpenNPZ reads an .npz archive from bytes; path only names it in errors.
+func OpenNPZ(data []byte, path string) (z *NPZ, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			z, err = nil, fmt.Errorf("%s: corrupt npz: %v", path, r)
+		}
+	}()
+	r, err := npz.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not an npz archive: %w", path, err)
+	}
+	return &NPZ{path: path, r: r}, nil
+}
+
+// Has tells whether the archive holds the named array.
+func (z *NPZ) Has(name string) bool {
+	for _, k := range z.r.Keys() {
+		if k == name+".npy" {
+			return true
+		}
+	}
+	return false
+}
+
+// Array reads the named array (without the .npy suffix).
+func (z *NPZ) Array(name string) (a *npy.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a, err = nil, fmt.Errorf("%s: array %q is corrupt: %v", z.path, name, r)
+		}
+	}()
+	if !z.Has(name) {
+		return nil, fmt.Errorf("%s: no array %q (has %v)", z.path, name, z.r.Keys())
+	}
+	if err := z.checkHeader(name + ".npy"); err != nil {
+		return nil, fmt.Errorf("%s: array %q: %w", z.path, name, err)
+	}
+	h := z.r.Header(name + ".npy")
+	if h == nil {
+		return nil, fmt.Errorf("%s: array %q has no readable header", z.path, name)
+	}
+	if h.Descr.Fortran {
+		return nil, fmt.Errorf("%s: array %q is in Fortran order (unsupported)", z.path, name)
+	}
+	if n := numElems(h.Descr.Shape); n < 0 || n > MaxFileBytes {
+		return nil, fmt.Errorf("%s: array %q has an impossible shape %v", z.path, name, h.Descr.Shape)
+	}
+	var arr npy.Array
+	if err := z.r.Read(name+".npy", &arr); err != nil {
+		return nil, fmt.Errorf("%s: %w", z.path, err)
+	}
+	return &arr, nil
+}
+
+// checkHeader validates an .npy entry's magic and header length before
+// npyio parses it (npyio takes quadratic time on a corrupt length).
+func (z *NPZ) checkHeader(entry string) error {
+	rc, err := z.r.Open(entry)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var pre [12]byte
+	if _, err := io.ReadFull(rc, pre[:10]); err != nil {
+		return errors.New("truncated .npy header")
+	}
+	if string(pre[:6]) != "\x93NUMPY" {
+		return errors.New("not an .npy array (bad magic)")
+	}
+	var n int
+	switch pre[6] {
+	case 1:
+		n = int(pre[8]) | int(pre[9])<<8
+	case 2, 3:
+		if _, err := io.ReadFull(rc, pre[10:12]); err != nil {
+			return errors.New("truncated .npy header")
+		}
+		n = int(pre[8]) | int(pre[9])<<8 | int(pre[10])<<16 | int(pre[11])<<24
+	default:
+		return fmt.Errorf("unsupported .npy version %d", pre[6])
+	}
+	if n <= 0 || n > 1<<16 {
+		return fmt.Errorf("implausible .npy header length %d", n)
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(rc, hdr); err != nil {
+		return errors.New("truncated .npy header")
+	}
+	if hdr[n-1] != '\n' {
+		return errors.New("corrupt .npy header (no final newline)")
+	}
+	return nil
+}
+
+func numElems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > MaxFileBytes/d) {
+			return -1
+		}
+		n *= d
+	}
+	return n
+}
+
+// Floats converts a numeric numpy array (any float or int dtype) or a
+// Python number/list of numbers to float64s with its shape. It checks
+// that the data has as many elements as the shape says.
+func Floats(v any) ([]float64, []int, error) {
+	switch a := v.(type) {
+	case *npy.Array:
+		if a == nil {
+			return nil, nil, errors.New("nil array")
+		}
+		if a.Fortran() {
+			return nil, nil, errors.New("Fortran-order array (unsupported)")
+		}
+		shape := a.Shape()
+		out, err := numbers(a.Data())
+		if err != nil {
+			return nil, nil, fmt.Errorf("array of dtype %v: %w", a.Descr(), err)
+		}
+		if n := numElems(shape); n != len(out) {
+			return nil, nil, fmt.Errorf("array shape %v but %d values", shape, len(out))
+		}
+		return out, shape, nil
+	case *py.List:
+		out, err := numbers([]any(*a))
+		return out, []int{len(out)}, err
+	case *py.Tuple:
+		out, err := numbers([]any(*a))
+		return out, []int{len(out)}, err
+	}
+	x, err := Number(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []float64{x}, nil, nil
+}
+
+// FloatsShaped is Floats that also checks the shape.
+func FloatsShaped(v any, want ...int) ([]float64, error) {
+	x, shape, err := Floats(v)
+	if err != nil {
+		return nil, err
+	}
+	if !sameShape(shape, want) {
+		return nil, fmt.Errorf("shape %v, want %v", shape, want)
+	}
+	return x, nil
+}
+
+// sameShape compares shapes, treating (n,1) and (1,n) like (n).
+func sameShape(got, want []int) bool {
+	squeeze := func(s []int) []int {
+		var o []int
+		for _, d := range s {
+			if d != 1 {
+				o = append(o, d)
+			}
+		}
+		return o
+	}
+	g, w := squeeze(got), squeeze(want)
+	if len(g) != len(w) {
+		return false
+	}
+	for i := range g {
+		if g[i] != w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func numbers(data any) ([]float64, error) {
+	switch d := data.(type) {
+	case []float64:
+		return append([]float64(nil), d...), nil
+	case []float32:
+		return conv(d), nil
+	case []int64:
+		return conv(d), nil
+	case []int32:
+		return conv(d), nil
+	case []int16:
+		return conv(d), nil
+	case []int8:
+		return conv(d), nil
+	case []uint64:
+		return conv(d), nil
+	case []uint32:
+		return conv(d), nil
+	case []uint16:
+		return conv(d), nil
+	case []uint8:
+		return conv(d), nil
+	case []any:
+		out := make([]float64, len(d))
+		for i, v := range d {
+			x, err := Number(v)
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %w", i, err)
+			}
+			out[i] = x
+		}
+		return out, nil
+	case float64, float32, int, int64, int32:
+		x, _ := Number(d)
+		return []float64{x}, nil
+	}
+	return nil, fmt.Errorf("not numbers (%T)", data)
+}
+
+func conv[T float32 | int64 | int32 | int16 | int8 | uint64 | uint32 | uint16 | uint8](d []T) []float64 {
+	out := make([]float64, len(d))
+	for i, v := range d {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// Number converts a Python scalar (or a one-element array) to float64.
+func Number(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case bool:
+		if x {
+			return 1, nil
+		}
+		return 0, nil
+	case *npy.Array:
+		f, _, err := Floats(x)
+		if err != nil {
+			return 0, err
+		}
+		if len(f) != 1 {
+			return 0, fmt.Errorf("want one number, got an array of %d", len(f))
+		}
+		return f[0], nil
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
+}
+
+// Finite reports the index of the first NaN or Inf in x, or -1.
+func Finite(x []float64) int {
+	for i, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Strings converts a numpy string array (or a Python list of str) to Go
+// strings.
+func Strings(v any) ([]string, error) {
+	switch a := v.(type) {
+	case *npy.Array:
+		if a == nil {
+			return nil, errors.New("nil array")
+		}
+		switch d := a.Data().(type) {
+		case []string:
+			return d, nil
+		case string:
+			return []string{d}, nil
+		case []any:
+			return Strings(py.NewListFromSlice(d))
+		}
+		return nil, fmt.Errorf("array of dtype %v is not strings", a.Descr())
+	case *py.List:
+		out := make([]string, a.Len())
+		for i := range out {
+			s, ok := a.Get(i).(string)
+			if !ok {
+				return nil, fmt.Errorf("element %d is %T, not str", i, a.Get(i))
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("want strings, got %T", v)
+}
+
+// Get looks a key up in a Python dict (or an Object's state dict).
+func Get(v any, key any) (any, bool) {
+	switch d := v.(type) {
+	case *py.Dict:
+		if d == nil {
+			return nil, false
+		}
+		return d.Get(key)
+	case *Object:
+		if d.Dict == nil {
+			return nil, false
+		}
+		return d.Dict.Get(key)
+	}
+	return nil, false
+}
