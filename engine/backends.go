@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"poselab/engine/cpu"
+	"poselab/nn"
+)
+
+// Backends by device name. "cpu" is always here; the CUDA backend adds
+// "cuda" (engine/cuda's New) in the line marked below, or registers itself
+// with RegisterBackend from a file built with it.
+var (
+	backendsMu sync.RWMutex
+	backends   = map[string]func() (nn.Backend, error){
+		"cpu": func() (nn.Backend, error) { return cpu.New(), nil },
+		// "cuda": cuda.New,  // <- the CUDA backend goes here
+	}
+)
+
+// RegisterBackend adds (or replaces) the constructor of a device's backend.
+func RegisterBackend(device string, ctor func() (nn.Backend, error)) {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	backends[device] = ctor
+}
+
+// NewBackend returns the backend of a device ("cpu", "cuda").
+func NewBackend(device string) (nn.Backend, error) {
+	if device == "" {
+		device = "cpu"
+	}
+	backendsMu.RLock()
+	ctor, ok := backends[device]
+	var names []string
+	for n := range backends {
+		names = append(names, n)
+	}
+	backendsMu.RUnlock()
+	sort.Strings(names)
+	if !ok {
+		if device == "cuda" {
+			return nil, fmt.Errorf("device cuda: this poselab has no CUDA backend (available: %v)", names)
+		}
+		return nil, fmt.Errorf("unknown device %q (available: %v)", device, names)
+	}
+	b, err := ctor()
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", device, err)
+	}
+	return b, nil
+}

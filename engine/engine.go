@@ -1,0 +1,561 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"poselab/datasets"
+	"poselab/nn"
+)
+
+// Options configure an Engine.
+type Options struct {
+	// RunsDir holds the run folders and the run database (default "runs").
+	RunsDir string
+	// MaxActive is how many runs train at the same time (default 1: the
+	// CPU has few cores; more runs only slow each other down).
+	MaxActive int
+	// StepEvery thins step events: at most one per run per StepEvery
+	// (default 100 ms, about 10/s). Every step's loss is stored anyway.
+	StepEvery time.Duration
+	// OpenData opens a run's data set (default OpenDataset).
+	OpenData func(spec Spec) (datasets.Dataset, error)
+	// NewBackend returns the backend of a device (default NewBackend).
+	NewBackend func(device string) (nn.Backend, error)
+}
+
+// Engine runs training runs, publishes their events and keeps the run
+// store. It implements Controller. All methods are safe for concurrent use.
+type Engine struct {
+	opt Options
+	st  *store
+	hub *hub
+
+	mu      sync.Mutex
+	runs    map[string]*run
+	order   []string // submission order (queue order)
+	active  int
+	closing bool
+	wg      sync.WaitGroup
+
+	dataMu sync.Mutex
+	data   map[string]datasets.Dataset
+}
+
+// run is the engine's record of one run. Fields below info are guarded by
+// Engine.mu; the training goroutine reads them through control().
+type run struct {
+	info     RunInfo
+	pauseReq bool
+	stopReq  bool
+	wake     chan struct{} // nudges a paused trainer
+	training bool          // a trainer goroutine owns the run
+	resume   bool          // continue from the last checkpoint
+	diverged bool          // paused itself on NaN/Inf loss
+	abandon  bool          // tests: vanish like a killed process
+	foreign  bool          // owned by another poselab process
+	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
+	done     chan struct{} // closed when the trainer goroutine ends
+}
+
+var _ Controller = (*Engine)(nil)
+
+// Open starts an engine on a runs directory. Runs found there are listed;
+// those that were active when their process died become stopped (they can
+// be resumed); those owned by another live poselab process are shown as
+// they are and cannot be steered from here.
+func Open(opt Options) (*Engine, error) {
+	if opt.RunsDir == "" {
+		opt.RunsDir = "runs"
+	}
+	if opt.MaxActive <= 0 {
+		opt.MaxActive = 1
+	}
+	if opt.StepEvery <= 0 {
+		opt.StepEvery = 100 * time.Millisecond
+	}
+	if opt.OpenData == nil {
+		opt.OpenData = OpenDataset
+	}
+	if opt.NewBackend == nil {
+		opt.NewBackend = NewBackend
+	}
+	st, err := openStore(opt.RunsDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opt: opt, st: st, hub: newHub(), runs: map[string]*run{}, data: map[string]datasets.Dataset{}}
+	infos, err := st.loadRuns()
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	for _, info := range infos {
+		r := &run{info: info, wake: make(chan struct{}, 1)}
+		if info.State.Active() {
+			if f, ok := tryLock(st.runDir(info.Spec.ID)); ok {
+				unlock(f)
+				r.info.State, r.info.Reason = Stopped, "interrupted: the process running it ended; resume continues from the last checkpoint"
+				st.updateRun(r.info)
+			} else {
+				r.foreign = true
+			}
+		}
+		e.runs[info.Spec.ID] = r
+		e.order = append(e.order, info.Spec.ID)
+	}
+	return e, nil
+}
+
+// RunsDir is the engine's runs directory.
+func (e *Engine) RunsDir() string { return e.opt.RunsDir }
+
+// RunDir is the folder of a run.
+func (e *Engine) RunDir(id string) string { return e.st.runDir(id) }
+
+// Close stops every run this engine trains (each saves a checkpoint) and
+// waits for them; queued runs stay queued-as-stopped in the store.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closing = true
+	for _, r := range e.runs {
+		if r.training {
+			r.stopReq = true
+			nudge(r)
+		} else if r.info.State == Queued || r.info.State == Paused {
+			e.setState(r, Stopped, "engine closed before it ran")
+		}
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return e.st.close()
+}
+
+// Runs lists all runs in submission order.
+func (e *Engine) Runs() []RunInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]RunInfo, 0, len(e.order))
+	for _, id := range e.order {
+		out = append(out, e.runs[id].info)
+	}
+	return out
+}
+
+// Run returns one run's summary.
+func (e *Engine) Run(id string) (RunInfo, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.runs[id]
+	if !ok {
+		return RunInfo{}, false
+	}
+	return r.info, true
+}
+
+// Subscribe returns the history of this engine's events and a channel of
+// later ones; call cancel when done (it closes the channel).
+func (e *Engine) Subscribe() ([]Event, <-chan Event, func()) { return e.hub.subscribe() }
+
+// Schedule returns a run's learning-rate schedule.
+func (e *Engine) Schedule(id string) (Schedule, bool) {
+	info, ok := e.Run(id)
+	return info.Spec.Schedule, ok
+}
+
+// Steps returns every stored training step of a run (loss, lr), also for
+// runs of earlier processes.
+func (e *Engine) Steps(id string) ([]StepPoint, error) { return e.st.steps(id) }
+
+// Epochs returns a run's stored validation results.
+func (e *Engine) Epochs(id string) ([]EpochInfo, error) { return e.st.epochs(id) }
+
+// Prepare fills a Spec's defaults from its model's preset and checks it.
+// Fields already set win over the preset's.
+func Prepare(spec Spec) (Spec, error) {
+	if spec.Model == "" {
+		return spec, errors.New("spec: model is required")
+	}
+	f, err := LookupTask(spec.Model)
+	if err != nil {
+		return spec, err
+	}
+	if spec.Preset == "" {
+		spec.Preset = "tiny"
+	}
+	p, err := f.Preset(spec.Preset)
+	if err != nil {
+		return spec, err
+	}
+	if spec.Epochs == 0 {
+		spec.Epochs = p.Epochs
+	}
+	if spec.Batch == 0 {
+		spec.Batch = p.Batch
+	}
+	if spec.Loss == "" {
+		spec.Loss = p.Loss
+	}
+	if spec.DataSize == "" {
+		spec.DataSize = p.DataSize
+	}
+	if spec.CkptEvery == 0 {
+		spec.CkptEvery = p.CkptEvery
+	}
+	if spec.Data == "" {
+		spec.Data = "synth"
+	}
+	if spec.Device == "" {
+		spec.Device = "cpu"
+	}
+	lr := spec.Schedule.BaseLR
+	if spec.Schedule.Kind == "" {
+		spec.Schedule = p.Schedule
+	}
+	if lr != 0 {
+		spec.Schedule.BaseLR = lr
+	}
+	if spec.Epochs <= 0 || spec.Batch <= 0 {
+		return spec, fmt.Errorf("spec: epochs and batch must be positive, got %d and %d", spec.Epochs, spec.Batch)
+	}
+	if spec.CkptEvery < 0 {
+		return spec, fmt.Errorf("spec: ckpt_every_steps must be >= 0, got %d", spec.CkptEvery)
+	}
+	if math.IsNaN(spec.Schedule.BaseLR) {
+		return spec, errors.New("spec: learning rate is NaN")
+	}
+	// steps_per_epoch is filled in when the run starts (it depends on the data).
+	s := spec.Schedule
+	if s.StepsPerEpoch == 0 {
+		s.StepsPerEpoch = 1
+	}
+	if err := s.Validate(); err != nil {
+		return spec, err
+	}
+	return spec, nil
+}
+
+// configHash identifies what a checkpoint's tensors depend on; resuming
+// with a different value is refused.
+func configHash(s Spec) string {
+	b, _ := json.Marshal(struct {
+		Model, Preset, Loss, Data, DataSize string
+		Batch                               int
+		Seed                                int64
+		From                                []string
+	}{s.Model, s.Preset, s.Loss, s.Data, s.DataSize, s.Batch, s.Seed, s.From})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// Submit queues a run; it starts when a trainer is free and the run it
+// comes after (Spec.After) has finished.
+func (e *Engine) Submit(spec Spec) (string, error) {
+	ids, err := e.SubmitChain([]Spec{spec})
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// SubmitChain queues several runs at once. Their After and From entries
+// may refer to earlier specs of the same call as "@0", "@1", ...
+func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
+	prepared := make([]Spec, len(specs))
+	for i, s := range specs {
+		p, err := Prepare(s)
+		if err != nil {
+			return nil, fmt.Errorf("stage %d (%s): %w", i, s.Model, err)
+		}
+		prepared[i] = p
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return nil, errors.New("engine is closing")
+	}
+	var ids []string
+	now := time.Now()
+	for i := range prepared {
+		ids = append(ids, e.st.newID(prepared[i].Model, now))
+		os.MkdirAll(e.st.runDir(ids[i]), 0o755) // reserve the ID
+	}
+	for i := range prepared {
+		s := &prepared[i]
+		s.ID = ids[i]
+		if s.Name == "" {
+			s.Name = s.ID
+		}
+		var err error
+		if s.After, err = resolveStageRef(s.After, ids[:i]); err != nil {
+			return nil, err
+		}
+		for j, f := range s.From {
+			if s.From[j], err = resolveStageRef(f, ids[:i]); err != nil {
+				return nil, err
+			}
+			if _, ok := e.runs[s.From[j]]; !ok && !contains(ids[:i], s.From[j]) {
+				return nil, fmt.Errorf("spec: run %q in from does not exist", f)
+			}
+		}
+		if s.After != "" {
+			if _, ok := e.runs[s.After]; !ok && !contains(ids[:i], s.After) {
+				return nil, fmt.Errorf("spec: run %q in after does not exist", s.After)
+			}
+		}
+		info := RunInfo{Spec: *s, State: Queued, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(),
+			BaselineMPJPE: math.NaN(), TotalSteps: 0, Device: s.Device}
+		if err := e.st.createRun(info); err != nil {
+			return nil, err
+		}
+		r := &run{info: info, wake: make(chan struct{}, 1)}
+		e.runs[s.ID] = r
+		e.order = append(e.order, s.ID)
+		sp := *s
+		e.hub.publish(Event{Run: s.ID, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
+	}
+	e.scheduleLocked()
+	return ids, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// SubmitPipeline queues the chain of runs of a registered pipeline.
+func (e *Engine) SubmitPipeline(name, preset string, base Spec) ([]string, error) {
+	p, err := LookupPipeline(name)
+	if err != nil {
+		return nil, err
+	}
+	return e.SubmitChain(p.Stages(preset, base))
+}
+
+// scheduleLocked starts queued runs while trainers are free. Called with
+// e.mu held whenever a run changes state.
+func (e *Engine) scheduleLocked() {
+	if e.closing {
+		return
+	}
+	for _, id := range e.order {
+		if e.active >= e.opt.MaxActive {
+			return
+		}
+		r := e.runs[id]
+		if r.info.State != Queued || r.training || r.foreign {
+			continue
+		}
+		if after := r.info.Spec.After; after != "" {
+			a, ok := e.runs[after]
+			switch {
+			case !ok:
+				e.setState(r, Failed, fmt.Sprintf("run %s it comes after no longer exists", after))
+				continue
+			case a.info.State == Failed:
+				e.setState(r, Failed, fmt.Sprintf("run %s it comes after failed", after))
+				continue
+			case a.info.State != Finished:
+				continue
+			}
+		}
+		f, ok := tryLock(e.st.runDir(id))
+		if !ok {
+			r.foreign = true
+			continue
+		}
+		r.lock = f
+		r.training = true
+		r.pauseReq, r.stopReq = false, false
+		r.done = make(chan struct{})
+		e.active++
+		e.wg.Add(1)
+		go e.train(r)
+	}
+}
+
+// setState changes a run's state, stores it and publishes the change.
+// Called with e.mu held.
+func (e *Engine) setState(r *run, to State, reason string) {
+	from := r.info.State
+	r.info.State, r.info.Reason = to, reason
+	r.info.Updated = time.Now()
+	e.st.updateRun(r.info)
+	e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvState, State: &StateInfo{From: from, To: to, Reason: reason}})
+}
+
+func nudge(r *run) {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) get(id string) (*run, error) {
+	r, ok := e.runs[id]
+	if !ok {
+		return nil, fmt.Errorf("no run %q", id)
+	}
+	if r.foreign {
+		return nil, fmt.Errorf("run %s is owned by another poselab process", id)
+	}
+	return r, nil
+}
+
+// Pause holds a running run at its next step (within a second); a queued
+// run is held back from starting.
+func (e *Engine) Pause(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.training:
+		r.pauseReq = true
+		nudge(r)
+	case r.info.State == Queued:
+		e.setState(r, Paused, "paused before it started")
+	case r.info.State == Paused:
+	default:
+		return fmt.Errorf("run %s is %s, not running", id, r.info.State)
+	}
+	return nil
+}
+
+// Resume continues a paused run, or queues a stopped (or interrupted, or
+// failed) run to continue from its last checkpoint.
+func (e *Engine) Resume(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.training:
+		r.pauseReq = false
+		nudge(r)
+	case r.info.State == Paused:
+		e.setState(r, Queued, "")
+		e.scheduleLocked()
+	case r.info.State == Stopped || r.info.State == Failed:
+		r.resume = true
+		e.setState(r, Queued, "resumed")
+		e.scheduleLocked()
+	case r.info.State == Queued:
+	default:
+		return fmt.Errorf("run %s is %s and cannot be resumed", id, r.info.State)
+	}
+	return nil
+}
+
+// Stop ends a run; a training run saves a checkpoint first (it can be
+// resumed). Stop returns at once; the state event follows.
+func (e *Engine) Stop(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r.training:
+		r.stopReq = true
+		nudge(r)
+	case r.info.State == Queued || r.info.State == Paused:
+		e.setState(r, Stopped, "stopped before it started")
+		e.scheduleLocked()
+	default:
+		return fmt.Errorf("run %s is already %s", id, r.info.State)
+	}
+	return nil
+}
+
+// Wait blocks until a run is no longer active (or the timeout passes) and
+// returns its summary.
+func (e *Engine) Wait(id string, timeout time.Duration) (RunInfo, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		info, ok := e.Run(id)
+		if !ok {
+			return info, fmt.Errorf("no run %q", id)
+		}
+		if !info.State.Active() {
+			e.mu.Lock()
+			r := e.runs[id]
+			done := r.done
+			e.mu.Unlock()
+			if done != nil {
+				<-done
+			}
+			info, _ = e.Run(id)
+			return info, nil
+		}
+		if timeout > 0 && time.Now().After(deadline) {
+			return info, fmt.Errorf("run %s still %s after %v", id, info.State, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Delete removes a run that is not active: its folder and its rows.
+func (e *Engine) Delete(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.get(id)
+	if err != nil {
+		return err
+	}
+	if r.training || r.info.State.Active() {
+		return fmt.Errorf("run %s is %s: stop it first", id, r.info.State)
+	}
+	if err := e.st.deleteRun(id); err != nil {
+		return err
+	}
+	delete(e.runs, id)
+	for i, x := range e.order {
+		if x == id {
+			e.order = append(e.order[:i], e.order[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// tryLock takes the run folder's lock file without waiting. The lock tells
+// other poselab processes that this one owns the run; the kernel drops it
+// when the process dies, which is how a restarted engine recognises runs
+// that were interrupted.
+func tryLock(dir string) (*os.File, bool) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, true // no lock possible: treat as free
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, false
+	}
+	return f, true
+}
+
+func unlock(f *os.File) {
+	if f != nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}

@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"poselab/checkpoints"
+	"poselab/datasets"
+	"poselab/datasets/predfile"
+	"poselab/nn"
+)
+
+// Model is a trained run loaded for prediction: its task with the saved
+// task state and a compiled program with the saved weights.
+type Model struct {
+	Spec Spec
+	Task Task
+	Prog nn.Program
+	Ckpt string // the checkpoint it came from
+}
+
+// Close frees the program.
+func (m *Model) Close() error { return m.Prog.Close() }
+
+// LoadModel rebuilds a run's model from its `best` checkpoint (or `last`
+// when it has no best yet).
+func (e *Engine) LoadModel(id string) (*Model, error) {
+	info, ok := e.Run(id)
+	if !ok {
+		return nil, fmt.Errorf("no run %q", id)
+	}
+	spec := info.Spec
+	dir := e.st.runDir(id)
+	path := CkptPath(dir, "best")
+	if _, err := os.Stat(path); err != nil {
+		path = CkptPath(dir, "last")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("run %s has no checkpoint yet", id)
+		}
+	}
+	c, err := checkpoints.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := LookupTask(spec.Model)
+	if err != nil {
+		return nil, err
+	}
+	data, err := e.dataset(spec)
+	if err != nil {
+		return nil, err
+	}
+	env := TaskEnv{Spec: spec, Data: data}
+	for _, from := range spec.From {
+		ro, err := ReadRunOutputs(e.st.runDir(from))
+		if err != nil {
+			return nil, fmt.Errorf("from run %s: %w", from, err)
+		}
+		env.From = append(env.From, ro)
+	}
+	task, err := f.New(env)
+	if err != nil {
+		return nil, err
+	}
+	g := task.Graph()
+	if err := c.Matches(spec.Model, configHash(spec), g); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := task.SetState(c.Task); err != nil {
+		return nil, err
+	}
+	backend, err := e.opt.NewBackend(spec.Device)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := backend.Compile(g, nn.Options{Batch: spec.Batch, Seed: spec.Seed, Adam: nn.DefaultAdam, TF32: spec.TF32})
+	if err != nil {
+		return nil, err
+	}
+	if err := prog.SetState(c.State); err != nil {
+		prog.Close()
+		return nil, err
+	}
+	return &Model{Spec: spec, Task: task, Prog: prog, Ckpt: path}, nil
+}
+
+// Predict returns the model's predictions of every sample of a split.
+func (m *Model) Predict(split datasets.Split) ([]Prediction, error) {
+	if m.Task.Len(split) == 0 {
+		return nil, fmt.Errorf("run %s cannot predict the %s split (no inputs for it)", m.Spec.ID, split)
+	}
+	return predictSplit(m.Task, m.Prog, split, m.Spec.Batch, m.Spec.Seed)
+}
+
+// Evaluate predicts a labelled split and scores it.
+func (e *Engine) Evaluate(id string, split datasets.Split) (EpochInfo, error) {
+	m, err := e.LoadModel(id)
+	if err != nil {
+		return EpochInfo{}, err
+	}
+	defer m.Close()
+	preds, err := m.Predict(split)
+	if err != nil {
+		return EpochInfo{}, err
+	}
+	return m.Task.Evaluate(split, preds)
+}
+
+// ParseSplit checks a split name.
+func ParseSplit(s string) (datasets.Split, error) {
+	switch datasets.Split(s) {
+	case datasets.Train, datasets.Val, datasets.Test:
+		return datasets.Split(s), nil
+	}
+	return "", fmt.Errorf("unknown split %q (train, val, test)", s)
+}
+
+// Export writes a run's 3D predictions of a split to path as csv, json or
+// npz (the submission layout: Id, Hip_x ... RWrist_z, mm, camera space,
+// root-relative, Ids in split order). An empty format follows the file
+// extension; a format that contradicts the extension is an error.
+func (e *Engine) Export(id, split, format, path string) error {
+	sp, err := ParseSplit(split)
+	if err != nil {
+		return err
+	}
+	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	if format == "" {
+		format = ext
+	}
+	switch format {
+	case "csv", "json", "npz":
+	default:
+		return fmt.Errorf("unknown export format %q (csv, json, npz)", format)
+	}
+	if ext != format {
+		return fmt.Errorf("export: format %s but the file %s ends in %q", format, path, filepath.Ext(path))
+	}
+	m, err := e.LoadModel(id)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	preds, err := m.Predict(sp)
+	if err != nil {
+		return err
+	}
+	rows := make([]predfile.Row, len(preds))
+	for i, p := range preds {
+		if !p.Has3D {
+			return fmt.Errorf("export: run %s predicts no 3D pose (model %s)", id, m.Spec.Model)
+		}
+		rows[i] = predfile.Row{ID: p.ID, Joints: p.Pose3D}
+		if p.Has2D {
+			q := p.Pose2D
+			rows[i].Joints2D = &q
+		}
+	}
+	return predfile.Write(path, rows)
+}

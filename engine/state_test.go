@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"poselab/checkpoints"
+	"poselab/datasets"
+	"poselab/nn"
+)
+
+func stateEvents(hist []Event, id string) []State {
+	var out []State
+	for _, ev := range hist {
+		if ev.Run == id && ev.Kind == EvState {
+			out = append(out, ev.State.To)
+		}
+	}
+	return out
+}
+
+func TestPauseResumeStop(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 200, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "training steps", 30*time.Second, func() bool { i, _ := e.Run(id); return i.State == Running && i.Step > 3 })
+	t0 := time.Now()
+	if err := e.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pause", 5*time.Second, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("pause took %v, want under a second", d)
+	}
+	held, _ := e.Run(id)
+	time.Sleep(300 * time.Millisecond)
+	if now, _ := e.Run(id); now.Step != held.Step {
+		t.Fatalf("a paused run trained on: step %d -> %d", held.Step, now.Step)
+	}
+	if err := e.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "steps after resume", 10*time.Second, func() bool { i, _ := e.Run(id); return i.State == Running && i.Step > held.Step+2 })
+	if err := e.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	info := waitRun(t, e, id, 10*time.Second)
+	if info.State != Stopped {
+		t.Fatalf("state %s after stop", info.State)
+	}
+	c, err := checkpoints.Load(CkptPath(e.RunDir(id), "last"))
+	if err != nil {
+		t.Fatalf("stop saved no checkpoint: %v", err)
+	}
+	if c.Step != info.Step {
+		t.Fatalf("stop checkpoint at step %d, run stopped at %d", c.Step, info.Step)
+	}
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	got := stateEvents(hist, id)
+	want := []State{Queued, Running, Paused, Running, Stopped}
+	if len(got) != len(want) {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("states %v, want %v", got, want)
+		}
+	}
+	if err := e.Resume(id); err != nil { // a stopped run queues again
+		t.Fatal(err)
+	}
+	waitFor(t, "resumed run", 10*time.Second, func() bool { i, _ := e.Run(id); return i.State == Running && i.Step > info.Step })
+	e.Stop(id)
+	waitRun(t, e, id, 10*time.Second)
+	if err := e.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.RunDir(id)); !os.IsNotExist(err) {
+		t.Fatalf("delete left the folder: %v", err)
+	}
+}
+
+func TestQueuedRunsStartInOrder(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Seed: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		if info := waitRun(t, e, id, time.Minute); info.State != Finished {
+			t.Fatalf("%s: %s %s", id, info.State, info.Reason)
+		}
+	}
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	// Exactly one run trains at a time, in submission order.
+	var seq []string
+	for _, ev := range hist {
+		if ev.Kind == EvState && (ev.State.To == Running || ev.State.To == Finished) {
+			seq = append(seq, ev.Run+":"+string(ev.State.To))
+		}
+	}
+	want := []string{ids[0] + ":running", ids[0] + ":finished", ids[1] + ":running", ids[1] + ":finished", ids[2] + ":running", ids[2] + ":finished"}
+	if strings.Join(seq, " ") != strings.Join(want, " ") {
+		t.Fatalf("order\n%v\nwant\n%v", seq, want)
+	}
+}
+
+// shift2dTask is a test-only model kind whose outputs carry 2D poses: the
+// ground-truth 2D moved 100 px right. It checks that chains feed a run's
+// outputs to the next one.
+type shift2dTask struct{ *sbTask }
+
+func (t shift2dTask) Decode(split datasets.Split, idx []int, out map[string]*nn.Tensor) ([]Prediction, error) {
+	preds, err := t.sbTask.Decode(split, idx, out)
+	for b, i := range idx {
+		p := t.in[split][i]
+		for j := range p {
+			p[j][0] += 100
+		}
+		preds[b].Has2D, preds[b].Pose2D = true, p
+	}
+	return preds, err
+}
+
+func init() {
+	RegisterTask("shift2d-test", TaskFactory{Preset: sbPreset, New: func(env TaskEnv) (Task, error) {
+		t, err := newSBTask(env)
+		if err != nil {
+			return nil, err
+		}
+		return shift2dTask{t.(*sbTask)}, nil
+	}})
+}
+
+func TestChainFeedsOutputs(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	ids, err := e.SubmitChain([]Spec{
+		{Model: "shift2d-test", Preset: "test", Epochs: 1},
+		{Model: "sb", Preset: "test", Epochs: 1, After: "@0", From: []string{"@0"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := e.Run(ids[1])
+	if second.Spec.After != ids[0] || len(second.Spec.From) != 1 || second.Spec.From[0] != ids[0] {
+		t.Fatalf("stage references not resolved: after %q from %v", second.Spec.After, second.Spec.From)
+	}
+	first := waitRun(t, e, ids[0], time.Minute)
+	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished || first.State != Finished {
+		t.Fatalf("chain ended %s/%s: %s %s", first.State, info.State, first.Reason, info.Reason)
+	}
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	firstDone, secondRunning := int64(0), int64(0)
+	for _, ev := range hist {
+		if ev.Kind == EvState && ev.Run == ids[0] && ev.State.To == Finished {
+			firstDone = ev.Seq
+		}
+		if ev.Kind == EvState && ev.Run == ids[1] && ev.State.To == Running {
+			secondRunning = ev.Seq
+		}
+	}
+	if !(firstDone > 0 && secondRunning > firstDone) {
+		t.Fatalf("second stage started (event %d) before the first finished (event %d)", secondRunning, firstDone)
+	}
+	m, err := e.LoadModel(ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	recs, _ := sharedData["synth|tiny"].Records(datasets.Val)
+	in := m.Task.(*sbTask).in[datasets.Val]
+	if got, want := in[7][3][0], recs[7].Joints2D[3][0]+100; got != want {
+		t.Fatalf("second stage input u = %v, want the first stage's output %v", got, want)
+	}
+}
+
+func TestDivergencePausesWithReason(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 50, Schedule: Schedule{BaseLR: 1e30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "divergence pause", 30*time.Second, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	info, _ := e.Run(id)
+	if !strings.Contains(info.Reason, "diverged") {
+		t.Fatalf("paused with reason %q", info.Reason)
+	}
+	if info.Step > 20 {
+		t.Fatalf("divergence noticed only at step %d", info.Step)
+	}
+	e.Stop(id)
+	if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped {
+		t.Fatalf("state %s", info.State)
+	}
+	if c, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil {
+		for n, p := range c.State.Params {
+			for _, v := range p.Data {
+				if !finite(float64(v)) {
+					t.Fatalf("a checkpoint with non-finite %s was saved", n)
+				}
+			}
+		}
+	}
+}
+
+func TestCorruptCheckpointFailsResumeClearly(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	waitFor(t, "steps", 30*time.Second, func() bool { i, _ := e.Run(id); return i.Step > 12 })
+	e.Stop(id)
+	waitRun(t, e, id, 10*time.Second)
+	path := CkptPath(e.RunDir(id), "last")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(path, b, 0o644)
+	e.Resume(id)
+	info := waitRun(t, e, id, 10*time.Second)
+	if info.State != Failed || !strings.Contains(info.Reason, "checksum") {
+		t.Fatalf("state %s, reason %q; want failed with a checksum error", info.State, info.Reason)
+	}
+	after, _ := os.ReadFile(path)
+	if string(after) != string(b) {
+		t.Fatal("the corrupt checkpoint was overwritten")
+	}
+}
+
+func TestRestartListsRuns(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	info := waitRun(t, e, id, time.Minute)
+	e.Close()
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	got, ok := e2.Run(id)
+	if !ok || got.State != Finished {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if got.Step != info.Step || got.BestValMPJPE != info.BestValMPJPE || got.Spec.Model != "sb" {
+		t.Fatalf("after restart step %d best %v, before %d %v", got.Step, got.BestValMPJPE, info.Step, info.BestValMPJPE)
+	}
+	if eps, err := e2.Epochs(id); err != nil || len(eps) != 1 || len(eps[0].PerJoint) != 17 {
+		t.Fatalf("stored epochs %v, %v", eps, err)
+	}
+}

@@ -1,0 +1,586 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"poselab/checkpoints"
+	"poselab/datasets"
+	"poselab/nn"
+)
+
+// Checkpoint file names inside runs/<id>/checkpoints/.
+const (
+	LastCkpt = "last.ckpt"
+	BestCkpt = "best.ckpt"
+)
+
+// CkptPath is the path of a run's checkpoint ("last" or "best").
+func CkptPath(runDir, which string) string {
+	return filepath.Join(runDir, "checkpoints", which+".ckpt")
+}
+
+// session is one training goroutine's working set.
+type session struct {
+	e     *Engine
+	r     *run
+	spec  Spec
+	dir   string
+	task  Task
+	prog  nn.Program
+	sched Schedule
+	hash  string
+
+	n, spe, total    int // train samples, steps per epoch, total steps
+	step, epoch, pos int
+	best             float64
+	lastVal          float64
+	baseline         float64
+
+	stepRows      []stepRow
+	lastFlush     time.Time
+	lastStepEv    time.Time
+	lastResEv     time.Time
+	sessionStart  time.Time
+	sessionSteps  int
+	rate          float64 // samples/s, smoothed
+	lastStepStart time.Time
+	epochLossSum  float64
+	epochLossN    int
+}
+
+// errStopped and errAbandoned end the loop without failing the run.
+var (
+	errStopped   = errors.New("stopped")
+	errAbandoned = errors.New("abandoned")
+)
+
+// train runs in its own goroutine for one run.
+func (e *Engine) train(r *run) {
+	defer e.wg.Done()
+	s := &session{e: e, r: r, best: math.NaN(), lastVal: math.NaN(), baseline: math.NaN()}
+	err := s.run()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case errors.Is(err, errAbandoned):
+		// Like a killed process: no final checkpoint, state left as is.
+	case errors.Is(err, errStopped):
+		e.setState(r, Stopped, "stopped by the user; resume continues from the last checkpoint")
+		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvLog, Log: "stopped at step " + fmt.Sprint(s.step)})
+	case err != nil:
+		r.info.Reason = err.Error()
+		e.setState(r, Failed, err.Error())
+		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: Running, To: Failed, Reason: err.Error()}, Result: s.result()})
+	default:
+		e.setState(r, Finished, "")
+		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: Running, To: Finished}, Result: s.result()})
+	}
+	if s.prog != nil {
+		s.prog.Close()
+	}
+	unlock(r.lock)
+	r.lock = nil
+	r.training = false
+	r.resume = false
+	r.diverged = false
+	e.active--
+	close(r.done)
+	e.scheduleLocked()
+}
+
+func (s *session) result() *Result {
+	el := time.Since(s.sessionStart).Seconds()
+	return &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, Epochs: s.epoch,
+		Seconds: el, SamplesPerSec: s.rate}
+}
+
+// update changes the run's summary under the engine lock.
+func (s *session) update(f func(*RunInfo)) {
+	s.e.mu.Lock()
+	f(&s.r.info)
+	s.e.mu.Unlock()
+}
+
+func (s *session) publish(ev Event) {
+	ev.Run = s.spec.ID
+	s.e.hub.publish(ev)
+}
+
+func (s *session) run() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	s.sessionStart = time.Now()
+	s.e.mu.Lock()
+	s.spec = s.r.info.Spec
+	resume := s.r.resume
+	s.e.mu.Unlock()
+	s.dir = s.e.st.runDir(s.spec.ID)
+	s.hash = configHash(s.spec)
+	if err := s.setup(resume); err != nil {
+		return err
+	}
+	s.e.mu.Lock()
+	s.e.setState(s.r, Running, "")
+	s.e.mu.Unlock()
+	sp := s.spec
+	s.publish(Event{Kind: EvStarted, Spec: &sp})
+	s.resource()
+	perm, permEpoch := []int(nil), -1
+	for s.epoch < s.spec.Epochs {
+		if err := s.control(); err != nil {
+			return err
+		}
+		if s.pos == s.spe {
+			if err := s.endEpoch(); err != nil {
+				return err
+			}
+			continue
+		}
+		if permEpoch != s.epoch { // also after a rewind to an earlier epoch
+			perm, permEpoch = epochOrder(s.spec.Seed, s.epoch, s.n), s.epoch
+		}
+		if err := s.trainStep(perm); err != nil {
+			return err
+		}
+	}
+	s.flushSteps()
+	return s.finish()
+}
+
+// setup opens data, task and program and loads the starting state.
+func (s *session) setup(resume bool) error {
+	f, err := LookupTask(s.spec.Model)
+	if err != nil {
+		return err
+	}
+	data, err := s.e.dataset(s.spec)
+	if err != nil {
+		return err
+	}
+	env := TaskEnv{Spec: s.spec, Data: data}
+	for _, id := range s.spec.From {
+		ro, err := ReadRunOutputs(s.e.st.runDir(id))
+		if err != nil {
+			return fmt.Errorf("from run %s: %w", id, err)
+		}
+		env.From = append(env.From, ro)
+	}
+	if s.task, err = f.New(env); err != nil {
+		return err
+	}
+	s.baseline = s.task.BaselineMPJPE()
+	g := s.task.Graph()
+	s.n = s.task.Len(datasets.Train)
+	if s.n < s.spec.Batch {
+		return fmt.Errorf("the train split has %d samples, fewer than one batch of %d", s.n, s.spec.Batch)
+	}
+	s.spe = s.n / s.spec.Batch // the last partial batch is dropped: programs run full batches
+	s.total = s.spe * s.spec.Epochs
+	s.sched = s.spec.Schedule
+	s.sched.StepsPerEpoch = s.spe
+	if s.sched.Kind == "cosine" && s.sched.TotalSteps == 0 {
+		s.sched.TotalSteps = s.total
+	}
+	if err := s.sched.Validate(); err != nil {
+		return err
+	}
+	backend, err := s.e.opt.NewBackend(s.spec.Device)
+	if err != nil {
+		return err
+	}
+	s.prog, err = backend.Compile(g, nn.Options{Batch: s.spec.Batch, Seed: s.spec.Seed, Adam: nn.DefaultAdam, TF32: s.spec.TF32})
+	if err != nil {
+		return fmt.Errorf("compile %s on %s: %w", s.spec.Model, s.spec.Device, err)
+	}
+	state := nn.InitState(g, s.spec.Seed)
+	last := CkptPath(s.dir, "last")
+	if _, statErr := os.Stat(last); resume && statErr == nil {
+		if err := s.loadCheckpoint(last, g); err != nil {
+			return err
+		}
+	} else if err := s.prog.SetState(state); err != nil {
+		return err
+	}
+	s.update(func(ri *RunInfo) {
+		ri.Spec.Schedule = s.sched
+		ri.TotalSteps, ri.StepsPerEpoch = s.total, s.spe
+		ri.Step, ri.Epoch = s.step, s.epoch
+		ri.BaselineMPJPE = s.baseline
+		ri.BestValMPJPE = s.best
+		ri.Device = backend.Device()
+		ri.Started = s.sessionStart
+	})
+	return nil
+}
+
+func (s *session) loadCheckpoint(path string, g *nn.Graph) error {
+	c, err := checkpoints.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := c.Matches(s.spec.Model, s.hash, g); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := s.prog.SetState(c.State); err != nil {
+		return err
+	}
+	if err := s.task.SetState(c.Task); err != nil {
+		return err
+	}
+	s.step, s.epoch, s.pos, s.best = c.Step, c.Epoch, c.Pos, c.BestScore
+	if v, ok := c.Meta["last_val"]; ok {
+		json.Unmarshal([]byte(v), &s.lastVal)
+	}
+	if s.step != s.epoch*s.spe+s.pos {
+		return fmt.Errorf("%s: step %d does not match epoch %d position %d at %d steps per epoch", path, s.step, s.epoch, s.pos, s.spe)
+	}
+	return nil
+}
+
+// epochOrder is the data order of an epoch: a permutation seeded by (seed,
+// epoch) only, so a resumed run sees the same order.
+func epochOrder(seed int64, epoch, n int) []int {
+	r := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)*0x9e3779b97f4a7c15+1))
+	return r.Perm(n)
+}
+
+// control applies pause and stop requests between steps.
+func (s *session) control() error {
+	for {
+		s.e.mu.Lock()
+		r := s.r
+		abandon, stop, pause := r.abandon, r.stopReq, r.pauseReq || r.diverged
+		state := r.info.State
+		s.e.mu.Unlock()
+		switch {
+		case abandon:
+			return errAbandoned
+		case stop:
+			s.flushSteps()
+			s.e.mu.Lock()
+			diverged := r.diverged
+			s.e.mu.Unlock()
+			if !diverged { // never overwrite the last good checkpoint with NaN weights
+				if err := s.saveCheckpoint(false); err != nil {
+					return err
+				}
+			}
+			return errStopped
+		case pause:
+			if state != Paused {
+				s.flushSteps()
+				s.e.mu.Lock()
+				reason := "paused by the user"
+				if r.diverged {
+					reason = r.info.Reason
+				}
+				s.e.setState(r, Paused, reason)
+				s.e.mu.Unlock()
+			}
+			<-r.wake
+			s.e.mu.Lock()
+			if r.diverged && !r.pauseReq && !r.stopReq {
+				// resumed after divergence: go back to the last checkpoint
+				r.diverged = false
+				s.e.mu.Unlock()
+				if err := s.rewind(); err != nil {
+					return err
+				}
+				continue
+			}
+			s.e.mu.Unlock()
+		default:
+			if state == Paused {
+				s.e.mu.Lock()
+				s.e.setState(r, Running, "")
+				s.e.mu.Unlock()
+				s.lastStepStart = time.Time{}
+			}
+			return nil
+		}
+	}
+}
+
+// rewind reloads the last checkpoint (or the initial state) after a
+// divergence.
+func (s *session) rewind() error {
+	g := s.task.Graph()
+	last := CkptPath(s.dir, "last")
+	if _, err := os.Stat(last); err == nil {
+		return s.loadCheckpoint(last, g)
+	}
+	s.step, s.epoch, s.pos = 0, 0, 0
+	return s.prog.SetState(nn.InitState(g, s.spec.Seed))
+}
+
+// diverge pauses the run with a reason.
+func (s *session) diverge(loss, lr float64) {
+	reason := fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr)
+	s.e.mu.Lock()
+	s.r.diverged = true
+	s.r.info.Reason = reason
+	s.e.mu.Unlock()
+	s.publish(Event{Kind: EvLog, Log: reason})
+}
+
+func (s *session) trainStep(perm []int) error {
+	B := s.spec.Batch
+	idx := perm[s.pos*B : (s.pos+1)*B]
+	t0 := time.Now()
+	batch, err := s.task.Batch(datasets.Train, idx, true, s.spec.Seed, s.step)
+	if err != nil {
+		return err
+	}
+	lr := s.sched.LR(s.step)
+	loss, err := s.prog.TrainStep(batch, s.step, lr)
+	if err != nil {
+		return fmt.Errorf("step %d: %w", s.step, err)
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		s.diverge(loss, lr)
+		return nil
+	}
+	now := time.Now()
+	dt := now.Sub(t0).Seconds()
+	if dt > 0 {
+		inst := float64(B) / dt
+		if s.rate == 0 {
+			s.rate = inst
+		} else {
+			s.rate = 0.9*s.rate + 0.1*inst
+		}
+	}
+	s.stepRows = append(s.stepRows, stepRow{Step: s.step, Epoch: s.epoch, Loss: loss, LR: lr, Time: now})
+	s.epochLossSum += loss
+	s.epochLossN++
+	s.step++
+	s.pos++
+	s.sessionSteps++
+	eta := s.eta()
+	s.update(func(ri *RunInfo) {
+		ri.Step, ri.Epoch, ri.LastLoss, ri.SamplesPerSec, ri.ETA, ri.Updated = s.step, s.epoch, loss, s.rate, eta, now
+	})
+	if now.Sub(s.lastStepEv) >= s.e.opt.StepEvery || s.pos == s.spe {
+		s.lastStepEv = now
+		s.publish(Event{Kind: EvStep, Step: &StepInfo{Step: s.step, Epoch: s.epoch, Loss: loss, LR: lr,
+			SamplesPerSec: s.rate, ETASeconds: eta.Seconds(), TotalSteps: s.total}})
+	}
+	if now.Sub(s.lastFlush) >= time.Second {
+		s.flushSteps()
+	}
+	if now.Sub(s.lastResEv) >= 2*time.Second {
+		s.resource()
+	}
+	if s.spec.CkptEvery > 0 && s.step%s.spec.CkptEvery == 0 && s.pos < s.spe {
+		if err := s.saveCheckpoint(false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) eta() time.Duration {
+	if s.sessionSteps == 0 {
+		return 0
+	}
+	per := time.Since(s.sessionStart).Seconds() / float64(s.sessionSteps)
+	return time.Duration(per * float64(s.total-s.step) * float64(time.Second))
+}
+
+func (s *session) resource() {
+	s.lastResEv = time.Now()
+	m := s.prog.Memory()
+	s.e.mu.Lock()
+	dev := s.r.info.Device
+	s.e.mu.Unlock()
+	s.publish(Event{Kind: EvResource, Res: &Resource{Device: dev, MemUsedBytes: m.Used, MemTotalBytes: m.Total, SamplesPerSec: s.rate}})
+}
+
+func (s *session) flushSteps() {
+	s.lastFlush = time.Now()
+	if err := s.e.st.addSteps(s.spec.ID, s.stepRows); err != nil {
+		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
+		return
+	}
+	s.stepRows = s.stepRows[:0]
+}
+
+// endEpoch validates, stores and checkpoints at the end of an epoch.
+func (s *session) endEpoch() error {
+	s.flushSteps()
+	ep := EpochInfo{}
+	if s.task.Len(datasets.Val) > 0 {
+		preds, err := predictSplit(s.task, s.prog, datasets.Val, s.spec.Batch, s.spec.Seed)
+		if err != nil {
+			return fmt.Errorf("validation: %w", err)
+		}
+		if ep, err = s.task.Evaluate(datasets.Val, preds); err != nil {
+			return fmt.Errorf("validation: %w", err)
+		}
+		ep.ValLoss = valLoss(s.task, s.prog, s.spec.Batch, s.spec.Seed)
+	}
+	ep.Epoch, ep.Step = s.epoch, s.step
+	ep.TrainLoss = math.NaN()
+	if s.epochLossN > 0 {
+		ep.TrainLoss = s.epochLossSum / float64(s.epochLossN)
+	}
+	s.epochLossSum, s.epochLossN = 0, 0
+	score := ep.MPJPE
+	if score == 0 {
+		score = ep.Pixel
+	}
+	if score > 0 && (math.IsNaN(s.best) || score < s.best) {
+		s.best = score
+		ep.Best = true
+	}
+	s.lastVal = score
+	if err := s.e.st.addEpoch(s.spec.ID, &ep); err != nil {
+		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
+	}
+	s.epoch++
+	s.pos = 0
+	s.update(func(ri *RunInfo) {
+		ri.Epoch, ri.LastValMPJPE, ri.BestValMPJPE = s.epoch, s.lastVal, s.best
+	})
+	s.e.mu.Lock()
+	s.e.st.updateRun(s.r.info)
+	s.e.mu.Unlock()
+	s.publish(Event{Kind: EvEpoch, Epoch: &ep})
+	return s.saveCheckpoint(ep.Best)
+}
+
+// saveCheckpoint writes `last` (and `best`) atomically.
+func (s *session) saveCheckpoint(best bool) error {
+	s.flushSteps() // the store holds every step up to the checkpoint
+	st, err := s.prog.State()
+	if err != nil {
+		return err
+	}
+	sj, _ := json.Marshal(s.sched)
+	lv, _ := json.Marshal(nanToNull(s.lastVal))
+	c := &checkpoints.Checkpoint{Model: s.spec.Model, ConfigHash: s.hash, Step: s.step, Epoch: s.epoch, Pos: s.pos,
+		Seed: s.spec.Seed, BestScore: s.best, Meta: map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID},
+		State: st, Task: s.task.State()}
+	b, err := checkpoints.Encode(c)
+	if err != nil {
+		return err
+	}
+	path := CkptPath(s.dir, "last")
+	if err := checkpoints.WriteAtomic(path, b); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
+	if best {
+		bp := CkptPath(s.dir, "best")
+		if err := checkpoints.WriteAtomic(bp, b); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: bp, Step: s.step, Epoch: s.epoch, Best: true}})
+	}
+	return nil
+}
+
+func nanToNull(x float64) any {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return x
+}
+
+// finish writes the run's outputs (predictions of every split the task can
+// predict, from the best checkpoint when there is one).
+func (s *session) finish() error {
+	bp := CkptPath(s.dir, "best")
+	if _, err := os.Stat(bp); err == nil {
+		c, err := checkpoints.Load(bp)
+		if err != nil {
+			return err
+		}
+		if err := s.prog.SetState(c.State); err != nil {
+			return err
+		}
+		if err := s.task.SetState(c.Task); err != nil {
+			return err
+		}
+	}
+	for _, split := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		if s.task.Len(split) == 0 {
+			continue
+		}
+		preds, err := predictSplit(s.task, s.prog, split, s.spec.Batch, s.spec.Seed)
+		if err != nil {
+			return fmt.Errorf("outputs %s: %w", split, err)
+		}
+		if err := WriteOutputs(s.dir, &Outputs{Run: s.spec.ID, Model: s.spec.Model, Split: split, Preds: preds}); err != nil {
+			return fmt.Errorf("outputs %s: %w", split, err)
+		}
+	}
+	s.e.mu.Lock()
+	s.e.st.updateRun(s.r.info)
+	s.e.mu.Unlock()
+	return nil
+}
+
+// predictSplit predicts every sample of a split in evaluation mode, in
+// full batches (the last one padded by repeating its final sample).
+func predictSplit(t Task, p nn.Program, split datasets.Split, B int, seed int64) ([]Prediction, error) {
+	n := t.Len(split)
+	out := make([]Prediction, 0, n)
+	idx := make([]int, B)
+	for start := 0; start < n; start += B {
+		for i := range idx {
+			idx[i] = min(start+i, n-1)
+		}
+		b, err := t.Batch(split, idx, false, seed, 0)
+		if err != nil {
+			return nil, err
+		}
+		res, err := p.Predict(b)
+		if err != nil {
+			return nil, err
+		}
+		preds, err := t.Decode(split, idx, res)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, preds[:min(B, n-start)]...)
+	}
+	return out, nil
+}
+
+// valLoss is the objective on the validation split in evaluation mode,
+// averaged over its full batches (NaN when it has none).
+func valLoss(t Task, p nn.Program, B int, seed int64) float64 {
+	n := t.Len(datasets.Val)
+	sum, cnt := 0.0, 0
+	idx := make([]int, B)
+	for start := 0; start+B <= n; start += B {
+		for i := range idx {
+			idx[i] = start + i
+		}
+		b, err := t.Batch(datasets.Val, idx, false, seed, 0)
+		if err != nil {
+			return math.NaN()
+		}
+		l, err := p.Loss(b)
+		if err != nil {
+			return math.NaN()
+		}
+		sum += l
+		cnt++
+	}
+	if cnt == 0 {
+		return math.NaN()
+	}
+	return sum / float64(cnt)
+}
