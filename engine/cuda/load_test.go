@@ -15,6 +15,7 @@ func TestNewWithoutGPUFailsCleanly(t *testing.T) {
 		t.Skipf("a GPU is present: %s", Versions(be))
 	}
 	msg := err.Error()
+	t.Logf("New without a GPU: %v", err)
 	if !strings.Contains(msg, "lib") || !strings.Contains(msg, "cuda") {
 		t.Fatalf("error does not name the missing library: %v", err)
 	}

@@ -21,6 +21,7 @@ type LoadError struct {
 	Lib    string   // e.g. "libcudnn.so.9"
 	Symbol string   // the missing symbol, when the library loaded
 	Tried  []string // paths tried, in order
+	Dirs   []string // directories searched after the loader's own search
 	Err    string   // the last dynamic-loader message
 }
 
@@ -28,7 +29,8 @@ func (e *LoadError) Error() string {
 	if e.Symbol != "" {
 		return fmt.Sprintf("cuda: %s has no symbol %s (too old a version?): %s", e.Lib, e.Symbol, e.Err)
 	}
-	return fmt.Sprintf("cuda: cannot load %s (tried %s): %s", e.Lib, strings.Join(e.Tried, ", "), e.Err)
+	return fmt.Sprintf("cuda: cannot load %s (tried %s; searched LD_LIBRARY_PATH, the ld.so cache and %s): %s",
+		e.Lib, strings.Join(e.Tried, ", "), strings.Join(e.Dirs, ":"), e.Err)
 }
 
 // SearchDirs lists the directories tried for the CUDA libraries after the
@@ -63,7 +65,7 @@ func open(names ...string) (*lib, error) {
 	if runtime.GOOS != "linux" {
 		return nil, &LoadError{Lib: names[0], Err: "the CUDA backend supports linux only, this is " + runtime.GOOS}
 	}
-	le := &LoadError{Lib: names[0]}
+	le := &LoadError{Lib: names[0], Dirs: SearchDirs()}
 	for _, n := range names {
 		cands := []string{n}
 		for _, d := range SearchDirs() {

@@ -1,0 +1,416 @@
+package cuda
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"poselab/engine/cpu"
+	"poselab/nn"
+)
+
+// The tests in this file need a GPU and skip without one. On the GPU
+// machine scripts/gpu-check.sh runs them from a prebuilt test binary and
+// collects the JSON lines they write to $POSELAB_GPU_OUT/results.jsonl.
+
+func gpuOrSkip(t testing.TB) nn.Backend {
+	t.Helper()
+	be, err := New()
+	if err != nil {
+		t.Skipf("no GPU: %v", err)
+	}
+	return be
+}
+
+var recordMu sync.Mutex
+
+// record appends one result line for the device-check summary.
+func record(kind string, fields map[string]any) {
+	dir := os.Getenv("POSELAB_GPU_OUT")
+	if dir == "" {
+		return
+	}
+	fields["kind"] = kind
+	b, _ := json.Marshal(fields)
+	recordMu.Lock()
+	defer recordMu.Unlock()
+	f, err := os.OpenFile(filepath.Join(dir, "results.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.Write(append(b, '\n'))
+}
+
+// randomBatch fills every input with uniform numbers in [-1, 1); inputs
+// named like masks get 0/1 values.
+func randomBatch(g *nn.Graph, B int, seed uint64, masks ...string) nn.Batch {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	isMask := map[string]bool{}
+	for _, m := range masks {
+		isMask[m] = true
+	}
+	b := nn.Batch{}
+	for name, id := range g.Inputs {
+		t := nn.NewTensor(append([]int{B}, g.Nodes[id].Shape...)...)
+		for i := range t.Data {
+			if isMask[name] {
+				if rng.Float64() < 0.7 {
+					t.Data[i] = 1
+				}
+			} else {
+				t.Data[i] = float32(rng.Float64()*2 - 1)
+			}
+		}
+		b[name] = t
+	}
+	return b
+}
+
+// relErr is ||a-b|| / (||b|| + 1e-6 sqrt(n)): relative, with a floor of
+// 1e-6 RMS so that gradients that are zero in exact arithmetic (a bias
+// right before a BatchNorm) compare by their absolute noise.
+func relErr(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var d, n float64
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return math.Inf(1)
+		}
+		d += (x - y) * (x - y)
+		n += y * y
+	}
+	return math.Sqrt(d) / (math.Sqrt(n) + 1e-6*math.Sqrt(float64(len(a))))
+}
+
+type parityCase struct {
+	name  string
+	B     int
+	masks []string
+	build func(b *nn.Builder)
+}
+
+// parityCases exercise every op forward and backward. Each layer sits
+// after a parameterised layer, so its input gradient shows up in that
+// layer's weight gradient.
+func parityCases() []parityCase {
+	return []parityCase{
+		{"linear", 5, nil, func(b *nn.Builder) {
+			x := b.Input("x", 7)
+			b.Input("t", 4)
+			b.Loss(nn.MSE, b.Linear("l2", b.Linear("l1", x, 9), 4), "t", "", 1)
+		}},
+		{"batchnorm1d+relu+dropout", 16, nil, func(b *nn.Builder) {
+			x := b.Input("x", 6)
+			b.Input("t", 3)
+			h := b.Dropout(b.ReLU(b.BatchNorm("bn", b.Linear("l1", x, 32))), 0.3)
+			b.Loss(nn.L1, b.Linear("l2", h, 3), "t", "", 1)
+		}},
+		{"conv2d", 3, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 9, 9)
+			b.Input("t", 5, 5, 5)
+			h := b.Conv2d("c1", x, 4, 3, 1, 1, true)
+			b.Loss(nn.MSE, b.Conv2d("c2", h, 5, 3, 2, 1, false), "t", "", 1)
+		}},
+		{"conv7x7s2", 2, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 16, 16)
+			b.Input("t", 8, 8, 8)
+			h := b.Conv2d("c1", x, 4, 1, 1, 0, false)
+			b.Loss(nn.MSE, b.Conv2d("c2", h, 8, 7, 2, 3, true), "t", "", 1)
+		}},
+		{"convtranspose2d", 3, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 5, 5)
+			b.Input("t", 6, 10, 10)
+			h := b.Conv2d("c1", x, 4, 1, 1, 0, true)
+			b.Loss(nn.MSE, b.ConvTranspose2d("d", h, 6, 4, 2, 1, true), "t", "", 1)
+		}},
+		{"batchnorm2d+relu", 4, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 6, 6)
+			b.Input("t", 5, 6, 6)
+			b.Loss(nn.MSE, b.ReLU(b.BatchNorm("bn", b.Conv2d("c", x, 5, 3, 1, 1, true))), "t", "", 1)
+		}},
+		{"maxpool2", 3, nil, func(b *nn.Builder) {
+			x := b.Input("x", 2, 8, 8)
+			b.Input("t", 4, 4, 4)
+			b.Loss(nn.MSE, b.MaxPool2d(b.Conv2d("c", x, 4, 3, 1, 1, true), 2, 2, 0), "t", "", 1)
+		}},
+		{"maxpool3s2p1", 3, nil, func(b *nn.Builder) {
+			x := b.Input("x", 2, 9, 9)
+			b.Input("t", 4, 5, 5)
+			b.Loss(nn.MSE, b.MaxPool2d(b.Conv2d("c", x, 4, 3, 1, 1, true), 3, 2, 1), "t", "", 1)
+		}},
+		{"upsample+add", 2, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 8, 8)
+			b.Input("t", 4, 8, 8)
+			lo := b.Upsample2x(b.Conv2d("lo", b.MaxPool2d(x, 2, 2, 0), 4, 3, 1, 1, true))
+			hi := b.Conv2d("hi", x, 4, 3, 1, 1, true)
+			b.Loss(nn.MSE, b.Add(lo, hi), "t", "", 1)
+		}},
+		{"globalavgpool+reshape", 4, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 5, 5)
+			b.Input("t", 2, 3)
+			h := b.GlobalAvgPool(b.Conv2d("c", x, 6, 3, 1, 1, true))
+			b.Loss(nn.L1, b.Reshape(b.Linear("l", h, 6), 2, 3), "t", "", 1)
+		}},
+		{"softargmax3d+weighted-l1", 3, nil, func(b *nn.Builder) {
+			x := b.Input("x", 3, 4, 5)
+			b.Input("t", 2, 3)
+			b.Input("w", 2, 3)
+			out := b.SoftArgmax3D(b.Conv2d("c", x, 2*3, 1, 1, 0, true), 2, 3)
+			b.Output("coords", out)
+			b.Loss(nn.L1, out, "t", "w", 2.5)
+		}},
+		{"masked-mse+two-losses", 3, []string{"m"}, func(b *nn.Builder) {
+			x := b.Input("x", 2, 6, 6)
+			b.Input("t", 3, 6, 6)
+			b.Input("m", 3, 6, 6)
+			h1 := b.Conv2d("c1", x, 3, 3, 1, 1, true)
+			h2 := b.Conv2d("c2", b.ReLU(h1), 3, 1, 1, 0, true)
+			b.Output("h2", h2)
+			b.Loss(nn.MSE, h1, "t", "m", 1)
+			b.Loss(nn.MSE, h2, "t", "m", 0.5)
+		}},
+	}
+}
+
+// compareMaps checks every tensor of want against got; returns the worst.
+func compareMaps(t *testing.T, what string, got, want map[string]*nn.Tensor) (float64, string) {
+	t.Helper()
+	worst, at := 0.0, ""
+	names := make([]string, 0, len(want))
+	for k := range want {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		g := got[k]
+		if g == nil {
+			t.Errorf("%s: GPU lacks %s", what, k)
+			continue
+		}
+		if e := relErr(g.Data, want[k].Data); e > worst || math.IsNaN(e) {
+			worst, at = e, k
+		}
+	}
+	return worst, at
+}
+
+func TestGPUParityWithCPU(t *testing.T) {
+	gpu := gpuOrSkip(t)
+	for _, c := range parityCases() {
+		t.Run(c.name, func(t *testing.T) {
+			res := runParity(t, cpu.New(), gpu, c, 1e-4)
+			record("parity", res)
+		})
+	}
+}
+
+// The parity harness itself, CPU against CPU: every case builds, runs on
+// the reference backend and compares equal to itself.
+func TestParityCasesRunOnCPU(t *testing.T) {
+	for _, c := range parityCases() {
+		t.Run(c.name, func(t *testing.T) {
+			res := runParity(t, cpu.New(), cpu.New(), c, 0)
+			for k, v := range res {
+				if e, ok := v.(float64); ok && e != 0 {
+					t.Errorf("%s: %g between two CPU programs", k, e)
+				}
+			}
+		})
+	}
+}
+
+// runParity compiles case c on both backends with the same seed and batch
+// and compares evaluation outputs, training loss and gradients, the state
+// after three Adam steps and the evaluation loss afterwards.
+func runParity(t *testing.T, ref, dut nn.Backend, c parityCase, tol float64) map[string]any {
+	b := nn.NewBuilder()
+	c.build(b)
+	g := b.Build()
+	if len(g.Outputs) == 0 {
+		g.Outputs["pred"] = g.Losses[len(g.Losses)-1].Pred
+	}
+	opt := nn.Options{Batch: c.B, Seed: 7}
+	cp, err := ref.Compile(g, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	gp, err := dut.Compile(g, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gp.Close()
+	batch := randomBatch(g, c.B, 11, c.masks...)
+	res := map[string]any{"case": c.name}
+	fail := func(what string, e float64, at string) {
+		res[what] = e
+		if !(e <= tol) {
+			t.Errorf("%s: relative error %.3g at %s (tolerance %g)", what, e, at, tol)
+		}
+	}
+	// Evaluation mode forward.
+	po, err := gp.Predict(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := cp.Predict(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, at := compareMaps(t, "predict", po, co)
+	fail("predict", e, at)
+	// Training-mode loss and gradients (step 3 selects dropout masks).
+	gl, gg, err := gp.Gradients(batch, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, cg, err := cp.Gradients(batch, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail("train_loss", math.Abs(gl-cl)/(math.Abs(cl)+1e-12), "loss")
+	e, at = compareMaps(t, "gradients", gg, cg)
+	fail("grads", e, at)
+	// Three Adam steps, then the whole state.
+	for s := 0; s < 3; s++ {
+		if _, err := gp.TrainStep(batch, s, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cp.TrainStep(batch, s, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs, err := gp.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := cp.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, at = compareMaps(t, "params after 3 steps", gs.Params, cs.Params)
+	fail("params_after_3_steps", e, at)
+	e, at = compareMaps(t, "buffers after 3 steps", gs.Buffers, cs.Buffers)
+	fail("buffers_after_3_steps", e, at)
+	ge, err := gp.Loss(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, err := cp.Loss(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail("eval_loss", math.Abs(ge-ce)/(math.Abs(ce)+1e-12), "loss")
+	t.Logf("%v %s", res, Info(gp))
+	return res
+}
+
+// The GPU's dropout masks are nn.DropoutKeep's, bit for bit.
+func TestGPUDropoutMaskMatchesNN(t *testing.T) {
+	be := gpuOrSkip(t)
+	d := be.(*backend).d
+	const n = 1 << 20
+	got := make([]float32, n)
+	for _, c := range []struct {
+		seed       int64
+		step, node int
+		p          float64
+	}{{7, 0, 3, 0.5}, {-12345, 77, 41, 0.1}, {math.MaxInt64, 1 << 33, 2, 0.9}} {
+		err := d.do(func() error {
+			var buf uint64
+			if err := d.drv.Check("alloc", d.drv.MemAlloc(&buf, n*4)); err != nil {
+				return err
+			}
+			defer d.drv.MemFree(buf)
+			if err := d.launch("dropout_mask", d.gridFor(n), 256, buf, i64(n), u64(uint64(c.seed)), u64(uint64(c.step)), u64(uint64(c.node)), f64(c.p)); err != nil {
+				return err
+			}
+			if err := d.sync(); err != nil {
+				return err
+			}
+			return d.drv.Check("download", d.drv.MemcpyDtoH(unsafePointer(got), buf, n*4))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := 0
+		for i := range got {
+			if (got[i] == 1) != nn.DropoutKeep(c.seed, c.step, c.node, i, c.p) {
+				bad++
+			}
+		}
+		record("dropout_mask", map[string]any{"seed": c.seed, "step": c.step, "p": c.p, "mismatches": bad, "n": n})
+		if bad != 0 {
+			t.Errorf("seed %d step %d: %d of %d mask bits differ from nn.DropoutKeep", c.seed, c.step, bad, n)
+		}
+	}
+}
+
+// Replaying the captured CUDA graph gives the eager path's numbers while
+// step and lr change between steps.
+func TestGPUGraphMatchesEager(t *testing.T) {
+	gpu := gpuOrSkip(t)
+	b := nn.NewBuilder()
+	c := parityCases()[1]
+	c.build(b)
+	g := b.Build()
+	opt := nn.Options{Batch: c.B, Seed: 5}
+	run := func(graph string) (*nn.State, []float64, string) {
+		t.Setenv("POSELAB_CUDA_GRAPH", graph)
+		p, err := gpu.Compile(g, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		batch := randomBatch(g, c.B, 3)
+		var losses []float64
+		for s := 0; s < 6; s++ {
+			l, err := p.TrainStep(batch, s, 1e-2/float64(s+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, l)
+		}
+		st, err := p.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, losses, Info(p)
+	}
+	sg, lg, info := run("1")
+	se, le, _ := run("0")
+	t.Logf("graph: %s losses %v, eager %v", info, lg, le)
+	worst := 0.0
+	for i := range lg {
+		worst = math.Max(worst, math.Abs(lg[i]-le[i])/math.Abs(le[i]))
+	}
+	pe, at := compareMaps(t, "params", sg.Params, se.Params)
+	record("graph_vs_eager", map[string]any{"loss_rel": worst, "params_rel": pe, "info": info})
+	if worst > 1e-5 || pe > 1e-5 {
+		t.Errorf("graph vs eager: loss %.3g, params %.3g at %s", worst, pe, at)
+	}
+	if sg.AdamStep != 6 || se.AdamStep != 6 {
+		t.Errorf("Adam steps %d, %d, want 6", sg.AdamStep, se.AdamStep)
+	}
+}
+
+func fmtLosses(l []float64) string {
+	s := ""
+	for i, v := range l {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%.4g", v)
+	}
+	return s
+}

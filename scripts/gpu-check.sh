@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Device check of the CUDA backend, run on the lent GPU machine from the
+# repo root (no Go toolchain there): the prebuilt test binary in .device/
+# checks parity with the CPU backend, dropout masks, graph vs eager and short
+# training runs, then times the seed models next to the PyTorch peer on the
+# same GPU. Everything lands under $OUT (logs, results.jsonl, peer.jsonl,
+# summary.txt); the summary is printed last.
+#
+# Build first, on the development machine:
+#   CGO_ENABLED=0 go test -c -o .device/cuda.test ./engine/cuda
+#   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
+# Usage: bash scripts/gpu-check.sh [tests] [bench] [peers]   (default: all three)
+# Without a GPU every part skips cleanly.
+set -u
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+T0=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET_S:-280} # whole script, seconds
+parts=${*:-tests bench peers}
+export POSELAB_GPU_OUT=$OUT
+for d in /usr/local/cuda-13.0/targets/x86_64-linux/lib /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
+	[ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
+done
+left() { echo $((BUDGET - ($(date +%s) - T0))); }
+# run NAME SECONDS CMD...: one part with its own timeout, never past the budget.
+run() {
+	local name=$1 secs=$2
+	shift 2
+	local l
+	l=$(left)
+	[ "$secs" -gt "$l" ] && secs=$l
+	if [ "$secs" -lt 5 ]; then
+		echo "SKIP $name: out of time" | tee -a "$OUT/summary.txt"
+		return
+	fi
+	local s=$(date +%s)
+	timeout -k 5 "$secs" "$@"
+	local rc=$?
+	echo "part $name rc=$rc $(($(date +%s) - s))s" >>"$OUT/parts.txt"
+	[ $rc -eq 124 ] && echo "TIMEOUT $name after ${secs}s" | tee -a "$OUT/summary.txt"
+}
+
+{
+	nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,temperature.gpu --format=csv 2>&1 | head -5
+	ls -l /usr/lib/libcuda.so.1 /usr/local/cuda-13.0/targets/x86_64-linux/lib/libcublas.so.13 /usr/lib/x86_64-linux-gnu/libcudnn.so.9 2>&1
+} >"$OUT/parts.txt"
+
+BIN=.device/cuda.test
+if [ ! -x "$BIN" ]; then
+	echo "no $BIN: build it with CGO_ENABLED=0 go test -c -o $BIN ./engine/cuda" | tee -a "$OUT/summary.txt"
+	exit 1
+fi
+
+case " $parts " in *" tests "*)
+	run tests 150 "$BIN" -test.v -test.count=1 -test.timeout 145s \
+		-test.run 'TestNew|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUParityWithCPU|TestGPUTrainingLearns' \
+		>"$OUT/tests.log" 2>&1
+	grep -E '^(--- |=== RUN|FAIL|ok|PASS)|gpu_test|train_gpu_test|panic' "$OUT/tests.log" | grep -v '=== RUN' | tail -40
+	;;
+esac
+
+case " $parts " in *" bench "*)
+	POSELAB_GPU_BENCH=${POSELAB_GPU_BENCH:-sb256,sh6,sh32,sh32tf32,ir32,ir32tf32} \
+		run bench 120 "$BIN" -test.v -test.count=1 -test.timeout 115s -test.run 'TestGPUBench' >"$OUT/bench.log" 2>&1
+	grep -E '^(--- |FAIL|ok)|panic|Error' "$OUT/bench.log" | tail -20
+	;;
+esac
+
+case " $parts " in *" peers "*)
+	PEER=scripts/peer.py
+	[ -f "$PEER" ] || PEER=.device/peer.py
+	if [ -f "$PEER" ] && command -v python3 >/dev/null; then
+		export PYTHONUNBUFFERED=1
+		while read -r key args; do
+			[ -z "$key" ] && continue
+			run "peer-$key" 40 python3 "$PEER" --device cuda $args >"$OUT/peer.tmp" 2>>"$OUT/peer.err"
+			if [ -s "$OUT/peer.tmp" ]; then
+				python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); d["key"]=sys.argv[2]; print(json.dumps(d))' \
+					"$OUT/peer.tmp" "$key" >>"$OUT/peer.jsonl" 2>>"$OUT/peer.err"
+			fi
+			rm -f "$OUT/peer.tmp"
+		done <<'PEERS'
+sb256 --model sb --batch 256 --steps 100 --warmup 10
+sh6 --model sh --stacks 2 --features 256 --input 256 --batch 6 --steps 10 --warmup 3
+sh32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3
+sh32tf32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
+ir32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3
+ir32tf32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
+PEERS
+	else
+		echo "SKIP peers: no peer.py or python3" | tee -a "$OUT/summary.txt"
+	fi
+	;;
+esac
+
+python3 scripts/gpu_summary.py "$OUT" 2>&1 | tee -a "$OUT/summary.txt"
+echo "total $(($(date +%s) - T0))s" | tee -a "$OUT/summary.txt"

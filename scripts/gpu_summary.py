@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Summarise a gpu-check.sh run: parity errors per layer, training losses,
+samples/s next to the PyTorch peer with ratios, memory. Reads
+OUT/results.jsonl (written by the Go test binary) and OUT/peer.jsonl."""
+import json, os, sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else '.'
+
+
+def lines(name):
+    p = os.path.join(out, name)
+    if not os.path.exists(p):
+        return []
+    rows = []
+    for l in open(p):
+        try:
+            rows.append(json.loads(l))
+        except ValueError:
+            pass
+    return rows
+
+
+res, peers = lines('results.jsonl'), {p.get('key'): p for p in lines('peer.jsonl')}
+for r in res:
+    if r['kind'] == 'device':
+        print('device:', r['versions'])
+par = [r for r in res if r['kind'] == 'parity']
+if par:
+    cols = ['predict', 'train_loss', 'grads', 'params_after_3_steps', 'buffers_after_3_steps', 'eval_loss']
+    print('parity with the CPU backend (relative error, tolerance 1e-4):')
+    print('  %-28s' % 'case' + ''.join('%12s' % c[:11] for c in cols))
+    for r in par:
+        print('  %-28s' % r['case'] + ''.join('%12.2e' % r[c] if isinstance(r.get(c), (int, float)) else '%12s' % '-' for c in cols))
+for r in res:
+    if r['kind'] == 'dropout_mask':
+        print('dropout mask seed %s step %s p %s: %d mismatches of %d' % (r['seed'], r['step'], r['p'], r['mismatches'], r['n']))
+    if r['kind'] == 'graph_vs_eager':
+        print('graph vs eager: loss rel %.2e, params rel %.2e' % (r['loss_rel'], r['params_rel']))
+for r in res:
+    if r['kind'] == 'train':
+        print('train %-8s b%-3d %d steps: loss %.4g -> %.4g (%.1fx, want %gx) %.2f ms/step graph=%s' % (
+            r['model'], r['batch'], r['steps'], r['loss_first5'], r['loss_last5'], r['factor'], r['want_factor'],
+            r['ms_per_step'], r['graph']))
+bench = [r for r in res if r['kind'] == 'bench']
+if bench or peers:
+    print('speed (training step, samples/s) vs PyTorch on the same GPU:')
+    print('  %-10s %12s %12s %7s %10s %10s %8s %7s' % ('config', 'poselab', 'pytorch', 'ratio', 'mem GiB', 'torch GiB', 'compile', 'graph'))
+    keys = [b['key'] for b in bench] + [k for k in peers if k not in [b['key'] for b in bench]]
+    for k in keys:
+        b = next((x for x in bench if x['key'] == k), {})
+        p = peers.get(k, {})
+        if 'error' in b:
+            print('  %-10s ERROR %s' % (k, b['error'][:200]))
+            continue
+        ours, theirs = b.get('samples_per_s'), p.get('samples_per_s')
+        ratio = '%.2fx' % (ours / theirs) if ours and theirs else '-'
+        f = lambda v, fmt: fmt % v if isinstance(v, (int, float)) else '-'
+        print('  %-10s %12s %12s %7s %10s %10s %8s %7s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(b.get('used_gib'), '%.2f'),
+                                                         f(p.get('peak_mem_gib'), '%.2f'), f(b.get('compile_s'), '%.1fs'), b.get('graph', '-')))
