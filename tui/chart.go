@@ -24,6 +24,7 @@ type chart struct {
 	logY       bool
 	xFmt, yFmt func(float64) string
 	xUnit      string
+	timeX      bool // x counts seconds: ticks at round minutes and hours
 	series     []series
 	vlines     []vline // vertical markers (current step)
 	empty      string  // text to show where there is no data
@@ -128,7 +129,8 @@ func (c chart) render() string {
 	labelEvery := max(2, plotH/4)
 	for r := 0; r < plotH; r++ {
 		label := ""
-		if hasData && (r%labelEvery == 0 || r == plotH-1) {
+		last := r == plotH-1 && r%labelEvery >= 2
+		if hasData && (r%labelEvery == 0 || last) {
 			// value at the centre of this row
 			v := hi - (float64(r)*4+1.5)/float64(ph-1)*(hi-lo)
 			if c.logY {
@@ -159,8 +161,9 @@ func (c chart) render() string {
 	return strings.Join(out, "\n")
 }
 
-// xTicks places tick labels about every 14 cells without overlap and ends
-// the line with the unit.
+// xTicks places tick labels at round values (1, 2 or 5 times a power of
+// ten; minutes and hours on time axes) without overlap, and ends the line
+// with the unit.
 func (c chart) xTicks(plotW int) ([]int, string) {
 	xf := c.xFmt
 	if xf == nil {
@@ -170,16 +173,14 @@ func (c chart) xTicks(plotW int) ([]int, string) {
 	unit := []rune(c.xUnit)
 	limit := plotW - len(unit) - 1
 	var ticks []int
-	n := max(1, plotW/14)
 	next := 0
-	for i := 0; i <= n; i++ {
-		col := int(math.Round(float64(i) / float64(n) * float64(plotW-1)))
-		v := c.x0 + float64(col)/float64(plotW-1)*(c.x1-c.x0)
-		lab := []rune(xf(v))
-		start := col - len(lab)/2
-		if i == 0 {
-			start = 0
+	for _, v := range niceTicks(c.x0, c.x1, max(1, plotW/12), c.timeX) {
+		col := int(math.Round((v - c.x0) / (c.x1 - c.x0) * float64(plotW-1)))
+		if col < 0 || col >= plotW {
+			continue
 		}
+		lab := []rune(xf(v))
+		start := max(col-len(lab)/2, 0)
 		if start < next || start+len(lab) > limit {
 			continue
 		}
@@ -191,6 +192,37 @@ func (c chart) xTicks(plotW int) ([]int, string) {
 		copy(line[plotW-len(unit):], unit)
 	}
 	return ticks, string(line)
+}
+
+// niceTicks returns round values in [lo, hi], about n of them.
+func niceTicks(lo, hi float64, n int, timeAxis bool) []float64 {
+	if !(hi > lo) || n < 1 {
+		return nil
+	}
+	raw := (hi - lo) / float64(n)
+	step := 0.0
+	if timeAxis {
+		for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400} {
+			if s >= raw {
+				step = s
+				break
+			}
+		}
+	}
+	if step == 0 {
+		p := math.Pow(10, math.Floor(math.Log10(raw)))
+		for _, m := range []float64{1, 2, 5, 10} {
+			if m*p >= raw {
+				step = m * p
+				break
+			}
+		}
+	}
+	var out []float64
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9 && len(out) < 4*n+4; v += step {
+		out = append(out, v)
+	}
+	return out
 }
 
 func padLeft(s string, w int) string {

@@ -125,8 +125,15 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 	c := chart{w: w, h: h, logY: v.logY, xUnit: v.x.String(), x0: x0, x1: x1, empty: "waiting for the first training step…"}
 	switch v.x {
 	case xElapsed:
-		c.xFmt = func(s float64) string { return fmtDur(time.Duration(s * float64(time.Second))) }
+		c.timeX = true
+		c.xFmt = func(s float64) string {
+			if s < 0.5 {
+				return "0s"
+			}
+			return fmtDur(time.Duration(s * float64(time.Second)))
+		}
 	case xWall:
+		c.timeX = true
 		c.xFmt = func(s float64) string { return time.Unix(int64(s), 0).UTC().Format("15:04:05") }
 	}
 	var now string
@@ -233,7 +240,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 				now = " · now " + fmtNum(last)
 				if b := p.r.best(); b != nil && !v.valX {
 					bv, _ := valMetric(*b, false)
-					now += fmt.Sprintf(" · best %s @%d", fmtNum(bv), b.Epoch)
+					now += fmt.Sprintf(" · best %s (epoch %d)", fmtNum(bv), b.Epoch)
 				}
 			}
 		}

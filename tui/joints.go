@@ -64,7 +64,7 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 		return blankBlock(w, h, stTitle.Render("per-joint error")+stDim.Render(" · this model reports no per-joint error"))
 	}
 	actW := 0
-	if len(ep.PerAction) > 0 && w >= 90 {
+	if w >= 90 {
 		actW = 34
 	}
 	jw := w - actW
@@ -100,12 +100,24 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 		}
 		b := bar(v, maxV, barW)
 		num := fmt.Sprintf("%6s", fmtNum(v))
+		if unit == "mm" {
+			num = fmt.Sprintf("%6s", fmtMM(v))
+		}
+		if j == pose.Hip && v == 0 && len(vals) == pose.NumJoints {
+			// Root-relative poses: the root's error is zero by definition.
+			lines = append(lines, fitStyled(fitWidth(name, nameW)+stDim.Render("(root: poses are root-relative)"), jw))
+			continue
+		}
 		if j < len(bestVals) && bestVals[j] > 0 && best != ep {
 			// The best epoch's value as a marker on the bar.
 			k := int(math.Round(bestVals[j] / maxV * float64(barW)))
 			k = min(max(k-1, 0), barW-1)
 			b[k] = '┃'
-			num += stDim.Render(fmt.Sprintf("  best %s", fmtNum(bestVals[j])))
+			bv := fmtNum(bestVals[j])
+			if unit == "mm" {
+				bv = fmtMM(bestVals[j])
+			}
+			num += stDim.Render("  best " + bv)
 		}
 		line := fitWidth(name, nameW) + paletteStyle(severity(v, mean)).Render(string(b)) + " " + num
 		lines = append(lines, fitStyled(line, jw))
@@ -123,6 +135,37 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 	return joinCols(left, renderActions(ep, best, actW, h))
 }
 
+// summaryLines are the epoch's headline metrics, as the engine sent them.
+func summaryLines(ep *engine.EpochInfo) []string {
+	var out []string
+	add := func(name, v string) { out = append(out, fmt.Sprintf(" %-16s %15s", name, v)) }
+	if ep.MPJPE > 0 {
+		add("MPJPE", fmtMM(ep.MPJPE)+" mm")
+	}
+	if ep.PMPJPE > 0 {
+		add("P-MPJPE", fmtMM(ep.PMPJPE)+" mm")
+	}
+	if ep.NMPJPE > 0 {
+		add("N-MPJPE", fmtMM(ep.NMPJPE)+" mm")
+	}
+	if ep.PCK150 > 0 {
+		add("PCK@150mm", fmtNum(ep.PCK150))
+	}
+	if ep.AUC > 0 {
+		add("AUC", fmtNum(ep.AUC))
+	}
+	if ep.Pixel > 0 {
+		add("2D error", fmtNum(ep.Pixel)+" px")
+	}
+	if ep.PCKh > 0 {
+		add("PCKh@0.5", fmtNum(ep.PCKh)+" %")
+	}
+	if ep.ValLoss != 0 {
+		add("val loss", fmtNum(ep.ValLoss))
+	}
+	return out
+}
+
 // renderActions is the per-action table: current and best epoch, mm.
 func renderActions(ep, best *engine.EpochInfo, w, h int) string {
 	names := make([]string, 0, len(ep.PerAction))
@@ -130,8 +173,14 @@ func renderActions(ep, best *engine.EpochInfo, w, h int) string {
 		names = append(names, a)
 	}
 	sort.Strings(names)
-	lines := []string{stTitle.Render(fitWidth(" per action (mm)", w))}
-	lines = append(lines, stHeader.Render(fitWidth(fmt.Sprintf(" %-16s %7s %7s", "action", "now", "best"), w)))
+	lines := []string{stTitle.Render(fitWidth(fmt.Sprintf(" epoch %d", ep.Epoch), w))}
+	for _, l := range summaryLines(ep) {
+		lines = append(lines, fitWidth(l, w))
+	}
+	if len(names) > 0 {
+		lines = append(lines, strings.Repeat(" ", w), stTitle.Render(fitWidth(" per action (mm)", w)))
+		lines = append(lines, stHeader.Render(fitWidth(fmt.Sprintf(" %-16s %7s %7s", "action", "now", "best"), w)))
+	}
 	for _, a := range names {
 		bv := "–"
 		if best != nil {

@@ -101,25 +101,35 @@ func render3D(s engine.PoseSample, v skelView, w, h int) string {
 	if vw < 8 || h < 4 {
 		return blankBlock(w, h, "enlarge the terminal to see the skeletons")
 	}
-	// One scale for all views so that lengths compare across them; the
-	// root sits at the centre of each view.
-	ext := 1.0
+	// One scale for all views, so that lengths compare across them; each
+	// view is centred on the bounding box of both poses.
+	type box struct{ lo, hi [3]float64 }
+	bb := box{lo: [3]float64{math.Inf(1), math.Inf(1), math.Inf(1)}, hi: [3]float64{math.Inf(-1), math.Inf(-1), math.Inf(-1)}}
 	for _, p := range []*pose.Pose3D{&gt, &pred} {
 		for _, j := range p {
+			if !finite(j[0] + j[1] + j[2]) {
+				continue
+			}
 			for k := 0; k < 3; k++ {
-				if finite(j[k]) {
-					ext = math.Max(ext, math.Abs(j[k]))
-				}
+				bb.lo[k], bb.hi[k] = math.Min(bb.lo[k], j[k]), math.Max(bb.hi[k], j[k])
 			}
 		}
 	}
+	if math.IsInf(bb.lo[0], 0) {
+		return blankBlock(w, h, "no finite joints in this sample")
+	}
+	pw, ph := float64(2*vw), float64(4*(h-1))
+	scale := math.Inf(1)
+	for _, pr := range projections {
+		sa, sb := math.Max(bb.hi[pr.a]-bb.lo[pr.a], 1), math.Max(bb.hi[pr.b]-bb.lo[pr.b], 1)
+		scale = math.Min(scale, math.Min((pw-3)/sa, (ph-3)/sb))
+	}
+	mid := func(k int) float64 { return (bb.lo[k] + bb.hi[k]) / 2 }
 	var blocks []string
 	for _, pr := range projections {
 		cv := newCanvas(vw, h-1)
-		pw, ph := float64(cv.pw()), float64(cv.ph())
-		scale := math.Min(pw, ph) / 2 / ext * 0.95
 		to := func(p pose.Vec3) (int, int) {
-			return int(math.Round(pw/2 + pr.sa*p[pr.a]*scale)), int(math.Round(ph/2 + pr.sb*p[pr.b]*scale))
+			return int(math.Round(pw/2 + pr.sa*(p[pr.a]-mid(pr.a))*scale)), int(math.Round(ph/2 + pr.sb*(p[pr.b]-mid(pr.b))*scale))
 		}
 		draw := func(p *pose.Pose3D, isGT bool) {
 			for _, b := range pose.Bones() {

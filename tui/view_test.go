@@ -70,7 +70,7 @@ func TestScreens(t *testing.T) {
 			keys []string
 		}{
 			{"curves", nil},
-			{"curves-overlay-log", []string{"down", "space", "up", "g", "x"}},
+			{"curves-overlay-log", []string{"up", "space", "down", "g", "x"}},
 			{"joints", []string{"2"}},
 			{"skeleton", []string{"3", ">", ">"}},
 			{"help", []string{"?"}},
