@@ -1,0 +1,151 @@
+// Package mpii reads MPII human pose annotations in the JSON layout of
+// ETH Machine Perception 2021, mmpose and Simple Baselines: a list of
+// people with `image`, `center` [2], `scale` (box size / 200 px),
+// `joints` [16][2] px, `joints_vis` [16] and, in evaluation files,
+// `headbox` [[x1,y1],[x2,y2]]. Coordinates are kept exactly as stored
+// (MPII's own pixel convention); nothing is shifted.
+package mpii
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+
+	"poselab/datasets"
+	"poselab/pose"
+)
+
+type person struct {
+	Image     *string     `json:"image"`
+	Center    []float64   `json:"center"`
+	Scale     *float64    `json:"scale"`
+	Joints    [][]float64 `json:"joints"`
+	JointsVis []float64   `json:"joints_vis"`
+	HeadBox   [][]float64 `json:"headbox"`
+}
+
+// Load reads an MPII annotation file.
+func Load(path string) ([]datasets.MPIIRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrap(err))
+	}
+	return Parse(data, path)
+}
+
+// Parse reads MPII annotations from bytes; name labels errors.
+func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
+	var people []json.RawMessage
+	if err := json.Unmarshal(data, &people); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON list of MPII people: %v", name, err)
+	}
+	out := make([]datasets.MPIIRecord, len(people))
+	for i, raw := range people {
+		var p person
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("%s: person %d: %v", name, i, err)
+		}
+		r := &out[i]
+		r.ID = i
+		if p.Image == nil {
+			return nil, fmt.Errorf("%s: person %d: no \"image\"", name, i)
+		}
+		r.Image = *p.Image
+		if len(p.Center) != 2 {
+			return nil, fmt.Errorf("%s: person %d (%s): center has %d numbers, want 2", name, i, r.Image, len(p.Center))
+		}
+		r.Center = pose.Vec2{p.Center[0], p.Center[1]}
+		if p.Scale == nil || !(*p.Scale > 0) {
+			return nil, fmt.Errorf("%s: person %d (%s): scale missing or not positive", name, i, r.Image)
+		}
+		r.Scale = *p.Scale
+		if len(p.Joints) != pose.NumMPIIJoints {
+			return nil, fmt.Errorf("%s: person %d (%s): %d joints, want %d", name, i, r.Image, len(p.Joints), pose.NumMPIIJoints)
+		}
+		for j, xy := range p.Joints {
+			if len(xy) != 2 {
+				return nil, fmt.Errorf("%s: person %d (%s): joint %d has %d numbers, want 2", name, i, r.Image, j, len(xy))
+			}
+			r.Joints[j] = pose.Vec2{xy[0], xy[1]}
+		}
+		if len(p.JointsVis) != pose.NumMPIIJoints {
+			return nil, fmt.Errorf("%s: person %d (%s): joints_vis has %d entries, want %d", name, i, r.Image, len(p.JointsVis), pose.NumMPIIJoints)
+		}
+		copy(r.Vis[:], p.JointsVis)
+		if p.HeadBox != nil {
+			if len(p.HeadBox) != 2 || len(p.HeadBox[0]) != 2 || len(p.HeadBox[1]) != 2 {
+				return nil, fmt.Errorf("%s: person %d (%s): headbox is not [[x1,y1],[x2,y2]]", name, i, r.Image)
+			}
+			r.HeadBox = [2]pose.Vec2{{p.HeadBox[0][0], p.HeadBox[0][1]}, {p.HeadBox[1][0], p.HeadBox[1][1]}}
+			if !HasHeadBox(*r) {
+				return nil, fmt.Errorf("%s: person %d (%s): empty headbox", name, i, r.Image)
+			}
+		}
+	}
+	return out, nil
+}
+
+// HasHeadBox tells whether a record has a usable head box (PCKh needs one).
+func HasHeadBox(r datasets.MPIIRecord) bool {
+	return pose.HeadSize(r.HeadBox) > 0 && !math.IsInf(pose.HeadSize(r.HeadBox), 0)
+}
+
+// Prediction is one 2D prediction for PCKh scoring.
+type Prediction struct {
+	Image  string
+	Joints [pose.NumMPIIJoints]pose.Vec2
+}
+
+// ParsePredictions reads a JSON list of {"image", "joints" [16][2]}.
+func ParsePredictions(data []byte, name string) ([]Prediction, error) {
+	var raw []struct {
+		Image  *string     `json:"image"`
+		Joints [][]float64 `json:"joints"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON list of {\"image\", \"joints\"}: %v", name, err)
+	}
+	out := make([]Prediction, len(raw))
+	for i, p := range raw {
+		if p.Image == nil {
+			return nil, fmt.Errorf("%s: entry %d: no \"image\"", name, i)
+		}
+		out[i].Image = *p.Image
+		if len(p.Joints) != pose.NumMPIIJoints {
+			return nil, fmt.Errorf("%s: entry %d (%s): %d joints, want %d", name, i, *p.Image, len(p.Joints), pose.NumMPIIJoints)
+		}
+		for j, xy := range p.Joints {
+			if len(xy) != 2 {
+				return nil, fmt.Errorf("%s: entry %d (%s): joint %d has %d numbers, want 2", name, i, *p.Image, j, len(xy))
+			}
+			out[i].Joints[j] = pose.Vec2{xy[0], xy[1]}
+		}
+	}
+	return out, nil
+}
+
+// LoadPredictions reads a 2D prediction file.
+func LoadPredictions(path string) ([]Prediction, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrap(err))
+	}
+	return ParsePredictions(data, path)
+}
+
+// Persons turns records into what pose.PCKh scores.
+func Persons(recs []datasets.MPIIRecord) []pose.MPIIPerson {
+	out := make([]pose.MPIIPerson, len(recs))
+	for i, r := range recs {
+		out[i] = pose.MPIIPerson{Joints: r.Joints, Vis: r.Vis, HeadBox: r.HeadBox}
+	}
+	return out
+}
+
+func unwrap(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
