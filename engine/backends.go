@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"poselab/engine/cpu"
+	"poselab/engine/cuda"
 	"poselab/nn"
 )
 
@@ -16,7 +17,7 @@ var (
 	backendsMu sync.RWMutex
 	backends   = map[string]func() (nn.Backend, error){
 		"cpu": func() (nn.Backend, error) { return cpu.New(), nil },
-		// "cuda": cuda.New,  // <- the CUDA backend goes here
+		"cuda": cuda.New,
 	}
 )
 
