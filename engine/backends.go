@@ -16,7 +16,7 @@ import (
 var (
 	backendsMu sync.RWMutex
 	backends   = map[string]func() (nn.Backend, error){
-		"cpu": func() (nn.Backend, error) { return cpu.New(), nil },
+		"cpu":  func() (nn.Backend, error) { return cpu.New(), nil },
 		"cuda": cuda.New,
 	}
 )
