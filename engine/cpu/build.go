@@ -61,6 +61,7 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		return n
 	}
 	inputNodes := map[string]*G.Node{}
+	fused := p.fusableReLUs(train)
 	for _, n := range p.g.Nodes {
 		var in []*G.Node
 		for _, id := range n.Inputs {
@@ -84,6 +85,10 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 				out = apply(&bnEvalOp{opBase: newBase("BatchNormEval(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 			}
 		case nn.OpReLU:
+			if fused[n.ID] {
+				out = in[0] // the dropout after it applies the ReLU
+				break
+			}
 			out = apply(newReLU(dims), in[0])
 		case nn.OpDropout:
 			if !train || n.P == 0 {
@@ -96,9 +101,13 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 			m := &dropMask{node: n.ID, p: n.P, step: -1, val: tensor.New(tensor.Of(dt), tensor.WithShape(batchShape(B, n.Shape)...))}
 			eg.masks = append(eg.masks, m)
 			mn := G.NewTensor(eg.g, dt, dims, G.WithShape(m.val.Shape()...), G.WithValue(m.val), G.WithName(fmt.Sprintf("dropmask%d", n.ID)))
-			out = apply(newMask(dims), in[0], mn)
+			if fused[n.Inputs[0]] {
+				out = apply(&reluMaskOp{opBase: newBase("ReLUDropout"), dims: dims}, in[0], mn)
+			} else {
+				out = apply(newMask(dims), in[0], mn)
+			}
 		case nn.OpAdd:
-			out = G.Must(G.Add(in[0], in[1]))
+			out = apply(&addOp{opBase: newBase("Add"), dims: dims}, in[0], in[1])
 		case nn.OpReshape:
 			out = G.Must(G.Reshape(in[0], batchShape(B, n.Shape)))
 		default:
@@ -145,6 +154,34 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 	}
 	eg.vm = G.NewTapeMachine(eg.g)
 	return eg, nil
+}
+
+// fusableReLUs marks, in training mode, the ReLUs whose only consumer is a
+// dropout layer (and which are no output or loss): that pair runs as one
+// reluMaskOp.
+func (p *program) fusableReLUs(train bool) map[int]bool {
+	fused := map[int]bool{}
+	if !train {
+		return fused
+	}
+	uses := map[int]int{}
+	for _, n := range p.g.Nodes {
+		for _, id := range n.Inputs {
+			uses[id]++
+		}
+	}
+	for _, id := range p.g.Outputs {
+		uses[id] += 2
+	}
+	for _, l := range p.g.Losses {
+		uses[l.Pred] += 2
+	}
+	for _, n := range p.g.Nodes {
+		if n.Op == nn.OpDropout && n.P > 0 && p.g.Nodes[n.Inputs[0]].Op == nn.OpReLU && uses[n.Inputs[0]] == 1 {
+			fused[n.Inputs[0]] = true
+		}
+	}
+	return fused
 }
 
 // buildSpatial adds the image layers ([C,H,W] per sample).

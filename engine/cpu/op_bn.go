@@ -28,6 +28,7 @@ type bnTrainOp struct {
 	out, xhat   buffer
 	mean, istd  []float64
 	dgamma, dbt []float64 // filled by the backward op
+	coef        []float64 // backward scratch
 }
 
 func (op *bnTrainOp) Arity() int    { return 3 }
@@ -52,6 +53,7 @@ func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 	if len(op.mean) != c {
 		op.mean, op.istd = make([]float64, c), make([]float64, c)
 		op.dgamma, op.dbt = make([]float64, c), make([]float64, c)
+		op.coef = make([]float64, 3*c)
 	}
 	if is32(x) {
 		bnStats(sl[float32](x), op.mean, op.istd, b, c, inner, op.st.eps)
@@ -80,72 +82,83 @@ func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 // bnStats computes per-channel mean and 1/sqrt(biased var + eps) in two
-// passes with float64 sums.
+// passes with float64 sums, channels split over the cores.
 func bnStats[T float32 | float64](x []T, mean, istd []float64, b, c, inner int, eps float64) {
 	n := float64(b * inner)
-	for ch := range mean {
-		mean[ch], istd[ch] = 0, 0
-	}
-	if inner == 1 {
-		for i := 0; i < b; i++ {
-			row := x[i*c : (i+1)*c]
-			for ch, v := range row {
-				mean[ch] += float64(v)
+	parallelFor(c, b*inner, func(lo, hi int) {
+		m, v := mean[lo:hi], istd[lo:hi]
+		for k := range m {
+			m[k], v[k] = 0, 0
+		}
+		if inner == 1 {
+			for i := 0; i < b; i++ {
+				for k, x := range x[i*c+lo : i*c+hi] {
+					m[k] += float64(x)
+				}
 			}
-		}
-		for ch := range mean {
-			mean[ch] /= n
-		}
-		for i := 0; i < b; i++ {
-			row := x[i*c : (i+1)*c]
-			for ch, v := range row {
-				d := float64(v) - mean[ch]
-				istd[ch] += d * d
+			for k := range m {
+				m[k] /= n
 			}
-		}
-	} else {
-		for i := 0; i < b; i++ {
-			for ch := 0; ch < c; ch++ {
+			for i := 0; i < b; i++ {
+				for k, x := range x[i*c+lo : i*c+hi] {
+					d := float64(x) - m[k]
+					v[k] += d * d
+				}
+			}
+		} else {
+			for k := range m {
+				ch := lo + k
 				s := 0.0
-				for _, v := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
-					s += float64(v)
+				for i := 0; i < b; i++ {
+					for _, x := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
+						s += float64(x)
+					}
 				}
-				mean[ch] += s
+				m[k] = s / n
+				s = 0
+				for i := 0; i < b; i++ {
+					for _, x := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
+						d := float64(x) - m[k]
+						s += d * d
+					}
+				}
+				v[k] = s
 			}
 		}
-		for ch := range mean {
-			mean[ch] /= n
+		for k := range v {
+			v[k] = 1 / math.Sqrt(v[k]/n+eps)
 		}
-		for i := 0; i < b; i++ {
-			for ch := 0; ch < c; ch++ {
-				s, m := 0.0, mean[ch]
-				for _, v := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
-					d := float64(v) - m
-					s += d * d
-				}
-				istd[ch] += s
-			}
-		}
-	}
-	for ch := range istd {
-		istd[ch] = 1 / math.Sqrt(istd[ch]/n+eps)
-	}
+	})
 }
 
-// bnNormalise writes xhat = (x-mean)*istd and y = gamma*xhat + beta.
+// bnNormalise writes xhat = (x-mean)*istd and y = gamma*xhat + beta,
+// samples split over the cores.
 func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []float64, b, c, inner int) {
-	for i := 0; i < b; i++ {
-		for ch := 0; ch < c; ch++ {
-			m, s, g, bt := T(mean[ch]), T(istd[ch]), gamma[ch], beta[ch]
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
-			xs, xhs, ys := x[lo:hi], xh[lo:hi], y[lo:hi]
-			for k, v := range xs {
-				h := (v - m) * s
-				xhs[k] = h
-				ys[k] = g*h + bt
+	parallelFor(b, c*inner, func(lo, hi int) {
+		if inner == 1 {
+			for i := lo; i < hi; i++ {
+				xs, xhs, ys := x[i*c:(i+1)*c], xh[i*c:(i+1)*c], y[i*c:(i+1)*c]
+				for ch, v := range xs {
+					h := (v - T(mean[ch])) * T(istd[ch])
+					xhs[ch] = h
+					ys[ch] = gamma[ch]*h + beta[ch]
+				}
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
+			for ch := 0; ch < c; ch++ {
+				m, s, g, bt := T(mean[ch]), T(istd[ch]), gamma[ch], beta[ch]
+				o := (i*c + ch) * inner
+				xs, xhs, ys := x[o:o+inner], xh[o:o+inner], y[o:o+inner]
+				for k, v := range xs {
+					h := (v - m) * s
+					xhs[k] = h
+					ys[k] = g*h + bt
+				}
 			}
 		}
-	}
+	})
 }
 
 func (op *bnTrainOp) DiffWRT(int) []bool { return []bool{true, true, true} }
@@ -177,41 +190,69 @@ func (op *bnGradOp) Do(in ...G.Value) (G.Value, error) {
 	dx := op.out.like(dy)
 	f := op.fwd
 	if is32(dy) {
-		bnBackward(sl[float32](dy), sl[float32](f.xhat.t), sl[float32](in[0]), sl[float32](dx), f.istd, f.dgamma, f.dbt, b, c, inner)
+		bnBackward(sl[float32](dy), sl[float32](f.xhat.t), sl[float32](in[0]), sl[float32](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
 	} else {
-		bnBackward(sl[float64](dy), sl[float64](f.xhat.t), sl[float64](in[0]), sl[float64](dx), f.istd, f.dgamma, f.dbt, b, c, inner)
+		bnBackward(sl[float64](dy), sl[float64](f.xhat.t), sl[float64](in[0]), sl[float64](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
 	}
 	return dx, nil
 }
 
-func bnBackward[T float32 | float64](dy, xh, gamma, dx []T, istd, dgamma, dbeta []float64, b, c, inner int) {
+func bnBackward[T float32 | float64](dy, xh, gamma, dx []T, istd, dgamma, dbeta, coef []float64, b, c, inner int) {
 	n := float64(b * inner)
-	for ch := 0; ch < c; ch++ {
-		dgamma[ch], dbeta[ch] = 0, 0
-	}
-	for i := 0; i < b; i++ {
-		for ch := 0; ch < c; ch++ {
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+	parallelFor(c, b*inner, func(lo, hi int) {
+		dg, db := dgamma[lo:hi], dbeta[lo:hi]
+		for k := range dg {
+			dg[k], db[k] = 0, 0
+		}
+		if inner == 1 {
+			for i := 0; i < b; i++ {
+				xs := xh[i*c+lo : i*c+hi]
+				for k, d := range dy[i*c+lo : i*c+hi] {
+					db[k] += float64(d)
+					dg[k] += float64(d) * float64(xs[k])
+				}
+			}
+			return
+		}
+		for k := range dg {
+			ch := lo + k
 			sg, sb := 0.0, 0.0
-			for k, d := range dy[lo:hi] {
-				sb += float64(d)
-				sg += float64(d) * float64(xh[lo+k])
+			for i := 0; i < b; i++ {
+				o := (i*c + ch) * inner
+				xs := xh[o : o+inner]
+				for j, d := range dy[o : o+inner] {
+					sb += float64(d)
+					sg += float64(d) * float64(xs[j])
+				}
 			}
-			dgamma[ch] += sg
-			dbeta[ch] += sb
+			dg[k], db[k] = sg, sb
 		}
+	})
+	k1, mdy, mdyx := coef[:c], coef[c:2*c], coef[2*c:3*c]
+	for ch := 0; ch < c; ch++ {
+		k1[ch], mdy[ch], mdyx[ch] = float64(gamma[ch])*istd[ch], dbeta[ch]/n, dgamma[ch]/n
 	}
-	for i := 0; i < b; i++ {
-		for ch := 0; ch < c; ch++ {
-			k1 := T(float64(gamma[ch]) * istd[ch])
-			mdy, mdyx := T(dbeta[ch]/n), T(dgamma[ch]/n)
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
-			xs, ds := xh[lo:hi], dx[lo:hi]
-			for k, d := range dy[lo:hi] {
-				ds[k] = k1 * (d - mdy - xs[k]*mdyx)
+	parallelFor(b, c*inner, func(lo, hi int) {
+		if inner == 1 {
+			for i := lo; i < hi; i++ {
+				xs, ds := xh[i*c:(i+1)*c], dx[i*c:(i+1)*c]
+				for ch, d := range dy[i*c : (i+1)*c] {
+					ds[ch] = T(k1[ch]) * (d - T(mdy[ch]) - xs[ch]*T(mdyx[ch]))
+				}
+			}
+			return
+		}
+		for i := lo; i < hi; i++ {
+			for ch := 0; ch < c; ch++ {
+				k1, mdy, mdyx := T(k1[ch]), T(mdy[ch]), T(mdyx[ch])
+				o := (i*c + ch) * inner
+				xs, ds := xh[o:o+inner], dx[o:o+inner]
+				for k, d := range dy[o : o+inner] {
+					ds[k] = k1 * (d - mdy - xs[k]*mdyx)
+				}
 			}
 		}
-	}
+	})
 }
 
 // bnParamGradOp hands out the dgamma or dbeta its bnGradOp summed.
@@ -270,15 +311,17 @@ func (op *bnEvalOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func bnEval[T float32 | float64](x, y, gamma, beta, rm, rv []T, eps float64, b, c, inner int) {
-	for i := 0; i < b; i++ {
-		for ch := 0; ch < c; ch++ {
-			s := float64(gamma[ch]) / math.Sqrt(float64(rv[ch])+eps)
-			sc, sh := T(s), T(float64(beta[ch])-s*float64(rm[ch]))
-			lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
-			ys := y[lo:hi]
-			for k, v := range x[lo:hi] {
-				ys[k] = sc*v + sh
+	parallelFor(b, c*inner, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for ch := 0; ch < c; ch++ {
+				s := float64(gamma[ch]) / math.Sqrt(float64(rv[ch])+eps)
+				sc, sh := T(s), T(float64(beta[ch])-s*float64(rm[ch]))
+				lo, hi := (i*c+ch)*inner, (i*c+ch+1)*inner
+				ys := y[lo:hi]
+				for k, v := range x[lo:hi] {
+					ys[k] = sc*v + sh
+				}
 			}
 		}
-	}
+	})
 }

@@ -32,13 +32,16 @@ func (op *reluOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func relu[T float32 | float64](x, y []T) {
-	for i, v := range x {
-		if v > 0 {
-			y[i] = v
-		} else {
-			y[i] = 0
+	parallelFor(len(x), 1, func(lo, hi int) {
+		y := y[lo:hi]
+		for i, v := range x[lo:hi] {
+			if v > 0 {
+				y[i] = v
+			} else {
+				y[i] = 0
+			}
 		}
-	}
+	})
 }
 
 func (op *reluOp) DiffWRT(int) []bool { return []bool{true} }
@@ -69,13 +72,16 @@ func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func reluGrad[T float32 | float64](y, dy, dx []T) {
-	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
+	parallelFor(len(y), 1, func(lo, hi int) {
+		dy, dx := dy[lo:hi], dx[lo:hi]
+		for i, v := range y[lo:hi] {
+			if v > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
 		}
-	}
+	})
 }
 
 // maskOp multiplies by a mask of the same shape: inverted dropout with the
@@ -106,14 +112,129 @@ func (op *maskOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func mulInto[T float32 | float64](a, b, y []T) {
-	b = b[:len(a)]
-	y = y[:len(a)]
-	for i, v := range a {
-		y[i] = v * b[i]
-	}
+	parallelFor(len(a), 1, func(lo, hi int) {
+		b, y := b[lo:hi], y[lo:hi]
+		for i, v := range a[lo:hi] {
+			y[i] = v * b[i]
+		}
+	})
 }
 
 func (op *maskOp) DiffWRT(int) []bool { return []bool{true, false} }
 func (op *maskOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{apply(newMask(op.dims), grad, in[1]), nil}, nil
+}
+
+// reluMaskOp is ReLU followed by dropout in one pass (the Simple
+// Baseline's pattern): y = max(x,0) * mask. Inputs x, mask.
+type reluMaskOp struct {
+	opBase
+	dims int
+	out  buffer
+}
+
+func (op *reluMaskOp) Arity() int    { return 2 }
+func (op *reluMaskOp) Type() hm.Type { return fnType(op.dims, op.dims, op.dims) }
+func (op *reluMaskOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in, 0).Clone(), nil
+}
+func (op *reluMaskOp) Do(in ...G.Value) (G.Value, error) {
+	y := op.out.like(in[0])
+	if is32(in[0]) {
+		reluMask(sl[float32](in[0]), sl[float32](in[1]), sl[float32](y))
+	} else {
+		reluMask(sl[float64](in[0]), sl[float64](in[1]), sl[float64](y))
+	}
+	return y, nil
+}
+
+func reluMask[T float32 | float64](x, m, y []T) {
+	parallelFor(len(x), 1, func(lo, hi int) {
+		m, y := m[lo:hi], y[lo:hi]
+		for i, v := range x[lo:hi] {
+			if v > 0 {
+				y[i] = v * m[i]
+			} else {
+				y[i] = 0
+			}
+		}
+	})
+}
+
+func (op *reluMaskOp) DiffWRT(int) []bool { return []bool{true, false} }
+func (op *reluMaskOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{apply(&reluMaskGradOp{opBase: newBase("ReLUDropoutGrad"), dims: op.dims}, out, grad, in[1]), nil}, nil
+}
+
+// reluMaskGradOp is dx = dy*mask where y > 0, else 0 (y = 0 wherever
+// x <= 0 or the mask dropped the element). Inputs y, dy, mask.
+type reluMaskGradOp struct {
+	opBase
+	dims int
+	out  buffer
+}
+
+func (op *reluMaskGradOp) Arity() int    { return 3 }
+func (op *reluMaskGradOp) Type() hm.Type { return fnType(op.dims, op.dims, op.dims, op.dims) }
+func (op *reluMaskGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in, 0).Clone(), nil
+}
+func (op *reluMaskGradOp) Do(in ...G.Value) (G.Value, error) {
+	dx := op.out.like(in[1])
+	if is32(in[0]) {
+		reluMaskGrad(sl[float32](in[0]), sl[float32](in[1]), sl[float32](in[2]), sl[float32](dx))
+	} else {
+		reluMaskGrad(sl[float64](in[0]), sl[float64](in[1]), sl[float64](in[2]), sl[float64](dx))
+	}
+	return dx, nil
+}
+
+func reluMaskGrad[T float32 | float64](y, dy, m, dx []T) {
+	parallelFor(len(y), 1, func(lo, hi int) {
+		dy, m, dx := dy[lo:hi], m[lo:hi], dx[lo:hi]
+		for i, v := range y[lo:hi] {
+			if v > 0 {
+				dx[i] = dy[i] * m[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	})
+}
+
+// addOp is the elementwise sum of two equal shapes (residual
+// connections); the gradient flows to both unchanged.
+type addOp struct {
+	opBase
+	dims int
+	out  buffer
+}
+
+func (op *addOp) Arity() int    { return 2 }
+func (op *addOp) Type() hm.Type { return fnType(op.dims, op.dims, op.dims) }
+func (op *addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in, 0).Clone(), nil
+}
+func (op *addOp) Do(in ...G.Value) (G.Value, error) {
+	y := op.out.like(in[0])
+	if is32(in[0]) {
+		addInto(sl[float32](in[0]), sl[float32](in[1]), sl[float32](y))
+	} else {
+		addInto(sl[float64](in[0]), sl[float64](in[1]), sl[float64](y))
+	}
+	return y, nil
+}
+
+func addInto[T float32 | float64](a, b, y []T) {
+	parallelFor(len(a), 1, func(lo, hi int) {
+		b, y := b[lo:hi], y[lo:hi]
+		for i, v := range a[lo:hi] {
+			y[i] = v + b[i]
+		}
+	})
+}
+
+func (op *addOp) DiffWRT(int) []bool { return []bool{true, true} }
+func (op *addOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{grad, grad}, nil
 }

@@ -144,13 +144,15 @@ func (p *program) fillMasks(step int) {
 }
 
 func fillMask[T float32 | float64](d []T, seed int64, step, node int, prob float64, scale T) {
-	for i := range d {
-		if nn.DropoutKeep(seed, step, node, i, prob) {
-			d[i] = scale
-		} else {
-			d[i] = 0
+	parallelFor(len(d), 4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if nn.DropoutKeep(seed, step, node, i, prob) {
+				d[i] = scale
+			} else {
+				d[i] = 0
+			}
 		}
-	}
+	})
 }
 
 // forwardBackward runs the training graph on a batch.
@@ -185,11 +187,18 @@ func (p *program) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
 	p.adamStep++
 	for i, name := range p.names {
 		w, g := p.params[name], p.train.grads[i].Value()
+		n := w.Shape().TotalSize()
 		switch wd := w.Data().(type) {
 		case []float32:
-			adamUpdate(wd, sl[float32](g), sl[float32](p.adamM[name]), sl[float32](p.adamV[name]), p.opt.Adam, lr, p.adamStep)
+			g, m, v := sl[float32](g), sl[float32](p.adamM[name]), sl[float32](p.adamV[name])
+			parallelFor(n, 4, func(lo, hi int) {
+				adamUpdate(wd[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], p.opt.Adam, lr, p.adamStep)
+			})
 		case []float64:
-			adamUpdate(wd, sl[float64](g), sl[float64](p.adamM[name]), sl[float64](p.adamV[name]), p.opt.Adam, lr, p.adamStep)
+			g, m, v := sl[float64](g), sl[float64](p.adamM[name]), sl[float64](p.adamV[name])
+			parallelFor(n, 4, func(lo, hi int) {
+				adamUpdate(wd[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], p.opt.Adam, lr, p.adamStep)
+			})
 		}
 	}
 	return loss, nil
