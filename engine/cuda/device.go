@@ -33,6 +33,8 @@ type device struct {
 	blasWS             cu.DevicePtr
 	blasWSBytes        uint64
 	work               chan func()
+	// check, when set (tests without a GPU), sees every launch first.
+	check func(name string, args []any) error
 }
 
 const blasWorkspaceBytes = 32 << 20
@@ -207,6 +209,11 @@ func (d *device) launch(name string, grid, block int, args ...any) error {
 	}
 	if grid < 1 {
 		grid = 1
+	}
+	if d.check != nil {
+		if err := d.check(name, args); err != nil {
+			return fmt.Errorf("cuda: kernel %s: %w", name, err)
+		}
 	}
 	slots := make([]uint64, len(args))
 	params := make([]unsafe.Pointer, len(args))

@@ -9,6 +9,7 @@ package cuda
 const kernelSource = `
 typedef unsigned long long u64;
 typedef long long i64;
+#define NEG_INF __int_as_float(0xff800000)
 
 // Ctrl is the small device block the host rewrites before every step, so
 // that a captured CUDA graph can be replayed with a new step and lr.
@@ -184,7 +185,7 @@ __global__ void maxpool_fwd(const float* x, float* y, int* idx, int BC, int H, i
 		int ow = i % OW, oh = (i / OW) % OH;
 		i64 bc = i / ((i64)OH * OW);
 		const float* xp = x + bc * H * W;
-		float best = -INFINITY;
+		float best = NEG_INF;
 		int bi = -1;
 		for (int kh = 0; kh < K; kh++) {
 			int h = oh * S - P + kh;
@@ -264,13 +265,13 @@ __global__ void softargmax_fwd(const float* x, float* prob, float* y, int D, int
 	i64 base = (i64)blockIdx.x * n;
 	const float* xp = x + base;
 	float* pp = prob + base;
-	float m = -INFINITY;
+	float m = NEG_INF;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, xp[i]);
 	__shared__ float shm[32];
 	for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
 	if ((threadIdx.x & 31) == 0) shm[threadIdx.x >> 5] = m;
 	__syncthreads();
-	m = -INFINITY;
+	m = NEG_INF;
 	for (int w = 0; w < (int)(blockDim.x >> 5); w++) m = fmaxf(m, shm[w]);
 	double s = 0;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {

@@ -124,6 +124,16 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 // checkGraph rejects what the kernels do not handle.
 func checkGraph(g *nn.Graph) error {
 	for _, n := range g.Nodes {
+		want := 1
+		switch n.Op {
+		case nn.OpInput:
+			want = 0
+		case nn.OpAdd:
+			want = 2
+		}
+		if len(n.Inputs) != want {
+			return fmt.Errorf("cuda: %s node %d has %d inputs, want %d", n.Op, n.ID, len(n.Inputs), want)
+		}
 		switch n.Op {
 		case nn.OpInput, nn.OpLinear, nn.OpBatchNorm, nn.OpReLU, nn.OpDropout, nn.OpAvgPoolAll, nn.OpAdd, nn.OpReshape:
 		case nn.OpConv2d, nn.OpConvT2d, nn.OpMaxPool2d, nn.OpUpsample2x, nn.OpSoftArgmax3D:

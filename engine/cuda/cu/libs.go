@@ -209,7 +209,7 @@ func (n *Nvrtc) Compile(src, name, arch string, extra ...string) ([]byte, error)
 		return nil, fmt.Errorf("nvrtc: create program: %s", n.ErrorString(s))
 	}
 	defer n.DestroyProgram(&p)
-	opts := append([]string{"--gpu-architecture=" + arch, "-default-device", "--std=c++17"}, extra...)
+	opts := append([]string{"--gpu-architecture=" + arch, "--std=c++17"}, extra...)
 	cstrs := make([][]byte, len(opts))
 	ptrs := make([]*byte, len(opts))
 	for i, o := range opts {
