@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"poselab/datasets"
+	"poselab/datasets/synth"
+	"poselab/engine"
+	"poselab/pose"
+)
+
+func init() {
+	Register(&Command{Name: "data", Summary: "look at (show) or export (synth) the synthetic data set", Run: runData})
+}
+
+const dataSynopsis = `data show [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]
+       poselab data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S]`
+
+func runData(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fmt.Fprintf(stderr, "Usage: poselab %s\n", dataSynopsis)
+			return nil
+		}
+		return Usagef("want a subcommand: show or synth (usage: poselab %s)", dataSynopsis)
+	}
+	switch args[0] {
+	case "show":
+		return runDataShow(args[1:], stdout, stderr)
+	case "synth":
+		return runDataSynth(args[1:], stdout, stderr)
+	}
+	return Usagef("unknown data subcommand %q (want show or synth)", args[0])
+}
+
+func openSynth(size string, seed uint64) (*synth.Dataset, error) {
+	d, err := synth.New(synth.Size(size), seed)
+	if err != nil {
+		return nil, UsageError{err}
+	}
+	return d, nil
+}
+
+func runDataShow(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("data show", "data show [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]", stderr)
+	split := fs.String("split", "val", "split: train, val or test")
+	index := fs.Int("index", 0, "sample index within the split")
+	mpii := fs.Bool("mpii", false, "show an MPII-like person instead of a Human3.6M-like sample")
+	size := fs.String("size", "tiny", "data set size: tiny, small, seed")
+	seed := fs.Uint64("seed", engine.SynthSeed, "data set seed")
+	out := fs.String("out", "sample.png", "PNG to write (the crop with its skeleton)")
+	cropSize := fs.Int("crop", 256, "crop size, px")
+	flip := fs.Bool("flip", false, "mirror the crop (labels swap left and right)")
+	rot := fs.Float64("rot", 0, "rotate the crop by this many degrees")
+	cols := fs.Int("cols", 64, "width of the ASCII view, characters")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	sp, err := engine.ParseSplit(*split)
+	if err != nil {
+		return UsageError{err}
+	}
+	d, err := openSynth(*size, *seed)
+	if err != nil {
+		return err
+	}
+	spec := datasets.CropSpec{Size: *cropSize, Flip: *flip, RotDeg: *rot}
+	var crop *datasets.Crop
+	var joints pose.Pose2D
+	var vis [pose.NumJoints]float64
+	var title string
+	if *mpii {
+		recs, err := d.MPII(sp)
+		if err != nil {
+			return err
+		}
+		if *index < 0 || *index >= len(recs) {
+			return Usagef("--index %d out of range: the %s split has %d MPII-like people", *index, sp, len(recs))
+		}
+		r := recs[*index]
+		if crop, err = d.MPIIImage(sp, *index, spec); err != nil {
+			return err
+		}
+		joints2, mask := pose.MPIIToH36M(r.Joints, r.Vis)
+		joints, vis = joints2, mask
+		title = fmt.Sprintf("MPII-like %s #%d  %s  scale %.2f", sp, *index, r.Image, r.Scale)
+	} else {
+		recs, err := d.Records(sp)
+		if err != nil {
+			return err
+		}
+		if *index < 0 || *index >= len(recs) {
+			return Usagef("--index %d out of range: the %s split has %d samples", *index, sp, len(recs))
+		}
+		r := recs[*index]
+		if sp == datasets.Test {
+			full, err := d.TestLabels()
+			if err != nil {
+				return err
+			}
+			r = full[*index]
+		}
+		if crop, err = d.Image(sp, *index, spec); err != nil {
+			return err
+		}
+		joints, vis = r.Joints2D, r.Vis
+		title = fmt.Sprintf("%s #%d  %s %s  camera %s  frame %d  pelvis %.0f mm away", sp, *index, r.Subject, r.Action, r.Cam.ID, r.Frame, r.Joints3D[pose.Hip][2])
+	}
+	// Labels into crop pixels; a flip swaps left and right.
+	var cj pose.Pose2D
+	var cv [pose.NumJoints]float64
+	for j := range joints {
+		src := j
+		if spec.Flip {
+			src = pose.FlipPartner[j]
+		}
+		cj[j] = datasets.Apply(crop.A, joints[src])
+		cv[j] = vis[src]
+	}
+	img := synth.CropImage(crop)
+	synth.DrawSkeleton(img, cj, cv)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	if err := writePNGAtomic(*out, buf.Bytes()); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, title)
+	rows := *cols / 2
+	fmt.Fprint(stdout, synth.ASCII(crop, maskJoints(cj, cv), *cols, rows))
+	fmt.Fprintf(stdout, "R right, L left, M midline joints; PNG (red right, blue left): %s\n", *out)
+	return nil
+}
+
+// maskJoints moves invisible joints off the ASCII grid.
+func maskJoints(j pose.Pose2D, vis [pose.NumJoints]float64) pose.Pose2D {
+	for k := range j {
+		if vis[k] == 0 {
+			j[k] = pose.Vec2{-1, -1}
+		}
+	}
+	return j
+}
+
+func runDataSynth(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("data synth", "data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S]", stderr)
+	out := fs.String("out", "", "folder to write")
+	format := fs.String("format", "eth", "layout: eth (ETH Machine Perception pickles + MPII JSON) or mmpose (npz + cameras.pkl)")
+	size := fs.String("size", "tiny", "data set size: tiny, small, seed")
+	seed := fs.Uint64("seed", engine.SynthSeed, "data set seed")
+	workers := fs.Int("workers", 0, "image rendering goroutines (0: all cores)")
+	noImages := fs.Bool("no-images", false, "write the annotations only")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	if *out == "" {
+		return Usagef("--out is required")
+	}
+	if *format != synth.FormatETH && *format != synth.FormatMMPose {
+		return Usagef("--format %q: want eth or mmpose", *format)
+	}
+	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
+		return Usagef("--out %s is a file, not a folder", *out)
+	}
+	d, err := openSynth(*size, *seed)
+	if err != nil {
+		return err
+	}
+	c := d.Counts()
+	fmt.Fprintf(stderr, "writing %s (%s layout): %d/%d/%d Human3.6M-like train/val/test samples, %d/%d MPII-like train/valid people\n",
+		d.Name(), *format, c.Train, c.Val, c.Test, c.MPIITrain, c.MPIIVal)
+	if err := synth.Export(d, *out, synth.ExportOptions{Format: *format, Workers: *workers, Progress: stderr, NoImages: *noImages}); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(*out)
+	fmt.Fprintf(stdout, "wrote %s\n", abs)
+	return nil
+}
+
+// writePNGAtomic writes a file through a synced temporary file and a
+// rename, so an interrupted write never leaves a broken image behind.
+func writePNGAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
