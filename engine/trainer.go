@@ -194,6 +194,7 @@ func (s *session) setup(resume bool) error {
 	if err := s.sched.Validate(); err != nil {
 		return err
 	}
+	s.spec.Schedule = s.sched
 	backend, err := s.e.opt.NewBackend(s.spec.Device)
 	if err != nil {
 		return err

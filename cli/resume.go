@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"io"
+
+	"poselab/engine"
+)
+
+func init() {
+	Register(&Command{Name: "resume", Summary: "continue a stopped or killed run from its last checkpoint", Run: runResume})
+}
+
+func runResume(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("resume", "resume RUN [--json] [--runs-dir DIR]", stderr)
+	asJSON := fs.Bool("json", false, "print one JSON event per line")
+	runsDir := runsDirFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return Usagef("resume takes exactly one run ID (see 'poselab runs ls')")
+	}
+	id := fs.Arg(0)
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if _, ok := e.Run(id); !ok {
+		return Usagef("no run %q in %s", id, *runsDir)
+	}
+	if err := e.Resume(id); err != nil {
+		return UsageError{err}
+	}
+	return watch(e, []string{id}, *asJSON, stdout, stderr)
+}

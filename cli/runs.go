@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"poselab/engine"
+	"poselab/pose"
+)
+
+func init() {
+	Register(&Command{Name: "runs", Summary: "list, show, compare and remove runs (ls, show, compare, rm)", Run: runRuns})
+}
+
+const runsSynopsis = `runs ls|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+
+The numbers live in DIR/poselab.db (SQLite: tables runs, steps, epochs),
+each run's spec in DIR/<id>/config.toml.`
+
+func runRuns(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		args = []string{"ls"}
+	}
+	sub := args[0]
+	if sub == "-h" || sub == "--help" {
+		fmt.Fprintln(stderr, "Usage: poselab "+runsSynopsis)
+		return nil
+	}
+	fs := NewFlagSet("runs "+sub, runsSynopsis, stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	runsDir := runsDirFlag(fs)
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	ids := fs.Args()
+	switch sub {
+	case "ls":
+		if len(ids) > 0 {
+			return Usagef("runs ls takes no arguments")
+		}
+	case "show":
+		if len(ids) != 1 {
+			return Usagef("runs show takes one run ID")
+		}
+	case "compare":
+		if len(ids) < 2 {
+			return Usagef("runs compare takes two or more run IDs")
+		}
+	case "rm":
+		if len(ids) == 0 {
+			return Usagef("runs rm takes one or more run IDs")
+		}
+	default:
+		return Usagef("unknown runs command %q (ls, show, compare, rm)", sub)
+	}
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	var infos []engine.RunInfo
+	for _, id := range ids {
+		info, ok := e.Run(id)
+		if !ok {
+			return Usagef("no run %q in %s", id, *runsDir)
+		}
+		infos = append(infos, info)
+	}
+	switch sub {
+	case "ls":
+		return printRuns(stdout, e.Runs(), *asJSON)
+	case "show":
+		return showRun(stdout, e, infos[0], *asJSON)
+	case "compare":
+		return compareRuns(stdout, e, infos, *asJSON)
+	default:
+		for _, id := range ids {
+			if err := e.Delete(id); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "removed %s\n", id)
+		}
+		return nil
+	}
+}
+
+// runJSON is a run's summary as --json prints it.
+func runJSON(i engine.RunInfo) map[string]any {
+	return map[string]any{"id": i.Spec.ID, "name": i.Spec.Name, "model": i.Spec.Model, "preset": i.Spec.Preset,
+		"pipeline": i.Spec.Pipeline, "state": i.State, "reason": i.Reason, "step": i.Step, "epoch": i.Epoch,
+		"total_steps": i.TotalSteps, "last_loss": clean(i.LastLoss), "val_mpjpe_mm": clean(i.LastValMPJPE),
+		"best_val_mpjpe_mm": clean(i.BestValMPJPE), "baseline_mpjpe_mm": clean(i.BaselineMPJPE),
+		"samples_per_s": clean(i.SamplesPerSec), "device": i.Device, "spec": toMap(i.Spec)}
+}
+
+func printRuns(w io.Writer, runs []engine.RunInfo, asJSON bool) error {
+	if asJSON {
+		out := make([]any, 0, len(runs))
+		for _, r := range runs {
+			out = append(out, runJSON(r))
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(w, string(b))
+		return nil
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(w, "no runs")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL MPJPE\tBEST\tBASELINE")
+	for _, r := range runs {
+		total := r.Spec.Epochs
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, r.State,
+			r.Step, r.TotalSteps, r.Epoch, total, mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
+	}
+	return tw.Flush()
+}
+
+func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error {
+	eps, err := e.Epochs(r.Spec.ID)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		m := runJSON(r)
+		var el []any
+		for _, ep := range eps {
+			el = append(el, toMap(ep))
+		}
+		m["epochs"] = el
+		b, _ := json.Marshal(m)
+		fmt.Fprintln(w, string(b))
+		return nil
+	}
+	s := r.Spec
+	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s/%s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, s.Data, s.DataSize, s.Device, s.Seed)
+	fmt.Fprintf(w, "  %d epochs, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
+	if len(s.From) > 0 || s.After != "" {
+		fmt.Fprintf(w, "  from %v, after %q\n", s.From, s.After)
+	}
+	reason := ""
+	if r.Reason != "" {
+		reason = " (" + r.Reason + ")"
+	}
+	fmt.Fprintf(w, "  state %s%s, step %d/%d, epoch %d\n", r.State, reason, r.Step, r.TotalSteps, r.Epoch)
+	fmt.Fprintf(w, "  val MPJPE %s, best %s, mean-pose baseline %s\n", mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
+	if !r.Started.IsZero() {
+		fmt.Fprintf(w, "  started %s, updated %s\n", r.Started.Format(time.RFC3339), r.Updated.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "  folder %s\n", e.RunDir(s.ID))
+	if len(eps) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\tMPJPE\tP-MPJPE\tPCK150\tAUC\t")
+		for _, ep := range eps {
+			best := ""
+			if ep.Best {
+				best = "*"
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.4f\t%.4f\t%s\t%s\t%.3f\t%.3f\t%s\n", ep.Epoch+1, ep.Step, ep.TrainLoss, ep.ValLoss, mm(ep.MPJPE), mm(ep.PMPJPE), ep.PCK150, ep.AUC, best)
+		}
+		tw.Flush()
+		last := eps[len(eps)-1]
+		if len(last.PerJoint) == pose.NumJoints {
+			var parts []string
+			for j, v := range last.PerJoint {
+				parts = append(parts, fmt.Sprintf("%s %.0f", pose.JointNames[j], v))
+			}
+			fmt.Fprintf(w, "  per joint (mm, last epoch): %s\n", strings.Join(parts, ", "))
+		}
+	}
+	return nil
+}
+
+func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool) error {
+	if asJSON {
+		var out []any
+		for _, r := range runs {
+			out = append(out, runJSON(r))
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(w, string(b))
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "\t")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t", r.Spec.ID)
+	}
+	fmt.Fprintln(tw)
+	row := func(name string, f func(engine.RunInfo) string) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, r := range runs {
+			fmt.Fprintf(tw, "%s\t", f(r))
+		}
+		fmt.Fprintln(tw)
+	}
+	row("model", func(r engine.RunInfo) string { return r.Spec.Model + "/" + r.Spec.Preset })
+	row("state", func(r engine.RunInfo) string { return string(r.State) })
+	row("steps", func(r engine.RunInfo) string { return fmt.Sprintf("%d/%d", r.Step, r.TotalSteps) })
+	row("val MPJPE", func(r engine.RunInfo) string { return mm(r.LastValMPJPE) })
+	row("best val MPJPE", func(r engine.RunInfo) string { return mm(r.BestValMPJPE) })
+	row("mean-pose baseline", func(r engine.RunInfo) string { return mm(r.BaselineMPJPE) })
+	row("samples/s", func(r engine.RunInfo) string {
+		if math.IsNaN(r.SamplesPerSec) {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", r.SamplesPerSec)
+	})
+	// per joint of each run's last epoch
+	last := map[string][]float64{}
+	for _, r := range runs {
+		if eps, err := e.Epochs(r.Spec.ID); err == nil && len(eps) > 0 {
+			last[r.Spec.ID] = eps[len(eps)-1].PerJoint
+		}
+	}
+	for j := 0; j < pose.NumJoints; j++ {
+		row(pose.JointNames[j]+" (mm)", func(r engine.RunInfo) string {
+			pj := last[r.Spec.ID]
+			if len(pj) != pose.NumJoints {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f", pj[j])
+		})
+	}
+	return tw.Flush()
+}

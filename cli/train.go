@@ -1,0 +1,395 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"poselab/engine"
+)
+
+func init() {
+	Register(&Command{Name: "train", Summary: "train a model headless (progress bar or --json events)", Run: runTrain})
+}
+
+const trainSynopsis = `train --model sb --preset tiny|seed [flags]
+
+Trains one model run in the runs directory (./runs, --runs-dir or
+$POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
+otherwise plain lines; --json prints one JSON object per line with an
+"event" field (started, step, epoch, checkpoint, state, finished, failed).
+Ctrl-C stops the run cleanly with a checkpoint; continue it with
+'poselab resume RUN'.`
+
+// runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
+func runsDirFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("POSELAB_RUNS")
+	if def == "" {
+		def = "runs"
+	}
+	return fs.String("runs-dir", def, "runs directory (default ./runs or $POSELAB_RUNS)")
+}
+
+// parseFlags parses and turns flag errors into usage errors (exit 2).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
+	}
+	return nil
+}
+
+func runTrain(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("train", trainSynopsis, stderr)
+	model := fs.String("model", "sb", "model: "+strings.Join(engine.Models(), ", "))
+	preset := fs.String("preset", "tiny", "preset: tiny, seed (models may have more)")
+	data := fs.String("data", "synth", "data: synth or a data folder")
+	size := fs.String("data-size", "", "synthetic data size: tiny, small, seed (default: the preset's)")
+	device := fs.String("device", "cpu", "device: cpu or cuda")
+	epochs := fs.Int("epochs", 0, "epochs (default: the preset's)")
+	seed := fs.Int64("seed", 1, "seed of weights, data order and dropout")
+	lr := fs.Float64("lr", 0, "base learning rate (default: the preset's)")
+	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
+	loss := fs.String("loss", "", "loss: l1 or mse (default: the preset's)")
+	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D)")
+	name := fs.String("name", "", "a name for the run")
+	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
+	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
+	asJSON := fs.Bool("json", false, "print one JSON event per line")
+	runsDir := runsDirFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	if *epochs < 0 || *batch < 0 || *ckpt < 0 {
+		return Usagef("--epochs, --batch and --ckpt-every must not be negative")
+	}
+	if *lr < 0 || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
+		return Usagef("--lr must be a positive number, got %v", *lr)
+	}
+	if *loss != "" && *loss != "l1" && *loss != "mse" {
+		return Usagef("--loss must be l1 or mse, got %q", *loss)
+	}
+	spec := engine.Spec{Model: *model, Preset: *preset, Data: *data, DataSize: *size, Device: *device, Epochs: *epochs,
+		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32}
+	spec.Schedule.BaseLR = *lr
+	if *from != "" {
+		spec.From = strings.Split(*from, ",")
+	}
+	if _, err := engine.Prepare(spec); err != nil {
+		return UsageError{err}
+	}
+	if _, err := engine.NewBackend(*device); err != nil {
+		return UsageError{err}
+	}
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	for _, f := range spec.From {
+		if _, ok := e.Run(f); !ok {
+			return Usagef("--from: no run %q in %s", f, *runsDir)
+		}
+	}
+	id, err := e.Submit(spec)
+	if err != nil {
+		return UsageError{err}
+	}
+	return watch(e, []string{id}, *asJSON, stdout, stderr)
+}
+
+// watch follows runs until none of them is active, printing progress (or
+// JSON events). SIGINT/SIGTERM stop the runs cleanly (with a checkpoint).
+// It returns an error when a run failed or paused itself.
+func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer) error {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	hist, live, cancel := e.Subscribe()
+	defer cancel()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	p := newPrinter(stdout, asJSON)
+	started := map[string]bool{}
+	var failure error
+	handle := func(ev engine.Event) {
+		if !want[ev.Run] {
+			return
+		}
+		if ev.Kind == engine.EvStarted {
+			started[ev.Run] = true
+		}
+		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) {
+			return // the first line of a run is its "started" event
+		}
+		p.event(e, ev)
+		switch {
+		case ev.Kind == engine.EvFailed:
+			failure = fmt.Errorf("run %s failed: %s", ev.Run, ev.State.Reason)
+		case ev.Kind == engine.EvState && ev.State.To == engine.Failed && failure == nil:
+			failure = fmt.Errorf("run %s failed: %s", ev.Run, ev.State.Reason)
+		case ev.Kind == engine.EvState && ev.State.To == engine.Paused && strings.HasPrefix(ev.State.Reason, "diverged"):
+			// Nobody is there to resume it: stop it (keeping the last good
+			// checkpoint) and say why.
+			failure = fmt.Errorf("run %s %s", ev.Run, ev.State.Reason)
+			e.Stop(ev.Run)
+		}
+	}
+	for _, ev := range hist {
+		handle(ev)
+	}
+	done := func() bool {
+		for _, id := range ids {
+			if info, ok := e.Run(id); !ok || info.State.Active() {
+				return false
+			}
+		}
+		return true
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	interrupted := false
+	for !done() {
+		select {
+		case ev, ok := <-live:
+			if !ok {
+				return errors.New("event stream closed")
+			}
+			handle(ev)
+		case <-sig:
+			if interrupted {
+				continue
+			}
+			interrupted = true
+			fmt.Fprintln(stderr, "\nstopping: saving a checkpoint (Ctrl-C again is ignored; wait a moment)")
+			for _, id := range ids {
+				e.Stop(id)
+			}
+		case <-tick.C:
+		}
+	}
+	// drain what is left (final state events)
+	for {
+		select {
+		case ev := <-live:
+			handle(ev)
+			continue
+		case <-time.After(50 * time.Millisecond):
+		}
+		break
+	}
+	p.finish()
+	if failure != nil {
+		return failure
+	}
+	for _, id := range ids {
+		info, _ := e.Run(id)
+		if info.State == engine.Stopped {
+			if !asJSON {
+				fmt.Fprintf(stderr, "run %s stopped at step %d; continue it with: poselab resume %s\n", id, info.Step, id)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// printer renders events as a progress bar, plain lines or JSON lines.
+type printer struct {
+	w        io.Writer
+	json     bool
+	tty      bool
+	barShown bool
+	lastLine time.Time
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer {
+	p := &printer{w: w, json: asJSON}
+	if f, ok := w.(*os.File); ok && !asJSON {
+		p.tty = isatty.IsTerminal(f.Fd())
+	}
+	return p
+}
+
+func (p *printer) finish() {
+	if p.barShown {
+		fmt.Fprintln(p.w)
+		p.barShown = false
+	}
+}
+
+func (p *printer) line(format string, a ...any) {
+	if p.barShown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.barShown = false
+	}
+	fmt.Fprintf(p.w, format+"\n", a...)
+}
+
+func mm(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f mm", x)
+}
+
+func (p *printer) event(e *engine.Engine, ev engine.Event) {
+	if p.json {
+		if ev.Kind == engine.EvResource || ev.Kind == engine.EvLog {
+			return
+		}
+		m := flatten(ev)
+		if ev.Kind == engine.EvStarted {
+			info, _ := e.Run(ev.Run)
+			m["device"], m["total_steps"], m["steps_per_epoch"] = info.Device, info.TotalSteps, info.StepsPerEpoch
+			m["baseline_mpjpe_mm"], m["step"], m["epoch"] = clean(info.BaselineMPJPE), info.Step, info.Epoch
+		}
+		b, err := json.Marshal(m)
+		if err == nil {
+			fmt.Fprintln(p.w, string(b))
+		}
+		return
+	}
+	switch ev.Kind {
+	case engine.EvStarted:
+		info, _ := e.Run(ev.Run)
+		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s/%s, baseline (mean pose) %s",
+			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
+			ev.Spec.Data, ev.Spec.DataSize, mm(info.BaselineMPJPE))
+	case engine.EvStep:
+		s := ev.Step
+		eta := (time.Duration(s.ETASeconds) * time.Second).Round(time.Second)
+		if p.tty {
+			const width = 30
+			frac := float64(s.Step) / math.Max(1, float64(s.TotalSteps))
+			n := int(frac * width)
+			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s ETA %v",
+				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta)
+			p.barShown = true
+		} else if time.Since(p.lastLine) > 10*time.Second {
+			p.lastLine = time.Now()
+			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s ETA %v", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
+		}
+	case engine.EvEpoch:
+		x := ev.Epoch
+		best := ""
+		if x.Best {
+			best = " (best)"
+		}
+		p.line("epoch %d step %d: train loss %.4f, val MPJPE %s%s, P-MPJPE %s, PCK150 %.3f", x.Epoch+1, x.Step, x.TrainLoss, mm(x.MPJPE), best, mm(x.PMPJPE), x.PCK150)
+	case engine.EvState:
+		if ev.State.To != engine.Running && ev.State.To != engine.Queued {
+			r := ""
+			if ev.State.Reason != "" {
+				r = ": " + ev.State.Reason
+			}
+			p.line("run %s %s%s", ev.Run, ev.State.To, r)
+		}
+	case engine.EvFinished:
+		r := ev.Result
+		p.line("run %s finished: val MPJPE %s, best %s, mean-pose baseline %s; %d steps in %.1f s (%.0f samples/s)",
+			ev.Run, mm(r.ValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE), r.Steps, r.Seconds, r.SamplesPerSec)
+	case engine.EvFailed:
+		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
+	}
+}
+
+// flatten turns an event into one flat JSON object: "event", "run",
+// "time" and the fields of its payload; NaN and Inf become null.
+func flatten(ev engine.Event) map[string]any {
+	m := map[string]any{"event": string(ev.Kind), "run": ev.Run, "seq": ev.Seq, "time": ev.Time.UTC().Format(time.RFC3339Nano)}
+	merge := func(v any) {
+		if v == nil || reflect.ValueOf(v).IsNil() {
+			return
+		}
+		for k, x := range toMap(v) {
+			m[k] = x
+		}
+	}
+	switch ev.Kind {
+	case engine.EvStarted:
+		if ev.Spec != nil {
+			m["spec"] = toMap(ev.Spec)
+			m["model"], m["preset"] = ev.Spec.Model, ev.Spec.Preset
+		}
+	case engine.EvStep:
+		merge(ev.Step)
+	case engine.EvEpoch:
+		merge(ev.Epoch)
+	case engine.EvCheckpoint:
+		merge(ev.Ckpt)
+	case engine.EvState:
+		merge(ev.State)
+	case engine.EvFinished, engine.EvFailed:
+		merge(ev.State)
+		merge(ev.Result)
+	}
+	return m
+}
+
+// toMap marshals a struct through JSON with NaN/Inf replaced by null.
+func toMap(v any) map[string]any {
+	out := map[string]any{}
+	rv := reflect.Indirect(reflect.ValueOf(v))
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		tag := strings.Split(f.Tag.Get("json"), ",")
+		if tag[0] == "-" || !f.IsExported() {
+			continue
+		}
+		name := tag[0]
+		if name == "" {
+			name = f.Name
+		}
+		fv := rv.Field(i)
+		if len(tag) > 1 && tag[1] == "omitempty" && fv.IsZero() {
+			continue
+		}
+		out[name] = clean(fv.Interface())
+	}
+	return out
+}
+
+func clean(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return x
+	case []float64:
+		o := make([]any, len(x))
+		for i := range x {
+			o[i] = clean(x[i])
+		}
+		return o
+	case map[string]float64:
+		o := map[string]any{}
+		for k, y := range x {
+			o[k] = clean(y)
+		}
+		return o
+	case engine.Schedule:
+		return toMap(x)
+	}
+	return v
+}
