@@ -110,10 +110,10 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range runs {
 		n := len(p.r.step)
-		if n == 0 {
+		xs := p.r.xs(v.x, n)
+		if len(xs) == 0 {
 			continue
 		}
-		xs := p.r.xs(v.x, n)
 		lo, hi = math.Min(lo, xs[0]), math.Max(hi, xs[n-1])
 	}
 	if math.IsInf(lo, 0) {
@@ -141,11 +141,11 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 	// curves, the selected one last so that it is on top.
 	for _, sel := range []bool{false, true} {
 		for _, p := range runs {
-			if p.selected != sel || len(p.r.step) == 0 {
-				continue
-			}
 			n := len(p.r.step)
 			xs := p.r.xs(v.x, n)
+			if p.selected != sel || len(xs) == 0 {
+				continue
+			}
 			if sel && weight > 0 {
 				c.series = append([]series{{xs: xs, ys: p.r.loss, color: colRaw}}, c.series...)
 			}

@@ -20,6 +20,12 @@ const (
 	formExport
 )
 
+// pipelineSubmitter is implemented by engines that expand a pipeline
+// (C..G) into its chain of runs (*engine.Engine does).
+type pipelineSubmitter interface {
+	SubmitPipeline(name, preset string, base engine.Spec) ([]string, error)
+}
+
 // newRunValues are the new-run form's fields (strings, checked on submit).
 type newRunValues struct {
 	after                          string // chain: start after this run, from its outputs
@@ -85,7 +91,7 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 	}
 	left = append(left,
 		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
-		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "seed")...).Inline(true).Value(&v.preset),
+		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "small", "seed", "test")...).Inline(true).Value(&v.preset),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
 	)
 	right := []huh.Field{
@@ -185,7 +191,20 @@ func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
 			spec := m.newRun.spec()
 			ctrl := m.ctrl
 			m.setStatus("submitting…", false)
-			return func() tea.Msg { id, err := ctrl.Submit(spec); return submittedMsg{id: id, err: err} }
+			return func() tea.Msg {
+				if ps, ok := ctrl.(pipelineSubmitter); ok && spec.Pipeline != "" {
+					// A pipeline is a chain of runs; the engine builds it.
+					base := spec
+					base.Pipeline = ""
+					ids, err := ps.SubmitPipeline(spec.Pipeline, spec.Preset, base)
+					if err != nil || len(ids) == 0 {
+						return submittedMsg{err: err}
+					}
+					return submittedMsg{id: ids[0]}
+				}
+				id, err := ctrl.Submit(spec)
+				return submittedMsg{id: id, err: err}
+			}
 		case formExport:
 			v := *m.export
 			path := v.target(m.opts.RunsDir)
@@ -260,7 +279,17 @@ func (m *Model) askQuit() tea.Cmd {
 	}
 	stop := answer{key: "s", label: "stop them (checkpointed; resume later with r)", do: func() tea.Cmd {
 		m.quit = QuitStopRuns
-		return tea.Quit
+		if !m.opts.Remote {
+			return tea.Quit // the local engine stops every run when it closes
+		}
+		// The server's engine outlives this session: stop the runs here.
+		ctrl := m.ctrl
+		return tea.Sequence(func() tea.Msg {
+			for _, id := range active {
+				ctrl.Stop(id)
+			}
+			return nil
+		}, tea.Quit)
 	}}
 	keepLabel := "keep them training in the background server"
 	if m.opts.Remote {

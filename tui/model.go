@@ -134,10 +134,14 @@ func (m *Model) Close() {
 // refresh re-reads the run summaries and keeps the selection on its run.
 func (m *Model) refresh() {
 	m.rows = orderRuns(m.ctrl.Runs())
+	hist, _ := m.ctrl.(storedHistory)
 	for _, r := range m.rows {
 		d := m.st.run(r.info.Spec.ID)
 		if d.spec.ID == "" {
 			d.spec = r.info.Spec
+		}
+		if hist != nil && !r.info.State.Active() && !d.loaded && len(d.step) == 0 {
+			m.st.loadStored(hist, r.info)
 		}
 	}
 	if m.selIndex() < 0 && len(m.rows) > 0 {

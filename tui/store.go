@@ -28,6 +28,8 @@ type runData struct {
 	samples   []engine.PoseSample
 	sampleEp  int // epoch the samples belong to
 
+	loaded bool // filled from the engine's store (see loadStored)
+
 	res   *engine.Resource
 	log   []string // the last few log lines
 	state engine.State
@@ -64,11 +66,11 @@ func (s *store) apply(ev engine.Event) {
 	}
 	r.lastSeq = ev.Seq
 	s.events++
+	if ev.Spec != nil {
+		r.spec = *ev.Spec
+	}
 	switch ev.Kind {
 	case engine.EvStarted:
-		if ev.Spec != nil {
-			r.spec = *ev.Spec
-		}
 		if r.start.IsZero() {
 			r.start = ev.Time
 		}
@@ -111,6 +113,43 @@ func (s *store) apply(ev engine.Event) {
 	}
 }
 
+// storedHistory is implemented by engines that keep every run's steps and
+// validations (also of runs trained by an earlier process, whose events
+// are not in the subscription history).
+type storedHistory interface {
+	Steps(id string) ([]engine.StepPoint, error)
+	Epochs(id string) ([]engine.EpochInfo, error)
+}
+
+// loadStored fills a run that no event has described yet from the engine's
+// store. Stored steps have no wall time, so they show on the step axis only.
+func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
+	r := s.run(info.Spec.ID)
+	if r.loaded || len(r.step) > 0 || len(r.epochs) > 0 {
+		return
+	}
+	r.loaded = true
+	if steps, err := h.Steps(info.Spec.ID); err == nil {
+		for _, p := range steps {
+			r.step = append(r.step, float64(p.Step))
+			r.wall = append(r.wall, math.NaN())
+			r.loss = append(r.loss, p.Loss)
+			r.lr = append(r.lr, p.LR)
+		}
+	}
+	if eps, err := h.Epochs(info.Spec.ID); err == nil {
+		for _, e := range eps {
+			e.Samples = nil
+			r.epochs = append(r.epochs, e)
+			if e.Best {
+				r.bestEpoch = len(r.epochs) - 1
+			}
+		}
+	}
+	r.start = info.Started
+	r.state = info.State
+}
+
 // remove forgets a deleted run (its colour stays reserved).
 func (s *store) remove(id string) { delete(s.runs, id) }
 
@@ -130,8 +169,12 @@ func (r *runData) best() *engine.EpochInfo {
 	return &r.epochs[r.bestEpoch]
 }
 
-// xs returns the step series' x values in the chosen x-axis mode.
+// xs returns the step series' x values in the chosen x-axis mode (nil
+// when the run has no times, e.g. steps loaded from the store).
 func (r *runData) xs(mode xMode, n int) []float64 {
+	if mode != xStep && n > 0 && math.IsNaN(r.wall[0]) {
+		return nil
+	}
 	switch mode {
 	case xElapsed:
 		out := make([]float64, n)

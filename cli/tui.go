@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"poselab/engine"
+	"poselab/tui"
+)
+
+func init() {
+	Register(&Command{
+		Name:    "tui",
+		Summary: "open the workbench (the default): runs, curves, per-joint error, skeletons",
+		Run:     runTUI,
+	})
+}
+
+const tuiSynopsis = `[tui] [--runs-dir DIR] [--no-demo]
+
+Opens the workbench on a runs folder. With an empty folder it starts the
+demo (pipeline C, tiny preset, synthetic data) unless --no-demo.
+Press ? inside for every key. Quitting with active runs asks whether to
+stop them (checkpointed) or keep them training in the background; a
+hang-up (SIGHUP) stops them cleanly with a checkpoint.`
+
+func runTUI(args []string, stdout, stderr io.Writer) error {
+	fs := NewFlagSet("tui", tuiSynopsis, stderr)
+	runsDir := fs.String("runs-dir", "runs", "folder of the runs (created if missing)")
+	noDemo := fs.Bool("no-demo", false, "do not start the demo run on an empty runs folder")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	eng, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	if err != nil {
+		return fmt.Errorf("open runs folder %s: %w", *runsDir, err)
+	}
+	if !*noDemo && len(eng.Runs()) == 0 {
+		if _, err := startDemo(eng); err != nil {
+			fmt.Fprintf(stderr, "poselab: demo not started: %v\n", err)
+		}
+	}
+	m := tui.New(eng, tui.Options{RunsDir: *runsDir})
+	p := tea.NewProgram(m)
+
+	// A hang-up or termination stops every run with a checkpoint (engine
+	// Close) after the screen is given back: nothing is lost.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	hungUp := make(chan os.Signal, 1)
+	go func() {
+		if s, ok := <-sigs; ok {
+			hungUp <- s
+			p.Kill()
+		}
+	}()
+	_, runErr := p.Run()
+	m.Close()
+	select {
+	case s := <-hungUp:
+		closeErr := eng.Close()
+		fmt.Fprintf(stderr, "poselab: %v: active runs stopped with a checkpoint\n", s)
+		return closeErr
+	default:
+	}
+	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) {
+		eng.Close()
+		return runErr
+	}
+	if m.QuitChoice() == tui.QuitKeepRuns {
+		return keepTraining(eng, *runsDir, stderr, sigs)
+	}
+	return eng.Close()
+}
+
+// startDemo queues pipeline C on the tiny synthetic data set: a new user
+// sees curves move within seconds.
+func startDemo(eng *engine.Engine) ([]string, error) {
+	return eng.SubmitPipeline("C", "tiny", engine.Spec{Name: "demo", Data: "synth", Device: "cpu", Seed: 1})
+}
+
+// keepTraining keeps the engine of a closed workbench training in the
+// background: it serves the workbench over SSH on loopback when the user
+// has authorized keys, and in any case prints one progress line a minute
+// until every run is done; SIGHUP, SIGTERM or Ctrl+C stop the runs with a
+// checkpoint.
+func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs chan os.Signal) error {
+	signal.Notify(sigs, os.Interrupt)
+	fmt.Fprintln(stderr, "poselab: runs keep training in this process; Ctrl+C stops them with a checkpoint.")
+	if home, err := os.UserHomeDir(); err == nil {
+		keys := filepath.Join(home, ".ssh", "authorized_keys")
+		if _, err := os.Stat(keys); err == nil {
+			srv, err := newServer(serveConfig{listen: defaultListen, authorizedKeys: keys, hostKey: defaultHostKey(runsDir), runsDir: runsDir}, eng)
+			if err == nil {
+				go srv.ListenAndServe()
+				defer srv.Close()
+				fmt.Fprintf(stderr, "poselab: watch them with: ssh -p %s localhost\n", portOf(defaultListen))
+			} else {
+				fmt.Fprintf(stderr, "poselab: no SSH server: %v\n", err)
+			}
+		}
+	}
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		active := 0
+		for _, r := range eng.Runs() {
+			if r.State.Active() {
+				active++
+			}
+		}
+		if active == 0 {
+			fmt.Fprintln(stderr, "poselab: all runs are done.")
+			return eng.Close()
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint…\n", s)
+			return eng.Close()
+		case <-tick.C:
+			for _, r := range eng.Runs() {
+				if r.State.Active() {
+					fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %.1f mm, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, r.LastValMPJPE, r.ETA.Round(time.Second))
+				}
+			}
+		case <-poll.C:
+		}
+	}
+}
