@@ -14,13 +14,14 @@ func runResume(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("resume", "resume RUN [--json] [--runs-dir DIR]", stderr)
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	runsDir := runsDirFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return Usagef("resume takes exactly one run ID (see 'poselab runs ls')")
 	}
-	id := fs.Arg(0)
+	id := pos[0]
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
 		return err

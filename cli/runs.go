@@ -34,10 +34,10 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("runs "+sub, runsSynopsis, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	runsDir := runsDirFlag(fs)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	ids, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	ids := fs.Args()
 	switch sub {
 	case "ls":
 		if len(ids) > 0 {

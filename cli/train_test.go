@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"poselab/datasets/predfile"
+)
+
+func trainCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// `poselab train --json` prints one JSON object per line: "started" first,
+// "finished" last with the validation and mean-pose baseline numbers; the
+// run is then listed, evaluated and exported by the other commands.
+func TestTrainJSONEventsAndRunCommands(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--epochs", "2", "--json", "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var events []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+		}
+		if _, ok := m["event"]; !ok {
+			t.Fatalf("line without event: %q", sc.Text())
+		}
+		events = append(events, m)
+	}
+	if len(events) < 4 {
+		t.Fatalf("%d events", len(events))
+	}
+	first, last := events[0], events[len(events)-1]
+	id, _ := first["run"].(string)
+	if first["event"] != "started" || id == "" {
+		t.Fatalf("first event %v", first)
+	}
+	if last["event"] != "finished" || last["run"] != id {
+		t.Fatalf("last event %v", last)
+	}
+	for _, k := range []string{"val_mpjpe_mm", "best_val_mpjpe_mm", "baseline_mpjpe_mm"} {
+		if v, ok := last[k].(float64); !ok || v <= 0 {
+			t.Fatalf("finished event %s = %v", k, last[k])
+		}
+	}
+	kinds := map[string]int{}
+	for _, ev := range events {
+		kinds[ev["event"].(string)]++
+	}
+	if kinds["epoch"] != 2 || kinds["step"] == 0 || kinds["checkpoint"] == 0 {
+		t.Fatalf("event counts %v", kinds)
+	}
+
+	out, _, code = trainCLI(t, "runs", "ls", "--runs-dir", dir)
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "finished") {
+		t.Fatalf("runs ls (%d): %s", code, out)
+	}
+	out, _, code = trainCLI(t, "runs", "show", id, "--runs-dir", dir)
+	if code != 0 || !strings.Contains(out, "val MPJPE") {
+		t.Fatalf("runs show (%d): %s", code, out)
+	}
+	out, errs, code = trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("eval (%d): %s", code, errs)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"n", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck150", "auc", "per_joint_mm"} {
+		if _, ok := ev[k]; !ok {
+			t.Fatalf("eval --json lacks %s: %v", k, ev)
+		}
+	}
+	if ev["mpjpe_mm"].(float64) != last["best_val_mpjpe_mm"].(float64) {
+		t.Fatalf("eval MPJPE %v differs from the run's best %v", ev["mpjpe_mm"], last["best_val_mpjpe_mm"])
+	}
+	csv := filepath.Join(dir, "val.csv")
+	if _, errs, code = trainCLI(t, "export", "--run", id, "--split", "val", "--format", "csv", "--out", csv, "--runs-dir", dir); code != 0 {
+		t.Fatalf("export (%d): %s", code, errs)
+	}
+	rows, err := predfile.Read(csv)
+	if err != nil || len(rows) != int(ev["n"].(float64)) || rows[3].ID != 3 {
+		t.Fatalf("exported CSV: %d rows, %v", len(rows), err)
+	}
+	if _, _, code = trainCLI(t, "runs", "rm", id, "--runs-dir", dir); code != 0 {
+		t.Fatal("runs rm failed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, id)); !os.IsNotExist(err) {
+		t.Fatal("runs rm left the folder")
+	}
+}
+
+func TestTrainBadFlagsExit2(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"train", "--model", "nope"},
+		{"train", "--preset", "huge"},
+		{"train", "--epochs", "-3"},
+		{"train", "--lr", "-1"},
+		{"train", "--loss", "huber"},
+		{"train", "--bogus"},
+		{"train", "--from", "no-such-run", "--preset", "test"},
+		{"eval"},
+		{"eval", "--run", "nope"},
+		{"export", "--run", "x"},
+		{"export", "--run", "x", "--out", "a.csv", "--format", "xml"},
+		{"runs", "frobnicate"},
+		{"runs", "show"},
+		{"resume"},
+		{"resume", "nope"},
+		{"pipeline", "run", "Z"},
+	} {
+		_, errs, code := trainCLI(t, append(args, "--runs-dir", dir)...)
+		if code != 2 || strings.TrimSpace(errs) == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+}
