@@ -49,9 +49,9 @@ func RegisterPipeline(name string, stages StagesFunc) {
 	pipes[name] = &Pipeline{Name: name, Stages: stages}
 }
 
-// RegisterCombine attaches a combine step to a registered pipeline. After
-// the last stage finishes, the engine writes the combined predictions to
-// runs/<last stage>/outputs/pipeline/<split>.json and evaluates them.
+// RegisterCombine attaches a combine step to a registered pipeline. The
+// results table (results.go) applies it to the stages' outputs of the
+// pipeline's latest finished chain.
 func RegisterCombine(name string, c CombineFunc) {
 	pipesMu.Lock()
 	defer pipesMu.Unlock()
