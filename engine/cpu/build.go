@@ -134,26 +134,69 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 			eg.cost = G.Must(G.Add(eg.cost, term))
 		}
 	}
-	if train && eg.cost != nil && len(p.names)+len(wrtInputs) > 0 {
-		wrt := make([]*G.Node, 0, len(p.names)+len(wrtInputs))
-		for _, name := range p.names {
-			wrt = append(wrt, param(name))
+	if train && eg.cost != nil {
+		// Only parameters the loss depends on get gradient nodes
+		// (gorgonia refuses the others); the rest keep a nil entry and
+		// are left alone by Adam, as PyTorch skips parameters without
+		// gradients.
+		used := p.lossParams()
+		var wrt []*G.Node
+		var slots []int
+		eg.grads = make([]*G.Node, len(p.names))
+		for i, name := range p.names {
+			if used[name] {
+				wrt = append(wrt, param(name))
+				slots = append(slots, i)
+			}
 		}
+		nParams := len(wrt)
 		for _, name := range wrtInputs {
 			wrt = append(wrt, inputNodes[name])
 		}
-		grads, err := G.Grad(eg.cost, wrt...)
-		if err != nil {
-			return nil, fmt.Errorf("cpu: gradients: %w", err)
-		}
-		eg.grads = grads[:len(p.names)]
 		eg.inGrads = map[string]*G.Node{}
-		for i, name := range wrtInputs {
-			eg.inGrads[name] = grads[len(p.names)+i]
+		if len(wrt) > 0 {
+			grads, err := G.Grad(eg.cost, wrt...)
+			if err != nil {
+				return nil, fmt.Errorf("cpu: gradients: %w", err)
+			}
+			for k, i := range slots {
+				eg.grads[i] = grads[k]
+			}
+			for i, name := range wrtInputs {
+				eg.inGrads[name] = grads[nParams+i]
+			}
 		}
 	}
 	eg.vm = G.NewTapeMachine(eg.g)
 	return eg, nil
+}
+
+// lossParams is the set of parameter names the losses depend on.
+func (p *program) lossParams() map[string]bool {
+	needed := map[int]bool{}
+	var visit func(id int)
+	visit = func(id int) {
+		if needed[id] {
+			return
+		}
+		needed[id] = true
+		for _, in := range p.g.Nodes[id].Inputs {
+			visit(in)
+		}
+	}
+	for _, l := range p.g.Losses {
+		visit(l.Pred)
+	}
+	used := map[string]bool{}
+	for id := range needed {
+		n := p.g.Nodes[id]
+		switch n.Op {
+		case nn.OpLinear, nn.OpConv2d, nn.OpConvT2d, nn.OpBatchNorm:
+			used[n.Name+".weight"] = true
+			used[n.Name+".bias"] = true
+		}
+	}
+	return used
 }
 
 // fusableReLUs marks, in training mode, the ReLUs whose only consumer is a

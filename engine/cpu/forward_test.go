@@ -170,3 +170,60 @@ func TestLossValues(t *testing.T) {
 		t.Fatalf("loss %v, want %v", l, want)
 	}
 }
+
+// TestDropoutMasks: training mode multiplies by 1/(1-p) exactly where
+// nn.DropoutKeep(seed, step, node id, element index) keeps, the same step
+// draws the same mask, another step another one; evaluation is identity.
+func TestDropoutMasks(t *testing.T) {
+	const batch, f, prob, seed = 4, 50, 0.3, 77
+	b := nn.NewBuilder()
+	x := b.Input("x", f)
+	y := b.Dropout(x, prob)
+	b.Output("y", y)
+	b.Input("t", f)
+	b.Loss(nn.MSE, y, "t", "", 1)
+	g := b.Build()
+	dropID := g.Outputs["y"]
+	p, err := compile(g, nn.Options{Batch: batch, Seed: seed}, tensor.Float32, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := nn.NewTensor(batch, f)
+	for i := range in.Data {
+		in.Data[i] = float32(i%7) + 1
+	}
+	data := nn.Batch{"x": in, "t": nn.NewTensor(batch, f)}
+	trainOut := func(step int) []float32 {
+		if _, err := p.forwardBackward(data, step, false); err != nil {
+			t.Fatal(err)
+		}
+		return toNN(p.train.outputs["y"].Value().(*tensor.Dense)).Data
+	}
+	for _, step := range []int{0, 5, 0} {
+		got := trainOut(step)
+		dropped := 0
+		for i, v := range got {
+			want := float32(0)
+			if nn.DropoutKeep(seed, step, dropID, i, prob) {
+				want = in.Data[i] * float32(1/(1-prob))
+			} else {
+				dropped++
+			}
+			if v != want {
+				t.Fatalf("step %d element %d: %v, want %v", step, i, v, want)
+			}
+		}
+		if dropped < 30 || dropped > 90 {
+			t.Fatalf("step %d dropped %d of 200 at p=0.3", step, dropped)
+		}
+	}
+	out, err := p.Predict(nn.Batch{"x": in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range out["y"].Data {
+		if v != in.Data[i] {
+			t.Fatalf("evaluation changed element %d: %v -> %v", i, in.Data[i], v)
+		}
+	}
+}

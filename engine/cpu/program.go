@@ -186,6 +186,9 @@ func (p *program) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
 	}
 	p.adamStep++
 	for i, name := range p.names {
+		if p.train.grads[i] == nil {
+			continue // the loss does not depend on it
+		}
 		w, g := p.params[name], p.train.grads[i].Value()
 		n := w.Shape().TotalSize()
 		switch wd := w.Data().(type) {
@@ -213,6 +216,10 @@ func (p *program) Gradients(b nn.Batch, step int) (float64, map[string]*nn.Tenso
 	}
 	grads := make(map[string]*nn.Tensor, len(p.names))
 	for i, name := range p.names {
+		if p.train.grads[i] == nil {
+			grads[name] = nn.NewTensor(p.params[name].Shape()...)
+			continue
+		}
 		grads[name] = toNN(p.train.grads[i].Value().(*tensor.Dense))
 	}
 	return loss, grads, nil

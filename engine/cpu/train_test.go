@@ -270,3 +270,42 @@ func TestConvNetLearns(t *testing.T) {
 		t.Fatalf("loss %.3f -> %.3f, want from > 0.8 to < 0.2", start, end)
 	}
 }
+
+// TestUntrainedHead: parameters no loss depends on get zero gradients and
+// are not moved by Adam (PyTorch skips parameters without gradients).
+func TestUntrainedHead(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 3)
+	b.Output("o", b.Linear("head", x, 2))
+	h := b.Linear("a", x, 2)
+	b.Input("t", 2)
+	b.Loss(nn.MSE, h, "t", "", 1)
+	g := b.Build()
+	p, err := New().Compile(g, nn.Options{Batch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := randomBatch(g, 2, 1)
+	_, grads, err := p.Gradients(batch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range grads["head.weight"].Data {
+		if v != 0 {
+			t.Fatalf("head gradient %v, want zeros", grads["head.weight"].Data)
+		}
+	}
+	before, _ := p.State()
+	if _, err := p.TrainStep(batch, 0, 0.1); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := p.State()
+	for i, v := range after.Params["head.weight"].Data {
+		if v != before.Params["head.weight"].Data[i] {
+			t.Fatal("Adam moved a parameter the loss does not depend on")
+		}
+	}
+	if after.Params["a.weight"].Data[0] == before.Params["a.weight"].Data[0] {
+		t.Fatal("Adam did not move the trained layer")
+	}
+}
