@@ -85,7 +85,7 @@ func kernelSigs() map[string][]string {
 
 // nullable lists the pointer parameters a kernel accepts as 0.
 var nullable = map[string]map[int]bool{
-	"bn_train_back": {5: true},
+	"bn_train_back": {2: true, 6: true},
 	"loss_terms":    {2: true, 3: true},
 }
 

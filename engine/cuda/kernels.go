@@ -71,25 +71,30 @@ __global__ void bias_grad(const float* dy, float* db, int B, int C, int HW) {
 }
 
 // bn_train: batch statistics of channel c (one block per channel), the
-// normalised output, the saved mean and 1/std for backward and, when
-// update is set, PyTorch's running-statistics update (unbiased variance).
+// normalised output (with relu set, max(0, .) of it: a BatchNorm whose only
+// consumer is a ReLU runs fused), the saved mean and 1/std for backward and,
+// when update is set, PyTorch's running-statistics update (unbiased
+// variance). Sum and sum of squares in one pass, in double.
 __global__ void bn_train(const float* x, float* y, const float* gamma, const float* beta, float* rmean, float* rvar,
-                         float* smean, float* sinv, int B, int C, int HW, float eps, float mom, int update) {
+                         float* smean, float* sinv, int B, int C, int HW, float eps, float mom, int update, int relu) {
 	int c = blockIdx.x, n = B * HW;
-	double s = 0;
-	for (int i = threadIdx.x; i < n; i += blockDim.x) s += x[chanIndex(i, c, C, HW)];
-	double mean = blockSum(s) / n;
-	double v = 0;
+	double s = 0, s2 = 0;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
-		double d = x[chanIndex(i, c, C, HW)] - mean;
-		v += d * d;
+		double v = x[chanIndex(i, c, C, HW)];
+		s += v;
+		s2 += v * v;
 	}
-	double var = blockSum(v) / n;
+	s = blockSum(s);
+	s2 = blockSum(s2);
+	double mean = s / n;
+	double var = s2 / n - mean * mean;
+	if (var < 0) var = 0;
 	float inv = (float)(1.0 / sqrt(var + (double)eps));
 	float g = gamma[c], bt = beta[c], mf = (float)mean;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
 		i64 k = chanIndex(i, c, C, HW);
-		y[k] = (x[k] - mf) * inv * g + bt;
+		float v = (x[k] - mf) * inv * g + bt;
+		y[k] = (relu && !(v > 0.f)) ? 0.f : v;
 	}
 	if (threadIdx.x == 0) {
 		smean[c] = (float)mean;
@@ -102,15 +107,18 @@ __global__ void bn_train(const float* x, float* y, const float* gamma, const flo
 	}
 }
 
-// bn_train_back: gamma/beta gradients and (dx != 0) dx += the input gradient.
-__global__ void bn_train_back(const float* x, const float* dy, const float* gamma, const float* smean, const float* sinv,
-                              float* dx, float* dgamma, float* dbeta, int B, int C, int HW) {
+// bn_train_back: gamma/beta gradients and (dx != 0) dx += the input
+// gradient. With r != 0 (fused ReLU, r its output) the incoming gradient
+// is dy where r > 0 and 0 elsewhere.
+__global__ void bn_train_back(const float* x, const float* dy, const float* r, const float* gamma, const float* smean,
+                              const float* sinv, float* dx, float* dgamma, float* dbeta, int B, int C, int HW) {
 	int c = blockIdx.x, n = B * HW;
 	float mean = smean[c], inv = sinv[c];
 	double sdy = 0, sdyx = 0;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
 		i64 k = chanIndex(i, c, C, HW);
 		float d = dy[k];
+		if (r && !(r[k] > 0.f)) d = 0.f;
 		sdy += d;
 		sdyx += (double)d * ((x[k] - mean) * inv);
 	}
@@ -124,18 +132,22 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* gamm
 	float k1 = gamma[c] * inv / n, a = (float)sdy, b = (float)sdyx;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
 		i64 k = chanIndex(i, c, C, HW);
+		float d = dy[k];
+		if (r && !(r[k] > 0.f)) d = 0.f;
 		float xh = (x[k] - mean) * inv;
-		dx[k] += k1 * (n * dy[k] - a - xh * b);
+		dx[k] += k1 * (n * d - a - xh * b);
 	}
 }
 
-// bn_eval: y = (x - running mean) / sqrt(running var + eps) * gamma + beta.
+// bn_eval: y = (x - running mean) / sqrt(running var + eps) * gamma + beta
+// (then max(0, .) with relu set).
 __global__ void bn_eval(const float* x, float* y, const float* gamma, const float* beta, const float* rmean,
-                        const float* rvar, i64 n, int C, int HW, float eps) {
+                        const float* rvar, i64 n, int C, int HW, float eps, int relu) {
 	GRID_STRIDE(i, n) {
 		int c = (i / HW) % C;
 		float inv = rsqrtf(rvar[c] + eps);
-		y[i] = (x[i] - rmean[c]) * inv * gamma[c] + beta[c];
+		float v = (x[i] - rmean[c]) * inv * gamma[c] + beta[c];
+		y[i] = (relu && !(v > 0.f)) ? 0.f : v;
 	}
 }
 

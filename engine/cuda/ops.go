@@ -74,8 +74,12 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		C, HW := chw(n.Shape)
 		gm, bt := p.param(n.Name+".weight"), p.param(n.Name+".bias")
 		rm, rv := p.buffer(n.Name+".running_mean"), p.buffer(n.Name+".running_var")
+		relu := 0
+		if _, fused := p.pl.FusedReLU[n.ID]; fused {
+			relu = 1
+		}
 		if !train {
-			return d.launch("bn_eval", d.gridFor(nb.N), 256, x, y, gm, bt, rm, rv, i64(nb.N), C, HW, f32(n.Eps))
+			return d.launch("bn_eval", d.gridFor(nb.N), 256, x, y, gm, bt, rm, rv, i64(nb.N), C, HW, f32(n.Eps), relu)
 		}
 		aux := p.at(nb.Aux)
 		upd := 0
@@ -83,8 +87,11 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 			upd = 1
 		}
 		return d.launch("bn_train", C, bnThreads(B*HW), x, y, gm, bt, rm, rv, aux, aux+uint64(4*C), B, C, HW,
-			f32(n.Eps), f32(n.Mom), upd)
+			f32(n.Eps), f32(n.Mom), upd, relu)
 	case nn.OpReLU:
+		if p.pl.fusedInto[n.ID] {
+			return nil // its BatchNorm wrote max(0, .) into the shared buffer
+		}
 		return d.launch("relu_fwd", d.gridFor(nb.N), 256, x, y, i64(nb.N))
 	case nn.OpDropout:
 		tr := 0
@@ -222,10 +229,14 @@ func (p *program) backwardNode(n *nn.Node) error {
 	case nn.OpBatchNorm:
 		C, HW := chw(n.Shape)
 		aux := p.at(nb.Aux)
-		return d.launch("bn_train_back", C, bnThreads(B*HW), x, dy, p.param(n.Name+".weight"), aux, aux+uint64(4*C), dx,
+		var r uint64
+		if rid, fused := p.pl.FusedReLU[n.ID]; fused {
+			dy, r = p.dy(rid), p.y(rid)
+		}
+		return d.launch("bn_train_back", C, bnThreads(B*HW), x, dy, r, p.param(n.Name+".weight"), aux, aux+uint64(4*C), dx,
 			p.grad(n.Name+".weight"), p.grad(n.Name+".bias"), B, C, HW)
 	}
-	if dx == 0 && n.Op != nn.OpAdd {
+	if (dx == 0 && n.Op != nn.OpAdd) || p.pl.fusedInto[n.ID] {
 		return nil
 	}
 	switch n.Op {

@@ -34,6 +34,12 @@ type plan struct {
 	// NeedGrad: the node's output gradient is needed (it depends on a
 	// parameter and reaches a loss).
 	NeedGrad []bool
+	// FusedReLU maps a BatchNorm whose only consumer is a ReLU to that
+	// ReLU: the BatchNorm kernels apply the ReLU, the ReLU node shares the
+	// BatchNorm's output buffer and runs nothing, and the BatchNorm has no
+	// gradient buffer of its own (its backward reads the ReLU's).
+	FusedReLU map[int]int
+	fusedInto map[int]bool // ReLU nodes fused into their BatchNorm
 
 	Ctrl, LossOut, LossPart int64
 	// The parameter arenas share one layout (ParamOff, in floats), so a
@@ -137,13 +143,18 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 		p.NeedGrad[i] = p.NeedGrad[i] && reach[i]
 	}
 
+	p.FusedReLU, p.fusedInto = fuseBatchNormReLU(g), map[int]bool{}
+	for _, r := range p.FusedReLU {
+		p.fusedInto[r] = true
+	}
+
 	// Activations and scratch.
 	for i, n := range g.Nodes {
 		nb := &p.Nodes[i]
 		nb.N = int64(B * nn.Numel(n.Shape))
 		nb.DY, nb.Aux = -1, -1
-		if n.Op == nn.OpReshape {
-			nb.Y = p.Nodes[n.Inputs[0]].Y // a reshape is free: same buffer
+		if n.Op == nn.OpReshape || p.fusedInto[i] {
+			nb.Y = p.Nodes[n.Inputs[0]].Y // a reshape or fused ReLU is free: same buffer
 			continue
 		}
 		nb.Y = take(nb.N * 4)
@@ -164,11 +175,42 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 			nb.DY = p.Nodes[n.Inputs[0]].DY
 			continue
 		}
+		if _, fused := p.FusedReLU[i]; fused {
+			continue // reads its ReLU's gradient
+		}
 		nb.DY = take(nb.N * 4)
 	}
 	p.GradEnd = off
 	p.Total = off
 	return p, nil
+}
+
+// fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a
+// ReLU, and neither an output nor a loss prediction themselves.
+func fuseBatchNormReLU(g *nn.Graph) map[int]int {
+	consumers := make([][]int, len(g.Nodes))
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			consumers[in] = append(consumers[in], n.ID)
+		}
+	}
+	exposed := map[int]bool{}
+	for _, id := range g.Outputs {
+		exposed[id] = true
+	}
+	for _, l := range g.Losses {
+		exposed[l.Pred] = true
+	}
+	fused := map[int]int{}
+	for _, n := range g.Nodes {
+		if n.Op != nn.OpBatchNorm || exposed[n.ID] || len(consumers[n.ID]) != 1 {
+			continue
+		}
+		if r := consumers[n.ID][0]; g.Nodes[r].Op == nn.OpReLU {
+			fused[n.ID] = r
+		}
+	}
+	return fused
 }
 
 // paramNames returns the trainable parameter names in layout order.

@@ -39,11 +39,14 @@ func TestPlanLayoutIsDisjointAlignedAndComplete(t *testing.T) {
 		if nb.N != int64(B*nn.Numel(n.Shape)) {
 			t.Fatalf("node %d: %d elements, want %d", i, nb.N, B*nn.Numel(n.Shape))
 		}
-		if n.Op != nn.OpReshape {
+		if _, fusedBN := p.FusedReLU[i]; fusedBN && nb.DY != -1 {
+			t.Fatalf("fused BatchNorm %d has a gradient buffer", i)
+		}
+		if n.Op != nn.OpReshape && !p.fusedInto[i] {
 			regions[nb.Y] = alignUp(nb.N * 4)
-			if nb.DY >= 0 {
-				regions[nb.DY] = alignUp(nb.N * 4)
-			}
+		}
+		if n.Op != nn.OpReshape && nb.DY >= 0 {
+			regions[nb.DY] = alignUp(nb.N * 4)
 		}
 		if nb.Aux >= 0 {
 			regions[nb.Aux] = alignUp(nb.AuxBytes)
@@ -98,6 +101,45 @@ func sortInt64(a []int64) {
 		for j := i; j > 0 && a[j] < a[j-1]; j-- {
 			a[j], a[j-1] = a[j-1], a[j]
 		}
+	}
+}
+
+// SB's BatchNorms each feed one ReLU: all fuse, and the ReLUs share the
+// BatchNorms' buffers.
+func TestPlanFusesBatchNormReLU(t *testing.T) {
+	g := models.SB(models.DefaultSB)
+	p, err := makePlan(g, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bns := 0
+	for _, n := range g.Nodes {
+		if n.Op != nn.OpBatchNorm {
+			continue
+		}
+		bns++
+		r, ok := p.FusedReLU[n.ID]
+		if !ok || g.Nodes[r].Op != nn.OpReLU || g.Nodes[r].Inputs[0] != n.ID {
+			t.Fatalf("BatchNorm %d not fused with its ReLU (%v)", n.ID, p.FusedReLU)
+		}
+		if p.Nodes[r].Y != p.Nodes[n.ID].Y || p.Nodes[r].DY < 0 || p.Nodes[n.ID].DY != -1 {
+			t.Fatalf("fused pair %d/%d: buffers %+v %+v", n.ID, r, p.Nodes[n.ID], p.Nodes[r])
+		}
+	}
+	if bns == 0 || len(p.FusedReLU) != bns {
+		t.Fatalf("%d of %d BatchNorms fused", len(p.FusedReLU), bns)
+	}
+	// A BatchNorm that is also an output, or feeds two nodes, stays unfused.
+	b := nn.NewBuilder()
+	x := b.Input("x", 4)
+	b.Input("t", 4)
+	bn := b.BatchNorm("bn", b.Linear("l", x, 4))
+	b.Output("bn", bn)
+	b.Loss(nn.MSE, b.ReLU(bn), "t", "", 1)
+	bn2 := b.BatchNorm("bn2", b.Linear("l2", x, 4))
+	b.Loss(nn.MSE, b.Add(b.ReLU(bn2), bn2), "t", "", 1)
+	if f := fuseBatchNormReLU(b.Build()); len(f) != 0 {
+		t.Fatalf("fused %v", f)
 	}
 }
 
