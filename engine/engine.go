@@ -131,7 +131,7 @@ func (e *Engine) Close() error {
 		if r.training {
 			r.stopReq = true
 			nudge(r)
-		} else if r.info.State == Queued || r.info.State == Paused {
+		} else if !r.foreign && (r.info.State == Queued || r.info.State == Paused) {
 			e.setState(r, Stopped, "engine closed before it ran")
 		}
 	}
@@ -318,6 +318,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 			return nil, err
 		}
 		r := &run{info: info, wake: make(chan struct{}, 1)}
+		r.lock, _ = tryLock(e.st.runDir(s.ID)) // a new folder: always free
 		e.runs[s.ID] = r
 		e.order = append(e.order, s.ID)
 		sp := *s
@@ -372,12 +373,14 @@ func (e *Engine) scheduleLocked() {
 				continue
 			}
 		}
-		f, ok := tryLock(e.st.runDir(id))
-		if !ok {
-			r.foreign = true
-			continue
+		if r.lock == nil {
+			f, ok := tryLock(e.st.runDir(id))
+			if !ok {
+				r.foreign = true
+				continue
+			}
+			r.lock = f
 		}
-		r.lock = f
 		r.training = true
 		r.pauseReq, r.stopReq = false, false
 		r.done = make(chan struct{})
@@ -393,6 +396,10 @@ func (e *Engine) setState(r *run, to State, reason string) {
 	from := r.info.State
 	r.info.State, r.info.Reason = to, reason
 	r.info.Updated = time.Now()
+	if !to.Active() && !r.training {
+		unlock(r.lock) // the run no longer needs this process
+		r.lock = nil
+	}
 	e.st.updateRun(r.info)
 	e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvState, State: &StateInfo{From: from, To: to, Reason: reason}})
 }
@@ -454,6 +461,13 @@ func (e *Engine) Resume(id string) error {
 		e.setState(r, Queued, "")
 		e.scheduleLocked()
 	case r.info.State == Stopped || r.info.State == Failed:
+		if r.lock == nil {
+			f, ok := tryLock(e.st.runDir(id))
+			if !ok {
+				return fmt.Errorf("run %s is in use by another poselab process", id)
+			}
+			r.lock = f
+		}
 		r.resume = true
 		e.setState(r, Queued, "resumed")
 		e.scheduleLocked()

@@ -262,3 +262,33 @@ func TestRestartListsRuns(t *testing.T) {
 		t.Fatalf("stored epochs %v, %v", eps, err)
 	}
 }
+
+// A second engine on the same runs directory (another poselab process,
+// e.g. `poselab runs ls`) sees the first one's queued and running runs as
+// they are and cannot steer them; closing it changes nothing.
+func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	a, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	b, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	waitFor(t, "first run training", 30*time.Second, func() bool { i, _ := e.Run(a); return i.State == Running })
+	other := openTestEngine(t, dir)
+	ia, _ := other.Run(a)
+	ib, _ := other.Run(b)
+	if ia.State != Running || ib.State != Queued {
+		t.Fatalf("second engine sees %s and %s, want running and queued", ia.State, ib.State)
+	}
+	if err := other.Stop(a); err == nil || !strings.Contains(err.Error(), "another poselab process") {
+		t.Fatalf("stopping a foreign run: %v", err)
+	}
+	other.Close()
+	if i, _ := e.Run(b); i.State != Queued {
+		t.Fatalf("queued run became %s", i.State)
+	}
+	e.Stop(a)
+	waitRun(t, e, a, 10*time.Second)
+	if info := waitRun(t, e, b, time.Minute); info.State != Finished {
+		t.Fatalf("queued run ended %s (%s)", info.State, info.Reason)
+	}
+}

@@ -70,7 +70,10 @@ func (e *Engine) train(r *run) {
 	defer e.mu.Unlock()
 	switch {
 	case errors.Is(err, errAbandoned):
-		// Like a killed process: no final checkpoint, state left as is.
+		// Like a killed process: no final checkpoint, state left as is,
+		// the lock gone with the "process".
+		unlock(r.lock)
+		r.lock = nil
 	case errors.Is(err, errStopped):
 		e.setState(r, Stopped, "stopped by the user; resume continues from the last checkpoint")
 		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvLog, Log: "stopped at step " + fmt.Sprint(s.step)})
@@ -85,9 +88,11 @@ func (e *Engine) train(r *run) {
 	if s.prog != nil {
 		s.prog.Close()
 	}
-	unlock(r.lock)
-	r.lock = nil
 	r.training = false
+	if !r.info.State.Active() {
+		unlock(r.lock)
+		r.lock = nil
+	}
 	r.resume = false
 	r.diverged = false
 	e.active--
