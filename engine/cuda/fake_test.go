@@ -301,8 +301,12 @@ func TestProgramOnFakeGPU(t *testing.T) {
 	graphs["sb"] = func() *nn.Graph { return models.SB(models.DefaultSB) }
 	graphs["sh-seed"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["seed"]); return g }
 	graphs["ir-tiny"] = func() *nn.Graph { c, _ := models.IRPreset("tiny"); g, _ := models.IR(c); return g }
+	graphs["sh-test-zerograd"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["test"]); return g }
 	for name, mk := range graphs {
 		t.Run(name, func(t *testing.T) {
+			if strings.HasSuffix(name, "-zerograd") {
+				t.Setenv("POSELAB_CUDA_ZEROGRAD", "1")
+			}
 			d, f := newFakeDevice(t)
 			defer close(d.work)
 			g := mk()

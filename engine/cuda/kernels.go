@@ -3,9 +3,9 @@ package cuda
 // kernelSource is every CUDA C kernel the backend launches, compiled once
 // per process by NVRTC for the device's architecture. Conventions: tensors
 // are NCHW float32; "n" counts elements over the whole batch; backward
-// kernels ADD into dx (gradient buffers are zeroed once per step and a
-// value used twice accumulates both contributions); pointers may be 0
-// where a kernel documents it.
+// kernels take acc: 0 writes dx (the first contribution to a gradient
+// buffer in the step's order), 1 adds to it (later contributions: a value
+// used twice accumulates both); pointers may be 0 where a kernel says so.
 const kernelSource = `
 typedef unsigned long long u64;
 typedef long long i64;
@@ -15,6 +15,7 @@ typedef long long i64;
 // that a captured CUDA graph can be replayed with a new step and lr.
 struct Ctrl { u64 step; double lr; double t; };
 
+#define ACC(dst, v) ((dst) = (acc ? (dst) : 0.f) + (v))
 #define GRID_STRIDE(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
 
 // dropKeep is nn.DropoutUniform(seed, step, node, i) >= p, bit for bit:
@@ -107,11 +108,10 @@ __global__ void bn_train(const float* x, float* y, const float* gamma, const flo
 	}
 }
 
-// bn_train_back: gamma/beta gradients and (dx != 0) dx += the input
-// gradient. With r != 0 (fused ReLU, r its output) the incoming gradient
+// bn_train_back: gamma/beta gradients and (dx != 0) the input gradient. With r != 0 (fused ReLU, r its output) the incoming gradient
 // is dy where r > 0 and 0 elsewhere.
 __global__ void bn_train_back(const float* x, const float* dy, const float* r, const float* gamma, const float* smean,
-                              const float* sinv, float* dx, float* dgamma, float* dbeta, int B, int C, int HW) {
+                              const float* sinv, float* dx, float* dgamma, float* dbeta, int B, int C, int HW, int acc) {
 	int c = blockIdx.x, n = B * HW;
 	float mean = smean[c], inv = sinv[c];
 	double sdy = 0, sdyx = 0;
@@ -135,7 +135,7 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 		float d = dy[k];
 		if (r && !(r[k] > 0.f)) d = 0.f;
 		float xh = (x[k] - mean) * inv;
-		dx[k] += k1 * (n * d - a - xh * b);
+		ACC(dx[k], k1 * (n * d - a - xh * b));
 	}
 }
 
@@ -155,8 +155,8 @@ __global__ void relu_fwd(const float* x, float* y, i64 n) {
 	GRID_STRIDE(i, n) y[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 
-__global__ void relu_back(const float* y, const float* dy, float* dx, i64 n) {
-	GRID_STRIDE(i, n) if (y[i] > 0.f) dx[i] += dy[i];
+__global__ void relu_back(const float* y, const float* dy, float* dx, i64 n, int acc) {
+	GRID_STRIDE(i, n) ACC(dx[i], y[i] > 0.f ? dy[i] : 0.f);
 }
 
 // dropout_fwd: inverted dropout with the shared mask hash; train == 0 is
@@ -171,9 +171,9 @@ __global__ void dropout_fwd(const float* x, float* y, i64 n, u64 seed, const Ctr
 }
 
 __global__ void dropout_back(const float* dy, float* dx, i64 n, u64 seed, const Ctrl* ctl, u64 node, double p,
-                             float scale) {
+                             float scale, int acc) {
 	u64 step = ctl->step;
-	GRID_STRIDE(i, n) if (dropKeep(seed, step, node, (u64)i, p)) dx[i] += dy[i] * scale;
+	GRID_STRIDE(i, n) ACC(dx[i], dropKeep(seed, step, node, (u64)i, p) ? dy[i] * scale : 0.f);
 }
 
 // dropout_mask writes the keep mask (1/0) so the host can test the hash.
@@ -185,8 +185,8 @@ __global__ void add_fwd(const float* a, const float* b, float* y, i64 n) {
 	GRID_STRIDE(i, n) y[i] = a[i] + b[i];
 }
 
-__global__ void accumulate(const float* dy, float* dx, i64 n) {
-	GRID_STRIDE(i, n) dx[i] += dy[i];
+__global__ void accumulate(const float* dy, float* dx, i64 n, int acc) {
+	GRID_STRIDE(i, n) ACC(dx[i], dy[i]);
 }
 
 // maxpool_fwd: PyTorch semantics (padding is -inf, first maximum wins);
@@ -222,12 +222,22 @@ __global__ void maxpool_back(const float* dy, const int* idx, float* dx, int BC,
 	}
 }
 
-// maxpool_back_disjoint: windows that do not overlap (K <= S) need no atomics.
-__global__ void maxpool_back_disjoint(const float* dy, const int* idx, float* dx, int BC, int HW, int OHW) {
-	i64 n = (i64)BC * OHW;
+// maxpool_back_disjoint: windows that do not overlap (K <= S): each input
+// element lies in at most one window, so a gather over dx writes every
+// element without atomics.
+__global__ void maxpool_back_disjoint(const float* dy, const int* idx, float* dx, int BC, int H, int W, int OH, int OW,
+                                      int K, int S, int P, int acc) {
+	i64 n = (i64)BC * H * W;
 	GRID_STRIDE(i, n) {
-		int j = idx[i];
-		if (j >= 0) dx[(i / OHW) * HW + j] += dy[i];
+		int w = i % W, h = (i / W) % H;
+		i64 bc = i / ((i64)H * W);
+		int ph = h + P, pw = w + P, oh = ph / S, ow = pw / S;
+		float v = 0.f;
+		if (ph % S < K && pw % S < K && oh < OH && ow < OW) {
+			i64 o = (bc * OH + oh) * OW + ow;
+			if (idx[o] == h * W + w) v = dy[o];
+		}
+		ACC(dx[i], v);
 	}
 }
 
@@ -242,14 +252,14 @@ __global__ void upsample_fwd(const float* x, float* y, int BC, int H, int W) {
 	}
 }
 
-__global__ void upsample_back(const float* dy, float* dx, int BC, int H, int W) {
+__global__ void upsample_back(const float* dy, float* dx, int BC, int H, int W, int acc) {
 	i64 n = (i64)BC * H * W;
 	int OW = 2 * W;
 	GRID_STRIDE(i, n) {
 		int w = i % W, h = (i / W) % H;
 		i64 bc = i / ((i64)H * W);
 		const float* d = dy + bc * 4 * H * W + (2 * h) * OW + 2 * w;
-		dx[i] += d[0] + d[1] + d[OW] + d[OW + 1];
+		ACC(dx[i], d[0] + d[1] + d[OW] + d[OW + 1]);
 	}
 }
 
@@ -264,10 +274,10 @@ __global__ void gap_fwd(const float* x, float* y, int BC, int HW) {
 	if (lane == 0) y[warp] = s / HW;
 }
 
-__global__ void gap_back(const float* dy, float* dx, int BC, int HW) {
+__global__ void gap_back(const float* dy, float* dx, int BC, int HW, int acc) {
 	i64 n = (i64)BC * HW;
 	float inv = 1.f / HW;
-	GRID_STRIDE(i, n) dx[i] += dy[i / HW] * inv;
+	GRID_STRIDE(i, n) ACC(dx[i], dy[i / HW] * inv);
 }
 
 // softargmax_fwd: one block per (b, joint): softmax over the D*H*W volume
@@ -314,22 +324,23 @@ __global__ void softargmax_fwd(const float* x, float* prob, float* y, int D, int
 }
 
 // softargmax_back: dx_i += p_i * (g . (c_i - E[c])).
-__global__ void softargmax_back(const float* prob, const float* y, const float* dy, float* dx, i64 total, int D, int H, int W) {
+__global__ void softargmax_back(const float* prob, const float* y, const float* dy, float* dx, i64 total, int D, int H, int W,
+                                int acc) {
 	int n = D * H * W, HW = H * W;
 	GRID_STRIDE(i, total) {
 		i64 bj = i / n;
 		int r0 = (int)(i - bj * n), d = r0 / HW, r = r0 - d * HW, h = r / W, w = r - h * W;
 		const float* g = dy + bj * 3;
 		const float* e = y + bj * 3;
-		dx[i] += prob[i] * (g[0] * (w - e[0]) + g[1] * (h - e[1]) + g[2] * (d - e[2]));
+		ACC(dx[i], prob[i] * (g[0] * (w - e[0]) + g[1] * (h - e[1]) + g[2] * (d - e[2])));
 	}
 }
 
 // loss_terms: per-block partial sums of weight * mask * err / n (err = |p-t|
 // for kind 0, (p-t)^2 for kind 1) into part[blockIdx.x]; when dp != 0 it
-// also adds the gradient. mask may be 0.
+// also writes or adds (acc) the gradient. mask may be 0.
 __global__ void loss_terms(const float* p, const float* t, const float* mask, float* dp, double* part, i64 n, int kind,
-                           double weight) {
+                           double weight, int acc) {
 	double s = 0;
 	float sc = (float)(weight / (double)n);
 	GRID_STRIDE(i, n) {
@@ -338,7 +349,7 @@ __global__ void loss_terms(const float* p, const float* t, const float* mask, fl
 		s += kind == 0 ? (double)(mk * fabsf(d)) : (double)(mk * d * d);
 		if (dp) {
 			float g = kind == 0 ? (d > 0.f ? 1.f : (d < 0.f ? -1.f : 0.f)) : 2.f * d;
-			dp[i] += sc * mk * g;
+			ACC(dp[i], sc * mk * g);
 		}
 	}
 	s = blockSum(s);

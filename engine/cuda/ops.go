@@ -127,8 +127,10 @@ func (p *program) losses(grad bool) error {
 		if l.Mask != "" {
 			mask = p.y(p.g.Inputs[l.Mask])
 		}
+		acc := 0
 		if grad && p.pl.NeedGrad[l.Pred] {
 			dp = p.dy(l.Pred)
+			acc = p.acc(lossKey(i))
 		}
 		kind := 0
 		if l.Kind == nn.MSE {
@@ -141,7 +143,7 @@ func (p *program) losses(grad bool) error {
 			grid = lossParts
 		}
 		if err := d.launch("loss_terms", grid, 256, p.y(l.Pred), p.y(p.g.Inputs[l.Target]), mask, dp, p.at(p.pl.LossPart),
-			i64(nb.N), kind, f64(l.Weight)); err != nil {
+			i64(nb.N), kind, f64(l.Weight), acc); err != nil {
 			return err
 		}
 		first := 0
@@ -153,6 +155,22 @@ func (p *program) losses(grad bool) error {
 		}
 	}
 	return nil
+}
+
+// acc is the kernels' acc flag of a contribution (0: first, overwrite).
+func (p *program) acc(key int) int {
+	if p.pl.Overwrite[key] {
+		return 0
+	}
+	return 1
+}
+
+// beta is the cuBLAS/cuDNN beta of a contribution.
+func (p *program) beta(key int) *float32 {
+	if p.pl.Overwrite[key] {
+		return &zero
+	}
+	return &one
 }
 
 // backward queues every node's backward computation in reverse order.
@@ -175,6 +193,7 @@ func (p *program) backwardNode(n *nn.Node) error {
 	y, dy := p.y(n.ID), p.dy(n.ID)
 	var x, dx uint64
 	var in *nn.Node
+	acc, beta := p.acc(contribKey(n.ID, 0)), p.beta(contribKey(n.ID, 0))
 	if len(n.Inputs) > 0 {
 		in = p.g.Nodes[n.Inputs[0]]
 		x = p.y(in.ID)
@@ -190,7 +209,7 @@ func (p *program) backwardNode(n *nn.Node) error {
 		w := p.param(n.Name + ".weight")
 		if dx != 0 {
 			if err := d.blas.Check("sgemm linear dx", d.blas.Sgemm(d.cublas, cu.OpN, cu.OpN, int32(F), int32(B), int32(O),
-				&one, w, int32(F), dy, int32(O), &one, dx, int32(F))); err != nil {
+				&one, w, int32(F), dy, int32(O), beta, dx, int32(F))); err != nil {
 				return err
 			}
 		}
@@ -207,7 +226,7 @@ func (p *program) backwardNode(n *nn.Node) error {
 				return err
 			}
 			if dx != 0 {
-				if err := d.convBackwardDataPrim(l, w, dy, dx, p.ws, &one); err != nil {
+				if err := d.convBackwardDataPrim(l, w, dy, dx, p.ws, beta); err != nil {
 					return err
 				}
 			}
@@ -216,7 +235,7 @@ func (p *program) backwardNode(n *nn.Node) error {
 				return err
 			}
 			if dx != 0 {
-				if err := d.convForwardPrim(l, dy, w, dx, p.ws, &one); err != nil {
+				if err := d.convForwardPrim(l, dy, w, dx, p.ws, beta); err != nil {
 					return err
 				}
 			}
@@ -234,35 +253,36 @@ func (p *program) backwardNode(n *nn.Node) error {
 			dy, r = p.dy(rid), p.y(rid)
 		}
 		return d.launch("bn_train_back", C, bnThreads(B*HW), x, dy, r, p.param(n.Name+".weight"), aux, aux+uint64(4*C), dx,
-			p.grad(n.Name+".weight"), p.grad(n.Name+".bias"), B, C, HW)
+			p.grad(n.Name+".weight"), p.grad(n.Name+".bias"), B, C, HW, acc)
 	}
 	if (dx == 0 && n.Op != nn.OpAdd) || p.pl.fusedInto[n.ID] {
 		return nil
 	}
 	switch n.Op {
 	case nn.OpReLU:
-		return d.launch("relu_back", d.gridFor(nb.N), 256, y, dy, dx, i64(nb.N))
+		return d.launch("relu_back", d.gridFor(nb.N), 256, y, dy, dx, i64(nb.N), acc)
 	case nn.OpDropout:
 		return d.launch("dropout_back", d.gridFor(nb.N), 256, dy, dx, i64(nb.N), u64(uint64(p.opt.Seed)), p.at(p.pl.Ctrl),
-			u64(uint64(n.ID)), f64(n.P), f32(float32(1/(1-n.P))))
+			u64(uint64(n.ID)), f64(n.P), f32(float32(1/(1-n.P))), acc)
 	case nn.OpMaxPool2d:
 		C, H, W := in.Shape[0], in.Shape[1], in.Shape[2]
-		k := "maxpool_back"
 		if n.K <= n.Stride {
-			k = "maxpool_back_disjoint"
+			return d.launch("maxpool_back_disjoint", d.gridFor(int64(B*C*H*W)), 256, dy, p.at(nb.Aux), dx, B*C, H, W,
+				n.Shape[1], n.Shape[2], n.K, n.Stride, n.Pad, acc)
 		}
-		return d.launch(k, d.gridFor(nb.N), 256, dy, p.at(nb.Aux), dx, B*C, H*W, n.Shape[1]*n.Shape[2])
+		// Overlapping windows scatter with atomics into a zeroed buffer.
+		return d.launch("maxpool_back", d.gridFor(nb.N), 256, dy, p.at(nb.Aux), dx, B*C, H*W, n.Shape[1]*n.Shape[2])
 	case nn.OpAvgPoolAll:
 		C, HW := chw(in.Shape)
-		return d.launch("gap_back", d.gridFor(int64(B*C*HW)), 256, dy, dx, B*C, HW)
+		return d.launch("gap_back", d.gridFor(int64(B*C*HW)), 256, dy, dx, B*C, HW, acc)
 	case nn.OpUpsample2x:
-		return d.launch("upsample_back", d.gridFor(int64(B*nn.Numel(in.Shape))), 256, dy, dx, B*in.Shape[0], in.Shape[1], in.Shape[2])
+		return d.launch("upsample_back", d.gridFor(int64(B*nn.Numel(in.Shape))), 256, dy, dx, B*in.Shape[0], in.Shape[1], in.Shape[2], acc)
 	case nn.OpAdd:
-		for _, id := range n.Inputs {
+		for k, id := range n.Inputs {
 			if !p.pl.NeedGrad[id] {
 				continue
 			}
-			if err := d.launch("accumulate", d.gridFor(nb.N), 256, dy, p.dy(id), i64(nb.N)); err != nil {
+			if err := d.launch("accumulate", d.gridFor(nb.N), 256, dy, p.dy(id), i64(nb.N), p.acc(contribKey(n.ID, k))); err != nil {
 				return err
 			}
 		}
@@ -270,7 +290,7 @@ func (p *program) backwardNode(n *nn.Node) error {
 	case nn.OpSoftArgmax3D:
 		H, W := in.Shape[1], in.Shape[2]
 		total := int64(B * nn.Numel(in.Shape))
-		return d.launch("softargmax_back", d.gridFor(total), 256, p.at(nb.Aux), y, dy, dx, i64(total), n.Depth, H, W)
+		return d.launch("softargmax_back", d.gridFor(total), 256, p.at(nb.Aux), y, dy, dx, i64(total), n.Depth, H, W, acc)
 	}
 	return fmt.Errorf("unknown op")
 }

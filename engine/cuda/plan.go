@@ -50,9 +50,17 @@ type plan struct {
 	Buffers                     int64
 	BufferOff                   map[string]int64
 	BufferFloats                int64
-	// [GradStart, GradEnd) is zeroed at the start of every backward pass:
-	// parameter gradients and every node's output gradient.
+	// [GradStart, GradEnd) holds parameter gradients and every node's
+	// output gradient. Gradient buffers are not cleared each step: the
+	// first contribution in the step's order writes (Overwrite, by
+	// contribution key) and later ones add; ZeroDY lists the nodes whose
+	// gradient must be zeroed first (scattering max-pool backward, or no
+	// contribution at all). With ZeroAll the whole region is zeroed and
+	// every contribution adds (POSELAB_CUDA_ZEROGRAD=1, for debugging).
 	GradStart, GradEnd int64
+	Overwrite          map[int]bool
+	ZeroDY             []int
+	ZeroAll            bool
 	Total              int64
 }
 
@@ -182,7 +190,67 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 	}
 	p.GradEnd = off
 	p.Total = off
+	p.planInit(g)
 	return p, nil
+}
+
+// Contribution keys: backward of node n into its k-th input, or loss l's
+// gradient into its prediction.
+func contribKey(node, input int) int { return node*4 + input }
+func lossKey(l int) int              { return -1 - l }
+
+// gradOwner follows reshape aliases to the node that owns a gradient buffer.
+func gradOwner(g *nn.Graph, id int) int {
+	for g.Nodes[id].Op == nn.OpReshape {
+		id = g.Nodes[id].Inputs[0]
+	}
+	return id
+}
+
+// planInit decides, in the order the step runs them (losses, then node
+// backwards from last to first, inputs in order), which contribution
+// initialises each gradient buffer.
+func (p *plan) planInit(g *nn.Graph) {
+	p.Overwrite = map[int]bool{}
+	p.ZeroDY = nil
+	if p.ZeroAll {
+		return
+	}
+	seen := map[int]bool{}
+	note := func(key, target int, canWrite bool) {
+		o := gradOwner(g, target)
+		if seen[o] {
+			return
+		}
+		seen[o] = true
+		if canWrite {
+			p.Overwrite[key] = true
+		} else {
+			p.ZeroDY = append(p.ZeroDY, o)
+		}
+	}
+	for li, l := range g.Losses {
+		if p.NeedGrad[l.Pred] {
+			note(lossKey(li), l.Pred, true)
+		}
+	}
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if !p.NeedGrad[i] || n.Op == nn.OpReshape || n.Op == nn.OpInput || p.fusedInto[i] {
+			continue
+		}
+		for k, in := range n.Inputs {
+			if p.NeedGrad[in] {
+				scatter := n.Op == nn.OpMaxPool2d && n.K > n.Stride
+				note(contribKey(i, k), in, !scatter)
+			}
+		}
+	}
+	for i, n := range g.Nodes {
+		if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape && !seen[i] {
+			p.ZeroDY = append(p.ZeroDY, i)
+		}
+	}
 }
 
 // fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a

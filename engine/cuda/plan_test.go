@@ -206,3 +206,62 @@ func TestConvGeometry(t *testing.T) {
 		t.Fatal("convT geometry is not a valid forward convolution")
 	}
 }
+
+// The first contribution to each gradient buffer in the step's order
+// overwrites it; later ones add.
+func TestPlanFirstContributionOverwrites(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 4)
+	b.Input("t", 4)
+	h := b.ReLU(b.Linear("a", x, 4)) // node 3, used by nodes 4 and 5
+	o := b.Add(h, b.Linear("b", h, 4))
+	b.Loss(nn.MSE, o, "t", "", 1)
+	g := b.Build()
+	p, err := makePlan(g, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]bool{lossKey(0): true, contribKey(5, 0): true, contribKey(5, 1): true, contribKey(3, 0): true}
+	if len(p.Overwrite) != len(want) || len(p.ZeroDY) != 0 {
+		t.Fatalf("overwrite %v zero %v, want %v and none", p.Overwrite, p.ZeroDY, want)
+	}
+	for k := range want {
+		if !p.Overwrite[k] {
+			t.Fatalf("overwrite %v lacks %d", p.Overwrite, k)
+		}
+	}
+	// Overlapping max-pool windows scatter: their input is zeroed instead.
+	b = nn.NewBuilder()
+	xi := b.Input("x", 1, 5, 5)
+	b.Input("t", 2, 3, 3)
+	b.Loss(nn.MSE, b.MaxPool2d(b.Conv2d("c", xi, 2, 3, 1, 1, true), 3, 2, 1), "t", "", 1)
+	p, err = makePlan(b.Build(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.ZeroDY) != 1 || p.ZeroDY[0] != 2 || p.Overwrite[contribKey(3, 0)] {
+		t.Fatalf("max-pool 3/2: zero %v overwrite %v", p.ZeroDY, p.Overwrite)
+	}
+}
+
+// In every model each gradient buffer is initialised exactly once.
+func TestPlanEveryGradientInitialisedOnce(t *testing.T) {
+	sh, _ := models.BuildSH(models.SHPresets["seed"])
+	c, _ := models.IRPreset("seed")
+	ir, _ := models.IR(c)
+	for name, g := range map[string]*nn.Graph{"sb": models.SB(models.DefaultSB), "sh": sh, "ir": ir} {
+		p, err := makePlan(g, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned := 0
+		for i, n := range g.Nodes {
+			if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape {
+				owned++
+			}
+		}
+		if len(p.Overwrite)+len(p.ZeroDY) != owned {
+			t.Errorf("%s: %d overwrites + %d zeroed for %d gradient buffers", name, len(p.Overwrite), len(p.ZeroDY), owned)
+		}
+	}
+}

@@ -78,6 +78,10 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	d := b.d
 	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
 		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0"}
+	if os.Getenv("POSELAB_CUDA_ZEROGRAD") == "1" {
+		pl.ZeroAll = true
+		pl.planInit(g)
+	}
 	c := d.drv
 	var free, total uint64
 	c.MemGetInfo(&free, &total)
@@ -310,8 +314,7 @@ func (p *program) trainOps(update, adam bool) error {
 	if err := p.forward(true, update); err != nil {
 		return err
 	}
-	c := p.d.drv
-	if err := c.Check("zero gradients", c.MemsetD32Async(p.at(p.pl.GradStart), 0, uint64((p.pl.GradEnd-p.pl.GradStart)/4), p.d.stream)); err != nil {
+	if err := p.zeroGrads(); err != nil {
 		return err
 	}
 	if err := p.losses(true); err != nil {
@@ -326,6 +329,20 @@ func (p *program) trainOps(update, adam bool) error {
 	a := p.opt.Adam
 	return p.d.launch("adam", p.d.gridFor(p.pl.ParamFloats), 256, p.at(p.pl.Params), p.at(p.pl.Grads), p.at(p.pl.AdamM), p.at(p.pl.AdamV),
 		i64(p.pl.ParamFloats), p.at(p.pl.Ctrl), f64(a.Beta1), f64(a.Beta2), f64(a.Eps), f64(a.WeightDecay))
+}
+
+// zeroGrads clears the gradient buffers no contribution overwrites.
+func (p *program) zeroGrads() error {
+	c, pl := p.d.drv, p.pl
+	if pl.ZeroAll {
+		return c.Check("zero gradients", c.MemsetD32Async(p.at(pl.GradStart), 0, uint64((pl.GradEnd-pl.GradStart)/4), p.d.stream))
+	}
+	for _, id := range pl.ZeroDY {
+		if err := c.Check("zero gradient", c.MemsetD32Async(p.dy(id), 0, uint64(pl.Nodes[id].N), p.d.stream)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // captureStep records the training step as a CUDA graph; on failure the
