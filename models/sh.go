@@ -33,7 +33,7 @@ const (
 var SHPresets = map[string]SHConfig{
 	"seed": {Stacks: 2, Features: 256, Depth: 4, Input: 256, Joints: 17, Stem1: 64, Stem2: 128},
 	"tiny": {Stacks: 1, Features: 32, Depth: 3, Input: 64, Joints: 17, Stem1: 16, Stem2: 32},
-	"test": {Stacks: 1, Features: 16, Depth: 2, Input: 32, Joints: 17, Stem1: 8, Stem2: 16},
+	"test": {Stacks: 1, Features: 16, Depth: 2, Input: 64, Joints: 17, Stem1: 8, Stem2: 16},
 }
 
 // HeatmapSize is the side of the output heatmaps (a quarter of the input).
