@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"poselab/checkpoints"
 	"poselab/datasets/predfile"
 )
 
@@ -129,5 +133,63 @@ func TestTrainBadFlagsExit2(t *testing.T) {
 		if code != 2 || strings.TrimSpace(errs) == "" {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
 		}
+	}
+}
+
+// TestHelperCLITrain is the child of TestCtrlCStopsWithCheckpoint.
+func TestHelperCLITrain(t *testing.T) {
+	dir := os.Getenv("POSELAB_TEST_CLI_TRAIN")
+	if dir == "" {
+		t.Skip("helper process for TestCtrlCStopsWithCheckpoint")
+	}
+	f, _ := os.Create(filepath.Join(dir, "events.jsonl"))
+	code := Main([]string{"train", "--model", "sb", "--preset", "test", "--epochs", "500", "--json", "--runs-dir", dir}, f, os.Stderr)
+	f.Close()
+	os.Exit(code)
+}
+
+// Ctrl-C (SIGINT) stops a training run cleanly: exit 0, a "stopped" state
+// event, and a checkpoint at the step it stopped.
+func TestCtrlCStopsWithCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCLITrain$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POSELAB_TEST_CLI_TRAIN="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "events.jsonl"))
+		if bytes.Contains(b, []byte(`"event":"epoch"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never finished an epoch")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child exited with %v", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "events.jsonl"))
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last, first map[string]any
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	json.Unmarshal([]byte(lines[0]), &first)
+	if last["event"] != "state" || last["to"] != "stopped" {
+		t.Fatalf("last event %v, want a state change to stopped", last)
+	}
+	id := first["run"].(string)
+	c, err := checkpoints.Load(filepath.Join(dir, id, "checkpoints", "last.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := trainCLI(t, "runs", "show", id, "--json", "--runs-dir", dir)
+	var info map[string]any
+	json.Unmarshal([]byte(out), &info)
+	if info["state"] != "stopped" || int(info["step"].(float64)) != c.Step {
+		t.Fatalf("run state %v at step %v, checkpoint at step %d", info["state"], info["step"], c.Step)
 	}
 }
