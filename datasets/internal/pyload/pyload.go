@@ -117,6 +117,9 @@ func LoadsPickle(data []byte) (v any, err error) {
 			v, err = nil, fmt.Errorf("corrupt pickle: %v", r)
 		}
 	}()
+	if err := scanPickle(data); err != nil {
+		return nil, err
+	}
 	u := pickle.NewUnpickler(bytes.NewReader(data))
 	u.FindClass = findClass
 	v, err = u.Load()
@@ -146,6 +149,7 @@ func ReadFile(path string) ([]byte, error) {
 // NPZ is an opened .npz archive held in memory.
 type NPZ struct {
 	path string
+	size int
 	r    *npz.Reader
 }
 
@@ -160,7 +164,7 @@ func OpenNPZ(data []byte, path string) (z *NPZ, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not an npz archive: %w", path, err)
 	}
-	return &NPZ{path: path, r: r}, nil
+	return &NPZ{path: path, size: len(data), r: r}, nil
 }
 
 // Has tells whether the archive holds the named array.
@@ -193,7 +197,10 @@ func (z *NPZ) Array(name string) (a *npy.Array, err error) {
 	if h.Descr.Fortran {
 		return nil, fmt.Errorf("%s: array %q is in Fortran order (unsupported)", z.path, name)
 	}
-	if n := numElems(h.Descr.Shape); n < 0 || n > MaxFileBytes {
+	// No array may hold more elements than its compressed bytes could
+	// expand to (deflate stays below ~1100:1), so a corrupt shape cannot
+	// trigger a giant allocation.
+	if n := numElems(h.Descr.Shape); n < 0 || n > 1100*z.size+1024 {
 		return nil, fmt.Errorf("%s: array %q has an impossible shape %v", z.path, name, h.Descr.Shape)
 	}
 	var arr npy.Array
@@ -263,16 +270,16 @@ func Floats(v any) ([]float64, []int, error) {
 		if a == nil {
 			return nil, nil, errors.New("nil array")
 		}
-		if a.Fortran() {
-			return nil, nil, errors.New("Fortran-order array (unsupported)")
-		}
 		shape := a.Shape()
 		out, err := numbers(a.Data())
 		if err != nil {
-			return nil, nil, fmt.Errorf("array of dtype %v: %w", a.Descr(), err)
+			return nil, nil, fmt.Errorf("not a numeric array (holds %T)", a.Data())
 		}
 		if n := numElems(shape); n != len(out) {
 			return nil, nil, fmt.Errorf("array shape %v but %d values", shape, len(out))
+		}
+		if a.Fortran() {
+			out = cOrder(out, shape)
 		}
 		return out, shape, nil
 	case *py.List:
@@ -287,6 +294,32 @@ func Floats(v any) ([]float64, []int, error) {
 		return nil, nil, err
 	}
 	return []float64{x}, nil, nil
+}
+
+// cOrder reorders column-major (Fortran) data into row-major order.
+func cOrder(f []float64, shape []int) []float64 {
+	if len(shape) < 2 {
+		return f
+	}
+	out := make([]float64, len(f))
+	idx := make([]int, len(shape))
+	for k := range out {
+		// k is the row-major position of idx; find its column-major one.
+		off, stride := 0, 1
+		for d := 0; d < len(shape); d++ {
+			off += idx[d] * stride
+			stride *= shape[d]
+		}
+		out[k] = f[off]
+		for d := len(shape) - 1; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < shape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	return out
 }
 
 // FloatsShaped is Floats that also checks the shape.
@@ -428,7 +461,7 @@ func Strings(v any) ([]string, error) {
 		case []any:
 			return Strings(py.NewListFromSlice(d))
 		}
-		return nil, fmt.Errorf("array of dtype %v is not strings", a.Descr())
+		return nil, fmt.Errorf("not a string array (holds %T)", a.Data())
 	case *py.List:
 		out := make([]string, a.Len())
 		for i := range out {

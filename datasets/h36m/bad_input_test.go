@@ -1,0 +1,86 @@
+package h36m
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestETHNumpy2PickleLoads(t *testing.T) {
+	a, err := LoadETH("testdata/eth/val.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadETH("testdata/eth_numpy2.pkl") // numpy._core.multiarray, protocol 5
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != len(b) {
+		t.Fatalf("%d vs %d records", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].Joints3D != b[i].Joints3D || a[i].Joints2D != b[i].Joints2D || a[i].Cam != b[i].Cam {
+			t.Fatalf("record %d differs between numpy 1 and numpy 2 pickles", i)
+		}
+	}
+}
+
+func TestLoadersRejectBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	trunc := func(src string, n int) string {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "trunc_"+filepath.Base(src))
+		os.WriteFile(p, b[:min(n, len(b))], 0o644)
+		return p
+	}
+	garbage := filepath.Join(dir, "garbage.bin")
+	os.WriteFile(garbage, []byte("\x80\x04garbage that is not a pickle\x00\xff"), 0o644)
+	eth := func(p string) error { _, err := LoadETH(p); return err }
+	mm := func(p string) error { _, err := LoadMMPose(p, nil); return err }
+	vp3 := func(p string) error { _, err := LoadVideoPose3D3D(p); return err }
+	vp2 := func(p string) error { _, err := LoadVideoPose3D2D(p); return err }
+	camsJSON := func(p string) error { _, err := LoadCamerasJSON(p); return err }
+	camsPkl := func(p string) error { _, err := LoadMMPoseCameras(p); return err }
+	cases := []struct {
+		load func(string) error
+		path string
+		want string
+	}{
+		{eth, "testdata/eth_bad_shape.pkl", "camera 1 record 0: joints_3d: shape [16 3], want [17 3]"},
+		{eth, "testdata/eth_bad_dtype.pkl", "joints_3d: not a numeric array (holds []string)"},
+		{eth, "testdata/eth_nan.pkl", "camera 2 record 1: pelvis: value 1 is NaN"},
+		{eth, "testdata/eth_missing_key.pkl", "camera 1 record 1: no \"c_p\""},
+		{eth, "testdata/eth_not_dict.pkl", "want a dict camera -> records"},
+		{eth, trunc("testdata/eth/val.pkl", 3000), ""},
+		{eth, trunc("testdata/eth/test.pkl", 100), ""},
+		{eth, garbage, ""},
+		{eth, filepath.Join(dir, "absent.pkl"), "no such file"},
+		{mm, "testdata/mmpose_bad_shape.npz", "part: shape [4 17 2], want [4 17 3]"},
+		{mm, "testdata/mmpose_bad_dtype.npz", "S: "},
+		{mm, trunc("testdata/test_h36m_body3d.npz", 3000), ""},
+		{mm, garbage, "not an npz archive"},
+		{vp3, "testdata/vp3d_bad_shape.npz", "S1 \"Directions 1\": shape [2 20 3]"},
+		{vp3, trunc("testdata/data_3d_h36m_sample.npz", 700), ""},
+		{vp3, "testdata/test_h36m_body3d.npz", "no array \"positions_3d\""},
+		{vp2, "testdata/data_3d_h36m_sample.npz", "no array \"positions_2d\""},
+		{camsJSON, "testdata/vp3d_bad_shape.npz", "not a cameras.json"},
+		{camsJSON, trunc("testdata/cameras.json", 5000), "not a cameras.json"},
+		{camsPkl, trunc("testdata/cameras.pkl", 2000), ""},
+		{camsPkl, "testdata/eth/val.pkl", "is not (subject, camera id)"},
+	}
+	for _, c := range cases {
+		err := c.load(c.path)
+		if err == nil {
+			t.Errorf("%s: loaded without error", c.path)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, filepath.Base(c.path)) || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+			t.Errorf("%s: error %q: want one line naming the file and saying %q", c.path, msg, c.want)
+		}
+	}
+}
