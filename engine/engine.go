@@ -322,7 +322,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		e.runs[s.ID] = r
 		e.order = append(e.order, s.ID)
 		sp := *s
-		e.hub.publish(Event{Run: s.ID, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
+		e.emit(Event{Run: s.ID, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
 	}
 	e.scheduleLocked()
 	return ids, nil
@@ -401,7 +401,7 @@ func (e *Engine) setState(r *run, to State, reason string) {
 		r.lock = nil
 	}
 	e.st.updateRun(r.info)
-	e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvState, State: &StateInfo{From: from, To: to, Reason: reason}})
+	e.emit(Event{Run: r.info.Spec.ID, Kind: EvState, State: &StateInfo{From: from, To: to, Reason: reason}})
 }
 
 func nudge(r *run) {

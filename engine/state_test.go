@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -254,6 +255,10 @@ func TestRestartListsRuns(t *testing.T) {
 	got, ok := e2.Run(id)
 	if !ok || got.State != Finished {
 		t.Fatalf("after restart: %+v", got)
+	}
+	logText, err := os.ReadFile(filepath.Join(dir, id, "log"))
+	if err != nil || !strings.Contains(string(logText), "epoch 1 (step 32)") || !strings.Contains(string(logText), "running -> finished") {
+		t.Fatalf("run log: %v\n%s", err, logText)
 	}
 	if got.Step != info.Step || got.BestValMPJPE != info.BestValMPJPE || got.Spec.Model != "sb" {
 		t.Fatalf("after restart step %d best %v, before %d %v", got.Step, got.BestValMPJPE, info.Step, info.BestValMPJPE)

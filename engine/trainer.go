@@ -76,14 +76,14 @@ func (e *Engine) train(r *run) {
 		r.lock = nil
 	case errors.Is(err, errStopped):
 		e.setState(r, Stopped, "stopped by the user; resume continues from the last checkpoint")
-		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvLog, Log: "stopped at step " + fmt.Sprint(s.step)})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvLog, Log: "stopped at step " + fmt.Sprint(s.step)})
 	case err != nil:
 		r.info.Reason = err.Error()
 		e.setState(r, Failed, err.Error())
-		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: Running, To: Failed, Reason: err.Error()}, Result: s.result()})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: Running, To: Failed, Reason: err.Error()}, Result: s.result()})
 	default:
 		e.setState(r, Finished, "")
-		e.hub.publish(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: Running, To: Finished}, Result: s.result()})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: Running, To: Finished}, Result: s.result()})
 	}
 	if s.prog != nil {
 		s.prog.Close()
@@ -115,7 +115,7 @@ func (s *session) update(f func(*RunInfo)) {
 
 func (s *session) publish(ev Event) {
 	ev.Run = s.spec.ID
-	s.e.hub.publish(ev)
+	s.e.emit(ev)
 }
 
 func (s *session) run() (err error) {
