@@ -177,6 +177,10 @@ func TestGPUBench(t *testing.T) {
 			continue
 		}
 		t.Run(c.key, func(t *testing.T) {
+			key := c.key
+			if k := os.Getenv("POSELAB_BENCH_KEY"); k != "" {
+				key = k
+			}
 			g, err := c.graph()
 			if err != nil {
 				t.Fatal(err)
@@ -184,7 +188,7 @@ func TestGPUBench(t *testing.T) {
 			t0 := time.Now()
 			p, err := gpu.Compile(g, nn.Options{Batch: c.batch, Seed: 1, TF32: c.tf32})
 			if err != nil {
-				record("bench", map[string]any{"key": c.key, "error": err.Error()})
+				record("bench", map[string]any{"key": key, "error": err.Error()})
 				t.Fatal(err)
 			}
 			defer p.Close()
@@ -192,7 +196,7 @@ func TestGPUBench(t *testing.T) {
 			b := randomBatch(g, c.batch, 9)
 			for s := 0; s < 3; s++ {
 				if _, err := p.TrainStep(b, s, 1e-4); err != nil {
-					record("bench", map[string]any{"key": c.key, "error": err.Error()})
+					record("bench", map[string]any{"key": key, "error": err.Error()})
 					t.Fatal(err)
 				}
 			}
@@ -206,7 +210,7 @@ func TestGPUBench(t *testing.T) {
 			el := time.Since(t1).Seconds() / float64(c.steps)
 			m := p.Memory()
 			info := Info(p)
-			res := map[string]any{"key": c.key, "model": c.model, "batch": c.batch, "tf32": c.tf32, "ms_per_step": el * 1e3,
+			res := map[string]any{"key": key, "model": c.model, "batch": c.batch, "tf32": c.tf32, "ms_per_step": el * 1e3,
 				"samples_per_s": float64(c.batch) / el, "used_gib": float64(m.Used) / (1 << 30), "peak_gib": float64(m.Peak) / (1 << 30),
 				"compile_s": compile.Seconds(), "graph": strings.HasPrefix(info, "training step: CUDA graph"), "loss": loss}
 			record("bench", res)
