@@ -227,3 +227,19 @@ func TestDropoutMasks(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskMatchesDropoutKeep(t *testing.T) {
+	for _, c := range []struct {
+		seed       int64
+		step, node int
+		p          float64
+	}{{0, 0, 0, 0.5}, {77, 3, 12, 0.3}, {-5, 1 << 20, 7, 0.1}, {1, 2, 3, 0.9}, {9, 9, 9, 1.0 / 3}} {
+		d := make([]float32, 100000)
+		fillMask(d, c.seed, c.step, c.node, c.p, 2)
+		for i, v := range d {
+			if (v == 2) != nn.DropoutKeep(c.seed, c.step, c.node, i, c.p) {
+				t.Fatalf("%+v element %d: mask %v disagrees with nn.DropoutKeep", c, i, v)
+			}
+		}
+	}
+}

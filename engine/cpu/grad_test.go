@@ -74,3 +74,22 @@ func TestGradientsSpatial(t *testing.T) {
 	}
 	checkGrads(t, p, b, 1, 0, 1e-6)
 }
+
+// TestParallelKernels reruns the gradient checks and the hand-computed
+// forward cases with every kernel split over goroutines (the small test
+// shapes otherwise stay below the size worth splitting).
+func TestParallelKernels(t *testing.T) {
+	saved := minChunk
+	minChunk = 1
+	defer func() { minChunk = saved }()
+	t.Run("dense", TestGradientsDense)
+	t.Run("spatial", TestGradientsSpatial)
+	t.Run("batchnorm", TestBatchNormTrainAndEval)
+	t.Run("batchnorm2d", TestBatchNormSpatialForward)
+	t.Run("conv", TestConv2dForward)
+	t.Run("convT", TestConvTranspose2dForward)
+	t.Run("maxpool", TestMaxPoolForward)
+	t.Run("upsample", TestUpsampleAndAvgPool)
+	t.Run("softargmax", TestSoftArgmax3DForward)
+	t.Run("masks", TestMaskMatchesDropoutKeep)
+}

@@ -35,7 +35,13 @@ func (g convGeom) direct() bool { return g.k == 1 && g.s == 1 && g.pad == 0 }
 // im2col writes col[(ch*k+ki)*k+kj][oh*wo+ow] = x[ch][oh*s-pad+ki][ow*s-pad+kj] (0 outside).
 func im2col[T float32 | float64](g convGeom, x, col []T) {
 	n := g.colLen()
-	for ch := 0; ch < g.c; ch++ {
+	parallelFor(g.c, g.k*g.k*n, func(c0, c1 int) {
+		im2colChannels(g, x, col, n, c0, c1)
+	})
+}
+
+func im2colChannels[T float32 | float64](g convGeom, x, col []T, n, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
 		for ki := 0; ki < g.k; ki++ {
 			for kj := 0; kj < g.k; kj++ {
 				row := col[((ch*g.k+ki)*g.k+kj)*n:][:n]
@@ -64,9 +70,15 @@ func im2col[T float32 | float64](g convGeom, x, col []T) {
 
 // col2im is im2col's transpose: x (zeroed here) accumulates the columns.
 func col2im[T float32 | float64](g convGeom, col, x []T) {
-	zero(x[:g.c*g.h*g.w])
 	n := g.colLen()
-	for ch := 0; ch < g.c; ch++ {
+	parallelFor(g.c, g.k*g.k*n, func(c0, c1 int) {
+		zero(x[c0*g.h*g.w : c1*g.h*g.w])
+		col2imChannels(g, col, x, n, c0, c1)
+	})
+}
+
+func col2imChannels[T float32 | float64](g convGeom, col, x []T, n, c0, c1 int) {
+	for ch := c0; ch < c1; ch++ {
 		for ki := 0; ki < g.k; ki++ {
 			for kj := 0; kj < g.k; kj++ {
 				row := col[((ch*g.k+ki)*g.k+kj)*n:][:n]

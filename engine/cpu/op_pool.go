@@ -39,7 +39,11 @@ func (op *maxPoolOp) Do(in ...G.Value) (G.Value, error) {
 
 func maxPool[T float32 | float64](op *maxPoolOp, x, y []T, planes, h, w int) {
 	ho, wo := op.outShp[1], op.outShp[2]
-	for p := 0; p < planes; p++ {
+	parallelFor(planes, h*w, func(p0, p1 int) { maxPoolPlanes(op, x, y, p0, p1, h, w, ho, wo) })
+}
+
+func maxPoolPlanes[T float32 | float64](op *maxPoolOp, x, y []T, p0, p1, h, w, ho, wo int) {
+	for p := p0; p < p1; p++ {
 		xp := x[p*h*w : (p+1)*h*w]
 		for oh := 0; oh < ho; oh++ {
 			for ow := 0; ow < wo; ow++ {
@@ -95,11 +99,14 @@ func (op *maxPoolGradOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func maxPoolGrad[T float32 | float64](arg []int32, dy, dx []T, plane int) {
-	zero(dx)
-	per := len(dy) / (len(dx) / plane)
-	for o, d := range dy {
-		dx[(o/per)*plane+int(arg[o])] += d
-	}
+	planes := len(dx) / plane
+	per := len(dy) / planes
+	parallelFor(planes, plane, func(p0, p1 int) {
+		zero(dx[p0*plane : p1*plane])
+		for o := p0 * per; o < p1*per; o++ {
+			dx[(o/per)*plane+int(arg[o])] += dy[o]
+		}
+	})
 }
 
 // upsampleOp is nearest-neighbour x2 upsampling of [B,C,H,W]; its
@@ -128,7 +135,13 @@ func (op *upsampleOp) Do(in ...G.Value) (G.Value, error) {
 
 func upsample[T float32 | float64](x, y []T, planes, h, w int) {
 	w2 := 2 * w
-	for p := 0; p < planes; p++ {
+	parallelFor(planes, 4*h*w, func(p0, p1 int) {
+		upsamplePlanes(x, y, p0, p1, h, w, w2)
+	})
+}
+
+func upsamplePlanes[T float32 | float64](x, y []T, p0, p1, h, w, w2 int) {
+	for p := p0; p < p1; p++ {
 		for i := 0; i < h; i++ {
 			xr := x[(p*h+i)*w : (p*h+i+1)*w]
 			r0 := y[(p*2*h+2*i)*w2 : (p*2*h+2*i+1)*w2]
@@ -169,7 +182,13 @@ func (op *upsampleGradOp) Do(in ...G.Value) (G.Value, error) {
 
 func upsampleGrad[T float32 | float64](dy, dx []T, planes, h, w int) {
 	w2 := 2 * w
-	for p := 0; p < planes; p++ {
+	parallelFor(planes, 4*h*w, func(p0, p1 int) {
+		upsampleGradPlanes(dy, dx, p0, p1, h, w, w2)
+	})
+}
+
+func upsampleGradPlanes[T float32 | float64](dy, dx []T, p0, p1, h, w, w2 int) {
+	for p := p0; p < p1; p++ {
 		for i := 0; i < h; i++ {
 			r0 := dy[(p*2*h+2*i)*w2:][:w2]
 			r1 := dy[(p*2*h+2*i+1)*w2:][:w2]

@@ -39,7 +39,12 @@ func (op *softArgmaxOp) Do(in ...G.Value) (G.Value, error) {
 
 func softArgmax[T float32 | float64](x, p, y []T, d, h, w int) {
 	vol := d * h * w
-	for v := 0; v*vol < len(x); v++ {
+	parallelFor(len(x)/vol, vol, func(v0, v1 int) { softArgmaxVolumes(x, p, y, v0, v1, d, h, w) })
+}
+
+func softArgmaxVolumes[T float32 | float64](x, p, y []T, v0, v1, d, h, w int) {
+	vol := d * h * w
+	for v := v0; v < v1; v++ {
 		xv, pv := x[v*vol:(v+1)*vol], p[v*vol:(v+1)*vol]
 		mx := math.Inf(-1)
 		for _, a := range xv {
@@ -100,7 +105,12 @@ func (op *softArgmaxGradOp) Do(in ...G.Value) (G.Value, error) {
 
 func softArgmaxGrad[T float32 | float64](p, y, dy, dx []T, d, h, w int) {
 	vol := d * h * w
-	for v := 0; v*vol < len(p); v++ {
+	parallelFor(len(p)/vol, vol, func(v0, v1 int) { softArgmaxGradVolumes(p, y, dy, dx, v0, v1, d, h, w) })
+}
+
+func softArgmaxGradVolumes[T float32 | float64](p, y, dy, dx []T, v0, v1, d, h, w int) {
+	vol := d * h * w
+	for v := v0; v < v1; v++ {
 		pv, dv := p[v*vol:(v+1)*vol], dx[v*vol:(v+1)*vol]
 		gx, gy, gz := float64(dy[3*v]), float64(dy[3*v+1]), float64(dy[3*v+2])
 		base := gx*float64(y[3*v]) + gy*float64(y[3*v+1]) + gz*float64(y[3*v+2])

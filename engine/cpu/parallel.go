@@ -11,7 +11,7 @@ import (
 // third of a training step.
 
 // minChunk is the least work (elements) worth a goroutine.
-const minChunk = 16 << 10
+var minChunk = 16 << 10
 
 // parallelFor calls fn on disjoint ranges covering [0, n), concurrently
 // when n is large enough. work is the cost of one index in elements.

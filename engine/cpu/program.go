@@ -143,18 +143,6 @@ func (p *program) fillMasks(step int) {
 	}
 }
 
-func fillMask[T float32 | float64](d []T, seed int64, step, node int, prob float64, scale T) {
-	parallelFor(len(d), 4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if nn.DropoutKeep(seed, step, node, i, prob) {
-				d[i] = scale
-			} else {
-				d[i] = 0
-			}
-		}
-	})
-}
-
 // forwardBackward runs the training graph on a batch.
 func (p *program) forwardBackward(b nn.Batch, step int, updateStats bool) (float64, error) {
 	if p.closed {
