@@ -77,6 +77,10 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "val MPJPE") {
 		t.Fatalf("runs show (%d): %s", code, out)
 	}
+	out, _, code = trainCLI(t, "runs", "compare", id, id, "--runs-dir", dir)
+	if code != 0 || !strings.Contains(out, "best val MPJPE") || !strings.Contains(out, "RWrist (mm)") {
+		t.Fatalf("runs compare (%d): %s", code, out)
+	}
 	out, errs, code = trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", dir)
 	if code != 0 {
 		t.Fatalf("eval (%d): %s", code, errs)
