@@ -1,0 +1,165 @@
+package eth
+
+import (
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"poselab/datasets"
+	"poselab/pose"
+)
+
+// writeJPEG draws a black w x h image with a white square of side 2r+1
+// centred on p and writes it to path.
+func writeJPEG(t *testing.T, path string, w, h int, p pose.Vec2, r int) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{0, 0, 0, 255})
+		}
+	}
+	cx, cy := int(p[0]+0.5), int(p[1]+0.5)
+	for y := cy - r; y <= cy+r; y++ {
+		for x := cx - r; x <= cx+r; x++ {
+			img.Set(x, y, color.RGBA{255, 255, 255, 255})
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := jpeg.Encode(f, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// brightness is the mean of the RGB values at crop pixel p.
+func brightness(c *datasets.Crop, p pose.Vec2) float64 {
+	x, y := int(p[0]+0.5), int(p[1]+0.5)
+	if x < 0 || y < 0 || x >= c.Size || y >= c.Size {
+		return -1
+	}
+	o := (y*c.Size + x) * 3
+	return (float64(c.Pix[o]) + float64(c.Pix[o+1]) + float64(c.Pix[o+2])) / 3
+}
+
+func TestDatasetOverETHFolder(t *testing.T) {
+	root := t.TempDir()
+	copyFile(t, "testdata/val.pkl", filepath.Join(root, "h36m", "annot", "val.pkl"))
+	copyFile(t, "testdata/valid.json", filepath.Join(root, "mpii", "annot", "valid.json"))
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := d.Records(datasets.Val)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("records: %d, %v", len(recs), err)
+	}
+	// Record 0: an original-size frame with a white square on the pelvis.
+	r0 := recs[0]
+	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), 700, 650, r0.Joints2D[pose.Hip], 12)
+	// Record 1: a pre-cropped 256 px person box, square on the right wrist.
+	r1 := recs[1]
+	box := datasets.CropTransform(r1.Center, r1.Scale, datasets.CropSpec{Size: PreCroppedSide})
+	writeJPEG(t, filepath.Join(root, "h36m", "images", r1.Image), PreCroppedSide, PreCroppedSide,
+		datasets.Apply(box, r1.Joints2D[pose.RWrist]), 6)
+	for _, tc := range []struct {
+		i     int
+		joint int
+		spec  datasets.CropSpec
+	}{
+		{0, pose.Hip, datasets.CropSpec{Size: 64}},
+		{0, pose.Hip, datasets.CropSpec{Size: 48, RotDeg: 30, Flip: true, ScaleAug: 1.2}},
+		{1, pose.RWrist, datasets.CropSpec{Size: 64}},
+		{1, pose.RWrist, datasets.CropSpec{Size: 96, RotDeg: -25, Flip: true}},
+	} {
+		c, err := d.Image(datasets.Val, tc.i, tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Size != tc.spec.Size || len(c.Pix) != 3*c.Size*c.Size || c.A != datasets.CropTransform(recs[tc.i].Center, recs[tc.i].Scale, tc.spec) {
+			t.Fatalf("record %d: crop %d px, A %v", tc.i, c.Size, c.A)
+		}
+		at := datasets.Apply(c.A, recs[tc.i].Joints2D[tc.joint])
+		if b := brightness(c, at); b < 200 {
+			t.Errorf("record %d %+v: joint at crop %v has brightness %v, want the white square", tc.i, tc.spec, at, b)
+		}
+		// A point a quarter crop away from the joint is dark.
+		off := pose.Vec2{at[0] + float64(c.Size)/4, at[1]}
+		if off[0] >= float64(c.Size) {
+			off[0] = at[0] - float64(c.Size)/4
+		}
+		if b := brightness(c, off); b > 40 {
+			t.Errorf("record %d %+v: background at %v has brightness %v", tc.i, tc.spec, off, b)
+		}
+	}
+	// MPII person 0: head top marked on an original-size image.
+	mp, err := d.MPII(datasets.Val)
+	if err != nil || len(mp) != 5 {
+		t.Fatalf("MPII: %d, %v", len(mp), err)
+	}
+	writeJPEG(t, filepath.Join(root, "mpii", "images", mp[0].Image), 1280, 720, mp[0].Joints[9], 20)
+	c, err := d.MPIIImage(datasets.Val, 0, datasets.CropSpec{Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := datasets.Apply(c.A, mp[0].Joints[9]); brightness(c, at) < 200 {
+		t.Errorf("MPII head top at %v not bright: %v", at, brightness(c, at))
+	}
+	if tr, err := d.MPII(datasets.Train); err != nil || len(tr) != 0 {
+		t.Errorf("missing MPII train file: %d people, %v", len(tr), err)
+	}
+	// Errors name what is wrong.
+	if _, err := d.Image(datasets.Val, 2, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "S7_Greeting") {
+		t.Errorf("missing image: %v", err)
+	}
+	os.MkdirAll(filepath.Dir(filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[3].Image))), 0o755)
+	os.WriteFile(filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[3].Image)), []byte("not a jpeg"), 0o644)
+	if _, err := d.Image(datasets.Val, 3, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "not a readable image") {
+		t.Errorf("corrupt image: %v", err)
+	}
+	if _, err := d.Image(datasets.Val, 4, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("out of range: %v", err)
+	}
+	if _, err := d.Records(datasets.Train); err == nil || !strings.Contains(err.Error(), "train.pkl") {
+		t.Errorf("missing split: %v", err)
+	}
+	if _, err := Open(t.TempDir()); err == nil || !strings.Contains(err.Error(), "h36m/annot") {
+		t.Errorf("empty folder: %v", err)
+	}
+}
+
+func TestWarpBilinearHandCase(t *testing.T) {
+	// 2x1 source: black then white; sampling halfway gives mid grey.
+	src := []uint8{0, 0, 0, 255, 255, 255}
+	dst := make([]uint8, 3)
+	WarpBilinear(dst, 1, src, 2, 1, [2][3]float64{{1, 0, 0.5}, {0, 1, 0}})
+	if dst[0] != 128 {
+		t.Fatalf("halfway sample %d, want 128", dst[0])
+	}
+	WarpBilinear(dst, 1, src, 2, 1, [2][3]float64{{1, 0, 5}, {0, 1, 0}})
+	if dst[0] != 0 {
+		t.Fatalf("outside sample %d, want 0", dst[0])
+	}
+}
