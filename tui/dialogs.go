@@ -150,7 +150,7 @@ func (m *Model) openExport(id string) tea.Cmd {
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
 		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions("csv", "json", "npz")...).Inline(true).Value(&v.format),
-		huh.NewInput().Title("File").Placeholder("runs folder/<run>/export/<split>.<format>").Value(&v.path),
+		huh.NewInput().Title("File").Placeholder("<runs>/<run>/predictions_<split>.<format>").Value(&v.path),
 	))
 	return m.startForm()
 }
@@ -168,7 +168,7 @@ func (v *exportValues) target(runsDir string) string {
 	if p := strings.TrimSpace(v.path); p != "" {
 		return p
 	}
-	return filepath.Join(runsDir, v.run, "export", v.split+"."+v.format)
+	return filepath.Join(runsDir, v.run, "predictions_"+v.split+"."+v.format)
 }
 
 // updateForm feeds a message to the open form and acts when it is done.

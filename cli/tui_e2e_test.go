@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession drives the real binary in a detached tmux session.
+type tmuxSession struct {
+	t    *testing.T
+	name string
+}
+
+func (s *tmuxSession) tmux(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command("tmux", args...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) keys(keys ...string) {
+	s.t.Helper()
+	for _, k := range keys {
+		s.tmux("send-keys", "-t", s.name, k)
+		time.Sleep(150 * time.Millisecond) // huh moves between fields via commands
+	}
+}
+
+func (s *tmuxSession) capture() string {
+	s.t.Helper()
+	return s.tmux("capture-pane", "-p", "-t", s.name)
+}
+
+// waitFor polls the screen until cond holds; it fails with the last screen.
+func (s *tmuxSession) waitFor(what string, timeout time.Duration, cond func(screen string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		scr := s.capture()
+		if cond(scr) {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %v waiting for %s; screen:\n%s", timeout, what, scr)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+}
+
+func (s *tmuxSession) waitText(text string, timeout time.Duration) string {
+	s.t.Helper()
+	return s.waitFor(fmt.Sprintf("%q", text), timeout, func(scr string) bool { return strings.Contains(scr, text) })
+}
+
+var stepRE = regexp.MustCompile(`@ step ([0-9,]+)`)
+
+func shownStep(screen string) int {
+	m := stepRE.FindStringSubmatch(screen)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+	return n
+}
+
+// buildBinary builds poselab once into a temporary folder.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "poselab")
+	cmd := exec.Command("go", "build", "-o", bin, "poselab")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestTUIEndToEnd starts the workbench in tmux on an empty runs folder,
+// creates a tiny SB run with the keyboard, watches its curves move, pauses,
+// resumes, stops, exports and quits, asserting on the captured screen.
+func TestTUIEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (make test-deps installs it)")
+	}
+	bin := buildBinary(t)
+	runs := t.TempDir()
+	s := &tmuxSession{t: t, name: fmt.Sprintf("poselab-e2e-%d", os.Getpid())}
+	s.tmux("new-session", "-d", "-s", s.name, "-x", "120", "-y", "40",
+		fmt.Sprintf("%s --runs-dir %s --no-demo; echo EXITED $?; sleep 30", bin, runs))
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
+
+	scr := s.waitText("no runs yet", 15*time.Second)
+	for _, want := range []string{"1 Curves", "2 Joints", "3 Skeleton", "? help"} {
+		if !strings.Contains(scr, want) {
+			t.Fatalf("first screen lacks %q:\n%s", want, scr)
+		}
+	}
+
+	// New run: the form's defaults are a tiny SB run on synthetic data;
+	// give it a name and 40 epochs so that it trains while we look.
+	s.keys("n")
+	s.waitText("New run", 5*time.Second)
+	s.keys("e2e-sb", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "40", "Enter", "Enter", "Enter")
+	s.waitText("e2e-sb", 10*time.Second)
+	scr = s.waitFor("training steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
+	first := shownStep(scr)
+	if !strings.Contains(scr, "running") || !strings.Contains(scr, "sb/tiny") || !strings.Contains(scr, "/40") {
+		t.Fatalf("the new run is not shown as a running sb/tiny run of 40 epochs:\n%s", scr)
+	}
+	scr = s.waitFor("the curves to move", 20*time.Second, func(scr string) bool { return shownStep(scr) > first })
+	for _, want := range []string{"train loss", "val MPJPE (mm)", "learning rate", "step"} {
+		if !strings.Contains(scr, want) {
+			t.Fatalf("curves screen lacks %q:\n%s", want, scr)
+		}
+	}
+
+	// Pause: the step stops advancing; resume: it advances again.
+	s.keys("p")
+	s.waitText("paused", 20*time.Second)
+	time.Sleep(400 * time.Millisecond)
+	held := shownStep(s.capture())
+	time.Sleep(time.Second)
+	if now := shownStep(s.capture()); now != held {
+		t.Fatalf("paused run moved from step %d to %d", held, now)
+	}
+	s.keys("r")
+	s.waitFor("the resumed run to advance", 30*time.Second, func(scr string) bool { return shownStep(scr) > held })
+
+	// Stop (checkpointed), then export its validation predictions as CSV.
+	s.keys("s")
+	s.waitText("stopped", 30*time.Second)
+	s.keys("e")
+	s.waitText("Export predictions", 5*time.Second)
+	s.keys("Enter", "Enter", "Enter")
+	scr = s.waitFor("the export", 30*time.Second, func(scr string) bool {
+		return strings.Contains(scr, "exported") || strings.Contains(scr, "export:")
+	})
+	matches, _ := filepath.Glob(filepath.Join(runs, "*", "predictions_val.csv"))
+	if len(matches) != 1 {
+		t.Fatalf("no exported predictions_val.csv under %s; screen:\n%s", runs, scr)
+	}
+	b, err := os.ReadFile(matches[0])
+	if err != nil || !strings.HasPrefix(string(b), "Id,Hip_x") {
+		t.Fatalf("export %s: %v, starts %q", matches[0], err, string(b[:min(len(b), 40)]))
+	}
+
+	// The other views render (with bars and skeletons once a validation
+	// has run; a loaded machine may not have reached one).
+	s.keys("2")
+	s.waitText("per-joint error", 5*time.Second)
+	s.keys("3")
+	s.waitText("skeletons", 5*time.Second)
+	s.keys("?")
+	s.waitText("Keys", 5*time.Second)
+	s.keys("Escape")
+
+	// Nothing is active any more: q quits at once.
+	s.keys("q")
+	s.waitText("EXITED 0", 15*time.Second)
+}
