@@ -314,7 +314,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		}
 		p.line("epoch %d step %d: train loss %.4f, val MPJPE %s%s, P-MPJPE %s, PCK150 %.3f", x.Epoch+1, x.Step, x.TrainLoss, mm(x.MPJPE), best, mm(x.PMPJPE), x.PCK150)
 	case engine.EvState:
-		if ev.State.To != engine.Running && ev.State.To != engine.Queued {
+		switch ev.State.To {
+		case engine.Running, engine.Queued, engine.Finished, engine.Failed:
+			// running is obvious from the bar; finished and failed have their own lines
+		default:
 			r := ""
 			if ev.State.Reason != "" {
 				r = ": " + ev.State.Reason
