@@ -25,6 +25,17 @@ type convLayer struct {
 	needFwd, needBwdData       bool
 	needBwdFilter              bool
 	how                        string // how the algorithms were chosen, for logs
+	key                        string // geometry, for the per-process algorithm cache
+}
+
+// algoChoice is a cached algorithm decision for one primitive of one
+// convolution geometry: the same shapes recur many times in hourglasses
+// and ResNets, and each cuDNN search costs milliseconds.
+type algoChoice struct {
+	algo     int32
+	ws       uint64
+	mathType int32
+	how      string
 }
 
 // convGeometry returns (cx shape, cy shape, filter k, c) for node n whose
@@ -42,7 +53,7 @@ func convGeometry(n *nn.Node, in []int) (cx, cy [3]int, fk, fc int) {
 func (d *device) newConvLayer(n *nn.Node, in []int, B int, tf32 bool) (*convLayer, error) {
 	dn := d.dnn
 	cx, cy, fk, fc := convGeometry(n, in)
-	l := &convLayer{}
+	l := &convLayer{key: fmt.Sprintf("B%d cx%v cy%v f%dx%dx%d pad%d stride%d tf32 %v", B, cx, cy, fk, fc, n.K, n.Pad, n.Stride, tf32)}
 	steps := []struct {
 		what string
 		f    func() int32
@@ -106,6 +117,16 @@ func (d *device) chooseAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint64
 	perf := make([]cu.AlgoPerf, req)
 	var got int32
 	pick := func(what string, cd uintptr, find func() int32, heur func() int32, wsq func(algo int32, sz *uint64) int32) (int32, uint64, error) {
+		ck := what + " " + l.key
+		if c, ok := d.algoCache[ck]; ok && c.ws <= wsBytes {
+			if tf32 {
+				if err := dn.Check(what+" math type", dn.SetConvMathType(cd, c.mathType)); err != nil {
+					return 0, 0, err
+				}
+			}
+			l.how += fmt.Sprintf(" %s:cached %s algo %d ws %d", what, c.how, c.algo, c.ws)
+			return c.algo, c.ws, nil
+		}
 		got = 0
 		st := find()
 		how := "find"
@@ -137,6 +158,10 @@ func (d *device) chooseAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint64
 				}
 			}
 			l.how += fmt.Sprintf(" %s:%s algo %d %.3f ms ws %d", what, how, p.Algo, p.Time, sz)
+			if d.algoCache == nil {
+				d.algoCache = map[string]algoChoice{}
+			}
+			d.algoCache[ck] = algoChoice{algo: p.Algo, ws: sz, mathType: p.MathType, how: how}
 			return p.Algo, sz, nil
 		}
 		return 0, 0, fmt.Errorf("cudnn: %s: no usable algorithm within %d MiB workspace (find status %d)", what, wsBytes>>20, st)

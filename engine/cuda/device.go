@@ -33,6 +33,7 @@ type device struct {
 	blasWS             cu.DevicePtr
 	blasWSBytes        uint64
 	work               chan func()
+	algoCache          map[string]algoChoice // convolution algorithms chosen so far
 	// check, when set (tests without a GPU), sees every launch first.
 	check func(name string, args []any) error
 }

@@ -265,3 +265,19 @@ func TestPlanEveryGradientInitialisedOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestParallelCopy(t *testing.T) {
+	for _, n := range []int{0, 5, 1 << 20, 3<<20 + 7} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i)
+		}
+		dst := make([]float32, n)
+		parallelCopy(dst, src)
+		for i := range src {
+			if dst[i] != src[i] {
+				t.Fatalf("n %d: element %d is %v", n, i, dst[i])
+			}
+		}
+	}
+}

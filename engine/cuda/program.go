@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"sync"
 	"unsafe"
 
 	"poselab/engine/cuda/cu"
@@ -263,12 +264,32 @@ func (p *program) upload(b nn.Batch, names []string) error {
 			return fmt.Errorf("cuda: input %q has shape %v, want %v (the program is compiled for batch %d)", name, t.Shape, want, p.pl.B)
 		}
 		h := p.stage[name]
-		copy(unsafe.Slice((*float32)(h), len(t.Data)), t.Data)
+		parallelCopy(unsafe.Slice((*float32)(h), len(t.Data)), t.Data)
 		if err := c.Check("upload "+name, c.MemcpyHtoDAsync(p.y(id), h, uint64(len(t.Data)*4), p.d.stream)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// parallelCopy copies large inputs into pinned memory on all cores (a
+// 256 px image batch is tens of MB: one core takes milliseconds).
+func parallelCopy(dst, src []float32) {
+	const chunk = 1 << 20
+	if len(src) <= chunk {
+		copy(dst, src)
+		return
+	}
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(src); lo += chunk {
+		hi := min(lo+chunk, len(src))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			copy(dst[lo:hi], src[lo:hi])
+		}()
+	}
+	wg.Wait()
 }
 
 // setCtrl writes the step, lr and Adam t into the device control block.
