@@ -261,7 +261,7 @@ func writeMMPoseNPZ(path string, recs []datasets.Record, labels bool) error {
 	var buf bytes.Buffer
 	w := npz.NewWriter(&buf)
 	write := func(name string, v any) error {
-		if err := w.Write(name, v); err != nil {
+		if err := w.Write(name+".npy", v); err != nil { // numpy.savez names entries x.npy
 			return fmt.Errorf("synth: %s: %w", path, err)
 		}
 		return nil
@@ -330,7 +330,10 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -361,9 +364,11 @@ func writeAtomicNoSync(path string, data []byte) error {
 	return nil
 }
 
-// progress prints "what n/total, rate/s, ETA" at most twice a second.
+// progress prints "what n/total, rate/s, ETA": on a terminal one line
+// rewritten twice a second, elsewhere (logs) a line every 5 s.
 type progress struct {
 	w      io.Writer
+	tty    bool
 	what   string
 	n, tot int
 	start  time.Time
@@ -372,19 +377,33 @@ type progress struct {
 
 func newProgress(w io.Writer, what string, total int) *progress {
 	now := time.Now()
-	return &progress{w: w, what: what, tot: total, start: now, last: now}
+	p := &progress{w: w, what: what, tot: total, start: now, last: now}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
 }
 
 func (p *progress) step() {
 	p.n++
-	if p.w == nil || time.Since(p.last) < 500*time.Millisecond {
+	every := 5 * time.Second
+	if p.tty {
+		every = 500 * time.Millisecond
+	}
+	if p.w == nil || time.Since(p.last) < every {
 		return
 	}
 	p.last = time.Now()
 	el := time.Since(p.start).Seconds()
 	rate := float64(p.n) / el
 	eta := time.Duration(float64(p.tot-p.n)/rate) * time.Second
-	fmt.Fprintf(p.w, "\r%s %d/%d  %.0f/s  ETA %v   ", p.what, p.n, p.tot, rate, eta.Round(time.Second))
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s %d/%d  %.0f/s  ETA %v   ", p.what, p.n, p.tot, rate, eta.Round(time.Second))
+	} else {
+		fmt.Fprintf(p.w, "%s %d/%d  %.0f/s  ETA %v\n", p.what, p.n, p.tot, rate, eta.Round(time.Second))
+	}
 }
 
 func (p *progress) done() {
@@ -392,5 +411,9 @@ func (p *progress) done() {
 		return
 	}
 	el := time.Since(p.start)
-	fmt.Fprintf(p.w, "\r%s %d/%d  %.0f/s  in %v          \n", p.what, p.n, p.tot, float64(p.n)/el.Seconds(), el.Round(time.Millisecond))
+	cr := ""
+	if p.tty {
+		cr = "\r"
+	}
+	fmt.Fprintf(p.w, "%s%s %d/%d  %.0f/s  in %v          \n", cr, p.what, p.n, p.tot, float64(p.n)/el.Seconds(), el.Round(time.Millisecond))
 }

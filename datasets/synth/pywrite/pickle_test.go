@@ -99,7 +99,7 @@ func TestGopickleParses(t *testing.T) {
 
 type stub struct{}
 
-func (stub) Call(args ...any) (any, error) { return &obj{}, nil }
+func (stub) Call(args ...any) (any, error)  { return &obj{}, nil }
 func (stub) PyNew(args ...any) (any, error) { return &obj{}, nil }
 
 type obj struct{}
