@@ -63,22 +63,24 @@ func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 		bnNormalise(sl[float64](x), sl[float64](xh), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner)
 	}
 	if *op.st.update {
-		n := float64(b * inner)
-		unbias := n / math.Max(n-1, 1)
-		for ch := 0; ch < c; ch++ {
-			v := 1/(op.istd[ch]*op.istd[ch]) - op.st.eps
-			if is32(x) {
-				rm, rv := sl[float32](op.st.mean), sl[float32](op.st.vari)
-				rm[ch] = float32((1-op.st.mom)*float64(rm[ch]) + op.st.mom*op.mean[ch])
-				rv[ch] = float32((1-op.st.mom)*float64(rv[ch]) + op.st.mom*v*unbias)
-			} else {
-				rm, rv := sl[float64](op.st.mean), sl[float64](op.st.vari)
-				rm[ch] = (1-op.st.mom)*rm[ch] + op.st.mom*op.mean[ch]
-				rv[ch] = (1-op.st.mom)*rv[ch] + op.st.mom*v*unbias
-			}
+		if is32(x) {
+			bnRunning(sl[float32](op.st.mean), sl[float32](op.st.vari), op.mean, op.istd, op.st, b*inner)
+		} else {
+			bnRunning(sl[float64](op.st.mean), sl[float64](op.st.vari), op.mean, op.istd, op.st, b*inner)
 		}
 	}
 	return y, nil
+}
+
+// bnRunning folds a batch's statistics into the running ones with
+// PyTorch's momentum convention, using the unbiased variance.
+func bnRunning[T float32 | float64](rm, rv []T, mean, istd []float64, st *bnShared, n int) {
+	unbias := float64(n) / math.Max(float64(n-1), 1)
+	for ch := range rm {
+		v := 1/(istd[ch]*istd[ch]) - st.eps
+		rm[ch] = T((1-st.mom)*float64(rm[ch]) + st.mom*mean[ch])
+		rv[ch] = T((1-st.mom)*float64(rv[ch]) + st.mom*v*unbias)
+	}
 }
 
 // bnStats computes per-channel mean and 1/sqrt(biased var + eps) in two
