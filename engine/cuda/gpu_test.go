@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -112,7 +113,8 @@ func parityCases() []parityCase {
 		{"batchnorm1d+relu+dropout", 16, nil, func(b *nn.Builder) {
 			x := b.Input("x", 6)
 			b.Input("t", 3)
-			h := b.Dropout(b.ReLU(b.BatchNorm("bn", b.Linear("l1", x, 32))), 0.3)
+			// The ReLU before the BatchNorm keeps l1.bias's gradient non-zero.
+			h := b.Dropout(b.ReLU(b.BatchNorm("bn", b.ReLU(b.Linear("l1", x, 32)))), 0.3)
 			b.Loss(nn.L1, b.Linear("l2", h, 3), "t", "", 1)
 		}},
 		{"conv2d", 3, nil, func(b *nn.Builder) {
@@ -136,7 +138,7 @@ func parityCases() []parityCase {
 		{"batchnorm2d+relu", 4, nil, func(b *nn.Builder) {
 			x := b.Input("x", 3, 6, 6)
 			b.Input("t", 5, 6, 6)
-			b.Loss(nn.MSE, b.ReLU(b.BatchNorm("bn", b.Conv2d("c", x, 5, 3, 1, 1, true))), "t", "", 1)
+			b.Loss(nn.MSE, b.ReLU(b.BatchNorm("bn", b.Conv2d("c", x, 5, 3, 1, 1, false))), "t", "", 1)
 		}},
 		{"maxpool2", 3, nil, func(b *nn.Builder) {
 			x := b.Input("x", 2, 8, 8)
@@ -297,6 +299,25 @@ func runParity(t *testing.T, ref, dut nn.Backend, c parityCase, tol float64) map
 	cs, err := cp.State()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A parameter whose exact gradient is zero (a bias right before a
+	// BatchNorm) gets rounding noise as its gradient, and Adam turns noise
+	// of either sign into a full step: leave those out of the comparison.
+	var degenerate []string
+	for name, g := range cg {
+		var ss float64
+		for _, v := range g.Data {
+			ss += float64(v) * float64(v)
+		}
+		if math.Sqrt(ss/float64(len(g.Data))) < 1e-6 {
+			degenerate = append(degenerate, name)
+			delete(gs.Params, name)
+			delete(cs.Params, name)
+		}
+	}
+	if len(degenerate) > 0 {
+		sort.Strings(degenerate)
+		res["zero_grad_params_skipped"] = strings.Join(degenerate, " ")
 	}
 	e, at = compareMaps(t, "params after 3 steps", gs.Params, cs.Params)
 	fail("params_after_3_steps", e, at)
