@@ -54,7 +54,7 @@ fi
 
 # Each group runs in its own process, so a crash or hang costs only its part.
 case " $parts " in *" tests "*)
-	for spec in "basics 30 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager" \
+	for spec in "basics 30 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization" \
 		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns"; do
 		set -- $spec
 		run "test-$1" "$2" "$BIN" -test.v -test.count=1 -test.timeout "$(($2 - 5))s" -test.run "^($3)\$" >"$OUT/test-$1.log" 2>&1

@@ -377,6 +377,16 @@ func TestGPUDropoutMaskMatchesNN(t *testing.T) {
 	}
 }
 
+func TestGPUUtilization(t *testing.T) {
+	gpuOrSkip(t)
+	u, err := Utilization()
+	record("nvml", map[string]any{"util": u, "error": fmt.Sprint(err)})
+	if err != nil || u < 0 || u > 100 {
+		t.Fatalf("utilization %v, %v", u, err)
+	}
+	t.Logf("GPU utilization %.0f%%", u)
+}
+
 // Replaying the captured CUDA graph gives the eager path's numbers while
 // step and lr change between steps.
 func TestGPUGraphMatchesEager(t *testing.T) {

@@ -41,3 +41,13 @@ func TestLoadErrorNamesPaths(t *testing.T) {
 		t.Fatalf("message %q", err.Error())
 	}
 }
+
+func TestUtilizationWithoutNVMLFailsCleanly(t *testing.T) {
+	u, err := Utilization()
+	if err == nil {
+		t.Skipf("NVML is here: %v%%", u)
+	}
+	if !strings.Contains(err.Error(), "libnvidia-ml.so.1") {
+		t.Fatalf("error does not name the library: %v", err)
+	}
+}
