@@ -94,7 +94,7 @@ func (d *Dataset) genMPII(split datasets.Split, i int, sp *mpiiSplit, ps *person
 		rec.Joints[m] = q
 		inImage := pts3[m][2] > 100 && q[0] >= 0 && q[1] >= 0 && q[0] < mpiiW && q[1] < mpiiH
 		own := parts[m]
-		if inImage && !ps.occluded(float32(q[0]), float32(q[1]), float32(pts3[m][2]), mpiiDepthTol[m], func(part int) bool { return own&(1<<part) != 0 }) {
+		if inImage && !ps.occluded(float32(q[0]), float32(q[1]), float32(pts3[m][2]), mpiiDepthTol[m], func(part int) bool { return part >= 0 && own&(1<<part) != 0 }) {
 			rec.Vis[m] = 1
 		}
 	}

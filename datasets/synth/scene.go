@@ -15,6 +15,7 @@ const (
 	matTrousers
 	matShoes
 	matEye
+	matSeat
 	numMats
 )
 
@@ -93,6 +94,7 @@ func buildPerson(dst *person, p *pose.Pose3D, cam *pose.Camera, a [2][3]float64,
 	dst.mats[matTrousers] = material{base: look.trousers}
 	dst.mats[matShoes] = material{base: look.shoes, spec: 0.3}
 	dst.mats[matEye] = material{base: rgb{0.05, 0.04, 0.04}}
+	dst.mats[matSeat] = material{base: look.seat, spec: 0.2}
 
 	lc := matVec(cam.R, li.dir) // world -> camera
 	dst.light = sm.dir(lc)
@@ -118,9 +120,9 @@ func buildPerson(dst *person, p *pose.Pose3D, cam *pose.Camera, a [2][3]float64,
 		dst.prims = append(dst.prims, c)
 	}
 
-	right, up, fwd := bodyFrame(p)
-	_ = right
+	_, up, fwd := bodyFrame(p)
 	shirt, trousers := matShirt, matTrousers
+	addSeat(p, cam, capsule)
 
 	// Legs and feet.
 	for _, side := range [2][3]int{{pose.RHip, pose.RKnee, pose.RFoot}, {pose.LHip, pose.LKnee, pose.LFoot}} {
@@ -139,13 +141,19 @@ func buildPerson(dst *person, p *pose.Pose3D, cam *pose.Camera, a [2][3]float64,
 	// Pelvis and torso: two side columns and a central one give a torso
 	// that is broad from the front and narrow from the side.
 	capsule(p[pose.RHip], p[pose.LHip], 95*g, 95*g, trousers, pose.Hip)
-	for _, side := range [2][2]int{{pose.RHip, pose.RShoulder}, {pose.LHip, pose.LShoulder}} {
-		lo := add(lerp3(p[side[0]], p[pose.Hip], 0.1), scale(up, 70))
-		hi := add(lerp3(p[side[1]], p[pose.Thorax], 0.12), scale(up, -75))
-		capsule(lo, hi, 92*g, 98*g, shirt, pose.Spine)
+	// Pelvis and torso: overlapping columns from side to side make a torso
+	// broad from the front and narrow from the side; a central column
+	// gives chest and belly their depth.
+	rlo := add(lerp3(p[pose.RHip], p[pose.Hip], 0.1), scale(up, 70))
+	llo := add(lerp3(p[pose.LHip], p[pose.Hip], 0.1), scale(up, 70))
+	rhi := add(lerp3(p[pose.RShoulder], p[pose.Thorax], 0.15), scale(up, -75))
+	lhi := add(lerp3(p[pose.LShoulder], p[pose.Thorax], 0.15), scale(up, -75))
+	for k := 0; k <= 4; k++ {
+		f := float64(k) / 4
+		capsule(lerp3(rlo, llo, f), lerp3(rhi, lhi, f), 88*g, 92*g, shirt, pose.Spine)
 	}
-	capsule(add(p[pose.Hip], scale(up, 40)), p[pose.Spine], 100*g, 105*g, shirt, pose.Spine)
-	capsule(p[pose.Spine], add(p[pose.Thorax], scale(up, -40)), 105*g, 100*g, shirt, pose.Thorax)
+	capsule(add(p[pose.Hip], scale(up, 40)), p[pose.Spine], 102*g, 106*g, shirt, pose.Spine)
+	capsule(p[pose.Spine], add(p[pose.Thorax], scale(up, -40)), 106*g, 100*g, shirt, pose.Thorax)
 	capsule(p[pose.RShoulder], p[pose.LShoulder], 58*g, 58*g, shirt, pose.Thorax)
 
 	// Neck and head.
@@ -215,4 +223,34 @@ func (c *prim) depthAt(x, y float32) (bool, float32) {
 	}
 	nz := float32(math.Sqrt(float64(1 - d2/(r*r))))
 	return true, c.za + t*(c.zb-c.za) - (c.rza+t*(c.rzb-c.rza))*nz
+}
+
+// addSeat puts a stool under a seated person (both thighs far from
+// vertical, pelvis low): without it a sitting pose floats in the air. The
+// stool is scenery, not a body part (part -1).
+func addSeat(p *pose.Pose3D, cam *pose.Camera, capsule func(x, y pose.Vec3, r0, r1 float64, mat, part int)) {
+	var w pose.Pose3D
+	for j := range p {
+		w[j] = cam.CamToWorld(p[j])
+	}
+	for _, s := range [2][2]int{{pose.RHip, pose.RKnee}, {pose.LHip, pose.LKnee}} {
+		d := unit(sub(w[s[1]], w[s[0]]))
+		if -d[2] > math.Cos(50*math.Pi/180) {
+			return // a thigh hangs down: not seated
+		}
+	}
+	hip := w[pose.Hip]
+	if hip[2] < 250 || hip[2] > 800 {
+		return
+	}
+	top := hip[2] - 95
+	const half = 170
+	c := pose.Vec3{hip[0], hip[1], top - 30}
+	world := func(dx, dy, z float64) pose.Vec3 { return cam.WorldToCam(pose.Vec3{c[0] + dx, c[1] + dy, z}) }
+	for _, dy := range []float64{-half + 30, -half / 3, half / 3, half - 30} {
+		capsule(world(-half, dy, c[2]), world(half, dy, c[2]), 32, 32, matSeat, -1)
+	}
+	for _, q := range [4][2]float64{{-1, -1}, {-1, 1}, {1, -1}, {1, 1}} {
+		capsule(world(q[0]*(half-25), q[1]*(half-25), c[2]), world(q[0]*(half-5), q[1]*(half-5), 0), 20, 18, matSeat, -1)
+	}
 }

@@ -24,6 +24,7 @@ type appearance struct {
 	pattern                                    int     // 0 plain, 1 stripes, 2 checks (shirt)
 	stripeMM                                   float32 // stripe width along the body axis, mm
 	girth                                      float64 // limb thickness factor
+	seat                                       rgb     // the stool this person sits on, if seated
 }
 
 // body is one person: bone lengths (constant over all their frames) and looks.
@@ -78,6 +79,7 @@ func newAppearance(r *rand.Rand) appearance {
 	for tries := 0; tries < 20 && colourDist(a.hair, a.skin) < 0.3; tries++ {
 		a.hair = pick(r, hairTones)
 	}
+	a.seat = pick(r, []rgb{{0.45, 0.3, 0.18}, {0.6, 0.6, 0.62}, {0.2, 0.2, 0.22}, {0.7, 0.55, 0.35}})
 	a.shortSleeves = r.IntN(3) == 0
 	a.shorts = r.IntN(6) == 0
 	a.pattern = r.IntN(3)
