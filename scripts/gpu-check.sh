@@ -9,7 +9,7 @@
 # Build first, on the development machine:
 #   CGO_ENABLED=0 go test -c -o .device/cuda.test ./engine/cuda
 #   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
-# Usage: bash scripts/gpu-check.sh [tests] [bench] [peers]   (default: all three)
+# Usage: bash scripts/gpu-check.sh [tests] [bench] [peers] [sanitize]   (default: all)
 # POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time.
 # Without a GPU every part skips cleanly.
 set -u
@@ -17,7 +17,7 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 T0=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-300} # whole script, seconds
-parts=${*:-tests bench peers}
+parts=${*:-tests bench peers sanitize}
 export POSELAB_GPU_OUT=$OUT
 for d in /usr/local/cuda-13.0/targets/x86_64-linux/lib /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
 	[ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
@@ -104,6 +104,17 @@ sh32tf32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 -
 ir32tf32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
 PAIRS
 grep -E '^(--- |FAIL|ok)|^ +--- |panic|Error' "$OUT/bench.log" 2>/dev/null | cut -c1-300 | tail -20
+
+# Last, with what time is left: compute-sanitizer's memcheck over small
+# parity cases (out-of-bounds or misaligned accesses in our kernels).
+case " $parts " in *" sanitize "*)
+	if command -v compute-sanitizer >/dev/null; then
+		POSELAB_GPU_OUT= run sanitize 45 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 9 \
+			"$BIN" -test.count=1 -test.run '^TestGPUParityWithCPU$/^(linear|maxpool3s2p1|upsample|softargmax|batchnorm2d)' >"$OUT/sanitize.log" 2>&1
+		echo "sanitize: $(grep -c 'Invalid\|Error' "$OUT/sanitize.log") error lines; $(grep -E 'ERROR SUMMARY|^ok|^FAIL|^PASS' "$OUT/sanitize.log" | tr '\n' ' ')" | tee -a "$OUT/summary.txt"
+	fi
+	;;
+esac
 
 python3 scripts/gpu_summary.py "$OUT" 2>&1 | tee -a "$OUT/summary.txt"
 echo "total $(($(date +%s) - T0))s" | tee -a "$OUT/summary.txt"

@@ -26,14 +26,11 @@ func chw(shape []int) (c, hw int) {
 
 // forward queues every node's forward computation.
 func (p *program) forward(train, update bool) error {
-	d, B := p.d, p.pl.B
 	for _, n := range p.g.Nodes {
 		if err := p.forwardNode(n, train, update); err != nil {
 			return fmt.Errorf("cuda: forward %s node %d (%s): %w", n.Op, n.ID, n.Name, err)
 		}
 	}
-	_ = d
-	_ = B
 	return nil
 }
 

@@ -122,7 +122,9 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 		return nil, err
 	}
 	ok = true
-	p.peak = p.usedBytes()
+	if u := p.usedBytes(); u > p.peak {
+		p.peak = u // the peak may already hold the algorithm search's workspace
+	}
 	return p, nil
 }
 
