@@ -49,6 +49,9 @@ __device__ double blockSum(double v) {
 	return sh[32];
 }
 
+// Index arithmetic is 32-bit unsigned (the plan refuses tensors of 2^31
+// elements or more): 64-bit division costs several times a memory access.
+
 // Element (b, c, hw) of channel c's i-th element over batch and space.
 __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 	if (HW == 1) return (i64)i * C + c;
@@ -59,7 +62,7 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 extern "C" {
 
 __global__ void add_bias(float* y, const float* b, i64 n, int C, int HW) {
-	GRID_STRIDE(i, n) y[i] += b[(i / HW) % C];
+	GRID_STRIDE(i, n) y[i] += b[((unsigned)i / (unsigned)HW) % (unsigned)C];
 }
 
 // bias_grad: db[c] = sum over batch and space of dy (one block per channel).
@@ -144,7 +147,7 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 __global__ void bn_eval(const float* x, float* y, const float* gamma, const float* beta, const float* rmean,
                         const float* rvar, i64 n, int C, int HW, float eps, int relu) {
 	GRID_STRIDE(i, n) {
-		int c = (i / HW) % C;
+		int c = ((unsigned)i / (unsigned)HW) % (unsigned)C;
 		float inv = rsqrtf(rvar[c] + eps);
 		float v = (x[i] - rmean[c]) * inv * gamma[c] + beta[c];
 		y[i] = (relu && !(v > 0.f)) ? 0.f : v;
@@ -194,8 +197,9 @@ __global__ void accumulate(const float* dy, float* dx, i64 n, int acc) {
 __global__ void maxpool_fwd(const float* x, float* y, int* idx, int BC, int H, int W, int OH, int OW, int K, int S, int P) {
 	i64 n = (i64)BC * OH * OW;
 	GRID_STRIDE(i, n) {
-		int ow = i % OW, oh = (i / OW) % OH;
-		i64 bc = i / ((i64)OH * OW);
+		unsigned u = (unsigned)i, q = u / (unsigned)OW;
+		int ow = u - q * OW, oh = q % (unsigned)OH;
+		i64 bc = q / (unsigned)OH;
 		const float* xp = x + bc * H * W;
 		float best = NEG_INF;
 		int bi = -1;
@@ -218,7 +222,7 @@ __global__ void maxpool_back(const float* dy, const int* idx, float* dx, int BC,
 	i64 n = (i64)BC * OHW;
 	GRID_STRIDE(i, n) {
 		int j = idx[i];
-		if (j >= 0) atomicAdd(dx + (i / OHW) * HW + j, dy[i]);
+		if (j >= 0) atomicAdd(dx + (i64)((unsigned)i / (unsigned)OHW) * HW + j, dy[i]);
 	}
 }
 
@@ -229,8 +233,9 @@ __global__ void maxpool_back_disjoint(const float* dy, const int* idx, float* dx
                                       int K, int S, int P, int acc) {
 	i64 n = (i64)BC * H * W;
 	GRID_STRIDE(i, n) {
-		int w = i % W, h = (i / W) % H;
-		i64 bc = i / ((i64)H * W);
+		unsigned u = (unsigned)i, q = u / (unsigned)W;
+		int w = u - q * W, h = q % (unsigned)H;
+		i64 bc = q / (unsigned)H;
 		int ph = h + P, pw = w + P, oh = ph / S, ow = pw / S;
 		float v = 0.f;
 		if (ph % S < K && pw % S < K && oh < OH && ow < OW) {
@@ -246,8 +251,9 @@ __global__ void upsample_fwd(const float* x, float* y, int BC, int H, int W) {
 	i64 n = (i64)BC * 4 * H * W;
 	int OW = 2 * W, OH = 2 * H;
 	GRID_STRIDE(i, n) {
-		int ow = i % OW, oh = (i / OW) % OH;
-		i64 bc = i / ((i64)OH * OW);
+		unsigned u = (unsigned)i, q = u / (unsigned)OW;
+		int ow = u - q * OW, oh = q % (unsigned)OH;
+		i64 bc = q / (unsigned)OH;
 		y[i] = x[bc * H * W + (oh >> 1) * W + (ow >> 1)];
 	}
 }
@@ -256,8 +262,9 @@ __global__ void upsample_back(const float* dy, float* dx, int BC, int H, int W, 
 	i64 n = (i64)BC * H * W;
 	int OW = 2 * W;
 	GRID_STRIDE(i, n) {
-		int w = i % W, h = (i / W) % H;
-		i64 bc = i / ((i64)H * W);
+		unsigned u = (unsigned)i, q = u / (unsigned)W;
+		int w = u - q * W, h = q % (unsigned)H;
+		i64 bc = q / (unsigned)H;
 		const float* d = dy + bc * 4 * H * W + (2 * h) * OW + 2 * w;
 		ACC(dx[i], d[0] + d[1] + d[OW] + d[OW + 1]);
 	}
@@ -277,7 +284,7 @@ __global__ void gap_fwd(const float* x, float* y, int BC, int HW) {
 __global__ void gap_back(const float* dy, float* dx, int BC, int HW, int acc) {
 	i64 n = (i64)BC * HW;
 	float inv = 1.f / HW;
-	GRID_STRIDE(i, n) ACC(dx[i], dy[i / HW] * inv);
+	GRID_STRIDE(i, n) ACC(dx[i], dy[(unsigned)i / (unsigned)HW] * inv);
 }
 
 // softargmax_fwd: one block per (b, joint): softmax over the D*H*W volume
@@ -328,8 +335,9 @@ __global__ void softargmax_back(const float* prob, const float* y, const float* 
                                 int acc) {
 	int n = D * H * W, HW = H * W;
 	GRID_STRIDE(i, total) {
-		i64 bj = i / n;
-		int r0 = (int)(i - bj * n), d = r0 / HW, r = r0 - d * HW, h = r / W, w = r - h * W;
+		unsigned u = (unsigned)i;
+		i64 bj = u / (unsigned)n;
+		int r0 = (int)(u - bj * n), d = r0 / HW, r = r0 - d * HW, h = r / W, w = r - h * W;
 		const float* g = dy + bj * 3;
 		const float* e = y + bj * 3;
 		ACC(dx[i], prob[i] * (g[0] * (w - e[0]) + g[1] * (h - e[1]) + g[2] * (d - e[2])));

@@ -160,6 +160,9 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 	for i, n := range g.Nodes {
 		nb := &p.Nodes[i]
 		nb.N = int64(B * nn.Numel(n.Shape))
+		if nb.N >= 1<<31 || (n.Op == nn.OpSoftArgmax3D && int64(B*nn.Numel(g.Nodes[n.Inputs[0]].Shape)) >= 1<<31) {
+			return nil, fmt.Errorf("cuda: node %d (%s) holds %d values at batch %d: the kernels index at most 2^31-1", i, n.Op, nb.N, B)
+		}
 		nb.DY, nb.Aux = -1, -1
 		if n.Op == nn.OpReshape || p.fusedInto[i] {
 			nb.Y = p.Nodes[n.Inputs[0]].Y // a reshape or fused ReLU is free: same buffer
