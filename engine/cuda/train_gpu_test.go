@@ -218,3 +218,26 @@ func TestGPUBench(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkTrainStepSB times one SB training step at batch 256 (skipped
+// without a GPU; on one, `go test -bench TrainStep ./engine/cuda`).
+func BenchmarkTrainStepSB(b *testing.B) {
+	gpu := gpuOrSkip(b)
+	g := models.SB(models.DefaultSB)
+	p, err := gpu.Compile(g, nn.Options{Batch: 256, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	batch := randomBatch(g, 256, 1)
+	if _, err := p.TrainStep(batch, 0, 1e-4); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.TrainStep(batch, i+1, 1e-4); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
