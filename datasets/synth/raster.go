@@ -360,18 +360,11 @@ func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, 
 }
 
 // upsample2 doubles an image bilinearly (weights 3/4 and 1/4, pixel
-// centres aligned), in integer arithmetic.
+// centres aligned), in integer arithmetic: first the two output rows of a
+// source row are blended vertically (x4), then each is widened (x4 again).
 func upsample2(dst []uint8, size int, src []uint8, half int) {
-	var xs [2 * 4096]int32 // source column offsets (x0, x1) per output column
-	for x := 0; x < size; x++ {
-		x0 := x / 2
-		x1 := x0 - 1
-		if x&1 == 1 {
-			x1 = x0 + 1
-		}
-		x1 = min(max(x1, 0), half-1)
-		xs[2*x], xs[2*x+1] = int32(3*x0), int32(3*x1)
-	}
+	var buf [2][3 * 2048]uint16
+	w := 3 * half
 	for y := 0; y < size; y++ {
 		y0 := y / 2
 		y1 := y0 - 1
@@ -379,15 +372,24 @@ func upsample2(dst []uint8, size int, src []uint8, half int) {
 			y1 = y0 + 1
 		}
 		y1 = min(max(y1, 0), half-1)
-		r0, r1 := src[3*y0*half:3*(y0+1)*half], src[3*y1*half:3*(y1+1)*half]
+		r0, r1 := src[w*y0:w*y0+w], src[w*y1:w*y1+w]
+		t := buf[y&1][:w]
+		for i := range t {
+			t[i] = 3*uint16(r0[i]) + uint16(r1[i])
+		}
 		drow := dst[3*y*size : 3*(y+1)*size]
 		for x := 0; x < size; x++ {
-			a, b := xs[2*x], xs[2*x+1]
+			x0 := x / 2
+			x1 := x0 - 1
+			if x&1 == 1 {
+				x1 = x0 + 1
+			}
+			x1 = min(max(x1, 0), half-1)
+			p, q := t[3*x0:3*x0+3:3*x0+3], t[3*x1:3*x1+3:3*x1+3]
 			d := drow[3*x : 3*x+3 : 3*x+3]
-			p, q, u, v := r0[a:a+3:a+3], r0[b:b+3:b+3], r1[a:a+3:a+3], r1[b:b+3:b+3]
-			d[0] = uint8((9*uint32(p[0]) + 3*uint32(q[0]) + 3*uint32(u[0]) + uint32(v[0]) + 8) >> 4)
-			d[1] = uint8((9*uint32(p[1]) + 3*uint32(q[1]) + 3*uint32(u[1]) + uint32(v[1]) + 8) >> 4)
-			d[2] = uint8((9*uint32(p[2]) + 3*uint32(q[2]) + 3*uint32(u[2]) + uint32(v[2]) + 8) >> 4)
+			d[0] = uint8((3*uint32(p[0]) + uint32(q[0]) + 8) >> 4)
+			d[1] = uint8((3*uint32(p[1]) + uint32(q[1]) + 8) >> 4)
+			d[2] = uint8((3*uint32(p[2]) + uint32(q[2]) + 8) >> 4)
 		}
 	}
 }
@@ -424,27 +426,28 @@ func blur121(pix []uint8, tmp []uint16, size, x0, y0, x1, y1 int) {
 // addNoise adds sensor noise of amplitude amp grey levels, the same for a
 // given key on every machine.
 func addNoise(pix []uint8, key uint64, amp int) {
-	h := uint32(key) ^ uint32(key>>32) | 1
+	h := key | 1
 	var off [256]int16 // random byte -> offset in [-amp, amp]
 	for b := range off {
 		off[b] = int16(b*(2*amp+1)>>8 - amp)
 	}
 	clip := func(v int16) uint8 { return uint8(min(max(v, 0), 255)) }
 	i := 0
-	for ; i+4 <= len(pix); i += 4 {
-		h ^= h << 13 // xorshift32
-		h ^= h >> 17
-		h ^= h << 5
-		p := pix[i : i+4 : i+4]
-		p[0] = clip(int16(p[0]) + off[h&255])
-		p[1] = clip(int16(p[1]) + off[h>>8&255])
-		p[2] = clip(int16(p[2]) + off[h>>16&255])
-		p[3] = clip(int16(p[3]) + off[h>>24])
+	for ; i+8 <= len(pix); i += 8 {
+		h ^= h << 13 // xorshift64
+		h ^= h >> 7
+		h ^= h << 17
+		p := pix[i : i+8 : i+8]
+		r := h
+		for k := range p {
+			p[k] = clip(int16(p[k]) + off[r&255])
+			r >>= 8
+		}
 	}
 	for ; i < len(pix); i++ {
 		h ^= h << 13
-		h ^= h >> 17
-		h ^= h << 5
+		h ^= h >> 7
+		h ^= h << 17
 		pix[i] = clip(int16(pix[i]) + off[h&255])
 	}
 }
