@@ -37,6 +37,7 @@ const PreCroppedSide = 256
 // and are cached; images are read on every call. Safe for concurrent use.
 type Dataset struct {
 	root string
+	opt  h36m.ETHOptions
 
 	mu   sync.Mutex
 	recs map[datasets.Split][]datasets.Record
@@ -46,7 +47,10 @@ type Dataset struct {
 var _ datasets.Dataset = (*Dataset)(nil)
 
 // Open checks that root holds at least one ETH annotation folder.
-func Open(root string) (*Dataset, error) {
+func Open(root string) (*Dataset, error) { return OpenWith(root, h36m.ETHOptions{}) }
+
+// OpenWith is Open with label options (e.g. undistorted 3D joints).
+func OpenWith(root string, opt h36m.ETHOptions) (*Dataset, error) {
 	st, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("eth: %w", err)
@@ -59,7 +63,7 @@ func Open(root string) (*Dataset, error) {
 	if !hasH36M && !hasMPII {
 		return nil, fmt.Errorf("eth: %s has neither h36m/annot nor mpii/annot (ETH Machine Perception layout expected)", root)
 	}
-	return &Dataset{root: root, recs: map[datasets.Split][]datasets.Record{}, mp: map[datasets.Split][]datasets.MPIIRecord{}}, nil
+	return &Dataset{root: root, opt: opt, recs: map[datasets.Split][]datasets.Record{}, mp: map[datasets.Split][]datasets.MPIIRecord{}}, nil
 }
 
 func isDir(p string) bool {
@@ -78,7 +82,7 @@ func (d *Dataset) Records(split datasets.Split) ([]datasets.Record, error) {
 		return r, nil
 	}
 	path := filepath.Join(d.root, "h36m", "annot", string(split)+".pkl")
-	r, err := h36m.LoadETH(path)
+	r, err := h36m.LoadETHWith(path, d.opt)
 	if err != nil {
 		return nil, fmt.Errorf("eth: %w", err)
 	}

@@ -153,6 +153,18 @@ func TestETHPickleMatchesMMPoseFrames(t *testing.T) {
 			t.Errorf("record %d: visibility %v", i, r.Vis)
 		}
 	}
+	exact, err := LoadETHWith("testdata/eth/val.pkl", ETHOptions{Undistort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range exact {
+		m := byImage[r.Image]
+		for j := range r.Joints3D {
+			if d := dist3(r.Joints3D[j], m.Joints3D[j]); d > 0.01 {
+				t.Fatalf("undistorted record %d joint %d: %v mm from mmpose S", i, j, d)
+			}
+		}
+	}
 	test, err := LoadETH("testdata/eth/test.pkl")
 	if err != nil {
 		t.Fatal(err)
