@@ -169,7 +169,9 @@ func (d *Dataset) genGroup(split datasets.Split, subs []string, g int, sp *h36mS
 	r := d.rng(streamH36M, splitID(split), uint64(g))
 	subject := subs[g%len(subs)]
 	action := (g / len(subs)) % len(Actions)
-	seq := g / (len(subs) * len(Actions)) // frame number within (subject, action)
+	// Frame number within the (subject, action) sequence, from 1 as in the
+	// real image names.
+	seq := 1 + g/(len(subs)*len(Actions))
 	b := d.bodies[subject]
 	p, _ := d.worldPose(r, action, b)
 	cams := h36mCameras[subject]
@@ -211,7 +213,7 @@ func (d *Dataset) genGroup(split datasets.Split, subs []string, g int, sp *h36mS
 		}
 		rec.Center, rec.Scale = personBox(rec.Joints2D[:])
 		rec.HasLabels = true
-		rec.Image = fmt.Sprintf("%s/%s_%s.%s/%s_%s.%s_%06d.jpg", subject, subject, rec.Action, cam.ID, subject, rec.Action, cam.ID, seq+1)
+		rec.Image = fmt.Sprintf("%s/%s_%s.%s/%s_%s.%s_%06d.jpg", subject, subject, rec.Action, cam.ID, subject, rec.Action, cam.ID, seq)
 		sp.scenes[i] = h36mScene{subject: subject, light: li, key: d.streamKey(streamRender, splitID(split), uint64(i))}
 	}
 }
