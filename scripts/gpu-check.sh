@@ -52,6 +52,13 @@ if [ ! -x "$BIN" ]; then
 	exit 1
 fi
 
+# The kernels through nvcc too: a second compiler's opinion, and the
+# register / spill report (NVRTC compiles the same source at run time).
+if command -v nvcc >/dev/null; then
+	POSELAB_DUMP_KERNELS=/tmp/poselab_kernels.cu "$BIN" -test.run '^TestDumpKernelSource$' >/dev/null 2>&1
+	run nvcc 30 nvcc -arch=sm_90 -cubin -Xptxas -v -o /tmp/poselab_kernels.cubin /tmp/poselab_kernels.cu >>"$OUT/parts.txt" 2>&1
+fi
+
 # Each group runs in its own process, so a crash or hang costs only its part.
 case " $parts " in *" tests "*)
 	for spec in "basics 30 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization" \

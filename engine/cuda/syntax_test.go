@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -37,5 +38,17 @@ func TestKernelSourceCompilesAsCpp(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(out) > 0 {
 		t.Fatalf("g++ -fsyntax-only on the kernel source: %v\n%s", err, out)
+	}
+}
+
+// TestDumpKernelSource writes the kernel source to $POSELAB_DUMP_KERNELS
+// (gpu-check.sh compiles it with nvcc for a register/spill report).
+func TestDumpKernelSource(t *testing.T) {
+	path := os.Getenv("POSELAB_DUMP_KERNELS")
+	if path == "" {
+		t.Skip("set POSELAB_DUMP_KERNELS=file.cu")
+	}
+	if err := os.WriteFile(path, []byte(kernelSource), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
