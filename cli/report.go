@@ -66,10 +66,10 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("report", "report [--split val] [--format md|csv|json] [--runs-dir DIR] [--pipelines A,B,...] [--export-dir DIR]", stderr)
 	split := fs.String("split", "val", "labelled split to score (train or val)")
 	format := fs.String("format", "md", "output format: md, csv or json")
-	runsDir := fs.String("runs-dir", "runs", "runs directory")
+	runsDir := runsDirFlag(fs)
 	only := fs.String("pipelines", "", "comma-separated pipelines to report (default: all registered)")
 	exportDir := fs.String("export-dir", "", "also write each row's predictions (<P>-<split>.csv/.json/.npz) and the ground truth (gt-<split>.*) there")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -25,7 +25,8 @@ func init() {
 // baselinePreset: "seed" is a ResNet-50 at 256 px for 100 epochs (the
 // seed gives no schedule for its boilerplate: Adam 1e-3, x0.1 after epochs
 // 80 and 95); "tiny" 6 epochs of the tiny set (under a minute an epoch on
-// 2 cores).
+// 2 cores); "test" one epoch of a 4-channel network at 32 px, for the
+// end-to-end tests of pipelines, reports and exports.
 func baselinePreset(preset string) (Spec, error) {
 	switch preset {
 	case "seed":
@@ -34,8 +35,11 @@ func baselinePreset(preset string) (Spec, error) {
 	case "tiny":
 		return Spec{Epochs: 6, Batch: 32, Loss: "l1", DataSize: "tiny", CkptEvery: 50,
 			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{5}, Gamma: 0.1}}, nil
+	case "test":
+		return Spec{Epochs: 1, Batch: 64, Loss: "l1", DataSize: "tiny",
+			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}, nil
 	}
-	return Spec{}, fmt.Errorf("baseline: unknown preset %q (tiny, seed)", preset)
+	return Spec{}, fmt.Errorf("baseline: unknown preset %q (tiny, seed, test)", preset)
 }
 
 // baselineRotDeg bounds B's rotation augmentation (degrees).

@@ -27,7 +27,7 @@ const (
 
 // BaselinePreset returns the named configuration: "seed" is a ResNet-50
 // at 256 px; "tiny" the same narrow ResNet-18-like backbone as IR's tiny
-// preset at 64 px.
+// preset at 64 px; "test" a 4-channel one at 32 px for end-to-end tests.
 func BaselinePreset(name string) (BaselineConfig, error) {
 	switch name {
 	case "seed":
@@ -35,8 +35,11 @@ func BaselinePreset(name string) (BaselineConfig, error) {
 	case "tiny":
 		return BaselineConfig{Backbone: ResNetConfig{Depth: 18, Width: 16, Blocks: []int{1, 1, 1, 1}}, Input: 64,
 			Joints: pose.NumJoints}, nil
+	case "test":
+		return BaselineConfig{Backbone: ResNetConfig{Depth: 18, Width: 4, Blocks: []int{1, 1, 1, 1}}, Input: 32,
+			Joints: pose.NumJoints}, nil
 	}
-	return BaselineConfig{}, fmt.Errorf("baseline: unknown preset %q (tiny, seed)", name)
+	return BaselineConfig{}, fmt.Errorf("baseline: unknown preset %q (tiny, seed, test)", name)
 }
 
 // Validate reports a configuration that cannot be built.
