@@ -207,8 +207,13 @@ func TestVideoPose3DWorldJointsMatchCameraFrames(t *testing.T) {
 			t.Errorf("%s: world joints transform to within %v mm only", m.Subject, worst)
 		}
 		cams2 := seq2[m.Subject][act]
+		for c := range cams2 {
+			if c != m.CamIndex && len(cams2[c]) != 0 {
+				t.Errorf("%s %s: camera %d has %d frames, want none (all NaN in the file)", m.Subject, act, c, len(cams2[c]))
+			}
+		}
 		p2 := cams2[m.CamIndex]
-		if len(p2) == 0 {
+		if len(p2) != 2 {
 			t.Fatalf("%s %s: no 2D frames for camera %d", m.Subject, act, m.CamIndex)
 		}
 		var w2 float64

@@ -18,7 +18,8 @@ var VideoPose3DJoints = [pose.NumJoints]int{0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15,
 type Sequences3D map[string]map[string][]pose.Pose3D
 
 // Sequences2D maps subject -> action -> camera index (0..3) -> frames of
-// 17 joints in px; a camera without data has no frames.
+// 17 joints in px; a camera without data (all NaN) has no frames, and
+// frames keep their indices (they align with the 3D frames).
 type Sequences2D map[string]map[string][4][]pose.Pose2D
 
 // LoadVideoPose3D3D reads VideoPose3D's data_3d_h36m.npz: `positions_3d`,
@@ -76,8 +77,7 @@ func ParseVideoPose3D3D(data []byte, name string) (Sequences3D, error) {
 
 // LoadVideoPose3D2D reads VideoPose3D's data_2d_h36m_*.npz:
 // `positions_2d`, subject -> action -> list of 4 cameras' [T,17,2] px.
-// Frames that are all NaN (no data for a camera) are dropped for that
-// camera.
+// A camera whose frames are all NaN (no data) gets no frames.
 func LoadVideoPose3D2D(path string) (Sequences2D, error) {
 	data, err := pyload.ReadFile(path)
 	if err != nil {
@@ -107,22 +107,22 @@ func ParseVideoPose3D2D(data []byte, name string) (Sequences2D, error) {
 			if len(shape) != 3 || shape[1] != pose.NumJoints || shape[2] != 2 {
 				return fmt.Errorf("camera %d: shape %v, want [T,17,2]", c, shape)
 			}
-			for t := 0; t < shape[0]; t++ {
-				var p pose.Pose2D
-				nan := true
+			frames := make([]pose.Pose2D, shape[0])
+			allNaN := true
+			for t := range frames {
 				for j := 0; j < pose.NumJoints; j++ {
 					o := (t*pose.NumJoints + j) * 2
-					p[j] = pose.Vec2{f[o], f[o+1]}
-					if !math.IsNaN(f[o]) {
-						nan = false
+					frames[t][j] = pose.Vec2{f[o], f[o+1]}
+					if !math.IsNaN(f[o]) || !math.IsNaN(f[o+1]) {
+						allNaN = false
 					}
 					if math.IsInf(f[o], 0) || math.IsInf(f[o+1], 0) {
 						return fmt.Errorf("camera %d frame %d: infinite value", c, t)
 					}
 				}
-				if !nan {
-					cams[c] = append(cams[c], p)
-				}
+			}
+			if !allNaN {
+				cams[c] = frames
 			}
 		}
 		if out[subj] == nil {
