@@ -379,6 +379,14 @@ func numbers(data any) ([]float64, error) {
 		return conv(d), nil
 	case []uint8:
 		return conv(d), nil
+	case []bool:
+		out := make([]float64, len(d))
+		for i, b := range d {
+			if b {
+				out[i] = 1
+			}
+		}
+		return out, nil
 	case []any:
 		out := make([]float64, len(d))
 		for i, v := range d {
