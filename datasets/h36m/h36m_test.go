@@ -202,7 +202,7 @@ func TestVideoPose3DWorldJointsMatchCameraFrames(t *testing.T) {
 		for j, w := range frames[0] {
 			worst = max(worst, dist3(cam.WorldToCam(w), m.Joints3D[j]))
 		}
-		t.Logf("%s %s: world -> camera within %.3f mm of mmpose S", m.Subject, act, worst)
+		t.Logf("%s %s: world -> camera within %.4f mm of mmpose S", m.Subject, act, worst)
 		if worst > 0.5 {
 			t.Errorf("%s: world joints transform to within %v mm only", m.Subject, worst)
 		}
