@@ -162,3 +162,19 @@ func TestFromMPIIMasksSpine(t *testing.T) {
 		t.Fatalf("joints %v", p.Joints)
 	}
 }
+
+func TestThumbBlendsHeatmapPeaksIntoGreyCrop(t *testing.T) {
+	c := &datasets.Crop{Size: 128, Pix: make([]uint8, 3*128*128)}
+	for i := range c.Pix {
+		c.Pix[i] = 100
+	}
+	hm := make([]float32, 17*32*32)
+	hm[5*32*32+10*32+20] = 1 // joint 5 peaks at heatmap (20, 10) = crop (80..83, 40..43)
+	w, h, pix := Thumb(c, hm, 32, 64)
+	if w != 64 || h != 64 || len(pix) != 64*64 {
+		t.Fatalf("thumb %dx%d, %d px", w, h, len(pix))
+	}
+	if pix[20*64+40] != 255 || pix[0] != 50 || pix[63*64+63] != 50 {
+		t.Fatalf("peak %d, background %d %d; want 255 and half the grey (50)", pix[20*64+40], pix[0], pix[63*64+63])
+	}
+}
