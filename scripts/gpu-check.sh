@@ -7,9 +7,10 @@
 # summary.txt); the summary is printed last.
 #
 # Build first, on the development machine:
-#   CGO_ENABLED=0 go test -c -o .device/cuda.test ./engine/cuda
+#   CGO_ENABLED=0 go test -c -ldflags="-s -w" -o .device/cuda.test ./engine/cuda
+#   CGO_ENABLED=0 go build -ldflags="-s -w" -o .device/poselab .   # for the end-to-end part
 #   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
-# Usage: bash scripts/gpu-check.sh [tests] [bench] [peers] [sanitize]   (default: all)
+# Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [sanitize]   (default: all)
 # POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time.
 # Without a GPU every part skips cleanly.
 set -u
@@ -17,7 +18,7 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 T0=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-300} # whole script, seconds
-parts=${*:-tests bench peers sanitize}
+parts=${*:-tests e2e bench peers sanitize}
 export POSELAB_GPU_OUT=$OUT
 for d in /usr/local/cuda-13.0/targets/x86_64-linux/lib /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
 	[ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
@@ -68,6 +69,21 @@ case " $parts " in *" tests "*)
 		grep -E '^(--- |FAIL|ok|PASS)|^ +--- |_test.go:[0-9]+: |panic' "$OUT/test-$1.log" | cut -c1-400 | tail -40
 	done
 	cat "$OUT"/test-*.log >"$OUT/tests.log" && rm -f "$OUT"/test-*.log
+	;;
+esac
+
+# End to end: the real CLI trains SB (synthetic data) on the GPU and on the
+# CPU for the same epochs; both final lines go to the summary.
+case " $parts " in *" e2e "*)
+	if [ -x .device/poselab ]; then
+		for dev in cuda cpu; do
+			run "e2e-$dev" 40 .device/poselab train --model sb --preset tiny --epochs 2 --device $dev --runs-dir /tmp/poselab-e2e-runs \
+				--name "e2e-$dev" >"$OUT/e2e.tmp" 2>&1
+			echo "e2e $dev: $(tail -1 "$OUT/e2e.tmp")" | tee -a "$OUT/summary.txt"
+			cat "$OUT/e2e.tmp" >>"$OUT/parts.txt"
+		done
+		rm -f "$OUT/e2e.tmp"
+	fi
 	;;
 esac
 
