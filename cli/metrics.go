@@ -120,17 +120,27 @@ func matchByID(pred, gt []predfile.Row, predPath, gtPath string) ([]pose.Pose3D,
 	for i, g := range gt {
 		k, ok := idx[g.ID]
 		if !ok {
-			return nil, nil, fmt.Errorf("%s: no prediction for Id %d (ground truth %s, row %d)", predPath, g.ID, gtPath, i+1)
+			return nil, nil, fmt.Errorf("%s: no prediction for Id %d (ground truth %s, %s)", predPath, g.ID, gtPath, rowLabel(gtPath, i))
 		}
 		pp[i], gp[i] = pred[k].Joints, g.Joints
 		inGT[g.ID] = true
 	}
 	for i, p := range pred {
 		if !inGT[p.ID] {
-			return nil, nil, fmt.Errorf("%s: row %d: Id %d is not in the ground truth %s", predPath, i+1, p.ID, gtPath)
+			return nil, nil, fmt.Errorf("%s: %s: Id %d is not in the ground truth %s", predPath, rowLabel(predPath, i), p.ID, gtPath)
 		}
 	}
 	return pp, gp, nil
+}
+
+// rowLabel names sample i of a prediction file the way its reader's errors
+// do: the line number in a CSV (header = row 1), the 0-based entry
+// otherwise.
+func rowLabel(path string, i int) string {
+	if f, _ := predfile.FormatOf(path); f == predfile.CSV {
+		return fmt.Sprintf("row %d", i+2)
+	}
+	return fmt.Sprintf("entry %d", i)
 }
 
 // Metrics2DJSON is the --json output of the 2D (PCKh) scorer.

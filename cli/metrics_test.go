@@ -97,8 +97,8 @@ func TestMetricsErrorsExitTwo(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--pred", missing, "--gt", gt}, []string{"missing.json", "no prediction for Id 2", "row 3"}},
-		{[]string{"--pred", extra, "--gt", gt}, []string{"extra.json", "row 4", "Id 3 is not in the ground truth"}},
+		{[]string{"--pred", missing, "--gt", gt}, []string{"missing.json", "no prediction for Id 2", "gt.csv, row 4"}},
+		{[]string{"--pred", extra, "--gt", gt}, []string{"extra.json", "entry 3", "Id 3 is not in the ground truth"}},
 		{[]string{"--pred", nan, "--gt", gt}, []string{"nan.csv", "row 2", "NaN"}},
 		{[]string{"--pred", short, "--gt", gt}, []string{"short.csv", "row 2", "3 columns, want 52"}},
 		{[]string{"--pred", junk, "--gt", gt}, []string{"junk.npz"}},
