@@ -153,11 +153,11 @@ func benchConfigs() []benchConfig {
 	sb := func() (*nn.Graph, error) { return models.SB(models.DefaultSB), nil }
 	return []benchConfig{
 		{"sb256", "sb", 256, false, 300, sb},
-		{"sh6", "sh", 6, false, 20, sh},
-		{"sh32", "sh", 32, false, 12, sh},
-		{"sh32tf32", "sh", 32, true, 12, sh},
-		{"ir32", "ir", 32, false, 12, ir},
-		{"ir32tf32", "ir", 32, true, 12, ir},
+		{"sh6", "sh", 6, false, 15, sh},
+		{"sh32", "sh", 32, false, 8, sh},
+		{"sh32tf32", "sh", 32, true, 8, sh},
+		{"ir32", "ir", 32, false, 8, ir},
+		{"ir32tf32", "ir", 32, true, 8, ir},
 	}
 }
 
