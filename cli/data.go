@@ -28,7 +28,7 @@ func runData(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "Usage: poselab %s\n", dataSynopsis)
 			return nil
 		}
-		return Usagef("want a subcommand: show or synth (usage: poselab %s)", dataSynopsis)
+		return Usagef("want a subcommand: show or synth (see poselab data --help)")
 	}
 	switch args[0] {
 	case "show":
@@ -129,7 +129,8 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	img := synth.CropImage(crop)
 	synth.DrawSkeleton(img, cj, cv)
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(&buf, img); err != nil {
 		return err
 	}
 	if err := writePNGAtomic(*out, buf.Bytes()); err != nil {
@@ -198,7 +199,10 @@ func writePNGAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
