@@ -408,6 +408,12 @@ func (p *program) trainStep(b nn.Batch, step int, lr float64) (float64, error) {
 		return 0, err
 	}
 	if p.useGraph && p.graphExec == 0 && p.graphErr == nil {
+		// One eager forward and backward first (no Adam, no running
+		// statistics: the state is unchanged) lets cuBLAS and cuDNN do their
+		// lazy set-up outside the capture, where it could invalidate it.
+		if err := p.trainOps(false, false); err != nil {
+			return 0, err
+		}
 		if err := p.captureStep(); err != nil {
 			p.graphErr = err
 			p.graphExec = 0
