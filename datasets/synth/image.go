@@ -33,7 +33,7 @@ func (d *Dataset) image(split datasets.Split, i int, spec datasets.CropSpec, opt
 	rec := &sp.recs[i]
 	sc := &sp.scenes[i]
 	crop := &datasets.Crop{Size: spec.Size, A: datasets.CropTransform(rec.Center, rec.Scale, spec)}
-	render(crop, &scene{cam: &rec.Cam, joints: &rec.Joints3D, body: d.bodies[sc.subject], room: d.rooms[sc.subject], light: sc.light, key: sc.key}, opts)
+	render(crop, &scene{cam: &rec.Cam, joints: &rec.Joints3D, body: d.bodies[sc.subject], room: d.rooms[sc.subject], light: sc.light, key: sc.key, decor: sc.decor}, opts)
 	return crop, nil
 }
 
@@ -56,6 +56,6 @@ func (d *Dataset) mpiiImage(split datasets.Split, i int, spec datasets.CropSpec,
 	rec := &sp.recs[i]
 	sc := &sp.scenes[i]
 	crop := &datasets.Crop{Size: spec.Size, A: datasets.CropTransform(rec.Center, rec.Scale, spec)}
-	render(crop, &scene{cam: &sc.cam, joints: &sc.joints, body: &sc.body, room: &sc.room, light: sc.light, key: sc.key}, opts)
+	render(crop, &scene{cam: &sc.cam, joints: &sc.joints, body: &sc.body, room: &sc.room, light: sc.light, key: sc.key, decor: uint32(sc.key)}, opts)
 	return crop, nil
 }

@@ -26,7 +26,9 @@ func TestRealLoadersReadExports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	close32 := func(a, b float64) bool { return float32(a) == float32(b) || math.Abs(a-b) <= 1e-6*math.Max(math.Abs(a), 1) }
+	close32 := func(a, b float64) bool {
+		return float32(a) == float32(b) || math.Abs(a-b) <= 1e-6*math.Max(math.Abs(a), 1)
+	}
 	for _, s := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
 		full, _ := d.h36mSplit(s)
 		// The ETH pickle groups records by camera.

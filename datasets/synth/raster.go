@@ -32,6 +32,7 @@ type scene struct {
 	room   *room
 	light  light
 	key    uint64
+	decor  uint32 // which wall panels carry doors and posters
 }
 
 // render draws sc into out (out.Size and out.A set by the caller).
@@ -56,7 +57,7 @@ func render(out *datasets.Crop, sc *scene, opts renderOpts) {
 	if cap(rd.bg) < 3*half*half {
 		rd.bg = make([]uint8, 3*half*half)
 	}
-	drawBackground(out, rd.bg[:3*half*half], sc.cam, sc.room, sc.light, pelvis)
+	drawBackground(out, rd.bg[:3*half*half], sc.cam, sc.room, sc.light, pelvis, sc.decor)
 	buildPerson(&rd.ps, sc.joints, sc.cam, out.A, sc.body, sc.light)
 	box := [4]int{out.Size, out.Size, -1, -1} // drawn area: x0, y0, x1, y1
 	for i := range rd.ps.prims {
@@ -64,7 +65,12 @@ func render(out *datasets.Crop, sc *scene, opts renderOpts) {
 	}
 	if !opts.noBlur && box[2] >= 0 {
 		// The background is smooth already (upsampled); soften the person.
-		blur121(out.Pix, rd.tmp[:3*n], out.Size, max(box[0]-1, 0), max(box[1]-1, 0), min(box[2]+1, out.Size-1), min(box[3]+1, out.Size-1))
+		x0, y0 := max(box[0]-1, 0), max(box[1]-1, 0)
+		x1, y1 := min(box[2]+1, out.Size-1), min(box[3]+1, out.Size-1)
+		blur121(out.Pix, rd.tmp[:3*n], out.Size, x0, y0, x1, y1)
+		if sc.key>>56&3 == 0 { // a quarter of the images are softer
+			blur121(out.Pix, rd.tmp[:3*n], out.Size, x0, y0, x1, y1)
+		}
 	}
 	if !opts.noNoise {
 		addNoise(out.Pix, sc.key, 3+int(sc.key>>60)%5)
@@ -225,7 +231,7 @@ func hash32(x uint32) uint32 {
 //
 // It renders at half resolution and upsamples: a background slightly out
 // of focus, as behind a person in a photo, for a quarter of the cost.
-func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, li light, pelvis pose.Vec3) {
+func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, li light, pelvis pose.Vec3, decor uint32) {
 	half := (out.Size + 1) / 2
 	// Half-resolution pixel X (centre X+0.5) is centred on full-resolution
 	// x = 2X+1: half-resolution coordinates are crop coordinates / 2.
@@ -303,7 +309,7 @@ func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, 
 				} else {
 					col = rm.floorB
 				}
-				f *= 0.92 + 0.08*float32(hash32(uint32(iu)*7919+uint32(iv))&255)/255
+				f *= 0.92 + 0.08*float32(hash32(uint32(iu)*7919+uint32(iv)+decor)&255)/255
 				sx, sy := px-pelvis[0], py-pelvis[1]
 				if d2 := sx*sx + sy*sy; d2 < shadowR2 {
 					f *= float32(0.45 + 0.55*d2/shadowR2)
@@ -331,7 +337,7 @@ func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, 
 				u := s*invPanel + 1e5
 				iu := int(u)
 				fu := float32(u - float64(iu))
-				hsh := hash32(uint32(iu)*31 + uint32(face))
+				hsh := hash32(uint32(iu)*31 + uint32(face) + decor)
 				col = rm.walls[face]
 				f *= 0.9 + 0.1*float32(hsh&255)/255
 				switch {

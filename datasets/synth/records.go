@@ -33,6 +33,7 @@ type h36mScene struct {
 	subject string
 	light   light
 	key     uint64 // per-record noise seed
+	decor   uint32 // per-frame doors and posters
 }
 
 type h36mSplit struct {
@@ -196,6 +197,7 @@ func (d *Dataset) genGroup(split datasets.Split, subs []string, g int, sp *h36mS
 		p[j] = add(p[j], off)
 	}
 	li := newLight(r)
+	decor := r.Uint32() % 8 // the lab is redecorated now and then
 	for c := 0; c < 4; c++ {
 		i := g*4 + c
 		cam := cams[c]
@@ -214,7 +216,7 @@ func (d *Dataset) genGroup(split datasets.Split, subs []string, g int, sp *h36mS
 		rec.Center, rec.Scale = personBox(rec.Joints2D[:])
 		rec.HasLabels = true
 		rec.Image = fmt.Sprintf("%s/%s_%s.%s/%s_%s.%s_%06d.jpg", subject, subject, rec.Action, cam.ID, subject, rec.Action, cam.ID, seq)
-		sp.scenes[i] = h36mScene{subject: subject, light: li, key: d.streamKey(streamRender, splitID(split), uint64(i))}
+		sp.scenes[i] = h36mScene{subject: subject, light: li, key: d.streamKey(streamRender, splitID(split), uint64(i)), decor: decor}
 	}
 }
 
