@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -76,4 +78,31 @@ func to32(v []float64) []float32 {
 		r[i] = float32(x)
 	}
 	return r
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestOpenBLASThreadsSleep: after a product OpenBLAS's worker threads go to
+// sleep within about 0.3 ms (OPENBLAS_THREAD_TIMEOUT=20) instead of
+// spinning for ~0.1 s on a core the Go kernels need.
+func TestOpenBLASThreadsSleep(t *testing.T) {
+	setupBLAS()
+	if _, ok := blasImpl.(*openBLAS); !ok || os.Getenv("OPENBLAS_THREAD_TIMEOUT") != "20" {
+		t.Skip("OpenBLAS not loaded, or its thread timeout set by the user")
+	}
+	a, w, c := make([]float32, 256*512), make([]float32, 512*512), make([]float32, 256*512)
+	for r := 0; r < 3; r++ {
+		gemm(false, true, 256, 512, 512, 1, a, 512, w, 512, 0, c, 512)
+		c0 := processCPU()
+		time.Sleep(50 * time.Millisecond)
+		if used := processCPU() - c0; used > 15*time.Millisecond {
+			t.Fatalf("the process used %v of CPU during a 50 ms sleep after a product", used)
+		}
+	}
 }
