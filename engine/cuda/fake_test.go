@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
@@ -369,5 +370,66 @@ func TestProgramOnFakeGPU(t *testing.T) {
 				t.Errorf("%d device allocations left after Close", len(f.allocs))
 			}
 		})
+	}
+}
+
+// Bad input gets a clear error and changes nothing.
+func TestProgramErrorsOnFakeGPU(t *testing.T) {
+	d, _ := newFakeDevice(t)
+	defer close(d.work)
+	be := &backend{d: d}
+	g := models.SB(models.SBPresets["tiny"])
+	if _, err := be.Compile(g, nn.Options{Batch: 0}); err == nil || !strings.Contains(err.Error(), "batch size 0") {
+		t.Fatalf("batch 0: %v", err)
+	}
+	pr, err := be.Compile(g, nn.Options{Batch: 4, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	good := randomBatch(g, 4, 1)
+	bad := randomBatch(g, 5, 1)
+	cases := []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"wrong batch", func() error { _, err := pr.TrainStep(bad, 0, 1e-3); return err }(), "compiled for batch 4"},
+		{"NaN lr", func() error { _, err := pr.TrainStep(good, 0, math.NaN()); return err }(), "learning rate"},
+		{"negative step", func() error { _, _, err := pr.Gradients(good, -1); return err }(), "negative step"},
+		{"missing input", func() error { _, err := pr.Predict(nn.Batch{}); return err }(), "no input"},
+		{"ragged tensor", func() error {
+			b := randomBatch(g, 4, 1)
+			b[models.SBInput].Data = b[models.SBInput].Data[:3]
+			_, err := pr.Loss(b)
+			return err
+		}(), "holds 3 values"},
+	}
+	for _, c := range cases {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.what, c.err, c.want)
+		}
+	}
+	st, err := pr.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.AdamStep != 0 {
+		t.Errorf("failed steps advanced Adam to %d", st.AdamStep)
+	}
+	for _, mutate := range []func(s *nn.State){
+		func(s *nn.State) { s.Params["input.linear.weight"] = nn.NewTensor(1, 1) },
+		func(s *nn.State) { s.Params["input.linear.bias"].Data[0] = float32(math.Inf(1)) },
+		func(s *nn.State) { delete(s.Buffers, "input.bn.running_var") },
+		func(s *nn.State) { s.AdamStep = -1 },
+	} {
+		s, _ := pr.State()
+		if s.Params["input.linear.weight"] == nil || s.Buffers["input.bn.running_var"] == nil {
+			t.Fatal("SB parameter names changed; update this test")
+		}
+		mutate(s)
+		if err := pr.SetState(s); err == nil {
+			t.Errorf("a broken state was accepted")
+		}
 	}
 }
