@@ -30,7 +30,7 @@ if par:
     print('parity with the CPU backend (relative error, tolerance 1e-4):')
     print('  %-28s' % 'case' + ''.join('%12s' % c[:11] for c in cols))
     for r in par:
-        print('  %-28s' % r['case'] + ''.join('%12.2e' % r[c] if isinstance(r.get(c), (int, float)) else '%12s' % '-' for c in cols))
+        print('  %-28s' % (r['case'] + (' [' + r['mode'] + ']' if r.get('mode') else '')) + ''.join('%12.2e' % r[c] if isinstance(r.get(c), (int, float)) else '%12s' % '-' for c in cols))
 for r in res:
     if r['kind'] == 'dropout_mask':
         print('dropout mask seed %s step %s p %s: %d mismatches of %d' % (r['seed'], r['step'], r['p'], r['mismatches'], r['n']))

@@ -38,6 +38,9 @@ func record(kind string, fields map[string]any) {
 		return
 	}
 	fields["kind"] = kind
+	if m := os.Getenv("POSELAB_MODE_TAG"); m != "" {
+		fields["mode"] = m
+	}
 	b, _ := json.Marshal(fields)
 	recordMu.Lock()
 	defer recordMu.Unlock()
