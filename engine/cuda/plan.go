@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"os"
 	"sort"
 
 	"poselab/nn"
@@ -152,6 +153,9 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 	}
 
 	p.FusedReLU, p.fusedInto = fuseBatchNormReLU(g), map[int]bool{}
+	if os.Getenv("POSELAB_CUDA_FUSE") == "0" { // debugging switch
+		p.FusedReLU = map[int]int{}
+	}
 	for _, r := range p.FusedReLU {
 		p.fusedInto[r] = true
 	}
