@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -255,16 +256,30 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []RunInfo
+	// Oldest first: the creation time of config.toml (IDs hold only seconds).
+	type dirAge struct {
+		name string
+		t    time.Time
+	}
+	var dirs []dirAge
 	for _, e := range ents {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		spec, err := readSpec(filepath.Join(s.dir, e.Name(), "config.toml"))
+		fi, err := os.Stat(filepath.Join(s.dir, e.Name(), "config.toml"))
 		if err != nil {
 			continue // not a run folder
 		}
-		spec.ID = e.Name()
+		dirs = append(dirs, dirAge{e.Name(), fi.ModTime()})
+	}
+	sort.SliceStable(dirs, func(i, j int) bool { return dirs[i].t.Before(dirs[j].t) })
+	var out []RunInfo
+	for _, e := range dirs {
+		spec, err := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
+		if err != nil {
+			continue
+		}
+		spec.ID = e.name
 		info := RunInfo{Spec: spec, State: Stopped, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(), BaselineMPJPE: math.NaN()}
 		var state, reason, device sql.NullString
 		var step, epoch, total, spe sql.NullInt64
@@ -278,6 +293,9 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 			info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE, info.SamplesPerSec =
 				toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
 			info.Started, info.Updated = fromUnix(started), fromUnix(updated)
+			if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
+				info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
+			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
