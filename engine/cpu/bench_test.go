@@ -55,6 +55,7 @@ func BenchmarkSBTrainStep(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
+	c0 := processCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := p.TrainStep(data, i, 1e-3); err != nil {
@@ -62,5 +63,8 @@ func BenchmarkSBTrainStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "samples/s")
+	// CPU time per step (all threads) depends less on other load than
+	// wall time does.
+	b.ReportMetric(float64((processCPU()-c0).Milliseconds())/float64(b.N), "cpu-ms/step")
 	b.Logf("device: %s", New().Device())
 }

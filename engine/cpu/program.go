@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 
 	"gorgonia.org/tensor"
@@ -266,8 +265,9 @@ func toNN(t *tensor.Dense) *nn.Tensor {
 	return r
 }
 
-// fromNN copies an nn.Tensor into t after checking its shape and values.
-func fromNN(t *tensor.Dense, src *nn.Tensor, what string) error {
+// checkNN reports whether src can be loaded into t: present, the right
+// shape, finite values.
+func checkNN(t *tensor.Dense, src *nn.Tensor, what string) error {
 	if src == nil {
 		return fmt.Errorf("cpu: state has no %s", what)
 	}
@@ -278,10 +278,15 @@ func fromNN(t *tensor.Dense, src *nn.Tensor, what string) error {
 		return fmt.Errorf("cpu: state %s has shape %v, want %v", what, src.Shape, []int(t.Shape()))
 	}
 	for _, v := range src.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		if v-v != 0 { // NaN or ±Inf
 			return fmt.Errorf("cpu: state %s holds %v", what, v)
 		}
 	}
+	return nil
+}
+
+// fromNN copies a checked nn.Tensor into t.
+func fromNN(t *tensor.Dense, src *nn.Tensor) {
 	switch d := t.Data().(type) {
 	case []float32:
 		copy(d, src.Data)
@@ -290,7 +295,6 @@ func fromNN(t *tensor.Dense, src *nn.Tensor, what string) error {
 			d[i] = float64(v)
 		}
 	}
-	return nil
 }
 
 // State copies out parameters, buffers and Adam's moments.
@@ -329,21 +333,14 @@ func (p *program) SetState(s *nn.State) error {
 	for name, t := range p.buffers {
 		jobs = append(jobs, job{t, s.Buffers[name], "buffer " + name})
 	}
-	// Validate everything into scratch copies first, then commit.
-	scratch := make([]*tensor.Dense, len(jobs))
-	for i, j := range jobs {
-		scratch[i] = tensor.New(tensor.Of(p.dt), tensor.WithShape(j.dst.Shape()...))
-		if err := fromNN(scratch[i], j.src, j.what); err != nil {
+	// Check everything first: a bad state changes nothing.
+	for _, j := range jobs {
+		if err := checkNN(j.dst, j.src, j.what); err != nil {
 			return err
 		}
 	}
-	for i, j := range jobs {
-		switch d := j.dst.Data().(type) {
-		case []float32:
-			copy(d, sl[float32](scratch[i]))
-		case []float64:
-			copy(d, sl[float64](scratch[i]))
-		}
+	for _, j := range jobs {
+		fromNN(j.dst, j.src)
 	}
 	p.adamStep = s.AdamStep
 	return nil
