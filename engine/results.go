@@ -184,7 +184,7 @@ func scorable(preds []Prediction, recs []datasets.Record) (pred, gt []pose.Pose3
 		if !p.Has3D {
 			return nil, nil, nil, fmt.Errorf("prediction %d has no 3D pose", i)
 		}
-		if irNaN(p.Pose3D) {
+		if notFinite3D(p.Pose3D) {
 			return nil, nil, nil, fmt.Errorf("prediction %d is not finite", i)
 		}
 		pred, gt, actions = append(pred, p.Pose3D), append(gt, recs[i].Joints3D), append(actions, recs[i].Action)

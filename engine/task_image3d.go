@@ -240,7 +240,7 @@ func (s *imageSource) evaluate3D(split datasets.Split, preds []Prediction, with2
 		if !r.HasLabels {
 			return EpochInfo{}, fmt.Errorf("%s has no labels to evaluate against", split)
 		}
-		if irNaN(p.Pose3D) {
+		if notFinite3D(p.Pose3D) {
 			return EpochInfo{}, fmt.Errorf("%s prediction %d is not finite (training diverged?)", split, p.ID)
 		}
 		pred, gt, actions = append(pred, p.Pose3D), append(gt, r.Joints3D), append(actions, r.Action)

@@ -169,9 +169,9 @@ func (t *irTask) Evaluate(split datasets.Split, preds []Prediction) (EpochInfo, 
 	return t.img.evaluate3D(split, preds, true)
 }
 
-// irNaN guards decoded numbers: a diverged model must not write NaN poses
-// silently.
-func irNaN(p pose.Pose3D) bool {
+// notFinite3D reports a NaN or infinite coordinate: a diverged model's
+// poses must not be scored or exported silently.
+func notFinite3D(p pose.Pose3D) bool {
 	for _, v := range p {
 		for _, c := range v {
 			if math.IsNaN(c) || math.IsInf(c, 0) {
