@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"poselab/checkpoints"
@@ -406,6 +407,11 @@ func (s *session) eta() time.Duration {
 func (s *session) resource() {
 	s.lastResEv = time.Now()
 	m := s.prog.Memory()
+	if m.Used == 0 { // backends that do not count (CPU): the process's Go heap
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m.Used, m.Total = int64(ms.HeapInuse), int64(ms.Sys)
+	}
 	s.e.mu.Lock()
 	dev := s.r.info.Device
 	s.e.mu.Unlock()
