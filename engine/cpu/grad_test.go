@@ -1,6 +1,9 @@
 package cpu
 
 import (
+	"math"
+
+	"gorgonia.org/tensor"
 	"testing"
 
 	"poselab/nn"
@@ -92,4 +95,37 @@ func TestParallelKernels(t *testing.T) {
 	t.Run("upsample", TestUpsampleAndAvgPool)
 	t.Run("softargmax", TestSoftArgmax3DForward)
 	t.Run("masks", TestMaskMatchesDropoutKeep)
+}
+
+// TestFloat32MatchesFloat64: the float32 program (the one that trains)
+// gives the float64 program's loss and gradients to float32 accuracy.
+func TestFloat32MatchesFloat64(t *testing.T) {
+	for name, g := range map[string]*nn.Graph{"dense": mlpGraph(0.3), "spatial": spatialGraph()} {
+		b := randomBatch(g, 3, 4)
+		var losses [2]float64
+		var grads [2]map[string]*nn.Tensor
+		for i, be := range []nn.Backend{New(), NewWithDType(tensor.Float64)} {
+			p, err := be.Compile(g, nn.Options{Batch: 3, Seed: 6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if losses[i], grads[i], err = p.Gradients(b, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !near(losses[0], losses[1], 1e-5*math.Abs(losses[1])) {
+			t.Fatalf("%s: loss %v in float32, %v in float64", name, losses[0], losses[1])
+		}
+		for pname, g64 := range grads[1] {
+			scale := 0.0
+			for _, v := range g64.Data {
+				scale = math.Max(scale, math.Abs(float64(v)))
+			}
+			for i, v := range grads[0][pname].Data {
+				if math.Abs(float64(v-g64.Data[i])) > 1e-4*scale+1e-6 {
+					t.Fatalf("%s: gradient %s[%d] %v in float32, %v in float64", name, pname, i, v, g64.Data[i])
+				}
+			}
+		}
+	}
 }

@@ -309,3 +309,23 @@ func TestUntrainedHead(t *testing.T) {
 		t.Fatal("Adam did not move the trained layer")
 	}
 }
+
+func TestMemoryAndClose(t *testing.T) {
+	p, err := New().Compile(smallMLP(), nn.Options{Batch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.Memory(); m.Used <= 0 || m.Peak < m.Used {
+		t.Fatalf("memory %+v", m)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, y := regression(4, 8, 3, 1)
+	if _, err := p.TrainStep(nn.Batch{"x": x, "t": y}, 0, 1e-3); err == nil {
+		t.Fatal("TrainStep after Close succeeded")
+	}
+	if _, err := p.Predict(nn.Batch{"x": x}); err == nil {
+		t.Fatal("Predict after Close succeeded")
+	}
+}
