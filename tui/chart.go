@@ -126,18 +126,24 @@ func (c chart) render() string {
 	if yf == nil {
 		yf = fmtNum
 	}
-	labelEvery := max(2, plotH/4)
-	for r := 0; r < plotH; r++ {
-		label := ""
-		last := r == plotH-1 && r%labelEvery >= 2
-		if hasData && (r%labelEvery == 0 || last) {
-			// value at the centre of this row
-			v := hi - (float64(r)*4+1.5)/float64(ph-1)*(hi-lo)
-			if c.logY {
-				v = math.Pow(10, v)
+	// y labels at round values (decades on a log axis), one per row at
+	// most and never on neighbouring rows.
+	yLabels := map[int]string{}
+	if hasData {
+		for _, t := range yTicks(lo, hi, max(2, plotH/3), c.logY) {
+			row := int((hi - t) / (hi - lo) * float64(ph-1) / 4)
+			if row < 0 || row >= plotH || yLabels[row] != "" || yLabels[row-1] != "" || yLabels[row+1] != "" {
+				continue
 			}
-			label = yf(v)
+			v := t
+			if c.logY {
+				v = math.Pow(10, t)
+			}
+			yLabels[row] = yf(v)
 		}
+	}
+	for r := 0; r < plotH; r++ {
+		label := yLabels[r]
 		axis := "│"
 		if label != "" {
 			axis = "┤"
@@ -192,6 +198,37 @@ func (c chart) xTicks(plotW int) ([]int, string) {
 		copy(line[plotW-len(unit):], unit)
 	}
 	return ticks, string(line)
+}
+
+// yTicks returns tick positions in the axis' own space (log10 of the value
+// on a log axis): decades first, then 2x and 5x, then plain round values.
+func yTicks(lo, hi float64, n int, logY bool) []float64 {
+	if !logY {
+		return niceTicks(lo, hi, n, false)
+	}
+	var out []float64
+	for k := math.Ceil(lo); k <= hi; k++ {
+		out = append(out, k)
+	}
+	if len(out) < 2 {
+		out = out[:0]
+		for k := math.Floor(lo); k <= math.Ceil(hi); k++ {
+			for _, m := range []float64{1, 2, 5} {
+				if t := k + math.Log10(m); t >= lo && t <= hi {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	if len(out) < 2 {
+		out = out[:0]
+		for _, v := range niceTicks(math.Pow(10, lo), math.Pow(10, hi), n, false) {
+			if v > 0 {
+				out = append(out, math.Log10(v))
+			}
+		}
+	}
+	return out
 }
 
 // niceTicks returns round values in [lo, hi], about n of them.

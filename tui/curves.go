@@ -236,11 +236,14 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 			lo, hi = math.Min(lo, xs[0]), math.Max(hi, xs[len(xs)-1])
 			c.series = append(c.series, series{xs: xs, ys: ys, color: p.r.color, dots: len(xs) < w})
 			if sel {
-				last := ys[len(ys)-1]
-				now = " · now " + fmtNum(last)
+				f := fmtNum
+				if unit == "mm" {
+					f = fmtMM
+				}
+				now = " · now " + f(ys[len(ys)-1])
 				if b := p.r.best(); b != nil && !v.valX {
 					bv, _ := valMetric(*b, false)
-					now += fmt.Sprintf(" · best %s (epoch %d)", fmtNum(bv), b.Epoch)
+					now += fmt.Sprintf(" · best %s (epoch %d)", f(bv), b.Epoch)
 				}
 			}
 		}

@@ -522,7 +522,7 @@ func (m *Model) header(w int) string {
 		}
 	}
 	active := len(m.activeRuns())
-	right := fmt.Sprintf("%d runs · %d active ", len(m.rows), active)
+	right := fmt.Sprintf("%s · %d active ", plural(len(m.rows), "run"), active)
 	if m.frozen != nil {
 		right = stBadge.Render("FROZEN") + " " + right
 	}
@@ -681,3 +681,10 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 }
 
 var _ = time.Second
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

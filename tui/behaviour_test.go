@@ -1,0 +1,400 @@
+package tui
+
+import (
+	"math"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"poselab/engine"
+	"poselab/pose"
+)
+
+func TestSmoothEMAHandComputed(t *testing.T) {
+	// w = 0.5: a1 = 0.5*1 = 0.5, /(1-0.5) = 1; a2 = 0.25 + 1.5 = 1.75,
+	// /(1-0.25) = 2.3333; the debiased EMA starts on the first point.
+	got := smoothEMA([]float64{1, 3}, 0.5)
+	if math.Abs(got[0]-1) > 1e-12 || math.Abs(got[1]-7.0/3) > 1e-12 {
+		t.Fatalf("smoothEMA = %v, want [1 2.3333]", got)
+	}
+	// A constant stays constant at every weight (no pull towards zero).
+	for _, w := range smoothLadder {
+		for i, v := range smoothEMA([]float64{5, 5, 5, 5}, w) {
+			if math.Abs(v-5) > 1e-9 {
+				t.Fatalf("w=%g: point %d = %g, want 5", w, i, v)
+			}
+		}
+	}
+	// Non-finite values keep the previous smoothed value; the input is
+	// not modified.
+	in := []float64{2, math.NaN(), 4}
+	got = smoothEMA(in, 0.5)
+	if got[1] != got[0] || !math.IsNaN(in[1]) {
+		t.Fatalf("NaN handling: %v (input %v)", got, in)
+	}
+}
+
+func TestBucketizeKeepsEnvelope(t *testing.T) {
+	// 200,000 points with one spike: 50 columns keep the spike and the
+	// minimum, and every point lands in some column.
+	n := 200000
+	xs, ys := make([]float64, n), make([]float64, n)
+	for i := range xs {
+		xs[i], ys[i] = float64(i), 1+0.1*math.Sin(float64(i))
+	}
+	ys[123456] = 42
+	bs := bucketize(xs, ys, 0, float64(n-1), 50)
+	hi, lo, filled := 0.0, math.Inf(1), 0
+	for _, b := range bs {
+		if b.ok {
+			filled++
+			hi, lo = math.Max(hi, b.max), math.Min(lo, b.min)
+		}
+	}
+	if filled != 50 || hi != 42 || lo > 0.9001 {
+		t.Fatalf("filled %d, max %g, min %g", filled, hi, lo)
+	}
+	// A window only takes its own points.
+	bs = bucketize(xs, ys, 1000, 1999, 10)
+	if bs[0].firstIndex != 1000 || bs[9].lastIndex != 1999 {
+		t.Fatalf("window: first %d last %d", bs[0].firstIndex, bs[9].lastIndex)
+	}
+}
+
+func TestLossChartManyPointsIsFast(t *testing.T) {
+	// 150,000 steps draw in well under a frame budget of 100 ms.
+	r := &runData{bestEpoch: -1}
+	t0 := time.Now()
+	for i := 0; i < 150000; i++ {
+		r.step = append(r.step, float64(i))
+		r.wall = append(r.wall, float64(t0.Unix())+float64(i)/100)
+		r.loss = append(r.loss, 1/(1+float64(i)/1000))
+		r.lr = append(r.lr, 1e-3)
+	}
+	runs := []plotted{{r: r, selected: true}}
+	start := time.Now()
+	out := lossChart(newCurvesView(), runs, 120, 30)
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("150k-point chart took %v", d)
+	}
+	if !strings.Contains(ansi.Strip(out), "@ step 149,999") {
+		t.Fatalf("chart does not reach the newest step:\n%s", ansi.Strip(out))
+	}
+}
+
+func TestWindowFollowsAndPans(t *testing.T) {
+	v := newCurvesView()
+	if a, b := v.window(0, 1000); a != 0 || b != 1000 {
+		t.Fatalf("unzoomed window %g..%g", a, b)
+	}
+	v.zoomBy(4)
+	if a, b := v.window(0, 1000); a != 750 || b != 1000 {
+		t.Fatalf("zoomed window %g..%g, want the newest quarter", a, b)
+	}
+	v.panBy(1)
+	if a, b := v.window(0, 1000); a != 500 || b != 750 {
+		t.Fatalf("panned window %g..%g", a, b)
+	}
+	v.panBy(100) // cannot pan before the first point
+	if a, b := v.window(0, 1000); a != 0 || b != 250 {
+		t.Fatalf("clamped window %g..%g", a, b)
+	}
+}
+
+func TestStoreDropsDuplicatesAndOrdersChains(t *testing.T) {
+	s := newStore()
+	ev := engine.Event{Seq: 5, Run: "a", Kind: engine.EvStep, Step: &engine.StepInfo{Step: 1, Loss: 1}}
+	s.apply(ev)
+	s.apply(ev) // the same event from history and channel
+	if n := len(s.runs["a"].step); n != 1 {
+		t.Fatalf("%d steps after a duplicate", n)
+	}
+	rows := orderRuns([]engine.RunInfo{
+		{Spec: engine.Spec{ID: "c", After: "a"}},
+		{Spec: engine.Spec{ID: "b"}},
+		{Spec: engine.Spec{ID: "a"}},
+		{Spec: engine.Spec{ID: "d", After: "c"}},
+	})
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.info.Spec.ID+":"+itoa(r.depth))
+	}
+	if strings.Join(got, " ") != "a:0 c:1 d:2 b:0" {
+		t.Fatalf("order %v", got)
+	}
+}
+
+func TestKeyMapIsConsistent(t *testing.T) {
+	seen := map[string]action{}
+	acts := map[action]bool{}
+	for _, g := range keyMap {
+		for _, b := range g.bindings {
+			acts[b.act] = true
+			for _, k := range b.key.Keys() {
+				if a, dup := seen[k]; dup {
+					t.Fatalf("key %q bound to actions %d and %d", k, a, b.act)
+				}
+				seen[k] = b.act
+			}
+		}
+	}
+	for a := actHelp; a <= actSkelLayers; a++ {
+		if !acts[a] {
+			t.Fatalf("action %d has no key", a)
+		}
+	}
+	// The help screen is generated from the table: every key is on it.
+	help := ansi.Strip(helpView(200, 80, 0))
+	for k := range seen {
+		if !strings.Contains(help, k) {
+			t.Fatalf("help lacks key %q", k)
+		}
+	}
+}
+
+// run executes a command and feeds its message back, as Bubble Tea would.
+func run(m *Model, cmd tea.Cmd) {
+	for cmd != nil {
+		msg := cmd()
+		if msg == nil {
+			return
+		}
+		if b, ok := msg.(tea.BatchMsg); ok {
+			for _, c := range b {
+				run(m, c)
+			}
+			return
+		}
+		// tea.Sequence's message is an unexported slice of commands.
+		if v := reflect.ValueOf(msg); v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeOf(tea.Cmd(nil)) {
+			for i := 0; i < v.Len(); i++ {
+				run(m, v.Index(i).Interface().(tea.Cmd))
+			}
+			return
+		}
+		if msg == tea.Quit() {
+			return
+		}
+		_, cmd = m.Update(msg)
+	}
+}
+
+func pressRun(m *Model, keys ...string) {
+	for _, k := range keys {
+		_, cmd := m.Update(keyMsg(k))
+		if k != "n" && k != "e" && k != "c" { // forms start with commands we need not run
+			run(m, cmd)
+		}
+	}
+}
+
+func TestKeysSteerTheController(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{RunsDir: "/runs"})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	if info, _ := m.selected(); info.Spec.ID != "sb-demo" {
+		t.Fatalf("starts on %q, want the running run", info.Spec.ID)
+	}
+	pressRun(m, "p", "r", "s", "d", "n", "d", "y")
+	want := []string{"pause sb-demo", "resume sb-demo", "stop sb-demo", "delete sb-demo"}
+	if got := fc.callLog(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("calls %q, want %q", got, want)
+	}
+	if !strings.Contains(m.status, "deleted sb-demo") {
+		t.Fatalf("status %q", m.status)
+	}
+}
+
+// feed runs a command as Bubble Tea would, but only one level deep and
+// with a deadline: timers (cursor blink) are dropped, so it cannot loop.
+func feed(m *Model, cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	done := make(chan tea.Msg, 1)
+	go func() { done <- cmd() }()
+	select {
+	case msg := <-done:
+		if b, ok := msg.(tea.BatchMsg); ok {
+			for _, c := range b {
+				feed(m, c)
+			}
+			return
+		}
+		if msg != nil {
+			_, next := m.Update(msg)
+			if _, ok := msg.(submittedMsg); !ok {
+				feed(m, next)
+			}
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestNewRunFormSubmits(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.Update(keyMsg("n"))
+	if !strings.Contains(screen(m, 120, 40), "New run") {
+		t.Fatal("no form")
+	}
+	// Name, pipeline, model (→ sh), preset, device; data, epochs (7), lr, seed.
+	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feed(m, cmd)
+	}
+	calls := fc.callLog()
+	if len(calls) != 1 || calls[0] != "submit run-4 model=sh preset=tiny pipeline= after= epochs=7 seed=1 lr=0" {
+		t.Fatalf("calls %q", calls)
+	}
+	if m.form != nil || m.selID != "run-4" || !strings.Contains(m.status, "started run-4") {
+		t.Fatalf("after submit: form open %v, selected %q, status %q", m.form != nil, m.selID, m.status)
+	}
+	// A pipeline goes to the engine's pipeline submitter when it has one.
+	m.Update(keyMsg("n"))
+	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feed(m, cmd)
+	}
+	if calls := fc.callLog(); len(calls) != 2 || !strings.Contains(calls[1], "pipeline=D") {
+		t.Fatalf("pipeline D: calls %q", calls)
+	}
+	// esc cancels a form without submitting.
+	m.Update(keyMsg("e"))
+	m.Update(keyMsg("esc"))
+	if m.form != nil || len(fc.callLog()) != 2 {
+		t.Fatal("esc did not cancel the export form")
+	}
+}
+
+func TestChainFormSetsAfterAndFrom(t *testing.T) {
+	v := &newRunValues{after: "sb-demo", model: "sb", preset: "tiny", data: "synth", device: "cpu", epochs: "3", lr: "2e-4", seed: "9"}
+	s := v.spec()
+	if s.After != "sb-demo" || len(s.From) != 1 || s.From[0] != "sb-demo" || s.Epochs != 3 || s.Schedule.BaseLR != 2e-4 || s.Seed != 9 {
+		t.Fatalf("chain spec %+v", s)
+	}
+	if p := (&newRunValues{pipeline: "D", model: "sb"}).spec(); p.Pipeline != "D" || p.Model != "" {
+		t.Fatalf("pipeline spec %+v", p)
+	}
+}
+
+func TestQuitAsksOnlyWithActiveRuns(t *testing.T) {
+	m := New(fixture(), Options{})
+	_, cmd := m.Update(keyMsg("q"))
+	if cmd != nil || m.confirm == nil {
+		t.Fatal("quitting with active runs did not ask")
+	}
+	m.Update(keyMsg("esc"))
+	if m.confirm != nil {
+		t.Fatal("esc did not cancel")
+	}
+	// Remote sessions stop the server's runs themselves when asked to.
+	fc := fixture()
+	rm := New(fc, Options{Remote: true})
+	pressRun(rm, "q", "s")
+	if rm.QuitChoice() != QuitStopRuns || len(fc.callLog()) != 2 {
+		t.Fatalf("remote stop: choice %d, calls %q", rm.QuitChoice(), fc.callLog())
+	}
+	// No active run: q quits at once.
+	idle := newFake()
+	idle.addRun(engine.RunInfo{Spec: engine.Spec{ID: "x"}, State: engine.Finished}, engine.Schedule{})
+	im := New(idle, Options{})
+	if _, cmd := im.Update(keyMsg("q")); cmd == nil || im.confirm != nil {
+		t.Fatal("idle quit asked")
+	}
+}
+
+func TestFreezeHoldsTheCharts(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	before := screen(m, 120, 40)
+	m.Update(keyMsg("f"))
+	frozen := screen(m, 120, 40)
+	if !strings.Contains(frozen, "FROZEN") {
+		t.Fatal("no FROZEN badge")
+	}
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1e6, Run: "sb-demo", Time: time.Now(), Kind: engine.EvStep,
+		Step: &engine.StepInfo{Step: 3999, Loss: 5, LR: 1e-3}}}})
+	if got := screen(m, 120, 40); !strings.Contains(got, "@ step 2,399") {
+		t.Fatalf("frozen chart moved:\n%s", got)
+	}
+	m.Update(keyMsg("f"))
+	if got := screen(m, 120, 40); !strings.Contains(got, "@ step 3,999") || got == before {
+		t.Fatalf("unfrozen chart does not show the new step:\n%s", got)
+	}
+}
+
+func TestMouseSelectsAndZooms(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.Update(tea.MouseClickMsg{X: 10, Y: 2, Button: tea.MouseLeft}) // first list row
+	if info, _ := m.selected(); info.Spec.ID != "sb-lr3" {
+		t.Fatalf("click selected %q", info.Spec.ID)
+	}
+	m.Update(tea.MouseWheelMsg{X: 30, Y: 20, Button: tea.MouseWheelUp})
+	if m.cv.zoom <= 1 {
+		t.Fatalf("wheel did not zoom: %g", m.cv.zoom)
+	}
+	m.Update(tea.MouseClickMsg{X: 22, Y: 0, Button: tea.MouseLeft}) // "2 Joints" tab
+	if m.tab != tabJoints {
+		t.Fatalf("tab click: %d", m.tab)
+	}
+}
+
+func TestNoColorProfileHasNoColours(t *testing.T) {
+	tm := teatest.NewTestModel(t, New(fixture(), Options{}), teatest.WithInitialTermSize(80, 24),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
+	var out string
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		out += string(b)
+		return strings.Contains(out, "train loss")
+	})
+	tm.Send(keyMsg("q"))
+	tm.Send(keyMsg("s"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	// No SGR sequence may set a colour (30-37, 38, 40-47, 48, 90-107).
+	for _, m := range sgrRE.FindAllStringSubmatch(out, -1) {
+		for _, p := range strings.Split(m[1], ";") {
+			n, _ := strconv.Atoi(p)
+			if (n >= 30 && n <= 38) || (n >= 40 && n <= 48) || (n >= 90 && n <= 107) {
+				t.Fatalf("colour sequence %q in a no-colour terminal", m[0])
+			}
+		}
+	}
+	if len(sgrRE.FindAllString(out, -1)) == 0 {
+		t.Fatal("no styling at all: bold and reverse should survive without colour")
+	}
+}
+
+var sgrRE = regexp.MustCompile("\x1b\\[([0-9;]*)m")
+
+func TestRender2DSample(t *testing.T) {
+	img := &engine.Thumb{W: 8, H: 8, Pix: make([]uint8, 64)}
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 255 / 63) // a ramp from black to white
+	}
+	gt := make([]pose.Vec2, pose.NumJoints)
+	pred := make([]pose.Vec2, pose.NumJoints)
+	for j := range gt {
+		gt[j], pred[j] = pose.Vec2{1, 1}, pose.Vec2{6, 6}
+	}
+	r := &runData{bestEpoch: -1, samples: []engine.PoseSample{{Index: 3, Image: img, GT2D: gt, Pred2D: pred}}}
+	out := ansi.Strip(renderSkeleton(r, skelView{}, 60, 12))
+	lines := strings.Split(out, "\n")
+	// 8x8 crop in 20x10 cells of 60x10 (cells are twice as tall as wide): the
+	// ground truth at crop pixel (1,1) is in cell (2,1) of the picture, the
+	// prediction at (6,6) in cell (15,7); the ramp ends white ('@').
+	if !strings.Contains(out, "o ground truth, x prediction") || []rune(lines[2])[2] != 'o' || []rune(lines[8])[15] != 'x' || !strings.Contains(lines[10], "@") || lines[1][0] != ' ' {
+		t.Fatalf("2D sample view:\n%s", out)
+	}
+	checkBlock(t, out, 60, 12)
+}
