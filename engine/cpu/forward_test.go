@@ -138,10 +138,17 @@ func TestBatchNormSpatialForward(t *testing.T) {
 	if err := pr.train.vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	defer pr.train.vm.Reset()
 	got := toNN(pr.train.outputs["y"].Value().(*tensor.Dense))
+	pr.train.vm.Reset()
 	s0, s1 := math.Sqrt(5+1e-5), math.Sqrt(1+1e-5)
 	assertData(t, "y", got, -3/s0, -1/s0, -1/s1, -1/s1, 1/s0, 3/s0, 1/s1, 1/s1)
+	// Running statistics count N = batch*H*W = 4 values per channel.
+	if _, err := p.TrainStep(nn.Batch{"x": x, "t": nn.NewTensor(2, 2, 1, 2)}, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := p.State()
+	assertData(t, "running_mean", s.Buffers["bn.running_mean"], 0.3, 0.2)
+	assertData(t, "running_var", s.Buffers["bn.running_var"], 0.9+0.1*20.0/3, 0.9+0.1*4.0/3)
 }
 
 func TestLossValues(t *testing.T) {
