@@ -26,10 +26,10 @@ type exprGraph struct {
 
 // dropMask is a dropout layer's mask input, refilled for each step.
 type dropMask struct {
-	node, batch int
-	p           float64
-	val         *tensor.Dense
-	step        int // step it holds (-1: none yet)
+	node int
+	p    float64
+	val  *tensor.Dense
+	step int // step it holds (-1: none yet)
 }
 
 func batchShape(batch int, shape []int) tensor.Shape {
@@ -37,8 +37,8 @@ func batchShape(batch int, shape []int) tensor.Shape {
 }
 
 // build translates the nn graph into a gorgonia graph. In training mode it
-// adds the gradient nodes of every parameter (and of the inputs in
-// wrtInputs, for the gradient tests).
+// adds the gradient nodes of every parameter the losses depend on (and of
+// the inputs in wrtInputs, for the gradient tests).
 func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -111,7 +111,7 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		case nn.OpReshape:
 			out = G.Must(G.Reshape(in[0], batchShape(B, n.Shape)))
 		default:
-			out, err = p.buildSpatial(eg, n, in, param, train)
+			out, err = p.buildSpatial(n, in, param)
 			if err != nil {
 				return nil, err
 			}
@@ -228,7 +228,7 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 }
 
 // buildSpatial adds the image layers ([C,H,W] per sample).
-func (p *program) buildSpatial(eg *exprGraph, n *nn.Node, in []*G.Node, param func(string) *G.Node, train bool) (*G.Node, error) {
+func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node) (*G.Node, error) {
 	inShape := p.g.Nodes[n.Inputs[0]].Shape
 	switch n.Op {
 	case nn.OpConv2d, nn.OpConvT2d:
