@@ -18,7 +18,7 @@ func TestLateSubscriberGetsHistory(t *testing.T) {
 		close(done)
 	}()
 	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
-	waitRun(t, e, id, time.Minute)
+	waitRun(t, e, id, 5*time.Minute)
 	time.Sleep(50 * time.Millisecond)
 	hist, later, cancel := e.Subscribe()
 	defer cancel()
@@ -64,7 +64,7 @@ func TestBlockedSubscriberDoesNotSlowTraining(t *testing.T) {
 	_, blocked, cancel := e.Subscribe() // never read until the end
 	defer cancel()
 	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 12})
-	info := waitRun(t, e, id, time.Minute)
+	info := waitRun(t, e, id, 5*time.Minute)
 	if info.State != Finished {
 		t.Fatalf("%s %s", info.State, info.Reason)
 	}

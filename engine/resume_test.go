@@ -65,7 +65,7 @@ func uninterruptedCurve(t *testing.T) ([]float64, RunInfo) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := waitRun(t, e, id, time.Minute)
+	info := waitRun(t, e, id, 5*time.Minute)
 	if info.State != Finished {
 		t.Fatalf("%s %s", info.State, info.Reason)
 	}
@@ -85,13 +85,13 @@ func TestResumeRepeatsTheLossCurve(t *testing.T) {
 		e := openTestEngine(t, "")
 		defer e.Close()
 		id, _ := e.Submit(slowSpec())
-		waitFor(t, "step 45", 30*time.Second, func() bool { i, _ := e.Run(id); return i.Step >= 45 })
+		waitFor(t, "step 45", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= 45 })
 		e.Stop(id)
 		if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped {
 			t.Fatalf("state %s", info.State)
 		}
 		e.Resume(id)
-		info := waitRun(t, e, id, time.Minute)
+		info := waitRun(t, e, id, 5*time.Minute)
 		if info.State != Finished {
 			t.Fatalf("%s %s", info.State, info.Reason)
 		}
@@ -105,7 +105,7 @@ func TestResumeRepeatsTheLossCurve(t *testing.T) {
 		dir := t.TempDir()
 		e := openTestEngine(t, dir)
 		id, _ := e.Submit(slowSpec())
-		waitFor(t, "step 45", 30*time.Second, func() bool { i, _ := e.Run(id); return i.Step >= 45 })
+		waitFor(t, "step 45", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= 45 })
 		e.mu.Lock()
 		r := e.runs[id]
 		r.abandon = true
@@ -120,7 +120,7 @@ func TestResumeRepeatsTheLossCurve(t *testing.T) {
 			t.Fatalf("an interrupted run shows as %s, want stopped", info.State)
 		}
 		e2.Resume(id)
-		info = waitRun(t, e2, id, time.Minute)
+		info = waitRun(t, e2, id, 5*time.Minute)
 		if info.State != Finished {
 			t.Fatalf("%s %s", info.State, info.Reason)
 		}
@@ -142,7 +142,7 @@ func TestHelperTrainProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "id"), []byte(id), 0o644)
-	waitRun(t, e, id, time.Minute)
+	waitRun(t, e, id, 5*time.Minute)
 }
 
 // A real SIGKILL of a training process mid-epoch: a new engine lists the
@@ -158,7 +158,7 @@ func TestSIGKILLResume(t *testing.T) {
 	defer cmd.Process.Kill()
 	var id string
 	killedAt := 0
-	waitFor(t, "the child's run to reach step 45", 60*time.Second, func() bool {
+	waitFor(t, "the child's run to reach step 45", 3*time.Minute, func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "id"))
 		if err != nil {
 			return false
@@ -186,7 +186,7 @@ func TestSIGKILLResume(t *testing.T) {
 	if err := e.Resume(id); err != nil {
 		t.Fatal(err)
 	}
-	info = waitRun(t, e, id, time.Minute)
+	info = waitRun(t, e, id, 5*time.Minute)
 	if info.State != Finished {
 		t.Fatalf("%s %s", info.State, info.Reason)
 	}
@@ -203,7 +203,7 @@ func TestCheckpointRoundTripPredictsIdentically(t *testing.T) {
 	e := openTestEngine(t, "")
 	defer e.Close()
 	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2, Seed: 4})
-	if info := waitRun(t, e, id, time.Minute); info.State != Finished {
+	if info := waitRun(t, e, id, 5*time.Minute); info.State != Finished {
 		t.Fatalf("%s %s", info.State, info.Reason)
 	}
 	saved, err := ReadOutputs(e.RunDir(id), datasets.Val)

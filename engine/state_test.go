@@ -29,7 +29,7 @@ func TestPauseResumeStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "training steps", 30*time.Second, func() bool { i, _ := e.Run(id); return i.State == Running && i.Step > 3 })
+	waitFor(t, "training steps", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.State == Running && i.Step > 3 })
 	t0 := time.Now()
 	if err := e.Pause(id); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestQueuedRunsStartInOrder(t *testing.T) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		if info := waitRun(t, e, id, time.Minute); info.State != Finished {
+		if info := waitRun(t, e, id, 5*time.Minute); info.State != Finished {
 			t.Fatalf("%s: %s %s", id, info.State, info.Reason)
 		}
 	}
@@ -159,8 +159,8 @@ func TestChainFeedsOutputs(t *testing.T) {
 	if second.Spec.After != ids[0] || len(second.Spec.From) != 1 || second.Spec.From[0] != ids[0] {
 		t.Fatalf("stage references not resolved: after %q from %v", second.Spec.After, second.Spec.From)
 	}
-	first := waitRun(t, e, ids[0], time.Minute)
-	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished || first.State != Finished {
+	first := waitRun(t, e, ids[0], 5*time.Minute)
+	if info := waitRun(t, e, ids[1], 5*time.Minute); info.State != Finished || first.State != Finished {
 		t.Fatalf("chain ended %s/%s: %s %s", first.State, info.State, first.Reason, info.Reason)
 	}
 	hist, _, cancel := e.Subscribe()
@@ -196,7 +196,7 @@ func TestDivergencePausesWithReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "divergence pause", 30*time.Second, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	waitFor(t, "divergence pause", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.State == Paused })
 	info, _ := e.Run(id)
 	if !strings.Contains(info.Reason, "diverged") {
 		t.Fatalf("paused with reason %q", info.Reason)
@@ -223,7 +223,7 @@ func TestCorruptCheckpointFailsResumeClearly(t *testing.T) {
 	e := openTestEngine(t, "")
 	defer e.Close()
 	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
-	waitFor(t, "steps", 30*time.Second, func() bool { i, _ := e.Run(id); return i.Step > 12 })
+	waitFor(t, "steps", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.Step > 12 })
 	e.Stop(id)
 	waitRun(t, e, id, 10*time.Second)
 	path := CkptPath(e.RunDir(id), "last")
@@ -248,7 +248,7 @@ func TestRestartListsRuns(t *testing.T) {
 	dir := t.TempDir()
 	e := openTestEngine(t, dir)
 	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
-	info := waitRun(t, e, id, time.Minute)
+	info := waitRun(t, e, id, 5*time.Minute)
 	e.Close()
 	e2 := openTestEngine(t, dir)
 	defer e2.Close()
@@ -277,7 +277,7 @@ func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
 	defer e.Close()
 	a, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
 	b, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
-	waitFor(t, "first run training", 30*time.Second, func() bool { i, _ := e.Run(a); return i.State == Running })
+	waitFor(t, "first run training", 2*time.Minute, func() bool { i, _ := e.Run(a); return i.State == Running })
 	other := openTestEngine(t, dir)
 	ia, _ := other.Run(a)
 	ib, _ := other.Run(b)
@@ -293,7 +293,7 @@ func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
 	}
 	e.Stop(a)
 	waitRun(t, e, a, 10*time.Second)
-	if info := waitRun(t, e, b, time.Minute); info.State != Finished {
+	if info := waitRun(t, e, b, 5*time.Minute); info.State != Finished {
 		t.Fatalf("queued run ended %s (%s)", info.State, info.Reason)
 	}
 }

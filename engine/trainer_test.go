@@ -16,7 +16,7 @@ func TestTinySBLearns(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	info := waitRun(t, e, ids[0], 3*time.Minute)
+	info := waitRun(t, e, ids[0], 10*time.Minute)
 	if info.State != Finished {
 		t.Fatalf("run %s: %s (%s)", ids[0], info.State, info.Reason)
 	}
