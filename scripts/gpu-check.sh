@@ -69,10 +69,11 @@ case " $parts " in *" tests "*)
 		grep -E '^(--- |FAIL|ok|PASS)|^ +--- |_test.go:[0-9]+: |panic' "$OUT/test-$1.log" | cut -c1-400 | tail -40
 	done
 	# A parity failure is run again with the optimisations off (eager
-	# steps, all gradients zeroed and accumulated, no BatchNorm+ReLU fusion)
+	# steps, all gradients zeroed and accumulated, no BatchNorm+ReLU fusion, no
+	# shared gradient memory)
 	# to tell which side it is on.
 	if grep -q -- '--- FAIL' "$OUT/test-parity.log"; then
-		POSELAB_MODE_TAG=safe POSELAB_CUDA_GRAPH=0 POSELAB_CUDA_ZEROGRAD=1 POSELAB_CUDA_FUSE=0 run test-parity-safe 60 "$BIN" -test.v -test.count=1 \
+		POSELAB_MODE_TAG=safe POSELAB_CUDA_GRAPH=0 POSELAB_CUDA_ZEROGRAD=1 POSELAB_CUDA_FUSE=0 POSELAB_CUDA_GRADREUSE=0 run test-parity-safe 60 "$BIN" -test.v -test.count=1 \
 			-test.timeout 55s -test.run '^TestGPUParityWithCPU$' >"$OUT/test-paritysafe.log" 2>&1
 		grep -E '^ +--- |_test.go:[0-9]+: ' "$OUT/test-paritysafe.log" | cut -c1-300 | sed 's/^/safe mode: /' | tail -30
 	fi

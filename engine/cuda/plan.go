@@ -178,27 +178,149 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 			nb.Aux = take(a)
 		}
 	}
-	// Gradients last, in one contiguous region.
+	// Gradients last, in one contiguous region: parameter gradients, then
+	// the nodes' output gradients.
 	p.GradStart = off
 	p.Grads = take(pf * 4)
+	p.ZeroAll = os.Getenv("POSELAB_CUDA_ZEROGRAD") == "1" // debugging switch
 	for i, n := range g.Nodes {
-		if !p.NeedGrad[i] {
-			continue
+		_, fused := p.FusedReLU[i]
+		if p.NeedGrad[i] && n.Op != nn.OpReshape && !fused { // a fused BatchNorm reads its ReLU's gradient
+			p.Nodes[i].DY = 0 // needed; placed below
 		}
-		nb := &p.Nodes[i]
-		if n.Op == nn.OpReshape {
-			nb.DY = p.Nodes[n.Inputs[0]].DY
-			continue
-		}
-		if _, fused := p.FusedReLU[i]; fused {
-			continue // reads its ReLU's gradient
-		}
-		nb.DY = take(nb.N * 4)
 	}
+	p.planInit(g)
+	reuse := !p.ZeroAll && os.Getenv("POSELAB_CUDA_GRADREUSE") != "0"
+	poolBytes := p.placeGradients(g, reuse)
+	for i := range g.Nodes {
+		if p.Nodes[i].DY >= 0 && g.Nodes[i].Op != nn.OpReshape {
+			p.Nodes[i].DY += off
+		}
+	}
+	for i, n := range g.Nodes {
+		if n.Op == nn.OpReshape && p.NeedGrad[i] {
+			p.Nodes[i].DY = p.Nodes[gradOwner(g, i)].DY
+		}
+	}
+	off += poolBytes
 	p.GradEnd = off
 	p.Total = off
-	p.planInit(g)
 	return p, nil
+}
+
+// gradInterval is when a gradient buffer holds data during the backward
+// pass, in the step's order: losses 0..L-1, then node backwards from the
+// last node to the first.
+type gradInterval struct {
+	node        int
+	first, last int
+	bytes       int64
+}
+
+// gradIntervals lists every owned gradient buffer's live interval.
+func (p *plan) gradIntervals(g *nn.Graph) []gradInterval {
+	L, N := len(g.Losses), len(g.Nodes)
+	back := func(i int) int { return L + (N - 1 - i) }
+	iv := map[int]*gradInterval{}
+	for i, n := range g.Nodes {
+		if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape {
+			iv[i] = &gradInterval{node: i, first: 1 << 30, last: -1, bytes: alignUp(p.Nodes[i].N * 4)}
+		}
+	}
+	write := func(target, t int) {
+		if v := iv[gradOwner(g, target)]; v != nil && t < v.first {
+			v.first = t
+		}
+	}
+	read := func(o, t int) {
+		if v := iv[o]; v != nil && t > v.last {
+			v.last = t
+		}
+	}
+	for li, l := range g.Losses {
+		if p.NeedGrad[l.Pred] {
+			write(l.Pred, li)
+		}
+	}
+	for i := N - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		if !p.NeedGrad[i] || n.Op == nn.OpReshape || n.Op == nn.OpInput || p.fusedInto[i] {
+			continue
+		}
+		if r, fused := p.FusedReLU[i]; fused {
+			read(r, back(i))
+		} else {
+			read(i, back(i))
+		}
+		for _, in := range n.Inputs {
+			if p.NeedGrad[in] {
+				write(in, back(i))
+			}
+		}
+	}
+	for _, o := range p.ZeroDY {
+		if v := iv[o]; v != nil {
+			v.first = -1 // zeroed before the losses
+		}
+	}
+	out := make([]gradInterval, 0, len(iv))
+	for _, v := range iv {
+		if v.first > v.last { // never written or never read: keep it for the whole step
+			v.first, v.last = -1, L+N
+		}
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].node < out[b].node })
+	return out
+}
+
+// placeGradients gives every owned gradient buffer an offset (relative to
+// the pool) and returns the pool's size. With reuse, buffers whose live
+// intervals do not overlap share memory (largest first, each at the lowest
+// offset free during its interval); without, they are laid end to end.
+func (p *plan) placeGradients(g *nn.Graph, reuse bool) int64 {
+	ivs := p.gradIntervals(g)
+	if !reuse {
+		var off int64
+		for _, v := range ivs {
+			p.Nodes[v.node].DY = off
+			off += v.bytes
+		}
+		return off
+	}
+	order := append([]gradInterval(nil), ivs...)
+	sort.SliceStable(order, func(a, b int) bool { return order[a].bytes > order[b].bytes })
+	type placed struct {
+		gradInterval
+		off int64
+	}
+	var done []placed
+	var size int64
+	for _, v := range order {
+		// Address ranges taken by buffers live at the same time, by start.
+		var busy []placed
+		for _, d := range done {
+			if d.first <= v.last && v.first <= d.last {
+				busy = append(busy, d)
+			}
+		}
+		sort.Slice(busy, func(a, b int) bool { return busy[a].off < busy[b].off })
+		var off int64
+		for _, b := range busy {
+			if off+v.bytes <= b.off {
+				break
+			}
+			if end := b.off + b.bytes; end > off {
+				off = end
+			}
+		}
+		p.Nodes[v.node].DY = off
+		done = append(done, placed{v, off})
+		if off+v.bytes > size {
+			size = off + v.bytes
+		}
+	}
+	return size
 }
 
 // Contribution keys: backward of node n into its k-th input, or loss l's

@@ -27,6 +27,7 @@ func planRegions(p *plan) map[int64]int64 {
 }
 
 func TestPlanLayoutIsDisjointAlignedAndComplete(t *testing.T) {
+	t.Setenv("POSELAB_CUDA_GRADREUSE", "0") // reuse shares gradient memory on purpose; tested below
 	g := models.SB(models.DefaultSB)
 	const B = 256
 	p, err := makePlan(g, B)
@@ -277,6 +278,56 @@ func TestParallelCopy(t *testing.T) {
 		for i := range src {
 			if dst[i] != src[i] {
 				t.Fatalf("n %d: element %d is %v", n, i, dst[i])
+			}
+		}
+	}
+}
+
+// Gradient buffers that share memory are never live at the same time, and
+// sharing saves memory on the big models.
+func TestPlanGradientReuse(t *testing.T) {
+	sh, _ := models.BuildSH(models.SHPresets["seed"])
+	c, _ := models.IRPreset("seed")
+	ir, _ := models.IR(c)
+	graphs := map[string]*nn.Graph{"sb": models.SB(models.DefaultSB), "sh": sh, "ir": ir}
+	for _, pc := range parityCases() {
+		b := nn.NewBuilder()
+		pc.build(b)
+		graphs[pc.name] = b.Build()
+	}
+	for name, g := range graphs {
+		p, err := makePlan(g, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ivs := p.gradIntervals(g)
+		for a := range ivs {
+			va, oa := ivs[a], p.Nodes[ivs[a].node].DY
+			if oa < p.GradStart || oa+va.bytes > p.GradEnd || oa%align != 0 {
+				t.Fatalf("%s: node %d gradient [%d,+%d) outside [%d,%d) or unaligned", name, va.node, oa, va.bytes, p.GradStart, p.GradEnd)
+			}
+			if va.first > va.last {
+				t.Fatalf("%s: node %d interval %+v", name, va.node, va)
+			}
+			for b := a + 1; b < len(ivs); b++ {
+				vb, ob := ivs[b], p.Nodes[ivs[b].node].DY
+				memory := oa < ob+vb.bytes && ob < oa+va.bytes
+				time := va.first <= vb.last && vb.first <= va.last
+				if memory && time {
+					t.Fatalf("%s: gradients of nodes %d %+v and %d %+v share memory while both live", name, va.node, va, vb.node, vb)
+				}
+			}
+		}
+		t.Setenv("POSELAB_CUDA_GRADREUSE", "0")
+		q, _ := makePlan(g, 4)
+		t.Setenv("POSELAB_CUDA_GRADREUSE", "")
+		if p.GradEnd-p.GradStart > q.GradEnd-q.GradStart {
+			t.Fatalf("%s: reuse grew the gradients from %d to %d bytes", name, q.GradEnd-q.GradStart, p.GradEnd-p.GradStart)
+		}
+		if name == "sh" {
+			t.Logf("sh: gradients %.2f MiB with reuse, %.2f MiB without (batch 4)", float64(p.GradEnd-p.GradStart)/(1<<20), float64(q.GradEnd-q.GradStart)/(1<<20))
+			if 2*(p.GradEnd-p.GradStart) > q.GradEnd-q.GradStart {
+				t.Errorf("sh: reuse saved less than half")
 			}
 		}
 	}

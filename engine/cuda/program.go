@@ -79,10 +79,6 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	d := b.d
 	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
 		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0"}
-	if os.Getenv("POSELAB_CUDA_ZEROGRAD") == "1" {
-		pl.ZeroAll = true
-		pl.planInit(g)
-	}
 	c := d.drv
 	var free, total uint64
 	c.MemGetInfo(&free, &total)
