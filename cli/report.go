@@ -114,8 +114,9 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	for _, n := range names {
 		res, err := e.PipelineResult(n, sp)
 		if err != nil {
-			out.Missing[n] = err.Error()
-			fmt.Fprintf(stderr, "pipeline %s: no row: %v\n", n, err)
+			why := strings.TrimPrefix(err.Error(), "pipeline "+n+": ")
+			out.Missing[n] = why
+			fmt.Fprintf(stderr, "pipeline %s: no row: %s\n", n, why)
 			continue
 		}
 		results = append(results, res)
