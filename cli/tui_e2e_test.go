@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"poselab/engine"
 )
 
 // tmuxSession drives the real binary in a detached tmux session.
@@ -72,7 +74,7 @@ func shownStep(screen string) int {
 	return n
 }
 
-// buildBinary builds poselab once into a temporary folder.
+// buildBinary builds poselab into a temporary folder.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "poselab")
@@ -84,14 +86,21 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestTUIEndToEnd starts the workbench in tmux on an empty runs folder,
-// creates a tiny SB run with the keyboard, watches its curves move, pauses,
-// resumes, stops, exports and quits, asserting on the captured screen.
+// TestTUIEndToEnd drives the real binary under tmux (built once for both
+// scenarios).
 func TestTUIEndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed (make test-deps installs it)")
 	}
 	bin := buildBinary(t)
+	t.Run("keys", func(t *testing.T) { tuiByKeys(t, bin) })
+	t.Run("demo-hangup", func(t *testing.T) { tuiDemoAndHangup(t, bin) })
+}
+
+// tuiByKeys starts the workbench in tmux on an empty runs folder,
+// creates a tiny SB run with the keyboard, watches its curves move, pauses,
+// resumes, stops, exports and quits, asserting on the captured screen.
+func tuiByKeys(t *testing.T, bin string) {
 	runs := t.TempDir()
 	s := &tmuxSession{t: t, name: fmt.Sprintf("poselab-e2e-%d", os.Getpid())}
 	s.tmux("new-session", "-d", "-s", s.name, "-x", "120", "-y", "40",
@@ -166,4 +175,45 @@ func TestTUIEndToEnd(t *testing.T) {
 	// Nothing is active any more: q quits at once.
 	s.keys("q")
 	s.waitText("EXITED 0", 15*time.Second)
+}
+
+// tuiDemoAndHangup starts the workbench on an empty runs folder: the
+// demo (pipeline C) trains and its curves move; then the terminal hangs up
+// (tmux kill-session sends SIGHUP) and the run is stopped cleanly with a
+// checkpoint, not left interrupted.
+func tuiDemoAndHangup(t *testing.T, bin string) {
+	runs := t.TempDir()
+	errFile := filepath.Join(t.TempDir(), "stderr")
+	s := &tmuxSession{t: t, name: fmt.Sprintf("poselab-hup-%d", os.Getpid())}
+	s.tmux("new-session", "-d", "-s", s.name, "-x", "80", "-y", "24", fmt.Sprintf("%s --runs-dir %s 2>%s", bin, runs, errFile))
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
+
+	scr := s.waitFor("the demo's first steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
+	if !strings.Contains(scr, "demo") || !strings.Contains(scr, "sb/tiny") {
+		t.Fatalf("the demo (pipeline C: SB, tiny) is not shown:\n%s", scr)
+	}
+	first := shownStep(scr)
+	s.waitFor("the demo's curves to move", 20*time.Second, func(scr string) bool { return shownStep(scr) > first })
+
+	s.tmux("kill-session", "-t", s.name)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(errFile)
+		if strings.Contains(string(b), "active runs stopped with a checkpoint") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no clean stop after the hang-up; stderr: %q", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eng, err := engine.Open(engine.Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	rs := eng.Runs()
+	if len(rs) != 1 || rs[0].State != engine.Stopped || strings.Contains(rs[0].Reason, "interrupted") || rs[0].Step == 0 {
+		t.Fatalf("after the hang-up: %+v", rs)
+	}
 }

@@ -76,6 +76,7 @@ type Model struct {
 
 	status    string
 	statusErr bool
+	statusAt  time.Time
 	quit      QuitChoice
 	closed    bool
 	runsFirst int // first list row shown (for mouse hits)
@@ -175,7 +176,13 @@ func (m *Model) activeRuns() []string {
 	return ids
 }
 
-func (m *Model) setStatus(s string, isErr bool) { m.status, m.statusErr = s, isErr }
+// setStatus shows a message on the status line; it gives way to the
+// resource line after statusTTL (errors stay twice as long).
+func (m *Model) setStatus(s string, isErr bool) {
+	m.status, m.statusErr, m.statusAt = s, isErr, time.Now()
+}
+
+const statusTTL = 8 * time.Second
 
 // Update routes a message to its handler.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -200,6 +207,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, waitEvents(m.events)
 	case tickMsg:
 		m.refresh()
+		ttl := statusTTL
+		if m.statusErr {
+			ttl *= 2
+		}
+		if m.status != "" && time.Since(m.statusAt) > ttl && !strings.HasSuffix(m.status, "…") {
+			m.status = ""
+		}
 		return m, tickEvery()
 	case actionDoneMsg:
 		if msg.err != nil {
@@ -680,7 +694,6 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	return m.do(actDown)
 }
 
-var _ = time.Second
 
 func plural(n int, word string) string {
 	if n == 1 {

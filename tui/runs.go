@@ -26,7 +26,7 @@ var runColumns = []runColumn{
 		}
 		return chainMark(r.depth) + name
 	}},
-	{title: "model", width: 11, prio: 2, cell: func(r listRow) string { return r.info.Spec.Model + "/" + r.info.Spec.Preset }},
+	{title: "model", width: 9, prio: 2, cell: func(r listRow) string { return r.info.Spec.Model + "/" + r.info.Spec.Preset }},
 	{title: "stage", width: 6, prio: 4, cell: func(r listRow) string {
 		if r.info.Spec.Pipeline == "" {
 			return "–"
@@ -61,7 +61,7 @@ var runColumns = []runColumn{
 		}
 		return fmtSI(r.info.SamplesPerSec)
 	}},
-	{title: "ETA", width: 6, right: true, prio: 2, cell: func(r listRow) string {
+	{title: "ETA", width: 6, right: true, prio: 3, cell: func(r listRow) string {
 		if r.info.State != engine.Running {
 			return "–"
 		}
