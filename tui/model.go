@@ -694,7 +694,6 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	return m.do(actDown)
 }
 
-
 func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word

@@ -88,7 +88,7 @@ func TestScreens(t *testing.T) {
 				if os.Getenv("POSELAB_SCREENS") != "" {
 					dir := os.Getenv("POSELAB_SCREENS")
 					os.MkdirAll(dir, 0o755)
-					os.WriteFile(filepath.Join(dir, name+".txt"), []byte(out+"\n"), 0o644)
+					os.WriteFile(filepath.Join(dir, "fixture-"+name+".txt"), []byte(strings.TrimRight(out, " \n")+"\n"), 0o644)
 				}
 			})
 		}
