@@ -108,38 +108,45 @@ func TestServeSSH(t *testing.T) {
 		}
 	}
 
-	client, err := dial(gossh.PublicKeys(good))
-	if err != nil {
-		t.Fatalf("authorized key refused: %v", err)
-	}
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out lockedBuffer
-	sess.Stdout = &out
-	if err := sess.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !(strings.Contains(out.String(), "Curves") && strings.Contains(out.String(), "ssh-run")) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no workbench on the SSH session; got %q", out.String())
+	// Two sessions watch the same run at once.
+	var clients []*gossh.Client
+	for i := 0; i < 2; i++ {
+		client, err := dial(gossh.PublicKeys(good))
+		if err != nil {
+			t.Fatalf("authorized key refused: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		clients = append(clients, client)
+		sess, err := client.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := &lockedBuffer{}
+		sess.Stdout = out
+		if err := sess.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Shell(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !(strings.Contains(out.String(), "Curves") && strings.Contains(out.String(), "ssh-run")) {
+			if time.Now().After(deadline) {
+				t.Fatalf("session %d: no workbench; got %q", i, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(out.String(), "tester@ssh") {
+			t.Fatalf("the session's title does not name the SSH user: %q", out.String())
+		}
 	}
-	if !strings.Contains(out.String(), "tester@ssh") {
-		t.Fatalf("the session's title does not name the SSH user: %q", out.String())
+	// Drop the connections without quitting the TUI, as a lost link would.
+	for _, c := range clients {
+		c.Close()
 	}
-	// Drop the connection without quitting the TUI, as a lost link would.
-	client.Close()
 
 	info, _ := eng.Run(id)
 	before := info.Step
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		info, _ = eng.Run(id)
 		if info.Step > before && info.State == engine.Running {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -107,12 +108,16 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 		keys := filepath.Join(home, ".ssh", "authorized_keys")
 		if _, err := os.Stat(keys); err == nil {
 			srv, err := newServer(serveConfig{listen: defaultListen, authorizedKeys: keys, hostKey: defaultHostKey(runsDir), runsDir: runsDir}, eng)
+			var ln net.Listener
 			if err == nil {
-				go srv.ListenAndServe()
+				ln, err = net.Listen("tcp", defaultListen)
+			}
+			if err == nil {
+				go srv.Serve(ln)
 				defer srv.Close()
-				fmt.Fprintf(stderr, "poselab: watch them with: ssh -p %s localhost\n", portOf(defaultListen))
+				fmt.Fprintf(stderr, "poselab: watch them with: ssh -p %s localhost (keys of %s)\n", portOf(defaultListen), keys)
 			} else {
-				fmt.Fprintf(stderr, "poselab: no SSH server: %v\n", err)
+				fmt.Fprintf(stderr, "poselab: no SSH server to watch them: %v\n", err)
 			}
 		}
 	}

@@ -398,3 +398,47 @@ func TestRender2DSample(t *testing.T) {
 	}
 	checkBlock(t, out, 60, 12)
 }
+
+// bigFixture is three runs of 100,000 steps each, all overlaid.
+func bigFixture(b testing.TB) *Model {
+	fc := newFake()
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	var seq int64
+	for k, id := range []string{"a", "b", "c"} {
+		sched := engine.Schedule{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 200000, WarmupSteps: 1000}
+		fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: id, Model: "sb", Preset: "seed", Epochs: 100}, State: engine.Running, Step: 99999, TotalSteps: 200000, Started: t0.Add(time.Duration(k) * time.Minute)}, sched)
+		for s := 0; s < 100000; s++ {
+			seq++
+			fc.hist = append(fc.hist, engine.Event{Seq: seq, Run: id, Time: t0.Add(time.Duration(s) * 10 * time.Millisecond), Kind: engine.EvStep,
+				Step: &engine.StepInfo{Step: s, Loss: 1/(1+float64(s)/5000) + 0.01*float64(s%7), LR: sched.LR(s)}})
+		}
+	}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.Update(keyMsg("a")) // overlay all
+	return m
+}
+
+func TestFrameWithManyPointsIsFast(t *testing.T) {
+	m := bigFixture(t)
+	m.render()
+	start := time.Now()
+	const frames = 5
+	for i := 0; i < frames; i++ {
+		m.render()
+	}
+	per := time.Since(start) / frames
+	// 10 frames/s leave 100 ms a frame; stay well inside on a loaded CPU.
+	if per > 50*time.Millisecond {
+		t.Fatalf("one 120x40 frame with 3 x 100,000 steps overlaid takes %v", per)
+	}
+	t.Logf("frame with 3 x 100k steps: %v", per)
+}
+
+func BenchmarkFrame3x100kSteps(b *testing.B) {
+	m := bigFixture(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.render()
+	}
+}

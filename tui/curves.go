@@ -150,7 +150,9 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 				c.series = append([]series{{xs: xs, ys: p.r.loss, color: colRaw}}, c.series...)
 			}
 			ys := p.r.loss
-			if weight > 0 {
+			if weight > 0 && p.r.ema != nil {
+				ys = p.r.ema.smoothed(ys, weight)
+			} else if weight > 0 {
 				ys = smoothEMA(ys, weight)
 			}
 			c.series = append(c.series, series{xs: xs, ys: ys, color: p.r.color})

@@ -17,20 +17,57 @@ func smoothEMA(ys []float64, w float64) []float64 {
 		copy(out, ys)
 		return out
 	}
-	w = math.Min(w, 0.999)
-	last, n := 0.0, 0
-	prev := math.NaN()
+	var e emaState
+	e.extend(out, ys, math.Min(w, 0.999))
+	return out
+}
+
+// emaState is a debiased EMA part-way through a series, so that a growing
+// series is smoothed in O(new points) per frame.
+type emaState struct {
+	last, wn float64 // running average, w^n
+	prev     float64 // last smoothed value
+	started  bool
+}
+
+func (e *emaState) extend(out, ys []float64, w float64) {
+	if !e.started {
+		e.wn, e.prev, e.started = 1, math.NaN(), true
+	}
 	for i, y := range ys {
 		if math.IsNaN(y) || math.IsInf(y, 0) {
-			out[i] = prev
+			out[i] = e.prev
 			continue
 		}
-		last = last*w + (1-w)*y
-		n++
-		prev = last / (1 - math.Pow(w, float64(n)))
-		out[i] = prev
+		e.last = e.last*w + (1-w)*y
+		e.wn *= w
+		e.prev = e.last / (1 - e.wn)
+		out[i] = e.prev
 	}
-	return out
+}
+
+// emaCache keeps a run's smoothed loss between frames. Data only grows, so
+// a longer series extends the cache and a shorter one (a frozen view) is a
+// prefix of it.
+type emaCache struct {
+	w  float64
+	ys []float64
+	st emaState
+}
+
+func (c *emaCache) smoothed(ys []float64, w float64) []float64 {
+	if w <= 0 {
+		return ys
+	}
+	w = math.Min(w, 0.999)
+	if c.w != w {
+		*c = emaCache{w: w}
+	}
+	if n := len(c.ys); n < len(ys) {
+		c.ys = append(c.ys, make([]float64, len(ys)-n)...)
+		c.st.extend(c.ys[n:], ys[n:], w)
+	}
+	return c.ys[:len(ys)]
 }
 
 // bucket is what one pixel column shows of the points that fall into it.

@@ -22,6 +22,7 @@ type runData struct {
 	loss  []float64
 	lr    []float64
 	start time.Time
+	ema   *emaCache // smoothed loss, shared by frozen copies
 
 	epochs    []engine.EpochInfo
 	bestEpoch int // index into epochs of the last epoch flagged Best, -1 before
@@ -47,7 +48,7 @@ func newStore() *store { return &store{runs: map[string]*runData{}} }
 func (s *store) run(id string) *runData {
 	r, ok := s.runs[id]
 	if !ok {
-		r = &runData{id: id, color: len(s.order), bestEpoch: -1, lastSeq: -1}
+		r = &runData{id: id, color: len(s.order), bestEpoch: -1, lastSeq: -1, ema: &emaCache{}}
 		s.runs[id] = r
 		s.order = append(s.order, id)
 	}
