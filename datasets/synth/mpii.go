@@ -63,15 +63,15 @@ func (d *Dataset) genMPII(split datasets.Split, i int, sp *mpiiSplit, ps *person
 	dist := 2500 + 6500*r.Float64()
 	az := 2 * math.Pi * r.Float64()
 	eye := pose.Vec3{p[pose.Hip][0] + dist*math.Cos(az), p[pose.Hip][1] + dist*math.Sin(az), 400 + 2200*r.Float64()}
-	aim := add(p[pose.Hip], pose.Vec3{400 * r.NormFloat64(), 400 * r.NormFloat64(), 300 * r.NormFloat64()})
+	aim := add(p[pose.Hip], pose.Vec3{400 * normal(r), 400 * normal(r), 300 * normal(r)})
 	fw := unit(sub(aim, eye))
 	rt := unit(cross(fw, pose.Vec3{0, 0, 1}))
 	dn := cross(fw, rt)
-	roll := 5 * math.Pi / 180 * r.NormFloat64()
+	roll := 5 * math.Pi / 180 * normal(r)
 	sr, cr := math.Sincos(roll)
 	rt, dn = add(scale(rt, cr), scale(dn, sr)), sub(scale(dn, cr), scale(rt, sr))
 	cam := pose.Camera{
-		ID: "mpii", Fx: f, Fy: f, Cx: mpiiW/2 + 20*r.NormFloat64(), Cy: mpiiH/2 + 20*r.NormFloat64(),
+		ID: "mpii", Fx: f, Fy: f, Cx: mpiiW/2 + 20*normal(r), Cy: mpiiH/2 + 20*normal(r),
 		R: [3][3]float64{rt, dn, fw}, T: eye, W: mpiiW, H: mpiiH,
 	}
 	var jc pose.Pose3D

@@ -40,7 +40,7 @@ func perturb(r *rand.Rand, d [pose.NumJoints]pose.Vec3, amount float64) [pose.Nu
 	acc[0] = identity
 	var out [pose.NumJoints]pose.Vec3
 	for j := 1; j < pose.NumJoints; j++ {
-		axis := unit(pose.Vec3{r.NormFloat64(), r.NormFloat64(), r.NormFloat64()})
+		axis := unit(pose.Vec3{normal(r), normal(r), normal(r)})
 		ang := (2*r.Float64() - 1) * perturbDeg[j] * amount * math.Pi / 180
 		acc[j] = matMul(acc[pose.Parents[j]], axisAngle(axis, ang))
 		out[j] = matVec(acc[j], d[j])

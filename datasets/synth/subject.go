@@ -37,13 +37,13 @@ type body struct {
 // size factor (sd 4%) times a per-bone factor (sd 3%), left and right equal.
 func newBody(r *rand.Rand) body {
 	var b body
-	size := clamp(1+0.04*r.NormFloat64(), 0.9, 1.1)
+	size := clamp(1+0.04*normal(r), 0.9, 1.1)
 	for j := 1; j < pose.NumJoints; j++ {
 		if p := pose.FlipPartner[j]; p < j {
 			b.bones[j] = b.bones[p]
 			continue
 		}
-		b.bones[j] = pose.MeanBoneLengthMM[j] * size * clamp(1+0.03*r.NormFloat64(), 0.92, 1.08)
+		b.bones[j] = pose.MeanBoneLengthMM[j] * size * clamp(1+0.03*normal(r), 0.92, 1.08)
 	}
 	b.look = newAppearance(r)
 	return b
@@ -84,7 +84,7 @@ func newAppearance(r *rand.Rand) appearance {
 	a.shorts = r.IntN(6) == 0
 	a.pattern = r.IntN(3)
 	a.stripeMM = float32(25 + r.IntN(50))
-	a.girth = clamp(1.1+0.08*r.NormFloat64(), 0.95, 1.3)
+	a.girth = clamp(1.1+0.08*normal(r), 0.95, 1.3)
 	return a
 }
 

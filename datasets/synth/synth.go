@@ -4,6 +4,13 @@
 // Human3.6M cameras, plus an MPII-like 2D portion. Labels are generated in
 // milliseconds; images are rendered on demand, directly into the requested
 // crop, deterministically from the seed and the sample index.
+//
+// Determinism: every sample draws from its own PCG stream (seed, split,
+// index), nothing iterates a map or depends on goroutine order, and no
+// routine that picks its code by CPU feature (math.Exp's FMA path) is on
+// the way, so one build gives the same bytes on every machine. Builds that
+// let the compiler fuse multiply-adds (GOAMD64=v3, arm64) round some
+// results differently and therefore give different bytes.
 package synth
 
 import (

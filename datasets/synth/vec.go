@@ -2,6 +2,7 @@ package synth
 
 import (
 	"math"
+	"math/rand/v2"
 
 	"poselab/pose"
 )
@@ -57,4 +58,16 @@ func axisAngle(axis pose.Vec3, angle float64) mat3 {
 		{y*x*t + z*s, c + y*y*t, y*z*t - x*s},
 		{z*x*t - y*s, z*y*t + x*s, c + z*z*t},
 	}
+}
+
+// normal draws a standard normal deviate as the sum of 12 uniforms minus 6
+// (Irwin-Hall): additions only, so unlike rand's NormFloat64 (whose
+// rejection path calls math.Exp, an assembly routine that uses FMA on CPUs
+// that have it) it gives the same bits on every machine.
+func normal(r *rand.Rand) float64 {
+	s := 0.0
+	for i := 0; i < 12; i++ {
+		s += r.Float64()
+	}
+	return s - 6
 }
