@@ -422,15 +422,17 @@ func h36mAsMPII(pred pose.Pose2D, r *datasets.Record) ([pose.NumMPIIJoints]pose.
 // in crop pixels over the crop in grey with the heatmaps' maximum blended.
 func (t *shTask) sample(split datasets.Split, p Prediction, r *datasets.Record) PoseSample {
 	a := t.affine(split, p.ID)
-	s := PoseSample{Index: p.ID, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints),
-		GT: pose.RootRelative(r.Joints3D)}
+	// 2D only: GT and Pred (3D) stay zero, the TUI draws GT2D and Pred2D.
+	s := PoseSample{Index: p.ID, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints)}
 	for j := range s.GT2D {
 		s.GT2D[j] = datasets.Apply(a, r.Joints2D[j])
 		s.Pred2D[j] = datasets.Apply(a, p.Pose2D[j])
 	}
 	if c, ok := t.shownCrop[p.ID]; ok {
 		if hm, ok := t.shownHM[p.ID]; ok {
-			w, h, pix := shdata.Thumb(c, hm, t.cfg.HeatmapSize(), 64)
+			// Full crop resolution: GT2D and Pred2D are crop pixels, and
+			// the TUI places them in the image's own pixel frame.
+			w, h, pix := shdata.Thumb(c, hm, t.cfg.HeatmapSize(), t.cfg.Input)
 			s.Image = &Thumb{W: w, H: h, Pix: pix}
 		}
 	}

@@ -148,6 +148,20 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 	if len(info.Samples) != shShown || info.Samples[0].Image == nil || len(info.Samples[0].GT2D) != 17 {
 		t.Fatalf("samples %+v", info.Samples)
 	}
+	// The thumb's pixels are crop pixels: the ground truth sits on the
+	// heatmaps' brightest spots.
+	for _, smp := range info.Samples {
+		im := smp.Image
+		if im.W != 64 || im.H != 64 || smp.GT != (pose.Pose3D{}) {
+			t.Fatalf("sample %d: %dx%d thumb, 3D %v", smp.Index, im.W, im.H, smp.GT)
+		}
+		for j, g := range smp.GT2D {
+			x, y := int(math.Round(g[0])), int(math.Round(g[1]))
+			if x >= 2 && y >= 2 && x < 62 && y < 62 && im.Pix[y*64+x] < 180 {
+				t.Errorf("sample %d joint %d at crop (%d,%d): thumb %d, want a bright heatmap peak", smp.Index, j, x, y, im.Pix[y*64+x])
+			}
+		}
+	}
 	base, err := task.Baseline2D(datasets.Val)
 	if err != nil {
 		t.Fatal(err)

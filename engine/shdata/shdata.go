@@ -197,7 +197,9 @@ func Thumb(c *datasets.Crop, hm []float32, hmSize, maxSide int) (int, int, []uin
 				}
 			}
 			grey /= float64(f * f)
-			hx, hy := (x*f+f/2)*hmSize/c.Size, (y*f+f/2)*hmSize/c.Size
+			// Nearest heatmap pixel (heatmap px x stride = crop px).
+			hx := min(hmSize-1, int(math.Round((float64(x*f)+float64(f-1)/2)*float64(hmSize)/float64(c.Size))))
+			hy := min(hmSize-1, int(math.Round((float64(y*f)+float64(f-1)/2)*float64(hmSize)/float64(c.Size))))
 			var peak float32
 			for j := 0; j < len(hm)/n; j++ {
 				peak = max32(peak, hm[j*n+hy*hmSize+hx])
