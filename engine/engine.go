@@ -307,6 +307,13 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 				return nil, fmt.Errorf("spec: run %q in from does not exist", f)
 			}
 		}
+		if s.After == "" { // fed by a run that has not finished yet: wait for it
+			for _, f := range s.From {
+				if r, ok := e.runs[f]; ok && r.info.State.Active() {
+					s.After = f
+				}
+			}
+		}
 		if s.After != "" {
 			if _, ok := e.runs[s.After]; !ok && !contains(ids[:i], s.After) {
 				return nil, fmt.Errorf("spec: run %q in after does not exist", s.After)

@@ -155,6 +155,14 @@ func TestChainFeedsOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A run fed by a run that is still queued waits for it by itself.
+	third, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, From: []string{ids[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := e.Run(third); info.Spec.After != ids[0] {
+		t.Fatalf("run fed by an unfinished run has after %q, want %q", info.Spec.After, ids[0])
+	}
 	second, _ := e.Run(ids[1])
 	if second.Spec.After != ids[0] || len(second.Spec.From) != 1 || second.Spec.From[0] != ids[0] {
 		t.Fatalf("stage references not resolved: after %q from %v", second.Spec.After, second.Spec.From)
@@ -162,6 +170,9 @@ func TestChainFeedsOutputs(t *testing.T) {
 	first := waitRun(t, e, ids[0], 5*time.Minute)
 	if info := waitRun(t, e, ids[1], 5*time.Minute); info.State != Finished || first.State != Finished {
 		t.Fatalf("chain ended %s/%s: %s %s", first.State, info.State, first.Reason, info.Reason)
+	}
+	if info := waitRun(t, e, third, 5*time.Minute); info.State != Finished {
+		t.Fatalf("third run ended %s: %s", info.State, info.Reason)
 	}
 	hist, _, cancel := e.Subscribe()
 	cancel()
