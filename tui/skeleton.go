@@ -88,7 +88,9 @@ func renderSkeleton(r *runData, v skelView, w, h int) string {
 		legend = paletteStyle(colLeft).Render("■ left") + " " + paletteStyle(colRight).Render("■ right") + stDim.Render(" · o ground truth, x prediction, over the crop")
 		body = render2D(s, v, w, h-2)
 	} else {
-		title += stDim.Render(fmt.Sprintf(" · yaw %+.0f°", v.yaw))
+		// The sample's own error, by the pose package's metric.
+		e := pose.MPJPE([]pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT})
+		title += stDim.Render(fmt.Sprintf(" · error %s mm · yaw %+.0f°", fmtMM(e), v.yaw))
 		body = render3D(s, v, w, h-2)
 	}
 	return fitStyled(title, w) + "\n" + body + "\n" + fitStyled(legend, w)
