@@ -2,6 +2,8 @@ package synth
 
 import (
 	"math"
+	"math/rand/v2"
+	"sort"
 	"sync"
 
 	"poselab/datasets"
@@ -59,6 +61,13 @@ func render(out *datasets.Crop, sc *scene, opts renderOpts) {
 	}
 	drawBackground(out, rd.bg[:3*half*half], sc.cam, sc.room, sc.light, pelvis, sc.decor)
 	buildPerson(&rd.ps, sc.joints, sc.cam, out.A, sc.body, sc.light)
+	// Nearest parts first: the z-test then rejects hidden pixels before
+	// they are shaded. The stable sort keeps ties in build order, so the
+	// result does not depend on the sort.
+	sort.SliceStable(rd.ps.prims, func(i, j int) bool {
+		a, b := &rd.ps.prims[i], &rd.ps.prims[j]
+		return min(a.za, a.zb) < min(b.za, b.zb)
+	})
 	box := [4]int{out.Size, out.Size, -1, -1} // drawn area: x0, y0, x1, y1
 	for i := range rd.ps.prims {
 		rasterise(out, zb, &rd.ps, &rd.ps.prims[i], &box)
@@ -429,32 +438,29 @@ func blur121(pix []uint8, tmp []uint16, size, x0, y0, x1, y1 int) {
 	}
 }
 
+// noiseTable holds random bytes; an image takes a window of it that starts
+// at a key-dependent offset, which costs a lookup per byte.
+var noiseTable = func() *[1 << 18]uint8 {
+	var t [1 << 18]uint8
+	r := rand.New(rand.NewPCG(0x5eed, 0x401e))
+	for i := range t {
+		t[i] = uint8(r.Uint32())
+	}
+	return &t
+}()
+
 // addNoise adds sensor noise of amplitude amp grey levels, the same for a
 // given key on every machine.
 func addNoise(pix []uint8, key uint64, amp int) {
-	h := key | 1
 	var off [256]int16 // random byte -> offset in [-amp, amp]
 	for b := range off {
 		off[b] = int16(b*(2*amp+1)>>8 - amp)
 	}
-	clip := func(v int16) uint8 { return uint8(min(max(v, 0), 255)) }
-	i := 0
-	for ; i+8 <= len(pix); i += 8 {
-		h ^= h << 13 // xorshift64
-		h ^= h >> 7
-		h ^= h << 17
-		p := pix[i : i+8 : i+8]
-		r := h
-		for k := range p {
-			p[k] = clip(int16(p[k]) + off[r&255])
-			r >>= 8
-		}
-	}
-	for ; i < len(pix); i++ {
-		h ^= h << 13
-		h ^= h >> 7
-		h ^= h << 17
-		pix[i] = clip(int16(pix[i]) + off[h&255])
+	const mask = len(noiseTable) - 1
+	start := int(key>>20) & mask
+	for i := range pix {
+		v := int16(pix[i]) + off[noiseTable[(start+i)&mask]]
+		pix[i] = uint8(min(max(v, 0), 255))
 	}
 }
 
