@@ -3,9 +3,11 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"poselab/datasets"
+	"poselab/datasets/eth"
 	"poselab/datasets/synth"
 )
 
@@ -19,8 +21,20 @@ type DataLoader func(path string) (d datasets.Dataset, ok bool, err error)
 
 var (
 	loadersMu sync.RWMutex
-	loaders   []DataLoader
+	loaders   = []DataLoader{openETH}
 )
+
+// openETH reads a folder in the ETH Machine Perception 2021 layout (the
+// seed's data: h36m/annot/*.pkl, mpii/annot/*.json).
+func openETH(path string) (datasets.Dataset, bool, error) {
+	for _, sub := range []string{"h36m/annot", "mpii/annot"} {
+		if st, err := os.Stat(filepath.Join(path, sub)); err == nil && st.IsDir() {
+			d, err := eth.Open(path)
+			return d, true, err
+		}
+	}
+	return nil, false, nil
+}
 
 // RegisterDataLoader adds a loader for data folders (ETH pickles, ...).
 func RegisterDataLoader(l DataLoader) {

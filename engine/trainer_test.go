@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"poselab/datasets/synth"
 )
 
 // The tiny preset of pipeline C (SB on ground-truth 2D, synthetic tiny
@@ -27,5 +31,39 @@ func TestTinySBLearns(t *testing.T) {
 	}
 	if !(info.BestValMPJPE < 0.5*info.BaselineMPJPE) {
 		t.Fatalf("best val MPJPE %.1f mm is not below half the mean-pose baseline %.1f mm", info.BestValMPJPE, info.BaselineMPJPE)
+	}
+}
+
+// --data PATH trains on a folder in the seed's ETH layout (here the tiny
+// synthetic set written in that layout, labels only).
+func TestTrainsOnETHFolder(t *testing.T) {
+	d, err := synth.New(synth.Tiny, SynthSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := synth.Export(d, dir, synth.ExportOptions{Format: synth.FormatETH, NoImages: true}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Options{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Data: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := waitRun(t, e, id, 5*time.Minute)
+	if info.State != Finished || !(info.BestValMPJPE < info.BaselineMPJPE) {
+		t.Fatalf("run on the ETH folder: %s %s, val %.1f mm, baseline %.1f mm", info.State, info.Reason, info.BestValMPJPE, info.BaselineMPJPE)
+	}
+	// A missing folder fails the run (when it starts) with a message naming it.
+	bad, err := e.Submit(Spec{Model: "sb", Preset: "test", Data: filepath.Join(dir, "nope")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := waitRun(t, e, bad, time.Minute); info.State != Failed || !strings.Contains(info.Reason, "nope") {
+		t.Fatalf("missing data folder: %s %q", info.State, info.Reason)
 	}
 }
