@@ -115,6 +115,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
+	if *data != "synth" {
+		if _, err := os.Stat(*data); err != nil {
+			return Usagef("--data %q: not \"synth\" and not a readable folder (%v)", *data, err)
+		}
+	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
 		return err

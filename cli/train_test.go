@@ -122,6 +122,7 @@ func TestTrainBadFlagsExit2(t *testing.T) {
 		{"train", "--lr", "-1"},
 		{"train", "--loss", "huber"},
 		{"train", "--bogus"},
+		{"train", "--data", "/no/such/folder"},
 		{"train", "--from", "no-such-run", "--preset", "test"},
 		{"eval"},
 		{"eval", "--run", "nope"},
