@@ -307,6 +307,9 @@ func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, 
 				t, surf = wy, 2+face
 			}
 			px, py, pz := t0[0]+t*dx, t0[1]+t*dy, t0[2]+t*dz
+			if rm.outdoor && surf >= 2 && pz > rm.wallTop {
+				surf = 1 // above the buildings: sky
+			}
 			var col rgb
 			f := bright
 			switch surf {

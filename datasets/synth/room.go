@@ -12,6 +12,7 @@ import (
 type room struct {
 	x0, x1, y0, y1, h float64 // mm, world z up; the floor is z = 0
 	outdoor           bool
+	wallTop           float64 // outdoors: height of the building fronts, mm
 	floorA, floorB    rgb
 	grout             rgb
 	tile              float64 // mm
@@ -65,7 +66,7 @@ func newOutdoor(r *rand.Rand, centre pose.Vec3) room {
 	rm := room{
 		x0: centre[0] - half*(0.7+0.6*r.Float64()), x1: centre[0] + half*(0.7+0.6*r.Float64()),
 		y0: centre[1] - half*(0.7+0.6*r.Float64()), y1: centre[1] + half*(0.7+0.6*r.Float64()),
-		h: 1e9, outdoor: true,
+		h: 1e9, outdoor: true, wallTop: 4000 + 20000*r.Float64(),
 		floorA: fa, floorB: jitter(r, fa, 0.2), grout: jitter(r, fa, 0.4),
 		tile:  200 + 2000*r.Float64(),
 		trim:  jitter(r, rgb{0.35, 0.35, 0.4}, 0.4),
