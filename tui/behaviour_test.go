@@ -463,3 +463,14 @@ func BenchmarkFrame3x100kSteps(b *testing.B) {
 		m.render()
 	}
 }
+
+func TestRunsListNamesPixelsFor2DModels(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh1", Model: "sh", Preset: "tiny", Epochs: 1}, State: engine.Finished, LastValMPJPE: 40.94, BestValMPJPE: 40.94}, engine.Schedule{})
+	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Pixel: 40.94, PerJointPx: make([]float64, 17)}}}
+	m := New(fc, Options{})
+	out := screen(m, 120, 30)
+	if !strings.Contains(out, "40.9px") || !strings.Contains(out, "val 2D error (px)") {
+		t.Fatalf("2D run not in pixels:\n%s", out)
+	}
+}

@@ -136,13 +136,16 @@ func (m *Model) Close() {
 func (m *Model) refresh() {
 	m.rows = orderRuns(m.ctrl.Runs())
 	hist, _ := m.ctrl.(storedHistory)
-	for _, r := range m.rows {
+	for i, r := range m.rows {
 		d := m.st.run(r.info.Spec.ID)
 		if d.spec.ID == "" {
 			d.spec = r.info.Spec
 		}
 		if hist != nil && !r.info.State.Active() && !d.loaded && len(d.step) == 0 {
 			m.st.loadStored(hist, r.info)
+		}
+		if e := d.lastEpoch(); e != nil && e.MPJPE <= 0 && e.Pixel > 0 {
+			m.rows[i].px = true
 		}
 	}
 	if m.selIndex() < 0 && len(m.rows) > 0 {

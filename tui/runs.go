@@ -53,8 +53,8 @@ var runColumns = []runColumn{
 		}
 		return fmtNum(r.info.LastLoss)
 	}},
-	{title: "val mm", width: 7, right: true, cell: func(r listRow) string { return fmtMM(r.info.LastValMPJPE) }},
-	{title: "best mm", width: 7, right: true, prio: 1, cell: func(r listRow) string { return fmtMM(r.info.BestValMPJPE) }},
+	{title: "val mm", width: 7, right: true, cell: func(r listRow) string { return valCell(r, r.info.LastValMPJPE) }},
+	{title: "best mm", width: 7, right: true, prio: 1, cell: func(r listRow) string { return valCell(r, r.info.BestValMPJPE) }},
 	{title: "samples/s", width: 9, right: true, prio: 3, cell: func(r listRow) string {
 		if r.info.SamplesPerSec <= 0 || !r.info.State.Active() {
 			return "–"
@@ -165,4 +165,12 @@ func chainMark(depth int) string {
 		return ""
 	}
 	return strings.Repeat(" ", 2*(depth-1)) + "└▸"
+}
+
+// valCell writes a validation error; 2D models' errors are pixels.
+func valCell(r listRow, v float64) string {
+	if r.px && fmtMM(v) != "–" {
+		return fmtMM(v) + "px"
+	}
+	return fmtMM(v)
 }

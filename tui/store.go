@@ -193,7 +193,8 @@ func (r *runData) xs(mode xMode, n int) []float64 {
 // listRow is one line of the runs list: a run and its depth in a chain.
 type listRow struct {
 	info  engine.RunInfo
-	depth int // 0 for a run that waits for no other, 1 for its follower, ...
+	depth int  // 0 for a run that waits for no other, 1 for its follower, ...
+	px    bool // a 2D model: its validation error is in pixels, not mm
 }
 
 // orderRuns orders runs for the list: oldest first, and a chained run
