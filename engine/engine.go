@@ -284,10 +284,21 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		return nil, errors.New("engine is closing")
 	}
 	var ids []string
+	created := 0
+	defer func() { // give back reserved folders of runs that were not created
+		if created < len(ids) {
+			for _, id := range ids[created:] {
+				os.Remove(e.st.runDir(id))
+			}
+		}
+	}()
 	now := time.Now()
 	for i := range prepared {
-		ids = append(ids, e.st.newID(prepared[i].Model, now))
-		os.MkdirAll(e.st.runDir(ids[i]), 0o755) // reserve the ID
+		id, err := e.st.newID(prepared[i].Model, now)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
 	}
 	for i := range prepared {
 		s := &prepared[i]
@@ -324,6 +335,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		if err := e.st.createRun(info); err != nil {
 			return nil, err
 		}
+		created++
 		r := &run{info: info, wake: make(chan struct{}, 1)}
 		r.lock, _ = tryLock(e.st.runDir(s.ID)) // a new folder: always free
 		e.runs[s.ID] = r

@@ -87,13 +87,19 @@ func unix(t time.Time) any {
 	return float64(t.UnixNano()) / 1e9
 }
 
-// newID makes a readable, unique run ID: <model>-<yymmdd-hhmmss>[-n].
-func (s *store) newID(model string, now time.Time) string {
+// newID makes and reserves (creates the folder of) a readable, unique run
+// ID: <model>-<yymmdd-hhmmss>[-n]. Mkdir is atomic, so two processes never
+// get the same ID.
+func (s *store) newID(model string, now time.Time) (string, error) {
 	base := fmt.Sprintf("%s-%s", model, now.UTC().Format("060102-150405"))
 	id := base
 	for n := 2; ; n++ {
-		if _, err := os.Stat(s.runDir(id)); errors.Is(err, os.ErrNotExist) {
-			return id
+		err := os.Mkdir(s.runDir(id), 0o755)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("run folder: %w", err)
 		}
 		id = fmt.Sprintf("%s-%d", base, n)
 	}
