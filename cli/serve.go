@@ -21,6 +21,7 @@ import (
 	"charm.land/wish/v2"
 	"charm.land/wish/v2/activeterm"
 	bm "charm.land/wish/v2/bubbletea"
+	"charm.land/wish/v2/logging"
 	"github.com/charmbracelet/colorprofile"
 
 	"poselab/engine"
@@ -49,6 +50,14 @@ the server.`
 
 type serveConfig struct {
 	listen, authorizedKeys, hostKey, runsDir string
+	log                                      io.Writer // connection log (nil: none)
+}
+
+// connLog writes wish's connection log lines with a timestamp.
+type connLog struct{ w io.Writer }
+
+func (l connLog) Printf(format string, v ...any) {
+	fmt.Fprintf(l.w, "%s poselab ssh: %s\n", time.Now().Format("15:04:05"), strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 func defaultHostKey(runsDir string) string { return filepath.Join(runsDir, ".ssh_host_ed25519") }
@@ -67,6 +76,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.authorizedKeys, "authorized-keys", "", "authorized_keys file of the public keys allowed in (required)")
 	fs.StringVar(&c.hostKey, "host-key", "", "host private key (default RUNS-DIR/.ssh_host_ed25519, created if missing)")
 	fs.StringVar(&c.runsDir, "runs-dir", "runs", "folder of the runs")
+	c.log = stderr
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -186,6 +196,10 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	if err := os.MkdirAll(filepath.Dir(c.hostKey), 0o700); err != nil {
 		return nil, err
 	}
+	logw := c.log
+	if logw == nil {
+		logw = io.Discard
+	}
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
@@ -194,6 +208,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			bm.Middleware(sessionHandler(eng, c.runsDir)),
 			activeterm.Middleware(),
 			requireKey(c.authorizedKeys),
+			logging.MiddlewareWithLogger(connLog{logw}),
 		),
 	)
 }

@@ -134,7 +134,8 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 		}
 	case xWall:
 		c.timeX = true
-		c.xFmt = func(s float64) string { return time.Unix(int64(s), 0).UTC().Format("15:04:05") }
+		// the local clock of the machine that trains
+		c.xFmt = func(s float64) string { return time.Unix(int64(s), 0).Format("15:04:05") }
 	}
 	var now string
 	// Raw data of the selected run first (faint), then the smoothed
