@@ -396,18 +396,25 @@ func upsample2(dst []uint8, size int, src []uint8, half int) {
 			t[i] = 3*uint16(r0[i]) + uint16(r1[i])
 		}
 		drow := dst[3*y*size : 3*(y+1)*size]
-		for x := 0; x < size; x++ {
-			x0 := x / 2
-			x1 := x0 - 1
-			if x&1 == 1 {
-				x1 = x0 + 1
+		// Source pixel X gives output pixels 2X (blended with X-1) and
+		// 2X+1 (blended with X+1).
+		for X := 0; X < half; X++ {
+			l, r := max(X-1, 0), min(X+1, half-1)
+			c, p, q := t[3*X:3*X+3:3*X+3], t[3*l:3*l+3:3*l+3], t[3*r:3*r+3:3*r+3]
+			if 2*X+1 < size {
+				d := drow[6*X : 6*X+6 : 6*X+6]
+				d[0] = uint8((3*uint32(c[0]) + uint32(p[0]) + 8) >> 4)
+				d[1] = uint8((3*uint32(c[1]) + uint32(p[1]) + 8) >> 4)
+				d[2] = uint8((3*uint32(c[2]) + uint32(p[2]) + 8) >> 4)
+				d[3] = uint8((3*uint32(c[0]) + uint32(q[0]) + 8) >> 4)
+				d[4] = uint8((3*uint32(c[1]) + uint32(q[1]) + 8) >> 4)
+				d[5] = uint8((3*uint32(c[2]) + uint32(q[2]) + 8) >> 4)
+			} else { // odd size: the last column has no right partner
+				d := drow[6*X : 6*X+3 : 6*X+3]
+				d[0] = uint8((3*uint32(c[0]) + uint32(p[0]) + 8) >> 4)
+				d[1] = uint8((3*uint32(c[1]) + uint32(p[1]) + 8) >> 4)
+				d[2] = uint8((3*uint32(c[2]) + uint32(p[2]) + 8) >> 4)
 			}
-			x1 = min(max(x1, 0), half-1)
-			p, q := t[3*x0:3*x0+3:3*x0+3], t[3*x1:3*x1+3:3*x1+3]
-			d := drow[3*x : 3*x+3 : 3*x+3]
-			d[0] = uint8((3*uint32(p[0]) + uint32(q[0]) + 8) >> 4)
-			d[1] = uint8((3*uint32(p[1]) + uint32(q[1]) + 8) >> 4)
-			d[2] = uint8((3*uint32(p[2]) + uint32(q[2]) + 8) >> 4)
 		}
 	}
 }

@@ -455,3 +455,24 @@ func patchMean(c *datasets.Crop, x, y int) [3]float64 {
 	}
 	return m
 }
+
+func TestOddAndSmallCropSizes(t *testing.T) {
+	d := newTiny(t, 1)
+	for _, s := range []int{8, 9, 63, 255, 257} {
+		c, err := d.Image(datasets.Train, 3, datasets.CropSpec{Size: s, RotDeg: 30})
+		if err != nil || len(c.Pix) != 3*s*s {
+			t.Fatalf("size %d: %v", s, err)
+		}
+		if _, err := d.MPIIImage(datasets.Train, 3, datasets.CropSpec{Size: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []int{0, 4, 5000} {
+		if _, err := d.Image(datasets.Train, 3, datasets.CropSpec{Size: s}); err == nil {
+			t.Fatalf("crop size %d accepted", s)
+		}
+	}
+	if _, err := d.Image(datasets.Train, 2048, datasets.CropSpec{Size: 32}); err == nil {
+		t.Fatal("index past the end accepted")
+	}
+}
