@@ -466,7 +466,15 @@ func addNoise(pix []uint8, key uint64, amp int) {
 	for b := range off {
 		off[b] = int16(b*(2*amp+1)>>8 - amp)
 	}
-	const mask = len(noiseTable) - 1
+	if len(pix) <= len(noiseTable) {
+		start := int(key>>20) % (len(noiseTable) - len(pix) + 1)
+		nt := noiseTable[start : start+len(pix)]
+		for i, p := range pix {
+			pix[i] = uint8(min(max(int16(p)+off[nt[i]], 0), 255))
+		}
+		return
+	}
+	const mask = len(noiseTable) - 1 // very large crops: wrap around
 	start := int(key>>20) & mask
 	for i := range pix {
 		v := int16(pix[i]) + off[noiseTable[(start+i)&mask]]
