@@ -82,7 +82,8 @@ func (d *Dataset) count(s datasets.Split) (int, error) {
 }
 
 // Records returns the labels of a split. Test records carry no labels
-// (HasLabels false, joints zeroed), as in the real data; see TestLabels.
+// (HasLabels false, joints zeroed but the pelvis), as in the real data; see
+// TestLabels.
 // The returned slice is the caller's to keep and modify.
 func (d *Dataset) Records(split datasets.Split) ([]datasets.Record, error) {
 	sp, err := d.h36mSplit(split)
@@ -92,10 +93,14 @@ func (d *Dataset) Records(split datasets.Split) ([]datasets.Record, error) {
 	out := make([]datasets.Record, len(sp.recs))
 	copy(out, sp.recs)
 	if split == datasets.Test {
+		// As in the real test files (and the h36m loader's records), only
+		// the pelvis, which the evaluation knows, stays.
 		for i := range out {
+			root := out[i].Joints3D[pose.Hip]
 			out[i].HasLabels = false
 			out[i].Joints2D = pose.Pose2D{}
 			out[i].Joints3D = pose.Pose3D{}
+			out[i].Joints3D[pose.Hip] = root
 			out[i].Vis = [pose.NumJoints]float64{}
 		}
 	}

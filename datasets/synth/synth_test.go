@@ -203,8 +203,13 @@ func TestTestSplitHidesLabels(t *testing.T) {
 	recs, _ := d.Records(datasets.Test)
 	full, _ := d.TestLabels()
 	for i := range recs {
-		if recs[i].HasLabels || recs[i].Joints3D != (pose.Pose3D{}) || recs[i].Joints2D != (pose.Pose2D{}) {
+		root := recs[i].Joints3D[pose.Hip]
+		recs[i].Joints3D[pose.Hip] = pose.Vec3{}
+		if recs[i].HasLabels || recs[i].Joints3D != (pose.Pose3D{}) || recs[i].Joints2D != (pose.Pose2D{}) || recs[i].Vis != [pose.NumJoints]float64{} {
 			t.Fatalf("test record %d carries labels", i)
+		}
+		if root != full[i].Joints3D[pose.Hip] {
+			t.Fatalf("test record %d: pelvis %v, want %v (known, as in the real test files)", i, root, full[i].Joints3D[pose.Hip])
 		}
 		if !full[i].HasLabels || full[i].Joints3D == (pose.Pose3D{}) || full[i].Center != recs[i].Center {
 			t.Fatalf("TestLabels record %d is not the labelled version", i)
