@@ -159,7 +159,7 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 			c.series = append(c.series, series{xs: xs, ys: ys, color: p.r.color})
 			if sel {
 				now = fmt.Sprintf(" · now %s", fmtNum(p.r.loss[n-1]))
-				if weight > 0 {
+				if weight > 0 && len(runs) == 1 {
 					now += fmt.Sprintf(" (EMA %s)", fmtNum(ys[n-1]))
 				}
 				now += " @ step " + fmtCount(int(p.r.step[n-1]))
@@ -185,8 +185,26 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 	if v.pan > 0 {
 		tags = append(tags, "panned")
 	}
-	c.title = title + stDim.Render(" ["+strings.Join(tags, ", ")+"]"+now)
+	title += stDim.Render(" [" + strings.Join(tags, ", ") + "]")
+	if len(runs) > 1 {
+		// Overlaid runs: a legend in their colours, the selected first.
+		for _, sel := range []bool{true, false} {
+			for _, p := range runs {
+				if p.selected == sel {
+					title += " " + paletteStyle(p.r.color).Render("■ "+runName(p))
+				}
+			}
+		}
+	}
+	c.title = title + stDim.Render(now)
 	return c.render()
+}
+
+func runName(p plotted) string {
+	if p.info.Spec.Name != "" {
+		return p.info.Spec.Name
+	}
+	return p.r.id
 }
 
 // lossName names the training loss when all drawn runs agree on it.
