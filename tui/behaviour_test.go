@@ -235,7 +235,7 @@ func feed(m *Model, cmd tea.Cmd) {
 				feed(m, next)
 			}
 		}
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(300 * time.Millisecond): // under the cursor blink (530 ms)
 	}
 }
 
