@@ -23,9 +23,9 @@ import (
 	"hash/crc32"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 
+	"poselab/internal/atomicfile"
 	"poselab/nn"
 )
 
@@ -219,7 +219,7 @@ func Save(path string, c *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return WriteAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 // Load reads and verifies a checkpoint file.
@@ -266,38 +266,6 @@ func (c *Checkpoint) Matches(model, hash string, g *nn.Graph) error {
 	}
 	if have := len(c.State.Params) + len(c.State.Buffers); have != n {
 		return fmt.Errorf("checkpoint holds %d tensors, the model %d", have, n)
-	}
-	return nil
-}
-
-// WriteAtomic writes data to path via temp file, fsync, rename, dir fsync.
-func WriteAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"poselab/datasets"
 	"poselab/datasets/synth"
 	"poselab/engine"
+	"poselab/internal/atomicfile"
 	"poselab/pose"
 )
 
@@ -133,7 +134,7 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	if err := enc.Encode(&buf, img); err != nil {
 		return err
 	}
-	if err := writePNGAtomic(*out, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(*out, buf.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, title)
@@ -189,31 +190,4 @@ func runDataSynth(args []string, stdout, stderr io.Writer) error {
 	abs, _ := filepath.Abs(*out)
 	fmt.Fprintf(stdout, "wrote %s\n", abs)
 	return nil
-}
-
-// writePNGAtomic writes a file through a synced temporary file and a
-// rename, so an interrupted write never leaves a broken image behind.
-func writePNGAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	err = f.Chmod(0o644)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

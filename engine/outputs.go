@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"poselab/datasets"
+	"poselab/internal/atomicfile"
 	"poselab/pose"
 )
 
@@ -49,7 +50,7 @@ func WriteOutputs(runDir string, o *Outputs) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(OutputsPath(runDir, o.Split), b)
+	return atomicfile.Write(OutputsPath(runDir, o.Split), b)
 }
 
 // ReadOutputs loads a run's outputs of one split.
@@ -88,37 +89,4 @@ func ReadRunOutputs(runDir string) (RunOutputs, error) {
 		return ro, fmt.Errorf("run %s has no outputs (did it finish?)", filepath.Base(runDir))
 	}
 	return ro, nil
-}
-
-// writeFileAtomic writes via a temporary file, fsync and rename, then syncs
-// the directory, so a crash leaves either the old or the new file.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+
+	"poselab/internal/atomicfile"
 )
 
 // The run store. Every run has a folder runs/<id>/ with config.toml (its
@@ -128,7 +130,7 @@ func (s *store) writeSpec(spec Spec) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.runDir(spec.ID), "config.toml"), b)
+	return atomicfile.Write(filepath.Join(s.runDir(spec.ID), "config.toml"), b)
 }
 
 func readSpec(path string) (Spec, error) {

@@ -13,6 +13,7 @@ import (
 
 	"poselab/checkpoints"
 	"poselab/datasets"
+	"poselab/internal/atomicfile"
 	"poselab/nn"
 )
 
@@ -488,13 +489,13 @@ func (s *session) saveCheckpoint(best bool) error {
 		return err
 	}
 	path := CkptPath(s.dir, "last")
-	if err := checkpoints.WriteAtomic(path, b); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
 	if best {
 		bp := CkptPath(s.dir, "best")
-		if err := checkpoints.WriteAtomic(bp, b); err != nil {
+		if err := atomicfile.Write(bp, b); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: bp, Step: s.step, Epoch: s.epoch, Best: true}})

@@ -16,6 +16,7 @@ import (
 
 	"poselab/datasets"
 	"poselab/datasets/synth/pywrite"
+	"poselab/internal/atomicfile"
 	"poselab/pose"
 )
 
@@ -73,7 +74,7 @@ func Export(d *Dataset, dir string, opt ExportOptions) error {
 			if err != nil {
 				return err
 			}
-			if err := writeAtomic(filepath.Join(dir, "h36m", "annot", string(s)+".pkl"), data); err != nil {
+			if err := atomicfile.Write(filepath.Join(dir, "h36m", "annot", string(s)+".pkl"), data); err != nil {
 				return err
 			}
 		}
@@ -93,7 +94,7 @@ func Export(d *Dataset, dir string, opt ExportOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(base, "cameras.pkl"), data); err != nil {
+		if err := atomicfile.Write(filepath.Join(base, "cameras.pkl"), data); err != nil {
 			return err
 		}
 		for _, s := range mpiiSplits {
@@ -159,7 +160,7 @@ func Export(d *Dataset, dir string, opt ExportOptions) error {
 			made[dirName] = true
 		}
 		mkdir.Unlock()
-		return nil, writeAtomicNoSync(j.path, buf.Bytes())
+		return nil, atomicfile.WriteNoSync(j.path, buf.Bytes())
 	}, opt.Workers, 0)
 	var firstErr error
 	for it := range items {
@@ -238,7 +239,7 @@ func writeMPIIJSON(path string, recs []datasets.MPIIRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, data)
+	return atomicfile.Write(path, data)
 }
 
 // writeMMPoseNPZ writes mmpose's Human3.6M annotation arrays: imgname,
@@ -286,7 +287,7 @@ func writeMMPoseNPZ(path string, recs []datasets.Record, labels bool) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return writeAtomic(path, buf.Bytes())
+	return atomicfile.Write(path, buf.Bytes())
 }
 
 // mmposeCameras is mmpose's cameras.pkl: (subject, camera id) -> R
@@ -317,51 +318,6 @@ func mmposeCameras() ([]byte, error) {
 		}
 	}
 	return pywrite.Marshal(top)
-}
-
-// writeAtomic writes a file through a synced temporary file and a rename,
-// so a crash never leaves a half-written file under the final name.
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = f.Chmod(0o644)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("synth: writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeAtomicNoSync is writeAtomic without fsync, for the many image files
-// (still never visible half-written).
-func writeAtomicNoSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // progress prints "what n/total, rate/s, ETA": on a terminal one line
