@@ -317,6 +317,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		if x.Best {
 			best = " (best)"
 		}
+		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
+			p.line("epoch %d step %d: train loss %.4g, val 2D error %.1f px%s, PCKh@0.5 %.1f%%", x.Epoch+1, x.Step, x.TrainLoss, x.Pixel, best, x.PCKh)
+			break
+		}
 		p.line("epoch %d step %d: train loss %.4f, val MPJPE %s%s, P-MPJPE %s, PCK150 %.3f", x.Epoch+1, x.Step, x.TrainLoss, mm(x.MPJPE), best, mm(x.PMPJPE), x.PCK150)
 	case engine.EvState:
 		switch ev.State.To {
@@ -331,6 +335,11 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		}
 	case engine.EvFinished:
 		r := ev.Result
+		if r.ValPx > 0 {
+			p.line("run %s finished: val 2D error %.1f px, best %.1f px, fixed-mean baseline %.1f px; %d steps in %.1f s (%.0f samples/s)",
+				ev.Run, r.ValPx, r.BestValPx, r.BaselinePx, r.Steps, r.Seconds, r.SamplesPerSec)
+			break
+		}
 		p.line("run %s finished: val MPJPE %s, best %s, mean-pose baseline %s; %d steps in %.1f s (%.0f samples/s)",
 			ev.Run, mm(r.ValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE), r.Steps, r.Seconds, r.SamplesPerSec)
 	case engine.EvFailed:

@@ -114,6 +114,11 @@ type Result struct {
 	ValMPJPE      float64 `json:"val_mpjpe_mm"`      // last validation
 	BestValMPJPE  float64 `json:"best_val_mpjpe_mm"` // best validation
 	BaselineMPJPE float64 `json:"baseline_mpjpe_mm"` // mean-pose baseline on val
+	// 2D models (SH) are scored in original-image pixels, not mm: then the
+	// MPJPE fields are NaN and these hold the mean joint error.
+	ValPx         float64 `json:"val_px,omitempty"`
+	BestValPx     float64 `json:"best_val_px,omitempty"`
+	BaselinePx    float64 `json:"baseline_px,omitempty"` // fixed-mean 2D pose on val
 	Steps         int     `json:"steps"`
 	Epochs        int     `json:"epochs"`
 	Seconds       float64 `json:"seconds"` // training time of this process

@@ -117,3 +117,12 @@ func taskNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// FlipTester is an optional extension of Task for test-time flip
+// averaging (the SH task implements it): whoever predicts a split for
+// validation or outputs also runs the program on FlipBatch's mirrored
+// crops and decodes both results with DecodeFlip instead of Decode.
+type FlipTester interface {
+	FlipBatch(split datasets.Split, idx []int) (nn.Batch, error)
+	DecodeFlip(split datasets.Split, idx []int, out, outFlip map[string]*nn.Tensor) ([]Prediction, error)
+}

@@ -232,15 +232,6 @@ func (t *shTask) Decode(split datasets.Split, idx []int, out map[string]*nn.Tens
 	return t.decode(split, idx, out, nil)
 }
 
-// FlipTester is an optional extension of Task for test-time flip
-// averaging (the SH task implements it): whoever predicts a split for
-// validation or outputs also runs the program on FlipBatch's mirrored
-// crops and decodes both results with DecodeFlip instead of Decode.
-type FlipTester interface {
-	FlipBatch(split datasets.Split, idx []int) (nn.Batch, error)
-	DecodeFlip(split datasets.Split, idx []int, out, outFlip map[string]*nn.Tensor) ([]Prediction, error)
-}
-
 var _ FlipTester = (*shTask)(nil)
 
 // DecodeFlip is Decode with the flip test: the heatmaps of the mirrored

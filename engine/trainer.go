@@ -104,8 +104,21 @@ func (e *Engine) train(r *run) {
 
 func (s *session) result() *Result {
 	el := time.Since(s.sessionStart).Seconds()
-	return &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, Epochs: s.epoch,
+	r := &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, Epochs: s.epoch,
 		Seconds: el, SamplesPerSec: s.rate}
+	if b, ok := s.task.(baseline2D); ok {
+		r.ValPx, r.BestValPx = s.lastVal, s.best
+		r.ValMPJPE, r.BestValMPJPE = math.NaN(), math.NaN()
+		if info, err := b.Baseline2D(datasets.Val); err == nil {
+			r.BaselinePx = info.Pixel
+		}
+	}
+	return r
+}
+
+// baseline2D is implemented by 2D tasks (SH), whose score is a pixel error.
+type baseline2D interface {
+	Baseline2D(split datasets.Split) (EpochInfo, error)
 }
 
 // update changes the run's summary under the engine lock.
@@ -562,13 +575,37 @@ func predictSplit(t Task, p nn.Program, split datasets.Split, B int, seed int64)
 		if err != nil {
 			return nil, err
 		}
-		preds, err := t.Decode(split, idx, res)
+		var preds []Prediction
+		if ft, ok := t.(FlipTester); ok {
+			preds, err = predictFlipped(ft, p, split, idx, res)
+		} else {
+			preds, err = t.Decode(split, idx, res)
+		}
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, preds[:min(B, n-start)]...)
 	}
 	return out, nil
+}
+
+// predictFlipped runs the flip test: the mirrored crops go through the
+// program too and the task averages both before decoding.
+func predictFlipped(ft FlipTester, p nn.Program, split datasets.Split, idx []int, res map[string]*nn.Tensor) ([]Prediction, error) {
+	fb, err := ft.FlipBatch(split, idx)
+	if err != nil {
+		return nil, err
+	}
+	// Predict may reuse its output buffers: keep the first result.
+	kept := make(map[string]*nn.Tensor, len(res))
+	for k, v := range res {
+		kept[k] = v.Clone()
+	}
+	flipped, err := p.Predict(fb)
+	if err != nil {
+		return nil, err
+	}
+	return ft.DecodeFlip(split, idx, kept, flipped)
 }
 
 // valLoss is the objective on the validation split in evaluation mode,
