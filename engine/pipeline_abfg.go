@@ -60,9 +60,9 @@ func gStages(preset string, base Spec) []Spec {
 	return []Spec{sh, sb, ir}
 }
 
-// gFallbackRootDepthMM back-projects records without a root position (a
+// fallbackRootDepthMM back-projects records without a root position (a
 // test split without labels): subjects stand 4-6 m from the cameras.
-const gFallbackRootDepthMM = 5000
+const fallbackRootDepthMM = 5000
 
 // combineG: stages are [SH, SB, IR]; x, y from IR, z from SB.
 func combineG(split datasets.Split, stages []RunOutputs, recs []datasets.Record) ([]Prediction, error) {
@@ -99,7 +99,7 @@ func combineXYWithDepth(name string, split datasets.Split, xy, z *Outputs, recs 
 		}
 		root := recs[i].Joints3D[pose.Hip][2]
 		if !(root > 0) {
-			root = gFallbackRootDepthMM
+			root = fallbackRootDepthMM
 		}
 		cam := recs[i].Cam
 		out[i] = Prediction{ID: i, Has2D: true, Pose2D: p2.Pose2D, Has3D: true,

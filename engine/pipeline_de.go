@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"poselab/datasets"
-	"poselab/pose"
 )
 
 // Pipelines D and E: a Stacked Hourglass finds the 2D joints in the image,
@@ -38,10 +37,6 @@ func shSBStages(name, preset string, base Spec) []Spec {
 	return []Spec{sh, sb}
 }
 
-// eFallbackRootDepthMM back-projects records that carry no root position
-// (a test split without labels): subjects stand 4-6 m from the cameras.
-const eFallbackRootDepthMM = 5000
-
 // combineE builds pipeline E's predictions of a split: for every record,
 // SH's 2D (stage 0) with SB's root-relative depth (stage 1) lifted at the
 // record's ground-truth root depth, root-relative.
@@ -49,31 +44,5 @@ func combineE(split datasets.Split, stages []RunOutputs, recs []datasets.Record)
 	if len(stages) != 2 {
 		return nil, fmt.Errorf("pipeline E: want the outputs of 2 stages (SH, SB), got %d", len(stages))
 	}
-	sh, sb := stages[0].Splits[split], stages[1].Splits[split]
-	if sh == nil || sb == nil {
-		return nil, fmt.Errorf("pipeline E: %s outputs missing (SH %v, SB %v)", split, sh != nil, sb != nil)
-	}
-	if len(sh.Preds) < len(recs) || len(sb.Preds) < len(recs) {
-		return nil, fmt.Errorf("pipeline E: %s has %d records but SH predicted %d and SB %d", split, len(recs), len(sh.Preds), len(sb.Preds))
-	}
-	out := make([]Prediction, len(recs))
-	for i := range recs {
-		p2, p3 := sh.Preds[i], sb.Preds[i]
-		if p2.ID != i || p3.ID != i || !p2.Has2D || !p3.Has3D {
-			return nil, fmt.Errorf("pipeline E: %s record %d: SH prediction %d (2D %v), SB prediction %d (3D %v)", split, i, p2.ID, p2.Has2D, p3.ID, p3.Has3D)
-		}
-		rel := pose.RootRelative(p3.Pose3D)
-		var z [pose.NumJoints]float64
-		for j := range z {
-			z[j] = rel[j][2]
-		}
-		root := recs[i].Joints3D[pose.Hip][2]
-		if !(root > 0) {
-			root = eFallbackRootDepthMM
-		}
-		cam := recs[i].Cam
-		out[i] = Prediction{ID: i, Has2D: true, Pose2D: p2.Pose2D, Has3D: true,
-			Pose3D: pose.RootRelative(pose.LiftWithRootDepth(&cam, p2.Pose2D, z, root))}
-	}
-	return out, nil
+	return combineXYWithDepth("E", split, stages[0].Splits[split], stages[1].Splits[split], recs)
 }
