@@ -142,7 +142,9 @@ grep -E '^(--- |FAIL|ok)|^ +--- |panic|Error' "$OUT/bench.log" 2>/dev/null | cut
 case " $parts " in *" sanitize "*)
 	if command -v compute-sanitizer >/dev/null; then
 		POSELAB_GPU_OUT= run sanitize 45 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 9 \
-			"$BIN" -test.count=1 -test.run '^TestGPUParityWithCPU$/^(linear|maxpool3s2p1|upsample|softargmax|batchnorm2d)' >"$OUT/sanitize.log" 2>&1
+			"$BIN" -test.count=1 -test.run '^(TestGPUParityWithCPU|TestGPUTrainingLearns)$' >"$OUT/sanitize.log" 2>&1
+		POSELAB_GPU_OUT= run racecheck 45 compute-sanitizer --tool racecheck --print-limit 20 --error-exitcode 9 \
+			"$BIN" -test.count=1 -test.run '^TestGPUParityWithCPU$/^(batchnorm|softargmax|masked|linear)' >>"$OUT/sanitize.log" 2>&1
 		echo "sanitize: $(grep -c 'Invalid\|Error' "$OUT/sanitize.log") error lines; $(grep -E 'ERROR SUMMARY|^ok|^FAIL|^PASS' "$OUT/sanitize.log" | tr '\n' ' ')" | tee -a "$OUT/summary.txt"
 	fi
 	;;

@@ -44,7 +44,8 @@ for r in res:
 bench = [r for r in res if r['kind'] == 'bench']
 if bench or peers:
     print('speed (training step, samples/s) vs PyTorch on the same GPU:')
-    print('  %-10s %12s %12s %7s %9s %9s %9s %8s %6s' % ('config', 'poselab', 'pytorch', 'ratio', 'used GiB', 'peak GiB', 'torch GiB', 'compile', 'graph'))
+    print('  (poselab copies the batch in every step, PyTorch trains on one resident batch; "excl" leaves the copy out)')
+    print('  %-10s %12s %12s %7s %10s %7s %9s %9s %9s %8s %6s' % ('config', 'poselab', 'pytorch', 'ratio', 'excl copy', 'ratio', 'used GiB', 'peak GiB', 'torch GiB', 'compile', 'graph'))
     keys = [b['key'] for b in bench] + [k for k in peers if k not in [b['key'] for b in bench]]
     for k in keys:
         b = next((x for x in bench if x['key'] == k), {})
@@ -55,6 +56,8 @@ if bench or peers:
         ours, theirs = b.get('samples_per_s'), p.get('samples_per_s')
         ratio = '%.2fx' % (ours / theirs) if ours and theirs else '-'
         f = lambda v, fmt: fmt % v if isinstance(v, (int, float)) else '-'
-        print('  %-10s %12s %12s %7s %9s %9s %9s %8s %6s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(b.get('used_gib'), '%.2f'),
+        ex = b.get('samples_per_s_excl_upload')
+        ratio2 = '%.2fx' % (ex / theirs) if ex and theirs else '-'
+        print('  %-10s %12s %12s %7s %10s %7s %9s %9s %9s %8s %6s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(ex, '%.1f'), ratio2, f(b.get('used_gib'), '%.2f'),
                                                             f(b.get('peak_gib'), '%.2f'), f(p.get('peak_mem_gib'), '%.2f'),
                                                             f(b.get('compile_s'), '%.1fs'), b.get('graph', '-')))

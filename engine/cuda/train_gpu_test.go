@@ -208,11 +208,27 @@ func TestGPUBench(t *testing.T) {
 				}
 			}
 			el := time.Since(t1).Seconds() / float64(c.steps)
+			// The peer trains on one batch resident on the GPU; every step
+			// here also copies the batch in. Time that copy alone too.
+			h := p.(*handle)
+			t2 := time.Now()
+			for s := 0; s < 5; s++ {
+				if err := h.p.d.do(func() error {
+					if err := h.p.upload(b, h.p.allInputs()); err != nil {
+						return err
+					}
+					return h.p.d.sync()
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			up := time.Since(t2).Seconds() / 5
 			m := p.Memory()
 			info := Info(p)
 			res := map[string]any{"key": key, "model": c.model, "batch": c.batch, "tf32": c.tf32, "ms_per_step": el * 1e3,
 				"samples_per_s": float64(c.batch) / el, "used_gib": float64(m.Used) / (1 << 30), "peak_gib": float64(m.Peak) / (1 << 30),
-				"compile_s": compile.Seconds(), "graph": strings.HasPrefix(info, "training step: CUDA graph"), "loss": loss}
+				"compile_s": compile.Seconds(), "graph": strings.HasPrefix(info, "training step: CUDA graph"), "loss": loss,
+				"upload_ms": up * 1e3, "samples_per_s_excl_upload": float64(c.batch) / (el - up)}
 			record("bench", res)
 			t.Logf("%v\n%s", res, info)
 		})
