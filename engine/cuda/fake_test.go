@@ -343,6 +343,16 @@ func TestProgramOnFakeGPU(t *testing.T) {
 			if _, err := pr.Predict(batch); err != nil {
 				t.Fatal(err)
 			}
+			h := pr.(*handle)
+			if err := h.p.d.do(func() error {
+				prof, err := h.p.profileStep(batch)
+				if err == nil && len(prof) == 0 {
+					err = fmt.Errorf("empty profile")
+				}
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := pr.Loss(batch); err != nil {
 				t.Fatal(err)
 			}

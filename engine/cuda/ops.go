@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"time"
 
 	"poselab/engine/cuda/cu"
 	"poselab/nn"
@@ -27,11 +28,31 @@ func chw(shape []int) (c, hw int) {
 // forward queues every node's forward computation.
 func (p *program) forward(train, update bool) error {
 	for _, n := range p.g.Nodes {
+		t0 := p.profStart()
 		if err := p.forwardNode(n, train, update); err != nil {
 			return fmt.Errorf("cuda: forward %s node %d (%s): %w", n.Op, n.ID, n.Name, err)
 		}
+		p.profEnd(t0, string(n.Op)+" fwd")
 	}
 	return nil
+}
+
+// profStart and profEnd time each node when a profile is being taken
+// (eager steps only: they wait for the GPU after every node).
+func (p *program) profStart() time.Time {
+	if p.prof == nil {
+		return time.Time{}
+	}
+	p.d.sync()
+	return time.Now()
+}
+
+func (p *program) profEnd(t0 time.Time, key string) {
+	if p.prof == nil {
+		return
+	}
+	p.d.sync()
+	p.prof[key] += time.Since(t0).Seconds()
 }
 
 func (p *program) forwardNode(n *nn.Node, train, update bool) error {
@@ -177,9 +198,11 @@ func (p *program) backward() error {
 		if !p.pl.NeedGrad[i] {
 			continue
 		}
+		t0 := p.profStart()
 		if err := p.backwardNode(n); err != nil {
 			return fmt.Errorf("cuda: backward %s node %d (%s): %w", n.Op, n.ID, n.Name, err)
 		}
+		p.profEnd(t0, string(n.Op)+" bwd")
 	}
 	return nil
 }

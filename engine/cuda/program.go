@@ -41,6 +41,24 @@ type program struct {
 	closed     bool
 	peak       int64
 	compileLog []string
+	prof       map[string]float64 // seconds per op and direction, while profiling
+}
+
+// profileStep runs one eager training step (no Adam) waiting for the GPU
+// after every node, and returns seconds per op kind and direction.
+func (p *program) profileStep(b nn.Batch) (map[string]float64, error) {
+	if err := p.upload(b, p.allInputs()); err != nil {
+		return nil, err
+	}
+	if err := p.setCtrl(0, 0, p.adamStep+1); err != nil {
+		return nil, err
+	}
+	p.prof = map[string]float64{}
+	defer func() { p.prof = nil }()
+	if err := p.trainOps(false, false); err != nil {
+		return nil, err
+	}
+	return p.prof, p.d.sync()
 }
 
 func (p *program) at(off int64) uint64 {

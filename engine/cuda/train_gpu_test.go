@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,24 @@ func TestGPUBench(t *testing.T) {
 				}
 			}
 			up := time.Since(t2).Seconds() / 5
+			var prof map[string]float64
+			if err := h.p.d.do(func() (err error) { prof, err = h.p.profileStep(b); return err }); err != nil {
+				t.Fatal(err)
+			}
+			var total float64
+			for _, v := range prof {
+				total += v
+			}
+			var keys []string
+			for k := range prof {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool { return prof[keys[i]] > prof[keys[j]] })
+			var top []string
+			for _, k := range keys {
+				top = append(top, fmt.Sprintf("%s %.2f ms (%.0f%%)", k, prof[k]*1e3, 100*prof[k]/total))
+			}
+			t.Logf("eager profile, one step without Adam, synchronised per node: %.1f ms: %s", total*1e3, strings.Join(top, ", "))
 			m := p.Memory()
 			info := Info(p)
 			res := map[string]any{"key": key, "model": c.model, "batch": c.batch, "tf32": c.tf32, "ms_per_step": el * 1e3,
