@@ -54,7 +54,7 @@ func (e *Engine) LoadModel(id string) (*Model, error) {
 	}
 	env := TaskEnv{Spec: spec, Data: data}
 	for _, from := range spec.From {
-		ro, err := ReadRunOutputs(e.st.runDir(from))
+		ro, err := readCheckedOutputs(e.st.runDir(from), data)
 		if err != nil {
 			return nil, fmt.Errorf("from run %s: %w", from, err)
 		}

@@ -28,7 +28,21 @@ type Outputs struct {
 	Run   string         `json:"run"`
 	Model string         `json:"model"`
 	Split datasets.Split `json:"split"`
+	Data  string         `json:"data_digest,omitempty"` // datasets.Digest of the split's records
 	Preds []Prediction   `json:"predictions"`
+}
+
+// CheckData reports outputs made on other data than recs (a changed
+// synthetic set, another data folder, size or seed): pairing them would
+// score predictions against the wrong labels.
+func (o *Outputs) CheckData(recs []datasets.Record) error {
+	if o.Data == "" {
+		return nil // written before digests existed
+	}
+	if d := datasets.Digest(recs); d != o.Data {
+		return fmt.Errorf("run %s's %s outputs were made on different data (digest %s, now %s): train that run again on this data", o.Run, o.Split, o.Data, d)
+	}
+	return nil
 }
 
 // RunOutputs are a finished run's outputs by split (a split is missing when
@@ -87,6 +101,25 @@ func ReadRunOutputs(runDir string) (RunOutputs, error) {
 	}
 	if len(ro.Splits) == 0 {
 		return ro, fmt.Errorf("run %s has no outputs (did it finish?)", filepath.Base(runDir))
+	}
+	return ro, nil
+}
+
+// readCheckedOutputs is ReadRunOutputs that also checks every split's
+// outputs against data's records of that split.
+func readCheckedOutputs(runDir string, data datasets.Dataset) (RunOutputs, error) {
+	ro, err := ReadRunOutputs(runDir)
+	if err != nil {
+		return ro, err
+	}
+	for split, o := range ro.Splits {
+		recs, err := data.Records(split)
+		if err != nil {
+			return ro, fmt.Errorf("%s records: %w", split, err)
+		}
+		if err := o.CheckData(recs); err != nil {
+			return ro, err
+		}
 	}
 	return ro, nil
 }

@@ -133,7 +133,7 @@ func (e *Engine) PipelinePredictions(name string, split datasets.Split) ([]Predi
 	}
 	outs := make([]RunOutputs, len(chain))
 	for i, r := range chain {
-		if outs[i], err = ReadRunOutputs(e.RunDir(r.Spec.ID)); err != nil {
+		if outs[i], err = readCheckedOutputs(e.RunDir(r.Spec.ID), data); err != nil {
 			return nil, nil, nil, err
 		}
 	}

@@ -189,7 +189,7 @@ func (s *session) setup(resume bool) error {
 	}
 	env := TaskEnv{Spec: s.spec, Data: data}
 	for _, id := range s.spec.From {
-		ro, err := ReadRunOutputs(s.e.st.runDir(id))
+		ro, err := readCheckedOutputs(s.e.st.runDir(id), data)
 		if err != nil {
 			return fmt.Errorf("from run %s: %w", id, err)
 		}
@@ -539,6 +539,10 @@ func (s *session) finish() error {
 			return err
 		}
 	}
+	data, err := s.e.dataset(s.spec)
+	if err != nil {
+		return err
+	}
 	for _, split := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
 		if s.task.Len(split) == 0 {
 			continue
@@ -547,7 +551,11 @@ func (s *session) finish() error {
 		if err != nil {
 			return fmt.Errorf("outputs %s: %w", split, err)
 		}
-		if err := WriteOutputs(s.dir, &Outputs{Run: s.spec.ID, Model: s.spec.Model, Split: split, Preds: preds}); err != nil {
+		digest := ""
+		if recs, err := data.Records(split); err == nil {
+			digest = datasets.Digest(recs)
+		}
+		if err := WriteOutputs(s.dir, &Outputs{Run: s.spec.ID, Model: s.spec.Model, Split: split, Data: digest, Preds: preds}); err != nil {
 			return fmt.Errorf("outputs %s: %w", split, err)
 		}
 	}
