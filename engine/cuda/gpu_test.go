@@ -250,7 +250,14 @@ func runParity(t *testing.T, ref, dut nn.Backend, c parityCase, tol float64) map
 	if len(g.Outputs) == 0 {
 		g.Outputs["pred"] = g.Losses[len(g.Losses)-1].Pred
 	}
-	opt := nn.Options{Batch: c.B, Seed: 7}
+	// Adam's eps is 1e-3 here, not 1e-8: a gradient that is exactly zero in
+	// exact arithmetic (an L1 loss whose signs balance over the batch, a bias
+	// before a BatchNorm) comes out as rounding noise of either sign, and
+	// with eps 1e-8 Adam turns that noise into a sizeable step. Measured on
+	// the CPU alone: float32 vs float64 parameters after these 3 steps differ
+	// by 1.1e-2 with eps 1e-8 and by 1.9e-7 with eps 1e-3. The update rule
+	// is exercised all the same.
+	opt := nn.Options{Batch: c.B, Seed: 7, Adam: nn.Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-3}}
 	cp, err := ref.Compile(g, opt)
 	if err != nil {
 		t.Fatal(err)
