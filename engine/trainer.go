@@ -30,14 +30,15 @@ func CkptPath(runDir, which string) string {
 
 // session is one training goroutine's working set.
 type session struct {
-	e     *Engine
-	r     *run
-	spec  Spec
-	dir   string
-	task  Task
-	prog  nn.Program
-	sched Schedule
-	hash  string
+	e       *Engine
+	r       *run
+	spec    Spec
+	dir     string
+	task    Task
+	prog    nn.Program
+	backend nn.Backend // for device utilisation (nn.Utilizer)
+	sched   Schedule
+	hash    string
 
 	n, spe, total    int // train samples, steps per epoch, total steps
 	step, epoch, pos int
@@ -219,6 +220,7 @@ func (s *session) setup(resume bool) error {
 	if err != nil {
 		return err
 	}
+	s.backend = backend
 	s.prog, err = backend.Compile(g, nn.Options{Batch: s.spec.Batch, Seed: s.spec.Seed, Adam: nn.DefaultAdam, TF32: s.spec.TF32})
 	if err != nil {
 		return fmt.Errorf("compile %s on %s: %w", s.spec.Model, s.spec.Device, err)
@@ -429,7 +431,13 @@ func (s *session) resource() {
 	s.e.mu.Lock()
 	dev := s.r.info.Device
 	s.e.mu.Unlock()
-	s.publish(Event{Kind: EvResource, Res: &Resource{Device: dev, MemUsedBytes: m.Used, MemTotalBytes: m.Total, SamplesPerSec: s.rate}})
+	res := &Resource{Device: dev, MemUsedBytes: m.Used, MemTotalBytes: m.Total, SamplesPerSec: s.rate}
+	if u, ok := s.backend.(nn.Utilizer); ok {
+		if pct, err := u.Utilization(); err == nil {
+			res.GPUUtil = pct
+		}
+	}
+	s.publish(Event{Kind: EvResource, Res: res})
 }
 
 func (s *session) flushSteps() {

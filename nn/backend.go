@@ -62,3 +62,9 @@ type Program interface {
 type MemoryStats struct {
 	Used, Peak, Total int64
 }
+
+// Utilizer is implemented by backends that can tell how busy their device
+// is (percent of time a kernel ran, as nvidia-smi reports it).
+type Utilizer interface {
+	Utilization() (float64, error)
+}

@@ -28,6 +28,9 @@ func New() (nn.Backend, error) {
 func (b *backend) Name() string   { return "cuda" }
 func (b *backend) Device() string { return b.d.name }
 
+// Utilization is the GPU's utilisation in percent (NVML), for resource events.
+func (b *backend) Utilization() (float64, error) { return Utilization() }
+
 // Versions describes the GPU and the library versions in use.
 func Versions(be nn.Backend) string {
 	if b, ok := be.(*backend); ok {
