@@ -116,13 +116,22 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		if !near(losses[0], losses[1], 1e-5*math.Abs(losses[1])) {
 			t.Fatalf("%s: loss %v in float32, %v in float64", name, losses[0], losses[1])
 		}
+		// Rounding noise scales with the gradients flowing through the
+		// graph, so a tensor whose true gradient is 0 (a bias right before
+		// a BatchNorm) is held to the largest gradient of any tensor.
+		global := 0.0
+		for _, g64 := range grads[1] {
+			for _, v := range g64.Data {
+				global = math.Max(global, math.Abs(float64(v)))
+			}
+		}
 		for pname, g64 := range grads[1] {
 			scale := 0.0
 			for _, v := range g64.Data {
 				scale = math.Max(scale, math.Abs(float64(v)))
 			}
 			for i, v := range grads[0][pname].Data {
-				if math.Abs(float64(v-g64.Data[i])) > 1e-4*scale+1e-6 {
+				if math.Abs(float64(v-g64.Data[i])) > 1e-4*scale+1e-5*global+1e-7 {
 					t.Fatalf("%s: gradient %s[%d] %v in float32, %v in float64", name, pname, i, v, g64.Data[i])
 				}
 			}
