@@ -34,18 +34,9 @@ func CropTransform(center pose.Vec2, scale float64, spec CropSpec) [2][3]float64
 	return a
 }
 
-// Apply maps a point with an affine transform.
-func Apply(a [2][3]float64, p pose.Vec2) pose.Vec2 {
-	return pose.Vec2{a[0][0]*p[0] + a[0][1]*p[1] + a[0][2], a[1][0]*p[0] + a[1][1]*p[1] + a[1][2]}
-}
+// Apply maps a point with an affine transform (pose.ApplyAffine).
+func Apply(a [2][3]float64, p pose.Vec2) pose.Vec2 { return pose.ApplyAffine(a, p) }
 
-// Invert returns the inverse affine transform (crop pixels to image pixels).
-func Invert(a [2][3]float64) [2][3]float64 {
-	det := a[0][0]*a[1][1] - a[0][1]*a[1][0]
-	i00, i01 := a[1][1]/det, -a[0][1]/det
-	i10, i11 := -a[1][0]/det, a[0][0]/det
-	return [2][3]float64{
-		{i00, i01, -(i00*a[0][2] + i01*a[1][2])},
-		{i10, i11, -(i10*a[0][2] + i11*a[1][2])},
-	}
-}
+// Invert returns the inverse affine transform, crop pixels to image pixels
+// (pose.InvertAffine).
+func Invert(a [2][3]float64) [2][3]float64 { return pose.InvertAffine(a) }

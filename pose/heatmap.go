@@ -80,17 +80,11 @@ func DecodeHeatmaps(hms []float32, n, w, h int, dst []Vec2, conf []float32) {
 // of the crop affine a (image px -> crop px, datasets.Crop.A) gives image
 // px.
 func HeatmapToImage(p Vec2, stride float64, a [2][3]float64) Vec2 {
-	c := Vec2{p[0] * stride, p[1] * stride}
-	inv := invertAffine(a)
-	return Vec2{
-		inv[0][0]*c[0] + inv[0][1]*c[1] + inv[0][2],
-		inv[1][0]*c[0] + inv[1][1]*c[1] + inv[1][2],
-	}
+	return ApplyAffine(InvertAffine(a), Vec2{p[0] * stride, p[1] * stride})
 }
 
-// invertAffine inverts a 2x3 affine map. (datasets has the same helper;
-// pose may not import datasets.)
-func invertAffine(a [2][3]float64) [2][3]float64 {
+// InvertAffine inverts a 2x3 affine map (crop pixels <-> image pixels).
+func InvertAffine(a [2][3]float64) [2][3]float64 {
 	det := a[0][0]*a[1][1] - a[0][1]*a[1][0]
 	i00, i01 := a[1][1]/det, -a[0][1]/det
 	i10, i11 := -a[1][0]/det, a[0][0]/det
@@ -98,4 +92,9 @@ func invertAffine(a [2][3]float64) [2][3]float64 {
 		{i00, i01, -(i00*a[0][2] + i01*a[1][2])},
 		{i10, i11, -(i10*a[0][2] + i11*a[1][2])},
 	}
+}
+
+// ApplyAffine maps a point with a 2x3 affine map.
+func ApplyAffine(a [2][3]float64, p Vec2) Vec2 {
+	return Vec2{a[0][0]*p[0] + a[0][1]*p[1] + a[0][2], a[1][0]*p[0] + a[1][1]*p[1] + a[1][2]}
 }
