@@ -1,4 +1,4 @@
-package models_test
+package models
 
 import (
 	"math"
@@ -6,18 +6,20 @@ import (
 	"sort"
 	"testing"
 
-	"gorgonia.org/tensor"
 	"poselab/engine/cpu"
-	"poselab/models"
 	"poselab/nn"
+
+	"gorgonia.org/tensor"
 )
 
 // Finite-difference checks of the hourglass blocks as this package
 // composes them (the CPU backend checks each layer on its own): analytic
 // gradients of the float64 CPU backend against central differences of the
-// training-mode loss, for a few elements of every parameter tensor.
+// training-mode loss, for a few elements of every parameter tensor. The
+// helpers here (randBatch, gradErrors, assertGradients) serve every test of
+// the package.
 
-func randomBatch(g *nn.Graph, batch int, seed uint64) nn.Batch {
+func randBatch(g *nn.Graph, batch int, seed uint64) nn.Batch {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	masks := map[string]bool{}
 	for _, l := range g.Losses {
@@ -47,17 +49,17 @@ func randomBatch(g *nn.Graph, batch int, seed uint64) nn.Batch {
 	return b
 }
 
-// checkGradients returns, per parameter tensor, max |analytic - numeric|
+// gradErrors returns, per parameter tensor, max |analytic - numeric|
 // over max(max |numeric|, 1e-6) on up to per elements spread over the
 // tensor.
-func checkGradients(t *testing.T, g *nn.Graph, batch, per int) map[string]float64 {
+func gradErrors(t *testing.T, g *nn.Graph, batch, per int) map[string]float64 {
 	t.Helper()
 	prog, err := cpu.NewWithDType(tensor.Float64).Compile(g, nn.Options{Batch: batch, Seed: 5, Adam: nn.DefaultAdam})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	b := randomBatch(g, batch, 9)
+	b := randBatch(g, batch, 9)
 	_, grads, err := prog.Gradients(b, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,9 @@ func checkGradients(t *testing.T, g *nn.Graph, batch, per int) map[string]float6
 	// cross (parameters are float32 in nn.State; the actual steps taken
 	// are measured below, and the loss is float64).
 	const h = 1e-5
+	base := loss()
 	out := map[string]float64{}
+	kinks, total := 0, 0
 	for name, p := range st.Params {
 		n := len(p.Data)
 		var maxDiff, maxNum float64
@@ -92,10 +96,19 @@ func checkGradients(t *testing.T, g *nn.Graph, batch, per int) map[string]float6
 			p.Data[i] = orig - h
 			down, dDown := loss(), float64(orig)-float64(p.Data[i])
 			p.Data[i] = orig
-			num := (up - down) / (dUp + dDown)
 			if len(grads[name].Data) != n {
 				t.Fatalf("%s: gradient of %d values for %d parameters (%v vs %v)", name, len(grads[name].Data), n, grads[name].Shape, p.Shape)
 			}
+			total++
+			// A step that crosses a ReLU or max-pool kink shows as one-sided
+			// slopes that disagree; such an element says nothing about the
+			// analytic gradient, so it is skipped (and counted).
+			fwd, bwd := (up-base)/dUp, (base-down)/dDown
+			if math.Abs(fwd-bwd) > 1e-2*math.Max(math.Abs(fwd), math.Abs(bwd))+1e-4 {
+				kinks++
+				continue
+			}
+			num := (up - down) / (dUp + dDown)
 			maxDiff = math.Max(maxDiff, math.Abs(float64(grads[name].Data[i])-num))
 			maxNum = math.Max(maxNum, math.Abs(num))
 		}
@@ -103,12 +116,18 @@ func checkGradients(t *testing.T, g *nn.Graph, batch, per int) map[string]float6
 		// feeding a BatchNorm), where a ratio would only measure noise.
 		out[name] = maxDiff / math.Max(maxNum, 1e-6)
 	}
+	if kinks > 0 {
+		t.Logf("%d of %d elements skipped: their steps cross a kink", kinks, total)
+	}
+	if kinks > total/10 {
+		t.Fatalf("%d of %d checked elements sit on kinks: the check says little", kinks, total)
+	}
 	return out
 }
 
 func assertGradients(t *testing.T, g *nn.Graph, batch, per int, tol float64) {
 	t.Helper()
-	errs := checkGradients(t, g, batch, per)
+	errs := gradErrors(t, g, batch, per)
 	if len(errs) == 0 {
 		t.Fatal("no parameters checked")
 	}
@@ -129,7 +148,7 @@ func TestResidualGradients(t *testing.T) {
 	x := b.Input("x", 4, 6, 6)
 	b.Input("t", 6, 6, 6)
 	b.Input("m", 6, 6, 6)
-	y := models.Residual(b, "r", x, 6) // 4 -> 6 channels: with the skip convolution
+	y := Residual(b, "r", x, 6) // 4 -> 6 channels: with the skip convolution
 	b.Loss(nn.MSE, y, "t", "m", 1)
 	assertGradients(t, b.Build(), 2, 6, 1e-4)
 }
@@ -138,7 +157,7 @@ func TestHourglassDepth2Gradients(t *testing.T) {
 	b := nn.NewBuilder()
 	x := b.Input("x", 4, 8, 8)
 	b.Input("t", 4, 8, 8)
-	y := models.Hourglass(b, "hg", x, 2)
+	y := Hourglass(b, "hg", x, 2)
 	b.Loss(nn.MSE, y, "t", "", 1)
 	assertGradients(t, b.Build(), 2, 4, 1e-4)
 }
@@ -146,7 +165,7 @@ func TestHourglassDepth2Gradients(t *testing.T) {
 // Two stacks: stem, hourglass, heads and the re-injection between stacks,
 // with both stacks' masked losses.
 func TestTwoStackSHGradients(t *testing.T) {
-	g, err := models.BuildSH(models.SHConfig{Stacks: 2, Features: 4, Depth: 1, Input: 16, Joints: 17, Stem1: 2, Stem2: 4})
+	g, err := BuildSH(SHConfig{Stacks: 2, Features: 4, Depth: 1, Input: 16, Joints: 17, Stem1: 2, Stem2: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
