@@ -157,7 +157,8 @@ func (t *baselineTask) Batch(split datasets.Split, idx []int, train bool, seed i
 	n, s, J := len(idx), t.cfg.Input, t.cfg.Joints
 	image := nn.NewTensor(n, 3, s, s)
 	target := nn.NewTensor(n, 3*J)
-	for k, i := range idx {
+	err := forEachSample(n, func(k int) error {
+		i := idx[k]
 		spec := datasets.CropSpec{Size: s, ScaleAug: 1}
 		if train && split == datasets.Train && t.augment {
 			r := imageRNG(seed, step, i)
@@ -166,11 +167,11 @@ func (t *baselineTask) Batch(split datasets.Split, idx []int, train bool, seed i
 		}
 		smp, err := t.img.sample(split, i, spec)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		fillCHW(image.Data[k*3*s*s:(k+1)*3*s*s], smp.crop)
 		if !smp.labelled {
-			continue
+			return nil
 		}
 		p := baselineAugmentPose(pose.RootRelative(t.img.recs[split][i].Joints3D), spec.RotDeg, spec.Flip)
 		for j := range p {
@@ -179,6 +180,10 @@ func (t *baselineTask) Batch(split datasets.Split, idx []int, train bool, seed i
 				target.Data[k*3*J+o] = float32((p[j][c] - t.mean[o]) / t.std[o])
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return nn.Batch{models.BaselineImage: image, models.BaselineTarget: target}, nil
 }

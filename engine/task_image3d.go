@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"poselab/datasets"
 	"poselab/pose"
@@ -20,6 +21,8 @@ type imageSource struct {
 	mpii []datasets.MPIIRecord // appended to Train (indices len(recs[Train])...)
 	// evalA remembers the affine of each unaugmented crop served, so that
 	// Decode maps predictions back exactly as the data set cut the crop.
+	// Batches are cut on all cores, hence the lock.
+	mu    sync.Mutex
 	evalA map[datasets.Split]map[int][2][3]float64
 }
 
@@ -105,10 +108,12 @@ func (s *imageSource) sample(split datasets.Split, i int, spec datasets.CropSpec
 		return nil, fmt.Errorf("%s sample %d: %w", split, i, err)
 	}
 	if !isAugmented(spec) {
+		s.mu.Lock()
 		if s.evalA[split] == nil {
 			s.evalA[split] = map[int][2][3]float64{}
 		}
 		s.evalA[split][i] = smp.crop.A
+		s.mu.Unlock()
 	}
 	for j := range uv {
 		src := j
@@ -140,12 +145,15 @@ func checkCrop(c *datasets.Crop, size int) error {
 // Human3.6M-like sample (MPII people have no camera).
 func (s *imageSource) geometry(split datasets.Split, i int) (a [2][3]float64, cam pose.Camera, rootZ float64, isH36M bool) {
 	recs := s.recs[split]
-	if A, ok := s.evalA[split][i]; ok {
+	s.mu.Lock()
+	A, served := s.evalA[split][i]
+	s.mu.Unlock()
+	if served {
 		a = A
 	}
 	if i < len(recs) {
 		rec := recs[i]
-		if _, ok := s.evalA[split][i]; !ok {
+		if !served {
 			a = datasets.CropTransform(rec.Center, rec.Scale, datasets.CropSpec{Size: s.size, ScaleAug: 1})
 		}
 		rootZ = rec.Joints3D[pose.Hip][2]
@@ -154,7 +162,7 @@ func (s *imageSource) geometry(split datasets.Split, i int) (a [2][3]float64, ca
 		}
 		return a, rec.Cam, rootZ, true
 	}
-	if _, ok := s.evalA[split][i]; !ok && i-len(recs) < len(s.mpii) {
+	if !served && i-len(recs) < len(s.mpii) {
 		m := s.mpii[i-len(recs)]
 		a = datasets.CropTransform(m.Center, m.Scale, datasets.CropSpec{Size: s.size, ScaleAug: 1})
 	}

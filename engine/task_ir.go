@@ -89,18 +89,19 @@ func (t *irTask) Batch(split datasets.Split, idx []int, train bool, seed int64, 
 	weight := nn.NewTensor(n, J, 3)
 	cw := t.cfg.CoordWeights()
 	hm := float64(t.cfg.HeatmapSize())
-	for k, i := range idx {
+	err := forEachSample(n, func(k int) error {
+		i := idx[k]
 		spec := datasets.CropSpec{Size: s, ScaleAug: 1}
 		if train && split == datasets.Train {
 			spec = irAugment(imageRNG(seed, step, i), s)
 		}
 		smp, err := t.img.sample(split, i, spec)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		fillCHW(image.Data[k*3*s*s:(k+1)*3*s*s], smp.crop)
 		if !smp.labelled {
-			continue
+			return nil
 		}
 		for j := 0; j < J; j++ {
 			c := datasets.Apply(smp.crop.A, smp.uv[j])
@@ -116,6 +117,10 @@ func (t *irTask) Batch(split datasets.Split, idx []int, train bool, seed int64, 
 				weight.Data[o+2] = float32(cw[2])
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return nn.Batch{models.IRImage: image, models.IRTarget: target, models.IRWeight: weight}, nil
 }

@@ -183,34 +183,43 @@ func (t *shTask) Batch(split datasets.Split, idx []int, train bool, seed int64, 
 	img := nn.NewTensor(n, 3, s, s)
 	hm := nn.NewTensor(n, J, h, h)
 	mask := nn.NewTensor(n, J, h, h)
-	for k, i := range idx {
+	augmented := train && split == datasets.Train
+	crops := make([]*datasets.Crop, n)
+	err := forEachSample(n, func(k int) error {
+		i := idx[k]
 		aug := shdata.Identity()
-		augmented := train && split == datasets.Train
 		if augmented {
 			aug = shdata.Draw(seed, step, i)
 		}
 		p, labelled, err := t.person(split, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c, err := t.crop(split, i, aug.Spec(s))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if !augmented {
-			if t.evalA[split] == nil {
-				t.evalA[split] = map[int][2][3]float64{}
-			}
-			t.evalA[split][i] = c.A
-			if split == datasets.Val && i < shShown {
-				t.shownCrop[i] = c
-			}
-		}
+		crops[k] = c
 		if err := shdata.Image(img.Data[k*3*s*s:(k+1)*3*s*s], c, aug.Color); err != nil {
-			return nil, err
+			return err
 		}
 		if labelled {
 			shdata.Targets(hm.Data[k*J*h*h:(k+1)*J*h*h], mask.Data[k*J*h*h:(k+1)*J*h*h], &p, c.A, aug.Flip, s, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !augmented { // remember the served affines (and a few crops to show) for decoding
+		if t.evalA[split] == nil {
+			t.evalA[split] = map[int][2][3]float64{}
+		}
+		for k, i := range idx {
+			t.evalA[split][i] = crops[k].A
+			if split == datasets.Val && i < shShown {
+				t.shownCrop[i] = crops[k]
+			}
 		}
 	}
 	return nn.Batch{models.SHImage: img, models.SHTarget: hm, models.SHMask: mask}, nil
@@ -249,14 +258,15 @@ func (t *shTask) FlipBatch(split datasets.Split, idx []int) (nn.Batch, error) {
 	n, s := len(idx), t.cfg.Input
 	img := nn.NewTensor(n, 3, s, s)
 	one := [3]float64{1, 1, 1}
-	for k, i := range idx {
-		c, err := t.crop(split, i, datasets.CropSpec{Size: s, ScaleAug: 1, Flip: true})
+	err := forEachSample(n, func(k int) error {
+		c, err := t.crop(split, idx[k], datasets.CropSpec{Size: s, ScaleAug: 1, Flip: true})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := shdata.Image(img.Data[k*3*s*s:(k+1)*3*s*s], c, one); err != nil {
-			return nil, err
-		}
+		return shdata.Image(img.Data[k*3*s*s:(k+1)*3*s*s], c, one)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return nn.Batch{models.SHImage: img}, nil
 }
