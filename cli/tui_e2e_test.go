@@ -117,9 +117,9 @@ func tuiByKeys(t *testing.T, bin string) {
 	// New run: the form's defaults are a tiny SB run on synthetic data;
 	// give it a name and 40 epochs so that it trains while we look.
 	s.keys("n")
-	s.waitText("New run", 5*time.Second)
+	s.waitText("New run", 15*time.Second)
 	s.keys("e2e-sb", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "40", "Enter", "Enter", "Enter")
-	s.waitText("e2e-sb", 10*time.Second)
+	s.waitText("e2e-sb", 20*time.Second)
 	scr = s.waitFor("training steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
 	first := shownStep(scr)
 	if !strings.Contains(scr, "running") || !strings.Contains(scr, "sb/tiny") || !strings.Contains(scr, "/40") {
@@ -148,7 +148,7 @@ func tuiByKeys(t *testing.T, bin string) {
 	s.keys("s")
 	s.waitText("stopped", 30*time.Second)
 	s.keys("e")
-	s.waitText("Export predictions", 5*time.Second)
+	s.waitText("Export predictions", 15*time.Second)
 	s.keys("Enter", "Enter", "Enter")
 	scr = s.waitFor("the export", 30*time.Second, func(scr string) bool {
 		return strings.Contains(scr, "exported") || strings.Contains(scr, "export:")
@@ -165,11 +165,11 @@ func tuiByKeys(t *testing.T, bin string) {
 	// The other views render (with bars and skeletons once a validation
 	// has run; a loaded machine may not have reached one).
 	s.keys("2")
-	s.waitText("per-joint error", 5*time.Second)
+	s.waitText("per-joint error", 15*time.Second)
 	s.keys("3")
-	s.waitText("skeletons", 5*time.Second)
+	s.waitText("skeletons", 15*time.Second)
 	s.keys("?")
-	s.waitText("Keys", 5*time.Second)
+	s.waitText("Keys", 15*time.Second)
 	s.keys("Escape")
 
 	// Nothing is active any more: q quits at once.

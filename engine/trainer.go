@@ -56,6 +56,17 @@ type session struct {
 	lastStepStart time.Time
 	epochLossSum  float64
 	epochLossN    int
+	next          *pendingBatch // the next step's batch, cut while this step trains
+}
+
+// pendingBatch is a training batch being cut in the background, for the
+// step, epoch and position it names; a session that moved elsewhere (a
+// rewind after divergence, a resume) simply does not use it.
+type pendingBatch struct {
+	step, epoch, pos int
+	done             chan struct{}
+	b                nn.Batch
+	err              error
 }
 
 // errStopped and errAbandoned end the loop without failing the run.
@@ -69,6 +80,7 @@ func (e *Engine) train(r *run) {
 	defer e.wg.Done()
 	s := &session{e: e, r: r, best: math.NaN(), lastVal: math.NaN(), baseline: math.NaN()}
 	err := s.run()
+	s.dropPending()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
@@ -247,6 +259,7 @@ func (s *session) setup(resume bool) error {
 }
 
 func (s *session) loadCheckpoint(path string, g *nn.Graph) error {
+	s.dropPending() // the task's state is about to change under it
 	c, err := checkpoints.Load(path)
 	if err != nil {
 		return err
@@ -346,6 +359,16 @@ func (s *session) rewind() error {
 	return s.prog.SetState(nn.InitState(g, s.spec.Seed))
 }
 
+// dropPending waits for a batch being cut in the background and forgets
+// it, before anything the task reads changes (a checkpoint load) or the
+// session ends.
+func (s *session) dropPending() {
+	if s.next != nil {
+		<-s.next.done
+		s.next = nil
+	}
+}
+
 // diverge pauses the run with a reason.
 func (s *session) diverge(loss, lr float64) {
 	reason := fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr)
@@ -358,11 +381,35 @@ func (s *session) diverge(loss, lr float64) {
 
 func (s *session) trainStep(perm []int) error {
 	B := s.spec.Batch
-	idx := perm[s.pos*B : (s.pos+1)*B]
 	t0 := time.Now()
-	batch, err := s.task.Batch(datasets.Train, idx, true, s.spec.Seed, s.step)
+	var batch nn.Batch
+	var err error
+	if p := s.next; p != nil && p.step == s.step && p.epoch == s.epoch && p.pos == s.pos {
+		<-p.done
+		batch, err = p.b, p.err
+	} else {
+		batch, err = s.task.Batch(datasets.Train, perm[s.pos*B:(s.pos+1)*B], true, s.spec.Seed, s.step)
+	}
+	s.next = nil
 	if err != nil {
 		return err
+	}
+	// Cut the next batch (rendering crops, for image models) while the
+	// backend trains on this one. Batches depend only on (indices, seed,
+	// step), so this changes no number.
+	if s.pos+1 < s.spe {
+		p := &pendingBatch{step: s.step + 1, epoch: s.epoch, pos: s.pos + 1, done: make(chan struct{})}
+		idx := perm[(s.pos+1)*B : (s.pos+2)*B]
+		go func() {
+			defer close(p.done)
+			defer func() {
+				if r := recover(); r != nil {
+					p.err = fmt.Errorf("cutting the batch of step %d: %v", p.step, r)
+				}
+			}()
+			p.b, p.err = s.task.Batch(datasets.Train, idx, true, s.spec.Seed, p.step)
+		}()
+		s.next = p
 	}
 	lr := s.sched.LR(s.step)
 	loss, err := s.prog.TrainStep(batch, s.step, lr)
@@ -534,6 +581,7 @@ func nanToNull(x float64) any {
 // finish writes the run's outputs (predictions of every split the task can
 // predict, from the best checkpoint when there is one).
 func (s *session) finish() error {
+	s.dropPending()
 	bp := CkptPath(s.dir, "best")
 	if _, err := os.Stat(bp); err == nil {
 		c, err := checkpoints.Load(bp)
