@@ -113,3 +113,43 @@ func NewFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 
 // Exit runs Main on the process's arguments and exits.
 func Exit() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// parseFlags parses and turns flag errors into usage errors (exit 2).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return UsageError{err}
+	}
+	return nil
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (`poselab runs show ID --json`) and returns the
+// positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// parseNoArgs is parseFlags for commands that take no positional arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	return nil
+}

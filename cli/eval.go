@@ -34,14 +34,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return UsageError{err}
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	e, err := openRun(*runsDir, *id)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	if _, ok := e.Run(*id); !ok {
-		return Usagef("no run %q in %s", *id, *runsDir)
-	}
 	ep, n, err := evalRun(e, *id, sp)
 	if err != nil {
 		return err
@@ -84,4 +81,18 @@ func evalRun(e *engine.Engine, id string, sp datasets.Split) (engine.EpochInfo, 
 	}
 	ep, err := m.Task.Evaluate(sp, preds)
 	return ep, len(preds), err
+}
+
+// openRun opens the engine on a runs folder that must hold run id (the
+// caller closes it); a missing run is a usage error.
+func openRun(runsDir, id string) (*engine.Engine, error) {
+	e, err := engine.Open(engine.Options{RunsDir: runsDir})
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := e.Run(id); !ok {
+		e.Close()
+		return nil, Usagef("no run %q in %s", id, runsDir)
+	}
+	return e, nil
 }

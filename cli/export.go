@@ -42,14 +42,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	default:
 		return Usagef("--format must be csv, json or npz, got %q", *format)
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	e, err := openRun(*runsDir, *id)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	if _, ok := e.Run(*id); !ok {
-		return Usagef("no run %q in %s", *id, *runsDir)
-	}
 	if err := e.Export(*id, *split, *format, *out); err != nil {
 		return err
 	}

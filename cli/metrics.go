@@ -2,8 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -44,14 +42,8 @@ func runMetrics(args []string, stdout, stderr io.Writer) error {
 	gtPath := fs.String("gt", "", "ground-truth file (same formats; --2d: MPII JSON with headbox)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	twoD := fs.Bool("2d", false, "score 2D predictions the MPII way (PCKh@0.5)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return UsageError{err}
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
 	}
 	if *predPath == "" || *gtPath == "" {
 		return Usagef("both --pred and --gt are required (see --help)")

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"io"
-
-	"poselab/engine"
 )
 
 func init() {
@@ -22,14 +20,11 @@ func runResume(args []string, stdout, stderr io.Writer) error {
 		return Usagef("resume takes exactly one run ID (see 'poselab runs ls')")
 	}
 	id := pos[0]
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	e, err := openRun(*runsDir, id)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	if _, ok := e.Run(id); !ok {
-		return Usagef("no run %q in %s", id, *runsDir)
-	}
 	if err := e.Resume(id); err != nil {
 		return UsageError{err}
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -77,14 +76,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.hostKey, "host-key", "", "host private key (default RUNS-DIR/.ssh_host_ed25519, created if missing)")
 	fs.StringVar(&c.runsDir, "runs-dir", "runs", "folder of the runs")
 	c.log = stderr
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return UsageError{err}
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
 	}
 	if c.authorizedKeys == "" {
 		return Usagef("--authorized-keys FILE is required: the server accepts public keys only")

@@ -41,35 +41,6 @@ func runsDirFlag(fs *flag.FlagSet) *string {
 	return fs.String("runs-dir", def, "runs directory (default ./runs or $POSELAB_RUNS)")
 }
 
-// parseFlags parses and turns flag errors into usage errors (exit 2).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return UsageError{err}
-	}
-	return nil
-}
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments (`poselab runs show ID --json`) and returns the
-// positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("train", trainSynopsis, stderr)
 	model := fs.String("model", "sb", "model: "+strings.Join(engine.Models(), ", "))

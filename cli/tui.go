@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -38,14 +37,8 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("tui", tuiSynopsis, stderr)
 	runsDir := fs.String("runs-dir", "runs", "folder of the runs (created if missing)")
 	noDemo := fs.Bool("no-demo", false, "do not start the demo run on an empty runs folder")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return UsageError{err}
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
 	}
 	eng, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
