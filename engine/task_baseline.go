@@ -80,33 +80,15 @@ func newBaselineTask(env TaskEnv) (Task, error) {
 // the training poses; coordinates that never vary (the root, always 0)
 // get std 1 so that they normalise to 0 instead of dividing by zero.
 func baselineStats(recs []datasets.Record) (mean, std [3 * pose.NumJoints]float64) {
-	n := 0
-	var sq [3 * pose.NumJoints]float64
+	var poses []pose.Pose3D
 	for _, r := range recs {
-		if !r.HasLabels {
-			continue
-		}
-		p := pose.RootRelative(r.Joints3D)
-		for j := range p {
-			for c := 0; c < 3; c++ {
-				mean[3*j+c] += p[j][c]
-				sq[3*j+c] += p[j][c] * p[j][c]
-			}
-		}
-		n++
-	}
-	for k := range mean {
-		if n == 0 {
-			std[k] = 1
-			continue
-		}
-		mean[k] /= float64(n)
-		v := sq[k]/float64(n) - mean[k]*mean[k]
-		std[k] = math.Sqrt(math.Max(v, 0))
-		if std[k] < 1e-3 {
-			std[k] = 1
+		if r.HasLabels {
+			poses = append(poses, pose.RootRelative(r.Joints3D))
 		}
 	}
+	m, sd := meanStd(len(poses), 3*pose.NumJoints, func(i, k int) float64 { return poses[i][k/3][k%3] })
+	copy(mean[:], m)
+	copy(std[:], sd)
 	return mean, std
 }
 

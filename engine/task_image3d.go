@@ -158,7 +158,7 @@ func (s *imageSource) geometry(split datasets.Split, i int) (a [2][3]float64, ca
 		}
 		rootZ = rec.Joints3D[pose.Hip][2]
 		if !(rootZ > 0) {
-			rootZ = irFallbackRootDepthMM
+			rootZ = fallbackRootDepthMM
 		}
 		return a, rec.Cam, rootZ, true
 	}

@@ -40,11 +40,6 @@ func irPreset(preset string) (Spec, error) {
 	return Spec{}, fmt.Errorf("ir: unknown preset %q (tiny, seed)", preset)
 }
 
-// irFallbackRootDepthMM is the root depth used to back-project samples
-// whose record carries no root position (a test split without pelvis):
-// Human3.6M subjects stand 4-6 m from the cameras.
-const irFallbackRootDepthMM = 5000
-
 type irTask struct {
 	img   *imageSource
 	cfg   models.IRConfig

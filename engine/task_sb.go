@@ -137,21 +137,11 @@ func newSBTask(env TaskEnv) (Task, error) {
 // root-relative targets; a standard deviation below 1e-3 (the root joint's
 // target is always 0) is set to 1 so that it never divides by zero.
 func sbStats(in []pose.Pose2D, recs []datasets.Record) map[string]*nn.Tensor {
-	ms := func(n int, get func(i, k int) float64) (*nn.Tensor, *nn.Tensor) {
-		mean, std := nn.NewTensor(n), nn.NewTensor(n)
-		for k := 0; k < n; k++ {
-			var s, s2 float64
-			for i := range recs {
-				v := get(i, k)
-				s += v
-				s2 += v * v
-			}
-			m := s / float64(len(recs))
-			sd := math.Sqrt(math.Max(0, s2/float64(len(recs))-m*m))
-			if sd < 1e-3 {
-				sd = 1
-			}
-			mean.Data[k], std.Data[k] = float32(m), float32(sd)
+	ms := func(d int, get func(i, k int) float64) (*nn.Tensor, *nn.Tensor) {
+		m, sd := meanStd(len(recs), d, get)
+		mean, std := nn.NewTensor(d), nn.NewTensor(d)
+		for k := range m {
+			mean.Data[k], std.Data[k] = float32(m[k]), float32(sd[k])
 		}
 		return mean, std
 	}
