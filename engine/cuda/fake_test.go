@@ -30,6 +30,8 @@ type fakeGPU struct {
 	sigs    map[string][]string
 	calls   map[string]int
 	errs    []string
+	// log, when set, records every device memory access (memtrace_test.go).
+	log *accessLog
 }
 
 func (f *fakeGPU) fail(format string, a ...any) {
@@ -109,7 +111,11 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 			delete(f.allocs, p)
 			return ok
 		},
-		MemsetD32Async: func(p uint64, v uint32, n uint64, s uintptr) cu.Result { f.span("memset", p, n*4); return ok },
+		MemsetD32Async: func(p uint64, v uint32, n uint64, s uintptr) cu.Result {
+			f.span("memset", p, n*4)
+			f.log.add("memset", access{p: p, bytes: n * 4, write: true})
+			return ok
+		},
 		MemAllocHost: func(p *unsafe.Pointer, bytes uint64) cu.Result {
 			b := make([]byte, bytes+8)
 			f.host = append(f.host, b)
@@ -119,14 +125,20 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 		MemFreeHost: func(p unsafe.Pointer) cu.Result { return ok },
 		MemcpyHtoDAsync: func(dst uint64, src unsafe.Pointer, n uint64, s uintptr) cu.Result {
 			f.span("upload", dst, n)
+			f.log.add("upload", access{p: dst, bytes: n, write: true})
 			return ok
 		},
 		MemcpyDtoHAsync: func(dst unsafe.Pointer, src uint64, n uint64, s uintptr) cu.Result {
 			f.span("download", src, n)
+			f.log.add("download", access{p: src, bytes: n})
 			*(*float64)(dst) = 0.5
 			return ok
 		},
-		MemcpyDtoH:         func(dst unsafe.Pointer, src uint64, n uint64) cu.Result { f.span("download", src, n); return ok },
+		MemcpyDtoH: func(dst unsafe.Pointer, src uint64, n uint64) cu.Result {
+			f.span("download", src, n)
+			f.log.add("download", access{p: src, bytes: n})
+			return ok
+		},
 		StreamSynchronize:  func(s uintptr) cu.Result { return ok },
 		StreamBeginCapture: func(s uintptr, mode int32) cu.Result { f.calls["capture"]++; return ok },
 		StreamEndCapture:   func(s uintptr, g *uintptr) cu.Result { *g = 7; return ok },
@@ -166,6 +178,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 		f.span("sgemm A", a, uint64(lda)*uint64(acols)*4)
 		f.span("sgemm B", b, uint64(ldb)*uint64(bcols)*4)
 		f.span("sgemm C", c, uint64(ldc)*uint64(n)*4)
+		f.log.add("sgemm", access{p: a, bytes: uint64(lda) * uint64(acols) * 4}, access{p: b, bytes: uint64(ldb) * uint64(bcols) * 4},
+			access{p: c, bytes: uint64(ldc) * uint64(n) * 4, write: true, rmw: *beta != 0})
 		return 0
 	}
 	blas := &cu.Blas{SetMathMode: func(h uintptr, m int32) int32 { return 0 }, Sgemm: gemm, StatusString: func(int32) string { return "" }}
@@ -227,14 +241,20 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 		},
 		Forward: func(h uintptr, a *float32, xD uintptr, x uint64, wD uintptr, w uint64, cD uintptr, algo int32, ws uint64, wsb uint64, b *float32, yD uintptr, y uint64) int32 {
 			conv("forward", xD, wD, cD, yD, x, w, ws, y)
+			f.log.add("conv forward", access{p: x, bytes: elems(f.tensors[xD]) * 4}, access{p: w, bytes: elems(f.filters[wD]) * 4},
+				access{p: ws, bytes: wsb, write: true}, access{p: y, bytes: elems(f.tensors[yD]) * 4, write: true, rmw: *b != 0})
 			return 0
 		},
 		BackwardData: func(h uintptr, a *float32, wD uintptr, w uint64, dyD uintptr, dy uint64, cD uintptr, algo int32, ws uint64, wsb uint64, b *float32, dxD uintptr, dx uint64) int32 {
 			conv("backward data", dxD, wD, cD, dyD, dx, w, ws, dy)
+			f.log.add("conv backward data", access{p: w, bytes: elems(f.filters[wD]) * 4}, access{p: dy, bytes: elems(f.tensors[dyD]) * 4},
+				access{p: ws, bytes: wsb, write: true}, access{p: dx, bytes: elems(f.tensors[dxD]) * 4, write: true, rmw: *b != 0})
 			return 0
 		},
 		BackwardFilter: func(h uintptr, a *float32, xD uintptr, x uint64, dyD uintptr, dy uint64, cD uintptr, algo int32, ws uint64, wsb uint64, b *float32, dwD uintptr, dw uint64) int32 {
 			conv("backward filter", xD, dwD, cD, dyD, x, dw, ws, dy)
+			f.log.add("conv backward filter", access{p: x, bytes: elems(f.tensors[xD]) * 4}, access{p: dy, bytes: elems(f.tensors[dyD]) * 4},
+				access{p: ws, bytes: wsb, write: true}, access{p: dw, bytes: elems(f.filters[dwD]) * 4, write: true, rmw: *b != 0})
 			return 0
 		},
 	}
@@ -280,6 +300,7 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 				return fmt.Errorf("argument %d is %T, the kernel wants %s", i, a, sig[i])
 			}
 		}
+		f.log.addKernel(name, args)
 		return nil
 	}
 	go func() {

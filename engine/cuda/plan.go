@@ -17,6 +17,15 @@ const align = 256 // bytes; cuDNN and vector loads like 256-byte alignment
 
 func alignUp(n int64) int64 { return (n + align - 1) / align * align }
 
+// cursor hands out aligned arena offsets one after another.
+type cursor struct{ off int64 }
+
+func (c *cursor) take(bytes int64) int64 {
+	o := c.off
+	c.off += alignUp(bytes)
+	return o
+}
+
 // lossParts is the number of per-block partial sums a loss kernel writes.
 const lossParts = 1024
 
@@ -62,7 +71,9 @@ type plan struct {
 	Overwrite          map[int]bool
 	ZeroDY             []int
 	ZeroAll            bool
-	Total              int64
+	// Reuse is the memory-sharing mode (reuseAll, reuseGrad, reuseNone).
+	Reuse string
+	Total int64
 }
 
 // auxBytes is the op scratch per node.
@@ -85,12 +96,8 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 	}
 	p := &plan{B: B, Nodes: make([]nodeBufs, len(g.Nodes)), NeedGrad: make([]bool, len(g.Nodes)),
 		ParamOff: map[string]int64{}, BufferOff: map[string]int64{}}
-	var off int64
-	take := func(bytes int64) int64 {
-		o := off
-		off += alignUp(bytes)
-		return o
-	}
+	cur := &cursor{}
+	take := cur.take
 	p.Ctrl = take(64)
 	p.LossOut = take(8)
 	p.LossPart = take(lossParts * 8)
@@ -160,167 +167,122 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 		p.fusedInto[r] = true
 	}
 
-	// Activations and scratch.
 	for i, n := range g.Nodes {
 		nb := &p.Nodes[i]
 		nb.N = int64(B * nn.Numel(n.Shape))
 		if nb.N >= 1<<31 || (n.Op == nn.OpSoftArgmax3D && int64(B*nn.Numel(g.Nodes[n.Inputs[0]].Shape)) >= 1<<31) {
 			return nil, fmt.Errorf("cuda: node %d (%s) holds %d values at batch %d: the kernels index at most 2^31-1", i, n.Op, nb.N, B)
 		}
-		nb.DY, nb.Aux = -1, -1
-		if n.Op == nn.OpReshape || p.fusedInto[i] {
-			nb.Y = p.Nodes[n.Inputs[0]].Y // a reshape or fused ReLU is free: same buffer
-			continue
-		}
-		nb.Y = take(nb.N * 4)
-		if a := auxBytes(g, n, B); a > 0 {
-			nb.AuxBytes = a
-			nb.Aux = take(a)
-		}
-	}
-	// Gradients last, in one contiguous region: parameter gradients, then
-	// the nodes' output gradients.
-	p.GradStart = off
-	p.Grads = take(pf * 4)
-	p.ZeroAll = os.Getenv("POSELAB_CUDA_ZEROGRAD") == "1" // debugging switch
-	for i, n := range g.Nodes {
+		nb.Y, nb.DY, nb.Aux = -1, -1, -1
+		nb.AuxBytes = auxBytes(g, n, B)
 		_, fused := p.FusedReLU[i]
 		if p.NeedGrad[i] && n.Op != nn.OpReshape && !fused { // a fused BatchNorm reads its ReLU's gradient
-			p.Nodes[i].DY = 0 // needed; placed below
+			nb.DY = 0 // needed; placed below
 		}
 	}
+	p.ZeroAll = os.Getenv("POSELAB_CUDA_ZEROGRAD") == "1" // debugging switch
 	p.planInit(g)
-	reuse := !p.ZeroAll && os.Getenv("POSELAB_CUDA_GRADREUSE") != "0"
-	poolBytes := p.placeGradients(g, reuse)
-	for i := range g.Nodes {
-		if p.Nodes[i].DY >= 0 && g.Nodes[i].Op != nn.OpReshape {
-			p.Nodes[i].DY += off
-		}
+	p.Reuse = memReuse(p.ZeroAll)
+	if p.Reuse == reuseAll {
+		p.layoutPooled(g, cur)
+	} else {
+		p.layoutSeparate(g, cur)
 	}
+	// Aliases: a reshape or a fused ReLU is free (its input's buffer); a
+	// reshape's gradient is its owner's.
 	for i, n := range g.Nodes {
+		if n.Op == nn.OpReshape || p.fusedInto[i] {
+			p.Nodes[i].Y = p.Nodes[n.Inputs[0]].Y
+		}
 		if n.Op == nn.OpReshape && p.NeedGrad[i] {
 			p.Nodes[i].DY = p.Nodes[gradOwner(g, i)].DY
 		}
 	}
-	off += poolBytes
-	p.GradEnd = off
-	p.Total = off
+	p.Total = cur.off
 	return p, nil
 }
 
-// gradInterval is when a gradient buffer holds data during the backward
-// pass, in the step's order: losses 0..L-1, then node backwards from the
-// last node to the first.
-type gradInterval struct {
-	node        int
-	first, last int
-	bytes       int64
+// Memory reuse modes (POSELAB_CUDA_MEMREUSE): all buffers pooled by live
+// interval (the default), gradients only ("grad", the layout measured in
+// the first GPU session), or none ("0"; also POSELAB_CUDA_GRADREUSE=0 and
+// POSELAB_CUDA_ZEROGRAD=1, which zeroes one contiguous gradient region).
+const (
+	reuseNone = "none"
+	reuseGrad = "grad"
+	reuseAll  = "all"
+)
+
+func memReuse(zeroAll bool) string {
+	switch {
+	case zeroAll, os.Getenv("POSELAB_CUDA_MEMREUSE") == "0", os.Getenv("POSELAB_CUDA_GRADREUSE") == "0":
+		return reuseNone
+	case os.Getenv("POSELAB_CUDA_MEMREUSE") == "grad":
+		return reuseGrad
+	}
+	return reuseAll
 }
 
-// gradIntervals lists every owned gradient buffer's live interval.
-func (p *plan) gradIntervals(g *nn.Graph) []gradInterval {
-	L, N := len(g.Losses), len(g.Nodes)
-	back := func(i int) int { return L + (N - 1 - i) }
-	iv := map[int]*gradInterval{}
+// layoutSeparate gives every activation and scratch buffer its own memory,
+// then lays the gradients in one contiguous region [GradStart, GradEnd):
+// parameter gradients, then node gradients (sharing memory by live
+// interval in reuseGrad mode).
+func (p *plan) layoutSeparate(g *nn.Graph, cur *cursor) {
+	take := cur.take
 	for i, n := range g.Nodes {
-		if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape {
-			iv[i] = &gradInterval{node: i, first: 1 << 30, last: -1, bytes: alignUp(p.Nodes[i].N * 4)}
-		}
-	}
-	write := func(target, t int) {
-		if v := iv[gradOwner(g, target)]; v != nil && t < v.first {
-			v.first = t
-		}
-	}
-	read := func(o, t int) {
-		if v := iv[o]; v != nil && t > v.last {
-			v.last = t
-		}
-	}
-	for li, l := range g.Losses {
-		if p.NeedGrad[l.Pred] {
-			write(l.Pred, li)
-		}
-	}
-	for i := N - 1; i >= 0; i-- {
-		n := g.Nodes[i]
-		if !p.NeedGrad[i] || n.Op == nn.OpReshape || n.Op == nn.OpInput || p.fusedInto[i] {
+		nb := &p.Nodes[i]
+		if n.Op == nn.OpReshape || p.fusedInto[i] {
 			continue
 		}
-		if r, fused := p.FusedReLU[i]; fused {
-			read(r, back(i))
-		} else {
-			read(i, back(i))
-		}
-		for _, in := range n.Inputs {
-			if p.NeedGrad[in] {
-				write(in, back(i))
-			}
+		nb.Y = take(nb.N * 4)
+		if nb.AuxBytes > 0 {
+			nb.Aux = take(nb.AuxBytes)
 		}
 	}
-	for _, o := range p.ZeroDY {
-		if v := iv[o]; v != nil {
-			v.first = -1 // zeroed before the losses
+	p.GradStart = cur.off
+	p.Grads = take(p.ParamFloats * 4)
+	spans := p.gradSpans(g, newTimeline(g))
+	var offs []int64
+	var size int64
+	if p.Reuse == reuseGrad {
+		offs, size = placeSpans(spans)
+	} else {
+		for _, s := range spans {
+			offs = append(offs, size)
+			size += s.bytes
 		}
 	}
-	out := make([]gradInterval, 0, len(iv))
-	for _, v := range iv {
-		if v.first > v.last { // never written or never read: keep it for the whole step
-			v.first, v.last = -1, L+N
-		}
-		out = append(out, *v)
+	for k, s := range spans {
+		p.Nodes[s.node].DY = cur.off + offs[k]
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].node < out[b].node })
-	return out
+	cur.off += size
+	p.GradEnd = cur.off
 }
 
-// placeGradients gives every owned gradient buffer an offset (relative to
-// the pool) and returns the pool's size. With reuse, buffers whose live
-// intervals do not overlap share memory (largest first, each at the lowest
-// offset free during its interval); without, they are laid end to end.
-func (p *plan) placeGradients(g *nn.Graph, reuse bool) int64 {
-	ivs := p.gradIntervals(g)
-	if !reuse {
-		var off int64
-		for _, v := range ivs {
-			p.Nodes[v.node].DY = off
-			off += v.bytes
-		}
-		return off
-	}
-	order := append([]gradInterval(nil), ivs...)
-	sort.SliceStable(order, func(a, b int) bool { return order[a].bytes > order[b].bytes })
-	type placed struct {
-		gradInterval
-		off int64
-	}
-	var done []placed
-	var size int64
-	for _, v := range order {
-		// Address ranges taken by buffers live at the same time, by start.
-		var busy []placed
-		for _, d := range done {
-			if d.first <= v.last && v.first <= d.last {
-				busy = append(busy, d)
-			}
-		}
-		sort.Slice(busy, func(a, b int) bool { return busy[a].off < busy[b].off })
-		var off int64
-		for _, b := range busy {
-			if off+v.bytes <= b.off {
-				break
-			}
-			if end := b.off + b.bytes; end > off {
-				off = end
-			}
-		}
-		p.Nodes[v.node].DY = off
-		done = append(done, placed{v, off})
-		if off+v.bytes > size {
-			size = off + v.bytes
+// layoutPooled places every node output, op scratch and node gradient in
+// one pool where buffers never live at the same time share memory. An
+// output lives from its forward until its last reader, forward or backward:
+// those only read in the forward pass (a residual's last convolution, an
+// upsampling) give their memory back before the backward pass, and the
+// backward pass reuses it for gradients. The parameter gradients keep
+// their own region (Adam reads them all at once).
+func (p *plan) layoutPooled(g *nn.Graph, cur *cursor) {
+	p.Grads = cur.take(p.ParamFloats * 4)
+	p.GradStart, p.GradEnd = p.Grads, cur.off
+	tl := newTimeline(g)
+	spans := append(p.activationSpans(g, tl), p.gradSpans(g, tl)...)
+	offs, size := placeSpans(spans)
+	for k, s := range spans {
+		o := cur.off + offs[k]
+		switch s.kind {
+		case bufY:
+			p.Nodes[s.node].Y = o
+		case bufAux:
+			p.Nodes[s.node].Aux = o
+		case bufDY:
+			p.Nodes[s.node].DY = o
 		}
 	}
-	return size
+	cur.off += size
 }
 
 // Contribution keys: backward of node n into its k-th input, or loss l's

@@ -79,6 +79,10 @@ func (p *program) buffer(name string) uint64 {
 	return p.arena + uint64(p.pl.Buffers) + uint64(p.pl.BufferOff[name])*4
 }
 
+// planHook, when set by a test, may corrupt a plan to show that the memory
+// trace test catches it.
+var planHook func(*plan)
+
 // findWorkspaceBytes bounds the scratch cuDNN may use while measuring
 // algorithms and thus the workspace of the chosen ones.
 const findWorkspaceBytes = 2 << 30
@@ -90,6 +94,9 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	pl, err := makePlan(g, opt.Batch)
 	if err != nil {
 		return nil, err
+	}
+	if planHook != nil {
+		planHook(pl)
 	}
 	if err := checkGraph(g); err != nil {
 		return nil, err
