@@ -30,6 +30,8 @@ const (
 	bufY   bufKind = iota // a node's output
 	bufAux                // its op scratch (BatchNorm statistics, max-pool argmax, soft-argmax probabilities)
 	bufDY                 // its output's gradient
+	bufWSFwd              // a convolution's cuDNN workspace in the forward pass
+	bufWSBack             // and in the backward pass
 )
 
 // span is one buffer's live interval: written first at `first`, read last
@@ -135,6 +137,16 @@ func (p *plan) activationSpans(g *nn.Graph, tl timeline) []span {
 	out := make([]span, len(order))
 	for k, s := range order {
 		out[k] = *s
+	}
+	// A workspace lives for its one operation: convolutions far from the
+	// peak of saved outputs get their scratch for free.
+	for i := range g.Nodes {
+		if b := p.Nodes[i].WSBytes[0]; b > 0 {
+			out = append(out, span{kind: bufWSFwd, node: i, first: tl.fwd(i), last: tl.fwd(i), bytes: alignUp(b)})
+		}
+		if b := p.Nodes[i].WSBytes[1]; b > 0 && p.NeedGrad[i] {
+			out = append(out, span{kind: bufWSBack, node: i, first: tl.back(i), last: tl.back(i), bytes: alignUp(b)})
+		}
 	}
 	return out
 }

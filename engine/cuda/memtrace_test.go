@@ -334,6 +334,11 @@ func TestPooledMemoryReadsWhatUnsharedReads(t *testing.T) {
 			if sp.pl.Reuse != reuseAll || bp.pl.Reuse != reuseNone {
 				t.Fatalf("modes %s and %s", bp.pl.Reuse, sp.pl.Reuse)
 			}
+			for id := range sp.convs {
+				if sp.pl.Nodes[id].WS[0] < 0 || sp.ws != 0 {
+					t.Fatalf("convolution %d: workspace not in the pool", id)
+				}
+			}
 			if diff := compareTraces(t, base, shared, planSpans(bp)); diff != "" {
 				t.Fatal(diff)
 			}

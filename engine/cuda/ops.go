@@ -80,9 +80,9 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		w := p.param(n.Name + ".weight")
 		var err error
 		if n.Op == nn.OpConv2d {
-			err = d.convForwardPrim(l, x, w, y, p.ws, &zero)
+			err = d.convForwardPrim(l, x, w, y, p.wsAt(n.ID, 0), &zero)
 		} else {
-			err = d.convBackwardDataPrim(l, w, x, y, p.ws, &zero)
+			err = d.convBackwardDataPrim(l, w, x, y, p.wsAt(n.ID, 0), &zero)
 		}
 		if err != nil || !n.Bias {
 			return err
@@ -242,20 +242,20 @@ func (p *program) backwardNode(n *nn.Node) error {
 		l := p.convs[n.ID]
 		w, dw := p.param(n.Name+".weight"), p.grad(n.Name+".weight")
 		if n.Op == nn.OpConv2d {
-			if err := d.convBackwardFilterPrim(l, x, dy, dw, p.ws); err != nil {
+			if err := d.convBackwardFilterPrim(l, x, dy, dw, p.wsAt(n.ID, 1)); err != nil {
 				return err
 			}
 			if dx != 0 {
-				if err := d.convBackwardDataPrim(l, w, dy, dx, p.ws, beta); err != nil {
+				if err := d.convBackwardDataPrim(l, w, dy, dx, p.wsAt(n.ID, 1), beta); err != nil {
 					return err
 				}
 			}
 		} else {
-			if err := d.convBackwardFilterPrim(l, dy, x, dw, p.ws); err != nil {
+			if err := d.convBackwardFilterPrim(l, dy, x, dw, p.wsAt(n.ID, 1)); err != nil {
 				return err
 			}
 			if dx != 0 {
-				if err := d.convForwardPrim(l, dy, w, dx, p.ws, beta); err != nil {
+				if err := d.convForwardPrim(l, dy, w, dx, p.wsAt(n.ID, 1), beta); err != nil {
 					return err
 				}
 			}

@@ -35,6 +35,10 @@ type nodeBufs struct {
 	Aux      int64 // op scratch: BN mean and 1/std, max-pool argmax, soft-argmax probabilities
 	AuxBytes int64
 	N        int64 // elements of the output over the whole batch
+	// WS is a convolution's cuDNN workspace at its forward (0) and
+	// backward (1) moments, pooled like everything else (-1: none, or the
+	// program's one shared workspace outside the pooled layout).
+	WS, WSBytes [2]int64
 }
 
 // plan is the arena layout of one compiled graph.
@@ -89,8 +93,12 @@ func auxBytes(g *nn.Graph, n *nn.Node, B int) int64 {
 	return 0
 }
 
-// makePlan lays out g for batch B.
-func makePlan(g *nn.Graph, B int) (*plan, error) {
+// makePlan lays out g for batch B, without convolution workspaces.
+func makePlan(g *nn.Graph, B int) (*plan, error) { return makePlanWith(g, B, nil) }
+
+// makePlanWith lays out g for batch B with the convolution workspaces ws
+// (bytes at each node's forward and backward moments).
+func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 	if B < 1 {
 		return nil, fmt.Errorf("cuda: batch size %d, want at least 1", B)
 	}
@@ -173,8 +181,9 @@ func makePlan(g *nn.Graph, B int) (*plan, error) {
 		if nb.N >= 1<<31 || (n.Op == nn.OpSoftArgmax3D && int64(B*nn.Numel(g.Nodes[n.Inputs[0]].Shape)) >= 1<<31) {
 			return nil, fmt.Errorf("cuda: node %d (%s) holds %d values at batch %d: the kernels index at most 2^31-1", i, n.Op, nb.N, B)
 		}
-		nb.Y, nb.DY, nb.Aux = -1, -1, -1
+		nb.Y, nb.DY, nb.Aux, nb.WS = -1, -1, -1, [2]int64{-1, -1}
 		nb.AuxBytes = auxBytes(g, n, B)
+		nb.WSBytes = ws[i]
 		_, fused := p.FusedReLU[i]
 		if p.NeedGrad[i] && n.Op != nn.OpReshape && !fused { // a fused BatchNorm reads its ReLU's gradient
 			nb.DY = 0 // needed; placed below
@@ -280,6 +289,10 @@ func (p *plan) layoutPooled(g *nn.Graph, cur *cursor) {
 			p.Nodes[s.node].Aux = o
 		case bufDY:
 			p.Nodes[s.node].DY = o
+		case bufWSFwd:
+			p.Nodes[s.node].WS[0] = o
+		case bufWSBack:
+			p.Nodes[s.node].WS[1] = o
 		}
 	}
 	cur.off += size

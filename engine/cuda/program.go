@@ -91,12 +91,9 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	if opt.Adam == (nn.Adam{}) {
 		opt.Adam = nn.DefaultAdam
 	}
-	pl, err := makePlan(g, opt.Batch)
+	pl, err := makePlan(g, opt.Batch) // which nodes need gradients, for the convolutions
 	if err != nil {
 		return nil, err
-	}
-	if planHook != nil {
-		planHook(pl)
 	}
 	if err := checkGraph(g); err != nil {
 		return nil, err
@@ -104,22 +101,43 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	d := b.d
 	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
 		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0"}
-	c := d.drv
-	var free, total uint64
-	c.MemGetInfo(&free, &total)
-	if uint64(pl.Total) > free {
-		return nil, fmt.Errorf("cuda: the model at batch %d needs %.2f GiB of device memory, %.2f GiB free of %.2f GiB",
-			opt.Batch, float64(pl.Total)/(1<<30), float64(free)/(1<<30), float64(total)/(1<<30))
-	}
-	if err := c.Check(fmt.Sprintf("cuMemAlloc(%d bytes arena)", pl.Total), c.MemAlloc(&p.arena, uint64(pl.Total))); err != nil {
-		return nil, err
-	}
 	ok := false
 	defer func() {
 		if !ok {
 			p.release()
 		}
 	}()
+	// Algorithms first: their workspaces are part of the arena's plan.
+	if err := p.setupConvs(); err != nil {
+		return nil, err
+	}
+	if pl, err = makePlanWith(g, opt.Batch, p.convWorkspaces()); err != nil {
+		return nil, err
+	}
+	if planHook != nil {
+		planHook(pl)
+	}
+	p.pl = pl
+	if pl.Reuse != reuseAll { // one workspace outside the arena, shared by every convolution
+		for _, w := range p.convWorkspaces() {
+			p.wsLen = max(p.wsLen, uint64(w[0]), uint64(w[1]))
+		}
+	}
+	c := d.drv
+	var free, total uint64
+	c.MemGetInfo(&free, &total)
+	if uint64(pl.Total)+p.wsLen > free {
+		return nil, fmt.Errorf("cuda: the model at batch %d needs %.2f GiB of device memory, %.2f GiB free of %.2f GiB",
+			opt.Batch, float64(uint64(pl.Total)+p.wsLen)/(1<<30), float64(free)/(1<<30), float64(total)/(1<<30))
+	}
+	if err := c.Check(fmt.Sprintf("cuMemAlloc(%d bytes arena)", pl.Total), c.MemAlloc(&p.arena, uint64(pl.Total))); err != nil {
+		return nil, err
+	}
+	if p.wsLen > 0 {
+		if err := c.Check("cuMemAlloc(cudnn workspace)", c.MemAlloc(&p.ws, p.wsLen)); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.Check("cuMemsetD32Async(arena)", c.MemsetD32Async(p.arena, 0, uint64(pl.Total/4), d.stream)); err != nil {
 		return nil, err
 	}
@@ -133,9 +151,6 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	if err := c.Check("cuMemAllocHost", c.MemAllocHost(&p.hostCtrl, 64)); err != nil {
 		return nil, err
 	}
-	if err := p.setupConvs(); err != nil {
-		return nil, err
-	}
 	if err := d.sync(); err != nil {
 		return nil, err
 	}
@@ -144,7 +159,7 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	}
 	ok = true
 	if u := p.usedBytes(); u > p.peak {
-		p.peak = u // the peak may already hold the algorithm search's workspace
+		p.peak = u
 	}
 	return p, nil
 }
@@ -176,17 +191,39 @@ func checkGraph(g *nn.Graph) error {
 }
 
 // setupConvs creates descriptors and measures algorithms for every
-// convolution, using a temporary search workspace, then allocates the one
-// workspace all convolutions share (they run one after another).
+// convolution before the arena exists, on scratch buffers of the largest
+// convolution's shapes and a temporary search workspace (the compile's
+// peak: scratch plus search, not arena plus search).
 func (p *program) setupConvs() error {
-	d, pl := p.d, p.pl
-	var search uint64
-	searchBytes := uint64(0)
+	d, pl, B := p.d, p.pl, int64(p.pl.B)
+	var scratchBytes int64
+	for _, n := range p.g.Nodes {
+		if n.Op == nn.OpConv2d || n.Op == nn.OpConvT2d {
+			x, y, w := convScratch(n, p.g.Nodes[n.Inputs[0]].Shape, B)
+			scratchBytes = max(scratchBytes, x+y+w)
+		}
+	}
+	if scratchBytes == 0 {
+		return nil
+	}
+	var scratch, search uint64
 	defer func() {
-		if search != 0 {
-			d.drv.MemFree(search)
+		for _, a := range []uint64{scratch, search} {
+			if a != 0 {
+				d.drv.MemFree(a)
+			}
 		}
 	}()
+	if err := d.drv.Check("cuMemAlloc(convolution scratch)", d.drv.MemAlloc(&scratch, uint64(scratchBytes))); err != nil {
+		return err
+	}
+	var free, total uint64
+	d.drv.MemGetInfo(&free, &total)
+	searchBytes := min(uint64(findWorkspaceBytes), free/2)
+	if err := d.drv.Check("cuMemAlloc(cudnn search workspace)", d.drv.MemAlloc(&search, searchBytes)); err != nil {
+		return err
+	}
+	p.peak = scratchBytes + int64(searchBytes) + int64(d.blasWSBytes)
 	for _, n := range p.g.Nodes {
 		if n.Op != nn.OpConv2d && n.Op != nn.OpConvT2d {
 			continue
@@ -198,44 +235,50 @@ func (p *program) setupConvs() error {
 		}
 		p.convs[n.ID] = l
 		needDX := pl.NeedGrad[n.ID] && pl.NeedGrad[in]
-		w := p.param(n.Name + ".weight")
-		dw := p.grad(n.Name + ".weight")
-		var b convBufs
 		if n.Op == nn.OpConv2d {
 			l.needFwd, l.needBwdData, l.needBwdFilter = true, needDX, pl.NeedGrad[n.ID]
-			b = convBufs{cx: p.y(in), cy: p.y(n.ID), w: w, dcy: p.dy(n.ID), dcx: p.dy(in), dw: dw}
 		} else {
 			l.needBwdData, l.needFwd, l.needBwdFilter = true, needDX, pl.NeedGrad[n.ID]
-			b = convBufs{cx: p.dy(n.ID), cy: p.dy(in), w: w, dcy: p.y(in), dcx: p.y(n.ID), dw: dw}
 		}
-		if search == 0 {
-			var free, total uint64
-			d.drv.MemGetInfo(&free, &total)
-			searchBytes = uint64(findWorkspaceBytes)
-			if searchBytes > free/2 {
-				searchBytes = free / 2
-			}
-			if err := d.drv.Check("cuMemAlloc(cudnn search workspace)", d.drv.MemAlloc(&search, searchBytes)); err != nil {
-				return err
-			}
-			if used := p.usedBytes() + int64(searchBytes); used > p.peak {
-				p.peak = used
-			}
-		}
+		// cx, cy and the filter side by side; a gradient has its value's shape.
+		x, y, _ := convScratch(n, p.g.Nodes[in].Shape, B)
+		cx, cy, w := scratch, scratch+uint64(x), scratch+uint64(x+y)
+		b := convBufs{cx: cx, cy: cy, w: w, dcx: cx, dcy: cy, dw: w}
 		if err := d.chooseAlgos(l, b, search, searchBytes, p.opt.TF32); err != nil {
 			return fmt.Errorf("%s %s: %w", n.Op, n.Name, err)
 		}
 		p.compileLog = append(p.compileLog, fmt.Sprintf("%s %s in %v out %v:%s", n.Op, n.Name, p.g.Nodes[in].Shape, n.Shape, l.how))
-		for _, s := range []uint64{l.fwdWS, l.bwdDataWS, l.bwdFilterWS} {
-			if s > p.wsLen {
-				p.wsLen = s
-			}
-		}
-	}
-	if p.wsLen > 0 {
-		return d.drv.Check("cuMemAlloc(cudnn workspace)", d.drv.MemAlloc(&p.ws, p.wsLen))
 	}
 	return nil
+}
+
+// convScratch is the bytes of a convolution's cx, cy and filter at batch B.
+func convScratch(n *nn.Node, in []int, B int64) (x, y, w int64) {
+	cx, cy, fk, fc := convGeometry(n, in)
+	return alignUp(B * int64(cx[0]*cx[1]*cx[2]) * 4), alignUp(B * int64(cy[0]*cy[1]*cy[2]) * 4), alignUp(int64(fk*fc*n.K*n.K) * 4)
+}
+
+// convWorkspaces is the cuDNN workspace each convolution needs at its
+// forward and backward moments (a transposed convolution runs cuDNN's
+// backward-data forward and its forward and backward-filter backward).
+func (p *program) convWorkspaces() map[int][2]int64 {
+	ws := map[int][2]int64{}
+	for id, l := range p.convs {
+		if p.g.Nodes[id].Op == nn.OpConv2d {
+			ws[id] = [2]int64{int64(l.fwdWS), int64(max(l.bwdDataWS, l.bwdFilterWS))}
+		} else {
+			ws[id] = [2]int64{int64(l.bwdDataWS), int64(max(l.fwdWS, l.bwdFilterWS))}
+		}
+	}
+	return ws
+}
+
+// wsAt is node id's workspace at a moment (0 forward, 1 backward).
+func (p *program) wsAt(id, moment int) uint64 {
+	if o := p.pl.Nodes[id].WS[moment]; o >= 0 {
+		return p.at(o)
+	}
+	return p.ws
 }
 
 func (p *program) usedBytes() int64 {
