@@ -474,3 +474,18 @@ func TestRunsListNamesPixelsFor2DModels(t *testing.T) {
 		t.Fatalf("2D run not in pixels:\n%s", out)
 	}
 }
+
+// A GPU run's resource line shows the device, its memory and utilisation.
+func TestResourceLineShowsGPU(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh1", Model: "sh", Preset: "seed", Epochs: 1, Device: "cuda"}, State: engine.Running}, engine.Schedule{})
+	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvResource, Res: &engine.Resource{Device: "NVIDIA H100 80GB HBM3",
+		MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, GPUUtil: 97, SamplesPerSec: 412}}}
+	m := New(fc, Options{})
+	out := screen(m, 120, 30)
+	for _, want := range []string{"device NVIDIA H100 80GB HBM3", "mem 5.0 GiB / 80.0 GiB", "GPU 97%", "412 samples/s"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("resource line lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"poselab/engine/cpu"
+	"poselab/nn"
+)
+
+// gpuLike is the CPU backend dressed as a GPU one: it names a device,
+// counts device memory and reports a utilisation, as the CUDA backend does
+// (which cannot run here).
+type gpuLike struct{ nn.Backend }
+
+func (gpuLike) Name() string                   { return "cuda" }
+func (gpuLike) Device() string                 { return "Fake GPU 80GB" }
+func (gpuLike) Utilization() (float64, error) { return 87, nil }
+func (b gpuLike) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	return gpuLikeProgram{p}, err
+}
+
+type gpuLikeProgram struct{ nn.Program }
+
+func (gpuLikeProgram) Memory() nn.MemoryStats {
+	return nn.MemoryStats{Used: 3 << 30, Peak: 4 << 30, Total: 80 << 30}
+}
+
+// A GPU backend's device name, device memory and utilisation reach the
+// resource events that the TUI's resource line shows.
+func TestResourceEventsCarryDeviceMemoryAndUtilisation(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			if dev != "cuda" {
+				return NewBackend(dev)
+			}
+			return gpuLike{cpu.New()}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, ch, cancel := e.Subscribe()
+	defer cancel()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Device: "cuda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := waitRun(t, e, id, 2*time.Minute); info.State != Finished {
+		t.Fatalf("run %s: %s (%s)", id, info.State, info.Reason)
+	}
+	var res *Resource
+	for res == nil {
+		select {
+		case ev := <-ch:
+			if ev.Kind == EvResource && ev.Run == id {
+				res = ev.Res
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no resource event")
+		}
+	}
+	if res.Device != "Fake GPU 80GB" || res.GPUUtil != 87 || res.MemUsedBytes != 3<<30 || res.MemTotalBytes != 80<<30 {
+		t.Fatalf("resource event %+v: want the backend's device, 87%% utilisation, 3 GiB used of 80 GiB", *res)
+	}
+}
