@@ -13,8 +13,8 @@ import (
 // (which cannot run here).
 type gpuLike struct{ nn.Backend }
 
-func (gpuLike) Name() string                   { return "cuda" }
-func (gpuLike) Device() string                 { return "Fake GPU 80GB" }
+func (gpuLike) Name() string                  { return "cuda" }
+func (gpuLike) Device() string                { return "Fake GPU 80GB" }
 func (gpuLike) Utilization() (float64, error) { return 87, nil }
 func (b gpuLike) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
 	p, err := b.Backend.Compile(g, opt)

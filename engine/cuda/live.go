@@ -27,11 +27,11 @@ func (t timeline) end() int            { return 2*t.N + 2 + t.L }
 type bufKind int8
 
 const (
-	bufY   bufKind = iota // a node's output
-	bufAux                // its op scratch (BatchNorm statistics, max-pool argmax, soft-argmax probabilities)
-	bufDY                 // its output's gradient
-	bufWSFwd              // a convolution's cuDNN workspace in the forward pass
-	bufWSBack             // and in the backward pass
+	bufY      bufKind = iota // a node's output
+	bufAux                   // its op scratch (BatchNorm statistics, max-pool argmax, soft-argmax probabilities)
+	bufDY                    // its output's gradient
+	bufWSFwd                 // a convolution's cuDNN workspace in the forward pass
+	bufWSBack                // and in the backward pass
 )
 
 // span is one buffer's live interval: written first at `first`, read last
