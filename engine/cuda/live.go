@@ -156,18 +156,18 @@ func (p *plan) activationSpans(g *nn.Graph, tl timeline) []span {
 // its node (a fused BatchNorm reads its ReLU's gradient).
 func (p *plan) gradSpans(g *nn.Graph, tl timeline) []span {
 	iv := map[int]*span{}
-	for i, n := range g.Nodes {
-		if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape {
+	for i := range g.Nodes {
+		if p.ownsGrad(g, i) {
 			iv[i] = &span{kind: bufDY, node: i, first: 1 << 30, last: -1, bytes: alignUp(p.Nodes[i].N * 4)}
 		}
 	}
 	write := func(target, t int) {
-		if v := iv[gradOwner(g, target)]; v != nil && t < v.first {
+		if v := iv[p.gradOwner(g, target)]; v != nil && t < v.first {
 			v.first = t
 		}
 	}
 	read := func(o, t int) {
-		if v := iv[o]; v != nil && t > v.last {
+		if v := iv[p.gradOwner(g, o)]; v != nil && t > v.last {
 			v.last = t
 		}
 	}
@@ -187,7 +187,7 @@ func (p *plan) gradSpans(g *nn.Graph, tl timeline) []span {
 			read(i, tl.back(i))
 		}
 		for _, in := range n.Inputs {
-			if p.NeedGrad[in] {
+			if p.NeedGrad[in] && !p.gradAliasedTo(in, i) {
 				write(in, tl.back(i))
 			}
 		}

@@ -299,8 +299,8 @@ func (p *program) backwardNode(n *nn.Node) error {
 		return d.launch("upsample_back", d.gridFor(int64(B*nn.Numel(in.Shape))), 256, dy, dx, B*in.Shape[0], in.Shape[1], in.Shape[2], acc)
 	case nn.OpAdd:
 		for k, id := range n.Inputs {
-			if !p.pl.NeedGrad[id] {
-				continue
+			if !p.pl.NeedGrad[id] || p.pl.gradAliasedTo(id, n.ID) {
+				continue // no gradient, or it reads this Add's gradient buffer
 			}
 			if err := d.launch("accumulate", d.gridFor(nb.N), 256, dy, p.dy(id), i64(nb.N), p.acc(contribKey(n.ID, k))); err != nil {
 				return err

@@ -54,6 +54,11 @@ type plan struct {
 	// gradient buffer of its own (its backward reads the ReLU's).
 	FusedReLU map[int]int
 	fusedInto map[int]bool // ReLU nodes fused into their BatchNorm
+	// GradAlias maps a node whose only consumer is an Add to that Add: the
+	// gradient of an Add's input is the Add's gradient, so the input reads
+	// the Add's gradient buffer instead of a copy (a residual's last
+	// convolution, an upsampling).
+	GradAlias map[int]int
 
 	Ctrl, LossOut, LossPart int64
 	// The parameter arenas share one layout (ParamOff, in floats), so a
@@ -174,6 +179,10 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 	for _, r := range p.FusedReLU {
 		p.fusedInto[r] = true
 	}
+	p.GradAlias = addGradAliases(g, p.NeedGrad)
+	if os.Getenv("POSELAB_CUDA_ALIAS") == "0" { // debugging switch
+		p.GradAlias = map[int]int{}
+	}
 
 	for i, n := range g.Nodes {
 		nb := &p.Nodes[i]
@@ -185,7 +194,8 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 		nb.AuxBytes = auxBytes(g, n, B)
 		nb.WSBytes = ws[i]
 		_, fused := p.FusedReLU[i]
-		if p.NeedGrad[i] && n.Op != nn.OpReshape && !fused { // a fused BatchNorm reads its ReLU's gradient
+		_, aliased := p.GradAlias[i]
+		if p.NeedGrad[i] && n.Op != nn.OpReshape && !fused && !aliased { // a fused BatchNorm reads its ReLU's gradient
 			nb.DY = 0 // needed; placed below
 		}
 	}
@@ -198,13 +208,13 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 		p.layoutSeparate(g, cur)
 	}
 	// Aliases: a reshape or a fused ReLU is free (its input's buffer); a
-	// reshape's gradient is its owner's.
+	// reshape's gradient, and an Add input's, is its owner's.
 	for i, n := range g.Nodes {
 		if n.Op == nn.OpReshape || p.fusedInto[i] {
 			p.Nodes[i].Y = p.Nodes[n.Inputs[0]].Y
 		}
-		if n.Op == nn.OpReshape && p.NeedGrad[i] {
-			p.Nodes[i].DY = p.Nodes[gradOwner(g, i)].DY
+		if _, aliased := p.GradAlias[i]; p.NeedGrad[i] && (n.Op == nn.OpReshape || aliased) {
+			p.Nodes[i].DY = p.Nodes[p.gradOwner(g, i)].DY
 		}
 	}
 	p.Total = cur.off
@@ -303,12 +313,60 @@ func (p *plan) layoutPooled(g *nn.Graph, cur *cursor) {
 func contribKey(node, input int) int { return node*4 + input }
 func lossKey(l int) int              { return -1 - l }
 
-// gradOwner follows reshape aliases to the node that owns a gradient buffer.
-func gradOwner(g *nn.Graph, id int) int {
-	for g.Nodes[id].Op == nn.OpReshape {
-		id = g.Nodes[id].Inputs[0]
+// gradOwner follows reshape and Add aliases to the node that owns a
+// gradient buffer.
+func (p *plan) gradOwner(g *nn.Graph, id int) int {
+	for {
+		if g.Nodes[id].Op == nn.OpReshape {
+			id = g.Nodes[id].Inputs[0]
+		} else if a, ok := p.GradAlias[id]; ok {
+			id = a
+		} else {
+			return id
+		}
 	}
-	return id
+}
+
+// ownsGrad reports whether node i has a gradient buffer of its own.
+func (p *plan) ownsGrad(g *nn.Graph, i int) bool {
+	_, aliased := p.GradAlias[i]
+	return p.Nodes[i].DY >= 0 && g.Nodes[i].Op != nn.OpReshape && !aliased
+}
+
+// gradAliasedTo reports whether input in of node n reads n's gradient.
+func (p *plan) gradAliasedTo(in, n int) bool {
+	a, ok := p.GradAlias[in]
+	return ok && a == n
+}
+
+// addGradAliases finds the nodes consumed once, by an Add, and neither an
+// output nor a loss prediction (reshapes keep their own aliasing).
+func addGradAliases(g *nn.Graph, needGrad []bool) map[int]int {
+	consumers := make([][]int, len(g.Nodes))
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			consumers[in] = append(consumers[in], n.ID)
+		}
+	}
+	exposed := map[int]bool{}
+	for _, id := range g.Outputs {
+		exposed[id] = true
+	}
+	for _, l := range g.Losses {
+		exposed[l.Pred] = true
+	}
+	alias := map[int]int{}
+	for _, n := range g.Nodes {
+		if n.Op != nn.OpAdd || !needGrad[n.ID] {
+			continue
+		}
+		for _, in := range n.Inputs {
+			if len(consumers[in]) == 1 && needGrad[in] && !exposed[in] && g.Nodes[in].Op != nn.OpReshape {
+				alias[in] = n.ID
+			}
+		}
+	}
+	return alias
 }
 
 // planInit decides, in the order the step runs them (losses, then node
@@ -322,7 +380,7 @@ func (p *plan) planInit(g *nn.Graph) {
 	}
 	seen := map[int]bool{}
 	note := func(key, target int, canWrite bool) {
-		o := gradOwner(g, target)
+		o := p.gradOwner(g, target)
 		if seen[o] {
 			return
 		}
@@ -344,14 +402,14 @@ func (p *plan) planInit(g *nn.Graph) {
 			continue
 		}
 		for k, in := range n.Inputs {
-			if p.NeedGrad[in] {
+			if p.NeedGrad[in] && !p.gradAliasedTo(in, i) {
 				scatter := n.Op == nn.OpMaxPool2d && n.K > n.Stride
 				note(contribKey(i, k), in, !scatter)
 			}
 		}
 	}
-	for i, n := range g.Nodes {
-		if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape && !seen[i] {
+	for i := range g.Nodes {
+		if p.ownsGrad(g, i) && !seen[i] {
 			p.ZeroDY = append(p.ZeroDY, i)
 		}
 	}

@@ -222,7 +222,9 @@ func TestPlanFirstContributionOverwrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[int]bool{lossKey(0): true, contribKey(5, 0): true, contribKey(5, 1): true, contribKey(3, 0): true}
+	// Linear b (node 4) feeds only the Add: it reads the Add's gradient
+	// and the Add writes only into h's.
+	want := map[int]bool{lossKey(0): true, contribKey(5, 0): true, contribKey(3, 0): true}
 	if len(p.Overwrite) != len(want) || len(p.ZeroDY) != 0 {
 		t.Fatalf("overwrite %v zero %v, want %v and none", p.Overwrite, p.ZeroDY, want)
 	}
@@ -231,6 +233,18 @@ func TestPlanFirstContributionOverwrites(t *testing.T) {
 			t.Fatalf("overwrite %v lacks %d", p.Overwrite, k)
 		}
 	}
+	if p.GradAlias[4] != 5 || len(p.GradAlias) != 1 || p.Nodes[4].DY != p.Nodes[5].DY || p.ownsGrad(g, 4) {
+		t.Fatalf("aliases %v, node 4 gradient at %d, the Add's at %d", p.GradAlias, p.Nodes[4].DY, p.Nodes[5].DY)
+	}
+	// Without the alias the Add's second contribution writes node 4's own.
+	t.Setenv("POSELAB_CUDA_ALIAS", "0")
+	if p, err = makePlan(g, 2); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Overwrite[contribKey(5, 1)] || len(p.Overwrite) != 4 || p.Nodes[4].DY == p.Nodes[5].DY {
+		t.Fatalf("without aliases: overwrite %v, node 4 gradient at %d, the Add's at %d", p.Overwrite, p.Nodes[4].DY, p.Nodes[5].DY)
+	}
+	t.Setenv("POSELAB_CUDA_ALIAS", "")
 	// Overlapping max-pool windows scatter: their input is zeroed instead.
 	b = nn.NewBuilder()
 	xi := b.Input("x", 1, 5, 5)
@@ -256,8 +270,8 @@ func TestPlanEveryGradientInitialisedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		owned := 0
-		for i, n := range g.Nodes {
-			if p.Nodes[i].DY >= 0 && n.Op != nn.OpReshape {
+		for i := range g.Nodes {
+			if p.ownsGrad(g, i) {
 				owned++
 			}
 		}
