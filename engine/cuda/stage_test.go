@@ -429,3 +429,19 @@ func TestStageAlongsideTraining(t *testing.T) {
 	wg.Wait()
 	noFaults(t, f)
 }
+
+// The engine may stage the next batch before the step it overlaps has
+// started: both batches are then in slots, and both are used.
+func TestStageTwoAhead(t *testing.T) {
+	h, f, g := stagingProgram(t)
+	b1, b2 := randomBatch(g, 2, 1), randomBatch(g, 2, 2)
+	h.Stage(b1)
+	h.Stage(b2)
+	for k, x := range []nn.Batch{b1, b2} {
+		if up, slot, _ := stepCopies(t, h, f, x, k); len(up) != 0 || len(slot) != 3 {
+			t.Errorf("batch %d: %d uploads, %d slot copies; want 0 and 3", k+1, len(up), len(slot))
+		}
+		checkInputs(t, h, f, x, "two ahead")
+	}
+	noFaults(t, f)
+}
