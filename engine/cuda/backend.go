@@ -194,6 +194,8 @@ func Info(pr nn.Program) string {
 			fmt.Fprintf(&sb, "input staging: off (%v)\n", h.p.stageErr)
 		case !h.p.stageOn.Load():
 			sb.WriteString("input staging: off\n")
+		default:
+			sb.WriteString("input staging: on, from the first staged batch\n")
 		}
 		for _, l := range h.p.compileLog {
 			sb.WriteString(l + "\n")

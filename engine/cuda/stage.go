@@ -239,18 +239,19 @@ func (st *stager) stage(b nn.Batch) {
 		return
 	}
 	st.mu.Lock()
-	if st.closed || st.broken != nil || st.find(key) != nil {
-		st.mu.Unlock()
-		return
-	}
-	sl := st.slots[st.fills%2]
-	// Never overwrite a slot a step may still read (or another Stage fills).
-	for (sl.state == slotInUse || sl.state == slotFilling) && !st.closed && st.broken == nil {
+	var sl *stageSlot
+	for {
+		if st.closed || st.broken != nil || st.find(key) != nil {
+			st.mu.Unlock()
+			return
+		}
+		sl = st.slots[st.fills%2]
+		if sl.state != slotInUse && sl.state != slotFilling {
+			break
+		}
+		// Never overwrite a slot a step may still read (or another Stage
+		// fills); look again after any change.
 		st.cond.Wait()
-	}
-	if st.closed || st.broken != nil {
-		st.mu.Unlock()
-		return
 	}
 	st.fills++
 	sl.state, sl.key = slotFilling, key
