@@ -73,15 +73,13 @@ func (h *handle) Stage(b nn.Batch) {
 		}
 		// The first Stage makes the worker and the slots on the GPU
 		// goroutine (it waits for a step that runs).
-		p.d.do(func() error {
+		err := p.d.do(func() error {
 			if p.closed || p.stg.Load() != nil || !p.stageOn.Load() {
 				return nil
 			}
 			st, err := newStager(p)
 			if err != nil {
-				p.stageErr = err
-				p.stageOn.Store(false)
-				return nil
+				return err
 			}
 			p.stg.Store(st)
 			if u := p.usedBytes(); u > p.peak {
@@ -89,6 +87,10 @@ func (h *handle) Stage(b nn.Batch) {
 			}
 			return nil
 		})
+		if err != nil { // not retried: Info tells why
+			p.stageOn.Store(false)
+			p.d.do(func() error { p.stageErr = err; return nil })
+		}
 		if st = p.stg.Load(); st == nil {
 			return
 		}

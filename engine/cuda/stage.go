@@ -100,10 +100,10 @@ type stager struct {
 
 // newStager makes the copy stream, the slots and the copy worker. It runs
 // on the GPU goroutine.
-func newStager(p *program) (st *stager, err error) {
+func newStager(p *program) (_ *stager, err error) {
 	d := p.d
 	c := d.drv
-	st = &stager{drv: c, work: make(chan func()), done: make(chan struct{})}
+	st := &stager{drv: c, work: make(chan func()), done: make(chan struct{})}
 	st.cond = sync.NewCond(&st.mu)
 	for _, name := range p.allInputs() {
 		id := p.g.Inputs[name]

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"poselab/engine/cuda/cu"
 	"poselab/models"
 	"poselab/nn"
 )
@@ -444,4 +445,61 @@ func TestStageTwoAhead(t *testing.T) {
 		checkInputs(t, h, f, x, "two ahead")
 	}
 	noFaults(t, f)
+}
+
+// A stager that cannot be made (the device out of memory, the copy
+// thread without a context) leaves nothing behind and turns staging off;
+// training uploads as before.
+func TestStageSetupFailureTurnsStagingOff(t *testing.T) {
+	cases := []struct {
+		name, why string
+		tries     int // calls of the failing entry point: a failed set-up is not retried
+		inject    func(drv *cu.Driver, calls *int)
+	}{
+		{"out of memory", "cuMemAlloc", 4, func(drv *cu.Driver, calls *int) {
+			alloc := drv.MemAlloc
+			drv.MemAlloc = func(p *uint64, bytes uint64) cu.Result {
+				if *calls++; *calls == 4 { // slot 1's first buffer
+					return 2 // CUDA_ERROR_OUT_OF_MEMORY
+				}
+				return alloc(p, bytes)
+			}
+		}},
+		{"no context", "cuCtxSetCurrent", 1, func(drv *cu.Driver, calls *int) {
+			drv.CtxSetCurrent = func(uintptr) cu.Result { *calls++; return 201 } // CUDA_ERROR_INVALID_CONTEXT
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, f, g := stagingProgram(t)
+			f.sm.mu.Lock()
+			pinnedBefore := len(f.sm.pinned)
+			f.sm.mu.Unlock()
+			allocsBefore := len(f.allocs)
+			calls := 0
+			c.inject(h.p.d.drv, &calls)
+			b1 := randomBatch(g, 2, 1)
+			h.Stage(b1)
+			h.Stage(b1)
+			if calls != c.tries {
+				t.Errorf("%d calls of the failing entry point, want %d", calls, c.tries)
+			}
+			up, slot, _ := stepCopies(t, h, f, b1, 0)
+			if h.p.stg.Load() != nil || len(up) != 3 || len(slot) != 0 {
+				t.Errorf("after a failed set-up: stager %v, %d uploads, %d slot copies", h.p.stg.Load() != nil, len(up), len(slot))
+			}
+			checkInputs(t, h, f, b1, "staging failed")
+			f.sm.mu.Lock()
+			live, pinned := len(f.sm.streams), len(f.sm.pinned)
+			f.sm.mu.Unlock()
+			if live != 0 || pinned != pinnedBefore || len(f.allocs) != allocsBefore {
+				t.Errorf("a failed set-up left %d streams or events, %d pinned buffers (had %d), %d allocations (had %d)",
+					live, pinned, pinnedBefore, len(f.allocs), allocsBefore)
+			}
+			if info := Info(h); !strings.Contains(info, "input staging: off (cuda: "+c.why) {
+				t.Errorf("Info does not say why staging is off:\n%s", info)
+			}
+			noFaults(t, f)
+		})
+	}
 }
