@@ -503,3 +503,43 @@ func TestStageSetupFailureTurnsStagingOff(t *testing.T) {
 		})
 	}
 }
+
+// A copy that fails on the copy stream turns staging off for good: the
+// batch, and every later one, is uploaded; Close still frees everything.
+func TestStageCopyFailureFallsBack(t *testing.T) {
+	h, f, g := stagingProgram(t)
+	b1, b2, b3 := randomBatch(g, 2, 1), randomBatch(g, 2, 2), randomBatch(g, 2, 3)
+	h.Stage(b1)
+	if _, err := h.TrainStep(b1, 0, 1e-3); err != nil {
+		t.Fatal(err)
+	}
+	drv := h.p.d.drv
+	htod := drv.MemcpyHtoDAsync
+	drv.MemcpyHtoDAsync = func(dst uint64, src unsafe.Pointer, n uint64, s uintptr) cu.Result {
+		if s != 0 {
+			return 700 // CUDA_ERROR_ILLEGAL_ADDRESS
+		}
+		return htod(dst, src, n, s)
+	}
+	h.Stage(b2)
+	h.Stage(b3)
+	for k, x := range []nn.Batch{b2, b3} {
+		if up, slot, _ := stepCopies(t, h, f, x, k+1); len(up) != 3 || len(slot) != 0 {
+			t.Errorf("batch %d after a failed copy: %d uploads, %d slot copies; want 3 and 0", k+2, len(up), len(slot))
+		}
+		checkInputs(t, h, f, x, "after a failed copy")
+	}
+	if info := Info(h); !strings.Contains(info, "off after an error: cuda: stage") {
+		t.Errorf("Info:\n%s", info)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.sm.mu.Lock()
+	live, pinned := len(f.sm.streams), len(f.sm.pinned)
+	f.sm.mu.Unlock()
+	if live != 0 || pinned != 0 || len(f.allocs) != 1 {
+		t.Errorf("after Close: %d streams or events, %d pinned buffers, %d allocations", live, pinned, len(f.allocs))
+	}
+	noFaults(t, f)
+}
