@@ -33,7 +33,13 @@ import (
 // that timing: it waits while its slot is in use by a step, and before it
 // rewrites the pinned buffer it waits for the slot's previous upload
 // (cuEventSynchronize), which may still be running when that batch was
-// never trained on.
+// never trained on. Stage(b[k+1]) may also finish before TrainStep(b[k])
+// starts: b[k] is then in the other slot, which alternation leaves alone.
+//
+// A slot is used only for a batch with the very tensors staged (held by
+// the slot, so their addresses cannot be reused meanwhile) and the same
+// sampled values; anything else, a batch staged but not trained on
+// included, simply stays unused until its slot is refilled.
 //
 // The slots are separate allocations, not part of the plan's arena: they
 // are written by another stream at any time during a step, so they must
