@@ -396,18 +396,24 @@ func (s *session) trainStep(perm []int) error {
 	}
 	// Cut the next batch (rendering crops, for image models) while the
 	// backend trains on this one. Batches depend only on (indices, seed,
-	// step), so this changes no number.
+	// step), so this changes no number. A backend that can (nn.Stager)
+	// also copies it to its device meanwhile; the next step waits for
+	// that, so the staged copy is ready when it starts.
 	if s.pos+1 < s.spe {
 		p := &pendingBatch{step: s.step + 1, epoch: s.epoch, pos: s.pos + 1, done: make(chan struct{})}
 		idx := perm[(s.pos+1)*B : (s.pos+2)*B]
+		stager, _ := s.prog.(nn.Stager)
 		go func() {
 			defer close(p.done)
 			defer func() {
 				if r := recover(); r != nil {
-					p.err = fmt.Errorf("cutting the batch of step %d: %v", p.step, r)
+					p.err = fmt.Errorf("preparing the batch of step %d: %v", p.step, r)
 				}
 			}()
 			p.b, p.err = s.task.Batch(datasets.Train, idx, true, s.spec.Seed, p.step)
+			if p.err == nil && stager != nil {
+				stager.Stage(p.b)
+			}
 		}()
 		s.next = p
 	}

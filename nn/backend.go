@@ -68,3 +68,15 @@ type MemoryStats struct {
 type Utilizer interface {
 	Utilization() (float64, error)
 }
+
+// Stager is implemented by programs that can prepare a training batch
+// (copy it to the device) while another training step runs. Stage may be
+// called from another goroutine while TrainStep, or any other method,
+// runs; it is a hint: a program may ignore it, and TrainStep must give the
+// same result whether or not its batch was staged. A program uses a staged
+// copy only for a TrainStep whose batch holds the very same tensors; the
+// caller must not change a staged batch's tensors until that TrainStep
+// returns. Stage may block for about one training step.
+type Stager interface {
+	Stage(b Batch)
+}

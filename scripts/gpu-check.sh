@@ -10,7 +10,7 @@
 #   CGO_ENABLED=0 go test -c -ldflags="-s -w" -o .device/cuda.test ./engine/cuda
 #   CGO_ENABLED=0 go build -ldflags="-s -w" -o .device/poselab .   # for the end-to-end part
 #   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
-# Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [sanitize]   (default: all)
+# Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [stage] [sanitize]   (default: all)
 # POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time.
 # Without a GPU every part skips cleanly.
 set -u
@@ -18,7 +18,7 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 T0=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-320} # whole script, seconds
-parts=${*:-tests e2e bench peers sanitize}
+parts=${*:-tests e2e bench peers stage sanitize}
 export POSELAB_GPU_OUT=$OUT
 for d in /usr/local/cuda-13.0/targets/x86_64-linux/lib /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
 	[ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
@@ -62,7 +62,7 @@ fi
 
 # Each group runs in its own process, so a crash or hang costs only its part.
 case " $parts " in *" tests "*)
-	for spec in "basics 30 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization" \
+	for spec in "basics 40 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization|TestGPUStagedMatchesUpload" \
 		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns"; do
 		set -- $spec
 		run "test-$1" "$2" "$BIN" -test.v -test.count=1 -test.timeout "$(($2 - 5))s" -test.run "^($3)\$" >"$OUT/test-$1.log" 2>&1
@@ -136,6 +136,24 @@ sh32tf32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 -
 ir32tf32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
 PAIRS
 grep -E '^(--- |FAIL|ok)|^ +--- |panic|Error' "$OUT/bench.log" 2>/dev/null | cut -c1-300 | tail -20
+
+# Input staging through the engine (the bench's "staged" column times it
+# outside): one short epoch of the seed hourglass at batch 32 with the next
+# batch copied to the GPU on a second stream while a step runs (the
+# default) and with that off (POSELAB_CUDA_STAGE=0, the upload in the step).
+# The finished lines give samples/s; batch cutting on the CPU may bound both.
+case " $parts " in *" stage "*)
+	if [ -x .device/poselab ]; then
+		for st in 1 0; do
+			POSELAB_CUDA_STAGE=$st run "stage-$st" 60 .device/poselab train --model sh --preset seed --data-size tiny --epochs 1 --batch 32 \
+				--device cuda --runs-dir /tmp/poselab-stage-runs --name "stage-$st" >"$OUT/stage.tmp" 2>&1
+			echo "e2e sh b32 POSELAB_CUDA_STAGE=$st: $(tail -1 "$OUT/stage.tmp")" | tee -a "$OUT/summary.txt"
+			cat "$OUT/stage.tmp" >>"$OUT/parts.txt"
+		done
+		rm -f "$OUT/stage.tmp"
+	fi
+	;;
+esac
 
 # Last, with what time is left: compute-sanitizer's memcheck over small
 # parity cases (out-of-bounds or misaligned accesses in our kernels).

@@ -36,6 +36,8 @@ for r in res:
         print('dropout mask seed %s step %s p %s: %d mismatches of %d' % (r['seed'], r['step'], r['p'], r['mismatches'], r['n']))
     if r['kind'] == 'graph_vs_eager':
         print('graph vs eager: loss rel %.2e, params rel %.2e' % (r['loss_rel'], r['params_rel']))
+    if r['kind'] == 'staged_vs_upload':
+        print('staged vs uploaded batches: loss rel %.2e, params rel %.2e, 7 of 8 steps staged: %s' % (r['loss_rel'], r['params_rel'], r['staged_steps_ok']))
 for r in res:
     if r['kind'] == 'train':
         print('train %-8s b%-3d %d steps: loss %.4g -> %.4g (%.1fx, want %gx) %.2f ms/step graph=%s' % (
@@ -44,8 +46,9 @@ for r in res:
 bench = [r for r in res if r['kind'] == 'bench']
 if bench or peers:
     print('speed (training step, samples/s) vs PyTorch on the same GPU:')
-    print('  (poselab copies the batch in every step, PyTorch trains on one resident batch; "excl" leaves the copy out)')
-    print('  %-10s %12s %12s %7s %10s %7s %9s %9s %9s %8s %6s' % ('config', 'poselab', 'pytorch', 'ratio', 'excl copy', 'ratio', 'used GiB', 'peak GiB', 'torch GiB', 'compile', 'graph'))
+    print('  (poselab copies the batch in every step, PyTorch trains on one resident batch; "excl" leaves the copy out;')
+    print('   "staged" copies the next of two batches on a second stream while a step runs, as the engine does)')
+    print('  %-10s %12s %12s %7s %10s %7s %10s %7s %9s %9s %9s %8s %6s' % ('config', 'poselab', 'pytorch', 'ratio', 'excl copy', 'ratio', 'staged', 'ratio', 'used GiB', 'peak GiB', 'torch GiB', 'compile', 'graph'))
     keys = [b['key'] for b in bench] + [k for k in peers if k not in [b['key'] for b in bench]]
     for k in keys:
         b = next((x for x in bench if x['key'] == k), {})
@@ -58,6 +61,10 @@ if bench or peers:
         f = lambda v, fmt: fmt % v if isinstance(v, (int, float)) else '-'
         ex = b.get('samples_per_s_excl_upload')
         ratio2 = '%.2fx' % (ex / theirs) if ex and theirs else '-'
-        print('  %-10s %12s %12s %7s %10s %7s %9s %9s %9s %8s %6s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(ex, '%.1f'), ratio2, f(b.get('used_gib'), '%.2f'),
+        sg = b.get('samples_per_s_staged')
+        ratio3 = '%.2fx' % (sg / theirs) if sg and theirs else '-'
+        if sg and b.get('stage') is False:
+            ratio3 = 'off'  # POSELAB_CUDA_STAGE=0: the column timed uploads of alternating batches
+        print('  %-10s %12s %12s %7s %10s %7s %10s %7s %9s %9s %9s %8s %6s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(ex, '%.1f'), ratio2, f(sg, '%.1f'), ratio3, f(b.get('used_gib'), '%.2f'),
                                                             f(b.get('peak_gib'), '%.2f'), f(p.get('peak_mem_gib'), '%.2f'),
                                                             f(b.get('compile_s'), '%.1fs'), b.get('graph', '-')))

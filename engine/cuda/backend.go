@@ -55,8 +55,48 @@ func (b *backend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
 }
 
 // handle is the nn.Program the engine sees: every method runs on the GPU
-// goroutine.
+// goroutine, except Stage, which hands the copy to the program's copy
+// worker and so runs alongside a training step.
 type handle struct{ p *program }
+
+var _ nn.Stager = (*handle)(nil)
+
+// Stage copies b to the GPU in the background, for a later TrainStep(b)
+// (see stage.go). POSELAB_CUDA_STAGE=0 turns it off; so does a failure to
+// set it up (Info says why), and then TrainStep uploads as before.
+func (h *handle) Stage(b nn.Batch) {
+	p := h.p
+	st := p.stg.Load()
+	if st == nil {
+		if !p.stageOn.Load() {
+			return
+		}
+		// The first Stage makes the worker and the slots on the GPU
+		// goroutine (it waits for a step that runs).
+		err := p.d.do(func() error {
+			if p.closed || p.stg.Load() != nil || !p.stageOn.Load() {
+				return nil
+			}
+			st, err := newStager(p)
+			if err != nil {
+				return err
+			}
+			p.stg.Store(st)
+			if u := p.usedBytes(); u > p.peak {
+				p.peak = u
+			}
+			return nil
+		})
+		if err != nil { // not retried: Info tells why
+			p.stageOn.Store(false)
+			p.d.do(func() error { p.stageErr = err; return nil })
+		}
+		if st = p.stg.Load(); st == nil {
+			return
+		}
+	}
+	st.stage(b)
+}
 
 func (h *handle) TrainStep(b nn.Batch, step int, lr float64) (loss float64, err error) {
 	err = h.p.d.do(func() error {
@@ -148,6 +188,16 @@ func Info(pr nn.Program) string {
 			fmt.Fprintf(&sb, "training step: eager (graph capture failed: %v)\n", h.p.graphErr)
 		default:
 			sb.WriteString("training step: eager\n")
+		}
+		switch st := h.p.stg.Load(); {
+		case st != nil:
+			sb.WriteString(st.status() + "\n")
+		case h.p.stageErr != nil:
+			fmt.Fprintf(&sb, "input staging: off (%v)\n", h.p.stageErr)
+		case !h.p.stageOn.Load():
+			sb.WriteString("input staging: off\n")
+		default:
+			sb.WriteString("input staging: on, from the first staged batch\n")
 		}
 		for _, l := range h.p.compileLog {
 			sb.WriteString(l + "\n")

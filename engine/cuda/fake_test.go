@@ -32,6 +32,7 @@ type fakeGPU struct {
 	errs    []string
 	// log, when set, records every device memory access (memtrace_test.go).
 	log *accessLog
+	sm      *streamModel // streams, events and copies (fake_stream_test.go)
 }
 
 func (f *fakeGPU) fail(format string, a ...any) {
@@ -155,6 +156,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 			return ok
 		},
 	}
+	f.sm = newStreamModel()
+	f.sm.install(drv)
 	gemm := func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uint64, lda int32, b uint64, ldb int32,
 		beta *float32, c uint64, ldc int32) int32 {
 		f.calls["sgemm"]++

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"poselab/engine/cuda/cu"
@@ -33,6 +34,14 @@ type program struct {
 
 	stage    map[string]unsafe.Pointer // pinned host staging per input
 	hostCtrl unsafe.Pointer            // pinned: ctrlBlock, then the loss (float64)
+
+	// Background copies of the next training batch (stage.go): stageOn
+	// is set at compile and cleared when the stager cannot be made
+	// (stageErr says why); the stager is made on the first Stage call.
+	// Stage reads both from other goroutines.
+	stageOn  atomic.Bool
+	stg      atomic.Pointer[stager]
+	stageErr error
 
 	adamStep   int
 	useGraph   bool
@@ -101,6 +110,7 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	d := b.d
 	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
 		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0"}
+	p.stageOn.Store(os.Getenv("POSELAB_CUDA_STAGE") != "0" && len(g.Losses) > 0)
 	ok := false
 	defer func() {
 		if !ok {
@@ -282,11 +292,19 @@ func (p *program) wsAt(id, moment int) uint64 {
 }
 
 func (p *program) usedBytes() int64 {
-	return p.pl.Total + int64(p.wsLen) + int64(p.d.blasWSBytes)
+	u := p.pl.Total + int64(p.wsLen) + int64(p.d.blasWSBytes)
+	if st := p.stg.Load(); st != nil {
+		u += st.bytes
+	}
+	return u
 }
 
 func (p *program) release() {
 	c := p.d.drv
+	p.stageOn.Store(false) // Stage after Close: nothing to do
+	if st := p.stg.Swap(nil); st != nil {
+		st.close()
+	}
 	if p.graphExec != 0 {
 		c.GraphExecDestroy(p.graphExec)
 		p.graphExec = 0
@@ -465,7 +483,9 @@ func (p *program) trainStep(b nn.Batch, step int, lr float64) (float64, error) {
 	if err := p.setMath(); err != nil {
 		return 0, err
 	}
-	if err := p.upload(b, p.allInputs()); err != nil {
+	done, err := p.inputs(b)
+	defer done()
+	if err != nil {
 		return 0, err
 	}
 	if err := p.setCtrl(step, lr, p.adamStep+1); err != nil {
@@ -497,6 +517,24 @@ func (p *program) trainStep(b nn.Batch, step int, lr float64) (float64, error) {
 	}
 	p.adamStep++
 	return loss, nil
+}
+
+// inputs puts a training batch into the graph's input buffers: from a
+// staging slot when the batch was staged, else by uploading it. The step
+// calls done when it ends: a slot is given back only after the compute
+// stream, which copies out of it, has been synchronised (a no-op wait
+// after readLoss; on an error path it is what makes reuse safe).
+func (p *program) inputs(b nn.Batch) (done func(), err error) {
+	done = func() {}
+	st := p.stg.Load()
+	var sl *stageSlot
+	if st != nil {
+		sl = st.take(b)
+	}
+	if sl == nil {
+		return done, p.upload(b, p.allInputs())
+	}
+	return func() { st.release(sl, p.d.sync()) }, st.use(sl, p)
 }
 
 func (p *program) ready(step int) error {

@@ -209,6 +209,19 @@ func TestGPUBench(t *testing.T) {
 				}
 			}
 			el := time.Since(t1).Seconds() / float64(c.steps)
+			// The engine's way: the next batch (here one of two) is staged
+			// while this step trains (after one warm-up Stage that makes
+			// the copy worker). With POSELAB_CUDA_STAGE=0 this times
+			// uploads of alternating batches.
+			two := []nn.Batch{b, randomBatch(g, c.batch, 10)}
+			p.(nn.Stager).Stage(two[0])
+			seq := make([]nn.Batch, c.steps+1)
+			for s := range seq {
+				seq[s] = two[s%2]
+			}
+			t3 := time.Now()
+			stagedSteps(t, p, seq, 3+c.steps, true)
+			staged := time.Since(t3).Seconds() / float64(len(seq))
 			// The peer trains on one batch resident on the GPU; every step
 			// here also copies the batch in. Time that copy alone too.
 			h := p.(*handle)
@@ -247,7 +260,8 @@ func TestGPUBench(t *testing.T) {
 			res := map[string]any{"key": key, "model": c.model, "batch": c.batch, "tf32": c.tf32, "ms_per_step": el * 1e3,
 				"samples_per_s": float64(c.batch) / el, "used_gib": float64(m.Used) / (1 << 30), "peak_gib": float64(m.Peak) / (1 << 30),
 				"compile_s": compile.Seconds(), "graph": strings.HasPrefix(info, "training step: CUDA graph"), "loss": loss,
-				"upload_ms": up * 1e3, "samples_per_s_excl_upload": float64(c.batch) / (el - up)}
+				"upload_ms": up * 1e3, "samples_per_s_excl_upload": float64(c.batch) / (el - up),
+				"samples_per_s_staged": float64(c.batch) / staged, "stage": os.Getenv("POSELAB_CUDA_STAGE") != "0"}
 			record("bench", res)
 			t.Logf("%v\n%s", res, info)
 		})

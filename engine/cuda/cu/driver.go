@@ -49,6 +49,11 @@ type Driver struct {
 	GraphLaunch             func(exec uintptr, s uintptr) Result
 	GraphExecDestroy        func(exec uintptr) Result
 	GraphDestroy            func(g uintptr) Result
+	EventCreate             func(e *uintptr, flags uint32) Result
+	EventRecord             func(e uintptr, s uintptr) Result
+	EventSynchronize        func(e uintptr) Result
+	EventDestroy            func(e uintptr) Result
+	StreamWaitEvent         func(s uintptr, e uintptr, flags uint32) Result
 	GetErrorName            func(r Result, s **byte) Result
 	GetErrorString          func(r Result, s **byte) Result
 }
@@ -65,6 +70,14 @@ const (
 	CaptureModeGlobal      = 0
 	CaptureModeThreadLocal = 1
 	CaptureModeRelaxed     = 2
+)
+
+// Stream and event creation flags (CU_STREAM_NON_BLOCKING: no implicit
+// synchronisation with the legacy default stream; CU_EVENT_DISABLE_TIMING:
+// the cheapest event for cross-stream ordering).
+const (
+	StreamNonBlocking  = 1
+	EventDisableTiming = 2
 )
 
 // LoadDriver opens libcuda.so.1 and binds its entry points.
@@ -109,6 +122,11 @@ func LoadDriver() (*Driver, error) {
 		"cuGraphLaunch":                &d.GraphLaunch,
 		"cuGraphExecDestroy":           &d.GraphExecDestroy,
 		"cuGraphDestroy":               &d.GraphDestroy,
+		"cuEventCreate":                &d.EventCreate,
+		"cuEventRecord":                &d.EventRecord,
+		"cuEventSynchronize":           &d.EventSynchronize,
+		"cuEventDestroy_v2":            &d.EventDestroy,
+		"cuStreamWaitEvent":            &d.StreamWaitEvent,
 		"cuGetErrorName":               &d.GetErrorName,
 		"cuGetErrorString":             &d.GetErrorString,
 	})
