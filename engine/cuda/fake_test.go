@@ -32,7 +32,7 @@ type fakeGPU struct {
 	errs    []string
 	// log, when set, records every device memory access (memtrace_test.go).
 	log *accessLog
-	sm      *streamModel // streams, events and copies (fake_stream_test.go)
+	sm  *streamModel // streams, events and copies (fake_stream_test.go)
 }
 
 func (f *fakeGPU) fail(format string, a ...any) {
