@@ -86,8 +86,29 @@ func kernelSigs() map[string][]string {
 
 // nullable lists the pointer parameters a kernel accepts as 0.
 var nullable = map[string]map[int]bool{
-	"bn_train_back": {2: true, 6: true},
-	"loss_terms":    {2: true, 3: true},
+	"bn_train_back":  {2: true, 6: true},
+	"bn_back_reduce": {2: true},
+	"bn_back_apply":  {2: true, 7: true},
+	"loss_terms":     {2: true, 3: true},
+}
+
+// argKind is the kernel parameter kind a launch argument's Go type fills.
+func argKind(a any) string {
+	switch a.(type) {
+	case uint64:
+		return "ptr"
+	case int, i32:
+		return "int"
+	case i64:
+		return "i64"
+	case u64:
+		return "u64"
+	case f32:
+		return "float"
+	case f64:
+		return "double"
+	}
+	return fmt.Sprintf("%T", a)
 }
 
 func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
@@ -137,8 +158,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 		GetErrorName:       func(r cu.Result, s **byte) cu.Result { return ok },
 		GetErrorString:     func(r cu.Result, s **byte) cu.Result { return ok },
 		LaunchKernel: func(fn uintptr, gx, gy, gz, bx, by, bz, sh uint32, s uintptr, params, extra unsafe.Pointer) cu.Result {
-			if gx == 0 || bx == 0 || bx > 1024 || bx%32 != 0 {
-				f.fail("launch with grid %d block %d", gx, bx)
+			if gx == 0 || gy == 0 || gy > 65535 || gz != 1 || bx == 0 || bx > 1024 || bx%32 != 0 || by != 1 || bz != 1 {
+				f.fail("launch with grid (%d,%d,%d) block (%d,%d,%d)", gx, gy, gz, bx, by, bz)
 			}
 			return ok
 		},
@@ -254,10 +275,7 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 			return fmt.Errorf("%d arguments, the kernel takes %d", len(args), len(sig))
 		}
 		for i, a := range args {
-			kind := ""
-			switch v := a.(type) {
-			case uint64:
-				kind = "ptr"
+			if v, isPtr := a.(uint64); isPtr {
 				if v == 0 {
 					if !nullable[name][i] {
 						f.fail("%s: argument %d is a null pointer", name, i)
@@ -265,18 +283,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 				} else if !f.inside(v, 4) {
 					f.fail("%s: argument %d (%#x) points outside every allocation", name, i, v)
 				}
-			case int, i32:
-				kind = "int"
-			case i64:
-				kind = "i64"
-			case u64:
-				kind = "u64"
-			case f32:
-				kind = "float"
-			case f64:
-				kind = "double"
 			}
-			if kind != sig[i] {
+			if kind := argKind(a); kind != sig[i] {
 				return fmt.Errorf("argument %d is %T, the kernel wants %s", i, a, sig[i])
 			}
 		}

@@ -142,6 +142,163 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 	}
 }
 
+// Multi-block BatchNorm (the default; POSELAB_CUDA_BN=legacy selects the
+// one-block-per-channel kernels above). Grid (S, C): block (s, c) covers
+// elements [s*chunk, min(n, (s+1)*chunk)) of channel c. The reduce kernels
+// write per-block partial sums (double) to part[(c*S + s)*2 + {0, 1}];
+// the apply kernels' blocks each add their channel's S partials in the
+// order s = 0..S-1 (bnCombine), so the result has the same bits in every
+// block and every run: no float atomics anywhere.
+//
+// Memory traffic per BatchNorm of n*C floats: forward reads x twice and
+// writes y once (3 passes; a 32x256x64x64 tensor is 134 MB, about 40 us a
+// pass at the H100's ~3.3 TB/s); backward reads x, dy (and r) in the
+// reduce and x, dy (r, dx when acc) again in the apply, writing dx: 5 to 8
+// passes. The old kernels moved the same bytes but from only C blocks.
+
+// chunkBounds is block (blockIdx.x)'s element range of its channel.
+__device__ __forceinline__ void chunkBounds(int n, int chunk, int* lo, int* hi) {
+	*lo = blockIdx.x * chunk;
+	*hi = *lo + chunk;
+	if (*hi > n) *hi = n;
+}
+
+// bnCombine adds channel c's S partial pairs in fixed order and returns
+// both sums to every thread of the block.
+__device__ void bnCombine(const double* part, int c, int S, double* a, double* b) {
+	__shared__ double tot[2];
+	if (threadIdx.x == 0) {
+		const double* p = part + (i64)c * S * 2;
+		double s1 = 0, s2 = 0;
+		for (int s = 0; s < S; s++) {
+			s1 += p[2 * s];
+			s2 += p[2 * s + 1];
+		}
+		tot[0] = s1;
+		tot[1] = s2;
+	}
+	__syncthreads();
+	*a = tot[0];
+	*b = tot[1];
+}
+
+// bn_stats: sum and sum of squares of one chunk of a channel.
+__global__ void bn_stats(const float* x, double* part, int B, int C, int HW, int S, int chunk) {
+	int c = blockIdx.y, lo, hi;
+	chunkBounds(B * HW, chunk, &lo, &hi);
+	double s = 0, s2 = 0;
+	for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+		double v = x[chanIndex(i, c, C, HW)];
+		s += v;
+		s2 += v * v;
+	}
+	s = blockSum(s);
+	s2 = blockSum(s2);
+	if (threadIdx.x == 0) {
+		part[((i64)c * S + blockIdx.x) * 2] = s;
+		part[((i64)c * S + blockIdx.x) * 2 + 1] = s2;
+	}
+}
+
+// bn_apply: bn_train's output for one chunk from bn_stats' partials (mean
+// and 1/std computed as bn_train does); block s == 0 saves mean and 1/std
+// and updates the running statistics.
+__global__ void bn_apply(const float* x, float* y, const float* gamma, const float* beta, float* rmean, float* rvar,
+                         float* smean, float* sinv, const double* part, int B, int C, int HW, int S, int chunk, float eps,
+                         float mom, int update, int relu) {
+	int c = blockIdx.y, n = B * HW, lo, hi;
+	chunkBounds(n, chunk, &lo, &hi);
+	double s, s2;
+	bnCombine(part, c, S, &s, &s2);
+	double mean = s / n;
+	double var = s2 / n - mean * mean;
+	if (var < 0) var = 0;
+	float inv = (float)(1.0 / sqrt(var + (double)eps));
+	float g = gamma[c], bt = beta[c], mf = (float)mean;
+	for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+		i64 k = chanIndex(i, c, C, HW);
+		float v = (x[k] - mf) * inv * g + bt;
+		y[k] = (relu && !(v > 0.f)) ? 0.f : v;
+	}
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		smean[c] = (float)mean;
+		sinv[c] = inv;
+		if (update) {
+			double unb = n > 1 ? var * n / (n - 1) : var;
+			rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+			rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
+		}
+	}
+}
+
+// bn_back_reduce: sum(dy') and sum(dy' * xhat) of one chunk (dy' is dy
+// masked by r > 0 when r != 0).
+__global__ void bn_back_reduce(const float* x, const float* dy, const float* r, const float* smean, const float* sinv,
+                               double* part, int B, int C, int HW, int S, int chunk) {
+	int c = blockIdx.y, lo, hi;
+	chunkBounds(B * HW, chunk, &lo, &hi);
+	float mean = smean[c], inv = sinv[c];
+	double sdy = 0, sdyx = 0;
+	for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+		i64 k = chanIndex(i, c, C, HW);
+		float d = dy[k];
+		if (r && !(r[k] > 0.f)) d = 0.f;
+		sdy += d;
+		sdyx += (double)d * ((x[k] - mean) * inv);
+	}
+	sdy = blockSum(sdy);
+	sdyx = blockSum(sdyx);
+	if (threadIdx.x == 0) {
+		part[((i64)c * S + blockIdx.x) * 2] = sdy;
+		part[((i64)c * S + blockIdx.x) * 2 + 1] = sdyx;
+	}
+}
+
+// bn_back_apply: block s == 0 writes dgamma and dbeta; with dx != 0 every
+// block writes (acc: adds) its chunk of the input gradient. With dx == 0
+// the host launches only the s == 0 blocks (grid (1, C)).
+__global__ void bn_back_apply(const float* x, const float* dy, const float* r, const float* gamma, const float* smean,
+                              const float* sinv, const double* part, float* dx, float* dgamma, float* dbeta, int B, int C,
+                              int HW, int S, int chunk, int acc) {
+	int c = blockIdx.y, n = B * HW, lo, hi;
+	chunkBounds(n, chunk, &lo, &hi);
+	double sdy, sdyx;
+	bnCombine(part, c, S, &sdy, &sdyx);
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		dgamma[c] = (float)sdyx;
+		dbeta[c] = (float)sdy;
+	}
+	if (dx == 0) return;
+	float mean = smean[c], inv = sinv[c];
+	float k1 = gamma[c] * inv / n, a = (float)sdy, b = (float)sdyx;
+	for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+		i64 k = chanIndex(i, c, C, HW);
+		float d = dy[k];
+		if (r && !(r[k] > 0.f)) d = 0.f;
+		float xh = (x[k] - mean) * inv;
+		ACC(dx[k], k1 * (n * d - a - xh * b));
+	}
+}
+
+// bias_part: one chunk's sum of dy into part[c*S + s] (grid (S, C)).
+__global__ void bias_part(const float* dy, double* part, int B, int C, int HW, int S, int chunk) {
+	int c = blockIdx.y, lo, hi;
+	chunkBounds(B * HW, chunk, &lo, &hi);
+	double s = 0;
+	for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) s += dy[chanIndex(i, c, C, HW)];
+	s = blockSum(s);
+	if (threadIdx.x == 0) part[(i64)c * S + blockIdx.x] = s;
+}
+
+// bias_final: db[c] = the sum of channel c's S partials, in order.
+__global__ void bias_final(const double* part, float* db, int C, int S) {
+	GRID_STRIDE(c, C) {
+		double s = 0;
+		for (int k = 0; k < S; k++) s += part[c * S + k];
+		db[c] = (float)s;
+	}
+}
+
 // bn_eval: y = (x - running mean) / sqrt(running var + eps) * gamma + beta
 // (then max(0, .) with relu set).
 __global__ void bn_eval(const float* x, float* y, const float* gamma, const float* beta, const float* rmean,
@@ -394,7 +551,8 @@ __global__ void adam(float* p, const float* g, float* m, float* v, i64 n, const 
 
 // kernelNames lists every kernel the backend looks up after compiling.
 var kernelNames = []string{
-	"add_bias", "bias_grad", "bn_train", "bn_train_back", "bn_eval", "relu_fwd", "relu_back",
+	"add_bias", "bias_grad", "bn_train", "bn_train_back", "bn_stats", "bn_apply", "bn_back_reduce", "bn_back_apply",
+	"bias_part", "bias_final", "bn_eval", "relu_fwd", "relu_back",
 	"dropout_fwd", "dropout_back", "dropout_mask", "add_fwd", "accumulate", "maxpool_fwd", "maxpool_back",
 	"maxpool_back_disjoint", "upsample_fwd", "upsample_back", "gap_fwd", "gap_back", "softargmax_fwd",
 	"softargmax_back", "loss_terms", "loss_reduce", "adam",
