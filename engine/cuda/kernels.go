@@ -163,19 +163,26 @@ __device__ __forceinline__ void chunkBounds(int n, int chunk, int* lo, int* hi) 
 	if (*hi > n) *hi = n;
 }
 
-// bnCombine adds channel c's S partial pairs in fixed order and returns
-// both sums to every thread of the block.
+// bnCombine adds channel c's S partial pairs and returns both sums to
+// every thread of the block. Warp 0 loads them in parallel (lane l: chunks
+// l, l+32, ...) and adds them in a shuffle tree: an order fixed by S alone.
 __device__ void bnCombine(const double* part, int c, int S, double* a, double* b) {
 	__shared__ double tot[2];
-	if (threadIdx.x == 0) {
+	if (threadIdx.x < 32) {
 		const double* p = part + (i64)c * S * 2;
 		double s1 = 0, s2 = 0;
-		for (int s = 0; s < S; s++) {
+		for (int s = threadIdx.x; s < S; s += 32) {
 			s1 += p[2 * s];
 			s2 += p[2 * s + 1];
 		}
-		tot[0] = s1;
-		tot[1] = s2;
+		for (int o = 16; o > 0; o >>= 1) {
+			s1 += __shfl_down_sync(0xffffffffu, s1, o);
+			s2 += __shfl_down_sync(0xffffffffu, s2, o);
+		}
+		if (threadIdx.x == 0) {
+			tot[0] = s1;
+			tot[1] = s2;
+		}
 	}
 	__syncthreads();
 	*a = tot[0];

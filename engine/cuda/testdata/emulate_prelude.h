@@ -196,7 +196,7 @@ static void emuLaunch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, std::f
 						if (f.done) left--;
 					}
 					if (!progress) {
-						std::fprintf(stderr, "emulator: deadlock in block (%u,%u,%u): %u threads wait at a barrier the others never reach\n",
+						std::fprintf(stderr, "emulator: deadlock in block (%u,%u,%u): %u threads wait at barriers that can never open (a barrier or shuffle in divergent code?)\n",
 						             x, y, z, left);
 						std::exit(9);
 					}
