@@ -311,10 +311,15 @@ func TestProgramOnFakeGPU(t *testing.T) {
 	graphs["sh-seed"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["seed"]); return g }
 	graphs["ir-tiny"] = func() *nn.Graph { c, _ := models.IRPreset("tiny"); g, _ := models.IR(c); return g }
 	graphs["sh-test-zerograd"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["test"]); return g }
+	graphs["sh-test-bnlegacy"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["test"]); return g }
 	for name, mk := range graphs {
 		t.Run(name, func(t *testing.T) {
 			if strings.HasSuffix(name, "-zerograd") {
 				t.Setenv("POSELAB_CUDA_ZEROGRAD", "1")
+			}
+			legacy := strings.HasSuffix(name, "-bnlegacy")
+			if legacy {
+				t.Setenv("POSELAB_CUDA_BN", "legacy")
 			}
 			d, f := newFakeDevice(t)
 			defer close(d.work)
@@ -381,6 +386,17 @@ func TestProgramOnFakeGPU(t *testing.T) {
 				t.Error("Predict after Close succeeded")
 			}
 			t.Logf("calls: %v", f.calls)
+			// The BatchNorm switch picks one kernel family or the other.
+			hasBN := false
+			for _, n := range g.Nodes {
+				hasBN = hasBN || n.Op == nn.OpBatchNorm
+			}
+			if hasBN {
+				old, multi := f.calls["kernel bn_train"]+f.calls["kernel bn_train_back"], f.calls["kernel bn_stats"]+f.calls["kernel bn_back_apply"]
+				if (legacy && (old == 0 || multi != 0)) || (!legacy && (old != 0 || multi == 0)) {
+					t.Errorf("POSELAB_CUDA_BN legacy=%v: %d legacy and %d multi-block BatchNorm launches", legacy, old, multi)
+				}
+			}
 			for _, e := range f.errs {
 				t.Error(e)
 			}
