@@ -61,3 +61,13 @@ if bench or peers:
         print('  %-10s %12s %12s %7s %10s %7s %9s %9s %9s %8s %6s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(ex, '%.1f'), ratio2, f(b.get('used_gib'), '%.2f'),
                                                             f(b.get('peak_gib'), '%.2f'), f(p.get('peak_mem_gib'), '%.2f'),
                                                             f(b.get('compile_s'), '%.1fs'), b.get('graph', '-')))
+    # BatchNorm kernels A/B: a key ending in bnlegacy is its configuration
+    # rerun with POSELAB_CUDA_BN=legacy in the same call.
+    byKey = {b['key']: b for b in bench if 'error' not in b}
+    for k in byKey:
+        if not k.endswith('bnlegacy') or k[:-len('bnlegacy')] not in byKey:
+            continue
+        new, old = byKey[k[:-len('bnlegacy')]], byKey[k]
+        bn = lambda r: sum(v for op, v in r.get('profile_ms', {}).items() if op.startswith('batchnorm'))
+        print('  BatchNorm kernels %s: multi-block %.1f samples/s (BatchNorm %.2f ms of the eager profile) vs legacy %.1f (%.2f ms): %.3fx' % (
+            k[:-len('bnlegacy')], new['samples_per_s'], bn(new), old['samples_per_s'], bn(old), new['samples_per_s'] / old['samples_per_s']))
