@@ -33,6 +33,12 @@ var bnShapes = []bnShape{
 	{3, 3, 64, 5}, // n = 192: four chunks of 39 and one of 36
 	{2, 3, 64, 64},
 	{2, 2, 4200, 0}, // S from bnSplit: n = 8400 in 2 chunks of 4200
+	// Several elements per thread, so that the walk steps across sample
+	// boundaries: 256 = 2*97 + 62, 256 < 300, 256 samples of 1.
+	{8, 3, 97, 1},
+	{8, 3, 97, 3}, // chunks of 259: start and end inside samples
+	{5, 2, 300, 2},
+	{600, 3, 1, 2},
 }
 
 func (s bnShape) chunks() int {
