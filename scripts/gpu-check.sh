@@ -64,17 +64,18 @@ fi
 # Each group runs in its own process, so a crash or hang costs only its part.
 case " $parts " in *" tests "*)
 	for spec in "basics 30 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization" \
-		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns"; do
+		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns" "bnkernels 40 TestGPUBatchNormKernels"; do
 		set -- $spec
 		run "test-$1" "$2" "$BIN" -test.v -test.count=1 -test.timeout "$(($2 - 5))s" -test.run "^($3)\$" >"$OUT/test-$1.log" 2>&1
 		grep -E '^(--- |FAIL|ok|PASS)|^ +--- |_test.go:[0-9]+: |panic' "$OUT/test-$1.log" | cut -c1-400 | tail -40
 	done
 	# A parity failure is run again with the optimisations off (eager
 	# steps, all gradients zeroed and accumulated, no BatchNorm+ReLU fusion, no
-	# shared gradient memory)
+	# shared gradient memory, one-block-per-channel BatchNorm kernels)
 	# to tell which side it is on.
 	if grep -q -- '--- FAIL' "$OUT/test-parity.log"; then
-		POSELAB_MODE_TAG=safe POSELAB_CUDA_GRAPH=0 POSELAB_CUDA_ZEROGRAD=1 POSELAB_CUDA_FUSE=0 POSELAB_CUDA_GRADREUSE=0 run test-parity-safe 60 "$BIN" -test.v -test.count=1 \
+		POSELAB_MODE_TAG=safe POSELAB_CUDA_GRAPH=0 POSELAB_CUDA_ZEROGRAD=1 POSELAB_CUDA_FUSE=0 POSELAB_CUDA_GRADREUSE=0 POSELAB_CUDA_BN=legacy \
+			run test-parity-safe 60 "$BIN" -test.v -test.count=1 \
 			-test.timeout 55s -test.run '^TestGPUParityWithCPU$' >"$OUT/test-paritysafe.log" 2>&1
 		grep -E '^ +--- |_test.go:[0-9]+: ' "$OUT/test-paritysafe.log" | cut -c1-300 | sed 's/^/safe mode: /' | tail -30
 	fi

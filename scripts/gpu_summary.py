@@ -37,6 +37,12 @@ for r in res:
     if r['kind'] == 'graph_vs_eager':
         print('graph vs eager: loss rel %.2e, params rel %.2e' % (r['loss_rel'], r['params_rel']))
 for r in res:
+    if r['kind'] == 'bn_kernels':
+        f = lambda k: '%.3f' % r[k] if isinstance(r.get(k), (int, float)) else '-'
+        print('BatchNorm kernels %-10s B%d C%d HW%d S%d: ms per call legacy/multi-block fwd %s/%s bwd %s/%s bias %s/%s; rel diff y %s dx %s' % (
+            r['shape'], r['B'], r['C'], r['HW'], r['S'], f('legacy_fwd_ms'), f('multi_fwd_ms'), f('legacy_bwd_ms'), f('multi_bwd_ms'),
+            f('legacy_bias_ms'), f('multi_bias_ms'), '%.1e' % r.get('rel_y', -1), '%.1e' % r.get('rel_dx', -1)))
+for r in res:
     if r['kind'] == 'train':
         print('train %-8s b%-3d %d steps: loss %.4g -> %.4g (%.1fx, want %gx) %.2f ms/step graph=%s' % (
             r['model'], r['batch'], r['steps'], r['loss_first5'], r['loss_last5'], r['factor'], r['want_factor'],
