@@ -192,6 +192,21 @@ struct ChanWalk {
 			k += wrap;
 		}
 	}
+	// take4 hands out the indices of the next (up to) 4 elements below hi
+	// and returns how many (ks[0..m)). The kernels load all of a group
+	// before they use or store any: one load in flight per warp (a load,
+	// then a store the compiler cannot move it past) keeps HBM well under
+	// half busy. Constant indices only, so that ks stays in registers.
+	__device__ __forceinline__ int take4(int hi, i64* ks) {
+		int m = 0;
+		for (int j = 0; j < 4; j++)
+			if (i < hi) {
+				ks[j] = k;
+				next();
+				m++;
+			}
+		return m;
+	}
 };
 
 // bnCombine adds channel c's S partial pairs and returns both sums to
@@ -225,10 +240,17 @@ __global__ void bn_stats(const float* x, double* part, int B, int C, int HW, int
 	int c = blockIdx.y, lo, hi;
 	chunkBounds(B * HW, chunk, &lo, &hi);
 	double s = 0, s2 = 0;
-	for (ChanWalk w(lo, c, C, HW); w.i < hi; w.next()) {
-		double v = x[w.k];
-		s += v;
-		s2 += v * v;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float v[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) v[j] = x[ks[j]];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				s += (double)v[j];
+				s2 += (double)v[j] * v[j];
+			}
 	}
 	s = blockSum(s);
 	s2 = blockSum(s2);
@@ -253,9 +275,17 @@ __global__ void bn_apply(const float* x, float* y, const float* gamma, const flo
 	if (var < 0) var = 0;
 	float inv = (float)(1.0 / sqrt(var + (double)eps));
 	float g = gamma[c], bt = beta[c], mf = (float)mean;
-	for (ChanWalk w(lo, c, C, HW); w.i < hi; w.next()) {
-		float v = (x[w.k] - mf) * inv * g + bt;
-		y[w.k] = (relu && !(v > 0.f)) ? 0.f : v;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float v[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) v[j] = x[ks[j]];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				float o = (v[j] - mf) * inv * g + bt;
+				y[ks[j]] = (relu && !(o > 0.f)) ? 0.f : o;
+			}
 	}
 	if (blockIdx.x == 0 && threadIdx.x == 0) {
 		smean[c] = (float)mean;
@@ -276,11 +306,21 @@ __global__ void bn_back_reduce(const float* x, const float* dy, const float* r, 
 	chunkBounds(B * HW, chunk, &lo, &hi);
 	float mean = smean[c], inv = sinv[c];
 	double sdy = 0, sdyx = 0;
-	for (ChanWalk w(lo, c, C, HW); w.i < hi; w.next()) {
-		float d = dy[w.k];
-		if (r && !(r[w.k] > 0.f)) d = 0.f;
-		sdy += d;
-		sdyx += (double)d * ((x[w.k] - mean) * inv);
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float d[4], xv[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				d[j] = dy[ks[j]];
+				xv[j] = x[ks[j]];
+				if (r && !(r[ks[j]] > 0.f)) d[j] = 0.f;
+			}
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				sdy += d[j];
+				sdyx += (double)d[j] * ((xv[j] - mean) * inv);
+			}
 	}
 	sdy = blockSum(sdy);
 	sdyx = blockSum(sdyx);
@@ -307,11 +347,19 @@ __global__ void bn_back_apply(const float* x, const float* dy, const float* r, c
 	if (dx == 0) return;
 	float mean = smean[c], inv = sinv[c];
 	float k1 = gamma[c] * inv / n, a = (float)sdy, b = (float)sdyx;
-	for (ChanWalk w(lo, c, C, HW); w.i < hi; w.next()) {
-		float d = dy[w.k];
-		if (r && !(r[w.k] > 0.f)) d = 0.f;
-		float xh = (x[w.k] - mean) * inv;
-		ACC(dx[w.k], k1 * (n * d - a - xh * b));
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float d[4], xv[4], old[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				d[j] = dy[ks[j]];
+				xv[j] = x[ks[j]];
+				if (r && !(r[ks[j]] > 0.f)) d[j] = 0.f;
+				old[j] = acc ? dx[ks[j]] : 0.f;
+			}
+		for (int j = 0; j < 4; j++)
+			if (j < m) dx[ks[j]] = old[j] + k1 * (n * d[j] - a - (xv[j] - mean) * inv * b);
 	}
 }
 
@@ -320,7 +368,15 @@ __global__ void bias_part(const float* dy, double* part, int B, int C, int HW, i
 	int c = blockIdx.y, lo, hi;
 	chunkBounds(B * HW, chunk, &lo, &hi);
 	double s = 0;
-	for (ChanWalk w(lo, c, C, HW); w.i < hi; w.next()) s += dy[w.k];
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float v[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) v[j] = dy[ks[j]];
+		for (int j = 0; j < 4; j++)
+			if (j < m) s += v[j];
+	}
 	s = blockSum(s);
 	if (threadIdx.x == 0) part[(i64)c * S + blockIdx.x] = s;
 }
