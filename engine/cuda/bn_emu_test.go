@@ -334,8 +334,10 @@ func TestEmulatedBiasGrad(t *testing.T) {
 	}
 }
 
-// Two runs of the same multi-block forward and backward give identical
-// bytes: the partial sums are added in a fixed order.
+// The multi-block forward, backward and bias gradient give identical
+// bytes with their blocks run first to last and last to first: the
+// partial sums are added in a fixed order and no block reads what another
+// block of the same launch writes.
 func TestEmulatedBatchNormDeterministic(t *testing.T) {
 	s := bnShape{3, 3, 64, 5}
 	x, gamma, beta, rm, rv := bnInputs(s, 3)
@@ -361,11 +363,22 @@ func TestEmulatedBatchNormDeterministic(t *testing.T) {
 	}
 	var runs [2][]byte
 	for i := range runs {
-		e.run()
+		e.runOrder(i == 1)
 		runs[i] = bytes.Clone(e.arena)
 	}
 	if !bytes.Equal(runs[0], runs[1]) {
-		t.Error("two runs of the same kernels gave different bytes")
+		t.Error("the kernels gave different bytes with their blocks run in reverse order")
+	}
+	// Equal bytes mean nothing if the kernels left their outputs unwritten.
+	for _, o := range []struct {
+		a uint64
+		n int
+	}{{y, n}, {dx, n}, {dg, s.C}, {db, s.C}, {bias, s.C}} {
+		for _, v := range e.get(o.a, o.n) {
+			if math.IsNaN(float64(v)) {
+				t.Fatal("an output was left unwritten (NaN)")
+			}
+		}
 	}
 }
 

@@ -289,10 +289,17 @@ func (e *emuSession) nans(n int) uint64 {
 }
 
 // run executes the recorded script and reads the whole arena back.
-func (e *emuSession) run() {
+func (e *emuSession) run() { e.runOrder(false) }
+
+// runOrder runs with the blocks of every grid in reverse order when
+// reverse is set.
+func (e *emuSession) runOrder(reverse bool) {
 	e.t.Helper()
 	script := fmt.Sprintf("arena %d\n", e.size) + e.script.String() + fmt.Sprintf("save 0 %d arena.bin\n", e.size)
 	cmd := exec.Command(e.bin, e.dir)
+	if reverse {
+		cmd.Env = append(os.Environ(), "EMU_REVERSE=1")
+	}
 	cmd.Stdin = strings.NewReader(script)
 	t0 := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -146,8 +146,8 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 // one-block-per-channel kernels above). Grid (S, C): block (s, c) covers
 // elements [s*chunk, min(n, (s+1)*chunk)) of channel c. The reduce kernels
 // write per-block partial sums (double) to part[(c*S + s)*2 + {0, 1}];
-// the apply kernels' blocks each add their channel's S partials in the
-// order s = 0..S-1 (bnCombine), so the result has the same bits in every
+// the apply kernels' blocks each add their channel's S partials in an
+// order fixed by S (bnCombine), so the result has the same bits in every
 // block and every run: no float atomics anywhere.
 //
 // Memory traffic per BatchNorm of n*C floats: forward reads x twice and

@@ -1,6 +1,7 @@
 // CPU emulation of the CUDA C subset kernelSource uses (emulate_test.go
 // compiles: this prelude + kernelSource + a generated main). Blocks of a
-// grid run one after another (x fastest, then y, then z). The threads of a
+// grid run one after another (x fastest, then y, then z; reversed with
+// EMU_REVERSE). The threads of a
 // block are fibers (each with its own stack) on one OS thread: a
 // thread runs until it reaches a barrier (__syncthreads, a warp shuffle) or
 // leaves the kernel, then the next runs. Sweeps over the threads alternate
@@ -147,6 +148,11 @@ static void emuFiberMain() {
 	}
 }
 
+// With EMU_REVERSE set, blocks run last to first: a kernel whose result
+// depends on the order of its blocks (a GPU runs them in any order) gives
+// different bytes.
+static const bool emuReverse = std::getenv("EMU_REVERSE") != nullptr;
+
 // emuLaunch runs body for every thread of every block of the grid.
 static void emuLaunch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, std::function<void()> body) {
 	if (gx < 1 || gy < 1 || gz < 1 || bx < 1 || bx > 1024 || gy > 65535 || gz > 65535) {
@@ -173,9 +179,10 @@ static void emuLaunch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, std::f
 		emuCur = &f;
 		if (_setjmp(emuSched) == 0) setcontext(&f.start); // it parks and jumps back
 	}
-	for (unsigned z = 0; z < gz; z++)
-		for (unsigned y = 0; y < gy; y++)
-			for (unsigned x = 0; x < gx; x++) {
+	for (unsigned zz = 0; zz < gz; zz++)
+		for (unsigned yy = 0; yy < gy; yy++)
+			for (unsigned xx = 0; xx < gx; xx++) {
+				unsigned x = emuReverse ? gx - 1 - xx : xx, y = emuReverse ? gy - 1 - yy : yy, z = emuReverse ? gz - 1 - zz : zz;
 				blockIdx = {x, y, z};
 				for (unsigned t = 0; t < bx; t++) {
 					emuFibers[t].wait = nullptr;
