@@ -59,6 +59,87 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 	return ((i64)b * C + c) * HW + hw;
 }
 
+// Helpers of the multi-block BatchNorm kernels (described below).
+
+// chunkBounds is block (blockIdx.x)'s element range of its channel.
+__device__ __forceinline__ void chunkBounds(int n, int chunk, int* lo, int* hi) {
+	*lo = blockIdx.x * chunk;
+	*hi = *lo + chunk;
+	if (*hi > n) *hi = n;
+}
+
+// ChanWalk visits channel c's elements i = lo + threadIdx.x, then
+// i + blockDim.x, ... and keeps each one's memory index k (chanIndex) with
+// two divisions per thread instead of one per element: a step of blockDim.x
+// elements is qb whole samples plus rb < HW positions, so the position in
+// the sample wraps at most once. (Integer division costs about 20
+// instructions; at one per element the kernels would be bound by it, not
+// by memory.)
+struct ChanWalk {
+	int i, hw, HW, rb;
+	i64 k, dk, wrap;
+	__device__ ChanWalk(int lo, int c, int C, int HW_) : HW(HW_) {
+		i = lo + threadIdx.x;
+		int b = i / HW;
+		hw = i - b * HW;
+		k = ((i64)b * C + c) * HW + hw;
+		int qb = blockDim.x / HW;
+		rb = blockDim.x - qb * HW;
+		dk = (i64)qb * C * HW + rb;
+		wrap = (i64)(C - 1) * HW;
+	}
+	__device__ __forceinline__ void next() {
+		i += blockDim.x;
+		k += dk;
+		hw += rb;
+		if (hw >= HW) {
+			hw -= HW;
+			k += wrap;
+		}
+	}
+	// take4 hands out the indices of the next (up to) 4 elements below hi
+	// and returns how many (ks[0..m)). The kernels load all of a group
+	// before they use or store any: one load in flight per warp (a load,
+	// then a store the compiler cannot move it past) keeps HBM well under
+	// half busy. Constant indices only, so that ks stays in registers.
+	__device__ __forceinline__ int take4(int hi, i64* ks) {
+		int m = 0;
+		for (int j = 0; j < 4; j++)
+			if (i < hi) {
+				ks[j] = k;
+				next();
+				m++;
+			}
+		return m;
+	}
+};
+
+// bnCombine adds channel c's S partial pairs and returns both sums to
+// every thread of the block. Warp 0 loads them in parallel (lane l: chunks
+// l, l+32, ...) and adds them in a shuffle tree: an order fixed by S alone.
+__device__ void bnCombine(const double* part, int c, int S, double* a, double* b) {
+	__shared__ double tot[2];
+	if (threadIdx.x < 32) {
+		const double* p = part + (i64)c * S * 2;
+		double s1 = 0, s2 = 0;
+		for (int s = threadIdx.x; s < S; s += 32) {
+			s1 += p[2 * s];
+			s2 += p[2 * s + 1];
+		}
+		for (int o = 16; o > 0; o >>= 1) {
+			s1 += __shfl_down_sync(0xffffffffu, s1, o);
+			s2 += __shfl_down_sync(0xffffffffu, s2, o);
+		}
+		if (threadIdx.x == 0) {
+			tot[0] = s1;
+			tot[1] = s2;
+		}
+	}
+	__syncthreads();
+	*a = tot[0];
+	*b = tot[1];
+}
+
 extern "C" {
 
 __global__ void add_bias(float* y, const float* b, i64 n, int C, int HW) {
@@ -155,85 +236,6 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 // pass at the H100's ~3.3 TB/s); backward reads x, dy (and r) in the
 // reduce and x, dy (r, dx when acc) again in the apply, writing dx: 5 to 8
 // passes. The old kernels moved the same bytes but from only C blocks.
-
-// chunkBounds is block (blockIdx.x)'s element range of its channel.
-__device__ __forceinline__ void chunkBounds(int n, int chunk, int* lo, int* hi) {
-	*lo = blockIdx.x * chunk;
-	*hi = *lo + chunk;
-	if (*hi > n) *hi = n;
-}
-
-// ChanWalk visits channel c's elements i = lo + threadIdx.x, then
-// i + blockDim.x, ... and keeps each one's memory index k (chanIndex) with
-// two divisions per thread instead of one per element: a step of blockDim.x
-// elements is qb whole samples plus rb < HW positions, so the position in
-// the sample wraps at most once. (Integer division costs about 20
-// instructions; at one per element the kernels would be bound by it, not
-// by memory.)
-struct ChanWalk {
-	int i, hw, HW, rb;
-	i64 k, dk, wrap;
-	__device__ ChanWalk(int lo, int c, int C, int HW_) : HW(HW_) {
-		i = lo + threadIdx.x;
-		int b = i / HW;
-		hw = i - b * HW;
-		k = ((i64)b * C + c) * HW + hw;
-		int qb = blockDim.x / HW;
-		rb = blockDim.x - qb * HW;
-		dk = (i64)qb * C * HW + rb;
-		wrap = (i64)(C - 1) * HW;
-	}
-	__device__ __forceinline__ void next() {
-		i += blockDim.x;
-		k += dk;
-		hw += rb;
-		if (hw >= HW) {
-			hw -= HW;
-			k += wrap;
-		}
-	}
-	// take4 hands out the indices of the next (up to) 4 elements below hi
-	// and returns how many (ks[0..m)). The kernels load all of a group
-	// before they use or store any: one load in flight per warp (a load,
-	// then a store the compiler cannot move it past) keeps HBM well under
-	// half busy. Constant indices only, so that ks stays in registers.
-	__device__ __forceinline__ int take4(int hi, i64* ks) {
-		int m = 0;
-		for (int j = 0; j < 4; j++)
-			if (i < hi) {
-				ks[j] = k;
-				next();
-				m++;
-			}
-		return m;
-	}
-};
-
-// bnCombine adds channel c's S partial pairs and returns both sums to
-// every thread of the block. Warp 0 loads them in parallel (lane l: chunks
-// l, l+32, ...) and adds them in a shuffle tree: an order fixed by S alone.
-__device__ void bnCombine(const double* part, int c, int S, double* a, double* b) {
-	__shared__ double tot[2];
-	if (threadIdx.x < 32) {
-		const double* p = part + (i64)c * S * 2;
-		double s1 = 0, s2 = 0;
-		for (int s = threadIdx.x; s < S; s += 32) {
-			s1 += p[2 * s];
-			s2 += p[2 * s + 1];
-		}
-		for (int o = 16; o > 0; o >>= 1) {
-			s1 += __shfl_down_sync(0xffffffffu, s1, o);
-			s2 += __shfl_down_sync(0xffffffffu, s2, o);
-		}
-		if (threadIdx.x == 0) {
-			tot[0] = s1;
-			tot[1] = s2;
-		}
-	}
-	__syncthreads();
-	*a = tot[0];
-	*b = tot[1];
-}
 
 // bn_stats: sum and sum of squares of one chunk of a channel.
 __global__ void bn_stats(const float* x, double* part, int B, int C, int HW, int S, int chunk) {
