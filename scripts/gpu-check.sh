@@ -11,7 +11,8 @@
 #   CGO_ENABLED=0 go build -ldflags="-s -w" -o .device/poselab .   # for the end-to-end part
 #   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
 # Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [stage] [sanitize]   (default: all)
-# POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time.
+# POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time. The keys
+# sh32bnlegacy and ir32bnlegacy rerun sh32 and ir32 with POSELAB_CUDA_BN=legacy (old BatchNorm kernels).
 # Without a GPU every part skips cleanly.
 set -u
 OUT=${OUT:-$(mktemp -d)}
@@ -63,17 +64,18 @@ fi
 # Each group runs in its own process, so a crash or hang costs only its part.
 case " $parts " in *" tests "*)
 	for spec in "basics 40 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization|TestGPUStagedMatchesUpload" \
-		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns"; do
+		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns" "bnkernels 40 TestGPUBatchNormKernels"; do
 		set -- $spec
 		run "test-$1" "$2" "$BIN" -test.v -test.count=1 -test.timeout "$(($2 - 5))s" -test.run "^($3)\$" >"$OUT/test-$1.log" 2>&1
 		grep -E '^(--- |FAIL|ok|PASS)|^ +--- |_test.go:[0-9]+: |panic' "$OUT/test-$1.log" | cut -c1-400 | tail -40
 	done
 	# A parity failure is run again with the optimisations off (eager
 	# steps, all gradients zeroed and accumulated, no BatchNorm+ReLU fusion, no
-	# shared gradient memory)
+	# shared gradient memory, one-block-per-channel BatchNorm kernels)
 	# to tell which side it is on.
 	if grep -q -- '--- FAIL' "$OUT/test-parity.log"; then
-		POSELAB_MODE_TAG=safe POSELAB_CUDA_GRAPH=0 POSELAB_CUDA_ZEROGRAD=1 POSELAB_CUDA_FUSE=0 POSELAB_CUDA_GRADREUSE=0 POSELAB_CUDA_ALIAS=0 run test-parity-safe 60 "$BIN" -test.v -test.count=1 \
+		POSELAB_MODE_TAG=safe POSELAB_CUDA_GRAPH=0 POSELAB_CUDA_ZEROGRAD=1 POSELAB_CUDA_FUSE=0 POSELAB_CUDA_GRADREUSE=0 POSELAB_CUDA_ALIAS=0 POSELAB_CUDA_BN=legacy \
+			run test-parity-safe 60 "$BIN" -test.v -test.count=1 \
 			-test.timeout 55s -test.run '^TestGPUParityWithCPU$' >"$OUT/test-paritysafe.log" 2>&1
 		grep -E '^ +--- |_test.go:[0-9]+: ' "$OUT/test-paritysafe.log" | cut -c1-300 | sed 's/^/safe mode: /' | tail -30
 	fi
@@ -108,7 +110,12 @@ while read -r key args; do
 	case " $parts " in *" bench "*)
 		graph=1
 		[ "$key" = sb256eager ] && graph=0
-		POSELAB_CUDA_GRAPH=$graph POSELAB_GPU_BENCH=${key%eager} POSELAB_BENCH_KEY=$key \
+		# A key ending in bnlegacy repeats its configuration with the old
+		# one-block-per-channel BatchNorm kernels (A/B in the same call).
+		bn=
+		[ "$key" != "${key%bnlegacy}" ] && bn=legacy
+		cfg=${key%bnlegacy}
+		POSELAB_CUDA_BN=$bn POSELAB_CUDA_GRAPH=$graph POSELAB_GPU_BENCH=${cfg%eager} POSELAB_BENCH_KEY=$key \
 			run "bench-$key" 40 "$BIN" -test.v -test.count=1 -test.timeout 38s -test.run '^TestGPUBench$' >>"$OUT/bench.log" 2>&1
 		;;
 	esac
@@ -130,7 +137,9 @@ done <<'PAIRS'
 sb256 --model sb --batch 256 --steps 100 --warmup 10
 sb256eager -
 sh32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3
+sh32bnlegacy -
 ir32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3
+ir32bnlegacy -
 sh6 --model sh --stacks 2 --features 256 --input 256 --batch 6 --steps 10 --warmup 3
 sh32tf32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
 ir32tf32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3 --tf32

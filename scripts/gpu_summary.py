@@ -39,6 +39,12 @@ for r in res:
     if r['kind'] == 'staged_vs_upload':
         print('staged vs uploaded batches: loss rel %.2e, params rel %.2e, 7 of 8 steps staged: %s' % (r['loss_rel'], r['params_rel'], r['staged_steps_ok']))
 for r in res:
+    if r['kind'] == 'bn_kernels':
+        f = lambda k: '%.3f' % r[k] if isinstance(r.get(k), (int, float)) else '-'
+        print('BatchNorm kernels %-10s B%d C%d HW%d S%d: ms per call legacy/multi-block fwd %s/%s bwd %s/%s bias %s/%s; rel diff y %s dx %s' % (
+            r['shape'], r['B'], r['C'], r['HW'], r['S'], f('legacy_fwd_ms'), f('multi_fwd_ms'), f('legacy_bwd_ms'), f('multi_bwd_ms'),
+            f('legacy_bias_ms'), f('multi_bias_ms'), '%.1e' % r.get('rel_y', -1), '%.1e' % r.get('rel_dx', -1)))
+for r in res:
     if r['kind'] == 'train':
         print('train %-8s b%-3d %d steps: loss %.4g -> %.4g (%.1fx, want %gx) %.2f ms/step graph=%s' % (
             r['model'], r['batch'], r['steps'], r['loss_first5'], r['loss_last5'], r['factor'], r['want_factor'],
@@ -68,3 +74,13 @@ if bench or peers:
         print('  %-10s %12s %12s %7s %10s %7s %10s %7s %9s %9s %9s %8s %6s' % (k, f(ours, '%.1f'), f(theirs, '%.1f'), ratio, f(ex, '%.1f'), ratio2, f(sg, '%.1f'), ratio3, f(b.get('used_gib'), '%.2f'),
                                                             f(b.get('peak_gib'), '%.2f'), f(p.get('peak_mem_gib'), '%.2f'),
                                                             f(b.get('compile_s'), '%.1fs'), b.get('graph', '-')))
+    # BatchNorm kernels A/B: a key ending in bnlegacy is its configuration
+    # rerun with POSELAB_CUDA_BN=legacy in the same call.
+    byKey = {b['key']: b for b in bench if 'error' not in b}
+    for k in byKey:
+        if not k.endswith('bnlegacy') or k[:-len('bnlegacy')] not in byKey:
+            continue
+        new, old = byKey[k[:-len('bnlegacy')]], byKey[k]
+        bn = lambda r: sum(v for op, v in r.get('profile_ms', {}).items() if op.startswith('batchnorm'))
+        print('  BatchNorm kernels %s: multi-block %.1f samples/s (BatchNorm %.2f ms of the eager profile) vs legacy %.1f (%.2f ms): %.3fx' % (
+            k[:-len('bnlegacy')], new['samples_per_s'], bn(new), old['samples_per_s'], bn(old), new['samples_per_s'] / old['samples_per_s']))

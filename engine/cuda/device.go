@@ -204,12 +204,20 @@ type (
 
 // launch queues kernel name on the stream with a 1D grid.
 func (d *device) launch(name string, grid, block int, args ...any) error {
+	return d.launch2(name, grid, 1, block, args...)
+}
+
+// launch2 queues kernel name with a 2D grid (gx, gy); gy is at most 65535.
+func (d *device) launch2(name string, gx, gy, block int, args ...any) error {
 	f, ok := d.fn[name]
 	if !ok {
 		return fmt.Errorf("cuda: no kernel %q", name)
 	}
-	if grid < 1 {
-		grid = 1
+	if gx < 1 {
+		gx = 1
+	}
+	if gy < 1 || gy > 65535 {
+		return fmt.Errorf("cuda: kernel %s: grid y %d outside [1, 65535]", name, gy)
 	}
 	if d.check != nil {
 		if err := d.check(name, args); err != nil {
@@ -243,7 +251,7 @@ func (d *device) launch(name string, grid, block int, args ...any) error {
 	if len(params) > 0 {
 		pp = unsafe.Pointer(&params[0])
 	}
-	r := d.drv.LaunchKernel(f, uint32(grid), 1, 1, uint32(block), 1, 1, 0, d.stream, pp, nil)
+	r := d.drv.LaunchKernel(f, uint32(gx), uint32(gy), 1, uint32(block), 1, 1, 0, d.stream, pp, nil)
 	runtime.KeepAlive(slots)
 	runtime.KeepAlive(params)
 	return d.drv.Check("launch "+name, r)

@@ -89,8 +89,29 @@ func kernelSigs() map[string][]string {
 
 // nullable lists the pointer parameters a kernel accepts as 0.
 var nullable = map[string]map[int]bool{
-	"bn_train_back": {2: true, 6: true},
-	"loss_terms":    {2: true, 3: true},
+	"bn_train_back":  {2: true, 6: true},
+	"bn_back_reduce": {2: true},
+	"bn_back_apply":  {2: true, 7: true},
+	"loss_terms":     {2: true, 3: true},
+}
+
+// argKind is the kernel parameter kind a launch argument's Go type fills.
+func argKind(a any) string {
+	switch a.(type) {
+	case uint64:
+		return "ptr"
+	case int, i32:
+		return "int"
+	case i64:
+		return "i64"
+	case u64:
+		return "u64"
+	case f32:
+		return "float"
+	case f64:
+		return "double"
+	}
+	return fmt.Sprintf("%T", a)
 }
 
 func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
@@ -150,8 +171,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 		GetErrorName:       func(r cu.Result, s **byte) cu.Result { return ok },
 		GetErrorString:     func(r cu.Result, s **byte) cu.Result { return ok },
 		LaunchKernel: func(fn uintptr, gx, gy, gz, bx, by, bz, sh uint32, s uintptr, params, extra unsafe.Pointer) cu.Result {
-			if gx == 0 || bx == 0 || bx > 1024 || bx%32 != 0 {
-				f.fail("launch with grid %d block %d", gx, bx)
+			if gx == 0 || gy == 0 || gy > 65535 || gz != 1 || bx == 0 || bx > 1024 || bx%32 != 0 || by != 1 || bz != 1 {
+				f.fail("launch with grid (%d,%d,%d) block (%d,%d,%d)", gx, gy, gz, bx, by, bz)
 			}
 			return ok
 		},
@@ -277,10 +298,7 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 			return fmt.Errorf("%d arguments, the kernel takes %d", len(args), len(sig))
 		}
 		for i, a := range args {
-			kind := ""
-			switch v := a.(type) {
-			case uint64:
-				kind = "ptr"
+			if v, isPtr := a.(uint64); isPtr {
 				if v == 0 {
 					if !nullable[name][i] {
 						f.fail("%s: argument %d is a null pointer", name, i)
@@ -288,18 +306,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 				} else if !f.inside(v, 4) {
 					f.fail("%s: argument %d (%#x) points outside every allocation", name, i, v)
 				}
-			case int, i32:
-				kind = "int"
-			case i64:
-				kind = "i64"
-			case u64:
-				kind = "u64"
-			case f32:
-				kind = "float"
-			case f64:
-				kind = "double"
 			}
-			if kind != sig[i] {
+			if kind := argKind(a); kind != sig[i] {
 				return fmt.Errorf("argument %d is %T, the kernel wants %s", i, a, sig[i])
 			}
 		}
@@ -327,10 +335,15 @@ func TestProgramOnFakeGPU(t *testing.T) {
 	graphs["sh-seed"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["seed"]); return g }
 	graphs["ir-tiny"] = func() *nn.Graph { c, _ := models.IRPreset("tiny"); g, _ := models.IR(c); return g }
 	graphs["sh-test-zerograd"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["test"]); return g }
+	graphs["sh-test-bnlegacy"] = func() *nn.Graph { g, _ := models.BuildSH(models.SHPresets["test"]); return g }
 	for name, mk := range graphs {
 		t.Run(name, func(t *testing.T) {
 			if strings.HasSuffix(name, "-zerograd") {
 				t.Setenv("POSELAB_CUDA_ZEROGRAD", "1")
+			}
+			legacy := strings.HasSuffix(name, "-bnlegacy")
+			if legacy {
+				t.Setenv("POSELAB_CUDA_BN", "legacy")
 			}
 			d, f := newFakeDevice(t)
 			defer close(d.work)
@@ -397,6 +410,17 @@ func TestProgramOnFakeGPU(t *testing.T) {
 				t.Error("Predict after Close succeeded")
 			}
 			t.Logf("calls: %v", f.calls)
+			// The BatchNorm switch picks one kernel family or the other.
+			hasBN := false
+			for _, n := range g.Nodes {
+				hasBN = hasBN || n.Op == nn.OpBatchNorm
+			}
+			if hasBN {
+				old, multi := f.calls["kernel bn_train"]+f.calls["kernel bn_train_back"], f.calls["kernel bn_stats"]+f.calls["kernel bn_back_apply"]
+				if (legacy && (old == 0 || multi != 0)) || (!legacy && (old != 0 || multi == 0)) {
+					t.Errorf("POSELAB_CUDA_BN legacy=%v: %d legacy and %d multi-block BatchNorm launches", legacy, old, multi)
+				}
+			}
 			for _, e := range f.errs {
 				t.Error(e)
 			}

@@ -59,6 +59,87 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 	return ((i64)b * C + c) * HW + hw;
 }
 
+// Helpers of the multi-block BatchNorm kernels (described below).
+
+// chunkBounds is block (blockIdx.x)'s element range of its channel.
+__device__ __forceinline__ void chunkBounds(int n, int chunk, int* lo, int* hi) {
+	*lo = blockIdx.x * chunk;
+	*hi = *lo + chunk;
+	if (*hi > n) *hi = n;
+}
+
+// ChanWalk visits channel c's elements i = lo + threadIdx.x, then
+// i + blockDim.x, ... and keeps each one's memory index k (chanIndex) with
+// two divisions per thread instead of one per element: a step of blockDim.x
+// elements is qb whole samples plus rb < HW positions, so the position in
+// the sample wraps at most once. (Integer division costs about 20
+// instructions; at one per element the kernels would be bound by it, not
+// by memory.)
+struct ChanWalk {
+	int i, hw, HW, rb;
+	i64 k, dk, wrap;
+	__device__ ChanWalk(int lo, int c, int C, int HW_) : HW(HW_) {
+		i = lo + threadIdx.x;
+		int b = i / HW;
+		hw = i - b * HW;
+		k = ((i64)b * C + c) * HW + hw;
+		int qb = blockDim.x / HW;
+		rb = blockDim.x - qb * HW;
+		dk = (i64)qb * C * HW + rb;
+		wrap = (i64)(C - 1) * HW;
+	}
+	__device__ __forceinline__ void next() {
+		i += blockDim.x;
+		k += dk;
+		hw += rb;
+		if (hw >= HW) {
+			hw -= HW;
+			k += wrap;
+		}
+	}
+	// take4 hands out the indices of the next (up to) 4 elements below hi
+	// and returns how many (ks[0..m)). The kernels load all of a group
+	// before they use or store any: one load in flight per warp (a load,
+	// then a store the compiler cannot move it past) keeps HBM well under
+	// half busy. Constant indices only, so that ks stays in registers.
+	__device__ __forceinline__ int take4(int hi, i64* ks) {
+		int m = 0;
+		for (int j = 0; j < 4; j++)
+			if (i < hi) {
+				ks[j] = k;
+				next();
+				m++;
+			}
+		return m;
+	}
+};
+
+// bnCombine adds channel c's S partial pairs and returns both sums to
+// every thread of the block. Warp 0 loads them in parallel (lane l: chunks
+// l, l+32, ...) and adds them in a shuffle tree: an order fixed by S alone.
+__device__ void bnCombine(const double* part, int c, int S, double* a, double* b) {
+	__shared__ double tot[2];
+	if (threadIdx.x < 32) {
+		const double* p = part + (i64)c * S * 2;
+		double s1 = 0, s2 = 0;
+		for (int s = threadIdx.x; s < S; s += 32) {
+			s1 += p[2 * s];
+			s2 += p[2 * s + 1];
+		}
+		for (int o = 16; o > 0; o >>= 1) {
+			s1 += __shfl_down_sync(0xffffffffu, s1, o);
+			s2 += __shfl_down_sync(0xffffffffu, s2, o);
+		}
+		if (threadIdx.x == 0) {
+			tot[0] = s1;
+			tot[1] = s2;
+		}
+	}
+	__syncthreads();
+	*a = tot[0];
+	*b = tot[1];
+}
+
 extern "C" {
 
 __global__ void add_bias(float* y, const float* b, i64 n, int C, int HW) {
@@ -139,6 +220,175 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 		if (r && !(r[k] > 0.f)) d = 0.f;
 		float xh = (x[k] - mean) * inv;
 		ACC(dx[k], k1 * (n * d - a - xh * b));
+	}
+}
+
+// Multi-block BatchNorm (the default; POSELAB_CUDA_BN=legacy selects the
+// one-block-per-channel kernels above). Grid (S, C): block (s, c) covers
+// elements [s*chunk, min(n, (s+1)*chunk)) of channel c. The reduce kernels
+// write per-block partial sums (double) to part[(c*S + s)*2 + {0, 1}];
+// the apply kernels' blocks each add their channel's S partials in an
+// order fixed by S (bnCombine), so the result has the same bits in every
+// block and every run: no float atomics anywhere.
+//
+// Memory traffic per BatchNorm of n*C floats: forward reads x twice and
+// writes y once (3 passes; a 32x256x64x64 tensor is 134 MB, about 40 us a
+// pass at the H100's ~3.3 TB/s); backward reads x, dy (and r) in the
+// reduce and x, dy (r, dx when acc) again in the apply, writing dx: 5 to 8
+// passes. The old kernels moved the same bytes but from only C blocks.
+
+// bn_stats: sum and sum of squares of one chunk of a channel.
+__global__ void bn_stats(const float* x, double* part, int B, int C, int HW, int S, int chunk) {
+	int c = blockIdx.y, lo, hi;
+	chunkBounds(B * HW, chunk, &lo, &hi);
+	double s = 0, s2 = 0;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float v[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) v[j] = x[ks[j]];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				s += (double)v[j];
+				s2 += (double)v[j] * v[j];
+			}
+	}
+	s = blockSum(s);
+	s2 = blockSum(s2);
+	if (threadIdx.x == 0) {
+		part[((i64)c * S + blockIdx.x) * 2] = s;
+		part[((i64)c * S + blockIdx.x) * 2 + 1] = s2;
+	}
+}
+
+// bn_apply: bn_train's output for one chunk from bn_stats' partials (mean
+// and 1/std computed as bn_train does); block s == 0 saves mean and 1/std
+// and updates the running statistics.
+__global__ void bn_apply(const float* x, float* y, const float* gamma, const float* beta, float* rmean, float* rvar,
+                         float* smean, float* sinv, const double* part, int B, int C, int HW, int S, int chunk, float eps,
+                         float mom, int update, int relu) {
+	int c = blockIdx.y, n = B * HW, lo, hi;
+	chunkBounds(n, chunk, &lo, &hi);
+	double s, s2;
+	bnCombine(part, c, S, &s, &s2);
+	double mean = s / n;
+	double var = s2 / n - mean * mean;
+	if (var < 0) var = 0;
+	float inv = (float)(1.0 / sqrt(var + (double)eps));
+	float g = gamma[c], bt = beta[c], mf = (float)mean;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float v[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) v[j] = x[ks[j]];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				float o = (v[j] - mf) * inv * g + bt;
+				y[ks[j]] = (relu && !(o > 0.f)) ? 0.f : o;
+			}
+	}
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		smean[c] = (float)mean;
+		sinv[c] = inv;
+		if (update) {
+			double unb = n > 1 ? var * n / (n - 1) : var;
+			rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+			rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
+		}
+	}
+}
+
+// bn_back_reduce: sum(dy') and sum(dy' * xhat) of one chunk (dy' is dy
+// masked by r > 0 when r != 0).
+__global__ void bn_back_reduce(const float* x, const float* dy, const float* r, const float* smean, const float* sinv,
+                               double* part, int B, int C, int HW, int S, int chunk) {
+	int c = blockIdx.y, lo, hi;
+	chunkBounds(B * HW, chunk, &lo, &hi);
+	float mean = smean[c], inv = sinv[c];
+	double sdy = 0, sdyx = 0;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float d[4], xv[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				d[j] = dy[ks[j]];
+				xv[j] = x[ks[j]];
+				if (r && !(r[ks[j]] > 0.f)) d[j] = 0.f;
+			}
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				sdy += d[j];
+				sdyx += (double)d[j] * ((xv[j] - mean) * inv);
+			}
+	}
+	sdy = blockSum(sdy);
+	sdyx = blockSum(sdyx);
+	if (threadIdx.x == 0) {
+		part[((i64)c * S + blockIdx.x) * 2] = sdy;
+		part[((i64)c * S + blockIdx.x) * 2 + 1] = sdyx;
+	}
+}
+
+// bn_back_apply: block s == 0 writes dgamma and dbeta; with dx != 0 every
+// block writes (acc: adds) its chunk of the input gradient. With dx == 0
+// the host launches only the s == 0 blocks (grid (1, C)).
+__global__ void bn_back_apply(const float* x, const float* dy, const float* r, const float* gamma, const float* smean,
+                              const float* sinv, const double* part, float* dx, float* dgamma, float* dbeta, int B, int C,
+                              int HW, int S, int chunk, int acc) {
+	int c = blockIdx.y, n = B * HW, lo, hi;
+	chunkBounds(n, chunk, &lo, &hi);
+	double sdy, sdyx;
+	bnCombine(part, c, S, &sdy, &sdyx);
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		dgamma[c] = (float)sdyx;
+		dbeta[c] = (float)sdy;
+	}
+	if (dx == 0) return;
+	float mean = smean[c], inv = sinv[c];
+	float k1 = gamma[c] * inv / n, a = (float)sdy, b = (float)sdyx;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float d[4], xv[4], old[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) {
+				d[j] = dy[ks[j]];
+				xv[j] = x[ks[j]];
+				if (r && !(r[ks[j]] > 0.f)) d[j] = 0.f;
+				old[j] = acc ? dx[ks[j]] : 0.f;
+			}
+		for (int j = 0; j < 4; j++)
+			if (j < m) dx[ks[j]] = old[j] + k1 * (n * d[j] - a - (xv[j] - mean) * inv * b);
+	}
+}
+
+// bias_part: one chunk's sum of dy into part[c*S + s] (grid (S, C)).
+__global__ void bias_part(const float* dy, double* part, int B, int C, int HW, int S, int chunk) {
+	int c = blockIdx.y, lo, hi;
+	chunkBounds(B * HW, chunk, &lo, &hi);
+	double s = 0;
+	ChanWalk w(lo, c, C, HW);
+	i64 ks[4];
+	for (int m; (m = w.take4(hi, ks)) > 0;) {
+		float v[4];
+		for (int j = 0; j < 4; j++)
+			if (j < m) v[j] = dy[ks[j]];
+		for (int j = 0; j < 4; j++)
+			if (j < m) s += v[j];
+	}
+	s = blockSum(s);
+	if (threadIdx.x == 0) part[(i64)c * S + blockIdx.x] = s;
+}
+
+// bias_final: db[c] = the sum of channel c's S partials, in order.
+__global__ void bias_final(const double* part, float* db, int C, int S) {
+	GRID_STRIDE(c, C) {
+		double s = 0;
+		for (int k = 0; k < S; k++) s += part[c * S + k];
+		db[c] = (float)s;
 	}
 }
 
@@ -394,7 +644,8 @@ __global__ void adam(float* p, const float* g, float* m, float* v, i64 n, const 
 
 // kernelNames lists every kernel the backend looks up after compiling.
 var kernelNames = []string{
-	"add_bias", "bias_grad", "bn_train", "bn_train_back", "bn_eval", "relu_fwd", "relu_back",
+	"add_bias", "bias_grad", "bn_train", "bn_train_back", "bn_stats", "bn_apply", "bn_back_reduce", "bn_back_apply",
+	"bias_part", "bias_final", "bn_eval", "relu_fwd", "relu_back",
 	"dropout_fwd", "dropout_back", "dropout_mask", "add_fwd", "accumulate", "maxpool_fwd", "maxpool_back",
 	"maxpool_back_disjoint", "upsample_fwd", "upsample_back", "gap_fwd", "gap_back", "softargmax_fwd",
 	"softargmax_back", "loss_terms", "loss_reduce", "adam",

@@ -109,6 +109,7 @@ func planSpans(p *program) [][2]uint64 {
 	add(pl.Ctrl, 64)
 	add(pl.LossOut, 8)
 	add(pl.LossPart, lossParts*8)
+	add(pl.Scratch, pl.ScratchBytes)
 	for _, o := range []int64{pl.Params, pl.AdamM, pl.AdamV, pl.Grads} {
 		add(o, pl.ParamFloats*4)
 	}

@@ -99,13 +99,13 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		if !train {
 			return d.launch("bn_eval", d.gridFor(nb.N), 256, x, y, gm, bt, rm, rv, i64(nb.N), C, HW, f32(n.Eps), relu)
 		}
-		aux := p.at(nb.Aux)
 		upd := 0
 		if update {
 			upd = 1
 		}
-		return d.launch("bn_train", C, bnThreads(B*HW), x, y, gm, bt, rm, rv, aux, aux+uint64(4*C), B, C, HW,
-			f32(n.Eps), f32(n.Mom), upd, relu)
+		S, _ := bnSplit(B * HW)
+		return d.bnTrain(bnFwd{x: x, y: y, gamma: gm, beta: bt, rmean: rm, rvar: rv, aux: p.at(nb.Aux), B: B, C: C, HW: HW,
+			eps: float32(n.Eps), mom: float32(n.Mom), update: upd, relu: relu}, S, p.bnLegacy)
 	case nn.OpReLU:
 		if p.pl.fusedInto[n.ID] {
 			return nil // its BatchNorm wrote max(0, .) into the shared buffer
@@ -264,16 +264,17 @@ func (p *program) backwardNode(n *nn.Node) error {
 			return nil
 		}
 		C, HW := chw(n.Shape)
-		return d.launch("bias_grad", C, bnThreads(B*HW), dy, p.grad(n.Name+".bias"), B, C, HW)
+		S, _ := bnSplit(B * HW)
+		return d.biasGrad(dy, p.grad(n.Name+".bias"), p.at(p.pl.Scratch), B, C, HW, S, p.bnLegacy)
 	case nn.OpBatchNorm:
 		C, HW := chw(n.Shape)
-		aux := p.at(nb.Aux)
 		var r uint64
 		if rid, fused := p.pl.FusedReLU[n.ID]; fused {
 			dy, r = p.dy(rid), p.y(rid)
 		}
-		return d.launch("bn_train_back", C, bnThreads(B*HW), x, dy, r, p.param(n.Name+".weight"), aux, aux+uint64(4*C), dx,
-			p.grad(n.Name+".weight"), p.grad(n.Name+".bias"), B, C, HW, acc)
+		S, _ := bnSplit(B * HW)
+		return d.bnTrainBack(bnBwd{x: x, dy: dy, r: r, gamma: p.param(n.Name + ".weight"), aux: p.at(nb.Aux), dx: dx,
+			dgamma: p.grad(n.Name + ".weight"), dbeta: p.grad(n.Name + ".bias"), B: B, C: C, HW: HW, acc: acc}, S, p.bnLegacy)
 	}
 	if (dx == 0 && n.Op != nn.OpAdd) || p.pl.fusedInto[n.ID] {
 		return nil

@@ -61,6 +61,8 @@ type plan struct {
 	GradAlias map[int]int
 
 	Ctrl, LossOut, LossPart int64
+	// Scratch is the partial sums the convolutions' bias gradients share.
+	Scratch, ScratchBytes int64
 	// The parameter arenas share one layout (ParamOff, in floats), so a
 	// single Adam launch updates them all.
 	Params, Grads, AdamM, AdamV int64
@@ -89,7 +91,9 @@ type plan struct {
 func auxBytes(g *nn.Graph, n *nn.Node, B int) int64 {
 	switch n.Op {
 	case nn.OpBatchNorm:
-		return int64(2 * n.Shape[0] * 4)
+		C := n.Shape[0]
+		S, _ := bnSplit(B * nn.Numel(n.Shape) / C)
+		return bnAuxBytes(C, S)
 	case nn.OpMaxPool2d:
 		return int64(B * nn.Numel(n.Shape) * 4) // int32 argmax
 	case nn.OpSoftArgmax3D:
@@ -114,6 +118,8 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 	p.Ctrl = take(64)
 	p.LossOut = take(8)
 	p.LossPart = take(lossParts * 8)
+	p.ScratchBytes = biasScratch(g, B)
+	p.Scratch = take(p.ScratchBytes)
 
 	// Parameter layout (floats, each parameter 64-float aligned).
 	var pf, bf int64

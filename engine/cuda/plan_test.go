@@ -19,6 +19,7 @@ func planRegions(p *plan) map[int64]int64 {
 	add(p.Ctrl, 64)
 	add(p.LossOut, 8)
 	add(p.LossPart, lossParts*8)
+	add(p.Scratch, p.ScratchBytes)
 	for _, a := range []int64{p.Params, p.AdamM, p.AdamV, p.Grads} {
 		add(a, p.ParamFloats*4)
 	}

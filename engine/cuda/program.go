@@ -51,6 +51,7 @@ type program struct {
 	peak       int64
 	compileLog []string
 	prof       map[string]float64 // seconds per op and direction, while profiling
+	bnLegacy   bool               // POSELAB_CUDA_BN=legacy: one-block-per-channel BatchNorm and bias-gradient kernels
 }
 
 // profileStep runs one eager training step (no Adam) waiting for the GPU
@@ -109,7 +110,7 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	}
 	d := b.d
 	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
-		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0"}
+		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0", bnLegacy: bnLegacyEnv()}
 	p.stageOn.Store(os.Getenv("POSELAB_CUDA_STAGE") != "0" && len(g.Losses) > 0)
 	ok := false
 	defer func() {

@@ -261,7 +261,12 @@ func TestGPUBench(t *testing.T) {
 				"samples_per_s": float64(c.batch) / el, "used_gib": float64(m.Used) / (1 << 30), "peak_gib": float64(m.Peak) / (1 << 30),
 				"compile_s": compile.Seconds(), "graph": strings.HasPrefix(info, "training step: CUDA graph"), "loss": loss,
 				"upload_ms": up * 1e3, "samples_per_s_excl_upload": float64(c.batch) / (el - up),
-				"samples_per_s_staged": float64(c.batch) / staged, "stage": os.Getenv("POSELAB_CUDA_STAGE") != "0"}
+				"samples_per_s_staged": float64(c.batch) / staged, "stage": os.Getenv("POSELAB_CUDA_STAGE") != "0", "bn_legacy": bnLegacyEnv()}
+			profMS := map[string]float64{}
+			for k, v := range prof {
+				profMS[k] = v * 1e3
+			}
+			res["profile_ms"] = profMS
 			record("bench", res)
 			t.Logf("%v\n%s", res, info)
 		})

@@ -1,0 +1,133 @@
+package cuda
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestGPUBatchNormKernels (GPU only) runs the multi-block BatchNorm and
+// bias-gradient kernels next to the legacy ones on SH-, IR- and SB-sized
+// tensors: the same results up to summation order, and each family's time
+// per call (the A/B that the emulator cannot give).
+func TestGPUBatchNormKernels(t *testing.T) {
+	be := gpuOrSkip(t)
+	d := be.(*backend).d
+	for _, s := range []struct {
+		name     string
+		B, C, HW int
+	}{
+		{"sh-64x64", 32, 256, 64 * 64},
+		{"sh-128x128", 32, 64, 128 * 128},
+		{"ir-8x8", 32, 2048, 8 * 8},
+		{"sb-1d", 256, 1024, 1},
+	} {
+		n := s.B * s.C * s.HW
+		rng := rand.New(rand.NewPCG(1, uint64(n)))
+		x, dy, r := randFloats(rng, n, -1, 2), randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1)
+		gamma, beta := randFloats(rng, s.C, 0.5, 1.5), randFloats(rng, s.C, -0.5, 0.5)
+		rm, rv := randFloats(rng, s.C, -0.1, 0.1), randFloats(rng, s.C, 0.5, 2)
+		S, _ := bnSplit(s.B * s.HW)
+		res := map[string]any{"shape": s.name, "B": s.B, "C": s.C, "HW": s.HW, "S": S}
+		outs := map[bool][5][]float32{} // y, dx, dgamma, dbeta, dbias per family
+		err := d.do(func() error {
+			var bufs []uint64
+			defer func() {
+				for _, b := range bufs {
+					d.drv.MemFree(b)
+				}
+			}()
+			alloc := func(bytes int64) (uint64, error) {
+				var p uint64
+				err := d.drv.Check("alloc", d.drv.MemAlloc(&p, uint64(bytes)))
+				if err == nil {
+					bufs = append(bufs, p)
+				}
+				return p, err
+			}
+			var err error
+			in := map[string]uint64{}
+			for name, v := range map[string][]float32{"x": x, "dy": dy, "r": r, "gamma": gamma, "beta": beta, "rm": rm, "rv": rv} {
+				if in[name], err = alloc(int64(4 * len(v))); err != nil {
+					return err
+				}
+				if err := d.drv.Check("upload", d.drv.MemcpyHtoD(in[name], unsafePointer(v), uint64(4*len(v)))); err != nil {
+					return err
+				}
+			}
+			for _, legacy := range []bool{true, false} {
+				var y, dx, dg, db, dbias, aux, scratch uint64
+				for _, a := range []struct {
+					p     *uint64
+					bytes int64
+				}{{&y, int64(4 * n)}, {&dx, int64(4 * n)}, {&dg, int64(4 * s.C)}, {&db, int64(4 * s.C)}, {&dbias, int64(4 * s.C)},
+					{&aux, bnAuxBytes(s.C, S)}, {&scratch, biasScratchBytes(s.C, s.B, s.HW)}} {
+					if *a.p, err = alloc(a.bytes); err != nil {
+						return err
+					}
+				}
+				fwd := func() error {
+					return d.bnTrain(bnFwd{x: in["x"], y: y, gamma: in["gamma"], beta: in["beta"], rmean: in["rm"], rvar: in["rv"], aux: aux,
+						B: s.B, C: s.C, HW: s.HW, eps: 1e-5, mom: 0.1, relu: 1}, S, legacy)
+				}
+				bwd := func() error {
+					return d.bnTrainBack(bnBwd{x: in["x"], dy: in["dy"], r: in["r"], gamma: in["gamma"], aux: aux, dx: dx, dgamma: dg,
+						dbeta: db, B: s.B, C: s.C, HW: s.HW}, S, legacy)
+				}
+				bias := func() error { return d.biasGrad(in["dy"], dbias, scratch, s.B, s.C, s.HW, S, legacy) }
+				family := map[bool]string{true: "legacy", false: "multi"}[legacy]
+				for _, k := range []struct {
+					name string
+					f    func() error
+				}{{"fwd", fwd}, {"bwd", bwd}, {"bias", bias}} {
+					for i := 0; i < 3; i++ { // warm-up (and the forward's saved statistics for the backward)
+						if err := k.f(); err != nil {
+							return err
+						}
+					}
+					if err := d.sync(); err != nil {
+						return err
+					}
+					const reps = 20
+					t0 := time.Now()
+					for i := 0; i < reps; i++ {
+						if err := k.f(); err != nil {
+							return err
+						}
+					}
+					if err := d.sync(); err != nil {
+						return err
+					}
+					res[family+"_"+k.name+"_ms"] = time.Since(t0).Seconds() * 1e3 / reps
+				}
+				var o [5][]float32
+				for i, src := range []struct {
+					p uint64
+					n int
+				}{{y, n}, {dx, n}, {dg, s.C}, {db, s.C}, {dbias, s.C}} {
+					o[i] = make([]float32, src.n)
+					if err := d.drv.Check("download", d.drv.MemcpyDtoH(unsafePointer(o[i]), src.p, uint64(4*src.n))); err != nil {
+						return err
+					}
+				}
+				outs[legacy] = o
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, what := range []string{"y", "dx", "dgamma", "dbeta", "dbias"} {
+			e := relErr(outs[false][i], outs[true][i])
+			res["rel_"+what] = e
+			if !(e <= 1e-4) {
+				t.Errorf("%s: multi-block %s differs from legacy by %.3g (relative)", s.name, what, e)
+			}
+		}
+		bytes := float64(4 * n)
+		res["multi_fwd_gbs"] = 3 * bytes / (res["multi_fwd_ms"].(float64) * 1e6) // x twice, y once
+		record("bn_kernels", res)
+		t.Logf("%s: %v", s.name, fmt.Sprint(res))
+	}
+}
