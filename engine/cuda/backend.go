@@ -199,6 +199,15 @@ func Info(pr nn.Program) string {
 		default:
 			sb.WriteString("input staging: on, from the first staged batch\n")
 		}
+		switch {
+		case h.p.d.multiblockErr != nil:
+			fmt.Fprintf(&sb, "BatchNorm: one block per channel (the multi-block kernels did not compile: %v)\n", h.p.d.multiblockErr)
+		case h.p.bnLegacy:
+			sb.WriteString("BatchNorm: one block per channel (POSELAB_CUDA_BN=legacy)\n")
+		default:
+			sb.WriteString("BatchNorm: multi-block\n")
+		}
+		fmt.Fprintf(&sb, "memory: %s reuse, arena %.2f GiB\n", h.p.pl.Reuse, float64(h.p.pl.Total)/(1<<30))
 		for _, l := range h.p.compileLog {
 			sb.WriteString(l + "\n")
 		}

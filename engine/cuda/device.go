@@ -34,6 +34,9 @@ type device struct {
 	blasWSBytes        uint64
 	work               chan func()
 	algoCache          map[string]algoChoice // convolution algorithms chosen so far
+	// multiblockErr is why the multi-block BatchNorm kernels did not
+	// compile (nil: they did); programs then use the legacy ones.
+	multiblockErr error
 	// check, when set (tests without a GPU), sees every launch first.
 	check func(name string, args []any) error
 }
@@ -166,13 +169,22 @@ func (d *device) init() error {
 	}
 	bin, err := d.rtc.Compile(kernelSource, "poselab_kernels.cu", d.arch)
 	if err != nil {
-		return err
+		// Train on the one-block-per-channel BatchNorm kernels rather than
+		// not at all; Info and every program's compile log say why.
+		var err2 error
+		if bin, err2 = d.rtc.Compile(withoutMultiblock(kernelSource), "poselab_kernels.cu", d.arch); err2 != nil {
+			return err
+		}
+		d.multiblockErr = err
 	}
 	if err := c.Check("cuModuleLoadData", c.ModuleLoadData(&d.mod, unsafe.Pointer(&bin[0]))); err != nil {
 		return err
 	}
 	d.fn = map[string]uintptr{}
 	for _, k := range kernelNames {
+		if d.multiblockErr != nil && multiblockKernels[k] {
+			continue
+		}
 		var f uintptr
 		if err := c.Check("cuModuleGetFunction "+k, c.ModuleGetFunction(&f, d.mod, k)); err != nil {
 			return err

@@ -1,5 +1,7 @@
 package cuda
 
+import "strings"
+
 // kernelSource is every CUDA C kernel the backend launches, compiled once
 // per process by NVRTC for the device's architecture. Conventions: tensors
 // are NCHW float32; "n" counts elements over the whole batch; backward
@@ -59,6 +61,7 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 	return ((i64)b * C + c) * HW + hw;
 }
 
+// BEGIN multiblock
 // Helpers of the multi-block BatchNorm kernels (described below).
 
 // chunkBounds is block (blockIdx.x)'s element range of its channel.
@@ -139,6 +142,7 @@ __device__ void bnCombine(const double* part, int c, int S, double* a, double* b
 	*a = tot[0];
 	*b = tot[1];
 }
+// END multiblock
 
 extern "C" {
 
@@ -237,6 +241,7 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 // reduce and x, dy (r, dx when acc) again in the apply, writing dx: 5 to 8
 // passes. The old kernels moved the same bytes but from only C blocks.
 
+// BEGIN multiblock
 // bn_stats: sum and sum of squares of one chunk of a channel.
 __global__ void bn_stats(const float* x, double* part, int B, int C, int HW, int S, int chunk) {
 	int c = blockIdx.y, lo, hi;
@@ -391,6 +396,7 @@ __global__ void bias_final(const double* part, float* db, int C, int S) {
 		db[c] = (float)s;
 	}
 }
+// END multiblock
 
 // bn_eval: y = (x - running mean) / sqrt(running var + eps) * gamma + beta
 // (then max(0, .) with relu set).
@@ -641,6 +647,34 @@ __global__ void adam(float* p, const float* g, float* m, float* v, i64 n, const 
 
 } // extern "C"
 `
+
+// withoutMultiblock is the kernel source without the sections between
+// "// BEGIN multiblock" and "// END multiblock": the multi-block BatchNorm
+// kernels, new and so far compiled by NVRTC on no GPU. When the whole
+// source does not compile, the device falls back to this one and the
+// one-block-per-channel kernels (and says so).
+func withoutMultiblock(src string) string {
+	var out []string
+	skip := false
+	for _, line := range strings.Split(src, "\n") {
+		switch strings.TrimSpace(line) {
+		case "// BEGIN multiblock":
+			skip = true
+			continue
+		case "// END multiblock":
+			skip = false
+			continue
+		}
+		if !skip {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// multiblockKernels are the kernels only the full source has.
+var multiblockKernels = map[string]bool{"bn_stats": true, "bn_apply": true, "bn_back_reduce": true, "bn_back_apply": true,
+	"bias_part": true, "bias_final": true}
 
 // kernelNames lists every kernel the backend looks up after compiling.
 var kernelNames = []string{

@@ -110,7 +110,7 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	}
 	d := b.d
 	p := &program{d: d, g: g, opt: opt, pl: pl, convs: map[int]*convLayer{}, stage: map[string]unsafe.Pointer{},
-		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0", bnLegacy: bnLegacyEnv()}
+		useGraph: os.Getenv("POSELAB_CUDA_GRAPH") != "0", bnLegacy: bnLegacyEnv() || d.multiblockErr != nil}
 	p.stageOn.Store(os.Getenv("POSELAB_CUDA_STAGE") != "0" && len(g.Losses) > 0)
 	ok := false
 	defer func() {

@@ -52,3 +52,36 @@ func TestDumpKernelSource(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Without its multiblock sections the source still compiles and defines
+// every kernel but the multi-block ones: the fallback when NVRTC rejects
+// the full source.
+func TestKernelSourceWithoutMultiblock(t *testing.T) {
+	stripped := withoutMultiblock(kernelSource)
+	if len(stripped) >= len(kernelSource) || strings.Contains(stripped, "multiblock") {
+		t.Fatal("the multiblock sections were not removed")
+	}
+	full, rest := kernelParams, map[string]bool{}
+	for _, k := range kernelNames {
+		if strings.Contains(stripped, "__global__ void "+k+"(") {
+			rest[k] = true
+		}
+	}
+	for _, k := range kernelNames {
+		if _, ok := full[k]; !ok {
+			t.Fatalf("kernel %s is not in the source", k)
+		}
+		if rest[k] == multiblockKernels[k] {
+			t.Errorf("kernel %s: in the stripped source %v, multi-block %v", k, rest[k], multiblockKernels[k])
+		}
+	}
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("no g++ here")
+	}
+	cmd := exec.Command(gxx, "-std=c++17", "-fsyntax-only", "-Wall", "-Wno-unused-variable", "-Wno-overflow", "-Wno-narrowing", "-x", "c++", "-")
+	cmd.Stdin = strings.NewReader(cudaStubs + stripped)
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("g++ -fsyntax-only on the stripped source: %v\n%s", err, out)
+	}
+}
