@@ -12,7 +12,8 @@
 #   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
 # Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [stage] [sanitize]   (default: all)
 # POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time. The keys
-# sh32bnlegacy and ir32bnlegacy rerun sh32 and ir32 with POSELAB_CUDA_BN=legacy (old BatchNorm kernels).
+# sh32bnlegacy and ir32bnlegacy rerun sh32 and ir32 with POSELAB_CUDA_BN=legacy (old BatchNorm kernels),
+# sh32memold reruns sh32 with the first session's memory layout (speed and memory A/B).
 # Without a GPU every part skips cleanly.
 set -u
 OUT=${OUT:-$(mktemp -d)}
@@ -112,10 +113,15 @@ while read -r key args; do
 		[ "$key" = sb256eager ] && graph=0
 		# A key ending in bnlegacy repeats its configuration with the old
 		# one-block-per-channel BatchNorm kernels (A/B in the same call).
-		bn=
+		# A key ending in memold repeats it with the first session's memory
+		# layout (only gradients share memory, no Add gradient aliases).
+		bn= mem= alias=
 		[ "$key" != "${key%bnlegacy}" ] && bn=legacy
+		[ "$key" != "${key%memold}" ] && mem=grad alias=0
 		cfg=${key%bnlegacy}
-		POSELAB_CUDA_BN=$bn POSELAB_CUDA_GRAPH=$graph POSELAB_GPU_BENCH=${cfg%eager} POSELAB_BENCH_KEY=$key \
+		cfg=${cfg%memold}
+		POSELAB_CUDA_BN=$bn POSELAB_CUDA_MEMREUSE=$mem POSELAB_CUDA_ALIAS=$alias POSELAB_CUDA_GRAPH=$graph \
+			POSELAB_GPU_BENCH=${cfg%eager} POSELAB_BENCH_KEY=$key \
 			run "bench-$key" 40 "$BIN" -test.v -test.count=1 -test.timeout 38s -test.run '^TestGPUBench$' >>"$OUT/bench.log" 2>&1
 		;;
 	esac
@@ -138,6 +144,7 @@ sb256 --model sb --batch 256 --steps 100 --warmup 10
 sb256eager -
 sh32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3
 sh32bnlegacy -
+sh32memold -
 ir32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3
 ir32bnlegacy -
 sh6 --model sh --stacks 2 --features 256 --input 256 --batch 6 --steps 10 --warmup 3

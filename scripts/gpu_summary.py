@@ -84,3 +84,13 @@ if bench or peers:
         bn = lambda r: sum(v for op, v in r.get('profile_ms', {}).items() if op.startswith('batchnorm'))
         print('  BatchNorm kernels %s: multi-block %.1f samples/s (BatchNorm %.2f ms of the eager profile) vs legacy %.1f (%.2f ms): %.3fx' % (
             k[:-len('bnlegacy')], new['samples_per_s'], bn(new), old['samples_per_s'], bn(old), new['samples_per_s'] / old['samples_per_s']))
+    # Memory layout A/B: a key ending in memold is its configuration rerun
+    # with the first session's layout (gradients shared only, no aliases).
+    for k in byKey:
+        if not k.endswith('memold') or k[:-len('memold')] not in byKey:
+            continue
+        new, old = byKey[k[:-len('memold')]], byKey[k]
+        torch = peers.get(k[:-len('memold')], {}).get('peak_mem_gib')
+        print('  Memory %s: pooled %.2f GiB used (peak %.2f), %.1f samples/s vs gradients-only %.2f GiB (peak %.2f), %.1f samples/s; PyTorch peak %s GiB' % (
+            k[:-len('memold')], new.get('used_gib', 0), new.get('peak_gib', 0), new['samples_per_s'], old.get('used_gib', 0), old.get('peak_gib', 0),
+            old['samples_per_s'], '%.2f' % torch if torch else '-'))
