@@ -61,6 +61,19 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 	return ((i64)b * C + c) * HW + hw;
 }
 
+// bnSave keeps channel c's batch mean and 1/std for backward and, with
+// update, applies PyTorch's running-statistics update (unbiased variance).
+__device__ void bnSave(int c, int n, double mean, double var, float inv, float* smean, float* sinv, float* rmean,
+                       float* rvar, float mom, int update) {
+	smean[c] = (float)mean;
+	sinv[c] = inv;
+	if (update) {
+		double unb = n > 1 ? var * n / (n - 1) : var;
+		rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+		rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
+	}
+}
+
 // BEGIN multiblock
 // Helpers of the multi-block BatchNorm kernels (described below).
 
@@ -185,15 +198,7 @@ __global__ void bn_train(const float* x, float* y, const float* gamma, const flo
 		float v = (x[k] - mf) * inv * g + bt;
 		y[k] = (relu && !(v > 0.f)) ? 0.f : v;
 	}
-	if (threadIdx.x == 0) {
-		smean[c] = (float)mean;
-		sinv[c] = inv;
-		if (update) {
-			double unb = n > 1 ? var * n / (n - 1) : var;
-			rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
-			rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
-		}
-	}
+	if (threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update);
 }
 
 // bn_train_back: gamma/beta gradients and (dx != 0) the input gradient. With r != 0 (fused ReLU, r its output) the incoming gradient
@@ -294,15 +299,7 @@ __global__ void bn_apply(const float* x, float* y, const float* gamma, const flo
 				y[ks[j]] = (relu && !(o > 0.f)) ? 0.f : o;
 			}
 	}
-	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		smean[c] = (float)mean;
-		sinv[c] = inv;
-		if (update) {
-			double unb = n > 1 ? var * n / (n - 1) : var;
-			rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
-			rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
-		}
-	}
+	if (blockIdx.x == 0 && threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update);
 }
 
 // bn_back_reduce: sum(dy') and sum(dy' * xhat) of one chunk (dy' is dy

@@ -348,19 +348,7 @@ func (p *plan) gradAliasedTo(in, n int) bool {
 // addGradAliases finds the nodes consumed once, by an Add, and neither an
 // output nor a loss prediction (reshapes keep their own aliasing).
 func addGradAliases(g *nn.Graph, needGrad []bool) map[int]int {
-	consumers := make([][]int, len(g.Nodes))
-	for _, n := range g.Nodes {
-		for _, in := range n.Inputs {
-			consumers[in] = append(consumers[in], n.ID)
-		}
-	}
-	exposed := map[int]bool{}
-	for _, id := range g.Outputs {
-		exposed[id] = true
-	}
-	for _, l := range g.Losses {
-		exposed[l.Pred] = true
-	}
+	consumers, exposed := consumersOf(g)
 	alias := map[int]int{}
 	for _, n := range g.Nodes {
 		if n.Op != nn.OpAdd || !needGrad[n.ID] {
@@ -421,22 +409,29 @@ func (p *plan) planInit(g *nn.Graph) {
 	}
 }
 
-// fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a
-// ReLU, and neither an output nor a loss prediction themselves.
-func fuseBatchNormReLU(g *nn.Graph) map[int]int {
-	consumers := make([][]int, len(g.Nodes))
+// consumersOf lists each node's consumers, and the nodes the program
+// exposes (outputs and loss predictions), whose buffers must stay their own.
+func consumersOf(g *nn.Graph) (consumers [][]int, exposed map[int]bool) {
+	consumers = make([][]int, len(g.Nodes))
 	for _, n := range g.Nodes {
 		for _, in := range n.Inputs {
 			consumers[in] = append(consumers[in], n.ID)
 		}
 	}
-	exposed := map[int]bool{}
+	exposed = map[int]bool{}
 	for _, id := range g.Outputs {
 		exposed[id] = true
 	}
 	for _, l := range g.Losses {
 		exposed[l.Pred] = true
 	}
+	return consumers, exposed
+}
+
+// fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a
+// ReLU, and neither an output nor a loss prediction themselves.
+func fuseBatchNormReLU(g *nn.Graph) map[int]int {
+	consumers, exposed := consumersOf(g)
 	fused := map[int]int{}
 	for _, n := range g.Nodes {
 		if n.Op != nn.OpBatchNorm || exposed[n.ID] || len(consumers[n.ID]) != 1 {
