@@ -228,6 +228,11 @@ func (p *program) setupConvs() error {
 	if err := d.drv.Check("cuMemAlloc(convolution scratch)", d.drv.MemAlloc(&scratch, uint64(scratchBytes))); err != nil {
 		return err
 	}
+	// Zeros, as the arena the search used to run on held: the timings
+	// should not meet whatever the allocation happened to contain.
+	if err := d.drv.Check("cuMemsetD32Async(convolution scratch)", d.drv.MemsetD32Async(scratch, 0, uint64(scratchBytes/4), d.stream)); err != nil {
+		return err
+	}
 	var free, total uint64
 	d.drv.MemGetInfo(&free, &total)
 	searchBytes := min(uint64(findWorkspaceBytes), free/2)
