@@ -5,7 +5,7 @@ BIN       := bin/poselab
 PKGS      := ./...
 APT       := $(shell command -v apt-get 2>/dev/null)
 
-.PHONY: all build run run-deps test lint bench fuzz test-deps bench-deps clean
+.PHONY: all build run run-deps test lint bench fuzz test-deps bench-deps device clean
 
 all: build
 
@@ -49,6 +49,15 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# What scripts/gpu-check.sh runs on a GPU machine (which has no Go): the
+# CUDA backend's test binary, poselab and the PyTorch peer, in .device/
+# (carry it to the device, then `bash scripts/gpu-check.sh` there).
+device:
+	mkdir -p .device
+	$(GO) test -c -ldflags="-s -w" -o .device/cuda.test ./engine/cuda
+	$(GO) build -ldflags="-s -w" -o .device/poselab .
+	@[ -f scripts/peer.py ] || cp ../shared/peers/peer.py .device/peer.py 2>/dev/null || echo "no peer.py: the peer runs will be skipped"
 
 clean:
 	rm -rf bin
