@@ -32,6 +32,19 @@ func (g convGeom) colLen() int  { return g.ho * g.wo }
 // the image itself.
 func (g convGeom) direct() bool { return g.k == 1 && g.s == 1 && g.pad == 0 }
 
+// validCols is the range [lo, hi) of output columns ow whose input column
+// ow*s - pad + kj lies inside the image: the im2col and col2im loops copy
+// that range without a test per element and zero (or skip) the rest.
+func (g convGeom) validCols(kj int) (lo, hi int) {
+	if d := g.pad - kj; d > 0 {
+		lo = (d + g.s - 1) / g.s
+	}
+	if e := g.w - 1 - kj + g.pad; e >= 0 {
+		hi = min(e/g.s+1, g.wo)
+	}
+	return min(lo, hi), hi
+}
+
 // im2col writes col[(ch*k+ki)*k+kj][oh*wo+ow] = x[ch][oh*s-pad+ki][ow*s-pad+kj] (0 outside).
 func im2col[T float32 | float64](g convGeom, x, col []T) {
 	n := g.colLen()
@@ -45,6 +58,8 @@ func im2colChannels[T float32 | float64](g convGeom, x, col []T, n, c0, c1 int) 
 		for ki := 0; ki < g.k; ki++ {
 			for kj := 0; kj < g.k; kj++ {
 				row := col[((ch*g.k+ki)*g.k+kj)*n:][:n]
+				lo, hi := g.validCols(kj)
+				off := kj - g.pad
 				for oh := 0; oh < g.ho; oh++ {
 					r := row[oh*g.wo : (oh+1)*g.wo]
 					ih := oh*g.s - g.pad + ki
@@ -53,14 +68,14 @@ func im2colChannels[T float32 | float64](g convGeom, x, col []T, n, c0, c1 int) 
 						continue
 					}
 					xr := x[(ch*g.h+ih)*g.w:][:g.w]
-					iw := kj - g.pad
-					for ow := range r {
-						if iw >= 0 && iw < g.w {
-							r[ow] = xr[iw]
-						} else {
-							r[ow] = 0
-						}
-						iw += g.s
+					zero(r[:lo])
+					zero(r[hi:])
+					if g.s == 1 && lo < hi {
+						copy(r[lo:hi], xr[lo+off:hi+off])
+						continue
+					}
+					for ow := lo; ow < hi; ow++ {
+						r[ow] = xr[ow*g.s+off]
 					}
 				}
 			}
@@ -82,6 +97,8 @@ func col2imChannels[T float32 | float64](g convGeom, col, x []T, n, c0, c1 int) 
 		for ki := 0; ki < g.k; ki++ {
 			for kj := 0; kj < g.k; kj++ {
 				row := col[((ch*g.k+ki)*g.k+kj)*n:][:n]
+				lo, hi := g.validCols(kj)
+				off := kj - g.pad
 				for oh := 0; oh < g.ho; oh++ {
 					ih := oh*g.s - g.pad + ki
 					if ih < 0 || ih >= g.h {
@@ -89,12 +106,15 @@ func col2imChannels[T float32 | float64](g convGeom, col, x []T, n, c0, c1 int) 
 					}
 					r := row[oh*g.wo : (oh+1)*g.wo]
 					xr := x[(ch*g.h+ih)*g.w:][:g.w]
-					iw := kj - g.pad
-					for ow := range r {
-						if iw >= 0 && iw < g.w {
-							xr[iw] += r[ow]
+					if g.s == 1 && lo < hi {
+						dst := xr[lo+off : hi+off]
+						for i, v := range r[lo:hi] {
+							dst[i] += v
 						}
-						iw += g.s
+						continue
+					}
+					for ow := lo; ow < hi; ow++ {
+						xr[ow*g.s+off] += r[ow]
 					}
 				}
 			}

@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"math"
+
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -33,13 +35,94 @@ func (op *reluOp) Do(in ...G.Value) (G.Value, error) {
 
 func relu[T float32 | float64](x, y []T) {
 	parallelFor(len(x), 1, func(lo, hi int) {
-		y := y[lo:hi]
-		for i, v := range x[lo:hi] {
-			if v > 0 {
-				y[i] = v
-			} else {
-				y[i] = 0
-			}
+		switch x := any(x[lo:hi]).(type) {
+		case []float32:
+			reluBits32(x, any(y[lo:hi]).([]float32))
+		case []float64:
+			reluBits64(x, any(y[lo:hi]).([]float64))
+		}
+	})
+}
+
+// The ReLU loops work on the bits, without a branch: on real activations
+// the sign of the next element is a coin toss, and a mispredicted branch
+// per element made them 5 to 7 times slower than memory allows. Every
+// value > 0 passes; everything else, -0 and NaN included, becomes +0, as
+// the comparisons did.
+
+// keep32 is all ones when v > 0 (sign clear, v not +0, not NaN), else 0.
+func keep32(v float32) uint32 {
+	u := math.Float32bits(v)
+	pos := ^u & (u | -u) // top bit: sign clear and not zero
+	nan := (u&0x7fffffff + 0x007fffff) & 0x80000000 // top bit: |v| above +Inf, a NaN
+	return uint32(int32(pos&^nan) >> 31)
+}
+
+func keep64(v float64) uint64 {
+	u := math.Float64bits(v)
+	pos := ^u & (u | -u)
+	nan := (u&0x7fffffffffffffff + 0x000fffffffffffff) & 0x8000000000000000
+	return uint64(int64(pos&^nan) >> 63)
+}
+
+func reluBits32(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = math.Float32frombits(math.Float32bits(v) & keep32(v))
+	}
+}
+
+func reluBits64(x, y []float64) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = math.Float64frombits(math.Float64bits(v) & keep64(v))
+	}
+}
+
+// passWhere writes dx = dy where y > 0, else 0 (times m when m is given).
+// With y = dy = x it is the forward ReLU (times a dropout mask).
+func passWhere32(y, dy, m, dx []float32) {
+	dy, dx = dy[:len(y)], dx[:len(y)]
+	if m == nil {
+		for i, v := range y {
+			dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & keep32(v))
+		}
+		return
+	}
+	m = m[:len(y)]
+	for i, v := range y {
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]*m[i]) & keep32(v))
+	}
+}
+
+func passWhere64(y, dy, m, dx []float64) {
+	dy, dx = dy[:len(y)], dx[:len(y)]
+	if m == nil {
+		for i, v := range y {
+			dx[i] = math.Float64frombits(math.Float64bits(dy[i]) & keep64(v))
+		}
+		return
+	}
+	m = m[:len(y)]
+	for i, v := range y {
+		dx[i] = math.Float64frombits(math.Float64bits(dy[i]*m[i]) & keep64(v))
+	}
+}
+
+// passWhere is passWhere32/64 over the cores; m may be nil.
+func passWhere[T float32 | float64](y, dy, m, dx []T) {
+	parallelFor(len(y), 1, func(lo, hi int) {
+		var ms []T
+		if m != nil {
+			ms = m[lo:hi]
+		}
+		switch y := any(y[lo:hi]).(type) {
+		case []float32:
+			m32, _ := any(ms).([]float32)
+			passWhere32(y, any(dy[lo:hi]).([]float32), m32, any(dx[lo:hi]).([]float32))
+		case []float64:
+			m64, _ := any(ms).([]float64)
+			passWhere64(y, any(dy[lo:hi]).([]float64), m64, any(dx[lo:hi]).([]float64))
 		}
 	})
 }
@@ -71,18 +154,7 @@ func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
 	return dx, nil
 }
 
-func reluGrad[T float32 | float64](y, dy, dx []T) {
-	parallelFor(len(y), 1, func(lo, hi int) {
-		dy, dx := dy[lo:hi], dx[lo:hi]
-		for i, v := range y[lo:hi] {
-			if v > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
-		}
-	})
-}
+func reluGrad[T float32 | float64](y, dy, dx []T) { passWhere(y, dy, nil, dx) }
 
 // maskOp multiplies by a mask of the same shape: inverted dropout with the
 // mask (0 or 1/(1-p)) that the program draws for each step from
@@ -148,18 +220,7 @@ func (op *reluMaskOp) Do(in ...G.Value) (G.Value, error) {
 	return y, nil
 }
 
-func reluMask[T float32 | float64](x, m, y []T) {
-	parallelFor(len(x), 1, func(lo, hi int) {
-		m, y := m[lo:hi], y[lo:hi]
-		for i, v := range x[lo:hi] {
-			if v > 0 {
-				y[i] = v * m[i]
-			} else {
-				y[i] = 0
-			}
-		}
-	})
-}
+func reluMask[T float32 | float64](x, m, y []T) { passWhere(x, x, m, y) }
 
 func (op *reluMaskOp) DiffWRT(int) []bool { return []bool{true, false} }
 func (op *reluMaskOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
@@ -189,18 +250,7 @@ func (op *reluMaskGradOp) Do(in ...G.Value) (G.Value, error) {
 	return dx, nil
 }
 
-func reluMaskGrad[T float32 | float64](y, dy, m, dx []T) {
-	parallelFor(len(y), 1, func(lo, hi int) {
-		dy, m, dx := dy[lo:hi], m[lo:hi], dx[lo:hi]
-		for i, v := range y[lo:hi] {
-			if v > 0 {
-				dx[i] = dy[i] * m[i]
-			} else {
-				dx[i] = 0
-			}
-		}
-	})
-}
+func reluMaskGrad[T float32 | float64](y, dy, m, dx []T) { passWhere(y, dy, m, dx) }
 
 // addOp is the elementwise sum of two equal shapes (residual
 // connections); the gradient flows to both unchanged.

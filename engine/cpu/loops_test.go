@@ -1,0 +1,126 @@
+package cpu
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// The branch-free ReLU loops give exactly what the comparisons v > 0 give,
+// special values included, in both precisions.
+func TestReLUBitsMatchComparisons(t *testing.T) {
+	special := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(),
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, 1e-45, -1e-45, math.MaxFloat32, -math.MaxFloat32}
+	rng := rand.New(rand.NewSource(1))
+	x64 := append([]float64(nil), special...)
+	for i := 0; i < 5000; i++ {
+		x64 = append(x64, rng.NormFloat64())
+	}
+	dy64, m64 := make([]float64, len(x64)), make([]float64, len(x64))
+	for i := range dy64 {
+		dy64[i] = rng.NormFloat64()
+		m64[i] = float64(rng.Intn(2)) * 2
+	}
+	want := func(v, d float64) float64 {
+		if v > 0 {
+			return d
+		}
+		return 0
+	}
+	y64, g64, gm64, fm64 := make([]float64, len(x64)), make([]float64, len(x64)), make([]float64, len(x64)), make([]float64, len(x64))
+	relu(x64, y64)
+	reluGrad(x64, dy64, g64)
+	reluMaskGrad(x64, dy64, m64, gm64)
+	reluMask(x64, m64, fm64)
+	x32, dy32, m32 := make([]float32, len(x64)), make([]float32, len(x64)), make([]float32, len(x64))
+	for i := range x64 {
+		x32[i], dy32[i], m32[i] = float32(x64[i]), float32(dy64[i]), float32(m64[i])
+	}
+	y32, g32, gm32, fm32 := make([]float32, len(x64)), make([]float32, len(x64)), make([]float32, len(x64)), make([]float32, len(x64))
+	relu(x32, y32)
+	reluGrad(x32, dy32, g32)
+	reluMaskGrad(x32, dy32, m32, gm32)
+	reluMask(x32, m32, fm32)
+	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+	for i, v := range x64 {
+		if !same(y64[i], want(v, v)) || !same(g64[i], want(v, dy64[i])) || !same(gm64[i], want(v, dy64[i]*m64[i])) ||
+			!same(fm64[i], want(v, v*m64[i])) {
+			t.Fatalf("float64 x=%v: relu %v grad %v masked grad %v masked %v", v, y64[i], g64[i], gm64[i], fm64[i])
+		}
+		v32 := float64(x32[i])
+		if !same(float64(y32[i]), want(v32, v32)) || !same(float64(g32[i]), want(v32, float64(dy32[i]))) ||
+			!same(float64(gm32[i]), want(v32, float64(dy32[i]*m32[i]))) || !same(float64(fm32[i]), want(v32, float64(x32[i]*m32[i]))) {
+			t.Fatalf("float32 x=%v: relu %v grad %v masked grad %v masked %v", x32[i], y32[i], g32[i], gm32[i], fm32[i])
+		}
+	}
+}
+
+// BenchmarkReLU32 is the forward ReLU over 1M normal values.
+func BenchmarkReLU32(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	x, y := make([]float32, 1<<20), make([]float32, 1<<20)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	b.SetBytes(8 << 20)
+	for i := 0; i < b.N; i++ {
+		relu(x, y)
+	}
+}
+
+// im2col and col2im against the definition on every small geometry:
+// col[(ch,ki,kj)][oh,ow] = x[ch][oh*s-pad+ki][ow*s-pad+kj] (0 outside),
+// and col2im sums the columns back onto the image.
+func TestIm2colCol2imMatchTheDefinition(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for k := 1; k <= 7; k++ {
+		for s := 1; s <= 3; s++ {
+			for pad := 0; pad <= 3; pad++ {
+				for _, hw := range [][2]int{{1, 1}, {3, 5}, {7, 4}, {9, 9}} {
+					h, w := hw[0], hw[1]
+					ho, wo := (h+2*pad-k)/s+1, (w+2*pad-k)/s+1
+					if ho < 1 || wo < 1 {
+						continue
+					}
+					g := convGeom{c: 2, h: h, w: w, k: k, s: s, pad: pad, ho: ho, wo: wo, cout: 1}
+					x := make([]float64, g.c*h*w)
+					for i := range x {
+						x[i] = rng.NormFloat64()
+					}
+					col := make([]float64, g.colRows()*g.colLen())
+					for i := range col {
+						col[i] = math.NaN() // every entry must be written
+					}
+					im2col(g, x, col)
+					img := make([]float64, len(x))
+					col2im(g, col, img)
+					want := make([]float64, len(x))
+					for ch := 0; ch < g.c; ch++ {
+						for ki := 0; ki < k; ki++ {
+							for kj := 0; kj < k; kj++ {
+								for oh := 0; oh < ho; oh++ {
+									for ow := 0; ow < wo; ow++ {
+										ih, iw := oh*s-pad+ki, ow*s-pad+kj
+										v := 0.0
+										if ih >= 0 && ih < h && iw >= 0 && iw < w {
+											v = x[(ch*h+ih)*w+iw]
+											want[(ch*h+ih)*w+iw] += v
+										}
+										if got := col[((ch*k+ki)*k+kj)*ho*wo+oh*wo+ow]; got != v {
+											t.Fatalf("k%d s%d pad%d %dx%d: col[%d,%d,%d][%d,%d] = %v, want %v", k, s, pad, h, w, ch, ki, kj, oh, ow, got, v)
+										}
+									}
+								}
+							}
+						}
+					}
+					for i := range img {
+						if math.Abs(img[i]-want[i]) > 1e-12 {
+							t.Fatalf("k%d s%d pad%d %dx%d: col2im[%d] = %v, want %v", k, s, pad, h, w, i, img[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
