@@ -53,7 +53,7 @@ func relu[T float32 | float64](x, y []T) {
 // keep32 is all ones when v > 0 (sign clear, v not +0, not NaN), else 0.
 func keep32(v float32) uint32 {
 	u := math.Float32bits(v)
-	pos := ^u & (u | -u) // top bit: sign clear and not zero
+	pos := ^u & (u | -u)                            // top bit: sign clear and not zero
 	nan := (u&0x7fffffff + 0x007fffff) & 0x80000000 // top bit: |v| above +Inf, a NaN
 	return uint32(int32(pos&^nan) >> 31)
 }
