@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -26,9 +27,11 @@ type gpuLikeProgram struct{ nn.Program }
 func (gpuLikeProgram) Memory() nn.MemoryStats {
 	return nn.MemoryStats{Used: 3 << 30, Peak: 4 << 30, Total: 80 << 30}
 }
+func (gpuLikeProgram) Describe() string { return "training step: CUDA graph; BatchNorm: multi-block" }
 
 // A GPU backend's device name, device memory and utilisation reach the
-// resource events that the TUI's resource line shows.
+// resource events that the TUI's resource line shows, and the program's
+// description of how it runs reaches the run log.
 func TestResourceEventsCarryDeviceMemoryAndUtilisation(t *testing.T) {
 	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
 		NewBackend: func(dev string) (nn.Backend, error) {
@@ -51,15 +54,22 @@ func TestResourceEventsCarryDeviceMemoryAndUtilisation(t *testing.T) {
 		t.Fatalf("run %s: %s (%s)", id, info.State, info.Reason)
 	}
 	var res *Resource
-	for res == nil {
+	var described string
+	for res == nil || described == "" {
 		select {
 		case ev := <-ch:
-			if ev.Kind == EvResource && ev.Run == id {
+			if ev.Kind == EvResource && ev.Run == id && res == nil {
 				res = ev.Res
 			}
+			if ev.Kind == EvLog && ev.Run == id && strings.HasPrefix(ev.Log, "backend: ") {
+				described = ev.Log
+			}
 		case <-time.After(5 * time.Second):
-			t.Fatal("no resource event")
+			t.Fatalf("resource event %v, backend log line %q", res, described)
 		}
+	}
+	if described != "backend: training step: CUDA graph; BatchNorm: multi-block" {
+		t.Fatalf("run log line %q: want the program's own description", described)
 	}
 	if res.Device != "Fake GPU 80GB" || res.GPUUtil != 87 || res.MemUsedBytes != 3<<30 || res.MemTotalBytes != 80<<30 {
 		t.Fatalf("resource event %+v: want the backend's device, 87%% utilisation, 3 GiB used of 80 GiB", *res)

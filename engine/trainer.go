@@ -442,6 +442,11 @@ func (s *session) trainStep(perm []int) error {
 	s.step++
 	s.pos++
 	s.sessionSteps++
+	// How the backend runs, once it has settled (a CUDA program captures
+	// its graph in the first step and stages batches from the second).
+	if d, ok := s.prog.(nn.Describer); ok && s.sessionSteps == 2 {
+		s.publish(Event{Kind: EvLog, Log: "backend: " + d.Describe()})
+	}
 	eta := s.eta()
 	s.update(func(ri *RunInfo) {
 		ri.Step, ri.Epoch, ri.LastLoss, ri.SamplesPerSec, ri.ETA, ri.Updated = s.step, s.epoch, loss, s.rate, eta, now

@@ -69,6 +69,12 @@ type Utilizer interface {
 	Utilization() (float64, error)
 }
 
+// Describer is implemented by programs that can say in one line how they
+// run (for the run log), e.g. whether steps are captured as a CUDA graph.
+type Describer interface {
+	Describe() string
+}
+
 // Stager is implemented by programs that can prepare a training batch
 // (copy it to the device) while another training step runs. Stage may be
 // called from another goroutine while TrainStep, or any other method,

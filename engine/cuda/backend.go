@@ -172,8 +172,8 @@ func (h *handle) Close() error {
 	})
 }
 
-// Info reports how a program runs: whether the training step is a CUDA
-// graph (and why not) and the convolution algorithms chosen.
+// Info reports how a program runs: its summary (see Describe) and the
+// convolution algorithms chosen, a line each.
 func Info(pr nn.Program) string {
 	h, ok := pr.(*handle)
 	if !ok {
@@ -181,37 +181,52 @@ func Info(pr nn.Program) string {
 	}
 	var sb strings.Builder
 	h.p.d.do(func() error {
-		switch {
-		case h.p.graphExec != 0:
-			sb.WriteString("training step: CUDA graph\n")
-		case h.p.graphErr != nil:
-			fmt.Fprintf(&sb, "training step: eager (graph capture failed: %v)\n", h.p.graphErr)
-		default:
-			sb.WriteString("training step: eager\n")
-		}
-		switch st := h.p.stg.Load(); {
-		case st != nil:
-			sb.WriteString(st.status() + "\n")
-		case h.p.stageErr != nil:
-			fmt.Fprintf(&sb, "input staging: off (%v)\n", h.p.stageErr)
-		case !h.p.stageOn.Load():
-			sb.WriteString("input staging: off\n")
-		default:
-			sb.WriteString("input staging: on, from the first staged batch\n")
-		}
-		switch {
-		case h.p.d.multiblockErr != nil:
-			fmt.Fprintf(&sb, "BatchNorm: one block per channel (the multi-block kernels did not compile: %v)\n", h.p.d.multiblockErr)
-		case h.p.bnLegacy:
-			sb.WriteString("BatchNorm: one block per channel (POSELAB_CUDA_BN=legacy)\n")
-		default:
-			sb.WriteString("BatchNorm: multi-block\n")
-		}
-		fmt.Fprintf(&sb, "memory: %s reuse, arena %.2f GiB\n", h.p.pl.Reuse, float64(h.p.pl.Total)/(1<<30))
+		sb.WriteString(h.p.summary())
 		for _, l := range h.p.compileLog {
 			sb.WriteString(l + "\n")
 		}
 		return nil
 	})
+	return sb.String()
+}
+
+// Describe is the run log's line on how the program runs: graph or eager
+// steps, input staging, BatchNorm kernels, memory layout (nn.Describer).
+func (h *handle) Describe() string {
+	var s string
+	h.p.d.do(func() error { s = h.p.summary(); return nil })
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
+}
+
+// summary is Info's first lines (on the GPU goroutine).
+func (p *program) summary() string {
+	var sb strings.Builder
+	switch {
+	case p.graphExec != 0:
+		sb.WriteString("training step: CUDA graph\n")
+	case p.graphErr != nil:
+		fmt.Fprintf(&sb, "training step: eager (graph capture failed: %v)\n", p.graphErr)
+	default:
+		sb.WriteString("training step: eager\n")
+	}
+	switch st := p.stg.Load(); {
+	case st != nil:
+		sb.WriteString(st.status() + "\n")
+	case p.stageErr != nil:
+		fmt.Fprintf(&sb, "input staging: off (%v)\n", p.stageErr)
+	case !p.stageOn.Load():
+		sb.WriteString("input staging: off\n")
+	default:
+		sb.WriteString("input staging: on, from the first staged batch\n")
+	}
+	switch {
+	case p.d.multiblockErr != nil:
+		fmt.Fprintf(&sb, "BatchNorm: one block per channel (the multi-block kernels did not compile: %v)\n", p.d.multiblockErr)
+	case p.bnLegacy:
+		sb.WriteString("BatchNorm: one block per channel (POSELAB_CUDA_BN=legacy)\n")
+	default:
+		sb.WriteString("BatchNorm: multi-block\n")
+	}
+	fmt.Fprintf(&sb, "memory: %s reuse, arena %.2f GiB\n", p.pl.Reuse, float64(p.pl.Total)/(1<<30))
 	return sb.String()
 }

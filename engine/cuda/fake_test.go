@@ -381,6 +381,10 @@ func TestProgramOnFakeGPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := pr.(*handle)
+			if d := h.Describe(); !strings.Contains(d, "training step: CUDA graph; ") || !strings.Contains(d, "; memory: ") ||
+				strings.Contains(d, "\n") {
+				t.Errorf("Describe: %q", d)
+			}
 			if err := h.p.d.do(func() error {
 				prof, err := h.p.profileStep(batch)
 				if err == nil && len(prof) == 0 {
