@@ -68,8 +68,12 @@ func im2colChannels[T float32 | float64](g convGeom, x, col []T, n, c0, c1 int) 
 						continue
 					}
 					xr := x[(ch*g.h+ih)*g.w:][:g.w]
-					zero(r[:lo])
-					zero(r[hi:])
+					for i := 0; i < lo; i++ { // a few columns: a loop, not a memclr call
+						r[i] = 0
+					}
+					for i := hi; i < len(r); i++ {
+						r[i] = 0
+					}
 					if g.s == 1 && lo < hi {
 						copy(r[lo:hi], xr[lo+off:hi+off])
 						continue
