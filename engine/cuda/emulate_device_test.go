@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"sort"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -27,8 +28,11 @@ import (
 // emuArenaBytes is the emulator's address space; it reserves pages lazily.
 const emuArenaSize = 1 << 30
 
-// emuGPU is the Go side of one emulator process.
+// emuGPU is the Go side of one emulator process. Its calls come from the
+// device goroutine and from a program's staging copy thread; mu keeps
+// them whole.
 type emuGPU struct {
+	mu     sync.Mutex
 	t      *testing.T
 	cmd    *exec.Cmd
 	in     io.WriteCloser
@@ -48,13 +52,15 @@ type emuGPU struct {
 	convs            map[uintptr][2]int32 // pad, stride
 	nextH            uintptr
 
-	// Graph capture: while capturing, calls are recorded, with the values
-	// of their arguments, instead of run.
+	// Graph capture: while a stream is captured, the calls queued on it are
+	// recorded, with the values of their arguments, instead of run.
 	capturing bool
+	capStream uintptr
 	rec       []func()
 	graphs    map[uintptr][]func()
 	execs     map[uintptr][]func()
 	calls     map[string]int
+	maxGridX  map[string]uint32 // widest grid per kernel
 }
 
 // cudaErrorStreamCaptureUnsupported, for calls a capture forbids.
@@ -89,12 +95,15 @@ func (e *emuGPU) reply(dst []byte) {
 	}
 }
 
-// op runs f now, or records it while a graph is being captured.
-func (e *emuGPU) op(f func()) {
+// op runs f, queued on stream s, now, or records it while s is being
+// captured.
+func (e *emuGPU) op(s uintptr, f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.dead != nil {
 		panic(e.dead)
 	}
-	if e.capturing {
+	if e.capturing && s == e.capStream {
 		e.rec = append(e.rec, f)
 		return
 	}
@@ -102,6 +111,8 @@ func (e *emuGPU) op(f func()) {
 }
 
 func (e *emuGPU) malloc(bytes uint64) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	bytes = uint64(alignUp(int64(max(bytes, 1))))
 	for i, f := range e.free {
 		if f[1] >= bytes {
@@ -119,6 +130,8 @@ func (e *emuGPU) malloc(bytes uint64) (uint64, bool) {
 }
 
 func (e *emuGPU) release(p uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	n, ok := e.allocs[p]
 	if !ok {
 		return false
@@ -139,7 +152,22 @@ func (e *emuGPU) release(p uint64) bool {
 	return true
 }
 
+// poison fills [p, p+bytes) with NaN: fresh device memory holds
+// whatever was there before, and freed memory must not be read again, so
+// a program that reads either computes NaN. The largest allocations (the
+// cuDNN search workspace, which the emulator never reads) are left alone
+// to keep the arena's untouched pages unmapped.
+func (e *emuGPU) poison(p, bytes uint64) {
+	if bytes <= emuPoisonMax {
+		e.op(0, func() { e.put(uint32(1), p, uint32(0xFFFFFFFF), bytes/4) })
+	}
+}
+
+const emuPoisonMax = 64 << 20
+
 func (e *emuGPU) freeBytes() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var n uint64
 	for _, f := range e.free {
 		n += f[1]
@@ -153,7 +181,7 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 	bin := emulator(t)
 	e := &emuGPU{t: t, allocs: map[uint64]uint64{}, free: [][2]uint64{{emuBase, emuArenaSize}},
 		tensors: map[uintptr][4]int32{}, filters: map[uintptr][4]int32{}, convs: map[uintptr][2]int32{}, nextH: 100,
-		graphs: map[uintptr][]func(){}, execs: map[uintptr][]func(){}, calls: map[string]int{}}
+		graphs: map[uintptr][]func(){}, execs: map[uintptr][]func(){}, calls: map[string]int{}, maxGridX: map[string]uint32{}}
 	e.cmd = exec.Command(bin, "-i", fmt.Sprint(emuArenaSize))
 	e.cmd.Stderr = &e.stderr
 	var err error
@@ -189,12 +217,18 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 				return 2 // CUDA_ERROR_OUT_OF_MEMORY
 			}
 			*p = a
+			e.poison(a, bytes)
 			return ok
 		},
 		MemFree: func(p uint64) cu.Result {
-			if !e.release(p) {
+			e.mu.Lock()
+			n, found := e.allocs[p]
+			e.mu.Unlock()
+			if !found {
 				return 1 // CUDA_ERROR_INVALID_VALUE
 			}
+			e.poison(p, n)
+			e.release(p)
 			return ok
 		},
 		MemAllocHost: func(p *unsafe.Pointer, bytes uint64) cu.Result {
@@ -205,13 +239,13 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 		},
 		MemFreeHost: func(p unsafe.Pointer) cu.Result { return ok },
 		MemsetD32Async: func(p uint64, v uint32, n uint64, s uintptr) cu.Result {
-			e.op(func() { e.put(uint32(1), p, v, n) })
+			e.op(s, func() { e.put(uint32(1), p, v, n) })
 			return ok
 		},
 		// The host bytes are read when the copy runs: at issue time, or at
 		// each replay of a graph that captured it, as on a GPU.
 		MemcpyHtoDAsync: func(dst uint64, src unsafe.Pointer, n uint64, s uintptr) cu.Result {
-			e.op(func() {
+			e.op(s, func() {
 				e.put(uint32(2), dst, n)
 				if _, err := e.w.Write(unsafe.Slice((*byte)(src), n)); err != nil {
 					e.die(err)
@@ -220,27 +254,27 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 			return ok
 		},
 		MemcpyDtoHAsync: func(dst unsafe.Pointer, src uint64, n uint64, s uintptr) cu.Result {
-			e.op(func() { e.put(uint32(3), src, n); e.reply(unsafe.Slice((*byte)(dst), n)) })
+			e.op(s, func() { e.put(uint32(3), src, n); e.reply(unsafe.Slice((*byte)(dst), n)) })
 			return ok
 		},
 		MemcpyDtoH: func(dst unsafe.Pointer, src uint64, n uint64) cu.Result {
 			if e.capturing {
 				return emuCaptureErr
 			}
-			e.op(func() { e.put(uint32(3), src, n); e.reply(unsafe.Slice((*byte)(dst), n)) })
+			e.op(0, func() { e.put(uint32(3), src, n); e.reply(unsafe.Slice((*byte)(dst), n)) })
 			return ok
 		},
 		MemcpyDtoDAsync: func(dst, src, n uint64, s uintptr) cu.Result {
-			e.op(func() { e.put(uint32(4), dst, src, n) })
+			e.op(s, func() { e.put(uint32(4), dst, src, n) })
 			return ok
 		},
 		// A synchronisation makes the emulator answer, so that its failure
 		// shows at the call that waited for the work.
 		StreamSynchronize: func(s uintptr) cu.Result {
-			if e.capturing {
+			if e.capturing && s == e.capStream {
 				return emuCaptureErr
 			}
-			e.op(func() { e.put(uint32(8)); e.reply(make([]byte, 1)) })
+			e.op(s, func() { e.put(uint32(8)); e.reply(make([]byte, 1)) })
 			return ok
 		},
 		StreamCreate:     func(s *uintptr, fl uint32) cu.Result { handle(s); return ok },
@@ -255,11 +289,15 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 		GetErrorString:   func(r cu.Result, s **byte) cu.Result { return ok },
 		StreamBeginCapture: func(s uintptr, mode int32) cu.Result {
 			e.calls["capture"]++
-			e.capturing, e.rec = true, nil
+			e.mu.Lock()
+			e.capturing, e.capStream, e.rec = true, s, nil
+			e.mu.Unlock()
 			return ok
 		},
 		StreamEndCapture: func(s uintptr, g *uintptr) cu.Result {
+			e.mu.Lock()
 			e.capturing = false
+			e.mu.Unlock()
 			handle(g)
 			e.graphs[*g] = e.rec
 			e.rec = nil
@@ -273,7 +311,7 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 		GraphLaunch: func(x, s uintptr) cu.Result {
 			e.calls["graph launch"]++
 			for _, f := range e.execs[x] {
-				e.op(f)
+				e.op(s, f)
 			}
 			return ok
 		},
@@ -292,7 +330,8 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 				}
 			}
 			e.calls["kernel "+name]++
-			e.op(func() {
+			e.maxGridX[name] = max(e.maxGridX[name], gx)
+			e.op(s, func() {
 				e.put(uint32(5), uint32(len(name)), []byte(name), gx, gy, gz, bx, uint32(n))
 				if n > 0 {
 					e.put(slots)
@@ -301,6 +340,9 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 			return ok
 		},
 	}
+	// cuBLAS and cuDNN queue on the compute stream (device.init sets
+	// their handles' streams to it).
+	var compute uintptr
 	blas := &cu.Blas{
 		SetMathMode:  func(h uintptr, m int32) int32 { return 0 },
 		StatusString: func(int32) string { return "" },
@@ -310,7 +352,7 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 			beta *float32, c uint64, ldc int32) int32 {
 			e.calls["sgemm"]++
 			al, be := *alpha, *beta
-			e.op(func() { e.put(uint32(6), ta, tb, m, n, k, lda, ldb, ldc, al, be, a, b, c) })
+			e.op(compute, func() { e.put(uint32(6), ta, tb, m, n, k, lda, ldb, ldc, al, be, a, b, c) })
 			return 0
 		},
 	}
@@ -326,7 +368,7 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 			panic(fmt.Sprintf("%s: x %v filter %v pad %d stride %d does not give y %v", what, xs, fs, pad, st, ys))
 		}
 		al, be := *alpha, *beta
-		e.op(func() {
+		e.op(compute, func() {
 			e.put(uint32(7), kind, xs[0], xs[1], xs[2], xs[3], fs[0], fs[2], fs[3], pad, st, ys[2], ys[3], al, be, x, w, y, ws, wsBytes)
 		})
 		return 0
@@ -393,6 +435,7 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 	}
 	d := &device{drv: drv, blas: blas, dnn: dnn, sms: 132, name: "emulated", arch: "emu", fn: map[string]uintptr{}, work: make(chan func())}
 	drv.StreamCreate(&d.stream, cu.StreamNonBlocking)
+	compute = d.stream
 	for i, k := range kernelNames {
 		d.fn[k] = uintptr(i + 1)
 		names[uintptr(i+1)] = k

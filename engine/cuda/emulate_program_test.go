@@ -72,20 +72,58 @@ func (c emuCase) build(t testing.TB) *nn.Graph {
 }
 
 // emuModes are the program variants: the default (pooled memory, Add
-// aliases, multi-block BatchNorm) and the old layout and kernels.
+// aliases, multi-block BatchNorm), the old layout and kernels, the
+// default with every grid's blocks run last to first (a kernel whose
+// result depends on block order gives other numbers), and the default
+// with every training batch staged first (its inputs come from the
+// staging slots by device-to-device copies).
 var emuModes = []struct {
-	name string
-	env  map[string]string
+	name           string
+	env            map[string]string
+	staged, models bool
 }{
-	{"default", nil},
-	{"legacy", map[string]string{"POSELAB_CUDA_BN": "legacy", "POSELAB_CUDA_MEMREUSE": "0", "POSELAB_CUDA_ALIAS": "0"}},
+	{name: "default", models: true},
+	{name: "legacy", env: map[string]string{"POSELAB_CUDA_BN": "legacy", "POSELAB_CUDA_MEMREUSE": "0", "POSELAB_CUDA_ALIAS": "0"}},
+	{name: "reverse-blocks", env: map[string]string{"EMU_REVERSE": "1"}},
+	{name: "staged", staged: true},
+}
+
+// stagedBackend compiles programs whose TrainStep stages its batch first,
+// as the engine does one step ahead.
+type stagedBackend struct {
+	nn.Backend
+	took *int
+}
+
+type stagedProgram struct {
+	nn.Program
+	took *int // training steps that took their batch from a staging slot
+}
+
+func (b stagedBackend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	if err != nil {
+		return nil, err
+	}
+	return stagedProgram{p, b.took}, nil
+}
+
+func (p stagedProgram) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
+	p.Program.(nn.Stager).Stage(b)
+	l, err := p.Program.TrainStep(b, step, lr)
+	if st := p.Program.(*handle).p.stg.Load(); st != nil {
+		st.mu.Lock()
+		*p.took = st.used
+		st.mu.Unlock()
+	}
+	return l, err
 }
 
 func TestEmulatedProgramMatchesCPU(t *testing.T) {
 	emulator(t)
 	t0 := time.Now()
 	for _, m := range emuModes {
-		for _, c := range emuParityCases(m.name == "default") {
+		for _, c := range emuParityCases(m.models) {
 			t.Run(m.name+"/"+c.name, func(t *testing.T) {
 				for k, v := range m.env {
 					t.Setenv(k, v)
@@ -93,19 +131,38 @@ func TestEmulatedProgramMatchesCPU(t *testing.T) {
 				t1 := time.Now()
 				d, e := newEmuDevice(t)
 				defer close(d.work)
+				var dut nn.Backend = &backend{d: d}
+				took := new(int)
+				if m.staged {
+					dut = stagedBackend{dut, took}
+				}
 				var res map[string]any
 				if c.graph != nil {
-					res = runLockstep(t, cpu.New(), &backend{d: d}, c, 1e-4)
+					res = runLockstep(t, cpu.New(), dut, c, 1e-4)
 				} else {
-					res = runParityGraph(t, cpu.New(), &backend{d: d}, c.parityCase, c.build(t), 1e-4)
+					res = runParityGraph(t, cpu.New(), dut, c.parityCase, c.build(t), 1e-4)
+				}
+				if m.staged && *took != 3 {
+					t.Errorf("staged: %d of 3 training steps took their batch from a staging slot", *took)
 				}
 				// The first TrainStep captures the step, all three replay it.
 				if e.calls["capture"] != 1 || e.calls["graph launch"] != 3 {
 					t.Errorf("captured %d times, replayed %d times; want 1 and 3", e.calls["capture"], e.calls["graph launch"])
 				}
-				legacy := m.env != nil
-				if multi := e.calls["kernel bn_stats"] + e.calls["kernel bias_part"]; (multi == 0) != legacy && strings.Contains(c.name, "multiblock") {
-					t.Errorf("legacy %v: %d multi-block BatchNorm and bias launches", legacy, multi)
+				// The multi-block case splits its channels over 3 blocks, or
+				// runs the legacy kernels only.
+				if strings.Contains(c.name, "multiblock") {
+					legacy := m.name == "legacy"
+					multi := e.calls["kernel bn_stats"] + e.calls["kernel bn_back_reduce"] + e.calls["kernel bias_part"]
+					old := e.calls["kernel bn_train"] + e.calls["kernel bn_train_back"] + e.calls["kernel bias_grad"]
+					if legacy && (multi != 0 || old == 0) {
+						t.Errorf("legacy: %d multi-block and %d legacy BatchNorm and bias launches", multi, old)
+					}
+					for _, k := range []string{"bn_stats", "bn_apply", "bn_back_reduce", "bn_back_apply", "bias_part"} {
+						if !legacy && e.maxGridX[k] != 3 {
+							t.Errorf("%s: widest grid %d blocks per channel, want 3", k, e.maxGridX[k])
+						}
+					}
 				}
 				t.Logf("%s/%s: %s in %v", m.name, c.name, fmtRes(res), time.Since(t1).Round(time.Millisecond))
 			})
@@ -141,56 +198,80 @@ func (s *softT) Fatalf(format string, a ...any) {
 	panic(softFatal{})
 }
 
-// A plan that gives a convolution's output (which its BatchNorm reads
-// again in backward) the memory of the BatchNorm+ReLU output written
-// right after it computes wrong gradients: the emulated parity fails.
-func TestEmulatedParityCatchesABadPlan(t *testing.T) {
+// Wrong plans compute wrong numbers, and the emulated parity test sees
+// them: a convolution's output (which its BatchNorm reads again in
+// backward) given the memory of the BatchNorm+ReLU output written right
+// after it, and a convolution's forward workspace laid over its own input
+// (the emulator fills workspaces with NaN around every cuDNN call).
+func TestEmulatedParityCatchesBadPlans(t *testing.T) {
 	emulator(t)
-	var c parityCase
+	cases := map[string]parityCase{}
 	for _, pc := range parityCases() {
-		if pc.name == "batchnorm2d+relu" {
-			c = pc
+		cases[pc.name] = pc
+	}
+	node := func(c parityCase, ok func(g *nn.Graph, n *nn.Node) bool) int {
+		b := nn.NewBuilder()
+		c.build(b)
+		g := b.Build()
+		for _, n := range g.Nodes {
+			if ok(g, n) {
+				return n.ID
+			}
 		}
+		t.Fatalf("case %s changed: no node for this corruption", c.name)
+		return -1
 	}
-	b := nn.NewBuilder()
-	c.build(b)
-	g := b.Build()
-	victim := -1
-	for _, n := range g.Nodes {
-		if n.Op == nn.OpBatchNorm && g.Nodes[n.Inputs[0]].Op == nn.OpConv2d {
-			victim = n.Inputs[0]
-			break
-		}
+	bnCase, convCase := cases["batchnorm2d+relu"], cases["conv2d"]
+	// The convolution whose output a BatchNorm and its fused ReLU follow.
+	victim := node(bnCase, func(g *nn.Graph, n *nn.Node) bool {
+		return n.Op == nn.OpConv2d && n.ID+2 < len(g.Nodes) && g.Nodes[n.ID+1].Op == nn.OpBatchNorm && g.Nodes[n.ID+2].Op == nn.OpReLU
+	})
+	// The second convolution, which reads the first's output.
+	second := node(convCase, func(g *nn.Graph, n *nn.Node) bool {
+		return n.Op == nn.OpConv2d && g.Nodes[n.Inputs[0]].Op == nn.OpConv2d
+	})
+	for _, bad := range []struct {
+		name string
+		c    parityCase
+		hook func(p *plan)
+	}{
+		{"activation overwritten", bnCase, func(p *plan) { p.Nodes[victim].Y = p.Nodes[victim+2].Y }},
+		{"workspace over an input", convCase, func(p *plan) {
+			if p.Nodes[second].WS[0] < 0 {
+				t.Errorf("convolution %d has no pooled forward workspace", second)
+			}
+			p.Nodes[second].WS[0] = p.Nodes[second-1].Y
+		}},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			run := func() []string {
+				d, _ := newEmuDevice(t)
+				defer close(d.work)
+				s := &softT{TB: t}
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							if _, ok := r.(softFatal); !ok {
+								panic(r)
+							}
+						}
+					}()
+					runParity(s, cpu.New(), &backend{d: d}, bad.c, 1e-4)
+				}()
+				return s.errs
+			}
+			if errs := run(); len(errs) != 0 {
+				t.Fatalf("the good plan fails: %v", errs)
+			}
+			planHook = bad.hook
+			defer func() { planHook = nil }()
+			errs := run()
+			if len(errs) == 0 {
+				t.Fatal("the wrong plan passed the emulated parity test")
+			}
+			t.Logf("caught: %s", strings.Join(errs, "; "))
+		})
 	}
-	if victim < 0 || g.Nodes[victim+2].Op != nn.OpReLU {
-		t.Fatal("the batchnorm2d+relu case changed: no convolution -> BatchNorm -> ReLU")
-	}
-	run := func() []string {
-		d, _ := newEmuDevice(t)
-		defer close(d.work)
-		s := &softT{TB: t}
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					if _, ok := r.(softFatal); !ok {
-						panic(r)
-					}
-				}
-			}()
-			runParity(s, cpu.New(), &backend{d: d}, c, 1e-4)
-		}()
-		return s.errs
-	}
-	if errs := run(); len(errs) != 0 {
-		t.Fatalf("the good plan fails: %v", errs)
-	}
-	planHook = func(p *plan) { p.Nodes[victim].Y = p.Nodes[victim+2].Y }
-	defer func() { planHook = nil }()
-	errs := run()
-	if len(errs) == 0 {
-		t.Fatal("a plan that overwrites a saved activation passed the emulated parity test")
-	}
-	t.Logf("caught: %s", strings.Join(errs, "; "))
 }
 
 // runLockstep is the parity test for the image models. Free-running
