@@ -433,7 +433,10 @@ func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 			return conv(2, "conv backward filter", a, xD, x, dwD, dw, cD, dyD, dy, ws, wsb, b)
 		},
 	}
-	d := &device{drv: drv, blas: blas, dnn: dnn, sms: 132, name: "emulated", arch: "emu", fn: map[string]uintptr{}, work: make(chan func())}
+	// 8 SMs cap gridFor's grids at 128 blocks, fewer than the larger
+	// tensors here need, so the grid-stride loops run several rounds, as
+	// they do on a real GPU at training sizes.
+	d := &device{drv: drv, blas: blas, dnn: dnn, sms: 8, name: "emulated", arch: "emu", fn: map[string]uintptr{}, work: make(chan func())}
 	drv.StreamCreate(&d.stream, cu.StreamNonBlocking)
 	compute = d.stream
 	for i, k := range kernelNames {
