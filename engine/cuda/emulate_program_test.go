@@ -416,3 +416,57 @@ func rms(a, b []float32) float64 {
 	}
 	return math.Sqrt(s / float64(len(a)))
 }
+
+// The replayed graph follows the step and learning rate of every call
+// (they reach its kernels through the control block, uploaded before each
+// launch): four steps with a falling learning rate and per-step dropout
+// masks match the CPU backend, loss by loss and in the final state.
+func TestEmulatedGraphFollowsStepAndLR(t *testing.T) {
+	emulator(t)
+	c := parityCases()[1] // batchnorm1d+relu+dropout
+	b := nn.NewBuilder()
+	c.build(b)
+	g := b.Build()
+	d, e := newEmuDevice(t)
+	defer close(d.work)
+	opt := nn.Options{Batch: c.B, Seed: 5, Adam: nn.Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-3}}
+	ep, err := (&backend{d: d}).Compile(g, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	cp, err := cpu.New().Compile(g, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	batch := randomBatch(g, c.B, 3)
+	for s := 0; s < 4; s++ {
+		lr := 1e-2 / float64(s+1)
+		el, err := ep.TrainStep(batch, 10*s, lr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := cp.TrainStep(batch, 10*s, lr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(el-cl) > 1e-5*math.Abs(cl) {
+			t.Errorf("step %d: loss %v, CPU %v", s, el, cl)
+		}
+	}
+	if e.calls["capture"] != 1 || e.calls["graph launch"] != 4 {
+		t.Fatalf("captured %d times, replayed %d times; want 1 and 4", e.calls["capture"], e.calls["graph launch"])
+	}
+	es, err := ep.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := cp.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pe, at := compareMaps(t, "params", es.Params, cs.Params); pe > 1e-5 {
+		t.Errorf("params after 4 steps: relative error %.3g at %s", pe, at)
+	}
+}
