@@ -25,7 +25,7 @@ import (
 // streams, events and synchronisation are no-ops here; their ordering is
 // what fake_stream_test.go checks.
 
-// emuArenaBytes is the emulator's address space; it reserves pages lazily.
+// emuArenaSize is the emulator's address space; it maps pages lazily.
 const emuArenaSize = 1 << 30
 
 // emuGPU is the Go side of one emulator process. Its calls come from the
@@ -33,7 +33,6 @@ const emuArenaSize = 1 << 30
 // them whole.
 type emuGPU struct {
 	mu     sync.Mutex
-	t      *testing.T
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	w      *bufio.Writer
@@ -179,7 +178,7 @@ func (e *emuGPU) freeBytes() uint64 {
 // skips without g++. Close the device's work channel when done.
 func newEmuDevice(t *testing.T) (*device, *emuGPU) {
 	bin := emulator(t)
-	e := &emuGPU{t: t, allocs: map[uint64]uint64{}, free: [][2]uint64{{emuBase, emuArenaSize}},
+	e := &emuGPU{allocs: map[uint64]uint64{}, free: [][2]uint64{{emuBase, emuArenaSize}},
 		tensors: map[uintptr][4]int32{}, filters: map[uintptr][4]int32{}, convs: map[uintptr][2]int32{}, nextH: 100,
 		graphs: map[uintptr][]func(){}, execs: map[uintptr][]func(){}, calls: map[string]int{}, maxGridX: map[string]uint32{}}
 	e.cmd = exec.Command(bin, "-i", fmt.Sprint(emuArenaSize))
