@@ -30,6 +30,12 @@ import (
 //go:embed testdata/emulate_prelude.h
 var emuPrelude string
 
+// emuServeSource is the interactive mode a live emulated device talks to
+// (emulate_device_test.go).
+//
+//go:embed testdata/emulate_serve.h
+var emuServeSource string
+
 // emuBase is the device address of arena byte 0 (as in the prelude).
 const emuBase = uint64(1) << 32
 
@@ -83,6 +89,7 @@ func emuKernels() (map[string][]emuParam, []string) {
 func emuMain() (string, error) {
 	ks, order := emuKernels()
 	var b strings.Builder
+	b.WriteString(emuServeSource)
 	b.WriteString(`
 static void emuDispatch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, std::vector<uint64_t> a) {
 `)
@@ -122,7 +129,8 @@ static void emuDispatch(const char* name, unsigned gx, unsigned gy, unsigned gz,
 static std::string emuPath(const char* dir, const char* f) { return std::string(dir) + "/" + f; }
 
 int main(int argc, char** argv) {
-	if (argc != 2) { std::fprintf(stderr, "usage: emu DIR < script\n"); return 2; }
+	if (argc == 3 && !std::strcmp(argv[1], "-i")) return emuServe(std::strtoull(argv[2], nullptr, 10));
+	if (argc != 2) { std::fprintf(stderr, "usage: emu DIR < script, or emu -i ARENA_BYTES\n"); return 2; }
 	char cmd[64], name[128], file[256];
 	while (std::scanf("%63s", cmd) == 1) {
 		if (!std::strcmp(cmd, "arena")) {

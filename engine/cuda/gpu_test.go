@@ -197,7 +197,7 @@ func parityCases() []parityCase {
 }
 
 // compareMaps checks every tensor of want against got; returns the worst.
-func compareMaps(t *testing.T, what string, got, want map[string]*nn.Tensor) (float64, string) {
+func compareMaps(t testing.TB, what string, got, want map[string]*nn.Tensor) (float64, string) {
 	t.Helper()
 	worst, at := 0.0, ""
 	names := make([]string, 0, len(want))
@@ -243,10 +243,15 @@ func TestParityCasesRunOnCPU(t *testing.T) {
 // runParity compiles case c on both backends with the same seed and batch
 // and compares evaluation outputs, training loss and gradients, the state
 // after three Adam steps and the evaluation loss afterwards.
-func runParity(t *testing.T, ref, dut nn.Backend, c parityCase, tol float64) map[string]any {
+func runParity(t testing.TB, ref, dut nn.Backend, c parityCase, tol float64) map[string]any {
 	b := nn.NewBuilder()
 	c.build(b)
-	g := b.Build()
+	return runParityGraph(t, ref, dut, c, b.Build(), tol)
+}
+
+// runParityGraph is runParity on a built graph g (c gives its name, batch
+// size and mask inputs; c.build is not used).
+func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph, tol float64) map[string]any {
 	if len(g.Outputs) == 0 {
 		g.Outputs["pred"] = g.Losses[len(g.Losses)-1].Pred
 	}
