@@ -290,18 +290,9 @@ func TestEmulatedParityCatchesBadPlans(t *testing.T) {
 // full steps).
 func runLockstep(t testing.TB, ref, dut nn.Backend, c emuCase, tol float64) map[string]any {
 	g := c.build(t)
-	opt := nn.Options{Batch: c.B, Seed: 7, Adam: nn.Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-3}}
-	cp, err := ref.Compile(g, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp, gp, batch := compilePair(t, ref, dut, g, c.B, c.masks)
 	defer cp.Close()
-	gp, err := dut.Compile(g, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer gp.Close()
-	batch := randomBatch(g, c.B, 11, c.masks...)
 	res := map[string]any{"case": c.name}
 	worst := func(what string, e float64, at string) {
 		if old, ok := res[what].(float64); !ok || e > old || e != e {
@@ -311,15 +302,7 @@ func runLockstep(t testing.TB, ref, dut nn.Backend, c emuCase, tol float64) map[
 			t.Errorf("%s: relative error %.3g at %s (tolerance %g)", what, e, at, tol)
 		}
 	}
-	po, err := gp.Predict(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	co, err := cp.Predict(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, at := compareMaps(t, "predict", po, co)
+	e, at := predictErr(t, cp, gp, batch)
 	worst("predict", e, at)
 	zeroAbs := 0.0
 	for s := 0; s < 3; s++ {

@@ -241,21 +241,7 @@ func newEmu(t *testing.T) *emuSession {
 			return ok
 		},
 	}
-	d.check = func(name string, args []any) error {
-		sig, found := sigs[name]
-		if !found {
-			return fmt.Errorf("no such kernel in the source")
-		}
-		if len(sig) != len(args) {
-			return fmt.Errorf("%d arguments, the kernel takes %d", len(args), len(sig))
-		}
-		for i, a := range args {
-			if k := argKind(a); k != sig[i] {
-				return fmt.Errorf("argument %d is %T, the kernel wants %s", i, a, sig[i])
-			}
-		}
-		return nil
-	}
+	d.check = func(name string, args []any) error { return checkArgs(sigs, name, args) }
 	e.dev = d
 	return e
 }

@@ -114,6 +114,24 @@ func argKind(a any) string {
 	return fmt.Sprintf("%T", a)
 }
 
+// checkArgs checks a launch's arguments against the kernel's parameter
+// kinds as the source declares them (sigs from kernelSigs).
+func checkArgs(sigs map[string][]string, name string, args []any) error {
+	sig, found := sigs[name]
+	if !found {
+		return fmt.Errorf("no such kernel in the source")
+	}
+	if len(sig) != len(args) {
+		return fmt.Errorf("%d arguments, the kernel takes %d", len(args), len(sig))
+	}
+	for i, a := range args {
+		if k := argKind(a); k != sig[i] {
+			return fmt.Errorf("argument %d is %T, the kernel wants %s", i, a, sig[i])
+		}
+	}
+	return nil
+}
+
 func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 	f := &fakeGPU{t: t, allocs: map[uint64]uint64{}, next: 1 << 20, tensors: map[uintptr][4]int{}, filters: map[uintptr][4]int{},
 		convs: map[uintptr][4]int{}, nextH: 100, sigs: kernelSigs(), calls: map[string]int{}}
@@ -290,12 +308,8 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 	drv.MemAlloc(&blasWS, 1<<20)
 	d.check = func(name string, args []any) error {
 		f.calls["kernel "+name]++
-		sig, ok := f.sigs[name]
-		if !ok {
-			return fmt.Errorf("no such kernel in the source")
-		}
-		if len(sig) != len(args) {
-			return fmt.Errorf("%d arguments, the kernel takes %d", len(args), len(sig))
+		if err := checkArgs(f.sigs, name, args); err != nil {
+			return err
 		}
 		for i, a := range args {
 			if v, isPtr := a.(uint64); isPtr {
@@ -306,9 +320,6 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 				} else if !f.inside(v, 4) {
 					f.fail("%s: argument %d (%#x) points outside every allocation", name, i, v)
 				}
-			}
-			if kind := argKind(a); kind != sig[i] {
-				return fmt.Errorf("argument %d is %T, the kernel wants %s", i, a, sig[i])
 			}
 		}
 		f.log.addKernel(name, args)

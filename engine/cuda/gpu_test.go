@@ -243,6 +243,36 @@ func TestParityCasesRunOnCPU(t *testing.T) {
 // runParity compiles case c on both backends with the same seed and batch
 // and compares evaluation outputs, training loss and gradients, the state
 // after three Adam steps and the evaluation loss afterwards.
+// compilePair compiles g on the reference and the device under test with
+// the parity options (Adam eps 1e-3, see runParityGraph) and makes the
+// batch both get.
+func compilePair(t testing.TB, ref, dut nn.Backend, g *nn.Graph, B int, masks []string) (cp, gp nn.Program, batch nn.Batch) {
+	opt := nn.Options{Batch: B, Seed: 7, Adam: nn.Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-3}}
+	cp, err := ref.Compile(g, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gp, err = dut.Compile(g, opt); err != nil {
+		cp.Close()
+		t.Fatal(err)
+	}
+	return cp, gp, randomBatch(g, B, 11, masks...)
+}
+
+// predictErr is the worst relative error between the two programs'
+// evaluation-mode outputs on batch.
+func predictErr(t testing.TB, cp, gp nn.Program, batch nn.Batch) (float64, string) {
+	po, err := gp.Predict(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := cp.Predict(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return compareMaps(t, "predict", po, co)
+}
+
 func runParity(t testing.TB, ref, dut nn.Backend, c parityCase, tol float64) map[string]any {
 	b := nn.NewBuilder()
 	c.build(b)
@@ -262,18 +292,9 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 	// the CPU alone: float32 vs float64 parameters after these 3 steps differ
 	// by 1.1e-2 with eps 1e-8 and by 1.9e-7 with eps 1e-3. The update rule
 	// is exercised all the same.
-	opt := nn.Options{Batch: c.B, Seed: 7, Adam: nn.Adam{Beta1: 0.9, Beta2: 0.999, Eps: 1e-3}}
-	cp, err := ref.Compile(g, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp, gp, batch := compilePair(t, ref, dut, g, c.B, c.masks)
 	defer cp.Close()
-	gp, err := dut.Compile(g, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer gp.Close()
-	batch := randomBatch(g, c.B, 11, c.masks...)
 	res := map[string]any{"case": c.name}
 	fail := func(what string, e float64, at string) {
 		res[what] = e
@@ -282,15 +303,7 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 		}
 	}
 	// Evaluation mode forward.
-	po, err := gp.Predict(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	co, err := cp.Predict(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, at := compareMaps(t, "predict", po, co)
+	e, at := predictErr(t, cp, gp, batch)
 	fail("predict", e, at)
 	// Training-mode loss and gradients (step 3 selects dropout masks).
 	gl, gg, err := gp.Gradients(batch, 3)
