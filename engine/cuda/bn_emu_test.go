@@ -389,13 +389,14 @@ func TestEmulatedElementwise(t *testing.T) {
 	a, b, d0 := randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1)
 	e := newEmu(t)
 	dA, dB := e.floats(a), e.floats(b)
-	relu, sum, back0, back1 := e.nans(n), e.nans(n), e.nans(n), e.floats(d0)
+	relu, sum, sumRelu, back0, back1 := e.nans(n), e.nans(n), e.nans(n), e.nans(n), e.floats(d0)
 	for _, l := range []struct {
 		name string
 		args []any
 	}{
 		{"relu_fwd", []any{dA, relu, i64(n)}},
 		{"add_fwd", []any{dA, dB, sum, i64(n)}},
+		{"add_relu_fwd", []any{dA, dB, sumRelu, i64(n)}},
 		{"relu_back", []any{dA, dB, back0, i64(n), 0}},
 		{"relu_back", []any{dA, dB, back1, i64(n), 1}},
 	} {
@@ -404,9 +405,10 @@ func TestEmulatedElementwise(t *testing.T) {
 		}
 	}
 	e.run()
-	wr, ws, w0, w1 := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	wr, ws, wsr, w0, w1 := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	for i := range a {
 		ws[i] = float64(a[i] + b[i])
+		wsr[i] = max(ws[i], 0)
 		w1[i] = float64(d0[i])
 		if a[i] > 0 {
 			wr[i], w0[i] = float64(a[i]), float64(b[i])
@@ -415,6 +417,7 @@ func TestEmulatedElementwise(t *testing.T) {
 	}
 	check(t, "relu_fwd", e.get(relu, n), wr)
 	check(t, "add_fwd", e.get(sum, n), ws)
+	check(t, "add_relu_fwd", e.get(sumRelu, n), wsr)
 	check(t, "relu_back acc 0", e.get(back0, n), w0)
 	check(t, "relu_back acc 1", e.get(back1, n), w1)
 }

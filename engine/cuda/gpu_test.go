@@ -162,6 +162,14 @@ func parityCases() []parityCase {
 			b.Input("t", 4, 5, 5)
 			b.Loss(nn.MSE, b.MaxPool2d(b.Conv2d("c", x, 4, 3, 1, 1, true), 3, 2, 1), "t", "", 1)
 		}},
+		{"add+relu", 2, nil, func(b *nn.Builder) {
+			// A ResNet block's tail: BatchNorm, the shortcut's sum, ReLU.
+			x := b.Input("x", 3, 6, 6)
+			b.Input("t", 4, 6, 6)
+			h := b.Conv2d("c1", x, 4, 3, 1, 1, false)
+			s := b.BatchNorm("bn", b.Conv2d("c2", b.ReLU(h), 4, 3, 1, 1, false))
+			b.Loss(nn.MSE, b.Conv2d("c3", b.ReLU(b.Add(s, h)), 4, 1, 1, 0, true), "t", "", 1)
+		}},
 		{"upsample+add", 2, nil, func(b *nn.Builder) {
 			x := b.Input("x", 3, 8, 8)
 			b.Input("t", 4, 8, 8)

@@ -441,6 +441,15 @@ __global__ void add_fwd(const float* a, const float* b, float* y, i64 n) {
 	GRID_STRIDE(i, n) y[i] = a[i] + b[i];
 }
 
+// add_relu_fwd: an Add whose only consumer is a ReLU writes the ReLU's
+// output (relu_fwd's comparison, so the bits are the same).
+__global__ void add_relu_fwd(const float* a, const float* b, float* y, i64 n) {
+	GRID_STRIDE(i, n) {
+		float v = a[i] + b[i];
+		y[i] = v > 0.f ? v : 0.f;
+	}
+}
+
 __global__ void accumulate(const float* dy, float* dx, i64 n, int acc) {
 	GRID_STRIDE(i, n) ACC(dx[i], dy[i]);
 }
@@ -677,7 +686,7 @@ var multiblockKernels = map[string]bool{"bn_stats": true, "bn_apply": true, "bn_
 var kernelNames = []string{
 	"add_bias", "bias_grad", "bn_train", "bn_train_back", "bn_stats", "bn_apply", "bn_back_reduce", "bn_back_apply",
 	"bias_part", "bias_final", "bn_eval", "relu_fwd", "relu_back",
-	"dropout_fwd", "dropout_back", "dropout_mask", "add_fwd", "accumulate", "maxpool_fwd", "maxpool_back",
+	"dropout_fwd", "dropout_back", "dropout_mask", "add_fwd", "add_relu_fwd", "accumulate", "maxpool_fwd", "maxpool_back",
 	"maxpool_back_disjoint", "upsample_fwd", "upsample_back", "gap_fwd", "gap_back", "softargmax_fwd",
 	"softargmax_back", "loss_terms", "loss_reduce", "adam",
 }

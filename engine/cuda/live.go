@@ -47,7 +47,7 @@ type span struct {
 // yOwner follows reshapes and fused ReLUs to the node whose output buffer
 // they share.
 func (p *plan) yOwner(g *nn.Graph, id int) int {
-	for g.Nodes[id].Op == nn.OpReshape || p.fusedInto[id] {
+	for g.Nodes[id].Op == nn.OpReshape || p.fusedInto[id] || p.reluOfAdd[id] {
 		id = g.Nodes[id].Inputs[0]
 	}
 	return id
@@ -66,7 +66,7 @@ func (p *plan) activationSpans(g *nn.Graph, tl timeline) []span {
 	aux := map[int]*span{}
 	var order []*span
 	for i, n := range g.Nodes {
-		if n.Op == nn.OpReshape || p.fusedInto[i] {
+		if n.Op == nn.OpReshape || p.fusedInto[i] || p.reluOfAdd[i] {
 			continue
 		}
 		first, last := tl.fwd(i), tl.fwd(i)

@@ -119,7 +119,7 @@ func planSpans(p *program) [][2]uint64 {
 		if n.Op == nn.OpReshape {
 			continue
 		}
-		if !pl.fusedInto[i] { // a fused ReLU's output is its BatchNorm's
+		if !pl.fusedInto[i] && !pl.reluOfAdd[i] { // a fused ReLU's output is its BatchNorm's or Add's
 			add(nb.Y, nb.N*4)
 		}
 		add(nb.Aux, nb.AuxBytes)

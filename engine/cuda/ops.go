@@ -107,8 +107,8 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		return d.bnTrain(bnFwd{x: x, y: y, gamma: gm, beta: bt, rmean: rm, rvar: rv, aux: p.at(nb.Aux), B: B, C: C, HW: HW,
 			eps: float32(n.Eps), mom: float32(n.Mom), update: upd, relu: relu}, S, p.bnLegacy)
 	case nn.OpReLU:
-		if p.pl.fusedInto[n.ID] {
-			return nil // its BatchNorm wrote max(0, .) into the shared buffer
+		if p.pl.fusedInto[n.ID] || p.pl.reluOfAdd[n.ID] {
+			return nil // its BatchNorm or Add wrote max(0, .) into the shared buffer
 		}
 		return d.launch("relu_fwd", d.gridFor(nb.N), 256, x, y, i64(nb.N))
 	case nn.OpDropout:
@@ -127,6 +127,9 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 	case nn.OpUpsample2x:
 		return d.launch("upsample_fwd", d.gridFor(nb.N), 256, x, y, B*in.Shape[0], in.Shape[1], in.Shape[2])
 	case nn.OpAdd:
+		if _, relu := p.pl.AddReLU[n.ID]; relu {
+			return d.launch("add_relu_fwd", d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N))
+		}
 		return d.launch("add_fwd", d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N))
 	case nn.OpSoftArgmax3D:
 		H, W := in.Shape[1], in.Shape[2]

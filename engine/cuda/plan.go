@@ -54,6 +54,12 @@ type plan struct {
 	// gradient buffer of its own (its backward reads the ReLU's).
 	FusedReLU map[int]int
 	fusedInto map[int]bool // ReLU nodes fused into their BatchNorm
+	// AddReLU maps an Add whose only consumer is a ReLU to that ReLU: the
+	// Add's kernel applies max(0, .) and writes the ReLU's buffer (the sum
+	// itself is never stored); the ReLU runs no forward of its own but its
+	// backward as usual (it reads its output, the shared buffer).
+	AddReLU   map[int]int
+	reluOfAdd map[int]bool
 	// GradAlias maps a node whose only consumer is an Add to that Add: the
 	// gradient of an Add's input is the Add's gradient, so the input reads
 	// the Add's gradient buffer instead of a copy (a residual's last
@@ -185,6 +191,13 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 	for _, r := range p.FusedReLU {
 		p.fusedInto[r] = true
 	}
+	p.AddReLU, p.reluOfAdd = fuseAddReLU(g), map[int]bool{}
+	if os.Getenv("POSELAB_CUDA_FUSE") == "0" {
+		p.AddReLU = map[int]int{}
+	}
+	for _, r := range p.AddReLU {
+		p.reluOfAdd[r] = true
+	}
 	p.GradAlias = addGradAliases(g, p.NeedGrad)
 	if os.Getenv("POSELAB_CUDA_ALIAS") == "0" { // debugging switch
 		p.GradAlias = map[int]int{}
@@ -216,7 +229,7 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 	// Aliases: a reshape or a fused ReLU is free (its input's buffer); a
 	// reshape's gradient, and an Add input's, is its owner's.
 	for i, n := range g.Nodes {
-		if n.Op == nn.OpReshape || p.fusedInto[i] {
+		if n.Op == nn.OpReshape || p.fusedInto[i] || p.reluOfAdd[i] {
 			p.Nodes[i].Y = p.Nodes[n.Inputs[0]].Y
 		}
 		if _, aliased := p.GradAlias[i]; p.NeedGrad[i] && (n.Op == nn.OpReshape || aliased) {
@@ -255,7 +268,7 @@ func (p *plan) layoutSeparate(g *nn.Graph, cur *cursor) {
 	take := cur.take
 	for i, n := range g.Nodes {
 		nb := &p.Nodes[i]
-		if n.Op == nn.OpReshape || p.fusedInto[i] {
+		if n.Op == nn.OpReshape || p.fusedInto[i] || p.reluOfAdd[i] {
 			continue
 		}
 		nb.Y = take(nb.N * 4)
@@ -426,6 +439,23 @@ func consumersOf(g *nn.Graph) (consumers [][]int, exposed map[int]bool) {
 		exposed[l.Pred] = true
 	}
 	return consumers, exposed
+}
+
+// fuseAddReLU finds Add nodes consumed by exactly one node, a ReLU, and
+// neither an output nor a loss prediction themselves (a ResNet block's
+// sum and ReLU).
+func fuseAddReLU(g *nn.Graph) map[int]int {
+	consumers, exposed := consumersOf(g)
+	fused := map[int]int{}
+	for _, n := range g.Nodes {
+		if n.Op != nn.OpAdd || exposed[n.ID] || len(consumers[n.ID]) != 1 {
+			continue
+		}
+		if r := consumers[n.ID][0]; g.Nodes[r].Op == nn.OpReLU {
+			fused[n.ID] = r
+		}
+	}
+	return fused
 }
 
 // fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a

@@ -394,27 +394,58 @@ func checkNoLiveOverlap(t *testing.T, name string, g *nn.Graph, p *plan) {
 
 // Pooling is what brings the seed models' memory under PyTorch's peak
 // (docs/gpu-check/RESULTS.md: 6.16 GiB for SH and 6.18 GiB for IR at batch
-// 32, cuDNN workspace included): the arena must shrink by at least a
-// quarter against sharing gradients only, the layout measured before.
+// 32, cuDNN workspace included): the arena, workspaces aside, must leave
+// at least 256 MiB under it for them, and be smaller than sharing
+// gradients only (the layout measured before).
 func TestPlanPoolingShrinksSeedModels(t *testing.T) {
 	sh, _ := models.BuildSH(models.SHPresets["seed"])
 	c, _ := models.IRPreset("seed")
 	ir, _ := models.IR(c)
+	torchPeak := map[string]float64{"sh": 6.16, "ir": 6.18} // GiB
 	for name, g := range map[string]*nn.Graph{"sh": sh, "ir": ir} {
 		t.Setenv("POSELAB_CUDA_MEMREUSE", "grad")
+		t.Setenv("POSELAB_CUDA_ALIAS", "0")
 		before, err := makePlan(g, 32)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Setenv("POSELAB_CUDA_MEMREUSE", "")
+		t.Setenv("POSELAB_CUDA_ALIAS", "")
 		after, err := makePlan(g, 32)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s at batch 32: arena %.2f GiB pooled, %.2f GiB with gradients shared only", name,
-			float64(after.Total)/(1<<30), float64(before.Total)/(1<<30))
-		if 4*after.Total > 3*before.Total {
-			t.Errorf("%s: pooling shrank the arena from %d to %d bytes only", name, before.Total, after.Total)
+		gib := func(b int64) float64 { return float64(b) / (1 << 30) }
+		t.Logf("%s at batch 32: arena %.2f GiB pooled, %.2f GiB with gradients shared only; PyTorch's peak %.2f GiB",
+			name, gib(after.Total), gib(before.Total), torchPeak[name])
+		if gib(after.Total) > torchPeak[name]-0.25 || after.Total >= before.Total {
+			t.Errorf("%s: pooled arena %.2f GiB (gradients shared only: %.2f GiB)", name, gib(after.Total), gib(before.Total))
 		}
+	}
+}
+
+// Every ResNet-50 block ends in Add then ReLU: the 16 sums run fused, each
+// ReLU shares its Add's buffer, and POSELAB_CUDA_FUSE=0 turns it off.
+func TestPlanFusesAddReLU(t *testing.T) {
+	c, _ := models.IRPreset("seed")
+	ir, _ := models.IR(c)
+	p, err := makePlan(ir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.AddReLU) != 16 {
+		t.Fatalf("%d Add+ReLU pairs fused in ResNet-50, want 16", len(p.AddReLU))
+	}
+	for a, r := range p.AddReLU {
+		if ir.Nodes[a].Op != nn.OpAdd || ir.Nodes[r].Op != nn.OpReLU || p.Nodes[r].Y != p.Nodes[a].Y || !p.reluOfAdd[r] {
+			t.Fatalf("pair %d -> %d: %s -> %s, buffers %d and %d", a, r, ir.Nodes[a].Op, ir.Nodes[r].Op, p.Nodes[a].Y, p.Nodes[r].Y)
+		}
+		if p.Nodes[r].DY < 0 || p.Nodes[r].DY == p.Nodes[a].DY {
+			t.Fatalf("the ReLU after Add %d needs a gradient of its own", a)
+		}
+	}
+	t.Setenv("POSELAB_CUDA_FUSE", "0")
+	if p, _ = makePlan(ir, 2); len(p.AddReLU) != 0 {
+		t.Fatalf("POSELAB_CUDA_FUSE=0 still fuses %d pairs", len(p.AddReLU))
 	}
 }
