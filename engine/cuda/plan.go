@@ -32,7 +32,7 @@ const lossParts = 1024
 // nodeBufs are one node's buffers (byte offsets into the arena; -1: none).
 type nodeBufs struct {
 	Y, DY    int64 // output and its gradient
-	Aux      int64 // op scratch: BN mean and 1/std, max-pool argmax, soft-argmax probabilities
+	Aux      int64 // op scratch: BN mean, 1/std and partial sums, max-pool argmax, soft-argmax probabilities
 	AuxBytes int64
 	N        int64 // elements of the output over the whole batch
 	// WS is a convolution's cuDNN workspace at its forward (0) and
@@ -77,8 +77,10 @@ type plan struct {
 	Buffers                     int64
 	BufferOff                   map[string]int64
 	BufferFloats                int64
-	// [GradStart, GradEnd) holds parameter gradients and every node's
-	// output gradient. Gradient buffers are not cleared each step: the
+	// [GradStart, GradEnd) holds the parameter gradients and, without
+	// pooling (Reuse != reuseAll), every node's output gradient; pooled
+	// node gradients live in the pool with everything else. Gradient
+	// buffers are not cleared each step: the
 	// first contribution in the step's order writes (Overwrite, by
 	// contribution key) and later ones add; ZeroDY lists the nodes whose
 	// gradient must be zeroed first (scattering max-pool backward, or no
