@@ -337,19 +337,7 @@ func runLockstep(t testing.TB, ref, dut nn.Backend, c emuCase, tol float64) map[
 		}
 		e, at := compareMaps(t, "gradients", gg, cg)
 		worst("step_grads", e, fmt.Sprintf("step %d %s", s, at))
-		if _, err := gp.TrainStep(batch, s, 1e-2); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cp.TrainStep(batch, s, 1e-2); err != nil {
-			t.Fatal(err)
-		}
-		gs, err := gp.State()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cs, err = cp.State(); err != nil {
-			t.Fatal(err)
-		}
+		gs, cs := stepBoth(t, gp, cp, batch, s)
 		for name := range zero {
 			for _, m := range []map[string]*nn.Tensor{gs.Params, cs.Params, gs.AdamM, cs.AdamM, gs.AdamV, cs.AdamV} {
 				delete(m, name)

@@ -267,6 +267,24 @@ func compilePair(t testing.TB, ref, dut nn.Backend, g *nn.Graph, B int, masks []
 	return cp, gp, randomBatch(g, B, 11, masks...)
 }
 
+// stepBoth runs training step s (lr 1e-2) on both programs and returns
+// their states after it.
+func stepBoth(t testing.TB, gp, cp nn.Program, batch nn.Batch, s int) (gs, cs *nn.State) {
+	for _, p := range []nn.Program{gp, cp} {
+		if _, err := p.TrainStep(batch, s, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs, err := gp.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs, err = cp.State(); err != nil {
+		t.Fatal(err)
+	}
+	return gs, cs
+}
+
 // predictErr is the worst relative error between the two programs'
 // evaluation-mode outputs on batch.
 func predictErr(t testing.TB, cp, gp nn.Program, batch nn.Batch) (float64, string) {
@@ -326,21 +344,9 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 	e, at = compareMaps(t, "gradients", gg, cg)
 	fail("grads", e, at)
 	// Three Adam steps, then the whole state.
+	var gs, cs *nn.State
 	for s := 0; s < 3; s++ {
-		if _, err := gp.TrainStep(batch, s, 1e-2); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cp.TrainStep(batch, s, 1e-2); err != nil {
-			t.Fatal(err)
-		}
-	}
-	gs, err := gp.State()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := cp.State()
-	if err != nil {
-		t.Fatal(err)
+		gs, cs = stepBoth(t, gp, cp, batch, s)
 	}
 	// A parameter whose exact gradient is zero (a bias right before a
 	// BatchNorm) gets rounding noise as its gradient, and Adam turns noise
