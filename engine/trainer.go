@@ -444,8 +444,10 @@ func (s *session) trainStep(perm []int) error {
 	s.sessionSteps++
 	// How the backend runs, once it has settled (a CUDA program captures
 	// its graph in the first step and stages batches from the second).
-	if d, ok := s.prog.(nn.Describer); ok && s.sessionSteps == 2 {
-		s.publish(Event{Kind: EvLog, Log: "backend: " + d.Describe()})
+	if s.sessionSteps == 2 {
+		if d, ok := s.prog.(nn.Describer); ok {
+			s.publish(Event{Kind: EvLog, Log: "backend: " + d.Describe()})
+		}
 	}
 	eta := s.eta()
 	s.update(func(ri *RunInfo) {

@@ -106,14 +106,9 @@ func planSpans(p *program) [][2]uint64 {
 			r = append(r, [2]uint64{p.arena + uint64(off), p.arena + uint64(off+bytes)})
 		}
 	}
-	add(pl.Ctrl, 64)
-	add(pl.LossOut, 8)
-	add(pl.LossPart, lossParts*8)
-	add(pl.Scratch, pl.ScratchBytes)
-	for _, o := range []int64{pl.Params, pl.AdamM, pl.AdamV, pl.Grads} {
-		add(o, pl.ParamFloats*4)
+	for off, bytes := range planRegions(pl) { // the fixed regions
+		add(off, bytes)
 	}
-	add(pl.Buffers, pl.BufferFloats*4)
 	for i, n := range p.g.Nodes {
 		nb := pl.Nodes[i]
 		if n.Op == nn.OpReshape {
