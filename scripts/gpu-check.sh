@@ -13,7 +13,8 @@
 # Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [stage] [sanitize]   (default: all)
 # POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time. The keys
 # sh32bnlegacy and ir32bnlegacy rerun sh32 and ir32 with POSELAB_CUDA_BN=legacy (old BatchNorm kernels),
-# sh32memold reruns sh32 with the first session's memory layout (speed and memory A/B).
+# sh32memold reruns sh32 with the first session's memory layout (speed and memory A/B); sh32wsfast and
+# ir32wsfast rerun with the fastest convolution algorithms whatever their workspace (POSELAB_CUDA_WSFIT=0).
 # Without a GPU every part skips cleanly.
 set -u
 OUT=${OUT:-$(mktemp -d)}
@@ -108,6 +109,13 @@ ONLY=${POSELAB_GPU_BENCH:-}
 while read -r key args; do
 	[ -z "$key" ] && continue
 	[ -n "$ONLY" ] && [[ " $ONLY " != *" $key "* ]] && continue
+	# The issue's targets come first; the A/B reruns and TF32 after them
+	# give way to the stage and sanitize parts when less than AB_RESERVE_S
+	# seconds are left.
+	if [[ " sb256 sh32 ir32 sh6 " != *" $key "* ]] && [ "$(left)" -lt "${AB_RESERVE_S:-100}" ]; then
+		echo "SKIP bench-$key: keeping ${AB_RESERVE_S:-100}s for the later parts" | tee -a "$OUT/summary.txt"
+		continue
+	fi
 	case " $parts " in *" bench "*)
 		graph=1
 		[ "$key" = sb256eager ] && graph=0
@@ -115,12 +123,16 @@ while read -r key args; do
 		# one-block-per-channel BatchNorm kernels (A/B in the same call).
 		# A key ending in memold repeats it with the first session's memory
 		# layout (only gradients share memory, no Add gradient aliases).
-		bn= mem= alias=
+		# A key ending in wsfast repeats it with the fastest convolution
+		# algorithms, workspaces not fitted into the memory plan.
+		bn= mem= alias= wsfit=
 		[ "$key" != "${key%bnlegacy}" ] && bn=legacy
 		[ "$key" != "${key%memold}" ] && mem=grad alias=0
+		[ "$key" != "${key%wsfast}" ] && wsfit=0
 		cfg=${key%bnlegacy}
 		cfg=${cfg%memold}
-		POSELAB_CUDA_BN=$bn POSELAB_CUDA_MEMREUSE=$mem POSELAB_CUDA_ALIAS=$alias POSELAB_CUDA_GRAPH=$graph \
+		cfg=${cfg%wsfast}
+		POSELAB_CUDA_BN=$bn POSELAB_CUDA_MEMREUSE=$mem POSELAB_CUDA_ALIAS=$alias POSELAB_CUDA_WSFIT=$wsfit POSELAB_CUDA_GRAPH=$graph \
 			POSELAB_GPU_BENCH=${cfg%eager} POSELAB_BENCH_KEY=$key \
 			run "bench-$key" 40 "$BIN" -test.v -test.count=1 -test.timeout 38s -test.run '^TestGPUBench$' >>"$OUT/bench.log" 2>&1
 		;;
@@ -141,13 +153,15 @@ while read -r key args; do
 	esac
 done <<'PAIRS'
 sb256 --model sb --batch 256 --steps 100 --warmup 10
-sb256eager -
 sh32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3
-sh32bnlegacy -
-sh32memold -
 ir32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3
-ir32bnlegacy -
 sh6 --model sh --stacks 2 --features 256 --input 256 --batch 6 --steps 10 --warmup 3
+sb256eager -
+sh32bnlegacy -
+ir32bnlegacy -
+sh32wsfast -
+ir32wsfast -
+sh32memold -
 sh32tf32 --model sh --stacks 2 --features 256 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
 ir32tf32 --model ir --depth 50 --input 256 --batch 32 --steps 8 --warmup 3 --tf32
 PAIRS

@@ -84,6 +84,15 @@ if bench or peers:
         bn = lambda r: sum(v for op, v in r.get('profile_ms', {}).items() if op.startswith('batchnorm'))
         print('  BatchNorm kernels %s: multi-block %.1f samples/s (BatchNorm %.2f ms of the eager profile) vs legacy %.1f (%.2f ms): %.3fx' % (
             k[:-len('bnlegacy')], new['samples_per_s'], bn(new), old['samples_per_s'], bn(old), new['samples_per_s'] / old['samples_per_s']))
+    # Workspace fitting A/B: a key ending in wsfast is its configuration
+    # rerun with the fastest algorithms whatever their workspace.
+    for k in byKey:
+        if not k.endswith('wsfast') or k[:-len('wsfast')] not in byKey:
+            continue
+        new, old = byKey[k[:-len('wsfast')]], byKey[k]
+        print('  Workspaces %s: fitted %.2f GiB used, %.1f samples/s (%s) vs fastest %.2f GiB, %.1f samples/s: %.3fx' % (
+            k[:-len('wsfast')], new.get('used_gib', 0), new['samples_per_s'], new.get('conv_algos', '-'), old.get('used_gib', 0),
+            old['samples_per_s'], new['samples_per_s'] / old['samples_per_s']))
     # Memory layout A/B: a key ending in memold is its configuration rerun
     # with the first session's layout (gradients shared only, no aliases).
     for k in byKey:

@@ -228,5 +228,8 @@ func (p *program) summary() string {
 		sb.WriteString("BatchNorm: multi-block\n")
 	}
 	fmt.Fprintf(&sb, "memory: %s reuse, arena %.2f GiB\n", p.pl.Reuse, float64(p.pl.Total)/(1<<30))
+	if p.wsNote != "" {
+		sb.WriteString(p.wsNote + "\n")
+	}
 	return sb.String()
 }

@@ -45,6 +45,9 @@ func (b *backend) compile(g *nn.Graph, opt nn.Options) (*program, error) {
 	if err := p.setupConvs(); err != nil {
 		return nil, err
 	}
+	if p.wsNote, err = p.pickAllAlgos(wsLimits(g, pl)); err != nil {
+		return nil, err
+	}
 	if pl, err = makePlanWith(g, opt.Batch, p.convWorkspaces()); err != nil {
 		return nil, err
 	}
@@ -124,7 +127,7 @@ func checkGraph(g *nn.Graph) error {
 	return nil
 }
 
-// setupConvs creates descriptors and measures algorithms for every
+// setupConvs creates descriptors and measures the algorithms of every
 // convolution before the arena exists, on scratch buffers of the largest
 // convolution's shapes and a temporary search workspace (the compile's
 // peak: scratch plus search, not arena plus search).
@@ -183,10 +186,9 @@ func (p *program) setupConvs() error {
 		x, y, _ := convScratch(n, p.g.Nodes[in].Shape, B)
 		cx, cy, w := scratch, scratch+uint64(x), scratch+uint64(x+y)
 		b := convBufs{cx: cx, cy: cy, w: w, dcx: cx, dcy: cy, dw: w}
-		if err := d.chooseAlgos(l, b, search, searchBytes, p.opt.TF32); err != nil {
+		if err := d.measureAlgos(l, b, search, searchBytes); err != nil {
 			return fmt.Errorf("%s %s: %w", n.Op, n.Name, err)
 		}
-		p.compileLog = append(p.compileLog, fmt.Sprintf("%s %s in %v out %v:%s", n.Op, n.Name, p.g.Nodes[in].Shape, n.Shape, l.how))
 	}
 	return nil
 }

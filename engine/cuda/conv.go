@@ -24,19 +24,39 @@ type convLayer struct {
 	bwdFilterWS                uint64
 	needFwd, needBwdData       bool
 	needBwdFilter              bool
-	how                        string // how the algorithms were chosen, for logs
-	key                        string // geometry, for the per-process algorithm cache
+	// cands are each needed primitive's measured algorithms; pickAlgos
+	// chooses among them once the plan knows what memory is free when.
+	cands [3]primCands
+	how   string // how the algorithms were chosen, for logs
+	key   string // geometry, for the per-process algorithm cache
 }
 
-// algoChoice is a cached algorithm decision for one primitive of one
-// convolution geometry: the same shapes recur many times in hourglasses
-// and ResNets, and each cuDNN search costs milliseconds.
-type algoChoice struct {
+// algoCand is one usable algorithm of one primitive, as cuDNN measured
+// it (or, when the search fails, as its heuristic ranks it).
+type algoCand struct {
 	algo     int32
-	ws       uint64
+	ms       float32 // measured time; 0 for a heuristic's guess
+	ws       uint64  // workspace bytes
 	mathType int32
-	how      string
 }
+
+// primCands are one primitive's candidates, fastest first. They are cached
+// per convolution geometry: the same shapes recur many times in
+// hourglasses and ResNets, and each cuDNN search costs milliseconds.
+type primCands struct {
+	how   string // "find" or "heuristic"
+	list  []algoCand
+	limit uint64 // the search workspace they were measured within
+}
+
+// The three cuDNN primitives of a convolution layer.
+const (
+	primFwd = iota
+	primBwdData
+	primBwdFilter
+)
+
+var primNames = [3]string{"forward", "backward-data", "backward-filter"}
 
 // convGeometry returns (cx shape, cy shape, filter k, c) for node n whose
 // input has shape in (per sample, [C,H,W]).
@@ -108,99 +128,140 @@ type convBufs struct {
 	cx, cy, w, dcx, dcy, dw uint64
 }
 
-// chooseAlgos picks each needed primitive's algorithm: cuDNN's measured
-// search (like PyTorch's cudnn.benchmark) within the workspace limit, else
-// its heuristic.
-func (d *device) chooseAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint64, tf32 bool) error {
+// measureAlgos lists each needed primitive's usable algorithms, fastest
+// first: cuDNN's measured search (like PyTorch's cudnn.benchmark) within
+// the search workspace, else its heuristic's ranking.
+func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint64) error {
 	dn, h := d.dnn, d.cudnn
 	const req = 16
 	perf := make([]cu.AlgoPerf, req)
 	var got int32
-	pick := func(what string, cd uintptr, find func() int32, heur func() int32, wsq func(algo int32, sz *uint64) int32) (int32, uint64, error) {
+	measure := func(prim int, find func() int32, heur func() int32, wsq func(algo int32, sz *uint64) int32) error {
+		what := primNames[prim]
 		ck := what + " " + l.key
-		if c, ok := d.algoCache[ck]; ok && c.ws <= wsBytes {
-			if tf32 {
-				if err := dn.Check(what+" math type", dn.SetConvMathType(cd, c.mathType)); err != nil {
-					return 0, 0, err
-				}
-			}
-			l.how += fmt.Sprintf(" %s:cached %s algo %d ws %d", what, c.how, c.algo, c.ws)
-			return c.algo, c.ws, nil
+		if c, ok := d.algoCache[ck]; ok && c.limit == wsBytes {
+			l.cands[prim] = c
+			return nil
 		}
 		got = 0
 		st := find()
-		how := "find"
+		c := primCands{how: "find", limit: wsBytes}
 		if st != 0 || got == 0 {
-			how = "heuristic"
+			c.how = "heuristic"
 			got = 0
 			if err := dn.Check(what+" heuristic", heur()); err != nil {
-				return 0, 0, err
+				return err
 			}
 		}
 		for _, p := range perf[:got] {
 			if p.Status != 0 {
 				continue
 			}
-			var sz uint64
-			if how == "heuristic" {
+			sz, ms := p.Memory, p.Time
+			if c.how == "heuristic" {
 				if wsq(p.Algo, &sz) != 0 {
 					continue
 				}
-			} else {
-				sz = p.Memory
+				ms = 0
 			}
 			if sz > wsBytes {
 				continue
 			}
-			if tf32 {
-				if err := dn.Check(what+" math type", dn.SetConvMathType(cd, p.MathType)); err != nil {
-					return 0, 0, err
-				}
-			}
-			l.how += fmt.Sprintf(" %s:%s algo %d %.3f ms ws %d", what, how, p.Algo, p.Time, sz)
-			if d.algoCache == nil {
-				d.algoCache = map[string]algoChoice{}
-			}
-			d.algoCache[ck] = algoChoice{algo: p.Algo, ws: sz, mathType: p.MathType, how: how}
-			return p.Algo, sz, nil
+			c.list = append(c.list, algoCand{algo: p.Algo, ms: ms, ws: sz, mathType: p.MathType})
 		}
-		return 0, 0, fmt.Errorf("cudnn: %s: no usable algorithm within %d MiB workspace (find status %d)", what, wsBytes>>20, st)
+		if len(c.list) == 0 {
+			return fmt.Errorf("cudnn: %s: no usable algorithm within %d MiB workspace (find status %d)", what, wsBytes>>20, st)
+		}
+		if d.algoCache == nil {
+			d.algoCache = map[string]primCands{}
+		}
+		d.algoCache[ck] = c
+		l.cands[prim] = c
+		return nil
 	}
-	var err error
 	if l.needFwd {
-		l.fwdAlgo, l.fwdWS, err = pick("forward", l.fwdD,
+		if err := measure(primFwd,
 			func() int32 {
 				return dn.FindFwd(h, l.cxD, b.cx, l.wD, b.w, l.fwdD, l.cyD, b.cy, req, &got, &perf[0], ws, wsBytes)
 			},
 			func() int32 { return dn.GetFwdV7(h, l.cxD, l.wD, l.fwdD, l.cyD, req, &got, &perf[0]) },
-			func(a int32, sz *uint64) int32 { return dn.FwdWS(h, l.cxD, l.wD, l.fwdD, l.cyD, a, sz) })
-		if err != nil {
+			func(a int32, sz *uint64) int32 { return dn.FwdWS(h, l.cxD, l.wD, l.fwdD, l.cyD, a, sz) }); err != nil {
 			return err
 		}
 	}
 	if l.needBwdData {
-		l.bwdDataAlgo, l.bwdDataWS, err = pick("backward-data", l.bwdDataD,
+		if err := measure(primBwdData,
 			func() int32 {
 				return dn.FindBwdData(h, l.wD, b.w, l.cyD, b.dcy, l.bwdDataD, l.cxD, b.dcx, req, &got, &perf[0], ws, wsBytes)
 			},
 			func() int32 { return dn.GetBwdDataV7(h, l.wD, l.cyD, l.bwdDataD, l.cxD, req, &got, &perf[0]) },
-			func(a int32, sz *uint64) int32 { return dn.BwdDataWS(h, l.wD, l.cyD, l.bwdDataD, l.cxD, a, sz) })
-		if err != nil {
+			func(a int32, sz *uint64) int32 { return dn.BwdDataWS(h, l.wD, l.cyD, l.bwdDataD, l.cxD, a, sz) }); err != nil {
 			return err
 		}
 	}
 	if l.needBwdFilter {
-		l.bwdFilterAlgo, l.bwdFilterWS, err = pick("backward-filter", l.bwdFilterD,
+		if err := measure(primBwdFilter,
 			func() int32 {
 				return dn.FindBwdFilter(h, l.cxD, b.cx, l.cyD, b.dcy, l.bwdFilterD, l.wD, b.dw, req, &got, &perf[0], ws, wsBytes)
 			},
 			func() int32 { return dn.GetBwdFilterV7(h, l.cxD, l.cyD, l.bwdFilterD, l.wD, req, &got, &perf[0]) },
-			func(a int32, sz *uint64) int32 { return dn.BwdFilterWS(h, l.cxD, l.cyD, l.bwdFilterD, l.wD, a, sz) })
-		if err != nil {
+			func(a int32, sz *uint64) int32 { return dn.BwdFilterWS(h, l.cxD, l.cyD, l.bwdFilterD, l.wD, a, sz) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pickAlgos chooses each needed primitive's algorithm: the fastest whose
+// workspace is within that primitive's limit (see wsLimits), else the one
+// with the smallest workspace. It sets the math type each choice wants
+// (TF32 runs only) and records the choice in l.how.
+func (d *device) pickAlgos(l *convLayer, limit [3]uint64, tf32 bool) error {
+	l.how = ""
+	for prim, need := range [3]bool{l.needFwd, l.needBwdData, l.needBwdFilter} {
+		if !need {
+			continue
+		}
+		c := l.cands[prim]
+		k := pickCand(c.list, limit[prim])
+		a := c.list[k]
+		if tf32 {
+			cd := [3]uintptr{l.fwdD, l.bwdDataD, l.bwdFilterD}[prim]
+			if err := d.dnn.Check(primNames[prim]+" math type", d.dnn.SetConvMathType(cd, a.mathType)); err != nil {
+				return err
+			}
+		}
+		switch prim {
+		case primFwd:
+			l.fwdAlgo, l.fwdWS = a.algo, a.ws
+		case primBwdData:
+			l.bwdDataAlgo, l.bwdDataWS = a.algo, a.ws
+		default:
+			l.bwdFilterAlgo, l.bwdFilterWS = a.algo, a.ws
+		}
+		l.how += fmt.Sprintf(" %s:%s algo %d %.3f ms ws %d", primNames[prim], c.how, a.algo, a.ms, a.ws)
+		if k > 0 {
+			f := c.list[0]
+			l.how += fmt.Sprintf(" (fastest: algo %d %.3f ms ws %d, over the %d-byte limit)", f.algo, f.ms, f.ws, limit[prim])
+		}
+	}
+	return nil
+}
+
+// pickCand is the index of the fastest candidate (they come fastest first)
+// whose workspace is at most limit, or of the smallest workspace when none
+// fits.
+func pickCand(list []algoCand, limit uint64) int {
+	best := 0
+	for k, a := range list {
+		if a.ws <= limit {
+			return k
+		}
+		if a.ws < list[best].ws {
+			best = k
+		}
+	}
+	return best
 }
 
 func (d *device) destroyConv(l *convLayer) {

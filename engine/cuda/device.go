@@ -33,7 +33,7 @@ type device struct {
 	blasWS             cu.DevicePtr
 	blasWSBytes        uint64
 	work               chan func()
-	algoCache          map[string]algoChoice // convolution algorithms chosen so far
+	algoCache          map[string]primCands // convolution algorithms measured so far
 	// multiblockErr is why the multi-block BatchNorm kernels did not
 	// compile (nil: they did); programs then use the legacy ones.
 	multiblockErr error

@@ -33,6 +33,10 @@ type fakeGPU struct {
 	// log, when set, records every device memory access (memtrace_test.go).
 	log *accessLog
 	sm  *streamModel // streams, events and copies (fake_stream_test.go)
+	// algos, when set, is what a cuDNN search finds for a primitive on the
+	// cx and cy shapes (fastest first); else one algorithm with a 1 KiB
+	// workspace.
+	algos func(what string, cx, cy [4]int) []cu.AlgoPerf
 }
 
 func (f *fakeGPU) fail(format string, a ...any) {
@@ -243,9 +247,15 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 			f.span(what+" workspace", pc, 1)
 		}
 	}
-	find := func(ret *int32, perf *cu.AlgoPerf) int32 {
-		*ret = 1
-		*perf = cu.AlgoPerf{Algo: 1, Memory: 1024}
+	find := func(what string, cx, cy uintptr, req int32, ret *int32, perf *cu.AlgoPerf) int32 {
+		if f.algos == nil {
+			*ret = 1
+			*perf = cu.AlgoPerf{Algo: 1, Memory: 1024}
+			return 0
+		}
+		list := f.algos(what, f.tensors[cx], f.tensors[cy])
+		n := copy(unsafe.Slice(perf, req), list)
+		*ret = int32(n)
 		return 0
 	}
 	dnn := &cu.Dnn{
@@ -271,15 +281,15 @@ func newFakeDevice(t *testing.T) (*device, *fakeGPU) {
 		DestroyConvDesc: func(uintptr) int32 { return 0 },
 		FindFwd: func(h, xD uintptr, x uint64, wD uintptr, w uint64, cD, yD uintptr, y uint64, req int32, ret *int32, perf *cu.AlgoPerf, ws uint64, wsb uint64) int32 {
 			conv("find forward", xD, wD, cD, yD, x, w, ws, y)
-			return find(ret, perf)
+			return find("forward", xD, yD, req, ret, perf)
 		},
 		FindBwdData: func(h, wD uintptr, w uint64, dyD uintptr, dy uint64, cD, dxD uintptr, dx uint64, req int32, ret *int32, perf *cu.AlgoPerf, ws uint64, wsb uint64) int32 {
 			conv("find backward data", dxD, wD, cD, dyD, dx, w, ws, dy)
-			return find(ret, perf)
+			return find("backward-data", dxD, dyD, req, ret, perf)
 		},
 		FindBwdFilter: func(h, xD uintptr, x uint64, dyD uintptr, dy uint64, cD, dwD uintptr, dw uint64, req int32, ret *int32, perf *cu.AlgoPerf, ws uint64, wsb uint64) int32 {
 			conv("find backward filter", xD, dwD, cD, dyD, x, dw, ws, dy)
-			return find(ret, perf)
+			return find("backward-filter", xD, dyD, req, ret, perf)
 		},
 		Forward: func(h uintptr, a *float32, xD uintptr, x uint64, wD uintptr, w uint64, cD uintptr, algo int32, ws uint64, wsb uint64, b *float32, yD uintptr, y uint64) int32 {
 			conv("forward", xD, wD, cD, yD, x, w, ws, y)

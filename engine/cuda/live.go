@@ -210,39 +210,64 @@ func (p *plan) gradSpans(g *nn.Graph, tl timeline) []span {
 
 // placeSpans gives every span an offset in one pool and returns the pool's
 // size: largest first, each at the lowest offset that no span live at the
-// same time occupies.
+// same time occupies. Convolution workspaces go last, each into a gap at
+// its moment: they live for one operation, so the rest of the layout is
+// the same with or without them (wsLimits relies on that).
 func placeSpans(spans []span) (offs []int64, size int64) {
-	order := make([]int, len(spans))
-	for i := range order {
-		order[i] = i
+	var order, ws []int
+	for i, s := range spans {
+		if s.kind == bufWSFwd || s.kind == bufWSBack {
+			ws = append(ws, i)
+		} else {
+			order = append(order, i)
+		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return spans[order[a]].bytes > spans[order[b]].bytes })
 	offs = make([]int64, len(spans))
 	var done []int
-	var busy []int
-	for _, k := range order {
-		v := spans[k]
-		busy = busy[:0]
-		for _, d := range done {
-			if spans[d].first <= v.last && v.first <= spans[d].last {
-				busy = append(busy, d)
-			}
-		}
-		sort.Slice(busy, func(a, b int) bool { return offs[busy[a]] < offs[busy[b]] })
-		var off int64
-		for _, b := range busy {
-			if off+v.bytes <= offs[b] {
-				break
-			}
-			if end := offs[b] + spans[b].bytes; end > off {
-				off = end
-			}
-		}
+	for _, k := range append(order, ws...) {
+		off := lowestGap(spans, offs, done, spans[k])
 		offs[k] = off
 		done = append(done, k)
-		if off+v.bytes > size {
-			size = off + v.bytes
-		}
+		size = max(size, off+spans[k].bytes)
 	}
 	return offs, size
+}
+
+// lowestGap is the lowest offset where v fits among the placed spans live
+// at the same time as v.
+func lowestGap(spans []span, offs []int64, placed []int, v span) int64 {
+	busy := overlapping(spans, offs, placed, v.first, v.last)
+	var off int64
+	for _, b := range busy {
+		if off+v.bytes <= offs[b] {
+			break
+		}
+		off = max(off, offs[b]+spans[b].bytes)
+	}
+	return off
+}
+
+// overlapping lists the placed spans live at some moment of [first, last],
+// by offset.
+func overlapping(spans []span, offs []int64, placed []int, first, last int) []int {
+	var busy []int
+	for _, d := range placed {
+		if spans[d].first <= last && first <= spans[d].last {
+			busy = append(busy, d)
+		}
+	}
+	sort.Slice(busy, func(a, b int) bool { return offs[busy[a]] < offs[busy[b]] })
+	return busy
+}
+
+// largestGap is the largest free run below ceiling at moment t among the
+// placed spans.
+func largestGap(spans []span, offs []int64, placed []int, t int, ceiling int64) int64 {
+	var gap, off int64
+	for _, b := range overlapping(spans, offs, placed, t, t) {
+		gap = max(gap, offs[b]-off)
+		off = max(off, offs[b]+spans[b].bytes)
+	}
+	return max(gap, ceiling-off)
 }

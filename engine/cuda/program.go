@@ -49,6 +49,7 @@ type program struct {
 	closed     bool
 	peak       int64
 	compileLog []string
+	wsNote     string             // how the convolution algorithms were chosen (pickAllAlgos)
 	prof       map[string]float64 // seconds per op and direction, while profiling
 	bnLegacy   bool               // POSELAB_CUDA_BN=legacy: one-block-per-channel BatchNorm and bias-gradient kernels
 }

@@ -267,6 +267,11 @@ func TestGPUBench(t *testing.T) {
 				profMS[k] = v * 1e3
 			}
 			res["profile_ms"] = profMS
+			for _, line := range strings.Split(info, "\n") {
+				if strings.HasPrefix(line, "convolution algorithms: ") {
+					res["conv_algos"] = strings.TrimPrefix(line, "convolution algorithms: ")
+				}
+			}
 			record("bench", res)
 			t.Logf("%v\n%s", res, info)
 		})
