@@ -228,6 +228,8 @@ func (p *program) summary() string {
 		sb.WriteString("BatchNorm: multi-block\n")
 	}
 	fmt.Fprintf(&sb, "memory: %s reuse, arena %.2f GiB\n", p.pl.Reuse, float64(p.pl.Total)/(1<<30))
+	fmt.Fprintf(&sb, "fused: %d BatchNorm+ReLU, %d Add+ReLU, %d convolution biases into their BatchNorm or Add\n",
+		len(p.pl.FusedReLU), len(p.pl.AddReLU), len(p.pl.BiasInto))
 	if p.wsNote != "" {
 		sb.WriteString(p.wsNote + "\n")
 	}

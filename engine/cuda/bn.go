@@ -78,6 +78,7 @@ type bnFwd struct {
 	B, C, HW                            int
 	eps, mom                            float32
 	update, relu                        int
+	cbias                               uint64 // a folded convolution bias for the running mean, or 0
 }
 
 // bnTrain queues a training forward: batch statistics, output, saved mean
@@ -87,7 +88,7 @@ func (d *device) bnTrain(a bnFwd, S int, legacy bool) error {
 	smean, sinv := a.aux, a.aux+uint64(4*a.C)
 	if legacy {
 		return d.launch("bn_train", a.C, bnThreads(a.B*a.HW), a.x, a.y, a.gamma, a.beta, a.rmean, a.rvar, smean, sinv,
-			a.B, a.C, a.HW, f32(a.eps), f32(a.mom), a.update, a.relu)
+			a.B, a.C, a.HW, f32(a.eps), f32(a.mom), a.update, a.relu, a.cbias)
 	}
 	S, chunk := splitInto(a.B*a.HW, S)
 	part := a.aux + uint64(bnStatsOff(a.C))
@@ -95,7 +96,7 @@ func (d *device) bnTrain(a bnFwd, S int, legacy bool) error {
 		return err
 	}
 	return d.launch2("bn_apply", S, a.C, bnBlock, a.x, a.y, a.gamma, a.beta, a.rmean, a.rvar, smean, sinv, part,
-		a.B, a.C, a.HW, S, chunk, f32(a.eps), f32(a.mom), a.update, a.relu)
+		a.B, a.C, a.HW, S, chunk, f32(a.eps), f32(a.mom), a.update, a.relu, a.cbias)
 }
 
 // bnBwd is one BatchNorm backward's buffers: r is the fused ReLU's output

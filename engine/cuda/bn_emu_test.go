@@ -387,16 +387,23 @@ func TestEmulatedElementwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n = 300
 	a, b, d0 := randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1)
+	// Folded convolution biases: 4 samples of 3 channels of 25.
+	const C, HW = 3, 25
+	ba, bb := randFloats(rng, C, -1, 1), randFloats(rng, C, -1, 1)
 	e := newEmu(t)
-	dA, dB := e.floats(a), e.floats(b)
+	dA, dB, dBa, dBb := e.floats(a), e.floats(b), e.floats(ba), e.floats(bb)
 	relu, sum, sumRelu, back0, back1 := e.nans(n), e.nans(n), e.nans(n), e.nans(n), e.floats(d0)
+	sumBa, sumBoth, sumReluBb := e.nans(n), e.nans(n), e.nans(n)
 	for _, l := range []struct {
 		name string
 		args []any
 	}{
 		{"relu_fwd", []any{dA, relu, i64(n)}},
-		{"add_fwd", []any{dA, dB, sum, i64(n)}},
-		{"add_relu_fwd", []any{dA, dB, sumRelu, i64(n)}},
+		{"add_fwd", []any{dA, dB, sum, i64(n), uint64(0), uint64(0), 1, 1}},
+		{"add_relu_fwd", []any{dA, dB, sumRelu, i64(n), uint64(0), uint64(0), 1, 1}},
+		{"add_fwd", []any{dA, dB, sumBa, i64(n), dBa, uint64(0), C, HW}},
+		{"add_fwd", []any{dA, dB, sumBoth, i64(n), dBa, dBb, C, HW}},
+		{"add_relu_fwd", []any{dA, dB, sumReluBb, i64(n), uint64(0), dBb, C, HW}},
 		{"relu_back", []any{dA, dB, back0, i64(n), 0}},
 		{"relu_back", []any{dA, dB, back1, i64(n), 1}},
 	} {
@@ -418,6 +425,27 @@ func TestEmulatedElementwise(t *testing.T) {
 	check(t, "relu_fwd", e.get(relu, n), wr)
 	check(t, "add_fwd", e.get(sum, n), ws)
 	check(t, "add_relu_fwd", e.get(sumRelu, n), wsr)
+	// With biases, the bits of add_bias then add_fwd.
+	wBa, wBoth, wReluBb := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range a {
+		c := i / HW % C
+		wBa[i] = float64((a[i] + ba[c]) + b[i])
+		wBoth[i] = float64((a[i] + ba[c]) + (b[i] + bb[c]))
+		wReluBb[i] = max(float64(a[i]+(b[i]+bb[c])), 0)
+	}
+	for _, c := range []struct {
+		what string
+		got  []float32
+		want []float64
+	}{{"add_fwd bias a", e.get(sumBa, n), wBa}, {"add_fwd biases a and b", e.get(sumBoth, n), wBoth},
+		{"add_relu_fwd bias b", e.get(sumReluBb, n), wReluBb}} {
+		for i := range c.got {
+			if c.got[i] != float32(c.want[i]) {
+				t.Errorf("%s [%d]: %v, want exactly %v", c.what, i, c.got[i], float32(c.want[i]))
+				break
+			}
+		}
+	}
 	check(t, "relu_back acc 0", e.get(back0, n), w0)
 	check(t, "relu_back acc 1", e.get(back1, n), w1)
 }

@@ -97,6 +97,11 @@ var nullable = map[string]map[int]bool{
 	"bn_back_reduce": {2: true},
 	"bn_back_apply":  {2: true, 7: true},
 	"loss_terms":     {2: true, 3: true},
+	"bn_train":       {15: true},
+	"bn_apply":       {18: true},
+	"bn_eval":        {11: true},
+	"add_fwd":        {4: true, 5: true},
+	"add_relu_fwd":   {4: true, 5: true},
 }
 
 // argKind is the kernel parameter kind a launch argument's Go type fills.

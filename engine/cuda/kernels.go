@@ -63,13 +63,17 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 
 // bnSave keeps channel c's batch mean and 1/std for backward and, with
 // update, applies PyTorch's running-statistics update (unbiased variance).
+// cb, when not null, is the bias of the convolution feeding the BatchNorm,
+// left out of its output (see the plan's BiasInto): the statistics of x
+// and x + cb differ only in the mean, so the running mean adds it back.
 __device__ void bnSave(int c, int n, double mean, double var, float inv, float* smean, float* sinv, float* rmean,
-                       float* rvar, float mom, int update) {
+                       float* rvar, float mom, int update, const float* cb) {
 	smean[c] = (float)mean;
 	sinv[c] = inv;
 	if (update) {
 		double unb = n > 1 ? var * n / (n - 1) : var;
-		rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
+		double m = cb ? mean + (double)cb[c] : mean;
+		rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * m);
 		rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unb);
 	}
 }
@@ -178,7 +182,8 @@ __global__ void bias_grad(const float* dy, float* db, int B, int C, int HW) {
 // when update is set, PyTorch's running-statistics update (unbiased
 // variance). Sum and sum of squares in one pass, in double.
 __global__ void bn_train(const float* x, float* y, const float* gamma, const float* beta, float* rmean, float* rvar,
-                         float* smean, float* sinv, int B, int C, int HW, float eps, float mom, int update, int relu) {
+                         float* smean, float* sinv, int B, int C, int HW, float eps, float mom, int update, int relu,
+                         const float* cb) {
 	int c = blockIdx.x, n = B * HW;
 	double s = 0, s2 = 0;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -198,7 +203,7 @@ __global__ void bn_train(const float* x, float* y, const float* gamma, const flo
 		float v = (x[k] - mf) * inv * g + bt;
 		y[k] = (relu && !(v > 0.f)) ? 0.f : v;
 	}
-	if (threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update);
+	if (threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update, cb);
 }
 
 // bn_train_back: gamma/beta gradients and (dx != 0) the input gradient. With r != 0 (fused ReLU, r its output) the incoming gradient
@@ -277,7 +282,7 @@ __global__ void bn_stats(const float* x, double* part, int B, int C, int HW, int
 // and updates the running statistics.
 __global__ void bn_apply(const float* x, float* y, const float* gamma, const float* beta, float* rmean, float* rvar,
                          float* smean, float* sinv, const double* part, int B, int C, int HW, int S, int chunk, float eps,
-                         float mom, int update, int relu) {
+                         float mom, int update, int relu, const float* cb) {
 	int c = blockIdx.y, n = B * HW, lo, hi;
 	chunkBounds(n, chunk, &lo, &hi);
 	double s, s2;
@@ -299,7 +304,7 @@ __global__ void bn_apply(const float* x, float* y, const float* gamma, const flo
 				y[ks[j]] = (relu && !(o > 0.f)) ? 0.f : o;
 			}
 	}
-	if (blockIdx.x == 0 && threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update);
+	if (blockIdx.x == 0 && threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update, cb);
 }
 
 // bn_back_reduce: sum(dy') and sum(dy' * xhat) of one chunk (dy' is dy
@@ -396,13 +401,15 @@ __global__ void bias_final(const double* part, float* db, int C, int S) {
 // END multiblock
 
 // bn_eval: y = (x - running mean) / sqrt(running var + eps) * gamma + beta
-// (then max(0, .) with relu set).
+// (then max(0, .) with relu set); cb (may be null) is a convolution bias
+// left out of x, added first.
 __global__ void bn_eval(const float* x, float* y, const float* gamma, const float* beta, const float* rmean,
-                        const float* rvar, i64 n, int C, int HW, float eps, int relu) {
+                        const float* rvar, i64 n, int C, int HW, float eps, int relu, const float* cb) {
 	GRID_STRIDE(i, n) {
 		int c = ((unsigned)i / (unsigned)HW) % (unsigned)C;
 		float inv = rsqrtf(rvar[c] + eps);
-		float v = (x[i] - rmean[c]) * inv * gamma[c] + beta[c];
+		float xv = cb ? x[i] + cb[c] : x[i];
+		float v = (xv - rmean[c]) * inv * gamma[c] + beta[c];
 		y[i] = (relu && !(v > 0.f)) ? 0.f : v;
 	}
 }
@@ -437,15 +444,31 @@ __global__ void dropout_mask(float* m, i64 n, u64 seed, u64 step, u64 node, doub
 	GRID_STRIDE(i, n) m[i] = dropKeep(seed, step, node, (u64)i, p) ? 1.f : 0.f;
 }
 
-__global__ void add_fwd(const float* a, const float* b, float* y, i64 n) {
-	GRID_STRIDE(i, n) y[i] = a[i] + b[i];
+// addBiased is a[i] + b[i], each first plus its per-channel bias when it
+// has one: ba and bb (may be null) are the biases of convolutions feeding
+// the Add, left out of their outputs (the plan's BiasInto). The order of
+// the additions is add_bias' then add_fwd's, so the bits are the same.
+__device__ __forceinline__ float addBiased(const float* a, const float* b, i64 i, const float* ba, const float* bb, int C,
+                                           int HW) {
+	float av = a[i], bv = b[i];
+	if (ba || bb) {
+		int c = ((unsigned)i / (unsigned)HW) % (unsigned)C;
+		if (ba) av += ba[c];
+		if (bb) bv += bb[c];
+	}
+	return av + bv;
+}
+
+__global__ void add_fwd(const float* a, const float* b, float* y, i64 n, const float* ba, const float* bb, int C, int HW) {
+	GRID_STRIDE(i, n) y[i] = addBiased(a, b, i, ba, bb, C, HW);
 }
 
 // add_relu_fwd: an Add whose only consumer is a ReLU writes the ReLU's
 // output (relu_fwd's comparison, so the bits are the same).
-__global__ void add_relu_fwd(const float* a, const float* b, float* y, i64 n) {
+__global__ void add_relu_fwd(const float* a, const float* b, float* y, i64 n, const float* ba, const float* bb, int C,
+                             int HW) {
 	GRID_STRIDE(i, n) {
-		float v = a[i] + b[i];
+		float v = addBiased(a, b, i, ba, bb, C, HW);
 		y[i] = v > 0.f ? v : 0.f;
 	}
 }

@@ -25,6 +25,15 @@ func chw(shape []int) (c, hw int) {
 	return c, nn.Numel(shape) / c
 }
 
+// foldedBias is the bias of convolution id when its output leaves it out
+// for its consumer to add (the plan's BiasInto), else 0.
+func (p *program) foldedBias(id int) uint64 {
+	if _, folded := p.pl.BiasInto[id]; folded {
+		return p.param(p.g.Nodes[id].Name + ".bias")
+	}
+	return 0
+}
+
 // forward queues every node's forward computation.
 func (p *program) forward(train, update bool) error {
 	for _, n := range p.g.Nodes {
@@ -84,7 +93,7 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		} else {
 			err = d.convBackwardDataPrim(l, w, x, y, p.wsAt(n.ID, 0), &zero)
 		}
-		if err != nil || !n.Bias {
+		if _, folded := p.pl.BiasInto[n.ID]; err != nil || !n.Bias || folded {
 			return err
 		}
 		return d.launch("add_bias", d.gridFor(nb.N), 256, y, p.param(n.Name+".bias"), i64(nb.N), n.Shape[0], nn.Numel(n.Shape[1:]))
@@ -96,8 +105,9 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		if _, fused := p.pl.FusedReLU[n.ID]; fused {
 			relu = 1
 		}
+		cb := p.foldedBias(in.ID)
 		if !train {
-			return d.launch("bn_eval", d.gridFor(nb.N), 256, x, y, gm, bt, rm, rv, i64(nb.N), C, HW, f32(n.Eps), relu)
+			return d.launch("bn_eval", d.gridFor(nb.N), 256, x, y, gm, bt, rm, rv, i64(nb.N), C, HW, f32(n.Eps), relu, cb)
 		}
 		upd := 0
 		if update {
@@ -105,7 +115,7 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		}
 		S, _ := bnSplit(B * HW)
 		return d.bnTrain(bnFwd{x: x, y: y, gamma: gm, beta: bt, rmean: rm, rvar: rv, aux: p.at(nb.Aux), B: B, C: C, HW: HW,
-			eps: float32(n.Eps), mom: float32(n.Mom), update: upd, relu: relu}, S, p.bnLegacy)
+			eps: float32(n.Eps), mom: float32(n.Mom), update: upd, relu: relu, cbias: cb}, S, p.bnLegacy)
 	case nn.OpReLU:
 		if p.pl.fusedInto[n.ID] || p.pl.reluOfAdd[n.ID] {
 			return nil // its BatchNorm or Add wrote max(0, .) into the shared buffer
@@ -127,10 +137,13 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 	case nn.OpUpsample2x:
 		return d.launch("upsample_fwd", d.gridFor(nb.N), 256, x, y, B*in.Shape[0], in.Shape[1], in.Shape[2])
 	case nn.OpAdd:
+		C, HW := chw(n.Shape)
+		ba, bb := p.foldedBias(n.Inputs[0]), p.foldedBias(n.Inputs[1])
+		kernel := "add_fwd"
 		if _, relu := p.pl.AddReLU[n.ID]; relu {
-			return d.launch("add_relu_fwd", d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N))
+			kernel = "add_relu_fwd"
 		}
-		return d.launch("add_fwd", d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N))
+		return d.launch(kernel, d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N), ba, bb, C, HW)
 	case nn.OpSoftArgmax3D:
 		H, W := in.Shape[1], in.Shape[2]
 		return d.launch("softargmax_fwd", B*n.Joints, bnThreads(n.Depth*H*W), x, p.at(nb.Aux), y, n.Depth, H, W)

@@ -65,6 +65,13 @@ type plan struct {
 	// the Add's gradient buffer instead of a copy (a residual's last
 	// convolution, an upsampling).
 	GradAlias map[int]int
+	// BiasInto maps a convolution with a bias whose only consumer is a
+	// BatchNorm or an Add to that consumer: the convolution's output is
+	// left without its bias (no add_bias pass over it) and the consumer
+	// adds it where it matters: the Add to its sum, the BatchNorm to its
+	// running mean and in evaluation (a batch-statistics BatchNorm's
+	// output does not depend on a per-channel shift of its input).
+	BiasInto map[int]int
 
 	Ctrl, LossOut, LossPart int64
 	// Scratch is the partial sums the convolutions' bias gradients share.
@@ -199,6 +206,10 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 	}
 	for _, r := range p.AddReLU {
 		p.reluOfAdd[r] = true
+	}
+	p.BiasInto = foldConvBias(g)
+	if os.Getenv("POSELAB_CUDA_FUSE") == "0" {
+		p.BiasInto = map[int]int{}
 	}
 	p.GradAlias = addGradAliases(g, p.NeedGrad)
 	if os.Getenv("POSELAB_CUDA_ALIAS") == "0" { // debugging switch
@@ -458,6 +469,23 @@ func fuseAddReLU(g *nn.Graph) map[int]int {
 		}
 	}
 	return fused
+}
+
+// foldConvBias finds the convolutions with a bias consumed once, by a
+// BatchNorm or an Add, and neither an output nor a loss prediction.
+func foldConvBias(g *nn.Graph) map[int]int {
+	consumers, exposed := consumersOf(g)
+	fold := map[int]int{}
+	for _, n := range g.Nodes {
+		if (n.Op != nn.OpConv2d && n.Op != nn.OpConvT2d) || !n.Bias || exposed[n.ID] || len(consumers[n.ID]) != 1 {
+			continue
+		}
+		c := g.Nodes[consumers[n.ID][0]]
+		if c.Op == nn.OpAdd || (c.Op == nn.OpBatchNorm && c.Inputs[0] == n.ID) {
+			fold[n.ID] = c.ID
+		}
+	}
+	return fold
 }
 
 // fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a

@@ -457,3 +457,57 @@ func TestPlanFusesAddReLU(t *testing.T) {
 		t.Fatalf("POSELAB_CUDA_FUSE=0 still fuses %d pairs", len(p.AddReLU))
 	}
 }
+
+// In the seed hourglass every biased convolution but the two heatmap
+// heads (outputs, read by the losses) feeds one BatchNorm or Add, which
+// takes its bias: on the fake GPU the forward passes launch add_bias only
+// for the heads, and POSELAB_CUDA_FUSE=0 turns the folding off.
+func TestPlanFoldsConvBiasIntoConsumer(t *testing.T) {
+	sh, _ := models.BuildSH(models.SHPresets["seed"])
+	p, err := makePlan(sh, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers, exposed := consumersOf(sh)
+	var biased int
+	for _, n := range sh.Nodes {
+		if (n.Op == nn.OpConv2d || n.Op == nn.OpConvT2d) && n.Bias {
+			biased++
+			c, folded := p.BiasInto[n.ID]
+			if folded == exposed[n.ID] {
+				t.Errorf("%s: folded %v, exposed %v", n.Name, folded, exposed[n.ID])
+			}
+			if folded && (len(consumers[n.ID]) != 1 || consumers[n.ID][0] != c || (sh.Nodes[c].Op != nn.OpAdd && sh.Nodes[c].Op != nn.OpBatchNorm)) {
+				t.Errorf("%s folded into %s (%d), consumers %v", n.Name, sh.Nodes[c].Op, c, consumers[n.ID])
+			}
+		}
+	}
+	if len(p.BiasInto) != biased-2 {
+		t.Errorf("%d of %d biased convolutions folded, want all but the 2 heads", len(p.BiasInto), biased)
+	}
+	for _, fuse := range []string{"", "0"} {
+		t.Setenv("POSELAB_CUDA_FUSE", fuse)
+		d, f := newFakeDevice(t)
+		g, _ := models.BuildSH(models.SHPresets["test"])
+		pr, err := (&backend{d: d}).Compile(g, nn.Options{Batch: 2, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := randomBatch(g, 2, 1)
+		if _, err := pr.TrainStep(batch, 0, 1e-3); err != nil { // eager, then captured: two forward passes
+			t.Fatal(err)
+		}
+		pl := pr.(*handle).p.pl
+		want := 0
+		for _, n := range g.Nodes {
+			if _, folded := pl.BiasInto[n.ID]; n.Bias && !folded && (n.Op == nn.OpConv2d || n.Op == nn.OpConvT2d) {
+				want += 2
+			}
+		}
+		if got := f.calls["kernel add_bias"]; got != want || (fuse == "" && len(pl.BiasInto) == 0) || (fuse == "0" && len(pl.BiasInto) != 0) {
+			t.Errorf("POSELAB_CUDA_FUSE=%q: %d add_bias launches, want %d (%d folded)", fuse, got, want, len(pl.BiasInto))
+		}
+		pr.Close()
+		close(d.work)
+	}
+}
