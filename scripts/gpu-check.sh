@@ -66,7 +66,7 @@ fi
 # Each group runs in its own process, so a crash or hang costs only its part.
 case " $parts " in *" tests "*)
 	for spec in "basics 40 TestNewWithoutGPUFailsCleanly|TestGPUDropoutMaskMatchesNN|TestGPUGraphMatchesEager|TestGPUUtilization|TestGPUStagedMatchesUpload" \
-		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns" "bnkernels 40 TestGPUBatchNormKernels"; do
+		"parity 75 TestGPUParityWithCPU" "training 45 TestGPUTrainingLearns" "bnkernels 40 TestGPUBatchNormKernels|TestGPUSoftArgmaxKernels"; do
 		set -- $spec
 		run "test-$1" "$2" "$BIN" -test.v -test.count=1 -test.timeout "$(($2 - 5))s" -test.run "^($3)\$" >"$OUT/test-$1.log" 2>&1
 		grep -E '^(--- |FAIL|ok|PASS)|^ +--- |_test.go:[0-9]+: |panic' "$OUT/test-$1.log" | cut -c1-400 | tail -40

@@ -45,6 +45,11 @@ for r in res:
             r['shape'], r['B'], r['C'], r['HW'], r['S'], f('legacy_fwd_ms'), f('multi_fwd_ms'), f('legacy_bwd_ms'), f('multi_bwd_ms'),
             f('legacy_bias_ms'), f('multi_bias_ms'), '%.1e' % r.get('rel_y', -1), '%.1e' % r.get('rel_dx', -1)))
 for r in res:
+    if r['kind'] == 'softargmax_kernels':
+        f = lambda k: '%.3f' % r[k] if isinstance(r.get(k), (int, float)) else '-'
+        print('soft-argmax forward %d volumes of %dx%dx%d: ms per call legacy %s, multi-block %s (%s GB/s); rel diff prob %.1e coords %.1e' % (
+            r['BJ'], r['D'], r['H'], r['W'], f('legacy_ms'), f('multi_ms'), f('multi_gbs'), r.get('rel_prob', -1), r.get('rel_coords', -1)))
+for r in res:
     if r['kind'] == 'train':
         print('train %-8s b%-3d %d steps: loss %.4g -> %.4g (%.1fx, want %gx) %.2f ms/step graph=%s' % (
             r['model'], r['batch'], r['steps'], r['loss_first5'], r['loss_last5'], r['factor'], r['want_factor'],

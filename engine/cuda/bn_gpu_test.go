@@ -131,3 +131,92 @@ func TestGPUBatchNormKernels(t *testing.T) {
 		t.Logf("%s: %v", s.name, fmt.Sprint(res))
 	}
 }
+
+// TestGPUSoftArgmaxKernels (GPU only) runs the multi-block soft-argmax
+// forward next to the one-block-per-volume one on the seed IR's volumes
+// (32 x 17 joints of 64 x 64 x 64): the same probabilities and
+// coordinates up to summation order, and each one's time per call.
+func TestGPUSoftArgmaxKernels(t *testing.T) {
+	be := gpuOrSkip(t)
+	d := be.(*backend).d
+	const BJ, D, H, W = 32 * 17, 64, 64, 64
+	n := D * H * W
+	x := randFloats(rand.New(rand.NewPCG(2, 3)), BJ*n, -4, 4)
+	res := map[string]any{"BJ": BJ, "D": D, "H": H, "W": W}
+	outs := map[bool][2][]float32{}
+	err := d.do(func() error {
+		var bufs []uint64
+		defer func() {
+			for _, b := range bufs {
+				d.drv.MemFree(b)
+			}
+		}()
+		alloc := func(bytes int64) (uint64, error) {
+			var p uint64
+			err := d.drv.Check("alloc", d.drv.MemAlloc(&p, uint64(bytes)))
+			if err == nil {
+				bufs = append(bufs, p)
+			}
+			return p, err
+		}
+		dx, err := alloc(int64(4 * len(x)))
+		if err != nil {
+			return err
+		}
+		if err := d.drv.Check("upload", d.drv.MemcpyHtoD(dx, unsafePointer(x), uint64(4*len(x)))); err != nil {
+			return err
+		}
+		for _, legacy := range []bool{true, false} {
+			aux, err := alloc(softArgmaxAuxBytes(BJ, n))
+			if err != nil {
+				return err
+			}
+			y, err := alloc(4 * 3 * BJ)
+			if err != nil {
+				return err
+			}
+			var t0 time.Time
+			for i := 0; i < 23; i++ { // 3 warm-up calls, then 20 timed
+				if i == 3 {
+					if err := d.sync(); err != nil {
+						return err
+					}
+					t0 = time.Now()
+				}
+				if err := d.softArgmaxFwd(dx, aux, y, BJ, D, H, W, legacy); err != nil {
+					return err
+				}
+			}
+			if err := d.sync(); err != nil {
+				return err
+			}
+			family := map[bool]string{true: "legacy", false: "multi"}[legacy]
+			res[family+"_ms"] = time.Since(t0).Seconds() * 1e3 / 20
+			var o [2][]float32
+			for i, src := range []struct {
+				p uint64
+				n int
+			}{{aux, BJ * n}, {y, 3 * BJ}} {
+				o[i] = make([]float32, src.n)
+				if err := d.drv.Check("download", d.drv.MemcpyDtoH(unsafePointer(o[i]), src.p, uint64(4*src.n))); err != nil {
+					return err
+				}
+			}
+			outs[legacy] = o
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, what := range []string{"prob", "coords"} {
+		e := relErr(outs[false][i], outs[true][i])
+		res["rel_"+what] = e
+		if !(e <= 1e-4) {
+			t.Errorf("multi-block %s differs from legacy by %.3g (relative)", what, e)
+		}
+	}
+	res["multi_gbs"] = 3 * float64(4*BJ*n) / (res["multi_ms"].(float64) * 1e6) // x twice, prob once
+	record("softargmax_kernels", res)
+	t.Logf("%v", res)
+}

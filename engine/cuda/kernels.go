@@ -615,6 +615,135 @@ __global__ void softargmax_fwd(const float* x, float* prob, float* y, int D, int
 	}
 }
 
+// BEGIN multiblock
+// Multi-block soft-argmax forward. Each volume (b, joint) of n = D*H*W
+// values is cut into S chunks, grid (S, B*J): softargmax_stats writes each
+// chunk's max and sum of exp(x - max) in one pass (a thread rescales its
+// sum when its max grows); softargmax_apply combines its volume's S pairs
+// (in the same order in every block), writes the probabilities and the
+// chunk's partial expected coordinates; softargmax_final adds those. That
+// reads the volume twice and writes it once, where softargmax_fwd reads it
+// three times and writes it twice, and fills the GPU: IR's seed model has
+// 544 volumes of 262k values, two waves and a sliver of one block each.
+
+// blockMax is the max of m over the block, returned to every thread.
+__device__ float blockMax(float m) {
+	__shared__ float sh[33];
+	for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+	__syncthreads();
+	if (lane == 0) sh[w] = m;
+	__syncthreads();
+	if (w == 0) {
+		m = lane < (int)(blockDim.x >> 5) ? sh[lane] : NEG_INF;
+		for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, o));
+		if (lane == 0) sh[32] = m;
+	}
+	__syncthreads();
+	return sh[32];
+}
+
+__global__ void softargmax_stats(const float* x, double* part, int n, int S, int chunk) {
+	int lo, hi;
+	chunkBounds(n, chunk, &lo, &hi);
+	const float* xp = x + (i64)blockIdx.y * n;
+	float m = NEG_INF;
+	double s = 0;
+	for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+		float v = xp[i];
+		if (v > m) {
+			s = s * (double)expf(m - v) + 1.0; // the first value: expf(-inf) = 0
+			m = v;
+		} else {
+			s += (double)expf(v - m);
+		}
+	}
+	float M = blockMax(m);
+	double t = m == NEG_INF ? 0.0 : s * (double)expf(m - M);
+	t = blockSum(t);
+	if (threadIdx.x == 0) {
+		double* q = part + ((i64)blockIdx.y * S + blockIdx.x) * 2;
+		q[0] = (double)M;
+		q[1] = t;
+	}
+}
+
+__global__ void softargmax_apply(const float* x, float* prob, const double* part, double* mpart, int n, int S, int chunk,
+                                 int H, int W) {
+	int lo, hi;
+	chunkBounds(n, chunk, &lo, &hi);
+	i64 base = (i64)blockIdx.y * n;
+	__shared__ float shM;
+	__shared__ double shS;
+	if (threadIdx.x < 32) { // warp 0: lane l takes chunks l, l+32, ...
+		const double* q = part + (i64)blockIdx.y * S * 2;
+		float M = NEG_INF;
+		for (int s = threadIdx.x; s < S; s += 32) M = fmaxf(M, (float)q[2 * s]);
+		for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_down_sync(0xffffffffu, M, o));
+		M = __shfl_sync(0xffffffffu, M, 0);
+		double t = 0;
+		for (int s = threadIdx.x; s < S; s += 32) t += q[2 * s + 1] * (double)expf((float)q[2 * s] - M);
+		for (int o = 16; o > 0; o >>= 1) t += __shfl_down_sync(0xffffffffu, t, o);
+		if (threadIdx.x == 0) {
+			shM = M;
+			shS = t;
+		}
+	}
+	__syncthreads();
+	float M = shM, inv = (float)(1.0 / shS);
+	// The coordinates (d, h, w) of element i, kept up to date with carries
+	// instead of two divisions per element.
+	int HW = H * W, i = lo + threadIdx.x;
+	int d = i / HW, r = i - d * HW, h = r / W, w = r - h * W;
+	int sd = blockDim.x / HW, sr = blockDim.x - sd * HW, sh = sr / W, sw = sr - sh * W;
+	double sx = 0, sy = 0, sz = 0;
+	for (; i < hi; i += blockDim.x) {
+		float p = expf(x[base + i] - M) * inv;
+		prob[base + i] = p;
+		sx += (double)p * w;
+		sy += (double)p * h;
+		sz += (double)p * d;
+		w += sw;
+		h += sh;
+		d += sd;
+		if (w >= W) {
+			w -= W;
+			h++;
+		}
+		if (h >= H) {
+			h -= H;
+			d++;
+		}
+	}
+	sx = blockSum(sx);
+	sy = blockSum(sy);
+	sz = blockSum(sz);
+	if (threadIdx.x == 0) {
+		double* q = mpart + ((i64)blockIdx.y * S + blockIdx.x) * 3;
+		q[0] = sx;
+		q[1] = sy;
+		q[2] = sz;
+	}
+}
+
+// softargmax_final: each volume's expected (x, y, z), its S partials added
+// in chunk order (one thread per volume).
+__global__ void softargmax_final(const double* mpart, float* y, int BJ, int S) {
+	int bj = blockIdx.x * blockDim.x + threadIdx.x;
+	if (bj >= BJ) return;
+	const double* q = mpart + (i64)bj * S * 3;
+	double a = 0, b = 0, c = 0;
+	for (int s = 0; s < S; s++) {
+		a += q[3 * s];
+		b += q[3 * s + 1];
+		c += q[3 * s + 2];
+	}
+	y[bj * 3 + 0] = (float)a;
+	y[bj * 3 + 1] = (float)b;
+	y[bj * 3 + 2] = (float)c;
+}
+// END multiblock
+
 // softargmax_back: dx_i += p_i * (g . (c_i - E[c])).
 __global__ void softargmax_back(const float* prob, const float* y, const float* dy, float* dx, i64 total, int D, int H, int W,
                                 int acc) {
@@ -679,7 +808,7 @@ __global__ void adam(float* p, const float* g, float* m, float* v, i64 n, const 
 
 // withoutMultiblock is the kernel source without the sections between
 // "// BEGIN multiblock" and "// END multiblock": the multi-block BatchNorm
-// kernels, new and so far compiled by NVRTC on no GPU. When the whole
+// and soft-argmax kernels, new and so far compiled by NVRTC on no GPU. When the whole
 // source does not compile, the device falls back to this one and the
 // one-block-per-channel kernels (and says so).
 func withoutMultiblock(src string) string {
@@ -703,7 +832,7 @@ func withoutMultiblock(src string) string {
 
 // multiblockKernels are the kernels only the full source has.
 var multiblockKernels = map[string]bool{"bn_stats": true, "bn_apply": true, "bn_back_reduce": true, "bn_back_apply": true,
-	"bias_part": true, "bias_final": true}
+	"bias_part": true, "bias_final": true, "softargmax_stats": true, "softargmax_apply": true, "softargmax_final": true}
 
 // kernelNames lists every kernel the backend looks up after compiling.
 var kernelNames = []string{
@@ -711,5 +840,6 @@ var kernelNames = []string{
 	"bias_part", "bias_final", "bn_eval", "relu_fwd", "relu_back",
 	"dropout_fwd", "dropout_back", "dropout_mask", "add_fwd", "add_relu_fwd", "accumulate", "maxpool_fwd", "maxpool_back",
 	"maxpool_back_disjoint", "upsample_fwd", "upsample_back", "gap_fwd", "gap_back", "softargmax_fwd",
+	"softargmax_stats", "softargmax_apply", "softargmax_final",
 	"softargmax_back", "loss_terms", "loss_reduce", "adam",
 }

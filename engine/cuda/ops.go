@@ -146,7 +146,7 @@ func (p *program) forwardNode(n *nn.Node, train, update bool) error {
 		return d.launch(kernel, d.gridFor(nb.N), 256, x, p.y(n.Inputs[1]), y, i64(nb.N), ba, bb, C, HW)
 	case nn.OpSoftArgmax3D:
 		H, W := in.Shape[1], in.Shape[2]
-		return d.launch("softargmax_fwd", B*n.Joints, bnThreads(n.Depth*H*W), x, p.at(nb.Aux), y, n.Depth, H, W)
+		return d.softArgmaxFwd(x, p.at(nb.Aux), y, B*n.Joints, n.Depth, H, W, p.bnLegacy)
 	}
 	return fmt.Errorf("unknown op")
 }

@@ -112,7 +112,7 @@ func auxBytes(g *nn.Graph, n *nn.Node, B int) int64 {
 	case nn.OpMaxPool2d:
 		return int64(B * nn.Numel(n.Shape) * 4) // int32 argmax
 	case nn.OpSoftArgmax3D:
-		return int64(B * nn.Numel(g.Nodes[n.Inputs[0]].Shape) * 4)
+		return softArgmaxAuxBytes(B*n.Joints, nn.Numel(g.Nodes[n.Inputs[0]].Shape)/n.Joints)
 	}
 	return 0
 }

@@ -22,6 +22,7 @@ static dim3_ blockIdx, threadIdx, blockDim, gridDim;
 inline void __syncthreads() {}
 inline double __shfl_down_sync(unsigned, double v, int) { return v; }
 inline float __shfl_down_sync(unsigned, float v, int) { return v; }
+inline float __shfl_sync(unsigned, float v, int) { return v; }
 inline float atomicAdd(float* p, float v) { float o = *p; *p += v; return o; }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }

@@ -118,6 +118,20 @@ template <class T> T __shfl_down_sync(unsigned, T v, int o) {
 	return r;
 }
 
+// __shfl_sync: every lane reads lane src's value (the same meeting twice).
+template <class T> T __shfl_sync(unsigned, T v, int src) {
+	static_assert(sizeof(T) <= 8, "shuffle of a value wider than 8 bytes");
+	unsigned w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	std::memcpy(&emuWarpSlot[w][lane], &v, sizeof(T));
+	emuWarpBar[w].wait();
+	T r = v;
+	unsigned width = blockDim.x - w * 32;
+	if (width > 32) width = 32;
+	if ((unsigned)src < width) std::memcpy(&r, &emuWarpSlot[w][src], sizeof(T));
+	emuWarpBar[w].wait();
+	return r;
+}
+
 // One OS thread runs everything, so plain read-modify-writes are atomic.
 inline float atomicAdd(float *p, float v) {
 	float o = *p;
