@@ -221,11 +221,11 @@ func (p *program) summary() string {
 	}
 	switch {
 	case p.d.multiblockErr != nil:
-		fmt.Fprintf(&sb, "BatchNorm: one block per channel (the multi-block kernels did not compile: %v)\n", p.d.multiblockErr)
+		fmt.Fprintf(&sb, "BatchNorm and soft-argmax: one block per channel or volume (the multi-block kernels did not compile: %v)\n", p.d.multiblockErr)
 	case p.bnLegacy:
-		sb.WriteString("BatchNorm: one block per channel (POSELAB_CUDA_BN=legacy)\n")
+		sb.WriteString("BatchNorm and soft-argmax: one block per channel or volume (POSELAB_CUDA_BN=legacy)\n")
 	default:
-		sb.WriteString("BatchNorm: multi-block\n")
+		sb.WriteString("BatchNorm and soft-argmax: multi-block\n")
 	}
 	fmt.Fprintf(&sb, "memory: %s reuse, arena %.2f GiB\n", p.pl.Reuse, float64(p.pl.Total)/(1<<30))
 	fmt.Fprintf(&sb, "fused: %d BatchNorm+ReLU, %d Add+ReLU, %d convolution biases into their BatchNorm or Add\n",
