@@ -102,27 +102,31 @@ func (d *device) bnTrain(a bnFwd, S int, legacy bool) error {
 // bnBwd is one BatchNorm backward's buffers: r is the fused ReLU's output
 // (0: none), dx 0 when the input needs no gradient, acc as in kernels.go.
 type bnBwd struct {
-	x, dy, r, gamma, aux, dx, dgamma, dbeta uint64
-	B, C, HW, acc                           int
+	x, dy, gamma, aux, dx, dgamma, dbeta uint64
+	// reluBeta is the BatchNorm's beta when a ReLU is fused into it (the
+	// kernels recompute which elements the ReLU passed), else 0.
+	reluBeta      uint64
+	B, C, HW, acc int
 }
 
 // bnTrainBack queues the gamma, beta and (dx != 0) input gradients.
 func (d *device) bnTrainBack(a bnBwd, S int, legacy bool) error {
 	smean, sinv := a.aux, a.aux+uint64(4*a.C)
 	if legacy {
-		return d.launch("bn_train_back", a.C, bnThreads(a.B*a.HW), a.x, a.dy, a.r, a.gamma, smean, sinv, a.dx,
+		return d.launch("bn_train_back", a.C, bnThreads(a.B*a.HW), a.x, a.dy, a.reluBeta, a.gamma, smean, sinv, a.dx,
 			a.dgamma, a.dbeta, a.B, a.C, a.HW, a.acc)
 	}
 	S, chunk := splitInto(a.B*a.HW, S)
 	part := a.aux + uint64(bnStatsOff(a.C))
-	if err := d.launch2("bn_back_reduce", S, a.C, bnBlock, a.x, a.dy, a.r, smean, sinv, part, a.B, a.C, a.HW, S, chunk); err != nil {
+	if err := d.launch2("bn_back_reduce", S, a.C, bnBlock, a.x, a.dy, a.reluBeta, a.gamma, smean, sinv, part, a.B, a.C, a.HW, S,
+		chunk); err != nil {
 		return err
 	}
 	gx := S
 	if a.dx == 0 {
 		gx = 1 // only the blocks that write dgamma and dbeta
 	}
-	return d.launch2("bn_back_apply", gx, a.C, bnBlock, a.x, a.dy, a.r, a.gamma, smean, sinv, part, a.dx, a.dgamma,
+	return d.launch2("bn_back_apply", gx, a.C, bnBlock, a.x, a.dy, a.reluBeta, a.gamma, smean, sinv, part, a.dx, a.dgamma,
 		a.dbeta, a.B, a.C, a.HW, S, chunk, a.acc)
 }
 

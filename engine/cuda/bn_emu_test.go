@@ -214,7 +214,10 @@ func TestEmulatedBatchNormForward(t *testing.T) {
 	}
 }
 
-// Backward: fused-ReLU mask on and off, acc 0 and 1, and no input gradient.
+// Backward: fused-ReLU mask on and off, acc 0 and 1, and no input
+// gradient. With the mask on, the kernels recompute which elements the
+// forward's ReLU passed: the reference masks by the forward's own output,
+// so the two must agree element for element.
 func TestEmulatedBatchNormBackward(t *testing.T) {
 	const eps = 1e-5
 	for si, s := range bnShapes {
@@ -222,14 +225,13 @@ func TestEmulatedBatchNormBackward(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(si), 11))
 		n := len(x)
 		dyv, dx0 := randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1)
-		rv0 := randFloats(rng, n, -1, 1) // about half the mask is zero
 		e := newEmu(t)
 		S := s.chunks()
-		dX, dG, dB, dDY, dR := e.floats(x), e.floats(gamma), e.floats(beta), e.floats(dyv), e.floats(rv0)
-		aux := e.alloc(bnAuxBytes(s.C, S))
-		// The forward fills the aux buffer's mean and 1/std.
-		if err := e.dev.bnTrain(bnFwd{x: dX, y: e.nans(n), gamma: dG, beta: dB, rmean: e.floats(rm), rvar: e.floats(rv),
-			aux: aux, B: s.B, C: s.C, HW: s.HW, eps: eps, mom: 0.1}, S, false); err != nil {
+		dX, dG, dB, dDY := e.floats(x), e.floats(gamma), e.floats(beta), e.floats(dyv)
+		aux, fwdY := e.alloc(bnAuxBytes(s.C, S)), e.nans(n)
+		// The forward (BatchNorm+ReLU) fills the aux buffer's mean and 1/std.
+		if err := e.dev.bnTrain(bnFwd{x: dX, y: fwdY, gamma: dG, beta: dB, rmean: e.floats(rm), rvar: e.floats(rv),
+			aux: aux, B: s.B, C: s.C, HW: s.HW, eps: eps, mom: 0.1, relu: 1}, S, false); err != nil {
 			t.Fatal(err)
 		}
 		type out struct {
@@ -254,11 +256,11 @@ func TestEmulatedBatchNormBackward(t *testing.T) {
 							o.dx = e.nans(n)
 						}
 					}
-					var r uint64
+					var reluBeta uint64
 					if masked {
-						r = dR
+						reluBeta = dB
 					}
-					if err := e.dev.bnTrainBack(bnBwd{x: dX, dy: dDY, r: r, gamma: dG, aux: aux, dx: o.dx, dgamma: o.dg, dbeta: o.dbet,
+					if err := e.dev.bnTrainBack(bnBwd{x: dX, dy: dDY, reluBeta: reluBeta, gamma: dG, aux: aux, dx: o.dx, dgamma: o.dg, dbeta: o.dbet,
 						B: s.B, C: s.C, HW: s.HW, acc: v.acc}, S, legacy); err != nil {
 						t.Fatal(err)
 					}
@@ -267,18 +269,28 @@ func TestEmulatedBatchNormBackward(t *testing.T) {
 			}
 		}
 		e.run()
+		r := e.get(fwdY, n)
+		var zeros int
+		for _, v := range r {
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros < n/5 || zeros > 4*n/5 {
+			t.Fatalf("the ReLU stopped %d of %d elements: the masked cases test little", zeros, n)
+		}
 		results := map[[3]int][3][]float32{}
 		for _, o := range outs {
 			name := map[bool]string{true: "legacy", false: "multi-block"}[o.legacy]
 			t.Logf("shape %+v S %d %s masked %v acc %d no dx %v", s, S, name, o.masked, o.acc, o.noDX)
-			var r, init []float32
+			var mask, init []float32
 			if o.masked {
-				r = rv0
+				mask = r
 			}
 			if o.acc == 1 {
 				init = dx0
 			}
-			wantDX, wantDG, wantDB := refBNBackward(x, dyv, r, gamma, init, s.B, s.C, s.HW, eps)
+			wantDX, wantDG, wantDB := refBNBackward(x, dyv, mask, gamma, init, s.B, s.C, s.HW, eps)
 			got := [3][]float32{nil, e.get(o.dg, s.C), e.get(o.dbet, s.C)}
 			check(t, name+" dgamma", got[1], wantDG)
 			check(t, name+" dbeta", got[2], wantDB)
@@ -354,7 +366,7 @@ func TestEmulatedBatchNormDeterministic(t *testing.T) {
 		eps: 1e-5, mom: 0.1, update: 1, relu: 1}, S, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.dev.bnTrainBack(bnBwd{x: dX, dy: dDY, r: y, gamma: dG, aux: aux, dx: dx, dgamma: dg, dbeta: db, B: s.B, C: s.C,
+	if err := e.dev.bnTrainBack(bnBwd{x: dX, dy: dDY, reluBeta: dB, gamma: dG, aux: aux, dx: dx, dgamma: dg, dbeta: db, B: s.B, C: s.C,
 		HW: s.HW}, S, false); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestGPUBatchNormKernels(t *testing.T) {
 	} {
 		n := s.B * s.C * s.HW
 		rng := rand.New(rand.NewPCG(1, uint64(n)))
-		x, dy, r := randFloats(rng, n, -1, 2), randFloats(rng, n, -1, 1), randFloats(rng, n, -1, 1)
+		x, dy := randFloats(rng, n, -1, 2), randFloats(rng, n, -1, 1)
 		gamma, beta := randFloats(rng, s.C, 0.5, 1.5), randFloats(rng, s.C, -0.5, 0.5)
 		rm, rv := randFloats(rng, s.C, -0.1, 0.1), randFloats(rng, s.C, 0.5, 2)
 		S, _ := bnSplit(s.B * s.HW)
@@ -48,7 +48,7 @@ func TestGPUBatchNormKernels(t *testing.T) {
 			}
 			var err error
 			in := map[string]uint64{}
-			for name, v := range map[string][]float32{"x": x, "dy": dy, "r": r, "gamma": gamma, "beta": beta, "rm": rm, "rv": rv} {
+			for name, v := range map[string][]float32{"x": x, "dy": dy, "gamma": gamma, "beta": beta, "rm": rm, "rv": rv} {
 				if in[name], err = alloc(int64(4 * len(v))); err != nil {
 					return err
 				}
@@ -72,7 +72,7 @@ func TestGPUBatchNormKernels(t *testing.T) {
 						B: s.B, C: s.C, HW: s.HW, eps: 1e-5, mom: 0.1, relu: 1}, S, legacy)
 				}
 				bwd := func() error {
-					return d.bnTrainBack(bnBwd{x: in["x"], dy: in["dy"], r: in["r"], gamma: in["gamma"], aux: aux, dx: dx, dgamma: dg,
+					return d.bnTrainBack(bnBwd{x: in["x"], dy: in["dy"], reluBeta: in["beta"], gamma: in["gamma"], aux: aux, dx: dx, dgamma: dg,
 						dbeta: db, B: s.B, C: s.C, HW: s.HW}, S, legacy)
 				}
 				bias := func() error { return d.biasGrad(in["dy"], dbias, scratch, s.B, s.C, s.HW, S, legacy) }

@@ -61,6 +61,13 @@ __device__ __forceinline__ i64 chanIndex(int i, int c, int C, int HW) {
 	return ((i64)b * C + c) * HW + hw;
 }
 
+// reluPasses is whether a fused BatchNorm+ReLU passed element v: its
+// forward output before the ReLU, computed by the very expression (and
+// operands) of bn_train and bn_apply, so the answer is the forward's.
+__device__ __forceinline__ bool reluPasses(float v, float mean, float inv, float g, float bt) {
+	return (v - mean) * inv * g + bt > 0.f;
+}
+
 // bnSave keeps channel c's batch mean and 1/std for backward and, with
 // update, applies PyTorch's running-statistics update (unbiased variance).
 // cb, when not null, is the bias of the convolution feeding the BatchNorm,
@@ -200,23 +207,25 @@ __global__ void bn_train(const float* x, float* y, const float* gamma, const flo
 	float g = gamma[c], bt = beta[c], mf = (float)mean;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
 		i64 k = chanIndex(i, c, C, HW);
-		float v = (x[k] - mf) * inv * g + bt;
+		float v = (x[k] - mf) * inv * g + bt; // reluPasses' expression
 		y[k] = (relu && !(v > 0.f)) ? 0.f : v;
 	}
 	if (threadIdx.x == 0) bnSave(c, n, mean, var, inv, smean, sinv, rmean, rvar, mom, update, cb);
 }
 
-// bn_train_back: gamma/beta gradients and (dx != 0) the input gradient. With r != 0 (fused ReLU, r its output) the incoming gradient
-// is dy where r > 0 and 0 elsewhere.
-__global__ void bn_train_back(const float* x, const float* dy, const float* r, const float* gamma, const float* smean,
+// bn_train_back: gamma/beta gradients and (dx != 0) the input gradient.
+// With rb != 0 (a fused ReLU; rb is beta) the incoming gradient is dy
+// where the ReLU passed its input and 0 elsewhere: reluPasses recomputes
+// that from x instead of reading the ReLU's output, one pass less.
+__global__ void bn_train_back(const float* x, const float* dy, const float* rb, const float* gamma, const float* smean,
                               const float* sinv, float* dx, float* dgamma, float* dbeta, int B, int C, int HW, int acc) {
 	int c = blockIdx.x, n = B * HW;
-	float mean = smean[c], inv = sinv[c];
+	float mean = smean[c], inv = sinv[c], g = gamma[c], bt = rb ? rb[c] : 0.f;
 	double sdy = 0, sdyx = 0;
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
 		i64 k = chanIndex(i, c, C, HW);
 		float d = dy[k];
-		if (r && !(r[k] > 0.f)) d = 0.f;
+		if (rb && !reluPasses(x[k], mean, inv, g, bt)) d = 0.f;
 		sdy += d;
 		sdyx += (double)d * ((x[k] - mean) * inv);
 	}
@@ -231,7 +240,7 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 	for (int i = threadIdx.x; i < n; i += blockDim.x) {
 		i64 k = chanIndex(i, c, C, HW);
 		float d = dy[k];
-		if (r && !(r[k] > 0.f)) d = 0.f;
+		if (rb && !reluPasses(x[k], mean, inv, g, bt)) d = 0.f;
 		float xh = (x[k] - mean) * inv;
 		ACC(dx[k], k1 * (n * d - a - xh * b));
 	}
@@ -247,9 +256,10 @@ __global__ void bn_train_back(const float* x, const float* dy, const float* r, c
 //
 // Memory traffic per BatchNorm of n*C floats: forward reads x twice and
 // writes y once (3 passes; a 32x256x64x64 tensor is 134 MB, about 40 us a
-// pass at the H100's ~3.3 TB/s); backward reads x, dy (and r) in the
-// reduce and x, dy (r, dx when acc) again in the apply, writing dx: 5 to 8
-// passes. The old kernels moved the same bytes but from only C blocks.
+// pass at the H100's ~3.3 TB/s); backward reads x and dy in the reduce
+// and again (dx too when acc) in the apply, writing dx: 5 or 6 passes (a
+// fused ReLU's mask is recomputed from x, not read). The old kernels moved
+// the same bytes but from only C blocks.
 
 // BEGIN multiblock
 // bn_stats: sum and sum of squares of one chunk of a channel.
@@ -300,7 +310,7 @@ __global__ void bn_apply(const float* x, float* y, const float* gamma, const flo
 			if (j < m) v[j] = x[ks[j]];
 		for (int j = 0; j < 4; j++)
 			if (j < m) {
-				float o = (v[j] - mf) * inv * g + bt;
+				float o = (v[j] - mf) * inv * g + bt; // reluPasses' expression
 				y[ks[j]] = (relu && !(o > 0.f)) ? 0.f : o;
 			}
 	}
@@ -308,12 +318,12 @@ __global__ void bn_apply(const float* x, float* y, const float* gamma, const flo
 }
 
 // bn_back_reduce: sum(dy') and sum(dy' * xhat) of one chunk (dy' is dy
-// masked by r > 0 when r != 0).
-__global__ void bn_back_reduce(const float* x, const float* dy, const float* r, const float* smean, const float* sinv,
-                               double* part, int B, int C, int HW, int S, int chunk) {
+// masked as in bn_train_back when rb != 0).
+__global__ void bn_back_reduce(const float* x, const float* dy, const float* rb, const float* gamma, const float* smean,
+                               const float* sinv, double* part, int B, int C, int HW, int S, int chunk) {
 	int c = blockIdx.y, lo, hi;
 	chunkBounds(B * HW, chunk, &lo, &hi);
-	float mean = smean[c], inv = sinv[c];
+	float mean = smean[c], inv = sinv[c], g = gamma[c], bt = rb ? rb[c] : 0.f;
 	double sdy = 0, sdyx = 0;
 	ChanWalk w(lo, c, C, HW);
 	i64 ks[4];
@@ -323,10 +333,10 @@ __global__ void bn_back_reduce(const float* x, const float* dy, const float* r, 
 			if (j < m) {
 				d[j] = dy[ks[j]];
 				xv[j] = x[ks[j]];
-				if (r && !(r[ks[j]] > 0.f)) d[j] = 0.f;
 			}
 		for (int j = 0; j < 4; j++)
 			if (j < m) {
+				if (rb && !reluPasses(xv[j], mean, inv, g, bt)) d[j] = 0.f;
 				sdy += d[j];
 				sdyx += (double)d[j] * ((xv[j] - mean) * inv);
 			}
@@ -342,7 +352,7 @@ __global__ void bn_back_reduce(const float* x, const float* dy, const float* r, 
 // bn_back_apply: block s == 0 writes dgamma and dbeta; with dx != 0 every
 // block writes (acc: adds) its chunk of the input gradient. With dx == 0
 // the host launches only the s == 0 blocks (grid (1, C)).
-__global__ void bn_back_apply(const float* x, const float* dy, const float* r, const float* gamma, const float* smean,
+__global__ void bn_back_apply(const float* x, const float* dy, const float* rb, const float* gamma, const float* smean,
                               const float* sinv, const double* part, float* dx, float* dgamma, float* dbeta, int B, int C,
                               int HW, int S, int chunk, int acc) {
 	int c = blockIdx.y, n = B * HW, lo, hi;
@@ -354,8 +364,8 @@ __global__ void bn_back_apply(const float* x, const float* dy, const float* r, c
 		dbeta[c] = (float)sdy;
 	}
 	if (dx == 0) return;
-	float mean = smean[c], inv = sinv[c];
-	float k1 = gamma[c] * inv / n, a = (float)sdy, b = (float)sdyx;
+	float mean = smean[c], inv = sinv[c], g = gamma[c], bt = rb ? rb[c] : 0.f;
+	float k1 = g * inv / n, a = (float)sdy, b = (float)sdyx;
 	ChanWalk w(lo, c, C, HW);
 	i64 ks[4];
 	for (int m; (m = w.take4(hi, ks)) > 0;) {
@@ -364,11 +374,13 @@ __global__ void bn_back_apply(const float* x, const float* dy, const float* r, c
 			if (j < m) {
 				d[j] = dy[ks[j]];
 				xv[j] = x[ks[j]];
-				if (r && !(r[ks[j]] > 0.f)) d[j] = 0.f;
 				old[j] = acc ? dx[ks[j]] : 0.f;
 			}
 		for (int j = 0; j < 4; j++)
-			if (j < m) dx[ks[j]] = old[j] + k1 * (n * d[j] - a - (xv[j] - mean) * inv * b);
+			if (j < m) {
+				if (rb && !reluPasses(xv[j], mean, inv, g, bt)) d[j] = 0.f;
+				dx[ks[j]] = old[j] + k1 * (n * d[j] - a - (xv[j] - mean) * inv * b);
+			}
 	}
 }
 

@@ -58,9 +58,9 @@ func (p *plan) yOwner(g *nn.Graph, id int) int {
 // everything else is written before it is read in every pass. The readers are the ones ops.go and conv.go launch:
 // forward reads every input; the losses read predictions, targets and
 // masks; the outputs are read at the end; backward reads the input of a
-// linear layer, convolution or BatchNorm, the output of a ReLU, fused
-// BatchNorm+ReLU or soft-argmax, and the scratch of a BatchNorm, max-pool
-// or soft-argmax.
+// linear layer, convolution or BatchNorm, the output of a ReLU (not fused
+// into a BatchNorm) or soft-argmax, and the scratch of a BatchNorm,
+// max-pool or soft-argmax.
 func (p *plan) activationSpans(g *nn.Graph, tl timeline) []span {
 	ys := map[int]*span{}
 	aux := map[int]*span{}
@@ -113,12 +113,9 @@ func (p *plan) activationSpans(g *nn.Graph, tl timeline) []span {
 		switch n.Op {
 		case nn.OpLinear, nn.OpConv2d, nn.OpConvT2d:
 			readY(n.Inputs[0], t) // the weight gradient
-		case nn.OpBatchNorm:
+		case nn.OpBatchNorm: // a fused ReLU's mask is recomputed from the input
 			readY(n.Inputs[0], t)
 			extend(aux[j], t)
-			if _, fused := p.FusedReLU[j]; fused {
-				readY(j, t) // the ReLU's output masks the gradient
-			}
 		case nn.OpReLU:
 			if needDX && !p.fusedInto[j] {
 				readY(j, t)

@@ -284,12 +284,12 @@ func (p *program) backwardNode(n *nn.Node) error {
 		return d.biasGrad(dy, p.grad(n.Name+".bias"), p.at(p.pl.Scratch), B, C, HW, S, p.bnLegacy)
 	case nn.OpBatchNorm:
 		C, HW := chw(n.Shape)
-		var r uint64
+		var reluBeta uint64
 		if rid, fused := p.pl.FusedReLU[n.ID]; fused {
-			dy, r = p.dy(rid), p.y(rid)
+			dy, reluBeta = p.dy(rid), p.param(n.Name+".bias")
 		}
 		S, _ := bnSplit(B * HW)
-		return d.bnTrainBack(bnBwd{x: x, dy: dy, r: r, gamma: p.param(n.Name + ".weight"), aux: p.at(nb.Aux), dx: dx,
+		return d.bnTrainBack(bnBwd{x: x, dy: dy, reluBeta: reluBeta, gamma: p.param(n.Name + ".weight"), aux: p.at(nb.Aux), dx: dx,
 			dgamma: p.grad(n.Name + ".weight"), dbeta: p.grad(n.Name + ".bias"), B: B, C: C, HW: HW, acc: acc}, S, p.bnLegacy)
 	}
 	if (dx == 0 && n.Op != nn.OpAdd) || p.pl.fusedInto[n.ID] {
