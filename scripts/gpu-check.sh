@@ -110,10 +110,13 @@ while read -r key args; do
 	[ -z "$key" ] && continue
 	[ -n "$ONLY" ] && [[ " $ONLY " != *" $key "* ]] && continue
 	# The targets come first; the A/B reruns and TF32 after them
-	# give way to the stage and sanitize parts when less than AB_RESERVE_S
-	# seconds are left.
-	if [[ " sb256 sh32 ir32 sh6 " != *" $key "* ]] && [ "$(left)" -lt "${AB_RESERVE_S:-100}" ]; then
-		echo "SKIP bench-$key: keeping ${AB_RESERVE_S:-100}s for the later parts" | tee -a "$OUT/summary.txt"
+	# give way to the stage and sanitize parts: a key runs only if, after
+	# its own worst case (40 s, plus 40 s for its peer), AB_RESERVE_S
+	# seconds would be left.
+	cost=40
+	[ "$args" != "-" ] && cost=80
+	if [[ " sb256 sh32 ir32 sh6 " != *" $key "* ]] && [ "$(left)" -lt $((${AB_RESERVE_S:-120} + cost)) ]; then
+		echo "SKIP bench-$key: keeping ${AB_RESERVE_S:-120}s for the later parts" | tee -a "$OUT/summary.txt"
 		continue
 	fi
 	case " $parts " in *" bench "*)

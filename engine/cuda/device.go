@@ -219,7 +219,10 @@ func (d *device) launch(name string, grid, block int, args ...any) error {
 	return d.launch2(name, grid, 1, block, args...)
 }
 
-// launch2 queues kernel name with a 2D grid (gx, gy); gy is at most 65535.
+// maxGridY is the most blocks a grid may have along y.
+const maxGridY = 65535
+
+// launch2 queues kernel name with a 2D grid (gx, gy); gy is at most maxGridY.
 func (d *device) launch2(name string, gx, gy, block int, args ...any) error {
 	f, ok := d.fn[name]
 	if !ok {
@@ -228,8 +231,8 @@ func (d *device) launch2(name string, gx, gy, block int, args ...any) error {
 	if gx < 1 {
 		gx = 1
 	}
-	if gy < 1 || gy > 65535 {
-		return fmt.Errorf("cuda: kernel %s: grid y %d outside [1, 65535]", name, gy)
+	if gy < 1 || gy > maxGridY {
+		return fmt.Errorf("cuda: kernel %s: grid y %d outside [1, %d]", name, gy, maxGridY)
 	}
 	if d.check != nil {
 		if err := d.check(name, args); err != nil {

@@ -666,7 +666,7 @@ __global__ void softargmax_stats(const float* x, double* part, int n, int S, int
 		if (v > m) {
 			s = s * (double)expf(m - v) + 1.0; // the first value: expf(-inf) = 0
 			m = v;
-		} else {
+		} else if (v != NEG_INF) { // exp(-inf) adds 0; while m is -inf too it would add NaN
 			s += (double)expf(v - m);
 		}
 	}

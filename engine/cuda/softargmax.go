@@ -18,7 +18,7 @@ func softArgmaxAuxBytes(BJ, n int) int64 {
 // into aux and their expected (x, y, z) in voxels into y.
 func (d *device) softArgmaxFwd(x, aux, y uint64, BJ, D, H, W int, legacy bool) error {
 	n := D * H * W
-	if legacy {
+	if legacy || BJ > maxGridY { // the multi-block grid has the volumes on y
 		return d.launch("softargmax_fwd", BJ, bnThreads(n), x, aux, y, D, H, W)
 	}
 	S, chunk := bnSplit(n)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"poselab/nn"
 )
 
 // softArgmaxRef is the float64 soft-argmax of BJ volumes of D x H x W:
@@ -38,7 +40,7 @@ func softArgmaxRef(x []float32, BJ, D, H, W int) (prob, coords []float64) {
 // against float64, on volumes of one chunk and of several uneven ones, with
 // a block's step wrapping rows and planes (HW < 256) or not, on random
 // logits with a wide range and on rising ones (every value a new running
-// maximum, so a thread rescales its sum at each step).
+// maximum, so a thread rescales its sum at each step), some logits -inf.
 func TestEmulatedSoftArgmaxForward(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 8))
 	for _, s := range []struct{ BJ, D, H, W int }{{3, 40, 5, 7}, {2, 3, 40, 70}, {3, 3, 50, 90}, {1, 64, 16, 16}} {
@@ -48,6 +50,14 @@ func TestEmulatedSoftArgmaxForward(t *testing.T) {
 			if rising {
 				for i := range x {
 					x[i] = float32(i%n) * 20 / float32(n)
+				}
+			}
+			// -inf logits (an overflowing layer) weigh 0: at a volume's
+			// start, where a thread's running max is still -inf, and in
+			// the middle of the first chunk.
+			for v := 0; v < s.BJ; v++ {
+				for _, i := range []int{0, 1, 300, n / 2} {
+					x[v*n+i] = float32(math.Inf(-1))
 				}
 			}
 			prob, coords := softArgmaxRef(x, s.BJ, s.D, s.H, s.W)
@@ -100,5 +110,32 @@ func TestEmulatedSoftArgmaxDeterministic(t *testing.T) {
 		if math.IsNaN(float64(v)) {
 			t.Fatal("coordinates left unwritten (NaN)")
 		}
+	}
+}
+
+// More volumes than a grid's y dimension holds (batch 4000 x 17 joints)
+// take the one-block-per-volume kernel instead of failing at the first
+// forward (fake GPU).
+func TestSoftArgmaxManyVolumesFallsBack(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 34, 2, 2)
+	b.Input("t", 17, 3)
+	out := b.SoftArgmax3D(b.Conv2d("c", x, 34, 1, 1, 0, true), 17, 2)
+	b.Output("coords", out)
+	b.Loss(nn.L1, out, "t", "", 1)
+	g := b.Build()
+	d, f := newFakeDevice(t)
+	defer close(d.work)
+	const B = 4000
+	pr, err := (&backend{d: d}).Compile(g, nn.Options{Batch: B, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if _, err := pr.Predict(randomBatch(g, B, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls["kernel softargmax_fwd"] != 1 || f.calls["kernel softargmax_stats"] != 0 || len(f.errs) > 0 {
+		t.Errorf("launches: %d softargmax_fwd, %d softargmax_stats; fake GPU: %v", f.calls["kernel softargmax_fwd"], f.calls["kernel softargmax_stats"], f.errs)
 	}
 }

@@ -50,7 +50,9 @@ func wsLimits(g *nn.Graph, pl *plan) map[int][2]uint64 {
 		for i := range spans {
 			placed = append(placed, i)
 		}
-		ceiling = size + wsHeadroom(size)
+		// Rounded down to the alignment, like every span's size, so that a
+		// workspace within a gap still fits once rounded up.
+		ceiling = (size + wsHeadroom(size)) / align * align
 	}
 	room := func(t int) uint64 {
 		if !fit {
