@@ -43,9 +43,19 @@ func record(kind string, fields map[string]any) {
 	}
 	// JSON has no Inf or NaN, and a failing comparison gives them (relErr
 	// of a NaN output): record them as strings rather than lose the line.
+	finite := func(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
 	for k, v := range fields {
-		if f, ok := v.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
-			fields[k] = fmt.Sprint(f)
+		switch v := v.(type) {
+		case float64:
+			if !finite(v) {
+				fields[k] = fmt.Sprint(v)
+			}
+		case map[string]float64: // a profile
+			for kk, f := range v {
+				if !finite(f) {
+					delete(v, kk)
+				}
+			}
 		}
 	}
 	b, _ := json.Marshal(fields)
