@@ -32,20 +32,8 @@ func TestGPUBatchNormKernels(t *testing.T) {
 		res := map[string]any{"shape": s.name, "B": s.B, "C": s.C, "HW": s.HW, "S": S}
 		outs := map[bool][5][]float32{} // y, dx, dgamma, dbeta, dbias per family
 		err := d.do(func() error {
-			var bufs []uint64
-			defer func() {
-				for _, b := range bufs {
-					d.drv.MemFree(b)
-				}
-			}()
-			alloc := func(bytes int64) (uint64, error) {
-				var p uint64
-				err := d.drv.Check("alloc", d.drv.MemAlloc(&p, uint64(bytes)))
-				if err == nil {
-					bufs = append(bufs, p)
-				}
-				return p, err
-			}
+			alloc, free := d.testAllocator()
+			defer free()
 			var err error
 			in := map[string]uint64{}
 			for name, v := range map[string][]float32{"x": x, "dy": dy, "gamma": gamma, "beta": beta, "rm": rm, "rv": rv} {
@@ -102,14 +90,8 @@ func TestGPUBatchNormKernels(t *testing.T) {
 					res[family+"_"+k.name+"_ms"] = time.Since(t0).Seconds() * 1e3 / reps
 				}
 				var o [5][]float32
-				for i, src := range []struct {
-					p uint64
-					n int
-				}{{y, n}, {dx, n}, {dg, s.C}, {db, s.C}, {dbias, s.C}} {
-					o[i] = make([]float32, src.n)
-					if err := d.drv.Check("download", d.drv.MemcpyDtoH(unsafePointer(o[i]), src.p, uint64(4*src.n))); err != nil {
-						return err
-					}
+				if err := d.testDownload(o[:], []uint64{y, dx, dg, db, dbias}, []int{n, n, s.C, s.C, s.C}); err != nil {
+					return err
 				}
 				outs[legacy] = o
 			}
@@ -145,20 +127,8 @@ func TestGPUSoftArgmaxKernels(t *testing.T) {
 	res := map[string]any{"BJ": BJ, "D": D, "H": H, "W": W}
 	outs := map[bool][2][]float32{}
 	err := d.do(func() error {
-		var bufs []uint64
-		defer func() {
-			for _, b := range bufs {
-				d.drv.MemFree(b)
-			}
-		}()
-		alloc := func(bytes int64) (uint64, error) {
-			var p uint64
-			err := d.drv.Check("alloc", d.drv.MemAlloc(&p, uint64(bytes)))
-			if err == nil {
-				bufs = append(bufs, p)
-			}
-			return p, err
-		}
+		alloc, free := d.testAllocator()
+		defer free()
 		dx, err := alloc(int64(4 * len(x)))
 		if err != nil {
 			return err
@@ -193,14 +163,8 @@ func TestGPUSoftArgmaxKernels(t *testing.T) {
 			family := map[bool]string{true: "legacy", false: "multi"}[legacy]
 			res[family+"_ms"] = time.Since(t0).Seconds() * 1e3 / 20
 			var o [2][]float32
-			for i, src := range []struct {
-				p uint64
-				n int
-			}{{aux, BJ * n}, {y, 3 * BJ}} {
-				o[i] = make([]float32, src.n)
-				if err := d.drv.Check("download", d.drv.MemcpyDtoH(unsafePointer(o[i]), src.p, uint64(4*src.n))); err != nil {
-					return err
-				}
+			if err := d.testDownload(o[:], []uint64{aux, y}, []int{BJ * n, 3 * BJ}); err != nil {
+				return err
 			}
 			outs[legacy] = o
 		}
@@ -219,4 +183,35 @@ func TestGPUSoftArgmaxKernels(t *testing.T) {
 	res["multi_gbs"] = 3 * float64(4*BJ*n) / (res["multi_ms"].(float64) * 1e6) // x twice, prob once
 	record("softargmax_kernels", res)
 	t.Logf("%v", res)
+}
+
+// testAllocator returns a device allocator for a test on the GPU
+// goroutine and the function that frees everything it allocated.
+func (d *device) testAllocator() (alloc func(bytes int64) (uint64, error), free func()) {
+	var bufs []uint64
+	alloc = func(bytes int64) (uint64, error) {
+		var p uint64
+		err := d.drv.Check("alloc", d.drv.MemAlloc(&p, uint64(bytes)))
+		if err == nil {
+			bufs = append(bufs, p)
+		}
+		return p, err
+	}
+	free = func() {
+		for _, b := range bufs {
+			d.drv.MemFree(b)
+		}
+	}
+	return alloc, free
+}
+
+// testDownload copies n[i] floats at device address p[i] into out[i].
+func (d *device) testDownload(out [][]float32, p []uint64, n []int) error {
+	for i := range out {
+		out[i] = make([]float32, n[i])
+		if err := d.drv.Check("download", d.drv.MemcpyDtoH(unsafePointer(out[i]), p[i], uint64(4*n[i]))); err != nil {
+			return err
+		}
+	}
+	return nil
 }

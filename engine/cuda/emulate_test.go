@@ -282,6 +282,16 @@ func (e *emuSession) nans(n int) uint64 {
 	return e.floats(v)
 }
 
+// sameBothOrders runs the script with the blocks of every grid first to
+// last, then last to first, and reports whether the arenas are equal (the
+// second run's stays in e.arena).
+func (e *emuSession) sameBothOrders() bool {
+	e.runOrder(false)
+	first := bytes.Clone(e.arena)
+	e.runOrder(true)
+	return bytes.Equal(first, e.arena)
+}
+
 // run executes the recorded script and reads the whole arena back.
 func (e *emuSession) run() { e.runOrder(false) }
 
