@@ -22,6 +22,7 @@ import (
 	bm "charm.land/wish/v2/bubbletea"
 	"charm.land/wish/v2/logging"
 	"github.com/charmbracelet/colorprofile"
+	gossh "golang.org/x/crypto/ssh"
 
 	"poselab/engine"
 	"poselab/tui"
@@ -37,10 +38,13 @@ func init() {
 
 const (
 	defaultListen = "127.0.0.1:2222"
-	serveSynopsis = `serve [--listen 127.0.0.1:2222] --authorized-keys FILE [--host-key FILE] [--runs-dir DIR]
+	serveSynopsis = `serve [--listen 127.0.0.1:2222] --authorized-keys FILE [--viewer-keys FILE] [--host-key FILE] [--runs-dir DIR]
 
-Serves the workbench over SSH. Only the public keys in FILE (authorized_keys
-format) get in: no password or keyboard-interactive login. The engine lives
+Serves the workbench over SSH. Only the public keys in the two files
+(authorized_keys format) get in: no password or keyboard-interactive login.
+Keys in --authorized-keys get full sessions; keys only in --viewer-keys get
+read-only ones (watch runs; no new, chain, pause, resume, stop, export or
+delete). At least one of the two files is required. The engine lives
 in this process, so runs keep training when a session drops; several
 sessions can watch the same runs; a session that reconnects sees the whole
 history. SIGINT, SIGTERM or SIGHUP stop the runs with a checkpoint and end
@@ -49,7 +53,34 @@ the server.`
 
 type serveConfig struct {
 	listen, authorizedKeys, hostKey, runsDir string
+	viewerKeys                               string    // keys let in read-only ("" none)
 	log                                      io.Writer // connection log (nil: none)
+}
+
+// keyFiles are the configured key files with their flags.
+func (c serveConfig) keyFiles() [][2]string {
+	var fs [][2]string
+	for _, f := range [][2]string{{"--authorized-keys", c.authorizedKeys}, {"--viewer-keys", c.viewerKeys}} {
+		if f[1] != "" {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+// checkKeyFiles requires at least one key file and every given one to
+// hold keys: a server nobody can enter, or a typo in a path, is a mistake.
+func (c serveConfig) checkKeyFiles() error {
+	fs := c.keyFiles()
+	if len(fs) == 0 {
+		return Usagef("--authorized-keys FILE or --viewer-keys FILE is required: the server accepts public keys only")
+	}
+	for _, f := range fs {
+		if _, err := loadAuthorizedKeys(f[1]); err != nil {
+			return UsageError{fmt.Errorf("%s: %w", f[0], err)}
+		}
+	}
+	return nil
 }
 
 // connLog writes wish's connection log lines with a timestamp.
@@ -72,21 +103,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("serve", serveSynopsis, stderr)
 	var c serveConfig
 	fs.StringVar(&c.listen, "listen", defaultListen, "address to listen on (host:port)")
-	fs.StringVar(&c.authorizedKeys, "authorized-keys", "", "authorized_keys file of the public keys allowed in (required)")
+	fs.StringVar(&c.authorizedKeys, "authorized-keys", "", "authorized_keys file of the public keys given full sessions")
+	fs.StringVar(&c.viewerKeys, "viewer-keys", "", "authorized_keys file of the public keys given read-only sessions")
 	fs.StringVar(&c.hostKey, "host-key", "", "host private key (default RUNS-DIR/.ssh_host_ed25519, created if missing)")
 	fs.StringVar(&c.runsDir, "runs-dir", "runs", "folder of the runs")
 	c.log = stderr
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if c.authorizedKeys == "" {
-		return Usagef("--authorized-keys FILE is required: the server accepts public keys only")
+	if err := c.checkKeyFiles(); err != nil {
+		return err
 	}
 	if c.hostKey == "" {
 		c.hostKey = defaultHostKey(c.runsDir)
-	}
-	if _, err := loadAuthorizedKeys(c.authorizedKeys); err != nil {
-		return UsageError{err}
 	}
 	if err := os.MkdirAll(c.runsDir, 0o755); err != nil {
 		return err
@@ -177,13 +206,37 @@ func authorized(path string, key ssh.PublicKey) bool {
 	return false
 }
 
+// access is what a key may do in a session.
+type access int
+
+const (
+	noAccess   access = iota
+	viewAccess        // a read-only session
+	fullAccess
+)
+
+// accessOf looks a key up in the key files (re-read now): a key in
+// --authorized-keys gets a full session, even when it is also a viewer's.
+func (c serveConfig) accessOf(key ssh.PublicKey) access {
+	switch {
+	case c.authorizedKeys != "" && authorized(c.authorizedKeys, key):
+		return fullAccess
+	case c.viewerKeys != "" && authorized(c.viewerKeys, key):
+		return viewAccess
+	}
+	return noAccess
+}
+
+// accessCtxKey holds a session's access, decided once by requireKey.
+type accessCtxKey struct{}
+
 // newServer builds the SSH server of the workbench on an engine. Public-key
 // authentication is the only method (no password or keyboard-interactive
 // handler is set, so the server offers no other), and the key the session
 // actually authenticated with is checked again before the TUI starts: the
 // public-key callback also sees keys a client merely offers.
 func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
-	if _, err := loadAuthorizedKeys(c.authorizedKeys); err != nil {
+	if err := c.checkKeyFiles(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(c.hostKey), 0o700); err != nil {
@@ -196,24 +249,34 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
-		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return authorized(c.authorizedKeys, key) }),
+		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
 		wish.WithMiddleware(
 			bm.Middleware(sessionHandler(eng, c.runsDir)),
 			activeterm.Middleware(),
-			requireKey(c.authorizedKeys),
+			requireKey(c, connLog{logw}),
 			logging.MiddlewareWithLogger(connLog{logw}),
 		),
 	)
 }
 
-// requireKey ends a session whose authenticated key is not authorized.
-func requireKey(path string) wish.Middleware {
+// requireKey ends a session whose authenticated key is not authorized,
+// and decides, once, whether the session is full or read-only (the
+// workbench reads it from the session's context) and logs which.
+func requireKey(c serveConfig, log connLog) wish.Middleware {
 	return func(next ssh.Handler) ssh.Handler {
 		return func(s ssh.Session) {
-			if !authorized(path, s.PublicKey()) {
+			a := c.accessOf(s.PublicKey())
+			if a == noAccess {
+				log.Printf("%s %s: public key not authorized", s.User(), s.RemoteAddr())
 				wish.Fatalln(s, "poselab: public key not authorized")
 				return
 			}
+			kind := "full session"
+			if a == viewAccess {
+				kind = "read-only session (viewer key)"
+			}
+			log.Printf("%s %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
+			s.Context().SetValue(accessCtxKey{}, a)
 			next(s)
 		}
 	}
@@ -223,7 +286,9 @@ func requireKey(path string) wish.Middleware {
 // engine, with the colour profile of the client's terminal.
 func sessionHandler(eng *engine.Engine, runsDir string) bm.Handler {
 	return func(s ssh.Session) (tea.Model, []tea.ProgramOption) {
-		m := tui.New(eng, tui.Options{RunsDir: runsDir, Remote: true, Title: "poselab · " + s.User() + "@ssh"})
+		// Anything but a full session decided by requireKey is read-only.
+		full := s.Context().Value(accessCtxKey{}) == fullAccess
+		m := tui.New(eng, tui.Options{RunsDir: runsDir, Remote: true, ReadOnly: !full, Title: "poselab · " + s.User() + "@ssh"})
 		go func() {
 			<-s.Context().Done()
 			m.Close()

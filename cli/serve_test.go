@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,6 +49,83 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// startServer serves the workbench of cfg on a loopback port and returns
+// a dialer that pins the host key the server generated.
+func startServer(t *testing.T, cfg serveConfig, eng *engine.Engine) func(auth ...gossh.AuthMethod) (*gossh.Client, error) {
+	t.Helper()
+	srv, err := newServer(cfg, eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+	hostPEM, err := os.ReadFile(cfg.hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := gossh.ParsePrivateKey(hostPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(auth ...gossh.AuthMethod) (*gossh.Client, error) {
+		return gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "tester", Auth: auth,
+			HostKeyCallback: gossh.FixedHostKey(host.PublicKey()), Timeout: 5 * time.Second})
+	}
+}
+
+// workbench is an SSH session showing the workbench.
+type workbench struct {
+	sess *gossh.Session
+	in   io.Writer
+	out  *lockedBuffer
+}
+
+// openWorkbench opens a PTY session and waits until its first frame shows
+// the run named run.
+func openWorkbench(t *testing.T, client *gossh.Client, run string) workbench {
+	t.Helper()
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	sess.Stdout = out
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !(strings.Contains(out.String(), "Curves") && strings.Contains(out.String(), run)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no workbench; got %q", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return workbench{sess: sess, in: in, out: out}
+}
+
+// press types keys one at a time, as a person would.
+func (w workbench) press(t *testing.T, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := io.WriteString(w.in, k); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestServeSSH serves the workbench on loopback: the authorized ed25519 key
 // gets the TUI over a PTY, another key, a password and keyboard-interactive
 // login are refused, and the run keeps training after the client leaves.
@@ -69,31 +147,7 @@ func TestServeSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host_ed25519"), runsDir: runs}
-	srv, err := newServer(cfg, eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	addr := ln.Addr().String()
-
-	// The client pins the host key the server generated.
-	hostPEM, err := os.ReadFile(cfg.hostKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := gossh.ParsePrivateKey(hostPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dial := func(auth ...gossh.AuthMethod) (*gossh.Client, error) {
-		return gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "tester", Auth: auth,
-			HostKeyCallback: gossh.FixedHostKey(host.PublicKey()), Timeout: 5 * time.Second})
-	}
+	dial := startServer(t, cfg, eng)
 
 	for name, auth := range map[string]gossh.AuthMethod{
 		"wrong key":            gossh.PublicKeys(bad),
@@ -116,25 +170,7 @@ func TestServeSSH(t *testing.T) {
 			t.Fatalf("authorized key refused: %v", err)
 		}
 		clients = append(clients, client)
-		sess, err := client.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := &lockedBuffer{}
-		sess.Stdout = out
-		if err := sess.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := sess.Shell(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(20 * time.Second)
-		for !(strings.Contains(out.String(), "Curves") && strings.Contains(out.String(), "ssh-run")) {
-			if time.Now().After(deadline) {
-				t.Fatalf("session %d: no workbench; got %q", i, out.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		out := openWorkbench(t, client, "ssh-run").out
 		if !strings.Contains(out.String(), "tester@ssh") {
 			t.Fatalf("the session's title does not name the SSH user: %q", out.String())
 		}
@@ -166,14 +202,22 @@ func TestServeFlags(t *testing.T) {
 	os.WriteFile(empty, []byte("# nobody\n"), 0o600)
 	garbage := filepath.Join(dir, "garbage")
 	os.WriteFile(garbage, []byte("ssh-ed25519 not-base64!!\n"), 0o600)
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, gossh.MarshalAuthorizedKey(newClientKey(t).PublicKey()), 0o600)
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--runs-dir", dir}, "--authorized-keys FILE is required"},
+		{[]string{"--runs-dir", dir}, "--authorized-keys FILE or --viewer-keys FILE is required"},
 		{[]string{"--authorized-keys", filepath.Join(dir, "missing")}, "no such file"},
 		{[]string{"--authorized-keys", empty}, "no public key"},
 		{[]string{"--authorized-keys", garbage}, "line 1"},
+		{[]string{"--viewer-keys", filepath.Join(dir, "missing")}, "--viewer-keys: authorized keys: open"},
+		{[]string{"--viewer-keys", empty}, "no public key"},
+		{[]string{"--viewer-keys", garbage}, "line 1"},
+		// A good file does not excuse a bad one.
+		{[]string{"--authorized-keys", good, "--viewer-keys", empty}, "--viewer-keys: authorized keys " + empty + ": no public key"},
+		{[]string{"--authorized-keys", garbage, "--viewer-keys", good}, "--authorized-keys: authorized keys " + garbage + " line 1"},
 	} {
 		var stderr bytes.Buffer
 		code := Main(append([]string{"serve"}, tc.args...), &stderr, &stderr)

@@ -152,7 +152,7 @@ func TestKeyMapIsConsistent(t *testing.T) {
 		}
 	}
 	// The help screen is generated from the table: every key is on it.
-	help := ansi.Strip(helpView(200, 80, 0))
+	help := ansi.Strip(helpView(200, 80, 0, false))
 	for k := range seen {
 		if !strings.Contains(help, k) {
 			t.Fatalf("help lacks key %q", k)

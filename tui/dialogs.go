@@ -277,6 +277,11 @@ func (m *Model) askQuit() tea.Cmd {
 		m.quit = QuitNoActiveRuns
 		return tea.Quit
 	}
+	if m.opts.ReadOnly {
+		// A viewer has no say over the runs: they keep training.
+		m.quit = QuitKeepRuns
+		return tea.Quit
+	}
 	stop := answer{key: "s", label: "stop them (checkpointed; resume later with r)", do: func() tea.Cmd {
 		m.quit = QuitStopRuns
 		if !m.opts.Remote {
@@ -310,7 +315,7 @@ func (m *Model) askQuit() tea.Cmd {
 
 // helpLines flattens keyMap into the lines of the help screen, with
 // descriptions cut to descW cells.
-func helpLines(descW int) []string {
+func helpLines(descW int, readOnly bool) []string {
 	var lines []string
 	for gi, g := range keyMap {
 		if gi > 0 {
@@ -318,20 +323,23 @@ func helpLines(descW int) []string {
 		}
 		lines = append(lines, stTitle.Render(g.name))
 		for _, b := range g.bindings {
-			hp := b.key.Help()
-			lines = append(lines, stKey.Render(fmt.Sprintf("%-10s", hp.Key))+" "+fitWidth(hp.Desc, descW))
+			if readOnly && b.mutates {
+				continue // refused in this session: not advertised
+			}
+			lines = append(lines, stKey.Render(fmt.Sprintf("%-10s", b.key.Help().Key))+" "+fitWidth(b.helpText(readOnly), descW))
 		}
 	}
 	return lines
 }
 
 // helpView lists every key binding, generated from keyMap, in as many
-// columns as fit w x h; what does not fit scrolls (offset).
-func helpView(w, h, offset int) string {
+// columns as fit w x h; what does not fit scrolls (offset). A read-only
+// session's help leaves out the keys it refuses.
+func helpView(w, h, offset int, readOnly bool) string {
 	const keyW = 11
 	rows := max(h-5, 3)
 	ncol, descW := 1, max(w-6-keyW, 10)
-	total := len(helpLines(10))
+	total := len(helpLines(10, readOnly))
 	for n := 3; n >= 2; n-- {
 		dw := (w-6)/n - keyW - 2
 		if dw >= 26 && (total+n-1)/n <= rows {
@@ -345,7 +353,7 @@ func helpView(w, h, offset int) string {
 			ncol, descW = 2, dw
 		}
 	}
-	lines := helpLines(descW)
+	lines := helpLines(descW, readOnly)
 	per := max((len(lines)+ncol-1)/ncol, 1)
 	var cols []string
 	for c := 0; c < ncol; c++ {
@@ -366,5 +374,8 @@ func helpView(w, h, offset int) string {
 		more = stDim.Render("  ↑/↓ scroll")
 	}
 	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
+	if readOnly {
+		head = stTitle.Render("Keys") + " " + stBadge.Render("read-only") + more + stDim.Render("  · runs can be watched, not changed")
+	}
 	return stBox.Render(truncate(head, w-4) + "\n\n" + strings.Join(body, "\n"))
 }

@@ -54,6 +54,32 @@ type binding struct {
 	act   action
 	key   key.Binding
 	short string // a word for the hint line
+	// mutates marks a key that changes runs or writes files: a read-only
+	// session refuses it, and its help and hint line leave it out.
+	mutates bool
+	// viewerHelp replaces the help text in a read-only session where the
+	// key does something else there ("" keeps it).
+	viewerHelp string
+}
+
+// mutating marks a binding as one a read-only session refuses.
+func (b binding) mutating() binding {
+	b.mutates = true
+	return b
+}
+
+// inViewer sets the help text a read-only session shows for the key.
+func (b binding) inViewer(help string) binding {
+	b.viewerHelp = help
+	return b
+}
+
+// helpText is the binding's description in a session of that kind.
+func (b binding) helpText(readOnly bool) string {
+	if readOnly && b.viewerHelp != "" {
+		return b.viewerHelp
+	}
+	return b.key.Help().Desc
 }
 
 type bindingGroup struct {
@@ -78,7 +104,7 @@ func hint(a action, short, help string, keys ...string) binding {
 var keyMap = []bindingGroup{
 	{"General", []binding{
 		hint(actHelp, "help", "show or hide this help", "?"),
-		hint(actQuit, "quit", "quit (asks about active runs)", "q", "ctrl+c"),
+		hint(actQuit, "quit", "quit (asks about active runs)", "q", "ctrl+c").inViewer("quit (runs keep training)"),
 		bind(actNextTab, "next view", "tab"),
 		bind(actPrevTab, "previous view", "shift+tab"),
 		bind(actTabCurves, "curves: loss, validation, learning rate", "1"),
@@ -90,13 +116,13 @@ var keyMap = []bindingGroup{
 		bind(actDown, "select next run", "down", "j"),
 		hint(actMark, "overlay", "overlay the selected run on the charts", "space"),
 		bind(actMarkAll, "overlay all runs / none", "a"),
-		hint(actNew, "new", "new run (form)", "n"),
-		hint(actChain, "chain", "chain: new run after the selected one, from its outputs", "c"),
-		hint(actPause, "pause", "pause the selected run", "p"),
-		hint(actResume, "resume", "resume or start the selected run", "r"),
-		hint(actStop, "stop", "stop the selected run (checkpointed)", "s"),
-		hint(actExport, "export", "export predictions (csv, json, npz)", "e"),
-		hint(actDelete, "delete", "delete the selected run (asks)", "d"),
+		hint(actNew, "new", "new run (form)", "n").mutating(),
+		hint(actChain, "chain", "chain: new run after the selected one, from its outputs", "c").mutating(),
+		hint(actPause, "pause", "pause the selected run", "p").mutating(),
+		hint(actResume, "resume", "resume or start the selected run", "r").mutating(),
+		hint(actStop, "stop", "stop the selected run (checkpointed)", "s").mutating(),
+		hint(actExport, "export", "export predictions (csv, json, npz)", "e").mutating(),
+		hint(actDelete, "delete", "delete the selected run (asks)", "d").mutating(),
 	}},
 	{"Curves", []binding{
 		hint(actZoomIn, "zoom", "zoom in on steps (also mouse wheel)", "+", "="),
@@ -136,6 +162,9 @@ func lookup(k string) action {
 	}
 	return actNone
 }
+
+// mutates reports whether an action changes runs or writes files.
+func mutates(a action) bool { return bindingOf(a).mutates }
 
 // bindingOf returns the binding of an action (for hint lines).
 func bindingOf(a action) binding {

@@ -44,11 +44,16 @@ type Options struct {
 	Remote bool
 	// Title is shown in the header and the terminal title.
 	Title string
+	// ReadOnly makes a viewer's session: runs can be watched but not
+	// started, paused, resumed, stopped, chained, exported or deleted;
+	// quitting leaves them as they are.
+	ReadOnly bool
 }
 
 // Model is the workbench. Create it with New and run it with tea.NewProgram.
 type Model struct {
-	ctrl   engine.Controller
+	ctrl   engine.Controller // viewOnly in a read-only session
+	hist   storedHistory     // the engine's stored steps (nil: none)
 	opts   Options
 	st     *store
 	events <-chan engine.Event
@@ -90,6 +95,10 @@ func New(ctrl engine.Controller, opts Options) *Model {
 	}
 	m := &Model{ctrl: ctrl, opts: opts, st: newStore(), marked: map[string]bool{}, w: 80, h: 24,
 		cv: newCurvesView()}
+	m.hist, _ = ctrl.(storedHistory) // before wrapping: viewOnly hides it
+	if opts.ReadOnly {
+		m.ctrl = viewOnly{ctrl}
+	}
 	hist, ch, cancel := ctrl.Subscribe()
 	for _, ev := range hist {
 		m.st.apply(ev)
@@ -135,7 +144,7 @@ func (m *Model) Close() {
 // refresh re-reads the run summaries and keeps the selection on its run.
 func (m *Model) refresh() {
 	m.rows = orderRuns(m.ctrl.Runs())
-	hist, _ := m.ctrl.(storedHistory)
+	hist := m.hist
 	for i, r := range m.rows {
 		d := m.st.run(r.info.Spec.ID)
 		if d.spec.ID == "" {
@@ -280,9 +289,13 @@ func (m *Model) do(a action) tea.Cmd {
 	id := info.Spec.ID
 	needRun := func() bool {
 		if !haveSel {
-			m.setStatus("no run selected: press n for a new run", true)
+			m.setStatus("no run selected"+m.newRunHint(": "), true)
 		}
 		return haveSel
+	}
+	if m.opts.ReadOnly && mutates(a) {
+		m.setStatus(refusal(a), true)
+		return nil
 	}
 	switch a {
 	case actHelp:
@@ -467,6 +480,9 @@ func (m *Model) View() tea.View {
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = m.opts.Title
+	if m.opts.ReadOnly {
+		v.WindowTitle += " (read-only)"
+	}
 	return v
 }
 
@@ -485,7 +501,7 @@ func (m *Model) render() string {
 	}
 	parts := []string{
 		m.header(w),
-		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH),
+		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": ")),
 	}
 	var content string
 	switch {
@@ -495,7 +511,7 @@ func (m *Model) render() string {
 		content = m.overlay(m.confirm.view(), w, l.contentH)
 	case m.help:
 		// The help takes the whole screen but the hint line.
-		return padBlock(m.overlay(helpView(w, h-1, m.helpOff), w, h-1)+"\n"+m.hintLine(w), w, h)
+		return padBlock(m.overlay(helpView(w, h-1, m.helpOff, m.opts.ReadOnly), w, h-1)+"\n"+m.hintLine(w), w, h)
 	default:
 		content = m.content(w, l.contentH)
 	}
@@ -506,6 +522,9 @@ func (m *Model) render() string {
 func (m *Model) content(w, h int) string {
 	info, ok := m.selected()
 	if !ok {
+		if m.opts.ReadOnly {
+			return blankBlock(w, h, stDim.Render(" No runs yet. This session is read-only: runs started by others show here."))
+		}
 		return blankBlock(w, h, stDim.Render(" No runs yet. Press n to start one (or run `poselab` on an empty runs folder for the demo)."))
 	}
 	switch m.tab {
@@ -528,8 +547,27 @@ func (m *Model) content(w, h int) string {
 	return renderCurves(m.cv, runs, sched, w, h)
 }
 
+// newRunHint tells how to start a run, after sep; a read-only session
+// cannot, so it says nothing.
+func (m *Model) newRunHint(sep string) string {
+	if m.opts.ReadOnly {
+		return ""
+	}
+	return sep + "press n for a new run"
+}
+
+// headerTitle is the header left of the tabs (the mouse handler measures
+// it to find the tabs).
+func (m *Model) headerTitle() string {
+	s := stTitle.Render(" "+m.opts.Title+" ") + " "
+	if m.opts.ReadOnly {
+		s += stBadge.Render("read-only") + " "
+	}
+	return s
+}
+
 func (m *Model) header(w int) string {
-	left := stTitle.Render(" "+m.opts.Title+" ") + " "
+	left := m.headerTitle()
 	for i, n := range tabNames {
 		label := fmt.Sprintf("%d %s", i+1, n)
 		if tab(i) == m.tab {
@@ -624,6 +662,9 @@ func (m *Model) hintLine(w int) string {
 	line := ""
 	for _, a := range acts {
 		b := bindingOf(a)
+		if m.opts.ReadOnly && b.mutates {
+			continue
+		}
 		k := b.key.Keys()[0]
 		if pair, ok := hintPairs[a]; ok {
 			k = pair
@@ -650,7 +691,7 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 	l := m.layout()
 	if ms.Y == 0 {
 		// tabs: find by the rendered header's text positions
-		x := lipgloss.Width(stTitle.Render(" "+m.opts.Title+" ")) + 1
+		x := lipgloss.Width(m.headerTitle())
 		for i, n := range tabNames {
 			wd := lipgloss.Width(stTabOff.Render(fmt.Sprintf("%d %s", i+1, n)))
 			if ms.X >= x && ms.X < x+wd {

@@ -96,8 +96,8 @@ func fitColumns(w int) []runColumn {
 
 // renderRuns draws the runs list: a header and the visible rows, the
 // selected one highlighted, a colour swatch per run (filled when the run is
-// overlaid on the charts).
-func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int) string {
+// overlaid on the charts); empty is the line shown when there is no run.
+func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int, empty string) string {
 	cols := fitColumns(w)
 	var b strings.Builder
 	hdr := "  "
@@ -107,7 +107,7 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 	b.WriteString(stHeader.Render(fitWidth(hdr, w)))
 	body := h - 1
 	if len(rows) == 0 {
-		b.WriteString("\n" + stDim.Render(fitWidth("  no runs yet: press n for a new run", w)))
+		b.WriteString("\n" + stDim.Render(fitWidth(empty, w)))
 		for i := 1; i < body; i++ {
 			b.WriteString("\n" + strings.Repeat(" ", w))
 		}

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"poselab/engine"
+)
+
+func writeKeys(t *testing.T, path string, signers ...gossh.Signer) {
+	t.Helper()
+	var b []byte
+	for _, s := range signers {
+		b = append(b, gossh.MarshalAuthorizedKey(s.PublicKey())...)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitState polls a run until it is in state want.
+func waitState(t *testing.T, eng *engine.Engine, id string, want engine.State, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		info, _ := eng.Run(id)
+		if info.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s is %s (%s) after %v, want %s", id, info.State, info.Reason, within, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeViewerKeys: a viewer key gets a read-only workbench whose p, s
+// and n leave a training run alone and whose q leaves at once without
+// stopping it; a key in both files gets a full session that can pause it;
+// the connection log says which is which.
+func TestServeViewerKeys(t *testing.T) {
+	dir := t.TempDir()
+	viewer, owner, stranger := newClientKey(t), newClientKey(t), newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, full, owner)
+	writeKeys(t, views, viewer, owner) // owner in both files: full session
+	runs := filepath.Join(dir, "runs")
+	eng, err := engine.Open(engine.Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	id, err := eng.Submit(engine.Spec{Name: "watched", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu", Epochs: 200, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, eng, id, engine.Running, 20*time.Second)
+	log := &lockedBuffer{}
+	cfg := serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+		hostKey: filepath.Join(dir, "host_ed25519"), runsDir: runs, log: log}
+	dial := startServer(t, cfg, eng)
+
+	if c, err := dial(gossh.PublicKeys(stranger)); err == nil {
+		c.Close()
+		t.Fatal("a key in neither file got in")
+	}
+
+	client, err := dial(gossh.PublicKeys(viewer))
+	if err != nil {
+		t.Fatalf("viewer key refused: %v", err)
+	}
+	defer client.Close()
+	wb := openWorkbench(t, client, "watched")
+	if !strings.Contains(wb.out.String(), "read-only") {
+		t.Fatalf("the viewer's workbench does not say read-only: %q", wb.out.String())
+	}
+	// Keys are handled in order: q ends the session at once only if p, s
+	// and n were refused before it (n's form would take the q as text).
+	wb.press(t, "p", "s", "n", "q")
+	ended := make(chan error, 1)
+	go func() { ended <- wb.sess.Wait() }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the viewer's q did not end the session; screen %q", wb.out.String())
+	}
+	// The run kept its state and keeps training.
+	info, _ := eng.Run(id)
+	before := info.Step
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, _ = eng.Run(id)
+		if info.State != engine.Running {
+			t.Fatalf("after the viewer's keys the run is %s (%s)", info.State, info.Reason)
+		}
+		if info.Step > before+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run stopped advancing after the viewer left: step %d -> %d", before, info.Step)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if l := log.String(); !strings.Contains(l, "tester") || !strings.Contains(l, "read-only session (viewer key)") || strings.Contains(l, "full session") {
+		t.Fatalf("connection log after the viewer: %q", l)
+	}
+
+	// The owner's key is in both files: a full session, whose p pauses.
+	oc, err := dial(gossh.PublicKeys(owner))
+	if err != nil {
+		t.Fatalf("owner key refused: %v", err)
+	}
+	defer oc.Close()
+	ow := openWorkbench(t, oc, "watched")
+	if strings.Contains(ow.out.String(), "read-only") {
+		t.Fatal("the owner's session is read-only")
+	}
+	ow.press(t, "p")
+	waitState(t, eng, id, engine.Paused, 10*time.Second)
+	if !strings.Contains(log.String(), "full session") {
+		t.Fatalf("connection log after the owner: %q", log.String())
+	}
+}
+
+// TestServeAccessOf reads the key files at every check: a key removed
+// from --authorized-keys drops to read-only while it stays a viewer, and
+// out altogether when it leaves that file too.
+func TestServeAccessOf(t *testing.T) {
+	dir := t.TempDir()
+	a, b := newClientKey(t), newClientKey(t)
+	c := serveConfig{authorizedKeys: filepath.Join(dir, "full"), viewerKeys: filepath.Join(dir, "views")}
+	writeKeys(t, c.authorizedKeys, a)
+	writeKeys(t, c.viewerKeys, a, b)
+	if c.accessOf(a.PublicKey()) != fullAccess || c.accessOf(b.PublicKey()) != viewAccess || c.accessOf(nil) != noAccess {
+		t.Fatal("access before the change")
+	}
+	writeKeys(t, c.authorizedKeys, b)
+	writeKeys(t, c.viewerKeys, a)
+	if c.accessOf(a.PublicKey()) != viewAccess || c.accessOf(b.PublicKey()) != fullAccess {
+		t.Fatal("access after the change")
+	}
+	os.WriteFile(c.viewerKeys, nil, 0o600)
+	if c.accessOf(a.PublicKey()) != noAccess {
+		t.Fatal("a key in no file still gets in")
+	}
+	// Viewers only: nobody gets a full session.
+	v := serveConfig{viewerKeys: filepath.Join(dir, "only")}
+	writeKeys(t, v.viewerKeys, a)
+	if v.accessOf(a.PublicKey()) != viewAccess || v.accessOf(b.PublicKey()) != noAccess {
+		t.Fatal("viewer-only server")
+	}
+}
