@@ -53,3 +53,39 @@ func NewBackend(device string) (nn.Backend, error) {
 	}
 	return b, nil
 }
+
+// DeviceStatus is what `poselab devices` says of one device.
+type DeviceStatus struct {
+	Device    string `json:"device"`
+	Available bool   `json:"available"`
+	Name      string `json:"name,omitempty"`    // e.g. "CPU (2 cores, OpenBLAS)"
+	Details   string `json:"details,omitempty"` // library versions, kernels, memory
+	Error     string `json:"error,omitempty"`   // why it is not available
+}
+
+// Devices reports every registered device: whether its backend starts
+// here, and what it says of itself.
+func Devices() []DeviceStatus {
+	backendsMu.RLock()
+	var names []string
+	for n := range backends {
+		names = append(names, n)
+	}
+	backendsMu.RUnlock()
+	sort.Strings(names)
+	var out []DeviceStatus
+	for _, n := range names {
+		st := DeviceStatus{Device: n}
+		b, err := NewBackend(n)
+		if err != nil {
+			st.Error = err.Error()
+		} else {
+			st.Available, st.Name = true, b.Device()
+			if d, ok := b.(interface{ Details() string }); ok {
+				st.Details = d.Details()
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}

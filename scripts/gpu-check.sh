@@ -50,6 +50,10 @@ run() {
 	ls -l /usr/lib/libcuda.so.1 /usr/local/cuda-13.0/targets/x86_64-linux/lib/libcublas.so.13 /usr/lib/x86_64-linux-gnu/libcudnn.so.9 2>&1
 } >"$OUT/parts.txt"
 
+# What poselab itself finds on this machine (GPU, library versions,
+# kernel family, free memory).
+[ -x .device/poselab ] && .device/poselab devices 2>&1 | tee -a "$OUT/summary.txt" >>"$OUT/parts.txt"
+
 BIN=.device/cuda.test
 if [ ! -x "$BIN" ]; then
 	echo "no $BIN: build it with CGO_ENABLED=0 go test -c -o $BIN ./engine/cuda" | tee -a "$OUT/summary.txt"

@@ -42,6 +42,16 @@ func (b *Backend) Device() string {
 
 // Compile builds the training and evaluation graphs of g for batches of
 // opt.Batch samples, with weights initialised by nn.InitState(g, opt.Seed).
+// Details is the device report of `poselab devices`.
+func (b *Backend) Details() string {
+	setupBLAS()
+	s := fmt.Sprintf("%d cores (GOMAXPROCS %d), float32; matrix products: %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), blasName)
+	if blasName != "OpenBLAS" {
+		s += " (install libopenblas for about 5x faster training)"
+	}
+	return s
+}
+
 func (b *Backend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
 	return compile(g, opt, b.dt, nil)
 }

@@ -39,6 +39,25 @@ func Versions(be nn.Backend) string {
 	return ""
 }
 
+// Details is the device report of `poselab devices`: the GPU, the
+// libraries, which kernels run, whether TF32 is available and the memory
+// free now.
+func (b *backend) Details() string {
+	d := b.d
+	var free, total uint64
+	d.do(func() error { d.drv.MemGetInfo(&free, &total); return nil })
+	kernels := "multi-block BatchNorm and soft-argmax kernels"
+	if d.multiblockErr != nil {
+		kernels = fmt.Sprintf("one-block-per-channel BatchNorm and soft-argmax kernels (the multi-block ones did not compile: %v)", d.multiblockErr)
+	}
+	tf32 := "TF32 available (--tf32; off by default)"
+	if d.arch < "sm_80" {
+		tf32 = "no TF32 (needs sm_80 or newer)"
+	}
+	return fmt.Sprintf("%s\n%s; %s\nmemory %.1f GiB free of %.1f GiB", d.versions(), kernels, tf32,
+		float64(free)/(1<<30), float64(total)/(1<<30))
+}
+
 // Compile lays out the graph's buffers for opt.Batch samples, chooses the
 // convolution algorithms and loads nn.InitState(g, opt.Seed).
 func (b *backend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -518,6 +519,27 @@ func TestProgramErrorsOnFakeGPU(t *testing.T) {
 		mutate(s)
 		if err := pr.SetState(s); err == nil {
 			t.Errorf("a broken state was accepted")
+		}
+	}
+}
+
+// Details (poselab devices) names the GPU, the kernel family, TF32 and the
+// free memory, and says why when the multi-block kernels did not compile.
+func TestDetailsOnFakeGPU(t *testing.T) {
+	d, _ := newFakeDevice(t)
+	defer close(d.work)
+	d.rtc, d.arch = &cu.Nvrtc{}, "sm_90"
+	got := (&backend{d: d}).Details()
+	for _, want := range []string{"fake (sm_90", "multi-block BatchNorm and soft-argmax kernels", "TF32 available", "memory 80.0 GiB free of 80.0 GiB"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Details lacks %q:\n%s", want, got)
+		}
+	}
+	d.arch, d.multiblockErr = "sm_75", errors.New("nvrtc: error 6")
+	got = (&backend{d: d}).Details()
+	for _, want := range []string{"one-block-per-channel", "did not compile: nvrtc: error 6", "no TF32"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Details lacks %q:\n%s", want, got)
 		}
 	}
 }
