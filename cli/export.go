@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"io"
 
@@ -8,15 +9,35 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "export", Summary: "write a run's predictions (submission CSV, JSON or npz)", Run: runExport})
+	Register(&Command{Name: "export", Summary: "write a run's predictions (submission CSV, JSON or npz) or its weights for PyTorch", Run: runExport})
 }
 
 const exportSynopsis = `export --run ID [--split test] --format csv|json|npz --out FILE
+       export --run ID --weights FILE.npz
 
 Predicts a split with the run's best checkpoint (its last when it has no
 best yet) and writes the 3D poses: mm, camera space, root-relative (the
 root joint at 0), H36M joint order, Ids in split order. CSV is the
-submission layout Id,Hip_x,Hip_y,Hip_z,...,RWrist_z.`
+submission layout Id,Hip_x,Hip_y,Hip_z,...,RWrist_z.
+
+--weights writes the network of that same checkpoint instead: an .npz of
+float32 arrays (parameters and BatchNorm running statistics) keyed
+exactly as the state_dict() of scripts/peer.py's model of the same
+configuration (SB, SH, IR; the command prints the constructor), to load
+with strict=True:
+
+    import numpy as np, torch
+    sd = {k: torch.from_numpy(v) for k, v in np.load(f).items()}
+    model.load_state_dict(sd)
+
+BatchNorm's num_batches_tracked counters are omitted: PyTorch fills them
+in (strict loading still works). Presets peer.py cannot build (its SH
+has a 64/128 stem, its IR a width-64 torchvision ResNet with 256-channel
+deconvolutions) keep the peer's keys with this run's shapes; the image
+baseline, which peer.py lacks, keeps poselab's names (torchvision's
+under "backbone.", the head "fc"). Pipelines are exported one run (stage)
+at a time. The file holds the network only: a task's normalisation (e.g.
+SB's input and output mean/std) stays in the checkpoint.`
 
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("export", exportSynopsis, stderr)
@@ -24,6 +45,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	split := fs.String("split", "test", "split: train, val or test")
 	format := fs.String("format", "", "csv, json or npz (default: from --out's extension)")
 	out := fs.String("out", "", "output file")
+	weights := fs.String("weights", "", "write the network's weights to this .npz instead of predictions")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -31,8 +53,19 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
+	if *weights != "" {
+		split := false
+		fs.Visit(func(f *flag.Flag) { split = split || f.Name == "split" })
+		if *out != "" || *format != "" || split {
+			return Usagef("--weights writes the network, --out (with --format, --split) predictions: one at a time")
+		}
+		if *id == "" {
+			return Usagef("--run is required (see --help)")
+		}
+		return exportWeights(*runsDir, *id, *weights, stdout)
+	}
 	if *id == "" || *out == "" {
-		return Usagef("--run and --out are required (see --help)")
+		return Usagef("--run and --out (or --weights) are required (see --help)")
 	}
 	if _, err := engine.ParseSplit(*split); err != nil {
 		return UsageError{err}
@@ -51,5 +84,24 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s split of run %s)\n", *out, *split, *id)
+	return nil
+}
+
+func exportWeights(runsDir, id, path string, stdout io.Writer) error {
+	e, err := openRun(runsDir, id)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	wi, err := e.ExportWeights(id, path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (%s, step %d)\n", path, wi.Tensors, wi.Values, id, wi.Ckpt, wi.Step)
+	if wi.Peer != "" {
+		fmt.Fprintf(stdout, "PyTorch: load_state_dict into scripts/peer.py's %s\n", wi.Peer)
+	} else {
+		fmt.Fprintf(stdout, "note: %s\n", wi.NoPeer)
+	}
 	return nil
 }

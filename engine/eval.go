@@ -32,15 +32,7 @@ func (e *Engine) LoadModel(id string) (*Model, error) {
 		return nil, fmt.Errorf("no run %q", id)
 	}
 	spec := info.Spec
-	dir := e.st.runDir(id)
-	path := CkptPath(dir, "best")
-	if _, err := os.Stat(path); err != nil {
-		path = CkptPath(dir, "last")
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("run %s has no checkpoint yet", id)
-		}
-	}
-	c, err := checkpoints.Load(path)
+	path, c, err := e.loadBestCkpt(id)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +76,24 @@ func (e *Engine) LoadModel(id string) (*Model, error) {
 		return nil, err
 	}
 	return &Model{Spec: spec, Task: task, Prog: prog, Ckpt: path}, nil
+}
+
+// loadBestCkpt loads a run's `best` checkpoint, or its `last` when it has
+// no best yet.
+func (e *Engine) loadBestCkpt(id string) (string, *checkpoints.Checkpoint, error) {
+	dir := e.st.runDir(id)
+	path := CkptPath(dir, "best")
+	if _, err := os.Stat(path); err != nil {
+		path = CkptPath(dir, "last")
+		if _, err := os.Stat(path); err != nil {
+			return "", nil, fmt.Errorf("run %s has no checkpoint yet", id)
+		}
+	}
+	c, err := checkpoints.Load(path)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, c, nil
 }
 
 // Predict returns the model's predictions of every sample of a split.

@@ -3,13 +3,12 @@ package predfile
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"codeberg.org/sbinet/npyio/npz"
 
 	"poselab/datasets/internal/pyload"
+	"poselab/internal/npzfile"
 	"poselab/pose"
 )
 
@@ -83,15 +82,15 @@ func encodeNPZ(rows []Row) ([]byte, error) {
 		// npyio cannot infer the shape of an empty slice: write the two
 		// empty arrays' headers by hand.
 		zw := zip.NewWriter(&b)
-		for name, h := range map[string]string{
-			"pred.npy": "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 17, 3), }",
-			"ids.npy":  "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }",
+		for name, h := range map[string][]byte{
+			"pred.npy": npzfile.Header("<f4", []int{0, pose.NumJoints, 3}),
+			"ids.npy":  npzfile.Header("<i8", []int{0}),
 		} {
 			f, err := zw.Create(name)
 			if err != nil {
 				return nil, err
 			}
-			f.Write(npyHeader(h))
+			f.Write(h)
 		}
 		if err := zw.Close(); err != nil {
 			return nil, err
@@ -108,15 +107,4 @@ func encodeNPZ(rows []Row) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-// npyHeader builds a version 1.0 .npy header (magic, length, the dict
-// padded with spaces to a multiple of 64 bytes, newline).
-func npyHeader(dict string) []byte {
-	n := 10 + len(dict) + 1
-	pad := (64 - n%64) % 64
-	body := dict + strings.Repeat(" ", pad) + "\n"
-	out := []byte("\x93NUMPY\x01\x00")
-	out = binary.LittleEndian.AppendUint16(out, uint16(len(body)))
-	return append(out, body...)
 }
