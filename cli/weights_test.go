@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/sbinet/npyio/npz"
+
+	"poselab/checkpoints"
+	"poselab/engine"
+	"poselab/models"
+	"poselab/nn"
+)
+
+// trainRun trains a run of model/preset in runs dir: a whole epoch when
+// steps is 0, else it stops the run (which checkpoints) once it has done
+// about that many steps, so that slow models cost a second or two.
+func trainRun(t *testing.T, dir, model, preset string, steps int) string {
+	t.Helper()
+	e, err := engine.Open(engine.Options{RunsDir: dir, StepEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, events, cancel := e.Subscribe()
+	defer cancel()
+	id, err := e.Submit(engine.Spec{Model: model, Preset: preset, Seed: 1, Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps > 0 {
+		deadline := time.After(2 * time.Minute)
+	wait:
+		for {
+			select {
+			case ev := <-events:
+				if ev.Run == id && ev.Kind == engine.EvStep && ev.Step.Step+1 >= steps {
+					if err := e.Stop(id); err != nil {
+						t.Fatal(err)
+					}
+					break wait
+				}
+				if ev.Run == id && (ev.Kind == engine.EvFailed || ev.Kind == engine.EvFinished) {
+					t.Fatalf("%s run ended before step %d: %+v", model, steps, ev.State)
+				}
+			case <-deadline:
+				t.Fatalf("%s run made no %d steps in 2 minutes", model, steps)
+			}
+		}
+	}
+	info, err := e.Wait(id, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]engine.State{true: engine.Stopped, false: engine.Finished}[steps > 0]; info.State != want {
+		t.Fatalf("%s run is %s (%s), want %s", model, info.State, info.Reason, want)
+	}
+	return id
+}
+
+// npzArray is one array read back with npyio (an independent reader).
+type npzArray struct {
+	shape []int
+	data  []float32
+}
+
+func readNPZ(t *testing.T, path string) map[string]npzArray {
+	t.Helper()
+	r, err := npz.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := map[string]npzArray{}
+	for _, k := range r.Keys() {
+		h := r.Header(k)
+		if h == nil || strings.Trim(h.Descr.Type, "'") != "<f4" || h.Descr.Fortran {
+			t.Fatalf("%s: %s: header %+v, want little-endian float32 in C order", path, k, h)
+		}
+		var data []float32
+		if err := r.Read(k, &data); err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimSuffix(k, ".npy")] = npzArray{shape: h.Descr.Shape, data: data}
+	}
+	return out
+}
+
+// Every model kind trains briefly and exports its weights; the file holds
+// exactly the checkpoint's parameters and buffers (best checkpoint, or
+// last for a stopped run), bit for bit and shape for shape, under the
+// peer's keys (poselab's for the baseline). A few keys per kind are
+// written out by hand from scripts/peer.py and torchvision's module
+// names, so that a wrong rename table fails here too.
+func TestExportWeightsEveryModel(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		model, preset string
+		steps         int
+		ckpt          string
+		says          string
+		keys          map[string][]int
+	}{
+		{"sb", "test", 0, "best", "PyTorch: load_state_dict into scripts/peer.py's SB(d=32, blocks=1, p=0.5, joints=17)", map[string][]int{
+			"i.weight": {32, 34}, "bi.running_var": {32}, "blocks.0.l1.weight": {32, 32}, "blocks.0.b1.bias": {32},
+			"blocks.0.l2.bias": {32}, "blocks.0.b2.running_mean": {32}, "o.weight": {51, 32}, "o.bias": {51}}},
+		{"sh", "test", 2, "last", "note: peer.py's SH has a 64/128-channel stem, this network 8/16", map[string][]int{
+			"stem.0.weight": {8, 3, 7, 7}, "stem.1.running_mean": {8}, "stem.3.skip.weight": {16, 8, 1, 1},
+			"stem.6.bn3.running_var": {8}, "hg.0.up1.c1.bias": {8}, "hg.0.low2.low2.c2.weight": {8, 8, 3, 3},
+			"feat.0.1.weight": {16, 16, 1, 1}, "feat.0.2.weight": {16}, "out.0.bias": {17}}},
+		{"ir", "tiny", 1, "last", "note: peer.py's IR is torchvision's ResNet-18 (width 64, blocks [2 2 2 2])", map[string][]int{
+			"back.0.weight": {16, 3, 7, 7}, "back.1.running_var": {16}, "back.4.0.conv1.weight": {16, 16, 3, 3},
+			"back.5.0.downsample.0.weight": {32, 16, 1, 1}, "back.6.0.downsample.1.running_mean": {64},
+			"back.7.0.bn2.weight": {128}, "deconv.0.weight": {128, 64, 4, 4}, "deconv.7.running_mean": {64},
+			"final.weight": {17 * 16, 64, 1, 1}, "final.bias": {17 * 16}}},
+		{"baseline", "test", 0, "best", "note: scripts/peer.py has no image baseline", map[string][]int{
+			"backbone.conv1.weight": {4, 3, 7, 7}, "backbone.layer4.0.downsample.1.running_var": {32},
+			"fc.weight": {51, 32}, "fc.bias": {51}}},
+	}
+	for _, c := range cases {
+		t.Run(c.model, func(t *testing.T) {
+			id := trainRun(t, dir, c.model, c.preset, c.steps)
+			path := filepath.Join(dir, "w-"+c.model+".npz")
+			out := mainOK(t, "export", "--run", id, "--weights", path, "--runs-dir", dir)
+			ckptPath := engine.CkptPath(filepath.Join(dir, id), c.ckpt)
+			if !strings.Contains(out, ckptPath) || !strings.Contains(out, c.says) {
+				t.Fatalf("export printed %q, want the checkpoint %s and %q", out, ckptPath, c.says)
+			}
+			ck, err := checkpoints.Load(ckptPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readNPZ(t, path)
+			want := len(ck.State.Params) + len(ck.State.Buffers)
+			if len(got) != want {
+				t.Fatalf("%d arrays, the checkpoint holds %d parameters and buffers", len(got), want)
+			}
+			for _, m := range []map[string]*nn.Tensor{ck.State.Params, ck.State.Buffers} {
+				for name, tensor := range m {
+					key := name
+					if c.model != "baseline" {
+						if key, err = models.TorchName(c.model, name); err != nil {
+							t.Fatal(err)
+						}
+					}
+					a, ok := got[key]
+					if !ok {
+						t.Fatalf("no array %q for checkpoint tensor %s", key, name)
+					}
+					if !nn.SameShape(a.shape, tensor.Shape) || len(a.data) != len(tensor.Data) {
+						t.Fatalf("%s: shape %v, checkpoint %s %v", key, a.shape, name, tensor.Shape)
+					}
+					for i := range a.data {
+						if a.data[i] != tensor.Data[i] {
+							t.Fatalf("%s[%d] = %v, checkpoint %s %v", key, i, a.data[i], name, tensor.Data[i])
+						}
+					}
+				}
+			}
+			for k, shape := range c.keys {
+				if a, ok := got[k]; !ok || !nn.SameShape(a.shape, shape) {
+					t.Errorf("%s: shape %v (present %v), want %v", k, a.shape, ok, shape)
+				}
+			}
+			for k := range got {
+				if strings.HasSuffix(k, "num_batches_tracked") {
+					t.Errorf("%s written: the counters are documented as omitted", k)
+				}
+			}
+		})
+	}
+}
+
+// Bad input is refused with a clear message and never costs a file:
+// an unknown run, a run without checkpoints, a path that cannot be
+// written, a name that is not .npz, --weights mixed with --out.
+func TestExportWeightsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	id := trainRun(t, dir, "sb", "test", 0)
+	keep := filepath.Join(dir, "keep.npz")
+	if err := os.WriteFile(keep, []byte("old weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "a-file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	folder := filepath.Join(dir, "folder.npz")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := Main(append([]string{"export", "--runs-dir", dir}, args...), &out, &errb)
+		return code, errb.String()
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--run", "no-such-run", "--weights", keep}, 2, `no run "no-such-run"`},
+		{[]string{"--weights", keep}, 2, "--run is required"},
+		{[]string{"--run", id, "--weights", keep, "--out", "x.csv"}, 2, "one at a time"},
+		{[]string{"--run", id, "--weights", keep, "--split", "val"}, 2, "one at a time"},
+		{[]string{"--run", id, "--weights", filepath.Join(dir, "w.pt")}, 1, "want a .npz file"},
+		{[]string{"--run", id, "--weights", filepath.Join(file, "w.npz")}, 1, filepath.Join(file, "w.npz")},
+		{[]string{"--run", id, "--weights", folder}, 1, folder},
+	} {
+		code, msg := run(c.args...)
+		if code != c.code || !strings.Contains(msg, c.msg) {
+			t.Errorf("export %v: exit %d, %q; want exit %d and %q", c.args, code, msg, c.code, c.msg)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, id, "checkpoints")); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := run("--run", id, "--weights", keep); code != 1 || !strings.Contains(msg, "has no checkpoint") {
+		t.Errorf("a run without checkpoints: exit %d, %q", code, msg)
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "old weights" {
+		t.Errorf("a failed export changed %s: %q", keep, b)
+	}
+	if st, err := os.Stat(folder); err != nil || !st.IsDir() {
+		t.Errorf("a failed export over a folder: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 5 { // a-file, folder.npz, keep.npz, poselab.db, the run
+		t.Errorf("the runs dir holds %v after failed exports", names)
+	}
+}
