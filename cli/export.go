@@ -31,9 +31,11 @@ with strict=True:
     model.load_state_dict(sd)
 
 BatchNorm's num_batches_tracked counters are omitted: PyTorch fills them
-in (strict loading still works). Presets peer.py cannot build (its SH
-has a 64/128 stem, its IR a width-64 torchvision ResNet with 256-channel
-deconvolutions) keep the peer's keys with this run's shapes; the image
+in for a dict without version metadata, so strict loading still works
+(checked with torch 1.13). Presets peer.py cannot build (its SH has a
+64/128-channel stem, its IR is a width-64 torchvision ResNet with
+256-channel deconvolutions) keep the peer's keys with this run's shapes,
+and the command says so; the image
 baseline, which peer.py lacks, keeps poselab's names (torchvision's
 under "backbone.", the head "fc"). Pipelines are exported one run (stage)
 at a time. The file holds the network only: a task's normalisation (e.g.
