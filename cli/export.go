@@ -38,8 +38,10 @@ in for a dict without version metadata, so strict loading still works
 and the command says so; the image
 baseline, which peer.py lacks, keeps poselab's names (torchvision's
 under "backbone.", the head "fc"). Pipelines are exported one run (stage)
-at a time. The file holds the network only: a task's normalisation (e.g.
-SB's input and output mean/std) stays in the checkpoint.`
+at a time. Next to FILE.npz, FILE.json (the card) says how poselab feeds
+the network and reads its output: the input's normalisation, the
+output's units and joint order, and the task's own numbers (SB's input
+and output mean/std, the baseline's target mean/std).`
 
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("export", exportSynopsis, stderr)
@@ -100,6 +102,7 @@ func exportWeights(runsDir, id, path string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (%s, step %d)\n", path, wi.Tensors, wi.Values, id, wi.Ckpt, wi.Step)
+	fmt.Fprintf(stdout, "wrote %s: how to feed the network and read its output (normalisation, units, joint order)\n", wi.Card)
 	if wi.Peer != "" {
 		fmt.Fprintf(stdout, "PyTorch: load_state_dict into scripts/peer.py's %s\n", wi.Peer)
 	} else {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,7 +172,53 @@ func TestExportWeightsEveryModel(t *testing.T) {
 					t.Errorf("%s written: the counters are documented as omitted", k)
 				}
 			}
+			checkCard(t, strings.TrimSuffix(path, ".npz")+".json", id, c.model, ck)
 		})
+	}
+}
+
+// checkCard reads a weights card: it names the run, model and checkpoint
+// step, carries the checkpoint's task state value for value, says how
+// input and output are read, and for the image models gives the numbers
+// its text refers to.
+func checkCard(t *testing.T, path, id, model string, ck *checkpoints.Checkpoint) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no card: %v", err)
+	}
+	var card engine.WeightsCard
+	if err := json.Unmarshal(b, &card); err != nil {
+		t.Fatalf("card: %v\n%s", err, b)
+	}
+	if card.Format != "poselab-weights/1" || card.Run != id || card.Model != model || card.Step != ck.Step || card.Input == "" || card.Output == "" {
+		t.Errorf("card %+v", card)
+	}
+	if len(card.TaskState) != len(ck.Task) {
+		t.Errorf("card task state %d arrays, the checkpoint %d", len(card.TaskState), len(ck.Task))
+	}
+	for k, v := range ck.Task {
+		got := card.TaskState[k]
+		if len(got) != len(v.Data) {
+			t.Fatalf("card task_state.%s has %d values, the checkpoint %d", k, len(got), len(v.Data))
+		}
+		for i := range got {
+			if got[i] != v.Data[i] {
+				t.Fatalf("card task_state.%s[%d] = %v, the checkpoint %v", k, i, got[i], v.Data[i])
+			}
+		}
+		if !strings.Contains(card.Input+card.Output, "task_state."+k) {
+			t.Errorf("the card's text never says what task_state.%s is for", k)
+		}
+	}
+	wantKeys := map[string]string{"sb": "pytorch-peer", "sh": "pytorch-peer", "ir": "pytorch-peer", "baseline": "poselab"}[model]
+	if card.Keys != wantKeys || card.Joints[0] != "Hip" {
+		t.Errorf("card keys %q (want %q), joints %v", card.Keys, wantKeys, card.Joints)
+	}
+	for _, k := range map[string][]string{"sh": {"input", "heatmap"}, "ir": {"input", "depth_bins", "depth_range_mm"}, "baseline": {"input"}}[model] {
+		if !(card.Config[k] > 0) || !strings.Contains(card.Input+card.Output, "config."+k) {
+			t.Errorf("card config.%s = %v, or its text does not use it", k, card.Config[k])
+		}
 	}
 }
 

@@ -25,6 +25,8 @@ type WeightsInfo struct {
 	// the file; empty when the peer cannot build this configuration, and
 	// NoPeer says why.
 	Peer, NoPeer string
+	// Card is the JSON written next to the weights (WeightsCard).
+	Card string
 }
 
 // weightNets rebuild a run's network from its spec alone (no data): the
@@ -112,8 +114,20 @@ func (e *Engine) ExportWeights(id, path string) (WeightsInfo, error) {
 			wi.NoPeer = err.Error()
 		}
 	}
+	card, err := newWeightsCard(id, spec, wi, c)
+	if err != nil {
+		return WeightsInfo{}, fmt.Errorf("run %s: %w", id, err)
+	}
+	cb, err := encodeCard(card)
+	if err != nil {
+		return WeightsInfo{}, err
+	}
 	if err := atomicfile.Write(path, b); err != nil {
 		return WeightsInfo{}, err
+	}
+	wi.Card = cardPath(path)
+	if err := atomicfile.Write(wi.Card, cb); err != nil {
+		return WeightsInfo{}, fmt.Errorf("wrote %s, but not its card: %w", path, err)
 	}
 	return wi, nil
 }
