@@ -282,3 +282,29 @@ func TestExportWeightsBadInput(t *testing.T) {
 		t.Errorf("the runs dir holds %v after failed exports", names)
 	}
 }
+
+// The engine's Export with the format "weights" (what the TUI's export
+// form sends) writes the same file and card as `export --weights`.
+func TestEngineExportFormatWeights(t *testing.T) {
+	dir := t.TempDir()
+	id := trainRun(t, dir, "sb", "test", 0)
+	viaCLI := filepath.Join(dir, "cli.npz")
+	mainOK(t, "export", "--run", id, "--weights", viaCLI, "--runs-dir", dir)
+	e, err := engine.Open(engine.Options{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	viaEngine := filepath.Join(dir, "engine.npz")
+	if err := e.Export(id, "", "weights", viaEngine); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(viaCLI)
+	b, err := os.ReadFile(viaEngine)
+	if err != nil || len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("Export(weights) wrote %d bytes (%v), export --weights %d", len(b), err, len(a))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "engine.json")); err != nil {
+		t.Errorf("no card: %v", err)
+	}
+}

@@ -211,6 +211,9 @@ type Controller interface {
 	Resume(id string) error
 	Stop(id string) error
 	Delete(id string) error
+	// Export writes a split's predictions (format csv, json or npz), or
+	// with format "weights" the network for PyTorch and its card
+	// (ExportWeights; split unused).
 	Export(id, split, format, path string) error
 	// Schedule returns a run's learning-rate schedule (a pure function).
 	Schedule(id string) (Schedule, bool)

@@ -132,6 +132,10 @@ func ParseSplit(s string) (datasets.Split, error) {
 // root-relative, Ids in split order). An empty format follows the file
 // extension; a format that contradicts the extension is an error.
 func (e *Engine) Export(id, split, format, path string) error {
+	if format == "weights" { // the network itself, for PyTorch (split unused)
+		_, err := e.ExportWeights(id, path)
+		return err
+	}
 	sp, err := ParseSplit(split)
 	if err != nil {
 		return err

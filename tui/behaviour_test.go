@@ -489,3 +489,39 @@ func TestResourceLineShowsGPU(t *testing.T) {
 		}
 	}
 }
+
+// The export form writes predictions by default and, with the format
+// "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
+// status names the card that says how to use it.
+func TestExportFormPredictionsAndWeights(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{RunsDir: "/runs"})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	id := m.selID
+	if id == "" {
+		t.Fatal("no run selected")
+	}
+	for i, c := range []struct {
+		keys []string
+		call string
+	}{
+		{[]string{"enter", "enter", "enter"}, "export " + id + " val csv /runs/" + id + "/predictions_val.csv"},
+		{[]string{"enter", "right", "right", "right", "enter", "enter"}, "export " + id + " val weights /runs/" + id + "/weights.npz"},
+	} {
+		m.Update(keyMsg("e"))
+		if m.form == nil {
+			t.Fatal("e opened no form")
+		}
+		for _, k := range c.keys {
+			_, cmd := m.Update(keyMsg(k))
+			feed(m, cmd)
+		}
+		calls := fc.callLog()
+		if len(calls) != i+1 || calls[i] != c.call {
+			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
+		}
+	}
+	if !strings.Contains(m.status, "weights to /runs/"+id+"/weights.npz") || !strings.Contains(m.status, "/runs/"+id+"/weights.json") {
+		t.Errorf("status %q", m.status)
+	}
+}

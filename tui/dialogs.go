@@ -146,11 +146,12 @@ type exportValues struct {
 
 func (m *Model) openExport(id string) tea.Cmd {
 	v := &exportValues{run: id, split: "val", format: "csv"}
-	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions of "+id
+	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+id
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
-		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions("csv", "json", "npz")...).Inline(true).Value(&v.format),
-		huh.NewInput().Title("File").Placeholder("<runs>/<run>/predictions_<split>.<format>").Value(&v.path),
+		// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
+		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions("csv", "json", "npz", "weights")...).Inline(true).Value(&v.format),
+		huh.NewInput().Title("File").Placeholder("<runs>/<run>/predictions_<split>.<format> (weights: weights.npz)").Value(&v.path),
 	))
 	return m.startForm()
 }
@@ -167,6 +168,9 @@ func (m *Model) startForm() tea.Cmd {
 func (v *exportValues) target(runsDir string) string {
 	if p := strings.TrimSpace(v.path); p != "" {
 		return p
+	}
+	if v.format == "weights" {
+		return filepath.Join(runsDir, v.run, "weights.npz")
 	}
 	return filepath.Join(runsDir, v.run, "predictions_"+v.split+"."+v.format)
 }
@@ -209,7 +213,11 @@ func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
 			v := *m.export
 			path := v.target(m.opts.RunsDir)
 			m.setStatus("exporting "+v.run+" to "+path+"…", false)
-			return m.call(fmt.Sprintf("exported %s %s predictions to %s", v.run, v.split, path), func() error {
+			done := fmt.Sprintf("exported %s %s predictions to %s", v.run, v.split, path)
+			if v.format == "weights" {
+				done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, strings.TrimSuffix(path, ".npz")+".json")
+			}
+			return m.call(done, func() error {
 				return m.ctrl.Export(v.run, v.split, v.format, path)
 			})
 		}
