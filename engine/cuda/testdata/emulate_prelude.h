@@ -101,25 +101,11 @@ void emuBarrier::wait() {
 inline void __syncthreads() { emuBlockBar.wait(); }
 inline void __threadfence() {}
 
-// __shfl_down_sync: each lane posts its value, the warp meets, each lane
-// reads lane+o's (its own past the warp's end), and the warp meets again
-// before the slots can be overwritten. Works inside divergent code as long
-// as the whole warp takes the branch, as the real intrinsic requires.
-template <class T> T __shfl_down_sync(unsigned, T v, int o) {
-	static_assert(sizeof(T) <= 8, "shuffle of a value wider than 8 bytes");
-	unsigned w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-	std::memcpy(&emuWarpSlot[w][lane], &v, sizeof(T));
-	emuWarpBar[w].wait();
-	T r = v;
-	unsigned src = lane + (unsigned)o, width = blockDim.x - w * 32;
-	if (width > 32) width = 32;
-	if (src < width) std::memcpy(&r, &emuWarpSlot[w][src], sizeof(T));
-	emuWarpBar[w].wait();
-	return r;
-}
-
-// __shfl_sync: every lane reads lane src's value (the same meeting twice).
-template <class T> T __shfl_sync(unsigned, T v, int src) {
+// emuShfl: each lane posts its value, the warp meets, each lane reads
+// lane src's (its own when src is past the warp's end), and the warp meets
+// again before the slots can be overwritten. Works inside divergent code as
+// long as the whole warp takes the branch, as the real intrinsics require.
+template <class T> T emuShfl(T v, unsigned src) {
 	static_assert(sizeof(T) <= 8, "shuffle of a value wider than 8 bytes");
 	unsigned w = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	std::memcpy(&emuWarpSlot[w][lane], &v, sizeof(T));
@@ -127,10 +113,14 @@ template <class T> T __shfl_sync(unsigned, T v, int src) {
 	T r = v;
 	unsigned width = blockDim.x - w * 32;
 	if (width > 32) width = 32;
-	if ((unsigned)src < width) std::memcpy(&r, &emuWarpSlot[w][src], sizeof(T));
+	if (src < width) std::memcpy(&r, &emuWarpSlot[w][src], sizeof(T));
 	emuWarpBar[w].wait();
 	return r;
 }
+
+// __shfl_down_sync: lane + o's value; __shfl_sync: lane src's.
+template <class T> T __shfl_down_sync(unsigned, T v, int o) { return emuShfl(v, (threadIdx.x & 31) + (unsigned)o); }
+template <class T> T __shfl_sync(unsigned, T v, int src) { return emuShfl(v, (unsigned)src); }
 
 // One OS thread runs everything, so plain read-modify-writes are atomic.
 inline float atomicAdd(float *p, float v) {
