@@ -99,8 +99,8 @@ func (d *device) bnTrain(a bnFwd, S int, legacy bool) error {
 		a.B, a.C, a.HW, S, chunk, f32(a.eps), f32(a.mom), a.update, a.relu, a.cbias)
 }
 
-// bnBwd is one BatchNorm backward's buffers: r is the fused ReLU's output
-// (0: none), dx 0 when the input needs no gradient, acc as in kernels.go.
+// bnBwd is one BatchNorm backward's buffers: dx 0 when the input needs no
+// gradient, acc as in kernels.go.
 type bnBwd struct {
 	x, dy, gamma, aux, dx, dgamma, dbeta uint64
 	// reluBeta is the BatchNorm's beta when a ReLU is fused into it (the

@@ -215,8 +215,10 @@ func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint6
 // pickAlgos chooses each needed primitive's algorithm: the fastest whose
 // workspace is within that primitive's limit (see wsLimits), else the one
 // with the smallest workspace. It sets the math type each choice wants
-// (TF32 runs only) and records the choice in l.how.
-func (d *device) pickAlgos(l *convLayer, limit [3]uint64, tf32 bool) error {
+// (TF32 runs only), records the choice in l.how and returns how many
+// primitives were held back from their fastest algorithm and the time
+// that costs by cuDNN's measurements.
+func (d *device) pickAlgos(l *convLayer, limit [3]uint64, tf32 bool) (prims, held int, extraMS float64, err error) {
 	l.how = ""
 	for prim, need := range [3]bool{l.needFwd, l.needBwdData, l.needBwdFilter} {
 		if !need {
@@ -228,9 +230,10 @@ func (d *device) pickAlgos(l *convLayer, limit [3]uint64, tf32 bool) error {
 		if tf32 {
 			cd := [3]uintptr{l.fwdD, l.bwdDataD, l.bwdFilterD}[prim]
 			if err := d.dnn.Check(primNames[prim]+" math type", d.dnn.SetConvMathType(cd, a.mathType)); err != nil {
-				return err
+				return 0, 0, 0, err
 			}
 		}
+		prims++
 		switch prim {
 		case primFwd:
 			l.fwdAlgo, l.fwdWS = a.algo, a.ws
@@ -243,9 +246,11 @@ func (d *device) pickAlgos(l *convLayer, limit [3]uint64, tf32 bool) error {
 		if k > 0 {
 			f := c.list[0]
 			l.how += fmt.Sprintf(" (fastest: algo %d %.3f ms ws %d, over the %d-byte limit)", f.algo, f.ms, f.ws, limit[prim])
+			held++
+			extraMS += float64(a.ms - f.ms)
 		}
 	}
-	return nil
+	return prims, held, extraMS, nil
 }
 
 // pickCand is the index of the fastest candidate (they come fastest first)

@@ -89,21 +89,11 @@ func (p *program) pickAllAlgos(limits map[int][2]uint64) (string, error) {
 		if l == nil {
 			continue
 		}
-		lim := primLimits(n.Op, limits[n.ID])
-		if err := p.d.pickAlgos(l, lim, p.opt.TF32); err != nil {
+		np, nh, ms, err := p.d.pickAlgos(l, primLimits(n.Op, limits[n.ID]), p.opt.TF32)
+		if err != nil {
 			return "", fmt.Errorf("%s %s: %w", n.Op, n.Name, err)
 		}
-		for prim, need := range [3]bool{l.needFwd, l.needBwdData, l.needBwdFilter} {
-			if !need {
-				continue
-			}
-			prims++
-			c := l.cands[prim].list
-			if k := pickCand(c, lim[prim]); k > 0 {
-				held++
-				extraMS += float64(c[k].ms - c[0].ms)
-			}
-		}
+		prims, held, extraMS = prims+np, held+nh, extraMS+ms
 		in := p.g.Nodes[n.Inputs[0]].Shape
 		p.compileLog = append(p.compileLog, fmt.Sprintf("%s %s in %v out %v:%s", n.Op, n.Name, in, n.Shape, l.how))
 	}
