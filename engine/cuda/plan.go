@@ -193,23 +193,16 @@ func makePlanWith(g *nn.Graph, B int, ws map[int][2]int64) (*plan, error) {
 		p.NeedGrad[i] = p.NeedGrad[i] && reach[i]
 	}
 
-	p.FusedReLU, p.fusedInto = fuseBatchNormReLU(g), map[int]bool{}
-	if os.Getenv("POSELAB_CUDA_FUSE") == "0" { // debugging switch
-		p.FusedReLU = map[int]int{}
+	p.FusedReLU, p.AddReLU, p.BiasInto = map[int]int{}, map[int]int{}, map[int]int{}
+	if os.Getenv("POSELAB_CUDA_FUSE") != "0" { // debugging switch: no fusion at all
+		p.FusedReLU, p.AddReLU, p.BiasInto = fuseBatchNormReLU(g), fuseAddReLU(g), foldConvBias(g)
 	}
+	p.fusedInto, p.reluOfAdd = map[int]bool{}, map[int]bool{}
 	for _, r := range p.FusedReLU {
 		p.fusedInto[r] = true
 	}
-	p.AddReLU, p.reluOfAdd = fuseAddReLU(g), map[int]bool{}
-	if os.Getenv("POSELAB_CUDA_FUSE") == "0" {
-		p.AddReLU = map[int]int{}
-	}
 	for _, r := range p.AddReLU {
 		p.reluOfAdd[r] = true
-	}
-	p.BiasInto = foldConvBias(g)
-	if os.Getenv("POSELAB_CUDA_FUSE") == "0" {
-		p.BiasInto = map[int]int{}
 	}
 	p.GradAlias = addGradAliases(g, p.NeedGrad)
 	if os.Getenv("POSELAB_CUDA_ALIAS") == "0" { // debugging switch
