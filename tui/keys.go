@@ -121,7 +121,7 @@ var keyMap = []bindingGroup{
 		hint(actPause, "pause", "pause the selected run", "p").mutating(),
 		hint(actResume, "resume", "resume or start the selected run", "r").mutating(),
 		hint(actStop, "stop", "stop the selected run (checkpointed)", "s").mutating(),
-		hint(actExport, "export", "export predictions (csv, json, npz)", "e").mutating(),
+		hint(actExport, "export", "export predictions (csv, json, npz) or weights (PyTorch)", "e").mutating(),
 		hint(actDelete, "delete", "delete the selected run (asks)", "d").mutating(),
 	}},
 	{"Curves", []binding{
