@@ -6,6 +6,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 )
 
 // typeLagged delivers msgs (keys, pastes) to m, running each one's command
@@ -164,5 +165,28 @@ func TestFormEscDropsHeldKeys(t *testing.T) {
 	}
 	if m.form != nil || m.confirm != nil || len(fc.callLog()) != 0 {
 		t.Fatalf("after the pending messages: form open %v, confirm %v, calls %q", m.form != nil, m.confirm != nil, fc.callLog())
+	}
+}
+
+// The same in a running Bubble Tea program: the keys are sent at once,
+// ahead of the messages of the form's commands.
+func TestNewRunFormKeysInProgram(t *testing.T) {
+	fc := fixture()
+	tm := teatest.NewTestModel(t, New(fc, Options{}), teatest.WithInitialTermSize(120, 40))
+	tm.Send(keyMsg("n"))
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "New run") })
+	for _, k := range keys("x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter") {
+		tm.Send(k)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(fc.callLog()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	tm.Send(keyMsg("q"))
+	tm.Send(keyMsg("s"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	want := "submit run-4 model=sh preset=tiny pipeline= after= epochs=7 seed=1 lr=0"
+	if calls := fc.callLog(); len(calls) != 1 || calls[0] != want {
+		t.Fatalf("calls %q, want %q", calls, want)
 	}
 }
