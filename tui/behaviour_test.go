@@ -215,7 +215,10 @@ func TestKeysSteerTheController(t *testing.T) {
 
 // feed runs a command as Bubble Tea would, but only one level deep and
 // with a deadline: timers (cursor blink) are dropped, so it cannot loop.
-func feed(m *Model, cmd tea.Cmd) {
+func feed(m *Model, cmd tea.Cmd) { feedWithin(m, cmd, 300*time.Millisecond) }
+
+// feedWithin is feed with wait as the deadline of each command.
+func feedWithin(m *Model, cmd tea.Cmd, wait time.Duration) {
 	if cmd == nil {
 		return
 	}
@@ -225,17 +228,17 @@ func feed(m *Model, cmd tea.Cmd) {
 	case msg := <-done:
 		if b, ok := msg.(tea.BatchMsg); ok {
 			for _, c := range b {
-				feed(m, c)
+				feedWithin(m, c, wait)
 			}
 			return
 		}
 		if msg != nil {
 			_, next := m.Update(msg)
 			if _, ok := msg.(submittedMsg); !ok {
-				feed(m, next)
+				feedWithin(m, next, wait)
 			}
 		}
-	case <-time.After(300 * time.Millisecond): // under the cursor blink (530 ms)
+	case <-time.After(wait): // under the cursor blink (530 ms)
 	}
 }
 

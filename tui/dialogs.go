@@ -175,13 +175,29 @@ func (v *exportValues) target(runsDir string) string {
 	return filepath.Join(runsDir, v.run, "predictions_"+v.split+"."+v.format)
 }
 
-// updateForm feeds a message to the open form and acts when it is done.
+// updateForm routes a message to the open form.
+// Keys that come while a field change is pending wait for it (formkeys.go).
 func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
 	if k, ok := msg.(tea.KeyPressMsg); ok && k.String() == "esc" {
-		m.form = nil
+		m.form, m.wait.from, m.wait.queue = nil, nil, nil // gen stays: stale ticks stay stale
 		m.setStatus("cancelled", false)
 		return nil
 	}
+	if f, ok := msg.(formFlushMsg); ok {
+		if f.gen != m.wait.gen || m.wait.from == nil {
+			return nil // that wait has ended
+		}
+		return m.replayFormKeys()
+	}
+	if m.holdFormKey(msg) {
+		return nil
+	}
+	from := m.form.GetFocusedField()
+	return m.afterFormMsg(msg, from, m.stepForm(msg))
+}
+
+// stepForm feeds msg to the form and acts when it is done.
+func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 	f, cmd := m.form.Update(msg)
 	m.form = f.(*huh.Form)
 	switch m.form.State {

@@ -75,6 +75,7 @@ type Model struct {
 	form      *huh.Form
 	formFor   formKind
 	formTitle string
+	wait      formWait // keys held while a field change is pending
 	newRun    *newRunValues
 	export    *exportValues
 	confirm   *confirmDialog
