@@ -189,7 +189,9 @@ func loadAuthorizedKeys(path string) ([]ssh.PublicKey, error) {
 }
 
 // authorized reports whether a key is in the file now (re-read at every
-// check, so removing a key locks it out without a restart).
+// check, so removing a key locks it out without a restart: new sessions at
+// once, open ones at their next changing call, see keyGuard, and within
+// seconds, see watchKey).
 func authorized(path string, key ssh.PublicKey) bool {
 	if key == nil {
 		return false
@@ -251,7 +253,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		wish.WithHostKeyPath(c.hostKey),
 		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
 		wish.WithMiddleware(
-			bm.Middleware(sessionHandler(eng, c.runsDir)),
+			bm.Middleware(sessionHandler(c, eng)),
 			activeterm.Middleware(),
 			requireKey(c, connLog{logw}),
 			logging.MiddlewareWithLogger(connLog{logw}),
@@ -275,20 +277,98 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			if a == viewAccess {
 				kind = "read-only session (viewer key)"
 			}
-			log.Printf("%s %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
+			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
 			s.Context().SetValue(accessCtxKey{}, a)
+			go watchKey(c, s, log)
 			next(s)
 		}
 	}
 }
 
+// keyCheckEvery is how often an open session's key is looked up again.
+const keyCheckEvery = 2 * time.Second
+
+// watchKey ends a session once its key is in neither key file any more.
+func watchKey(c serveConfig, s ssh.Session, log connLog) {
+	t := time.NewTicker(keyCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.Context().Done():
+			return
+		case <-t.C:
+			if c.accessOf(s.PublicKey()) == noAccess {
+				log.Printf("%q %s: key %s removed from the key files: session closed", s.User(), s.RemoteAddr(),
+					gossh.FingerprintSHA256(s.PublicKey()))
+				wish.Fatalln(s, "poselab: this key is no longer authorized")
+				return
+			}
+		}
+	}
+}
+
+// errDemoted is what a full session's changing call gets once its key has
+// left --authorized-keys.
+var errDemoted = errors.New("this key no longer has full access (the key files changed): reconnect for a read-only session")
+
+// keyGuard is a full session's engine: it looks the session's key up
+// again before every changing call, so that a key moved from
+// --authorized-keys to --viewer-keys while its session is open can no
+// longer change runs.
+type keyGuard struct {
+	*engine.Engine
+	full func() bool
+}
+
+func (g keyGuard) check() error {
+	if !g.full() {
+		return errDemoted
+	}
+	return nil
+}
+
+func (g keyGuard) Submit(spec engine.Spec) (string, error) {
+	if err := g.check(); err != nil {
+		return "", err
+	}
+	return g.Engine.Submit(spec)
+}
+
+func (g keyGuard) SubmitPipeline(name, preset string, base engine.Spec) ([]string, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	return g.Engine.SubmitPipeline(name, preset, base)
+}
+
+func (g keyGuard) Pause(id string) error { return g.guard(func() error { return g.Engine.Pause(id) }) }
+func (g keyGuard) Resume(id string) error {
+	return g.guard(func() error { return g.Engine.Resume(id) })
+}
+func (g keyGuard) Stop(id string) error { return g.guard(func() error { return g.Engine.Stop(id) }) }
+func (g keyGuard) Delete(id string) error {
+	return g.guard(func() error { return g.Engine.Delete(id) })
+}
+func (g keyGuard) Export(id, split, format, path string) error {
+	return g.guard(func() error { return g.Engine.Export(id, split, format, path) })
+}
+
+// guard runs call only while the key still has full access.
+func (g keyGuard) guard(call func() error) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	return call()
+}
+
 // sessionHandler gives every SSH session its own workbench on the shared
 // engine, with the colour profile of the client's terminal.
-func sessionHandler(eng *engine.Engine, runsDir string) bm.Handler {
+func sessionHandler(c serveConfig, eng *engine.Engine) bm.Handler {
 	return func(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 		// Anything but a full session decided by requireKey is read-only.
 		full := s.Context().Value(accessCtxKey{}) == fullAccess
-		m := tui.New(eng, tui.Options{RunsDir: runsDir, Remote: true, ReadOnly: !full, Title: "poselab · " + s.User() + "@ssh"})
+		ctrl := keyGuard{Engine: eng, full: func() bool { return c.accessOf(s.PublicKey()) == fullAccess }}
+		m := tui.New(ctrl, tui.Options{RunsDir: c.runsDir, Remote: true, ReadOnly: !full, Title: "poselab · " + s.User() + "@ssh"})
 		go func() {
 			<-s.Context().Done()
 			m.Close()

@@ -155,3 +155,52 @@ func TestServeAccessOf(t *testing.T) {
 		t.Fatal("viewer-only server")
 	}
 }
+
+// The key files are looked up again while a session is open: a key moved
+// from --authorized-keys to --viewer-keys can no longer change runs from
+// its open session, and a key removed from both files loses its session
+// within seconds.
+func TestServeKeyChangesReachOpenSessions(t *testing.T) {
+	dir := t.TempDir()
+	owner, other := newClientKey(t), newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, full, owner)
+	writeKeys(t, views, other)
+	runs := filepath.Join(dir, "runs")
+	eng, err := engine.Open(engine.Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	id, err := eng.Submit(engine.Spec{Name: "watched", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu", Epochs: 200, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, eng, id, engine.Running, 20*time.Second)
+	cfg := serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+		hostKey: filepath.Join(dir, "host_ed25519"), runsDir: runs}
+	dial := startServer(t, cfg, eng)
+	oc, err := dial(gossh.PublicKeys(owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close()
+	ow := openWorkbench(t, oc, "watched")
+	// Demote the owner to a viewer: its open session's p must not pause.
+	writeKeys(t, full, other)
+	writeKeys(t, views, owner)
+	ow.press(t, "p")
+	time.Sleep(1500 * time.Millisecond)
+	if info, _ := eng.Run(id); info.State != engine.Running {
+		t.Fatalf("a demoted key's open session changed the run: it is %s", info.State)
+	}
+	// Remove it altogether: the session ends.
+	writeKeys(t, views, other)
+	done := make(chan error, 1)
+	go func() { done <- ow.sess.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(3*keyCheckEvery + 2*time.Second):
+		t.Fatal("the session of a removed key is still open")
+	}
+}
