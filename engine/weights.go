@@ -74,8 +74,9 @@ const noPeerBaseline = `scripts/peer.py has no image baseline: the keys are pose
 
 // ExportWeights writes the network of a run's best checkpoint (its last
 // when it has no best yet) to path as an .npz of float32 arrays keyed as
-// the PyTorch peer's state_dict() (see EncodeWeights). The write is atomic:
-// on any error an existing file at path is left as it was.
+// the PyTorch peer's state_dict() (see EncodeWeights), and its card beside
+// it (WeightsCard). The two are written together (atomicfile.WriteAll): on
+// any error the existing files are left as they were.
 func (e *Engine) ExportWeights(id, path string) (WeightsInfo, error) {
 	var wi WeightsInfo
 	if strings.ToLower(filepath.Ext(path)) != ".npz" {
@@ -122,12 +123,9 @@ func (e *Engine) ExportWeights(id, path string) (WeightsInfo, error) {
 	if err != nil {
 		return WeightsInfo{}, err
 	}
-	if err := atomicfile.Write(path, b); err != nil {
-		return WeightsInfo{}, err
-	}
 	wi.Card = cardPath(path)
-	if err := atomicfile.Write(wi.Card, cb); err != nil {
-		return WeightsInfo{}, fmt.Errorf("wrote %s, but not its card: %w", path, err)
+	if err := atomicfile.WriteAll([]string{path, wi.Card}, [][]byte{b, cb}); err != nil {
+		return WeightsInfo{}, err
 	}
 	return wi, nil
 }

@@ -23,15 +23,68 @@ func WriteNoSync(path string, data []byte) error {
 }
 
 func write(path string, data []byte, durable bool) error {
+	tmp, err := writeTemp(path, data, durable)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if durable {
+		syncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+// WriteAll replaces several files that belong together (a model and its
+// description): every file is written to a temporary first, and only when
+// all of them are written, and no target is a folder, are they renamed
+// into place, in order. So a full disk, a missing permission or a folder
+// in the way leaves all the old files as they were.
+func WriteAll(paths []string, data [][]byte) error {
+	var tmps []string
+	defer func() {
+		for _, t := range tmps {
+			os.Remove(t) // those not renamed
+		}
+	}()
+	for i, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return fmt.Errorf("%s: is a folder", p)
+		}
+		tmp, err := writeTemp(p, data[i], true)
+		if err != nil {
+			if tmp != "" {
+				os.Remove(tmp)
+			}
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		tmps = append(tmps, tmp)
+	}
+	for i, p := range paths {
+		if err := os.Rename(tmps[i], p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		tmps[i] = ""
+		syncDir(filepath.Dir(p))
+	}
+	return nil
+}
+
+// writeTemp writes data to a new temporary file beside path and returns
+// its name ("" when none was created).
+func writeTemp(path string, data []byte, durable bool) (string, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return "", err
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return "", err
 	}
-	tmp := f.Name()
 	err = f.Chmod(0o644)
 	if err == nil {
 		_, err = f.Write(data)
@@ -42,18 +95,14 @@ func write(path string, data []byte, durable bool) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
+	return f.Name(), err
+}
+
+// syncDir makes renames in dir durable (best effort: some file systems
+// cannot sync folders).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
 	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if durable {
-		if d, err := os.Open(dir); err == nil {
-			d.Sync() // best effort: some file systems cannot sync folders
-			d.Close()
-		}
-	}
-	return nil
 }

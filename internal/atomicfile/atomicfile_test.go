@@ -52,3 +52,36 @@ func TestFailedWriteKeepsTheOldFile(t *testing.T) {
 		t.Fatalf("a temporary file was left behind: %d entries", len(entries))
 	}
 }
+
+// WriteAll renames nothing until every file is written: when the second
+// cannot be (its folder is a file), the first keeps its old content and
+// no temporary file is left; when all can, all are replaced.
+func TestWriteAllIsAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	a, blocker := filepath.Join(dir, "a.npz"), filepath.Join(dir, "blocker")
+	if err := os.WriteFile(a, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blocker, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll([]string{a, filepath.Join(blocker, "b.json")}, [][]byte{[]byte("new"), []byte("card")}); err == nil {
+		t.Fatal("no error with a file where a folder should be")
+	}
+	if b, _ := os.ReadFile(a); string(b) != "old" {
+		t.Errorf("a.npz = %q after a failed WriteAll, want the old content", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("files left: %v", entries)
+	}
+	b := filepath.Join(dir, "b.json")
+	if err := WriteAll([]string{a, b}, [][]byte{[]byte("new"), []byte("card")}); err != nil {
+		t.Fatal(err)
+	}
+	ga, _ := os.ReadFile(a)
+	gb, _ := os.ReadFile(b)
+	if string(ga) != "new" || string(gb) != "card" {
+		t.Errorf("after WriteAll: %q, %q", ga, gb)
+	}
+}
