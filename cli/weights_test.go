@@ -211,6 +211,12 @@ func checkCard(t *testing.T, path, id, model string, ck *checkpoints.Checkpoint)
 			t.Errorf("the card's text never says what task_state.%s is for", k)
 		}
 	}
+	// The steps poselab takes after the network, which a user must repeat
+	// to get its numbers (the tasks' Decode and the flip test).
+	if step := map[string]string{"sb": "subtracts the Hip", "baseline": "subtracts the Hip", "ir": "subtracts the Hip's depth",
+		"sh": "flip test"}[model]; !strings.Contains(card.Output, step) {
+		t.Errorf("the card's output text lacks %q: %s", step, card.Output)
+	}
 	wantKeys := map[string]string{"sb": "pytorch-peer", "sh": "pytorch-peer", "ir": "pytorch-peer", "baseline": "poselab"}[model]
 	if card.Keys != wantKeys || card.Joints[0] != "Hip" {
 		t.Errorf("card keys %q (want %q), joints %v", card.Keys, wantKeys, card.Joints)

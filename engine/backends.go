@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -78,6 +79,9 @@ func Devices() []DeviceStatus {
 		st := DeviceStatus{Device: n}
 		b, err := NewBackend(n)
 		if err != nil {
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner // NewBackend's "device NAME: " prefix: the listing names the device
+			}
 			st.Error = err.Error()
 		} else {
 			st.Available, st.Name = true, b.Device()

@@ -123,7 +123,7 @@ func (e *Engine) ExportWeights(id, path string) (WeightsInfo, error) {
 	if err != nil {
 		return WeightsInfo{}, err
 	}
-	wi.Card = cardPath(path)
+	wi.Card = WeightsCardPath(path)
 	if err := atomicfile.WriteAll([]string{path, wi.Card}, [][]byte{b, cb}); err != nil {
 		return WeightsInfo{}, err
 	}

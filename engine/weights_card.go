@@ -35,8 +35,9 @@ type WeightsCard struct {
 	TaskState map[string][]float32 `json:"task_state,omitempty"`
 }
 
-// cardPath is the card's path for a weights file.
-func cardPath(weights string) string {
+// WeightsCardPath is the card's path for a weights file (FILE.json for
+// FILE.npz).
+func WeightsCardPath(weights string) string {
 	return strings.TrimSuffix(weights, filepath.Ext(weights)) + ".json"
 }
 
@@ -60,7 +61,7 @@ func newWeightsCard(id string, spec Spec, wi WeightsInfo, c *checkpoints.Checkpo
 		card.Input = "[N, 34]: the 17 joints' 2D positions in image pixels (x then y per joint, in joints order), " +
 			"minus task_state.in_mean, divided by task_state.in_std"
 		card.Output = "[N, 51]: times task_state.out_std plus task_state.out_mean gives the 17 joints' 3D positions " +
-			"(x, y, z per joint) in mm, camera space, relative to the root joint (Hip)"
+			"(x, y, z per joint) in mm, camera space; poselab then subtracts the Hip's from every joint (root-relative)"
 	case "sh":
 		cfg, err := shConfig(spec.Preset)
 		if err != nil {
@@ -70,8 +71,9 @@ func newWeightsCard(id string, spec Spec, wi WeightsInfo, c *checkpoints.Checkpo
 		card.Joints = card.Joints[:cfg.Joints]
 		card.Input = "[N, 3, S, S] RGB crop of S = config.input px around the person: each channel's 0..255 value / 255, minus 0.5"
 		card.Output = "one heatmap tensor per stack, [N, J, H, H] with H = config.heatmap (crop px / 4); the last stack's is " +
-			"the prediction: a joint is at its heatmap's maximum, shifted a quarter pixel towards the higher neighbour " +
-			"in x and in y, times 4 for crop pixels"
+			"the prediction. poselab averages it with the last stack's heatmaps of the horizontally mirrored crop, mirrored " +
+			"back with left and right joints swapped (the flip test), then puts a joint at its heatmap's maximum, shifted " +
+			"a quarter pixel towards the higher neighbour in x and in y, times 4 for crop pixels"
 	case "ir":
 		cfg, err := models.IRPreset(spec.Preset)
 		if err != nil {
@@ -81,7 +83,8 @@ func newWeightsCard(id string, spec Spec, wi WeightsInfo, c *checkpoints.Checkpo
 		card.Joints = card.Joints[:cfg.Joints]
 		card.Input = imageNetInput
 		card.Output = "[N, J, 3] expected voxel coordinates: x, y in heatmap px (crop px / 4), z in depth bins; depth " +
-			"relative to the root in mm = (z + 0.5) / config.depth_bins * 2 * config.depth_range_mm - config.depth_range_mm"
+			"in mm = (z + 0.5) / config.depth_bins * 2 * config.depth_range_mm - config.depth_range_mm, from which " +
+			"poselab subtracts the Hip's depth, then lifts x, y with the camera and the root's true depth"
 	case "baseline":
 		cfg, err := models.BaselinePreset(spec.Preset)
 		if err != nil {
@@ -90,7 +93,7 @@ func newWeightsCard(id string, spec Spec, wi WeightsInfo, c *checkpoints.Checkpo
 		card.Config["input"] = float64(cfg.Input)
 		card.Input = imageNetInput
 		card.Output = "[N, 51]: times task_state.std plus task_state.mean gives the 17 joints' 3D positions (x, y, z per " +
-			"joint) in mm, camera space, relative to the root joint (Hip)"
+			"joint) in mm, camera space; poselab then subtracts the Hip's from every joint (root-relative)"
 	default:
 		return nil, fmt.Errorf("model %q has no weights card", spec.Model)
 	}

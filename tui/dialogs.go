@@ -231,7 +231,7 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			m.setStatus("exporting "+v.run+" to "+path+"…", false)
 			done := fmt.Sprintf("exported %s %s predictions to %s", v.run, v.split, path)
 			if v.format == "weights" {
-				done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, strings.TrimSuffix(path, ".npz")+".json")
+				done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, engine.WeightsCardPath(path))
 			}
 			return m.call(done, func() error {
 				return m.ctrl.Export(v.run, v.split, v.format, path)

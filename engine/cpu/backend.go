@@ -40,8 +40,6 @@ func (b *Backend) Device() string {
 	return fmt.Sprintf("CPU (%d cores, %s)", runtime.NumCPU(), blasName)
 }
 
-// Compile builds the training and evaluation graphs of g for batches of
-// opt.Batch samples, with weights initialised by nn.InitState(g, opt.Seed).
 // Details is the device report of `poselab devices`.
 func (b *Backend) Details() string {
 	setupBLAS()
@@ -52,6 +50,8 @@ func (b *Backend) Details() string {
 	return s
 }
 
+// Compile builds the training and evaluation graphs of g for batches of
+// opt.Batch samples, with weights initialised by nn.InitState(g, opt.Seed).
 func (b *Backend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
 	return compile(g, opt, b.dt, nil)
 }
