@@ -200,6 +200,7 @@ func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
 func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 	f, cmd := m.form.Update(msg)
 	m.form = f.(*huh.Form)
+	cmd = tagged(m.form, cmd)
 	switch m.form.State {
 	case huh.StateAborted:
 		m.form = nil

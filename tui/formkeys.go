@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"reflect"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -90,4 +91,44 @@ func (m *Model) replayFormKeys() tea.Cmd {
 		cmds = append(cmds, cmd)
 	}
 	return tea.Batch(cmds...)
+}
+
+// formMsg is the message of a form's own command, tagged with the form.
+// huh's field changes travel as messages that name no form, so one still
+// in flight when a form closes (Enter, esc and e typed in one burst) would
+// otherwise move the focus of, or even submit, the form opened next.
+type formMsg struct {
+	form *huh.Form
+	msg  tea.Msg
+}
+
+// tagged wraps a form's command so that its message comes back as a
+// formMsg from that form.
+func tagged(f *huh.Form, cmd tea.Cmd) tea.Cmd {
+	if cmd == nil {
+		return nil
+	}
+	return func() tea.Msg { return formMsg{form: f, msg: cmd()} }
+}
+
+// untag delivers a form's message to it while it is the open form, and
+// drops it otherwise. A batch's commands are tagged in turn; Bubble Tea's
+// own messages (window size requests and the like) go back to the
+// runtime, which acts on them.
+func (m *Model) untag(fm formMsg) tea.Cmd {
+	if fm.form != m.form || m.form == nil || fm.msg == nil {
+		return nil
+	}
+	switch msg := fm.msg.(type) {
+	case tea.BatchMsg:
+		cmds := make([]tea.Cmd, len(msg))
+		for i, c := range msg {
+			cmds[i] = tagged(fm.form, c)
+		}
+		return tea.Batch(cmds...)
+	}
+	if reflect.TypeOf(fm.msg).PkgPath() == reflect.TypeOf(tea.BatchMsg{}).PkgPath() {
+		return func() tea.Msg { return fm.msg }
+	}
+	return m.updateForm(fm.msg)
 }

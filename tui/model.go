@@ -246,6 +246,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.setStatus("started "+msg.id, false)
 		return m, nil
 	}
+	if fm, ok := msg.(formMsg); ok {
+		return m, m.untag(fm)
+	}
 	if m.form != nil {
 		return m, m.updateForm(msg)
 	}
