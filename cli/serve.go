@@ -269,7 +269,7 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 		return func(s ssh.Session) {
 			a := c.accessOf(s.PublicKey())
 			if a == noAccess {
-				log.Printf("%s %s: public key not authorized", s.User(), s.RemoteAddr())
+				log.Printf("%q %s: public key not authorized", s.User(), s.RemoteAddr())
 				wish.Fatalln(s, "poselab: public key not authorized")
 				return
 			}
