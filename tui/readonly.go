@@ -17,8 +17,20 @@ import (
 // errReadOnly is what viewOnly answers to every changing call.
 var errReadOnly = errors.New("read-only session: runs cannot be changed")
 
-// viewOnly reads through to the engine and refuses everything else.
-type viewOnly struct{ engine.Controller }
+// viewOnly reads through to the engine and refuses everything else. It
+// names every method instead of embedding the controller, so that a
+// method added to engine.Controller later fails to compile here until
+// someone decides which side it is on.
+type viewOnly struct{ c engine.Controller }
+
+func (v viewOnly) Runs() []engine.RunInfo                     { return v.c.Runs() }
+func (v viewOnly) Run(id string) (engine.RunInfo, bool)       { return v.c.Run(id) }
+func (v viewOnly) Schedule(id string) (engine.Schedule, bool) { return v.c.Schedule(id) }
+func (v viewOnly) Subscribe() ([]engine.Event, <-chan engine.Event, func()) {
+	return v.c.Subscribe()
+}
+
+var _ engine.Controller = viewOnly{}
 
 func (viewOnly) Submit(engine.Spec) (string, error) { return "", errReadOnly }
 func (viewOnly) Pause(string) error                 { return errReadOnly }
