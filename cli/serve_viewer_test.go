@@ -49,21 +49,8 @@ func TestServeViewerKeys(t *testing.T) {
 	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
 	writeKeys(t, full, owner)
 	writeKeys(t, views, viewer, owner) // owner in both files: full session
-	runs := filepath.Join(dir, "runs")
-	eng, err := engine.Open(engine.Options{RunsDir: runs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	id, err := eng.Submit(engine.Spec{Name: "watched", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu", Epochs: 200, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, eng, id, engine.Running, 20*time.Second)
 	log := &lockedBuffer{}
-	cfg := serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
-		hostKey: filepath.Join(dir, "host_ed25519"), runsDir: runs, log: log}
-	dial := startServer(t, cfg, eng)
+	eng, id, dial := serveWatched(t, dir, full, views, log)
 
 	if c, err := dial(gossh.PublicKeys(stranger)); err == nil {
 		c.Close()
@@ -166,20 +153,7 @@ func TestServeKeyChangesReachOpenSessions(t *testing.T) {
 	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
 	writeKeys(t, full, owner)
 	writeKeys(t, views, other)
-	runs := filepath.Join(dir, "runs")
-	eng, err := engine.Open(engine.Options{RunsDir: runs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	id, err := eng.Submit(engine.Spec{Name: "watched", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu", Epochs: 200, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, eng, id, engine.Running, 20*time.Second)
-	cfg := serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
-		hostKey: filepath.Join(dir, "host_ed25519"), runsDir: runs}
-	dial := startServer(t, cfg, eng)
+	eng, id, dial := serveWatched(t, dir, full, views, nil)
 	oc, err := dial(gossh.PublicKeys(owner))
 	if err != nil {
 		t.Fatal(err)
@@ -203,4 +177,28 @@ func TestServeKeyChangesReachOpenSessions(t *testing.T) {
 	case <-time.After(3*keyCheckEvery + 2*time.Second):
 		t.Fatal("the session of a removed key is still open")
 	}
+}
+
+// serveWatched starts an engine in dir training a run named "watched" and
+// an SSH server on it with the two key files; the engine closes with the
+// test.
+func serveWatched(t *testing.T, dir, full, views string, log *lockedBuffer) (*engine.Engine, string, func(...gossh.AuthMethod) (*gossh.Client, error)) {
+	t.Helper()
+	runs := filepath.Join(dir, "runs")
+	eng, err := engine.Open(engine.Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	id, err := eng.Submit(engine.Spec{Name: "watched", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu", Epochs: 200, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, eng, id, engine.Running, 20*time.Second)
+	cfg := serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+		hostKey: filepath.Join(dir, "host_ed25519"), runsDir: runs}
+	if log != nil {
+		cfg.log = log
+	}
+	return eng, id, startServer(t, cfg, eng)
 }
