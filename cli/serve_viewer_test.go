@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,4 +202,17 @@ func serveWatched(t *testing.T, dir, full, views string, log *lockedBuffer) (*en
 		cfg.log = log
 	}
 	return eng, id, startServer(t, cfg, eng)
+}
+
+// A demoted key's guard refuses every changing call before it reaches the
+// engine (here there is none: a call that got through would panic).
+func TestKeyGuardRefusesEveryChangingCall(t *testing.T) {
+	g := keyGuard{full: func() bool { return false }}
+	_, err := g.Submit(engine.Spec{})
+	_, perr := g.SubmitPipeline("C", "tiny", engine.Spec{})
+	for i, e := range []error{err, perr, g.Pause("r"), g.Resume("r"), g.Stop("r"), g.Delete("r"), g.Export("r", "val", "csv", "x.csv")} {
+		if !errors.Is(e, errDemoted) {
+			t.Errorf("call %d: %v, want errDemoted", i, e)
+		}
+	}
 }
