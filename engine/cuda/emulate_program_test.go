@@ -360,15 +360,7 @@ func runLockstep(t testing.TB, ref, dut nn.Backend, c emuCase, tol float64) map[
 	if err := gp.SetState(cs); err != nil {
 		t.Fatal(err)
 	}
-	ge, err := gp.Loss(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ce, err := cp.Loss(batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	worst("eval_loss", math.Abs(ge-ce)/(math.Abs(ce)+1e-12), "loss")
+	worst("eval_loss", evalLossErr(t, gp, cp, batch), "loss")
 	return res
 }
 

@@ -389,16 +389,9 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 	// on both, and is all there is to compare. Adam turns noise of either
 	// sign into a full step, so parameters whose reference gradient is
 	// that small are left out of the comparison after the steps too.
-	rms := func(t *nn.Tensor) float64 {
-		var ss float64
-		for _, v := range t.Data {
-			ss += float64(v) * float64(v)
-		}
-		return math.Sqrt(ss / float64(len(t.Data)))
-	}
 	var degenerate []string
 	for name, g := range cg {
-		if rms(g) < 1e-6 {
+		if rms(g.Data, nil) < 1e-6 {
 			degenerate = append(degenerate, name)
 		}
 	}
@@ -407,8 +400,9 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 		if cg[name] == nil || gg[name] == nil {
 			continue
 		}
-		if !(rms(cg[name]) < 1e-6) || !(rms(gg[name]) < 1e-6) {
-			t.Errorf("grads: %s should be zero up to rounding: rms %.2g on the reference, %.2g on the device", name, rms(cg[name]), rms(gg[name]))
+		c, d := rms(cg[name].Data, nil), rms(gg[name].Data, nil)
+		if !(c < 1e-6) || !(d < 1e-6) {
+			t.Errorf("grads: %s should be zero up to rounding: rms %.2g on the reference, %.2g on the device", name, c, d)
 		}
 		delete(gg, name)
 		delete(cg, name)
@@ -421,13 +415,8 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 		if cg[name] == nil || gg[name] == nil {
 			continue
 		}
-		var ss float64
-		for i, v := range gg[name].Data {
-			d := float64(v) - float64(cg[name].Data[i])
-			ss += d * d
-		}
-		if d := math.Sqrt(ss / float64(len(gg[name].Data))); !(d < 1e-6) {
-			t.Errorf("grads: %s: rms %.2g on the reference, differs by %.2g (rms) on the device", name, rms(cg[name]), d)
+		if d := rms(gg[name].Data, cg[name].Data); !(d < 1e-6) {
+			t.Errorf("grads: %s: rms %.2g on the reference, differs by %.2g (rms) on the device", name, rms(cg[name].Data, nil), d)
 		}
 		delete(gg, name)
 		delete(cg, name)
@@ -450,6 +439,15 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 	fail("params_after_3_steps", e, at)
 	e, at = compareMaps(t, "buffers after 3 steps", gs.Buffers, cs.Buffers)
 	fail("buffers_after_3_steps", e, at)
+	fail("eval_loss", evalLossErr(t, gp, cp, batch), "loss")
+	t.Logf("%v %s", res, Info(gp))
+	return res
+}
+
+// evalLossErr is the relative difference of the evaluation losses of the
+// device's program gp and the reference's cp on batch.
+func evalLossErr(t testing.TB, gp, cp nn.Program, batch nn.Batch) float64 {
+	t.Helper()
 	ge, err := gp.Loss(batch)
 	if err != nil {
 		t.Fatal(err)
@@ -458,9 +456,7 @@ func runParityGraph(t testing.TB, ref, dut nn.Backend, c parityCase, g *nn.Graph
 	if err != nil {
 		t.Fatal(err)
 	}
-	fail("eval_loss", math.Abs(ge-ce)/(math.Abs(ce)+1e-12), "loss")
-	t.Logf("%v %s", res, Info(gp))
-	return res
+	return math.Abs(ge-ce) / (math.Abs(ce) + 1e-12)
 }
 
 // The GPU's dropout masks are nn.DropoutKeep's, bit for bit.

@@ -450,11 +450,19 @@ func consumersOf(g *nn.Graph) (consumers [][]int, exposed map[int]bool) {
 // fuseAddReLU finds Add nodes consumed by exactly one node, a ReLU, and
 // neither an output nor a loss prediction themselves (a ResNet block's
 // sum and ReLU).
-func fuseAddReLU(g *nn.Graph) map[int]int {
+func fuseAddReLU(g *nn.Graph) map[int]int { return reluConsumers(g, nn.OpAdd) }
+
+// fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a
+// ReLU, and neither an output nor a loss prediction themselves.
+func fuseBatchNormReLU(g *nn.Graph) map[int]int { return reluConsumers(g, nn.OpBatchNorm) }
+
+// reluConsumers maps every node of op whose only consumer is a ReLU, and
+// which is neither an output nor a loss prediction, to that ReLU.
+func reluConsumers(g *nn.Graph, op nn.Op) map[int]int {
 	consumers, exposed := consumersOf(g)
 	fused := map[int]int{}
 	for _, n := range g.Nodes {
-		if n.Op != nn.OpAdd || exposed[n.ID] || len(consumers[n.ID]) != 1 {
+		if n.Op != op || exposed[n.ID] || len(consumers[n.ID]) != 1 {
 			continue
 		}
 		if r := consumers[n.ID][0]; g.Nodes[r].Op == nn.OpReLU {
@@ -479,22 +487,6 @@ func foldConvBias(g *nn.Graph) map[int]int {
 		}
 	}
 	return fold
-}
-
-// fuseBatchNormReLU finds BatchNorm nodes consumed by exactly one node, a
-// ReLU, and neither an output nor a loss prediction themselves.
-func fuseBatchNormReLU(g *nn.Graph) map[int]int {
-	consumers, exposed := consumersOf(g)
-	fused := map[int]int{}
-	for _, n := range g.Nodes {
-		if n.Op != nn.OpBatchNorm || exposed[n.ID] || len(consumers[n.ID]) != 1 {
-			continue
-		}
-		if r := consumers[n.ID][0]; g.Nodes[r].Op == nn.OpReLU {
-			fused[n.ID] = r
-		}
-	}
-	return fused
 }
 
 // paramNames returns the trainable parameter names in layout order.
