@@ -243,7 +243,12 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) formView() string {
-	return stBox.Render(stTitle.Render(m.formTitle) + "\n\n" + m.form.View() + "\n" + stDim.Render("enter: next field (submits at the last) · ←/→: choose · esc: cancel"))
+	// Title and footer wrap at the form's width: left long, they widened
+	// the box past a narrow terminal, which then cut every line of it.
+	fw := m.formWidth()
+	title := lipgloss.Wrap(m.formTitle, fw, " ")
+	footer := lipgloss.Wrap("enter: next field (submits at the last) · ←/→: choose · esc: cancel", fw, " ")
+	return stBox.Render(stTitle.Render(title) + "\n\n" + m.form.View() + "\n" + stDim.Render(footer))
 }
 
 // confirmDialog asks a question answered by single keys.
