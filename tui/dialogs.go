@@ -366,8 +366,31 @@ func helpLines(descW int, readOnly bool) []string {
 // columns as fit w x h; what does not fit scrolls (offset). A read-only
 // session's help leaves out the keys it refuses.
 func helpView(w, h, offset int, readOnly bool) string {
+	body, rows := helpBody(w, h, readOnly)
+	more := ""
+	if len(body) > rows {
+		offset = min(max(offset, 0), len(body)-rows)
+		body = body[offset : offset+rows]
+		more = stDim.Render("  ↑/↓ scroll")
+	}
+	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
+	if readOnly {
+		head = stTitle.Render("Keys") + " " + stBadge.Render("read-only") + more + stDim.Render("  · runs can be watched, not changed")
+	}
+	return stBox.Render(truncate(head, w-4) + "\n\n" + strings.Join(body, "\n"))
+}
+
+// helpMaxOffset is how far the help screen of that size scrolls.
+func helpMaxOffset(w, h int, readOnly bool) int {
+	body, rows := helpBody(w, h, readOnly)
+	return max(len(body)-rows, 0)
+}
+
+// helpBody lays the help's lines out in columns for w x h; rows is how
+// many of them show at once.
+func helpBody(w, h int, readOnly bool) (body []string, rows int) {
 	const keyW = 11
-	rows := max(h-5, 3)
+	rows = max(h-5, 3)
 	ncol, descW := 1, max(w-6-keyW, 10)
 	total := len(helpLines(10, readOnly))
 	for n := 3; n >= 2; n-- {
@@ -396,16 +419,5 @@ func helpView(w, h, offset int, readOnly bool) string {
 	for i := range cols[:len(cols)-1] {
 		cols[i] = lipgloss.NewStyle().PaddingRight(2).Render(cols[i])
 	}
-	body := strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, cols...), "\n")
-	more := ""
-	if len(body) > rows {
-		offset = min(max(offset, 0), len(body)-rows)
-		body = body[offset : offset+rows]
-		more = stDim.Render("  ↑/↓ scroll")
-	}
-	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
-	if readOnly {
-		head = stTitle.Render("Keys") + " " + stBadge.Render("read-only") + more + stDim.Render("  · runs can be watched, not changed")
-	}
-	return stBox.Render(truncate(head, w-4) + "\n\n" + strings.Join(body, "\n"))
+	return strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, cols...), "\n"), rows
 }

@@ -273,7 +273,9 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		case "?", "esc", "q":
 			m.help = false
 		case "down", "j":
-			m.helpOff++
+			// Bounded here, not only when drawn: scrolled past the end,
+			// up had to undo every extra press before the view moved.
+			m.helpOff = min(m.helpOff+1, m.helpMaxOffset())
 		case "up", "k":
 			m.helpOff = max(m.helpOff-1, 0)
 		}
@@ -303,7 +305,7 @@ func (m *Model) do(a action) tea.Cmd {
 	}
 	switch a {
 	case actHelp:
-		m.help = true
+		m.help, m.helpOff = true, 0
 	case actQuit:
 		return m.askQuit()
 	case actNextTab:
@@ -514,13 +516,21 @@ func (m *Model) render() string {
 	case m.confirm != nil:
 		content = m.overlay(m.confirm.view(), w, l.contentH)
 	case m.help:
-		// The help takes the whole screen but the hint line.
+		// The help takes the whole screen but the hint line; a resize
+		// may have shortened how far it scrolls.
+		m.helpOff = min(m.helpOff, m.helpMaxOffset())
 		return padBlock(m.overlay(helpView(w, h-1, m.helpOff, m.opts.ReadOnly), w, h-1)+"\n"+m.hintLine(w), w, h)
 	default:
 		content = m.content(w, l.contentH)
 	}
 	parts = append(parts, padBlock(content, w, l.contentH), m.statusLine(w), m.hintLine(w))
 	return padBlock(strings.Join(parts, "\n"), w, h)
+}
+
+// helpMaxOffset is how far the help scrolls at the current size (render
+// gives it the screen but the hint line).
+func (m *Model) helpMaxOffset() int {
+	return helpMaxOffset(max(m.w, 20), max(m.h, 6)-1, m.opts.ReadOnly)
 }
 
 func (m *Model) content(w, h int) string {

@@ -29,3 +29,28 @@ func TestFormsFitNarrowTerminals(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpScrollStopsAtTheEnd: scrolling the help past its end must not
+// pile up presses that up then has to undo before the view moves, and a
+// help opened again starts at the top.
+func TestHelpScrollStopsAtTheEnd(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 40, Height: 12})
+	press(m, "?")
+	top := screen(m, 40, 12)
+	for i := 0; i < 200; i++ {
+		press(m, "j")
+	}
+	end := screen(m, 40, 12)
+	if end == top {
+		t.Fatal("the help did not scroll at 40x12")
+	}
+	press(m, "k")
+	if screen(m, 40, 12) == end {
+		t.Fatal("up after scrolling past the end did not move the help")
+	}
+	press(m, "esc", "?")
+	if screen(m, 40, 12) != top {
+		t.Fatal("the help opened again does not start at the top")
+	}
+}
