@@ -448,6 +448,9 @@ func (m *Model) visible(id string) *runData {
 	if !ok {
 		n = [2]int{0, 0}
 	}
+	// A rewind (a run resumed from its checkpoint) may have cut the data
+	// below the freeze point.
+	n = [2]int{min(n[0], len(r.step)), min(n[1], len(r.epochs))}
 	c := *r
 	c.step, c.wall, c.loss, c.lr = r.step[:n[0]], r.wall[:n[0]], r.loss[:n[0]], r.lr[:n[0]]
 	c.epochs = r.epochs[:n[1]]

@@ -1,10 +1,13 @@
 package tui
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
+
+	"poselab/engine"
 )
 
 // TestFormsFitNarrowTerminals: a form's box must fit the terminal; its
@@ -52,5 +55,71 @@ func TestHelpScrollStopsAtTheEnd(t *testing.T) {
 	press(m, "esc", "?")
 	if screen(m, 40, 12) != top {
 		t.Fatal("the help opened again does not start at the top")
+	}
+}
+
+// TestStepsRewindAfterDivergence: a run resumed after divergence (or a
+// failed run resumed) trains again from its last checkpoint, so its step
+// numbers go back. The abandoned steps and validations must go: left in,
+// the series was no longer ascending, the chart's window ended at the new
+// (lower) step and cut off every new point, and the validation chart
+// showed epochs twice.
+func TestStepsRewindAfterDivergence(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "a", Model: "sb"}, State: engine.Running, Step: 100, TotalSteps: 200}, engine.Schedule{Kind: "constant", BaseLR: 1e-3})
+	var seq int64
+	ev := func(e engine.Event) engine.Event {
+		seq++
+		e.Seq, e.Run = seq, "a"
+		return e
+	}
+	step := func(s int, loss float64) engine.Event {
+		return ev(engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: s, Loss: loss, LR: 1e-3}})
+	}
+	for s := 1; s <= 100; s++ {
+		f.hist = append(f.hist, step(s, 1))
+		if s%50 == 0 {
+			f.hist = append(f.hist, ev(engine.Event{Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: s / 50, Step: s, MPJPE: 100 - float64(s)/10, Best: true,
+				Samples: []engine.PoseSample{{Index: s}}}}))
+		}
+	}
+	m := New(f, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	press(m, "f") // frozen at 100 steps, 2 epochs
+	// Diverged at step 100, resumed: back to the checkpoint of epoch 1.
+	var again []engine.Event
+	for s := 51; s <= 60; s++ {
+		again = append(again, step(s, 0.5))
+	}
+	m.Update(eventsMsg{events: again})
+	// Frozen beyond the data now: what shows is the data that is left,
+	// not what lies past its end in memory.
+	if out := screen(m, 120, 40); strings.Contains(out, ") @ step 100") || !strings.Contains(out, ") @ step 60") {
+		t.Fatalf("the frozen chart shows abandoned steps:\n%s", out)
+	}
+	press(m, "f")
+	r := m.st.runs["a"]
+	if n := len(r.step); n != 60 || r.step[n-1] != 60 || len(r.loss) != 60 || len(r.wall) != 60 || len(r.lr) != 60 {
+		t.Fatalf("after the rewind: %d steps, last %v; want 60 steps ending at 60", n, r.step[n-1])
+	}
+	if !sort.Float64sAreSorted(r.step) {
+		t.Fatal("steps are not ascending after the rewind")
+	}
+	if len(r.epochs) != 1 || r.epochs[0].Epoch != 1 || r.bestEpoch != 0 {
+		t.Fatalf("validations after the rewind: %+v (best %d); want epoch 1 only", r.epochs, r.bestEpoch)
+	}
+	if len(r.samples) != 0 {
+		t.Fatalf("the abandoned epoch 2's samples are still shown: %+v", r.samples)
+	}
+	// The new points are drawn: the newest bucket holds the new loss.
+	xs := r.xs(xStep, len(r.step))
+	x0, x1 := m.cv.window(0, xs[len(xs)-1])
+	bs := bucketize(xs, r.loss, x0, x1, 50)
+	if last := bs[len(bs)-1]; !last.ok || last.last != 0.5 {
+		t.Fatalf("newest column %+v; want the resumed loss 0.5", last)
+	}
+	out := screen(m, 120, 40)
+	if !strings.Contains(out, "@ step 60") {
+		t.Fatalf("loss chart does not end at step 60:\n%s", out)
 	}
 }

@@ -77,6 +77,9 @@ func (s *store) apply(ev engine.Event) {
 		}
 	case engine.EvStep:
 		if st := ev.Step; st != nil {
+			if n := len(r.step); n > 0 && float64(st.Step) <= r.step[n-1] {
+				r.rewind(float64(st.Step))
+			}
 			if r.start.IsZero() {
 				r.start = ev.Time
 			}
@@ -111,6 +114,31 @@ func (s *store) apply(ev engine.Event) {
 		if len(r.log) > 20 {
 			r.log = r.log[len(r.log)-20:]
 		}
+	}
+}
+
+// rewind forgets what the run did from step on: a run resumed after
+// divergence (or failure) trains again from its last checkpoint, and the
+// engine's store replaces those steps too. The series stay ascending (the
+// charts rely on it) and the validations of the abandoned steps go.
+func (r *runData) rewind(step float64) {
+	k := sort.SearchFloat64s(r.step, step)
+	r.step, r.wall, r.loss, r.lr = r.step[:k], r.wall[:k], r.loss[:k], r.lr[:k]
+	r.ema = &emaCache{} // it only ever extends; a frozen view keeps the old one
+	keep := 0
+	for keep < len(r.epochs) && float64(r.epochs[keep].Step) < step {
+		keep++
+	}
+	r.epochs = r.epochs[:keep]
+	r.bestEpoch = -1
+	for i := keep - 1; i >= 0; i-- {
+		if r.epochs[i].Best {
+			r.bestEpoch = i
+			break
+		}
+	}
+	if r.sampleEp > 0 && (keep == 0 || r.sampleEp > r.epochs[keep-1].Epoch) {
+		r.samples, r.sampleEp = nil, 0
 	}
 }
 
