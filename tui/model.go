@@ -332,7 +332,13 @@ func (m *Model) do(a action) tea.Cmd {
 			m.marked[id] = !m.marked[id]
 		}
 	case actMarkAll:
-		all := len(m.marked) < len(m.rows)
+		// All unless every listed run is overlaid already: the map also
+		// holds unmarked (false) and deleted runs, so its size says
+		// nothing.
+		all := false
+		for _, r := range m.rows {
+			all = all || !m.marked[r.info.Spec.ID]
+		}
 		m.marked = map[string]bool{}
 		if all {
 			for _, r := range m.rows {

@@ -123,3 +123,26 @@ func TestStepsRewindAfterDivergence(t *testing.T) {
 		t.Fatalf("loss chart does not end at step 60:\n%s", out)
 	}
 }
+
+// TestMarkAllAfterUnmarking: a overlays every run unless all are overlaid;
+// runs marked and unmarked again (or deleted since) used to count as
+// overlaid, so a cleared the overlay instead of filling it.
+func TestMarkAllAfterUnmarking(t *testing.T) {
+	m := New(fixture(), Options{})
+	for i := range m.rows {
+		m.selID = m.rows[i].info.Spec.ID
+		press(m, "space", "space") // overlay, and take it back
+	}
+	press(m, "a")
+	for _, r := range m.rows {
+		if !m.marked[r.info.Spec.ID] {
+			t.Fatalf("a left %s off the overlay: %v", r.info.Spec.ID, m.marked)
+		}
+	}
+	press(m, "a")
+	for id, on := range m.marked {
+		if on {
+			t.Fatalf("a again left %s on the overlay", id)
+		}
+	}
+}
