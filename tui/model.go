@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/huh/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"poselab/engine"
 )
@@ -521,7 +522,7 @@ func (m *Model) render() string {
 	var content string
 	switch {
 	case m.form != nil:
-		content = m.overlay(m.formView(), w, l.contentH)
+		content = m.overlay(showFocus(m.formView(), l.contentH), w, l.contentH)
 	case m.confirm != nil:
 		content = m.overlay(m.confirm.view(), w, l.contentH)
 	case m.help:
@@ -707,6 +708,31 @@ var hintPairs = map[action]string{actZoomIn: "+/-", actSmoothMore: "[/]", actNex
 // overlay centres a box in the content area.
 func (m *Model) overlay(box string, w, h int) string {
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+}
+
+// showFocus cuts a form's box taller than h lines to the h lines around
+// its focused field (marked by the theme's thick left border): the box is
+// placed from its top, so on a short terminal the lower fields were typed
+// into unseen.
+func showFocus(box string, h int) string {
+	lines := strings.Split(box, "\n")
+	if len(lines) <= h {
+		return box
+	}
+	first, last := -1, -1
+	for i, l := range lines {
+		if strings.Contains(ansi.Strip(l), "┃") {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	start := 0
+	if last >= h {
+		start = min(last-h+2, first, len(lines)-h) // a line of what follows, when it fits
+	}
+	return strings.Join(lines[start:start+h], "\n")
 }
 
 // onClick selects a clicked run or tab.

@@ -146,3 +146,25 @@ func TestMarkAllAfterUnmarking(t *testing.T) {
 		}
 	}
 }
+
+// TestFormShowsFocusedFieldOnShortTerminals: on a terminal too short for
+// the whole form, the focused field must stay on screen; the box was cut
+// at the bottom, so the lower fields were typed into unseen.
+func TestFormShowsFocusedFieldOnShortTerminals(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 14})
+	press(m, "n")
+	if out := screen(m, 80, 14); !strings.Contains(out, "automatic") {
+		t.Fatalf("the first field is not on screen:\n%s", out)
+	}
+	// Name, pipeline, model, preset: on to device, the left column's last.
+	for _, k := range []string{"enter", "enter", "enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feed(m, cmd)
+	}
+	out := screen(m, 80, 14)
+	checkBlock(t, out, 80, 14)
+	if !strings.Contains(out, "┃ Device") || !strings.Contains(out, "cpu") {
+		t.Fatalf("the focused device field is not on screen:\n%s", out)
+	}
+}
