@@ -21,6 +21,10 @@ type tickMsg time.Time
 type actionDoneMsg struct {
 	what string // past tense, for the status line: "paused run-3"
 	err  error
+	// stop names the run a stop was asked of: the engine only asks the
+	// trainer to stop, which then saves a checkpoint, so "stopped" waits
+	// for the run's state to say so.
+	stop string
 }
 
 // submittedMsg reports a new run (or chain) accepted by the engine.

@@ -71,6 +71,8 @@ type Model struct {
 	sk      skelView
 	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
 
+	stopping map[string]bool // runs asked to stop that have not stopped yet
+
 	help      bool
 	helpOff   int // help screen scroll offset
 	form      *huh.Form
@@ -162,6 +164,29 @@ func (m *Model) refresh() {
 	if m.selIndex() < 0 && len(m.rows) > 0 {
 		m.selID = m.rows[0].info.Spec.ID
 	}
+	m.reportStops()
+}
+
+// reportStops tells how the runs asked to stop have ended, once they have.
+func (m *Model) reportStops() {
+	for id := range m.stopping {
+		info, ok := m.ctrl.Run(id)
+		switch {
+		case !ok:
+			delete(m.stopping, id)
+		case info.State.Active():
+			continue
+		case info.State == engine.Stopped:
+			m.setStatus("stopped "+id+" (checkpointed)", false)
+		default:
+			msg := id + " " + string(info.State) + " before it stopped"
+			if info.Reason != "" {
+				msg += ": " + info.Reason
+			}
+			m.setStatus(msg, info.State == engine.Failed)
+		}
+		delete(m.stopping, id)
+	}
 }
 
 func (m *Model) selIndex() int {
@@ -230,9 +255,17 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, tickEvery()
 	case actionDoneMsg:
-		if msg.err != nil {
+		switch {
+		case msg.err != nil:
 			m.setStatus(msg.err.Error(), true)
-		} else {
+		case msg.stop != "":
+			// The trainer stops after its step and checkpoint: until
+			// then the status keeps saying it is stopping.
+			if m.stopping == nil {
+				m.stopping = map[string]bool{}
+			}
+			m.stopping[msg.stop] = true
+		default:
 			m.setStatus(msg.what, false)
 		}
 		m.refresh()
@@ -363,7 +396,8 @@ func (m *Model) do(a action) tea.Cmd {
 	case actStop:
 		if needRun() {
 			m.setStatus("stopping "+id+" (saving a checkpoint)…", false)
-			return m.call("stopped "+id+" (checkpointed)", func() error { return m.ctrl.Stop(id) })
+			ctrl := m.ctrl
+			return func() tea.Msg { return actionDoneMsg{err: ctrl.Stop(id), stop: id} }
 		}
 	case actExport:
 		if needRun() {

@@ -168,3 +168,32 @@ func TestFormShowsFocusedFieldOnShortTerminals(t *testing.T) {
 		t.Fatalf("the focused device field is not on screen:\n%s", out)
 	}
 }
+
+// TestStopReportsStoppedOnlyOnceStopped: the engine's Stop only asks the
+// trainer to stop; it finishes its step and saves a checkpoint later (and
+// may fail doing so). The status said "stopped (checkpointed)" at once.
+func TestStopReportsStoppedOnlyOnceStopped(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	pressRun(m, "s")
+	if !strings.Contains(m.status, "stopping sb-demo") {
+		t.Fatalf("status %q while the run still trains; want it stopping", m.status)
+	}
+	info, _ := fc.Run("sb-demo")
+	info.State = engine.Stopped
+	fc.addRun(info, engine.Schedule{})
+	m.Update(tickMsg{})
+	if m.status != "stopped sb-demo (checkpointed)" {
+		t.Fatalf("status %q once the run stopped", m.status)
+	}
+	// A run that fails while it saves says so.
+	info.State = engine.Running
+	fc.addRun(info, engine.Schedule{})
+	pressRun(m, "s")
+	info.State, info.Reason = engine.Failed, "disk full"
+	fc.addRun(info, engine.Schedule{})
+	m.Update(tickMsg{})
+	if !m.statusErr || !strings.Contains(m.status, "disk full") {
+		t.Fatalf("status %q (error %v) after failing to stop", m.status, m.statusErr)
+	}
+}
