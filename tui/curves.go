@@ -86,8 +86,13 @@ func renderCurves(v curvesView, runs []plotted, sched *engine.Schedule, w, h int
 		}
 	}
 	if w >= 100 {
-		// Wide: loss | validation above, learning rate below.
+		// Wide: loss | validation above, learning rate below. On a
+		// short terminal the learning rate keeps its title line only:
+		// its 5 lines used to leave the loss chart no plot at all.
 		lrH := max(5, h/4)
+		if h-lrH < 6 {
+			lrH = 1
+		}
 		top := h - lrH
 		lw := w * 62 / 100
 		loss := lossChart(v, runs, lw, top)

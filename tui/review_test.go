@@ -197,3 +197,32 @@ func TestStopReportsStoppedOnlyOnceStopped(t *testing.T) {
 		t.Fatalf("status %q (error %v) after failing to stop", m.status, m.statusErr)
 	}
 }
+
+// TestWideShortTerminalKeepsTheLossChart: on a wide but short terminal
+// (a tmux split of 160x15) the learning-rate chart took its 5 lines first
+// and left the loss and validation charts their titles only.
+func TestWideShortTerminalKeepsTheLossChart(t *testing.T) {
+	for _, h := range []int{15, 17} {
+		m := New(fixture(), Options{})
+		out := screen(m, 160, h)
+		checkBlock(t, out, 160, h)
+		plotRows := 0
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimLeft(l, " 0123456789.e-k"), "┤") || strings.HasPrefix(strings.TrimLeft(l, " "), "│") {
+				plotRows++
+			}
+		}
+		if plotRows < 2 || !strings.Contains(out, "train loss") || !strings.Contains(out, "learning rate") {
+			t.Fatalf("160x%d: %d chart rows with an axis:\n%s", h, plotRows, out)
+		}
+		lossAxis := false
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "└┬") && strings.Contains(l, "        └") {
+				lossAxis = true // the loss and validation x axes share a line
+			}
+		}
+		if !lossAxis {
+			t.Fatalf("160x%d: no loss chart axis:\n%s", h, out)
+		}
+	}
+}
