@@ -306,6 +306,10 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 		switch ks {
 		case "?", "esc", "q":
 			m.help = false
+		case "ctrl+c":
+			// The help lists ctrl+c as quit; q closes the help instead.
+			m.help = false
+			return m.do(actQuit)
 		case "down", "j":
 			// Bounded here, not only when drawn: scrolled past the end,
 			// up had to undo every extra press before the view moved.

@@ -226,3 +226,14 @@ func TestWideShortTerminalKeepsTheLossChart(t *testing.T) {
 		}
 	}
 }
+
+// TestCtrlCQuitsFromTheHelp: the help lists ctrl+c as quit, but while the
+// help was open it was swallowed.
+func TestCtrlCQuitsFromTheHelp(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "?")
+	m.Update(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
+	if m.help || m.confirm == nil {
+		t.Fatalf("ctrl+c in the help: help open %v, quit question %v", m.help, m.confirm != nil)
+	}
+}
