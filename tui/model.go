@@ -775,6 +775,11 @@ func showFocus(box string, h int) string {
 
 // onClick selects a clicked run or tab.
 func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
+	if m.confirm != nil || m.help {
+		// What is behind a question or the help stays as it is: a
+		// click there changed the run while "delete <run>?" was asked.
+		return nil
+	}
 	l := m.layout()
 	if ms.Y == 0 {
 		// tabs: find by the rendered header's text positions
@@ -806,6 +811,17 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	l := m.layout()
 	up := ms.Button == tea.MouseWheelUp
+	switch {
+	case m.confirm != nil:
+		return nil
+	case m.help:
+		if up {
+			m.helpOff = max(m.helpOff-1, 0)
+		} else {
+			m.helpOff = min(m.helpOff+1, m.helpMaxOffset())
+		}
+		return nil
+	}
 	if ms.Y >= l.contentTop {
 		switch {
 		case m.tab == tabCurves && up:

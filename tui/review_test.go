@@ -237,3 +237,24 @@ func TestCtrlCQuitsFromTheHelp(t *testing.T) {
 		t.Fatalf("ctrl+c in the help: help open %v, quit question %v", m.help, m.confirm != nil)
 	}
 }
+
+// TestMouseLeavesWhatIsBehindADialog: a click or wheel on the runs list
+// changed the selected run (and the tab) behind "delete <run>?" and behind
+// the help, whose y and keys then acted on a run the screen no longer
+// showed as selected.
+func TestMouseLeavesWhatIsBehindADialog(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	press(m, "d")
+	m.Update(tea.MouseClickMsg{X: 10, Y: 2, Button: tea.MouseLeft})   // first list row
+	m.Update(tea.MouseWheelMsg{X: 10, Y: 2, Button: tea.MouseWheelUp}) // over the list
+	m.Update(tea.MouseClickMsg{X: 22, Y: 0, Button: tea.MouseLeft})   // "2 Joints"
+	if info, _ := m.selected(); info.Spec.ID != "sb-demo" || m.tab != tabCurves {
+		t.Fatalf("behind the delete question: selected %q, tab %d", info.Spec.ID, m.tab)
+	}
+	press(m, "esc", "?")
+	m.Update(tea.MouseWheelMsg{X: 10, Y: 2, Button: tea.MouseWheelDown})
+	if info, _ := m.selected(); info.Spec.ID != "sb-demo" {
+		t.Fatalf("behind the help: selected %q", info.Spec.ID)
+	}
+}
