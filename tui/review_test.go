@@ -246,9 +246,9 @@ func TestMouseLeavesWhatIsBehindADialog(t *testing.T) {
 	m := New(fixture(), Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	press(m, "d")
-	m.Update(tea.MouseClickMsg{X: 10, Y: 2, Button: tea.MouseLeft})   // first list row
+	m.Update(tea.MouseClickMsg{X: 10, Y: 2, Button: tea.MouseLeft})    // first list row
 	m.Update(tea.MouseWheelMsg{X: 10, Y: 2, Button: tea.MouseWheelUp}) // over the list
-	m.Update(tea.MouseClickMsg{X: 22, Y: 0, Button: tea.MouseLeft})   // "2 Joints"
+	m.Update(tea.MouseClickMsg{X: 22, Y: 0, Button: tea.MouseLeft})    // "2 Joints"
 	if info, _ := m.selected(); info.Spec.ID != "sb-demo" || m.tab != tabCurves {
 		t.Fatalf("behind the delete question: selected %q, tab %d", info.Spec.ID, m.tab)
 	}
