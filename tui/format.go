@@ -48,8 +48,11 @@ func fmtNum(v float64) string {
 	if math.IsNaN(v) {
 		return "–"
 	}
+	if v == 0 {
+		return "0" // also -0, which a tick just below zero rounds to
+	}
 	a := math.Abs(v)
-	if a != 0 && (a < 1e-3 || a >= 1e6) {
+	if a < 1e-3 || a >= 1e6 {
 		return strings.Replace(fmt.Sprintf("%.1e", v), "e-0", "e-", 1)
 	}
 	if a >= 100 {

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -256,5 +257,29 @@ func TestMouseLeavesWhatIsBehindADialog(t *testing.T) {
 	m.Update(tea.MouseWheelMsg{X: 10, Y: 2, Button: tea.MouseWheelDown})
 	if info, _ := m.selected(); info.Spec.ID != "sb-demo" {
 		t.Fatalf("behind the help: selected %q", info.Spec.ID)
+	}
+}
+
+// TestNumbersKeepTheirMagnitude: a tick just below zero printed "-0", and
+// a validation error too long for its column lost its leading digits in
+// the runs list (2345052.0 mm showed as 45052.0).
+func TestNumbersKeepTheirMagnitude(t *testing.T) {
+	if s := fmtNum(math.Copysign(0, -1)); s != "0" {
+		t.Fatalf("fmtNum(-0) = %q", s)
+	}
+	for _, tc := range []struct {
+		v    float64
+		px   bool
+		want string
+	}{{51.3, false, "51.3"}, {2345052.0, false, "2.3e+06"}, {123456.7, false, "123457"}, {45052.04, false, "45052.0"}, {12345.6, true, "12346px"}, {math.NaN(), true, "–"}} {
+		got := valCell(listRow{px: tc.px}, tc.v)
+		if got != tc.want || len([]rune(got)) > valW {
+			t.Errorf("valCell(%v, px %v) = %q, want %q", tc.v, tc.px, got, tc.want)
+		}
+	}
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "div", Model: "sb"}, State: engine.Finished, Step: 10, LastValMPJPE: 2345052.0, BestValMPJPE: 237.9}, engine.Schedule{})
+	if out := screen(New(f, Options{}), 100, 30); !strings.Contains(out, "2.3e+06") {
+		t.Fatalf("runs list:\n%s", out)
 	}
 }

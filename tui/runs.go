@@ -53,8 +53,8 @@ var runColumns = []runColumn{
 		}
 		return fmtNum(r.info.LastLoss)
 	}},
-	{title: "val mm", width: 7, right: true, cell: func(r listRow) string { return valCell(r, r.info.LastValMPJPE) }},
-	{title: "best mm", width: 7, right: true, prio: 1, cell: func(r listRow) string { return valCell(r, r.info.BestValMPJPE) }},
+	{title: "val mm", width: valW, right: true, cell: func(r listRow) string { return valCell(r, r.info.LastValMPJPE) }},
+	{title: "best mm", width: valW, right: true, prio: 1, cell: func(r listRow) string { return valCell(r, r.info.BestValMPJPE) }},
 	{title: "samples/s", width: 9, right: true, prio: 3, cell: func(r listRow) string {
 		if r.info.SamplesPerSec <= 0 || !r.info.State.Active() {
 			return "–"
@@ -167,10 +167,20 @@ func chainMark(depth int) string {
 	return strings.Repeat(" ", 2*(depth-1)) + "└▸"
 }
 
-// valCell writes a validation error; 2D models' errors are pixels.
+// valW is the width of the validation columns.
+const valW = 7
+
+// valCell writes a validation error; 2D models' errors are pixels. A value
+// too long for the column (a diverging model) is written compactly: the
+// column keeps the last cells of what is too long, so 2345052.0 showed as
+// 45052.0.
 func valCell(r listRow, v float64) string {
-	if r.px && fmtMM(v) != "–" {
-		return fmtMM(v) + "px"
+	s, unit := fmtMM(v), ""
+	if r.px && s != "–" {
+		unit = "px"
 	}
-	return fmtMM(v)
+	if len(s+unit) > valW {
+		s = fmtNum(v)
+	}
+	return s + unit
 }
