@@ -283,3 +283,14 @@ func TestNumbersKeepTheirMagnitude(t *testing.T) {
 		t.Fatalf("runs list:\n%s", out)
 	}
 }
+
+// TestRightAlignedCellsCutVisibly: a right-aligned runs-list cell too long
+// for its column kept its last cells, which read as another number.
+func TestRightAlignedCellsCutVisibly(t *testing.T) {
+	if got := cellText("123/1000", 7, true); got != "123/10…" {
+		t.Fatalf("cellText = %q, want the head and an ellipsis", got)
+	}
+	if got := cellText("12/20", 7, true); got != "  12/20" {
+		t.Fatalf("cellText = %q", got)
+	}
+}

@@ -152,7 +152,9 @@ func cellText(s string, w int, right bool) string {
 	if right {
 		r := []rune(s)
 		if len(r) > w {
-			return string(r[len(r)-w:])
+			// Cut the end, visibly: keeping the last cells made a
+			// wrong number ("123/1000" epochs read "23/1000").
+			return fitWidth(s, w)
 		}
 		return strings.Repeat(" ", w-len(r)) + s
 	}
