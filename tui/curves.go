@@ -113,10 +113,16 @@ func renderCurves(v curvesView, runs []plotted, sched *engine.Schedule, w, h int
 func lossChart(v curvesView, runs []plotted, w, h int) string {
 	weight := smoothLadder[v.smooth]
 	lo, hi := math.Inf(1), math.Inf(-1)
+	empty := "waiting for the first training step…"
 	for _, p := range runs {
 		n := len(p.r.step)
 		xs := p.r.xs(v.x, n)
 		if len(xs) == 0 {
+			if n > 0 {
+				// Steps from the run store (an earlier process) carry
+				// no times: they are not "to come".
+				empty = "stored steps have no times: press x for steps"
+			}
 			continue
 		}
 		lo, hi = math.Min(lo, xs[0]), math.Max(hi, xs[n-1])
@@ -127,7 +133,7 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 		lo = 0
 	}
 	x0, x1 := v.window(lo, hi)
-	c := chart{w: w, h: h, logY: v.logY, xUnit: v.x.String(), x0: x0, x1: x1, empty: "waiting for the first training step…"}
+	c := chart{w: w, h: h, logY: v.logY, xUnit: v.x.String(), x0: x0, x1: x1, empty: empty}
 	switch v.x {
 	case xElapsed:
 		c.timeX = true

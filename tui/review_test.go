@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"poselab/engine"
 )
@@ -292,5 +293,28 @@ func TestRightAlignedCellsCutVisibly(t *testing.T) {
 	}
 	if got := cellText("12/20", 7, true); got != "  12/20" {
 		t.Fatalf("cellText = %q", got)
+	}
+}
+
+// TestStoredStepsOnATimeAxisSayWhy: steps loaded from the run store have
+// no times, so the elapsed and wall-clock axes cannot draw them; the chart
+// said "waiting for the first training step" for a run with hundreds.
+func TestStoredStepsOnATimeAxisSayWhy(t *testing.T) {
+	r := &runData{id: "old", bestEpoch: -1, ema: &emaCache{}}
+	for i := 0; i < 100; i++ {
+		r.step = append(r.step, float64(i))
+		r.wall = append(r.wall, math.NaN())
+		r.loss = append(r.loss, 1)
+		r.lr = append(r.lr, 1e-3)
+	}
+	v := newCurvesView()
+	v.x = xElapsed
+	out := ansi.Strip(lossChart(v, []plotted{{r: r, selected: true}}, 100, 20))
+	if strings.Contains(out, "waiting for the first training step") || !strings.Contains(out, "no times") {
+		t.Fatalf("elapsed axis of stored steps:\n%s", out)
+	}
+	v.x = xStep
+	if out := ansi.Strip(lossChart(v, []plotted{{r: r, selected: true}}, 100, 20)); strings.Contains(out, "no times") {
+		t.Fatalf("step axis:\n%s", out)
 	}
 }
