@@ -125,6 +125,11 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			break
 		}
 	}
+	if len(order) > h-1 && h >= 3 {
+		// Say what is cut, as the per-action table does.
+		more := len(order) - (h - 2)
+		lines = append(lines[:h-1], stDim.Render(fitWidth(fmt.Sprintf(" … %d more joints (o: worst first)", more), jw)))
+	}
 	for len(lines) < h {
 		lines = append(lines, strings.Repeat(" ", jw))
 	}

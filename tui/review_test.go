@@ -318,3 +318,18 @@ func TestStoredStepsOnATimeAxisSayWhy(t *testing.T) {
 		t.Fatalf("step axis:\n%s", out)
 	}
 }
+
+// TestJointsSayWhatIsCut: on a short terminal the per-joint list was cut
+// without a word (the per-action table beside it says "… N more").
+func TestJointsSayWhatIsCut(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "2")
+	out := screen(m, 160, 15)
+	checkBlock(t, out, 160, 15)
+	if !strings.Contains(out, "more joints") {
+		t.Fatalf("joints at 160x15:\n%s", out)
+	}
+	if out := screen(m, 120, 40); strings.Contains(out, "more joints") {
+		t.Fatalf("joints at 120x40 claim a cut:\n%s", out)
+	}
+}
