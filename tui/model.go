@@ -646,6 +646,12 @@ func (m *Model) header(w int) string {
 	right += stKey.Render("?") + stDim.Render(" help ")
 	gap := w - lipgloss.Width(left) - lipgloss.Width(right)
 	if gap < 1 {
+		if m.frozen != nil {
+			// Frozen charts look like a stalled run: the badge stays
+			// when the rest of the right side does not fit.
+			badge := stBadge.Render("FROZEN")
+			return fitStyled(left, w-lipgloss.Width(badge)) + badge
+		}
 		return fitStyled(left, w)
 	}
 	return left + strings.Repeat(" ", gap) + right

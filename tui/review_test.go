@@ -333,3 +333,18 @@ func TestJointsSayWhatIsCut(t *testing.T) {
 		t.Fatalf("joints at 120x40 claim a cut:\n%s", out)
 	}
 }
+
+// TestFrozenBadgeOnNarrowTerminals: below about 75 columns the header
+// dropped its right side, FROZEN included, so frozen charts looked like a
+// stalled run.
+func TestFrozenBadgeOnNarrowTerminals(t *testing.T) {
+	for _, w := range []int{40, 60, 120} {
+		m := New(fixture(), Options{})
+		press(m, "f")
+		out := screen(m, w, 20)
+		checkBlock(t, out, w, 20)
+		if first := strings.SplitN(out, "\n", 2)[0]; !strings.Contains(first, "FROZEN") {
+			t.Fatalf("%d columns: header %q", w, first)
+		}
+	}
+}
