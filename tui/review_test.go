@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"poselab/engine"
+	"poselab/pose"
 )
 
 // TestFormsFitNarrowTerminals: a form's box must fit the terminal; its
@@ -346,5 +347,20 @@ func TestFrozenBadgeOnNarrowTerminals(t *testing.T) {
 		if first := strings.SplitN(out, "\n", 2)[0]; !strings.Contains(first, "FROZEN") {
 			t.Fatalf("%d columns: header %q", w, first)
 		}
+	}
+}
+
+// TestShort2DSkeletonDoesNotPanic: the skeleton view of a 2D model (an
+// image sample) on a terminal that leaves the content one line (3 runs in
+// 7 lines) asked padBlock for -1 lines and panicked, ending the program.
+func TestShort2DSkeletonDoesNotPanic(t *testing.T) {
+	f := fixture()
+	m := New(f, Options{})
+	img := &engine.Thumb{W: 8, H: 8, Pix: make([]uint8, 64)}
+	m.st.runs["sb-demo"].samples = []engine.PoseSample{{Index: 3, Image: img, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints)}}
+	press(m, "3")
+	for h := 4; h <= 12; h++ {
+		out := screen(m, 60, h)
+		checkBlock(t, out, 60, max(h, 6))
 	}
 }

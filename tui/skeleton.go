@@ -228,8 +228,10 @@ func render2D(s engine.PoseSample, v skelView, w, h int) string {
 	return padBlock(strings.Join(lines, "\n"), w, h)
 }
 
-// padBlock makes a block exactly w x h cells.
+// padBlock makes a block exactly w x h cells (at least one line, like
+// blankBlock: a view's title and legend can leave its body 0 or fewer).
 func padBlock(s string, w, h int) string {
+	w, h = max(w, 0), max(h, 1)
 	lines := strings.Split(s, "\n")
 	if len(lines) > h {
 		lines = lines[:h]
