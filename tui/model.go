@@ -681,6 +681,11 @@ func (m *Model) statusLine(w int) string {
 			dev = res.Device
 		}
 		parts = append(parts, "device "+dev)
+		if !info.State.Active() {
+			// The last sample of a run that no longer trains is not
+			// its memory or speed now (the runs list shows "–" too).
+			res = &engine.Resource{}
+		}
 		if res.MemTotalBytes > 0 {
 			parts = append(parts, fmt.Sprintf("mem %s / %s", fmtBytes(res.MemUsedBytes), fmtBytes(res.MemTotalBytes)))
 		} else if res.MemUsedBytes > 0 {

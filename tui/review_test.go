@@ -364,3 +364,20 @@ func TestShort2DSkeletonDoesNotPanic(t *testing.T) {
 		checkBlock(t, out, 60, max(h, 6))
 	}
 }
+
+// TestResourceLineOfAFinishedRun: the status line kept showing the last
+// memory and throughput sample of a run that had finished, as if current.
+func TestResourceLineOfAFinishedRun(t *testing.T) {
+	m := New(fixture(), Options{})
+	if line := m.statusLine(120); !strings.Contains(line, "samples/s") {
+		t.Fatalf("running run: %q", line)
+	}
+	press(m, "up") // sb-lr3, finished
+	if info, _ := m.selected(); info.State != engine.Finished {
+		t.Fatalf("selected %s (%s)", info.Spec.ID, info.State)
+	}
+	line := ansi.Strip(m.statusLine(120))
+	if strings.Contains(line, "samples/s") || strings.Contains(line, "mem ") || !strings.Contains(line, "device cpu") {
+		t.Fatalf("finished run: %q", line)
+	}
+}
