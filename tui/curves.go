@@ -43,13 +43,14 @@ func newCurvesView() curvesView { return curvesView{zoom: 1, smooth: 5} }
 
 func (v *curvesView) zoomBy(f float64) {
 	v.zoom = math.Min(math.Max(v.zoom*f, 1), 1e5)
-	if v.zoom == 1 {
-		v.pan = 0
-	}
+	v.pan = math.Min(v.pan, v.zoom-1)
 }
 
+// panBy moves the window by d window widths, no further back than the
+// first point (zoom-1 widths): presses beyond it used to pile up, and the
+// way back to the newest steps had to undo each before the view moved.
 func (v *curvesView) panBy(d float64) {
-	v.pan = math.Max(0, v.pan+d)
+	v.pan = math.Min(math.Max(0, v.pan+d), v.zoom-1)
 }
 
 // window maps the full x range to the visible one: the zoomed window ends

@@ -381,3 +381,30 @@ func TestResourceLineOfAFinishedRun(t *testing.T) {
 		t.Fatalf("finished run: %q", line)
 	}
 }
+
+// TestPanStopsAtTheFirstStep: panning past the oldest step (or panning
+// unzoomed, which shows "panned" and moves nothing) piled up, and the
+// first presses back towards the newest steps then did nothing.
+func TestPanStopsAtTheFirstStep(t *testing.T) {
+	v := newCurvesView()
+	v.panBy(0.25)
+	if v.pan != 0 {
+		t.Fatalf("unzoomed pan %g", v.pan)
+	}
+	v.zoomBy(4)
+	for i := 0; i < 100; i++ {
+		v.panBy(0.25)
+	}
+	if a, b := v.window(0, 1000); a != 0 || b != 250 {
+		t.Fatalf("window %g..%g at the first step", a, b)
+	}
+	v.panBy(-0.25)
+	if a, _ := v.window(0, 1000); a <= 0 {
+		t.Fatalf("one pan towards the newest steps did not move the window (%g)", a)
+	}
+	v.zoomBy(1 / 4.0)
+	v.zoomBy(2)
+	if a, b := v.window(0, 1000); b <= a || a < 0 || v.pan > v.zoom-1 {
+		t.Fatalf("after zooming out and in: window %g..%g, pan %g", a, b, v.pan)
+	}
+}
