@@ -599,6 +599,9 @@ func (m *Model) content(w, h int) string {
 	for _, r := range m.rows {
 		id := r.info.Spec.ID
 		if id == info.Spec.ID || m.marked[id] {
+			if m.hist != nil {
+				m.st.loadSteps(m.hist, id)
+			}
 			runs = append(runs, plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID})
 		}
 	}

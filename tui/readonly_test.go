@@ -91,7 +91,9 @@ func TestReadOnlyControllerRefusesCalls(t *testing.T) {
 	if len(c.Runs()) != 1 {
 		t.Fatalf("runs: %v", c.Runs())
 	}
-	// The stored steps of a run no event described are still loaded.
+	// The stored steps of a run no event described are still loaded
+	// (when it is drawn).
+	screen(m, 120, 40)
 	if got := len(m.st.run("old").step); got != 3 {
 		t.Fatalf("%d stored steps loaded, want 3", got)
 	}

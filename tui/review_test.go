@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -406,5 +407,53 @@ func TestPanStopsAtTheFirstStep(t *testing.T) {
 	v.zoomBy(2)
 	if a, b := v.window(0, 1000); b <= a || a < 0 || v.pan > v.zoom-1 {
 		t.Fatalf("after zooming out and in: window %g..%g, pan %g", a, b, v.pan)
+	}
+}
+
+// countingStore is an engine store that counts the step histories read.
+type countingStore struct {
+	*fakeCtrl
+	reads map[string]int
+}
+
+func (c *countingStore) Steps(id string) ([]engine.StepPoint, error) {
+	c.reads[id]++
+	return []engine.StepPoint{{Step: 0, Loss: 1}, {Step: 1, Loss: 0.5}, {Step: 2, Loss: 0.25}}, nil
+}
+func (c *countingStore) Epochs(string) ([]engine.EpochInfo, error) {
+	return []engine.EpochInfo{{Epoch: 1, Step: 3, MPJPE: 80, Best: true}}, nil
+}
+
+// TestStoredStepsLoadWhenDrawn: the workbench read every step of every
+// stored run before its first frame (0.2 s per 100,000 steps, on the UI
+// goroutine); a run's steps are now read when its curves are first drawn,
+// and steps that came in events meanwhile follow them.
+func TestStoredStepsLoadWhenDrawn(t *testing.T) {
+	c := &countingStore{fakeCtrl: newFake(), reads: map[string]int{}}
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for i, id := range []string{"a", "b", "c"} {
+		c.addRun(engine.RunInfo{Spec: engine.Spec{ID: id, Model: "sb"}, State: engine.Finished, Started: t0.Add(time.Duration(i) * time.Minute)}, engine.Schedule{})
+	}
+	m := New(c, Options{})
+	if len(c.reads) != 0 {
+		t.Fatalf("steps read before any frame: %v", c.reads)
+	}
+	if len(m.st.runs["a"].epochs) != 1 {
+		t.Fatal("stored validations are not loaded at once")
+	}
+	screen(m, 120, 40) // "c", the newest, is selected
+	press(m, "up")
+	screen(m, 120, 40)
+	screen(m, 120, 40)
+	if c.reads["a"] != 0 || c.reads["b"] != 1 || c.reads["c"] != 1 {
+		t.Fatalf("steps read %v; want b and c once", c.reads)
+	}
+	// "a" is resumed before it is drawn: its new steps follow the stored.
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1, Run: "a", Time: t0, Kind: engine.EvStep, Step: &engine.StepInfo{Step: 2, Loss: 0.2}},
+		{Seq: 2, Run: "a", Time: t0, Kind: engine.EvStep, Step: &engine.StepInfo{Step: 3, Loss: 0.1}}}})
+	press(m, "up")
+	screen(m, 120, 40)
+	if r := m.st.runs["a"]; len(r.step) != 4 || r.step[0] != 0 || r.step[1] != 1 || r.step[2] != 2 || r.step[3] != 3 || r.loss[2] != 0.2 {
+		t.Fatalf("run a: steps %v losses %v", r.step, r.loss)
 	}
 }

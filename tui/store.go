@@ -29,7 +29,8 @@ type runData struct {
 	samples   []engine.PoseSample
 	sampleEp  int // epoch the samples belong to
 
-	loaded bool // filled from the engine's store (see loadStored)
+	loaded   bool // filled from the engine's store (see loadStored)
+	stepsDue bool // its stored steps are read when it is first drawn (loadSteps)
 
 	res   *engine.Resource
 	log   []string // the last few log lines
@@ -151,21 +152,15 @@ type storedHistory interface {
 }
 
 // loadStored fills a run that no event has described yet from the engine's
-// store. Stored steps have no wall time, so they show on the step axis only.
+// store: its validations now, its steps when it is first drawn (loadSteps).
+// Every step of every stored run, read at start on the UI goroutine, made
+// the first frame wait about 0.2 s per 100,000 steps.
 func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
 	r := s.run(info.Spec.ID)
 	if r.loaded || len(r.step) > 0 || len(r.epochs) > 0 {
 		return
 	}
-	r.loaded = true
-	if steps, err := h.Steps(info.Spec.ID); err == nil {
-		for _, p := range steps {
-			r.step = append(r.step, float64(p.Step))
-			r.wall = append(r.wall, math.NaN())
-			r.loss = append(r.loss, p.Loss)
-			r.lr = append(r.lr, p.LR)
-		}
-	}
+	r.loaded, r.stepsDue = true, true
 	if eps, err := h.Epochs(info.Spec.ID); err == nil {
 		for _, e := range eps {
 			e.Samples = nil
@@ -177,6 +172,39 @@ func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
 	}
 	r.start = info.Started
 	r.state = info.State
+}
+
+// loadSteps reads the stored steps of a run loadStored filled, once. Stored
+// steps have no wall time, so they show on the step axis only. Steps that
+// came in events meanwhile (the run was resumed) follow the stored ones.
+func (s *store) loadSteps(h storedHistory, id string) {
+	r, ok := s.runs[id]
+	if !ok || !r.stepsDue {
+		return
+	}
+	r.stepsDue = false
+	steps, err := h.Steps(id)
+	if err != nil {
+		return
+	}
+	first := math.Inf(1)
+	if len(r.step) > 0 {
+		first = r.step[0]
+	}
+	var st, wall, loss, lr []float64
+	for _, p := range steps {
+		if float64(p.Step) >= first {
+			break // stored in step order; the events replace the rest
+		}
+		st, wall = append(st, float64(p.Step)), append(wall, math.NaN())
+		loss, lr = append(loss, p.Loss), append(lr, p.LR)
+	}
+	if len(st) == 0 {
+		return
+	}
+	r.step, r.wall = append(st, r.step...), append(wall, r.wall...)
+	r.loss, r.lr = append(loss, r.loss...), append(lr, r.lr...)
+	r.ema = &emaCache{} // the series changed at its start
 }
 
 // remove forgets a deleted run (its colour stays reserved).
