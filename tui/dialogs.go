@@ -262,14 +262,17 @@ type answer struct {
 	do         func() tea.Cmd
 }
 
-func (c *confirmDialog) view() string {
+// view draws the question in a box at most w cells wide: its lines wrap
+// (a question naming several runs was wider than the terminal, which then
+// cut every line of the box).
+func (c *confirmDialog) view(w int) string {
 	var b strings.Builder
 	b.WriteString(c.text + "\n\n")
 	for _, a := range c.answers {
 		b.WriteString(stKey.Render(a.key) + "  " + a.label + "\n")
 	}
 	b.WriteString(stKey.Render("esc") + "  cancel")
-	return stBox.Render(b.String())
+	return stBox.Render(lipgloss.Wrap(b.String(), max(w-4, 10), " "))
 }
 
 func (m *Model) answerConfirm(k string) tea.Cmd {

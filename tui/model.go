@@ -562,7 +562,14 @@ func (m *Model) render() string {
 	case m.form != nil:
 		content = m.overlay(showFocus(m.formView(), l.contentH), w, l.contentH)
 	case m.confirm != nil:
-		content = m.overlay(m.confirm.view(), w, l.contentH)
+		box := m.confirm.view(w)
+		if lipgloss.Height(box) > l.contentH {
+			// Too tall for the content area, whose cut hid the answers:
+			// the question takes the screen but the hint line, as the
+			// help does.
+			return padBlock(m.overlay(box, w, h-1)+"\n"+m.hintLine(w), w, h)
+		}
+		content = m.overlay(box, w, l.contentH)
 	case m.help:
 		// The help takes the whole screen but the hint line; a resize
 		// may have shortened how far it scrolls.

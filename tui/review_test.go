@@ -457,3 +457,34 @@ func TestStoredStepsLoadWhenDrawn(t *testing.T) {
 		t.Fatalf("run a: steps %v losses %v", r.step, r.loss)
 	}
 }
+
+// TestQuestionsFitTheTerminal: the quit question names every active run
+// on one line; with a few runs it was wider than an 80-column terminal,
+// which cut every line of its box.
+func TestQuestionsFitTheTerminal(t *testing.T) {
+	f := newFake()
+	for _, id := range []string{"sb-261126-163434", "sb-261126-163435", "sb-261126-163436", "sb-261126-163437"} {
+		f.addRun(engine.RunInfo{Spec: engine.Spec{ID: id, Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	}
+	for _, tc := range []struct {
+		keys []string
+		w    int
+	}{{[]string{"q"}, 80}, {[]string{"q"}, 40}, {[]string{"d"}, 40}} {
+		m := New(f, Options{})
+		press(m, tc.keys...)
+		out := screen(m, tc.w, 30)
+		checkBlock(t, out, tc.w, 30)
+		if !strings.Contains(out, "╮") {
+			t.Fatalf("%v at %d columns: the box's right edge is cut:\n%s", tc.keys, tc.w, out)
+		}
+		if !strings.Contains(strings.ReplaceAll(out, "│", ""), "sb-261126-163437") {
+			t.Fatalf("%v at %d columns: the question lost a run:\n%s", tc.keys, tc.w, out)
+		}
+	}
+	// On a short terminal the answers stay on screen.
+	m := New(f, Options{})
+	press(m, "d")
+	if out := screen(m, 40, 12); !strings.Contains(out, "y  yes, delete") || !strings.Contains(out, "esc  cancel") {
+		t.Fatalf("delete question at 40x12 without its answers:\n%s", out)
+	}
+}
