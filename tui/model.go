@@ -742,21 +742,35 @@ func (m *Model) hintLine(w int) string {
 	default:
 		acts = []action{actNew, actPause, actResume, actStop, actNextSample, actRotRight, actSkelLayers, actHelp, actQuit}
 	}
-	line := ""
-	for _, a := range acts {
+	item := func(a action) string {
 		b := bindingOf(a)
-		if m.opts.ReadOnly && b.mutates {
-			continue
-		}
 		k := b.key.Keys()[0]
 		if pair, ok := hintPairs[a]; ok {
 			k = pair
 		}
-		item := stKey.Render(k) + " " + stDim.Render(b.short) + "  "
-		if lipgloss.Width(line)+lipgloss.Width(item) > w-1 {
+		return stKey.Render(k) + " " + stDim.Render(b.short) + "  "
+	}
+	// "? help" is kept when the others do not all fit: on a narrow
+	// terminal the header's "? help" goes too, and nothing said how to
+	// find the keys.
+	help := item(actHelp)
+	line, helpIn := "", false
+	for _, a := range acts {
+		if m.opts.ReadOnly && bindingOf(a).mutates {
+			continue
+		}
+		it, room := item(a), w-1
+		if !helpIn && a != actHelp {
+			room -= lipgloss.Width(help)
+		}
+		if lipgloss.Width(line)+lipgloss.Width(it) > room {
 			break
 		}
-		line += item
+		line += it
+		helpIn = helpIn || a == actHelp
+	}
+	if !helpIn && lipgloss.Width(line)+lipgloss.Width(help) <= w-1 {
+		line += help
 	}
 	return fitStyled(" "+line, w)
 }

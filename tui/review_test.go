@@ -488,3 +488,19 @@ func TestQuestionsFitTheTerminal(t *testing.T) {
 		t.Fatalf("delete question at 40x12 without its answers:\n%s", out)
 	}
 }
+
+// TestHelpKeyOnNarrowTerminals: below about 75 columns the header drops
+// its "? help" and the hint line ran out before reaching it, so nothing on
+// screen said how to find the keys.
+func TestHelpKeyOnNarrowTerminals(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		for _, k := range []string{"1", "2", "3"} {
+			m := New(fixture(), Options{ReadOnly: ro})
+			press(m, k)
+			out := screen(m, 40, 12)
+			if !strings.Contains(out, "? help") {
+				t.Fatalf("read-only %v, view %s at 40x12: no ? help:\n%s", ro, k, out)
+			}
+		}
+	}
+}
