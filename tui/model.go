@@ -107,6 +107,9 @@ func New(ctrl engine.Controller, opts Options) *Model {
 	for _, ev := range hist {
 		m.st.apply(ev)
 	}
+	if m.hist != nil {
+		m.st.backfill(m.hist)
+	}
 	m.events, m.cancel = ch, cancel
 	m.refresh()
 	if len(m.rows) > 0 {

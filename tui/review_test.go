@@ -504,3 +504,48 @@ func TestHelpKeyOnNarrowTerminals(t *testing.T) {
 		}
 	}
 }
+
+// longStore is an engine store with 100 steps and 4 validations of run a.
+type longStore struct{ *fakeCtrl }
+
+func (longStore) Steps(string) ([]engine.StepPoint, error) {
+	var out []engine.StepPoint
+	for i := 0; i < 100; i++ {
+		out = append(out, engine.StepPoint{Step: i, Loss: 1})
+	}
+	return out, nil
+}
+func (longStore) Epochs(string) ([]engine.EpochInfo, error) {
+	var out []engine.EpochInfo
+	for e := 1; e <= 4; e++ {
+		out = append(out, engine.EpochInfo{Epoch: e, Step: 25 * e, MPJPE: 100 - float64(e), Best: true})
+	}
+	return out, nil
+}
+
+// TestLateViewerSeesTheWholeRun: the engine keeps only the newest step
+// events for late subscribers, so a session that joined a long run (over
+// SSH) drew its loss from the middle on, and a run resumed after a
+// restart without what it did before.
+func TestLateViewerSeesTheWholeRun(t *testing.T) {
+	f := longStore{newFake()}
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "a", Model: "sb"}, State: engine.Running, Step: 100}, engine.Schedule{})
+	var seq int64
+	for s := 60; s <= 100; s++ {
+		seq++
+		f.hist = append(f.hist, engine.Event{Seq: seq, Run: "a", Kind: engine.EvStep, Step: &engine.StepInfo{Step: s, Loss: 0.5}})
+		if s%25 == 0 {
+			seq++
+			f.hist = append(f.hist, engine.Event{Seq: seq, Run: "a", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: s / 25, Step: s, MPJPE: 50}})
+		}
+	}
+	m := New(f, Options{ReadOnly: true, Remote: true})
+	screen(m, 120, 40)
+	r := m.st.runs["a"]
+	if len(r.step) == 0 || r.step[0] != 0 || !sort.Float64sAreSorted(r.step) || r.step[len(r.step)-1] != 100 {
+		t.Fatalf("steps from %v to %v (%d)", r.step[0], r.step[len(r.step)-1], len(r.step))
+	}
+	if len(r.epochs) != 4 || r.epochs[0].Epoch != 1 || r.epochs[3].MPJPE != 50 {
+		t.Fatalf("validations %+v", r.epochs)
+	}
+}

@@ -174,6 +174,44 @@ func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
 	r.state = info.State
 }
 
+// backfill marks what a run's events no longer tell from its start: the
+// engine keeps only the newest step events for late subscribers (an SSH
+// session that joins a long run), and a run resumed after a restart has
+// no events from before. Its earlier steps are read when it is drawn
+// (loadSteps); its earlier validations now.
+func (s *store) backfill(h storedHistory) {
+	for id, r := range s.runs {
+		if r.loaded {
+			continue
+		}
+		if len(r.step) > 0 && r.step[0] > 1 { // live steps count from 1
+			r.stepsDue = true
+		}
+		if len(r.epochs) == 0 || r.epochs[0].Epoch <= 1 {
+			continue
+		}
+		eps, err := h.Epochs(id)
+		if err != nil {
+			continue
+		}
+		var early []engine.EpochInfo
+		for _, e := range eps {
+			if e.Epoch < r.epochs[0].Epoch {
+				e.Samples = nil
+				early = append(early, e)
+			}
+		}
+		r.epochs = append(early, r.epochs...)
+		r.bestEpoch = -1
+		for i := len(r.epochs) - 1; i >= 0; i-- {
+			if r.epochs[i].Best {
+				r.bestEpoch = i
+				break
+			}
+		}
+	}
+}
+
 // loadSteps reads the stored steps of a run loadStored filled, once. Stored
 // steps have no wall time, so they show on the step axis only. Steps that
 // came in events meanwhile (the run was resumed) follow the stored ones.
