@@ -179,6 +179,8 @@ func (m *Model) reportStops() {
 			delete(m.stopping, id)
 		case info.State.Active():
 			continue
+		case info.State == engine.Stopped && strings.Contains(info.Reason, "before it started"):
+			m.setStatus("stopped "+id+" (before it started: nothing to checkpoint)", false)
 		case info.State == engine.Stopped:
 			m.setStatus("stopped "+id+" (checkpointed)", false)
 		default:

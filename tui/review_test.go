@@ -549,3 +549,18 @@ func TestLateViewerSeesTheWholeRun(t *testing.T) {
 		t.Fatalf("validations %+v", r.epochs)
 	}
 }
+
+// TestStopOfAQueuedRunClaimsNoCheckpoint: a queued run stops at once and
+// has nothing to checkpoint; the status said "(checkpointed)".
+func TestStopOfAQueuedRunClaimsNoCheckpoint(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.selID = "sb-next" // queued
+	info, _ := fc.Run("sb-next")
+	info.State, info.Reason = engine.Stopped, "stopped before it started"
+	fc.addRun(info, engine.Schedule{}) // the engine stops it within Stop
+	pressRun(m, "s")
+	if strings.Contains(m.status, "checkpointed") || !strings.Contains(m.status, "stopped sb-next") {
+		t.Fatalf("status %q", m.status)
+	}
+}
