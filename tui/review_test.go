@@ -564,3 +564,23 @@ func TestStopOfAQueuedRunClaimsNoCheckpoint(t *testing.T) {
 		t.Fatalf("status %q", m.status)
 	}
 }
+
+// TestStoredRunSkeletonSaysWhy: a finished run from the run store has no
+// validation samples and will get none; the view said it was waiting.
+func TestStoredRunSkeletonSaysWhy(t *testing.T) {
+	c := &countingStore{fakeCtrl: newFake(), reads: map[string]int{}}
+	c.addRun(engine.RunInfo{Spec: engine.Spec{ID: "old", Model: "sb"}, State: engine.Finished}, engine.Schedule{})
+	m := New(c, Options{})
+	press(m, "3")
+	if out := screen(m, 120, 40); strings.Contains(out, "waiting") || !strings.Contains(out, "run store keeps none") {
+		t.Fatalf("skeleton of a stored run:\n%s", out)
+	}
+	// A run that trains still waits for its first samples.
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "new", Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	m = New(f, Options{})
+	press(m, "3")
+	if out := screen(m, 120, 40); !strings.Contains(out, "waiting for validation samples") {
+		t.Fatalf("skeleton of a new run:\n%s", out)
+	}
+}

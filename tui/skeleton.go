@@ -75,6 +75,10 @@ func is2D(s engine.PoseSample) bool {
 // renderSkeleton draws the chosen validation sample of a run.
 func renderSkeleton(r *runData, v skelView, w, h int) string {
 	if r == nil || len(r.samples) == 0 {
+		if r != nil && len(r.epochs) > 0 && r.state != "" && !r.state.Active() {
+			// A run from the store (an earlier process) will send none.
+			return blankBlock(w, h, stTitle.Render("skeletons")+stDim.Render(" · none: samples come with validations seen live, the run store keeps none"))
+		}
 		return blankBlock(w, h, stTitle.Render("skeletons")+stDim.Render(" · waiting for validation samples…"))
 	}
 	idx := ((v.sample % len(r.samples)) + len(r.samples)) % len(r.samples)
