@@ -714,7 +714,7 @@ func (m *Model) statusLine(w int) string {
 		}
 	} else {
 		parts = append(parts, "device "+dev)
-		if info.SamplesPerSec > 0 {
+		if info.SamplesPerSec > 0 && info.State.Active() {
 			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(info.SamplesPerSec)))
 		}
 	}

@@ -381,6 +381,13 @@ func TestResourceLineOfAFinishedRun(t *testing.T) {
 	if strings.Contains(line, "samples/s") || strings.Contains(line, "mem ") || !strings.Contains(line, "device cpu") {
 		t.Fatalf("finished run: %q", line)
 	}
+	// A run from the store has no resource sample, only its summary's
+	// last throughput.
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "old", Model: "sb", Device: "cpu"}, State: engine.Stopped, SamplesPerSec: 13000}, engine.Schedule{})
+	if line := ansi.Strip(New(f, Options{}).statusLine(120)); strings.Contains(line, "samples/s") {
+		t.Fatalf("stopped run from the store: %q", line)
+	}
 }
 
 // TestPanStopsAtTheFirstStep: panning past the oldest step (or panning
