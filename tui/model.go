@@ -150,7 +150,22 @@ func (m *Model) Close() {
 
 // refresh re-reads the run summaries and keeps the selection on its run.
 func (m *Model) refresh() {
+	listed := map[string]bool{}
+	for _, r := range m.rows {
+		listed[r.info.Spec.ID] = true
+	}
 	m.rows = orderRuns(m.ctrl.Runs())
+	for _, r := range m.rows {
+		delete(listed, r.info.Spec.ID)
+	}
+	for id := range listed {
+		// Deleted (here or by another session): forget its data, so that
+		// memory does not keep it and a run given its id later (ids
+		// are model and second) does not start with its curves.
+		m.st.remove(id)
+		delete(m.marked, id)
+		delete(m.frozen, id)
+	}
 	hist := m.hist
 	for i, r := range m.rows {
 		d := m.st.run(r.info.Spec.ID)

@@ -591,3 +591,26 @@ func TestStoredRunSkeletonSaysWhy(t *testing.T) {
 		t.Fatalf("skeleton of a new run:\n%s", out)
 	}
 }
+
+// TestDeletedRunIsForgotten: a deleted run's data stayed in the store for
+// the session, and a new run given its id (ids are model and second)
+// started with its old curves.
+func TestDeletedRunIsForgotten(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	press(m, "a") // overlay all
+	fc.mu.Lock()
+	delete(fc.infos, "sb-lr3")
+	fc.order = []string{"sb-demo", "sb-next"}
+	fc.mu.Unlock()
+	m.Update(tickMsg{})
+	if _, ok := m.st.runs["sb-lr3"]; ok || m.marked["sb-lr3"] {
+		t.Fatalf("deleted run kept: data %v, marked %v", ok, m.marked["sb-lr3"])
+	}
+	// A new run with the same id starts empty.
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-lr3", Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1 << 40, Run: "sb-lr3", Kind: engine.EvStep, Step: &engine.StepInfo{Step: 1, Loss: 2}}}})
+	if r := m.st.runs["sb-lr3"]; len(r.step) != 1 || len(r.epochs) != 0 {
+		t.Fatalf("the new sb-lr3 has %d steps and %d validations", len(r.step), len(r.epochs))
+	}
+}
