@@ -694,7 +694,7 @@ func (m *Model) statusLine(w int) string {
 		if m.statusErr {
 			st = stErr
 		}
-		return fitStyled(" "+st.Render(m.status), w)
+		return fitStyled(" "+st.Render(oneLine(m.status)), w)
 	}
 	info, ok := m.selected()
 	if !ok {
@@ -742,7 +742,14 @@ func (m *Model) statusLine(w int) string {
 	if m.closed {
 		parts = append(parts, "engine closed")
 	}
-	return fitStyled(stDim.Render(" "+strings.Join(parts, " · ")), w)
+	return fitStyled(stDim.Render(" "+oneLine(strings.Join(parts, " · "))), w)
+}
+
+// oneLine keeps a message on the status line: an error or a run's reason
+// may span lines (a CUDA compile error carries its log), which pushed the
+// hint line off the screen.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // hintLine lists the keys that matter most now, generated from keyMap.

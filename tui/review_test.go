@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"math"
 	"sort"
 	"strings"
@@ -612,5 +613,25 @@ func TestDeletedRunIsForgotten(t *testing.T) {
 	m.Update(eventsMsg{events: []engine.Event{{Seq: 1 << 40, Run: "sb-lr3", Kind: engine.EvStep, Step: &engine.StepInfo{Step: 1, Loss: 2}}}})
 	if r := m.st.runs["sb-lr3"]; len(r.step) != 1 || len(r.epochs) != 0 {
 		t.Fatalf("the new sb-lr3 has %d steps and %d validations", len(r.step), len(r.epochs))
+	}
+}
+
+// TestMultiLineReasonStaysOnTheStatusLine: a failed run's reason (or an
+// error) with several lines, like a CUDA compile error and its log, was
+// drawn over several lines and pushed the hint line off the screen.
+func TestMultiLineReasonStaysOnTheStatusLine(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "gpu", Model: "sb", Device: "cuda"}, State: engine.Failed,
+		Reason: "nvrtc: compile k for sm_90: error\nline 1: bad\nline 2: worse"}, engine.Schedule{})
+	m := New(f, Options{})
+	out := screen(m, 100, 20)
+	checkBlock(t, out, 100, 20)
+	lines := strings.Split(out, "\n")
+	if !strings.Contains(lines[18], "line 1: bad") || !strings.Contains(lines[19], "? help") {
+		t.Fatalf("status and hint lines:\n%s", out)
+	}
+	m.Update(actionDoneMsg{err: errors.New("export: a\nb")})
+	if lines := strings.Split(screen(m, 100, 20), "\n"); !strings.Contains(lines[18], "export: a b") || !strings.Contains(lines[19], "? help") {
+		t.Fatalf("error status:\n%s", strings.Join(lines, "\n"))
 	}
 }
