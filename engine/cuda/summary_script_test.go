@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,10 @@ func TestGPUSummaryScriptReadsFailures(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("no python3 here")
+	}
+	script := filepath.Join("..", "..", "scripts", "gpu_summary.py")
+	if _, err := os.Stat(script); err != nil {
+		t.Skip("no scripts/gpu_summary.py from here (a test binary run outside its package)")
 	}
 	dir := t.TempDir()
 	t.Setenv("POSELAB_GPU_OUT", dir)
@@ -36,7 +41,7 @@ func TestGPUSummaryScriptReadsFailures(t *testing.T) {
 		record("bench", map[string]any{"key": k, "samples_per_s": 400.0, "samples_per_s_excl_upload": inf,
 			"samples_per_s_staged": nan, "used_gib": 5.0})
 	}
-	out, err := exec.Command(py, filepath.Join("..", "..", "scripts", "gpu_summary.py"), dir).CombinedOutput()
+	out, err := exec.Command(py, script, dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("gpu_summary.py: %v\n%s", err, out)
 	}
