@@ -277,6 +277,20 @@ func (s *session) loadCheckpoint(path string, g *nn.Graph) error {
 	if v, ok := c.Meta["last_val"]; ok {
 		json.Unmarshal([]byte(v), &s.lastVal)
 	}
+	// The steps of the current epoch trained before the checkpoint count
+	// in its mean training loss, as in an uninterrupted run (checkpoints
+	// written before this was saved start the sum afresh).
+	s.epochLossSum, s.epochLossN = 0, 0
+	if v, ok := c.Meta["epoch_loss"]; ok {
+		var el struct {
+			Sum float64 `json:"sum"`
+			N   int     `json:"n"`
+		}
+		if err := json.Unmarshal([]byte(v), &el); err != nil {
+			return fmt.Errorf("%s: epoch_loss: %w", path, err)
+		}
+		s.epochLossSum, s.epochLossN = el.Sum, el.N
+	}
 	if s.step != s.epoch*s.spe+s.pos {
 		return fmt.Errorf("%s: step %d does not match epoch %d position %d at %d steps per epoch", path, s.step, s.epoch, s.pos, s.spe)
 	}
@@ -356,6 +370,7 @@ func (s *session) rewind() error {
 		return s.loadCheckpoint(last, g)
 	}
 	s.step, s.epoch, s.pos = 0, 0, 0
+	s.epochLossSum, s.epochLossN = 0, 0
 	return s.prog.SetState(nn.InitState(g, s.spec.Seed))
 }
 
@@ -562,8 +577,12 @@ func (s *session) saveCheckpoint(best bool) error {
 	}
 	sj, _ := json.Marshal(s.sched)
 	lv, _ := json.Marshal(nanToNull(s.lastVal))
+	// JSON writes a float64 so that it reads back bit for bit: a resumed
+	// epoch's mean training loss equals the uninterrupted one.
+	el, _ := json.Marshal(map[string]any{"sum": s.epochLossSum, "n": s.epochLossN})
 	c := &checkpoints.Checkpoint{Model: s.spec.Model, ConfigHash: s.hash, Step: s.step, Epoch: s.epoch, Pos: s.pos,
-		Seed: s.spec.Seed, BestScore: s.best, Meta: map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID},
+		Seed: s.spec.Seed, BestScore: s.best, Meta: map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID,
+			"epoch_loss": string(el)},
 		State: st, Task: s.task.State()}
 	b, err := checkpoints.Encode(c)
 	if err != nil {
