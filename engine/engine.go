@@ -238,6 +238,11 @@ func Prepare(spec Spec) (Spec, error) {
 	if s.StepsPerEpoch == 0 {
 		s.StepsPerEpoch = 1
 	}
+	if s.Kind == "cosine" && s.TotalSteps == 0 {
+		// the run's own step count, filled in when it starts; setup checks
+		// it against the warm-up then
+		s.TotalSteps = s.WarmupSteps + 1
+	}
 	if err := s.Validate(); err != nil {
 		return spec, err
 	}

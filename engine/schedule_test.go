@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
@@ -74,5 +75,35 @@ func TestConstantAndValidate(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// A cosine schedule without total_steps decays over the whole run: the
+// engine fills in the run's step count when it starts (it depends on the
+// data), so submitting one must not be refused.
+func TestCosineWithoutTotalStepsSpansTheRun(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Schedule: Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 4}})
+	if err != nil {
+		t.Fatalf("cosine schedule without total_steps refused: %v", err)
+	}
+	info := waitRun(t, e, id, time.Minute)
+	if info.State != Finished {
+		t.Fatalf("%s %s", info.State, info.Reason)
+	}
+	if got := info.Spec.Schedule.TotalSteps; got != info.TotalSteps {
+		t.Fatalf("cosine total_steps %d, the run's %d", got, info.TotalSteps)
+	}
+	if _, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Schedule: Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 5, TotalSteps: 5}}); err == nil {
+		t.Fatal("cosine total_steps not above warmup_steps accepted")
+	}
+	e.Close()
+	// A later process shows the schedule the run trained with.
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	if s, _ := e2.Schedule(id); s.TotalSteps != info.TotalSteps || s.LR(info.TotalSteps-1) >= s.LR(4) {
+		t.Fatalf("after restart the schedule is %+v (run of %d steps)", s, info.TotalSteps)
 	}
 }

@@ -304,6 +304,9 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 			if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
 				info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
 			}
+			if sc := &info.Spec.Schedule; sc.Kind == "cosine" && sc.TotalSteps == 0 { // likewise: the run's length
+				sc.TotalSteps = info.TotalSteps
+			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
