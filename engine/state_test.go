@@ -308,3 +308,31 @@ func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
 		t.Fatalf("queued run ended %s (%s)", info.State, info.Reason)
 	}
 }
+
+// Time spent paused is not training time: after a pause the ETA is what
+// the run's pace says, not inflated by the pause.
+func TestETAIgnoresPausedTime(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	spec := slowSpec()
+	spec.Epochs = 100
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perStep := func(i RunInfo) time.Duration { return i.ETA / time.Duration(i.TotalSteps-i.Step) }
+	waitFor(t, "step 40", time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= 40 })
+	if err := e.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pause", 5*time.Second, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	before, _ := e.Run(id)
+	time.Sleep(2 * time.Second)
+	e.Resume(id)
+	waitFor(t, "10 steps after the pause", time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= before.Step+10 })
+	after, _ := e.Run(id)
+	// Counting the pause would add 2 s / ~50 steps = 40 ms a step.
+	if a, b := perStep(after), perStep(before); a > b+b/2+5*time.Millisecond {
+		t.Fatalf("ETA per remaining step %v after a 2 s pause, %v before it", a, b)
+	}
+}

@@ -46,17 +46,17 @@ type session struct {
 	lastVal          float64
 	baseline         float64
 
-	stepRows      []stepRow
-	lastFlush     time.Time
-	lastStepEv    time.Time
-	lastResEv     time.Time
-	sessionStart  time.Time
-	sessionSteps  int
-	rate          float64 // samples/s, smoothed
-	lastStepStart time.Time
-	epochLossSum  float64
-	epochLossN    int
-	next          *pendingBatch // the next step's batch, cut while this step trains
+	stepRows     []stepRow
+	lastFlush    time.Time
+	lastStepEv   time.Time
+	lastResEv    time.Time
+	sessionStart time.Time
+	sessionSteps int
+	pausedFor    time.Duration // time held paused this session: not in the ETA's pace
+	rate         float64       // samples/s, smoothed
+	epochLossSum float64
+	epochLossN   int
+	next         *pendingBatch // the next step's batch, cut while this step trains
 }
 
 // pendingBatch is a training batch being cut in the background, for the
@@ -337,7 +337,9 @@ func (s *session) control() error {
 				s.e.setState(r, Paused, reason)
 				s.e.mu.Unlock()
 			}
+			held := time.Now()
 			<-r.wake
+			s.pausedFor += time.Since(held)
 			s.e.mu.Lock()
 			if r.diverged && !r.pauseReq && !r.stopReq {
 				// resumed after divergence: go back to the last checkpoint
@@ -354,7 +356,6 @@ func (s *session) control() error {
 				s.e.mu.Lock()
 				s.e.setState(r, Running, "")
 				s.e.mu.Unlock()
-				s.lastStepStart = time.Time{}
 			}
 			return nil
 		}
@@ -491,7 +492,7 @@ func (s *session) eta() time.Duration {
 	if s.sessionSteps == 0 {
 		return 0
 	}
-	per := time.Since(s.sessionStart).Seconds() / float64(s.sessionSteps)
+	per := (time.Since(s.sessionStart) - s.pausedFor).Seconds() / float64(s.sessionSteps)
 	return time.Duration(per * float64(s.total-s.step) * float64(time.Second))
 }
 
