@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -334,5 +335,95 @@ func TestETAIgnoresPausedTime(t *testing.T) {
 	// Counting the pause would add 2 s / ~50 steps = 40 ms a step.
 	if a, b := perStep(after), perStep(before); a > b+b/2+5*time.Millisecond {
 		t.Fatalf("ETA per remaining step %v after a 2 s pause, %v before it", a, b)
+	}
+}
+
+// poisonBackend's programs return a finite loss for step poisonAt but
+// leave NaN weights behind, as an overflowing update does: the loss is
+// computed before the update, so only the weights show the divergence.
+type poisonBackend struct {
+	nn.Backend
+	at int
+}
+
+func (b poisonBackend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	return &poisonProg{Program: p, at: b.at}, err
+}
+
+type poisonProg struct {
+	nn.Program
+	at       int
+	poisoned bool
+}
+
+// The CPU backend refuses NaN state, so the poison lives in what the
+// program reports: its state, and the losses after it.
+func (p *poisonProg) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
+	if p.poisoned {
+		return math.NaN(), nil
+	}
+	loss, err := p.Program.TrainStep(b, step, lr)
+	p.poisoned = step == p.at
+	return loss, err
+}
+
+func (p *poisonProg) State() (*nn.State, error) {
+	st, err := p.Program.State()
+	if err != nil || !p.poisoned {
+		return st, err
+	}
+	for _, t := range st.Params {
+		for i := range t.Data {
+			t.Data[i] = float32(math.NaN())
+		}
+	}
+	return st, nil
+}
+
+func (p *poisonProg) SetState(st *nn.State) error {
+	p.poisoned = false
+	return p.Program.SetState(st)
+}
+
+// Weights that turned NaN are never written as the last checkpoint (the
+// one a diverged run goes back to): the run pauses as diverged instead.
+func TestNaNWeightsAreNotCheckpointed(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		epochs, at int
+	}{{"mid-epoch checkpoint", 3, 4}, {"last epoch's end", 1, 31}} {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+				NewBackend: func(dev string) (nn.Backend, error) {
+					b, err := NewBackend(dev)
+					return poisonBackend{b, c.at}, err
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			// 32 steps an epoch; a checkpoint every 5 steps: the poisoned
+			// weights of step 4 reach the one at step 5, those of step 31
+			// the epoch's end.
+			id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: c.epochs, CkptEvery: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the run to pause or end", time.Minute, func() bool { i, _ := e.Run(id); return i.State != Queued && i.State != Running })
+			info, _ := e.Run(id)
+			if info.State != Paused || !strings.Contains(info.Reason, "diverged") {
+				t.Fatalf("state %s (%s), want paused as diverged", info.State, info.Reason)
+			}
+			if ck, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil {
+				for n, p := range ck.State.Params {
+					for _, v := range p.Data {
+						if !finite(float64(v)) {
+							t.Fatalf("checkpoint at step %d holds non-finite %s", ck.Step, n)
+						}
+					}
+				}
+			}
+		})
 	}
 }

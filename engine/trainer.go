@@ -169,9 +169,14 @@ func (s *session) run() (err error) {
 	s.publish(Event{Kind: EvStarted, Spec: &sp})
 	s.resource()
 	perm, permEpoch := []int(nil), -1
-	for s.epoch < s.spec.Epochs {
+	for {
+		// also once after the last epoch: a run that diverged in its last
+		// validation or checkpoint pauses rather than finishing
 		if err := s.control(); err != nil {
 			return err
+		}
+		if s.epoch >= s.spec.Epochs {
+			break
 		}
 		if s.pos == s.spe {
 			if err := s.endEpoch(); err != nil {
@@ -387,7 +392,11 @@ func (s *session) dropPending() {
 
 // diverge pauses the run with a reason.
 func (s *session) diverge(loss, lr float64) {
-	reason := fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr)
+	s.divergeWith(fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr))
+}
+
+// divergeWith marks the run diverged; control pauses it before the next step.
+func (s *session) divergeWith(reason string) {
 	s.e.mu.Lock()
 	s.r.diverged = true
 	s.r.info.Reason = reason
@@ -569,12 +578,18 @@ func (s *session) endEpoch() error {
 	return s.saveCheckpoint(ep.Best)
 }
 
-// saveCheckpoint writes `last` (and `best`) atomically.
+// saveCheckpoint writes `last` (and `best`) atomically. Weights that are
+// no longer finite are not written (they would replace the last good
+// checkpoint, the one a diverged run goes back to): the run diverges.
 func (s *session) saveCheckpoint(best bool) error {
 	s.flushSteps() // the store holds every step up to the checkpoint
 	st, err := s.prog.State()
 	if err != nil {
 		return err
+	}
+	if name := nonFiniteTensor(st); name != "" {
+		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
+		return nil
 	}
 	sj, _ := json.Marshal(s.sched)
 	lv, _ := json.Marshal(nanToNull(s.lastVal))
@@ -602,6 +617,21 @@ func (s *session) saveCheckpoint(best bool) error {
 		s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: bp, Step: s.step, Epoch: s.epoch, Best: true}})
 	}
 	return nil
+}
+
+// nonFiniteTensor names a weight, buffer or Adam moment of st holding NaN
+// or Inf ("" when all are finite).
+func nonFiniteTensor(st *nn.State) string {
+	for _, g := range []map[string]*nn.Tensor{st.Params, st.Buffers, st.AdamM, st.AdamV} {
+		for name, t := range g {
+			for _, v := range t.Data {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func nanToNull(x float64) any {
