@@ -427,3 +427,26 @@ func TestNaNWeightsAreNotCheckpointed(t *testing.T) {
 		})
 	}
 }
+
+// A Resume sent while the run was still training (a no-op) must not
+// count as the user's resume of a later divergence pause: the run stays
+// paused until it is resumed.
+func TestEarlierResumeDoesNotEndADivergencePause(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 50, Schedule: Schedule{BaseLR: 1e30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Resume(id); err != nil { // the run is starting: nothing to resume
+		t.Fatal(err)
+	}
+	waitFor(t, "divergence pause", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	time.Sleep(300 * time.Millisecond)
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	got := stateEvents(hist, id)
+	if want := []State{Queued, Running, Paused}; len(got) != len(want) || got[len(got)-1] != Paused {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+}

@@ -335,6 +335,18 @@ func (s *session) control() error {
 			if state != Paused {
 				s.flushSteps()
 				s.e.mu.Lock()
+				// A wake-up sent before this pause (a Resume while the run
+				// trained) must not end it: drop it, and look at the
+				// requests again under the same lock, so that one sent
+				// since the check above is not lost.
+				select {
+				case <-r.wake:
+				default:
+				}
+				if r.abandon || r.stopReq || !(r.pauseReq || r.diverged) {
+					s.e.mu.Unlock()
+					continue
+				}
 				reason := "paused by the user"
 				if r.diverged {
 					reason = r.info.Reason
