@@ -377,9 +377,6 @@ func (e *Engine) scheduleLocked() {
 		return
 	}
 	for _, id := range e.order {
-		if e.active >= e.opt.MaxActive {
-			return
-		}
 		r := e.runs[id]
 		if r.info.State != Queued || r.training || r.foreign {
 			continue
@@ -396,6 +393,11 @@ func (e *Engine) scheduleLocked() {
 			case a.info.State != Finished:
 				continue
 			}
+		}
+		// checked after the chain links, so that a run whose link failed
+		// fails at once, even while the trainers are busy
+		if e.active >= e.opt.MaxActive {
+			continue
 		}
 		if r.lock == nil {
 			f, ok := tryLock(e.st.runDir(id))
@@ -572,6 +574,7 @@ func (e *Engine) Delete(id string) error {
 			break
 		}
 	}
+	e.scheduleLocked() // runs queued after this one can no longer start: they fail now
 	return nil
 }
 

@@ -450,3 +450,32 @@ func TestEarlierResumeDoesNotEndADivergencePause(t *testing.T) {
 		t.Fatalf("states %v, want %v", got, want)
 	}
 }
+
+// Deleting the run a queued run comes after fails the queued run at once
+// (it can never start), rather than leaving it queued until something
+// else happens to the queue, also while another run holds the trainer.
+func TestDeletingAChainLinkFailsTheRunAfterIt(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	busy, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(busy)
+	ids, err := e.SubmitChain([]Spec{{Model: "sb", Preset: "test", Epochs: 100}, {Model: "sb", Preset: "test", Epochs: 1, After: "@0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Stop(ids[0])
+	waitRun(t, e, ids[0], 10*time.Second)
+	if i, _ := e.Run(ids[1]); i.State != Queued {
+		t.Fatalf("second link %s after the first stopped, want queued", i.State)
+	}
+	if err := e.Delete(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second link to fail", 2*time.Second, func() bool { i, _ := e.Run(ids[1]); return i.State == Failed })
+	if i, _ := e.Run(ids[1]); !strings.Contains(i.Reason, ids[0]) {
+		t.Fatalf("reason %q does not name the deleted run", i.Reason)
+	}
+}
