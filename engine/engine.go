@@ -290,10 +290,13 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	}
 	var ids []string
 	created := 0
-	defer func() { // give back reserved folders of runs that were not created
+	defer func() { // a refused chain leaves nothing: not its reserved folders, not its created runs
 		if created < len(ids) {
+			for _, id := range ids[:created] {
+				e.st.deleteRun(id)
+			}
 			for _, id := range ids[created:] {
-				os.Remove(e.st.runDir(id))
+				os.RemoveAll(e.st.runDir(id))
 			}
 		}
 	}()
@@ -305,6 +308,8 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		}
 		ids = append(ids, id)
 	}
+	// Every stage is checked before any is created, so that a bad stage
+	// does not leave the ones before it queued.
 	for i := range prepared {
 		s := &prepared[i]
 		s.ID = ids[i]
@@ -325,7 +330,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		}
 		if s.After == "" { // fed by a run that has not finished yet: wait for it
 			for _, f := range s.From {
-				if r, ok := e.runs[f]; ok && r.info.State.Active() {
+				if r, ok := e.runs[f]; contains(ids[:i], f) || (ok && r.info.State.Active()) {
 					s.After = f
 				}
 			}
@@ -335,18 +340,24 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 				return nil, fmt.Errorf("spec: run %q in after does not exist", s.After)
 			}
 		}
-		info := RunInfo{Spec: *s, State: Queued, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(),
+	}
+	infos := make([]RunInfo, len(prepared))
+	for i, s := range prepared {
+		infos[i] = RunInfo{Spec: s, State: Queued, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(),
 			BaselineMPJPE: math.NaN(), TotalSteps: 0, Device: s.Device}
-		if err := e.st.createRun(info); err != nil {
+		if err := e.st.createRun(infos[i]); err != nil {
 			return nil, err
 		}
 		created++
+	}
+	for _, info := range infos {
+		id := info.Spec.ID
 		r := &run{info: info, wake: make(chan struct{}, 1)}
-		r.lock, _ = tryLock(e.st.runDir(s.ID)) // a new folder: always free
-		e.runs[s.ID] = r
-		e.order = append(e.order, s.ID)
-		sp := *s
-		e.emit(Event{Run: s.ID, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
+		r.lock, _ = tryLock(e.st.runDir(id)) // a new folder: always free
+		e.runs[id] = r
+		e.order = append(e.order, id)
+		sp := info.Spec
+		e.emit(Event{Run: id, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
 	}
 	e.scheduleLocked()
 	return ids, nil

@@ -479,3 +479,27 @@ func TestDeletingAChainLinkFailsTheRunAfterIt(t *testing.T) {
 		t.Fatalf("reason %q does not name the deleted run", i.Reason)
 	}
 }
+
+// A chain refused at submit leaves nothing behind: the stages before the
+// bad one are neither listed nor trained, and no run folders stay.
+func TestRefusedChainCreatesNoRuns(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	_, err := e.SubmitChain([]Spec{
+		{Model: "sb", Preset: "test", Epochs: 1},
+		{Model: "sb", Preset: "test", Epochs: 1, From: []string{"no-such-run"}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "no-such-run") {
+		t.Fatalf("chain with a missing run accepted or unclear: %v", err)
+	}
+	if runs := e.Runs(); len(runs) != 0 {
+		t.Fatalf("a refused chain left %d runs, the first %s", len(runs), runs[0].State)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, en := range ents {
+		if en.IsDir() {
+			t.Fatalf("a refused chain left the folder %s", en.Name())
+		}
+	}
+}
