@@ -503,3 +503,28 @@ func TestRefusedChainCreatesNoRuns(t *testing.T) {
 		}
 	}
 }
+
+// A best checkpoint that cannot be written fails the run without a last
+// checkpoint that claims it: resuming would otherwise trust a best score
+// whose weights are not on disk (and finish from other weights).
+func TestFailedBestCheckpointLeavesLastConsistent(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	spec := slowSpec()
+	spec.CkptEvery = 0
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a folder in the way: the rename onto best.ckpt fails
+	if err := os.MkdirAll(filepath.Join(CkptPath(e.RunDir(id), "best"), "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	info := waitRun(t, e, id, time.Minute)
+	if info.State != Failed || !strings.Contains(info.Reason, "checkpoint") {
+		t.Fatalf("state %s (%s), want failed on the checkpoint", info.State, info.Reason)
+	}
+	if c, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil && !math.IsNaN(c.BestScore) {
+		t.Fatalf("last checkpoint (step %d) claims best score %v, but no best checkpoint was written", c.Step, c.BestScore)
+	}
+}

@@ -616,11 +616,10 @@ func (s *session) saveCheckpoint(best bool) error {
 	if err != nil {
 		return err
 	}
-	path := CkptPath(s.dir, "last")
-	if err := atomicfile.Write(path, b); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
+	// `best` first: a `last` that records a best score must find its
+	// weights in `best` (a resume trusts the score and finish reads the
+	// file). When `last` fails after it, the resumed run repeats the
+	// epoch and writes the same `best` again.
 	if best {
 		bp := CkptPath(s.dir, "best")
 		if err := atomicfile.Write(bp, b); err != nil {
@@ -628,6 +627,11 @@ func (s *session) saveCheckpoint(best bool) error {
 		}
 		s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: bp, Step: s.step, Epoch: s.epoch, Best: true}})
 	}
+	path := CkptPath(s.dir, "last")
+	if err := atomicfile.Write(path, b); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
 	return nil
 }
 
