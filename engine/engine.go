@@ -498,6 +498,9 @@ func (e *Engine) Resume(id string) error {
 		e.setState(r, Queued, "")
 		e.scheduleLocked()
 	case r.info.State == Stopped || r.info.State == Failed:
+		if r.info.Spec.Model == "" { // listed from a folder whose config.toml did not parse
+			return fmt.Errorf("run %s cannot be resumed: %s", id, r.info.Reason)
+		}
 		if r.lock == nil {
 			f, ok := tryLock(e.st.runDir(id))
 			if !ok {

@@ -528,3 +528,35 @@ func TestFailedBestCheckpointLeavesLastConsistent(t *testing.T) {
 		t.Fatalf("last checkpoint (step %d) claims best score %v, but no best checkpoint was written", c.Step, c.BestScore)
 	}
 }
+
+// A run whose config.toml no longer parses (a hand edit gone wrong) is
+// listed as failed with the parse error, not silently left out.
+func TestUnreadableConfigIsListedAsFailed(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Stop(id)
+	waitRun(t, e, id, 10*time.Second)
+	e.Close()
+	if err := os.WriteFile(filepath.Join(dir, id, "config.toml"), []byte("model = \"sb\"\nepochs = [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	info, ok := e2.Run(id)
+	if !ok {
+		t.Fatal("the run with an unreadable config.toml is not listed")
+	}
+	if info.State != Failed || !strings.Contains(info.Reason, "config.toml") {
+		t.Fatalf("state %s (%s), want failed naming config.toml", info.State, info.Reason)
+	}
+	if err := e2.Resume(id); err == nil || !strings.Contains(err.Error(), "config.toml") {
+		t.Fatalf("resuming a run without a spec: %v", err)
+	}
+	if err := e2.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -283,9 +283,9 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 	sort.SliceStable(dirs, func(i, j int) bool { return dirs[i].t.Before(dirs[j].t) })
 	var out []RunInfo
 	for _, e := range dirs {
-		spec, err := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
-		if err != nil {
-			continue
+		spec, specErr := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
+		if specErr != nil { // listed, so that the user learns why it cannot run
+			spec = Spec{Name: e.name}
 		}
 		spec.ID = e.name
 		info := RunInfo{Spec: spec, State: Stopped, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(), BaselineMPJPE: math.NaN()}
@@ -309,6 +309,9 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
+		}
+		if specErr != nil {
+			info.State, info.Reason = Failed, "unreadable spec: "+specErr.Error()
 		}
 		out = append(out, info)
 	}
