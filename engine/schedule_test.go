@@ -71,6 +71,13 @@ func TestConstantAndValidate(t *testing.T) {
 		{Kind: "exp", BaseLR: 1, Gamma: 0.9},
 		{Kind: "cosine", BaseLR: 1, WarmupSteps: 5, TotalSteps: 5},
 		{Kind: "linear", BaseLR: 1},
+		// a negative floor turns the end of the run into gradient ascent
+		{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 100, MinLR: -1e-3},
+		{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 100, MinLR: math.NaN()},
+		{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 100, WarmupSteps: -10},
+		{Kind: "step", BaseLR: 1, StepsPerEpoch: 10, Milestones: []int{1}, Gamma: math.NaN()},
+		{Kind: "exp", BaseLR: 1, DecaySteps: 10, Gamma: math.NaN()},
+		{Kind: "exp", BaseLR: 1, DecaySteps: 10, Gamma: math.Inf(1)},
 	} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
