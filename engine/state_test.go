@@ -254,6 +254,22 @@ func TestCorruptCheckpointFailsResumeClearly(t *testing.T) {
 	if string(after) != string(b) {
 		t.Fatal("the corrupt checkpoint was overwritten")
 	}
+	// The run never ran again: its failed event says it failed queued, as
+	// its state event does.
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	var failedFrom, stateFrom State
+	for _, ev := range hist {
+		if ev.Run == id && ev.Kind == EvFailed {
+			failedFrom = ev.State.From
+		}
+		if ev.Run == id && ev.Kind == EvState && ev.State.To == Failed {
+			stateFrom = ev.State.From
+		}
+	}
+	if failedFrom != Queued || stateFrom != Queued {
+		t.Fatalf("failed event from %q, state event from %q; want both from queued", failedFrom, stateFrom)
+	}
 }
 
 func TestRestartListsRuns(t *testing.T) {

@@ -83,6 +83,7 @@ func (e *Engine) train(r *run) {
 	s.dropPending()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	from := r.info.State // queued when setup failed, paused when stopped while paused
 	switch {
 	case errors.Is(err, errAbandoned):
 		// Like a killed process: no final checkpoint, state left as is,
@@ -95,10 +96,10 @@ func (e *Engine) train(r *run) {
 	case err != nil:
 		r.info.Reason = err.Error()
 		e.setState(r, Failed, err.Error())
-		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: Running, To: Failed, Reason: err.Error()}, Result: s.result()})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: from, To: Failed, Reason: err.Error()}, Result: s.result()})
 	default:
 		e.setState(r, Finished, "")
-		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: Running, To: Finished}, Result: s.result()})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: from, To: Finished}, Result: s.result()})
 	}
 	if s.prog != nil {
 		s.prog.Close()
