@@ -608,11 +608,12 @@ func (s *session) saveCheckpoint(best bool) error {
 	lv, _ := json.Marshal(nanToNull(s.lastVal))
 	// JSON writes a float64 so that it reads back bit for bit: a resumed
 	// epoch's mean training loss equals the uninterrupted one.
-	el, _ := json.Marshal(map[string]any{"sum": s.epochLossSum, "n": s.epochLossN})
+	meta := map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID}
+	if el, err := json.Marshal(map[string]any{"sum": s.epochLossSum, "n": s.epochLossN}); err == nil {
+		meta["epoch_loss"] = string(el)
+	}
 	c := &checkpoints.Checkpoint{Model: s.spec.Model, ConfigHash: s.hash, Step: s.step, Epoch: s.epoch, Pos: s.pos,
-		Seed: s.spec.Seed, BestScore: s.best, Meta: map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID,
-			"epoch_loss": string(el)},
-		State: st, Task: s.task.State()}
+		Seed: s.spec.Seed, BestScore: s.best, Meta: meta, State: st, Task: s.task.State()}
 	b, err := checkpoints.Encode(c)
 	if err != nil {
 		return err
