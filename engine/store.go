@@ -283,9 +283,9 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 	sort.SliceStable(dirs, func(i, j int) bool { return dirs[i].t.Before(dirs[j].t) })
 	var out []RunInfo
 	for _, e := range dirs {
-		spec, err := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
-		if err != nil {
-			continue
+		spec, specErr := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
+		if specErr != nil { // listed, so that the user learns why it cannot run
+			spec = Spec{Name: e.name}
 		}
 		spec.ID = e.name
 		info := RunInfo{Spec: spec, State: Stopped, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(), BaselineMPJPE: math.NaN()}
@@ -304,8 +304,14 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 			if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
 				info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
 			}
+			if sc := &info.Spec.Schedule; sc.Kind == "cosine" && sc.TotalSteps == 0 { // likewise: the run's length
+				sc.TotalSteps = info.TotalSteps
+			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
+		}
+		if specErr != nil {
+			info.State, info.Reason = Failed, "unreadable spec: "+specErr.Error()
 		}
 		out = append(out, info)
 	}
