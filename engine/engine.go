@@ -550,9 +550,12 @@ func (e *Engine) Wait(id string, timeout time.Duration) (RunInfo, error) {
 			return info, fmt.Errorf("no run %q", id)
 		}
 		if !info.State.Active() {
+			// The run may have been deleted since e.Run read it.
+			var done chan struct{}
 			e.mu.Lock()
-			r := e.runs[id]
-			done := r.done
+			if r := e.runs[id]; r != nil {
+				done = r.done
+			}
 			e.mu.Unlock()
 			if done != nil {
 				<-done

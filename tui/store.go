@@ -132,7 +132,9 @@ func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
 	r.loaded = true
 	if steps, err := h.Steps(info.Spec.ID); err == nil {
 		for _, p := range steps {
-			r.step = append(r.step, float64(p.Step))
+			// Stored steps are numbered from 0; the charts count steps
+			// done, as live step events do.
+			r.step = append(r.step, float64(p.Step+1))
 			r.wall = append(r.wall, math.NaN())
 			r.loss = append(r.loss, p.Loss)
 			r.lr = append(r.lr, p.LR)
