@@ -11,7 +11,7 @@ import (
 // history is a storedHistory over fixed steps.
 type history []engine.StepPoint
 
-func (h history) Steps(string) ([]engine.StepPoint, error)    { return h, nil }
+func (h history) Steps(string) ([]engine.StepPoint, error)  { return h, nil }
 func (h history) Epochs(string) ([]engine.EpochInfo, error) { return nil, nil }
 
 // A run reloaded from the store plots its steps where the same run's live
