@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// Global flags written before the command name are the command's own:
+// `poselab --runs-dir DIR runs ls` lists DIR's runs instead of failing with
+// "poselab tui: unexpected arguments".
+func TestGlobalFlagsBeforeCommand(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "--runs-dir", dir, "train", "--model", "sb", "--preset", "test", "--epochs", "1"); code != 0 {
+		t.Fatalf("--runs-dir before train: exit %d: %s", code, errs)
+	}
+	for _, args := range [][]string{
+		{"--runs-dir", dir, "runs", "ls"},
+		{"--runs-dir=" + dir, "runs", "ls"},
+		{"-runs-dir", dir, "runs", "ls"},
+	} {
+		out, errs, code := trainCLI(t, args...)
+		if code != 0 || !strings.Contains(out, "sb-") {
+			t.Fatalf("%q: exit %d, out %q, err %q", args, code, out, errs)
+		}
+	}
+	// A command that has no such flag says so, and fails.
+	if _, errs, code := trainCLI(t, "--runs-dir", dir, "devices"); code != 2 || !strings.Contains(errs, "runs-dir") {
+		t.Fatalf("--runs-dir before devices: exit %d: %s", code, errs)
+	}
+}
+
+func TestLeadingGlobalFlags(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		global int
+	}{
+		{[]string{"train"}, 0},
+		{[]string{"--runs-dir", "train", "train"}, 2},
+		{[]string{"--runs-dir=x", "--no-demo"}, 2},
+		{[]string{"--runs-dir"}, 1},
+		{[]string{"--json", "train"}, 0},
+		{[]string{"--help"}, 0},
+	} {
+		g, rest := leadingGlobalFlags(c.args)
+		if len(g) != c.global || len(g)+len(rest) != len(c.args) {
+			t.Errorf("%q: global %q rest %q", c.args, g, rest)
+		}
+	}
+}
