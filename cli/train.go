@@ -16,6 +16,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"poselab/datasets/synth"
 	"poselab/engine"
 )
 
@@ -65,10 +66,20 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
-	if *epochs < 0 || *batch < 0 || *ckpt < 0 {
-		return Usagef("--epochs, --batch and --ckpt-every must not be negative")
+	// 0 stands for "the preset's" only while the flag is left out: an
+	// explicit --epochs 0 or --batch 0 would otherwise train the preset's
+	// numbers without a word.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"epochs", *epochs}, {"batch", *batch}, {"ckpt-every", *ckpt}} {
+		if f.v < 0 || (f.v == 0 && set[f.name]) {
+			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", f.name, f.v)
+		}
 	}
-	if *lr < 0 || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
+	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
 		return Usagef("--lr must be a positive number, got %v", *lr)
 	}
 	if *loss != "" && *loss != "l1" && *loss != "mse" {
@@ -86,9 +97,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
-	if *data != "synth" {
-		if _, err := os.Stat(*data); err != nil {
-			return Usagef("--data %q: not \"synth\" and not a readable folder (%v)", *data, err)
+	if err := checkData(*data); err != nil {
+		return err
+	}
+	if *size != "" {
+		if *data != "synth" {
+			return Usagef("--data-size is the size of the synthetic data; --data %s is a folder", *data)
+		}
+		if _, err := synth.SizeCounts(synth.Size(*size)); err != nil {
+			return UsageError{err}
 		}
 	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
@@ -106,6 +123,25 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return UsageError{err}
 	}
 	return watch(e, []string{id}, *asJSON, stdout, stderr)
+}
+
+// checkData refuses a --data that no loader reads before any run is
+// created: the run would otherwise be left behind as a failed one.
+func checkData(data string) error {
+	if data == "synth" {
+		return nil
+	}
+	st, err := os.Stat(data)
+	if err != nil {
+		return Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
+	}
+	if !st.IsDir() {
+		return Usagef("--data %q is a file: want \"synth\" or a data folder", data)
+	}
+	if _, err := engine.OpenDataset(engine.Spec{Data: data}); err != nil {
+		return UsageError{err}
+	}
+	return nil
 }
 
 // watch follows runs until none of them is active, printing progress (or

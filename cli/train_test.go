@@ -198,3 +198,36 @@ func TestCtrlCStopsWithCheckpoint(t *testing.T) {
 		t.Fatalf("run state %v at step %v, checkpoint at step %d", info["state"], info["step"], c.Step)
 	}
 }
+
+// Flag values that cannot train are refused up front (exit 2, no run left
+// behind): an explicit 0 where 0 means "the preset's", a --data that is a
+// file or a folder no loader reads, an unknown or meaningless --data-size.
+func TestTrainRefusesBadValuesBeforeCreatingARun(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.csv")
+	if err := os.WriteFile(file, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := filepath.Join(dir, "runs")
+	for _, args := range [][]string{
+		{"train", "--epochs", "0"},
+		{"train", "--batch", "0"},
+		{"train", "--ckpt-every", "0"},
+		{"train", "--lr", "0"},
+		{"train", "--data", file},
+		{"train", "--data", dir},
+		{"train", "--data-size", "huge"},
+		{"train", "--data", dir, "--data-size", "tiny"},
+		{"pipeline", "run", "C", "--data", "/no/such/folder"},
+		{"pipeline", "run", "C", "--data", file},
+	} {
+		_, errs, code := trainCLI(t, append(args, "--preset", "test", "--runs-dir", runs)...)
+		if code != 2 || strings.TrimSpace(errs) == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+	out, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
+	if !strings.Contains(out, "no runs") {
+		t.Errorf("bad flags left runs behind:\n%s", out)
+	}
+}
