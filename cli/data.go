@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,6 +66,21 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	// Checked before anything is rendered or written: a negative --cols
+	// panicked in the ASCII view after the PNG was written, 0 or 1 printed
+	// an empty view, and a NaN angle rendered a blank crop.
+	if *cols < 2 || *cols > 1000 {
+		return Usagef("--cols must be 2..1000 characters, got %d", *cols)
+	}
+	if math.IsNaN(*rot) || math.IsInf(*rot, 0) {
+		return Usagef("--rot must be a finite number of degrees, got %v", *rot)
+	}
+	if *cropSize < 8 || *cropSize > 4096 {
+		return Usagef("--crop must be 8..4096 px, got %d", *cropSize)
+	}
+	if st, err := os.Stat(*out); err == nil && st.IsDir() {
+		return Usagef("--out %s is a folder: want a .png file", *out)
 	}
 	sp, err := engine.ParseSplit(*split)
 	if err != nil {

@@ -53,6 +53,12 @@ func TestDataBadInput(t *testing.T) {
 		{"data", "show", "--index", "999999"},
 		{"data", "show", "--size", "huge"},
 		{"data", "show", "--split", "dev"},
+		{"data", "show", "--cols", "-3"},
+		{"data", "show", "--cols", "0"},
+		{"data", "show", "--cols", "100000000"},
+		{"data", "show", "--rot", "NaN"},
+		{"data", "show", "--crop", "0"},
+		{"data", "show", "--out", "."},
 		{"data", "synth", "--format", "eth"},
 		{"data", "synth", "--out", "x", "--format", "coco"},
 	} {
