@@ -71,3 +71,30 @@ func TestDataBadInput(t *testing.T) {
 		}
 	}
 }
+
+// data synth does not write over a folder that holds files (a real data
+// set's labels have the names it writes) unless --force.
+func TestDataSynthKeepsANonEmptyFolder(t *testing.T) {
+	dir := t.TempDir()
+	label := filepath.Join(dir, "h36m", "annot", "train.pkl")
+	if err := os.MkdirAll(filepath.Dir(label), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(label, []byte("real labels"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var so, se bytes.Buffer
+	if code := Main([]string{"data", "synth", "--out", dir, "--no-images"}, &so, &se); code != 2 || !strings.Contains(se.String(), "not empty") {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	if b, _ := os.ReadFile(label); string(b) != "real labels" {
+		t.Fatal("data synth wrote over an existing label file")
+	}
+	se.Reset()
+	if code := Main([]string{"data", "synth", "--out", dir, "--no-images", "--force"}, &so, &se); code != 0 {
+		t.Fatalf("--force: exit %d: %s", code, se.String())
+	}
+	if b, _ := os.ReadFile(label); string(b) == "real labels" {
+		t.Fatal("--force did not write the export")
+	}
+}
