@@ -175,6 +175,9 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 		return Usagef("%s: no people to score", gtPath)
 	}
 	r := pose.PCKh(pj, mpii.Persons(gt), 0.5)
+	if math.IsNaN(r.Summary) { // the table printed "NaN %" with exit 0
+		return Usagef("%s: no visible joints to score", gtPath)
+	}
 	if asJSON {
 		out := Metrics2DJSON{N: r.N, PCKh50: r.Summary}
 		for j := range r.PerJoint {
@@ -184,9 +187,6 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 			}
 			v := r.PerJoint[j]
 			out.PerJointPCKh50 = append(out.PerJointPCKh50, &v)
-		}
-		if math.IsNaN(out.PCKh50) {
-			return Usagef("%s: no visible joints to score", gtPath)
 		}
 		return writeJSON(stdout, out)
 	}
