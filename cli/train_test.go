@@ -231,3 +231,34 @@ func TestTrainRefusesBadValuesBeforeCreatingARun(t *testing.T) {
 		t.Errorf("bad flags left runs behind:\n%s", out)
 	}
 }
+
+// export's bad --out, --format and --weights names are input errors
+// (exit 2) even for a run that exists, and write nothing.
+func TestExportBadFileNamesExit2(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	if _, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", runs); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	out, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var ls []map[string]any
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
+		t.Fatalf("runs ls: %q %v", out, err)
+	}
+	id := ls[0]["id"].(string)
+	for _, args := range [][]string{
+		{"--out", filepath.Join(dir, "p.txt")},
+		{"--out", filepath.Join(dir, "p.json"), "--format", "csv"},
+		{"--out", dir},
+		{"--weights", filepath.Join(dir, "w.pt")},
+	} {
+		_, errs, code := trainCLI(t, append([]string{"export", "--run", id, "--runs-dir", runs}, args...)...)
+		if code != 2 || strings.TrimSpace(errs) == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("failed exports left files: %v", ents)
+	}
+}
