@@ -47,3 +47,16 @@ func TestLeadingGlobalFlags(t *testing.T) {
 		}
 	}
 }
+
+// $POSELAB_RUNS is the default runs folder of every command: the TUI and
+// the server opened ./runs while train wrote to $POSELAB_RUNS.
+func TestRunsDirFromEnvironmentEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("POSELAB_RUNS", dir)
+	for _, cmd := range []string{"tui", "serve", "train"} {
+		_, errs, code := trainCLI(t, cmd, "--help")
+		if code != 0 || !strings.Contains(errs, dir) {
+			t.Errorf("%s --help: exit %d, the --runs-dir default is not $POSELAB_RUNS:\n%s", cmd, code, errs)
+		}
+	}
+}

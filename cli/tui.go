@@ -35,7 +35,7 @@ hang-up (SIGHUP) stops them cleanly with a checkpoint.`
 
 func runTUI(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("tui", tuiSynopsis, stderr)
-	runsDir := fs.String("runs-dir", "runs", "folder of the runs (created if missing)")
+	runsDir := runsDirFlag(fs) // $POSELAB_RUNS too, like every other command
 	noDemo := fs.Bool("no-demo", false, "do not start the demo run on an empty runs folder")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
