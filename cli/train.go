@@ -301,9 +301,9 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	switch ev.Kind {
 	case engine.EvStarted:
 		info, _ := e.Run(ev.Run)
-		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s/%s, baseline (mean pose) %s",
+		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s, baseline (mean pose) %s",
 			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
-			ev.Spec.Data, ev.Spec.DataSize, mm(info.BaselineMPJPE))
+			dataLabel(*ev.Spec), mm(info.BaselineMPJPE))
 	case engine.EvStep:
 		s := ev.Step
 		eta := (time.Duration(s.ETASeconds) * time.Second).Round(time.Second)
@@ -352,6 +352,16 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	case engine.EvFailed:
 		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
 	}
+}
+
+// dataLabel names a run's data: synth with its size ("synth/tiny"), a
+// folder as it is (the size is the synthetic data's, and "DIR/tiny" read
+// as a subfolder that was never opened).
+func dataLabel(s engine.Spec) string {
+	if s.Data == "" || s.Data == "synth" {
+		return "synth/" + s.DataSize
+	}
+	return s.Data
 }
 
 // flatten turns an event into one flat JSON object: "event", "run",

@@ -262,3 +262,36 @@ func TestExportBadFileNamesExit2(t *testing.T) {
 		t.Errorf("failed exports left files: %v", ents)
 	}
 }
+
+// A run on a data folder (the real ETH sample) names the folder as it is:
+// "data DIR/tiny" read as a subfolder that was never opened.
+func TestTrainOnDataFolderNamesIt(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "eth")
+	os.MkdirAll(filepath.Join(data, "h36m", "annot"), 0o755)
+	for split, src := range map[string]string{"train": "val", "val": "val", "test": "test"} {
+		pkl, err := os.ReadFile("../datasets/h36m/testdata/eth/" + src + ".pkl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, "h36m", "annot", split+".pkl"), pkl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := filepath.Join(dir, "runs")
+	out, errs, code := trainCLI(t, "train", "--data", data, "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ls, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(ls), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("runs ls: %q %v", ls, err)
+	}
+	show, _, _ := trainCLI(t, "runs", "show", rs[0]["id"].(string), "--runs-dir", runs)
+	for _, text := range []string{out, show} {
+		if !strings.Contains(text, "data "+data+",") || strings.Contains(text, data+"/") {
+			t.Errorf("the data folder is not named as it is:\n%s", text)
+		}
+	}
+}
