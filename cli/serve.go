@@ -127,8 +127,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := newServer(c, eng)
 	if err != nil {
+		// The key files were checked above: what is left is the host key
+		// (unreadable, or not a private key), which the error did not name.
 		eng.Close()
-		return err
+		return UsageError{fmt.Errorf("--host-key %s: %w", c.hostKey, err)}
 	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
