@@ -195,6 +195,10 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 	fmt.Fprintf(&b, "  PCKh@0.5    %6.2f %% (visible joints, pelvis and thorax excluded)\n\n", r.Summary)
 	fmt.Fprintf(&b, "  %-11s %8s %8s\n", "joint", "PCKh %", "visible")
 	for j, v := range r.PerJoint {
+		if math.IsNaN(v) { // no visible instance of the joint (null in --json)
+			fmt.Fprintf(&b, "  %-11s %8s %8d\n", pose.MPIIJointNames[j], "-", r.Visible[j])
+			continue
+		}
 		fmt.Fprintf(&b, "  %-11s %8.2f %8d\n", pose.MPIIJointNames[j], v, r.Visible[j])
 	}
 	_, err = io.WriteString(stdout, b.String())
