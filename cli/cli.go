@@ -60,6 +60,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		usage(stdout)
 		return 0
+	} else if len(after) > 0 {
+		// A command's own flag before its name (`poselab --json runs ls`)
+		// would reach the TUI as a flag it does not know: say where it goes.
+		for _, a := range after[1:] {
+			if _, isCmd := commands[a]; isCmd && a != DefaultCommand {
+				fmt.Fprintf(stderr, "poselab: %s goes after the command name: poselab %s ... %s (only --runs-dir may come first)\n", after[0], a, after[0])
+				return 2
+			}
+		}
 	}
 	if name == "help" {
 		usage(stdout)

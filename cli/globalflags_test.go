@@ -23,6 +23,11 @@ func TestGlobalFlagsBeforeCommand(t *testing.T) {
 			t.Fatalf("%q: exit %d, out %q, err %q", args, code, out, errs)
 		}
 	}
+	// A command's own flag before its name: the error says where it goes
+	// (it was "poselab tui: flag provided but not defined: -json").
+	if _, errs, code := trainCLI(t, "--json", "runs", "ls", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "--json goes after the command name: poselab runs") {
+		t.Fatalf("--json before runs: exit %d: %s", code, errs)
+	}
 	// A command that has no such flag says so, and fails.
 	if _, errs, code := trainCLI(t, "--runs-dir", dir, "devices"); code != 2 || !strings.Contains(errs, "runs-dir") {
 		t.Fatalf("--runs-dir before devices: exit %d: %s", code, errs)
