@@ -82,6 +82,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
 		return Usagef("--lr must be a positive number, got %v", *lr)
 	}
+	if *tf32 && *device != "cuda" { // CPU math is float32 throughout: it would be ignored
+		return Usagef("--tf32 is a CUDA setting: it needs --device cuda")
+	}
 	if *loss != "" && *loss != "l1" && *loss != "mse" {
 		return Usagef("--loss must be l1 or mse, got %q", *loss)
 	}

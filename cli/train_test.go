@@ -218,6 +218,7 @@ func TestTrainRefusesBadValuesBeforeCreatingARun(t *testing.T) {
 		{"train", "--data", dir},
 		{"train", "--data-size", "huge"},
 		{"train", "--data", dir, "--data-size", "tiny"},
+		{"train", "--tf32"},
 		{"pipeline", "run", "C", "--data", "/no/such/folder"},
 		{"pipeline", "run", "C", "--data", file},
 	} {
