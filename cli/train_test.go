@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,17 +270,7 @@ func TestExportBadFileNamesExit2(t *testing.T) {
 // "data DIR/tiny" read as a subfolder that was never opened.
 func TestTrainOnDataFolderNamesIt(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "eth")
-	os.MkdirAll(filepath.Join(data, "h36m", "annot"), 0o755)
-	for split, src := range map[string]string{"train": "val", "val": "val", "test": "test"} {
-		pkl, err := os.ReadFile("../datasets/h36m/testdata/eth/" + src + ".pkl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(data, "h36m", "annot", split+".pkl"), pkl, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	data := ethFolder(t, dir)
 	runs := filepath.Join(dir, "runs")
 	out, errs, code := trainCLI(t, "train", "--data", data, "--batch", "2", "--epochs", "1", "--runs-dir", runs)
 	if code != 0 {
@@ -293,6 +285,73 @@ func TestTrainOnDataFolderNamesIt(t *testing.T) {
 	for _, text := range []string{out, show} {
 		if !strings.Contains(text, "data "+data+",") || strings.Contains(text, data+"/") {
 			t.Errorf("the data folder is not named as it is:\n%s", text)
+		}
+	}
+}
+
+// ethFolder writes an ETH-layout data folder from the real sample pickles
+// (4 Human3.6M frames, used for train and val) with grey 256 x 256 crops
+// as images, and returns it.
+func ethFolder(t *testing.T, dir string) string {
+	t.Helper()
+	data := filepath.Join(dir, "eth")
+	os.MkdirAll(filepath.Join(data, "h36m", "annot"), 0o755)
+	for split, src := range map[string]string{"train": "val", "val": "val", "test": "test"} {
+		pkl, err := os.ReadFile("../datasets/h36m/testdata/eth/" + src + ".pkl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, "h36m", "annot", split+".pkl"), pkl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	img := image.NewGray(image.Rect(0, 0, 256, 256))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i % 251)
+	}
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		"S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg",
+		"S5/S5_SittingDown.54138969/S5_SittingDown.54138969_002061.jpg",
+		"S7/S7_Greeting.55011271/S7_Greeting.55011271_000396.jpg",
+		"S8/S8_WalkDog_1.55011271/S8_WalkDog_1.55011271_000026.jpg",
+	} {
+		p := filepath.Join(data, "h36m", "images", filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data
+}
+
+// A 2D model's validation error is pixels: runs ls, show and --json said
+// "35.0 mm" and put it under val_mpjpe_mm.
+func TestRunsShow2DErrorInPixels(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--data", ethFolder(t, dir), "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if code != 0 || !strings.Contains(out, " px") {
+		t.Fatalf("exit %d: %s\n%s", code, errs, out)
+	}
+	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
+	js, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(js), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("runs ls --json: %q %v", js, err)
+	}
+	id := rs[0]["id"].(string)
+	if v, ok := rs[0]["val_px"].(float64); !ok || v <= 0 || rs[0]["val_mpjpe_mm"] != nil {
+		t.Errorf("--json: val_px %v, val_mpjpe_mm %v", rs[0]["val_px"], rs[0]["val_mpjpe_mm"])
+	}
+	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", runs)
+	cmp, _, _ := trainCLI(t, "runs", "compare", id, id, "--runs-dir", runs)
+	for _, text := range []string{ls, show, cmp} {
+		if !strings.Contains(text, " px") || strings.Contains(text, "0 mm") {
+			t.Errorf("a 2D run's error is not in pixels:\n%s", text)
 		}
 	}
 }
