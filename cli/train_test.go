@@ -349,7 +349,17 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	}
 	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", runs)
 	cmp, _, _ := trainCLI(t, "runs", "compare", id, id, "--runs-dir", runs)
-	for _, text := range []string{ls, show, cmp} {
+	// eval printed "MPJPE 0.00 mm", a perfect score, for a 2D model.
+	ev, _, code := trainCLI(t, "eval", "--run", id, "--runs-dir", runs)
+	if code != 0 || !strings.Contains(ev, "PCKh@0.5") {
+		t.Errorf("eval of a 2D run: exit %d:\n%s", code, ev)
+	}
+	evj, _, _ := trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", runs)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil {
+		t.Errorf("eval --json of a 2D run: %q %v", evj, err)
+	}
+	for _, text := range []string{ls, show, cmp, ev} {
 		if !strings.Contains(text, " px") || strings.Contains(text, "0 mm") {
 			t.Errorf("a 2D run's error is not in pixels:\n%s", text)
 		}
