@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -100,7 +101,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
-	if err := checkData(*data); err != nil {
+	var err error
+	if spec.Data, err = checkData(*data); err != nil {
 		return err
 	}
 	if *size != "" {
@@ -129,22 +131,29 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 }
 
 // checkData refuses a --data that no loader reads before any run is
-// created: the run would otherwise be left behind as a failed one.
-func checkData(data string) error {
+// created: the run would otherwise be left behind as a failed one. It
+// returns the folder as an absolute path: the run's spec keeps it, and a
+// relative one would name another folder (or none) when the run is
+// resumed or evaluated from another working directory.
+func checkData(data string) (string, error) {
 	if data == "synth" {
-		return nil
+		return data, nil
 	}
 	st, err := os.Stat(data)
 	if err != nil {
-		return Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
+		return "", Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
 	}
 	if !st.IsDir() {
-		return Usagef("--data %q is a file: want \"synth\" or a data folder", data)
+		return "", Usagef("--data %q is a file: want \"synth\" or a data folder", data)
 	}
 	if _, err := engine.OpenDataset(engine.Spec{Data: data}); err != nil {
-		return UsageError{err}
+		return "", UsageError{err}
 	}
-	return nil
+	abs, err := filepath.Abs(data)
+	if err != nil {
+		return "", err
+	}
+	return abs, nil
 }
 
 // watch follows runs until none of them is active, printing progress (or

@@ -365,3 +365,28 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 		}
 	}
 }
+
+// A relative --data is kept absolute in the run's spec: resumed, evaluated
+// or exported from another working directory, "eth" named another folder
+// or none.
+func TestTrainKeepsTheDataFolderAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	ethFolder(t, dir)
+	t.Chdir(dir)
+	runs := filepath.Join(dir, "runs")
+	if _, errs, code := trainCLI(t, "train", "--data", "eth", "--batch", "2", "--epochs", "1", "--runs-dir", runs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	js, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(js), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("runs ls --json: %q %v", js, err)
+	}
+	t.Chdir(t.TempDir())
+	if data := rs[0]["spec"].(map[string]any)["data"]; data != filepath.Join(dir, "eth") {
+		t.Errorf("spec data %q, want %q", data, filepath.Join(dir, "eth"))
+	}
+	if _, errs, code := trainCLI(t, "eval", "--run", rs[0]["id"].(string), "--runs-dir", runs); code != 0 {
+		t.Errorf("eval from another folder: exit %d: %s", code, errs)
+	}
+}
