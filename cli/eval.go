@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"poselab/datasets"
@@ -114,6 +115,9 @@ func evalRun(e *engine.Engine, id string, sp datasets.Split) (engine.EpochInfo, 
 // openRun opens the engine on a runs folder that must hold run id (the
 // caller closes it); a missing run is a usage error.
 func openRun(runsDir, id string) (*engine.Engine, error) {
+	if err := existingRunsDir(runsDir); err != nil {
+		return nil, err
+	}
 	e, err := engine.Open(engine.Options{RunsDir: runsDir})
 	if err != nil {
 		return nil, err
@@ -123,4 +127,15 @@ func openRun(runsDir, id string) (*engine.Engine, error) {
 		return nil, Usagef("no run %q in %s", id, runsDir)
 	}
 	return e, nil
+}
+
+// existingRunsDir refuses a runs folder that does not exist for commands
+// that only read runs: opening the engine on it would create it (and its
+// database), so a mistyped --runs-dir left a stray folder and said
+// "no runs".
+func existingRunsDir(runsDir string) error {
+	if st, err := os.Stat(runsDir); err != nil || !st.IsDir() {
+		return Usagef("runs directory %q does not exist", runsDir)
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,6 +64,28 @@ func TestRunsDirFromEnvironmentEverywhere(t *testing.T) {
 		_, errs, code := trainCLI(t, cmd, "--help")
 		if code != 0 || !strings.Contains(errs, dir) {
 			t.Errorf("%s --help: exit %d, the --runs-dir default is not $POSELAB_RUNS:\n%s", cmd, code, errs)
+		}
+	}
+}
+
+// Commands that read runs do not create a missing runs folder: a mistyped
+// --runs-dir left a stray folder with a database and printed "no runs".
+func TestReadingCommandsDoNotCreateTheRunsFolder(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-runs")
+	for _, args := range [][]string{
+		{"runs", "ls"},
+		{"runs", "show", "x"},
+		{"runs", "rm", "x"},
+		{"eval", "--run", "x"},
+		{"export", "--run", "x", "--out", filepath.Join(t.TempDir(), "p.csv")},
+		{"resume", "x"},
+	} {
+		_, errs, code := trainCLI(t, append(args, "--runs-dir", missing)...)
+		if code != 2 || !strings.Contains(errs, "does not exist") {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("%v created %s", args, missing)
 		}
 	}
 }

@@ -58,6 +58,9 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	default:
 		return Usagef("unknown runs command %q (ls, show, compare, rm)", sub)
 	}
+	if err := existingRunsDir(*runsDir); err != nil {
+		return err
+	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
 		return err
