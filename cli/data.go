@@ -82,6 +82,9 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	if st, err := os.Stat(*out); err == nil && st.IsDir() {
 		return Usagef("--out %s is a folder: want a .png file", *out)
 	}
+	if !strings.EqualFold(filepath.Ext(*out), ".png") { // PNG bytes under x.jpg
+		return Usagef("--out %s: the crop is written as PNG: want a .png file", *out)
+	}
 	sp, err := engine.ParseSplit(*split)
 	if err != nil {
 		return UsageError{err}

@@ -59,6 +59,7 @@ func TestDataBadInput(t *testing.T) {
 		{"data", "show", "--rot", "NaN"},
 		{"data", "show", "--crop", "0"},
 		{"data", "show", "--out", "."},
+		{"data", "show", "--out", filepath.Join(t.TempDir(), "sample.jpg")},
 		{"data", "synth", "--format", "eth"},
 		{"data", "synth", "--out", "x", "--format", "coco"},
 	} {
