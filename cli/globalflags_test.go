@@ -72,8 +72,12 @@ func TestRunsDirFromEnvironmentEverywhere(t *testing.T) {
 // --runs-dir left a stray folder with a database and printed "no runs".
 func TestReadingCommandsDoNotCreateTheRunsFolder(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-runs")
+	// Listing says there are none (a fresh machine has no ./runs yet).
+	out, errs, code := trainCLI(t, "runs", "ls", "--runs-dir", missing)
+	if code != 0 || !strings.Contains(out, "does not exist yet") {
+		t.Errorf("runs ls: exit %d, %q %q", code, out, errs)
+	}
 	for _, args := range [][]string{
-		{"runs", "ls"},
 		{"runs", "show", "x"},
 		{"runs", "rm", "x"},
 		{"eval", "--run", "x"},

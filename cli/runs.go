@@ -59,7 +59,17 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return Usagef("unknown runs command %q (ls, show, compare, rm)", sub)
 	}
 	if err := existingRunsDir(*runsDir); err != nil {
-		return err
+		if sub != "ls" {
+			return err
+		}
+		// Listing a folder that is not there is not a mistake on a fresh
+		// machine: say so, without creating it.
+		if *asJSON {
+			fmt.Fprintln(stdout, "[]")
+		} else {
+			fmt.Fprintf(stdout, "no runs (runs directory %q does not exist yet)\n", *runsDir)
+		}
+		return nil
 	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
