@@ -109,9 +109,9 @@ func is2D(e *engine.Engine, id string) bool {
 	return err == nil && epochs2D(eps)
 }
 
-// epochs2D: a live 2D epoch has Pixel set (the workbench's rule); the run
-// store keeps no pixel numbers, so a stored one reads as MPJPE 0 without
-// the per-joint errors every 3D evaluation has.
+// epochs2D: a 2D epoch has Pixel set (the workbench's rule); in a run
+// store written before it kept pixel numbers, a 2D epoch reads as MPJPE 0
+// without the per-joint errors every 3D evaluation has.
 func epochs2D(eps []engine.EpochInfo) bool {
 	if len(eps) == 0 {
 		return false
