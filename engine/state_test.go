@@ -217,8 +217,8 @@ func TestDivergencePausesWithReason(t *testing.T) {
 		t.Fatalf("divergence noticed only at step %d", info.Step)
 	}
 	e.Stop(id)
-	if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped {
-		t.Fatalf("state %s", info.State)
+	if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped || !strings.Contains(info.Reason, "diverged") {
+		t.Fatalf("state %s, reason %q; want stopped, saying it diverged", info.State, info.Reason)
 	}
 	if c, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil {
 		for n, p := range c.State.Params {

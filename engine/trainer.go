@@ -91,7 +91,11 @@ func (e *Engine) train(r *run) {
 		unlock(r.lock)
 		r.lock = nil
 	case errors.Is(err, errStopped):
-		e.setState(r, Stopped, "stopped by the user; resume continues from the last checkpoint")
+		reason := "stopped by the user; resume continues from the last checkpoint"
+		if r.diverged { // stopped while paused on a NaN/Inf: say why it paused
+			reason = "stopped after it " + r.info.Reason
+		}
+		e.setState(r, Stopped, reason)
 		e.emit(Event{Run: r.info.Spec.ID, Kind: EvLog, Log: "stopped at step " + fmt.Sprint(s.step)})
 	case err != nil:
 		r.info.Reason = err.Error()
