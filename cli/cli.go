@@ -50,11 +50,25 @@ var DefaultCommand = "tui"
 func Main(args []string, stdout, stderr io.Writer) int {
 	name := DefaultCommand
 	rest := args
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, rest = args[0], args[1:]
+	global, after := leadingGlobalFlags(args)
+	if len(after) > 0 && !strings.HasPrefix(after[0], "-") {
+		// `poselab --runs-dir DIR train ...`: the flags written before the
+		// command are the command's own. They go last, where every command
+		// reads flags (runs, data and pipeline take a subcommand first).
+		name = after[0]
+		rest = append(append([]string{}, after[1:]...), global...)
 	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		usage(stdout)
 		return 0
+	} else if len(after) > 0 {
+		// A command's own flag before its name (`poselab --json runs ls`)
+		// would reach the TUI as a flag it does not know: say where it goes.
+		for _, a := range after[1:] {
+			if _, isCmd := commands[a]; isCmd && a != DefaultCommand {
+				fmt.Fprintf(stderr, "poselab: %s goes after the command name: poselab %s ... %s (only --runs-dir may come first)\n", after[0], a, after[0])
+				return 2
+			}
+		}
 	}
 	if name == "help" {
 		usage(stdout)
@@ -81,12 +95,35 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
+// leadingGlobalFlags splits off the flags that may come before the
+// command name (--runs-dir DIR, --runs-dir=DIR, --no-demo). It knows which
+// of them take a value, so that `--runs-dir train train` is read right.
+func leadingGlobalFlags(args []string) (global, rest []string) {
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" || a == "--" {
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case name == "runs-dir" && !hasValue && i+1 < len(args):
+			i += 2
+		case name == "runs-dir" || name == "no-demo":
+			i++
+		default:
+			return args[:i], args[i:]
+		}
+	}
+	return args[:i], args[i:]
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `poselab: a terminal workbench for training 3D human pose estimation models.
 
 Usage:
-  poselab [--runs-dir DIR]        open the workbench (TUI)
-  poselab <command> [flags]       run a command headless
+  poselab [--runs-dir DIR]                     open the workbench (TUI)
+  poselab [--runs-dir DIR] <command> [flags]   run a command headless
 
 Commands:`)
 	names := make([]string, 0, len(commands))

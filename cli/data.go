@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func init() {
 }
 
 const dataSynopsis = `data show [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]
-       poselab data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S]`
+       poselab data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S] [--force]`
 
 func runData(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -65,6 +66,24 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
+	}
+	// Checked before anything is rendered or written: a negative --cols
+	// panicked in the ASCII view after the PNG was written, 0 or 1 printed
+	// an empty view, and a NaN angle rendered a blank crop.
+	if *cols < 2 || *cols > 1000 {
+		return Usagef("--cols must be 2..1000 characters, got %d", *cols)
+	}
+	if math.IsNaN(*rot) || math.IsInf(*rot, 0) {
+		return Usagef("--rot must be a finite number of degrees, got %v", *rot)
+	}
+	if *cropSize < 8 || *cropSize > 4096 {
+		return Usagef("--crop must be 8..4096 px, got %d", *cropSize)
+	}
+	if st, err := os.Stat(*out); err == nil && st.IsDir() {
+		return Usagef("--out %s is a folder: want a .png file", *out)
+	}
+	if !strings.EqualFold(filepath.Ext(*out), ".png") { // PNG bytes under x.jpg
+		return Usagef("--out %s: the crop is written as PNG: want a .png file", *out)
 	}
 	sp, err := engine.ParseSplit(*split)
 	if err != nil {
@@ -155,13 +174,14 @@ func maskJoints(j pose.Pose2D, vis [pose.NumJoints]float64) pose.Pose2D {
 }
 
 func runDataSynth(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlagSet("data synth", "data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S]", stderr)
+	fs := NewFlagSet("data synth", "data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S] [--force]", stderr)
 	out := fs.String("out", "", "folder to write")
 	format := fs.String("format", "eth", "layout: eth (ETH Machine Perception pickles + MPII JSON) or mmpose (npz + cameras.pkl)")
 	size := fs.String("size", "tiny", "data set size: tiny, small, seed")
 	seed := fs.Uint64("seed", engine.SynthSeed, "data set seed")
 	workers := fs.Int("workers", 0, "image rendering goroutines (0: all cores)")
 	noImages := fs.Bool("no-images", false, "write the annotations only")
+	force := fs.Bool("force", false, "write into a folder that is not empty (files of the same names are replaced)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -176,6 +196,14 @@ func runDataSynth(args []string, stdout, stderr io.Writer) error {
 	}
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
 		return Usagef("--out %s is a file, not a folder", *out)
+	}
+	if *workers < 0 {
+		return Usagef("--workers must be 0 (all cores) or more, got %d", *workers)
+	}
+	// The export replaces h36m/annot/*.pkl, mpii/annot/*.json and images by
+	// name: pointed at a real data folder it would overwrite its labels.
+	if ents, err := os.ReadDir(*out); err == nil && len(ents) > 0 && !*force {
+		return Usagef("--out %s is not empty (%d entries): choose a new folder, or --force to replace the files the export writes", *out, len(ents))
 	}
 	d, err := openSynth(*size, *seed)
 	if err != nil {

@@ -53,6 +53,13 @@ func TestDataBadInput(t *testing.T) {
 		{"data", "show", "--index", "999999"},
 		{"data", "show", "--size", "huge"},
 		{"data", "show", "--split", "dev"},
+		{"data", "show", "--cols", "-3"},
+		{"data", "show", "--cols", "0"},
+		{"data", "show", "--cols", "100000000"},
+		{"data", "show", "--rot", "NaN"},
+		{"data", "show", "--crop", "0"},
+		{"data", "show", "--out", "."},
+		{"data", "show", "--out", filepath.Join(t.TempDir(), "sample.jpg")},
 		{"data", "synth", "--format", "eth"},
 		{"data", "synth", "--out", "x", "--format", "coco"},
 	} {
@@ -63,5 +70,32 @@ func TestDataBadInput(t *testing.T) {
 		if strings.Count(strings.TrimSpace(se.String()), "\n") > 0 {
 			t.Errorf("%v: error is not one line: %q", args, se.String())
 		}
+	}
+}
+
+// data synth does not write over a folder that holds files (a real data
+// set's labels have the names it writes) unless --force.
+func TestDataSynthKeepsANonEmptyFolder(t *testing.T) {
+	dir := t.TempDir()
+	label := filepath.Join(dir, "h36m", "annot", "train.pkl")
+	if err := os.MkdirAll(filepath.Dir(label), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(label, []byte("real labels"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var so, se bytes.Buffer
+	if code := Main([]string{"data", "synth", "--out", dir, "--no-images"}, &so, &se); code != 2 || !strings.Contains(se.String(), "not empty") {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	if b, _ := os.ReadFile(label); string(b) != "real labels" {
+		t.Fatal("data synth wrote over an existing label file")
+	}
+	se.Reset()
+	if code := Main([]string{"data", "synth", "--out", dir, "--no-images", "--force"}, &so, &se); code != 0 {
+		t.Fatalf("--force: exit %d: %s", code, se.String())
+	}
+	if b, _ := os.ReadFile(label); string(b) == "real labels" {
+		t.Fatal("--force did not write the export")
 	}
 }

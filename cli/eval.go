@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"poselab/datasets"
@@ -19,7 +20,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("eval", "eval --run ID [--split val|test] [--json]", stderr)
 	id := fs.String("run", "", "run ID")
 	split := fs.String("split", "val", "split: train, val or test (test needs labels)")
-	asJSON := fs.Bool("json", false, "print one JSON object (the keys of 'poselab metrics --json')")
+	asJSON := fs.Bool("json", false, "print one JSON object (the keys of 'poselab metrics --json'; a 2D model's: n, error_px, pckh50, per_joint_px)")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -42,6 +43,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	ep, n, err := evalRun(e, *id, sp)
 	if err != nil {
 		return err
+	}
+	if !(ep.MPJPE > 0) && ep.Pixel > 0 {
+		// A 2D model (SH): its numbers are pixels and PCKh; the 3D ones
+		// are zero and printed "MPJPE 0.00 mm", a perfect score.
+		return print2DEval(stdout, *id, sp, n, ep, *asJSON)
 	}
 	if *asJSON {
 		b, _ := json.Marshal(Metrics3DJSON{N: n, MPJPE: ep.MPJPE, PMPJPE: ep.PMPJPE, NMPJPE: ep.NMPJPE, PCK150: ep.PCK150, AUC: ep.AUC, PerJointMM: ep.PerJoint})
@@ -69,6 +75,29 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// Eval2DJSON is eval --json for a 2D model.
+type Eval2DJSON struct {
+	N          int       `json:"n"`
+	ErrorPx    float64   `json:"error_px"`
+	PCKh50     float64   `json:"pckh50"`
+	PerJointPx []float64 `json:"per_joint_px"`
+}
+
+func print2DEval(w io.Writer, id string, sp datasets.Split, n int, ep engine.EpochInfo, asJSON bool) error {
+	if asJSON {
+		return writeJSON(w, Eval2DJSON{N: n, ErrorPx: ep.Pixel, PCKh50: ep.PCKh, PerJointPx: ep.PerJointPx})
+	}
+	fmt.Fprintf(w, "run %s, %s split, %d samples (2D model)\n", id, sp, n)
+	fmt.Fprintf(w, "  2D error  %8.2f px\n  PCKh@0.5  %8.1f %%\n", ep.Pixel, ep.PCKh)
+	if len(ep.PerJointPx) == pose.NumJoints {
+		fmt.Fprintln(w, "per joint (px):")
+		for j, v := range ep.PerJointPx {
+			fmt.Fprintf(w, "  %-10s %7.1f\n", pose.JointNames[j], v)
+		}
+	}
+	return nil
+}
+
 func evalRun(e *engine.Engine, id string, sp datasets.Split) (engine.EpochInfo, int, error) {
 	m, err := e.LoadModel(id)
 	if err != nil {
@@ -86,6 +115,9 @@ func evalRun(e *engine.Engine, id string, sp datasets.Split) (engine.EpochInfo, 
 // openRun opens the engine on a runs folder that must hold run id (the
 // caller closes it); a missing run is a usage error.
 func openRun(runsDir, id string) (*engine.Engine, error) {
+	if err := existingRunsDir(runsDir); err != nil {
+		return nil, err
+	}
 	e, err := engine.Open(engine.Options{RunsDir: runsDir})
 	if err != nil {
 		return nil, err
@@ -95,4 +127,15 @@ func openRun(runsDir, id string) (*engine.Engine, error) {
 		return nil, Usagef("no run %q in %s", id, runsDir)
 	}
 	return e, nil
+}
+
+// existingRunsDir refuses a runs folder that does not exist for commands
+// that only read runs: opening the engine on it would create it (and its
+// database), so a mistyped --runs-dir left a stray folder and said
+// "no runs".
+func existingRunsDir(runsDir string) error {
+	if st, err := os.Stat(runsDir); err != nil || !st.IsDir() {
+		return Usagef("runs directory %q does not exist", runsDir)
+	}
+	return nil
 }

@@ -4,7 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"poselab/datasets/predfile"
 	"poselab/engine"
 )
 
@@ -58,6 +62,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	if *weights != "" {
+		if !strings.EqualFold(filepath.Ext(*weights), ".npz") {
+			return Usagef("--weights %s: want a .npz file", *weights)
+		}
 		split := false
 		fs.Visit(func(f *flag.Flag) { split = split || f.Name == "split" })
 		if *out != "" || *format != "" || split {
@@ -78,6 +85,18 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case "", "csv", "json", "npz":
 	default:
 		return Usagef("--format must be csv, json or npz, got %q", *format)
+	}
+	// The engine checks these too, but only after loading the run, and its
+	// errors exit 1 like a failed prediction: they are input errors (2).
+	if st, err := os.Stat(*out); err == nil && st.IsDir() {
+		return Usagef("--out %s is a folder: want a .csv, .json or .npz file", *out)
+	}
+	ext, err := predfile.FormatOf(*out)
+	if err != nil {
+		return UsageError{err}
+	}
+	if *format != "" && string(ext) != *format {
+		return Usagef("--format %s but --out %s ends in %q", *format, *out, filepath.Ext(*out))
 	}
 	e, err := openRun(*runsDir, *id)
 	if err != nil {

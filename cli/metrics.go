@@ -175,6 +175,9 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 		return Usagef("%s: no people to score", gtPath)
 	}
 	r := pose.PCKh(pj, mpii.Persons(gt), 0.5)
+	if math.IsNaN(r.Summary) { // the table printed "NaN %" with exit 0
+		return Usagef("%s: no visible joints to score", gtPath)
+	}
 	if asJSON {
 		out := Metrics2DJSON{N: r.N, PCKh50: r.Summary}
 		for j := range r.PerJoint {
@@ -185,9 +188,6 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 			v := r.PerJoint[j]
 			out.PerJointPCKh50 = append(out.PerJointPCKh50, &v)
 		}
-		if math.IsNaN(out.PCKh50) {
-			return Usagef("%s: no visible joints to score", gtPath)
-		}
 		return writeJSON(stdout, out)
 	}
 	var b strings.Builder
@@ -195,6 +195,10 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 	fmt.Fprintf(&b, "  PCKh@0.5    %6.2f %% (visible joints, pelvis and thorax excluded)\n\n", r.Summary)
 	fmt.Fprintf(&b, "  %-11s %8s %8s\n", "joint", "PCKh %", "visible")
 	for j, v := range r.PerJoint {
+		if math.IsNaN(v) { // no visible instance of the joint (null in --json)
+			fmt.Fprintf(&b, "  %-11s %8s %8d\n", pose.MPIIJointNames[j], "-", r.Visible[j])
+			continue
+		}
 		fmt.Fprintf(&b, "  %-11s %8.2f %8d\n", pose.MPIIJointNames[j], v, r.Visible[j])
 	}
 	_, err = io.WriteString(stdout, b.String())

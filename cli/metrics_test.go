@@ -183,6 +183,27 @@ func TestMetrics2D(t *testing.T) {
 		*m.PerJoint[10] != 50 || *m.PerJoint[6] != 50 || *m.PerJoint[0] != 100 {
 		t.Fatalf("output %s", out)
 	}
+	// A joint visible in nobody has no PCKh: "-" in the table, not NaN.
+	gts[0].JointsVis[0] = 0 // r_ankle now invisible in both people
+	b, _ = json.Marshal(gts)
+	os.WriteFile(gtPath, b, 0o644)
+	code, out, errs = runCLI("metrics", "--2d", "--pred", predPath, "--gt", gtPath)
+	if code != 0 || strings.Contains(out, "NaN") || !strings.Contains(out, "r_ankle") {
+		t.Fatalf("joint visible in nobody: exit %d, err %q, table:\n%s", code, errs, out)
+	}
+	// No visible joint: nothing to score, in the table as in JSON.
+	novis := append([]person(nil), gts...)
+	for i := range novis {
+		novis[i].JointsVis = [16]int{}
+	}
+	b, _ = json.Marshal(novis)
+	os.WriteFile(gtPath, b, 0o644)
+	for _, args := range [][]string{{}, {"--json"}} {
+		code, out, errs = runCLI(append([]string{"metrics", "--2d", "--pred", predPath, "--gt", gtPath}, args...)...)
+		if code != 2 || !strings.Contains(errs, "no visible joints") || strings.Contains(out, "NaN") {
+			t.Fatalf("%v no visible joints: exit %d, out %q, err %q", args, code, out, errs)
+		}
+	}
 	// Without head boxes PCKh cannot be computed: say so.
 	for i := range gts {
 		gts[i].HeadBox = nil

@@ -49,6 +49,9 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
+	if *data, err = checkData(*data); err != nil {
+		return err
+	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -81,6 +82,12 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	}
 	if sp == datasets.Test && *exportDir == "" {
 		return Usagef("the test split has no labels to score: add --export-dir DIR to write its predictions (the submission files)")
+	}
+	formatSet := false
+	fs.Visit(func(f *flag.Flag) { formatSet = formatSet || f.Name == "format" })
+	if sp == datasets.Test && formatSet {
+		// There is no table to format: it listed the files as text whatever --format said.
+		return Usagef("--format formats the results table; --split test has none (it writes csv, json and npz files to --export-dir)")
 	}
 	switch *format {
 	case "md", "csv", "json":

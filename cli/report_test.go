@@ -26,6 +26,7 @@ func TestReportRejectsBadInput(t *testing.T) {
 		{[]string{"report", "--runs-dir", filepath.Join(empty, "nope")}, 2, "does not exist"},
 		{[]string{"report", "--split", "test", "--runs-dir", empty}, 2, "--export-dir"},
 		{[]string{"report", "--split", "nosuch", "--runs-dir", empty}, 2, "unknown split"},
+		{[]string{"report", "--split", "test", "--export-dir", filepath.Join(empty, "out"), "--format", "json", "--runs-dir", empty}, 2, "--split test has none"},
 		{[]string{"report", "--pipelines", "Z", "--runs-dir", empty}, 2, "unknown pipeline"},
 		{[]string{"report", "--runs-dir", empty}, 1, "no pipeline has a finished chain"},
 	} {

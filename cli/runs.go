@@ -58,6 +58,19 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	default:
 		return Usagef("unknown runs command %q (ls, show, compare, rm)", sub)
 	}
+	if err := existingRunsDir(*runsDir); err != nil {
+		if sub != "ls" {
+			return err
+		}
+		// Listing a folder that is not there is not a mistake on a fresh
+		// machine: say so, without creating it.
+		if *asJSON {
+			fmt.Fprintln(stdout, "[]")
+		} else {
+			fmt.Fprintf(stdout, "no runs (runs directory %q does not exist yet)\n", *runsDir)
+		}
+		return nil
+	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {
 		return err
@@ -73,7 +86,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "ls":
-		return printRuns(stdout, e.Runs(), *asJSON)
+		return printRuns(stdout, e, e.Runs(), *asJSON)
 	case "show":
 		return showRun(stdout, e, infos[0], *asJSON)
 	case "compare":
@@ -89,20 +102,55 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// runJSON is a run's summary as --json prints it.
-func runJSON(i engine.RunInfo) map[string]any {
-	return map[string]any{"id": i.Spec.ID, "name": i.Spec.Name, "model": i.Spec.Model, "preset": i.Spec.Preset,
+// is2D tells whether a run is a 2D model's, by its last epoch: its
+// validation error, kept where a 3D run keeps its MPJPE, is in pixels.
+func is2D(e *engine.Engine, id string) bool {
+	eps, err := e.Epochs(id)
+	return err == nil && epochs2D(eps)
+}
+
+// epochs2D: a 2D epoch has Pixel set (the workbench's rule); in a run
+// store written before it kept pixel numbers, a 2D epoch reads as MPJPE 0
+// without the per-joint errors every 3D evaluation has.
+func epochs2D(eps []engine.EpochInfo) bool {
+	if len(eps) == 0 {
+		return false
+	}
+	last := eps[len(eps)-1]
+	return !(last.MPJPE > 0) && (last.Pixel > 0 || (last.MPJPE == 0 && len(last.PerJoint) == 0))
+}
+
+// valText writes a run's validation error with its unit.
+func valText(v float64, px bool) string {
+	if !px {
+		return mm(v)
+	}
+	if v > 0 && !math.IsInf(v, 0) {
+		return fmt.Sprintf("%.1f px", v)
+	}
+	return "-" // none yet, or an epoch the run store kept without it
+}
+
+// runJSON is a run's summary as --json prints it. A 2D model's errors are
+// pixels: val_px and best_val_px, the _mm keys null.
+func runJSON(i engine.RunInfo, px bool) map[string]any {
+	m := map[string]any{"id": i.Spec.ID, "name": i.Spec.Name, "model": i.Spec.Model, "preset": i.Spec.Preset,
 		"pipeline": i.Spec.Pipeline, "state": i.State, "reason": i.Reason, "step": i.Step, "epoch": i.Epoch,
 		"total_steps": i.TotalSteps, "last_loss": clean(i.LastLoss), "val_mpjpe_mm": clean(i.LastValMPJPE),
 		"best_val_mpjpe_mm": clean(i.BestValMPJPE), "baseline_mpjpe_mm": clean(i.BaselineMPJPE),
 		"samples_per_s": clean(i.SamplesPerSec), "device": i.Device, "spec": toMap(i.Spec)}
+	if px {
+		m["val_px"], m["best_val_px"] = m["val_mpjpe_mm"], m["best_val_mpjpe_mm"]
+		m["val_mpjpe_mm"], m["best_val_mpjpe_mm"] = nil, nil
+	}
+	return m
 }
 
-func printRuns(w io.Writer, runs []engine.RunInfo, asJSON bool) error {
+func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool) error {
 	if asJSON {
 		out := make([]any, 0, len(runs))
 		for _, r := range runs {
-			out = append(out, runJSON(r))
+			out = append(out, runJSON(r, is2D(e, r.Spec.ID)))
 		}
 		b, _ := json.Marshal(out)
 		fmt.Fprintln(w, string(b))
@@ -113,11 +161,13 @@ func printRuns(w io.Writer, runs []engine.RunInfo, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL MPJPE\tBEST\tBASELINE")
+	// VAL ERROR: MPJPE (mm) of 3D models, 2D error (px) of 2D models.
+	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE")
 	for _, r := range runs {
 		total := r.Spec.Epochs
+		px := is2D(e, r.Spec.ID)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, r.State,
-			r.Step, r.TotalSteps, r.Epoch, total, mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
+			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE))
 	}
 	return tw.Flush()
 }
@@ -127,8 +177,9 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	if err != nil {
 		return err
 	}
+	px := epochs2D(eps)
 	if asJSON {
-		m := runJSON(r)
+		m := runJSON(r, px)
 		var el []any
 		for _, ep := range eps {
 			el = append(el, toMap(ep))
@@ -139,7 +190,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		return nil
 	}
 	s := r.Spec
-	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s/%s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, s.Data, s.DataSize, s.Device, s.Seed)
+	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, dataLabel(s), s.Device, s.Seed)
 	fmt.Fprintf(w, "  %d epochs, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
 	if len(s.From) > 0 || s.After != "" {
 		fmt.Fprintf(w, "  from %v, after %q\n", s.From, s.After)
@@ -149,11 +200,31 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		reason = " (" + r.Reason + ")"
 	}
 	fmt.Fprintf(w, "  state %s%s, step %d/%d, epoch %d\n", r.State, reason, r.Step, r.TotalSteps, r.Epoch)
-	fmt.Fprintf(w, "  val MPJPE %s, best %s, mean-pose baseline %s\n", mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
+	if px {
+		fmt.Fprintf(w, "  val 2D error %s, best %s\n", valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px))
+	} else {
+		fmt.Fprintf(w, "  val MPJPE %s, best %s, mean-pose baseline %s\n", mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
+	}
 	if !r.Started.IsZero() {
 		fmt.Fprintf(w, "  started %s, updated %s\n", r.Started.Format(time.RFC3339), r.Updated.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "  folder %s\n", e.RunDir(s.ID))
+	if px {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\t2D ERROR\tPCKh@0.5\t")
+		for _, ep := range eps {
+			best := ""
+			if ep.Best {
+				best = "*"
+			}
+			pckh := "-" // not kept by the run store
+			if ep.PCKh > 0 {
+				pckh = fmt.Sprintf("%.1f %%", ep.PCKh)
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.4g\t%.4g\t%s\t%s\t%s\n", ep.Epoch+1, ep.Step, ep.TrainLoss, ep.ValLoss, valText(ep.Pixel, true), pckh, best)
+		}
+		return tw.Flush()
+	}
 	if len(eps) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\tMPJPE\tP-MPJPE\tPCK150\tAUC\t")
@@ -181,7 +252,7 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 	if asJSON {
 		var out []any
 		for _, r := range runs {
-			out = append(out, runJSON(r))
+			out = append(out, runJSON(r, is2D(e, r.Spec.ID)))
 		}
 		b, _ := json.Marshal(out)
 		fmt.Fprintln(w, string(b))
@@ -203,8 +274,9 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 	row("model", func(r engine.RunInfo) string { return r.Spec.Model + "/" + r.Spec.Preset })
 	row("state", func(r engine.RunInfo) string { return string(r.State) })
 	row("steps", func(r engine.RunInfo) string { return fmt.Sprintf("%d/%d", r.Step, r.TotalSteps) })
-	row("val MPJPE", func(r engine.RunInfo) string { return mm(r.LastValMPJPE) })
-	row("best val MPJPE", func(r engine.RunInfo) string { return mm(r.BestValMPJPE) })
+	// A 2D model's row cells are its 2D error, in px.
+	row("val MPJPE", func(r engine.RunInfo) string { return valText(r.LastValMPJPE, is2D(e, r.Spec.ID)) })
+	row("best val MPJPE", func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
 	row("mean-pose baseline", func(r engine.RunInfo) string { return mm(r.BaselineMPJPE) })
 	row("samples/s", func(r engine.RunInfo) string {
 		if math.IsNaN(r.SamplesPerSec) {

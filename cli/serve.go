@@ -106,11 +106,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.authorizedKeys, "authorized-keys", "", "authorized_keys file of the public keys given full sessions")
 	fs.StringVar(&c.viewerKeys, "viewer-keys", "", "authorized_keys file of the public keys given read-only sessions")
 	fs.StringVar(&c.hostKey, "host-key", "", "host private key (default RUNS-DIR/.ssh_host_ed25519, created if missing)")
-	fs.StringVar(&c.runsDir, "runs-dir", "runs", "folder of the runs")
+	runsDir := runsDirFlag(fs) // $POSELAB_RUNS too, like every other command
 	c.log = stderr
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
+	c.runsDir = *runsDir
 	if err := c.checkKeyFiles(); err != nil {
 		return err
 	}
@@ -126,8 +127,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := newServer(c, eng)
 	if err != nil {
+		// The key files were checked above: what is left is the host key
+		// (unreadable, or not a private key), which the error did not name.
 		eng.Close()
-		return err
+		return UsageError{fmt.Errorf("--host-key %s: %w", c.hostKey, err)}
 	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"poselab/datasets/synth"
 	"poselab/engine"
 )
 
@@ -65,11 +67,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
-	if *epochs < 0 || *batch < 0 || *ckpt < 0 {
-		return Usagef("--epochs, --batch and --ckpt-every must not be negative")
+	// 0 stands for "the preset's" only while the flag is left out: an
+	// explicit --epochs 0 or --batch 0 would otherwise train the preset's
+	// numbers without a word.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"epochs", *epochs}, {"batch", *batch}, {"ckpt-every", *ckpt}} {
+		if f.v < 0 || (f.v == 0 && set[f.name]) {
+			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", f.name, f.v)
+		}
 	}
-	if *lr < 0 || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
+	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
 		return Usagef("--lr must be a positive number, got %v", *lr)
+	}
+	if *tf32 && *device != "cuda" { // CPU math is float32 throughout: it would be ignored
+		return Usagef("--tf32 is a CUDA setting: it needs --device cuda")
 	}
 	if *loss != "" && *loss != "l1" && *loss != "mse" {
 		return Usagef("--loss must be l1 or mse, got %q", *loss)
@@ -86,9 +101,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
-	if *data != "synth" {
-		if _, err := os.Stat(*data); err != nil {
-			return Usagef("--data %q: not \"synth\" and not a readable folder (%v)", *data, err)
+	var err error
+	if spec.Data, err = checkData(*data); err != nil {
+		return err
+	}
+	if *size != "" {
+		if *data != "synth" {
+			return Usagef("--data-size is the size of the synthetic data; --data %s is a folder", *data)
+		}
+		if _, err := synth.SizeCounts(synth.Size(*size)); err != nil {
+			return UsageError{err}
 		}
 	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
@@ -106,6 +128,32 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return UsageError{err}
 	}
 	return watch(e, []string{id}, *asJSON, stdout, stderr)
+}
+
+// checkData refuses a --data that no loader reads before any run is
+// created: the run would otherwise be left behind as a failed one. It
+// returns the folder as an absolute path: the run's spec keeps it, and a
+// relative one would name another folder (or none) when the run is
+// resumed or evaluated from another working directory.
+func checkData(data string) (string, error) {
+	if data == "synth" {
+		return data, nil
+	}
+	st, err := os.Stat(data)
+	if err != nil {
+		return "", Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
+	}
+	if !st.IsDir() {
+		return "", Usagef("--data %q is a file: want \"synth\" or a data folder", data)
+	}
+	if _, err := engine.OpenDataset(engine.Spec{Data: data}); err != nil {
+		return "", UsageError{err}
+	}
+	abs, err := filepath.Abs(data)
+	if err != nil {
+		return "", err
+	}
+	return abs, nil
 }
 
 // watch follows runs until none of them is active, printing progress (or
@@ -265,9 +313,9 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	switch ev.Kind {
 	case engine.EvStarted:
 		info, _ := e.Run(ev.Run)
-		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s/%s, baseline (mean pose) %s",
+		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s, baseline (mean pose) %s",
 			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
-			ev.Spec.Data, ev.Spec.DataSize, mm(info.BaselineMPJPE))
+			dataLabel(*ev.Spec), mm(info.BaselineMPJPE))
 	case engine.EvStep:
 		s := ev.Step
 		eta := (time.Duration(s.ETASeconds) * time.Second).Round(time.Second)
@@ -316,6 +364,16 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	case engine.EvFailed:
 		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
 	}
+}
+
+// dataLabel names a run's data: synth with its size ("synth/tiny"), a
+// folder as it is (the size is the synthetic data's, and "DIR/tiny" read
+// as a subfolder that was never opened).
+func dataLabel(s engine.Spec) string {
+	if s.Data == "" || s.Data == "synth" {
+		return "synth/" + s.DataSize
+	}
+	return s.Data
 }
 
 // flatten turns an event into one flat JSON object: "event", "run",

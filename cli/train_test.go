@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,5 +198,197 @@ func TestCtrlCStopsWithCheckpoint(t *testing.T) {
 	json.Unmarshal([]byte(out), &info)
 	if info["state"] != "stopped" || int(info["step"].(float64)) != c.Step {
 		t.Fatalf("run state %v at step %v, checkpoint at step %d", info["state"], info["step"], c.Step)
+	}
+}
+
+// Flag values that cannot train are refused up front (exit 2, no run left
+// behind): an explicit 0 where 0 means "the preset's", a --data that is a
+// file or a folder no loader reads, an unknown or meaningless --data-size.
+func TestTrainRefusesBadValuesBeforeCreatingARun(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.csv")
+	if err := os.WriteFile(file, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := filepath.Join(dir, "runs")
+	for _, args := range [][]string{
+		{"train", "--epochs", "0"},
+		{"train", "--batch", "0"},
+		{"train", "--ckpt-every", "0"},
+		{"train", "--lr", "0"},
+		{"train", "--data", file},
+		{"train", "--data", dir},
+		{"train", "--data-size", "huge"},
+		{"train", "--data", dir, "--data-size", "tiny"},
+		{"train", "--tf32"},
+		{"pipeline", "run", "C", "--data", "/no/such/folder"},
+		{"pipeline", "run", "C", "--data", file},
+	} {
+		_, errs, code := trainCLI(t, append(args, "--preset", "test", "--runs-dir", runs)...)
+		if code != 2 || strings.TrimSpace(errs) == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+	if ents, _ := os.ReadDir(runs); len(ents) > 0 {
+		out, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
+		if !strings.Contains(out, "no runs") {
+			t.Errorf("bad flags left runs behind:\n%s", out)
+		}
+	}
+}
+
+// export's bad --out, --format and --weights names are input errors
+// (exit 2) even for a run that exists, and write nothing.
+func TestExportBadFileNamesExit2(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	if _, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", runs); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, errs)
+	}
+	out, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var ls []map[string]any
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
+		t.Fatalf("runs ls: %q %v", out, err)
+	}
+	id := ls[0]["id"].(string)
+	for _, args := range [][]string{
+		{"--out", filepath.Join(dir, "p.txt")},
+		{"--out", filepath.Join(dir, "p.json"), "--format", "csv"},
+		{"--out", dir},
+		{"--weights", filepath.Join(dir, "w.pt")},
+	} {
+		_, errs, code := trainCLI(t, append([]string{"export", "--run", id, "--runs-dir", runs}, args...)...)
+		if code != 2 || strings.TrimSpace(errs) == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("failed exports left files: %v", ents)
+	}
+}
+
+// A run on a data folder (the real ETH sample) names the folder as it is:
+// "data DIR/tiny" read as a subfolder that was never opened.
+func TestTrainOnDataFolderNamesIt(t *testing.T) {
+	dir := t.TempDir()
+	data := ethFolder(t, dir)
+	runs := filepath.Join(dir, "runs")
+	out, errs, code := trainCLI(t, "train", "--data", data, "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ls, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(ls), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("runs ls: %q %v", ls, err)
+	}
+	show, _, _ := trainCLI(t, "runs", "show", rs[0]["id"].(string), "--runs-dir", runs)
+	for _, text := range []string{out, show} {
+		if !strings.Contains(text, "data "+data+",") || strings.Contains(text, data+"/") {
+			t.Errorf("the data folder is not named as it is:\n%s", text)
+		}
+	}
+}
+
+// ethFolder writes an ETH-layout data folder from the real sample pickles
+// (4 Human3.6M frames, used for train and val) with grey 256 x 256 crops
+// as images, and returns it.
+func ethFolder(t *testing.T, dir string) string {
+	t.Helper()
+	data := filepath.Join(dir, "eth")
+	os.MkdirAll(filepath.Join(data, "h36m", "annot"), 0o755)
+	for split, src := range map[string]string{"train": "val", "val": "val", "test": "test"} {
+		pkl, err := os.ReadFile("../datasets/h36m/testdata/eth/" + src + ".pkl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, "h36m", "annot", split+".pkl"), pkl, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	img := image.NewGray(image.Rect(0, 0, 256, 256))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i % 251)
+	}
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		"S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg",
+		"S5/S5_SittingDown.54138969/S5_SittingDown.54138969_002061.jpg",
+		"S7/S7_Greeting.55011271/S7_Greeting.55011271_000396.jpg",
+		"S8/S8_WalkDog_1.55011271/S8_WalkDog_1.55011271_000026.jpg",
+	} {
+		p := filepath.Join(data, "h36m", "images", filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data
+}
+
+// A 2D model's validation error is pixels: runs ls, show and --json said
+// "35.0 mm" and put it under val_mpjpe_mm.
+func TestRunsShow2DErrorInPixels(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--data", ethFolder(t, dir), "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if code != 0 || !strings.Contains(out, " px") {
+		t.Fatalf("exit %d: %s\n%s", code, errs, out)
+	}
+	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
+	js, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(js), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("runs ls --json: %q %v", js, err)
+	}
+	id := rs[0]["id"].(string)
+	if v, ok := rs[0]["val_px"].(float64); !ok || v <= 0 || rs[0]["val_mpjpe_mm"] != nil {
+		t.Errorf("--json: val_px %v, val_mpjpe_mm %v", rs[0]["val_px"], rs[0]["val_mpjpe_mm"])
+	}
+	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", runs)
+	cmp, _, _ := trainCLI(t, "runs", "compare", id, id, "--runs-dir", runs)
+	// eval printed "MPJPE 0.00 mm", a perfect score, for a 2D model.
+	ev, _, code := trainCLI(t, "eval", "--run", id, "--runs-dir", runs)
+	if code != 0 || !strings.Contains(ev, "PCKh@0.5") {
+		t.Errorf("eval of a 2D run: exit %d:\n%s", code, ev)
+	}
+	evj, _, _ := trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", runs)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil {
+		t.Errorf("eval --json of a 2D run: %q %v", evj, err)
+	}
+	for _, text := range []string{ls, show, cmp, ev} {
+		if !strings.Contains(text, " px") || strings.Contains(text, "0 mm") {
+			t.Errorf("a 2D run's error is not in pixels:\n%s", text)
+		}
+	}
+}
+
+// A relative --data is kept absolute in the run's spec: resumed, evaluated
+// or exported from another working directory, "eth" named another folder
+// or none.
+func TestTrainKeepsTheDataFolderAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	ethFolder(t, dir)
+	t.Chdir(dir)
+	runs := filepath.Join(dir, "runs")
+	if _, errs, code := trainCLI(t, "train", "--data", "eth", "--batch", "2", "--epochs", "1", "--runs-dir", runs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	js, _, _ := trainCLI(t, "runs", "ls", "--json", "--runs-dir", runs)
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(js), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("runs ls --json: %q %v", js, err)
+	}
+	t.Chdir(t.TempDir())
+	if data := rs[0]["spec"].(map[string]any)["data"]; data != filepath.Join(dir, "eth") {
+		t.Errorf("spec data %q, want %q", data, filepath.Join(dir, "eth"))
+	}
+	if _, errs, code := trainCLI(t, "eval", "--run", rs[0]["id"].(string), "--runs-dir", runs); code != 0 {
+		t.Errorf("eval from another folder: exit %d: %s", code, errs)
 	}
 }

@@ -35,7 +35,7 @@ hang-up (SIGHUP) stops them cleanly with a checkpoint.`
 
 func runTUI(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("tui", tuiSynopsis, stderr)
-	runsDir := fs.String("runs-dir", "runs", "folder of the runs (created if missing)")
+	runsDir := runsDirFlag(fs) // $POSELAB_RUNS too, like every other command
 	noDemo := fs.Bool("no-demo", false, "do not start the demo run on an empty runs folder")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -136,7 +136,7 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 		case <-tick.C:
 			for _, r := range eng.Runs() {
 				if r.State.Active() {
-					fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %.1f mm, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, r.LastValMPJPE, r.ETA.Round(time.Second))
+					fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
 				}
 			}
 		case <-poll.C:

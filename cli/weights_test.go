@@ -258,7 +258,7 @@ func TestExportWeightsBadInput(t *testing.T) {
 		{[]string{"--weights", keep}, 2, "--run is required"},
 		{[]string{"--run", id, "--weights", keep, "--out", "x.csv"}, 2, "one at a time"},
 		{[]string{"--run", id, "--weights", keep, "--split", "val"}, 2, "one at a time"},
-		{[]string{"--run", id, "--weights", filepath.Join(dir, "w.pt")}, 1, "want a .npz file"},
+		{[]string{"--run", id, "--weights", filepath.Join(dir, "w.pt")}, 2, "want a .npz file"}, // a usage error
 		{[]string{"--run", id, "--weights", filepath.Join(file, "w.npz")}, 1, filepath.Join(file, "w.npz")},
 		{[]string{"--run", id, "--weights", folder}, 1, folder},
 	} {

@@ -238,6 +238,11 @@ func Prepare(spec Spec) (Spec, error) {
 	if s.StepsPerEpoch == 0 {
 		s.StepsPerEpoch = 1
 	}
+	if s.Kind == "cosine" && s.TotalSteps == 0 {
+		// the run's own step count, filled in when it starts; setup checks
+		// it against the warm-up then
+		s.TotalSteps = s.WarmupSteps + 1
+	}
 	if err := s.Validate(); err != nil {
 		return spec, err
 	}
@@ -285,10 +290,13 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	}
 	var ids []string
 	created := 0
-	defer func() { // give back reserved folders of runs that were not created
+	defer func() { // a refused chain leaves nothing: not its reserved folders, not its created runs
 		if created < len(ids) {
+			for _, id := range ids[:created] {
+				e.st.deleteRun(id)
+			}
 			for _, id := range ids[created:] {
-				os.Remove(e.st.runDir(id))
+				os.RemoveAll(e.st.runDir(id))
 			}
 		}
 	}()
@@ -300,6 +308,8 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		}
 		ids = append(ids, id)
 	}
+	// Every stage is checked before any is created, so that a bad stage
+	// does not leave the ones before it queued.
 	for i := range prepared {
 		s := &prepared[i]
 		s.ID = ids[i]
@@ -320,7 +330,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		}
 		if s.After == "" { // fed by a run that has not finished yet: wait for it
 			for _, f := range s.From {
-				if r, ok := e.runs[f]; ok && r.info.State.Active() {
+				if r, ok := e.runs[f]; contains(ids[:i], f) || (ok && r.info.State.Active()) {
 					s.After = f
 				}
 			}
@@ -330,18 +340,24 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 				return nil, fmt.Errorf("spec: run %q in after does not exist", s.After)
 			}
 		}
-		info := RunInfo{Spec: *s, State: Queued, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(),
+	}
+	infos := make([]RunInfo, len(prepared))
+	for i, s := range prepared {
+		infos[i] = RunInfo{Spec: s, State: Queued, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(),
 			BaselineMPJPE: math.NaN(), TotalSteps: 0, Device: s.Device}
-		if err := e.st.createRun(info); err != nil {
+		if err := e.st.createRun(infos[i]); err != nil {
 			return nil, err
 		}
 		created++
+	}
+	for _, info := range infos {
+		id := info.Spec.ID
 		r := &run{info: info, wake: make(chan struct{}, 1)}
-		r.lock, _ = tryLock(e.st.runDir(s.ID)) // a new folder: always free
-		e.runs[s.ID] = r
-		e.order = append(e.order, s.ID)
-		sp := *s
-		e.emit(Event{Run: s.ID, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
+		r.lock, _ = tryLock(e.st.runDir(id)) // a new folder: always free
+		e.runs[id] = r
+		e.order = append(e.order, id)
+		sp := info.Spec
+		e.emit(Event{Run: id, Kind: EvState, State: &StateInfo{From: "", To: Queued}, Spec: &sp})
 	}
 	e.scheduleLocked()
 	return ids, nil
@@ -372,9 +388,6 @@ func (e *Engine) scheduleLocked() {
 		return
 	}
 	for _, id := range e.order {
-		if e.active >= e.opt.MaxActive {
-			return
-		}
 		r := e.runs[id]
 		if r.info.State != Queued || r.training || r.foreign {
 			continue
@@ -391,6 +404,11 @@ func (e *Engine) scheduleLocked() {
 			case a.info.State != Finished:
 				continue
 			}
+		}
+		// checked after the chain links, so that a run whose link failed
+		// fails at once, even while the trainers are busy
+		if e.active >= e.opt.MaxActive {
+			continue
 		}
 		if r.lock == nil {
 			f, ok := tryLock(e.st.runDir(id))
@@ -480,6 +498,9 @@ func (e *Engine) Resume(id string) error {
 		e.setState(r, Queued, "")
 		e.scheduleLocked()
 	case r.info.State == Stopped || r.info.State == Failed:
+		if r.info.Spec.Model == "" { // listed from a folder whose config.toml did not parse
+			return fmt.Errorf("run %s cannot be resumed: %s", id, r.info.Reason)
+		}
 		if r.lock == nil {
 			f, ok := tryLock(e.st.runDir(id))
 			if !ok {
@@ -529,9 +550,12 @@ func (e *Engine) Wait(id string, timeout time.Duration) (RunInfo, error) {
 			return info, fmt.Errorf("no run %q", id)
 		}
 		if !info.State.Active() {
+			// The run may have been deleted since e.Run read it.
+			var done chan struct{}
 			e.mu.Lock()
-			r := e.runs[id]
-			done := r.done
+			if r := e.runs[id]; r != nil {
+				done = r.done
+			}
 			e.mu.Unlock()
 			if done != nil {
 				<-done
@@ -567,6 +591,7 @@ func (e *Engine) Delete(id string) error {
 			break
 		}
 	}
+	e.scheduleLocked() // runs queued after this one can no longer start: they fail now
 	return nil
 }
 

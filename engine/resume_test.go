@@ -58,7 +58,7 @@ func sameCurve(t *testing.T, what string, got, want []float64) {
 	}
 }
 
-func uninterruptedCurve(t *testing.T) ([]float64, RunInfo) {
+func uninterruptedCurve(t *testing.T) ([]float64, RunInfo, []EpochInfo) {
 	e := openTestEngine(t, "")
 	defer e.Close()
 	id, err := e.Submit(resumeSpec())
@@ -69,14 +69,42 @@ func uninterruptedCurve(t *testing.T) ([]float64, RunInfo) {
 	if info.State != Finished {
 		t.Fatalf("%s %s", info.State, info.Reason)
 	}
-	return lossCurve(t, e, id), info
+	eps, err := e.Epochs(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lossCurve(t, e, id), info, eps
+}
+
+// sameEpochs checks a resumed run's stored epoch rows against an
+// uninterrupted run's, bit for bit: the epoch's mean training loss
+// includes the steps trained before the interruption.
+func sameEpochs(t *testing.T, what string, e *Engine, id string, want []EpochInfo) {
+	t.Helper()
+	got, err := e.Epochs(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d epochs stored, uninterrupted run %d", what, len(got), len(want))
+	}
+	for i := range want {
+		for _, f := range []struct {
+			name      string
+			got, want float64
+		}{{"train loss", got[i].TrainLoss, want[i].TrainLoss}, {"val loss", got[i].ValLoss, want[i].ValLoss}, {"val MPJPE", got[i].MPJPE, want[i].MPJPE}} {
+			if math.Float64bits(f.got) != math.Float64bits(f.want) {
+				t.Fatalf("%s: epoch %d %s %v, uninterrupted %v", what, i, f.name, f.got, f.want)
+			}
+		}
+	}
 }
 
 // A run stopped mid-epoch, or abandoned without its final checkpoint (what
 // a SIGKILL does) and picked up by a new engine, resumes to exactly the
 // loss curve and result of an uninterrupted run.
 func TestResumeRepeatsTheLossCurve(t *testing.T) {
-	want, ref := uninterruptedCurve(t)
+	want, ref, wantEpochs := uninterruptedCurve(t)
 	if len(want) != 96 {
 		t.Fatalf("uninterrupted run stored %d steps, want 96", len(want))
 	}
@@ -96,6 +124,7 @@ func TestResumeRepeatsTheLossCurve(t *testing.T) {
 			t.Fatalf("%s %s", info.State, info.Reason)
 		}
 		sameCurve(t, "stopped and resumed", lossCurve(t, e, id), want)
+		sameEpochs(t, "stopped and resumed", e, id, wantEpochs)
 		if info.BestValMPJPE != ref.BestValMPJPE || info.LastValMPJPE != ref.LastValMPJPE {
 			t.Fatalf("val MPJPE %v/%v, uninterrupted %v/%v", info.LastValMPJPE, info.BestValMPJPE, ref.LastValMPJPE, ref.BestValMPJPE)
 		}
@@ -125,6 +154,7 @@ func TestResumeRepeatsTheLossCurve(t *testing.T) {
 			t.Fatalf("%s %s", info.State, info.Reason)
 		}
 		sameCurve(t, "killed and resumed", lossCurve(t, e2, id), want)
+		sameEpochs(t, "killed and resumed", e2, id, wantEpochs)
 	})
 }
 
@@ -148,7 +178,7 @@ func TestHelperTrainProcess(t *testing.T) {
 // A real SIGKILL of a training process mid-epoch: a new engine lists the
 // run as stopped, and resuming it repeats the uninterrupted loss curve.
 func TestSIGKILLResume(t *testing.T) {
-	want, _ := uninterruptedCurve(t)
+	want, _, wantEpochs := uninterruptedCurve(t)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperTrainProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "POSELAB_TEST_TRAIN_DIR="+dir)
@@ -191,6 +221,7 @@ func TestSIGKILLResume(t *testing.T) {
 		t.Fatalf("%s %s", info.State, info.Reason)
 	}
 	sameCurve(t, "SIGKILLed and resumed", lossCurve(t, e, id), want)
+	sameEpochs(t, "SIGKILLed and resumed", e, id, wantEpochs)
 	t.Logf("killed after %d steps stored; resumed to %d steps", killedAt, info.Step)
 }
 

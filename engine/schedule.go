@@ -67,19 +67,28 @@ func (s Schedule) Validate() error {
 	switch s.Kind {
 	case "constant", "":
 	case "step":
-		if s.StepsPerEpoch <= 0 || s.Gamma <= 0 {
-			return fmt.Errorf("schedule step: need steps_per_epoch > 0 and gamma > 0")
+		if s.StepsPerEpoch <= 0 || !finitePositive(s.Gamma) {
+			return fmt.Errorf("schedule step: need steps_per_epoch > 0 and gamma > 0, got %d and %g", s.StepsPerEpoch, s.Gamma)
 		}
 	case "exp":
-		if s.DecaySteps <= 0 || s.Gamma <= 0 {
-			return fmt.Errorf("schedule exp: need decay_steps > 0 and gamma > 0")
+		if s.DecaySteps <= 0 || !finitePositive(s.Gamma) {
+			return fmt.Errorf("schedule exp: need decay_steps > 0 and gamma > 0, got %d and %g", s.DecaySteps, s.Gamma)
 		}
 	case "cosine":
+		if s.WarmupSteps < 0 {
+			return fmt.Errorf("schedule cosine: warmup_steps must be >= 0, got %d", s.WarmupSteps)
+		}
 		if s.TotalSteps <= s.WarmupSteps {
 			return fmt.Errorf("schedule cosine: total_steps must exceed warmup_steps")
+		}
+		// a negative floor would end the run with a negative rate (gradient ascent)
+		if !(s.MinLR >= 0) || math.IsInf(s.MinLR, 0) {
+			return fmt.Errorf("schedule cosine: min_lr must be >= 0, got %g", s.MinLR)
 		}
 	default:
 		return fmt.Errorf("schedule: unknown kind %q (constant, step, exp, cosine)", s.Kind)
 	}
 	return nil
 }
+
+func finitePositive(x float64) bool { return x > 0 && !math.IsInf(x, 0) }

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
@@ -70,9 +71,46 @@ func TestConstantAndValidate(t *testing.T) {
 		{Kind: "exp", BaseLR: 1, Gamma: 0.9},
 		{Kind: "cosine", BaseLR: 1, WarmupSteps: 5, TotalSteps: 5},
 		{Kind: "linear", BaseLR: 1},
+		// a negative floor turns the end of the run into gradient ascent
+		{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 100, MinLR: -1e-3},
+		{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 100, MinLR: math.NaN()},
+		{Kind: "cosine", BaseLR: 1e-3, TotalSteps: 100, WarmupSteps: -10},
+		{Kind: "step", BaseLR: 1, StepsPerEpoch: 10, Milestones: []int{1}, Gamma: math.NaN()},
+		{Kind: "exp", BaseLR: 1, DecaySteps: 10, Gamma: math.NaN()},
+		{Kind: "exp", BaseLR: 1, DecaySteps: 10, Gamma: math.Inf(1)},
 	} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// A cosine schedule without total_steps decays over the whole run: the
+// engine fills in the run's step count when it starts (it depends on the
+// data), so submitting one must not be refused.
+func TestCosineWithoutTotalStepsSpansTheRun(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Schedule: Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 4}})
+	if err != nil {
+		t.Fatalf("cosine schedule without total_steps refused: %v", err)
+	}
+	info := waitRun(t, e, id, time.Minute)
+	if info.State != Finished {
+		t.Fatalf("%s %s", info.State, info.Reason)
+	}
+	if got := info.Spec.Schedule.TotalSteps; got != info.TotalSteps {
+		t.Fatalf("cosine total_steps %d, the run's %d", got, info.TotalSteps)
+	}
+	if _, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Schedule: Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 5, TotalSteps: 5}}); err == nil {
+		t.Fatal("cosine total_steps not above warmup_steps accepted")
+	}
+	e.Close()
+	// A later process shows the schedule the run trained with.
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	if s, _ := e2.Schedule(id); s.TotalSteps != info.TotalSteps || s.LR(info.TotalSteps-1) >= s.LR(4) {
+		t.Fatalf("after restart the schedule is %+v (run of %d steps)", s, info.TotalSteps)
 	}
 }

@@ -87,7 +87,7 @@ func (p *stagingProg) TrainStep(b nn.Batch, step int, lr float64) (float64, erro
 // epoch while the step before trains, then trains on exactly that batch;
 // the loss curve stays bit-identical.
 func TestEngineStagesTheNextBatch(t *testing.T) {
-	want, _ := uninterruptedCurve(t)
+	want, _, _ := uninterruptedCurve(t)
 	rec := &stagingPrograms{}
 	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
 		NewBackend: func(device string) (nn.Backend, error) {

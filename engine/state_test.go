@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,8 +217,8 @@ func TestDivergencePausesWithReason(t *testing.T) {
 		t.Fatalf("divergence noticed only at step %d", info.Step)
 	}
 	e.Stop(id)
-	if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped {
-		t.Fatalf("state %s", info.State)
+	if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped || !strings.Contains(info.Reason, "diverged") {
+		t.Fatalf("state %s, reason %q; want stopped, saying it diverged", info.State, info.Reason)
 	}
 	if c, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil {
 		for n, p := range c.State.Params {
@@ -252,6 +253,22 @@ func TestCorruptCheckpointFailsResumeClearly(t *testing.T) {
 	after, _ := os.ReadFile(path)
 	if string(after) != string(b) {
 		t.Fatal("the corrupt checkpoint was overwritten")
+	}
+	// The run never ran again: its failed event says it failed queued, as
+	// its state event does.
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	var failedFrom, stateFrom State
+	for _, ev := range hist {
+		if ev.Run == id && ev.Kind == EvFailed {
+			failedFrom = ev.State.From
+		}
+		if ev.Run == id && ev.Kind == EvState && ev.State.To == Failed {
+			stateFrom = ev.State.From
+		}
+	}
+	if failedFrom != Queued || stateFrom != Queued {
+		t.Fatalf("failed event from %q, state event from %q; want both from queued", failedFrom, stateFrom)
 	}
 }
 
@@ -306,5 +323,256 @@ func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
 	waitRun(t, e, a, 10*time.Second)
 	if info := waitRun(t, e, b, 5*time.Minute); info.State != Finished {
 		t.Fatalf("queued run ended %s (%s)", info.State, info.Reason)
+	}
+}
+
+// Time spent paused is not training time: after a pause the ETA is what
+// the run's pace says, not inflated by the pause.
+func TestETAIgnoresPausedTime(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	spec := slowSpec()
+	spec.Epochs = 100
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perStep := func(i RunInfo) time.Duration { return i.ETA / time.Duration(i.TotalSteps-i.Step) }
+	waitFor(t, "step 40", time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= 40 })
+	if err := e.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pause", 5*time.Second, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	before, _ := e.Run(id)
+	time.Sleep(2 * time.Second)
+	e.Resume(id)
+	waitFor(t, "10 steps after the pause", time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= before.Step+10 })
+	after, _ := e.Run(id)
+	// Counting the pause would add 2 s / ~50 steps = 40 ms a step.
+	if a, b := perStep(after), perStep(before); a > b+b/2+5*time.Millisecond {
+		t.Fatalf("ETA per remaining step %v after a 2 s pause, %v before it", a, b)
+	}
+}
+
+// poisonBackend's programs return a finite loss for step poisonAt but
+// leave NaN weights behind, as an overflowing update does: the loss is
+// computed before the update, so only the weights show the divergence.
+type poisonBackend struct {
+	nn.Backend
+	at int
+}
+
+func (b poisonBackend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	return &poisonProg{Program: p, at: b.at}, err
+}
+
+type poisonProg struct {
+	nn.Program
+	at       int
+	poisoned bool
+}
+
+// The CPU backend refuses NaN state, so the poison lives in what the
+// program reports: its state, and the losses after it.
+func (p *poisonProg) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
+	if p.poisoned {
+		return math.NaN(), nil
+	}
+	loss, err := p.Program.TrainStep(b, step, lr)
+	p.poisoned = step == p.at
+	return loss, err
+}
+
+func (p *poisonProg) State() (*nn.State, error) {
+	st, err := p.Program.State()
+	if err != nil || !p.poisoned {
+		return st, err
+	}
+	for _, t := range st.Params {
+		for i := range t.Data {
+			t.Data[i] = float32(math.NaN())
+		}
+	}
+	return st, nil
+}
+
+func (p *poisonProg) SetState(st *nn.State) error {
+	p.poisoned = false
+	return p.Program.SetState(st)
+}
+
+// Weights that turned NaN are never written as the last checkpoint (the
+// one a diverged run goes back to): the run pauses as diverged instead.
+func TestNaNWeightsAreNotCheckpointed(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		epochs, at int
+	}{{"mid-epoch checkpoint", 3, 4}, {"last epoch's end", 1, 31}} {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+				NewBackend: func(dev string) (nn.Backend, error) {
+					b, err := NewBackend(dev)
+					return poisonBackend{b, c.at}, err
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			// 32 steps an epoch; a checkpoint every 5 steps: the poisoned
+			// weights of step 4 reach the one at step 5, those of step 31
+			// the epoch's end.
+			id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: c.epochs, CkptEvery: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the run to pause or end", time.Minute, func() bool { i, _ := e.Run(id); return i.State != Queued && i.State != Running })
+			info, _ := e.Run(id)
+			if info.State != Paused || !strings.Contains(info.Reason, "diverged") {
+				t.Fatalf("state %s (%s), want paused as diverged", info.State, info.Reason)
+			}
+			if ck, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil {
+				for n, p := range ck.State.Params {
+					for _, v := range p.Data {
+						if !finite(float64(v)) {
+							t.Fatalf("checkpoint at step %d holds non-finite %s", ck.Step, n)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// A Resume sent while the run was still training (a no-op) must not
+// count as the user's resume of a later divergence pause: the run stays
+// paused until it is resumed.
+func TestEarlierResumeDoesNotEndADivergencePause(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 50, Schedule: Schedule{BaseLR: 1e30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Resume(id); err != nil { // the run is starting: nothing to resume
+		t.Fatal(err)
+	}
+	waitFor(t, "divergence pause", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	time.Sleep(300 * time.Millisecond)
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	got := stateEvents(hist, id)
+	if want := []State{Queued, Running, Paused}; len(got) != len(want) || got[len(got)-1] != Paused {
+		t.Fatalf("states %v, want %v", got, want)
+	}
+}
+
+// Deleting the run a queued run comes after fails the queued run at once
+// (it can never start), rather than leaving it queued until something
+// else happens to the queue, also while another run holds the trainer.
+func TestDeletingAChainLinkFailsTheRunAfterIt(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	busy, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(busy)
+	ids, err := e.SubmitChain([]Spec{{Model: "sb", Preset: "test", Epochs: 100}, {Model: "sb", Preset: "test", Epochs: 1, After: "@0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Stop(ids[0])
+	waitRun(t, e, ids[0], 10*time.Second)
+	if i, _ := e.Run(ids[1]); i.State != Queued {
+		t.Fatalf("second link %s after the first stopped, want queued", i.State)
+	}
+	if err := e.Delete(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second link to fail", 2*time.Second, func() bool { i, _ := e.Run(ids[1]); return i.State == Failed })
+	if i, _ := e.Run(ids[1]); !strings.Contains(i.Reason, ids[0]) {
+		t.Fatalf("reason %q does not name the deleted run", i.Reason)
+	}
+}
+
+// A chain refused at submit leaves nothing behind: the stages before the
+// bad one are neither listed nor trained, and no run folders stay.
+func TestRefusedChainCreatesNoRuns(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	_, err := e.SubmitChain([]Spec{
+		{Model: "sb", Preset: "test", Epochs: 1},
+		{Model: "sb", Preset: "test", Epochs: 1, From: []string{"no-such-run"}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "no-such-run") {
+		t.Fatalf("chain with a missing run accepted or unclear: %v", err)
+	}
+	if runs := e.Runs(); len(runs) != 0 {
+		t.Fatalf("a refused chain left %d runs, the first %s", len(runs), runs[0].State)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, en := range ents {
+		if en.IsDir() {
+			t.Fatalf("a refused chain left the folder %s", en.Name())
+		}
+	}
+}
+
+// A best checkpoint that cannot be written fails the run without a last
+// checkpoint that claims it: resuming would otherwise trust a best score
+// whose weights are not on disk (and finish from other weights).
+func TestFailedBestCheckpointLeavesLastConsistent(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	spec := slowSpec()
+	spec.CkptEvery = 0
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a folder in the way: the rename onto best.ckpt fails
+	if err := os.MkdirAll(filepath.Join(CkptPath(e.RunDir(id), "best"), "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	info := waitRun(t, e, id, time.Minute)
+	if info.State != Failed || !strings.Contains(info.Reason, "checkpoint") {
+		t.Fatalf("state %s (%s), want failed on the checkpoint", info.State, info.Reason)
+	}
+	if c, err := checkpoints.Load(CkptPath(e.RunDir(id), "last")); err == nil && !math.IsNaN(c.BestScore) {
+		t.Fatalf("last checkpoint (step %d) claims best score %v, but no best checkpoint was written", c.Step, c.BestScore)
+	}
+}
+
+// A run whose config.toml no longer parses (a hand edit gone wrong) is
+// listed as failed with the parse error, not silently left out.
+func TestUnreadableConfigIsListedAsFailed(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Stop(id)
+	waitRun(t, e, id, 10*time.Second)
+	e.Close()
+	if err := os.WriteFile(filepath.Join(dir, id, "config.toml"), []byte("model = \"sb\"\nepochs = [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	info, ok := e2.Run(id)
+	if !ok {
+		t.Fatal("the run with an unreadable config.toml is not listed")
+	}
+	if info.State != Failed || !strings.Contains(info.Reason, "config.toml") {
+		t.Fatalf("state %s (%s), want failed naming config.toml", info.State, info.Reason)
+	}
+	if err := e2.Resume(id); err == nil || !strings.Contains(err.Error(), "config.toml") {
+		t.Fatalf("resuming a run without a spec: %v", err)
+	}
+	if err := e2.Delete(id); err != nil {
+		t.Fatal(err)
 	}
 }

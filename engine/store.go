@@ -28,9 +28,11 @@ import (
 //	     baseline_mpjpe_mm, samples_per_s, device, created, started, updated)
 //	steps(run, step, epoch, loss, lr, time)             -- every training step
 //	epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
-//	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time)
+//	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time,
+//	       val_px, val_pckh50, per_joint_px)               -- the last three: 2D models
 //
-// Times are Unix seconds (float). per_joint_mm and per_action_mm are JSON.
+// Times are Unix seconds (float). per_joint_mm, per_action_mm and
+// per_joint_px are JSON.
 type store struct {
 	dir string
 	db  *sql.DB
@@ -47,7 +49,8 @@ CREATE TABLE IF NOT EXISTS steps(
 CREATE TABLE IF NOT EXISTS epochs(
   run TEXT, epoch INTEGER, step INTEGER, train_loss REAL, val_loss REAL,
   val_mpjpe_mm REAL, val_p_mpjpe_mm REAL, val_n_mpjpe_mm REAL, val_pck150 REAL, val_auc REAL,
-  per_joint_mm TEXT, per_action_mm TEXT, best INTEGER, time REAL, PRIMARY KEY(run, epoch));
+  per_joint_mm TEXT, per_action_mm TEXT, best INTEGER, time REAL,
+  val_px REAL, val_pckh50 REAL, per_joint_px TEXT, PRIMARY KEY(run, epoch));
 `
 
 // DBName is the run store's database file inside the runs directory.
@@ -67,7 +70,47 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
 	}
+	if err := addMissingColumns(db, "epochs", epochColumns2D); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
+	}
 	return &store{dir: dir, db: db}, nil
+}
+
+// epochColumns2D hold a 2D model's validation (mean joint error in px,
+// PCKh@0.5 in percent, per-joint px). Stores written before they existed
+// get them added on open; their old rows read as 0 and empty.
+var epochColumns2D = [][2]string{{"val_px", "REAL"}, {"val_pckh50", "REAL"}, {"per_joint_px", "TEXT"}}
+
+// addMissingColumns adds the columns table lacks (SQLite has no ADD
+// COLUMN IF NOT EXISTS).
+func addMissingColumns(db *sql.DB, table string, cols [][2]string) error {
+	rows, err := db.Query(`SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range cols {
+		if have[c[0]] {
+			continue
+		}
+		if _, err := db.Exec(fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, c[0], c[1])); err != nil {
+			return fmt.Errorf("adding column %s.%s: %w", table, c[0], err)
+		}
+	}
+	return nil
 }
 
 func (s *store) close() error { return s.db.Close() }
@@ -191,10 +234,13 @@ func (s *store) addSteps(run string, rows []stepRow) error {
 func (s *store) addEpoch(run string, e *EpochInfo) error {
 	pj, _ := json.Marshal(e.PerJoint)
 	pa, _ := json.Marshal(e.PerAction)
+	px, _ := json.Marshal(e.PerJointPx)
 	_, err := s.db.Exec(`INSERT OR REPLACE INTO epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
-		val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time, val_px, val_pckh50, per_joint_px)
+		VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		run, e.Epoch, e.Step, nullable(e.TrainLoss), nullable(e.ValLoss), nullable(e.MPJPE), nullable(e.PMPJPE),
-		nullable(e.NMPJPE), nullable(e.PCK150), nullable(e.AUC), string(pj), string(pa), e.Best, unix(time.Now()))
+		nullable(e.NMPJPE), nullable(e.PCK150), nullable(e.AUC), string(pj), string(pa), e.Best, unix(time.Now()),
+		nullable(e.Pixel), nullable(e.PCKh), string(px))
 	return err
 }
 
@@ -225,7 +271,8 @@ func (s *store) steps(run string) ([]StepPoint, error) {
 
 func (s *store) epochs(run string) ([]EpochInfo, error) {
 	rows, err := s.db.Query(`SELECT epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm, val_n_mpjpe_mm,
-		val_pck150, val_auc, per_joint_mm, per_action_mm, best FROM epochs WHERE run=? ORDER BY epoch`, run)
+		val_pck150, val_auc, per_joint_mm, per_action_mm, best, val_px, val_pckh50, COALESCE(per_joint_px, '')
+		FROM epochs WHERE run=? ORDER BY epoch`, run)
 	if err != nil {
 		return nil, err
 	}
@@ -233,15 +280,21 @@ func (s *store) epochs(run string) ([]EpochInfo, error) {
 	var out []EpochInfo
 	for rows.Next() {
 		var e EpochInfo
-		var tl, vl, m, pm, nm, pck, auc any
-		var pj, pa string
-		if err := rows.Scan(&e.Epoch, &e.Step, &tl, &vl, &m, &pm, &nm, &pck, &auc, &pj, &pa, &e.Best); err != nil {
+		var tl, vl, m, pm, nm, pck, auc, px, pckh any
+		var pj, pa, pjx string
+		if err := rows.Scan(&e.Epoch, &e.Step, &tl, &vl, &m, &pm, &nm, &pck, &auc, &pj, &pa, &e.Best, &px, &pckh, &pjx); err != nil {
 			return nil, err
 		}
 		e.TrainLoss, e.ValLoss, e.MPJPE, e.PMPJPE, e.NMPJPE, e.PCK150, e.AUC =
 			toFloat(tl), toFloat(vl), toFloat(m), toFloat(pm), toFloat(nm), toFloat(pck), toFloat(auc)
+		// A 2D model's numbers (NULL in rows of 3D models and of stores
+		// older than these columns): 0 means none, as in live epochs.
+		e.Pixel, e.PCKh = finiteOr0(toFloat(px)), finiteOr0(toFloat(pckh))
 		json.Unmarshal([]byte(pj), &e.PerJoint)
 		json.Unmarshal([]byte(pa), &e.PerAction)
+		if pjx != "" {
+			json.Unmarshal([]byte(pjx), &e.PerJointPx)
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -283,9 +336,9 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 	sort.SliceStable(dirs, func(i, j int) bool { return dirs[i].t.Before(dirs[j].t) })
 	var out []RunInfo
 	for _, e := range dirs {
-		spec, err := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
-		if err != nil {
-			continue
+		spec, specErr := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
+		if specErr != nil { // listed, so that the user learns why it cannot run
+			spec = Spec{Name: e.name}
 		}
 		spec.ID = e.name
 		info := RunInfo{Spec: spec, State: Stopped, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(), BaselineMPJPE: math.NaN()}
@@ -304,8 +357,14 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 			if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
 				info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
 			}
+			if sc := &info.Spec.Schedule; sc.Kind == "cosine" && sc.TotalSteps == 0 { // likewise: the run's length
+				sc.TotalSteps = info.TotalSteps
+			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
+		}
+		if specErr != nil {
+			info.State, info.Reason = Failed, "unreadable spec: "+specErr.Error()
 		}
 		out = append(out, info)
 	}

@@ -46,17 +46,17 @@ type session struct {
 	lastVal          float64
 	baseline         float64
 
-	stepRows      []stepRow
-	lastFlush     time.Time
-	lastStepEv    time.Time
-	lastResEv     time.Time
-	sessionStart  time.Time
-	sessionSteps  int
-	rate          float64 // samples/s, smoothed
-	lastStepStart time.Time
-	epochLossSum  float64
-	epochLossN    int
-	next          *pendingBatch // the next step's batch, cut while this step trains
+	stepRows     []stepRow
+	lastFlush    time.Time
+	lastStepEv   time.Time
+	lastResEv    time.Time
+	sessionStart time.Time
+	sessionSteps int
+	pausedFor    time.Duration // time held paused this session: not in the ETA's pace
+	rate         float64       // samples/s, smoothed
+	epochLossSum float64
+	epochLossN   int
+	next         *pendingBatch // the next step's batch, cut while this step trains
 }
 
 // pendingBatch is a training batch being cut in the background, for the
@@ -83,6 +83,7 @@ func (e *Engine) train(r *run) {
 	s.dropPending()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	from := r.info.State // queued when setup failed, paused when stopped while paused
 	switch {
 	case errors.Is(err, errAbandoned):
 		// Like a killed process: no final checkpoint, state left as is,
@@ -90,15 +91,19 @@ func (e *Engine) train(r *run) {
 		unlock(r.lock)
 		r.lock = nil
 	case errors.Is(err, errStopped):
-		e.setState(r, Stopped, "stopped by the user; resume continues from the last checkpoint")
+		reason := "stopped by the user; resume continues from the last checkpoint"
+		if r.diverged { // stopped while paused on a NaN/Inf: say why it paused
+			reason = "stopped after it " + r.info.Reason
+		}
+		e.setState(r, Stopped, reason)
 		e.emit(Event{Run: r.info.Spec.ID, Kind: EvLog, Log: "stopped at step " + fmt.Sprint(s.step)})
 	case err != nil:
 		r.info.Reason = err.Error()
 		e.setState(r, Failed, err.Error())
-		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: Running, To: Failed, Reason: err.Error()}, Result: s.result()})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: from, To: Failed, Reason: err.Error()}, Result: s.result()})
 	default:
 		e.setState(r, Finished, "")
-		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: Running, To: Finished}, Result: s.result()})
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: from, To: Finished}, Result: s.result()})
 	}
 	if s.prog != nil {
 		s.prog.Close()
@@ -169,9 +174,14 @@ func (s *session) run() (err error) {
 	s.publish(Event{Kind: EvStarted, Spec: &sp})
 	s.resource()
 	perm, permEpoch := []int(nil), -1
-	for s.epoch < s.spec.Epochs {
+	for {
+		// also once after the last epoch: a run that diverged in its last
+		// validation or checkpoint pauses rather than finishing
 		if err := s.control(); err != nil {
 			return err
+		}
+		if s.epoch >= s.spec.Epochs {
+			break
 		}
 		if s.pos == s.spe {
 			if err := s.endEpoch(); err != nil {
@@ -277,6 +287,20 @@ func (s *session) loadCheckpoint(path string, g *nn.Graph) error {
 	if v, ok := c.Meta["last_val"]; ok {
 		json.Unmarshal([]byte(v), &s.lastVal)
 	}
+	// The steps of the current epoch trained before the checkpoint count
+	// in its mean training loss, as in an uninterrupted run (checkpoints
+	// written before this was saved start the sum afresh).
+	s.epochLossSum, s.epochLossN = 0, 0
+	if v, ok := c.Meta["epoch_loss"]; ok {
+		var el struct {
+			Sum float64 `json:"sum"`
+			N   int     `json:"n"`
+		}
+		if err := json.Unmarshal([]byte(v), &el); err != nil {
+			return fmt.Errorf("%s: epoch_loss: %w", path, err)
+		}
+		s.epochLossSum, s.epochLossN = el.Sum, el.N
+	}
 	if s.step != s.epoch*s.spe+s.pos {
 		return fmt.Errorf("%s: step %d does not match epoch %d position %d at %d steps per epoch", path, s.step, s.epoch, s.pos, s.spe)
 	}
@@ -316,6 +340,18 @@ func (s *session) control() error {
 			if state != Paused {
 				s.flushSteps()
 				s.e.mu.Lock()
+				// A wake-up sent before this pause (a Resume while the run
+				// trained) must not end it: drop it, and look at the
+				// requests again under the same lock, so that one sent
+				// since the check above is not lost.
+				select {
+				case <-r.wake:
+				default:
+				}
+				if r.abandon || r.stopReq || !(r.pauseReq || r.diverged) {
+					s.e.mu.Unlock()
+					continue
+				}
 				reason := "paused by the user"
 				if r.diverged {
 					reason = r.info.Reason
@@ -323,7 +359,9 @@ func (s *session) control() error {
 				s.e.setState(r, Paused, reason)
 				s.e.mu.Unlock()
 			}
+			held := time.Now()
 			<-r.wake
+			s.pausedFor += time.Since(held)
 			s.e.mu.Lock()
 			if r.diverged && !r.pauseReq && !r.stopReq {
 				// resumed after divergence: go back to the last checkpoint
@@ -340,7 +378,6 @@ func (s *session) control() error {
 				s.e.mu.Lock()
 				s.e.setState(r, Running, "")
 				s.e.mu.Unlock()
-				s.lastStepStart = time.Time{}
 			}
 			return nil
 		}
@@ -356,6 +393,7 @@ func (s *session) rewind() error {
 		return s.loadCheckpoint(last, g)
 	}
 	s.step, s.epoch, s.pos = 0, 0, 0
+	s.epochLossSum, s.epochLossN = 0, 0
 	return s.prog.SetState(nn.InitState(g, s.spec.Seed))
 }
 
@@ -371,7 +409,11 @@ func (s *session) dropPending() {
 
 // diverge pauses the run with a reason.
 func (s *session) diverge(loss, lr float64) {
-	reason := fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr)
+	s.divergeWith(fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr))
+}
+
+// divergeWith marks the run diverged; control pauses it before the next step.
+func (s *session) divergeWith(reason string) {
 	s.e.mu.Lock()
 	s.r.diverged = true
 	s.r.info.Reason = reason
@@ -476,7 +518,7 @@ func (s *session) eta() time.Duration {
 	if s.sessionSteps == 0 {
 		return 0
 	}
-	per := time.Since(s.sessionStart).Seconds() / float64(s.sessionSteps)
+	per := (time.Since(s.sessionStart) - s.pausedFor).Seconds() / float64(s.sessionSteps)
 	return time.Duration(per * float64(s.total-s.step) * float64(time.Second))
 }
 
@@ -553,27 +595,37 @@ func (s *session) endEpoch() error {
 	return s.saveCheckpoint(ep.Best)
 }
 
-// saveCheckpoint writes `last` (and `best`) atomically.
+// saveCheckpoint writes `last` (and `best`) atomically. Weights that are
+// no longer finite are not written (they would replace the last good
+// checkpoint, the one a diverged run goes back to): the run diverges.
 func (s *session) saveCheckpoint(best bool) error {
 	s.flushSteps() // the store holds every step up to the checkpoint
 	st, err := s.prog.State()
 	if err != nil {
 		return err
 	}
+	if name := nonFiniteTensor(st); name != "" {
+		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
+		return nil
+	}
 	sj, _ := json.Marshal(s.sched)
 	lv, _ := json.Marshal(nanToNull(s.lastVal))
+	// JSON writes a float64 so that it reads back bit for bit: a resumed
+	// epoch's mean training loss equals the uninterrupted one.
+	meta := map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID}
+	if el, err := json.Marshal(map[string]any{"sum": s.epochLossSum, "n": s.epochLossN}); err == nil {
+		meta["epoch_loss"] = string(el)
+	}
 	c := &checkpoints.Checkpoint{Model: s.spec.Model, ConfigHash: s.hash, Step: s.step, Epoch: s.epoch, Pos: s.pos,
-		Seed: s.spec.Seed, BestScore: s.best, Meta: map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID},
-		State: st, Task: s.task.State()}
+		Seed: s.spec.Seed, BestScore: s.best, Meta: meta, State: st, Task: s.task.State()}
 	b, err := checkpoints.Encode(c)
 	if err != nil {
 		return err
 	}
-	path := CkptPath(s.dir, "last")
-	if err := atomicfile.Write(path, b); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
+	// `best` first: a `last` that records a best score must find its
+	// weights in `best` (a resume trusts the score and finish reads the
+	// file). When `last` fails after it, the resumed run repeats the
+	// epoch and writes the same `best` again.
 	if best {
 		bp := CkptPath(s.dir, "best")
 		if err := atomicfile.Write(bp, b); err != nil {
@@ -581,7 +633,27 @@ func (s *session) saveCheckpoint(best bool) error {
 		}
 		s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: bp, Step: s.step, Epoch: s.epoch, Best: true}})
 	}
+	path := CkptPath(s.dir, "last")
+	if err := atomicfile.Write(path, b); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
 	return nil
+}
+
+// nonFiniteTensor names a weight, buffer or Adam moment of st holding NaN
+// or Inf ("" when all are finite).
+func nonFiniteTensor(st *nn.State) string {
+	for _, g := range []map[string]*nn.Tensor{st.Params, st.Buffers, st.AdamM, st.AdamV} {
+		for name, t := range g {
+			for _, v := range t.Data {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func nanToNull(x float64) any {

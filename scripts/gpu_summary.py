@@ -14,10 +14,27 @@ def lines(name):
     rows = []
     for l in open(p):
         try:
-            rows.append(json.loads(l))
+            r = json.loads(l)
         except ValueError:
-            pass
+            continue
+        if not isinstance(r, dict):
+            continue
+        # The Go side writes NaN and +-Inf as the strings "NaN", "+Inf",
+        # "-Inf" (JSON has no such numbers); a %e of a string would stop
+        # this script before the tables and targets. As floats they print
+        # as nan / inf and fail every comparison.
+        for k, v in r.items():
+            if v in ('NaN', '+Inf', '-Inf'):
+                r[k] = float(v)
+        rows.append(r)
     return rows
+
+
+def safe_div(a, b):
+    """a / b, or nan when either is missing or b is zero."""
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b == 0:
+        return float('nan')
+    return a / b
 
 
 res, peers = lines('results.jsonl'), {p.get('key'): p for p in lines('peer.jsonl')}
@@ -30,7 +47,8 @@ if par:
     print('parity with the CPU backend (relative error, tolerance 1e-4):')
     print('  %-28s' % 'case' + ''.join('%12s' % c[:11] for c in cols))
     for r in par:
-        print('  %-28s' % (r['case'] + (' [' + r['mode'] + ']' if r.get('mode') else '')) + ''.join('%12.2e' % r[c] if isinstance(r.get(c), (int, float)) else '%12s' % '-' for c in cols))
+        print('  %-28s' % (r['case'] + (' [' + r['mode'] + ']' if r.get('mode') else '')) + ''.join('%12.2e' % r[c] if isinstance(r.get(c), (int, float)) else '%12s' % '-' for c in cols) +
+              ('  FAILED (see tests.log)' if r.get('failed') else ''))
 for r in res:
     if r['kind'] == 'dropout_mask':
         print('dropout mask seed %s step %s p %s: %d mismatches of %d' % (r['seed'], r['step'], r['p'], r['mismatches'], r['n']))
@@ -88,7 +106,7 @@ if bench or peers:
         new, old = byKey[k[:-len('bnlegacy')]], byKey[k]
         bn = lambda r: sum(v for op, v in r.get('profile_ms', {}).items() if op.startswith('batchnorm'))
         print('  BatchNorm kernels %s: multi-block %.1f samples/s (BatchNorm %.2f ms of the eager profile) vs legacy %.1f (%.2f ms): %.3fx' % (
-            k[:-len('bnlegacy')], new['samples_per_s'], bn(new), old['samples_per_s'], bn(old), new['samples_per_s'] / old['samples_per_s']))
+            k[:-len('bnlegacy')], new.get('samples_per_s', float('nan')), bn(new), old.get('samples_per_s', float('nan')), bn(old), safe_div(new.get('samples_per_s'), old.get('samples_per_s'))))
     # Workspace fitting A/B: a key ending in wsfast is its configuration
     # rerun with the fastest algorithms whatever their workspace.
     for k in byKey:
@@ -96,8 +114,8 @@ if bench or peers:
             continue
         new, old = byKey[k[:-len('wsfast')]], byKey[k]
         print('  Workspaces %s: fitted %.2f GiB used, %.1f samples/s (%s) vs fastest %.2f GiB, %.1f samples/s: %.3fx' % (
-            k[:-len('wsfast')], new.get('used_gib', 0), new['samples_per_s'], new.get('conv_algos', '-'), old.get('used_gib', 0),
-            old['samples_per_s'], new['samples_per_s'] / old['samples_per_s']))
+            k[:-len('wsfast')], new.get('used_gib', 0), new.get('samples_per_s', float('nan')), new.get('conv_algos', '-'), old.get('used_gib', 0),
+            old.get('samples_per_s', float('nan')), safe_div(new.get('samples_per_s'), old.get('samples_per_s'))))
     # Memory layout A/B: a key ending in memold is its configuration rerun
     # with the first session's layout (gradients shared only, no aliases).
     for k in byKey:
@@ -106,8 +124,8 @@ if bench or peers:
         new, old = byKey[k[:-len('memold')]], byKey[k]
         torch = peers.get(k[:-len('memold')], {}).get('peak_mem_gib')
         print('  Memory %s: pooled %.2f GiB used (peak %.2f), %.1f samples/s vs gradients-only %.2f GiB (peak %.2f), %.1f samples/s; PyTorch peak %s GiB' % (
-            k[:-len('memold')], new.get('used_gib', 0), new.get('peak_gib', 0), new['samples_per_s'], old.get('used_gib', 0), old.get('peak_gib', 0),
-            old['samples_per_s'], '%.2f' % torch if torch else '-'))
+            k[:-len('memold')], new.get('used_gib', 0), new.get('peak_gib', 0), new.get('samples_per_s', float('nan')), old.get('used_gib', 0), old.get('peak_gib', 0),
+            old.get('samples_per_s', float('nan')), '%.2f' % torch if torch else '-'))
 
 # Issue 8's targets (FP32, H100), each MET, MISSED or not measured, so that
 # the run answers the issue at a glance. Speed counts the staged column
@@ -135,8 +153,10 @@ for key in ('sh32', 'ir32'):
     else:
         verdicts.append('  %-13s %s memory <= PyTorch peak: %.2f vs %.2f GiB' % ('MET' if used <= torch else 'MISSED', key, used, torch))
 par = [r for r in par if not r.get('mode')]  # the default mode, not the "safe" rerun
-bad = [r for r in par if any(isinstance(r.get(c), (int, float)) and not r[c] <= 1e-4 or isinstance(r.get(c), str)
-                             for c in ('predict', 'train_loss', 'grads', 'params_after_3_steps', 'buffers_after_3_steps', 'eval_loss'))]
+# A case that failed counts as missed even where it recorded no number (a
+# t.Fatal half way, or a check with no column of its own).
+bad = [r for r in par if r.get('failed') or any(isinstance(r.get(c), (int, float)) and not r[c] <= 1e-4 or isinstance(r.get(c), str)
+                                                for c in ('predict', 'train_loss', 'grads', 'params_after_3_steps', 'buffers_after_3_steps', 'eval_loss'))]
 verdicts.append('  %-13s parity with the CPU backend <= 1e-4 (%d cases)' % (
     'not measured' if not par else ('MISSED' if bad else 'MET'), len(par)))
 print('issue 8 targets:')

@@ -328,6 +328,8 @@ func lrChart(sel *plotted, sched *engine.Schedule, w, h int) string {
 	kind := ""
 	if sched != nil {
 		// The future from the schedule itself, one sample per dot column.
+		// The x axis counts steps done (as step events do): step number s
+		// runs with the schedule's LR(s-1).
 		cols := max(2, 2*(w-yGutter))
 		var fx, fy []float64
 		for i := 0; i <= cols; i++ {
@@ -336,7 +338,7 @@ func lrChart(sel *plotted, sched *engine.Schedule, w, h int) string {
 				continue
 			}
 			fx = append(fx, float64(s))
-			fy = append(fy, sched.LR(s))
+			fy = append(fy, sched.LR(max(s-1, 0)))
 		}
 		c.series = append(c.series, series{xs: fx, ys: fy, color: colFuture, dotted: true})
 		if math.IsNaN(lrNow) {

@@ -456,12 +456,13 @@ func TestStoredStepsLoadWhenDrawn(t *testing.T) {
 	if c.reads["a"] != 0 || c.reads["b"] != 1 || c.reads["c"] != 1 {
 		t.Fatalf("steps read %v; want b and c once", c.reads)
 	}
-	// "a" is resumed before it is drawn: its new steps follow the stored.
+	// "a" is resumed before it is drawn: its new steps follow the stored
+	// (stored step k, from 0, plots at k+1 steps done, as events count).
 	m.Update(eventsMsg{events: []engine.Event{{Seq: 1, Run: "a", Time: t0, Kind: engine.EvStep, Step: &engine.StepInfo{Step: 2, Loss: 0.2}},
 		{Seq: 2, Run: "a", Time: t0, Kind: engine.EvStep, Step: &engine.StepInfo{Step: 3, Loss: 0.1}}}})
 	press(m, "up")
 	screen(m, 120, 40)
-	if r := m.st.runs["a"]; len(r.step) != 4 || r.step[0] != 0 || r.step[1] != 1 || r.step[2] != 2 || r.step[3] != 3 || r.loss[2] != 0.2 {
+	if r := m.st.runs["a"]; len(r.step) != 3 || r.step[0] != 1 || r.step[1] != 2 || r.step[2] != 3 || r.loss[0] != 1 || r.loss[1] != 0.2 {
 		t.Fatalf("run a: steps %v losses %v", r.step, r.loss)
 	}
 }
@@ -550,7 +551,7 @@ func TestLateViewerSeesTheWholeRun(t *testing.T) {
 	m := New(f, Options{ReadOnly: true, Remote: true})
 	screen(m, 120, 40)
 	r := m.st.runs["a"]
-	if len(r.step) == 0 || r.step[0] != 0 || !sort.Float64sAreSorted(r.step) || r.step[len(r.step)-1] != 100 {
+	if len(r.step) == 0 || r.step[0] != 1 || !sort.Float64sAreSorted(r.step) || r.step[len(r.step)-1] != 100 || len(r.step) != 100 {
 		t.Fatalf("steps from %v to %v (%d)", r.step[0], r.step[len(r.step)-1], len(r.step))
 	}
 	if len(r.epochs) != 4 || r.epochs[0].Epoch != 1 || r.epochs[3].MPJPE != 50 {

@@ -231,10 +231,13 @@ func (s *store) loadSteps(h storedHistory, id string) {
 	}
 	var st, wall, loss, lr []float64
 	for _, p := range steps {
-		if float64(p.Step) >= first {
+		// Stored steps are numbered from 0; the charts count steps
+		// done, as live step events do.
+		done := float64(p.Step + 1)
+		if done >= first {
 			break // stored in step order; the events replace the rest
 		}
-		st, wall = append(st, float64(p.Step)), append(wall, math.NaN())
+		st, wall = append(st, done), append(wall, math.NaN())
 		loss, lr = append(loss, p.Loss), append(lr, p.LR)
 	}
 	if len(st) == 0 {

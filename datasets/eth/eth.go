@@ -20,6 +20,7 @@ import (
 	"image"
 	_ "image/jpeg" // the data sets' images
 	_ "image/png"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -169,12 +170,28 @@ func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datas
 	return c, nil
 }
 
+// MaxImagePixels bounds the images the loader decodes (Human3.6M frames
+// are 1000x1002, MPII's at most 1920x1080). A corrupt header can claim
+// 100000x100000: decoding it asks for 40 GB at once, which the Go runtime
+// answers by killing the process, not with an error.
+const MaxImagePixels = 64 << 20
+
 func loadImage(path string) (image.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("eth: %w", err)
 	}
 	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("eth: %s: not a readable image: %v", path, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return nil, fmt.Errorf("eth: %s: %dx%d px is too large for a data set image (corrupt header?)", path, cfg.Width, cfg.Height)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("eth: %w", err)
+	}
 	img, _, err := image.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("eth: %s: not a readable image: %v", path, err)

@@ -1,6 +1,10 @@
 package eth
 
 import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -161,5 +165,51 @@ func TestWarpBilinearHandCase(t *testing.T) {
 	WarpBilinear(dst, 1, src, 2, 1, [2][3]float64{{1, 0, 5}, {0, 1, 0}})
 	if dst[0] != 0 {
 		t.Fatalf("outside sample %d, want 0", dst[0])
+	}
+}
+
+// pngChunk appends one PNG chunk (length, type, data, CRC).
+func pngChunk(b *bytes.Buffer, typ string, data []byte) {
+	binary.Write(b, binary.BigEndian, uint32(len(data)))
+	b.WriteString(typ)
+	b.Write(data)
+	binary.Write(b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+}
+
+// A corrupt or hostile image whose header claims a huge size is refused
+// from the header: decoding it asked for 40 GB at once, and the runtime
+// kills the process on that ("fatal error: runtime: out of memory"), a
+// crash of the whole training process rather than an error.
+func TestHugeImageHeaderIsAnError(t *testing.T) {
+	root := t.TempDir()
+	copyFile(t, "testdata/val.pkl", filepath.Join(root, "h36m", "annot", "val.pkl"))
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := d.Records(datasets.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], 100000)
+	binary.BigEndian.PutUint32(ihdr[4:], 100000)
+	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA
+	pngChunk(&b, "IHDR", ihdr)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(make([]byte, 1000))
+	zw.Close()
+	pngChunk(&b, "IDAT", z.Bytes())
+	pngChunk(&b, "IEND", nil)
+	path := filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[0].Image)) // a .jpg name: the format is sniffed
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Image(datasets.Val, 0, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "100000x100000") || !strings.Contains(err.Error(), recs[0].Image) {
+		t.Fatalf("huge image: %v", err)
 	}
 }

@@ -84,3 +84,24 @@ func TestLoadersRejectBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// A record whose person box is empty (width and height 0) is refused: its
+// scale would be 0 and every crop of it black, silently, while the MPII
+// loader already refuses a scale that is not positive.
+func TestETHEmptyPersonBoxIsAnError(t *testing.T) {
+	data, err := os.ReadFile("testdata/eth/val.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Camera 1 record 0's width and height are the BINFLOATs ('G', 8 bytes
+	// big-endian) at offsets 144 and 162 (python3 -m pickletools).
+	for _, at := range []int{144, 162} {
+		if data[at] != 'G' {
+			t.Fatalf("offset %d is not a BINFLOAT: the fixture changed", at)
+		}
+		copy(data[at+1:at+9], make([]byte, 8))
+	}
+	if _, err := ParseETH(data); err == nil || !strings.Contains(err.Error(), "camera 1 record 0: person box") {
+		t.Fatalf("empty person box: %v", err)
+	}
+}

@@ -157,6 +157,9 @@ func ethRecord(v any, camIndex int, opt ETHOptions) (datasets.Record, error) {
 	if err != nil {
 		return r, err
 	}
+	if !(max(w, h) > 0) { // Scale would be 0: every crop black
+		return r, fmt.Errorf("person box %v x %v px is empty", w, h)
+	}
 	pelvis, err := arr("pelvis", 3)
 	if err != nil {
 		return r, err

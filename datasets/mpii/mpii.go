@@ -16,13 +16,27 @@ import (
 	"poselab/pose"
 )
 
+// Numbers are pointers: a JSON null (NaN as pandas writes it) would
+// decode as 0 into a float64, a made-up pixel instead of an error.
 type person struct {
-	Image     *string     `json:"image"`
-	Center    []float64   `json:"center"`
-	Scale     *float64    `json:"scale"`
-	Joints    [][]float64 `json:"joints"`
-	JointsVis []float64   `json:"joints_vis"`
-	HeadBox   [][]float64 `json:"headbox"`
+	Image     *string      `json:"image"`
+	Center    []*float64   `json:"center"`
+	Scale     *float64     `json:"scale"`
+	Joints    [][]*float64 `json:"joints"`
+	JointsVis []*float64   `json:"joints_vis"`
+	HeadBox   [][]*float64 `json:"headbox"`
+}
+
+// values dereferences numbers; ok is false if one of them is null.
+func values(p []*float64) (v []float64, ok bool) {
+	v = make([]float64, len(p))
+	for i, x := range p {
+		if x == nil {
+			return nil, false
+		}
+		v[i] = *x
+	}
+	return v, true
 }
 
 // Load reads an MPII annotation file.
@@ -55,7 +69,11 @@ func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
 		if len(p.Center) != 2 {
 			return nil, fmt.Errorf("%s: person %d (%s): center has %d numbers, want 2", name, i, r.Image, len(p.Center))
 		}
-		r.Center = pose.Vec2{p.Center[0], p.Center[1]}
+		center, ok := values(p.Center)
+		if !ok {
+			return nil, fmt.Errorf("%s: person %d (%s): center has a null", name, i, r.Image)
+		}
+		r.Center = pose.Vec2{center[0], center[1]}
 		if p.Scale == nil || !(*p.Scale > 0) {
 			return nil, fmt.Errorf("%s: person %d (%s): scale missing or not positive", name, i, r.Image)
 		}
@@ -63,21 +81,34 @@ func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
 		if len(p.Joints) != pose.NumMPIIJoints {
 			return nil, fmt.Errorf("%s: person %d (%s): %d joints, want %d", name, i, r.Image, len(p.Joints), pose.NumMPIIJoints)
 		}
-		for j, xy := range p.Joints {
-			if len(xy) != 2 {
-				return nil, fmt.Errorf("%s: person %d (%s): joint %d has %d numbers, want 2", name, i, r.Image, j, len(xy))
+		for j, pxy := range p.Joints {
+			if len(pxy) != 2 {
+				return nil, fmt.Errorf("%s: person %d (%s): joint %d has %d numbers, want 2", name, i, r.Image, j, len(pxy))
+			}
+			xy, ok := values(pxy)
+			if !ok {
+				return nil, fmt.Errorf("%s: person %d (%s): joint %d has a null", name, i, r.Image, j)
 			}
 			r.Joints[j] = pose.Vec2{xy[0], xy[1]}
 		}
 		if len(p.JointsVis) != pose.NumMPIIJoints {
 			return nil, fmt.Errorf("%s: person %d (%s): joints_vis has %d entries, want %d", name, i, r.Image, len(p.JointsVis), pose.NumMPIIJoints)
 		}
-		copy(r.Vis[:], p.JointsVis)
+		vis, ok := values(p.JointsVis)
+		if !ok {
+			return nil, fmt.Errorf("%s: person %d (%s): joints_vis has a null", name, i, r.Image)
+		}
+		copy(r.Vis[:], vis)
 		if p.HeadBox != nil {
 			if len(p.HeadBox) != 2 || len(p.HeadBox[0]) != 2 || len(p.HeadBox[1]) != 2 {
 				return nil, fmt.Errorf("%s: person %d (%s): headbox is not [[x1,y1],[x2,y2]]", name, i, r.Image)
 			}
-			r.HeadBox = [2]pose.Vec2{{p.HeadBox[0][0], p.HeadBox[0][1]}, {p.HeadBox[1][0], p.HeadBox[1][1]}}
+			a, okA := values(p.HeadBox[0])
+			b, okB := values(p.HeadBox[1])
+			if !okA || !okB {
+				return nil, fmt.Errorf("%s: person %d (%s): headbox has a null", name, i, r.Image)
+			}
+			r.HeadBox = [2]pose.Vec2{{a[0], a[1]}, {b[0], b[1]}}
 			if !HasHeadBox(*r) {
 				return nil, fmt.Errorf("%s: person %d (%s): empty headbox", name, i, r.Image)
 			}
@@ -100,8 +131,8 @@ type Prediction struct {
 // ParsePredictions reads a JSON list of {"image", "joints" [16][2]}.
 func ParsePredictions(data []byte, name string) ([]Prediction, error) {
 	var raw []struct {
-		Image  *string     `json:"image"`
-		Joints [][]float64 `json:"joints"`
+		Image  *string      `json:"image"`
+		Joints [][]*float64 `json:"joints"` // pointers: null is no 0 (see person)
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("%s: not a JSON list of {\"image\", \"joints\"}: %v", name, err)
@@ -115,9 +146,13 @@ func ParsePredictions(data []byte, name string) ([]Prediction, error) {
 		if len(p.Joints) != pose.NumMPIIJoints {
 			return nil, fmt.Errorf("%s: entry %d (%s): %d joints, want %d", name, i, *p.Image, len(p.Joints), pose.NumMPIIJoints)
 		}
-		for j, xy := range p.Joints {
-			if len(xy) != 2 {
-				return nil, fmt.Errorf("%s: entry %d (%s): joint %d has %d numbers, want 2", name, i, *p.Image, j, len(xy))
+		for j, pxy := range p.Joints {
+			if len(pxy) != 2 {
+				return nil, fmt.Errorf("%s: entry %d (%s): joint %d has %d numbers, want 2", name, i, *p.Image, j, len(pxy))
+			}
+			xy, ok := values(pxy)
+			if !ok {
+				return nil, fmt.Errorf("%s: entry %d (%s): joint %d has a null", name, i, *p.Image, j)
 			}
 			out[i].Joints[j] = pose.Vec2{xy[0], xy[1]}
 		}

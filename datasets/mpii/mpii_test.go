@@ -57,6 +57,10 @@ func TestHeadBoxAndPredictions(t *testing.T) {
 	if err != nil || preds[0].Image != "a.jpg" || preds[0].Joints[3] != (pose.Vec2{3, 6}) {
 		t.Fatalf("predictions %v %v", preds, err)
 	}
+	nulls := strings.Replace(pts(16), "[3,6]", "[3,null]", 1)
+	if _, err := ParsePredictions([]byte(`[{"image":"a.jpg","joints":`+nulls+`}]`), "p.json"); err == nil || !strings.Contains(err.Error(), "joint 3 has a null") {
+		t.Fatalf("a null coordinate read as 0: %v", err)
+	}
 }
 
 func TestRejectsBadAnnotations(t *testing.T) {
@@ -69,6 +73,11 @@ func TestRejectsBadAnnotations(t *testing.T) {
 		`[{"center":[1,2],"scale":1,"joints":` + pts(16) + `,"joints_vis":` + ones(16) + `}]`:                                         "no \"image\"",
 		`[{"image":"a.jpg","center":[1,2],"scale":1,"joints":` + pts(16) + `,"joints_vis":` + ones(16) + `,"headbox":[[1,2]]}]`:       "headbox is not",
 		`[{"image":"a.jpg","center":[1,2],"scale":1,"joints":` + pts(16) + `,"joints_vis":` + ones(16) + `,"headbox":[[1,2],[1,2]]}]`: "empty headbox",
+		// null (NaN as pandas writes it) must not read as 0 px.
+		`[{"image":"a.jpg","center":[1,null],"scale":1,"joints":` + pts(16) + `,"joints_vis":` + ones(16) + `}]`:                                   "center has a null",
+		`[{"image":"a.jpg","center":[1,2],"scale":1,"joints":` + strings.Replace(pts(16), "[0,", "[null,", 1) + `,"joints_vis":` + ones(16) + `}]`: "joint 0 has a null",
+		`[{"image":"a.jpg","center":[1,2],"scale":1,"joints":` + pts(16) + `,"joints_vis":` + strings.Replace(ones(16), "1", "null", 1) + `}]`:     "joints_vis has a null",
+		`[{"image":"a.jpg","center":[1,2],"scale":1,"joints":` + pts(16) + `,"joints_vis":` + ones(16) + `,"headbox":[[null,2],[30,40]]}]`:         "headbox has a null",
 	}
 	for in, want := range cases {
 		_, err := Parse([]byte(in), "bad.json")

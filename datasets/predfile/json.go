@@ -23,7 +23,7 @@ func parseJSON(data []byte, name string) ([]Row, error) {
 	rows := make([]Row, 0, len(raw))
 	seen := map[int]int{}
 	for i, m := range raw {
-		var jr jsonRow
+		var jr jsonIn
 		d := json.NewDecoder(bytes.NewReader(m))
 		if err := d.Decode(&jr); err != nil {
 			return nil, fmt.Errorf("%s: entry %d: %v", name, i, err)
@@ -50,28 +50,49 @@ func parseJSON(data []byte, name string) ([]Row, error) {
 	return rows, nil
 }
 
-func fill(dst []pose.Vec3, src [][]float64, dim int) error {
+// jsonIn is what the reader decodes: coordinates are pointers because a
+// JSON null (how pandas and others write NaN) would decode as 0 into a
+// float64, a made-up position instead of an error.
+type jsonIn struct {
+	ID       *int         `json:"id"`
+	Joints   [][]*float64 `json:"joints"`
+	Joints2D [][]*float64 `json:"joints_2d"`
+}
+
+func fill(dst []pose.Vec3, src [][]*float64, dim int) error {
 	if len(src) != len(dst) {
 		return fmt.Errorf("%d joints, want %d", len(src), len(dst))
 	}
 	for j, p := range src {
-		if len(p) != dim {
-			return fmt.Errorf("joint %d has %d coordinates, want %d", j, len(p), dim)
+		if err := coords(dst[j][:], p, j, dim); err != nil {
+			return err
 		}
-		copy(dst[j][:], p)
 	}
 	return nil
 }
 
-func fill2(dst []pose.Vec2, src [][]float64) error {
+func fill2(dst []pose.Vec2, src [][]*float64) error {
 	if len(src) != len(dst) {
 		return fmt.Errorf("%d joints, want %d", len(src), len(dst))
 	}
 	for j, p := range src {
-		if len(p) != 2 {
-			return fmt.Errorf("joint %d has %d coordinates, want 2", j, len(p))
+		if err := coords(dst[j][:], p, j, 2); err != nil {
+			return err
 		}
-		copy(dst[j][:], p)
+	}
+	return nil
+}
+
+// coords copies joint j's dim coordinates, refusing a wrong count or null.
+func coords(dst []float64, p []*float64, j, dim int) error {
+	if len(p) != dim {
+		return fmt.Errorf("joint %d has %d coordinates, want %d", j, len(p), dim)
+	}
+	for k, v := range p {
+		if v == nil {
+			return fmt.Errorf("joint %d coordinate %d is null", j, k)
+		}
+		dst[k] = *v
 	}
 	return nil
 }

@@ -120,6 +120,9 @@ func TestRejectsBadInput(t *testing.T) {
 		{"coords.json", `[{"id":1,"joints":` + joints(17, 2) + `}]`, "joint 0 has 2 coordinates, want 3"},
 		{"noid.json", `[{"joints":` + joints(17, 3) + `}]`, "entry 0: no \"id\""},
 		{"nan.json", `[{"id":1,"joints":[[NaN,1,2]]}]`, "not a JSON list"},
+		// null is how pandas and others write NaN: it must not read as 0 mm.
+		{"null.json", `[{"id":1,"joints":` + strings.Replace(joints(17, 3), "[1.5,", "[null,", 1) + `}]`, "joint 0 coordinate 0 is null"},
+		{"null2d.json", `[{"id":1,"joints":` + joints(17, 3) + `,"joints_2d":` + strings.Replace(joints(17, 2), ",1.5]", ",null]", 1) + `}]`, "joints_2d: joint 0 coordinate 1 is null"},
 		{"garbage.npz", "PK\x03\x04garbage", "not an npz archive"},
 		{"x.txt", "", "unknown prediction file type"},
 	}

@@ -7,6 +7,7 @@ package cuda
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"poselab/nn"
@@ -51,11 +52,19 @@ func (b *backend) Details() string {
 		kernels = fmt.Sprintf("one-block-per-channel BatchNorm and soft-argmax kernels (the multi-block ones did not compile: %v)", d.multiblockErr)
 	}
 	tf32 := "TF32 available (--tf32; off by default)"
-	if d.arch < "sm_80" {
+	if !hasTF32(d.arch) {
 		tf32 = "no TF32 (needs sm_80 or newer)"
 	}
 	return fmt.Sprintf("%s\n%s; %s\nmemory %.1f GiB free of %.1f GiB", d.versions(), kernels, tf32,
 		float64(free)/(1<<30), float64(total)/(1<<30))
+}
+
+// hasTF32 reports whether a device of arch ("sm_90", "sm_100") has TF32
+// tensor cores (compute capability 8.0 or newer). The number is compared,
+// not the string: "sm_100" sorts before "sm_80".
+func hasTF32(arch string) bool {
+	cc, err := strconv.Atoi(strings.TrimPrefix(arch, "sm_"))
+	return err == nil && cc >= 80
 }
 
 // Compile lays out the graph's buffers for opt.Batch samples, chooses the

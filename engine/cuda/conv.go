@@ -22,6 +22,7 @@ type convLayer struct {
 	bwdFilterAlgo              int32
 	fwdWS, bwdDataWS           uint64
 	bwdFilterWS                uint64
+	tf32                       bool // descriptors carry cuDNN's default math type (TF32 allowed)
 	needFwd, needBwdData       bool
 	needBwdFilter              bool
 	// cands are each needed primitive's measured algorithms; pickAlgos
@@ -73,7 +74,7 @@ func convGeometry(n *nn.Node, in []int) (cx, cy [3]int, fk, fc int) {
 func (d *device) newConvLayer(n *nn.Node, in []int, B int, tf32 bool) (*convLayer, error) {
 	dn := d.dnn
 	cx, cy, fk, fc := convGeometry(n, in)
-	l := &convLayer{key: fmt.Sprintf("B%d cx%v cy%v f%dx%dx%d pad%d stride%d tf32 %v", B, cx, cy, fk, fc, n.K, n.Pad, n.Stride, tf32)}
+	l := &convLayer{tf32: tf32, key: fmt.Sprintf("B%d cx%v cy%v f%dx%dx%d pad%d stride%d tf32 %v", B, cx, cy, fk, fc, n.K, n.Pad, n.Stride, tf32)}
 	steps := []struct {
 		what string
 		f    func() int32
@@ -116,6 +117,7 @@ func (d *device) newConvLayer(n *nn.Node, in []int, B int, tf32 bool) (*convLaye
 	}
 	for _, s := range steps {
 		if err := dn.Check(fmt.Sprintf("%s %s: %s", n.Op, n.Name, s.what), s.f()); err != nil {
+			d.destroyConv(l)
 			return nil, err
 		}
 	}
@@ -136,7 +138,11 @@ func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint6
 	const req = 16
 	perf := make([]cu.AlgoPerf, req)
 	var got int32
-	measure := func(prim int, find func() int32, heur func() int32, wsq func(algo int32, sz *uint64) int32) error {
+	// cd is the primitive's convolution descriptor: in the heuristic
+	// fallback each candidate's workspace is asked under the candidate's
+	// own math type (TF32 runs mix tensor-op and FMA algorithms, and
+	// pickAlgos sets the chosen one's), then the descriptor's is restored.
+	measure := func(prim int, cd uintptr, find func() int32, heur func() int32, wsq func(algo int32, sz *uint64) int32) error {
 		what := primNames[prim]
 		ck := what + " " + l.key
 		if c, ok := d.algoCache[ck]; ok && c.limit == wsBytes {
@@ -159,7 +165,16 @@ func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint6
 			}
 			sz, ms := p.Memory, p.Time
 			if c.how == "heuristic" {
-				if wsq(p.Algo, &sz) != 0 {
+				if l.tf32 && dn.SetConvMathType(cd, p.MathType) != 0 {
+					continue
+				}
+				st := wsq(p.Algo, &sz)
+				if l.tf32 {
+					if err := dn.Check(what+" math type", dn.SetConvMathType(cd, cu.DnnDefaultMath)); err != nil {
+						return err
+					}
+				}
+				if st != 0 {
 					continue
 				}
 				ms = 0
@@ -180,7 +195,7 @@ func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint6
 		return nil
 	}
 	if l.needFwd {
-		if err := measure(primFwd,
+		if err := measure(primFwd, l.fwdD,
 			func() int32 {
 				return dn.FindFwd(h, l.cxD, b.cx, l.wD, b.w, l.fwdD, l.cyD, b.cy, req, &got, &perf[0], ws, wsBytes)
 			},
@@ -190,7 +205,7 @@ func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint6
 		}
 	}
 	if l.needBwdData {
-		if err := measure(primBwdData,
+		if err := measure(primBwdData, l.bwdDataD,
 			func() int32 {
 				return dn.FindBwdData(h, l.wD, b.w, l.cyD, b.dcy, l.bwdDataD, l.cxD, b.dcx, req, &got, &perf[0], ws, wsBytes)
 			},
@@ -200,7 +215,7 @@ func (d *device) measureAlgos(l *convLayer, b convBufs, ws uint64, wsBytes uint6
 		}
 	}
 	if l.needBwdFilter {
-		if err := measure(primBwdFilter,
+		if err := measure(primBwdFilter, l.bwdFilterD,
 			func() int32 {
 				return dn.FindBwdFilter(h, l.cxD, b.cx, l.cyD, b.dcy, l.bwdFilterD, l.wD, b.dw, req, &got, &perf[0], ws, wsBytes)
 			},
@@ -269,14 +284,23 @@ func pickCand(list []algoCand, limit uint64) int {
 	return best
 }
 
+// destroyConv frees the descriptors l holds; those never created (0, when
+// newConvLayer failed part way) are skipped.
 func (d *device) destroyConv(l *convLayer) {
 	dn := d.dnn
-	dn.DestroyTensorDesc(l.cxD)
-	dn.DestroyTensorDesc(l.cyD)
-	dn.DestroyFilterDesc(l.wD)
-	dn.DestroyConvDesc(l.fwdD)
-	dn.DestroyConvDesc(l.bwdDataD)
-	dn.DestroyConvDesc(l.bwdFilterD)
+	for _, h := range []uintptr{l.cxD, l.cyD} {
+		if h != 0 {
+			dn.DestroyTensorDesc(h)
+		}
+	}
+	if l.wD != 0 {
+		dn.DestroyFilterDesc(l.wD)
+	}
+	for _, h := range []uintptr{l.fwdD, l.bwdDataD, l.bwdFilterD} {
+		if h != 0 {
+			dn.DestroyConvDesc(h)
+		}
+	}
 }
 
 var (

@@ -272,8 +272,20 @@ func TestGPUParityWithCPU(t *testing.T) {
 	gpu := gpuOrSkip(t)
 	for _, c := range parityCases() {
 		t.Run(c.name, func(t *testing.T) {
-			res := runParity(t, cpu.New(), gpu, c, 1e-4)
-			record("parity", res)
+			// Recorded however the case ends: a t.Fatal half way (an error
+			// from the GPU) or a t.Errorf that sets no number must still
+			// reach the summary, which otherwise counts only the cases
+			// that finished and calls parity met.
+			res := map[string]any{"case": c.name}
+			defer func() {
+				if t.Failed() {
+					res["failed"] = true
+				}
+				record("parity", res)
+			}()
+			for k, v := range runParity(t, cpu.New(), gpu, c, 1e-4) {
+				res[k] = v
+			}
 		})
 	}
 }

@@ -51,3 +51,14 @@ func TestUtilizationWithoutNVMLFailsCleanly(t *testing.T) {
 		t.Fatalf("error does not name the library: %v", err)
 	}
 }
+
+// Blackwell's sm_100 and sm_120 have TF32 too, though "sm_100" < "sm_80"
+// as strings.
+func TestHasTF32(t *testing.T) {
+	for arch, want := range map[string]bool{"sm_75": false, "sm_80": true, "sm_86": true, "sm_90": true, "sm_100": true,
+		"sm_120": true, "": false} {
+		if got := hasTF32(arch); got != want {
+			t.Errorf("hasTF32(%q) = %v, want %v", arch, got, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package cuda
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"poselab/engine/cuda/cu"
 	"poselab/models"
@@ -102,4 +103,91 @@ func sumCounts(m map[int32]int) (n int) {
 		n += c
 	}
 	return n
+}
+
+// When cuDNN's measured search fails, the heuristic's candidates get their
+// workspace sizes asked under their own math type (a TF32 run mixes
+// tensor-op and FMA algorithms and pickAlgos runs each under its own), and
+// the descriptor's default math type is restored afterwards.
+func TestHeuristicWorkspaceUnderCandidateMathType(t *testing.T) {
+	d, f := newFakeDevice(t)
+	defer close(d.work)
+	math := map[uintptr]int32{}
+	d.dnn.SetConvMathType = func(cd uintptr, m int32) int32 { math[cd] = m; return 0 }
+	d.dnn.FindFwd = func(h, xD uintptr, x uint64, wD uintptr, w uint64, cD, yD uintptr, y uint64, req int32, ret *int32, perf *cu.AlgoPerf, ws uint64, wsb uint64) int32 {
+		return 3 // CUDNN_STATUS_BAD_PARAM: the search is not available
+	}
+	d.dnn.GetFwdV7 = func(h, xD, wD, cD, yD uintptr, req int32, ret *int32, perf *cu.AlgoPerf) int32 {
+		n := copy(unsafe.Slice(perf, req), []cu.AlgoPerf{{Algo: 6, MathType: cu.DnnTensorOpMath}, {Algo: 1, MathType: cu.DnnFMAMath}})
+		*ret = int32(n)
+		return 0
+	}
+	// The workspace depends on the math type the descriptor holds.
+	d.dnn.FwdWS = func(h, xD, wD, cD, yD uintptr, algo int32, size *uint64) int32 {
+		*size = uint64(1000*algo) + uint64(math[cD])
+		return 0
+	}
+	b := nn.NewBuilder()
+	x := b.Input("x", 3, 8, 8)
+	b.Conv2d("c", x, 4, 3, 1, 1, false)
+	g := b.Build()
+	n := g.Nodes[len(g.Nodes)-1]
+	l, err := d.newConvLayer(n, []int{3, 8, 8}, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.needFwd = true
+	if err := d.measureAlgos(l, convBufs{}, 0, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	c := l.cands[primFwd]
+	if c.how != "heuristic" || len(c.list) != 2 {
+		t.Fatalf("candidates %+v, want the heuristic's two", c)
+	}
+	for _, a := range c.list {
+		if want := uint64(1000*a.algo) + uint64(a.mathType); a.ws != want {
+			t.Errorf("algo %d (math %d): workspace %d, want %d (asked under its own math type)", a.algo, a.mathType, a.ws, want)
+		}
+	}
+	if math[l.fwdD] != cu.DnnDefaultMath {
+		t.Errorf("descriptor left with math type %d, want the default (%d)", math[l.fwdD], cu.DnnDefaultMath)
+	}
+	if len(f.errs) > 0 {
+		t.Fatalf("fake GPU: %v", f.errs)
+	}
+}
+
+// A convolution layer whose descriptors fail part way frees those already
+// created, and only those.
+func TestConvLayerFailureFreesItsDescriptors(t *testing.T) {
+	d, _ := newFakeDevice(t)
+	defer close(d.work)
+	live := map[uintptr]bool{}
+	var next uintptr = 1000
+	create := func(h *uintptr) int32 { next++; *h = next; live[next] = true; return 0 }
+	destroy := func(h uintptr) int32 {
+		if !live[h] {
+			t.Errorf("destroy of descriptor %d, not live", h)
+		}
+		delete(live, h)
+		return 0
+	}
+	d.dnn.CreateTensorDescriptor, d.dnn.CreateFilterDescriptor, d.dnn.CreateConvDescriptor = create, create, create
+	d.dnn.DestroyTensorDesc, d.dnn.DestroyFilterDesc, d.dnn.DestroyConvDesc = destroy, destroy, destroy
+	sets := 0
+	d.dnn.SetConvMathType = func(uintptr, int32) int32 {
+		if sets++; sets == 2 {
+			return 3 // the second convolution descriptor's math type fails
+		}
+		return 0
+	}
+	b := nn.NewBuilder()
+	b.Conv2d("c", b.Input("x", 3, 8, 8), 4, 3, 1, 1, false)
+	g := b.Build()
+	if _, err := d.newConvLayer(g.Nodes[len(g.Nodes)-1], []int{3, 8, 8}, 2, false); err == nil || !strings.Contains(err.Error(), "math type") {
+		t.Fatalf("err = %v, want the failing math type named", err)
+	}
+	if len(live) != 0 {
+		t.Errorf("%d descriptors left after the failure", len(live))
+	}
 }

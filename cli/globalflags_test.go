@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Global flags written before the command name are the command's own:
+// `poselab --runs-dir DIR runs ls` lists DIR's runs instead of failing with
+// "poselab tui: unexpected arguments".
+func TestGlobalFlagsBeforeCommand(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "--runs-dir", dir, "train", "--model", "sb", "--preset", "test", "--epochs", "1"); code != 0 {
+		t.Fatalf("--runs-dir before train: exit %d: %s", code, errs)
+	}
+	for _, args := range [][]string{
+		{"--runs-dir", dir, "runs", "ls"},
+		{"--runs-dir=" + dir, "runs", "ls"},
+		{"-runs-dir", dir, "runs", "ls"},
+	} {
+		out, errs, code := trainCLI(t, args...)
+		if code != 0 || !strings.Contains(out, "sb-") {
+			t.Fatalf("%q: exit %d, out %q, err %q", args, code, out, errs)
+		}
+	}
+	// A command's own flag before its name: the error says where it goes
+	// (it was "poselab tui: flag provided but not defined: -json").
+	if _, errs, code := trainCLI(t, "--json", "runs", "ls", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "--json goes after the command name: poselab runs") {
+		t.Fatalf("--json before runs: exit %d: %s", code, errs)
+	}
+	// A command that has no such flag says so, and fails.
+	if _, errs, code := trainCLI(t, "--runs-dir", dir, "devices"); code != 2 || !strings.Contains(errs, "runs-dir") {
+		t.Fatalf("--runs-dir before devices: exit %d: %s", code, errs)
+	}
+}
+
+func TestLeadingGlobalFlags(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		global int
+	}{
+		{[]string{"train"}, 0},
+		{[]string{"--runs-dir", "train", "train"}, 2},
+		{[]string{"--runs-dir=x", "--no-demo"}, 2},
+		{[]string{"--runs-dir"}, 1},
+		{[]string{"--json", "train"}, 0},
+		{[]string{"--help"}, 0},
+	} {
+		g, rest := leadingGlobalFlags(c.args)
+		if len(g) != c.global || len(g)+len(rest) != len(c.args) {
+			t.Errorf("%q: global %q rest %q", c.args, g, rest)
+		}
+	}
+}
+
+// $POSELAB_RUNS is the default runs folder of every command: the TUI and
+// the server opened ./runs while train wrote to $POSELAB_RUNS.
+func TestRunsDirFromEnvironmentEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("POSELAB_RUNS", dir)
+	for _, cmd := range []string{"tui", "serve", "train"} {
+		_, errs, code := trainCLI(t, cmd, "--help")
+		if code != 0 || !strings.Contains(errs, dir) {
+			t.Errorf("%s --help: exit %d, the --runs-dir default is not $POSELAB_RUNS:\n%s", cmd, code, errs)
+		}
+	}
+}
+
+// Commands that read runs do not create a missing runs folder: a mistyped
+// --runs-dir left a stray folder with a database and printed "no runs".
+func TestReadingCommandsDoNotCreateTheRunsFolder(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-runs")
+	// Listing says there are none (a fresh machine has no ./runs yet).
+	out, errs, code := trainCLI(t, "runs", "ls", "--runs-dir", missing)
+	if code != 0 || !strings.Contains(out, "does not exist yet") {
+		t.Errorf("runs ls: exit %d, %q %q", code, out, errs)
+	}
+	for _, args := range [][]string{
+		{"runs", "show", "x"},
+		{"runs", "rm", "x"},
+		{"eval", "--run", "x"},
+		{"export", "--run", "x", "--out", filepath.Join(t.TempDir(), "p.csv")},
+		{"resume", "x"},
+	} {
+		_, errs, code := trainCLI(t, append(args, "--runs-dir", missing)...)
+		if code != 2 || !strings.Contains(errs, "does not exist") {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("%v created %s", args, missing)
+		}
+	}
+}

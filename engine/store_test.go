@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// A 2D model's validation (px, PCKh, per-joint px) survives the store,
+// also in a store written before those columns existed.
+func TestStoreKeeps2DEpochs(t *testing.T) {
+	dir := t.TempDir()
+	// A store as the first version wrote it, with one 3D epoch.
+	old, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`CREATE TABLE epochs(
+  run TEXT, epoch INTEGER, step INTEGER, train_loss REAL, val_loss REAL,
+  val_mpjpe_mm REAL, val_p_mpjpe_mm REAL, val_n_mpjpe_mm REAL, val_pck150 REAL, val_auc REAL,
+  per_joint_mm TEXT, per_action_mm TEXT, best INTEGER, time REAL, PRIMARY KEY(run, epoch));
+INSERT INTO epochs VALUES('sb-1', 0, 10, 1, 1, 80, 60, 70, 0.5, 0.3, '[1,2]', '{}', 1, 0);`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	for reopen := 0; reopen < 2; reopen++ { // the second open finds the columns there
+		st, err := openStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reopen == 0 {
+			if err := st.addEpoch("sh-1", &EpochInfo{Epoch: 0, Step: 5, TrainLoss: 0.1, Pixel: 12.5, PCKh: 61.25, PerJointPx: []float64{1, 2, 3}, Best: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sh, err := st.epochs("sh-1")
+		if err != nil || len(sh) != 1 {
+			t.Fatalf("epochs: %v %v", sh, err)
+		}
+		if e := sh[0]; e.Pixel != 12.5 || e.PCKh != 61.25 || !slices.Equal(e.PerJointPx, []float64{1, 2, 3}) {
+			t.Errorf("2D epoch read back as px %v PCKh %v per joint %v", e.Pixel, e.PCKh, e.PerJointPx)
+		}
+		sb, err := st.epochs("sb-1")
+		if err != nil || len(sb) != 1 {
+			t.Fatalf("old epochs: %v %v", sb, err)
+		}
+		if e := sb[0]; e.MPJPE != 80 || e.Pixel != 0 || e.PCKh != 0 || e.PerJointPx != nil || !slices.Equal(e.PerJoint, []float64{1, 2}) {
+			t.Errorf("old 3D epoch read back as %+v", e)
+		}
+		st.close()
+	}
+}
