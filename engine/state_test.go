@@ -576,3 +576,41 @@ func TestUnreadableConfigIsListedAsFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Step events are thinned (one per StepEvery), but a run that pauses or
+// stops between two of them still tells viewers the step it stopped at.
+func TestPauseAndStopPublishTheLastStep(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastStep := func() int {
+		hist, _, cancel := e.Subscribe()
+		cancel()
+		n := -1
+		for _, ev := range hist {
+			if ev.Run == id && ev.Kind == EvStep {
+				n = ev.Step.Step
+			}
+		}
+		return n
+	}
+	waitFor(t, "a few steps", time.Minute, func() bool { i, _ := e.Run(id); return i.Step > 3 })
+	e.Pause(id)
+	waitFor(t, "the pause", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Paused })
+	if info, _ := e.Run(id); lastStep() != info.Step {
+		t.Fatalf("paused at step %d, the last step event says %d", info.Step, lastStep())
+	}
+	e.Resume(id)
+	waitFor(t, "more steps", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Running && i.Step > 8 })
+	e.Stop(id)
+	info := waitRun(t, e, id, 10*time.Second)
+	if lastStep() != info.Step {
+		t.Fatalf("stopped at step %d, the last step event says %d", info.Step, lastStep())
+	}
+}

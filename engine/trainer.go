@@ -49,6 +49,7 @@ type session struct {
 	stepRows     []stepRow
 	lastFlush    time.Time
 	lastStepEv   time.Time
+	unpublished  *StepInfo // the newest step's event, when thinning held it back
 	lastResEv    time.Time
 	sessionStart time.Time
 	sessionSteps int
@@ -327,6 +328,7 @@ func (s *session) control() error {
 			return errAbandoned
 		case stop:
 			s.flushSteps()
+			s.publishStep()
 			s.e.mu.Lock()
 			diverged := r.diverged
 			s.e.mu.Unlock()
@@ -339,6 +341,7 @@ func (s *session) control() error {
 		case pause:
 			if state != Paused {
 				s.flushSteps()
+				s.publishStep()
 				s.e.mu.Lock()
 				// A wake-up sent before this pause (a Resume while the run
 				// trained) must not end it: drop it, and look at the
@@ -495,10 +498,11 @@ func (s *session) trainStep(perm []int) error {
 	s.update(func(ri *RunInfo) {
 		ri.Step, ri.Epoch, ri.LastLoss, ri.SamplesPerSec, ri.ETA, ri.Updated = s.step, s.epoch, loss, s.rate, eta, now
 	})
+	st := &StepInfo{Step: s.step, Epoch: s.epoch, Loss: loss, LR: lr,
+		SamplesPerSec: s.rate, ETASeconds: eta.Seconds(), TotalSteps: s.total}
+	s.unpublished = st
 	if now.Sub(s.lastStepEv) >= s.e.opt.StepEvery || s.pos == s.spe {
-		s.lastStepEv = now
-		s.publish(Event{Kind: EvStep, Step: &StepInfo{Step: s.step, Epoch: s.epoch, Loss: loss, LR: lr,
-			SamplesPerSec: s.rate, ETASeconds: eta.Seconds(), TotalSteps: s.total}})
+		s.publishStep()
 	}
 	if now.Sub(s.lastFlush) >= time.Second {
 		s.flushSteps()
@@ -540,6 +544,18 @@ func (s *session) resource() {
 		}
 	}
 	s.publish(Event{Kind: EvResource, Res: res})
+}
+
+// publishStep sends the newest step's event if it has not gone out: step
+// events are thinned to one per StepEvery, and a run that pauses or stops
+// between them must still show viewers the step it stopped at.
+func (s *session) publishStep() {
+	if s.unpublished == nil {
+		return
+	}
+	s.lastStepEv = time.Now()
+	s.publish(Event{Kind: EvStep, Step: s.unpublished})
+	s.unpublished = nil
 }
 
 func (s *session) flushSteps() {
