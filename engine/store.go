@@ -248,10 +248,11 @@ func (s *store) addEpoch(run string, e *EpochInfo) error {
 type StepPoint struct {
 	Step, Epoch int
 	Loss, LR    float64
+	Time        float64 // Unix seconds when the step ended; NaN if not stored
 }
 
 func (s *store) steps(run string) ([]StepPoint, error) {
-	rows, err := s.db.Query(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr FROM steps WHERE run=? ORDER BY step`, run)
+	rows, err := s.db.Query(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? ORDER BY step`, run)
 	if err != nil {
 		return nil, err
 	}
@@ -259,11 +260,11 @@ func (s *store) steps(run string) ([]StepPoint, error) {
 	var out []StepPoint
 	for rows.Next() {
 		var p StepPoint
-		var loss any
-		if err := rows.Scan(&p.Step, &p.Epoch, &loss, &p.LR); err != nil {
+		var loss, at any
+		if err := rows.Scan(&p.Step, &p.Epoch, &loss, &p.LR, &at); err != nil {
 			return nil, err
 		}
-		p.Loss = toFloat(loss)
+		p.Loss, p.Time = toFloat(loss), toFloat(at)
 		out = append(out, p)
 	}
 	return out, rows.Err()

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"database/sql"
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // A 2D model's validation (px, PCKh, per-joint px) survives the store,
@@ -49,5 +51,26 @@ INSERT INTO epochs VALUES('sb-1', 0, 10, 1, 1, 80, 60, 70, 0.5, 0.3, '[1,2]', '{
 			t.Errorf("old 3D epoch read back as %+v", e)
 		}
 		st.close()
+	}
+}
+
+// Stored steps come back with the time they ended (viewers draw stored
+// runs on the wall-clock axis), NaN where none was kept.
+func TestStoreKeepsStepTimes(t *testing.T) {
+	st, err := openStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	at := time.Unix(1_700_000_000, 500_000_000)
+	if err := st.addSteps("r", []stepRow{{Step: 0, Loss: 1, LR: 1e-3, Time: at}, {Step: 1, Loss: 0.5, LR: 1e-3}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.steps("r")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("steps %v, %v", got, err)
+	}
+	if got[0].Time != 1_700_000_000.5 || !math.IsNaN(got[1].Time) {
+		t.Fatalf("times %v and %v, want 1700000000.5 and NaN", got[0].Time, got[1].Time)
 	}
 }

@@ -237,7 +237,11 @@ func (s *store) loadSteps(h storedHistory, id string) {
 		if done >= first {
 			break // stored in step order; the events replace the rest
 		}
-		st, wall = append(st, done), append(wall, math.NaN())
+		at := p.Time
+		if !(at > 0) {
+			at = math.NaN() // the store has no time for it
+		}
+		st, wall = append(st, done), append(wall, at)
 		loss, lr = append(loss, p.Loss), append(lr, p.LR)
 	}
 	if len(st) == 0 {
