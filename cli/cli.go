@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Command is one `poselab <name>` subcommand.
@@ -38,6 +39,13 @@ type UsageError struct{ Err error }
 
 func (e UsageError) Error() string { return e.Err.Error() }
 func (e UsageError) Unwrap() error { return e.Err }
+
+// Interrupted reports that a signal stopped the command's runs (cleanly,
+// with a checkpoint): exit status 128 + the signal's number, as shells
+// expect, so that `poselab train ... && poselab export ...` does not go on.
+type Interrupted struct{ Signal syscall.Signal }
+
+func (e Interrupted) Error() string { return "interrupted by " + e.Signal.String() }
 
 // Usagef builds a UsageError.
 func Usagef(format string, a ...any) error { return UsageError{fmt.Errorf(format, a...)} }
@@ -86,6 +94,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	var in Interrupted
+	if errors.As(err, &in) {
+		return 128 + int(in.Signal) // what happened was said already
 	}
 	fmt.Fprintf(stderr, "poselab %s: %v\n", name, err)
 	var ue UsageError

@@ -31,8 +31,8 @@ Trains one model run in the runs directory (./runs, --runs-dir or
 $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
 otherwise plain lines; --json prints one JSON object per line with an
 "event" field (started, step, epoch, checkpoint, state, finished, failed).
-Ctrl-C stops the run cleanly with a checkpoint; continue it with
-'poselab resume RUN'.`
+Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
+for SIGTERM); continue it with 'poselab resume RUN'.`
 
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
@@ -209,6 +209,7 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	interrupted := false
+	signalled := syscall.SIGINT
 	for !done() {
 		select {
 		case ev, ok := <-live:
@@ -216,11 +217,14 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 				return errors.New("event stream closed")
 			}
 			handle(ev)
-		case <-sig:
+		case got := <-sig:
 			if interrupted {
 				continue
 			}
 			interrupted = true
+			if s, ok := got.(syscall.Signal); ok {
+				signalled = s
+			}
 			fmt.Fprintln(stderr, "\nstopping: saving a checkpoint (Ctrl-C again is ignored; wait a moment)")
 			for _, id := range ids {
 				e.Stop(id)
@@ -248,8 +252,11 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 			if !asJSON {
 				fmt.Fprintf(stderr, "run %s stopped at step %d; continue it with: poselab resume %s\n", id, info.Step, id)
 			}
-			return nil
+			break
 		}
+	}
+	if interrupted {
+		return Interrupted{signalled}
 	}
 	return nil
 }

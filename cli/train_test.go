@@ -155,8 +155,9 @@ func TestHelperCLITrain(t *testing.T) {
 	os.Exit(code)
 }
 
-// Ctrl-C (SIGINT) stops a training run cleanly: exit 0, a "stopped" state
-// event, and a checkpoint at the step it stopped.
+// Ctrl-C (SIGINT) stops a training run cleanly: a "stopped" state event,
+// a checkpoint at the step it stopped, and exit status 130 (so a script's
+// next command does not run on an unfinished model).
 func TestCtrlCStopsWithCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCLITrain$", "-test.count=1")
@@ -177,8 +178,8 @@ func TestCtrlCStopsWithCheckpoint(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child exited with %v", err)
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 130 {
+		t.Fatalf("child exited with %v, want exit status 130 (interrupted)", err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "events.jsonl"))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
