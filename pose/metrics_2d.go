@@ -9,6 +9,13 @@ const (
 	MPIIThorax = 7
 )
 
+// The MPII head segment's ends (PCKh's head size where there is no head
+// box).
+const (
+	MPIIUpperNeck = 8
+	MPIIHeadTop   = 9
+)
+
 // MPIIPerson is what PCKh needs of one annotated MPII person.
 type MPIIPerson struct {
 	Joints  [NumMPIIJoints]Vec2
