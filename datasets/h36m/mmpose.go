@@ -2,6 +2,8 @@ package h36m
 
 import (
 	"fmt"
+	"math"
+	"sort"
 
 	"poselab/datasets"
 	"poselab/datasets/internal/pyload"
@@ -10,7 +12,8 @@ import (
 
 // LoadMMPose reads mmpose's Human3.6M npz (`imgname` [N], `center` [N,2],
 // `scale` [N], `part` [N,17,3] px + visibility, `S` [N,17,4] camera
-// coordinates in metres + visibility) into records with Joints3D in mm.
+// coordinates in metres, or mm, + visibility) into records with Joints3D
+// in mm.
 // cams supplies each frame's calibration by subject and camera id (from
 // LoadCamerasJSON or LoadMMPoseCameras); without an entry the camera has
 // the Human3.6M intrinsics only.
@@ -74,6 +77,12 @@ func ParseMMPose(data []byte, name string, cams Cameras) ([]datasets.Record, err
 	if err != nil {
 		return nil, err
 	}
+	// formats.md: S comes in metres (mmpose's own files) or mm. Bones are
+	// 0.1 to 0.5 m long, so a median bone over 10 units can only be mm.
+	toMM := 1000.0
+	if medianBone(S, n) > 10 {
+		toMM = 1
+	}
 	recs := make([]datasets.Record, n)
 	for i := range recs {
 		r := &recs[i]
@@ -94,10 +103,27 @@ func ParseMMPose(data []byte, name string, cams Cameras) ([]datasets.Record, err
 			p := part[(i*pose.NumJoints+j)*3:]
 			s := S[(i*pose.NumJoints+j)*4:]
 			r.Joints2D[j] = pose.Vec2{p[0], p[1]}
-			r.Joints3D[j] = pose.Vec3{1000 * s[0], 1000 * s[1], 1000 * s[2]}
+			r.Joints3D[j] = pose.Vec3{toMM * s[0], toMM * s[1], toMM * s[2]}
 			r.Vis[j] = s[3]
 		}
 		r.HasLabels = true
 	}
 	return recs, nil
+}
+
+// medianBone is the median length of the 16 bones over the n poses of S
+// ([n,17,4], x, y, z and visibility), in S's units (0 without poses).
+func medianBone(S []float64, n int) float64 {
+	var l []float64
+	for i := 0; i < n; i++ {
+		for j := 1; j < pose.NumJoints; j++ {
+			a, b := S[(i*pose.NumJoints+j)*4:], S[(i*pose.NumJoints+pose.Parents[j])*4:]
+			l = append(l, math.Sqrt((a[0]-b[0])*(a[0]-b[0])+(a[1]-b[1])*(a[1]-b[1])+(a[2]-b[2])*(a[2]-b[2])))
+		}
+	}
+	if len(l) == 0 {
+		return 0
+	}
+	sort.Float64s(l)
+	return l[len(l)/2]
 }

@@ -50,3 +50,7 @@ np.savez('mmpose_bad_dtype.npz', **b)
 v = np.load('data_3d_h36m_sample.npz', allow_pickle=True)['positions_3d'].item()
 v['S1']['Directions 1'] = v['S1']['Directions 1'][:, :20]
 np.savez('vp3d_bad_shape.npz', positions_3d=v)
+
+# The same mmpose frames with S in millimetres (formats.md: mm or m).
+b = dict(z); b['S'] = b['S'].copy(); b['S'][..., :3] *= 1000
+np.savez('mmpose_mm.npz', **b)
