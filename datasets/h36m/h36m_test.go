@@ -299,3 +299,27 @@ func TestMMPoseMillimetreS(t *testing.T) {
 		}
 	}
 }
+
+// formats.md: mmpose-style S holds world or camera joints. World joints
+// (z up) must come out in camera coordinates through the frame's
+// calibrated camera, like the camera-space file's.
+func TestMMPoseWorldS(t *testing.T) {
+	cams, camera := loadFixtures(t)
+	recs, err := LoadMMPose("testdata/mmpose_world.npz", cams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(camera) {
+		t.Fatalf("%d frames, want %d", len(recs), len(camera))
+	}
+	for i, r := range recs {
+		for j := range r.Joints3D {
+			if d := dist3(r.Joints3D[j], camera[i].Joints3D[j]); d > 1e-3 {
+				t.Errorf("frame %d joint %d: %g mm from the camera-space file's joint", i, j, d)
+			}
+			if d := dist2(r.Cam.Project(r.Joints3D[j]), r.Joints2D[j]); d > 1e-3 {
+				t.Errorf("frame %d joint %d: projects %g px from its label", i, j, d)
+			}
+		}
+	}
+}

@@ -13,7 +13,9 @@ import (
 // LoadMMPose reads mmpose's Human3.6M npz (`imgname` [N], `center` [N,2],
 // `scale` [N], `part` [N,17,3] px + visibility, `S` [N,17,4] camera
 // coordinates in metres, or mm, + visibility) into records with Joints3D
-// in mm.
+// in mm, camera coordinates. S may also hold world coordinates (z up):
+// when the 2D labels show it, every frame is brought into the camera
+// through its calibration.
 // cams supplies each frame's calibration by subject and camera id (from
 // LoadCamerasJSON or LoadMMPoseCameras); without an entry the camera has
 // the Human3.6M intrinsics only.
@@ -84,12 +86,14 @@ func ParseMMPose(data []byte, name string, cams Cameras) ([]datasets.Record, err
 		toMM = 1
 	}
 	recs := make([]datasets.Record, n)
+	calibrated := make([]bool, n) // the frame's camera has extrinsics
 	for i := range recs {
 		r := &recs[i]
 		info := ParseImageName(names[i])
 		r.ID, r.Image, r.Subject, r.Action, r.Frame = i, names[i], info.Subject, info.Action, info.Frame
 		r.CamIndex = CameraIndex(info.CameraID)
 		cam, ok := cams[CameraKey{info.Subject, info.CameraID}]
+		calibrated[i] = ok
 		if !ok {
 			if r.CamIndex < 0 {
 				return nil, fmt.Errorf("%s: row %d: image %q names no Human3.6M camera", name, i, names[i])
@@ -108,7 +112,59 @@ func ParseMMPose(data []byte, name string, cams Cameras) ([]datasets.Record, err
 		}
 		r.HasLabels = true
 	}
+	// formats.md: S holds camera or world joints. The 2D labels tell
+	// which: world joints only land on them through the extrinsics.
+	if sWorld(recs, calibrated) {
+		for i := range recs {
+			r := &recs[i]
+			if !calibrated[i] {
+				return nil, fmt.Errorf("%s: row %d: S holds world coordinates, but camera %s %s has no calibration to bring them into the camera frame", name, i, r.Subject, r.Cam.ID)
+			}
+			for j := range r.Joints3D {
+				r.Joints3D[j] = r.Cam.WorldToCam(r.Joints3D[j])
+			}
+		}
+	}
 	return recs, nil
+}
+
+// sWorld tells whether the records' Joints3D are world coordinates: over
+// (up to 1,000 of) the frames with a calibrated camera, their median
+// distance (px) to the 2D labels is smaller projected as world than as
+// camera coordinates.
+func sWorld(recs []datasets.Record, calibrated []bool) bool {
+	var asCam, asWorld []float64
+	for i, seen := 0, 0; i < len(recs) && seen < 1000; i++ {
+		if !calibrated[i] {
+			continue
+		}
+		seen++
+		r := &recs[i]
+		for j, x := range r.Joints3D {
+			asCam = append(asCam, reprojError(&r.Cam, x, r.Joints2D[j]))
+			asWorld = append(asWorld, reprojError(&r.Cam, r.Cam.WorldToCam(x), r.Joints2D[j]))
+		}
+	}
+	if len(asCam) == 0 {
+		return false // nothing to tell by: camera coordinates, as mmpose writes
+	}
+	sort.Float64s(asCam)
+	sort.Float64s(asWorld)
+	return asWorld[len(asWorld)/2] < asCam[len(asCam)/2]
+}
+
+// reprojError is the distance (px) from x's projection to uv; +Inf when
+// x is not in front of the camera.
+func reprojError(c *pose.Camera, x pose.Vec3, uv pose.Vec2) float64 {
+	if !(x[2] > 0) {
+		return math.Inf(1)
+	}
+	q := c.Project(x)
+	d := math.Hypot(q[0]-uv[0], q[1]-uv[1])
+	if math.IsNaN(d) {
+		return math.Inf(1)
+	}
+	return d
 }
 
 // medianBone is the median length of the 16 bones over the n poses of S
