@@ -294,3 +294,41 @@ func TestSHTaskRejectsBadInput(t *testing.T) {
 		t.Errorf("seed-n8 %+v", c)
 	}
 }
+
+// ETH's and mmpose's MPII JSON carry no head boxes. PCKh must then use
+// the head segment (upper neck to head top, docs/metrics.md), not a zero
+// threshold that fails every joint.
+func TestSHTaskPCKhWithoutMPIIHeadBoxes(t *testing.T) {
+	d := newDotsData(2, 3)
+	for i := range d.mpii[datasets.Val] {
+		m := &d.mpii[datasets.Val][i]
+		m.HeadBox = [2]pose.Vec2{}
+		// A 40 px head segment: the threshold is 20 px.
+		m.Joints[8] = pose.Vec2{500, 300}
+		m.Joints[9] = pose.Vec2{500, 260}
+	}
+	task := newTestSHTask(t, d)
+	n := len(d.recs[datasets.Val])
+	var preds []Prediction
+	for i, m := range d.mpii[datasets.Val] {
+		var p pose.Pose2D
+		for h, k := range pose.MPIIForH36M {
+			if k >= 0 {
+				off := 12.0 // within 20 px: correct
+				if k == 0 || k == 15 {
+					off = 25 // r_ankle and l_wrist: wrong
+				}
+				p[h] = pose.Vec2{m.Joints[k][0] + off, m.Joints[k][1]}
+			}
+		}
+		preds = append(preds, Prediction{ID: n + i, Has2D: true, Pose2D: p})
+	}
+	info, err := task.Evaluate(datasets.Val, preds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 14 scored joints per person (pelvis and thorax left out), 2 wrong.
+	if want := 100 * 12.0 / 14; math.Abs(info.PCKh-want) > 1e-9 {
+		t.Fatalf("PCKh %.4f, want %.4f", info.PCKh, want)
+	}
+}

@@ -272,3 +272,54 @@ func TestSeedEvaluationOnRealFrames(t *testing.T) {
 		t.Fatalf("seed MPJPE %v mm, want %v (a few mm)", e, want)
 	}
 }
+
+// formats.md: mmpose-style S comes in mm or m. The same frames stored in
+// mm must load as the same mm joints (which project onto their 2D
+// labels), not 1000 times too far.
+func TestMMPoseMillimetreS(t *testing.T) {
+	cams, metres := loadFixtures(t)
+	recs, err := LoadMMPose("testdata/mmpose_mm.npz", cams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(metres) {
+		t.Fatalf("%d frames, want %d", len(recs), len(metres))
+	}
+	for i, r := range recs {
+		if z := r.Joints3D[pose.Hip][2]; z < 4000 || z > 7000 {
+			t.Fatalf("frame %d: pelvis depth %v mm, want 4000..7000", i, z)
+		}
+		for j := range r.Joints3D {
+			if d := dist2(r.Cam.Project(r.Joints3D[j]), r.Joints2D[j]); d > 1e-3 {
+				t.Errorf("frame %d joint %d: projects %g px from its label", i, j, d)
+			}
+			if d := dist3(r.Joints3D[j], metres[i].Joints3D[j]); d > 1e-6 {
+				t.Errorf("frame %d joint %d: %g mm from the metres file's joint", i, j, d)
+			}
+		}
+	}
+}
+
+// formats.md: mmpose-style S holds world or camera joints. World joints
+// (z up) must come out in camera coordinates through the frame's
+// calibrated camera, like the camera-space file's.
+func TestMMPoseWorldS(t *testing.T) {
+	cams, camera := loadFixtures(t)
+	recs, err := LoadMMPose("testdata/mmpose_world.npz", cams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(camera) {
+		t.Fatalf("%d frames, want %d", len(recs), len(camera))
+	}
+	for i, r := range recs {
+		for j := range r.Joints3D {
+			if d := dist3(r.Joints3D[j], camera[i].Joints3D[j]); d > 1e-3 {
+				t.Errorf("frame %d joint %d: %g mm from the camera-space file's joint", i, j, d)
+			}
+			if d := dist2(r.Cam.Project(r.Joints3D[j]), r.Joints2D[j]); d > 1e-3 {
+				t.Errorf("frame %d joint %d: projects %g px from its label", i, j, d)
+			}
+		}
+	}
+}

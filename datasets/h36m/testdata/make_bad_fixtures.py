@@ -50,3 +50,18 @@ np.savez('mmpose_bad_dtype.npz', **b)
 v = np.load('data_3d_h36m_sample.npz', allow_pickle=True)['positions_3d'].item()
 v['S1']['Directions 1'] = v['S1']['Directions 1'][:, :20]
 np.savez('vp3d_bad_shape.npz', positions_3d=v)
+
+# The same mmpose frames with S in millimetres (formats.md: mm or m).
+b = dict(z); b['S'] = b['S'].copy(); b['S'][..., :3] *= 1000
+np.savez('mmpose_mm.npz', **b)
+
+# The same mmpose frames with S in world coordinates (metres, z up;
+# formats.md: world or camera), through cameras.json's extrinsics.
+import json
+cams = {(c['subject'], c['id']): c for c in json.load(open('cameras.json'))['cameras']}
+b = dict(z); b['S'] = b['S'].copy()
+for i, name in enumerate(b['imgname']):
+    c = cams[(name.split('/')[0], name.split('/')[1].split('.')[1])]
+    R, t = np.array(c['R_world_to_cam']), np.array(c['translation'])
+    b['S'][i, :, :3] = (b['S'][i, :, :3] * 1000 @ R + t) / 1000
+np.savez('mmpose_world.npz', **b)
