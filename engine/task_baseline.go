@@ -151,7 +151,7 @@ func (t *baselineTask) Batch(split datasets.Split, idx []int, train bool, seed i
 		if err != nil {
 			return err
 		}
-		fillCHW(image.Data[k*3*s*s:(k+1)*3*s*s], smp.crop)
+		fillCHW(image.Data[k*3*s*s:(k+1)*3*s*s], smp.crop, noGain)
 		if !smp.labelled {
 			return nil
 		}

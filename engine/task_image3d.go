@@ -175,12 +175,21 @@ var (
 	imageStd  = [3]float32{0.229, 0.224, 0.225}
 )
 
-// fillCHW writes an RGB crop as a normalised [3, S, S] float image.
-func fillCHW(dst []float32, c *datasets.Crop) {
+// noGain leaves a crop's colours as they are.
+var noGain = [3]float64{1, 1, 1}
+
+// fillCHW writes an RGB crop as a normalised [3, S, S] float image, each
+// channel's 0..255 values first multiplied by its gain (colour
+// augmentation) and clipped at 255.
+func fillCHW(dst []float32, c *datasets.Crop, gain [3]float64) {
 	n := c.Size * c.Size
 	for p := 0; p < n; p++ {
 		for ch := 0; ch < 3; ch++ {
-			dst[ch*n+p] = (float32(c.Pix[3*p+ch])/255 - imageMean[ch]) / imageStd[ch]
+			v := float32(c.Pix[3*p+ch])
+			if gain[ch] != 1 {
+				v = float32(math.Min(255, float64(v)*gain[ch]))
+			}
+			dst[ch*n+p] = (v/255 - imageMean[ch]) / imageStd[ch]
 		}
 	}
 }

@@ -72,8 +72,8 @@ func (t *irTask) State() map[string]*nn.Tensor         { return map[string]*nn.T
 func (t *irTask) SetState(map[string]*nn.Tensor) error { return nil }
 func (t *irTask) BaselineMPJPE() float64               { return t.img.meanPoseMPJPE(t.mean) }
 
-// Batch renders the crops (augmented with scale, rotation and flip in
-// training, as Sun et al.) and the targets: x, y in heatmap px, z in depth
+// Batch renders the crops (augmented with scale, rotation, flip and colour
+// gains in training, as Sun et al.) and the targets: x, y in heatmap px, z in depth
 // bins; the weight input holds the normalisation 1/W, 1/H, 1/D times the
 // joint's mask (0 outside the heatmap, for unlabelled joints, and for z
 // of MPII people).
@@ -86,15 +86,15 @@ func (t *irTask) Batch(split datasets.Split, idx []int, train bool, seed int64, 
 	hm := float64(t.cfg.HeatmapSize())
 	err := forEachSample(n, func(k int) error {
 		i := idx[k]
-		spec := datasets.CropSpec{Size: s, ScaleAug: 1}
+		aug := irAug{Spec: datasets.CropSpec{Size: s, ScaleAug: 1}, Color: noGain}
 		if train && split == datasets.Train {
-			spec = irAugment(imageRNG(seed, step, i), s)
+			aug = irAugment(imageRNG(seed, step, i), s)
 		}
-		smp, err := t.img.sample(split, i, spec)
+		smp, err := t.img.sample(split, i, aug.Spec)
 		if err != nil {
 			return err
 		}
-		fillCHW(image.Data[k*3*s*s:(k+1)*3*s*s], smp.crop)
+		fillCHW(image.Data[k*3*s*s:(k+1)*3*s*s], smp.crop, aug.Color)
 		if !smp.labelled {
 			return nil
 		}
@@ -120,16 +120,30 @@ func (t *irTask) Batch(split datasets.Split, idx []int, train bool, seed int64, 
 	return nn.Batch{models.IRImage: image, models.IRTarget: target, models.IRWeight: weight}, nil
 }
 
-// irAugment draws Sun et al.'s augmentation: scale 1+-0.25, rotation
-// +-30 degrees in 60% of samples, flip in half.
-func irAugment(r *rand.Rand, size int) datasets.CropSpec {
-	spec := datasets.CropSpec{Size: size, ScaleAug: 1 + 0.25*(2*r.Float64()-1)}
-	if r.Float64() < 0.6 {
-		spec.RotDeg = 30 * (2*r.Float64() - 1)
-	}
-	spec.Flip = r.Float64() < 0.5
-	return spec
+// irAug is one training sample's augmentation: the crop and a gain per
+// colour channel.
+type irAug struct {
+	Spec  datasets.CropSpec
+	Color [3]float64
 }
+
+// irAugment draws the augmentation of Sun et al.'s code, which the seed
+// used: scale 1 + 0.25 * N(0,1) clipped to [0.75, 1.25]; in 60% of samples
+// a rotation of 30 * N(0,1) degrees clipped to +-60; a flip in half; and a
+// gain per colour channel uniform in [0.8, 1.2].
+func irAugment(r *rand.Rand, size int) irAug {
+	a := irAug{Spec: datasets.CropSpec{Size: size, ScaleAug: 1 + 0.25*clamp(r.NormFloat64(), -1, 1)}}
+	if r.Float64() < 0.6 {
+		a.Spec.RotDeg = 30 * clamp(r.NormFloat64(), -2, 2)
+	}
+	a.Spec.Flip = r.Float64() < 0.5
+	for c := range a.Color {
+		a.Color[c] = 0.8 + 0.4*r.Float64()
+	}
+	return a
+}
+
+func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 
 // Decode maps soft-argmax coordinates back to the original image and to
 // camera space (see the comment at the top of this file).

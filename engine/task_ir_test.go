@@ -229,3 +229,89 @@ func TestIRAugmentationIsReproducible(t *testing.T) {
 		t.Error("different steps gave identical augmentation")
 	}
 }
+
+// The seed trained IR with the augmentation of Sun et al.'s code
+// (common/utility/augment.py of their release): scale 1 + 0.25 * N(0,1)
+// clipped to [0.75, 1.25]; in 60% of samples a rotation of 30 * N(0,1)
+// degrees clipped to +-60; a flip in half; and a gain per colour channel
+// uniform in [0.8, 1.2] on the 0..255 pixels (clipped) before the ImageNet
+// normalisation.
+func TestIRAugmentationFollowsSunEtAl(t *testing.T) {
+	const n = 4000
+	var atMin, atMax, unrotated, over30, flips int
+	var gainSum float64
+	for i := 0; i < n; i++ {
+		a := irAugment(imageRNG(3, i/8, i%8), 64)
+		sc, rot := a.Spec.ScaleAug, a.Spec.RotDeg
+		if sc < 0.75-1e-12 || sc > 1.25+1e-12 || math.Abs(rot) > 60+1e-9 {
+			t.Fatalf("draw %d out of range: %+v", i, a)
+		}
+		switch {
+		case sc == 0.75:
+			atMin++
+		case sc == 1.25:
+			atMax++
+		}
+		if rot == 0 {
+			unrotated++
+		} else if math.Abs(rot) > 30 {
+			over30++
+		}
+		if a.Spec.Flip {
+			flips++
+		}
+		for _, g := range a.Color {
+			if g < 0.8 || g > 1.2 {
+				t.Fatalf("draw %d: colour gain %g outside [0.8, 1.2]", i, g)
+			}
+			gainSum += g
+		}
+	}
+	frac := func(k int) float64 { return float64(k) / n }
+	// P(|N(0,1)| > 1) = 0.317: 15.9% of scales at each clip bound; of the
+	// 60% rotated samples 31.7% turn by more than 30 degrees.
+	if f := frac(atMin); f < 0.13 || f > 0.19 {
+		t.Errorf("%.3f of scales at 0.75, want about 0.159", f)
+	}
+	if f := frac(atMax); f < 0.13 || f > 0.19 {
+		t.Errorf("%.3f of scales at 1.25, want about 0.159", f)
+	}
+	if f := frac(unrotated); f < 0.37 || f > 0.43 {
+		t.Errorf("%.3f of samples unrotated, want 0.4", f)
+	}
+	if f := frac(over30); f < 0.16 || f > 0.22 {
+		t.Errorf("%.3f of samples rotated by more than 30 degrees, want about 0.19", f)
+	}
+	if f := frac(flips); f < 0.47 || f > 0.53 {
+		t.Errorf("%.3f of samples flipped, want 0.5", f)
+	}
+	if m := gainSum / (3 * n); math.Abs(m-1) > 0.01 {
+		t.Errorf("mean colour gain %.4f, want 1", m)
+	}
+
+	// The training batch's image carries the gains; evaluation crops none.
+	task := newTestIRTask(t, newIRFakeData(4))
+	s := task.cfg.Input
+	const seed, step = 5, 17
+	b, err := task.Batch(datasets.Train, []int{0, 1, 2, 3}, true, seed, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 4; k++ {
+		a := irAugment(imageRNG(seed, step, k), s)
+		smp, err := task.img.sample(datasets.Train, k, a.Spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := b[models.IRImage].Data[k*3*s*s : (k+1)*3*s*s]
+		for p := 0; p < s*s; p++ {
+			for ch := 0; ch < 3; ch++ {
+				v := math.Min(255, float64(smp.crop.Pix[3*p+ch])*a.Color[ch]) / 255
+				want := (v - float64(imageMean[ch])) / float64(imageStd[ch])
+				if got := float64(img[ch*s*s+p]); math.Abs(got-want) > 1e-5 {
+					t.Fatalf("sample %d pixel %d channel %d: %g, want %g (gain %g)", k, p, ch, got, want, a.Color[ch])
+				}
+			}
+		}
+	}
+}
