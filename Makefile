@@ -22,9 +22,11 @@ run: build run-deps
 run-deps:
 	@ldconfig -p 2>/dev/null | grep -q libopenblas.so.0 || { [ -n "$(APT)" ] && [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq libopenblas0-pthread >/dev/null) || echo "OpenBLAS not installed: CPU training uses the slower pure-Go BLAS"; }
 
-# Tools the tests drive (tmux for the end-to-end TUI test).
+# Tools the tests drive: tmux for the end-to-end TUI test, clang to compile
+# the CUDA kernels as CUDA device code (no GPU or CUDA toolkit needed).
 test-deps:
 	@command -v tmux >/dev/null 2>&1 || { [ -n "$(APT)" ] && (apt-get update -qq && apt-get install -y -qq tmux >/dev/null) || echo "tmux not installed: its end-to-end test will be skipped"; }
+	@command -v clang >/dev/null 2>&1 || { [ -n "$(APT)" ] && (apt-get update -qq && apt-get install -y -qq clang >/dev/null) || echo "clang not installed: the CUDA compile check of the kernels will be skipped"; }
 
 test: test-deps run-deps lint
 	$(GO) test -count=1 -timeout 14m $(PKGS)
