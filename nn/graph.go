@@ -136,7 +136,16 @@ func (b *Builder) Linear(name string, x *Value, out int) *Value {
 	return b.add(&Node{Op: OpLinear, Name: name, Inputs: []int{x.id}, Shape: []int{out}, Out: out})
 }
 
-func convOut(n, k, s, p int) int { return (n+2*p-k)/s + 1 }
+// convOut is the output size of a window of k moved with stride s over n
+// padded by p. A window larger than the padded input is a shape error, as
+// in PyTorch: Go's division truncates toward zero, so (n+2p-k)/s + 1 would
+// otherwise come out as 1 for -s < n+2p-k < 0.
+func convOut(n, k, s, p int) int {
+	if k < 1 || s < 1 || p < 0 || n+2*p < k {
+		panic(fmt.Sprintf("nn: window %d stride %d padding %d does not fit an input of %d", k, s, p, n))
+	}
+	return (n+2*p-k)/s + 1
+}
 
 // Conv2d is a 2D convolution, NCHW, square kernel.
 func (b *Builder) Conv2d(name string, x *Value, out, k, stride, pad int, bias bool) *Value {
@@ -160,6 +169,9 @@ func (b *Builder) ConvTranspose2d(name string, x *Value, out, k, stride, pad int
 		panic(fmt.Sprintf("nn: ConvTranspose2d %s wants [C,H,W], got %v", name, x.Shape))
 	}
 	c, h, w := x.Shape[0], x.Shape[1], x.Shape[2]
+	if ho, wo := (h-1)*stride-2*pad+k, (w-1)*stride-2*pad+k; k < 1 || stride < 1 || pad < 0 || ho < 1 || wo < 1 {
+		panic(fmt.Sprintf("nn: ConvTranspose2d %s: kernel %d stride %d padding %d give an empty output from %v", name, k, stride, pad, x.Shape))
+	}
 	fan := out * k * k // PyTorch computes fan_in from weight.size(1)*K*K for transposed convs
 	b.param(name+".weight", []int{c, out, k, k}, fan, "uniform", false)
 	if bias {

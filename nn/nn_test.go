@@ -59,6 +59,12 @@ func TestBuilderRejectsBadShapes(t *testing.T) {
 		"duplicate parameter": func(b *Builder) { x := b.Input("x", 3); b.Linear("l", x, 3); b.Linear("l", x, 3) },
 		"undeclared target":   func(b *Builder) { b.Loss(MSE, b.Input("x", 3), "nope", "", 1) },
 		"target shape":        func(b *Builder) { x := b.Input("x", 3); b.Input("t", 4); b.Loss(MSE, x, "t", "", 1) },
+		// Go's division truncates toward zero, so (3-4)/2+1 came out as 1
+		// and a window larger than the padded input was accepted (PyTorch
+		// refuses it).
+		"conv kernel > padded input":    func(b *Builder) { b.Conv2d("c", b.Input("x", 1, 3, 3), 1, 4, 2, 0, false) },
+		"maxpool kernel > padded input": func(b *Builder) { b.MaxPool2d(b.Input("x", 1, 3, 3), 4, 2, 0) },
+		"convT empty output":            func(b *Builder) { b.ConvTranspose2d("c", b.Input("x", 1, 1, 1), 1, 2, 1, 1, false) },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {

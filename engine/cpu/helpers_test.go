@@ -32,8 +32,14 @@ func randomBatch(g *nn.Graph, batch int, seed uint64) nn.Batch {
 		}
 	}
 	b := nn.Batch{}
-	for name, id := range g.Inputs {
-		t := nn.NewTensor(append([]int{batch}, g.Nodes[id].Shape...)...)
+	// Inputs in graph order, not map order: the same seed must give the
+	// same batch in every run, or a failure cannot be reproduced.
+	for _, n := range g.Nodes {
+		if n.Op != nn.OpInput {
+			continue
+		}
+		name := n.Name
+		t := nn.NewTensor(append([]int{batch}, n.Shape...)...)
 		for i := range t.Data {
 			if masks[name] {
 				if rng.Float64() > 1.0/3 {
