@@ -281,18 +281,47 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 				kind = "read-only session (viewer key)"
 			}
 			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
+			end, cancel := context.WithCancel(s.Context())
+			defer cancel()
+			s = ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
 			s.Context().SetValue(accessCtxKey{}, a)
-			go watchKey(c, s, log)
+			go watchKey(c, s, cancel, log)
 			next(s)
 		}
 	}
 }
 
+// ownSession is an ssh.Session whose context ends with the session. The
+// context of an ssh.Session is its connection's, and a client may run
+// several sessions over one connection and keep it open after they end
+// (OpenSSH's ControlMaster): what a session holds (its key watcher, its
+// workbench and the workbench's engine subscription) has to go when the
+// session ends, not when the connection does.
+type ownSession struct {
+	ssh.Session
+	ctx sessionCtx
+}
+
+func (s ownSession) Context() ssh.Context { return s.ctx }
+
+// sessionCtx is the connection's context (its values, user, addresses)
+// with the end of one session.
+type sessionCtx struct {
+	ssh.Context
+	end context.Context
+}
+
+func (c sessionCtx) Deadline() (time.Time, bool) { return c.end.Deadline() }
+func (c sessionCtx) Done() <-chan struct{}       { return c.end.Done() }
+func (c sessionCtx) Err() error                  { return c.end.Err() }
+
 // keyCheckEvery is how often an open session's key is looked up again.
 const keyCheckEvery = 2 * time.Second
 
-// watchKey ends a session once its key is in neither key file any more.
-func watchKey(c serveConfig, s ssh.Session, log connLog) {
+// watchKey ends a session once its key is in neither key file any more:
+// it closes the channel and ends the session's context (end), which quits
+// its workbench.
+func watchKey(c serveConfig, s ssh.Session, end context.CancelFunc, log connLog) {
 	t := time.NewTicker(keyCheckEvery)
 	defer t.Stop()
 	for {
@@ -304,6 +333,7 @@ func watchKey(c serveConfig, s ssh.Session, log connLog) {
 				log.Printf("%q %s: key %s removed from the key files: session closed", s.User(), s.RemoteAddr(),
 					gossh.FingerprintSHA256(s.PublicKey()))
 				wish.Fatalln(s, "poselab: this key is no longer authorized")
+				end()
 				return
 			}
 		}

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"bytes"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// goroutinesIn counts the goroutines whose stack runs fn.
+func goroutinesIn(fn string) int {
+	var b bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&b, 2)
+	return strings.Count(b.String(), fn+"(")
+}
+
+// waitGoroutines polls until at most want goroutines run fn.
+func waitGoroutines(t *testing.T, fn string, want int, why string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for goroutinesIn(fn) > want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d goroutines in %s, want %d", why, goroutinesIn(fn), fn, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A client may run several sessions over one connection (OpenSSH's
+// ControlMaster keeps it open after the last one): a session that ends,
+// by q or because its key was removed, lets go of its engine subscription
+// and its key watcher at once, not when the connection closes.
+func TestServeSessionEndReleasesItsWorkbench(t *testing.T) {
+	dir := t.TempDir()
+	viewer := newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, full, newClientKey(t))
+	writeKeys(t, views, viewer)
+	_, _, dial := serveWatched(t, dir, full, views, nil)
+	client, err := dial(gossh.PublicKeys(viewer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	const pump, watch = "poselab/engine.(*subscriber).pump", "poselab/cli.watchKey"
+	pumps, watchers := goroutinesIn(pump), goroutinesIn(watch)
+
+	wb := openWorkbench(t, client, "watched")
+	if goroutinesIn(pump) != pumps+1 || goroutinesIn(watch) != watchers+1 {
+		t.Fatalf("an open session: %d subscriptions, %d key watchers; want %d, %d",
+			goroutinesIn(pump), goroutinesIn(watch), pumps+1, watchers+1)
+	}
+	wb.press(t, "q")
+	waitSession(t, wb)
+	waitGoroutines(t, pump, pumps, "after q")
+	waitGoroutines(t, watch, watchers, "after q")
+
+	// The same connection, a new session; its key is then removed.
+	wb = openWorkbench(t, client, "watched")
+	writeKeys(t, views, newClientKey(t))
+	waitSession(t, wb)
+	waitGoroutines(t, pump, pumps, "after the key was removed")
+	waitGoroutines(t, watch, watchers, "after the key was removed")
+}
+
+// waitSession waits for a workbench's session to end.
+func waitSession(t *testing.T, wb workbench) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- wb.sess.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(3*keyCheckEvery + 2*time.Second):
+		t.Fatalf("the session did not end; screen %q", wb.out.String())
+	}
+}
