@@ -42,6 +42,8 @@ const (
 
 Serves the workbench over SSH. Only the public keys in the two files
 (authorized_keys format) get in: no password or keyboard-interactive login.
+A key with an option the server cannot honour (from=, command=, restrict,
+no-pty, expiry-time=, ...) is left out, with a warning.
 Keys in --authorized-keys get full sessions; keys only in --viewer-keys get
 read-only ones (watch runs; no new, chain, pause, resume, stop, export or
 delete). At least one of the two files is required. The engine lives
@@ -70,14 +72,20 @@ func (c serveConfig) keyFiles() [][2]string {
 
 // checkKeyFiles requires at least one key file and every given one to
 // hold keys: a server nobody can enter, or a typo in a path, is a mistake.
-func (c serveConfig) checkKeyFiles() error {
+// The keys left out for their options are named on warn (nil: nowhere).
+func (c serveConfig) checkKeyFiles(warn io.Writer) error {
 	fs := c.keyFiles()
 	if len(fs) == 0 {
 		return Usagef("--authorized-keys FILE or --viewer-keys FILE is required: the server accepts public keys only")
 	}
 	for _, f := range fs {
-		if _, err := loadAuthorizedKeys(f[1]); err != nil {
+		_, skipped, err := parseAuthorizedKeys(f[1])
+		if err != nil {
 			return UsageError{fmt.Errorf("%s: %w", f[0], err)}
+		}
+		if warn != nil && len(skipped) > 0 {
+			fmt.Fprintf(warn, "poselab: %s %s: keys with options the server cannot honour are not let in: %s\n",
+				f[0], f[1], strings.Join(skipped, ", "))
 		}
 	}
 	return nil
@@ -112,7 +120,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.runsDir = *runsDir
-	if err := c.checkKeyFiles(); err != nil {
+	if err := c.checkKeyFiles(stderr); err != nil {
 		return err
 	}
 	if c.hostKey == "" {
@@ -166,29 +174,71 @@ func hostOf(addr string) string {
 }
 
 // loadAuthorizedKeys parses an authorized_keys file; a file without any
-// key is an error (a server nobody can enter is a mistake).
+// key is an error (a server nobody can enter is a mistake). A key whose
+// options restrict it in a way the server cannot honour is left out.
 func loadAuthorizedKeys(path string) ([]ssh.PublicKey, error) {
+	keys, _, err := parseAuthorizedKeys(path)
+	return keys, err
+}
+
+// parseAuthorizedKeys is loadAuthorizedKeys that also says which keys it
+// left out, and why.
+func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("authorized keys: %w", err)
+		return nil, nil, fmt.Errorf("authorized keys: %w", err)
 	}
-	var keys []ssh.PublicKey
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		k, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
-			return nil, fmt.Errorf("authorized keys %s line %d: %v", path, n, err)
+			return nil, nil, fmt.Errorf("authorized keys %s line %d: %v", path, n, err)
+		}
+		if o := unhonoured(opts); o != "" {
+			skipped = append(skipped, fmt.Sprintf("line %d (%s)", n, o))
+			continue
 		}
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("authorized keys %s: no public key in the file", path)
+		if len(skipped) > 0 {
+			return nil, skipped, fmt.Errorf("authorized keys %s: no usable public key in the file: keys with options the server cannot honour are left out: %s",
+				path, strings.Join(skipped, ", "))
+		}
+		return nil, nil, fmt.Errorf("authorized keys %s: no public key in the file", path)
 	}
-	return keys, nil
+	return keys, skipped, nil
+}
+
+// harmlessOptions are the authorized_keys options that change nothing
+// here: the server forwards no ports, agents or X11 and runs no rc file,
+// environment or tunnel.
+var harmlessOptions = map[string]bool{
+	"no-agent-forwarding": true, "no-port-forwarding": true, "no-x11-forwarding": true,
+	"no-user-rc": true, "agent-forwarding": true, "port-forwarding": true,
+	"x11-forwarding": true, "user-rc": true, "pty": true,
+	"permitopen": true, "permitlisten": true, "environment": true, "tunnel": true,
+	"no-touch-required": true,
+}
+
+// unhonoured returns the first option that restricts a key in a way the
+// server cannot honour (from=, command=, restrict, no-pty, expiry-time=,
+// cert-authority, ...), "" if none. Such a key is not let in: honouring
+// the key and dropping the restriction would let it in from anywhere, at
+// any time, to a full session (the file may well be ~/.ssh/authorized_keys,
+// with a backup key limited to one command from one host).
+func unhonoured(opts []string) string {
+	for _, o := range opts {
+		name, _, _ := strings.Cut(o, "=")
+		if !harmlessOptions[strings.ToLower(name)] {
+			return name
+		}
+	}
+	return ""
 }
 
 // authorized reports whether a key is in the file now (re-read at every
@@ -241,7 +291,7 @@ type accessCtxKey struct{}
 // actually authenticated with is checked again before the TUI starts: the
 // public-key callback also sees keys a client merely offers.
 func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
-	if err := c.checkKeyFiles(); err != nil {
+	if err := c.checkKeyFiles(nil); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(c.hostKey), 0o700); err != nil {
