@@ -304,6 +304,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
+		func(s *ssh.Server) error { s.HandshakeTimeout = handshakeTimeout; return nil },
 		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
 		wish.WithMiddleware(
 			bm.Middleware(sessionHandler(c, eng)),
@@ -313,6 +314,12 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		),
 	)
 }
+
+// handshakeTimeout is how long a connection has to get through key
+// exchange and authentication (OpenSSH's LoginGraceTime): without one, a
+// client that connects and says nothing holds its connection, goroutine
+// and file descriptor forever, and enough of them lock everyone out.
+var handshakeTimeout = 30 * time.Second
 
 // requireKey ends a session whose authenticated key is not authorized,
 // and decides, once, whether the session is full or read-only (the

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"net"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
@@ -76,5 +77,41 @@ func waitSession(t *testing.T, wb workbench) {
 	case <-done:
 	case <-time.After(3*keyCheckEvery + 2*time.Second):
 		t.Fatalf("the session did not end; screen %q", wb.out.String())
+	}
+}
+
+// A connection that does not get through authentication in time is
+// closed: silent clients would otherwise pile up until no one gets in.
+func TestServeHandshakeTimeout(t *testing.T) {
+	defer func(d time.Duration) { handshakeTimeout = d }(handshakeTimeout)
+	handshakeTimeout = 300 * time.Millisecond
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, newClientKey(t))
+	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"), runsDir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Read the server's banner, then say nothing.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("a silent connection is still open after 5s")
+			}
+			return // closed by the server
+		}
 	}
 }
