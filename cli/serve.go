@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
@@ -95,7 +97,26 @@ func (c serveConfig) checkKeyFiles(warn io.Writer) error {
 type connLog struct{ w io.Writer }
 
 func (l connLog) Printf(format string, v ...any) {
-	fmt.Fprintf(l.w, "%s poselab ssh: %s\n", time.Now().Format("15:04:05"), strings.TrimSpace(fmt.Sprintf(format, v...)))
+	fmt.Fprintf(l.w, "%s poselab ssh: %s\n", time.Now().Format("15:04:05"), printable(strings.TrimSpace(fmt.Sprintf(format, v...))))
+}
+
+// printable escapes control characters and invalid UTF-8: the log goes to
+// the operator's terminal, and much of a line is the client's to choose
+// (user name, command, TERM, version), escape sequences included.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || unicode.IsControl(r) {
+			for _, c := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, "\\x%02x", c)
+			}
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func defaultHostKey(runsDir string) string { return filepath.Join(runsDir, ".ssh_host_ed25519") }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -112,6 +113,57 @@ func TestServeHandshakeTimeout(t *testing.T) {
 				t.Fatal("a silent connection is still open after 5s")
 			}
 			return // closed by the server
+		}
+	}
+}
+
+// The connection log goes to the operator's terminal: what a client
+// chooses (its user name, command, TERM) cannot put escape sequences
+// there.
+func TestServeLogEscapesClientText(t *testing.T) {
+	dir := t.TempDir()
+	viewer := newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, full, newClientKey(t))
+	writeKeys(t, views, viewer)
+	log := &lockedBuffer{}
+	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+		hostKey: filepath.Join(dir, "host"), runsDir: dir, log: log}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	user := "x\x1b]0;pwned\x07\x1b[2J\r\x9by"
+	client, err := gossh.Dial("tcp", ln.Addr().String(), &gossh.ClientConfig{User: user,
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(viewer)}, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Run("\x1b[31mred") // no PTY: refused, but logged
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "disconnect") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	l := log.String()
+	if !strings.Contains(l, "read-only session") {
+		t.Fatalf("log: %q", l)
+	}
+	if !utf8.ValidString(l) {
+		t.Fatalf("invalid UTF-8 (a C1 control byte) reached the log: %q", l)
+	}
+	for _, r := range strings.TrimRight(l, "\n") {
+		if r != '\n' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
+			t.Fatalf("a control character %q reached the log: %q", r, l)
 		}
 	}
 }
