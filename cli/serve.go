@@ -209,6 +209,8 @@ func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("authorized keys: %w", err)
 	}
+	var all []ssh.PublicKey
+	restricted := map[string]bool{} // keys with an unhonoured option on any line
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -221,9 +223,17 @@ func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, e
 		}
 		if o := unhonoured(opts); o != "" {
 			skipped = append(skipped, fmt.Sprintf("line %d (%s)", n, o))
+			restricted[string(k.Marshal())] = true
 			continue
 		}
-		keys = append(keys, k)
+		all = append(all, k)
+	}
+	// A restricted key stays out even where another line lists it bare
+	// (sshd would apply the first line's restriction).
+	for _, k := range all {
+		if !restricted[string(k.Marshal())] {
+			keys = append(keys, k)
+		}
 	}
 	if len(keys) == 0 {
 		if len(skipped) > 0 {

@@ -236,6 +236,8 @@ func TestServeKeyOptions(t *testing.T) {
 		refused = append(refused, k)
 		file.WriteString(line(opts, k))
 	}
+	// The from= key again, bare: still out.
+	file.WriteString(line("", refused[0]))
 	for _, opts := range []string{`no-agent-forwarding,no-port-forwarding,no-X11-forwarding`, `environment="A=b"`, ``} {
 		k := newClientKey(t)
 		kept = append(kept, k)
@@ -252,7 +254,7 @@ func TestServeKeyOptions(t *testing.T) {
 	}
 	for i, k := range kept {
 		if c.accessOf(k.PublicKey()) != fullAccess {
-			t.Errorf("kept key %d (line %d) refused", i, len(refused)+i+1)
+			t.Errorf("kept key %d (line %d) refused", i, len(refused)+i+2)
 		}
 	}
 	var stderr bytes.Buffer
