@@ -371,7 +371,13 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
 			end, cancel := context.WithCancel(s.Context())
 			defer cancel()
-			s = ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
+			o := ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
+			o.pty, o.win, o.hasPty = s.Pty()
+			if o.hasPty {
+				o.pty.Window = clampWindow(o.pty.Window)
+				o.win = clampWindows(o.win, end.Done())
+			}
+			s = o
 			s.Context().SetValue(accessCtxKey{}, a)
 			go watchKey(c, s, cancel, log)
 			next(s)
@@ -388,9 +394,52 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 type ownSession struct {
 	ssh.Session
 	ctx sessionCtx
+	// The PTY as the workbench sees it: its window clamped.
+	pty    ssh.Pty
+	win    <-chan ssh.Window
+	hasPty bool
 }
 
 func (s ownSession) Context() ssh.Context { return s.ctx }
+
+func (s ownSession) Pty() (ssh.Pty, <-chan ssh.Window, bool) { return s.pty, s.win, s.hasPty }
+
+// The largest window a session draws. The workbench's memory and drawing
+// time grow with the window's area (about a gigabyte at 2000x2000), and
+// the size is the client's to say: any key, a viewer's too, could make
+// the server run out of memory, and take every run with it. A larger
+// terminal shows the workbench in its top left corner.
+const maxCols, maxRows = 640, 240
+
+func clampWindow(w ssh.Window) ssh.Window {
+	w.Width, w.Height = min(max(w.Width, 0), maxCols), min(max(w.Height, 0), maxRows)
+	return w
+}
+
+// clampWindows passes window changes on clamped, until in closes (then it
+// closes its own channel too) or done.
+func clampWindows(in <-chan ssh.Window, done <-chan struct{}) <-chan ssh.Window {
+	out := make(chan ssh.Window, 1)
+	go func() {
+		for {
+			select {
+			case w, ok := <-in:
+				if !ok {
+					close(out)
+					return
+				}
+				select {
+				case out <- clampWindow(w):
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
+}
 
 // sessionCtx is the connection's context (its values, user, addresses)
 // with the end of one session.

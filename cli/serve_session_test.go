@@ -2,14 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -160,6 +164,74 @@ func TestServeLogEscapesClientText(t *testing.T) {
 	for _, r := range strings.TrimRight(l, "\n") {
 		if r != '\n' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
 			t.Fatalf("a control character %q reached the log: %q", r, l)
+		}
+	}
+}
+
+// fakeCtx is the ssh.Context of fakeSession.
+type fakeCtx struct {
+	ssh.Context // nil: only what requireKey uses is there
+	ctx         context.Context
+	mu          sync.Mutex
+	vals        map[any]any
+}
+
+func (c *fakeCtx) Deadline() (time.Time, bool) { return c.ctx.Deadline() }
+func (c *fakeCtx) Done() <-chan struct{}       { return c.ctx.Done() }
+func (c *fakeCtx) Err() error                  { return c.ctx.Err() }
+func (c *fakeCtx) Value(k any) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vals[k]
+}
+func (c *fakeCtx) SetValue(k, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vals[k] = v
+}
+
+// fakeSession is a PTY session with a key, as far as requireKey looks.
+type fakeSession struct {
+	ssh.Session // nil
+	ctx         *fakeCtx
+	key         ssh.PublicKey
+	pty         ssh.Pty
+	win         chan ssh.Window
+}
+
+func (s fakeSession) Context() ssh.Context                    { return s.ctx }
+func (s fakeSession) PublicKey() ssh.PublicKey                { return s.key }
+func (s fakeSession) User() string                            { return "tester" }
+func (s fakeSession) RemoteAddr() net.Addr                    { return &net.TCPAddr{} }
+func (s fakeSession) Pty() (ssh.Pty, <-chan ssh.Window, bool) { return s.pty, s.win, true }
+
+// The window the workbench draws is the client's to say, and its memory
+// grows with the window's area: a session's window is clamped, the one
+// of its PTY request and every change after it.
+func TestServeClampsTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	viewer := newClientKey(t)
+	c := serveConfig{viewerKeys: filepath.Join(dir, "viewer_keys")}
+	writeKeys(t, c.viewerKeys, viewer)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fs := fakeSession{ctx: &fakeCtx{ctx: ctx, vals: map[any]any{}}, key: viewer.PublicKey(),
+		pty: ssh.Pty{Term: "xterm", Window: ssh.Window{Width: 100000, Height: 50000}}, win: make(chan ssh.Window, 1)}
+	fs.win <- fs.pty.Window
+	got := make(chan ssh.Window, 3)
+	requireKey(c, connLog{io.Discard})(func(s ssh.Session) {
+		pty, win, ok := s.Pty()
+		if !ok || pty.Term != "xterm" {
+			t.Errorf("pty %+v, %v", pty, ok)
+		}
+		got <- pty.Window
+		got <- <-win
+		fs.win <- ssh.Window{Width: 90, Height: 1 << 30}
+		got <- <-win
+	})(fs)
+	for i, want := range []ssh.Window{{Width: maxCols, Height: maxRows}, {Width: maxCols, Height: maxRows}, {Width: 90, Height: maxRows}} {
+		if w := <-got; w != want {
+			t.Errorf("window %d: %+v, want %+v", i, w, want)
 		}
 	}
 }
