@@ -347,10 +347,12 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 }
 
 // handshakeTimeout is how long a connection has to get through key
-// exchange and authentication (OpenSSH's LoginGraceTime): without one, a
-// client that connects and says nothing holds its connection, goroutine
-// and file descriptor forever, and enough of them lock everyone out.
-var handshakeTimeout = 30 * time.Second
+// exchange and authentication: without one, a client that connects and
+// says nothing holds its connection, goroutine and file descriptor
+// forever, and enough of them lock everyone out. Two minutes, as OpenSSH's
+// LoginGraceTime: the client asks for a key's passphrase, or a touch of a
+// security key, in the middle of authentication.
+var handshakeTimeout = 2 * time.Minute
 
 // requireKey ends a session whose authenticated key is not authorized,
 // and decides, once, whether the session is full or read-only (the
