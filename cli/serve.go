@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
@@ -42,6 +44,8 @@ const (
 
 Serves the workbench over SSH. Only the public keys in the two files
 (authorized_keys format) get in: no password or keyboard-interactive login.
+A key with an option the server cannot honour (from=, command=, restrict,
+no-pty, expiry-time=, ...) is left out, with a warning.
 Keys in --authorized-keys get full sessions; keys only in --viewer-keys get
 read-only ones (watch runs; no new, chain, pause, resume, stop, export or
 delete). At least one of the two files is required. The engine lives
@@ -70,14 +74,20 @@ func (c serveConfig) keyFiles() [][2]string {
 
 // checkKeyFiles requires at least one key file and every given one to
 // hold keys: a server nobody can enter, or a typo in a path, is a mistake.
-func (c serveConfig) checkKeyFiles() error {
+// The keys left out for their options are named on warn (nil: nowhere).
+func (c serveConfig) checkKeyFiles(warn io.Writer) error {
 	fs := c.keyFiles()
 	if len(fs) == 0 {
 		return Usagef("--authorized-keys FILE or --viewer-keys FILE is required: the server accepts public keys only")
 	}
 	for _, f := range fs {
-		if _, err := loadAuthorizedKeys(f[1]); err != nil {
+		_, skipped, err := parseAuthorizedKeys(f[1])
+		if err != nil {
 			return UsageError{fmt.Errorf("%s: %w", f[0], err)}
+		}
+		if warn != nil && len(skipped) > 0 {
+			fmt.Fprintf(warn, "poselab: %s %s: keys with options the server cannot honour are not let in: %s\n",
+				f[0], f[1], strings.Join(skipped, ", "))
 		}
 	}
 	return nil
@@ -87,7 +97,26 @@ func (c serveConfig) checkKeyFiles() error {
 type connLog struct{ w io.Writer }
 
 func (l connLog) Printf(format string, v ...any) {
-	fmt.Fprintf(l.w, "%s poselab ssh: %s\n", time.Now().Format("15:04:05"), strings.TrimSpace(fmt.Sprintf(format, v...)))
+	fmt.Fprintf(l.w, "%s poselab ssh: %s\n", time.Now().Format("15:04:05"), printable(strings.TrimSpace(fmt.Sprintf(format, v...))))
+}
+
+// printable escapes control characters and invalid UTF-8: the log goes to
+// the operator's terminal, and much of a line is the client's to choose
+// (user name, command, TERM, version), escape sequences included.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || unicode.IsControl(r) {
+			for _, c := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, "\\x%02x", c)
+			}
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func defaultHostKey(runsDir string) string { return filepath.Join(runsDir, ".ssh_host_ed25519") }
@@ -112,7 +141,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.runsDir = *runsDir
-	if err := c.checkKeyFiles(); err != nil {
+	if err := c.checkKeyFiles(stderr); err != nil {
 		return err
 	}
 	if c.hostKey == "" {
@@ -166,29 +195,81 @@ func hostOf(addr string) string {
 }
 
 // loadAuthorizedKeys parses an authorized_keys file; a file without any
-// key is an error (a server nobody can enter is a mistake).
+// key is an error (a server nobody can enter is a mistake). A key whose
+// options restrict it in a way the server cannot honour is left out.
 func loadAuthorizedKeys(path string) ([]ssh.PublicKey, error) {
+	keys, _, err := parseAuthorizedKeys(path)
+	return keys, err
+}
+
+// parseAuthorizedKeys is loadAuthorizedKeys that also says which keys it
+// left out, and why.
+func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("authorized keys: %w", err)
+		return nil, nil, fmt.Errorf("authorized keys: %w", err)
 	}
-	var keys []ssh.PublicKey
+	var all []ssh.PublicKey
+	restricted := map[string]bool{} // keys with an unhonoured option on any line
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		k, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
-			return nil, fmt.Errorf("authorized keys %s line %d: %v", path, n, err)
+			return nil, nil, fmt.Errorf("authorized keys %s line %d: %v", path, n, err)
 		}
-		keys = append(keys, k)
+		if o := unhonoured(opts); o != "" {
+			skipped = append(skipped, fmt.Sprintf("line %d (%s)", n, o))
+			restricted[string(k.Marshal())] = true
+			continue
+		}
+		all = append(all, k)
+	}
+	// A restricted key stays out even where another line lists it bare
+	// (sshd would apply the first line's restriction).
+	for _, k := range all {
+		if !restricted[string(k.Marshal())] {
+			keys = append(keys, k)
+		}
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("authorized keys %s: no public key in the file", path)
+		if len(skipped) > 0 {
+			return nil, skipped, fmt.Errorf("authorized keys %s: no usable public key in the file: keys with options the server cannot honour are left out: %s",
+				path, strings.Join(skipped, ", "))
+		}
+		return nil, nil, fmt.Errorf("authorized keys %s: no public key in the file", path)
 	}
-	return keys, nil
+	return keys, skipped, nil
+}
+
+// harmlessOptions are the authorized_keys options that change nothing
+// here: the server forwards no ports, agents or X11 and runs no rc file,
+// environment or tunnel.
+var harmlessOptions = map[string]bool{
+	"no-agent-forwarding": true, "no-port-forwarding": true, "no-x11-forwarding": true,
+	"no-user-rc": true, "agent-forwarding": true, "port-forwarding": true,
+	"x11-forwarding": true, "user-rc": true, "pty": true,
+	"permitopen": true, "permitlisten": true, "environment": true, "tunnel": true,
+	"no-touch-required": true,
+}
+
+// unhonoured returns the first option that restricts a key in a way the
+// server cannot honour (from=, command=, restrict, no-pty, expiry-time=,
+// cert-authority, ...), "" if none. Such a key is not let in: honouring
+// the key and dropping the restriction would let it in from anywhere, at
+// any time, to a full session (the file may well be ~/.ssh/authorized_keys,
+// with a backup key limited to one command from one host).
+func unhonoured(opts []string) string {
+	for _, o := range opts {
+		name, _, _ := strings.Cut(o, "=")
+		if !harmlessOptions[strings.ToLower(name)] {
+			return name
+		}
+	}
+	return ""
 }
 
 // authorized reports whether a key is in the file now (re-read at every
@@ -241,7 +322,7 @@ type accessCtxKey struct{}
 // actually authenticated with is checked again before the TUI starts: the
 // public-key callback also sees keys a client merely offers.
 func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
-	if err := c.checkKeyFiles(); err != nil {
+	if err := c.checkKeyFiles(nil); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(c.hostKey), 0o700); err != nil {
@@ -254,6 +335,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
+		func(s *ssh.Server) error { s.HandshakeTimeout = handshakeTimeout; return nil },
 		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
 		wish.WithMiddleware(
 			bm.Middleware(sessionHandler(c, eng)),
@@ -263,6 +345,14 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		),
 	)
 }
+
+// handshakeTimeout is how long a connection has to get through key
+// exchange and authentication: without one, a client that connects and
+// says nothing holds its connection, goroutine and file descriptor
+// forever, and enough of them lock everyone out. Two minutes, as OpenSSH's
+// LoginGraceTime: the client asks for a key's passphrase, or a touch of a
+// security key, in the middle of authentication.
+var handshakeTimeout = 2 * time.Minute
 
 // requireKey ends a session whose authenticated key is not authorized,
 // and decides, once, whether the session is full or read-only (the
@@ -281,18 +371,96 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 				kind = "read-only session (viewer key)"
 			}
 			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
+			end, cancel := context.WithCancel(s.Context())
+			defer cancel()
+			o := ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
+			o.pty, o.win, o.hasPty = s.Pty()
+			if o.hasPty {
+				o.pty.Window = clampWindow(o.pty.Window)
+				o.win = clampWindows(o.win, end.Done())
+			}
+			s = o
 			s.Context().SetValue(accessCtxKey{}, a)
-			go watchKey(c, s, log)
+			go watchKey(c, s, cancel, log)
 			next(s)
 		}
 	}
 }
 
+// ownSession is an ssh.Session whose context ends with the session. The
+// context of an ssh.Session is its connection's, and a client may run
+// several sessions over one connection and keep it open after they end
+// (OpenSSH's ControlMaster): what a session holds (its key watcher, its
+// workbench and the workbench's engine subscription) has to go when the
+// session ends, not when the connection does.
+type ownSession struct {
+	ssh.Session
+	ctx sessionCtx
+	// The PTY as the workbench sees it: its window clamped.
+	pty    ssh.Pty
+	win    <-chan ssh.Window
+	hasPty bool
+}
+
+func (s ownSession) Context() ssh.Context { return s.ctx }
+
+func (s ownSession) Pty() (ssh.Pty, <-chan ssh.Window, bool) { return s.pty, s.win, s.hasPty }
+
+// The largest window a session draws. The workbench's memory and drawing
+// time grow with the window's area (about a gigabyte at 2000x2000), and
+// the size is the client's to say: any key, a viewer's too, could make
+// the server run out of memory, and take every run with it. A larger
+// terminal shows the workbench in its top left corner.
+const maxCols, maxRows = 640, 240
+
+func clampWindow(w ssh.Window) ssh.Window {
+	w.Width, w.Height = min(max(w.Width, 0), maxCols), min(max(w.Height, 0), maxRows)
+	return w
+}
+
+// clampWindows passes window changes on clamped, until in closes (then it
+// closes its own channel too) or done.
+func clampWindows(in <-chan ssh.Window, done <-chan struct{}) <-chan ssh.Window {
+	out := make(chan ssh.Window, 1)
+	go func() {
+		for {
+			select {
+			case w, ok := <-in:
+				if !ok {
+					close(out)
+					return
+				}
+				select {
+				case out <- clampWindow(w):
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// sessionCtx is the connection's context (its values, user, addresses)
+// with the end of one session.
+type sessionCtx struct {
+	ssh.Context
+	end context.Context
+}
+
+func (c sessionCtx) Deadline() (time.Time, bool) { return c.end.Deadline() }
+func (c sessionCtx) Done() <-chan struct{}       { return c.end.Done() }
+func (c sessionCtx) Err() error                  { return c.end.Err() }
+
 // keyCheckEvery is how often an open session's key is looked up again.
 const keyCheckEvery = 2 * time.Second
 
-// watchKey ends a session once its key is in neither key file any more.
-func watchKey(c serveConfig, s ssh.Session, log connLog) {
+// watchKey ends a session once its key is in neither key file any more:
+// it closes the channel and ends the session's context (end), which quits
+// its workbench.
+func watchKey(c serveConfig, s ssh.Session, end context.CancelFunc, log connLog) {
 	t := time.NewTicker(keyCheckEvery)
 	defer t.Stop()
 	for {
@@ -304,6 +472,7 @@ func watchKey(c serveConfig, s ssh.Session, log connLog) {
 				log.Printf("%q %s: key %s removed from the key files: session closed", s.User(), s.RemoteAddr(),
 					gossh.FingerprintSHA256(s.PublicKey()))
 				wish.Fatalln(s, "poselab: this key is no longer authorized")
+				end()
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -214,5 +215,58 @@ func TestKeyGuardRefusesEveryChangingCall(t *testing.T) {
 		if !errors.Is(e, errDemoted) {
 			t.Errorf("call %d: %v, want errDemoted", i, e)
 		}
+	}
+}
+
+// Keys in ~/.ssh/authorized_keys often carry restrictions (from=,
+// command=, restrict, no-pty, expiry-time=) the server cannot honour: such
+// a key is not let in, rather than let in without its restriction; options
+// that change nothing here (no forwarding) keep their key. A file left
+// without a usable key is refused, naming the lines.
+func TestServeKeyOptions(t *testing.T) {
+	dir := t.TempDir()
+	line := func(opts string, s gossh.Signer) string {
+		return opts + " " + string(gossh.MarshalAuthorizedKey(s.PublicKey()))
+	}
+	var refused, kept []gossh.Signer
+	var file strings.Builder
+	for _, opts := range []string{`from="10.9.9.9"`, `command="/usr/bin/backup"`, `restrict`, `no-port-forwarding,no-pty`,
+		`expiry-time="20200101"`, `cert-authority`, `verify-required`, `FROM="10.9.9.9"`} {
+		k := newClientKey(t)
+		refused = append(refused, k)
+		file.WriteString(line(opts, k))
+	}
+	// The from= key again, bare: still out.
+	file.WriteString(line("", refused[0]))
+	for _, opts := range []string{`no-agent-forwarding,no-port-forwarding,no-X11-forwarding`, `environment="A=b"`, ``} {
+		k := newClientKey(t)
+		kept = append(kept, k)
+		file.WriteString(line(opts, k))
+	}
+	c := serveConfig{authorizedKeys: filepath.Join(dir, "keys")}
+	if err := os.WriteFile(c.authorizedKeys, []byte(file.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range refused {
+		if c.accessOf(k.PublicKey()) != noAccess {
+			t.Errorf("refused key %d (line %d) got in", i, i+1)
+		}
+	}
+	for i, k := range kept {
+		if c.accessOf(k.PublicKey()) != fullAccess {
+			t.Errorf("kept key %d (line %d) refused", i, len(refused)+i+2)
+		}
+	}
+	var stderr bytes.Buffer
+	if err := c.checkKeyFiles(&stderr); err != nil || !strings.Contains(stderr.String(), "line 1 (from), line 2 (command), line 3 (restrict), line 4 (no-pty)") {
+		t.Fatalf("check: %v; warning %q", err, stderr.String())
+	}
+
+	only := filepath.Join(dir, "only")
+	os.WriteFile(only, []byte(line(`from="10.9.9.9"`, refused[0])), 0o600)
+	stderr.Reset()
+	if code := Main([]string{"serve", "--viewer-keys", only}, &stderr, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "no usable public key in the file") || !strings.Contains(stderr.String(), "line 1 (from)") {
+		t.Fatalf("serve with only a from= key: exit %d, %q", code, stderr.String())
 	}
 }

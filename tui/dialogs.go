@@ -118,7 +118,10 @@ func newForm(w int, groups ...*huh.Group) *huh.Form {
 		t.FieldSeparator = lipgloss.NewStyle().SetString("\n")
 		return t
 	})
-	return huh.NewForm(groups...).WithShowHelp(false).WithWidth(w).WithTheme(theme).WithLayout(huh.LayoutColumns(len(groups)))
+	// The layout first: WithWidth splits the width between the columns
+	// by it (set after, each column got the whole width until a window
+	// size message came, and a serve session gets none when a form opens).
+	return huh.NewForm(groups...).WithShowHelp(false).WithLayout(huh.LayoutColumns(len(groups))).WithWidth(w).WithTheme(theme)
 }
 
 // spec turns the form into a Spec; zero values leave the preset's defaults.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 )
 
@@ -188,5 +189,20 @@ func TestNewRunFormKeysInProgram(t *testing.T) {
 	want := "submit run-4 model=sh preset=tiny pipeline= after= epochs=7 seed=1 lr=0"
 	if calls := fc.callLog(); len(calls) != 1 || calls[0] != want {
 		t.Fatalf("calls %q, want %q", calls, want)
+	}
+}
+
+// The new-run form's two columns share the form's width from the start:
+// until a window size message came after it opened (none does in a
+// `poselab serve` session), each column was as wide as the whole form,
+// and the dialog ran off the right edge of the screen.
+func TestNewRunFormFitsItsWidthWhenOpened(t *testing.T) {
+	_, m := newRunModel(t)
+	w := 0
+	for _, l := range strings.Split(m.form.View(), "\n") {
+		w = max(w, lipgloss.Width(l))
+	}
+	if w > m.formWidth() {
+		t.Fatalf("the form is %d wide, its width is %d:\n%s", w, m.formWidth(), m.form.View())
 	}
 }

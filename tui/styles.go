@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"sync"
+
 	"charm.land/lipgloss/v2"
 )
 
@@ -47,13 +49,17 @@ var paletteColors = map[int]string{
 	colRaw:     "238",
 }
 
-var paletteCache = map[int]lipgloss.Style{}
+// paletteCache holds the styles made so far (int -> lipgloss.Style). It
+// is shared by every workbench in the process, and `poselab serve` draws
+// each session's on its own goroutine: a plain map written at a new run's
+// first colour while another session reads it is a fatal error.
+var paletteCache sync.Map
 
 // paletteStyle maps a palette index (run colour or one of the col*
 // constants) to a style.
 func paletteStyle(i int) lipgloss.Style {
-	if s, ok := paletteCache[i]; ok {
-		return s
+	if s, ok := paletteCache.Load(i); ok {
+		return s.(lipgloss.Style)
 	}
 	var c string
 	if i >= 0 && i < 100 {
@@ -62,7 +68,7 @@ func paletteStyle(i int) lipgloss.Style {
 		c = paletteColors[i]
 	}
 	s := lipgloss.NewStyle().Foreground(lipgloss.Color(c))
-	paletteCache[i] = s
+	paletteCache.Store(i, s)
 	return s
 }
 
