@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -211,9 +209,11 @@ func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, e
 	}
 	var all []ssh.PublicKey
 	restricted := map[string]bool{} // keys with an unhonoured option on any line
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	// Split, not a bufio.Scanner: a line over the scanner's 64 KiB limit
+	// (a long certificate) stopped it and silently dropped the keys after.
+	for i, raw := range strings.Split(string(b), "\n") {
+		n := i + 1
+		line := strings.TrimSpace(raw)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

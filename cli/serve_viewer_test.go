@@ -270,3 +270,16 @@ func TestServeKeyOptions(t *testing.T) {
 		t.Fatalf("serve with only a from= key: exit %d, %q", code, stderr.String())
 	}
 }
+
+// A comment line longer than 64 KiB does not hide the keys after it.
+func TestServeKeysAfterALongLine(t *testing.T) {
+	k := newClientKey(t)
+	c := serveConfig{authorizedKeys: filepath.Join(t.TempDir(), "keys")}
+	text := "# " + strings.Repeat("x", 100<<10) + "\n" + string(gossh.MarshalAuthorizedKey(k.PublicKey()))
+	if err := os.WriteFile(c.authorizedKeys, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c.accessOf(k.PublicKey()) != fullAccess {
+		t.Fatal("the key after a 100 KiB line was not read")
+	}
+}
