@@ -27,6 +27,12 @@ type Options struct {
 	// StepEvery thins step events: at most one per run per StepEvery
 	// (default 100 ms, about 10/s). Every step's loss is stored anyway.
 	StepEvery time.Duration
+	// WeightCheckEvery is how often a training run looks for NaN or
+	// infinite weights (default 1 minute). ReLU and max-pool turn NaN
+	// activations into numbers (on both backends), so poisoned weights
+	// can leave the loss finite: the run would train on with dead units
+	// until its next checkpoint refused them.
+	WeightCheckEvery time.Duration
 	// OpenData opens a run's data set (default OpenDataset).
 	OpenData func(spec Spec) (datasets.Dataset, error)
 	// NewBackend returns the backend of a device (default NewBackend).
@@ -79,6 +85,9 @@ func Open(opt Options) (*Engine, error) {
 	}
 	if opt.MaxActive <= 0 {
 		opt.MaxActive = 1
+	}
+	if opt.WeightCheckEvery <= 0 {
+		opt.WeightCheckEvery = time.Minute
 	}
 	if opt.StepEvery <= 0 {
 		opt.StepEvery = 100 * time.Millisecond

@@ -614,3 +614,43 @@ func TestPauseAndStopPublishTheLastStep(t *testing.T) {
 		t.Fatalf("stopped at step %d, the last step event says %d", info.Step, lastStep())
 	}
 }
+
+// maskedPoison is poisonProg whose loss stays finite after the weights
+// went NaN, as when ReLUs zero the NaN activations.
+type maskedPoison struct{ poisonProg }
+
+func (p *maskedPoison) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
+	loss, err := p.Program.TrainStep(b, step, lr)
+	p.poisoned = p.poisoned || step == p.at
+	return loss, err
+}
+
+type maskedPoisonBackend struct{ poisonBackend }
+
+func (b maskedPoisonBackend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	return &maskedPoison{poisonProg{Program: p, at: b.at}}, err
+}
+
+// NaN weights behind a finite loss pause the run at the next weight check,
+// not only at the next checkpoint (here: the epoch's end, 29 steps on).
+func TestNaNWeightsBehindAFiniteLossPause(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond, WeightCheckEvery: time.Nanosecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			b, err := NewBackend(dev)
+			return maskedPoisonBackend{poisonBackend{b, 2}}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to pause or end", time.Minute, func() bool { i, _ := e.Run(id); return i.State != Queued && i.State != Running })
+	info, _ := e.Run(id)
+	if info.State != Paused || !strings.Contains(info.Reason, "not finite") || info.Step > 5 {
+		t.Fatalf("state %s at step %d (%s), want paused as diverged within a step or two of step 2", info.State, info.Step, info.Reason)
+	}
+}

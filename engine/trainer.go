@@ -46,18 +46,19 @@ type session struct {
 	lastVal          float64
 	baseline         float64
 
-	stepRows     []stepRow
-	lastFlush    time.Time
-	lastStepEv   time.Time
-	unpublished  *StepInfo // the newest step's event, when thinning held it back
-	lastResEv    time.Time
-	sessionStart time.Time
-	sessionSteps int
-	pausedFor    time.Duration // time held paused this session: not in the ETA's pace
-	rate         float64       // samples/s, smoothed
-	epochLossSum float64
-	epochLossN   int
-	next         *pendingBatch // the next step's batch, cut while this step trains
+	stepRows        []stepRow
+	lastFlush       time.Time
+	lastStepEv      time.Time
+	unpublished     *StepInfo // the newest step's event, when thinning held it back
+	lastResEv       time.Time
+	lastWeightCheck time.Time
+	sessionStart    time.Time
+	sessionSteps    int
+	pausedFor       time.Duration // time held paused this session: not in the ETA's pace
+	rate            float64       // samples/s, smoothed
+	epochLossSum    float64
+	epochLossN      int
+	next            *pendingBatch // the next step's batch, cut while this step trains
 }
 
 // pendingBatch is a training batch being cut in the background, for the
@@ -507,6 +508,14 @@ func (s *session) trainStep(perm []int) error {
 	if now.Sub(s.lastFlush) >= time.Second {
 		s.flushSteps()
 	}
+	if s.lastWeightCheck.IsZero() {
+		s.lastWeightCheck = now
+	} else if now.Sub(s.lastWeightCheck) >= s.e.opt.WeightCheckEvery {
+		s.lastWeightCheck = now
+		if err := s.checkWeights(); err != nil {
+			return err
+		}
+	}
 	if now.Sub(s.lastResEv) >= 2*time.Second {
 		s.resource()
 	}
@@ -654,6 +663,19 @@ func (s *session) saveCheckpoint(best bool) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
+	return nil
+}
+
+// checkWeights pauses the run as diverged when a weight, buffer or Adam
+// moment is no longer finite (see Options.WeightCheckEvery).
+func (s *session) checkWeights() error {
+	st, err := s.prog.State()
+	if err != nil {
+		return err
+	}
+	if name := nonFiniteTensor(st); name != "" {
+		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
+	}
 	return nil
 }
 
