@@ -60,6 +60,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
 	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
+	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -95,6 +96,17 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
 	}
+	if *config != "" {
+		file, err := engine.ReadSpecFile(*config)
+		if err != nil {
+			return UsageError{err}
+		}
+		spec = overrideSpec(file, spec, set)
+		*device, *data, *size, *tf32 = spec.Device, spec.Data, spec.DataSize, spec.TF32
+		if spec.TF32 && spec.Device != "cuda" {
+			return Usagef("tf32 is a CUDA setting: it needs device cuda")
+		}
+	}
 	if _, err := engine.Prepare(spec); err != nil {
 		return UsageError{err}
 	}
@@ -128,6 +140,32 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return UsageError{err}
 	}
 	return watch(e, []string{id}, *asJSON, stdout, stderr)
+}
+
+// overrideSpec is the configuration file's spec with the fields of the
+// flags given on the command line (set) taken from flags instead.
+func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
+	s := file
+	for name, apply := range map[string]func(){
+		"model": func() { s.Model = flags.Model }, "preset": func() { s.Preset = flags.Preset },
+		"data": func() { s.Data = flags.Data }, "data-size": func() { s.DataSize = flags.DataSize },
+		"device": func() { s.Device = flags.Device }, "epochs": func() { s.Epochs = flags.Epochs },
+		"seed": func() { s.Seed = flags.Seed }, "lr": func() { s.Schedule.BaseLR = flags.Schedule.BaseLR },
+		"batch": func() { s.Batch = flags.Batch }, "loss": func() { s.Loss = flags.Loss },
+		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
+		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+	if s.Data == "" {
+		s.Data = "synth"
+	}
+	if s.Device == "" {
+		s.Device = "cpu"
+	}
+	return s
 }
 
 // checkData refuses a --data that no loader reads before any run is
