@@ -239,6 +239,9 @@ func Prepare(spec Spec) (Spec, error) {
 	if spec.CkptEvery < 0 {
 		return spec, fmt.Errorf("spec: ckpt_every_steps must be >= 0, got %d", spec.CkptEvery)
 	}
+	if spec.TF32 && spec.Device != "cuda" { // the CPU computes in float32 throughout: it would be ignored
+		return spec, fmt.Errorf("spec: tf32 is a CUDA setting; device is %s", spec.Device)
+	}
 	if math.IsNaN(spec.Schedule.BaseLR) {
 		return spec, errors.New("spec: learning rate is NaN")
 	}

@@ -250,8 +250,8 @@ func TestNewRunFormSubmits(t *testing.T) {
 	if !strings.Contains(screen(m, 120, 40), "New run") {
 		t.Fatal("no form")
 	}
-	// Name, pipeline, model (→ sh), preset, device; data, epochs (7), lr, seed.
-	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter"} {
+	// Name, pipeline, model (→ sh), preset, device, TF32; data, epochs (7), batch, lr, seed.
+	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
@@ -264,7 +264,7 @@ func TestNewRunFormSubmits(t *testing.T) {
 	}
 	// A pipeline goes to the engine's pipeline submitter when it has one.
 	m.Update(keyMsg("n"))
-	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
+	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
@@ -280,10 +280,18 @@ func TestNewRunFormSubmits(t *testing.T) {
 }
 
 func TestChainFormSetsAfterAndFrom(t *testing.T) {
-	v := &newRunValues{after: "sb-demo", model: "sb", preset: "tiny", data: "synth", device: "cpu", epochs: "3", lr: "2e-4", seed: "9"}
+	v := &newRunValues{after: "sb-demo", model: "sb", preset: "tiny", data: "synth", device: "cpu", epochs: "3", lr: "2e-4", seed: "9", batch: "16", tf32: "off"}
 	s := v.spec()
-	if s.After != "sb-demo" || len(s.From) != 1 || s.From[0] != "sb-demo" || s.Epochs != 3 || s.Schedule.BaseLR != 2e-4 || s.Seed != 9 {
+	if s.After != "sb-demo" || len(s.From) != 1 || s.From[0] != "sb-demo" || s.Epochs != 3 || s.Schedule.BaseLR != 2e-4 || s.Seed != 9 || s.Batch != 16 || s.TF32 {
 		t.Fatalf("chain spec %+v", s)
+	}
+	v.device, v.tf32 = "cuda", "on"
+	if s := v.spec(); !s.TF32 || s.Device != "cuda" {
+		t.Fatalf("TF32 on cuda: spec %+v", s)
+	}
+	v.device = "cpu"
+	if _, err := engine.Prepare(v.spec()); err == nil || !strings.Contains(err.Error(), "tf32") {
+		t.Fatalf("TF32 on the CPU: Prepare said %v, want a refusal naming tf32", err)
 	}
 	if p := (&newRunValues{pipeline: "D", model: "sb"}).spec(); p.Pipeline != "D" || p.Model != "" {
 		t.Fatalf("pipeline spec %+v", p)

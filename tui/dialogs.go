@@ -31,6 +31,7 @@ type newRunValues struct {
 	after                          string // chain: start after this run, from its outputs
 	name, pipeline, model, preset  string
 	data, device, epochs, lr, seed string
+	batch, tf32                    string // tf32: "off" or "on" (CUDA only)
 }
 
 // pipelines offered by the form; the engine expands a pipeline into its
@@ -73,7 +74,7 @@ func (m *Model) formWidth() int { return min(max(m.w-6, 30), 72) }
 // openNewRun opens the new-run form; after != "" makes it a chained run
 // that starts when that run finishes and uses its outputs.
 func (m *Model) openNewRun(after string) tea.Cmd {
-	v := &newRunValues{after: after, model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "1"}
+	v := &newRunValues{after: after, model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "1", tf32: "off"}
 	if after != "" {
 		if info, ok := m.ctrl.Run(after); ok {
 			v.data, v.device, v.preset = info.Spec.Data, info.Spec.Device, info.Spec.Preset
@@ -93,6 +94,13 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
 		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "small", "seed", "test")...).Inline(true).Value(&v.preset),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
+		huh.NewSelect[string]().Title("TF32 (cuda)").Options(huh.NewOptions("off", "on")...).Inline(true).Value(&v.tf32).
+			Validate(func(s string) error {
+				if s == "on" && v.device != "cuda" {
+					return fmt.Errorf("TF32 is a CUDA setting: choose device cuda")
+				}
+				return nil
+			}),
 	)
 	right := []huh.Field{
 		huh.NewInput().Title("Data (synth or a folder)").Value(&v.data).Validate(func(s string) error {
@@ -102,6 +110,7 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 			return nil
 		}),
 		huh.NewInput().Title("Epochs").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.epochs),
+		huh.NewInput().Title("Batch").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.batch),
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
 		huh.NewInput().Title("Seed").Validate(intOrEmpty(0)).Value(&v.seed),
 	}
@@ -129,6 +138,8 @@ func (v *newRunValues) spec() engine.Spec {
 	s := engine.Spec{Name: strings.TrimSpace(v.name), Model: v.model, Preset: v.preset, Pipeline: v.pipeline,
 		Data: strings.TrimSpace(v.data), Device: v.device}
 	s.Epochs, _ = strconv.Atoi(strings.TrimSpace(v.epochs))
+	s.Batch, _ = strconv.Atoi(strings.TrimSpace(v.batch))
+	s.TF32 = v.tf32 == "on" // on a CPU the engine refuses it, saying why
 	s.Seed, _ = strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64)
 	if lr, err := strconv.ParseFloat(strings.TrimSpace(v.lr), 64); err == nil {
 		s.Schedule.BaseLR = lr

@@ -31,8 +31,11 @@ var formNavKeys = func() []key.Binding {
 }()
 
 // formKeyWait bounds how long keys wait for a field change that does not
-// come; a real one arrives within a few milliseconds.
-const formKeyWait = 150 * time.Millisecond
+// come. A real one arrives within milliseconds on an idle machine, but a
+// busy one (training on every core) can take well over 150 ms to deliver
+// a command's message; with a 150 ms bound, keys were released early into
+// the field being left (TestNewRunFormKeysInProgram failed 2 runs in 8).
+const formKeyWait = time.Second
 
 type formWait struct {
 	from  huh.Field // the focused field when the change was asked for; nil: no wait

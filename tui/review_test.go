@@ -162,7 +162,7 @@ func TestFormShowsFocusedFieldOnShortTerminals(t *testing.T) {
 	if out := screen(m, 80, 14); !strings.Contains(out, "automatic") {
 		t.Fatalf("the first field is not on screen:\n%s", out)
 	}
-	// Name, pipeline, model, preset: on to device, the left column's last.
+	// Name, pipeline, model, preset: on to device, low in the left column.
 	for _, k := range []string{"enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
