@@ -12,8 +12,16 @@ import (
 // New files get 0644 less the umask, as os.WriteFile's would: a user
 // whose umask keeps files private (077) must not find checkpoints and
 // exported weights readable by everyone.
+// (The mode is checked here, under a set umask, so that the test does not
+// depend on the umask of whoever runs it.)
 func TestModeHonoursUmask(t *testing.T) {
-	old := syscall.Umask(0o077)
+	for _, c := range []struct{ umask, want os.FileMode }{{0o022, 0o644}, {0o077, 0o600}} {
+		modes(t, int(c.umask), c.want)
+	}
+}
+
+func modes(t *testing.T, umask int, want os.FileMode) {
+	old := syscall.Umask(umask)
 	defer syscall.Umask(old)
 	dir := t.TempDir()
 	for name, write := range map[string]func(string) error{
@@ -25,8 +33,8 @@ func TestModeHonoursUmask(t *testing.T) {
 		if err := write(p); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v (%v), want 0600 under umask 077", name, st.Mode().Perm(), err)
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %v under umask %03o", name, st.Mode().Perm(), err, want, umask)
 		}
 	}
 }
