@@ -163,14 +163,26 @@ func Decode(b []byte) (*Checkpoint, error) {
 		return nil, fmt.Errorf("header: %w", err)
 	}
 	data := body[8+hlen:]
+	// Sizes are counted against the body as they grow: a shape whose
+	// element count overflows int would otherwise wrap to a size that
+	// matches the body and then allocate (or claim) 2^62 floats.
 	need := 0
 	for _, e := range h.Tensors {
+		n := 1
 		for _, d := range e.Shape {
 			if d < 0 {
 				return nil, fmt.Errorf("tensor %s has a negative dimension %v", e.Name, e.Shape)
 			}
+			if d > 0 && n > len(data)/4/d {
+				n = -1
+				break
+			}
+			n *= d
 		}
-		need += 4 * nn.Numel(e.Shape)
+		if n < 0 || 4*n > len(data)-need {
+			return nil, fmt.Errorf("tensor %s of shape %v does not fit in the body (%d bytes)", e.Name, e.Shape, len(data))
+		}
+		need += 4 * n
 	}
 	if need != len(data) {
 		return nil, fmt.Errorf("body holds %d bytes, the tensor directory needs %d", len(data), need)

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
+	"math"
 
 	"codeberg.org/sbinet/npyio/npz"
 
@@ -72,7 +73,13 @@ func encodeNPZ(rows []Row) ([]byte, error) {
 		ids[i] = int64(r.ID)
 		for j := range r.Joints {
 			for k := 0; k < 3; k++ {
-				pred[i][j][k] = float32(r.Joints[j][k])
+				v := float32(r.Joints[j][k])
+				// Beyond float32's range the value would be stored as
+				// Inf, which the reader refuses.
+				if math.IsInf(float64(v), 0) {
+					return nil, fmt.Errorf("row %d (id %d): %s is %v, beyond float32", i, r.ID, pose.JointNames[j], r.Joints[j][k])
+				}
+				pred[i][j][k] = v
 			}
 		}
 	}

@@ -193,3 +193,23 @@ func joints(n, d int) string {
 	b.WriteString("]")
 	return b.String()
 }
+
+// The npz stores float32: a coordinate finite in float64 but beyond
+// float32's range would be written as Inf, which the reader refuses. The
+// writer refuses it instead, as it does NaN.
+func TestNPZRefusesWhatFloat32CannotHold(t *testing.T) {
+	rows := sampleRows(2)
+	rows[1].Joints[4][2] = 1e39
+	path := filepath.Join(t.TempDir(), "pred.npz")
+	err := Write(path, rows)
+	if err == nil {
+		_, rerr := Read(path)
+		t.Fatalf("wrote a file that reads back as: %v", rerr)
+	}
+	if !strings.Contains(err.Error(), "LHip") {
+		t.Errorf("error does not name the joint: %v", err)
+	}
+	if _, serr := os.Stat(path); !os.IsNotExist(serr) {
+		t.Errorf("a file was left: %v", serr)
+	}
+}

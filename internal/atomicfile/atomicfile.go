@@ -6,11 +6,14 @@ package atomicfile
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
-// Write replaces path with data (mode 0644), creating its folder if needed.
+// Write replaces path with data (mode 0644 less the umask), creating its
+// folder if needed.
 func Write(path string, data []byte) error {
 	return write(path, data, true)
 }
@@ -81,14 +84,11 @@ func writeTemp(path string, data []byte, durable bool) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := createTemp(dir, "."+filepath.Base(path)+".tmp")
 	if err != nil {
 		return "", err
 	}
-	err = f.Chmod(0o644)
-	if err == nil {
-		_, err = f.Write(data)
-	}
+	_, err = f.Write(data)
 	if err == nil && durable {
 		err = f.Sync()
 	}
@@ -96,6 +96,22 @@ func writeTemp(path string, data []byte, durable bool) (string, error) {
 		err = cerr
 	}
 	return f.Name(), err
+}
+
+// createTemp creates a new file named prefix plus a random number in dir.
+// Unlike os.CreateTemp (mode 0600, which a chmod to 0644 would then widen
+// past a private umask) it asks for 0644 and lets the umask narrow it, as
+// os.WriteFile does.
+func createTemp(dir, prefix string) (*os.File, error) {
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if os.IsExist(err) {
+			continue
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("cannot create a temporary file in %s", dir)
 }
 
 // syncDir makes renames in dir durable (best effort: some file systems

@@ -25,9 +25,6 @@ func TestWriteReplacesAndLeavesNoTemporaryFiles(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("folder holds %d entries, want only the file", len(entries))
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
-		t.Fatalf("mode %v, want 0644", st.Mode().Perm())
-	}
 }
 
 func TestFailedWriteKeepsTheOldFile(t *testing.T) {
