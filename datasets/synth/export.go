@@ -23,7 +23,7 @@ import (
 // Export formats.
 const (
 	FormatETH    = "eth"    // h36m/annot/{train,val,test}.pkl + mpii/annot/{train,valid}.json
-	FormatMMPose = "mmpose" // h36m/annotation_body3d/fps50/h36m_*.npz + cameras.pkl + mpii/annotations/*.json
+	FormatMMPose = "mmpose" // h36m/annotation_body3d/fps50/h36m_*.npz + cameras.pkl + mpii/annotations/mpii_{train,val}.json
 )
 
 // ExportOptions control Export.
@@ -97,8 +97,11 @@ func Export(d *Dataset, dir string, opt ExportOptions) error {
 		if err := atomicfile.Write(filepath.Join(base, "cameras.pkl"), data); err != nil {
 			return err
 		}
+		// mmpose names its MPII files mpii_train.json and mpii_val.json
+		// (its configs' ann_file), not ETH's train/valid.
+		mmName := map[datasets.Split]string{datasets.Train: "mpii_train.json", datasets.Val: "mpii_val.json"}
 		for _, s := range mpiiSplits {
-			if err := writeMPIIJSON(filepath.Join(dir, "mpii", "annotations", "mpii_"+mpiiName[s]+".json"), mp[s]); err != nil {
+			if err := writeMPIIJSON(filepath.Join(dir, "mpii", "annotations", mmName[s]), mp[s]); err != nil {
 				return err
 			}
 		}

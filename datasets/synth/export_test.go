@@ -231,6 +231,18 @@ func TestExportMMPoseRoundTrip(t *testing.T) {
 	if tt[0] != want.T[0]/1000 || p[0] != want.P[1] || r[1] != want.R[1][0] {
 		t.Fatalf("camera S9 55011271: T %v p %v R %v", tt, p, r)
 	}
+	// mmpose's MPII configs read annotations/mpii_train.json and
+	// annotations/mpii_val.json (not ETH's "valid").
+	for _, s := range []datasets.Split{datasets.Train, datasets.Val} {
+		name := map[datasets.Split]string{datasets.Train: "mpii_train.json", datasets.Val: "mpii_val.json"}[s]
+		got, err := mpii.Load(filepath.Join(dir, "mpii", "annotations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := d.MPII(s); len(got) != len(want) || got[0].Joints != want[0].Joints {
+			t.Fatalf("%s: %d people, want %d", name, len(got), len(want))
+		}
+	}
 	if err := Export(d, dir, ExportOptions{Format: "coco"}); err == nil {
 		t.Fatal("unknown format accepted")
 	}
