@@ -207,6 +207,11 @@ func TestSIGKILLResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	// As if the kill had come in the middle of a checkpoint's write.
+	stale := filepath.Join(filepath.Dir(CkptPath(filepath.Join(dir, id), "last")), ".last.ckpt.tmp999")
+	if err := os.WriteFile(stale, []byte("half a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e := openTestEngine(t, dir)
 	defer e.Close()
 	info, ok := e.Run(id)
@@ -222,6 +227,9 @@ func TestSIGKILLResume(t *testing.T) {
 	}
 	sameCurve(t, "SIGKILLed and resumed", lossCurve(t, e, id), want)
 	sameEpochs(t, "SIGKILLed and resumed", e, id, wantEpochs)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the killed write's temporary file is still there (%v)", err)
+	}
 	t.Logf("killed after %d steps stored; resumed to %d steps", killedAt, info.Step)
 }
 

@@ -208,6 +208,16 @@ func (s *session) setup(resume bool) error {
 	if err != nil {
 		return err
 	}
+	// A process killed while writing a checkpoint leaves its temporary
+	// file (hundreds of MB for the image models); this run holds the
+	// folder's lock, so no writer of them is running.
+	for _, which := range []string{"last", "best"} {
+		if n, err := atomicfile.RemoveStale(CkptPath(s.dir, which)); err != nil {
+			s.publish(Event{Kind: EvLog, Log: "checkpoints: " + err.Error()})
+		} else if n > 0 {
+			s.publish(Event{Kind: EvLog, Log: fmt.Sprintf("checkpoints: removed %d unfinished %s checkpoint file(s) of a killed process", n, which)})
+		}
+	}
 	data, err := s.e.dataset(s.spec)
 	if err != nil {
 		return err

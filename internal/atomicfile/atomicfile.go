@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Write replaces path with data (mode 0644 less the umask), creating its
@@ -112,6 +113,33 @@ func createTemp(dir, prefix string) (*os.File, error) {
 		return f, err
 	}
 	return nil, fmt.Errorf("cannot create a temporary file in %s", dir)
+}
+
+// RemoveStale deletes the temporary files that writes of path left behind
+// when their process was killed mid-write (a checkpoint's can be hundreds
+// of MB). Call it only while no other writer of path can be running, e.g.
+// under the lock of the folder's owner. It returns how many it removed.
+func RemoveStale(path string) (int, error) {
+	prefix := "." + filepath.Base(path) + ".tmp"
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(filepath.Dir(path), e.Name())); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // syncDir makes renames in dir durable (best effort: some file systems

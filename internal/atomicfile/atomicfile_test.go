@@ -82,3 +82,34 @@ func TestWriteAllIsAllOrNothing(t *testing.T) {
 		t.Errorf("after WriteAll: %q, %q", ga, gb)
 	}
 }
+
+// RemoveStale deletes the temporaries a killed writer of path left, and
+// nothing else: not path, not other files' temporaries, not look-alikes.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "last.ckpt")
+	if err := Write(path, []byte("good")); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{".last.ckpt.tmp123", ".last.ckpt.tmp4294967295"}
+	keep := []string{"last.ckpt", ".best.ckpt.tmp77", ".last.ckpt.tmp", ".last.ckpt.tmp12x", "last.ckpt.tmp5", "notes.txt"}
+	for _, n := range append(stale, keep[1:]...) {
+		os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644)
+	}
+	if n, err := RemoveStale(path); err != nil || n != len(stale) {
+		t.Fatalf("removed %d, %v; want %d", n, err, len(stale))
+	}
+	for _, n := range stale {
+		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there", n)
+		}
+	}
+	for _, n := range keep {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s was removed", n)
+		}
+	}
+	if n, err := RemoveStale(filepath.Join(dir, "missing", "x")); n != 0 || err != nil {
+		t.Fatalf("missing folder: %d, %v", n, err)
+	}
+}
