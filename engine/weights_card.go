@@ -71,8 +71,9 @@ func newWeightsCard(id string, spec Spec, wi WeightsInfo, c *checkpoints.Checkpo
 		card.Joints = card.Joints[:cfg.Joints]
 		card.Input = "[N, 3, S, S] RGB crop of S = config.input px around the person: each channel's 0..255 value / 255, minus 0.5"
 		card.Output = "one heatmap tensor per stack, [N, J, H, H] with H = config.heatmap (crop px / 4); the last stack's is " +
-			"the prediction. poselab averages it with the last stack's heatmaps of the horizontally mirrored crop, mirrored " +
-			"back with left and right joints swapped (the flip test), then puts a joint at its heatmap's maximum, shifted " +
+			"the prediction. poselab averages it with the last stack's heatmaps of the horizontally mirrored crop (crop x -> S - x), mirrored " +
+			"back with left and right joints swapped (the flip test: column i takes the mirrored map's column H - i, not " +
+			"H - 1 - i as numpy's flip would give; column 0 keeps its own value), then puts a joint at its heatmap's maximum, shifted " +
 			"a quarter pixel towards the higher neighbour in x and in y, times 4 for crop pixels"
 	case "ir":
 		cfg, err := models.IRPreset(spec.Preset)
