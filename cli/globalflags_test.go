@@ -93,3 +93,20 @@ func TestReadingCommandsDoNotCreateTheRunsFolder(t *testing.T) {
 		}
 	}
 }
+
+// `poselab <command> --help` lists the command's flags, as `poselab --help`
+// promises: `pipeline --help` listed none and `pipeline run --help` failed
+// with "name the pipeline" (exit 2).
+func TestPipelineHelpListsFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"pipeline", "--help"},
+		{"pipeline", "run", "--help"},
+		{"pipeline", "run", "-h"},
+		{"pipeline", "run", "C", "--help"},
+	} {
+		_, errs, code := trainCLI(t, args...)
+		if code != 0 || !strings.Contains(errs, "-preset") || !strings.Contains(errs, "-device") {
+			t.Errorf("%q: exit %d, want 0 and the flags:\n%s", args, code, errs)
+		}
+	}
+}
