@@ -23,10 +23,12 @@ run-deps:
 	@ldconfig -p 2>/dev/null | grep -q libopenblas.so.0 || { [ -n "$(APT)" ] && [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq libopenblas0-pthread >/dev/null) || echo "OpenBLAS not installed: CPU training uses the slower pure-Go BLAS"; }
 
 # Tools the tests drive: tmux for the end-to-end TUI test, clang to compile
-# the CUDA kernels as CUDA device code (no GPU or CUDA toolkit needed).
+# the CUDA kernels as CUDA device code (no GPU or CUDA toolkit needed), g++
+# to run them on the CPU emulator (engine/cuda/emulate_test.go).
 test-deps:
 	@command -v tmux >/dev/null 2>&1 || { [ -n "$(APT)" ] && (apt-get update -qq && apt-get install -y -qq tmux >/dev/null) || echo "tmux not installed: its end-to-end test will be skipped"; }
 	@command -v clang >/dev/null 2>&1 || { [ -n "$(APT)" ] && (apt-get update -qq && apt-get install -y -qq clang >/dev/null) || echo "clang not installed: the CUDA compile check of the kernels will be skipped"; }
+	@command -v g++ >/dev/null 2>&1 || { [ -n "$(APT)" ] && (apt-get update -qq && apt-get install -y -qq g++ >/dev/null) || echo "g++ not installed: the kernel emulator tests will be skipped"; }
 
 test: test-deps run-deps lint
 	$(GO) test -count=1 -timeout 14m $(PKGS)

@@ -27,7 +27,7 @@ const dataSynopsis = `data show [--split val] [--index I] [--mpii] [--size tiny]
 func runData(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintf(stderr, "Usage: poselab %s\n", dataSynopsis)
+			fmt.Fprintf(stderr, "Usage: poselab %s\n\nFlags: poselab data show --help, poselab data synth --help\n", dataSynopsis)
 			return nil
 		}
 		return Usagef("want a subcommand: show or synth (see poselab data --help)")

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "eval", Summary: "score a run's best checkpoint on a split (MPJPE, P-MPJPE, PCK, AUC)", Run: runEval})
+	Register(&Command{Name: "eval", Summary: "score a run's best checkpoint (else its last) on a split (MPJPE, P-MPJPE, PCK, AUC)", Run: runEval})
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {

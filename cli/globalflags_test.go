@@ -93,3 +93,34 @@ func TestReadingCommandsDoNotCreateTheRunsFolder(t *testing.T) {
 		}
 	}
 }
+
+// `poselab <command> --help` lists the command's flags, as `poselab --help`
+// promises: `pipeline --help` listed none and `pipeline run --help` failed
+// with "name the pipeline" (exit 2).
+func TestCommandHelpListsFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"pipeline", "--help"},
+		{"pipeline", "run", "--help"},
+		{"pipeline", "run", "-h"},
+		{"pipeline", "run", "C", "--help"},
+	} {
+		_, errs, code := trainCLI(t, args...)
+		if code != 0 || !strings.Contains(errs, "-preset") || !strings.Contains(errs, "-device") {
+			t.Errorf("%q: exit %d, want 0 and the flags:\n%s", args, code, errs)
+		}
+	}
+	// `runs --help` listed no flags either; `data --help` says where its
+	// subcommands' flags are.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"runs", "--help"}, "-json\n"},
+		{[]string{"data", "--help"}, "data show --help"},
+	} {
+		_, errs, code := trainCLI(t, c.args...)
+		if code != 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("%q: exit %d, want 0 and %q:\n%s", c.args, code, c.want, errs)
+		}
+	}
+}

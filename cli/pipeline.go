@@ -8,27 +8,17 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "pipeline", Summary: "train a pipeline's chain of runs (C: ground-truth 2D -> SB, D..G)", Run: runPipeline})
+	Register(&Command{Name: "pipeline", Summary: "train a pipeline's chain of runs (A..G; C: ground-truth 2D -> SB)", Run: runPipeline})
 }
 
 const pipelineSynopsis = `pipeline run NAME [--preset tiny|seed] [flags]
 
-Queues the chain of runs of pipeline NAME (C = ground-truth 2D -> SB;
-D, E, F, G as in the seed report) and follows it like 'poselab train'.`
+Queues the chain of runs of pipeline NAME (A..G as in the seed report;
+C = ground-truth 2D -> SB) and follows it like 'poselab train'.`
 
 func runPipeline(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "run" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, "Usage: poselab "+pipelineSynopsis)
-			return nil
-		}
-		return Usagef("usage: poselab %s", pipelineSynopsis)
-	}
-	args = args[1:]
-	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
-		return Usagef("pipeline run: name the pipeline (e.g. C)")
-	}
-	name := args[0]
+	// The flag set comes first so that every way of asking for help
+	// (`pipeline --help`, `pipeline run --help`) lists the flags.
 	fs := NewFlagSet("pipeline run", pipelineSynopsis, stderr)
 	preset := fs.String("preset", "tiny", "preset of every stage: tiny or seed")
 	data := fs.String("data", "synth", "data: synth or a data folder")
@@ -36,6 +26,19 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Int64("seed", 1, "seed")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	runsDir := runsDirFlag(fs)
+	isHelp := func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && args[0] == "run" && isHelp(args[1]) {
+		fs.Usage()
+		return nil
+	}
+	if len(args) == 0 || args[0] != "run" {
+		return Usagef("usage: poselab %s", pipelineSynopsis)
+	}
+	args = args[1:]
+	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+		return Usagef("pipeline run: name the pipeline (e.g. C)")
+	}
+	name := args[0]
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

@@ -27,13 +27,13 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		args = []string{"ls"}
 	}
 	sub := args[0]
-	if sub == "-h" || sub == "--help" {
-		fmt.Fprintln(stderr, "Usage: poselab "+runsSynopsis)
-		return nil
-	}
 	fs := NewFlagSet("runs "+sub, runsSynopsis, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	runsDir := runsDirFlag(fs)
+	if sub == "-h" || sub == "--help" || sub == "-help" {
+		fs.Usage() // with the flags, as `poselab --help` promises
+		return nil
+	}
 	ids, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err

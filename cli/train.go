@@ -40,7 +40,7 @@ func runsDirFlag(fs *flag.FlagSet) *string {
 	if def == "" {
 		def = "runs"
 	}
-	return fs.String("runs-dir", def, "runs directory (default ./runs or $POSELAB_RUNS)")
+	return fs.String("runs-dir", def, "runs directory: $POSELAB_RUNS if set, else ./runs")
 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {

@@ -66,7 +66,8 @@ func checkBlock(t *testing.T, s string, w, h int) {
 }
 
 // TestScreens renders the main views at 120x40 and 80x24 and compares them
-// with golden files; with -update it also writes them to docs/screens.
+// with golden files; with POSELAB_SCREENS=DIR it also writes them there
+// (the docs/screens fixture-* captures).
 func TestScreens(t *testing.T) {
 	for _, size := range [][2]int{{120, 40}, {80, 24}} {
 		for _, tb := range []struct {
