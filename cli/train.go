@@ -299,6 +299,17 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	return nil
 }
 
+// pace says how long the run took: its steps, the ones this process
+// trained (after a resume, fewer) in this session's wall time, and the
+// training steps' own pace, which leaves validation out.
+func pace(r *engine.Result) string {
+	done := fmt.Sprintf("%d steps in %.1f s", r.Steps, r.Seconds)
+	if r.SessionSteps != r.Steps {
+		done = fmt.Sprintf("%d steps, %d of them in this session's %.1f s", r.Steps, r.SessionSteps, r.Seconds)
+	}
+	return fmt.Sprintf("%s (training at %.0f samples/s)", done, r.SamplesPerSec)
+}
+
 // printer renders events as a progress bar, plain lines or JSON lines.
 type printer struct {
 	w        io.Writer
@@ -400,12 +411,12 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	case engine.EvFinished:
 		r := ev.Result
 		if r.ValPx > 0 {
-			p.line("run %s finished: val 2D error %.1f px, best %.1f px, fixed-mean baseline %.1f px; %d steps in %.1f s (%.0f samples/s)",
-				ev.Run, r.ValPx, r.BestValPx, r.BaselinePx, r.Steps, r.Seconds, r.SamplesPerSec)
+			p.line("run %s finished: val 2D error %.1f px, best %.1f px, fixed-mean baseline %.1f px; %s",
+				ev.Run, r.ValPx, r.BestValPx, r.BaselinePx, pace(r))
 			break
 		}
-		p.line("run %s finished: val MPJPE %s, best %s, mean-pose baseline %s; %d steps in %.1f s (%.0f samples/s)",
-			ev.Run, mm(r.ValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE), r.Steps, r.Seconds, r.SamplesPerSec)
+		p.line("run %s finished: val MPJPE %s, best %s, mean-pose baseline %s; %s",
+			ev.Run, mm(r.ValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE), pace(r))
 	case engine.EvFailed:
 		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
 	}

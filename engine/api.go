@@ -120,9 +120,10 @@ type Result struct {
 	BestValPx     float64 `json:"best_val_px,omitempty"`
 	BaselinePx    float64 `json:"baseline_px,omitempty"` // fixed-mean 2D pose on val
 	Steps         int     `json:"steps"`
+	SessionSteps  int     `json:"session_steps"` // of Steps, those this process trained (fewer after a resume)
 	Epochs        int     `json:"epochs"`
-	Seconds       float64 `json:"seconds"` // training time of this process
-	SamplesPerSec float64 `json:"samples_per_s"`
+	Seconds       float64 `json:"seconds"`       // wall time of this process's session, validation included
+	SamplesPerSec float64 `json:"samples_per_s"` // training steps' pace (moving average), validation left out
 }
 
 // StepInfo is published for training steps (possibly thinned to a few per

@@ -124,8 +124,8 @@ func (e *Engine) train(r *run) {
 
 func (s *session) result() *Result {
 	el := time.Since(s.sessionStart).Seconds()
-	r := &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, Epochs: s.epoch,
-		Seconds: el, SamplesPerSec: s.rate}
+	r := &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, SessionSteps: s.sessionSteps,
+		Epochs: s.epoch, Seconds: el, SamplesPerSec: s.rate}
 	if b, ok := s.task.(baseline2D); ok {
 		r.ValPx, r.BestValPx = s.lastVal, s.best
 		r.ValMPJPE, r.BestValMPJPE = math.NaN(), math.NaN()
