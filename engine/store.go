@@ -19,7 +19,7 @@ import (
 )
 
 // The run store. Every run has a folder runs/<id>/ with config.toml (its
-// Spec), checkpoints/, outputs/, exports/ and log; the numbers of all runs
+// Spec), checkpoints/, outputs/ and log; the numbers of all runs
 // of a runs directory live in one SQLite database, runs/poselab.db, that
 // users may query directly:
 //
@@ -153,7 +153,7 @@ func (s *store) newID(model string, now time.Time) (string, error) {
 // createRun makes the run's folder and config.toml and inserts its row.
 func (s *store) createRun(info RunInfo) error {
 	dir := s.runDir(info.Spec.ID)
-	for _, sub := range []string{"checkpoints", "outputs", "exports"} {
+	for _, sub := range []string{"checkpoints", "outputs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return err
 		}
