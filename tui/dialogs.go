@@ -343,7 +343,7 @@ func (m *Model) askQuit() tea.Cmd {
 			return nil
 		}, tea.Quit)
 	}}
-	keepLabel := "keep them training in the background server"
+	keepLabel := "keep them training here after the workbench closes"
 	if m.opts.Remote {
 		keepLabel = "keep them training on the server (leave this session)"
 	}
