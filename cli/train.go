@@ -193,6 +193,16 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 			// checkpoint) and say why.
 			failure = fmt.Errorf("run %s %s", ev.Run, ev.State.Reason)
 			e.Stop(ev.Run)
+			// The stages queued after it wait for it to finish, which a
+			// stopped run never does: stop them too, or the command waits
+			// for ever (each can be resumed once the one before it is).
+			after := map[string]bool{ev.Run: true}
+			for _, id := range ids {
+				if info, ok := e.Run(id); ok && after[info.Spec.After] && info.State == engine.Queued {
+					e.Stop(id)
+					after[id] = true
+				}
+			}
 		}
 	}
 	for _, ev := range hist {
