@@ -38,7 +38,45 @@ func TestWatchChainEndsWhenAStageDiverges(t *testing.T) {
 		i1, _ := e.Run(ids[1])
 		t.Fatalf("watch still waiting: stage 0 %s (%s), stage 1 %s", i0.State, i0.Reason, i1.State)
 	}
-	if i1, _ := e.Run(ids[1]); i1.State.Active() {
-		t.Fatalf("stage 1 is still %s", i1.State)
+}
+
+// `poselab resume` of a chain's second stage while the first is stopped:
+// the stage waits for a run that nothing will start, so watch must say
+// which run to resume first instead of waiting for ever.
+func TestWatchResumedStageBehindAStoppedOne(t *testing.T) {
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ids, err := e.SubmitChain([]engine.Spec{
+		{Model: "sb", Preset: "test", Epochs: 50},
+		{Model: "sb", Preset: "test", After: "@0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Stop(ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := e.Wait(ids[0], 30*time.Second); err != nil || info.State != engine.Stopped {
+		t.Fatalf("stage 0: %s, %v", info.State, err)
+	}
+	if err := e.Stop(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Resume(ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var out, errb bytes.Buffer
+	go func() { done <- watch(e, ids[1:], false, &out, &errb) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "poselab resume "+ids[0]) {
+			t.Fatalf("watch returned %v, want it to name the run to resume first", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("watch still waiting for %s behind the stopped %s", ids[1], ids[0])
 	}
 }
