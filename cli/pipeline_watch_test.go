@@ -80,3 +80,30 @@ func TestWatchResumedStageBehindAStoppedOne(t *testing.T) {
 		t.Fatalf("watch still waiting for %s behind the stopped %s", ids[1], ids[0])
 	}
 }
+
+// A chain stopped in its first stage: resuming that stage finishes it, and
+// the command names the next stage, stopped before it started, to resume.
+func TestResumeNamesTheChainsNextStage(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := e.SubmitChain([]engine.Spec{
+		{Model: "sb", Preset: "test", Epochs: 1},
+		{Model: "sb", Preset: "test", Epochs: 1, After: "@0"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Stop(ids[0])
+	e.Wait(ids[0], 30*time.Second)
+	e.Close() // the second stage: stopped before it started
+	var out, errb bytes.Buffer
+	if code := Main([]string{"resume", ids[0], "--runs-dir", dir}, &out, &errb); code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "poselab resume "+ids[1]) {
+		t.Fatalf("resume does not name the next stage %s:\n%s", ids[1], errb.String())
+	}
+}
