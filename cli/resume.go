@@ -33,11 +33,12 @@ func runResume(args []string, stdout, stderr io.Writer) error {
 	}
 	err = watch(e, []string{id}, *asJSON, stdout, stderr)
 	if err == nil && !*asJSON {
-		// A chain interrupted in the middle: its later stages were stopped
-		// before they started and stay so until resumed themselves.
+		// A chain interrupted or failed in the middle: its later stages were
+		// stopped (or failed) before they started and stay so until resumed
+		// themselves.
 		for _, r := range e.Runs() {
-			if r.Spec.After == id && r.State == engine.Stopped {
-				fmt.Fprintf(stderr, "run %s comes after it and is stopped: continue the chain with: poselab resume %s\n", r.Spec.ID, r.Spec.ID)
+			if r.Spec.After == id && (r.State == engine.Stopped || r.State == engine.Failed) {
+				fmt.Fprintf(stderr, "run %s comes after it and is %s: continue the chain with: poselab resume %s\n", r.Spec.ID, r.State, r.Spec.ID)
 			}
 		}
 	}
