@@ -73,7 +73,9 @@ func (e *Engine) PipelineChain(name string) ([]RunInfo, error) {
 		if err == nil {
 			return chain, nil
 		}
-		why = err
+		if why == nil { // the newest chain's reason: the one just run
+			why = err
+		}
 	}
 	if why == nil {
 		why = fmt.Errorf("pipeline %s: its last stage (%s) has not finished", name, tags[len(tags)-1])
