@@ -79,6 +79,16 @@ func (e *Engine) PipelineChain(name string) ([]RunInfo, error) {
 	}
 	if why == nil {
 		why = fmt.Errorf("pipeline %s: its last stage (%s) has not finished", name, tags[len(tags)-1])
+		// Name the newest such run, so that it can be resumed.
+		var newest *RunInfo
+		for _, r := range byID {
+			if r.Spec.Pipeline == tags[len(tags)-1] && (newest == nil || r.Updated.After(newest.Updated)) {
+				newest = &r
+			}
+		}
+		if newest != nil {
+			why = fmt.Errorf("pipeline %s: its last stage (%s), run %s, is %s", name, newest.Spec.Pipeline, newest.Spec.ID, newest.State)
+		}
 	}
 	return nil, why
 }

@@ -24,3 +24,15 @@ func TestPipelineChainExplainsTheNewestChain(t *testing.T) {
 		t.Fatalf("error %v, want it to be about the newest chain (sh-new)", err)
 	}
 }
+
+// A pipeline whose last stage has not finished names that run (to resume).
+func TestPipelineChainNamesTheUnfinishedLastStage(t *testing.T) {
+	fx := newResultsFixture(t)
+	sh := func(i int, r datasets.Record) Prediction { return Prediction{Has2D: true, Pose2D: r.Joints2D} }
+	fx.addRun("sh-1", "sh", "D:sh", Finished, "", sh)
+	fx.addRun("sb-1", "sb", "D:sb", Stopped, "sh-1", sh)
+	e := fx.open()
+	if _, err := e.PipelineChain("D"); err == nil || !strings.Contains(err.Error(), "sb-1") || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("error %v, want it to name the stopped run sb-1", err)
+	}
+}
