@@ -69,7 +69,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "md", "output format: md, csv or json")
 	runsDir := runsDirFlag(fs)
 	only := fs.String("pipelines", "", "comma-separated pipelines to report (default: all registered)")
-	exportDir := fs.String("export-dir", "", "also write each row's predictions (<P>-<split>.csv/.json/.npz) and the ground truth (gt-<split>.*) there")
+	exportDir := fs.String("export-dir", "", "also write each row's predictions (<P>-<split>.csv/.json/.npz) and the ground truth (gt-<split>.*; gt-<split>-<P>.* for a row scored on other data) there")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no pipeline has a finished chain of runs in %s (run: poselab pipeline run A --preset tiny)", *runsDir)
 	}
 	if *exportDir != "" {
-		if err := exportRows(*exportDir, sp, results); err != nil {
+		if err := exportRows(*exportDir, sp, results, stderr); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "predictions and ground truth written to %s\n", *exportDir)
@@ -215,17 +215,32 @@ func writeReportCSV(w io.Writer, rows []reportRow) error {
 }
 
 // exportRows writes every row's predictions and the split's ground truth
-// in all three prediction formats.
-func exportRows(dir string, sp datasets.Split, results []engine.PipelineResult) error {
+// in all three prediction formats. Rows may come from chains trained on
+// different data (another preset's synthetic size, another folder): the
+// first row's ground truth is gt-<split>.*, and a row whose records differ
+// from it gets its own, gt-<split>-<P>.*, so that every export scores
+// against the labels its row was scored on.
+func exportRows(dir string, sp datasets.Split, results []engine.PipelineResult, stderr io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("export directory: %w", err)
 	}
+	gtName := make([]string, len(results))
+	first := datasets.Digest(results[0].Records)
+	for i, r := range results {
+		gtName[i] = "gt-" + string(sp)
+		if i > 0 && datasets.Digest(r.Records) != first {
+			gtName[i] += "-" + r.Pipeline
+			fmt.Fprintf(stderr, "pipeline %s was scored on other data than %s: its ground truth is %s.*\n", r.Pipeline, results[0].Pipeline, gtName[i])
+		}
+	}
 	var errs []error
 	for _, ext := range []string{"csv", "json", "npz"} {
-		for _, r := range results {
+		for i, r := range results {
 			errs = append(errs, engine.ExportPredictions(filepath.Join(dir, fmt.Sprintf("%s-%s.%s", r.Pipeline, sp, ext)), r.Preds))
+			if i == 0 || gtName[i] != gtName[0] {
+				errs = append(errs, engine.ExportGroundTruth(filepath.Join(dir, gtName[i]+"."+ext), r.Records))
+			}
 		}
-		errs = append(errs, engine.ExportGroundTruth(filepath.Join(dir, fmt.Sprintf("gt-%s.%s", sp, ext)), results[0].Records))
 	}
 	return errors.Join(errs...)
 }

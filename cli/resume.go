@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"fmt"
 	"io"
+
+	"poselab/engine"
 )
 
 func init() {
@@ -28,5 +31,16 @@ func runResume(args []string, stdout, stderr io.Writer) error {
 	if err := e.Resume(id); err != nil {
 		return UsageError{err}
 	}
-	return watch(e, []string{id}, *asJSON, stdout, stderr)
+	err = watch(e, []string{id}, *asJSON, stdout, stderr)
+	if err == nil && !*asJSON {
+		// A chain interrupted or failed in the middle: its later stages were
+		// stopped (or failed) before they started and stay so until resumed
+		// themselves.
+		for _, r := range e.Runs() {
+			if r.Spec.After == id && (r.State == engine.Stopped || r.State == engine.Failed) {
+				fmt.Fprintf(stderr, "run %s comes after it and is %s: continue the chain with: poselab resume %s\n", r.Spec.ID, r.State, r.Spec.ID)
+			}
+		}
+	}
+	return err
 }

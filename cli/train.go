@@ -236,9 +236,23 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	for _, ev := range hist {
 		handle(ev)
 	}
+	// blocked is a queued run's chain link that is stopped: the run waits
+	// for it to finish, and nothing here will start it again (a stage
+	// after one that diverged, or `poselab resume` of a later stage).
+	blocked := func(info engine.RunInfo) (engine.RunInfo, bool) {
+		if info.State != engine.Queued || info.Spec.After == "" {
+			return engine.RunInfo{}, false
+		}
+		a, ok := e.Run(info.Spec.After)
+		return a, ok && a.State == engine.Stopped
+	}
 	done := func() bool {
 		for _, id := range ids {
-			if info, ok := e.Run(id); !ok || info.State.Active() {
+			info, ok := e.Run(id)
+			if !ok {
+				return false
+			}
+			if _, b := blocked(info); info.State.Active() && !b {
 				return false
 			}
 		}
@@ -283,6 +297,12 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	p.finish()
 	if failure != nil {
 		return failure
+	}
+	for _, id := range ids {
+		info, _ := e.Run(id)
+		if a, b := blocked(info); b && !interrupted {
+			return fmt.Errorf("run %s comes after run %s, which is stopped: resume that one first (poselab resume %s)", id, a.Spec.ID, a.Spec.ID)
+		}
 	}
 	for _, id := range ids {
 		info, _ := e.Run(id)

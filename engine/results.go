@@ -73,10 +73,22 @@ func (e *Engine) PipelineChain(name string) ([]RunInfo, error) {
 		if err == nil {
 			return chain, nil
 		}
-		why = err
+		if why == nil { // the newest chain's reason: the one just run
+			why = err
+		}
 	}
 	if why == nil {
 		why = fmt.Errorf("pipeline %s: its last stage (%s) has not finished", name, tags[len(tags)-1])
+		// Name the newest such run, so that it can be resumed.
+		var newest *RunInfo
+		for _, r := range byID {
+			if r.Spec.Pipeline == tags[len(tags)-1] && (newest == nil || r.Updated.After(newest.Updated)) {
+				newest = &r
+			}
+		}
+		if newest != nil {
+			why = fmt.Errorf("pipeline %s: its last stage (%s), run %s, is %s", name, newest.Spec.Pipeline, newest.Spec.ID, newest.State)
+		}
 	}
 	return nil, why
 }

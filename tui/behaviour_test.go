@@ -2,6 +2,7 @@ package tui
 
 import (
 	"math"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -295,6 +296,21 @@ func TestChainFormSetsAfterAndFrom(t *testing.T) {
 	}
 	if p := (&newRunValues{pipeline: "D", model: "sb"}).spec(); p.Pipeline != "D" || p.Model != "" {
 		t.Fatalf("pipeline spec %+v", p)
+	}
+}
+
+// A data folder typed in the form relative to the workbench's folder is
+// stored absolute: the pipeline's report, eval and resume from another
+// folder read the same data.
+func TestNewRunFormKeepsTheDataFolderAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	s := (&newRunValues{pipeline: "E", model: "sb", preset: "tiny", data: "eth", device: "cpu"}).spec()
+	if s.Data != filepath.Join(dir, "eth") {
+		t.Fatalf("data %q, want %q", s.Data, filepath.Join(dir, "eth"))
+	}
+	if s := (&newRunValues{model: "sb", data: "synth"}).spec(); s.Data != "synth" {
+		t.Fatalf("data %q, want synth", s.Data)
 	}
 }
 

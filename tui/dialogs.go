@@ -137,6 +137,14 @@ func newForm(w int, groups ...*huh.Group) *huh.Form {
 func (v *newRunValues) spec() engine.Spec {
 	s := engine.Spec{Name: strings.TrimSpace(v.name), Model: v.model, Preset: v.preset, Pipeline: v.pipeline,
 		Data: strings.TrimSpace(v.data), Device: v.device}
+	if s.Data != "synth" && s.Data != "" && !filepath.IsAbs(s.Data) {
+		// A data folder is kept absolute in the runs' specs (as `poselab
+		// train --data` does): `poselab report`, eval or resume run from
+		// another folder must find the same data.
+		if abs, err := filepath.Abs(s.Data); err == nil {
+			s.Data = abs
+		}
+	}
 	s.Epochs, _ = strconv.Atoi(strings.TrimSpace(v.epochs))
 	s.Batch, _ = strconv.Atoi(strings.TrimSpace(v.batch))
 	s.TF32 = v.tf32 == "on" // on a CPU the engine refuses it, saying why
