@@ -3,6 +3,7 @@ package synth
 import (
 	"image"
 	"image/color"
+	"math"
 	"strings"
 
 	"poselab/datasets"
@@ -40,7 +41,7 @@ func DrawSkeleton(img *image.RGBA, joints pose.Pose2D, vis [pose.NumJoints]float
 		for dy := -2; dy <= 2; dy++ {
 			for dx := -2; dx <= 2; dx++ {
 				if dx*dx+dy*dy <= 5 {
-					img.SetRGBA(int(p[0])+dx, int(p[1])+dy, c)
+					img.SetRGBA(pixel(p[0])+dx, pixel(p[1])+dy, c)
 				}
 			}
 		}
@@ -51,9 +52,12 @@ func drawLine(img *image.RGBA, a, b pose.Vec2, c color.RGBA) {
 	n := int(max(abs(b[0]-a[0]), abs(b[1]-a[1]))) + 1
 	for i := 0; i <= n; i++ {
 		t := float64(i) / float64(n)
-		img.SetRGBA(int(a[0]+t*(b[0]-a[0])), int(a[1]+t*(b[1]-a[1])), c)
+		img.SetRGBA(pixel(a[0]+t*(b[0]-a[0])), pixel(a[1]+t*(b[1]-a[1])), c)
 	}
 }
+
+// pixel is the pixel that shows crop coordinate v: pixel x shows x.
+func pixel(v float64) int { return int(math.Floor(v + 0.5)) }
 
 func abs(x float64) float64 {
 	if x < 0 {

@@ -55,12 +55,20 @@ func render(out *datasets.Crop, sc *scene, opts renderOpts) {
 		zb[i] = math.MaxFloat32
 	}
 	pelvis := sc.cam.CamToWorld(sc.joints[pose.Hip])
-	half := (out.Size + 1) / 2
+	half := bgSize(out.Size)
 	if cap(rd.bg) < 3*half*half {
 		rd.bg = make([]uint8, 3*half*half)
 	}
 	drawBackground(out, rd.bg[:3*half*half], sc.cam, sc.room, sc.light, pelvis, sc.decor)
-	buildPerson(&rd.ps, sc.joints, sc.cam, out.A, sc.body, sc.light)
+	// Pixel x shows crop coordinate x, the convention of the labels, the
+	// loaders' crops and the flip test (x -> Size - x). The rasteriser
+	// samples pixel x at x+0.5, the centre of [x, x+1): it draws through
+	// the crop affine moved by half a pixel, else a joint labelled at u
+	// would be drawn half a pixel up and left of pixel round(u).
+	da := out.A
+	da[0][2] += 0.5
+	da[1][2] += 0.5
+	buildPerson(&rd.ps, sc.joints, sc.cam, da, sc.body, sc.light)
 	// Nearest parts first: the z-test then rejects hidden pixels before
 	// they are shaded. The stable sort keeps ties in build order, so the
 	// result does not depend on the sort.
@@ -241,9 +249,11 @@ func hash32(x uint32) uint32 {
 // It renders at half resolution and upsamples: a background slightly out
 // of focus, as behind a person in a photo, for a quarter of the cost.
 func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, li light, pelvis pose.Vec3, decor uint32) {
-	half := (out.Size + 1) / 2
-	// Half-resolution pixel X (centre X+0.5) is centred on full-resolution
-	// x = 2X+1: half-resolution coordinates are crop coordinates / 2.
+	half := bgSize(out.Size)
+	// Half-resolution pixel X shows crop coordinate 2X, full-resolution
+	// pixel 2X (half-resolution coordinates are crop coordinates / 2):
+	// the grid is its own mirror image under a flip (x -> Size - x), so
+	// a flipped crop's background is the mirrored background.
 	a := out.A
 	ai := datasets.Invert([2][3]float64{{a[0][0] / 2, a[0][1] / 2, a[0][2] / 2}, {a[1][0] / 2, a[1][1] / 2, a[1][2] / 2}})
 	size := half
@@ -264,9 +274,9 @@ func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, 
 	invPanel := 1 / rm.panel
 	shadowR2 := 450.0 * 450.0
 	for y := 0; y < size; y++ {
-		fy := float64(y) + 0.5
+		fy := float64(y)
 		for x := 0; x < size; x++ {
-			fx := float64(x) + 0.5
+			fx := float64(x)
 			dx := d0[0] + fx*dxv[0] + fy*dyv[0]
 			dy := d0[1] + fx*dxv[1] + fy*dyv[1]
 			dz := d0[2] + fx*dxv[2] + fy*dyv[2]
@@ -377,43 +387,31 @@ func drawBackground(out *datasets.Crop, bg []uint8, cam *pose.Camera, rm *room, 
 	upsample2(out.Pix, out.Size, bg, half)
 }
 
-// upsample2 doubles an image bilinearly (weights 3/4 and 1/4, pixel
-// centres aligned), in integer arithmetic: first the two output rows of a
-// source row are blended vertically (x4), then each is widened (x4 again).
+// bgSize is the side of the half-resolution background of a crop of
+// side size: samples at crop coordinates 0, 2, ..., up to the first even
+// coordinate at or past the last pixel.
+func bgSize(size int) int { return size/2 + 1 }
+
+// upsample2 doubles the half-resolution background bilinearly: output
+// pixel x is source pixel x/2 when x is even, else the mean of source
+// pixels (x-1)/2 and (x+1)/2; rows the same way. Integer arithmetic.
 func upsample2(dst []uint8, size int, src []uint8, half int) {
-	var buf [2][3 * 2048]uint16
+	var buf [3 * 2048]uint16
 	w := 3 * half
 	for y := 0; y < size; y++ {
 		y0 := y / 2
-		y1 := y0 - 1
-		if y&1 == 1 {
-			y1 = y0 + 1
-		}
-		y1 = min(max(y1, 0), half-1)
+		y1 := min(y0+y&1, half-1)
 		r0, r1 := src[w*y0:w*y0+w], src[w*y1:w*y1+w]
-		t := buf[y&1][:w]
+		t := buf[:w] // the row, times 2
 		for i := range t {
-			t[i] = 3*uint16(r0[i]) + uint16(r1[i])
+			t[i] = uint16(r0[i]) + uint16(r1[i])
 		}
 		drow := dst[3*y*size : 3*(y+1)*size]
-		// Source pixel X gives output pixels 2X (blended with X-1) and
-		// 2X+1 (blended with X+1).
-		for X := 0; X < half; X++ {
-			l, r := max(X-1, 0), min(X+1, half-1)
-			c, p, q := t[3*X:3*X+3:3*X+3], t[3*l:3*l+3:3*l+3], t[3*r:3*r+3:3*r+3]
-			if 2*X+1 < size {
-				d := drow[6*X : 6*X+6 : 6*X+6]
-				d[0] = uint8((3*uint32(c[0]) + uint32(p[0]) + 8) >> 4)
-				d[1] = uint8((3*uint32(c[1]) + uint32(p[1]) + 8) >> 4)
-				d[2] = uint8((3*uint32(c[2]) + uint32(p[2]) + 8) >> 4)
-				d[3] = uint8((3*uint32(c[0]) + uint32(q[0]) + 8) >> 4)
-				d[4] = uint8((3*uint32(c[1]) + uint32(q[1]) + 8) >> 4)
-				d[5] = uint8((3*uint32(c[2]) + uint32(q[2]) + 8) >> 4)
-			} else { // odd size: the last column has no right partner
-				d := drow[6*X : 6*X+3 : 6*X+3]
-				d[0] = uint8((3*uint32(c[0]) + uint32(p[0]) + 8) >> 4)
-				d[1] = uint8((3*uint32(c[1]) + uint32(p[1]) + 8) >> 4)
-				d[2] = uint8((3*uint32(c[2]) + uint32(p[2]) + 8) >> 4)
+		for x := 0; x < size; x++ {
+			X := x / 2
+			X1 := min(X+x&1, half-1)
+			for c := 0; c < 3; c++ {
+				drow[3*x+c] = uint8((uint32(t[3*X+c]) + uint32(t[3*X1+c]) + 2) >> 2)
 			}
 		}
 	}

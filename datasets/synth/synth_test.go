@@ -316,12 +316,14 @@ func TestFlipMirrorsPixelsAndLabels(t *testing.T) {
 		r := recs[i]
 		plain, _ := d.image(datasets.Train, i, datasets.CropSpec{Size: 128}, renderOpts{noNoise: true, noBlur: true})
 		flip, _ := d.image(datasets.Train, i, datasets.CropSpec{Size: 128, Flip: true}, renderOpts{noNoise: true, noBlur: true})
-		// Pixels: the flipped crop is the mirror image.
+		// Pixels: the flipped crop is the mirror image, mirrored as the
+		// labels are: crop x goes to 128 - x (pixel x shows coordinate x;
+		// column 0's partner lies outside the crop).
 		off := 0
 		for y := 0; y < 128; y++ {
-			for x := 0; x < 128; x++ {
+			for x := 1; x < 128; x++ {
 				for c := 0; c < 3; c++ {
-					a, b := int(plain.Pix[3*(y*128+x)+c]), int(flip.Pix[3*(y*128+127-x)+c])
+					a, b := int(plain.Pix[3*(y*128+x)+c]), int(flip.Pix[3*(y*128+128-x)+c])
 					if a-b > 2 || b-a > 2 {
 						off++
 					}
@@ -349,7 +351,8 @@ func TestFlipMirrorsPixelsAndLabels(t *testing.T) {
 			pj := pose.FlipPartner[j]
 			p := datasets.Apply(plain.A, r.Joints2D[pj])
 			q := datasets.Apply(flip.A, r.Joints2D[pj])
-			a, b := patchMean(plain, int(p[0]), int(p[1])), patchMean(flip, int(q[0]), int(q[1]))
+			// Pixel x shows coordinate x: a label's pixel is the nearest.
+			a, b := patchMean(plain, int(math.Round(p[0])), int(math.Round(p[1]))), patchMean(flip, int(math.Round(q[0])), int(math.Round(q[1])))
 			for c := range a {
 				if math.Abs(a[c]-b[c]) > 8 {
 					t.Fatalf("record %d joint %s: colour %v in the crop, %v at the flipped label", i, pose.JointNames[j], a, b)
