@@ -65,3 +65,40 @@ min_lr = 1e-5
 		t.Fatalf("missing file: exit %d, %q", code, errs)
 	}
 }
+
+// A run trained on a data folder starts a new run from its config.toml:
+// the file keeps the preset's synthetic size beside the folder (as every
+// run's does), which is not a --data-size given with a folder.
+func TestTrainFromConfigOfAFolderRun(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--data", ethFolder(t, dir), "--batch", "2", "--epochs", "1", "--json", "--runs-dir", runs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var first map[string]any
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first)
+	id, _ := first["run"].(string)
+	cfg := filepath.Join(runs, id, "config.toml")
+	if b, _ := os.ReadFile(cfg); !strings.Contains(string(b), "data_size") {
+		t.Logf("config.toml holds no data_size:\n%s", b)
+	}
+	if _, errs, code := trainCLI(t, "train", "--config", cfg, "--json", "--runs-dir", runs); code != 0 {
+		t.Fatalf("train --config %s: exit %d: %s", cfg, code, errs)
+	}
+	// A --data-size given with a folder is still refused.
+	if _, errs, code := trainCLI(t, "train", "--config", cfg, "--data-size", "tiny", "--runs-dir", runs); code != 2 || !strings.Contains(errs, "--data-size") {
+		t.Fatalf("--data-size with a folder: exit %d: %s", code, errs)
+	}
+}
+
+// --tf32 with a configuration whose device is cuda is not refused as if
+// the device were the --device flag's default (cpu).
+func TestTrainConfigDeviceCountsForTF32(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "cuda.toml")
+	os.WriteFile(cfg, []byte("model = \"sb\"\npreset = \"test\"\ndevice = \"cuda\"\n"), 0o644)
+	_, errs, code := trainCLI(t, "train", "--config", cfg, "--tf32", "--runs-dir", t.TempDir())
+	if strings.Contains(errs, "needs --device cuda") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}

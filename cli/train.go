@@ -84,7 +84,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
 		return Usagef("--lr must be a positive number, got %v", *lr)
 	}
-	if *tf32 && *device != "cuda" { // CPU math is float32 throughout: it would be ignored
+	// CPU math is float32 throughout: it would be ignored. (With --config
+	// the device may come from the file: checked once it is read.)
+	if *tf32 && *device != "cuda" && *config == "" {
 		return Usagef("--tf32 is a CUDA setting: it needs --device cuda")
 	}
 	if *loss != "" && *loss != "l1" && *loss != "mse" {
@@ -118,12 +120,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *size != "" {
-		if *data != "synth" {
+		switch {
+		case *data == "synth":
+			if _, err := synth.SizeCounts(synth.Size(*size)); err != nil {
+				return UsageError{err}
+			}
+		case set["data-size"]:
 			return Usagef("--data-size is the size of the synthetic data; --data %s is a folder", *data)
 		}
-		if _, err := synth.SizeCounts(synth.Size(*size)); err != nil {
-			return UsageError{err}
-		}
+		// else the size came with --config: every run's config.toml keeps
+		// the preset's size beside its data folder, where it means nothing
 	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
 	if err != nil {

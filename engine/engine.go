@@ -232,6 +232,11 @@ func Prepare(spec Spec) (Spec, error) {
 	}
 	if lr != 0 {
 		spec.Schedule.BaseLR = lr
+	} else {
+		// a schedule given without its rate (a configuration file's
+		// [schedule] with a kind and no base_lr): the preset's, as for
+		// every other key the file leaves out
+		spec.Schedule.BaseLR = p.Schedule.BaseLR
 	}
 	if spec.Epochs <= 0 || spec.Batch <= 0 {
 		return spec, fmt.Errorf("spec: epochs and batch must be positive, got %d and %d", spec.Epochs, spec.Batch)

@@ -114,3 +114,20 @@ func TestCosineWithoutTotalStepsSpansTheRun(t *testing.T) {
 		t.Fatalf("after restart the schedule is %+v (run of %d steps)", s, info.TotalSteps)
 	}
 }
+
+// A schedule given without its base rate (a configuration file's
+// [schedule] table with a kind and no base_lr) trains at the preset's
+// rate, as what a file leaves out comes from the preset; it trained at 0.
+func TestScheduleWithoutBaseLRTakesThePresets(t *testing.T) {
+	p, err := Prepare(Spec{Model: "sb", Preset: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Prepare(Spec{Model: "sb", Preset: "test", Schedule: Schedule{Kind: "cosine", WarmupSteps: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Schedule.BaseLR != p.Schedule.BaseLR || s.Schedule.Kind != "cosine" || s.Schedule.WarmupSteps != 3 {
+		t.Fatalf("schedule %+v, want cosine with the preset's base rate %g", s.Schedule, p.Schedule.BaseLR)
+	}
+}

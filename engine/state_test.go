@@ -654,3 +654,32 @@ func TestNaNWeightsBehindAFiniteLossPause(t *testing.T) {
 		t.Fatalf("state %s at step %d (%s), want paused as diverged within a step or two of step 2", info.State, info.Step, info.Reason)
 	}
 }
+
+// Weights that turned NaN by an epoch's end are not validated and stored
+// as that epoch: its row (maybe marked best) and the run's best score
+// would name weights that no checkpoint holds, since the checkpoint is
+// refused; a run stopped there listed a best that eval could not find.
+func TestNaNWeightsAtEpochEndStoreNoEpoch(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			b, err := NewBackend(dev)
+			return poisonBackend{b, 31}, err // the epoch's last step (32 a epoch)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, CkptEvery: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to pause or end", time.Minute, func() bool { i, _ := e.Run(id); return i.State != Queued && i.State != Running })
+	info, _ := e.Run(id)
+	if info.State != Paused || !strings.Contains(info.Reason, "diverged") {
+		t.Fatalf("state %s (%s), want paused as diverged", info.State, info.Reason)
+	}
+	eps, _ := e.Epochs(id)
+	if len(eps) != 0 || !math.IsNaN(info.BestValMPJPE) {
+		t.Fatalf("epochs %+v, best %v: the NaN weights' validation was stored", eps, info.BestValMPJPE)
+	}
+}

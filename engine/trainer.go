@@ -522,8 +522,8 @@ func (s *session) trainStep(perm []int) error {
 		s.lastWeightCheck = now
 	} else if now.Sub(s.lastWeightCheck) >= s.e.opt.WeightCheckEvery {
 		s.lastWeightCheck = now
-		if err := s.checkWeights(); err != nil {
-			return err
+		if diverged, err := s.checkWeights(); err != nil || diverged {
+			return err // a diverged run pauses before the next step
 		}
 	}
 	if now.Sub(s.lastResEv) >= 2*time.Second {
@@ -589,6 +589,14 @@ func (s *session) flushSteps() {
 // endEpoch validates, stores and checkpoints at the end of an epoch.
 func (s *session) endEpoch() error {
 	s.flushSteps()
+	// Weights gone NaN can still validate to a finite (even best) score
+	// (ReLU masks NaN activations), but the checkpoint that follows is
+	// refused: the epoch row and the run's best would name weights no
+	// checkpoint holds. Diverge before validating; the run loop pauses
+	// with the epoch unfinished, so a resume goes back to the checkpoint.
+	if diverged, err := s.checkWeights(); err != nil || diverged {
+		return err
+	}
 	ep := EpochInfo{}
 	if s.task.Len(datasets.Val) > 0 {
 		preds, err := predictSplit(s.task, s.prog, datasets.Val, s.spec.Batch, s.spec.Seed)
@@ -678,15 +686,16 @@ func (s *session) saveCheckpoint(best bool) error {
 
 // checkWeights pauses the run as diverged when a weight, buffer or Adam
 // moment is no longer finite (see Options.WeightCheckEvery).
-func (s *session) checkWeights() error {
+func (s *session) checkWeights() (diverged bool, err error) {
 	st, err := s.prog.State()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if name := nonFiniteTensor(st); name != "" {
 		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // nonFiniteTensor names a weight, buffer or Adam moment of st holding NaN
