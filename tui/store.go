@@ -78,7 +78,11 @@ func (s *store) apply(ev engine.Event) {
 		}
 	case engine.EvStep:
 		if st := ev.Step; st != nil {
-			if n := len(r.step); n > 0 && float64(st.Step) <= r.step[n-1] {
+			n, ne := len(r.step), len(r.epochs)
+			// The validations count too: a stored run's steps are read
+			// only when it is drawn, so a resume may come while it has
+			// none but its validations.
+			if (n > 0 && float64(st.Step) <= r.step[n-1]) || (ne > 0 && st.Step < r.epochs[ne-1].Step) {
 				r.rewind(float64(st.Step))
 			}
 			if r.start.IsZero() {

@@ -1,0 +1,49 @@
+package tui
+
+import (
+	"testing"
+	"time"
+
+	"poselab/engine"
+)
+
+// storedRun is a storedHistory with epochs as well as steps.
+type storedRun struct {
+	steps  []engine.StepPoint
+	epochs []engine.EpochInfo
+}
+
+func (h storedRun) Steps(string) ([]engine.StepPoint, error)  { return h.steps, nil }
+func (h storedRun) Epochs(string) ([]engine.EpochInfo, error) { return h.epochs, nil }
+
+// A stored run (stopped after diverging) whose curves were not drawn yet is
+// resumed from its checkpoint before its last validations: the epochs
+// trained again replace the abandoned ones, as when its steps were drawn.
+func TestResumeBeforeStoredStepsAreReadRewindsEpochs(t *testing.T) {
+	var h storedRun
+	for k := 0; k < 500; k++ {
+		h.steps = append(h.steps, engine.StepPoint{Step: k, Loss: 1, LR: 1e-3})
+	}
+	for e := 1; e <= 5; e++ {
+		h.epochs = append(h.epochs, engine.EpochInfo{Epoch: e, Step: 100 * e, MPJPE: 100})
+	}
+	s := newStore()
+	s.loadStored(h, engine.RunInfo{Spec: engine.Spec{ID: "r"}, State: engine.Stopped})
+	// Resumed from the checkpoint of epoch 3 (step 300).
+	s.apply(engine.Event{Run: "r", Seq: 1, Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: 301, Epoch: 3}})
+	s.apply(engine.Event{Run: "r", Seq: 2, Time: time.Now(), Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 4, Step: 400}})
+	s.loadSteps(h, "r")
+	r := s.run("r")
+	var got []int
+	for _, e := range r.epochs {
+		got = append(got, e.Epoch)
+	}
+	if len(got) != 4 || got[3] != 4 {
+		t.Fatalf("epochs %v after resuming from epoch 3, want [1 2 3 4]", got)
+	}
+	for i := 1; i < len(r.step); i++ {
+		if r.step[i] <= r.step[i-1] {
+			t.Fatalf("steps not ascending at %d: %v, %v", i, r.step[i-1], r.step[i])
+		}
+	}
+}
