@@ -47,3 +47,27 @@ func TestResumeBeforeStoredStepsAreReadRewindsEpochs(t *testing.T) {
 		}
 	}
 }
+
+// A stored run trained in two sessions (stopped, resumed, stopped) reports
+// the second session's start; its first session's steps still draw at
+// elapsed times from 0 on, not before the run started.
+func TestStoredStepsOfEarlierSessionsHaveNoNegativeElapsed(t *testing.T) {
+	first := time.Unix(1_700_000_000, 0)
+	second := first.Add(time.Hour)
+	var h storedRun
+	for k := 0; k < 4; k++ {
+		at := first.Add(time.Duration(k+1) * time.Second)
+		if k >= 2 {
+			at = second.Add(time.Duration(k-1) * time.Second)
+		}
+		h.steps = append(h.steps, engine.StepPoint{Step: k, Loss: 1, LR: 1e-3, Time: float64(at.Unix())})
+	}
+	s := newStore()
+	s.loadStored(h, engine.RunInfo{Spec: engine.Spec{ID: "r"}, State: engine.Stopped, Started: second})
+	s.loadSteps(h, "r")
+	r := s.run("r")
+	xs := r.xs(xElapsed, len(r.step))
+	if len(xs) != 4 || xs[0] < 0 {
+		t.Fatalf("elapsed seconds %v: the first session's steps come before the run's start", xs)
+	}
+}

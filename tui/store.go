@@ -251,6 +251,12 @@ func (s *store) loadSteps(h storedHistory, id string) {
 	if len(st) == 0 {
 		return
 	}
+	if t0 := float64(r.start.UnixNano()) / 1e9; wall[0] > 0 && (r.start.IsZero() || wall[0] < t0) {
+		// The run's start is its latest session's (RunInfo.Started, or
+		// this process's events): steps of an earlier session came
+		// before it, and drew at negative elapsed times.
+		r.start = time.Unix(0, int64(wall[0]*1e9))
+	}
 	r.step, r.wall = append(st, r.step...), append(wall, r.wall...)
 	r.loss, r.lr = append(loss, r.loss...), append(lr, r.lr...)
 	r.ema = &emaCache{} // the series changed at its start
