@@ -71,3 +71,24 @@ func TestStoredStepsOfEarlierSessionsHaveNoNegativeElapsed(t *testing.T) {
 		t.Fatalf("elapsed seconds %v: the first session's steps come before the run's start", xs)
 	}
 }
+
+// A stored run first drawn while the display is frozen shows its stored
+// steps: they were read after the freeze point was taken, which counted
+// none of them, so its loss chart stayed empty until unfrozen.
+func TestStoredStepsReadWhileFrozenShow(t *testing.T) {
+	c := &countingStore{fakeCtrl: newFake(), reads: map[string]int{}}
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for i, id := range []string{"a", "b"} {
+		c.addRun(engine.RunInfo{Spec: engine.Spec{ID: id, Model: "sb"}, State: engine.Finished, Started: t0.Add(time.Duration(i) * time.Minute)}, engine.Schedule{})
+	}
+	m := New(c, Options{})
+	screen(m, 120, 40) // "b" is drawn
+	press(m, "f", "up")
+	screen(m, 120, 40) // "a" is drawn, frozen
+	if c.reads["a"] != 1 {
+		t.Fatalf("steps read %v", c.reads)
+	}
+	if r := m.visible("a"); len(r.step) != 3 {
+		t.Fatalf("frozen view of a stored run shows %d of its 3 stored steps", len(r.step))
+	}
+}

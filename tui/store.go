@@ -219,15 +219,16 @@ func (s *store) backfill(h storedHistory) {
 // loadSteps reads the stored steps of a run loadStored filled, once. Stored
 // steps have no wall time, so they show on the step axis only. Steps that
 // came in events meanwhile (the run was resumed) follow the stored ones.
-func (s *store) loadSteps(h storedHistory, id string) {
+// It returns how many steps it put before them.
+func (s *store) loadSteps(h storedHistory, id string) int {
 	r, ok := s.runs[id]
 	if !ok || !r.stepsDue {
-		return
+		return 0
 	}
 	r.stepsDue = false
 	steps, err := h.Steps(id)
 	if err != nil {
-		return
+		return 0
 	}
 	first := math.Inf(1)
 	if len(r.step) > 0 {
@@ -249,7 +250,7 @@ func (s *store) loadSteps(h storedHistory, id string) {
 		loss, lr = append(loss, p.Loss), append(lr, p.LR)
 	}
 	if len(st) == 0 {
-		return
+		return 0
 	}
 	if t0 := float64(r.start.UnixNano()) / 1e9; wall[0] > 0 && (r.start.IsZero() || wall[0] < t0) {
 		// The run's start is its latest session's (RunInfo.Started, or
@@ -260,6 +261,7 @@ func (s *store) loadSteps(h storedHistory, id string) {
 	r.step, r.wall = append(st, r.step...), append(wall, r.wall...)
 	r.loss, r.lr = append(loss, r.loss...), append(lr, r.lr...)
 	r.ema = &emaCache{} // the series changed at its start
+	return len(st)
 }
 
 // remove forgets a deleted run (its colour stays reserved).
