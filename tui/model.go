@@ -627,7 +627,13 @@ func (m *Model) content(w, h int) string {
 		id := r.info.Spec.ID
 		if id == info.Spec.ID || m.marked[id] {
 			if m.hist != nil {
-				m.st.loadSteps(m.hist, id)
+				if k := m.st.loadSteps(m.hist, id); k > 0 && m.frozen != nil {
+					// The freeze point counted none of them: the
+					// steps shown move up by what came before.
+					n := m.frozen[id]
+					n[0] += k
+					m.frozen[id] = n
+				}
 			}
 			runs = append(runs, plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID})
 		}

@@ -78,7 +78,11 @@ func (s *store) apply(ev engine.Event) {
 		}
 	case engine.EvStep:
 		if st := ev.Step; st != nil {
-			if n := len(r.step); n > 0 && float64(st.Step) <= r.step[n-1] {
+			n, ne := len(r.step), len(r.epochs)
+			// The validations count too: a stored run's steps are read
+			// only when it is drawn, so a resume may come while it has
+			// none but its validations.
+			if (n > 0 && float64(st.Step) <= r.step[n-1]) || (ne > 0 && st.Step < r.epochs[ne-1].Step) {
 				r.rewind(float64(st.Step))
 			}
 			if r.start.IsZero() {
@@ -215,15 +219,16 @@ func (s *store) backfill(h storedHistory) {
 // loadSteps reads the stored steps of a run loadStored filled, once. Stored
 // steps have no wall time, so they show on the step axis only. Steps that
 // came in events meanwhile (the run was resumed) follow the stored ones.
-func (s *store) loadSteps(h storedHistory, id string) {
+// It returns how many steps it put before them.
+func (s *store) loadSteps(h storedHistory, id string) int {
 	r, ok := s.runs[id]
 	if !ok || !r.stepsDue {
-		return
+		return 0
 	}
 	r.stepsDue = false
 	steps, err := h.Steps(id)
 	if err != nil {
-		return
+		return 0
 	}
 	first := math.Inf(1)
 	if len(r.step) > 0 {
@@ -245,11 +250,18 @@ func (s *store) loadSteps(h storedHistory, id string) {
 		loss, lr = append(loss, p.Loss), append(lr, p.LR)
 	}
 	if len(st) == 0 {
-		return
+		return 0
+	}
+	if t0 := float64(r.start.UnixNano()) / 1e9; wall[0] > 0 && (r.start.IsZero() || wall[0] < t0) {
+		// The run's start is its latest session's (RunInfo.Started, or
+		// this process's events): steps of an earlier session came
+		// before it, and drew at negative elapsed times.
+		r.start = time.Unix(0, int64(wall[0]*1e9))
 	}
 	r.step, r.wall = append(st, r.step...), append(wall, r.wall...)
 	r.loss, r.lr = append(loss, r.loss...), append(lr, r.lr...)
 	r.ema = &emaCache{} // the series changed at its start
+	return len(st)
 }
 
 // remove forgets a deleted run (its colour stays reserved).
