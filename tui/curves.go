@@ -342,7 +342,7 @@ func lrChart(sel *plotted, sched *engine.Schedule, w, h int) string {
 		}
 		c.series = append(c.series, series{xs: fx, ys: fy, color: colFuture, dotted: true})
 		if math.IsNaN(lrNow) {
-			lrNow = sched.LR(cur)
+			lrNow = sched.LR(max(cur-1, 0)) // the last step done's rate, as the forecast maps it
 		}
 		kind = sched.Kind
 		if kind == "" {

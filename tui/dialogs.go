@@ -94,13 +94,10 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
 		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "small", "seed", "test")...).Inline(true).Value(&v.preset),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
-		huh.NewSelect[string]().Title("TF32 (cuda)").Options(huh.NewOptions("off", "on")...).Inline(true).Value(&v.tf32).
-			Validate(func(s string) error {
-				if s == "on" && v.device != "cuda" {
-					return fmt.Errorf("TF32 is a CUDA setting: choose device cuda")
-				}
-				return nil
-			}),
+		// No field check here: huh checks a select when leaving it either
+		// way, so "on" with device cpu would trap the focus (shift+tab back
+		// to Device refused). The engine refuses TF32 off CUDA at submit.
+		huh.NewSelect[string]().Title("TF32 (cuda)").Options(huh.NewOptions("off", "on")...).Inline(true).Value(&v.tf32),
 	)
 	right := []huh.Field{
 		huh.NewInput().Title("Data (synth or a folder)").Value(&v.data).Validate(func(s string) error {

@@ -206,3 +206,17 @@ func TestNewRunFormFitsItsWidthWhenOpened(t *testing.T) {
 		t.Fatalf("the form is %d wide, its width is %d:\n%s", w, m.formWidth(), m.form.View())
 	}
 }
+
+// TF32 "on" with device cpu does not trap the focus: shift+tab goes back
+// to Device (a field check on the select refused leaving it either way),
+// and the engine refuses the combination only if it is submitted.
+func TestTF32FieldDoesNotTrapTheFocus(t *testing.T) {
+	_, m := newRunModel(t)
+	typeLagged(m, 0, 100*time.Millisecond, keys("enter", "enter", "enter", "enter", "enter", "right", "shift+tab")...)
+	if m.newRun.tf32 != "on" {
+		t.Fatalf("tf32 %q, want on", m.newRun.tf32)
+	}
+	if out := screen(m, 120, 40); !strings.Contains(out, "┃ Device") {
+		t.Fatalf("shift+tab from TF32 did not reach Device:\n%s", out)
+	}
+}
