@@ -330,8 +330,8 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 // training steps' own pace, which leaves validation out.
 func pace(r *engine.Result) string {
 	done := fmt.Sprintf("%d steps in %.1f s", r.Steps, r.Seconds)
-	if r.SessionSteps != r.Steps {
-		done = fmt.Sprintf("%d steps, %d of them in this session's %.1f s", r.Steps, r.SessionSteps, r.Seconds)
+	if r.SessionSteps != r.Steps { // resumed (fewer), or rewound after a divergence (more)
+		done = fmt.Sprintf("%d steps; this session trained %d in %.1f s", r.Steps, r.SessionSteps, r.Seconds)
 	}
 	return fmt.Sprintf("%s (training at %.0f samples/s)", done, r.SamplesPerSec)
 }

@@ -120,7 +120,7 @@ type Result struct {
 	BestValPx     float64 `json:"best_val_px,omitempty"`
 	BaselinePx    float64 `json:"baseline_px,omitempty"` // fixed-mean 2D pose on val
 	Steps         int     `json:"steps"`
-	SessionSteps  int     `json:"session_steps"` // of Steps, those this process trained (fewer after a resume)
+	SessionSteps  int     `json:"session_steps"` // steps this process trained: fewer than Steps after a resume, more after a rewind to a checkpoint
 	Epochs        int     `json:"epochs"`
 	Seconds       float64 `json:"seconds"`       // wall time of this process's session, validation included
 	SamplesPerSec float64 `json:"samples_per_s"` // training steps' pace (moving average), validation left out

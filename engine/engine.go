@@ -577,8 +577,11 @@ func (e *Engine) Wait(id string, timeout time.Duration) (RunInfo, error) {
 			if done != nil {
 				<-done
 			}
-			info, _ = e.Run(id)
-			return info, nil
+			last, ok := e.Run(id)
+			if !ok {
+				return info, fmt.Errorf("run %s was deleted", id)
+			}
+			return last, nil
 		}
 		if timeout > 0 && time.Now().After(deadline) {
 			return info, fmt.Errorf("run %s still %s after %v", id, info.State, timeout)

@@ -107,6 +107,11 @@ func addMissingColumns(db *sql.DB, table string, cols [][2]string) error {
 			continue
 		}
 		if _, err := db.Exec(fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, c[0], c[1])); err != nil {
+			// Another process opening the same old store may have added
+			// it in the meantime.
+			if strings.Contains(err.Error(), "duplicate column") {
+				continue
+			}
 			return fmt.Errorf("adding column %s.%s: %w", table, c[0], err)
 		}
 	}
