@@ -217,7 +217,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 			if ep.Best {
 				best = "*"
 			}
-			pckh := "-" // not kept by the run store
+			pckh := "-" // none (stores older than the 2D columns did not keep it)
 			if ep.PCKh > 0 {
 				pckh = fmt.Sprintf("%.1f %%", ep.PCKh)
 			}
