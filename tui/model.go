@@ -730,12 +730,13 @@ func (m *Model) statusLine(w int) string {
 		if res.GPUUtil > 0 {
 			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))
 		}
-		if res.SamplesPerSec > 0 {
+		// A paused run keeps its memory but trains nothing.
+		if res.SamplesPerSec > 0 && info.State == engine.Running {
 			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(res.SamplesPerSec)))
 		}
 	} else {
 		parts = append(parts, "device "+dev)
-		if info.SamplesPerSec > 0 && info.State.Active() {
+		if info.SamplesPerSec > 0 && info.State == engine.Running {
 			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(info.SamplesPerSec)))
 		}
 	}

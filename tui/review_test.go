@@ -636,3 +636,23 @@ func TestMultiLineReasonStaysOnTheStatusLine(t *testing.T) {
 		t.Fatalf("error status:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// TestPausedRunShowsNoThroughput: a paused run kept its last samples/s in
+// the runs list and the status line, as if it still trained (its ETA
+// already read "–").
+func TestPausedRunShowsNoThroughput(t *testing.T) {
+	f := fixture()
+	info, _ := f.Run("sb-demo")
+	info.State, info.ETA = engine.Paused, 0
+	f.addRun(info, engine.Schedule{})
+	m := New(f, Options{})
+	m.st.runs["sb-demo"].res = &engine.Resource{Device: "cpu", MemUsedBytes: 1 << 20, SamplesPerSec: 5120}
+	for _, line := range strings.Split(screen(m, 120, 30), "\n") {
+		if strings.Contains(line, "sb-demo") && strings.Contains(line, "5.1k") {
+			t.Fatalf("paused run's row shows a rate: %q", line)
+		}
+	}
+	if line := ansi.Strip(m.statusLine(120)); strings.Contains(line, "samples/s") {
+		t.Fatalf("paused run's status line: %q", line)
+	}
+}
