@@ -635,7 +635,13 @@ func (m *Model) content(w, h int) string {
 					m.frozen[id] = n
 				}
 			}
-			runs = append(runs, plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID})
+			p := plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID}
+			if m.frozen != nil {
+				// The live summary's step is past the freeze point: the
+				// learning-rate chart's "now" comes from the data shown.
+				p.info.Step = 0
+			}
+			runs = append(runs, p)
 		}
 	}
 	var sched *engine.Schedule

@@ -656,3 +656,22 @@ func TestPausedRunShowsNoThroughput(t *testing.T) {
 		t.Fatalf("paused run's status line: %q", line)
 	}
 }
+
+// TestFreezeHoldsTheLRChart: frozen, the learning-rate chart took its
+// "now" step from the live run (its title read "now 1.1e-4 @ step 8,229"
+// with the frozen rate, and the forecast left a gap after the frozen past).
+func TestFreezeHoldsTheLRChart(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	press(m, "f")
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1e6, Run: "sb-demo", Time: time.Now(), Kind: engine.EvStep,
+		Step: &engine.StepInfo{Step: 3999, Loss: 5, LR: 1e-3}}}})
+	info, _ := fc.Run("sb-demo")
+	info.Step = 3999 // the engine's summary moves on with the events
+	fc.addRun(info, engine.Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 100, TotalSteps: 4000, MinLR: 1e-5})
+	m.refresh()
+	got := ansi.Strip(screen(m, 120, 40))
+	if strings.Contains(got, "step 3,999/") || !strings.Contains(got, "@ step 2,399/4,000") {
+		t.Fatalf("frozen LR chart moved:\n%s", got)
+	}
+}
