@@ -675,3 +675,29 @@ func TestFreezeHoldsTheLRChart(t *testing.T) {
 		t.Fatalf("frozen LR chart moved:\n%s", got)
 	}
 }
+
+// TestEpochsCountFromOne: the engine numbers validations from 0, and the
+// workbench printed that number, so a finished 8-epoch run listed as 8/8
+// titled its last validation "epoch 7" (joints, validation, skeletons)
+// where `poselab runs show` and the run's log say epoch 8.
+func TestEpochsCountFromOne(t *testing.T) {
+	fc := replay(t)
+	m := New(fc, Options{RunsDir: "runs"})
+	id := fc.order[0]
+	r := m.visible(id)
+	info, _ := fc.Run(id)
+	if info.Epoch != 8 || r.epochs[len(r.epochs)-1].Epoch != 7 {
+		t.Fatalf("replay: %d epochs, last validation numbered %d", info.Epoch, r.epochs[len(r.epochs)-1].Epoch)
+	}
+	runs := []plotted{{r: r, info: info, selected: true}}
+	for name, out := range map[string]string{
+		"joints":   renderJoints(r, false, 120, 30),
+		"val":      valChart(newCurvesView(), runs, 120, 30),
+		"skeleton": renderSkeleton(r, skelView{}, 120, 30),
+	} {
+		first := ansi.Strip(strings.SplitN(out, "\n", 2)[0])
+		if !strings.Contains(first, "epoch 8") || strings.Contains(first, "epoch 7") {
+			t.Errorf("%s: %q", name, first)
+		}
+	}
+}
