@@ -292,8 +292,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case submittedMsg:
 		if msg.err != nil {
+			var cmd tea.Cmd
+			if m.form == nil && m.newRun != nil {
+				// The engine refused what the form let through (TF32
+				// on the CPU, say): open it again as it was, to fix.
+				cmd = m.openNewRunWith(m.newRun)
+			}
 			m.setStatus("new run: "+msg.err.Error(), true)
-			return m, nil
+			return m, cmd
 		}
 		m.refresh()
 		m.selID = msg.id

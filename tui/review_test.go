@@ -701,3 +701,28 @@ func TestEpochsCountFromOne(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedNewRunKeepsTheForm: a new run the engine refused at submit
+// (TF32 on the CPU, say) closed the form and dropped everything typed in
+// it; the form opens again as it was, with the reason below.
+func TestRefusedNewRunKeepsTheForm(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.Update(keyMsg("n"))
+	// Name, pipeline, model, preset, device, TF32; data, epochs (7), batch, lr, seed.
+	for _, k := range []string{"k", "e", "e", "p", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond) // a field change comes at once; the cursor blink never does
+	}
+	if m.form != nil {
+		t.Fatal("form not submitted")
+	}
+	m.Update(submittedMsg{err: errors.New("stage 0 (sb): spec: tf32 is a CUDA setting; device is cpu")})
+	if m.form == nil {
+		t.Fatal("refused run: the form is gone")
+	}
+	out := ansi.Strip(screen(m, 120, 40))
+	if !strings.Contains(out, "keep") || !strings.Contains(out, "> 7") || !strings.Contains(out, "tf32 is a CUDA setting") {
+		t.Fatalf("refused run's form lost its values or the reason:\n%s", out)
+	}
+}
