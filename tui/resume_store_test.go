@@ -110,3 +110,17 @@ func TestBackfillReadsTheFirstEpoch(t *testing.T) {
 		t.Fatalf("epochs %v, want [0 1]", got)
 	}
 }
+
+// A run resumed from a checkpoint before its first validation (epoch 0,
+// the engine counts from 0) forgets that validation's skeleton samples
+// too: they were kept because epoch 0 read as "no samples".
+func TestRewindBeforeTheFirstEpochDropsItsSamples(t *testing.T) {
+	s := newStore()
+	s.apply(engine.Event{Run: "r", Seq: 1, Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: 100}})
+	s.apply(engine.Event{Run: "r", Seq: 2, Time: time.Now(), Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 0, Step: 100, MPJPE: 150,
+		Samples: []engine.PoseSample{{Index: 7}}}})
+	s.apply(engine.Event{Run: "r", Seq: 3, Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: 51}})
+	if r := s.run("r"); len(r.epochs) != 0 || len(r.samples) != 0 {
+		t.Fatalf("after rewinding to step 51: %d epochs, %d samples", len(r.epochs), len(r.samples))
+	}
+}

@@ -142,7 +142,7 @@ func (r *runData) rewind(step float64) {
 			break
 		}
 	}
-	if r.sampleEp > 0 && (keep == 0 || r.sampleEp > r.epochs[keep-1].Epoch) {
+	if len(r.samples) > 0 && (keep == 0 || r.sampleEp > r.epochs[keep-1].Epoch) { // sampleEp 0 is the first epoch
 		r.samples, r.sampleEp = nil, 0
 	}
 }
