@@ -726,3 +726,19 @@ func TestRefusedNewRunKeepsTheForm(t *testing.T) {
 		t.Fatalf("refused run's form lost its values or the reason:\n%s", out)
 	}
 }
+
+// TestNarrowValChartKeepsEpochTicks: on an 80-column terminal the
+// validation chart of a 55-epoch run had no x tick at all: its one nice
+// tick (50) fell under the "epoch" unit and was dropped.
+func TestNarrowValChartKeepsEpochTicks(t *testing.T) {
+	r := &runData{}
+	for e := 0; e < 55; e++ {
+		r.epochs = append(r.epochs, engine.EpochInfo{Epoch: e, MPJPE: 100 - float64(e)/2})
+	}
+	out := ansi.Strip(valChart(newCurvesView(), []plotted{{r: r, selected: true}}, 40, 8))
+	lines := strings.Split(out, "\n")
+	axis := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(lines[len(lines)-1]), "epoch"))
+	if len(strings.Fields(axis)) < 2 {
+		t.Fatalf("x axis %q has fewer than 2 ticks:\n%s", lines[len(lines)-1], out)
+	}
+}
