@@ -303,7 +303,17 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.refresh()
 		m.selID = msg.id
-		m.setStatus("started "+msg.id, false)
+		text := "started " + msg.id
+		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After != "" {
+			// A chained run waits for its predecessor, which may itself
+			// be waiting for a resume.
+			a := info.Spec.After
+			text = "queued " + msg.id + ": it starts when " + a + " finishes"
+			if p, ok := m.ctrl.Run(a); ok && (p.State == engine.Stopped || p.State == engine.Failed) {
+				text += " (" + a + " is " + string(p.State) + ": resume it with r)"
+			}
+		}
+		m.setStatus(text, false)
 		return m, nil
 	}
 	if fm, ok := msg.(formMsg); ok {

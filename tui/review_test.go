@@ -742,3 +742,17 @@ func TestNarrowValChartKeepsEpochTicks(t *testing.T) {
 		t.Fatalf("x axis %q has fewer than 2 ticks:\n%s", lines[len(lines)-1], out)
 	}
 }
+
+// TestChainedRunSaysItWaits: a run chained after another said "started"
+// though it waits, queued, for that run to finish; after a stopped run it
+// waits until that one is resumed, which nothing said.
+func TestChainedRunSaysItWaits(t *testing.T) {
+	f := fixture()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "halted", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu"}, State: engine.Stopped}, engine.Schedule{})
+	m := New(f, Options{})
+	id, _ := f.Submit(engine.Spec{Model: "sb", Preset: "tiny", After: "halted", From: []string{"halted"}})
+	m.Update(submittedMsg{id: id})
+	if strings.Contains(m.status, "started") || !strings.Contains(m.status, "halted") || !strings.Contains(m.status, "stopped") {
+		t.Fatalf("status %q", m.status)
+	}
+}
