@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -343,6 +344,21 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 			}
 			if _, ok := e.runs[s.From[j]]; !ok && !contains(ids[:i], s.From[j]) {
 				return nil, fmt.Errorf("spec: run %q in from does not exist", f)
+			}
+		}
+		if s.Model == "sb" && len(s.From) > 0 {
+			// SB lifts the 2D poses of its first source: one that
+			// predicts none would fail only when it starts, after
+			// waiting for that source to finish.
+			src := s.From[0]
+			model := ""
+			if k := slices.Index(ids[:i], src); k >= 0 {
+				model = prepared[k].Model
+			} else if r, ok := e.runs[src]; ok {
+				model = r.info.Spec.Model
+			}
+			if model == "sb" || model == "baseline" { // their outputs are 3D only
+				return nil, fmt.Errorf("spec: sb lifts 2D poses, and run %s (%s) predicts none: feed it from an sh or ir run", src, model)
 			}
 		}
 		if s.After == "" { // fed by a run that has not finished yet: wait for it

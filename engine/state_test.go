@@ -683,3 +683,22 @@ func TestNaNWeightsAtEpochEndStoreNoEpoch(t *testing.T) {
 		t.Fatalf("epochs %+v, best %v: the NaN weights' validation was stored", eps, info.BestValMPJPE)
 	}
 }
+
+// SB lifts 2D poses to 3D: chained after a run that predicts no 2D (an SB
+// or the image baseline), it was queued, waited for that run, and only
+// then failed ("has no 2D prediction for train sample 0"). It is refused
+// at submit, saying which models can feed it.
+func TestChainedSBNeeds2DFromItsSource(t *testing.T) {
+	e := openTestEngine(t, t.TempDir())
+	defer e.Close()
+	_, err := e.SubmitChain([]Spec{
+		{Model: "sb", Preset: "test", Epochs: 1},
+		{Model: "sb", Preset: "test", Epochs: 1, From: []string{"@0"}, After: "@0"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "2D") || !strings.Contains(err.Error(), "sh or ir") {
+		t.Fatalf("sb fed by sb accepted or unclear: %v", err)
+	}
+	if runs := e.Runs(); len(runs) != 0 {
+		t.Fatalf("a refused chain left %d runs", len(runs))
+	}
+}

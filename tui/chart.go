@@ -175,24 +175,33 @@ func (c chart) xTicks(plotW int) ([]int, string) {
 	if xf == nil {
 		xf = fmtSI
 	}
-	line := []rune(strings.Repeat(" ", plotW))
 	unit := []rune(c.xUnit)
 	limit := plotW - len(unit) - 1
+	var line []rune
 	var ticks []int
-	next := 0
-	for _, v := range niceTicks(c.x0, c.x1, max(1, plotW/12), c.timeX) {
-		col := int(math.Round((v - c.x0) / (c.x1 - c.x0) * float64(plotW-1)))
-		if col < 0 || col >= plotW {
-			continue
+	// On a narrow chart the few round ticks may all fall under the unit
+	// (1..55 epochs: only 50): finer steps then, for at least two.
+	for n := max(1, plotW/12); n <= 4*max(1, plotW/12); n *= 2 {
+		line = []rune(strings.Repeat(" ", plotW))
+		ticks = ticks[:0]
+		next := 0
+		for _, v := range niceTicks(c.x0, c.x1, n, c.timeX) {
+			col := int(math.Round((v - c.x0) / (c.x1 - c.x0) * float64(plotW-1)))
+			if col < 0 || col >= plotW {
+				continue
+			}
+			lab := []rune(xf(v))
+			start := max(col-len(lab)/2, 0)
+			if start < next || start+len(lab) > limit {
+				continue
+			}
+			copy(line[start:], lab)
+			ticks = append(ticks, col)
+			next = start + len(lab) + 2
 		}
-		lab := []rune(xf(v))
-		start := max(col-len(lab)/2, 0)
-		if start < next || start+len(lab) > limit {
-			continue
+		if len(ticks) >= 2 {
+			break
 		}
-		copy(line[start:], lab)
-		ticks = append(ticks, col)
-		next = start + len(lab) + 2
 	}
 	if len(unit) > 0 && len(unit) < plotW {
 		copy(line[plotW-len(unit):], unit)

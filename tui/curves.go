@@ -263,7 +263,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 			xs := make([]float64, len(p.r.epochs))
 			ys := make([]float64, len(p.r.epochs))
 			for i, e := range p.r.epochs {
-				xs[i] = float64(e.Epoch)
+				xs[i] = float64(epochNo(e.Epoch))
 				ys[i], unit = valMetric(e, v.valX)
 			}
 			lo, hi = math.Min(lo, xs[0]), math.Max(hi, xs[len(xs)-1])
@@ -276,7 +276,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 				now = " · now " + f(ys[len(ys)-1])
 				if b := p.r.best(); b != nil && !v.valX {
 					bv, _ := valMetric(*b, false)
-					now += fmt.Sprintf(" · best %s (epoch %d)", f(bv), b.Epoch)
+					now += fmt.Sprintf(" · best %s (epoch %d)", f(bv), epochNo(b.Epoch))
 				}
 			}
 		}

@@ -80,6 +80,13 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 			v.data, v.device, v.preset = info.Spec.Data, info.Spec.Device, info.Spec.Preset
 		}
 	}
+	return m.openNewRunWith(v)
+}
+
+// openNewRunWith opens the new-run form on v's values: the defaults, or
+// what was typed in a form whose run the engine refused.
+func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
+	after := v.after
 	title := "New run"
 	if after != "" {
 		title = "Chain: new run after " + after + " (from its outputs)"

@@ -143,7 +143,8 @@ func synthRun(id string, seed uint64, steps, perEpoch int, t0 time.Time, sched e
 				{Index: 7, GT: standingPose(0), Pred: standingPose(mp / 3)},
 				{Index: 42, GT: standingPose(20), Pred: standingPose(mp / 2)},
 			}
-			add(engine.Event{Time: t, Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: ep, Step: s + 1, TrainLoss: loss, ValLoss: loss * 1.2,
+			// The engine numbers validations from 0.
+			add(engine.Event{Time: t, Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: ep - 1, Step: s + 1, TrainLoss: loss, ValLoss: loss * 1.2,
 				MPJPE: mp, PMPJPE: mp * 0.7, PerJoint: pj, Best: isBest, Samples: samples,
 				PerAction: map[string]float64{"Directions": mp * 0.9, "Eating": mp * 0.95, "Sitting": mp * 1.3, "Walking": mp * 0.85, "Photo": mp * 1.15}}})
 			add(engine.Event{Time: t, Kind: engine.EvResource, Res: &engine.Resource{Device: "cpu (2 cores)", MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, SamplesPerSec: 5120}})

@@ -44,6 +44,10 @@ func fmtSI(v float64) string {
 
 // fmtNum writes a value with 3 significant digits, switching to exponent
 // notation for very small or large magnitudes.
+// epochNo is how an epoch is shown: the engine numbers validations from 0
+// (EpochInfo.Epoch), people and the CLI from 1, as the runs list's "8/8".
+func epochNo(e int) int { return e + 1 }
+
 func fmtNum(v float64) string {
 	if math.IsNaN(v) {
 		return "–"

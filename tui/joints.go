@@ -82,9 +82,9 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			maxV = math.Max(maxV, bestVals[i])
 		}
 	}
-	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", ep.Epoch, fmtNum(mean)))
+	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", epochNo(ep.Epoch), fmtNum(mean)))
 	if best != nil {
-		title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", best.Epoch))
+		title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", epochNo(best.Epoch)))
 	}
 	if sorted {
 		title += stDim.Render(" · sorted")
@@ -178,7 +178,7 @@ func renderActions(ep, best *engine.EpochInfo, w, h int) string {
 		names = append(names, a)
 	}
 	sort.Strings(names)
-	lines := []string{stTitle.Render(fitWidth(fmt.Sprintf(" epoch %d", ep.Epoch), w))}
+	lines := []string{stTitle.Render(fitWidth(fmt.Sprintf(" epoch %d", epochNo(ep.Epoch)), w))}
 	for _, l := range summaryLines(ep) {
 		lines = append(lines, fitWidth(l, w))
 	}

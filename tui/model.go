@@ -292,12 +292,28 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case submittedMsg:
 		if msg.err != nil {
+			var cmd tea.Cmd
+			if m.form == nil && m.newRun != nil {
+				// The engine refused what the form let through (TF32
+				// on the CPU, say): open it again as it was, to fix.
+				cmd = m.openNewRunWith(m.newRun)
+			}
 			m.setStatus("new run: "+msg.err.Error(), true)
-			return m, nil
+			return m, cmd
 		}
 		m.refresh()
 		m.selID = msg.id
-		m.setStatus("started "+msg.id, false)
+		text := "started " + msg.id
+		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After != "" {
+			// A chained run waits for its predecessor, which may itself
+			// be waiting for a resume.
+			a := info.Spec.After
+			text = "queued " + msg.id + ": it starts when " + a + " finishes"
+			if p, ok := m.ctrl.Run(a); ok && (p.State == engine.Stopped || p.State == engine.Failed) {
+				text += " (" + a + " is " + string(p.State) + ": resume it with r)"
+			}
+		}
+		m.setStatus(text, false)
 		return m, nil
 	}
 	if fm, ok := msg.(formMsg); ok {
@@ -635,7 +651,13 @@ func (m *Model) content(w, h int) string {
 					m.frozen[id] = n
 				}
 			}
-			runs = append(runs, plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID})
+			p := plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID}
+			if m.frozen != nil {
+				// The live summary's step is past the freeze point: the
+				// learning-rate chart's "now" comes from the data shown.
+				p.info.Step = 0
+			}
+			runs = append(runs, p)
 		}
 	}
 	var sched *engine.Schedule
@@ -730,12 +752,13 @@ func (m *Model) statusLine(w int) string {
 		if res.GPUUtil > 0 {
 			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))
 		}
-		if res.SamplesPerSec > 0 {
+		// A paused run keeps its memory but trains nothing.
+		if res.SamplesPerSec > 0 && info.State == engine.Running {
 			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(res.SamplesPerSec)))
 		}
 	} else {
 		parts = append(parts, "device "+dev)
-		if info.SamplesPerSec > 0 && info.State.Active() {
+		if info.SamplesPerSec > 0 && info.State == engine.Running {
 			parts = append(parts, fmt.Sprintf("%s samples/s", fmtSI(info.SamplesPerSec)))
 		}
 	}

@@ -92,3 +92,35 @@ func TestStoredStepsReadWhileFrozenShow(t *testing.T) {
 		t.Fatalf("frozen view of a stored run shows %d of its 3 stored steps", len(r.step))
 	}
 }
+
+// A run stopped after its first epoch and resumed in a new process sends
+// live validations from epoch 1 on (the engine numbers them from 0): the
+// stored epoch 0 was never read back, as if the run had none before.
+func TestBackfillReadsTheFirstEpoch(t *testing.T) {
+	h := storedRun{epochs: []engine.EpochInfo{{Epoch: 0, Step: 100, MPJPE: 150}, {Epoch: 1, Step: 200, MPJPE: 120}}}
+	s := newStore()
+	s.apply(engine.Event{Run: "r", Seq: 1, Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: 101, Epoch: 1}})
+	s.apply(engine.Event{Run: "r", Seq: 2, Time: time.Now(), Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Step: 200, MPJPE: 120}})
+	s.backfill(h)
+	var got []int
+	for _, e := range s.run("r").epochs {
+		got = append(got, e.Epoch)
+	}
+	if len(got) != 2 || got[0] != 0 {
+		t.Fatalf("epochs %v, want [0 1]", got)
+	}
+}
+
+// A run resumed from a checkpoint before its first validation (epoch 0,
+// the engine counts from 0) forgets that validation's skeleton samples
+// too: they were kept because epoch 0 read as "no samples".
+func TestRewindBeforeTheFirstEpochDropsItsSamples(t *testing.T) {
+	s := newStore()
+	s.apply(engine.Event{Run: "r", Seq: 1, Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: 100}})
+	s.apply(engine.Event{Run: "r", Seq: 2, Time: time.Now(), Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 0, Step: 100, MPJPE: 150,
+		Samples: []engine.PoseSample{{Index: 7}}}})
+	s.apply(engine.Event{Run: "r", Seq: 3, Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: 51}})
+	if r := s.run("r"); len(r.epochs) != 0 || len(r.samples) != 0 {
+		t.Fatalf("after rewinding to step 51: %d epochs, %d samples", len(r.epochs), len(r.samples))
+	}
+}

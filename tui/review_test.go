@@ -636,3 +636,123 @@ func TestMultiLineReasonStaysOnTheStatusLine(t *testing.T) {
 		t.Fatalf("error status:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// TestPausedRunShowsNoThroughput: a paused run kept its last samples/s in
+// the runs list and the status line, as if it still trained (its ETA
+// already read "–").
+func TestPausedRunShowsNoThroughput(t *testing.T) {
+	f := fixture()
+	info, _ := f.Run("sb-demo")
+	info.State, info.ETA = engine.Paused, 0
+	f.addRun(info, engine.Schedule{})
+	m := New(f, Options{})
+	m.st.runs["sb-demo"].res = &engine.Resource{Device: "cpu", MemUsedBytes: 1 << 20, SamplesPerSec: 5120}
+	for _, line := range strings.Split(screen(m, 120, 30), "\n") {
+		if strings.Contains(line, "sb-demo") && strings.Contains(line, "5.1k") {
+			t.Fatalf("paused run's row shows a rate: %q", line)
+		}
+	}
+	if line := ansi.Strip(m.statusLine(120)); strings.Contains(line, "samples/s") {
+		t.Fatalf("paused run's status line: %q", line)
+	}
+}
+
+// TestFreezeHoldsTheLRChart: frozen, the learning-rate chart took its
+// "now" step from the live run (its title read "now 1.1e-4 @ step 8,229"
+// with the frozen rate, and the forecast left a gap after the frozen past).
+func TestFreezeHoldsTheLRChart(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	press(m, "f")
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1e6, Run: "sb-demo", Time: time.Now(), Kind: engine.EvStep,
+		Step: &engine.StepInfo{Step: 3999, Loss: 5, LR: 1e-3}}}})
+	info, _ := fc.Run("sb-demo")
+	info.Step = 3999 // the engine's summary moves on with the events
+	fc.addRun(info, engine.Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 100, TotalSteps: 4000, MinLR: 1e-5})
+	m.refresh()
+	got := ansi.Strip(screen(m, 120, 40))
+	if strings.Contains(got, "step 3,999/") || !strings.Contains(got, "@ step 2,399/4,000") {
+		t.Fatalf("frozen LR chart moved:\n%s", got)
+	}
+}
+
+// TestEpochsCountFromOne: the engine numbers validations from 0, and the
+// workbench printed that number, so a finished 8-epoch run listed as 8/8
+// titled its last validation "epoch 7" (joints, validation, skeletons)
+// where `poselab runs show` and the run's log say epoch 8.
+func TestEpochsCountFromOne(t *testing.T) {
+	fc := replay(t)
+	m := New(fc, Options{RunsDir: "runs"})
+	id := fc.order[0]
+	r := m.visible(id)
+	info, _ := fc.Run(id)
+	if info.Epoch != 8 || r.epochs[len(r.epochs)-1].Epoch != 7 {
+		t.Fatalf("replay: %d epochs, last validation numbered %d", info.Epoch, r.epochs[len(r.epochs)-1].Epoch)
+	}
+	runs := []plotted{{r: r, info: info, selected: true}}
+	for name, out := range map[string]string{
+		"joints":   renderJoints(r, false, 120, 30),
+		"val":      valChart(newCurvesView(), runs, 120, 30),
+		"skeleton": renderSkeleton(r, skelView{}, 120, 30),
+	} {
+		first := ansi.Strip(strings.SplitN(out, "\n", 2)[0])
+		if !strings.Contains(first, "epoch 8") || strings.Contains(first, "epoch 7") {
+			t.Errorf("%s: %q", name, first)
+		}
+	}
+}
+
+// TestRefusedNewRunKeepsTheForm: a new run the engine refused at submit
+// (TF32 on the CPU, say) closed the form and dropped everything typed in
+// it; the form opens again as it was, with the reason below.
+func TestRefusedNewRunKeepsTheForm(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.Update(keyMsg("n"))
+	// Name, pipeline, model, preset, device, TF32; data, epochs (7), batch, lr, seed.
+	for _, k := range []string{"k", "e", "e", "p", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond) // a field change comes at once; the cursor blink never does
+	}
+	if m.form != nil {
+		t.Fatal("form not submitted")
+	}
+	m.Update(submittedMsg{err: errors.New("stage 0 (sb): spec: tf32 is a CUDA setting; device is cpu")})
+	if m.form == nil {
+		t.Fatal("refused run: the form is gone")
+	}
+	out := ansi.Strip(screen(m, 120, 40))
+	if !strings.Contains(out, "keep") || !strings.Contains(out, "> 7") || !strings.Contains(out, "tf32 is a CUDA setting") {
+		t.Fatalf("refused run's form lost its values or the reason:\n%s", out)
+	}
+}
+
+// TestNarrowValChartKeepsEpochTicks: on an 80-column terminal the
+// validation chart of a 55-epoch run had no x tick at all: its one nice
+// tick (50) fell under the "epoch" unit and was dropped.
+func TestNarrowValChartKeepsEpochTicks(t *testing.T) {
+	r := &runData{}
+	for e := 0; e < 55; e++ {
+		r.epochs = append(r.epochs, engine.EpochInfo{Epoch: e, MPJPE: 100 - float64(e)/2})
+	}
+	out := ansi.Strip(valChart(newCurvesView(), []plotted{{r: r, selected: true}}, 40, 8))
+	lines := strings.Split(out, "\n")
+	axis := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(lines[len(lines)-1]), "epoch"))
+	if len(strings.Fields(axis)) < 2 {
+		t.Fatalf("x axis %q has fewer than 2 ticks:\n%s", lines[len(lines)-1], out)
+	}
+}
+
+// TestChainedRunSaysItWaits: a run chained after another said "started"
+// though it waits, queued, for that run to finish; after a stopped run it
+// waits until that one is resumed, which nothing said.
+func TestChainedRunSaysItWaits(t *testing.T) {
+	f := fixture()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "halted", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu"}, State: engine.Stopped}, engine.Schedule{})
+	m := New(f, Options{})
+	id, _ := f.Submit(engine.Spec{Model: "sb", Preset: "tiny", After: "halted", From: []string{"halted"}})
+	m.Update(submittedMsg{id: id})
+	if strings.Contains(m.status, "started") || !strings.Contains(m.status, "halted") || !strings.Contains(m.status, "stopped") {
+		t.Fatalf("status %q", m.status)
+	}
+}

@@ -56,7 +56,9 @@ var runColumns = []runColumn{
 	{title: "val mm", width: valW, right: true, cell: func(r listRow) string { return valCell(r, r.info.LastValMPJPE) }},
 	{title: "best mm", width: valW, right: true, prio: 1, cell: func(r listRow) string { return valCell(r, r.info.BestValMPJPE) }},
 	{title: "samples/s", width: 9, right: true, prio: 3, cell: func(r listRow) string {
-		if r.info.SamplesPerSec <= 0 || !r.info.State.Active() {
+		// Only a running run has a pace: a paused or queued one trains
+		// nothing now, whatever its last sample said.
+		if r.info.SamplesPerSec <= 0 || r.info.State != engine.Running {
 			return "–"
 		}
 		return fmtSI(r.info.SamplesPerSec)

@@ -84,7 +84,7 @@ func renderSkeleton(r *runData, v skelView, w, h int) string {
 	idx := ((v.sample % len(r.samples)) + len(r.samples)) % len(r.samples)
 	s := r.samples[idx]
 	title := stTitle.Render("skeletons") + stDim.Render(fmt.Sprintf(" · sample %d/%d (validation #%d) · epoch %d · %s",
-		idx+1, len(r.samples), s.Index, r.sampleEp, layerNames[v.layers]))
+		idx+1, len(r.samples), s.Index, epochNo(r.sampleEp), layerNames[v.layers]))
 	legend := paletteStyle(colLeft).Render("■ left") + " " + paletteStyle(colRight).Render("■ right") + " " +
 		paletteStyle(colMid).Render("■ centre") + stDim.Render(" · ground truth dim, prediction bright")
 	var body string

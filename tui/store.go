@@ -142,7 +142,7 @@ func (r *runData) rewind(step float64) {
 			break
 		}
 	}
-	if r.sampleEp > 0 && (keep == 0 || r.sampleEp > r.epochs[keep-1].Epoch) {
+	if len(r.samples) > 0 && (keep == 0 || r.sampleEp > r.epochs[keep-1].Epoch) { // sampleEp 0 is the first epoch
 		r.samples, r.sampleEp = nil, 0
 	}
 }
@@ -191,7 +191,7 @@ func (s *store) backfill(h storedHistory) {
 		if len(r.step) > 0 && r.step[0] > 1 { // live steps count from 1
 			r.stepsDue = true
 		}
-		if len(r.epochs) == 0 || r.epochs[0].Epoch <= 1 {
+		if len(r.epochs) == 0 || r.epochs[0].Epoch <= 0 { // validations count from 0
 			continue
 		}
 		eps, err := h.Epochs(id)
