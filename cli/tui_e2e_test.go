@@ -14,15 +14,25 @@ import (
 	"poselab/engine"
 )
 
-// tmuxSession drives the real binary in a detached tmux session.
+// tmuxSession drives the real binary in a detached tmux session, on a
+// tmux server of its own: on the shared default server, a new session
+// could race the server's exit after the previous test killed the last
+// session ("server exited unexpectedly").
 type tmuxSession struct {
 	t    *testing.T
 	name string
+	sock string
+}
+
+func newTmuxSession(t *testing.T, name string) *tmuxSession {
+	s := &tmuxSession{t: t, name: name, sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	return s
 }
 
 func (s *tmuxSession) tmux(args ...string) string {
 	s.t.Helper()
-	out, err := exec.Command("tmux", args...).CombinedOutput()
+	out, err := exec.Command("tmux", append([]string{"-S", s.sock}, args...)...).CombinedOutput()
 	if err != nil {
 		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
 	}
@@ -102,10 +112,9 @@ func TestTUIEndToEnd(t *testing.T) {
 // resumes, stops, exports and quits, asserting on the captured screen.
 func tuiByKeys(t *testing.T, bin string) {
 	runs := t.TempDir()
-	s := &tmuxSession{t: t, name: fmt.Sprintf("poselab-e2e-%d", os.Getpid())}
+	s := newTmuxSession(t, fmt.Sprintf("poselab-e2e-%d", os.Getpid()))
 	s.tmux("new-session", "-d", "-s", s.name, "-x", "120", "-y", "40",
 		fmt.Sprintf("%s --runs-dir %s --no-demo; echo EXITED $?; sleep 30", bin, runs))
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
 
 	scr := s.waitText("no runs yet", 15*time.Second)
 	for _, want := range []string{"1 Curves", "2 Joints", "3 Skeleton", "? help"} {
@@ -184,9 +193,8 @@ func tuiByKeys(t *testing.T, bin string) {
 func tuiDemoAndHangup(t *testing.T, bin string) {
 	runs := t.TempDir()
 	errFile := filepath.Join(t.TempDir(), "stderr")
-	s := &tmuxSession{t: t, name: fmt.Sprintf("poselab-hup-%d", os.Getpid())}
+	s := newTmuxSession(t, fmt.Sprintf("poselab-hup-%d", os.Getpid()))
 	s.tmux("new-session", "-d", "-s", s.name, "-x", "80", "-y", "24", fmt.Sprintf("%s --runs-dir %s 2>%s", bin, runs, errFile))
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
 
 	scr := s.waitFor("the demo's first steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
 	if !strings.Contains(scr, "demo") || !strings.Contains(scr, "sb/tiny") {
