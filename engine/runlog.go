@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,20 +36,41 @@ func logLine(ev Event) string {
 			ev.Spec.Model, ev.Spec.Preset, ev.Spec.Epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.Data, ev.Spec.DataSize, ev.Spec.Device)
 	case EvEpoch:
 		x := ev.Epoch
-		return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %.2f mm, P-MPJPE %.2f mm, PCK150 %.3f, AUC %.3f, best %v",
-			x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, x.MPJPE, x.PMPJPE, x.PCK150, x.AUC, x.Best)
+		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
+			return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val 2D error %s, PCKh@0.5 %.1f %%, best %v",
+				x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.Pixel, "px"), x.PCKh, x.Best)
+		}
+		return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %s, P-MPJPE %s, PCK150 %.3f, AUC %.3f, best %v",
+			x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.MPJPE, "mm"), logNum(x.PMPJPE, "mm"), x.PCK150, x.AUC, x.Best)
 	case EvCheckpoint:
 		return fmt.Sprintf("checkpoint %s at step %d (best %v)", filepath.Base(ev.Ckpt.Path), ev.Ckpt.Step, ev.Ckpt.Best)
 	case EvState:
 		return fmt.Sprintf("state %s -> %s %s", ev.State.From, ev.State.To, ev.State.Reason)
 	case EvFinished, EvFailed:
 		if r := ev.Result; r != nil {
-			return fmt.Sprintf("%s: val MPJPE %.2f mm, best %.2f mm, mean-pose baseline %.2f mm, %d steps, %.1f s, %.0f samples/s %s",
-				ev.Kind, r.ValMPJPE, r.BestValMPJPE, r.BaselineMPJPE, r.Steps, r.Seconds, r.SamplesPerSec, ev.State.Reason)
+			reason := ""
+			if ev.State != nil {
+				reason = " " + ev.State.Reason
+			}
+			if r.ValPx > 0 {
+				return fmt.Sprintf("%s: val 2D error %s, best %s, fixed-mean baseline %s, %d steps, %.1f s, %.0f samples/s%s",
+					ev.Kind, logNum(r.ValPx, "px"), logNum(r.BestValPx, "px"), logNum(r.BaselinePx, "px"), r.Steps, r.Seconds, r.SamplesPerSec, reason)
+			}
+			return fmt.Sprintf("%s: val MPJPE %s, best %s, mean-pose baseline %s, %d steps, %.1f s, %.0f samples/s%s",
+				ev.Kind, logNum(r.ValMPJPE, "mm"), logNum(r.BestValMPJPE, "mm"), logNum(r.BaselineMPJPE, "mm"), r.Steps, r.Seconds, r.SamplesPerSec, reason)
 		}
 		return string(ev.Kind)
 	case EvLog:
 		return ev.Log
 	}
 	return ""
+}
+
+// logNum writes a value with its unit, or "-" where there is none (no
+// validation yet: NaN).
+func logNum(v float64, unit string) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f %s", v, unit)
 }

@@ -702,3 +702,21 @@ func TestChainedSBNeeds2DFromItsSource(t *testing.T) {
 		t.Fatalf("a refused chain left %d runs", len(runs))
 	}
 }
+
+// A run stopped because the engine closed (hang-up, SIGTERM, quit) says
+// so, not "stopped by the user".
+func TestCloseStopReason(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "steps", time.Minute, func() bool { i, _ := e.Run(id); return i.Step > 3 })
+	e.Close()
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	if info, _ := e2.Run(id); info.State != Stopped || !strings.Contains(info.Reason, "poselab closed") {
+		t.Fatalf("state %s, reason %q; want stopped because poselab closed", info.State, info.Reason)
+	}
+}

@@ -94,6 +94,9 @@ func (e *Engine) train(r *run) {
 		r.lock = nil
 	case errors.Is(err, errStopped):
 		reason := "stopped by the user; resume continues from the last checkpoint"
+		if e.closing { // a hang-up, SIGTERM or quit closed the engine
+			reason = "stopped when poselab closed; resume continues from the last checkpoint"
+		}
 		if r.diverged { // stopped while paused on a NaN/Inf: say why it paused
 			reason = "stopped after it " + r.info.Reason
 		}
