@@ -65,6 +65,22 @@ func TestKernelSourceCompilesAsCUDA(t *testing.T) {
 	if err := os.WriteFile(prelude, []byte(nvrtcLike), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	compile := func(src, ptx string) ([]byte, error) {
+		return exec.Command(clang, "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",
+			"-Wall", "-O2", "-S", "-include", prelude, "-o", ptx, src).CombinedOutput()
+	}
+	// A clang whose CUDA headers want more than the prelude gives (other
+	// versions than Debian 12's clang 14) cannot judge the source: skip
+	// rather than blame the kernels.
+	probe := filepath.Join(dir, "probe.cu")
+	os.WriteFile(probe, []byte(`extern "C" __global__ void probe(float* p) {
+	float v = __shfl_down_sync(0xffffffff, p[threadIdx.x], 1);
+	atomicAdd(p, expf(v) + rsqrtf(v));
+}
+`), 0o644)
+	if out, err := compile(probe, filepath.Join(dir, "probe.ptx")); err != nil || len(out) > 0 {
+		t.Skipf("this clang cannot compile a minimal kernel with the NVRTC-like prelude (%v):\n%s", err, out)
+	}
 	entry := regexp.MustCompile(`\.entry ([A-Za-z0-9_]+)\(`)
 	for _, c := range []struct {
 		name, src string
@@ -78,8 +94,7 @@ func TestKernelSourceCompilesAsCUDA(t *testing.T) {
 			if err := os.WriteFile(src, []byte(c.src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(clang, "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80", "-nocudainc", "-nocudalib",
-				"-Wall", "-O2", "-S", "-include", prelude, "-o", ptx, src).CombinedOutput()
+			out, err := compile(src, ptx)
 			if err != nil || len(out) > 0 {
 				t.Fatalf("clang (CUDA, sm_80) on the kernel source: %v\n%s", err, out)
 			}
