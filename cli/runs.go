@@ -209,33 +209,32 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		fmt.Fprintf(w, "  started %s, updated %s\n", r.Started.Format(time.RFC3339), r.Updated.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "  folder %s\n", e.RunDir(s.ID))
-	if px {
+	// One table of epochs: a 2D model's columns are px and PCKh.
+	epochTable := func(header string, row func(ep engine.EpochInfo) string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\t2D ERROR\tPCKh@0.5\t")
+		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\t"+header+"\t")
 		for _, ep := range eps {
 			best := ""
 			if ep.Best {
 				best = "*"
 			}
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", ep.Epoch+1, ep.Step, row(ep), best)
+		}
+		return tw.Flush()
+	}
+	if px {
+		return epochTable("2D ERROR\tPCKh@0.5", func(ep engine.EpochInfo) string {
 			pckh := "-" // none (stores older than the 2D columns did not keep it)
 			if ep.PCKh > 0 {
 				pckh = fmt.Sprintf("%.1f %%", ep.PCKh)
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%.4g\t%.4g\t%s\t%s\t%s\n", ep.Epoch+1, ep.Step, ep.TrainLoss, ep.ValLoss, valText(ep.Pixel, true), pckh, best)
-		}
-		return tw.Flush()
+			return fmt.Sprintf("%.4g\t%.4g\t%s\t%s", ep.TrainLoss, ep.ValLoss, valText(ep.Pixel, true), pckh)
+		})
 	}
 	if len(eps) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\tMPJPE\tP-MPJPE\tPCK150\tAUC\t")
-		for _, ep := range eps {
-			best := ""
-			if ep.Best {
-				best = "*"
-			}
-			fmt.Fprintf(tw, "%d\t%d\t%.4f\t%.4f\t%s\t%s\t%.3f\t%.3f\t%s\n", ep.Epoch+1, ep.Step, ep.TrainLoss, ep.ValLoss, mm(ep.MPJPE), mm(ep.PMPJPE), ep.PCK150, ep.AUC, best)
-		}
-		tw.Flush()
+		epochTable("MPJPE\tP-MPJPE\tPCK150\tAUC", func(ep engine.EpochInfo) string {
+			return fmt.Sprintf("%.4f\t%.4f\t%s\t%s\t%.3f\t%.3f", ep.TrainLoss, ep.ValLoss, mm(ep.MPJPE), mm(ep.PMPJPE), ep.PCK150, ep.AUC)
+		})
 		last := eps[len(eps)-1]
 		if len(last.PerJoint) == pose.NumJoints {
 			var parts []string

@@ -89,17 +89,8 @@ func TestServeHandshakeTimeout(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "authorized_keys")
 	writeKeys(t, keys, newClientKey(t))
-	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"), runsDir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	addr := serveOnLoopback(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"), runsDir: dir}, nil)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,19 +118,10 @@ func TestServeLogEscapesClientText(t *testing.T) {
 	writeKeys(t, full, newClientKey(t))
 	writeKeys(t, views, viewer)
 	log := &lockedBuffer{}
-	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+	addr := serveOnLoopback(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
 		hostKey: filepath.Join(dir, "host"), runsDir: dir, log: log}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Close()
 	user := "x\x1b]0;pwned\x07\x1b[2J\r\x9by"
-	client, err := gossh.Dial("tcp", ln.Addr().String(), &gossh.ClientConfig{User: user,
+	client, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{User: user,
 		Auth: []gossh.AuthMethod{gossh.PublicKeys(viewer)}, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

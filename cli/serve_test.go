@@ -53,17 +53,7 @@ func (l *lockedBuffer) String() string {
 // a dialer that pins the host key the server generated.
 func startServer(t *testing.T, cfg serveConfig, eng *engine.Engine) func(auth ...gossh.AuthMethod) (*gossh.Client, error) {
 	t.Helper()
-	srv, err := newServer(cfg, eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	addr := ln.Addr().String()
+	addr := serveOnLoopback(t, cfg, eng)
 	hostPEM, err := os.ReadFile(cfg.hostKey)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +66,23 @@ func startServer(t *testing.T, cfg serveConfig, eng *engine.Engine) func(auth ..
 		return gossh.Dial("tcp", addr, &gossh.ClientConfig{User: "tester", Auth: auth,
 			HostKeyCallback: gossh.FixedHostKey(host.PublicKey()), Timeout: 5 * time.Second})
 	}
+}
+
+// serveOnLoopback serves the workbench of cfg on a free loopback port
+// until the test ends and returns the address.
+func serveOnLoopback(t *testing.T, cfg serveConfig, eng *engine.Engine) string {
+	t.Helper()
+	srv, err := newServer(cfg, eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
 
 // workbench is an SSH session showing the workbench.
