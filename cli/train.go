@@ -397,7 +397,7 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		info, _ := e.Run(ev.Run)
 		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s, baseline (mean pose) %s",
 			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
-			dataLabel(*ev.Spec), mm(info.BaselineMPJPE))
+			ev.Spec.DataLabel(), mm(info.BaselineMPJPE))
 	case engine.EvStep:
 		s := ev.Step
 		eta := (time.Duration(s.ETASeconds) * time.Second).Round(time.Second)
@@ -446,16 +446,6 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	case engine.EvFailed:
 		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
 	}
-}
-
-// dataLabel names a run's data: synth with its size ("synth/tiny"), a
-// folder as it is (the size is the synthetic data's, and "DIR/tiny" read
-// as a subfolder that was never opened).
-func dataLabel(s engine.Spec) string {
-	if s.Data == "" || s.Data == "synth" {
-		return "synth/" + s.DataSize
-	}
-	return s.Data
 }
 
 // flatten turns an event into one flat JSON object: "event", "run",

@@ -54,6 +54,16 @@ type Spec struct {
 	Augment bool `toml:"augment,omitempty" json:"augment,omitempty"`
 }
 
+// DataLabel names a run's data: synth with its size ("synth/tiny"), a
+// folder as it is (the size is the synthetic data's; "DIR/tiny" read as
+// a subfolder that was never opened).
+func (s Spec) DataLabel() string {
+	if s.Data == "" || s.Data == "synth" {
+		return "synth/" + s.DataSize
+	}
+	return s.Data
+}
+
 // RunInfo is a run's current summary, as a list of runs shows it.
 type RunInfo struct {
 	Spec          Spec

@@ -32,8 +32,8 @@ func (e *Engine) emit(ev Event) Event {
 func logLine(ev Event) string {
 	switch ev.Kind {
 	case EvStarted:
-		return fmt.Sprintf("started: model %s preset %s, %d epochs, batch %d, seed %d, data %s/%s, device %s",
-			ev.Spec.Model, ev.Spec.Preset, ev.Spec.Epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.Data, ev.Spec.DataSize, ev.Spec.Device)
+		return fmt.Sprintf("started: model %s preset %s, %d epochs, batch %d, seed %d, data %s, device %s",
+			ev.Spec.Model, ev.Spec.Preset, ev.Spec.Epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.DataLabel(), ev.Spec.Device)
 	case EvEpoch:
 		x := ev.Epoch
 		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
