@@ -49,7 +49,8 @@ type session struct {
 	stepRows        []stepRow
 	lastFlush       time.Time
 	lastStepEv      time.Time
-	unpublished     *StepInfo // the newest step's event, when thinning held it back
+	newest          StepInfo // the newest step's event...
+	unpublished     bool     // ...when thinning held it back
 	lastResEv       time.Time
 	lastWeightCheck time.Time
 	sessionStart    time.Time
@@ -512,9 +513,9 @@ func (s *session) trainStep(perm []int) error {
 	s.update(func(ri *RunInfo) {
 		ri.Step, ri.Epoch, ri.LastLoss, ri.SamplesPerSec, ri.ETA, ri.Updated = s.step, s.epoch, loss, s.rate, eta, now
 	})
-	st := &StepInfo{Step: s.step, Epoch: s.epoch, Loss: loss, LR: lr,
+	st := StepInfo{Step: s.step, Epoch: s.epoch, Loss: loss, LR: lr,
 		SamplesPerSec: s.rate, ETASeconds: eta.Seconds(), TotalSteps: s.total}
-	s.unpublished = st
+	s.newest, s.unpublished = st, true
 	if now.Sub(s.lastStepEv) >= s.e.opt.StepEvery || s.pos == s.spe {
 		s.publishStep()
 	}
@@ -572,12 +573,13 @@ func (s *session) resource() {
 // events are thinned to one per StepEvery, and a run that pauses or stops
 // between them must still show viewers the step it stopped at.
 func (s *session) publishStep() {
-	if s.unpublished == nil {
+	if !s.unpublished {
 		return
 	}
+	st := s.newest
 	s.lastStepEv = time.Now()
-	s.publish(Event{Kind: EvStep, Step: s.unpublished})
-	s.unpublished = nil
+	s.publish(Event{Kind: EvStep, Step: &st})
+	s.unpublished = false
 }
 
 func (s *session) flushSteps() {
