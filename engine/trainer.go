@@ -526,7 +526,7 @@ func (s *session) trainStep(perm []int) error {
 		s.lastWeightCheck = now
 	} else if now.Sub(s.lastWeightCheck) >= s.e.opt.WeightCheckEvery {
 		s.lastWeightCheck = now
-		if diverged, err := s.checkWeights(); err != nil || diverged {
+		if _, diverged, err := s.checkWeights(); err != nil || diverged {
 			return err // a diverged run pauses before the next step
 		}
 	}
@@ -599,7 +599,10 @@ func (s *session) endEpoch() error {
 	// refused: the epoch row and the run's best would name weights no
 	// checkpoint holds. Diverge before validating; the run loop pauses
 	// with the epoch unfinished, so a resume goes back to the checkpoint.
-	if diverged, err := s.checkWeights(); err != nil || diverged {
+	// Validation (evaluation mode) changes no weight or buffer: the
+	// epoch's checkpoint saves the state read here.
+	checked, diverged, err := s.checkWeights()
+	if err != nil || diverged {
 		return err
 	}
 	ep := EpochInfo{}
@@ -640,18 +643,23 @@ func (s *session) endEpoch() error {
 	s.e.st.updateRun(s.r.info)
 	s.e.mu.Unlock()
 	s.publish(Event{Kind: EvEpoch, Epoch: &ep})
-	return s.saveCheckpoint(ep.Best)
+	return s.saveState(checked, ep.Best)
 }
 
 // saveCheckpoint writes `last` (and `best`) atomically. Weights that are
 // no longer finite are not written (they would replace the last good
 // checkpoint, the one a diverged run goes back to): the run diverges.
 func (s *session) saveCheckpoint(best bool) error {
-	s.flushSteps() // the store holds every step up to the checkpoint
 	st, err := s.prog.State()
 	if err != nil {
 		return err
 	}
+	return s.saveState(st, best)
+}
+
+// saveState is saveCheckpoint of a state already read from the program.
+func (s *session) saveState(st *nn.State, best bool) error {
+	s.flushSteps() // the store holds every step up to the checkpoint
 	if name := nonFiniteTensor(st); name != "" {
 		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
 		return nil
@@ -691,16 +699,16 @@ func (s *session) saveCheckpoint(best bool) error {
 
 // checkWeights pauses the run as diverged when a weight, buffer or Adam
 // moment is no longer finite (see Options.WeightCheckEvery).
-func (s *session) checkWeights() (diverged bool, err error) {
-	st, err := s.prog.State()
+func (s *session) checkWeights() (st *nn.State, diverged bool, err error) {
+	st, err = s.prog.State()
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	if name := nonFiniteTensor(st); name != "" {
 		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
-		return true, nil
+		return st, true, nil
 	}
-	return false, nil
+	return st, false, nil
 }
 
 // nonFiniteTensor names a weight, buffer or Adam moment of st holding NaN
