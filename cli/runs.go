@@ -14,13 +14,20 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "runs", Summary: "list, show, compare and remove runs (ls, show, compare, rm)", Run: runRuns})
+	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, pause, resume and stop runs", Run: runRuns})
 }
 
 const runsSynopsis = `runs ls|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+       runs pause|resume|stop RUN... [--runs-dir DIR]
 
-The numbers live in DIR/poselab.db (SQLite: tables runs, steps, epochs),
-each run's spec in DIR/<id>/config.toml.`
+pause, resume and stop steer runs that another poselab process trains
+(poselab train, the workbench, poselab serve): the request goes through the
+run store and that process acts on it within a second or two; the command
+waits until it has. A stopped run saves a checkpoint first; continue it
+with poselab resume RUN.
+
+The numbers live in DIR/poselab.db (SQLite: tables runs, steps, epochs,
+samples, requests), each run's spec in DIR/<id>/config.toml.`
 
 func runRuns(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -51,12 +58,12 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if len(ids) < 2 {
 			return Usagef("runs compare takes two or more run IDs")
 		}
-	case "rm":
+	case "rm", "pause", "resume", "stop":
 		if len(ids) == 0 {
-			return Usagef("runs rm takes one or more run IDs")
+			return Usagef("runs %s takes one or more run IDs", sub)
 		}
 	default:
-		return Usagef("unknown runs command %q (ls, show, compare, rm)", sub)
+		return Usagef("unknown runs command %q (ls, show, compare, rm, pause, resume, stop)", sub)
 	}
 	if err := existingRunsDir(*runsDir); err != nil {
 		if sub != "ls" {
@@ -71,7 +78,13 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	// Only the steering commands follow other processes' runs: they wait
+	// for the state change their request asks for.
+	watchEvery := time.Duration(-1)
+	if steer := runsSteer[sub]; steer.do != nil {
+		watchEvery = 100 * time.Millisecond
+	}
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir, WatchEvery: watchEvery})
 	if err != nil {
 		return err
 	}
@@ -91,6 +104,13 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return showRun(stdout, e, infos[0], *asJSON)
 	case "compare":
 		return compareRuns(stdout, e, infos, *asJSON)
+	case "pause", "resume", "stop":
+		for _, info := range infos {
+			if err := steerRun(stdout, e, sub, info); err != nil {
+				return err
+			}
+		}
+		return nil
 	default:
 		for _, id := range ids {
 			if err := e.Delete(id); err != nil {
@@ -100,6 +120,70 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+}
+
+// runsSteer: what each steering command asks of the process that trains
+// a run, the states that say it has, and how long that may take (a stop
+// saves a checkpoint first).
+var runsSteer = map[string]struct {
+	do   func(e *engine.Engine, id string) error
+	done func(engine.State) bool
+	wait time.Duration
+	past string
+}{
+	"pause":  {(*engine.Engine).Pause, func(s engine.State) bool { return s == engine.Paused || !s.Active() }, 30 * time.Second, "paused"},
+	"resume": {(*engine.Engine).Resume, func(s engine.State) bool { return s == engine.Running || s == engine.Queued || !s.Active() }, 30 * time.Second, "resumed"},
+	"stop":   {(*engine.Engine).Stop, func(s engine.State) bool { return !s.Active() }, 5 * time.Minute, "stopped"},
+}
+
+// steerRun passes pause, resume or stop on to the process that trains a
+// run and waits until it has acted.
+func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) error {
+	steer, id := runsSteer[sub], info.Spec.ID
+	if !info.Foreign {
+		if sub == "resume" && (info.State == engine.Stopped || info.State == engine.Failed) {
+			return fmt.Errorf("run %s is %s and no poselab process trains it: continue it with poselab resume %s", id, info.State, id)
+		}
+		return fmt.Errorf("run %s is %s: no poselab process trains it", id, info.State)
+	}
+	if err := steer.do(e, id); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(steer.wait)
+	for {
+		now, ok := e.Run(id)
+		if !ok {
+			return fmt.Errorf("run %s was deleted", id)
+		}
+		if steer.done(now.State) {
+			if sub != "stop" && !now.State.Active() { // it ended meanwhile
+				return fmt.Errorf("run %s %s before it could be %s", id, now.State, steer.past)
+			}
+			fmt.Fprintf(w, "%s %s\n", steer.past, id)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("run %s: %s asked, but %s has not acted in %v (it is %s)", id, sub, ownerText(info), steer.wait, now.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ownerText names the process that trains a foreign run.
+func ownerText(i engine.RunInfo) string {
+	if i.OwnerPID > 0 {
+		return fmt.Sprintf("poselab process %d", i.OwnerPID)
+	}
+	return "the poselab process that trains it"
+}
+
+// stateText is a run's state, with the process that trains it when that
+// is another one.
+func stateText(i engine.RunInfo) string {
+	if i.Foreign && i.OwnerPID > 0 {
+		return fmt.Sprintf("%s (pid %d)", i.State, i.OwnerPID)
+	}
+	return string(i.State)
 }
 
 // is2D tells whether a run is a 2D model's, by its last epoch: its
@@ -139,6 +223,9 @@ func runJSON(i engine.RunInfo, px bool) map[string]any {
 		"total_steps": i.TotalSteps, "last_loss": clean(i.LastLoss), "val_mpjpe_mm": clean(i.LastValMPJPE),
 		"best_val_mpjpe_mm": clean(i.BestValMPJPE), "baseline_mpjpe_mm": clean(i.BaselineMPJPE),
 		"samples_per_s": clean(i.SamplesPerSec), "device": i.Device, "spec": toMap(i.Spec)}
+	if i.Foreign { // trained by another poselab process
+		m["owner_pid"] = i.OwnerPID
+	}
 	if px {
 		m["val_px"], m["best_val_px"] = m["val_mpjpe_mm"], m["best_val_mpjpe_mm"]
 		m["val_mpjpe_mm"], m["best_val_mpjpe_mm"] = nil, nil
@@ -166,7 +253,7 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 	for _, r := range runs {
 		total := r.Spec.Epochs
 		px := is2D(e, r.Spec.ID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, r.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, stateText(r),
 			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE))
 	}
 	return tw.Flush()

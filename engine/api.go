@@ -81,6 +81,11 @@ type RunInfo struct {
 	Device        string
 	Started       time.Time
 	Updated       time.Time
+	// Foreign: another poselab process trains the run (or holds it
+	// queued). This engine follows it through the run store and passes
+	// pause, resume and stop on to that process.
+	Foreign  bool
+	OwnerPID int // that process, when its lock file names it
 }
 
 // EventKind names an event; it is the "event" field of `--json` output.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -38,6 +40,12 @@ type Options struct {
 	OpenData func(spec Spec) (datasets.Dataset, error)
 	// NewBackend returns the backend of a device (default NewBackend).
 	NewBackend func(device string) (nn.Backend, error)
+	// WatchEvery is how often the engine looks at the run store for what
+	// other poselab processes sharing the runs directory did: runs they
+	// created, deleted or train (published here as events), and pause,
+	// resume or stop requests for the runs this engine trains (default 1
+	// s; negative: never, for one-shot commands).
+	WatchEvery time.Duration
 }
 
 // Engine runs training runs, publishes their events and keeps the run
@@ -56,6 +64,9 @@ type Engine struct {
 
 	dataMu sync.Mutex
 	data   map[string]datasets.Dataset
+
+	quit      chan struct{} // closed by Close: the store watcher ends
+	watchDone chan struct{} // closed when it has
 }
 
 // run is the engine's record of one run. Fields below info are guarded by
@@ -69,9 +80,9 @@ type run struct {
 	resume   bool          // continue from the last checkpoint
 	diverged bool          // paused itself on NaN/Inf loss
 	abandon  bool          // tests: vanish like a killed process
-	foreign  bool          // owned by another poselab process
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
 	done     chan struct{} // closed when the trainer goroutine ends
+	follow   following     // a foreign run: what of it has been published (watch.go)
 }
 
 var _ Controller = (*Engine)(nil)
@@ -112,16 +123,19 @@ func Open(opt Options) (*Engine, error) {
 	for _, info := range infos {
 		r := &run{info: info, wake: make(chan struct{}, 1)}
 		if info.State.Active() {
-			if f, ok := tryLock(st.runDir(info.Spec.ID)); ok {
-				unlock(f)
-				r.info.State, r.info.Reason = Stopped, "interrupted: the process running it ended; resume continues from the last checkpoint"
-				st.updateRun(r.info)
-			} else {
-				r.foreign = true
-			}
+			e.claim(r)
 		}
 		e.runs[info.Spec.ID] = r
 		e.order = append(e.order, info.Spec.ID)
+	}
+	e.quit, e.watchDone = make(chan struct{}), make(chan struct{})
+	if opt.WatchEvery == 0 {
+		e.opt.WatchEvery = time.Second
+	}
+	if e.opt.WatchEvery > 0 {
+		go e.watch()
+	} else {
+		close(e.watchDone)
 	}
 	return e, nil
 }
@@ -136,12 +150,20 @@ func (e *Engine) RunDir(id string) string { return e.st.runDir(id) }
 // waits for them; queued runs stay queued-as-stopped in the store.
 func (e *Engine) Close() error {
 	e.mu.Lock()
+	if e.closing { // closed already (a deferred Close after an explicit one)
+		e.mu.Unlock()
+		return nil
+	}
 	e.closing = true
+	close(e.quit)
+	e.mu.Unlock()
+	<-e.watchDone // it takes e.mu: not held here
+	e.mu.Lock()
 	for _, r := range e.runs {
 		if r.training {
 			r.stopReq = true
 			nudge(r)
-		} else if !r.foreign && (r.info.State == Queued || r.info.State == Paused) {
+		} else if !r.info.Foreign && (r.info.State == Queued || r.info.State == Paused) {
 			e.setState(r, Stopped, "engine closed before it ran")
 		}
 	}
@@ -188,6 +210,10 @@ func (e *Engine) Steps(id string) ([]StepPoint, error) { return e.st.steps(id) }
 
 // Epochs returns a run's stored validation results.
 func (e *Engine) Epochs(id string) ([]EpochInfo, error) { return e.st.epochs(id) }
+
+// Samples returns the skeleton samples of a run's newest stored validation
+// and its epoch (none: nil).
+func (e *Engine) Samples(id string) ([]PoseSample, int, error) { return e.st.samples(id) }
 
 // Prepare fills a Spec's defaults from its model's preset and checks it.
 // Fields already set win over the preset's.
@@ -307,9 +333,13 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		return nil, errors.New("engine is closing")
 	}
 	var ids []string
+	var locks []*os.File
 	created := 0
 	defer func() { // a refused chain leaves nothing: not its reserved folders, not its created runs
 		if created < len(ids) {
+			for _, f := range locks {
+				unlock(f)
+			}
 			for _, id := range ids[:created] {
 				e.st.deleteRun(id)
 			}
@@ -325,6 +355,10 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 			return nil, err
 		}
 		ids = append(ids, id)
+		// Locked before its row exists: a process watching the store
+		// must never see it active and unlocked (an interrupted run).
+		f, _ := tryLock(e.st.runDir(id)) // a new folder: always free
+		locks = append(locks, f)
 	}
 	// Every stage is checked before any is created, so that a bad stage
 	// does not leave the ones before it queued.
@@ -383,10 +417,9 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		}
 		created++
 	}
-	for _, info := range infos {
+	for i, info := range infos {
 		id := info.Spec.ID
-		r := &run{info: info, wake: make(chan struct{}, 1)}
-		r.lock, _ = tryLock(e.st.runDir(id)) // a new folder: always free
+		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i]}
 		e.runs[id] = r
 		e.order = append(e.order, id)
 		sp := info.Spec
@@ -422,7 +455,7 @@ func (e *Engine) scheduleLocked() {
 	}
 	for _, id := range e.order {
 		r := e.runs[id]
-		if r.info.State != Queued || r.training || r.foreign {
+		if r.info.State != Queued || r.training || r.info.Foreign {
 			continue
 		}
 		if after := r.info.Spec.After; after != "" {
@@ -446,7 +479,7 @@ func (e *Engine) scheduleLocked() {
 		if r.lock == nil {
 			f, ok := tryLock(e.st.runDir(id))
 			if !ok {
-				r.foreign = true
+				r.markForeign(e.st)
 				continue
 			}
 			r.lock = f
@@ -466,11 +499,14 @@ func (e *Engine) setState(r *run, to State, reason string) {
 	from := r.info.State
 	r.info.State, r.info.Reason = to, reason
 	r.info.Updated = time.Now()
+	e.st.updateRun(r.info)
 	if !to.Active() && !r.training {
-		unlock(r.lock) // the run no longer needs this process
+		// The run no longer needs this process. Stored first: whoever
+		// takes the lock next reads the final state, not an active one
+		// it would take for an interrupted run.
+		unlock(r.lock)
 		r.lock = nil
 	}
-	e.st.updateRun(r.info)
 	e.emit(Event{Run: r.info.Spec.ID, Kind: EvState, State: &StateInfo{From: from, To: to, Reason: reason}})
 }
 
@@ -486,21 +522,59 @@ func (e *Engine) get(id string) (*run, error) {
 	if !ok {
 		return nil, fmt.Errorf("no run %q", id)
 	}
-	if r.foreign {
-		return nil, fmt.Errorf("run %s is owned by another poselab process", id)
+	if r.info.Foreign {
+		return nil, fmt.Errorf("run %s is trained by %s: stop it there first", id, r.owner())
 	}
 	return r, nil
 }
 
+// owner names the process that trains a foreign run.
+func (r *run) owner() string {
+	if r.info.OwnerPID > 0 {
+		return fmt.Sprintf("another poselab process (pid %d)", r.info.OwnerPID)
+	}
+	return "another poselab process"
+}
+
+// control returns a run to pause, resume or stop, or nil when it is a
+// foreign one: then the request went to the process that trains it (its
+// state event follows when that process has acted, within a few seconds).
+func (e *Engine) control(id, action string) (*run, error) {
+	r, ok := e.runs[id]
+	if !ok {
+		return nil, fmt.Errorf("no run %q", id)
+	}
+	if !r.info.Foreign {
+		return r, nil
+	}
+	st := r.info.State
+	switch {
+	case action == reqPause && st == Paused, action == reqResume && (st == Running || st == Queued):
+		return nil, nil // already so
+	case action == reqPause && st != Running && st != Queued:
+		return nil, fmt.Errorf("run %s is %s, not running", id, st)
+	case action == reqResume && st != Paused:
+		return nil, fmt.Errorf("run %s is %s and cannot be resumed", id, st)
+	case action == reqStop && !st.Active():
+		return nil, fmt.Errorf("run %s is already %s", id, st)
+	}
+	return nil, e.st.putRequest(id, action)
+}
+
 // Pause holds a running run at its next step (within a second); a queued
-// run is held back from starting.
+// run is held back from starting. A foreign run's process is asked to.
 func (e *Engine) Pause(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.get(id)
-	if err != nil {
+	r, err := e.control(id, reqPause)
+	if r == nil {
 		return err
 	}
+	return e.pauseLocked(r)
+}
+
+func (e *Engine) pauseLocked(r *run) error {
+	id := r.info.Spec.ID
 	switch {
 	case r.training:
 		r.pauseReq = true
@@ -519,10 +593,15 @@ func (e *Engine) Pause(id string) error {
 func (e *Engine) Resume(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.get(id)
-	if err != nil {
+	r, err := e.control(id, reqResume)
+	if r == nil {
 		return err
 	}
+	return e.resumeLocked(r)
+}
+
+func (e *Engine) resumeLocked(r *run) error {
+	id := r.info.Spec.ID
 	switch {
 	case r.training:
 		r.pauseReq = false
@@ -556,10 +635,15 @@ func (e *Engine) Resume(id string) error {
 func (e *Engine) Stop(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.get(id)
-	if err != nil {
+	r, err := e.control(id, reqStop)
+	if r == nil {
 		return err
 	}
+	return e.stopLocked(r)
+}
+
+func (e *Engine) stopLocked(r *run) error {
+	id := r.info.Spec.ID
 	switch {
 	case r.training:
 		r.stopReq = true
@@ -644,7 +728,25 @@ func tryLock(dir string) (*os.File, bool) {
 		f.Close()
 		return nil, false
 	}
+	// The holder's pid, for the others to name it ("trained by poselab
+	// process 4242"); the lock itself is the flock, not this text.
+	if f.Truncate(0) == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
 	return f, true
+}
+
+// lockOwner is the pid a run folder's lock file names (0: none).
+func lockOwner(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }
 
 func unlock(f *os.File) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -298,7 +299,8 @@ func TestRestartListsRuns(t *testing.T) {
 
 // A second engine on the same runs directory (another poselab process,
 // e.g. `poselab runs ls`) sees the first one's queued and running runs as
-// they are and cannot steer them; closing it changes nothing.
+// they are and cannot delete them; closing it changes nothing. (Pause,
+// resume and stop go to the process that trains them: watch_test.go.)
 func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
 	dir := t.TempDir()
 	e := openTestEngine(t, dir)
@@ -312,8 +314,8 @@ func TestSecondEngineLeavesForeignRunsAlone(t *testing.T) {
 	if ia.State != Running || ib.State != Queued {
 		t.Fatalf("second engine sees %s and %s, want running and queued", ia.State, ib.State)
 	}
-	if err := other.Stop(a); err == nil || !strings.Contains(err.Error(), "another poselab process") {
-		t.Fatalf("stopping a foreign run: %v", err)
+	if err := other.Delete(a); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another poselab process (pid %d)", os.Getpid())) {
+		t.Fatalf("deleting a foreign run: %v", err)
 	}
 	other.Close()
 	if i, _ := e.Run(b); i.State != Queued {

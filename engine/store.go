@@ -30,9 +30,14 @@ import (
 //	epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
 //	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time,
 //	       val_px, val_pckh50, per_joint_px)               -- the last three: 2D models
+//	samples(run, epoch, step, data)   -- the newest validation's skeleton samples (JSON)
+//	requests(run, action, time, pid)  -- pause/resume/stop asked of the process training a run
 //
 // Times are Unix seconds (float). per_joint_mm, per_action_mm and
-// per_joint_px are JSON.
+// per_joint_px are JSON. Several poselab processes may share a runs
+// directory: each one trains the runs it holds the lock of
+// (runs/<id>/.lock, which names its pid), and follows the others' runs
+// through these tables (see watch.go).
 type store struct {
 	dir string
 	db  *sql.DB
@@ -51,6 +56,8 @@ CREATE TABLE IF NOT EXISTS epochs(
   val_mpjpe_mm REAL, val_p_mpjpe_mm REAL, val_n_mpjpe_mm REAL, val_pck150 REAL, val_auc REAL,
   per_joint_mm TEXT, per_action_mm TEXT, best INTEGER, time REAL,
   val_px REAL, val_pckh50 REAL, per_joint_px TEXT, PRIMARY KEY(run, epoch));
+CREATE TABLE IF NOT EXISTS samples(run TEXT PRIMARY KEY, epoch INTEGER, step INTEGER, data TEXT);
+CREATE TABLE IF NOT EXISTS requests(run TEXT PRIMARY KEY, action TEXT, time REAL, pid INTEGER);
 `
 
 // DBName is the run store's database file inside the runs directory.
@@ -257,40 +264,35 @@ type StepPoint struct {
 }
 
 func (s *store) steps(run string) ([]StepPoint, error) {
-	rows, err := s.db.Query(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? ORDER BY step`, run)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []StepPoint
-	for rows.Next() {
-		var p StepPoint
-		var loss, at any
-		if err := rows.Scan(&p.Step, &p.Epoch, &loss, &p.LR, &at); err != nil {
-			return nil, err
-		}
-		p.Loss, p.Time = toFloat(loss), toFloat(at)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return s.stepsAfter(run, -1)
 }
 
 func (s *store) epochs(run string) ([]EpochInfo, error) {
+	eps, _, err := s.epochsSince(run, -1)
+	return eps, err
+}
+
+// epochsSince reads the run's validations stored after a time (Unix
+// seconds), in epoch order, with their times.
+func (s *store) epochsSince(run string, after float64) ([]EpochInfo, []float64, error) {
 	rows, err := s.db.Query(`SELECT epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm, val_n_mpjpe_mm,
-		val_pck150, val_auc, per_joint_mm, per_action_mm, best, val_px, val_pckh50, COALESCE(per_joint_px, '')
-		FROM epochs WHERE run=? ORDER BY epoch`, run)
+		val_pck150, val_auc, per_joint_mm, per_action_mm, best, val_px, val_pckh50, COALESCE(per_joint_px, ''), COALESCE(time, 0)
+		FROM epochs WHERE run=? AND COALESCE(time, 0) > ? ORDER BY epoch`, run, after)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []EpochInfo
+	var times []float64
 	for rows.Next() {
 		var e EpochInfo
 		var tl, vl, m, pm, nm, pck, auc, px, pckh any
 		var pj, pa, pjx string
-		if err := rows.Scan(&e.Epoch, &e.Step, &tl, &vl, &m, &pm, &nm, &pck, &auc, &pj, &pa, &e.Best, &px, &pckh, &pjx); err != nil {
-			return nil, err
+		var at float64
+		if err := rows.Scan(&e.Epoch, &e.Step, &tl, &vl, &m, &pm, &nm, &pck, &auc, &pj, &pa, &e.Best, &px, &pckh, &pjx, &at); err != nil {
+			return nil, nil, err
 		}
+		times = append(times, at)
 		e.TrainLoss, e.ValLoss, e.MPJPE, e.PMPJPE, e.NMPJPE, e.PCK150, e.AUC =
 			toFloat(tl), toFloat(vl), toFloat(m), toFloat(pm), toFloat(nm), toFloat(pck), toFloat(auc)
 		// A 2D model's numbers (NULL in rows of 3D models and of stores
@@ -303,7 +305,7 @@ func (s *store) epochs(run string) ([]EpochInfo, error) {
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	return out, times, rows.Err()
 }
 
 func toFloat(v any) float64 {
@@ -342,39 +344,60 @@ func (s *store) loadRuns() ([]RunInfo, error) {
 	sort.SliceStable(dirs, func(i, j int) bool { return dirs[i].t.Before(dirs[j].t) })
 	var out []RunInfo
 	for _, e := range dirs {
-		spec, specErr := readSpec(filepath.Join(s.dir, e.name, "config.toml"))
-		if specErr != nil { // listed, so that the user learns why it cannot run
-			spec = Spec{Name: e.name}
-		}
-		spec.ID = e.name
-		info := RunInfo{Spec: spec, State: Stopped, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(), BaselineMPJPE: math.NaN()}
-		var state, reason, device sql.NullString
-		var step, epoch, total, spe sql.NullInt64
-		var loss, last, best, base, sps, started, updated any
-		err = s.db.QueryRow(`SELECT state, reason, step, epoch, total_steps, steps_per_epoch, last_loss, last_val_mpjpe_mm,
-			best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated FROM runs WHERE id=?`, spec.ID).
-			Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated)
-		if err == nil {
-			info.State, info.Reason, info.Device = State(state.String), reason.String, device.String
-			info.Step, info.Epoch, info.TotalSteps, info.StepsPerEpoch = int(step.Int64), int(epoch.Int64), int(total.Int64), int(spe.Int64)
-			info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE, info.SamplesPerSec =
-				toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
-			info.Started, info.Updated = fromUnix(started), fromUnix(updated)
-			if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
-				info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
-			}
-			if sc := &info.Spec.Schedule; sc.Kind == "cosine" && sc.TotalSteps == 0 { // likewise: the run's length
-				sc.TotalSteps = info.TotalSteps
-			}
-		} else if !errors.Is(err, sql.ErrNoRows) {
+		info, err := s.loadRun(e.name)
+		if err != nil {
 			return nil, err
-		}
-		if specErr != nil {
-			info.State, info.Reason = Failed, "unreadable spec: "+specErr.Error()
 		}
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// loadRun reads one run: its spec from config.toml, the rest from its row.
+func (s *store) loadRun(id string) (RunInfo, error) {
+	spec, specErr := readSpec(filepath.Join(s.runDir(id), "config.toml"))
+	if specErr != nil { // listed, so that the user learns why it cannot run
+		spec = Spec{Name: id}
+	}
+	spec.ID = id
+	info := RunInfo{Spec: spec}
+	if err := s.readRun(&info); err != nil {
+		return info, err
+	}
+	if specErr != nil {
+		info.State, info.Reason = Failed, "unreadable spec: "+specErr.Error()
+	}
+	return info, nil
+}
+
+// readRun fills a run's summary from its row (info.Spec.ID names it); a
+// run without a row reads as stopped.
+func (s *store) readRun(info *RunInfo) error {
+	info.State, info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE = Stopped, math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	var state, reason, device sql.NullString
+	var step, epoch, total, spe sql.NullInt64
+	var loss, last, best, base, sps, started, updated any
+	err := s.db.QueryRow(`SELECT state, reason, step, epoch, total_steps, steps_per_epoch, last_loss, last_val_mpjpe_mm,
+		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated FROM runs WHERE id=?`, info.Spec.ID).
+		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info.State, info.Reason, info.Device = State(state.String), reason.String, device.String
+	info.Step, info.Epoch, info.TotalSteps, info.StepsPerEpoch = int(step.Int64), int(epoch.Int64), int(total.Int64), int(spe.Int64)
+	info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE, info.SamplesPerSec =
+		toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
+	info.Started, info.Updated = fromUnix(started), fromUnix(updated)
+	if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
+		info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
+	}
+	if sc := &info.Spec.Schedule; sc.Kind == "cosine" && sc.TotalSteps == 0 { // likewise: the run's length
+		sc.TotalSteps = info.TotalSteps
+	}
+	return nil
 }
 
 func fromUnix(v any) time.Time {
@@ -386,7 +409,8 @@ func fromUnix(v any) time.Time {
 }
 
 func (s *store) deleteRun(id string) error {
-	for _, q := range []string{`DELETE FROM runs WHERE id=?`, `DELETE FROM steps WHERE run=?`, `DELETE FROM epochs WHERE run=?`} {
+	for _, q := range []string{`DELETE FROM runs WHERE id=?`, `DELETE FROM steps WHERE run=?`, `DELETE FROM epochs WHERE run=?`,
+		`DELETE FROM samples WHERE run=?`, `DELETE FROM requests WHERE run=?`} {
 		if _, err := s.db.Exec(q, id); err != nil {
 			return err
 		}

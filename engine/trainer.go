@@ -589,6 +589,11 @@ func (s *session) flushSteps() {
 		return
 	}
 	s.stepRows = s.stepRows[:0]
+	// The run's row follows its steps (once a second): other processes
+	// list and follow the run from it.
+	s.e.mu.Lock()
+	s.e.st.updateRun(s.r.info)
+	s.e.mu.Unlock()
 }
 
 // endEpoch validates, stores and checkpoints at the end of an epoch.
@@ -632,6 +637,11 @@ func (s *session) endEpoch() error {
 	}
 	s.lastVal = score
 	if err := s.e.st.addEpoch(s.spec.ID, &ep); err != nil {
+		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
+	}
+	// Kept for viewers in other processes and later sessions: the
+	// skeleton views of a stored run.
+	if err := s.e.st.putSamples(s.spec.ID, ep.Epoch, ep.Step, ep.Samples); err != nil {
 		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
 	}
 	s.epoch++

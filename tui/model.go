@@ -172,7 +172,13 @@ func (m *Model) refresh() {
 		if d.spec.ID == "" {
 			d.spec = r.info.Spec
 		}
-		if hist != nil && !r.info.State.Active() && !d.loaded && len(d.step) == 0 {
+		switch {
+		case hist == nil || d.loaded:
+		case r.info.Foreign:
+			// Another process trains it: its events here begin when this
+			// engine first saw it; what came before is in the store.
+			m.st.loadForeign(hist, r.info)
+		case !r.info.State.Active() && len(d.step) == 0:
 			m.st.loadStored(hist, r.info)
 		}
 		if e := d.lastEpoch(); e != nil && e.MPJPE <= 0 && e.Pixel > 0 {
@@ -209,6 +215,24 @@ func (m *Model) reportStops() {
 	}
 }
 
+// doneText is the status line after a pause or resume: of a run another
+// process trains, only the request is done (the run list shows when that
+// process has acted).
+func doneText(past, verb string, info engine.RunInfo) string {
+	if !info.Foreign {
+		return past + " " + info.Spec.ID
+	}
+	return fmt.Sprintf("asked %s to %s %s", ownerText(info), verb, info.Spec.ID)
+}
+
+// ownerText names the process that trains a foreign run.
+func ownerText(info engine.RunInfo) string {
+	if info.OwnerPID > 0 {
+		return fmt.Sprintf("poselab process %d", info.OwnerPID)
+	}
+	return "the poselab process that trains it"
+}
+
 func (m *Model) selIndex() int {
 	for i, r := range m.rows {
 		if r.info.Spec.ID == m.selID {
@@ -225,10 +249,12 @@ func (m *Model) selected() (engine.RunInfo, bool) {
 	return engine.RunInfo{}, false
 }
 
+// activeRuns are the active runs this process trains (the question on
+// quitting is not about other processes' runs: they go on).
 func (m *Model) activeRuns() []string {
 	var ids []string
 	for _, r := range m.rows {
-		if r.info.State.Active() {
+		if r.info.State.Active() && !r.info.Foreign {
 			ids = append(ids, r.info.Spec.ID)
 		}
 	}
@@ -427,11 +453,11 @@ func (m *Model) do(a action) tea.Cmd {
 		}
 	case actPause:
 		if needRun() {
-			return m.call("paused "+id, func() error { return m.ctrl.Pause(id) })
+			return m.call(doneText("paused", "pause", info), func() error { return m.ctrl.Pause(id) })
 		}
 	case actResume:
 		if needRun() {
-			return m.call("resumed "+id, func() error { return m.ctrl.Resume(id) })
+			return m.call(doneText("resumed", "resume", info), func() error { return m.ctrl.Resume(id) })
 		}
 	case actStop:
 		if needRun() {
@@ -764,6 +790,9 @@ func (m *Model) statusLine(w int) string {
 	}
 	if info.State == engine.Running && info.ETA > 0 {
 		parts = append(parts, "ETA "+fmtDur(info.ETA))
+	}
+	if info.Foreign {
+		parts = append(parts, "trained by "+ownerText(info))
 	}
 	if info.Reason != "" {
 		parts = append(parts, string(info.State)+": "+info.Reason)

@@ -24,6 +24,9 @@ var runColumns = []runColumn{
 		if name == "" {
 			name = r.info.Spec.ID
 		}
+		if r.info.Foreign && r.info.OwnerPID > 0 { // trained by another poselab process
+			name += fmt.Sprintf(" @%d", r.info.OwnerPID)
+		}
 		return chainMark(r.depth) + name
 	}},
 	{title: "model", width: 9, prio: 2, cell: func(r listRow) string { return r.info.Spec.Model + "/" + r.info.Spec.Preset }},

@@ -100,6 +100,11 @@ func (s *store) apply(ev engine.Event) {
 				r.samples, r.sampleEp = ep.Samples, ep.Epoch
 			}
 			ep.Samples = nil
+			if n := len(r.epochs); n > 0 && r.epochs[n-1].Epoch == ep.Epoch && r.epochs[n-1].Step == ep.Step {
+				// Read from the store already: a run of another process
+				// is loaded from the store while its events come in.
+				r.epochs = r.epochs[:n-1]
+			}
 			r.epochs = append(r.epochs, ep)
 			if ep.Best {
 				r.bestEpoch = len(r.epochs) - 1
@@ -174,8 +179,34 @@ func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
 			}
 		}
 	}
+	if ss, ok := h.(storedSamples); ok {
+		if smp, ep, err := ss.Samples(info.Spec.ID); err == nil && len(smp) > 0 && len(r.epochs) > 0 && ep <= r.epochs[len(r.epochs)-1].Epoch {
+			r.samples, r.sampleEp = smp, ep
+		}
+	}
 	r.start = info.Started
 	r.state = info.State
+}
+
+// storedSamples is implemented by engines that keep the skeleton samples
+// of a run's newest validation.
+type storedSamples interface {
+	Samples(id string) ([]engine.PoseSample, int, error)
+}
+
+// loadForeign fills a run another process trains: its events here begin
+// when this process first saw it, the rest is read from the store.
+func (s *store) loadForeign(h storedHistory, info engine.RunInfo) {
+	r := s.run(info.Spec.ID)
+	if r.loaded {
+		return
+	}
+	if len(r.step) == 0 && len(r.epochs) == 0 {
+		s.loadStored(h, info)
+		return
+	}
+	s.backfillRun(h, info.Spec.ID, r)
+	r.loaded = true
 }
 
 // backfill marks what a run's events no longer tell from its start: the
@@ -185,33 +216,37 @@ func (s *store) loadStored(h storedHistory, info engine.RunInfo) {
 // (loadSteps); its earlier validations now.
 func (s *store) backfill(h storedHistory) {
 	for id, r := range s.runs {
-		if r.loaded {
-			continue
+		if !r.loaded {
+			s.backfillRun(h, id, r)
 		}
-		if len(r.step) > 0 && r.step[0] > 1 { // live steps count from 1
-			r.stepsDue = true
+	}
+}
+
+// backfillRun is backfill of one run.
+func (s *store) backfillRun(h storedHistory, id string, r *runData) {
+	if len(r.step) > 0 && r.step[0] > 1 { // live steps count from 1
+		r.stepsDue = true
+	}
+	if len(r.epochs) == 0 || r.epochs[0].Epoch <= 0 { // validations count from 0
+		return
+	}
+	eps, err := h.Epochs(id)
+	if err != nil {
+		return
+	}
+	var early []engine.EpochInfo
+	for _, e := range eps {
+		if e.Epoch < r.epochs[0].Epoch {
+			e.Samples = nil
+			early = append(early, e)
 		}
-		if len(r.epochs) == 0 || r.epochs[0].Epoch <= 0 { // validations count from 0
-			continue
-		}
-		eps, err := h.Epochs(id)
-		if err != nil {
-			continue
-		}
-		var early []engine.EpochInfo
-		for _, e := range eps {
-			if e.Epoch < r.epochs[0].Epoch {
-				e.Samples = nil
-				early = append(early, e)
-			}
-		}
-		r.epochs = append(early, r.epochs...)
-		r.bestEpoch = -1
-		for i := len(r.epochs) - 1; i >= 0; i-- {
-			if r.epochs[i].Best {
-				r.bestEpoch = i
-				break
-			}
+	}
+	r.epochs = append(early, r.epochs...)
+	r.bestEpoch = -1
+	for i := len(r.epochs) - 1; i >= 0; i-- {
+		if r.epochs[i].Best {
+			r.bestEpoch = i
+			break
 		}
 	}
 }

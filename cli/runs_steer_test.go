@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"poselab/engine"
+)
+
+// `poselab runs pause|resume|stop` steer a run that another poselab
+// process trains (here an engine of the test process on the same runs
+// directory), and wait until it has acted; `runs ls` names that process.
+func TestRunsSteerARunOfAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for i, _ := e.Run(id); i.State != engine.Running; i, _ = e.Run(id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run is %s", i.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cli := func(want int, args ...string) string {
+		t.Helper()
+		var so, se bytes.Buffer
+		if code := Main(append(args, "--runs-dir", dir), &so, &se); code != want {
+			t.Fatalf("poselab %v: exit %d, want %d\n%s%s", args, code, want, so.String(), se.String())
+		}
+		return so.String() + se.String()
+	}
+	state := func() engine.State { i, _ := e.Run(id); return i.State }
+
+	if out := cli(0, "runs", "pause", id); !strings.Contains(out, "paused "+id) || state() != engine.Paused {
+		t.Fatalf("runs pause: %q, run %s", out, state())
+	}
+	if out := cli(0, "runs", "ls"); !strings.Contains(out, fmt.Sprintf("paused (pid %d)", os.Getpid())) {
+		t.Fatalf("runs ls does not name the process that trains the run:\n%s", out)
+	}
+	if out := cli(0, "runs", "resume", id); !strings.Contains(out, "resumed "+id) || state() != engine.Running {
+		t.Fatalf("runs resume: %q, run %s", out, state())
+	}
+	if out := cli(0, "runs", "stop", id); !strings.Contains(out, "stopped "+id) || state() != engine.Stopped {
+		t.Fatalf("runs stop: %q, run %s", out, state())
+	}
+	// Nobody trains it now: say how to continue it, and refuse a pause.
+	if out := cli(1, "runs", "resume", id); !strings.Contains(out, "poselab resume "+id) {
+		t.Fatalf("runs resume of a stopped run: %q", out)
+	}
+	if out := cli(1, "runs", "pause", id); !strings.Contains(out, "no poselab process trains it") {
+		t.Fatalf("runs pause of a stopped run: %q", out)
+	}
+	cli(2, "runs", "stop")
+}

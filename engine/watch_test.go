@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openWatchEngine is a test engine that looks at the store every 10 ms.
+func openWatchEngine(t *testing.T, dir string) *Engine {
+	t.Helper()
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// vanish ends an engine like a killed process: no final state, no
+// checkpoint, its locks gone.
+func vanish(t *testing.T, e *Engine, id string) {
+	t.Helper()
+	e.mu.Lock()
+	r := e.runs[id]
+	r.abandon = true
+	nudge(r)
+	done := r.done
+	e.mu.Unlock()
+	<-done
+	close(e.quit)
+	<-e.watchDone
+	e.st.close()
+}
+
+// A run that another poselab process trains (another engine on the same
+// runs directory) is listed here as soon as it is made, and its steps,
+// validations (with their skeleton samples) and end arrive as events, as
+// if this engine trained it.
+func TestWatchFollowsARunOfAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	_, mine, cancelMine := trainer.Subscribe()
+	defer cancelMine()
+	spec := slowSpec()
+	spec.Epochs = 4
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var steps, epochs []int
+	var lastSamples []PoseSample
+	sawForeign, sawSpec := false, false
+	timeout := time.After(2 * time.Minute)
+follow:
+	for {
+		select {
+		case ev := <-live:
+			if ev.Run != id {
+				continue
+			}
+			if ev.Spec != nil && ev.Spec.Model == spec.Model {
+				sawSpec = true
+			}
+			switch ev.Kind {
+			case EvStep:
+				steps = append(steps, ev.Step.Step)
+				if info, _ := viewer.Run(id); info.Foreign && info.OwnerPID == os.Getpid() {
+					sawForeign = true
+				}
+			case EvEpoch:
+				epochs = append(epochs, ev.Epoch.Epoch)
+				lastSamples = ev.Epoch.Samples
+			case EvState:
+				if ev.State.To == Finished {
+					break follow
+				}
+			}
+		case <-timeout:
+			t.Fatalf("viewer got steps %v epochs %v, no end", steps, epochs)
+		}
+	}
+	if !sawSpec || !sawForeign {
+		t.Fatalf("the viewer listed the run with its spec %v, as foreign with the trainer's pid %v", sawSpec, sawForeign)
+	}
+	for i := 1; i < len(steps); i++ {
+		if steps[i] <= steps[i-1] {
+			t.Fatalf("step events out of order: %v", steps)
+		}
+	}
+	if len(steps) < 3 || steps[len(steps)-1] != 128 {
+		t.Fatalf("step events %v: want several, ending at step 128", steps)
+	}
+	if len(epochs) != 4 || epochs[0] != 0 || epochs[3] != 3 {
+		t.Fatalf("validation events for epochs %v, want 0..3", epochs)
+	}
+	var want []PoseSample
+	for ev := range mine {
+		if ev.Run == id && ev.Kind == EvEpoch && ev.Epoch.Epoch == 3 {
+			want = ev.Epoch.Samples
+			break
+		}
+	}
+	if len(want) == 0 || len(lastSamples) != len(want) || lastSamples[0].Pred != want[0].Pred || lastSamples[0].GT != want[0].GT {
+		t.Fatalf("the last validation's samples: viewer %d, trainer %d (or they differ)", len(lastSamples), len(want))
+	}
+	mineInfo := waitRun(t, trainer, id, 10*time.Second)
+	waitFor(t, "the viewer to let go of the finished run", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return !i.Foreign
+	})
+	info, _ := viewer.Run(id)
+	if info.State != Finished || info.Step != mineInfo.Step || info.BestValMPJPE != mineInfo.BestValMPJPE {
+		t.Fatalf("viewer: %s step %d best %v; trainer: %s step %d best %v", info.State, info.Step, info.BestValMPJPE,
+			mineInfo.State, mineInfo.Step, mineInfo.BestValMPJPE)
+	}
+}
+
+// Pause, resume and stop of a run another process trains reach that
+// process; the run then is this engine's to resume or delete.
+func TestRequestsReachTheProcessThatTrains(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	state := func(e *Engine) State { i, _ := e.Run(id); return i.State }
+	waitFor(t, "the viewer to see it run", time.Minute, func() bool { return state(viewer) == Running })
+
+	if err := viewer.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to pause it", 10*time.Second, func() bool { return state(trainer) == Paused })
+	waitFor(t, "the viewer to see it paused", 10*time.Second, func() bool { return state(viewer) == Paused })
+	if err := viewer.Pause(id); err != nil {
+		t.Fatalf("pausing a paused run: %v", err)
+	}
+	if err := viewer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to resume it", 10*time.Second, func() bool { return state(trainer) == Running })
+	if err := viewer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to stop it", 10*time.Second, func() bool { return state(trainer) == Stopped })
+	waitFor(t, "the viewer to take it over", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Stopped && !i.Foreign
+	})
+	log, err := os.ReadFile(filepath.Join(dir, id, "log"))
+	if err != nil || !strings.Contains(string(log), "pause asked by another poselab process") ||
+		!strings.Contains(string(log), "stop asked by another poselab process") {
+		t.Fatalf("the run log does not say who asked: %v\n%s", err, log)
+	}
+	if err := viewer.Stop(id); err == nil {
+		t.Fatal("stopping a stopped run was accepted")
+	}
+	// Now it is nobody's: the viewer may delete it, and the trainer
+	// forgets it.
+	if err := viewer.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to forget the deleted run", 10*time.Second, func() bool { _, ok := trainer.Run(id); return !ok })
+}
+
+// A run whose process died (killed: no final state, its lock gone) is
+// taken over by a process that follows it: stopped as interrupted, and it
+// resumes there to the end.
+func TestWatchTakesOverARunWhoseProcessDied(t *testing.T) {
+	dir := t.TempDir()
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	trainer := openWatchEngine(t, dir)
+	id, err := trainer.Submit(slowSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to see it run", time.Minute, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Running && i.Foreign && i.Step > 10
+	})
+	vanish(t, trainer, id)
+	waitFor(t, "the viewer to take it over", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Stopped && !i.Foreign
+	})
+	if i, _ := viewer.Run(id); !strings.HasPrefix(i.Reason, "interrupted") {
+		t.Fatalf("taken over as %s (%s)", i.State, i.Reason)
+	}
+	if err := viewer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	if info := waitRun(t, viewer, id, 2*time.Minute); info.State != Finished || info.Step != 96 {
+		t.Fatalf("resumed run ended %s at step %d (%s)", info.State, info.Step, info.Reason)
+	}
+}
+
+// A new engine reads the skeleton samples of a stored run's last
+// validation: the TUI draws them for runs of earlier sessions.
+func TestSamplesOfTheLastValidationAreStored(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	_, live, cancel := e.Subscribe()
+	spec := resumeSpec()
+	spec.Epochs = 2
+	id, _ := e.Submit(spec)
+	var want []PoseSample
+	for ev := range live {
+		if ev.Run == id && ev.Kind == EvEpoch && ev.Epoch.Epoch == 1 {
+			want = ev.Epoch.Samples
+			break
+		}
+	}
+	cancel()
+	waitRun(t, e, id, time.Minute)
+	e.Close()
+	e2 := openTestEngine(t, dir)
+	defer e2.Close()
+	got, epoch, err := e2.Samples(id)
+	if err != nil || epoch != 1 || len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("stored samples: %d of epoch %d (%v), want %d of epoch 1", len(got), epoch, err, len(want))
+	}
+	for i := range got {
+		if got[i].Index != want[i].Index || got[i].GT != want[i].GT || got[i].Pred != want[i].Pred {
+			t.Fatalf("sample %d differs from the one published", i)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"poselab/engine"
+)
+
+// The workbench follows a run that another poselab process trains (here
+// another engine of the test process on the same runs directory): it lists
+// it with that process's pid, shows its stored validations and skeleton
+// samples at once and the steps and validations that come after, passes a
+// pause on to that process, and does not count it among its own runs when
+// quitting.
+func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *engine.Engine {
+		e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 20 * time.Millisecond, StepEvery: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	trainer := open()
+	defer trainer.Close()
+	id, err := trainer.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitUntil("two validations", func() bool { i, _ := trainer.Run(id); return i.Epoch >= 2 })
+
+	viewer := open()
+	defer viewer.Close()
+	m := New(viewer, Options{RunsDir: dir})
+	defer m.Close()
+	d := m.st.runs[id]
+	if d == nil || len(d.epochs) < 2 || len(d.samples) == 0 {
+		t.Fatalf("the stored history was not loaded: %+v", d)
+	}
+	before := len(d.epochs)
+	// What the trainer does from now on arrives as events.
+	deadline := time.After(20 * time.Second)
+	for len(d.epochs) < before+2 || len(d.step) == 0 {
+		select {
+		case ev := <-m.events:
+			m.Update(eventsMsg{events: []engine.Event{ev}})
+		case <-deadline:
+			t.Fatalf("after 20 s: %d step events, %d validations (%d at start)", len(d.step), len(d.epochs), before)
+		}
+	}
+	for i := 1; i < len(d.epochs); i++ {
+		if d.epochs[i].Epoch != d.epochs[i-1].Epoch+1 {
+			t.Fatalf("validations %d and %d are epochs %d and %d", i-1, i, d.epochs[i-1].Epoch, d.epochs[i].Epoch)
+		}
+	}
+	if view := screen(m, 160, 40); !strings.Contains(view, fmt.Sprintf("@%d", os.Getpid())) ||
+		!strings.Contains(view, fmt.Sprintf("trained by poselab process %d", os.Getpid())) {
+		t.Fatalf("the run is not shown as another process's:\n%s", view)
+	}
+	if got := m.activeRuns(); len(got) != 0 {
+		t.Fatalf("quitting would ask about %v, which another process trains", got)
+	}
+	m.selID = id
+	pressRun(m, "p")
+	if want := fmt.Sprintf("asked poselab process %d to pause %s", os.Getpid(), id); !strings.Contains(m.status, want) {
+		t.Fatalf("status %q, want %q", m.status, want)
+	}
+	waitUntil("the trainer to pause", func() bool { i, _ := trainer.Run(id); return i.State == engine.Paused })
+}
