@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode"
@@ -38,7 +39,8 @@ func init() {
 
 const (
 	defaultListen = "127.0.0.1:2222"
-	serveSynopsis = `serve [--listen 127.0.0.1:2222] --authorized-keys FILE [--viewer-keys FILE] [--host-key FILE] [--runs-dir DIR]
+	serveSynopsis = `serve [--listen 127.0.0.1:2222] --authorized-keys FILE [--viewer-keys FILE] [--host-key FILE]
+      [--max-sessions-per-key 8] [--runs-dir DIR]
 
 Serves the workbench over SSH. Only the public keys in the two files
 (authorized_keys format) get in: no password or keyboard-interactive login.
@@ -49,14 +51,23 @@ read-only ones (watch runs; no new, chain, pause, resume, stop, export or
 delete). At least one of the two files is required. The engine lives
 in this process, so runs keep training when a session drops; several
 sessions can watch the same runs; a session that reconnects sees the whole
-history. SIGINT, SIGTERM or SIGHUP stop the runs with a checkpoint and end
-the server.`
+history. One key may hold at most --max-sessions-per-key sessions at once
+(0: no limit); the session over it is told so and closed, and other keys
+still get in. SIGINT, SIGTERM or SIGHUP stop the runs with a checkpoint
+and end the server.`
+
+	// defaultMaxSessionsPerKey leaves room for a person's few terminals
+	// and a script or two, while a runaway loop on one key cannot hold
+	// the server's memory and file descriptors.
+	defaultMaxSessionsPerKey = 8
 )
 
 type serveConfig struct {
 	listen, authorizedKeys, hostKey, runsDir string
-	viewerKeys                               string    // keys let in read-only ("" none)
-	log                                      io.Writer // connection log (nil: none)
+	viewerKeys                               string      // keys let in read-only ("" none)
+	log                                      io.Writer   // connection log (nil: none)
+	maxSessionsPerKey                        int         // open sessions one key may hold (0: no limit)
+	sessions                                 *sessionCap // counts them; newServer makes it
 }
 
 // keyFiles are the configured key files with their flags.
@@ -133,12 +144,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.authorizedKeys, "authorized-keys", "", "authorized_keys file of the public keys given full sessions")
 	fs.StringVar(&c.viewerKeys, "viewer-keys", "", "authorized_keys file of the public keys given read-only sessions")
 	fs.StringVar(&c.hostKey, "host-key", "", "host private key (default RUNS-DIR/.ssh_host_ed25519, created if missing)")
+	fs.IntVar(&c.maxSessionsPerKey, "max-sessions-per-key", defaultMaxSessionsPerKey, "sessions one public key may have open at once (0: no limit)")
 	runsDir := runsDirFlag(fs) // $POSELAB_RUNS too, like every other command
 	c.log = stderr
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	c.runsDir = *runsDir
+	if c.maxSessionsPerKey < 0 {
+		return Usagef("--max-sessions-per-key must be 0 (no limit) or more, got %d", c.maxSessionsPerKey)
+	}
 	if err := c.checkKeyFiles(stderr); err != nil {
 		return err
 	}
@@ -332,6 +347,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
+	c.sessions = newSessionCap(c.maxSessionsPerKey)
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
@@ -354,9 +370,11 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 // security key, in the middle of authentication.
 var handshakeTimeout = 2 * time.Minute
 
-// requireKey ends a session whose authenticated key is not authorized,
-// and decides, once, whether the session is full or read-only (the
-// workbench reads it from the session's context) and logs which.
+// requireKey ends a session whose authenticated key is not authorized, or
+// whose key has as many sessions open as c.sessions allows (a session
+// counts until its workbench ends), and decides, once, whether the
+// session is full or read-only (the workbench reads it from the
+// session's context) and logs which.
 func requireKey(c serveConfig, log connLog) wish.Middleware {
 	return func(next ssh.Handler) ssh.Handler {
 		return func(s ssh.Session) {
@@ -366,6 +384,14 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 				wish.Fatalln(s, "poselab: public key not authorized")
 				return
 			}
+			if !c.sessions.take(s.PublicKey()) {
+				n := c.sessions.max
+				log.Printf("%q %s: key %s refused a session: it has %d open, the limit (--max-sessions-per-key %d)",
+					s.User(), s.RemoteAddr(), gossh.FingerprintSHA256(s.PublicKey()), n, n)
+				wish.Fatalln(s, fmt.Sprintf("poselab: this key already has %d sessions open, the server's limit (--max-sessions-per-key %d): close one and try again", n, n))
+				return
+			}
+			defer c.sessions.release(s.PublicKey())
 			kind := "full session"
 			if a == viewAccess {
 				kind = "read-only session (viewer key)"
@@ -384,6 +410,56 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			go watchKey(c, s, cancel, log)
 			next(s)
 		}
+	}
+}
+
+// sessionCap counts the open sessions of each public key, so that one key
+// (a script reconnecting in a loop, a leaked key) cannot take all of the
+// server's memory and file descriptors: every session holds a workbench
+// and an engine subscription. Admins with other keys still get in.
+// Sessions count, not connections: one connection may carry several
+// (OpenSSH's ControlMaster). A nil *sessionCap sets no limit.
+type sessionCap struct {
+	max  int
+	mu   sync.Mutex
+	open map[string]int // the key's wire format -> its open sessions
+}
+
+// newSessionCap returns the counter of a limit of max sessions per key;
+// nil (no limit) for 0.
+func newSessionCap(max int) *sessionCap {
+	if max <= 0 {
+		return nil
+	}
+	return &sessionCap{max: max, open: map[string]int{}}
+}
+
+// take counts a new session of key, or reports false, counting nothing,
+// when key has max sessions open already.
+func (c *sessionCap) take(key ssh.PublicKey) bool {
+	if c == nil {
+		return true
+	}
+	k := string(key.Marshal())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[k] >= c.max {
+		return false
+	}
+	c.open[k]++
+	return true
+}
+
+// release counts a session of key, counted by take, as closed.
+func (c *sessionCap) release(key ssh.PublicKey) {
+	if c == nil {
+		return
+	}
+	k := string(key.Marshal())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[k]--; c.open[k] <= 0 {
+		delete(c.open, k)
 	}
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 
 	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
+
+	"poselab/engine"
 )
 
 // goroutinesIn counts the goroutines whose stack runs fn.
@@ -216,4 +219,124 @@ func TestServeClampsTheWindow(t *testing.T) {
 			t.Errorf("window %d: %+v, want %+v", i, w, want)
 		}
 	}
+}
+
+// tryWorkbench opens a PTY session and waits until it shows the workbench
+// (refused "") or is closed with a message (refused: what it said). ended
+// gets the session's end (it has been waited for: not waitSession).
+func tryWorkbench(t *testing.T, client *gossh.Client) (wb workbench, ended <-chan error, refused string) {
+	t.Helper()
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedBuffer{}
+	sess.Stdout, sess.Stderr = out, out
+	in, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm-256color", 40, 120, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	end := make(chan error, 1)
+	go func() { end <- sess.Wait() }()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(out.String(), "Curves") {
+		select {
+		case err := <-end:
+			var exit *gossh.ExitError
+			if !errors.As(err, &exit) || exit.ExitStatus() != 1 {
+				t.Fatalf("the session ended with %v, want exit status 1; got %q", err, out.String())
+			}
+			return workbench{}, nil, out.String()
+		case <-deadline:
+			t.Fatalf("no workbench and no refusal; got %q", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return workbench{sess: sess, in: in, out: out}, end, ""
+}
+
+// One key holds at most --max-sessions-per-key sessions at once, over one
+// connection or several: the next is told the limit and closed, the log
+// says so, another key still gets in, and a session that ends frees its
+// place.
+func TestServeCapsSessionsPerKey(t *testing.T) {
+	dir := t.TempDir()
+	busy, admin := newClientKey(t), newClientKey(t)
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, busy, admin)
+	eng, err := engine.Open(engine.Options{RunsDir: filepath.Join(dir, "runs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	log := &lockedBuffer{}
+	const max = 2
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"),
+		runsDir: filepath.Join(dir, "runs"), log: log, maxSessionsPerKey: max}, eng)
+	connect := func(key gossh.Signer) *gossh.Client {
+		t.Helper()
+		c, err := dial(gossh.PublicKeys(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c1, c2 := connect(busy), connect(busy)
+	first, firstEnd, refused := tryWorkbench(t, c1)
+	if refused != "" {
+		t.Fatalf("session 1 of %d refused: %q", max, refused)
+	}
+	if _, _, refused := tryWorkbench(t, c2); refused != "" {
+		t.Fatalf("session 2 of %d refused: %q", max, refused)
+	}
+
+	_, _, refused = tryWorkbench(t, c1)
+	want := "poselab: this key already has 2 sessions open, the server's limit (--max-sessions-per-key 2): close one and try again"
+	if strings.TrimSpace(refused) != want {
+		t.Fatalf("session %d of one key: %q, want %q", max+1, refused, want)
+	}
+	fp := gossh.FingerprintSHA256(busy.PublicKey())
+	if l := log.String(); !strings.Contains(l, "key "+fp+" refused a session: it has 2 open, the limit (--max-sessions-per-key 2)") {
+		t.Fatalf("the log does not say which key was refused and why: %q", l)
+	}
+
+	if _, _, refused := tryWorkbench(t, connect(admin)); refused != "" {
+		t.Fatalf("another key was refused while the first held its %d sessions: %q", max, refused)
+	}
+
+	// The first session quits; its place is free once the server has
+	// closed it (the client may hear of the end a moment before).
+	first.press(t, "q")
+	select {
+	case <-firstEnd:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("q did not end the session; screen %q", first.out.String())
+	}
+	waitPlace := func(c *gossh.Client, why string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, _, refused := tryWorkbench(t, c); refused == "" {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still counts against its key", why)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitPlace(c1, "a session that quit")
+	// At the limit again; a dropped connection frees its session's place.
+	if _, _, refused := tryWorkbench(t, c1); refused == "" {
+		t.Fatalf("session %d of one key accepted", max+1)
+	}
+	c2.Close()
+	waitPlace(connect(busy), "the session of a dropped connection")
 }

@@ -225,6 +225,7 @@ func TestServeFlags(t *testing.T) {
 		// A good file does not excuse a bad one.
 		{[]string{"--authorized-keys", good, "--viewer-keys", empty}, "--viewer-keys: authorized keys " + empty + ": no public key"},
 		{[]string{"--authorized-keys", garbage, "--viewer-keys", good}, "--authorized-keys: authorized keys " + garbage + " line 1"},
+		{[]string{"--authorized-keys", good, "--max-sessions-per-key", "-1"}, "--max-sessions-per-key must be 0 (no limit) or more, got -1"},
 		// A host key file that is no key: say which file (it said "ssh: no key found").
 		{[]string{"--authorized-keys", good, "--host-key", garbage, "--runs-dir", dir, "--listen", "127.0.0.1:0"}, "--host-key " + garbage + ": ssh: no key found"},
 	} {

@@ -108,6 +108,10 @@ func IR(c IRConfig) (*nn.Graph, error) {
 	y := ResNet(b, "backbone.", x, c.Backbone)
 	y = DeconvHead(b, "deconv.", y, c.Deconvs, c.DeconvChannels)
 	y = b.Conv2d("final", y, c.Joints*c.Depth, 1, 1, 0, true)
+	// Sun et al.'s (and Xiao et al.'s) head init: N(0, 0.001^2) weights,
+	// zero bias, so the volumes start all but flat.
+	b.InitNormal("final.weight", headStd)
+	b.InitZeros("final.bias")
 	coords := b.SoftArgmax3D(y, c.Joints, c.Depth)
 	b.Output(IRCoords, coords)
 	b.Input(IRTarget, c.Joints, 3)
@@ -116,11 +120,20 @@ func IR(c IRConfig) (*nn.Graph, error) {
 	return b.Build(), nil
 }
 
+// headStd is the standard deviation of the deconvolution head's weights
+// and of the final 1x1 conv's in Sun et al.'s and Xiao et al.'s released
+// code (nn.init.normal_(std=0.001)).
+const headStd = 0.001
+
 // DeconvHead is Simple Baselines' upsampling head: n x (ConvTranspose2d
-// 4x4/2 pad 1 without bias, BN, ReLU), doubling H and W each time.
+// 4x4/2 pad 1 without bias, BN, ReLU), doubling H and W each time, the
+// transposed convolutions initialised N(0, 0.001^2) as in Xiao et al.'s
+// and Sun et al.'s code (BN 1 and 0).
 func DeconvHead(b *nn.Builder, prefix string, x *nn.Value, n, channels int) *nn.Value {
 	for i := 0; i < n; i++ {
-		x = b.ConvTranspose2d(fmt.Sprintf("%s%d", prefix, 3*i), x, channels, 4, 2, 1, false)
+		name := fmt.Sprintf("%s%d", prefix, 3*i)
+		x = b.ConvTranspose2d(name, x, channels, 4, 2, 1, false)
+		b.InitNormal(name+".weight", headStd)
 		x = b.ReLU(b.BatchNorm(fmt.Sprintf("%s%d", prefix, 3*i+1), x))
 	}
 	return x

@@ -173,3 +173,74 @@ func TestBaselineShapes(t *testing.T) {
 		t.Error("unknown loss accepted")
 	}
 }
+
+// Each model starts from its reference implementation's init (README,
+// "Initialisation"): ResNet convolutions as torchvision's
+// kaiming_normal_(mode='fan_out', nonlinearity='relu'), BatchNorm 1 and 0;
+// IR's deconvolution head and final 1x1 conv N(0, 0.001^2), that conv's
+// bias 0 (Sun et al., Xiao et al.); the baselines' fc and every SH layer
+// PyTorch's default.
+func TestModelsStartFromTheirReferenceInit(t *testing.T) {
+	ir, _ := IRPreset("tiny")
+	irg, err := IR(ir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := BaselinePreset("tiny")
+	baseg, err := Baseline(base, nn.L1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shg, err := BuildSH(SHPresets["tiny"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(model string, p nn.ParamSpec) (init string, std float64) {
+		switch {
+		case p.Buffer:
+			return p.Init, p.Std // running statistics: not a layer's init
+		case model == "sh", p.Name == "fc.weight", p.Name == "fc.bias":
+			return "uniform", 0
+		case strings.HasPrefix(p.Name, "backbone.") && len(p.Shape) == 4:
+			return "normal", math.Sqrt(2 / float64(p.Shape[0]*p.Shape[2]*p.Shape[3]))
+		case strings.HasPrefix(p.Name, "deconv.") && len(p.Shape) == 4, p.Name == "final.weight":
+			return "normal", 0.001
+		case strings.HasSuffix(p.Name, ".bias"):
+			return "zeros", 0 // final's, and BatchNorm's beta
+		}
+		return "ones", 0 // BatchNorm's gamma
+	}
+	for model, g := range map[string]*nn.Graph{"ir": irg, "baseline": baseg, "sh": shg} {
+		for _, p := range g.Params {
+			if model == "sh" && (strings.HasSuffix(p.Name, ".weight") || strings.HasSuffix(p.Name, ".bias")) &&
+				(p.Init == "ones" || p.Init == "zeros") {
+				continue // BatchNorm
+			}
+			if init, std := want(model, p); p.Init != init || math.Abs(p.Std-std) > 1e-12*std {
+				t.Errorf("%s %s %v: init %s std %g, want %s std %g", model, p.Name, p.Shape, p.Init, p.Std, init, std)
+			}
+		}
+	}
+
+	// The numbers drawn: the largest backbone conv of the tiny IR (128
+	// channels of 128x3x3, 147,456 weights), whose sample std is within
+	// 0.2% of sqrt(2/fan_out) one time in three (1/sqrt(2n)): 1% is
+	// five of those.
+	s := nn.InitState(irg, 1)
+	w := s.Params["backbone.layer4.0.conv2.weight"]
+	var sum, sq float64
+	for _, v := range w.Data {
+		sum += float64(v)
+		sq += float64(v) * float64(v)
+	}
+	n := float64(len(w.Data))
+	std, wantStd := math.Sqrt(sq/n-sum*sum/n/n), math.Sqrt(2.0/(128*9))
+	if n != 128*128*9 || math.Abs(std-wantStd) > 0.01*wantStd || math.Abs(sum/n) > 5*wantStd/math.Sqrt(n) {
+		t.Errorf("layer4.0.conv2: %g weights, mean %.3g, std %.5f; want %d, 0, sqrt(2/fan_out) = %.5f", n, sum/n, std, 128*128*9, wantStd)
+	}
+	for _, v := range s.Params["final.weight"].Data {
+		if math.Abs(float64(v)) > 0.006 { // 6 std: one in 5e8
+			t.Fatalf("final.weight %g: not N(0, 0.001^2)", v)
+		}
+	}
+}

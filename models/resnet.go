@@ -70,6 +70,18 @@ func (c ResNetConfig) Validate() error {
 	return nil
 }
 
+// conv is a ResNet convolution (no bias: a BatchNorm follows) with
+// torchvision's init, kaiming_normal_(mode='fan_out', nonlinearity='relu'),
+// rather than PyTorch's default: the seed started from ImageNet weights,
+// which cannot be had here, and torchvision's init is what a ResNet
+// trained from scratch in PyTorch starts from. BatchNorm's 1 and 0 are
+// torchvision's too.
+func conv(b *nn.Builder, name string, x *nn.Value, out, k, stride, pad int) *nn.Value {
+	y := b.Conv2d(name, x, out, k, stride, pad, false)
+	b.InitKaimingNormal(name+".weight", true)
+	return y
+}
+
 // ResNet appends the backbone to b and returns its last feature map
 // ([OutChannels, S/32, S/32] for an S x S input). Parameter names follow
 // torchvision (conv1, bn1, layer1.0.conv1, ...) under prefix.
@@ -80,7 +92,7 @@ func ResNet(b *nn.Builder, prefix string, x *nn.Value, cfg ResNetConfig) *nn.Val
 	if len(x.Shape) != 3 {
 		panic(fmt.Sprintf("resnet: wants [C,H,W], got %v", x.Shape))
 	}
-	y := b.Conv2d(prefix+"conv1", x, cfg.Width, 7, 2, 3, false)
+	y := conv(b, prefix+"conv1", x, cfg.Width, 7, 2, 3)
 	y = b.ReLU(b.BatchNorm(prefix+"bn1", y))
 	y = b.MaxPool2d(y, 3, 2, 1)
 	for s, n := range cfg.StageBlocks() {
@@ -105,9 +117,9 @@ func ResNet(b *nn.Builder, prefix string, x *nn.Value, cfg ResNetConfig) *nn.Val
 // conv3x3(x))))) + shortcut(x)), the shortcut a strided 1x1 conv + BN when
 // the shape changes.
 func BasicBlock(b *nn.Builder, name string, x *nn.Value, out, stride int) *nn.Value {
-	y := b.Conv2d(name+"conv1", x, out, 3, stride, 1, false)
+	y := conv(b, name+"conv1", x, out, 3, stride, 1)
 	y = b.ReLU(b.BatchNorm(name+"bn1", y))
-	y = b.Conv2d(name+"conv2", y, out, 3, 1, 1, false)
+	y = conv(b, name+"conv2", y, out, 3, 1, 1)
 	y = b.BatchNorm(name+"bn2", y)
 	return b.ReLU(b.Add(y, shortcut(b, name, x, out, stride)))
 }
@@ -116,11 +128,11 @@ func BasicBlock(b *nn.Builder, name string, x *nn.Value, out, stride int) *nn.Va
 // the stride), 1x1 to 4*width, each with BN, ReLU after the sum.
 func BottleneckBlock(b *nn.Builder, name string, x *nn.Value, width, stride int) *nn.Value {
 	out := 4 * width
-	y := b.Conv2d(name+"conv1", x, width, 1, 1, 0, false)
+	y := conv(b, name+"conv1", x, width, 1, 1, 0)
 	y = b.ReLU(b.BatchNorm(name+"bn1", y))
-	y = b.Conv2d(name+"conv2", y, width, 3, stride, 1, false)
+	y = conv(b, name+"conv2", y, width, 3, stride, 1)
 	y = b.ReLU(b.BatchNorm(name+"bn2", y))
-	y = b.Conv2d(name+"conv3", y, out, 1, 1, 0, false)
+	y = conv(b, name+"conv3", y, out, 1, 1, 0)
 	y = b.BatchNorm(name+"bn3", y)
 	return b.ReLU(b.Add(y, shortcut(b, name, x, out, stride)))
 }
@@ -131,6 +143,6 @@ func shortcut(b *nn.Builder, name string, x *nn.Value, out, stride int) *nn.Valu
 	if stride == 1 && x.Shape[0] == out {
 		return x
 	}
-	d := b.Conv2d(name+"downsample.0", x, out, 1, stride, 0, false)
+	d := conv(b, name+"downsample.0", x, out, 1, stride, 0)
 	return b.BatchNorm(name+"downsample.1", d)
 }

@@ -1,6 +1,9 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Op names a layer kind of the model language. Every backend implements
 // every Op, forward and backward, in training and in evaluation mode.
@@ -68,9 +71,10 @@ type Loss struct {
 type ParamSpec struct {
 	Name   string
 	Shape  []int
-	FanIn  int    // for PyTorch's default uniform(-1/sqrt(fanIn), 1/sqrt(fanIn)) init
-	Init   string // "uniform" (PyTorch default for Linear/Conv weights and biases), "ones", "zeros"
-	Buffer bool   // BatchNorm running statistics: saved, not trained
+	FanIn  int     // for PyTorch's default uniform(-1/sqrt(fanIn), 1/sqrt(fanIn)) init
+	Init   string  // "uniform" (PyTorch default for Linear/Conv weights and biases), "normal", "ones", "zeros"
+	Std    float64 // "normal": the standard deviation of N(0, Std^2)
+	Buffer bool    // BatchNorm running statistics: saved, not trained
 }
 
 // Graph is a model: nodes in topological order, named inputs and outputs,
@@ -93,12 +97,12 @@ type Value struct {
 // with wrong shapes is a programming error, caught by its tests.
 type Builder struct {
 	g     *Graph
-	names map[string]bool
+	names map[string]int // parameter name -> index in g.Params
 }
 
 // NewBuilder starts an empty graph.
 func NewBuilder() *Builder {
-	return &Builder{g: &Graph{Inputs: map[string]int{}, Outputs: map[string]int{}}, names: map[string]bool{}}
+	return &Builder{g: &Graph{Inputs: map[string]int{}, Outputs: map[string]int{}}, names: map[string]int{}}
 }
 
 func (b *Builder) add(n *Node) *Value {
@@ -108,11 +112,58 @@ func (b *Builder) add(n *Node) *Value {
 }
 
 func (b *Builder) param(name string, shape []int, fanIn int, init string, buffer bool) {
-	if b.names[name] {
+	if _, dup := b.names[name]; dup {
 		panic(fmt.Sprintf("nn: duplicate parameter %q", name))
 	}
-	b.names[name] = true
+	b.names[name] = len(b.g.Params)
 	b.g.Params = append(b.g.Params, ParamSpec{Name: name, Shape: shape, FanIn: fanIn, Init: init, Buffer: buffer})
+}
+
+// The layers start from PyTorch's default init. A model whose reference
+// implementation initialises a layer differently (torchvision's ResNet,
+// Simple Baselines' deconvolution head) says so with the Init methods
+// below, after declaring the layer.
+
+// spec returns the declared trainable parameter `name`.
+func (b *Builder) spec(name string) *ParamSpec {
+	i, ok := b.names[name]
+	if !ok || b.g.Params[i].Buffer {
+		panic(fmt.Sprintf("nn: no trainable parameter %q to initialise", name))
+	}
+	return &b.g.Params[i]
+}
+
+// InitNormal draws parameter `name` from N(0, std^2).
+func (b *Builder) InitNormal(name string, std float64) {
+	if !(std > 0) {
+		panic(fmt.Sprintf("nn: %s: normal init needs a positive std, got %g", name, std))
+	}
+	p := b.spec(name)
+	p.Init, p.Std = "normal", std
+}
+
+// InitZeros starts parameter `name` at 0.
+func (b *Builder) InitZeros(name string) {
+	p := b.spec(name)
+	p.Init, p.Std = "zeros", 0
+}
+
+// InitKaimingNormal draws weight `name` from N(0, 2/fan) (He et al.,
+// PyTorch's kaiming_normal_ with nonlinearity='relu'), fan being fan_out
+// when fanOut is set, else fan_in. The fans are PyTorch's: for a weight of
+// shape [A, B, K, K] (or [A, B]) fan_in is B*K*K and fan_out A*K*K, which
+// for a ConvTranspose2d weight [in, out, K, K] counts out as fan_in, as
+// PyTorch does.
+func (b *Builder) InitKaimingNormal(name string, fanOut bool) {
+	p := b.spec(name)
+	if len(p.Shape) < 2 {
+		panic(fmt.Sprintf("nn: %s: Kaiming init needs a weight of 2 or more dimensions, got %v", name, p.Shape))
+	}
+	fan := p.Shape[1] * Numel(p.Shape[2:])
+	if fanOut {
+		fan = p.Shape[0] * Numel(p.Shape[2:])
+	}
+	b.InitNormal(name, math.Sqrt(2/float64(fan)))
 }
 
 // Input declares a named per-sample input (data, targets and masks alike).

@@ -7,7 +7,8 @@ import (
 
 // InitState returns a freshly initialised State for g: weights and biases
 // uniform in +-1/sqrt(fanIn) (PyTorch's defaults for Linear and Conv,
-// kaiming_uniform with a=sqrt(5)), BatchNorm gamma 1, beta 0, running mean
+// kaiming_uniform with a=sqrt(5)) unless the model chose another init
+// (normal: N(0, Std^2); zeros), BatchNorm gamma 1, beta 0, running mean
 // 0, variance 1, zero Adam moments. The same seed gives the same numbers on
 // every machine, so CPU and GPU start from identical weights.
 func InitState(g *Graph, seed int64) *State {
@@ -20,6 +21,10 @@ func InitState(g *Graph, seed int64) *State {
 			bound := 1 / math.Sqrt(float64(p.FanIn))
 			for i := range t.Data {
 				t.Data[i] = float32((rng.Float64()*2 - 1) * bound)
+			}
+		case "normal":
+			for i := range t.Data {
+				t.Data[i] = float32(rng.NormFloat64() * p.Std)
 			}
 		case "ones":
 			for i := range t.Data {

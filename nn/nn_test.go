@@ -155,3 +155,90 @@ func TestTensorCheck(t *testing.T) {
 		t.Fatal("clone shares data or shape check fails")
 	}
 }
+
+// sampleStats returns the mean, standard deviation and the fraction of
+// values beyond 2 standard deviations (about 4.55% for a normal, none for
+// a uniform) of t.
+func sampleStats(t *Tensor) (mean, std, tail float64) {
+	var sum, sq float64
+	for _, v := range t.Data {
+		sum += float64(v)
+		sq += float64(v) * float64(v)
+	}
+	n := float64(len(t.Data))
+	mean = sum / n
+	std = math.Sqrt(sq/n - mean*mean)
+	for _, v := range t.Data {
+		if math.Abs(float64(v)-mean) > 2*std {
+			tail++
+		}
+	}
+	return mean, std, tail / n
+}
+
+// A model can start a layer from its reference init instead of PyTorch's
+// default: Kaiming normal with PyTorch's fan_in / fan_out of each weight
+// layout, a fixed-std normal, zeros.
+func TestInitNormalKaimingAndZeros(t *testing.T) {
+	b := NewBuilder()
+	x := b.Input("x", 64, 8, 8)
+	y := b.Conv2d("conv", x, 128, 3, 1, 1, true)
+	b.InitKaimingNormal("conv.weight", true) // fan_out = 128*3*3
+	b.InitZeros("conv.bias")
+	b.ConvTranspose2d("deconv", y, 64, 4, 2, 1, false)
+	b.InitNormal("deconv.weight", 0.001)
+	h := b.Linear("fc", b.Input("v", 500), 400)
+	b.InitKaimingNormal("fc.weight", false) // fan_in = 500
+	b.Linear("plain", h, 300)
+	g := b.Build()
+	s := InitState(g, 3)
+	for _, tc := range []struct {
+		name string
+		std  float64
+	}{
+		{"conv.weight", math.Sqrt(2.0 / (128 * 9))},
+		{"deconv.weight", 0.001},
+		{"fc.weight", math.Sqrt(2.0 / 500)},
+	} {
+		mean, std, tail := sampleStats(s.Params[tc.name])
+		n := float64(len(s.Params[tc.name].Data))
+		// The sample std of n normal draws is off by about std/sqrt(2n):
+		// 2% is over 10 of those for these sizes (over 70,000 draws).
+		if math.Abs(std-tc.std) > 0.02*tc.std || math.Abs(mean) > 5*tc.std/math.Sqrt(n) {
+			t.Errorf("%s: mean %.3g std %.4g, want 0 and %.4g", tc.name, mean, std, tc.std)
+		}
+		if tail < 0.04 || tail > 0.051 {
+			t.Errorf("%s: %.2f%% beyond 2 std, want about 4.55%% (a normal)", tc.name, 100*tail)
+		}
+	}
+	for _, v := range s.Params["conv.bias"].Data {
+		if v != 0 {
+			t.Fatalf("conv.bias %g, want 0", v)
+		}
+	}
+	// A layer the model leaves alone keeps PyTorch's default.
+	if _, std, _ := sampleStats(s.Params["plain.weight"]); math.Abs(std-1/math.Sqrt(3*400)) > 0.02/math.Sqrt(3*400) {
+		t.Errorf("plain.weight std %.4g, want uniform's %.4g", std, 1/math.Sqrt(3*400))
+	}
+	if g.Params[0].Init != "normal" || InitState(g, 3).Params["conv.weight"].Data[7] != s.Params["conv.weight"].Data[7] {
+		t.Errorf("normal init is not reproducible from the seed")
+	}
+}
+
+func TestInitRejectsWhatIsNoWeight(t *testing.T) {
+	for name, f := range map[string]func(*Builder){
+		"unknown":     func(b *Builder) { b.InitZeros("nope") },
+		"buffer":      func(b *Builder) { b.BatchNorm("bn", b.Input("x", 4)); b.InitZeros("bn.running_mean") },
+		"1-d kaiming": func(b *Builder) { b.Linear("fc", b.Input("x", 4), 2); b.InitKaimingNormal("fc.bias", false) },
+		"zero std":    func(b *Builder) { b.Linear("fc", b.Input("x", 4), 2); b.InitNormal("fc.weight", 0) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("no panic")
+				}
+			}()
+			f(NewBuilder())
+		})
+	}
+}
