@@ -32,7 +32,8 @@ N-MPJPE and per-joint MPJPE (mm), 3DPCK@150 mm and AUC (0..150 mm).
 
 2D (--2d): G is an MPII annotation JSON with head boxes (image, joints
 [16][2], joints_vis, center, scale, headbox); P is a JSON list of
-{"image","joints" [16][2]} in the same order. Reports PCKh@0.5 (%).
+{"image","joints" [16][2]} in the same order, in the annotations'
+pixel coordinates (MPII's are 1-based, MATLAB's). Reports PCKh@0.5 (%).
 
 --json prints exactly one JSON object on stdout.`
 
