@@ -55,8 +55,9 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "run %s, %s split, %d samples\n", *id, sp, n)
-	fmt.Fprintf(stdout, "  MPJPE     %8.2f mm\n  P-MPJPE   %8.2f mm\n  N-MPJPE   %8.2f mm\n  3DPCK@150 %8.3f\n  AUC       %8.3f\n",
-		ep.MPJPE, ep.PMPJPE, ep.NMPJPE, ep.PCK150, ep.AUC)
+	// Percentages for people; --json keeps fractions (README).
+	fmt.Fprintf(stdout, "  MPJPE     %8.2f mm\n  P-MPJPE   %8.2f mm\n  N-MPJPE   %8.2f mm\n  3DPCK@150 %8.1f %%\n  AUC       %8.1f %%\n",
+		ep.MPJPE, ep.PMPJPE, ep.NMPJPE, 100*ep.PCK150, 100*ep.AUC)
 	fmt.Fprintln(stdout, "per joint (mm):")
 	for j, v := range ep.PerJoint {
 		fmt.Fprintf(stdout, "  %-10s %7.1f\n", pose.JointNames[j], v)
@@ -88,7 +89,7 @@ func print2DEval(w io.Writer, id string, sp datasets.Split, n int, ep engine.Epo
 		return writeJSON(w, Eval2DJSON{N: n, ErrorPx: ep.Pixel, PCKh50: ep.PCKh, PerJointPx: ep.PerJointPx})
 	}
 	fmt.Fprintf(w, "run %s, %s split, %d samples (2D model)\n", id, sp, n)
-	fmt.Fprintf(w, "  2D error  %8.2f px\n  PCKh@0.5  %8.1f %%\n", ep.Pixel, ep.PCKh)
+	fmt.Fprintf(w, "  2D error  %8.2f px\n  PCKh@0.5  %8.1f %%\n", ep.Pixel, 100*ep.PCKh)
 	if len(ep.PerJointPx) == pose.NumJoints {
 		fmt.Fprintln(w, "per joint (px):")
 		for j, v := range ep.PerJointPx {

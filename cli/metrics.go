@@ -32,9 +32,11 @@ N-MPJPE and per-joint MPJPE (mm), 3DPCK@150 mm and AUC (0..150 mm).
 
 2D (--2d): G is an MPII annotation JSON with head boxes (image, joints
 [16][2], joints_vis, center, scale, headbox); P is a JSON list of
-{"image","joints" [16][2]} in the same order. Reports PCKh@0.5 (%).
+{"image","joints" [16][2]} in the same order, in the annotations'
+pixel coordinates (MPII's are 1-based, MATLAB's). Reports PCKh@0.5 (%).
 
---json prints exactly one JSON object on stdout.`
+Text shows 3DPCK, AUC and PCKh in percent; --json prints exactly one
+JSON object on stdout, with them as fractions (0..1).`
 
 func runMetrics(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("metrics", metricsSynopsis, stderr)
@@ -135,7 +137,8 @@ func rowLabel(path string, i int) string {
 	return fmt.Sprintf("entry %d", i)
 }
 
-// Metrics2DJSON is the --json output of the 2D (PCKh) scorer.
+// Metrics2DJSON is the --json output of the 2D (PCKh) scorer; PCKh is a
+// fraction (0..1) like the 3D scorer's pck150 and auc.
 type Metrics2DJSON struct {
 	N              int        `json:"n"`
 	PCKh50         float64    `json:"pckh50"`
@@ -192,14 +195,14 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d people (%s vs %s)\n\n", r.N, predPath, gtPath)
-	fmt.Fprintf(&b, "  PCKh@0.5    %6.2f %% (visible joints, pelvis and thorax excluded)\n\n", r.Summary)
+	fmt.Fprintf(&b, "  PCKh@0.5    %6.2f %% (visible joints, pelvis and thorax excluded)\n\n", 100*r.Summary)
 	fmt.Fprintf(&b, "  %-11s %8s %8s\n", "joint", "PCKh %", "visible")
 	for j, v := range r.PerJoint {
 		if math.IsNaN(v) { // no visible instance of the joint (null in --json)
 			fmt.Fprintf(&b, "  %-11s %8s %8d\n", pose.MPIIJointNames[j], "-", r.Visible[j])
 			continue
 		}
-		fmt.Fprintf(&b, "  %-11s %8.2f %8d\n", pose.MPIIJointNames[j], v, r.Visible[j])
+		fmt.Fprintf(&b, "  %-11s %8.2f %8d\n", pose.MPIIJointNames[j], 100*v, r.Visible[j])
 	}
 	_, err = io.WriteString(stdout, b.String())
 	return err

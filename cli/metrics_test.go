@@ -179,9 +179,15 @@ func TestMetrics2D(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 14 scored joints x 2 people - 1 invisible = 27 counted, 1 wrong.
-	if m.N != 2 || math.Abs(m.PCKh50-100*26.0/27) > 1e-9 || len(m.PerJoint) != 16 ||
-		*m.PerJoint[10] != 50 || *m.PerJoint[6] != 50 || *m.PerJoint[0] != 100 {
+	// Fractions, like the 3D scorer's pck150 (they were percentages).
+	if m.N != 2 || math.Abs(m.PCKh50-26.0/27) > 1e-9 || len(m.PerJoint) != 16 ||
+		*m.PerJoint[10] != 0.5 || *m.PerJoint[6] != 0.5 || *m.PerJoint[0] != 1 {
 		t.Fatalf("output %s", out)
+	}
+	// The table says the same in percent.
+	code, out, errs = runCLI("metrics", "--2d", "--pred", predPath, "--gt", gtPath)
+	if code != 0 || !strings.Contains(out, "PCKh@0.5     96.30 %") || !strings.Contains(out, "r_wrist        50.00") {
+		t.Fatalf("table: exit %d, err %q:\n%s", code, errs, out)
 	}
 	// A joint visible in nobody has no PCKh: "-" in the table, not NaN.
 	gts[0].JointsVis[0] = 0 // r_ankle now invisible in both people

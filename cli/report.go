@@ -169,8 +169,8 @@ func writeReportMD(w io.Writer, r reportJSON) {
 	fmt.Fprintln(w, "| Pipeline | Method | N | MPJPE (mm) | P-MPJPE (mm) | 3DPCK@150 | AUC | seed MPJPE (mm) | runs |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---|")
 	for _, x := range r.Rows {
-		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %.3f | %.3f | %s | %s |\n", x.Pipeline, x.Method, x.N, x.MPJPE, x.PMPJPE,
-			x.PCK150, x.AUC, seedCell(x.SeedMM), strings.Join(x.Runs, ", "))
+		fmt.Fprintf(w, "| %s | %s | %d | %.2f | %.2f | %s | %s | %s | %s |\n", x.Pipeline, x.Method, x.N, x.MPJPE, x.PMPJPE,
+			pct(x.PCK150), pct(x.AUC), seedCell(x.SeedMM), strings.Join(x.Runs, ", "))
 	}
 	fmt.Fprintln(w, "\nPer-joint MPJPE (mm):")
 	fmt.Fprintln(w)

@@ -52,8 +52,10 @@ func TestReportFormats(t *testing.T) {
 	r := sampleReport()
 	var md bytes.Buffer
 	writeReportMD(&md, r)
-	for _, want := range []string{"| A | Baseline (x, y, z) | 512 | 151.25 | 99.50 | 0.610 | 0.300 | 149.81 | baseline-1 |",
-		"| G | IR (x, y) + SH -> SB (z) | 512 | 80.50 | 60.25 | 0.900 | 0.500 | 60.82 | sh-1, sb-1, ir-1 |",
+	// 3DPCK and AUC in percent for people (they read 0.610 here and
+	// "61.0 %" in metrics); the JSON below keeps fractions.
+	for _, want := range []string{"| A | Baseline (x, y, z) | 512 | 151.25 | 99.50 | 61.0 % | 30.0 % | 149.81 | baseline-1 |",
+		"| G | IR (x, y) + SH -> SB (z) | 512 | 80.50 | 60.25 | 90.0 % | 50.0 % | 60.82 | sh-1, sb-1, ir-1 |",
 		"| Pipeline | Hip | RHip |", "| G | 0.0 | 10.0 | 20.0 |", "- B: no row (no finished runs)"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())

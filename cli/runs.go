@@ -313,14 +313,14 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		return epochTable("2D ERROR\tPCKh@0.5", func(ep engine.EpochInfo) string {
 			pckh := "-" // none (stores older than the 2D columns did not keep it)
 			if ep.PCKh > 0 {
-				pckh = fmt.Sprintf("%.1f %%", ep.PCKh)
+				pckh = pct(ep.PCKh)
 			}
 			return fmt.Sprintf("%.4g\t%.4g\t%s\t%s", ep.TrainLoss, ep.ValLoss, valText(ep.Pixel, true), pckh)
 		})
 	}
 	if len(eps) > 0 {
-		epochTable("MPJPE\tP-MPJPE\tPCK150\tAUC", func(ep engine.EpochInfo) string {
-			return fmt.Sprintf("%.4f\t%.4f\t%s\t%s\t%.3f\t%.3f", ep.TrainLoss, ep.ValLoss, mm(ep.MPJPE), mm(ep.PMPJPE), ep.PCK150, ep.AUC)
+		epochTable("MPJPE\tP-MPJPE\t3DPCK@150\tAUC", func(ep engine.EpochInfo) string {
+			return fmt.Sprintf("%.4f\t%.4f\t%s\t%s\t%s\t%s", ep.TrainLoss, ep.ValLoss, mm(ep.MPJPE), mm(ep.PMPJPE), pct(ep.PCK150), pct(ep.AUC))
 		})
 		last := eps[len(eps)-1]
 		if len(last.PerJoint) == pose.NumJoints {

@@ -368,6 +368,15 @@ func (p *printer) line(format string, a ...any) {
 	fmt.Fprintf(p.w, format+"\n", a...)
 }
 
+// pct shows a fraction (0..1, as JSON and the run store keep 3DPCK, AUC
+// and PCKh) to people as a percentage, "87.3 %".
+func pct(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f %%", 100*x)
+}
+
 func mm(x float64) string {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return "-"
@@ -419,10 +428,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			best = " (best)"
 		}
 		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
-			p.line("epoch %d step %d: train loss %.4g, val 2D error %.1f px%s, PCKh@0.5 %.1f%%", x.Epoch+1, x.Step, x.TrainLoss, x.Pixel, best, x.PCKh)
+			p.line("epoch %d step %d: train loss %.4g, val 2D error %.1f px%s, PCKh@0.5 %s", x.Epoch+1, x.Step, x.TrainLoss, x.Pixel, best, pct(x.PCKh))
 			break
 		}
-		p.line("epoch %d step %d: train loss %.4f, val MPJPE %s%s, P-MPJPE %s, PCK150 %.3f", x.Epoch+1, x.Step, x.TrainLoss, mm(x.MPJPE), best, mm(x.PMPJPE), x.PCK150)
+		p.line("epoch %d step %d: train loss %.4f, val MPJPE %s%s, P-MPJPE %s, 3DPCK@150 %s", x.Epoch+1, x.Step, x.TrainLoss, mm(x.MPJPE), best, mm(x.PMPJPE), pct(x.PCK150))
 	case engine.EvState:
 		switch ev.State.To {
 		case engine.Running, engine.Queued, engine.Finished, engine.Failed:

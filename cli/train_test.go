@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"os"
@@ -98,6 +99,25 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	}
 	if ev["mpjpe_mm"].(float64) != last["best_val_mpjpe_mm"].(float64) {
 		t.Fatalf("eval MPJPE %v differs from the run's best %v", ev["mpjpe_mm"], last["best_val_mpjpe_mm"])
+	}
+	// JSON keeps 3DPCK and AUC as fractions (0..1), people read them as
+	// percentages, the same numbers everywhere (eval printed "3DPCK@150
+	// 0.873" where metrics printed "87.3 %").
+	pck, auc := ev["pck150"].(float64), ev["auc"].(float64)
+	if !(pck > 0 && pck <= 1 && auc > 0 && auc <= 1) {
+		t.Fatalf("eval --json pck150 %v auc %v, want fractions", pck, auc)
+	}
+	text, _, _ := trainCLI(t, "eval", "--run", id, "--runs-dir", dir)
+	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", dir)
+	for _, c := range []struct{ name, out, want string }{
+		{"eval", text, fmt.Sprintf("3DPCK@150 %8.1f %%", 100*pck)},
+		{"eval", text, fmt.Sprintf("AUC       %8.1f %%", 100*auc)},
+		{"runs show", show, fmt.Sprintf("%.1f %%", 100*pck)},
+		{"runs show", show, fmt.Sprintf("%.1f %%", 100*auc)},
+	} {
+		if !strings.Contains(c.out, c.want) {
+			t.Errorf("%s lacks %q:\n%s", c.name, c.want, c.out)
+		}
 	}
 	csv := filepath.Join(dir, "val.csv")
 	if _, errs, code = trainCLI(t, "export", "--run", id, "--split", "val", "--format", "csv", "--out", csv, "--runs-dir", dir); code != 0 {
@@ -361,6 +381,10 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	var m map[string]any
 	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil {
 		t.Errorf("eval --json of a 2D run: %q %v", evj, err)
+	}
+	// pckh50 is a fraction like pck150; the text shows it in percent.
+	if p, ok := m["pckh50"].(float64); !ok || p < 0 || p > 1 || !strings.Contains(ev, fmt.Sprintf("PCKh@0.5  %8.1f %%", 100*p)) {
+		t.Errorf("eval pckh50 %v (a fraction?) against its text:\n%s", m["pckh50"], ev)
 	}
 	for _, text := range []string{ls, show, cmp, ev} {
 		if !strings.Contains(text, " px") || strings.Contains(text, "0 mm") {

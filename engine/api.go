@@ -167,7 +167,7 @@ type EpochInfo struct {
 	PerJoint   []float64          `json:"per_joint_mm"`
 	PerAction  map[string]float64 `json:"per_action_mm,omitempty"`
 	Pixel      float64            `json:"val_px,omitempty"`       // 2D models: mean joint error, px
-	PCKh       float64            `json:"val_pckh50,omitempty"`   // 2D models: PCKh@0.5, percent
+	PCKh       float64            `json:"val_pckh50,omitempty"`   // 2D models: PCKh@0.5, a fraction like val_pck150
 	PerJointPx []float64          `json:"per_joint_px,omitempty"` // 2D models
 	Best       bool               `json:"best"`
 	Samples    []PoseSample       `json:"-"` // a few validation samples for skeleton views

@@ -38,10 +38,10 @@ func logLine(ev Event) string {
 		x := ev.Epoch
 		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
 			return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val 2D error %s, PCKh@0.5 %.1f %%, best %v",
-				x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.Pixel, "px"), x.PCKh, x.Best)
+				x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.Pixel, "px"), 100*x.PCKh, x.Best)
 		}
-		return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %s, P-MPJPE %s, PCK150 %.3f, AUC %.3f, best %v",
-			x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.MPJPE, "mm"), logNum(x.PMPJPE, "mm"), x.PCK150, x.AUC, x.Best)
+		return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %s, P-MPJPE %s, 3DPCK@150 %.1f %%, AUC %.1f %%, best %v",
+			x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.MPJPE, "mm"), logNum(x.PMPJPE, "mm"), 100*x.PCK150, 100*x.AUC, x.Best)
 	case EvCheckpoint:
 		return fmt.Sprintf("checkpoint %s at step %d (best %v)", filepath.Base(ev.Ckpt.Path), ev.Ckpt.Step, ev.Ckpt.Best)
 	case EvState:

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -34,8 +35,10 @@ import (
 //	requests(run, action, time, pid)  -- pause/resume/stop asked of the process training a run
 //
 // Times are Unix seconds (float). per_joint_mm, per_action_mm and
-// per_joint_px are JSON. Several poselab processes may share a runs
-// directory: each one trains the runs it holds the lock of
+// per_joint_px are JSON. val_pck150, val_auc and val_pckh50 are fractions
+// (0..1); stores whose val_pckh50 held percentages (user_version 0) are
+// converted on open (migrateUnits). Several poselab processes may share a
+// runs directory: each one trains the runs it holds the lock of
 // (runs/<id>/.lock, which names its pid), and follows the others' runs
 // through these tables (see watch.go).
 type store struct {
@@ -81,13 +84,60 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
 	}
+	if err := migrateUnits(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
+	}
 	return &store{dir: dir, db: db}, nil
 }
 
 // epochColumns2D hold a 2D model's validation (mean joint error in px,
-// PCKh@0.5 in percent, per-joint px). Stores written before they existed
+// PCKh@0.5 as a fraction, per-joint px). Stores written before they existed
 // get them added on open; their old rows read as 0 and empty.
 var epochColumns2D = [][2]string{{"val_px", "REAL"}, {"val_pckh50", "REAL"}, {"per_joint_px", "TEXT"}}
+
+// storeVersion is the run store's PRAGMA user_version: 0, val_pckh50 in
+// percent (0..100) while val_pck150 and val_auc were fractions; 1, all
+// three fractions (0..1), as JSON output has them.
+const storeVersion = 1
+
+// migrateUnits brings an older store's numbers to storeVersion's units.
+// BEGIN IMMEDIATE takes the write lock before reading the version, so two
+// processes opening the same old store convert it once, not twice.
+func migrateUnits(db *sql.DB) error {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var v int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v >= storeVersion {
+		return nil // the common case: no write lock taken
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	err = func() error {
+		if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v >= storeVersion {
+			return err
+		}
+		if _, err := conn.ExecContext(ctx, "UPDATE epochs SET val_pckh50 = val_pckh50 / 100 WHERE val_pckh50 IS NOT NULL"); err != nil {
+			return fmt.Errorf("converting val_pckh50 to a fraction: %w", err)
+		}
+		_, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", storeVersion))
+		return err
+	}()
+	if err != nil {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
 
 // addMissingColumns adds the columns table lacks (SQLite has no ADD
 // COLUMN IF NOT EXISTS).

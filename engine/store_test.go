@@ -25,6 +25,11 @@ func TestStoreKeeps2DEpochs(t *testing.T) {
 INSERT INTO epochs VALUES('sb-1', 0, 10, 1, 1, 80, 60, 70, 0.5, 0.3, '[1,2]', '{}', 1, 0);`); err != nil {
 		t.Fatal(err)
 	}
+	// A 2D epoch as the next version wrote it: PCKh in percent.
+	if _, err := old.Exec(`ALTER TABLE epochs ADD COLUMN val_px REAL; ALTER TABLE epochs ADD COLUMN val_pckh50 REAL; ALTER TABLE epochs ADD COLUMN per_joint_px TEXT;
+INSERT INTO epochs VALUES('sh-0', 0, 10, 1, 1, NULL, NULL, NULL, NULL, NULL, '[]', '{}', 1, 0, 30.5, 43.25, '[1]');`); err != nil {
+		t.Fatal(err)
+	}
 	old.Close()
 	for reopen := 0; reopen < 2; reopen++ { // the second open finds the columns there
 		st, err := openStore(dir)
@@ -32,7 +37,7 @@ INSERT INTO epochs VALUES('sb-1', 0, 10, 1, 1, 80, 60, 70, 0.5, 0.3, '[1,2]', '{
 			t.Fatal(err)
 		}
 		if reopen == 0 {
-			if err := st.addEpoch("sh-1", &EpochInfo{Epoch: 0, Step: 5, TrainLoss: 0.1, Pixel: 12.5, PCKh: 61.25, PerJointPx: []float64{1, 2, 3}, Best: true}); err != nil {
+			if err := st.addEpoch("sh-1", &EpochInfo{Epoch: 0, Step: 5, TrainLoss: 0.1, Pixel: 12.5, PCKh: 0.6125, PerJointPx: []float64{1, 2, 3}, Best: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -40,14 +45,23 @@ INSERT INTO epochs VALUES('sb-1', 0, 10, 1, 1, 80, 60, 70, 0.5, 0.3, '[1,2]', '{
 		if err != nil || len(sh) != 1 {
 			t.Fatalf("epochs: %v %v", sh, err)
 		}
-		if e := sh[0]; e.Pixel != 12.5 || e.PCKh != 61.25 || !slices.Equal(e.PerJointPx, []float64{1, 2, 3}) {
+		if e := sh[0]; e.Pixel != 12.5 || e.PCKh != 0.6125 || !slices.Equal(e.PerJointPx, []float64{1, 2, 3}) {
 			t.Errorf("2D epoch read back as px %v PCKh %v per joint %v", e.Pixel, e.PCKh, e.PerJointPx)
+		}
+		// The old percentage reads as a fraction like val_pck150, once:
+		// the second open leaves it alone.
+		sh0, err := st.epochs("sh-0")
+		if err != nil || len(sh0) != 1 {
+			t.Fatalf("old 2D epochs: %v %v", sh0, err)
+		}
+		if e := sh0[0]; e.Pixel != 30.5 || math.Abs(e.PCKh-0.4325) > 1e-12 {
+			t.Errorf("old 2D epoch (open %d) read back as px %v PCKh %v, want 30.5 px, 0.4325", reopen+1, e.Pixel, e.PCKh)
 		}
 		sb, err := st.epochs("sb-1")
 		if err != nil || len(sb) != 1 {
 			t.Fatalf("old epochs: %v %v", sb, err)
 		}
-		if e := sb[0]; e.MPJPE != 80 || e.Pixel != 0 || e.PCKh != 0 || e.PerJointPx != nil || !slices.Equal(e.PerJoint, []float64{1, 2}) {
+		if e := sb[0]; e.MPJPE != 80 || e.PCK150 != 0.5 || e.AUC != 0.3 || e.Pixel != 0 || e.PCKh != 0 || e.PerJointPx != nil || !slices.Equal(e.PerJoint, []float64{1, 2}) {
 			t.Errorf("old 3D epoch read back as %+v", e)
 		}
 		st.close()

@@ -142,7 +142,7 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(info.Pixel > 0 && info.Pixel < 2*200*1.2/32) || len(info.PerJointPx) != 17 || info.PCKh != 100 {
+	if !(info.Pixel > 0 && info.Pixel < 2*200*1.2/32) || len(info.PerJointPx) != 17 || info.PCKh != 1 {
 		t.Fatalf("px %.2f, PCKh %.1f, per joint %v", info.Pixel, info.PCKh, info.PerJointPx)
 	}
 	if len(info.Samples) != shShown || info.Samples[0].Image == nil || len(info.Samples[0].GT2D) != 17 {
@@ -166,7 +166,7 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(base.Pixel > 5*info.Pixel) || base.PCKh >= 50 {
+	if !(base.Pixel > 5*info.Pixel) || base.PCKh >= 0.5 {
 		t.Fatalf("mean-pose baseline px %.1f PCKh %.1f vs targets px %.2f", base.Pixel, base.PCKh, info.Pixel)
 	}
 }
@@ -328,7 +328,7 @@ func TestSHTaskPCKhWithoutMPIIHeadBoxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 14 scored joints per person (pelvis and thorax left out), 2 wrong.
-	if want := 100 * 12.0 / 14; math.Abs(info.PCKh-want) > 1e-9 {
+	if want := 12.0 / 14; math.Abs(info.PCKh-want) > 1e-9 {
 		t.Fatalf("PCKh %.4f, want %.4f", info.PCKh, want)
 	}
 }

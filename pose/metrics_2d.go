@@ -26,7 +26,8 @@ type MPIIPerson struct {
 	HeadBox [2]Vec2                // [[x1,y1],[x2,y2]] px
 }
 
-// PCKhReport is the result of PCKh@alpha; percentages (0..100).
+// PCKhReport is the result of PCKh@alpha; fractions (0..1), like
+// Report's PCK150 and AUC (text output shows them as percentages).
 type PCKhReport struct {
 	N        int // people
 	Alpha    float64
@@ -66,7 +67,7 @@ func PCKh(pred [][NumMPIIJoints]Vec2, gt []MPIIPerson, alpha float64) PCKhReport
 	for j := 0; j < NumMPIIJoints; j++ {
 		r.PerJoint[j] = math.NaN()
 		if r.Visible[j] > 0 {
-			r.PerJoint[j] = 100 * float64(correct[j]) / float64(r.Visible[j])
+			r.PerJoint[j] = float64(correct[j]) / float64(r.Visible[j])
 		}
 		if j == MPIIPelvis || j == MPIIThorax {
 			continue
@@ -76,7 +77,7 @@ func PCKh(pred [][NumMPIIJoints]Vec2, gt []MPIIPerson, alpha float64) PCKhReport
 	}
 	r.Summary = math.NaN()
 	if visSum > 0 {
-		r.Summary = 100 * float64(okSum) / float64(visSum)
+		r.Summary = float64(okSum) / float64(visSum)
 	}
 	return r
 }

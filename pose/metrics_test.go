@@ -270,10 +270,11 @@ func TestPCKhHandCase(t *testing.T) {
 	pred[15][0] += 500
 	r := PCKh([][NumMPIIJoints]Vec2{pred}, []MPIIPerson{gt}, 0.5)
 	// Summary: 14 joints minus invisible l_wrist = 13 counted, 12 right.
-	if !near(r.Summary, 100*12.0/13, 1e-9) {
-		t.Fatalf("PCKh summary %v, want %v", r.Summary, 100*12.0/13)
+	// A fraction, like Report's PCK150 (it was a percentage: 92.3).
+	if !near(r.Summary, 12.0/13, 1e-9) {
+		t.Fatalf("PCKh summary %v, want %v", r.Summary, 12.0/13)
 	}
-	if r.PerJoint[0] != 0 || r.PerJoint[1] != 100 || r.PerJoint[MPIIPelvis] != 0 || r.PerJoint[MPIIThorax] != 100 {
+	if r.PerJoint[0] != 0 || r.PerJoint[1] != 1 || r.PerJoint[MPIIPelvis] != 0 || r.PerJoint[MPIIThorax] != 1 {
 		t.Fatalf("per-joint %v", r.PerJoint)
 	}
 	if !math.IsNaN(r.PerJoint[15]) || r.Visible[15] != 0 {

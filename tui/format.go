@@ -48,6 +48,14 @@ func fmtSI(v float64) string {
 // (EpochInfo.Epoch), people and the CLI from 1, as the runs list's "8/8".
 func epochNo(e int) int { return e + 1 }
 
+// fmtPct shows a fraction (0..1) as a percentage, "87.3 %".
+func fmtPct(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f %%", 100*v)
+}
+
 func fmtNum(v float64) string {
 	if math.IsNaN(v) {
 		return "–"

@@ -153,17 +153,19 @@ func summaryLines(ep *engine.EpochInfo) []string {
 	if ep.NMPJPE > 0 {
 		add("N-MPJPE", fmtMM(ep.NMPJPE)+" mm")
 	}
+	// The run's numbers keep 3DPCK, AUC and PCKh as fractions (0..1); people
+	// read percentages, as in the CLI.
 	if ep.PCK150 > 0 {
-		add("PCK@150mm", fmtNum(ep.PCK150))
+		add("3DPCK@150", fmtPct(ep.PCK150))
 	}
 	if ep.AUC > 0 {
-		add("AUC", fmtNum(ep.AUC))
+		add("AUC", fmtPct(ep.AUC))
 	}
 	if ep.Pixel > 0 {
 		add("2D error", fmtNum(ep.Pixel)+" px")
 	}
 	if ep.PCKh > 0 {
-		add("PCKh@0.5", fmtNum(ep.PCKh)+" %")
+		add("PCKh@0.5", fmtPct(ep.PCKh))
 	}
 	if ep.ValLoss != 0 {
 		add("val loss", fmtNum(ep.ValLoss))

@@ -2,8 +2,18 @@
 // ETH Machine Perception 2021, mmpose and Simple Baselines: a list of
 // people with `image`, `center` [2], `scale` (box size / 200 px),
 // `joints` [16][2] px, `joints_vis` [16] and, in evaluation files,
-// `headbox` [[x1,y1],[x2,y2]]. Coordinates are kept exactly as stored
-// (MPII's own pixel convention); nothing is shifted.
+// `headbox` [[x1,y1],[x2,y2]].
+//
+// Pixel convention: these files keep the original MPII annotations'
+// MATLAB coordinates, 1-based (the centre of an image's top-left pixel is
+// (1, 1)); the readers of the format (Simple Baselines, HRNet, mmpose)
+// subtract 1 from center and joints on read and add it back before
+// scoring with the official tools. poselab's pixels are 0-based (pixel x
+// shows coordinate x, as the crops and the synthetic renderer have it),
+// so Load and ParsePredictions subtract 1 from every coordinate (center,
+// joints, headbox) and Marshal adds it back: a file poselab writes is in
+// the same convention as the real files, and reads back onto the same
+// pixels.
 package mpii
 
 import (
@@ -73,7 +83,7 @@ func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: person %d (%s): center has a null", name, i, r.Image)
 		}
-		r.Center = pose.Vec2{center[0], center[1]}
+		r.Center = fromFile(center[0], center[1])
 		if p.Scale == nil || !(*p.Scale > 0) {
 			return nil, fmt.Errorf("%s: person %d (%s): scale missing or not positive", name, i, r.Image)
 		}
@@ -89,7 +99,7 @@ func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s: person %d (%s): joint %d has a null", name, i, r.Image, j)
 			}
-			r.Joints[j] = pose.Vec2{xy[0], xy[1]}
+			r.Joints[j] = fromFile(xy[0], xy[1])
 		}
 		if len(p.JointsVis) != pose.NumMPIIJoints {
 			return nil, fmt.Errorf("%s: person %d (%s): joints_vis has %d entries, want %d", name, i, r.Image, len(p.JointsVis), pose.NumMPIIJoints)
@@ -108,13 +118,53 @@ func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
 			if !okA || !okB {
 				return nil, fmt.Errorf("%s: person %d (%s): headbox has a null", name, i, r.Image)
 			}
-			r.HeadBox = [2]pose.Vec2{{a[0], a[1]}, {b[0], b[1]}}
+			r.HeadBox = [2]pose.Vec2{fromFile(a[0], a[1]), fromFile(b[0], b[1])}
 			if !HasHeadBox(*r) {
 				return nil, fmt.Errorf("%s: person %d (%s): empty headbox", name, i, r.Image)
 			}
 		}
 	}
 	return out, nil
+}
+
+// fileOrigin is where the files' coordinates start: 1, MATLAB's first
+// pixel (see the package comment).
+const fileOrigin = 1
+
+// fromFile turns a file's (1-based) coordinates into poselab's 0-based
+// pixels.
+func fromFile(x, y float64) pose.Vec2 { return pose.Vec2{x - fileOrigin, y - fileOrigin} }
+
+// toFile is the inverse of fromFile.
+func toFile(p pose.Vec2) [2]float64 { return [2]float64{p[0] + fileOrigin, p[1] + fileOrigin} }
+
+// fileJSON is one person as Marshal writes it.
+type fileJSON struct {
+	Image     string         `json:"image"`
+	Center    [2]float64     `json:"center"`
+	Scale     float64        `json:"scale"`
+	Joints    [][2]float64   `json:"joints"`
+	JointsVis []float64      `json:"joints_vis"`
+	HeadBox   *[2][2]float64 `json:"headbox,omitempty"`
+}
+
+// Marshal writes records as an MPII annotation file (the layout Load
+// reads), in the files' 1-based coordinates. A record without a usable
+// head box is written without "headbox" (an empty one would not load).
+func Marshal(recs []datasets.MPIIRecord) ([]byte, error) {
+	out := make([]fileJSON, len(recs))
+	for i, r := range recs {
+		o := fileJSON{Image: r.Image, Center: toFile(r.Center), Scale: r.Scale,
+			Joints: make([][2]float64, len(r.Joints)), JointsVis: r.Vis[:]}
+		for j, p := range r.Joints {
+			o.Joints[j] = toFile(p)
+		}
+		if HasHeadBox(r) {
+			o.HeadBox = &[2][2]float64{toFile(r.HeadBox[0]), toFile(r.HeadBox[1])}
+		}
+		out[i] = o
+	}
+	return json.Marshal(out)
 }
 
 // HasHeadBox tells whether a record has a usable head box (PCKh needs one).
@@ -128,7 +178,9 @@ type Prediction struct {
 	Joints [pose.NumMPIIJoints]pose.Vec2
 }
 
-// ParsePredictions reads a JSON list of {"image", "joints" [16][2]}.
+// ParsePredictions reads a JSON list of {"image", "joints" [16][2]}, in
+// the annotation files' 1-based coordinates (what the official MPII
+// evaluation takes), like Parse.
 func ParsePredictions(data []byte, name string) ([]Prediction, error) {
 	var raw []struct {
 		Image  *string      `json:"image"`
@@ -154,7 +206,7 @@ func ParsePredictions(data []byte, name string) ([]Prediction, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s: entry %d (%s): joint %d has a null", name, i, *p.Image, j)
 			}
-			out[i].Joints[j] = pose.Vec2{xy[0], xy[1]}
+			out[i].Joints[j] = fromFile(xy[0], xy[1])
 		}
 	}
 	return out, nil

@@ -2,10 +2,13 @@ package mpii
 
 import (
 	"encoding/json"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"poselab/datasets"
 	"poselab/pose"
 )
 
@@ -17,11 +20,13 @@ func TestLoadsMMPoseSample(t *testing.T) {
 	if len(recs) != 5 {
 		t.Fatalf("%d people, want 5", len(recs))
 	}
+	// The file has center [966, 340] and r_ankle [804, 711]: MATLAB's
+	// 1-based pixels, which land on 0-based pixel 965, 339 and 803, 710.
 	r := recs[0]
-	if r.Image != "005808361.jpg" || r.Center != (pose.Vec2{966, 340}) || r.Scale != 4.718488 {
+	if r.Image != "005808361.jpg" || r.Center != (pose.Vec2{965, 339}) || r.Scale != 4.718488 {
 		t.Fatalf("person 0: %+v", r)
 	}
-	if r.Joints[0] != (pose.Vec2{804, 711}) || r.Joints[1] != (pose.Vec2{816, 510}) {
+	if r.Joints[0] != (pose.Vec2{803, 710}) || r.Joints[1] != (pose.Vec2{815, 509}) {
 		t.Fatalf("person 0 joints %v", r.Joints[:2])
 	}
 	// People 2 and 3 have both ankles (r_ankle 0, l_ankle 5) unannotated.
@@ -50,16 +55,96 @@ func TestHeadBoxAndPredictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !HasHeadBox(recs[0]) || pose.HeadSize(recs[0].HeadBox) != 30 {
+	if !HasHeadBox(recs[0]) || pose.HeadSize(recs[0].HeadBox) != 30 || recs[0].HeadBox[1] != (pose.Vec2{29, 39}) {
 		t.Fatalf("head box %v", recs[0].HeadBox)
 	}
+	// Predictions are in the annotations' 1-based pixels too: the same
+	// numbers land on the same 0-based pixel.
 	preds, err := ParsePredictions([]byte(`[{"image":"a.jpg","joints":`+pts(16)+`}]`), "p.json")
-	if err != nil || preds[0].Image != "a.jpg" || preds[0].Joints[3] != (pose.Vec2{3, 6}) {
+	if err != nil || preds[0].Image != "a.jpg" || preds[0].Joints[3] != (pose.Vec2{2, 5}) || preds[0].Joints[3] != recs[0].Joints[3] {
 		t.Fatalf("predictions %v %v", preds, err)
 	}
 	nulls := strings.Replace(pts(16), "[3,6]", "[3,null]", 1)
 	if _, err := ParsePredictions([]byte(`[{"image":"a.jpg","joints":`+nulls+`}]`), "p.json"); err == nil || !strings.Contains(err.Error(), "joint 3 has a null") {
 		t.Fatalf("a null coordinate read as 0: %v", err)
+	}
+}
+
+// Marshal writes what the real files hold: the real mmpose sample, read
+// and written again, gives back its own numbers (1-based, MATLAB's
+// pixels), not numbers one pixel up and left of them.
+func TestMarshalWritesTheFilesConvention(t *testing.T) {
+	data, err := os.ReadFile("testdata/test_mpii.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := Parse(data, "test_mpii.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type file struct {
+		Image     string         `json:"image"`
+		Center    [2]float64     `json:"center"`
+		Scale     float64        `json:"scale"`
+		Joints    [][2]float64   `json:"joints"`
+		JointsVis []float64      `json:"joints_vis"`
+		HeadBox   *[2][2]float64 `json:"headbox"`
+	}
+	var want, got []file
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d people written, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Image != w.Image || g.Center != w.Center || g.Scale != w.Scale || !slices.Equal(g.Joints, w.Joints) || !slices.Equal(g.JointsVis, w.JointsVis) {
+			t.Fatalf("person %d written as\n%+v\nthe file has\n%+v", i, g, w)
+		}
+		if g.HeadBox != nil { // the sample has none; an empty one would not load
+			t.Fatalf("person %d: headbox %v written for a record without one", i, *g.HeadBox)
+		}
+	}
+}
+
+// What Marshal writes, Parse reads back onto the same pixels (fractional,
+// negative and off-image coordinates included), head boxes too.
+func TestMarshalRoundTrip(t *testing.T) {
+	r := datasets.MPIIRecord{ID: 0, Image: "x/y.jpg", Center: pose.Vec2{0.25, 719.5}, Scale: 1.75,
+		HeadBox: [2]pose.Vec2{{-0.5, 3.125}, {40.75, 44}}}
+	for j := range r.Joints {
+		r.Joints[j] = pose.Vec2{0.1*float64(j) - 0.7, 1279.9 - 13.3*float64(j)}
+		r.Vis[j] = float64(j % 2)
+	}
+	noBox := r
+	noBox.ID, noBox.HeadBox = 1, [2]pose.Vec2{}
+	data, err := Marshal([]datasets.MPIIRecord{r, noBox})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(data, "out.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(a, b pose.Vec2) bool { return math.Abs(a[0]-b[0]) < 1e-9 && math.Abs(a[1]-b[1]) < 1e-9 }
+	for i, want := range []datasets.MPIIRecord{r, noBox} {
+		g := back[i]
+		ok := g.ID == want.ID && g.Image == want.Image && g.Scale == want.Scale && g.Vis == want.Vis &&
+			near(g.Center, want.Center) && near(g.HeadBox[0], want.HeadBox[0]) && near(g.HeadBox[1], want.HeadBox[1])
+		for j := range want.Joints {
+			ok = ok && near(g.Joints[j], want.Joints[j])
+		}
+		if !ok {
+			t.Fatalf("record %d read back as\n%+v\nwant\n%+v", i, g, want)
+		}
 	}
 }
 
@@ -104,12 +189,11 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		// What parses re-encodes to the same records.
-		var again []map[string]any
-		for _, r := range recs {
-			again = append(again, map[string]any{"image": r.Image, "center": r.Center, "scale": r.Scale, "joints": r.Joints, "joints_vis": r.Vis})
+		// What parses, Marshal writes and Parse reads back.
+		b, err := Marshal(recs)
+		if err != nil {
+			return // an infinite coordinate has no JSON
 		}
-		b, _ := json.Marshal(again)
 		back, err := Parse(b, "again")
 		if err != nil || len(back) != len(recs) {
 			t.Fatalf("re-parse: %v", err)

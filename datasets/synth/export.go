@@ -3,7 +3,6 @@ package synth
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image/jpeg"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"codeberg.org/sbinet/npyio/npz"
 
 	"poselab/datasets"
+	"poselab/datasets/mpii"
 	"poselab/datasets/synth/pywrite"
 	"poselab/internal/atomicfile"
 	"poselab/pose"
@@ -224,21 +224,11 @@ func flat33(m [3][3]float64) []float64 {
 	return []float64{m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], m[2][0], m[2][1], m[2][2]}
 }
 
-type mpiiJSON struct {
-	Image     string        `json:"image"`
-	Center    [2]float64    `json:"center"`
-	Scale     float64       `json:"scale"`
-	Joints    [][2]float64  `json:"joints"`
-	JointsVis []float64     `json:"joints_vis"`
-	HeadBox   [2][2]float64 `json:"headbox"`
-}
-
+// writeMPIIJSON writes MPII people in the real files' 1-based
+// coordinates (mpii.Marshal), which mmpose and Simple Baselines shift by
+// -1 on read as they do for the real annotations.
 func writeMPIIJSON(path string, recs []datasets.MPIIRecord) error {
-	out := make([]mpiiJSON, len(recs))
-	for i, r := range recs {
-		out[i] = mpiiJSON{Image: r.Image, Center: r.Center, Scale: r.Scale, Joints: r.Joints[:], JointsVis: r.Vis[:], HeadBox: r.HeadBox}
-	}
-	data, err := json.Marshal(out)
+	data, err := mpii.Marshal(recs)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package synth
 
 import (
+	"encoding/json"
 	"image/jpeg"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +119,32 @@ func TestExportETHRoundTrip(t *testing.T) {
 		want, _ := d.MPII(s)
 		if len(got) != len(want) {
 			t.Fatalf("MPII %s: %d people, want %d", s, len(got), len(want))
+		}
+		// The file holds MATLAB's 1-based pixels, as the real MPII
+		// annotations do (mmpose subtracts 1 on read): our 0-based
+		// pixel x is written as x + 1.
+		var raw []struct {
+			Center  [2]float64    `json:"center"`
+			Joints  [][2]float64  `json:"joints"`
+			HeadBox [2][2]float64 `json:"headbox"`
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "mpii", "annot", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &raw); err != nil || len(raw) != len(want) {
+			t.Fatalf("MPII %s: %v", s, err)
+		}
+		for i, w := range want {
+			r := raw[i]
+			for j, p := range w.Joints {
+				if math.Abs(r.Joints[j][0]-(p[0]+1)) > 1e-9 || math.Abs(r.Joints[j][1]-(p[1]+1)) > 1e-9 {
+					t.Fatalf("MPII %s person %d joint %d written as %v, want pixel %v + 1", s, i, j, r.Joints[j], p)
+				}
+			}
+			if math.Abs(r.Center[0]-(w.Center[0]+1)) > 1e-9 || math.Abs(r.HeadBox[1][1]-(w.HeadBox[1][1]+1)) > 1e-9 {
+				t.Fatalf("MPII %s person %d: center %v head box %v written for %v %v", s, i, r.Center, r.HeadBox, w.Center, w.HeadBox)
+			}
 		}
 		for i := range want {
 			if got[i] != want[i] {
