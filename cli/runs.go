@@ -14,11 +14,16 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, pause, resume and stop runs", Run: runRuns})
+	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, watch, pause, resume and stop runs", Run: runRuns})
 }
 
 const runsSynopsis = `runs ls|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+       runs watch RUN... [--json] [--runs-dir DIR]
        runs pause|resume|stop RUN... [--runs-dir DIR]
+
+watch follows runs that another poselab process trains until they end,
+with the progress lines (or JSON events) of poselab train; Ctrl-C stops
+watching, not the runs.
 
 pause, resume and stop steer runs that another poselab process trains
 (poselab train, the workbench, poselab serve): the request goes through the
@@ -58,12 +63,12 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if len(ids) < 2 {
 			return Usagef("runs compare takes two or more run IDs")
 		}
-	case "rm", "pause", "resume", "stop":
+	case "rm", "pause", "resume", "stop", "watch":
 		if len(ids) == 0 {
 			return Usagef("runs %s takes one or more run IDs", sub)
 		}
 	default:
-		return Usagef("unknown runs command %q (ls, show, compare, rm, pause, resume, stop)", sub)
+		return Usagef("unknown runs command %q (ls, show, compare, rm, watch, pause, resume, stop)", sub)
 	}
 	if err := existingRunsDir(*runsDir); err != nil {
 		if sub != "ls" {
@@ -81,7 +86,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	// Only the steering commands follow other processes' runs: they wait
 	// for the state change their request asks for.
 	watchEvery := time.Duration(-1)
-	if steer := runsSteer[sub]; steer.do != nil {
+	if steer := runsSteer[sub]; steer.do != nil || sub == "watch" {
 		watchEvery = 100 * time.Millisecond
 	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir, WatchEvery: watchEvery})
@@ -104,6 +109,8 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return showRun(stdout, e, infos[0], *asJSON)
 	case "compare":
 		return compareRuns(stdout, e, infos, *asJSON)
+	case "watch":
+		return watchOthers(e, infos, *asJSON, stdout, stderr)
 	case "pause", "resume", "stop":
 		for _, info := range infos {
 			if err := steerRun(stdout, e, sub, info); err != nil {

@@ -63,3 +63,30 @@ func TestRunsSteerARunOfAnotherProcess(t *testing.T) {
 	}
 	cli(2, "runs", "stop")
 }
+
+// `poselab runs watch` follows a run that another process trains to its
+// end, with train's progress lines, and says how it ended.
+func TestRunsWatchFollowsARunOfAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var so, se bytes.Buffer
+	if code := Main([]string{"runs", "watch", id, "--runs-dir", dir}, &so, &se); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, so.String(), se.String())
+	}
+	out := so.String()
+	if !strings.Contains(out, fmt.Sprintf("trained by poselab process %d", os.Getpid())) ||
+		!strings.Contains(out, "epoch 30 step 960: train loss") || !strings.Contains(out, "run "+id+" finished at step 960/960: val error") {
+		t.Fatalf("runs watch printed:\n%s", out)
+	}
+	if info, _ := e.Run(id); info.State != engine.Finished {
+		t.Fatalf("run %s", info.State)
+	}
+}

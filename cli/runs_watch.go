@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"poselab/engine"
+)
+
+// watchOthers follows runs that other poselab processes train until none
+// of them is active, printing what poselab train prints (their events come
+// from the run store, see engine/watch.go). Ctrl-C ends the watching only:
+// the runs are not this process's to stop. A run that failed makes it
+// return an error.
+func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, stderr io.Writer) error {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	_, live, cancel := e.Subscribe()
+	defer cancel()
+	p := newPrinter(stdout, asJSON)
+	want := map[string]bool{}
+	for _, info := range infos {
+		id := info.Spec.ID
+		if !info.State.Active() {
+			continue // its end is said below
+		}
+		want[id] = true
+		if !asJSON {
+			s := info.Spec
+			p.line("run %s: %s preset %s on %s, trained by %s: step %d/%d, epoch %d/%d", id, s.Model, s.Preset,
+				info.Device, ownerText(info), info.Step, info.TotalSteps, info.Epoch, s.Epochs)
+		}
+	}
+	active := func() bool {
+		for id := range want {
+			if info, ok := e.Run(id); ok && info.State.Active() {
+				return true
+			}
+		}
+		return false
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for active() {
+		select {
+		case ev, ok := <-live:
+			if !ok {
+				return fmt.Errorf("event stream closed")
+			}
+			if want[ev.Run] {
+				p.event(e, ev)
+			}
+		case got := <-sig:
+			p.finish()
+			s, _ := got.(syscall.Signal)
+			return Interrupted{s}
+		case <-tick.C:
+		}
+	}
+	p.finish()
+	var failed error
+	for _, info := range infos {
+		now, ok := e.Run(info.Spec.ID)
+		if !ok {
+			fmt.Fprintf(stdout, "run %s was deleted\n", info.Spec.ID)
+			continue
+		}
+		if !asJSON {
+			fmt.Fprintln(stdout, endText(now, is2D(e, now.Spec.ID)))
+		}
+		if now.State == engine.Failed && failed == nil {
+			failed = fmt.Errorf("run %s failed: %s", now.Spec.ID, now.Reason)
+		}
+	}
+	return failed
+}
+
+// endText is how a run ended, from its stored summary.
+func endText(i engine.RunInfo, px bool) string {
+	why := ""
+	if i.Reason != "" {
+		why = " (" + i.Reason + ")"
+	}
+	return fmt.Sprintf("run %s %s%s at step %d/%d: val error %s, best %s", i.Spec.ID, i.State, why, i.Step, i.TotalSteps,
+		valText(i.LastValMPJPE, px), valText(i.BestValMPJPE, px))
+}
