@@ -69,6 +69,9 @@ func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
 		!strings.Contains(view, fmt.Sprintf("trained by poselab process %d", os.Getpid())) {
 		t.Fatalf("the run is not shown as another process's:\n%s", view)
 	}
+	if view := screen(m, 160, 40); !strings.Contains(view, "1 run · 1 active") {
+		t.Fatalf("the header does not count the run another process trains:\n%s", view)
+	}
 	if got := m.activeRuns(); len(got) != 0 {
 		t.Fatalf("quitting would ask about %v, which another process trains", got)
 	}

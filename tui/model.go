@@ -722,7 +722,12 @@ func (m *Model) header(w int) string {
 			left += stTabOff.Render(label)
 		}
 	}
-	active := len(m.activeRuns())
+	active := 0 // here and in other processes
+	for _, r := range m.rows {
+		if r.info.State.Active() {
+			active++
+		}
+	}
 	right := fmt.Sprintf("%s · %d active ", plural(len(m.rows), "run"), active)
 	if m.frozen != nil {
 		right = stBadge.Render("FROZEN") + " " + right
