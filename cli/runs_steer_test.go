@@ -48,6 +48,9 @@ func TestRunsSteerARunOfAnotherProcess(t *testing.T) {
 	if out := cli(0, "runs", "ls"); !strings.Contains(out, fmt.Sprintf("paused (pid %d)", os.Getpid())) {
 		t.Fatalf("runs ls does not name the process that trains the run:\n%s", out)
 	}
+	if out := cli(1, "resume", id); !strings.Contains(out, "poselab runs watch "+id) || state() != engine.Paused {
+		t.Fatalf("poselab resume of a run another process trains: %q, run %s", out, state())
+	}
 	if out := cli(0, "runs", "resume", id); !strings.Contains(out, "resumed "+id) || state() != engine.Running {
 		t.Fatalf("runs resume: %q, run %s", out, state())
 	}
