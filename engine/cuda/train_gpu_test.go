@@ -64,10 +64,13 @@ func trainCases() []trainCase {
 				onesMask(b, models.SHMask)
 				return b
 			}},
+		// IR at 2e-3: its head starts at N(0, 0.001²) (Xiao et al.), so
+		// the heatmaps start flat and 150 steps at 1e-3 fell only 2.1x on
+		// the CPU twin (the default init gave 3.0x on the H100).
 		{"ir-tiny", func() (*nn.Graph, error) {
 			c, _ := models.IRPreset("tiny")
 			return models.IR(c)
-		}, 8, 150, 1e-3, 2, func(g *nn.Graph, B int) nn.Batch {
+		}, 8, 150, 2e-3, 2, func(g *nn.Graph, B int) nn.Batch {
 			c, _ := models.IRPreset("tiny")
 			b := randomBatch(g, B, 23)
 			hm, w := float32(c.HeatmapSize()), c.CoordWeights()
