@@ -312,12 +312,19 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	}
 	for _, id := range ids {
 		info, _ := e.Run(id)
-		if info.State == engine.Stopped {
-			if !asJSON {
-				fmt.Fprintf(stderr, "run %s stopped at step %d; continue it with: poselab resume %s\n", id, info.Step, id)
-			}
-			break
+		if info.State != engine.Stopped {
+			continue
 		}
+		if !interrupted {
+			// Stopped from another poselab process (runs stop, the
+			// workbench): the model is unfinished, so `train && export`
+			// must not go on.
+			return fmt.Errorf("run %s stopped at step %d (%s); continue it with: poselab resume %s", id, info.Step, strings.SplitN(info.Reason, ";", 2)[0], id)
+		}
+		if !asJSON {
+			fmt.Fprintf(stderr, "run %s stopped at step %d; continue it with: poselab resume %s\n", id, info.Step, id)
+		}
+		break
 	}
 	if interrupted {
 		return Interrupted{signalled}

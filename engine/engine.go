@@ -80,6 +80,7 @@ type run struct {
 	resume   bool          // continue from the last checkpoint
 	diverged bool          // paused itself on NaN/Inf loss
 	abandon  bool          // tests: vanish like a killed process
+	stopBy   int           // pid of the other poselab process that asked it to stop
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
 	done     chan struct{} // closed when the trainer goroutine ends
 	follow   following     // a foreign run: what of it has been published (watch.go)

@@ -116,6 +116,7 @@ func (s *store) samples(run string) ([]PoseSample, int, error) {
 type request struct {
 	Run, Action string
 	At          float64 // Unix seconds, as stored
+	PID         int     // the process that asked
 }
 
 // Request actions.
@@ -134,7 +135,7 @@ func (s *store) putRequest(run, action string) error {
 }
 
 func (s *store) requests() ([]request, error) {
-	rows, err := s.db.Query(`SELECT run, action, COALESCE(time, 0) FROM requests`)
+	rows, err := s.db.Query(`SELECT run, action, COALESCE(time, 0), COALESCE(pid, 0) FROM requests`)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func (s *store) requests() ([]request, error) {
 	var out []request
 	for rows.Next() {
 		var q request
-		if err := rows.Scan(&q.Run, &q.Action, &q.At); err != nil {
+		if err := rows.Scan(&q.Run, &q.Action, &q.At, &q.PID); err != nil {
 			return nil, err
 		}
 		out = append(out, q)

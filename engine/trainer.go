@@ -98,6 +98,9 @@ func (e *Engine) train(r *run) {
 		if e.closing { // a hang-up, SIGTERM or quit closed the engine
 			reason = "stopped when poselab closed; resume continues from the last checkpoint"
 		}
+		if r.stopBy > 0 {
+			reason = fmt.Sprintf("stopped from poselab process %d; resume continues from the last checkpoint", r.stopBy)
+		}
 		if r.diverged { // stopped while paused on a NaN/Inf: say why it paused
 			reason = "stopped after it " + r.info.Reason
 		}
@@ -121,6 +124,7 @@ func (e *Engine) train(r *run) {
 	}
 	r.resume = false
 	r.diverged = false
+	r.stopBy = 0
 	e.active--
 	close(r.done)
 	e.scheduleLocked()

@@ -123,11 +123,13 @@ func (e *Engine) applyRequests() {
 		case reqResume:
 			err = e.resumeLocked(r)
 		case reqStop:
-			err = e.stopLocked(r)
+			if err = e.stopLocked(r); err == nil && r.training {
+				r.stopBy = q.PID
+			}
 		default:
 			err = fmt.Errorf("unknown request %q", q.Action)
 		}
-		msg := q.Action + " asked by another poselab process"
+		msg := fmt.Sprintf("%s asked by poselab process %d", q.Action, q.PID)
 		if err != nil {
 			msg += ": " + err.Error()
 		}

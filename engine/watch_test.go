@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,9 +162,13 @@ func TestRequestsReachTheProcessThatTrains(t *testing.T) {
 		return i.State == Stopped && !i.Foreign
 	})
 	log, err := os.ReadFile(filepath.Join(dir, id, "log"))
-	if err != nil || !strings.Contains(string(log), "pause asked by another poselab process") ||
-		!strings.Contains(string(log), "stop asked by another poselab process") {
+	pid := os.Getpid()
+	if err != nil || !strings.Contains(string(log), fmt.Sprintf("pause asked by poselab process %d", pid)) ||
+		!strings.Contains(string(log), fmt.Sprintf("stop asked by poselab process %d", pid)) {
 		t.Fatalf("the run log does not say who asked: %v\n%s", err, log)
+	}
+	if i, _ := trainer.Run(id); !strings.HasPrefix(i.Reason, fmt.Sprintf("stopped from poselab process %d", pid)) {
+		t.Fatalf("stopped with reason %q", i.Reason)
 	}
 	if err := viewer.Stop(id); err == nil {
 		t.Fatal("stopping a stopped run was accepted")
