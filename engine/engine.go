@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -721,9 +722,16 @@ func (e *Engine) Delete(id string) error {
 // when the process dies, which is how a restarted engine recognises runs
 // that were interrupted.
 func tryLock(dir string) (*os.File, bool) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	path := filepath.Join(dir, ".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, true // no lock possible: treat as free
+		f, err = os.Open(path) // another user's lock file: flock works on a read-only descriptor too
+	}
+	if err != nil {
+		// No lock file: a folder deleted meanwhile is free; one we may
+		// not read (permissions) may hide a live owner, whose run must
+		// not be taken for interrupted.
+		return nil, errors.Is(err, fs.ErrNotExist)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
