@@ -36,14 +36,17 @@ type Record struct {
 	Image     string    // relative image path (real data) or synthetic id
 }
 
-// MPIIRecord is one MPII-style person: 2D only.
+// MPIIRecord is one MPII-style person: 2D only. Center and Scale are the
+// crop box, as for Record; for a real MPII file that is not the file's
+// own center and scale: datasets/mpii moves the box down and enlarges it
+// on read, as the reference readers do, and undoes that on write.
 type MPIIRecord struct {
 	ID      int
 	Image   string
 	Joints  [pose.NumMPIIJoints]pose.Vec2
 	Vis     [pose.NumMPIIJoints]float64
 	Center  pose.Vec2
-	Scale   float64      // box size / 200 px
+	Scale   float64      // crop box size / 200 px
 	HeadBox [2]pose.Vec2 // [[x1,y1],[x2,y2]] px; zero when unknown
 }
 

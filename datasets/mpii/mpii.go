@@ -14,6 +14,19 @@
 // joints, headbox) and Marshal adds it back: a file poselab writes is in
 // the same convention as the real files, and reads back onto the same
 // pixels.
+//
+// Crop box: a file's `center` and `scale` are not the box to crop. MPII
+// sets scale from the head (on the real annotations the upper neck ->
+// head top segment is 1/6 of scale x 200 px), and the square of side
+// scale x 200 around center cuts off a standing person's feet. Every
+// reference reader that crops MPII people (Newell's pose-hg-train, the
+// Stacked Hourglass code the seed report trains; Simple Baselines, HRNet
+// and mmpose's top-down MPII data set) first moves the centre down by
+// 15 x scale px and enlarges the box 1.25 x. Load does that once, so a
+// record's Center and Scale are the box poselab crops
+// (datasets.CropTransform), as for every other data set, and Marshal
+// undoes it, so a written file holds MPII's own center and scale and reads
+// back onto the same box.
 package mpii
 
 import (
@@ -83,11 +96,10 @@ func Parse(data []byte, name string) ([]datasets.MPIIRecord, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: person %d (%s): center has a null", name, i, r.Image)
 		}
-		r.Center = fromFile(center[0], center[1])
 		if p.Scale == nil || !(*p.Scale > 0) {
 			return nil, fmt.Errorf("%s: person %d (%s): scale missing or not positive", name, i, r.Image)
 		}
-		r.Scale = *p.Scale
+		r.Center, r.Scale = cropBox(fromFile(center[0], center[1]), *p.Scale)
 		if len(p.Joints) != pose.NumMPIIJoints {
 			return nil, fmt.Errorf("%s: person %d (%s): %d joints, want %d", name, i, r.Image, len(p.Joints), pose.NumMPIIJoints)
 		}
@@ -138,6 +150,24 @@ func fromFile(x, y float64) pose.Vec2 { return pose.Vec2{x - fileOrigin, y - fil
 // toFile is the inverse of fromFile.
 func toFile(p pose.Vec2) [2]float64 { return [2]float64{p[0] + fileOrigin, p[1] + fileOrigin} }
 
+// The reference readers' crop adjustment (see the package comment).
+const (
+	cropDown    = 15   // px per unit of scale that the crop centre lies below the file's center
+	cropEnlarge = 1.25 // crop box side over the file's scale x 200 px
+)
+
+// cropBox turns a file's center (0-based) and scale into the crop box.
+func cropBox(center pose.Vec2, scale float64) (pose.Vec2, float64) {
+	return pose.Vec2{center[0], center[1] + cropDown*scale}, scale * cropEnlarge
+}
+
+// fileBox is the inverse of cropBox (to rounding: a box read back is
+// within a few ulps of the one written).
+func fileBox(center pose.Vec2, scale float64) (pose.Vec2, float64) {
+	s := scale / cropEnlarge
+	return pose.Vec2{center[0], center[1] - cropDown*s}, s
+}
+
 // fileJSON is one person as Marshal writes it.
 type fileJSON struct {
 	Image     string         `json:"image"`
@@ -149,12 +179,15 @@ type fileJSON struct {
 }
 
 // Marshal writes records as an MPII annotation file (the layout Load
-// reads), in the files' 1-based coordinates. A record without a usable
-// head box is written without "headbox" (an empty one would not load).
+// reads), in the files' 1-based coordinates and with MPII's center and
+// scale (the crop box undone, see the package comment). A record without
+// a usable head box is written without "headbox" (an empty one would not
+// load).
 func Marshal(recs []datasets.MPIIRecord) ([]byte, error) {
 	out := make([]fileJSON, len(recs))
 	for i, r := range recs {
-		o := fileJSON{Image: r.Image, Center: toFile(r.Center), Scale: r.Scale,
+		c, s := fileBox(r.Center, r.Scale)
+		o := fileJSON{Image: r.Image, Center: toFile(c), Scale: s,
 			Joints: make([][2]float64, len(r.Joints)), JointsVis: r.Vis[:]}
 		for j, p := range r.Joints {
 			o.Joints[j] = toFile(p)

@@ -20,10 +20,13 @@ func TestLoadsMMPoseSample(t *testing.T) {
 	if len(recs) != 5 {
 		t.Fatalf("%d people, want 5", len(recs))
 	}
-	// The file has center [966, 340] and r_ankle [804, 711]: MATLAB's
-	// 1-based pixels, which land on 0-based pixel 965, 339 and 803, 710.
+	// The file has center [966, 340], scale 4.718488 and r_ankle
+	// [804, 711]: MATLAB's 1-based pixels, which land on 0-based pixel
+	// 965, 339 and 803, 710. The crop box lies 15 x 4.718488 px lower
+	// and is 1.25 x larger, as the reference readers crop.
 	r := recs[0]
-	if r.Image != "005808361.jpg" || r.Center != (pose.Vec2{965, 339}) || r.Scale != 4.718488 {
+	if r.Image != "005808361.jpg" || math.Abs(r.Center[0]-965) > 1e-9 || math.Abs(r.Center[1]-(339+70.77732)) > 1e-9 ||
+		math.Abs(r.Scale-5.89811) > 1e-9 {
 		t.Fatalf("person 0: %+v", r)
 	}
 	if r.Joints[0] != (pose.Vec2{803, 710}) || r.Joints[1] != (pose.Vec2{815, 509}) {
@@ -106,7 +109,10 @@ func TestMarshalWritesTheFilesConvention(t *testing.T) {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.Image != w.Image || g.Center != w.Center || g.Scale != w.Scale || !slices.Equal(g.Joints, w.Joints) || !slices.Equal(g.JointsVis, w.JointsVis) {
+		// center and scale go through the crop box and back: the same
+		// numbers to rounding.
+		near := math.Abs(g.Center[0]-w.Center[0]) < 1e-9 && math.Abs(g.Center[1]-w.Center[1]) < 1e-9 && math.Abs(g.Scale-w.Scale) < 1e-12
+		if g.Image != w.Image || !near || !slices.Equal(g.Joints, w.Joints) || !slices.Equal(g.JointsVis, w.JointsVis) {
 			t.Fatalf("person %d written as\n%+v\nthe file has\n%+v", i, g, w)
 		}
 		if g.HeadBox != nil { // the sample has none; an empty one would not load
@@ -137,13 +143,74 @@ func TestMarshalRoundTrip(t *testing.T) {
 	near := func(a, b pose.Vec2) bool { return math.Abs(a[0]-b[0]) < 1e-9 && math.Abs(a[1]-b[1]) < 1e-9 }
 	for i, want := range []datasets.MPIIRecord{r, noBox} {
 		g := back[i]
-		ok := g.ID == want.ID && g.Image == want.Image && g.Scale == want.Scale && g.Vis == want.Vis &&
+		ok := g.ID == want.ID && g.Image == want.Image && math.Abs(g.Scale-want.Scale) < 1e-12 && g.Vis == want.Vis &&
 			near(g.Center, want.Center) && near(g.HeadBox[0], want.HeadBox[0]) && near(g.HeadBox[1], want.HeadBox[1])
 		for j := range want.Joints {
 			ok = ok && near(g.Joints[j], want.Joints[j])
 		}
 		if !ok {
 			t.Fatalf("record %d read back as\n%+v\nwant\n%+v", i, g, want)
+		}
+	}
+}
+
+// Every real person's annotated joints lie inside the crop that poselab
+// cuts for it (datasets.CropTransform of Center, Scale): 052475643's
+// ankles lie 0.545 of scale x 200 below the file's center, outside the
+// file's box (half of it is 0.5), and 0.376 of the crop box below the
+// crop's centre.
+func TestCropKeepsEveryVisibleJoint(t *testing.T) {
+	recs, err := Load("testdata/test_mpii.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 256
+	worst := 0.0 // largest |offset| from the crop's centre, in crop sides
+	for _, r := range recs {
+		a := datasets.CropTransform(r.Center, r.Scale, datasets.CropSpec{Size: size})
+		for j, p := range r.Joints {
+			if r.Vis[j] == 0 {
+				continue
+			}
+			q := datasets.Apply(a, p)
+			off := max(math.Abs(q[0]-size/2), math.Abs(q[1]-size/2)) / size
+			worst = max(worst, off)
+			if off > 0.5 {
+				t.Errorf("%s: joint %d at %.1f, %.1f of the %d px crop: cut off", r.Image, j, q[0], q[1], size)
+			}
+		}
+	}
+	t.Logf("farthest visible joint: %.3f of the crop side from its centre", worst)
+}
+
+// The crop box round-trips through the file's center and scale: Marshal
+// then Parse gives the same box (to rounding) for boxes of any size.
+func TestCropBoxRoundTrip(t *testing.T) {
+	for _, s := range []float64{0.32, 1, 1.7624, 3.2488769999999993, 4.718488 * 1.25, 11.5} {
+		r := datasets.MPIIRecord{Image: "a.jpg", Center: pose.Vec2{640.25, 359.75}, Scale: s}
+		data, err := Marshal([]datasets.MPIIRecord{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw []struct {
+			Center [2]float64 `json:"center"`
+			Scale  float64    `json:"scale"`
+		}
+		if err := json.Unmarshal(data, &raw); err != nil {
+			t.Fatal(err)
+		}
+		// The file holds MPII's box: 1/1.25 the side, centre 15 x the
+		// file's scale px higher (1-based pixels).
+		if math.Abs(raw[0].Scale-s/1.25) > 1e-12 || math.Abs(raw[0].Center[1]-(359.75+1-15*s/1.25)) > 1e-9 || raw[0].Center[0] != 641.25 {
+			t.Fatalf("scale %v: file center %v scale %v", s, raw[0].Center, raw[0].Scale)
+		}
+		back, err := Parse(data, "out.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := back[0]
+		if math.Abs(g.Scale-s) > 1e-12*s || math.Abs(g.Center[0]-r.Center[0]) > 1e-9 || math.Abs(g.Center[1]-r.Center[1]) > 1e-9 {
+			t.Fatalf("box %v %v read back as %v %v", r.Center, s, g.Center, g.Scale)
 		}
 	}
 }
