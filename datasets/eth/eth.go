@@ -10,6 +10,9 @@
 // Images may be original-size frames or ETH's pre-processed square crops
 // of the person box (the box Center, Scale*200 px resampled to the image
 // side); a square image of side PreCroppedSide is taken to be such a crop.
+// For MPII people that box is the crop box mpii.Load makes of the file's
+// center and scale (1.25 x larger, centre lower), the box poselab's
+// synthetic export crops.
 // Labels stay in original-image pixels either way, and the returned
 // Crop.A maps original-image pixels to crop pixels.
 package eth

@@ -36,7 +36,9 @@ type ExportOptions struct {
 
 // ExportImageSize is the side of the exported JPEG crops: the person box
 // (Center, Scale) resampled to 256 x 256 px, as in ETH's pre-processed
-// Human3.6M. Labels stay in original-image pixels.
+// Human3.6M. Labels stay in original-image pixels. For MPII people that
+// box is the crop box, which the JSON holds as MPII's smaller center and
+// scale (mpii.Marshal) and datasets/eth reads back as the same box.
 const ExportImageSize = 256
 
 // Export writes the data set into dir in a real data set's layout, so that

@@ -225,16 +225,15 @@ func (d *Dataset) genGroup(split datasets.Split, subs []string, g int, sp *h36mS
 	}
 }
 
-// personBox is the square person box around 2D joints: its centre and its
-// size / 200 px (the real metadata's scale), with a margin for the head,
-// hands and feet that stick out of the joints. The real Human3.6M frames'
-// boxes (mmpose's test_h36m_body3d.npz) are 1.2 x the joints' larger
-// extent around the extent's middle; 1.2 also puts the MPII-like people's
-// head top -> ankle at 0.83 of the box, inside the real MPII people's
-// 0.67..0.93 (TestSyntheticBoxesLikeRealBoxes). Real MPII boxes are 6 x
-// the head segment instead; that rule would put a standing synthetic
-// person's head top -> ankle at about 1.0 of the box, and crops are cut at
-// Scale x 200 px without the hourglass code's 1.25 enlargement: no feet.
+// personBox is the square crop box around 2D joints: its centre and its
+// size / 200 px, with a margin for the head, hands and feet that stick out
+// of the joints. The real Human3.6M frames' boxes (mmpose's
+// test_h36m_body3d.npz) are 1.2 x the joints' larger extent around the
+// extent's middle. For the MPII-like people 1.2 makes the box 7.4 head
+// segments (upper neck -> head top), the real MPII crop boxes' 7.5: 6 in
+// the files, times the readers' 1.25 (datasets/mpii), which the MPII
+// export undoes (TestSyntheticBoxesLikeRealBoxes,
+// TestMPIIExportScaleLikeRealFiles).
 func personBox(pts []pose.Vec2) (pose.Vec2, float64) {
 	x0, y0, x1, y1 := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 	for _, p := range pts {
