@@ -112,7 +112,9 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 		}
 		joints2, mask := pose.MPIIToH36M(r.Joints, r.Vis)
 		joints, vis = joints2, mask
-		title = fmt.Sprintf("MPII-like %s #%d  %s  scale %.2f", sp, *index, r.Image, r.Scale)
+		// The crop box's side, not a "scale": an MPII file's scale is this
+		// box / 1.25 / 200 (datasets/mpii), and data synth writes that.
+		title = fmt.Sprintf("MPII-like %s #%d  %s  crop box %.0f px", sp, *index, r.Image, r.Scale*200)
 	} else {
 		recs, err := d.Records(sp)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,20 @@ func TestDataShowWritesPNGAndASCII(t *testing.T) {
 	}
 	if !strings.ContainsAny(so.String()[len(lines[0]):], "LR") {
 		t.Fatal("ASCII view marks no joints")
+	}
+}
+
+// An MPII-like person's title gives the crop box in px: its Scale is the
+// crop box's, which is not an MPII file's scale (1.25 x smaller).
+func TestDataShowMPIITitle(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.png")
+	var so, se bytes.Buffer
+	if code := Main([]string{"data", "show", "--mpii", "--split", "train", "--index", "2", "--out", out, "--cols", "40"}, &so, &se); code != 0 {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	first, _, _ := strings.Cut(so.String(), "\n")
+	if !regexp.MustCompile(`^MPII-like train #2  \S+  crop box \d+ px$`).MatchString(first) {
+		t.Fatalf("title %q", first)
 	}
 }
 
