@@ -83,6 +83,7 @@ type run struct {
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
 	done     chan struct{} // closed when the trainer goroutine ends
 	follow   following     // a foreign run: what of it has been published (watch.go)
+	rowAt    float64       // its row's update time as the watcher last read it (runUpdates)
 }
 
 var _ Controller = (*Engine)(nil)
@@ -700,6 +701,16 @@ func (e *Engine) Delete(id string) error {
 	}
 	if r.training || r.info.State.Active() {
 		return fmt.Errorf("run %s is %s: stop it first", id, r.info.State)
+	}
+	if r.lock == nil {
+		// Another process may have resumed it since this one last
+		// looked (the watcher looks once a second, one-shot commands
+		// never): its lock says so.
+		f, ok := tryLock(e.st.runDir(id))
+		if !ok {
+			return fmt.Errorf("run %s is in use by another poselab process", id)
+		}
+		defer unlock(f)
 	}
 	if err := e.st.deleteRun(id); err != nil {
 		return err

@@ -154,14 +154,22 @@ func (e *Engine) watchStore() {
 			added = append(added, id)
 		}
 	}
-	var follow []*run
+	var follow, recheck []*run
 	for _, id := range append([]string(nil), e.order...) {
 		r := e.runs[id]
 		if r.info.Foreign {
 			follow = append(follow, r)
 			continue
 		}
-		if _, ok := rows[id]; ok || r.lock != nil || r.training {
+		if r.lock != nil || r.training {
+			continue
+		}
+		if at, ok := rows[id]; ok {
+			// Nobody trains it here, but another process may have
+			// resumed it (or taken it over) since: its row tells.
+			if at != r.rowAt {
+				recheck = append(recheck, r)
+			}
 			continue
 		}
 		// No row: deleted by another process if its folder went too (a
@@ -176,8 +184,43 @@ func (e *Engine) watchStore() {
 	for _, id := range added {
 		e.adopt(id)
 	}
+	for _, r := range recheck {
+		e.recheck(r, rows[r.info.Spec.ID])
+	}
 	for _, r := range follow {
 		e.follow(r)
+	}
+}
+
+// recheck reads again the row of a run that nobody trains here and that
+// another process changed (at: the row's update time). One it resumed is
+// foreign from now on: followed, and not deleted or resumed here.
+func (e *Engine) recheck(r *run, at float64) {
+	e.mu.Lock()
+	id, prev := r.info.Spec.ID, r.info
+	e.mu.Unlock()
+	info := prev
+	if err := e.st.readRun(&info); err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.runs[id] != r || r.info.Foreign || r.lock != nil || r.training || e.closing {
+		return // deleted, followed, resumed or taken here meanwhile
+	}
+	r.rowAt = at
+	if info.State.Active() {
+		// claim reads the row under the lock when it is free (its
+		// process died), and otherwise leaves r.info as it was: the
+		// watcher's next look at the foreign run publishes the change.
+		if e.claim(r) && (r.info.State != prev.State || r.info.Reason != prev.Reason) {
+			e.emit(Event{Run: id, Kind: EvState, State: &StateInfo{From: prev.State, To: r.info.State, Reason: r.info.Reason}})
+		}
+		return
+	}
+	r.info = info
+	if info.State != prev.State || info.Reason != prev.Reason {
+		e.hub.publish(Event{Run: id, Kind: EvState, State: &StateInfo{From: prev.State, To: info.State, Reason: info.Reason}})
 	}
 }
 

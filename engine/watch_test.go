@@ -239,3 +239,87 @@ func TestSamplesOfTheLastValidationAreStored(t *testing.T) {
 		}
 	}
 }
+
+// A run this engine took over (stopped, nobody's) that another process
+// then resumes is that process's again: followed here as foreign, and not
+// deleted from under it.
+func TestWatchFollowsATakenOverRunResumedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	waitFor(t, "the trainer to run it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Step > 5 })
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to take the stopped run over", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Stopped && !i.Foreign
+	})
+	stoppedAt, _ := viewer.Run(id)
+	if err := trainer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to follow the resumed run", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Running && i.Foreign && i.Step > stoppedAt.Step
+	})
+	if err := viewer.Delete(id); err == nil {
+		t.Fatal("the viewer deleted a run another process trains")
+	}
+	waitFor(t, "a step event of the resumed run", 10*time.Second, func() bool {
+		for {
+			select {
+			case ev := <-live:
+				if ev.Run == id && ev.Kind == EvStep && ev.Step.Step > stoppedAt.Step {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+}
+
+// An engine that has not looked at the store since another process
+// resumed a stopped run (a one-shot command never looks) does not delete
+// it from under that process.
+func TestDeleteRefusesARunAnotherProcessResumed(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to run it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Step > 5 })
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, trainer, id, 10*time.Second)
+	other, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := trainer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(id); err == nil || !strings.Contains(err.Error(), "another poselab process") {
+		t.Fatalf("deleting a run another process resumed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id, "config.toml")); err != nil {
+		t.Fatal(err)
+	}
+}
