@@ -38,18 +38,33 @@ func (s *store) stepsAfter(run string, step int) ([]StepPoint, error) {
 	return s.stepRows(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step>? ORDER BY step`, run, step)
 }
 
-// stepsSince reads a run's steps stored at or after a time (Unix
-// seconds), in step order: a resumed session's, which replaced earlier
-// ones. It reads all the run's rows; called once a session.
-func (s *store) stepsSince(run string, at float64) ([]StepPoint, error) {
-	return s.stepRows(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND time>=? ORDER BY step`, run, at)
+// stepsBetween reads a run's stored steps numbered above lo and up to hi,
+// in order (the primary key's range: cheap on long runs).
+func (s *store) stepsBetween(run string, lo, hi int) ([]StepPoint, error) {
+	return s.stepRows(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step>? AND step<=? ORDER BY step`, run, lo, hi)
 }
 
-// lastStep is the highest stored step of a run (-1: none).
-func (s *store) lastStep(run string) (int, error) {
+// stepsRewritten reads a run's steps up to hi stored after a time (Unix
+// seconds), in step order: those a run trained again after it went back
+// to a checkpoint, which replaced the earlier ones. It reads every row up
+// to hi; called when a run went back, not at every look.
+func (s *store) stepsRewritten(run string, after float64, hi int) ([]StepPoint, error) {
+	return s.stepRows(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step<=? AND time>? ORDER BY step`, run, hi, after)
+}
+
+// lastStep is the highest stored step of a run (-1: none) and when it was
+// stored (Unix seconds, 0: none).
+func (s *store) lastStep(run string) (int, float64, error) {
 	var n int
-	err := s.db.QueryRow(`SELECT COALESCE(MAX(step), -1) FROM steps WHERE run=?`, run).Scan(&n)
-	return n, err
+	var at any
+	err := s.db.QueryRow(`SELECT step, time FROM steps WHERE run=? ORDER BY step DESC LIMIT 1`, run).Scan(&n, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, 0, nil
+	}
+	if t := toFloat(at); err == nil && t > 0 {
+		return n, t, nil
+	}
+	return n, 0, err
 }
 
 // lastEpochTime is when the run's newest validation was stored (0: none).

@@ -44,8 +44,8 @@ func (r *run) markForeign(st *store) {
 	r.info.Foreign = true
 	r.info.OwnerPID = lockOwner(st.runDir(id))
 	r.follow = following{updated: unixSeconds(r.info.Updated), step: -1}
-	if n, err := st.lastStep(id); err == nil {
-		r.follow.step = n
+	if n, at, err := st.lastStep(id); err == nil {
+		r.follow.step, r.follow.stepAt = n, at
 	}
 	if at, err := st.lastEpochTime(id); err == nil {
 		r.follow.epochAt = at
@@ -279,15 +279,21 @@ func (e *Engine) follow(r *run) {
 		return
 	}
 	fw.updated = unixSeconds(info.Updated)
-	// A run resumed from a checkpoint trains steps again (the store
-	// replaces them): publish them again, the viewers rewind. A new
-	// session's steps are the ones stored since it started.
+	// The row counts the steps done: stored rows above it are new ones
+	// its row does not tell yet (next look), or old ones of a run that
+	// went back to a checkpoint (resumed after it was killed, or after
+	// it diverged), which it trains again, replacing them.
+	hi := info.Step - 1
 	var steps []StepPoint
 	var err error
-	if started := unixSeconds(info.Started); started > 0 && !info.Started.Equal(prev.Started) {
-		steps, err = e.st.stepsSince(id, started)
+	if !info.Started.Equal(prev.Started) || hi < fw.step || info.State != prev.State {
+		// It may have gone back (a new session, a step count lower
+		// than published, a resume): publish what was stored since the
+		// last look, from the step it went back to; the viewers rewind.
+		steps, err = e.st.stepsRewritten(id, fw.stepAt, hi)
+		fw.step = min(fw.step, hi)
 	} else {
-		steps, err = e.st.stepsAfter(id, min(fw.step, info.Step-1))
+		steps, err = e.st.stepsBetween(id, fw.step, hi)
 	}
 	if err != nil {
 		return
@@ -295,7 +301,9 @@ func (e *Engine) follow(r *run) {
 	var evs []Event
 	thin := e.opt.StepEvery.Seconds()
 	for i, p := range steps {
-		if i < len(steps)-1 && p.Time-fw.stepAt < thin {
+		// Thinned like live steps; kept: the newest, and the one a run
+		// went back to (where the viewers rewind to).
+		if i < len(steps)-1 && !(i == 0 && p.Step <= fw.step) && p.Time-fw.stepAt < thin {
 			continue
 		}
 		at := time.Now()

@@ -323,3 +323,115 @@ func TestDeleteRefusesARunAnotherProcessResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// fakeForeign is a run "another process" (the test) trains: its lock held,
+// its row and steps written straight to the store.
+type fakeForeign struct {
+	t    *testing.T
+	st   *store
+	info RunInfo
+	at   time.Time
+}
+
+func newFakeForeign(t *testing.T, dir string) *fakeForeign {
+	t.Helper()
+	st, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.close() })
+	spec, err := Prepare(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.newID(spec.Model, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := tryLock(st.runDir(id))
+	t.Cleanup(func() { unlock(f) })
+	spec.ID, spec.Name = id, id
+	x := &fakeForeign{t: t, st: st, at: time.Now().Add(-time.Hour),
+		info: RunInfo{Spec: spec, State: Running, TotalSteps: 1000, Started: time.Now().Add(-time.Hour)}}
+	if err := st.createRun(x.info); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// train stores steps from..to-1 (loss: the step plus off) and the row.
+func (x *fakeForeign) train(from, to int, off float64) {
+	var rows []stepRow
+	for i := from; i < to; i++ {
+		x.at = x.at.Add(10 * time.Millisecond)
+		rows = append(rows, stepRow{Step: i, Loss: float64(i) + off, LR: 1e-3, Time: x.at})
+	}
+	if err := x.st.addSteps(x.info.Spec.ID, rows); err != nil {
+		x.t.Fatal(err)
+	}
+	x.info.Step = to
+	if err := x.st.updateRun(x.info); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// stepEvents collects the step events of a run until the watcher has
+// published one for step last.
+func stepEvents(t *testing.T, live <-chan Event, id string, last int) []StepInfo {
+	t.Helper()
+	var got []StepInfo
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-live:
+			if ev.Run == id && ev.Kind == EvStep {
+				got = append(got, *ev.Step)
+				if ev.Step.Step == last {
+					return got
+				}
+			}
+		case <-timeout:
+			t.Fatalf("no step event for step %d; got %v", last, got)
+		}
+	}
+}
+
+// A foreign run that goes back to a checkpoint (resumed after it
+// diverged, or after its process was killed) trains steps again; the
+// store keeps the old ones above them until they are trained again. The
+// watcher publishes the new steps from the one it went back to, in order,
+// and never the old ones above it.
+func TestWatchPublishesARewoundForeignRunOnce(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	id := x.info.Spec.ID
+	x.train(0, 50, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	if i, _ := viewer.Run(id); !i.Foreign {
+		t.Fatal("the run is not foreign")
+	}
+	x.train(50, 60, 0)
+	stepEvents(t, live, id, 60)
+
+	// Back to step 20; the new steps' losses differ from the old ones.
+	x.info.State, x.info.Reason = Paused, "loss is NaN"
+	x.st.updateRun(x.info)
+	waitFor(t, "the viewer to see it paused", 10*time.Second, func() bool { i, _ := viewer.Run(id); return i.State == Paused })
+	x.info.State, x.info.Reason = Running, ""
+	x.train(20, 30, 0.5)
+	got := stepEvents(t, live, id, 30)
+	time.Sleep(100 * time.Millisecond) // ten more looks
+	x.train(30, 35, 0.5)
+	got = append(got, stepEvents(t, live, id, 35)...)
+	if got[0].Step != 21 {
+		t.Fatalf("the first step event after going back is %d, want 21: %v", got[0].Step, got)
+	}
+	for i, s := range got {
+		if i > 0 && s.Step <= got[i-1].Step || s.Loss != float64(s.Step-1)+0.5 {
+			t.Fatalf("step events after going back to 20 (want 21..35, each once, with the new losses): %+v", got)
+		}
+	}
+}
