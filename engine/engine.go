@@ -81,6 +81,7 @@ type run struct {
 	diverged bool          // paused itself on NaN/Inf loss
 	abandon  bool          // tests: vanish like a killed process
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
+	lockedAt float64       // when it took the lock (Unix seconds): older requests were not for it
 	done     chan struct{} // closed when the trainer goroutine ends
 	follow   following     // a foreign run: what of it has been published (watch.go)
 	rowAt    float64       // its row's update time as the watcher last read it (runUpdates)
@@ -420,7 +421,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	}
 	for i, info := range infos {
 		id := info.Spec.ID
-		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i]}
+		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i], lockedAt: unixSeconds(now)}
 		e.runs[id] = r
 		e.order = append(e.order, id)
 		sp := info.Spec
@@ -483,7 +484,7 @@ func (e *Engine) scheduleLocked() {
 				r.markForeign(e.st)
 				continue
 			}
-			r.lock = f
+			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
 		r.training = true
 		r.pauseReq, r.stopReq = false, false
@@ -619,7 +620,7 @@ func (e *Engine) resumeLocked(r *run) error {
 			if !ok {
 				return fmt.Errorf("run %s is in use by another poselab process", id)
 			}
-			r.lock = f
+			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
 		r.resume = true
 		e.setState(r, Queued, "resumed")

@@ -117,6 +117,12 @@ func (e *Engine) applyRequests() {
 			}
 			continue
 		}
+		if q.At < r.lockedAt {
+			// Asked of the process that had the run before this one
+			// took it (it died before it looked): not of this session.
+			e.st.dropRequest(q)
+			continue
+		}
 		switch q.Action {
 		case reqPause:
 			err = e.pauseLocked(r)

@@ -435,3 +435,36 @@ func TestWatchPublishesARewoundForeignRunOnce(t *testing.T) {
 		}
 	}
 }
+
+// A request stored for the process that trained a run before this one
+// took it (it died before it looked) is not carried out on this
+// process's session of the run.
+func TestARequestForTheRunsEarlierProcessIsNotCarriedOutLater(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := first.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to start", time.Minute, func() bool { i, _ := first.Run(id); return i.State == Running })
+	if err := first.st.putRequest(id, reqStop); err != nil { // never looked at: first does not watch
+		t.Fatal(err)
+	}
+	vanish(t, first, id)
+
+	e := openWatchEngine(t, dir)
+	defer e.Close()
+	if err := e.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed run to train", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Running })
+	time.Sleep(100 * time.Millisecond) // ten looks at the store
+	if i, _ := e.Run(id); i.State != Running {
+		t.Fatalf("the resumed run is %s (%s)", i.State, i.Reason)
+	}
+}
