@@ -248,6 +248,11 @@ func (e *Engine) adopt(id string) {
 	if err != nil {
 		return
 	}
+	// Deleted since its id was read (by this process too): its folder
+	// is gone. A run being made has its config.toml before its row.
+	if _, err := os.Stat(filepath.Join(e.st.runDir(id), "config.toml")); os.IsNotExist(err) {
+		return
+	}
 	r := &run{info: info, wake: make(chan struct{}, 1)}
 	if info.State.Active() {
 		e.claim(r)

@@ -468,3 +468,27 @@ func TestARequestForTheRunsEarlierProcessIsNotCarriedOutLater(t *testing.T) {
 		t.Fatalf("the resumed run is %s (%s)", i.State, i.Reason)
 	}
 }
+
+// The watcher lists a run another process created from the run ids it
+// read before it took the engine's lock: one deleted meanwhile (here, by
+// this engine) is not listed again, as a failed run without a spec.
+func TestAdoptOfARunDeletedMeanwhileListsNothing(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	if err := e.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	e.adopt(id) // as a watcher that read the run ids just before the delete
+	if i, ok := e.Run(id); ok {
+		t.Fatalf("the deleted run is listed again: %s (%s)", i.State, i.Reason)
+	}
+}
