@@ -79,3 +79,38 @@ func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
 	}
 	waitUntil("the trainer to pause", func() bool { i, _ := trainer.Run(id); return i.State == engine.Paused })
 }
+
+// A run of another process is read from the store when first listed,
+// while the engine's watcher publishes what that process stored since its
+// last look: some of the same validations, after thinned step events. Each
+// validation is kept once, in order.
+func TestForeignValidationsReadAndPublishedAreKeptOnce(t *testing.T) {
+	var h storedRun
+	for e := 0; e < 4; e++ {
+		h.epochs = append(h.epochs, engine.EpochInfo{Epoch: e, Step: 32 * (e + 1), MPJPE: 100 - float64(e)})
+	}
+	s := newStore()
+	info := engine.RunInfo{Spec: engine.Spec{ID: "r"}, State: engine.Running, Foreign: true}
+	s.loadForeign(h, info)
+	// The watcher's look covered steps 40..128: the step events are
+	// thinned, the validations of epochs 1..3 all come.
+	seq := int64(0)
+	ev := func(e engine.Event) {
+		seq++
+		e.Run, e.Seq, e.Time = "r", seq, time.Now()
+		s.apply(e)
+	}
+	ev(engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 100}})
+	ev(engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 128}})
+	for e := 1; e < 4; e++ {
+		ep := h.epochs[e]
+		ev(engine.Event{Kind: engine.EvEpoch, Epoch: &ep})
+	}
+	var got []int
+	for _, e := range s.run("r").epochs {
+		got = append(got, e.Epoch)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3]" {
+		t.Fatalf("validations %v, want [0 1 2 3]", got)
+	}
+}

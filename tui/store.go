@@ -100,14 +100,22 @@ func (s *store) apply(ev engine.Event) {
 				r.samples, r.sampleEp = ep.Samples, ep.Epoch
 			}
 			ep.Samples = nil
-			if n := len(r.epochs); n > 0 && r.epochs[n-1].Epoch == ep.Epoch && r.epochs[n-1].Step == ep.Step {
+			if k := r.epochIndex(ep); k >= 0 {
 				// Read from the store already: a run of another process
-				// is loaded from the store while its events come in.
-				r.epochs = r.epochs[:n-1]
-			}
-			r.epochs = append(r.epochs, ep)
-			if ep.Best {
-				r.bestEpoch = len(r.epochs) - 1
+				// is loaded from the store while the watcher publishes
+				// what it stored since its last look.
+				r.epochs[k] = ep
+				r.bestEpoch = -1
+				for i := len(r.epochs) - 1; i >= 0 && r.bestEpoch < 0; i-- {
+					if r.epochs[i].Best {
+						r.bestEpoch = i
+					}
+				}
+			} else {
+				r.epochs = append(r.epochs, ep)
+				if ep.Best {
+					r.bestEpoch = len(r.epochs) - 1
+				}
 			}
 		}
 	case engine.EvState, engine.EvFinished, engine.EvFailed:
@@ -125,6 +133,17 @@ func (s *store) apply(ev engine.Event) {
 			r.log = r.log[len(r.log)-20:]
 		}
 	}
+}
+
+// epochIndex is the index of a validation already received (same epoch,
+// same step), or -1. The validations are in epoch order.
+func (r *runData) epochIndex(ep engine.EpochInfo) int {
+	for k := len(r.epochs) - 1; k >= 0 && r.epochs[k].Epoch >= ep.Epoch; k-- {
+		if e := r.epochs[k]; e.Epoch == ep.Epoch && e.Step == ep.Step {
+			return k
+		}
+	}
+	return -1
 }
 
 // rewind forgets what the run did from step on: a run resumed after
