@@ -290,6 +290,12 @@ func (e *Engine) follow(r *run) {
 		return
 	}
 	fw.updated = unixSeconds(info.Updated)
+	owner := prev.OwnerPID
+	if pid := lockOwner(e.st.runDir(id)); pid > 0 && !freed {
+		// Another process may have taken it over and resumed it since
+		// the last look (its process killed, poselab resume at once).
+		owner = pid
+	}
 	// The row counts the steps done: stored rows above it are new ones
 	// its row does not tell yet (next look), or old ones of a run that
 	// went back to a checkpoint (resumed after it was killed, or after
@@ -353,7 +359,7 @@ func (e *Engine) follow(r *run) {
 	if e.runs[id] != r || !r.info.Foreign || e.closing {
 		return // deleted, or taken over, meanwhile
 	}
-	info.Foreign, info.OwnerPID, info.ETA = true, prev.OwnerPID, foreignETA(info)
+	info.Foreign, info.OwnerPID, info.ETA = true, owner, foreignETA(info)
 	r.info, r.follow = info, fw
 	for _, ev := range evs {
 		e.hub.publish(ev)

@@ -492,3 +492,26 @@ func TestAdoptOfARunDeletedMeanwhileListsNothing(t *testing.T) {
 		t.Fatalf("the deleted run is listed again: %s (%s)", i.State, i.Reason)
 	}
 }
+
+// A foreign run taken over and resumed by another process between two
+// looks (its process killed, `poselab resume` started at once) is named
+// with its new process.
+func TestWatchNamesTheNewProcessOfAForeignRun(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	id := x.info.Spec.ID
+	x.train(0, 10, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	if i, _ := viewer.Run(id); !i.Foreign || i.OwnerPID != os.Getpid() {
+		t.Fatalf("foreign %v, owner %d", i.Foreign, i.OwnerPID)
+	}
+	// The lock changes hands (the test keeps holding it, and writes the
+	// new holder's pid as tryLock does).
+	if err := os.WriteFile(filepath.Join(dir, id, ".lock"), []byte("4242\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x.info.Started = time.Now()
+	x.train(5, 20, 0)
+	waitFor(t, "the viewer to name the new process", 10*time.Second, func() bool { i, _ := viewer.Run(id); return i.OwnerPID == 4242 })
+}
