@@ -222,6 +222,13 @@ func (e *Engine) recheck(r *run, at float64) {
 		if e.claim(r) && (r.info.State != prev.State || r.info.Reason != prev.Reason) {
 			e.emit(Event{Run: id, Kind: EvState, State: &StateInfo{From: prev.State, To: r.info.State, Reason: r.info.Reason}})
 		}
+		if r.info.Foreign {
+			// Its viewers have its history up to when it stopped (not up
+			// to now, as for a run first seen foreign): publish what it
+			// stored since, at the next look.
+			at := unixSeconds(prev.Updated)
+			r.follow = following{updated: at, step: prev.Step - 1, stepAt: at, epochAt: at}
+		}
 		return
 	}
 	r.info = info

@@ -515,3 +515,58 @@ func TestWatchNamesTheNewProcessOfAForeignRun(t *testing.T) {
 	x.train(5, 20, 0)
 	waitFor(t, "the viewer to name the new process", 10*time.Second, func() bool { i, _ := viewer.Run(id); return i.OwnerPID == 4242 })
 }
+
+// A run that another process resumes after this engine listed it stopped
+// is followed from where this engine left it: the validations and steps
+// stored before the watcher looked come as events too (viewers loaded
+// the run's history when it was stopped, and read it no more).
+func TestWatchPublishesWhatAResumedRunDidBeforeTheLook(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to run it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Epoch >= 1 })
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	stopped := waitRun(t, trainer, id, 10*time.Second)
+	viewer, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1}) // looks when told
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	if err := trainer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two validations after the resume", time.Minute, func() bool { i, _ := trainer.Run(id); return i.Epoch >= stopped.Epoch+2 })
+	viewer.watchStore() // sees it resumed elsewhere
+	viewer.watchStore() // publishes what it did
+	var epochs []int
+	firstStep := 0
+	for timeout := time.After(2 * time.Second); len(epochs) < 2; {
+		select {
+		case ev := <-live:
+			if ev.Run == id && ev.Kind == EvEpoch {
+				epochs = append(epochs, ev.Epoch.Epoch)
+			}
+			if ev.Run == id && ev.Kind == EvStep && firstStep == 0 {
+				firstStep = ev.Step.Step
+			}
+		case <-timeout:
+			t.Fatalf("validation events %v after the resume from epoch %d", epochs, stopped.Epoch)
+		}
+	}
+	if len(epochs) < 2 || epochs[0] != stopped.Epoch {
+		t.Fatalf("validation events %v after the resume from epoch %d", epochs, stopped.Epoch)
+	}
+	if firstStep != stopped.Step+1 {
+		t.Fatalf("the first step event is %d, the run was stopped at step %d", firstStep, stopped.Step)
+	}
+}
