@@ -114,3 +114,40 @@ func TestForeignValidationsReadAndPublishedAreKeptOnce(t *testing.T) {
 		t.Fatalf("validations %v, want [0 1 2 3]", got)
 	}
 }
+
+// A workbench that joins after the engine published steps of a foreign
+// run but none of its validations yet (an SSH session opened while a long
+// epoch trains) shows the validations stored before.
+func TestForeignRunWithOnlyStepEventsGetsItsStoredValidations(t *testing.T) {
+	h := storedRunSamples{samples: []engine.PoseSample{{Index: 7}}, epoch: 3}
+	for e := 0; e < 4; e++ {
+		h.epochs = append(h.epochs, engine.EpochInfo{Epoch: e, Step: 32 * (e + 1), MPJPE: 100 - float64(e)})
+	}
+	s := newStore()
+	for i, st := range []int{140, 141} {
+		s.apply(engine.Event{Run: "r", Seq: int64(i + 1), Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: st}})
+	}
+	s.loadForeign(h, engine.RunInfo{Spec: engine.Spec{ID: "r"}, State: engine.Running, Foreign: true})
+	var got []int
+	for _, e := range s.run("r").epochs {
+		got = append(got, e.Epoch)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3]" {
+		t.Fatalf("validations %v, want the stored [0 1 2 3]", got)
+	}
+	if r := s.run("r"); len(r.samples) != 1 || r.sampleEp != 3 {
+		t.Fatalf("%d skeleton samples of epoch %d, want the stored one of epoch 3", len(r.samples), r.sampleEp)
+	}
+}
+
+// storedRunSamples is a storedRun that keeps its newest validation's
+// skeleton samples.
+type storedRunSamples struct {
+	storedRun
+	samples []engine.PoseSample
+	epoch   int
+}
+
+func (h storedRunSamples) Samples(string) ([]engine.PoseSample, int, error) {
+	return h.samples, h.epoch, nil
+}

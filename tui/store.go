@@ -246,8 +246,11 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 	if len(r.step) > 0 && r.step[0] > 1 { // live steps count from 1
 		r.stepsDue = true
 	}
-	if len(r.epochs) == 0 || r.epochs[0].Epoch <= 0 { // validations count from 0
+	if len(r.epochs) > 0 && r.epochs[0].Epoch <= 0 { // validations count from 0
 		return
+	}
+	if len(r.epochs) == 0 && (len(r.step) == 0 || r.step[0] <= 1) {
+		return // nothing came before its events
 	}
 	eps, err := h.Epochs(id)
 	if err != nil {
@@ -255,7 +258,10 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 	}
 	var early []engine.EpochInfo
 	for _, e := range eps {
-		if e.Epoch < r.epochs[0].Epoch {
+		// Before its first validation event, or, with none yet (a long
+		// epoch), before its first step event: the stored ones after
+		// it are a resumed run's abandoned ones.
+		if len(r.epochs) > 0 && e.Epoch < r.epochs[0].Epoch || len(r.epochs) == 0 && float64(e.Step) <= r.step[0] {
 			e.Samples = nil
 			early = append(early, e)
 		}
@@ -266,6 +272,13 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 		if r.epochs[i].Best {
 			r.bestEpoch = i
 			break
+		}
+	}
+	if ss, ok := h.(storedSamples); ok && len(r.samples) == 0 && len(early) > 0 {
+		// The skeletons of the newest of them, until a validation
+		// event brings newer ones.
+		if smp, ep, err := ss.Samples(id); err == nil && len(smp) > 0 && ep == early[len(early)-1].Epoch {
+			r.samples, r.sampleEp = smp, ep
 		}
 	}
 }
