@@ -205,8 +205,8 @@ func (e *Engine) recheck(r *run, at float64) {
 	e.mu.Lock()
 	id, prev := r.info.Spec.ID, r.info
 	e.mu.Unlock()
-	info := prev
-	if err := e.st.readRun(&info); err != nil {
+	info, err := e.st.loadRun(id) // as Open reads it: an unreadable spec stays failed
+	if err != nil {
 		return
 	}
 	e.mu.Lock()

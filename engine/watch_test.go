@@ -570,3 +570,25 @@ func TestWatchPublishesWhatAResumedRunDidBeforeTheLook(t *testing.T) {
 		t.Fatalf("the first step event is %d, the run was stopped at step %d", firstStep, stopped.Step)
 	}
 }
+
+// The watcher's second look at a run's row keeps what the first one
+// found: a run whose config.toml does not parse stays failed, saying why.
+func TestWatchKeepsARunWithAnUnreadableSpecFailed(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	id, err := e.Submit(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	e.Close()
+	if err := os.WriteFile(filepath.Join(dir, id, "config.toml"), []byte("model = [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	time.Sleep(100 * time.Millisecond) // ten looks
+	if i, _ := viewer.Run(id); i.State != Failed || !strings.HasPrefix(i.Reason, "unreadable spec") {
+		t.Fatalf("a run with an unreadable config.toml is %s (%s)", i.State, i.Reason)
+	}
+}
