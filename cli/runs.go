@@ -163,7 +163,7 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) er
 			return fmt.Errorf("run %s was deleted", id)
 		}
 		if steer.done(now.State) {
-			if sub != "stop" && !now.State.Active() { // it ended meanwhile
+			if !now.State.Active() && (sub != "stop" || now.State != engine.Stopped) { // it ended meanwhile
 				return fmt.Errorf("run %s %s before it could be %s", id, now.State, steer.past)
 			}
 			fmt.Fprintf(w, "%s %s\n", steer.past, id)

@@ -93,3 +93,34 @@ func TestRunsWatchFollowsARunOfAnotherProcess(t *testing.T) {
 		t.Fatalf("run %s", info.State)
 	}
 }
+
+// A run that finishes before its process acts on `runs stop` is not
+// reported stopped.
+func TestRunsStopOfARunThatFinishesMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	// This process never looks at the requests: the run ends by itself.
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for i, _ := e.Run(id); i.State != engine.Running; i, _ = e.Run(id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run is %s", i.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var so, se bytes.Buffer
+	code := Main([]string{"runs", "stop", id, "--runs-dir", dir}, &so, &se)
+	if i, _ := e.Run(id); i.State != engine.Finished {
+		t.Skipf("the run is %s, not finished: it was too slow for this test", i.State)
+	}
+	if code != 1 || !strings.Contains(se.String(), "finished before it could be stopped") {
+		t.Fatalf("runs stop of a run that finished meanwhile: exit %d\n%s%s", code, so.String(), se.String())
+	}
+}

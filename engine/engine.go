@@ -83,8 +83,10 @@ type run struct {
 	abandon  bool          // tests: vanish like a killed process
 	stopBy   int           // pid of the other poselab process that asked it to stop
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
+	lockedAt float64       // when it took the lock (Unix seconds): older requests were not for it
 	done     chan struct{} // closed when the trainer goroutine ends
 	follow   following     // a foreign run: what of it has been published (watch.go)
+	rowAt    float64       // its row's update time as the watcher last read it (runUpdates)
 }
 
 var _ Controller = (*Engine)(nil)
@@ -421,7 +423,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	}
 	for i, info := range infos {
 		id := info.Spec.ID
-		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i]}
+		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i], lockedAt: unixSeconds(now)}
 		e.runs[id] = r
 		e.order = append(e.order, id)
 		sp := info.Spec
@@ -484,7 +486,7 @@ func (e *Engine) scheduleLocked() {
 				r.markForeign(e.st)
 				continue
 			}
-			r.lock = f
+			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
 		r.training = true
 		r.pauseReq, r.stopReq = false, false
@@ -620,7 +622,7 @@ func (e *Engine) resumeLocked(r *run) error {
 			if !ok {
 				return fmt.Errorf("run %s is in use by another poselab process", id)
 			}
-			r.lock = f
+			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
 		r.resume = true
 		e.setState(r, Queued, "resumed")
@@ -702,6 +704,16 @@ func (e *Engine) Delete(id string) error {
 	}
 	if r.training || r.info.State.Active() {
 		return fmt.Errorf("run %s is %s: stop it first", id, r.info.State)
+	}
+	if r.lock == nil {
+		// Another process may have resumed it since this one last
+		// looked (the watcher looks once a second, one-shot commands
+		// never): its lock says so.
+		f, ok := tryLock(e.st.runDir(id))
+		if !ok {
+			return fmt.Errorf("run %s is in use by another poselab process", id)
+		}
+		defer unlock(f)
 	}
 	if err := e.st.deleteRun(id); err != nil {
 		return err

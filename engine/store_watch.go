@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -35,21 +36,40 @@ func (s *store) runUpdates() (map[string]float64, error) {
 
 // stepsAfter reads a run's stored steps numbered above step, in order.
 func (s *store) stepsAfter(run string, step int) ([]StepPoint, error) {
-	return s.stepRows(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step>? ORDER BY step`, run, step)
+	return s.stepRows(nil, `SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step>? ORDER BY step`, run, step)
 }
 
-// stepsSince reads a run's steps stored at or after a time (Unix
-// seconds), in step order: a resumed session's, which replaced earlier
-// ones. It reads all the run's rows; called once a session.
-func (s *store) stepsSince(run string, at float64) ([]StepPoint, error) {
-	return s.stepRows(`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND time>=? ORDER BY step`, run, at)
+// stepsBetween reads a run's stored steps numbered above lo and up to hi,
+// in order (the primary key's range: cheap on long runs).
+func (s *store) stepsBetween(run string, lo, hi int) ([]StepPoint, error) {
+	return s.stepRows(nil, `SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step>? AND step<=? ORDER BY step`, run, lo, hi)
 }
 
-// lastStep is the highest stored step of a run (-1: none).
-func (s *store) lastStep(run string) (int, error) {
+// stepsRewritten reads, in step order, a run's steps up to hi stored after
+// a time (Unix seconds): those a run trained since, also again after it
+// went back to a checkpoint (they replaced the old ones). A run stores its
+// steps in order, so they are the rows from hi down to the first older
+// one: read backwards, it costs the new rows, not the run's length.
+func (s *store) stepsRewritten(run string, after float64, hi int) ([]StepPoint, error) {
+	out, err := s.stepRows(func(p StepPoint) bool { return !(p.Time > after) },
+		`SELECT step, epoch, COALESCE(loss, 'NaN'), lr, time FROM steps WHERE run=? AND step<=? ORDER BY step DESC`, run, hi)
+	slices.Reverse(out)
+	return out, err
+}
+
+// lastStep is the highest stored step of a run (-1: none) and when it was
+// stored (Unix seconds, 0: none).
+func (s *store) lastStep(run string) (int, float64, error) {
 	var n int
-	err := s.db.QueryRow(`SELECT COALESCE(MAX(step), -1) FROM steps WHERE run=?`, run).Scan(&n)
-	return n, err
+	var at any
+	err := s.db.QueryRow(`SELECT step, time FROM steps WHERE run=? ORDER BY step DESC LIMIT 1`, run).Scan(&n, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, 0, nil
+	}
+	if t := toFloat(at); err == nil && t > 0 {
+		return n, t, nil
+	}
+	return n, 0, err
 }
 
 // lastEpochTime is when the run's newest validation was stored (0: none).
@@ -59,7 +79,9 @@ func (s *store) lastEpochTime(run string) (float64, error) {
 	return at, err
 }
 
-func (s *store) stepRows(query string, args ...any) ([]StepPoint, error) {
+// stepRows reads steps; until, when not nil, ends the reading at the
+// first row it holds for (not returned).
+func (s *store) stepRows(until func(StepPoint) bool, query string, args ...any) ([]StepPoint, error) {
 	rows, err := s.db.Query(query, args...)
 	if err != nil {
 		return nil, err
@@ -73,6 +95,9 @@ func (s *store) stepRows(query string, args ...any) ([]StepPoint, error) {
 			return nil, err
 		}
 		p.Loss, p.Time = toFloat(loss), toFloat(at)
+		if until != nil && until(p) {
+			break
+		}
 		out = append(out, p)
 	}
 	return out, rows.Err()

@@ -44,8 +44,8 @@ func (r *run) markForeign(st *store) {
 	r.info.Foreign = true
 	r.info.OwnerPID = lockOwner(st.runDir(id))
 	r.follow = following{updated: unixSeconds(r.info.Updated), step: -1}
-	if n, err := st.lastStep(id); err == nil {
-		r.follow.step = n
+	if n, at, err := st.lastStep(id); err == nil {
+		r.follow.step, r.follow.stepAt = n, at
 	}
 	if at, err := st.lastEpochTime(id); err == nil {
 		r.follow.epochAt = at
@@ -117,6 +117,12 @@ func (e *Engine) applyRequests() {
 			}
 			continue
 		}
+		if q.At < r.lockedAt {
+			// Asked of the process that had the run before this one
+			// took it (it died before it looked): not of this session.
+			e.st.dropRequest(q)
+			continue
+		}
 		switch q.Action {
 		case reqPause:
 			err = e.pauseLocked(r)
@@ -156,14 +162,22 @@ func (e *Engine) watchStore() {
 			added = append(added, id)
 		}
 	}
-	var follow []*run
+	var follow, recheck []*run
 	for _, id := range append([]string(nil), e.order...) {
 		r := e.runs[id]
 		if r.info.Foreign {
 			follow = append(follow, r)
 			continue
 		}
-		if _, ok := rows[id]; ok || r.lock != nil || r.training {
+		if r.lock != nil || r.training {
+			continue
+		}
+		if at, ok := rows[id]; ok {
+			// Nobody trains it here, but another process may have
+			// resumed it (or taken it over) since: its row tells.
+			if at != r.rowAt {
+				recheck = append(recheck, r)
+			}
 			continue
 		}
 		// No row: deleted by another process if its folder went too (a
@@ -178,8 +192,50 @@ func (e *Engine) watchStore() {
 	for _, id := range added {
 		e.adopt(id)
 	}
+	for _, r := range recheck {
+		e.recheck(r, rows[r.info.Spec.ID])
+	}
 	for _, r := range follow {
 		e.follow(r)
+	}
+}
+
+// recheck reads again the row of a run that nobody trains here and that
+// another process changed (at: the row's update time). One it resumed is
+// foreign from now on: followed, and not deleted or resumed here.
+func (e *Engine) recheck(r *run, at float64) {
+	e.mu.Lock()
+	id, prev := r.info.Spec.ID, r.info
+	e.mu.Unlock()
+	info, err := e.st.loadRun(id) // as Open reads it: an unreadable spec stays failed
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.runs[id] != r || r.info.Foreign || r.lock != nil || r.training || e.closing {
+		return // deleted, followed, resumed or taken here meanwhile
+	}
+	r.rowAt = at
+	if info.State.Active() {
+		// claim reads the row under the lock when it is free (its
+		// process died), and otherwise leaves r.info as it was: the
+		// watcher's next look at the foreign run publishes the change.
+		if e.claim(r) && (r.info.State != prev.State || r.info.Reason != prev.Reason) {
+			e.emit(Event{Run: id, Kind: EvState, State: &StateInfo{From: prev.State, To: r.info.State, Reason: r.info.Reason}})
+		}
+		if r.info.Foreign {
+			// Its viewers have its history up to when it stopped (not up
+			// to now, as for a run first seen foreign): publish what it
+			// stored since, at the next look.
+			at := unixSeconds(prev.Updated)
+			r.follow = following{updated: at, step: prev.Step - 1, stepAt: at, epochAt: at}
+		}
+		return
+	}
+	r.info = info
+	if info.State != prev.State || info.Reason != prev.Reason {
+		e.hub.publish(Event{Run: id, Kind: EvState, State: &StateInfo{From: prev.State, To: info.State, Reason: info.Reason}})
 	}
 }
 
@@ -199,6 +255,11 @@ func (e *Engine) forget(id string) {
 func (e *Engine) adopt(id string) {
 	info, err := e.st.loadRun(id)
 	if err != nil {
+		return
+	}
+	// Deleted since its id was read (by this process too): its folder
+	// is gone. A run being made has its config.toml before its row.
+	if _, err := os.Stat(filepath.Join(e.st.runDir(id), "config.toml")); os.IsNotExist(err) {
 		return
 	}
 	r := &run{info: info, wake: make(chan struct{}, 1)}
@@ -238,15 +299,27 @@ func (e *Engine) follow(r *run) {
 		return
 	}
 	fw.updated = unixSeconds(info.Updated)
-	// A run resumed from a checkpoint trains steps again (the store
-	// replaces them): publish them again, the viewers rewind. A new
-	// session's steps are the ones stored since it started.
+	owner := prev.OwnerPID
+	if pid := lockOwner(e.st.runDir(id)); pid > 0 && !freed {
+		// Another process may have taken it over and resumed it since
+		// the last look (its process killed, poselab resume at once).
+		owner = pid
+	}
+	// The row counts the steps done: stored rows above it are new ones
+	// its row does not tell yet (next look), or old ones of a run that
+	// went back to a checkpoint (resumed after it was killed, or after
+	// it diverged), which it trains again, replacing them.
+	hi := info.Step - 1
 	var steps []StepPoint
 	var err error
-	if started := unixSeconds(info.Started); started > 0 && !info.Started.Equal(prev.Started) {
-		steps, err = e.st.stepsSince(id, started)
+	if !info.Started.Equal(prev.Started) || hi < fw.step || info.State != prev.State {
+		// It may have gone back (a new session, a step count lower
+		// than published, a resume): publish what was stored since the
+		// last look, from the step it went back to; the viewers rewind.
+		steps, err = e.st.stepsRewritten(id, fw.stepAt, hi)
+		fw.step = min(fw.step, hi)
 	} else {
-		steps, err = e.st.stepsAfter(id, min(fw.step, info.Step-1))
+		steps, err = e.st.stepsBetween(id, fw.step, hi)
 	}
 	if err != nil {
 		return
@@ -254,7 +327,9 @@ func (e *Engine) follow(r *run) {
 	var evs []Event
 	thin := e.opt.StepEvery.Seconds()
 	for i, p := range steps {
-		if i < len(steps)-1 && p.Time-fw.stepAt < thin {
+		// Thinned like live steps; kept: the newest, and the one a run
+		// went back to (where the viewers rewind to).
+		if i < len(steps)-1 && !(i == 0 && p.Step <= fw.step) && p.Time-fw.stepAt < thin {
 			continue
 		}
 		at := time.Now()
@@ -293,7 +368,7 @@ func (e *Engine) follow(r *run) {
 	if e.runs[id] != r || !r.info.Foreign || e.closing {
 		return // deleted, or taken over, meanwhile
 	}
-	info.Foreign, info.OwnerPID, info.ETA = true, prev.OwnerPID, foreignETA(info)
+	info.Foreign, info.OwnerPID, info.ETA = true, owner, foreignETA(info)
 	r.info, r.follow = info, fw
 	for _, ev := range evs {
 		e.hub.publish(ev)

@@ -244,3 +244,356 @@ func TestSamplesOfTheLastValidationAreStored(t *testing.T) {
 		}
 	}
 }
+
+// A run this engine took over (stopped, nobody's) that another process
+// then resumes is that process's again: followed here as foreign, and not
+// deleted from under it.
+func TestWatchFollowsATakenOverRunResumedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	waitFor(t, "the trainer to run it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Step > 5 })
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to take the stopped run over", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Stopped && !i.Foreign
+	})
+	stoppedAt, _ := viewer.Run(id)
+	if err := trainer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to follow the resumed run", 10*time.Second, func() bool {
+		i, _ := viewer.Run(id)
+		return i.State == Running && i.Foreign && i.Step > stoppedAt.Step
+	})
+	if err := viewer.Delete(id); err == nil {
+		t.Fatal("the viewer deleted a run another process trains")
+	}
+	waitFor(t, "a step event of the resumed run", 10*time.Second, func() bool {
+		for {
+			select {
+			case ev := <-live:
+				if ev.Run == id && ev.Kind == EvStep && ev.Step.Step > stoppedAt.Step {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+}
+
+// An engine that has not looked at the store since another process
+// resumed a stopped run (a one-shot command never looks) does not delete
+// it from under that process.
+func TestDeleteRefusesARunAnotherProcessResumed(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to run it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Step > 5 })
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, trainer, id, 10*time.Second)
+	other, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := trainer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Delete(id); err == nil || !strings.Contains(err.Error(), "another poselab process") {
+		t.Fatalf("deleting a run another process resumed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id, "config.toml")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeForeign is a run "another process" (the test) trains: its lock held,
+// its row and steps written straight to the store.
+type fakeForeign struct {
+	t    *testing.T
+	st   *store
+	info RunInfo
+	at   time.Time
+}
+
+func newFakeForeign(t *testing.T, dir string) *fakeForeign {
+	t.Helper()
+	st, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.close() })
+	spec, err := Prepare(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.newID(spec.Model, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := tryLock(st.runDir(id))
+	t.Cleanup(func() { unlock(f) })
+	spec.ID, spec.Name = id, id
+	x := &fakeForeign{t: t, st: st, at: time.Now().Add(-time.Hour),
+		info: RunInfo{Spec: spec, State: Running, TotalSteps: 1000, Started: time.Now().Add(-time.Hour)}}
+	if err := st.createRun(x.info); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// train stores steps from..to-1 (loss: the step plus off) and the row.
+func (x *fakeForeign) train(from, to int, off float64) {
+	var rows []stepRow
+	for i := from; i < to; i++ {
+		x.at = x.at.Add(10 * time.Millisecond)
+		rows = append(rows, stepRow{Step: i, Loss: float64(i) + off, LR: 1e-3, Time: x.at})
+	}
+	if err := x.st.addSteps(x.info.Spec.ID, rows); err != nil {
+		x.t.Fatal(err)
+	}
+	x.info.Step = to
+	if err := x.st.updateRun(x.info); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// stepEvents collects the step events of a run until the watcher has
+// published one for step last.
+func stepEvents(t *testing.T, live <-chan Event, id string, last int) []StepInfo {
+	t.Helper()
+	var got []StepInfo
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-live:
+			if ev.Run == id && ev.Kind == EvStep {
+				got = append(got, *ev.Step)
+				if ev.Step.Step == last {
+					return got
+				}
+			}
+		case <-timeout:
+			t.Fatalf("no step event for step %d; got %v", last, got)
+		}
+	}
+}
+
+// A foreign run that goes back to a checkpoint (resumed after it
+// diverged, or after its process was killed) trains steps again; the
+// store keeps the old ones above them until they are trained again. The
+// watcher publishes the new steps from the one it went back to, in order,
+// and never the old ones above it.
+func TestWatchPublishesARewoundForeignRunOnce(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	id := x.info.Spec.ID
+	x.train(0, 50, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	if i, _ := viewer.Run(id); !i.Foreign {
+		t.Fatal("the run is not foreign")
+	}
+	x.train(50, 60, 0)
+	stepEvents(t, live, id, 60)
+
+	// Back to step 20; the new steps' losses differ from the old ones.
+	x.info.State, x.info.Reason = Paused, "loss is NaN"
+	x.st.updateRun(x.info)
+	waitFor(t, "the viewer to see it paused", 10*time.Second, func() bool { i, _ := viewer.Run(id); return i.State == Paused })
+	x.info.State, x.info.Reason = Running, ""
+	x.train(20, 30, 0.5)
+	got := stepEvents(t, live, id, 30)
+	time.Sleep(100 * time.Millisecond) // ten more looks
+	x.train(30, 35, 0.5)
+	got = append(got, stepEvents(t, live, id, 35)...)
+	if got[0].Step != 21 {
+		t.Fatalf("the first step event after going back is %d, want 21: %v", got[0].Step, got)
+	}
+	for i, s := range got {
+		if i > 0 && s.Step <= got[i-1].Step || s.Loss != float64(s.Step-1)+0.5 {
+			t.Fatalf("step events after going back to 20 (want 21..35, each once, with the new losses): %+v", got)
+		}
+	}
+}
+
+// A request stored for the process that trained a run before this one
+// took it (it died before it looked) is not carried out on this
+// process's session of the run.
+func TestARequestForTheRunsEarlierProcessIsNotCarriedOutLater(t *testing.T) {
+	dir := t.TempDir()
+	first, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := first.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to start", time.Minute, func() bool { i, _ := first.Run(id); return i.State == Running })
+	if err := first.st.putRequest(id, reqStop); err != nil { // never looked at: first does not watch
+		t.Fatal(err)
+	}
+	vanish(t, first, id)
+
+	e := openWatchEngine(t, dir)
+	defer e.Close()
+	if err := e.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed run to train", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Running })
+	time.Sleep(100 * time.Millisecond) // ten looks at the store
+	if i, _ := e.Run(id); i.State != Running {
+		t.Fatalf("the resumed run is %s (%s)", i.State, i.Reason)
+	}
+}
+
+// The watcher lists a run another process created from the run ids it
+// read before it took the engine's lock: one deleted meanwhile (here, by
+// this engine) is not listed again, as a failed run without a spec.
+func TestAdoptOfARunDeletedMeanwhileListsNothing(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	if err := e.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	e.adopt(id) // as a watcher that read the run ids just before the delete
+	if i, ok := e.Run(id); ok {
+		t.Fatalf("the deleted run is listed again: %s (%s)", i.State, i.Reason)
+	}
+}
+
+// A foreign run taken over and resumed by another process between two
+// looks (its process killed, `poselab resume` started at once) is named
+// with its new process.
+func TestWatchNamesTheNewProcessOfAForeignRun(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	id := x.info.Spec.ID
+	x.train(0, 10, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	if i, _ := viewer.Run(id); !i.Foreign || i.OwnerPID != os.Getpid() {
+		t.Fatalf("foreign %v, owner %d", i.Foreign, i.OwnerPID)
+	}
+	// The lock changes hands (the test keeps holding it, and writes the
+	// new holder's pid as tryLock does).
+	if err := os.WriteFile(filepath.Join(dir, id, ".lock"), []byte("4242\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x.info.Started = time.Now()
+	x.train(5, 20, 0)
+	waitFor(t, "the viewer to name the new process", 10*time.Second, func() bool { i, _ := viewer.Run(id); return i.OwnerPID == 4242 })
+}
+
+// A run that another process resumes after this engine listed it stopped
+// is followed from where this engine left it: the validations and steps
+// stored before the watcher looked come as events too (viewers loaded
+// the run's history when it was stopped, and read it no more).
+func TestWatchPublishesWhatAResumedRunDidBeforeTheLook(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trainer to run it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Epoch >= 1 })
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	stopped := waitRun(t, trainer, id, 10*time.Second)
+	viewer, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1}) // looks when told
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	_, live, cancel := viewer.Subscribe()
+	defer cancel()
+	if err := trainer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two validations after the resume", time.Minute, func() bool { i, _ := trainer.Run(id); return i.Epoch >= stopped.Epoch+2 })
+	viewer.watchStore() // sees it resumed elsewhere
+	viewer.watchStore() // publishes what it did
+	var epochs []int
+	firstStep := 0
+	for timeout := time.After(2 * time.Second); len(epochs) < 2; {
+		select {
+		case ev := <-live:
+			if ev.Run == id && ev.Kind == EvEpoch {
+				epochs = append(epochs, ev.Epoch.Epoch)
+			}
+			if ev.Run == id && ev.Kind == EvStep && firstStep == 0 {
+				firstStep = ev.Step.Step
+			}
+		case <-timeout:
+			t.Fatalf("validation events %v after the resume from epoch %d", epochs, stopped.Epoch)
+		}
+	}
+	if len(epochs) < 2 || epochs[0] != stopped.Epoch {
+		t.Fatalf("validation events %v after the resume from epoch %d", epochs, stopped.Epoch)
+	}
+	if firstStep != stopped.Step+1 {
+		t.Fatalf("the first step event is %d, the run was stopped at step %d", firstStep, stopped.Step)
+	}
+}
+
+// The watcher's second look at a run's row keeps what the first one
+// found: a run whose config.toml does not parse stays failed, saying why.
+func TestWatchKeepsARunWithAnUnreadableSpecFailed(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	id, err := e.Submit(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	e.Close()
+	if err := os.WriteFile(filepath.Join(dir, id, "config.toml"), []byte("model = [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	time.Sleep(100 * time.Millisecond) // ten looks
+	if i, _ := viewer.Run(id); i.State != Failed || !strings.HasPrefix(i.Reason, "unreadable spec") {
+		t.Fatalf("a run with an unreadable config.toml is %s (%s)", i.State, i.Reason)
+	}
+}

@@ -82,3 +82,75 @@ func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
 	}
 	waitUntil("the trainer to pause", func() bool { i, _ := trainer.Run(id); return i.State == engine.Paused })
 }
+
+// A run of another process is read from the store when first listed,
+// while the engine's watcher publishes what that process stored since its
+// last look: some of the same validations, after thinned step events. Each
+// validation is kept once, in order.
+func TestForeignValidationsReadAndPublishedAreKeptOnce(t *testing.T) {
+	var h storedRun
+	for e := 0; e < 4; e++ {
+		h.epochs = append(h.epochs, engine.EpochInfo{Epoch: e, Step: 32 * (e + 1), MPJPE: 100 - float64(e)})
+	}
+	s := newStore()
+	info := engine.RunInfo{Spec: engine.Spec{ID: "r"}, State: engine.Running, Foreign: true}
+	s.loadForeign(h, info)
+	// The watcher's look covered steps 40..128: the step events are
+	// thinned, the validations of epochs 1..3 all come.
+	seq := int64(0)
+	ev := func(e engine.Event) {
+		seq++
+		e.Run, e.Seq, e.Time = "r", seq, time.Now()
+		s.apply(e)
+	}
+	ev(engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 100}})
+	ev(engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 128}})
+	for e := 1; e < 4; e++ {
+		ep := h.epochs[e]
+		ev(engine.Event{Kind: engine.EvEpoch, Epoch: &ep})
+	}
+	var got []int
+	for _, e := range s.run("r").epochs {
+		got = append(got, e.Epoch)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3]" {
+		t.Fatalf("validations %v, want [0 1 2 3]", got)
+	}
+}
+
+// A workbench that joins after the engine published steps of a foreign
+// run but none of its validations yet (an SSH session opened while a long
+// epoch trains) shows the validations stored before.
+func TestForeignRunWithOnlyStepEventsGetsItsStoredValidations(t *testing.T) {
+	h := storedRunSamples{samples: []engine.PoseSample{{Index: 7}}, epoch: 3}
+	for e := 0; e < 4; e++ {
+		h.epochs = append(h.epochs, engine.EpochInfo{Epoch: e, Step: 32 * (e + 1), MPJPE: 100 - float64(e)})
+	}
+	s := newStore()
+	for i, st := range []int{140, 141} {
+		s.apply(engine.Event{Run: "r", Seq: int64(i + 1), Time: time.Now(), Kind: engine.EvStep, Step: &engine.StepInfo{Step: st}})
+	}
+	s.loadForeign(h, engine.RunInfo{Spec: engine.Spec{ID: "r"}, State: engine.Running, Foreign: true})
+	var got []int
+	for _, e := range s.run("r").epochs {
+		got = append(got, e.Epoch)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3]" {
+		t.Fatalf("validations %v, want the stored [0 1 2 3]", got)
+	}
+	if r := s.run("r"); len(r.samples) != 1 || r.sampleEp != 3 {
+		t.Fatalf("%d skeleton samples of epoch %d, want the stored one of epoch 3", len(r.samples), r.sampleEp)
+	}
+}
+
+// storedRunSamples is a storedRun that keeps its newest validation's
+// skeleton samples.
+type storedRunSamples struct {
+	storedRun
+	samples []engine.PoseSample
+	epoch   int
+}
+
+func (h storedRunSamples) Samples(string) ([]engine.PoseSample, int, error) {
+	return h.samples, h.epoch, nil
+}

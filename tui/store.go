@@ -100,14 +100,22 @@ func (s *store) apply(ev engine.Event) {
 				r.samples, r.sampleEp = ep.Samples, ep.Epoch
 			}
 			ep.Samples = nil
-			if n := len(r.epochs); n > 0 && r.epochs[n-1].Epoch == ep.Epoch && r.epochs[n-1].Step == ep.Step {
+			if k := r.epochIndex(ep); k >= 0 {
 				// Read from the store already: a run of another process
-				// is loaded from the store while its events come in.
-				r.epochs = r.epochs[:n-1]
-			}
-			r.epochs = append(r.epochs, ep)
-			if ep.Best {
-				r.bestEpoch = len(r.epochs) - 1
+				// is loaded from the store while the watcher publishes
+				// what it stored since its last look.
+				r.epochs[k] = ep
+				r.bestEpoch = -1
+				for i := len(r.epochs) - 1; i >= 0 && r.bestEpoch < 0; i-- {
+					if r.epochs[i].Best {
+						r.bestEpoch = i
+					}
+				}
+			} else {
+				r.epochs = append(r.epochs, ep)
+				if ep.Best {
+					r.bestEpoch = len(r.epochs) - 1
+				}
 			}
 		}
 	case engine.EvState, engine.EvFinished, engine.EvFailed:
@@ -125,6 +133,17 @@ func (s *store) apply(ev engine.Event) {
 			r.log = r.log[len(r.log)-20:]
 		}
 	}
+}
+
+// epochIndex is the index of a validation already received (same epoch,
+// same step), or -1. The validations are in epoch order.
+func (r *runData) epochIndex(ep engine.EpochInfo) int {
+	for k := len(r.epochs) - 1; k >= 0 && r.epochs[k].Epoch >= ep.Epoch; k-- {
+		if e := r.epochs[k]; e.Epoch == ep.Epoch && e.Step == ep.Step {
+			return k
+		}
+	}
+	return -1
 }
 
 // rewind forgets what the run did from step on: a run resumed after
@@ -227,8 +246,11 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 	if len(r.step) > 0 && r.step[0] > 1 { // live steps count from 1
 		r.stepsDue = true
 	}
-	if len(r.epochs) == 0 || r.epochs[0].Epoch <= 0 { // validations count from 0
+	if len(r.epochs) > 0 && r.epochs[0].Epoch <= 0 { // validations count from 0
 		return
+	}
+	if len(r.epochs) == 0 && (len(r.step) == 0 || r.step[0] <= 1) {
+		return // nothing came before its events
 	}
 	eps, err := h.Epochs(id)
 	if err != nil {
@@ -236,7 +258,10 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 	}
 	var early []engine.EpochInfo
 	for _, e := range eps {
-		if e.Epoch < r.epochs[0].Epoch {
+		// Before its first validation event, or, with none yet (a long
+		// epoch), before its first step event: the stored ones after
+		// it are a resumed run's abandoned ones.
+		if len(r.epochs) > 0 && e.Epoch < r.epochs[0].Epoch || len(r.epochs) == 0 && float64(e.Step) <= r.step[0] {
 			e.Samples = nil
 			early = append(early, e)
 		}
@@ -247,6 +272,13 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 		if r.epochs[i].Best {
 			r.bestEpoch = i
 			break
+		}
+	}
+	if ss, ok := h.(storedSamples); ok && len(r.samples) == 0 && len(early) > 0 {
+		// The skeletons of the newest of them, until a validation
+		// event brings newer ones.
+		if smp, ep, err := ss.Samples(id); err == nil && len(smp) > 0 && ep == early[len(early)-1].Epoch {
+			r.samples, r.sampleEp = smp, ep
 		}
 	}
 }
