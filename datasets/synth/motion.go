@@ -81,9 +81,42 @@ func decodeClip(name string, raw []byte) (*clip, error) {
 		if fakeHead {
 			c.dirs[f][pose.Head] = c.dirs[f][pose.Neck]
 		}
+		bendNeck(&c.dirs[f])
 		c.stand[f], c.sit[f] = classify(c.dirs[f])
 	}
 	return c, nil
+}
+
+// Human3.6M's Neck/Nose joint lies in front of the line from the thorax
+// to the Head joint: on the 4 real frames the Thorax -> Neck/Nose and
+// Neck/Nose -> Head bones meet at 48..108 degrees (alpha, the nose bone's
+// angle to thorax -> Head, 24..53; beta, the head bone's, 25..55), the
+// nose always towards the chest's front. The clips' chain is nearly
+// straight (11 degrees), which put the Head joint 239 mm from the thorax
+// where the real ones are 136..215 mm. bendNeck keeps the clip's overall
+// thorax -> Head direction and folds the chain forward about it.
+const (
+	noseBendDeg = 39
+	headBendDeg = 40 // 117 sin 39 = 115 sin 40: Head stays on the axis
+)
+
+func bendNeck(d *[pose.NumJoints]pose.Vec3) {
+	ln, lh := pose.MeanBoneLengthMM[pose.Neck], pose.MeanBoneLengthMM[pose.Head]
+	axis := unit(add(scale(d[pose.Neck], ln), scale(d[pose.Head], lh)))
+	// The chest's front, as bodyFrame takes it from a pose.
+	up := unit(add(scale(d[pose.Spine], pose.MeanBoneLengthMM[pose.Spine]), scale(d[pose.Thorax], pose.MeanBoneLengthMM[pose.Thorax])))
+	right := sub(d[pose.RShoulder], d[pose.LShoulder])
+	right = unit(sub(right, scale(up, dot(right, up))))
+	fwd := cross(up, right)
+	fwd = sub(fwd, scale(axis, dot(fwd, axis)))
+	if norm(fwd) < 0.1 {
+		return // the head points along the chest's front: no clear bend plane
+	}
+	fwd = unit(fwd)
+	sa, ca := math.Sincos(noseBendDeg * math.Pi / 180)
+	sb, cb := math.Sincos(headBendDeg * math.Pi / 180)
+	d[pose.Neck] = add(scale(axis, ca), scale(fwd, sa))
+	d[pose.Head] = sub(scale(axis, cb), scale(fwd, sb))
 }
 
 // classify tells whether a frame is a quiet upright stance or a seated one,
