@@ -12,14 +12,21 @@ import (
 	"poselab/pose"
 )
 
-// proportion is one measure of a Human3.6M-like person. checked ones must
-// lie in the range of the real frames; the others are only logged, as the
-// 4 real frames show too little of their spread (arm and leg bones vary
-// per subject, angles per pose).
+// How a proportion is checked against the real frames' range: not at all
+// (logged only: the 4 real frames show too little of its spread, as for
+// arm and leg bones that vary per subject), its synthetic median, or its
+// median and its p10..p90 within 5% of the range.
+const (
+	logged = iota
+	checkMedian
+	checkSpread
+)
+
+// proportion is one measure of a Human3.6M-like person.
 type proportion struct {
-	name    string
-	checked bool
-	f       func(r *datasets.Record) float64
+	name  string
+	check int
+	f     func(r *datasets.Record) float64
 }
 
 func joint3(r *datasets.Record, a, b int) float64 { return norm(sub(r.Joints3D[b], r.Joints3D[a])) }
@@ -41,59 +48,59 @@ func bothSides(r *datasets.Record, f func(r *datasets.Record, a, b int) float64,
 }
 
 var proportions = []proportion{
-	{"angle Thorax->Neck/Nose, Neck/Nose->Head (deg)", true, func(r *datasets.Record) float64 {
+	{"angle Thorax->Neck/Nose, Neck/Nose->Head (deg)", checkSpread, func(r *datasets.Record) float64 {
 		return angle3(r, pose.Thorax, pose.Neck, pose.Neck, pose.Head)
 	}},
-	{"Thorax->Head (mm)", true, func(r *datasets.Record) float64 { return joint3(r, pose.Thorax, pose.Head) }},
-	{"Thorax->Head / torso (2D)", true, func(r *datasets.Record) float64 {
+	{"Thorax->Head (mm)", checkSpread, func(r *datasets.Record) float64 { return joint3(r, pose.Thorax, pose.Head) }},
+	{"Thorax->Head / torso (2D)", checkMedian, func(r *datasets.Record) float64 {
 		return joint2(r, pose.Thorax, pose.Head) / joint2(r, pose.Hip, pose.Thorax)
 	}},
-	{"Neck/Nose off the Thorax-Head line (mm)", true, func(r *datasets.Record) float64 {
+	{"Neck/Nose off the Thorax-Head line (mm)", checkSpread, func(r *datasets.Record) float64 {
 		a, n := r.Joints3D[pose.Thorax], r.Joints3D[pose.Neck]
 		ax := unit(sub(r.Joints3D[pose.Head], a))
 		v := sub(n, a)
 		return norm(sub(v, scale(ax, dot(v, ax))))
 	}},
-	{"Thorax->Head / torso (3D)", false, func(r *datasets.Record) float64 { return joint3(r, pose.Thorax, pose.Head) / torso3(r) }},
-	{"Thorax->Neck/Nose / torso (2D)", false, func(r *datasets.Record) float64 {
+	{"Thorax->Head / torso (3D)", logged, func(r *datasets.Record) float64 { return joint3(r, pose.Thorax, pose.Head) / torso3(r) }},
+	{"Thorax->Neck/Nose / torso (2D)", logged, func(r *datasets.Record) float64 {
 		return joint2(r, pose.Thorax, pose.Neck) / joint2(r, pose.Hip, pose.Thorax)
 	}},
-	{"angle torso, Thorax->Head (deg)", false, func(r *datasets.Record) float64 {
+	{"angle torso, Thorax->Head (deg)", logged, func(r *datasets.Record) float64 {
 		return angle3(r, pose.Hip, pose.Thorax, pose.Thorax, pose.Head)
 	}},
-	{"torso Hip->Thorax (mm)", false, torso3},
-	{"shoulder width / torso", false, func(r *datasets.Record) float64 { return joint3(r, pose.LShoulder, pose.RShoulder) / torso3(r) }},
-	{"hip width / torso", false, func(r *datasets.Record) float64 { return joint3(r, pose.LHip, pose.RHip) / torso3(r) }},
-	{"upper arm / torso", false, func(r *datasets.Record) float64 {
+	{"torso Hip->Thorax (mm)", logged, torso3},
+	{"shoulder width / torso", checkMedian, func(r *datasets.Record) float64 { return joint3(r, pose.LShoulder, pose.RShoulder) / torso3(r) }},
+	{"hip width / torso", checkSpread, func(r *datasets.Record) float64 { return joint3(r, pose.LHip, pose.RHip) / torso3(r) }},
+	{"upper arm / torso", logged, func(r *datasets.Record) float64 {
 		return bothSides(r, joint3, pose.LShoulder, pose.LElbow, pose.RShoulder, pose.RElbow) / torso3(r)
 	}},
-	{"forearm / torso", false, func(r *datasets.Record) float64 {
+	{"forearm / torso", logged, func(r *datasets.Record) float64 {
 		return bothSides(r, joint3, pose.LElbow, pose.LWrist, pose.RElbow, pose.RWrist) / torso3(r)
 	}},
-	{"thigh / torso", false, func(r *datasets.Record) float64 {
+	{"thigh / torso", logged, func(r *datasets.Record) float64 {
 		return bothSides(r, joint3, pose.LHip, pose.LKnee, pose.RHip, pose.RKnee) / torso3(r)
 	}},
-	{"shin / torso", false, func(r *datasets.Record) float64 {
+	{"shin / torso", logged, func(r *datasets.Record) float64 {
 		return bothSides(r, joint3, pose.LKnee, pose.LFoot, pose.RKnee, pose.RFoot) / torso3(r)
 	}},
-	{"angle Hip->Spine, Spine->Thorax (deg)", false, func(r *datasets.Record) float64 {
+	{"angle Hip->Spine, Spine->Thorax (deg)", logged, func(r *datasets.Record) float64 {
 		return angle3(r, pose.Hip, pose.Spine, pose.Spine, pose.Thorax)
 	}},
-	{"angle torso, Thorax->shoulder (deg)", false, func(r *datasets.Record) float64 {
+	{"angle torso, Thorax->shoulder (deg)", checkSpread, func(r *datasets.Record) float64 {
 		return (angle3(r, pose.Hip, pose.Thorax, pose.Thorax, pose.LShoulder) + angle3(r, pose.Hip, pose.Thorax, pose.Thorax, pose.RShoulder)) / 2
 	}},
-	{"angle torso, RHip->LHip (deg)", false, func(r *datasets.Record) float64 {
+	{"angle torso, RHip->LHip (deg)", logged, func(r *datasets.Record) float64 {
 		return angle3(r, pose.RHip, pose.LHip, pose.Hip, pose.Thorax)
 	}},
 }
 
 // Synthetic Human3.6M-like people have the real frames' proportions. The
-// real range of each measure comes from mmpose's 4 real frames; a checked
-// measure's synthetic median must lie in it, and so must its p10 and p90
-// for 3D measures (2D ones spread with the view). The clips' straight
-// Thorax -> Neck/Nose -> Head chain gave a bend of 11 degrees (real
-// 48..108), Thorax -> Head 239 mm (real 136..215) and 0.50 of the torso in
-// the image (real 0.34..0.42).
+// real range of each measure comes from mmpose's 4 real frames. The
+// clips' straight Thorax -> Neck/Nose -> Head chain gave a bend of 11
+// degrees (real 48..108), Thorax -> Head 239 mm (real 136..215) and 0.50
+// of the torso in the image (real 0.34..0.42); three clips' low hip
+// joints made the hips 0.30 of the torso wide (p10; real 0.52..0.57) and
+// their shrugged shoulders 65 degrees from the torso (p10; real 93..122).
 func TestH36MProportionsLikeRealH36M(t *testing.T) {
 	cams, err := h36m.LoadMMPoseCameras("../h36m/testdata/cameras.pkl")
 	if err != nil {
@@ -125,14 +132,11 @@ func TestH36MProportionsLikeRealH36M(t *testing.T) {
 		n := len(sv)
 		p10, med, p90 := sv[n/10], sv[n/2], sv[9*n/10]
 		fmt.Fprintf(&b, "| %s | %.3g..%.3g | %.3g / %.3g / %.3g |\n", m.name, lo, hi, p10, med, p90)
-		if !m.checked {
-			continue
-		}
-		if med < lo || med > hi {
+		if m.check >= checkMedian && (med < lo || med > hi) {
 			t.Errorf("%s: synthetic median %.3g outside the real %.3g..%.3g", m.name, med, lo, hi)
 		}
-		if !strings.Contains(m.name, "(2D)") && (p10 < lo || p90 > hi) {
-			t.Errorf("%s: synthetic p10..p90 %.3g..%.3g outside the real %.3g..%.3g", m.name, p10, p90, lo, hi)
+		if m.check == checkSpread && (p10 < 0.95*lo || p90 > 1.05*hi) {
+			t.Errorf("%s: synthetic p10..p90 %.3g..%.3g outside the real %.3g..%.3g (+-5%%)", m.name, p10, p90, lo, hi)
 		}
 	}
 	t.Log(b.String())
