@@ -10,7 +10,10 @@ import (
 // perturbDeg is the largest random rotation (degrees) of each bone about
 // its parent joint: small for the pelvis and shins (the knee only bends one
 // way), larger for the arms and head, so the varied pose stays human.
-var perturbDeg = [pose.NumJoints]float64{0, 3, 10, 5, 3, 10, 5, 6, 6, 10, 10, 5, 15, 10, 5, 15, 10}
+// Neck/Nose and Head turn by up to 15 and 25 degrees, a nod or tilt of the
+// head: with 10 and 10 the two bones met at 75..84 degrees (p10..p90)
+// where the 4 real frames span 48..108; now 69..90.
+var perturbDeg = [pose.NumJoints]float64{0, 3, 10, 5, 3, 10, 5, 6, 6, 15, 25, 5, 15, 10, 5, 15, 10}
 
 // mirrorDirs mirrors clip directions left/right (x negated, partners swapped).
 func mirrorDirs(d [pose.NumJoints]pose.Vec3) [pose.NumJoints]pose.Vec3 {
