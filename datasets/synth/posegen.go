@@ -10,7 +10,10 @@ import (
 // perturbDeg is the largest random rotation (degrees) of each bone about
 // its parent joint: small for the pelvis and shins (the knee only bends one
 // way), larger for the arms and head, so the varied pose stays human.
-var perturbDeg = [pose.NumJoints]float64{0, 3, 10, 5, 3, 10, 5, 6, 6, 10, 10, 5, 15, 10, 5, 15, 10}
+// Neck/Nose and Head turn by up to 15 and 25 degrees, a nod or tilt of the
+// head: with 10 and 10 the two bones met at 75..84 degrees (p10..p90)
+// where the 4 real frames span 48..108; now 69..90.
+var perturbDeg = [pose.NumJoints]float64{0, 3, 10, 5, 3, 10, 5, 6, 6, 15, 25, 5, 15, 10, 5, 15, 10}
 
 // mirrorDirs mirrors clip directions left/right (x negated, partners swapped).
 func mirrorDirs(d [pose.NumJoints]pose.Vec3) [pose.NumJoints]pose.Vec3 {
@@ -58,10 +61,13 @@ func bodyFrame(p *pose.Pose3D) (right, up, fwd pose.Vec3) {
 }
 
 // headGeom is the head as a sphere: centre, radius (mm) and its up axis.
-// H36M's Head joint is not the crown: the crown lies crownAbove x the
-// Neck/Nose -> Head bone beyond it, and the sphere's top is the crown.
+// The up axis runs from the thorax to the Head joint: the Neck/Nose joint
+// lies in front of that line (bendNeck), so Neck/Nose -> Head leans
+// backwards and would tilt the head. H36M's Head joint is not the crown:
+// the crown lies crownAbove x the Neck/Nose -> Head bone beyond it along
+// the axis, and the sphere's top is the crown.
 func headGeom(p *pose.Pose3D) (centre pose.Vec3, radius float64, up pose.Vec3) {
-	up = unit(sub(p[pose.Head], p[pose.Neck]))
+	up = unit(sub(p[pose.Head], p[pose.Thorax]))
 	l := norm(sub(p[pose.Head], p[pose.Neck]))
 	radius = headRadius * l
 	centre = add(p[pose.Head], scale(up, (crownAbove-headRadius)*l))
@@ -70,15 +76,18 @@ func headGeom(p *pose.Pose3D) (centre pose.Vec3, radius float64, up pose.Vec3) {
 
 // Head proportions in units of the Neck/Nose -> Head bone (115 mm on
 // average). The real Human3.6M Head joint lies well below the crown (on
-// the real frames it is only 136..215 mm from the thorax). A crown 0.17
-// bone (20 mm) above it made the MPII-like head segment (upper neck ->
-// head top) 0.47 of pelvis -> thorax, where the 5 real MPII people have
-// 0.54..0.81 (median 0.57, TestMPIIProportionsLikeRealMPII); 0.6 (about
-// 70 mm) gives 0.56. The radius grew from 0.88 to 0.95 only, as a wider
-// sphere makes the head too broad: its bottom now lies about 35 mm below
-// the Neck/Nose joint (was 65 mm), the neck capsule covering the rest.
+// the real frames it is only 136..215 mm from the thorax): about the
+// head's centre, with Neck/Nose near the chin. The crown, the MPII-like
+// head top, must lie about 300 mm from the thorax for the MPII-like head
+// segment (upper neck -> head top) to be 0.56 of pelvis -> thorax as on
+// the 5 real MPII people (0.54..0.81, median 0.57,
+// TestMPIIProportionsLikeRealMPII). With the Head joint 185 mm from the
+// thorax (bendNeck) that is 1.05 bones above it; the sphere's centre
+// then lies 12 mm above the Head joint, and Neck/Nose just below and in
+// front of the sphere, where the chin is. The radius stays 0.95: a wider
+// sphere makes the head too broad.
 const (
-	crownAbove = 0.6
+	crownAbove = 1.05
 	headRadius = 0.95
 )
 
