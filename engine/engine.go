@@ -341,14 +341,16 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	created := 0
 	defer func() { // a refused chain leaves nothing: not its reserved folders, not its created runs
 		if created < len(ids) {
-			for _, f := range locks {
-				unlock(f)
-			}
 			for _, id := range ids[:created] {
 				e.st.deleteRun(id)
 			}
 			for _, id := range ids[created:] {
 				os.RemoveAll(e.st.runDir(id))
+			}
+			// Unlocked last: a process watching the store must not see
+			// a created run unlocked (it would take it for interrupted).
+			for _, f := range locks {
+				unlock(f)
 			}
 		}
 	}()
@@ -618,7 +620,7 @@ func (e *Engine) resumeLocked(r *run) error {
 			return fmt.Errorf("run %s cannot be resumed: %s", id, r.info.Reason)
 		}
 		if r.lock == nil {
-			f, ok := tryLock(e.st.runDir(id))
+			f, ok := lockSoon(e.st.runDir(id))
 			if !ok {
 				return fmt.Errorf("run %s is in use by another poselab process", id)
 			}
@@ -709,7 +711,7 @@ func (e *Engine) Delete(id string) error {
 		// Another process may have resumed it since this one last
 		// looked (the watcher looks once a second, one-shot commands
 		// never): its lock says so.
-		f, ok := tryLock(e.st.runDir(id))
+		f, ok := lockSoon(e.st.runDir(id))
 		if !ok {
 			return fmt.Errorf("run %s is in use by another poselab process", id)
 		}
@@ -755,6 +757,19 @@ func tryLock(dir string) (*os.File, bool) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f, true
+}
+
+// lockSoon is tryLock retried for a moment: a process watching the store
+// holds a stopped run's lock for an instant to see whether its owner is
+// gone (watch.go), and a resume must not fail on that.
+func lockSoon(dir string) (*os.File, bool) {
+	for try := 0; ; try++ {
+		f, ok := tryLock(dir)
+		if ok || try == 4 {
+			return f, ok
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // lockOwner is the pid a run folder's lock file names (0: none).

@@ -597,3 +597,27 @@ func TestWatchKeepsARunWithAnUnreadableSpecFailed(t *testing.T) {
 		t.Fatalf("a run with an unreadable config.toml is %s (%s)", i.State, i.Reason)
 	}
 }
+
+// A resume does not fail on a watcher's instant look at the run's lock
+// (it holds the lock of a stopped run for a moment to see whether its
+// owner is gone).
+func TestResumeWaitsOutAWatchersLookAtTheLock(t *testing.T) {
+	dir := t.TempDir()
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1
+	id, _ := e.Submit(spec)
+	waitRun(t, e, id, time.Minute)
+	e.mu.Lock()
+	e.runs[id].info.State = Stopped // as after a stop: resumable
+	e.mu.Unlock()
+	f, ok := tryLock(filepath.Join(dir, id))
+	if !ok {
+		t.Fatal("the finished run's lock is held")
+	}
+	go func() { time.Sleep(30 * time.Millisecond); unlock(f) }()
+	if err := e.Resume(id); err != nil {
+		t.Fatalf("resume during a look at the lock: %v", err)
+	}
+}
