@@ -22,6 +22,7 @@ type exprGraph struct {
 	grads   []*G.Node                // training only: d cost / d param, in p.names order
 	inGrads map[string]*G.Node       // tests only: d cost / d input
 	outputs map[string]*G.Node
+	scratch *convScratch // shared by the graph's convolutions
 }
 
 // dropMask is a dropout layer's mask input, refilled for each step.
@@ -46,7 +47,8 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		}
 	}()
 	B, dt := p.opt.Batch, p.dt
-	eg = &exprGraph{g: G.NewGraph(), nodes: make([]*G.Node, len(p.g.Nodes)), inputs: map[string]*tensor.Dense{}, outputs: map[string]*G.Node{}}
+	eg = &exprGraph{g: G.NewGraph(), nodes: make([]*G.Node, len(p.g.Nodes)), inputs: map[string]*tensor.Dense{}, outputs: map[string]*G.Node{},
+		scratch: &convScratch{}}
 	params := map[string]*G.Node{}
 	param := func(name string) *G.Node {
 		if n, ok := params[name]; ok {
@@ -111,7 +113,7 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		case nn.OpReshape:
 			out = G.Must(G.Reshape(in[0], batchShape(B, n.Shape)))
 		default:
-			out, err = p.buildSpatial(n, in, param)
+			out, err = p.buildSpatial(n, in, param, eg.scratch)
 			if err != nil {
 				return nil, err
 			}
@@ -228,7 +230,7 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 }
 
 // buildSpatial adds the image layers ([C,H,W] per sample).
-func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node) (*G.Node, error) {
+func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node, scratch *convScratch) (*G.Node, error) {
 	inShape := p.g.Nodes[n.Inputs[0]].Shape
 	switch n.Op {
 	case nn.OpConv2d, nn.OpConvT2d:
@@ -244,7 +246,7 @@ func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.N
 		if n.Bias {
 			args = append(args, param(n.Name+".bias"))
 		}
-		return apply(newConv(g, n.Bias, inShape, n.Shape), args...), nil
+		return apply(newConv(g, n.Bias, inShape, n.Shape, scratch), args...), nil
 	case nn.OpMaxPool2d:
 		if n.Stride < 1 || n.K < 1 || n.Pad < 0 || 2*n.Pad > n.K {
 			return nil, fmt.Errorf("cpu: max pool kernel %d stride %d padding %d", n.K, n.Stride, n.Pad)

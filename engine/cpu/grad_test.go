@@ -138,3 +138,72 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		}
 	}
 }
+
+// convGroupGraph has a convolution of each GEMM layout: im2col (3x3,
+// padded), 1x1 and transposed, with and without a window.
+func convGroupGraph() *nn.Graph {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 4, 4)
+	h := b.Conv2d("c3", x, 3, 3, 1, 1, true)          // [3,4,4]
+	h = b.ConvTranspose2d("t1", h, 2, 1, 1, 0, false) // [2,4,4]
+	h = b.Conv2d("c1", h, 3, 1, 1, 0, true)           // [3,4,4]
+	h = b.ConvTranspose2d("t2", h, 2, 2, 2, 0, true)  // [2,8,8]
+	b.Input("t", 2, 8, 8)
+	b.Output("y", h)
+	b.Loss(nn.MSE, h, "t", "", 1)
+	return b.Build()
+}
+
+// TestConvGroups: convolutions that multiply the batch in groups of
+// samples (all of it, uneven groups, one sample per GEMM) give the
+// per-sample loss, output and gradients, and pass the finite-difference
+// check.
+func TestConvGroups(t *testing.T) {
+	saved := [3]int{maxGroupElems, groupBelow, groupBelowDirect}
+	defer func() { maxGroupElems, groupBelow, groupBelowDirect = saved[0], saved[1], saved[2] }()
+	groupBelow, groupBelowDirect = 1<<30, 1<<30 // every map size groups
+	g := convGroupGraph()
+	const batch = 5
+	b := randomBatch(g, batch, 9)
+	run := func(limit int) (float64, *nn.Tensor, map[string]*nn.Tensor) {
+		maxGroupElems = limit
+		p := compile64(t, g, batch, 3, "x")
+		loss, grads, err := p.Gradients(b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Predict(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if limit > 1 {
+			checkGrads(t, p, b, 1, 0, 1e-6)
+		}
+		return loss, out["y"], grads
+	}
+	loss1, out1, grads1 := run(1) // one sample per GEMM: no gathering
+	// Per sample, c3's matrices hold 18 x 16 elements, t2's 8 x 16, t1's
+	// and c1's 3 x 16. 150 makes groups of 3, 2 for t1 and c1; 600 groups
+	// of 2, 2, 1 for c3 and 3, 2 for t2; 1<<20 takes all 5 everywhere.
+	for _, limit := range []int{150, 600, 1 << 20} {
+		loss, out, grads := run(limit)
+		if got, want := (convGeom{c: 2, k: 3, ho: 4, wo: 4, cout: 3}).groupSize(batch), map[int]int{150: 1, 600: 2}[limit]; want > 0 && got != want {
+			t.Fatalf("limit %d: c3 groups of %d, want %d", limit, got, want)
+		}
+		if !near(loss, loss1, 1e-12) {
+			t.Fatalf("limit %d: loss %v, per sample %v", limit, loss, loss1)
+		}
+		for i, v := range out.Data {
+			if !near(float64(v), float64(out1.Data[i]), 1e-6) {
+				t.Fatalf("limit %d: y[%d] = %v, per sample %v", limit, i, v, out1.Data[i])
+			}
+		}
+		for name, gr := range grads {
+			for i, v := range gr.Data {
+				if !near(float64(v), float64(grads1[name].Data[i]), 1e-6) {
+					t.Fatalf("limit %d: d%s[%d] = %v, per sample %v", limit, name, i, v, grads1[name].Data[i])
+				}
+			}
+		}
+	}
+}
