@@ -124,3 +124,32 @@ func TestIm2colCol2imMatchTheDefinition(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPool2MatchesGeneral: the 2x2 stride-2 path picks the general
+// loop's values and argmaxes, ties, NaNs and odd sizes included.
+func TestMaxPool2MatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, hw := range [][2]int{{4, 4}, {5, 7}, {2, 3}, {8, 6}} {
+		h, w := hw[0], hw[1]
+		ho, wo := h/2, w/2
+		const planes = 3
+		x := make([]float64, planes*h*w)
+		for i := range x {
+			x[i] = float64(rng.Intn(4)) // many ties
+			if rng.Intn(9) == 0 {
+				x[i] = math.NaN()
+			}
+		}
+		fast := &maxPoolOp{k: 2, s: 2, outShp: []int{planes, ho, wo}, arg: make([]int32, planes*ho*wo)}
+		gen := &maxPoolOp{k: 2, s: 2, outShp: []int{planes, ho, wo}, arg: make([]int32, planes*ho*wo)}
+		yf, yg := make([]float64, planes*ho*wo), make([]float64, planes*ho*wo)
+		maxPool(fast, x, yf, planes, h, w)
+		maxPoolPlanes(gen, x, yg, 0, planes, h, w, ho, wo)
+		for i := range yf {
+			same := yf[i] == yg[i] || math.IsNaN(yf[i]) && math.IsNaN(yg[i])
+			if !same || fast.arg[i] != gen.arg[i] {
+				t.Fatalf("%dx%d output %d: %v at %d, general loop %v at %d", h, w, i, yf[i], fast.arg[i], yg[i], gen.arg[i])
+			}
+		}
+	}
+}
