@@ -10,7 +10,8 @@ import (
 // special values included, in both precisions.
 func TestReLUBitsMatchComparisons(t *testing.T) {
 	special := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(),
-		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, 1e-45, -1e-45, math.MaxFloat32, -math.MaxFloat32}
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, 1e-45, -1e-45, math.MaxFloat32, -math.MaxFloat32,
+		math.MaxFloat64, -math.MaxFloat64, math.Float64frombits(1<<64 - 1), math.Float64frombits(1<<63 - 1)} // NaNs of full payload
 	rng := rand.New(rand.NewSource(1))
 	x64 := append([]float64(nil), special...)
 	for i := 0; i < 5000; i++ {

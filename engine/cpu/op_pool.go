@@ -88,8 +88,7 @@ func key64(v float64) int64 {
 // pick32 returns (k, i) when k > best, else (best, at), without a branch
 // (the compiler keeps one for an if that sets two variables).
 func pick32(best, at, k, i int32) (int32, int32) {
-	_, borrow := bits.Sub32(uint32(best)^0x80000000, uint32(k)^0x80000000, 0)
-	m := -int32(borrow) // all ones when best < k
+	m := int32((int64(best) - int64(k)) >> 63) // all ones when best < k
 	return best ^ (best^k)&m, at ^ (at^i)&m
 }
 
