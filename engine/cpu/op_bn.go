@@ -112,17 +112,12 @@ func bnStats[T float32 | float64](x []T, mean, istd []float64, b, c, inner int, 
 				ch := lo + k
 				s := 0.0
 				for i := 0; i < b; i++ {
-					for _, x := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
-						s += float64(x)
-					}
+					s += sum4(x[(i*c+ch)*inner : (i*c+ch+1)*inner])
 				}
 				m[k] = s / n
 				s = 0
 				for i := 0; i < b; i++ {
-					for _, x := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
-						d := float64(x) - m[k]
-						s += d * d
-					}
+					s += sqDev4(x[(i*c+ch)*inner:(i*c+ch+1)*inner], m[k])
 				}
 				v[k] = s
 			}
@@ -131,6 +126,69 @@ func bnStats[T float32 | float64](x []T, mean, istd []float64, b, c, inner int, 
 			v[k] = 1 / math.Sqrt(v[k]/n+eps)
 		}
 	})
+}
+
+// The per-channel sums run four float64 accumulators: with one, each add
+// waits for the previous (a 4-cycle chain per element), which made the
+// statistics cost more than normalising.
+
+// sum4 is the sum of x in float64.
+func sum4[T float32 | float64](x []T) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sqDev4 is the sum of (x-m)^2 in float64.
+func sqDev4[T float32 | float64](x []T, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		d0, d1, d2, d3 := float64(v[0])-m, float64(v[1])-m, float64(v[2])-m, float64(v[3])-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := float64(x[i]) - m
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sumDot4 is the sum of a and the dot product of a and b, in float64.
+func sumDot4[T float32 | float64](a, b []T) (sum, dot float64) {
+	b = b[:len(a)]
+	var s0, s1, s2, s3, d0, d1, d2, d3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		v, w := a[i:i+4:i+4], b[i:i+4:i+4]
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+		d0 += float64(v[0]) * float64(w[0])
+		d1 += float64(v[1]) * float64(w[1])
+		d2 += float64(v[2]) * float64(w[2])
+		d3 += float64(v[3]) * float64(w[3])
+	}
+	for ; i < len(a); i++ {
+		s0 += float64(a[i])
+		d0 += float64(a[i]) * float64(b[i])
+	}
+	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
 }
 
 // bnNormalise writes xhat = (x-mean)*istd and y = gamma*xhat + beta,
@@ -221,11 +279,9 @@ func bnBackward[T float32 | float64](dy, xh, gamma, dx []T, istd, dgamma, dbeta,
 			sg, sb := 0.0, 0.0
 			for i := 0; i < b; i++ {
 				o := (i*c + ch) * inner
-				xs := xh[o : o+inner]
-				for j, d := range dy[o : o+inner] {
-					sb += float64(d)
-					sg += float64(d) * float64(xs[j])
-				}
+				d, dx := sumDot4(dy[o:o+inner], xh[o:o+inner])
+				sb += d
+				sg += dx
 			}
 			dg[k], db[k] = sg, sb
 		}

@@ -519,13 +519,13 @@ func (op *chanSumOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func chanSum[T float32 | float64](x, r []T, b, c, inner int) {
-	for ch := range r {
-		s := 0.0
-		for i := 0; i < b; i++ {
-			for _, v := range x[(i*c+ch)*inner : (i*c+ch+1)*inner] {
-				s += float64(v)
+	parallelFor(c, b*inner, func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			s := 0.0
+			for i := 0; i < b; i++ {
+				s += sum4(x[(i*c+ch)*inner : (i*c+ch+1)*inner])
 			}
+			r[ch] = T(s)
 		}
-		r[ch] = T(s)
-	}
+	})
 }
