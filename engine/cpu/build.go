@@ -64,6 +64,11 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 	}
 	inputNodes := map[string]*G.Node{}
 	fused := p.fusableReLUs(train)
+	bnReLU := p.bnReLUs(fused) // BatchNorm id -> its ReLU's id
+	intoBN := map[int]bool{}
+	for _, r := range bnReLU {
+		intoBN[r] = true
+	}
 	for _, n := range p.g.Nodes {
 		var in []*G.Node
 		for _, id := range n.Inputs {
@@ -81,14 +86,23 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 			out = apply(newLinear(), in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 		case nn.OpBatchNorm:
 			st := p.bn[n.ID]
+			_, relu := bnReLU[n.ID]
+			name := "BatchNorm"
+			if relu {
+				name = "BatchNormReLU"
+			}
 			if train {
-				out = apply(&bnTrainOp{opBase: newBase("BatchNorm(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+				out = apply(&bnTrainOp{opBase: newBase("%s(%s)", name, n.Name), st: st, dims: dims, relu: relu}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 			} else {
-				out = apply(&bnEvalOp{opBase: newBase("BatchNormEval(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+				out = apply(&bnEvalOp{opBase: newBase("%sEval(%s)", name, n.Name), st: st, dims: dims, relu: relu}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 			}
 		case nn.OpReLU:
 			if fused[n.ID] {
 				out = in[0] // the dropout after it applies the ReLU
+				break
+			}
+			if intoBN[n.ID] {
+				out = in[0] // the BatchNorm before it applied the ReLU
 				break
 			}
 			out = apply(newReLU(dims), in[0])
@@ -227,6 +241,37 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 		}
 	}
 	return fused
+}
+
+// bnReLUs maps each BatchNorm whose only consumer is a ReLU (and which is
+// no output or loss) to that ReLU, unless a dropout takes the ReLU: the
+// pair runs as one Op, which applies the ReLU to each plane while it is in
+// cache and masks the gradient in the BatchNorm's first backward pass,
+// saving the ReLU's passes over memory (every BatchNorm of the hourglass,
+// most of a ResNet's).
+func (p *program) bnReLUs(dropFused map[int]bool) map[int]int {
+	uses := map[int]int{}
+	for _, n := range p.g.Nodes {
+		for _, id := range n.Inputs {
+			uses[id]++
+		}
+	}
+	for _, id := range p.g.Outputs {
+		uses[id] += 2
+	}
+	for _, l := range p.g.Losses {
+		uses[l.Pred] += 2
+	}
+	r := map[int]int{}
+	for _, n := range p.g.Nodes {
+		if n.Op != nn.OpReLU || dropFused[n.ID] {
+			continue
+		}
+		if in := n.Inputs[0]; p.g.Nodes[in].Op == nn.OpBatchNorm && uses[in] == 1 {
+			r[in] = n.ID
+		}
+	}
+	return r
 }
 
 // buildSpatial adds the image layers ([C,H,W] per sample).

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"strings"
 
 	"gorgonia.org/tensor"
 	"testing"
@@ -204,6 +205,89 @@ func TestConvGroups(t *testing.T) {
 					t.Fatalf("limit %d: d%s[%d] = %v, per sample %v", limit, name, i, v, grads1[name].Data[i])
 				}
 			}
+		}
+	}
+}
+
+// bnReLUGraph is BatchNorm -> ReLU on an image and on a vector, each
+// followed by a layer; with exposeBN the BatchNorms are outputs too, which
+// keeps them apart from their ReLUs.
+func bnReLUGraph(exposeBN bool) *nn.Graph {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 3, 3)
+	bn := b.BatchNorm("bn", x)
+	h := b.Conv2d("c", b.ReLU(bn), 2, 1, 1, 0, true)
+	v := b.BatchNorm("bnv", b.Linear("l", b.Reshape(h, 18), 4))
+	y := b.Linear("out", b.ReLU(v), 3)
+	if exposeBN {
+		b.Output("bn", bn)
+		b.Output("bnv", v)
+	}
+	b.Input("t", 3)
+	b.Output("y", y)
+	b.Loss(nn.MSE, y, "t", "", 1)
+	return b.Build()
+}
+
+// TestBatchNormReLUFused: a BatchNorm with its ReLU fused in gives the
+// separate Ops' loss, gradients and evaluation output exactly, and passes
+// the finite-difference check.
+func TestBatchNormReLUFused(t *testing.T) {
+	const batch = 4
+	fusedG, apartG := bnReLUGraph(false), bnReLUGraph(true)
+	b := randomBatch(fusedG, batch, 5)
+	fused, apart := compile64(t, fusedG, batch, 2, "x"), compile64(t, apartG, batch, 2, "x")
+	for _, c := range []struct {
+		p    *program
+		want int
+	}{{fused, 2}, {apart, 0}} {
+		n := 0
+		for _, node := range c.p.train.g.AllNodes() {
+			if op := node.Op(); op != nil && strings.HasPrefix(op.String(), "BatchNormReLU(") {
+				n++
+			}
+		}
+		if n != c.want {
+			t.Fatalf("%d fused BatchNorm-ReLU Ops, want %d", n, c.want)
+		}
+	}
+	checkGrads(t, fused, b, 1, 0, 1e-6)
+	l1, g1, err := fused.Gradients(b, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, g2, err := apart.Gradients(b, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l1 != l2 {
+		t.Fatalf("loss %v fused, %v apart", l1, l2)
+	}
+	for name, g := range g1 {
+		for i, v := range g.Data {
+			if v != g2[name].Data[i] {
+				t.Fatalf("d%s[%d] = %v fused, %v apart", name, i, v, g2[name].Data[i])
+			}
+		}
+	}
+	// Evaluation after a training step, so that the running statistics
+	// are not the identity.
+	for _, p := range []*program{fused, apart} {
+		if _, err := p.TrainStep(b, 0, 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o1, err := fused.Predict(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o2, err := apart.Predict(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range o1["y"].Data {
+		if v != o2["y"].Data[i] {
+			t.Fatalf("eval y[%d] = %v fused, %v apart", i, v, o2["y"].Data[i])
 		}
 	}
 }

@@ -25,6 +25,7 @@ type bnTrainOp struct {
 	opBase
 	st          *bnShared
 	dims        int
+	relu        bool // output max(y, 0): the ReLU after it is fused in
 	out, xhat   buffer
 	mean, istd  []float64
 	dgamma, dbt []float64 // filled by the backward op
@@ -57,10 +58,10 @@ func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	if is32(x) {
 		bnStats(sl[float32](x), op.mean, op.istd, b, c, inner, op.st.eps)
-		bnNormalise(sl[float32](x), sl[float32](xh), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), op.mean, op.istd, b, c, inner)
+		bnNormalise(sl[float32](x), sl[float32](xh), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), op.mean, op.istd, b, c, inner, op.relu)
 	} else {
 		bnStats(sl[float64](x), op.mean, op.istd, b, c, inner, op.st.eps)
-		bnNormalise(sl[float64](x), sl[float64](xh), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner)
+		bnNormalise(sl[float64](x), sl[float64](xh), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner, op.relu)
 	}
 	if *op.st.update {
 		if is32(x) {
@@ -191,9 +192,9 @@ func sumDot4[T float32 | float64](a, b []T) (sum, dot float64) {
 	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
 }
 
-// bnNormalise writes xhat = (x-mean)*istd and y = gamma*xhat + beta,
-// samples split over the cores.
-func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []float64, b, c, inner int) {
+// bnNormalise writes xhat = (x-mean)*istd and y = gamma*xhat + beta (then
+// max(y, 0) with relu), samples split over the cores.
+func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []float64, b, c, inner int, relu bool) {
 	parallelFor(b, c*inner, func(lo, hi int) {
 		if inner == 1 {
 			for i := lo; i < hi; i++ {
@@ -202,6 +203,9 @@ func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []fl
 					h := (v - T(mean[ch])) * T(istd[ch])
 					xhs[ch] = h
 					ys[ch] = gamma[ch]*h + beta[ch]
+				}
+				if relu {
+					reluInPlace(ys)
 				}
 			}
 			return
@@ -216,9 +220,32 @@ func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []fl
 					xhs[k] = h
 					ys[k] = g*h + bt
 				}
+				if relu {
+					reluInPlace(ys) // the plane is still in cache
+				}
 			}
 		}
 	})
+}
+
+// reluInPlace is y = max(y, 0) as the ReLU Op computes it.
+func reluInPlace[T float32 | float64](y []T) {
+	switch y := any(y).(type) {
+	case []float32:
+		reluBits32(y, y)
+	case []float64:
+		reluBits64(y, y)
+	}
+}
+
+// maskInto is dx = dy where y > 0, else 0, as the ReLU's gradient.
+func maskInto[T float32 | float64](y, dy, dx []T) {
+	switch y := any(y).(type) {
+	case []float32:
+		passWhere32(y, any(dy).([]float32), nil, any(dx).([]float32))
+	case []float64:
+		passWhere64(y, any(dy).([]float64), nil, any(dx).([]float64))
+	}
 }
 
 func (op *bnTrainOp) DiffWRT(int) []bool { return []bool{true, true, true} }
@@ -232,7 +259,8 @@ func (op *bnTrainOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 // bnGradOp is dx = gamma*istd*(dy - mean(dy) - xhat*mean(dy*xhat)); on the
 // way it sums dgamma = sum(dy*xhat) and dbeta = sum(dy) into the forward
 // Op, where the two bnParamGradOps (which take dx to run after it) read
-// them. Inputs gamma, y (for ordering), dy.
+// them. Inputs gamma, y (for ordering, and with a fused ReLU to mask dy
+// where y = 0), dy.
 type bnGradOp struct {
 	opBase
 	fwd *bnTrainOp
@@ -250,14 +278,25 @@ func (op *bnGradOp) Do(in ...G.Value) (G.Value, error) {
 	dx := op.out.like(dy)
 	f := op.fwd
 	if is32(dy) {
-		bnBackward(sl[float32](dy), sl[float32](f.xhat.t), sl[float32](in[0]), sl[float32](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
+		var y []float32
+		if f.relu {
+			y = sl[float32](in[1])
+		}
+		bnBackward(sl[float32](dy), y, sl[float32](f.xhat.t), sl[float32](in[0]), sl[float32](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
 	} else {
-		bnBackward(sl[float64](dy), sl[float64](f.xhat.t), sl[float64](in[0]), sl[float64](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
+		var y []float64
+		if f.relu {
+			y = sl[float64](in[1])
+		}
+		bnBackward(sl[float64](dy), y, sl[float64](f.xhat.t), sl[float64](in[0]), sl[float64](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
 	}
 	return dx, nil
 }
 
-func bnBackward[T float32 | float64](dy, xh, gamma, dx []T, istd, dgamma, dbeta, coef []float64, b, c, inner int) {
+// bnBackward writes dx for dy. With a fused ReLU (y, its output, not nil)
+// the first pass writes dy masked where y = 0 into dx, and the second
+// reads it from there.
+func bnBackward[T float32 | float64](dy, y, xh, gamma, dx []T, istd, dgamma, dbeta, coef []float64, b, c, inner int) {
 	n := float64(b * inner)
 	parallelFor(c, b*inner, func(lo, hi int) {
 		dg, db := dgamma[lo:hi], dbeta[lo:hi]
@@ -266,8 +305,12 @@ func bnBackward[T float32 | float64](dy, xh, gamma, dx []T, istd, dgamma, dbeta,
 		}
 		if inner == 1 {
 			for i := 0; i < b; i++ {
-				xs := xh[i*c+lo : i*c+hi]
-				for k, d := range dy[i*c+lo : i*c+hi] {
+				xs, ds := xh[i*c+lo:i*c+hi], dy[i*c+lo:i*c+hi]
+				if y != nil {
+					maskInto(y[i*c+lo:i*c+hi], ds, dx[i*c+lo:i*c+hi])
+					ds = dx[i*c+lo : i*c+hi]
+				}
+				for k, d := range ds {
 					db[k] += float64(d)
 					dg[k] += float64(d) * float64(xs[k])
 				}
@@ -279,13 +322,21 @@ func bnBackward[T float32 | float64](dy, xh, gamma, dx []T, istd, dgamma, dbeta,
 			sg, sb := 0.0, 0.0
 			for i := 0; i < b; i++ {
 				o := (i*c + ch) * inner
-				d, dx := sumDot4(dy[o:o+inner], xh[o:o+inner])
+				ds := dy[o : o+inner]
+				if y != nil {
+					maskInto(y[o:o+inner], ds, dx[o:o+inner])
+					ds = dx[o : o+inner]
+				}
+				d, dot := sumDot4(ds, xh[o:o+inner])
 				sb += d
-				sg += dx
+				sg += dot
 			}
 			dg[k], db[k] = sg, sb
 		}
 	})
+	if y != nil {
+		dy = dx // masked; the loop below reads each element before writing it
+	}
 	k1, mdy, mdyx := coef[:c], coef[c:2*c], coef[2*c:3*c]
 	for ch := 0; ch < c; ch++ {
 		k1[ch], mdy[ch], mdyx[ch] = float64(gamma[ch])*istd[ch], dbeta[ch]/n, dgamma[ch]/n
@@ -348,6 +399,7 @@ type bnEvalOp struct {
 	opBase
 	st   *bnShared
 	dims int
+	relu bool // output max(y, 0), as bnTrainOp
 	out  buffer
 }
 
@@ -361,14 +413,14 @@ func (op *bnEvalOp) Do(in ...G.Value) (G.Value, error) {
 	b, c, inner := bnGeom(x.Shape())
 	y := op.out.like(x)
 	if is32(x) {
-		bnEval(sl[float32](x), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), sl[float32](op.st.mean), sl[float32](op.st.vari), op.st.eps, b, c, inner)
+		bnEval(sl[float32](x), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), sl[float32](op.st.mean), sl[float32](op.st.vari), op.st.eps, b, c, inner, op.relu)
 	} else {
-		bnEval(sl[float64](x), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), sl[float64](op.st.mean), sl[float64](op.st.vari), op.st.eps, b, c, inner)
+		bnEval(sl[float64](x), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), sl[float64](op.st.mean), sl[float64](op.st.vari), op.st.eps, b, c, inner, op.relu)
 	}
 	return y, nil
 }
 
-func bnEval[T float32 | float64](x, y, gamma, beta, rm, rv []T, eps float64, b, c, inner int) {
+func bnEval[T float32 | float64](x, y, gamma, beta, rm, rv []T, eps float64, b, c, inner int, relu bool) {
 	parallelFor(b, c*inner, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			for ch := 0; ch < c; ch++ {
@@ -379,6 +431,12 @@ func bnEval[T float32 | float64](x, y, gamma, beta, rm, rv []T, eps float64, b, 
 				for k, v := range x[lo:hi] {
 					ys[k] = sc*v + sh
 				}
+				if relu && inner > 1 {
+					reluInPlace(ys)
+				}
+			}
+			if relu && inner == 1 {
+				reluInPlace(y[i*c : (i+1)*c])
 			}
 		}
 	})
