@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -63,6 +64,12 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		return n
 	}
 	inputNodes := map[string]*G.Node{}
+	// A first layer's gradient for its input (an image, a pose) feeds
+	// nothing unless a test asks for it.
+	noDX := func(n *nn.Node) bool {
+		x := p.g.Nodes[n.Inputs[0]]
+		return x.Op == nn.OpInput && !slices.Contains(wrtInputs, x.Name)
+	}
 	fused := p.fusableReLUs(train)
 	bnReLU := p.bnReLUs(fused) // BatchNorm id -> its ReLU's id
 	intoBN := map[int]bool{}
@@ -83,7 +90,9 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 			out = G.NewTensor(eg.g, dt, dims, G.WithShape(v.Shape()...), G.WithValue(v), G.WithName("input:"+n.Name))
 			inputNodes[n.Name] = out
 		case nn.OpLinear:
-			out = apply(newLinear(), in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+			op := newLinear()
+			op.noDX = noDX(n)
+			out = apply(op, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 		case nn.OpBatchNorm:
 			st := p.bn[n.ID]
 			_, relu := bnReLU[n.ID]
@@ -127,7 +136,7 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		case nn.OpReshape:
 			out = G.Must(G.Reshape(in[0], batchShape(B, n.Shape)))
 		default:
-			out, err = p.buildSpatial(n, in, param, eg.scratch)
+			out, err = p.buildSpatial(n, in, param, eg.scratch, noDX(n))
 			if err != nil {
 				return nil, err
 			}
@@ -275,7 +284,7 @@ func (p *program) bnReLUs(dropFused map[int]bool) map[int]int {
 }
 
 // buildSpatial adds the image layers ([C,H,W] per sample).
-func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node, scratch *convScratch) (*G.Node, error) {
+func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node, scratch *convScratch, noDX bool) (*G.Node, error) {
 	inShape := p.g.Nodes[n.Inputs[0]].Shape
 	switch n.Op {
 	case nn.OpConv2d, nn.OpConvT2d:
@@ -291,7 +300,9 @@ func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.N
 		if n.Bias {
 			args = append(args, param(n.Name+".bias"))
 		}
-		return apply(newConv(g, n.Bias, inShape, n.Shape, scratch), args...), nil
+		op := newConv(g, n.Bias, inShape, n.Shape, scratch)
+		op.noDX = noDX
+		return apply(op, args...), nil
 	case nn.OpMaxPool2d:
 		if n.Stride < 1 || n.K < 1 || n.Pad < 0 || 2*n.Pad > n.K {
 			return nil, fmt.Errorf("cpu: max pool kernel %d stride %d padding %d", n.K, n.Stride, n.Pad)

@@ -291,3 +291,51 @@ func TestBatchNormReLUFused(t *testing.T) {
 		}
 	}
 }
+
+// TestNoInputGradient: a first layer computes no gradient for its input
+// unless it is asked for, and the parameters' gradients are the same.
+func TestNoInputGradient(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 4, 4)
+	h := b.Conv2d("c", x, 3, 3, 1, 1, true)
+	v := b.Input("v", 3)
+	y := b.Add(b.Linear("l", b.Reshape(h, 48), 3), b.Linear("lv", v, 3))
+	b.Input("t", 3)
+	b.Output("y", y)
+	b.Loss(nn.MSE, y, "t", "", 1)
+	g := b.Build()
+	batch := randomBatch(g, 2, 4)
+	countDX := func(p *program) int {
+		n := 0
+		for _, node := range p.train.g.AllNodes() {
+			if op := node.Op(); op != nil && strings.HasSuffix(op.String(), "DX") {
+				n++
+			}
+		}
+		return n
+	}
+	none, all := compile64(t, g, 2, 1), compile64(t, g, 2, 1, "x", "v")
+	// The first layers' DX Ops go; l's stays (its input is c's output).
+	if n := countDX(none); n != 1 {
+		t.Fatalf("%d input-gradient Ops without input gradients, want 1", n)
+	}
+	if n := countDX(all); n != 3 {
+		t.Fatalf("%d input-gradient Ops with input gradients, want 3", n)
+	}
+	_, g1, err := none.Gradients(batch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g2, err := all.Gradients(batch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, gr := range g1 {
+		for i, v := range gr.Data {
+			if v != g2[name].Data[i] {
+				t.Fatalf("d%s[%d] = %v, %v with input gradients", name, i, v, g2[name].Data[i])
+			}
+		}
+	}
+	checkGrads(t, none, batch, 0, 0, 1e-6)
+}

@@ -327,6 +327,7 @@ type convOp struct {
 	outShp  []int // per sample
 	out     buffer
 	scratch *convScratch // the graph's
+	noDX    bool         // x is a graph input nobody asked the gradient of
 }
 
 func newConv(g convGeom, bias bool, in, out []int, scratch *convScratch) *convOp {
@@ -417,10 +418,14 @@ func (op *convOp) DiffWRT(n int) []bool {
 	for i := range r {
 		r[i] = true
 	}
+	r[0] = !op.noDX
 	return r
 }
 func (op *convOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx := apply(&convGradOp{opBase: newBase("%sDX", op.name), fwd: op, wrt: 0}, grad, in[1])
+	var dx *G.Node // gorgonia would run a gradient Op nobody reads
+	if !op.noDX {
+		dx = apply(&convGradOp{opBase: newBase("%sDX", op.name), fwd: op, wrt: 0}, grad, in[1])
+	}
 	dw := apply(&convGradOp{opBase: newBase("%sDW", op.name), fwd: op, wrt: 1}, grad, in[0])
 	r := G.Nodes{dx, dw}
 	if op.bias {
