@@ -26,7 +26,7 @@ type bnTrainOp struct {
 	st          *bnShared
 	dims        int
 	relu        bool // output max(y, 0): the ReLU after it is fused in
-	out, xhat   buffer
+	out         buffer
 	mean, istd  []float64
 	dgamma, dbt []float64 // filled by the backward op
 	coef        []float64 // backward scratch
@@ -50,7 +50,7 @@ func bnGeom(s tensor.Shape) (b, c, inner int) {
 func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 	x := in[0]
 	b, c, inner := bnGeom(x.Shape())
-	y, xh := op.out.like(x), op.xhat.like(x)
+	y := op.out.like(x)
 	if len(op.mean) != c {
 		op.mean, op.istd = make([]float64, c), make([]float64, c)
 		op.dgamma, op.dbt = make([]float64, c), make([]float64, c)
@@ -58,10 +58,10 @@ func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	if is32(x) {
 		bnStats(sl[float32](x), op.mean, op.istd, b, c, inner, op.st.eps)
-		bnNormalise(sl[float32](x), sl[float32](xh), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), op.mean, op.istd, b, c, inner, op.relu)
+		bnNormalise(sl[float32](x), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), op.mean, op.istd, b, c, inner, op.relu)
 	} else {
 		bnStats(sl[float64](x), op.mean, op.istd, b, c, inner, op.st.eps)
-		bnNormalise(sl[float64](x), sl[float64](xh), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner, op.relu)
+		bnNormalise(sl[float64](x), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner, op.relu)
 	}
 	if *op.st.update {
 		if is32(x) {
@@ -169,39 +169,42 @@ func sqDev4[T float32 | float64](x []T, m float64) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sumDot4 is the sum of a and the dot product of a and b, in float64.
-func sumDot4[T float32 | float64](a, b []T) (sum, dot float64) {
-	b = b[:len(a)]
+// sumDotXhat4 is the sum of a and the dot product of a and xhat =
+// (x-m)*s (computed in T as bnNormalise does), in float64.
+func sumDotXhat4[T float32 | float64](a, x []T, m, s T) (sum, dot float64) {
+	x = x[:len(a)]
 	var s0, s1, s2, s3, d0, d1, d2, d3 float64
 	i := 0
 	for ; i+4 <= len(a); i += 4 {
-		v, w := a[i:i+4:i+4], b[i:i+4:i+4]
+		v, w := a[i:i+4:i+4], x[i:i+4:i+4]
+		h0, h1, h2, h3 := (w[0]-m)*s, (w[1]-m)*s, (w[2]-m)*s, (w[3]-m)*s
 		s0 += float64(v[0])
 		s1 += float64(v[1])
 		s2 += float64(v[2])
 		s3 += float64(v[3])
-		d0 += float64(v[0]) * float64(w[0])
-		d1 += float64(v[1]) * float64(w[1])
-		d2 += float64(v[2]) * float64(w[2])
-		d3 += float64(v[3]) * float64(w[3])
+		d0 += float64(v[0]) * float64(h0)
+		d1 += float64(v[1]) * float64(h1)
+		d2 += float64(v[2]) * float64(h2)
+		d3 += float64(v[3]) * float64(h3)
 	}
 	for ; i < len(a); i++ {
 		s0 += float64(a[i])
-		d0 += float64(a[i]) * float64(b[i])
+		d0 += float64(a[i]) * float64((x[i]-m)*s)
 	}
 	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
 }
 
-// bnNormalise writes xhat = (x-mean)*istd and y = gamma*xhat + beta (then
-// max(y, 0) with relu), samples split over the cores.
-func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []float64, b, c, inner int, relu bool) {
+// bnNormalise writes y = gamma*xhat + beta with xhat = (x-mean)*istd (then
+// max(y, 0) with relu), samples split over the cores. xhat is not kept:
+// the backward recomputes it from x with the same operations, which costs
+// less than writing it to memory and reading it back.
+func bnNormalise[T float32 | float64](x, y, gamma, beta []T, mean, istd []float64, b, c, inner int, relu bool) {
 	parallelFor(b, c*inner, func(lo, hi int) {
 		if inner == 1 {
 			for i := lo; i < hi; i++ {
-				xs, xhs, ys := x[i*c:(i+1)*c], xh[i*c:(i+1)*c], y[i*c:(i+1)*c]
+				xs, ys := x[i*c:(i+1)*c], y[i*c:(i+1)*c]
 				for ch, v := range xs {
 					h := (v - T(mean[ch])) * T(istd[ch])
-					xhs[ch] = h
 					ys[ch] = gamma[ch]*h + beta[ch]
 				}
 				if relu {
@@ -214,10 +217,9 @@ func bnNormalise[T float32 | float64](x, xh, y, gamma, beta []T, mean, istd []fl
 			for ch := 0; ch < c; ch++ {
 				m, s, g, bt := T(mean[ch]), T(istd[ch]), gamma[ch], beta[ch]
 				o := (i*c + ch) * inner
-				xs, xhs, ys := x[o:o+inner], xh[o:o+inner], y[o:o+inner]
+				xs, ys := x[o:o+inner], y[o:o+inner]
 				for k, v := range xs {
 					h := (v - m) * s
-					xhs[k] = h
 					ys[k] = g*h + bt
 				}
 				if relu {
@@ -250,7 +252,7 @@ func maskInto[T float32 | float64](y, dy, dx []T) {
 
 func (op *bnTrainOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 func (op *bnTrainOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx := apply(&bnGradOp{opBase: newBase("BatchNormDX"), fwd: op}, in[1], out, grad)
+	dx := apply(&bnGradOp{opBase: newBase("BatchNormDX"), fwd: op}, in[1], out, grad, in[0])
 	dg := apply(&bnParamGradOp{opBase: newBase("BatchNormDGamma"), fwd: op, beta: false}, dx)
 	db := apply(&bnParamGradOp{opBase: newBase("BatchNormDBeta"), fwd: op, beta: true}, dx)
 	return G.Nodes{dx, dg, db}, nil
@@ -260,15 +262,17 @@ func (op *bnTrainOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 // way it sums dgamma = sum(dy*xhat) and dbeta = sum(dy) into the forward
 // Op, where the two bnParamGradOps (which take dx to run after it) read
 // them. Inputs gamma, y (for ordering, and with a fused ReLU to mask dy
-// where y = 0), dy.
+// where y = 0), dy, x.
 type bnGradOp struct {
 	opBase
 	fwd *bnTrainOp
 	out buffer
 }
 
-func (op *bnGradOp) Arity() int    { return 3 }
-func (op *bnGradOp) Type() hm.Type { return fnType(1, op.fwd.dims, op.fwd.dims, op.fwd.dims) }
+func (op *bnGradOp) Arity() int { return 4 }
+func (op *bnGradOp) Type() hm.Type {
+	return fnType(1, op.fwd.dims, op.fwd.dims, op.fwd.dims, op.fwd.dims)
+}
 func (op *bnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return shapeOf(in, 2).Clone(), nil
 }
@@ -282,21 +286,21 @@ func (op *bnGradOp) Do(in ...G.Value) (G.Value, error) {
 		if f.relu {
 			y = sl[float32](in[1])
 		}
-		bnBackward(sl[float32](dy), y, sl[float32](f.xhat.t), sl[float32](in[0]), sl[float32](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
+		bnBackward(sl[float32](dy), y, sl[float32](in[3]), sl[float32](in[0]), sl[float32](dx), f.mean, f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
 	} else {
 		var y []float64
 		if f.relu {
 			y = sl[float64](in[1])
 		}
-		bnBackward(sl[float64](dy), y, sl[float64](f.xhat.t), sl[float64](in[0]), sl[float64](dx), f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
+		bnBackward(sl[float64](dy), y, sl[float64](in[3]), sl[float64](in[0]), sl[float64](dx), f.mean, f.istd, f.dgamma, f.dbt, f.coef, b, c, inner)
 	}
 	return dx, nil
 }
 
-// bnBackward writes dx for dy. With a fused ReLU (y, its output, not nil)
-// the first pass writes dy masked where y = 0 into dx, and the second
-// reads it from there.
-func bnBackward[T float32 | float64](dy, y, xh, gamma, dx []T, istd, dgamma, dbeta, coef []float64, b, c, inner int) {
+// bnBackward writes dx for dy, recomputing xhat from x as bnNormalise
+// did. With a fused ReLU (y, its output, not nil) the first pass writes dy
+// masked where y = 0 into dx, and the second reads it from there.
+func bnBackward[T float32 | float64](dy, y, x, gamma, dx []T, mean, istd, dgamma, dbeta, coef []float64, b, c, inner int) {
 	n := float64(b * inner)
 	parallelFor(c, b*inner, func(lo, hi int) {
 		dg, db := dgamma[lo:hi], dbeta[lo:hi]
@@ -305,14 +309,15 @@ func bnBackward[T float32 | float64](dy, y, xh, gamma, dx []T, istd, dgamma, dbe
 		}
 		if inner == 1 {
 			for i := 0; i < b; i++ {
-				xs, ds := xh[i*c+lo:i*c+hi], dy[i*c+lo:i*c+hi]
+				xs, ds := x[i*c+lo:i*c+hi], dy[i*c+lo:i*c+hi]
 				if y != nil {
 					maskInto(y[i*c+lo:i*c+hi], ds, dx[i*c+lo:i*c+hi])
 					ds = dx[i*c+lo : i*c+hi]
 				}
 				for k, d := range ds {
+					h := (xs[k] - T(mean[lo+k])) * T(istd[lo+k])
 					db[k] += float64(d)
-					dg[k] += float64(d) * float64(xs[k])
+					dg[k] += float64(d) * float64(h)
 				}
 			}
 			return
@@ -327,7 +332,7 @@ func bnBackward[T float32 | float64](dy, y, xh, gamma, dx []T, istd, dgamma, dbe
 					maskInto(y[o:o+inner], ds, dx[o:o+inner])
 					ds = dx[o : o+inner]
 				}
-				d, dot := sumDot4(ds, xh[o:o+inner])
+				d, dot := sumDotXhat4(ds, x[o:o+inner], T(mean[ch]), T(istd[ch]))
 				sb += d
 				sg += dot
 			}
@@ -344,9 +349,10 @@ func bnBackward[T float32 | float64](dy, y, xh, gamma, dx []T, istd, dgamma, dbe
 	parallelFor(b, c*inner, func(lo, hi int) {
 		if inner == 1 {
 			for i := lo; i < hi; i++ {
-				xs, ds := xh[i*c:(i+1)*c], dx[i*c:(i+1)*c]
+				xs, ds := x[i*c:(i+1)*c], dx[i*c:(i+1)*c]
 				for ch, d := range dy[i*c : (i+1)*c] {
-					ds[ch] = T(k1[ch]) * (d - T(mdy[ch]) - xs[ch]*T(mdyx[ch]))
+					h := (xs[ch] - T(mean[ch])) * T(istd[ch])
+					ds[ch] = T(k1[ch]) * (d - T(mdy[ch]) - h*T(mdyx[ch]))
 				}
 			}
 			return
@@ -354,10 +360,12 @@ func bnBackward[T float32 | float64](dy, y, xh, gamma, dx []T, istd, dgamma, dbe
 		for i := lo; i < hi; i++ {
 			for ch := 0; ch < c; ch++ {
 				k1, mdy, mdyx := T(k1[ch]), T(mdy[ch]), T(mdyx[ch])
+				m, s := T(mean[ch]), T(istd[ch])
 				o := (i*c + ch) * inner
-				xs, ds := xh[o:o+inner], dx[o:o+inner]
+				xs, ds := x[o:o+inner], dx[o:o+inner]
 				for k, d := range dy[o : o+inner] {
-					ds[k] = k1 * (d - mdy - xs[k]*mdyx)
+					h := (xs[k] - m) * s
+					ds[k] = k1 * (d - mdy - h*mdyx)
 				}
 			}
 		}
