@@ -154,3 +154,56 @@ func TestMaxPool2MatchesGeneral(t *testing.T) {
 		}
 	}
 }
+
+// TestConvInputGradAsConv: a stride-1 convolution's input gradient,
+// computed as the convolution of dy with the flipped weights, matches the
+// definition for every window and padding it applies to.
+func TestConvInputGradAsConv(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	for k := 2; k <= 5; k++ {
+		for pad := 0; pad < k; pad++ {
+			for _, hw := range [][2]int{{5, 7}, {k, k + 1}} {
+				h, w := hw[0], hw[1]
+				ho, wo := h+2*pad-k+1, w+2*pad-k+1
+				const c, out, batch = 2, 3, 3
+				g := convGeom{c: c, h: h, w: w, k: k, s: 1, pad: pad, ho: ho, wo: wo, cout: out}
+				if _, ok := g.fullGeom(); !ok {
+					t.Fatalf("k%d pad%d: no full geometry", k, pad)
+				}
+				op := &convGradOp{fwd: newConv(g, false, []int{c, h, w}, []int{out, ho, wo}, &convScratch{}), wrt: 0}
+				wt := make([]float64, out*c*k*k)
+				dy := make([]float64, batch*out*ho*wo)
+				for i := range wt {
+					wt[i] = rng.NormFloat64()
+				}
+				for i := range dy {
+					dy[i] = rng.NormFloat64()
+				}
+				dx := make([]float64, batch*c*h*w)
+				convBackward(op, dy, wt, dx)
+				for b := 0; b < batch; b++ {
+					for ch := 0; ch < c; ch++ {
+						for i := 0; i < h; i++ {
+							for j := 0; j < w; j++ {
+								want := 0.0
+								for o := 0; o < out; o++ {
+									for ki := 0; ki < k; ki++ {
+										for kj := 0; kj < k; kj++ {
+											oi, oj := i+pad-ki, j+pad-kj
+											if oi >= 0 && oi < ho && oj >= 0 && oj < wo {
+												want += wt[((o*c+ch)*k+ki)*k+kj] * dy[((b*out+o)*ho+oi)*wo+oj]
+											}
+										}
+									}
+								}
+								if got := dx[((b*c+ch)*h+i)*w+j]; math.Abs(got-want) > 1e-12 {
+									t.Fatalf("k%d pad%d %dx%d: dx[%d,%d,%d,%d] = %v, want %v", k, pad, h, w, b, ch, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
