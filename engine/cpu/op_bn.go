@@ -57,11 +57,9 @@ func (op *bnTrainOp) Do(in ...G.Value) (G.Value, error) {
 		op.coef = make([]float64, 3*c)
 	}
 	if is32(x) {
-		bnStats(sl[float32](x), op.mean, op.istd, b, c, inner, op.st.eps)
-		bnNormalise(sl[float32](x), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), op.mean, op.istd, b, c, inner, op.relu)
+		bnForward(sl[float32](x), sl[float32](y), sl[float32](in[1]), sl[float32](in[2]), op.mean, op.istd, b, c, inner, op.st.eps, op.relu)
 	} else {
-		bnStats(sl[float64](x), op.mean, op.istd, b, c, inner, op.st.eps)
-		bnNormalise(sl[float64](x), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner, op.relu)
+		bnForward(sl[float64](x), sl[float64](y), sl[float64](in[1]), sl[float64](in[2]), op.mean, op.istd, b, c, inner, op.st.eps, op.relu)
 	}
 	if *op.st.update {
 		if is32(x) {
@@ -84,49 +82,71 @@ func bnRunning[T float32 | float64](rm, rv []T, mean, istd []float64, st *bnShar
 	}
 }
 
+// bnForward computes the batch statistics and normalises. On images each
+// core takes whole channels and normalises a channel right after its
+// statistics, while its planes are still in cache: the whole batch's
+// activation does not fit, and normalising it in a second sweep read it
+// from memory again.
+func bnForward[T float32 | float64](x, y, gamma, beta []T, mean, istd []float64, b, c, inner int, eps float64, relu bool) {
+	if inner == 1 {
+		bnStats(x, mean, istd, b, c, inner, eps)
+		bnNormalise(x, y, gamma, beta, mean, istd, b, c, relu)
+		return
+	}
+	parallelFor(c, 2*b*inner, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			bnStatsChannels(x, mean, istd, b, c, inner, eps, ch, ch+1)
+			bnNormaliseChannel(x, y, gamma, beta, mean, istd, b, c, inner, relu, ch)
+		}
+	})
+}
+
 // bnStats computes per-channel mean and 1/sqrt(biased var + eps) in two
 // passes with float64 sums, channels split over the cores.
 func bnStats[T float32 | float64](x []T, mean, istd []float64, b, c, inner int, eps float64) {
+	parallelFor(c, b*inner, func(lo, hi int) { bnStatsChannels(x, mean, istd, b, c, inner, eps, lo, hi) })
+}
+
+// bnStatsChannels is bnStats for channels [lo, hi).
+func bnStatsChannels[T float32 | float64](x []T, mean, istd []float64, b, c, inner int, eps float64, lo, hi int) {
 	n := float64(b * inner)
-	parallelFor(c, b*inner, func(lo, hi int) {
-		m, v := mean[lo:hi], istd[lo:hi]
+	m, v := mean[lo:hi], istd[lo:hi]
+	for k := range m {
+		m[k], v[k] = 0, 0
+	}
+	if inner == 1 {
+		for i := 0; i < b; i++ {
+			for k, x := range x[i*c+lo : i*c+hi] {
+				m[k] += float64(x)
+			}
+		}
 		for k := range m {
-			m[k], v[k] = 0, 0
+			m[k] /= n
 		}
-		if inner == 1 {
+		for i := 0; i < b; i++ {
+			for k, x := range x[i*c+lo : i*c+hi] {
+				d := float64(x) - m[k]
+				v[k] += d * d
+			}
+		}
+	} else {
+		for k := range m {
+			ch := lo + k
+			s := 0.0
 			for i := 0; i < b; i++ {
-				for k, x := range x[i*c+lo : i*c+hi] {
-					m[k] += float64(x)
-				}
+				s += sum4(x[(i*c+ch)*inner : (i*c+ch+1)*inner])
 			}
-			for k := range m {
-				m[k] /= n
-			}
+			m[k] = s / n
+			s = 0
 			for i := 0; i < b; i++ {
-				for k, x := range x[i*c+lo : i*c+hi] {
-					d := float64(x) - m[k]
-					v[k] += d * d
-				}
+				s += sqDev4(x[(i*c+ch)*inner:(i*c+ch+1)*inner], m[k])
 			}
-		} else {
-			for k := range m {
-				ch := lo + k
-				s := 0.0
-				for i := 0; i < b; i++ {
-					s += sum4(x[(i*c+ch)*inner : (i*c+ch+1)*inner])
-				}
-				m[k] = s / n
-				s = 0
-				for i := 0; i < b; i++ {
-					s += sqDev4(x[(i*c+ch)*inner:(i*c+ch+1)*inner], m[k])
-				}
-				v[k] = s
-			}
+			v[k] = s
 		}
-		for k := range v {
-			v[k] = 1 / math.Sqrt(v[k]/n+eps)
-		}
-	})
+	}
+	for k := range v {
+		v[k] = 1 / math.Sqrt(v[k]/n+eps)
+	}
 }
 
 // The per-channel sums run four float64 accumulators: with one, each add
@@ -195,39 +215,39 @@ func sumDotXhat4[T float32 | float64](a, x []T, m, s T) (sum, dot float64) {
 }
 
 // bnNormalise writes y = gamma*xhat + beta with xhat = (x-mean)*istd (then
-// max(y, 0) with relu), samples split over the cores. xhat is not kept:
-// the backward recomputes it from x with the same operations, which costs
-// less than writing it to memory and reading it back.
-func bnNormalise[T float32 | float64](x, y, gamma, beta []T, mean, istd []float64, b, c, inner int, relu bool) {
-	parallelFor(b, c*inner, func(lo, hi int) {
-		if inner == 1 {
-			for i := lo; i < hi; i++ {
-				xs, ys := x[i*c:(i+1)*c], y[i*c:(i+1)*c]
-				for ch, v := range xs {
-					h := (v - T(mean[ch])) * T(istd[ch])
-					ys[ch] = gamma[ch]*h + beta[ch]
-				}
-				if relu {
-					reluInPlace(ys)
-				}
-			}
-			return
-		}
+// max(y, 0) with relu) for vectors (inner 1), samples split over the
+// cores. xhat is not kept: the backward recomputes it from x with the same
+// operations, which costs less than writing it to memory and reading it
+// back.
+func bnNormalise[T float32 | float64](x, y, gamma, beta []T, mean, istd []float64, b, c int, relu bool) {
+	parallelFor(b, c, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			for ch := 0; ch < c; ch++ {
-				m, s, g, bt := T(mean[ch]), T(istd[ch]), gamma[ch], beta[ch]
-				o := (i*c + ch) * inner
-				xs, ys := x[o:o+inner], y[o:o+inner]
-				for k, v := range xs {
-					h := (v - m) * s
-					ys[k] = g*h + bt
-				}
-				if relu {
-					reluInPlace(ys) // the plane is still in cache
-				}
+			xs, ys := x[i*c:(i+1)*c], y[i*c:(i+1)*c]
+			for ch, v := range xs {
+				h := (v - T(mean[ch])) * T(istd[ch])
+				ys[ch] = gamma[ch]*h + beta[ch]
+			}
+			if relu {
+				reluInPlace(ys)
 			}
 		}
 	})
+}
+
+// bnNormaliseChannel is bnNormalise for channel ch of images.
+func bnNormaliseChannel[T float32 | float64](x, y, gamma, beta []T, mean, istd []float64, b, c, inner int, relu bool, ch int) {
+	m, s, g, bt := T(mean[ch]), T(istd[ch]), gamma[ch], beta[ch]
+	for i := 0; i < b; i++ {
+		o := (i*c + ch) * inner
+		xs, ys := x[o:o+inner], y[o:o+inner]
+		for k, v := range xs {
+			h := (v - m) * s
+			ys[k] = g*h + bt
+		}
+		if relu {
+			reluInPlace(ys) // the plane is still in cache
+		}
+	}
 }
 
 // reluInPlace is y = max(y, 0) as the ReLU Op computes it.
@@ -302,41 +322,58 @@ func (op *bnGradOp) Do(in ...G.Value) (G.Value, error) {
 // masked where y = 0 into dx, and the second reads it from there.
 func bnBackward[T float32 | float64](dy, y, x, gamma, dx []T, mean, istd, dgamma, dbeta, coef []float64, b, c, inner int) {
 	n := float64(b * inner)
-	parallelFor(c, b*inner, func(lo, hi int) {
+	if inner > 1 {
+		// Each core takes whole channels and runs both passes over a
+		// channel while its planes are in cache, as bnForward.
+		parallelFor(c, 2*b*inner, func(lo, hi int) {
+			src := dy
+			if y != nil {
+				src = dx // masked; the second pass reads each element before writing it
+			}
+			for ch := lo; ch < hi; ch++ {
+				m, s := T(mean[ch]), T(istd[ch])
+				sg, sb := 0.0, 0.0
+				for i := 0; i < b; i++ {
+					o := (i*c + ch) * inner
+					ds := dy[o : o+inner]
+					if y != nil {
+						maskInto(y[o:o+inner], ds, dx[o:o+inner])
+						ds = dx[o : o+inner]
+					}
+					d, dot := sumDotXhat4(ds, x[o:o+inner], m, s)
+					sb += d
+					sg += dot
+				}
+				dgamma[ch], dbeta[ch] = sg, sb
+				k1, mdy, mdyx := T(float64(gamma[ch])*istd[ch]), T(sb/n), T(sg/n)
+				for i := 0; i < b; i++ {
+					o := (i*c + ch) * inner
+					xs, ds := x[o:o+inner], dx[o:o+inner]
+					for k, d := range src[o : o+inner] {
+						h := (xs[k] - m) * s
+						ds[k] = k1 * (d - mdy - h*mdyx)
+					}
+				}
+			}
+		})
+		return
+	}
+	parallelFor(c, b, func(lo, hi int) {
 		dg, db := dgamma[lo:hi], dbeta[lo:hi]
 		for k := range dg {
 			dg[k], db[k] = 0, 0
 		}
-		if inner == 1 {
-			for i := 0; i < b; i++ {
-				xs, ds := x[i*c+lo:i*c+hi], dy[i*c+lo:i*c+hi]
-				if y != nil {
-					maskInto(y[i*c+lo:i*c+hi], ds, dx[i*c+lo:i*c+hi])
-					ds = dx[i*c+lo : i*c+hi]
-				}
-				for k, d := range ds {
-					h := (xs[k] - T(mean[lo+k])) * T(istd[lo+k])
-					db[k] += float64(d)
-					dg[k] += float64(d) * float64(h)
-				}
+		for i := 0; i < b; i++ {
+			xs, ds := x[i*c+lo:i*c+hi], dy[i*c+lo:i*c+hi]
+			if y != nil {
+				maskInto(y[i*c+lo:i*c+hi], ds, dx[i*c+lo:i*c+hi])
+				ds = dx[i*c+lo : i*c+hi]
 			}
-			return
-		}
-		for k := range dg {
-			ch := lo + k
-			sg, sb := 0.0, 0.0
-			for i := 0; i < b; i++ {
-				o := (i*c + ch) * inner
-				ds := dy[o : o+inner]
-				if y != nil {
-					maskInto(y[o:o+inner], ds, dx[o:o+inner])
-					ds = dx[o : o+inner]
-				}
-				d, dot := sumDotXhat4(ds, x[o:o+inner], T(mean[ch]), T(istd[ch]))
-				sb += d
-				sg += dot
+			for k, d := range ds {
+				h := (xs[k] - T(mean[lo+k])) * T(istd[lo+k])
+				db[k] += float64(d)
+				dg[k] += float64(d) * float64(h)
 			}
-			dg[k], db[k] = sg, sb
 		}
 	})
 	if y != nil {
@@ -346,27 +383,12 @@ func bnBackward[T float32 | float64](dy, y, x, gamma, dx []T, mean, istd, dgamma
 	for ch := 0; ch < c; ch++ {
 		k1[ch], mdy[ch], mdyx[ch] = float64(gamma[ch])*istd[ch], dbeta[ch]/n, dgamma[ch]/n
 	}
-	parallelFor(b, c*inner, func(lo, hi int) {
-		if inner == 1 {
-			for i := lo; i < hi; i++ {
-				xs, ds := x[i*c:(i+1)*c], dx[i*c:(i+1)*c]
-				for ch, d := range dy[i*c : (i+1)*c] {
-					h := (xs[ch] - T(mean[ch])) * T(istd[ch])
-					ds[ch] = T(k1[ch]) * (d - T(mdy[ch]) - h*T(mdyx[ch]))
-				}
-			}
-			return
-		}
+	parallelFor(b, c, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			for ch := 0; ch < c; ch++ {
-				k1, mdy, mdyx := T(k1[ch]), T(mdy[ch]), T(mdyx[ch])
-				m, s := T(mean[ch]), T(istd[ch])
-				o := (i*c + ch) * inner
-				xs, ds := x[o:o+inner], dx[o:o+inner]
-				for k, d := range dy[o : o+inner] {
-					h := (xs[k] - m) * s
-					ds[k] = k1 * (d - mdy - h*mdyx)
-				}
+			xs, ds := x[i*c:(i+1)*c], dx[i*c:(i+1)*c]
+			for ch, d := range dy[i*c : (i+1)*c] {
+				h := (xs[ch] - T(mean[ch])) * T(istd[ch])
+				ds[ch] = T(k1[ch]) * (d - T(mdy[ch]) - h*T(mdyx[ch]))
 			}
 		}
 	})
