@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"gorgonia.org/tensor"
 )
 
 // The branch-free ReLU loops give exactly what the comparisons v > 0 give,
@@ -205,5 +207,19 @@ func TestConvInputGradAsConv(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSliceAccessDoesNotAllocate: every Op reads its inputs through sl,
+// so an allocation there is a few thousand per training step.
+func TestSliceAccessDoesNotAllocate(t *testing.T) {
+	v32 := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(2, 3))
+	v64 := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(2, 3))
+	sl[float32](v32)[5] = 7
+	if got := v32.Data().([]float32)[5]; got != 7 || len(sl[float64](v64)) != 6 {
+		t.Fatalf("sl does not alias the tensor's data (%v)", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = sl[float32](v32), sl[float64](v64) }); n != 0 {
+		t.Fatalf("%v allocations per access", n)
 	}
 }
