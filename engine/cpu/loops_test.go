@@ -223,3 +223,28 @@ func TestSliceAccessDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per access", n)
 	}
 }
+
+// TestMaskSumDotXhat32: the one-pass masked sums of the fused
+// BatchNorm-ReLU backward match masking, then summing.
+func TestMaskSumDotXhat32(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for _, n := range []int{1, 2, 7, 64, 1001} {
+		y, dy, x := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range y {
+			y[i], dy[i], x[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		y[0] = float32(math.NaN())
+		a, want := make([]float32, n), make([]float32, n)
+		sum, dot := maskSumDotXhat(y, dy, a, x, 0.25, 1.5)
+		maskInto(y, dy, want)
+		wsum, wdot := sumDotXhat4(want, x, 0.25, 1.5)
+		for i := range a {
+			if a[i] != want[i] {
+				t.Fatalf("n=%d: masked[%d] = %v, want %v", n, i, a[i], want[i])
+			}
+		}
+		if math.Abs(sum-wsum) > 1e-9*(1+math.Abs(wsum)) || math.Abs(dot-wdot) > 1e-9*(1+math.Abs(wdot)) {
+			t.Fatalf("n=%d: sums %v %v, want %v %v", n, sum, dot, wsum, wdot)
+		}
+	}
+}

@@ -214,6 +214,41 @@ func sumDotXhat4[T float32 | float64](a, x []T, m, s T) (sum, dot float64) {
 	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
 }
 
+// maskSumDotXhat writes a = dy where y > 0, else 0 (the fused ReLU's
+// gradient), into a and returns sumDotXhat4(a, x, m, s), in one pass.
+func maskSumDotXhat[T float32 | float64](y, dy, a, x []T, m, s T) (sum, dot float64) {
+	switch y := any(y).(type) {
+	case []float32:
+		return maskSumDotXhat32(y, any(dy).([]float32), any(a).([]float32), any(x).([]float32), float32(m), float32(s))
+	case []float64:
+		maskInto(y, any(dy).([]float64), any(a).([]float64))
+		return sumDotXhat4(any(a).([]float64), any(x).([]float64), float64(m), float64(s))
+	}
+	panic("unreachable")
+}
+
+func maskSumDotXhat32(y, dy, a, x []float32, m, s float32) (sum, dot float64) {
+	dy, a, x = dy[:len(y)], a[:len(y)], x[:len(y)]
+	var s0, s1, d0, d1 float64
+	i := 0
+	for ; i+2 <= len(y); i += 2 {
+		v0 := math.Float32frombits(math.Float32bits(dy[i]) & keep32(y[i]))
+		v1 := math.Float32frombits(math.Float32bits(dy[i+1]) & keep32(y[i+1]))
+		a[i], a[i+1] = v0, v1
+		s0 += float64(v0)
+		s1 += float64(v1)
+		d0 += float64(v0) * float64((x[i]-m)*s)
+		d1 += float64(v1) * float64((x[i+1]-m)*s)
+	}
+	for ; i < len(y); i++ {
+		v := math.Float32frombits(math.Float32bits(dy[i]) & keep32(y[i]))
+		a[i] = v
+		s0 += float64(v)
+		d0 += float64(v) * float64((x[i]-m)*s)
+	}
+	return s0 + s1, d0 + d1
+}
+
 // bnNormalise writes y = gamma*xhat + beta with xhat = (x-mean)*istd (then
 // max(y, 0) with relu) for vectors (inner 1), samples split over the
 // cores. xhat is not kept: the backward recomputes it from x with the same
@@ -335,12 +370,12 @@ func bnBackward[T float32 | float64](dy, y, x, gamma, dx []T, mean, istd, dgamma
 				sg, sb := 0.0, 0.0
 				for i := 0; i < b; i++ {
 					o := (i*c + ch) * inner
-					ds := dy[o : o+inner]
+					var d, dot float64
 					if y != nil {
-						maskInto(y[o:o+inner], ds, dx[o:o+inner])
-						ds = dx[o : o+inner]
+						d, dot = maskSumDotXhat(y[o:o+inner], dy[o:o+inner], dx[o:o+inner], x[o:o+inner], m, s)
+					} else {
+						d, dot = sumDotXhat4(dy[o:o+inner], x[o:o+inner], m, s)
 					}
-					d, dot := sumDotXhat4(ds, x[o:o+inner], m, s)
 					sb += d
 					sg += dot
 				}
