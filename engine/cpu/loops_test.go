@@ -248,3 +248,26 @@ func TestMaskSumDotXhat32(t *testing.T) {
 		}
 	}
 }
+
+// TestNormaliseReLU32: the one-loop BatchNorm-ReLU forward gives the
+// normalisation followed by the ReLU bit for bit.
+func TestNormaliseReLU32(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	x := make([]float32, 999)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	x[3], x[4] = float32(math.NaN()), float32(math.Inf(-1))
+	const m, s, g, bt = 0.125, 1.75, -0.5, 0.25
+	got, want := make([]float32, len(x)), make([]float32, len(x))
+	normaliseReLU32(x, got, m, s, g, bt)
+	for i, v := range x {
+		want[i] = g*((v-m)*s) + bt
+	}
+	reluBits32(want, want)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("y[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}

@@ -275,6 +275,10 @@ func bnNormaliseChannel[T float32 | float64](x, y, gamma, beta []T, mean, istd [
 	for i := 0; i < b; i++ {
 		o := (i*c + ch) * inner
 		xs, ys := x[o:o+inner], y[o:o+inner]
+		if x32, ok := any(xs).([]float32); ok && relu {
+			normaliseReLU32(x32, any(ys).([]float32), float32(m), float32(s), float32(g), float32(bt))
+			continue
+		}
 		for k, v := range xs {
 			h := (v - m) * s
 			ys[k] = g*h + bt
@@ -282,6 +286,16 @@ func bnNormaliseChannel[T float32 | float64](x, y, gamma, beta []T, mean, istd [
 		if relu {
 			reluInPlace(ys) // the plane is still in cache
 		}
+	}
+}
+
+// normaliseReLU32 is y = max(g*(x-m)*s + bt, 0) in one loop, as the
+// normalisation followed by reluBits32.
+func normaliseReLU32(x, y []float32, m, s, g, bt float32) {
+	y = y[:len(x)]
+	for k, v := range x {
+		z := g*((v-m)*s) + bt
+		y[k] = math.Float32frombits(math.Float32bits(z) & keep32(z))
 	}
 }
 
