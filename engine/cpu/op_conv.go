@@ -434,6 +434,11 @@ func (g convGeom) fullGeom() (f convGeom, ok bool) {
 	return convGeom{c: g.cout, h: g.ho, w: g.wo, k: g.k, s: 1, pad: g.k - 1 - g.pad, ho: g.h, wo: g.w, cout: g.c}, true
 }
 
+// minFullDX is the smallest image (h*w) whose input gradient takes
+// fullGeom: below 16x16 flipping the weights on each call costs about
+// what the smaller matrices save (at 1x1 and 2x2 more).
+var minFullDX = 256
+
 // flipWeights writes wf [C, Out, K, K] with wf[c][o][i][j] = w[o][c][k-1-i][k-1-j].
 func flipWeights[T float32 | float64](w, wf []T, out, c, k int) {
 	kk := k * k
@@ -521,7 +526,7 @@ func convBackward[T float32 | float64](op *convGradOp, dy, other, r []T) {
 		beta := T(min(b, 1)) // dW accumulates over the groups
 		switch {
 		case !g.transposed && op.wrt == 0: // dx = col2im(W^T @ dy)
-			if f, ok := g.fullGeom(); ok {
+			if f, ok := g.fullGeom(); ok && g.h*g.w >= minFullDX {
 				wf := scratchBuf[T](&op.wflip, 0, len(other))
 				flipWeights(other, wf, g.cout, g.c, g.k)
 				conv(f, s, dy, wf, nil, r)
