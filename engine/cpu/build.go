@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -22,6 +23,7 @@ type exprGraph struct {
 	grads   []*G.Node                // training only: d cost / d param, in p.names order
 	inGrads map[string]*G.Node       // tests only: d cost / d input
 	outputs map[string]*G.Node
+	scratch *convScratch // shared by the graph's convolutions
 }
 
 // dropMask is a dropout layer's mask input, refilled for each step.
@@ -46,7 +48,8 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		}
 	}()
 	B, dt := p.opt.Batch, p.dt
-	eg = &exprGraph{g: G.NewGraph(), nodes: make([]*G.Node, len(p.g.Nodes)), inputs: map[string]*tensor.Dense{}, outputs: map[string]*G.Node{}}
+	eg = &exprGraph{g: G.NewGraph(), nodes: make([]*G.Node, len(p.g.Nodes)), inputs: map[string]*tensor.Dense{}, outputs: map[string]*G.Node{},
+		scratch: &convScratch{}}
 	params := map[string]*G.Node{}
 	param := func(name string) *G.Node {
 		if n, ok := params[name]; ok {
@@ -61,7 +64,18 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		return n
 	}
 	inputNodes := map[string]*G.Node{}
+	// A first layer's gradient for its input (an image, a pose) feeds
+	// nothing unless a test asks for it.
+	noDX := func(n *nn.Node) bool {
+		x := p.g.Nodes[n.Inputs[0]]
+		return x.Op == nn.OpInput && !slices.Contains(wrtInputs, x.Name)
+	}
 	fused := p.fusableReLUs(train)
+	bnReLU := p.bnReLUs(fused) // BatchNorm id -> its ReLU's id
+	intoBN := map[int]bool{}
+	for _, r := range bnReLU {
+		intoBN[r] = true
+	}
 	for _, n := range p.g.Nodes {
 		var in []*G.Node
 		for _, id := range n.Inputs {
@@ -76,17 +90,28 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 			out = G.NewTensor(eg.g, dt, dims, G.WithShape(v.Shape()...), G.WithValue(v), G.WithName("input:"+n.Name))
 			inputNodes[n.Name] = out
 		case nn.OpLinear:
-			out = apply(newLinear(), in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+			op := newLinear()
+			op.noDX = noDX(n)
+			out = apply(op, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 		case nn.OpBatchNorm:
 			st := p.bn[n.ID]
+			_, relu := bnReLU[n.ID]
+			name := "BatchNorm"
+			if relu {
+				name = "BatchNormReLU"
+			}
 			if train {
-				out = apply(&bnTrainOp{opBase: newBase("BatchNorm(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+				out = apply(&bnTrainOp{opBase: newBase("%s(%s)", name, n.Name), st: st, dims: dims, relu: relu}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 			} else {
-				out = apply(&bnEvalOp{opBase: newBase("BatchNormEval(%s)", n.Name), st: st, dims: dims}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
+				out = apply(&bnEvalOp{opBase: newBase("%sEval(%s)", name, n.Name), st: st, dims: dims, relu: relu}, in[0], param(n.Name+".weight"), param(n.Name+".bias"))
 			}
 		case nn.OpReLU:
 			if fused[n.ID] {
 				out = in[0] // the dropout after it applies the ReLU
+				break
+			}
+			if intoBN[n.ID] {
+				out = in[0] // the BatchNorm before it applied the ReLU
 				break
 			}
 			out = apply(newReLU(dims), in[0])
@@ -111,7 +136,7 @@ func (p *program) build(train bool, wrtInputs []string) (eg *exprGraph, err erro
 		case nn.OpReshape:
 			out = G.Must(G.Reshape(in[0], batchShape(B, n.Shape)))
 		default:
-			out, err = p.buildSpatial(n, in, param)
+			out, err = p.buildSpatial(n, in, param, eg.scratch, noDX(n))
 			if err != nil {
 				return nil, err
 			}
@@ -227,8 +252,39 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 	return fused
 }
 
+// bnReLUs maps each BatchNorm whose only consumer is a ReLU (and which is
+// no output or loss) to that ReLU, unless a dropout takes the ReLU: the
+// pair runs as one Op, which applies the ReLU to each plane while it is in
+// cache and masks the gradient in the BatchNorm's first backward pass,
+// saving the ReLU's passes over memory (every BatchNorm of the hourglass,
+// most of a ResNet's).
+func (p *program) bnReLUs(dropFused map[int]bool) map[int]int {
+	uses := map[int]int{}
+	for _, n := range p.g.Nodes {
+		for _, id := range n.Inputs {
+			uses[id]++
+		}
+	}
+	for _, id := range p.g.Outputs {
+		uses[id] += 2
+	}
+	for _, l := range p.g.Losses {
+		uses[l.Pred] += 2
+	}
+	r := map[int]int{}
+	for _, n := range p.g.Nodes {
+		if n.Op != nn.OpReLU || dropFused[n.ID] {
+			continue
+		}
+		if in := n.Inputs[0]; p.g.Nodes[in].Op == nn.OpBatchNorm && uses[in] == 1 {
+			r[in] = n.ID
+		}
+	}
+	return r
+}
+
 // buildSpatial adds the image layers ([C,H,W] per sample).
-func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node) (*G.Node, error) {
+func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.Node, scratch *convScratch, noDX bool) (*G.Node, error) {
 	inShape := p.g.Nodes[n.Inputs[0]].Shape
 	switch n.Op {
 	case nn.OpConv2d, nn.OpConvT2d:
@@ -244,7 +300,9 @@ func (p *program) buildSpatial(n *nn.Node, in []*G.Node, param func(string) *G.N
 		if n.Bias {
 			args = append(args, param(n.Name+".bias"))
 		}
-		return apply(newConv(g, n.Bias, inShape, n.Shape), args...), nil
+		op := newConv(g, n.Bias, inShape, n.Shape, scratch)
+		op.noDX = noDX
+		return apply(op, args...), nil
 	case nn.OpMaxPool2d:
 		if n.Stride < 1 || n.K < 1 || n.Pad < 0 || 2*n.Pad > n.K {
 			return nil, fmt.Errorf("cpu: max pool kernel %d stride %d padding %d", n.K, n.Stride, n.Pad)

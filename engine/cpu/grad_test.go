@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"strings"
 
 	"gorgonia.org/tensor"
 	"testing"
@@ -137,4 +138,204 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			}
 		}
 	}
+}
+
+// convGroupGraph has a convolution of each GEMM layout: im2col (3x3,
+// padded), 1x1 and transposed, with and without a window.
+func convGroupGraph() *nn.Graph {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 4, 4)
+	h := b.Conv2d("c3", x, 3, 3, 1, 1, true)          // [3,4,4]
+	h = b.ConvTranspose2d("t1", h, 2, 1, 1, 0, false) // [2,4,4]
+	h = b.Conv2d("c1", h, 3, 1, 1, 0, true)           // [3,4,4]
+	h = b.ConvTranspose2d("t2", h, 2, 2, 2, 0, true)  // [2,8,8]
+	b.Input("t", 2, 8, 8)
+	b.Output("y", h)
+	b.Loss(nn.MSE, h, "t", "", 1)
+	return b.Build()
+}
+
+// TestConvGroups: convolutions that multiply the batch in groups of
+// samples (all of it, uneven groups, one sample per GEMM) give the
+// per-sample loss, output and gradients, and pass the finite-difference
+// check.
+func TestConvGroups(t *testing.T) {
+	saved := [3]int{maxGroupElems, groupBelow, groupBelowDirect}
+	defer func() { maxGroupElems, groupBelow, groupBelowDirect = saved[0], saved[1], saved[2] }()
+	groupBelow, groupBelowDirect = 1<<30, 1<<30 // every map size groups
+	g := convGroupGraph()
+	const batch = 5
+	b := randomBatch(g, batch, 9)
+	run := func(limit int) (float64, *nn.Tensor, map[string]*nn.Tensor) {
+		maxGroupElems = limit
+		p := compile64(t, g, batch, 3, "x")
+		loss, grads, err := p.Gradients(b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Predict(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if limit > 1 {
+			checkGrads(t, p, b, 1, 0, 1e-6)
+		}
+		return loss, out["y"], grads
+	}
+	loss1, out1, grads1 := run(1) // one sample per GEMM: no gathering
+	// Per sample, c3's matrices hold 18 x 16 elements, t2's 8 x 16, t1's
+	// and c1's 3 x 16. 150 makes groups of 3, 2 for t1 and c1; 600 groups
+	// of 2, 2, 1 for c3 and 3, 2 for t2; 1<<20 takes all 5 everywhere.
+	for _, limit := range []int{150, 600, 1 << 20} {
+		loss, out, grads := run(limit)
+		if got, want := (convGeom{c: 2, k: 3, ho: 4, wo: 4, cout: 3}).groupSize(batch), map[int]int{150: 1, 600: 2}[limit]; want > 0 && got != want {
+			t.Fatalf("limit %d: c3 groups of %d, want %d", limit, got, want)
+		}
+		if !near(loss, loss1, 1e-12) {
+			t.Fatalf("limit %d: loss %v, per sample %v", limit, loss, loss1)
+		}
+		for i, v := range out.Data {
+			if !near(float64(v), float64(out1.Data[i]), 1e-6) {
+				t.Fatalf("limit %d: y[%d] = %v, per sample %v", limit, i, v, out1.Data[i])
+			}
+		}
+		for name, gr := range grads {
+			for i, v := range gr.Data {
+				if !near(float64(v), float64(grads1[name].Data[i]), 1e-6) {
+					t.Fatalf("limit %d: d%s[%d] = %v, per sample %v", limit, name, i, v, grads1[name].Data[i])
+				}
+			}
+		}
+	}
+}
+
+// bnReLUGraph is BatchNorm -> ReLU on an image and on a vector, each
+// followed by a layer; with exposeBN the BatchNorms are outputs too, which
+// keeps them apart from their ReLUs.
+func bnReLUGraph(exposeBN bool) *nn.Graph {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 3, 3)
+	bn := b.BatchNorm("bn", x)
+	h := b.Conv2d("c", b.ReLU(bn), 2, 1, 1, 0, true)
+	v := b.BatchNorm("bnv", b.Linear("l", b.Reshape(h, 18), 4))
+	y := b.Linear("out", b.ReLU(v), 3)
+	if exposeBN {
+		b.Output("bn", bn)
+		b.Output("bnv", v)
+	}
+	b.Input("t", 3)
+	b.Output("y", y)
+	b.Loss(nn.MSE, y, "t", "", 1)
+	return b.Build()
+}
+
+// TestBatchNormReLUFused: a BatchNorm with its ReLU fused in gives the
+// separate Ops' loss, gradients and evaluation output exactly, and passes
+// the finite-difference check.
+func TestBatchNormReLUFused(t *testing.T) {
+	const batch = 4
+	fusedG, apartG := bnReLUGraph(false), bnReLUGraph(true)
+	b := randomBatch(fusedG, batch, 5)
+	fused, apart := compile64(t, fusedG, batch, 2, "x"), compile64(t, apartG, batch, 2, "x")
+	for _, c := range []struct {
+		p    *program
+		want int
+	}{{fused, 2}, {apart, 0}} {
+		n := 0
+		for _, node := range c.p.train.g.AllNodes() {
+			if op := node.Op(); op != nil && strings.HasPrefix(op.String(), "BatchNormReLU(") {
+				n++
+			}
+		}
+		if n != c.want {
+			t.Fatalf("%d fused BatchNorm-ReLU Ops, want %d", n, c.want)
+		}
+	}
+	checkGrads(t, fused, b, 1, 0, 1e-6)
+	l1, g1, err := fused.Gradients(b, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, g2, err := apart.Gradients(b, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l1 != l2 {
+		t.Fatalf("loss %v fused, %v apart", l1, l2)
+	}
+	for name, g := range g1 {
+		for i, v := range g.Data {
+			if v != g2[name].Data[i] {
+				t.Fatalf("d%s[%d] = %v fused, %v apart", name, i, v, g2[name].Data[i])
+			}
+		}
+	}
+	// Evaluation after a training step, so that the running statistics
+	// are not the identity.
+	for _, p := range []*program{fused, apart} {
+		if _, err := p.TrainStep(b, 0, 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o1, err := fused.Predict(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o2, err := apart.Predict(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range o1["y"].Data {
+		if v != o2["y"].Data[i] {
+			t.Fatalf("eval y[%d] = %v fused, %v apart", i, v, o2["y"].Data[i])
+		}
+	}
+}
+
+// TestNoInputGradient: a first layer computes no gradient for its input
+// unless it is asked for, and the parameters' gradients are the same.
+func TestNoInputGradient(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 2, 4, 4)
+	h := b.Conv2d("c", x, 3, 3, 1, 1, true)
+	v := b.Input("v", 3)
+	y := b.Add(b.Linear("l", b.Reshape(h, 48), 3), b.Linear("lv", v, 3))
+	b.Input("t", 3)
+	b.Output("y", y)
+	b.Loss(nn.MSE, y, "t", "", 1)
+	g := b.Build()
+	batch := randomBatch(g, 2, 4)
+	countDX := func(p *program) int {
+		n := 0
+		for _, node := range p.train.g.AllNodes() {
+			if op := node.Op(); op != nil && strings.HasSuffix(op.String(), "DX") {
+				n++
+			}
+		}
+		return n
+	}
+	none, all := compile64(t, g, 2, 1), compile64(t, g, 2, 1, "x", "v")
+	// The first layers' DX Ops go; l's stays (its input is c's output).
+	if n := countDX(none); n != 1 {
+		t.Fatalf("%d input-gradient Ops without input gradients, want 1", n)
+	}
+	if n := countDX(all); n != 3 {
+		t.Fatalf("%d input-gradient Ops with input gradients, want 3", n)
+	}
+	_, g1, err := none.Gradients(batch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, g2, err := all.Gradients(batch, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, gr := range g1 {
+		for i, v := range gr.Data {
+			if v != g2[name].Data[i] {
+				t.Fatalf("d%s[%d] = %v, %v with input gradients", name, i, v, g2[name].Data[i])
+			}
+		}
+	}
+	checkGrads(t, none, batch, 0, 0, 1e-6)
 }

@@ -4,13 +4,16 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"gorgonia.org/tensor"
 )
 
 // The branch-free ReLU loops give exactly what the comparisons v > 0 give,
 // special values included, in both precisions.
 func TestReLUBitsMatchComparisons(t *testing.T) {
 	special := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), math.NaN(), -math.NaN(),
-		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, 1e-45, -1e-45, math.MaxFloat32, -math.MaxFloat32}
+		math.SmallestNonzeroFloat64, -math.SmallestNonzeroFloat64, 1e-45, -1e-45, math.MaxFloat32, -math.MaxFloat32,
+		math.MaxFloat64, -math.MaxFloat64, math.Float64frombits(1<<64 - 1), math.Float64frombits(1<<63 - 1)} // NaNs of full payload
 	rng := rand.New(rand.NewSource(1))
 	x64 := append([]float64(nil), special...)
 	for i := 0; i < 5000; i++ {
@@ -121,6 +124,153 @@ func TestIm2colCol2imMatchTheDefinition(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestMaxPool2MatchesGeneral: the 2x2 stride-2 path picks the general
+// loop's values and argmaxes, ties, NaNs and odd sizes included.
+func TestMaxPool2MatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, hw := range [][2]int{{4, 4}, {5, 7}, {2, 3}, {8, 6}} {
+		h, w := hw[0], hw[1]
+		ho, wo := h/2, w/2
+		const planes = 3
+		x := make([]float64, planes*h*w)
+		for i := range x {
+			x[i] = float64(rng.Intn(4)) // many ties
+			if rng.Intn(9) == 0 {
+				x[i] = math.NaN()
+			}
+		}
+		fast := &maxPoolOp{k: 2, s: 2, outShp: []int{planes, ho, wo}, arg: make([]int32, planes*ho*wo)}
+		gen := &maxPoolOp{k: 2, s: 2, outShp: []int{planes, ho, wo}, arg: make([]int32, planes*ho*wo)}
+		yf, yg := make([]float64, planes*ho*wo), make([]float64, planes*ho*wo)
+		maxPool(fast, x, yf, planes, h, w)
+		maxPoolPlanes(gen, x, yg, 0, planes, h, w, ho, wo)
+		for i := range yf {
+			same := yf[i] == yg[i] || math.IsNaN(yf[i]) && math.IsNaN(yg[i])
+			if !same || fast.arg[i] != gen.arg[i] {
+				t.Fatalf("%dx%d output %d: %v at %d, general loop %v at %d", h, w, i, yf[i], fast.arg[i], yg[i], gen.arg[i])
+			}
+		}
+	}
+}
+
+// TestConvInputGradAsConv: a stride-1 convolution's input gradient,
+// computed as the convolution of dy with the flipped weights, matches the
+// definition for every window and padding it applies to.
+func TestConvInputGradAsConv(t *testing.T) {
+	saved := minFullDX
+	defer func() { minFullDX = saved }()
+	minFullDX = 0 // the test's small images take the path too
+	rng := rand.New(rand.NewSource(4))
+	for k := 2; k <= 5; k++ {
+		for pad := 0; pad < k; pad++ {
+			for _, hw := range [][2]int{{5, 7}, {k, k + 1}} {
+				h, w := hw[0], hw[1]
+				ho, wo := h+2*pad-k+1, w+2*pad-k+1
+				const c, out, batch = 2, 3, 3
+				g := convGeom{c: c, h: h, w: w, k: k, s: 1, pad: pad, ho: ho, wo: wo, cout: out}
+				if _, ok := g.fullGeom(); !ok {
+					t.Fatalf("k%d pad%d: no full geometry", k, pad)
+				}
+				op := &convGradOp{fwd: newConv(g, false, []int{c, h, w}, []int{out, ho, wo}, &convScratch{}), wrt: 0}
+				wt := make([]float64, out*c*k*k)
+				dy := make([]float64, batch*out*ho*wo)
+				for i := range wt {
+					wt[i] = rng.NormFloat64()
+				}
+				for i := range dy {
+					dy[i] = rng.NormFloat64()
+				}
+				dx := make([]float64, batch*c*h*w)
+				convBackward(op, dy, wt, dx)
+				for b := 0; b < batch; b++ {
+					for ch := 0; ch < c; ch++ {
+						for i := 0; i < h; i++ {
+							for j := 0; j < w; j++ {
+								want := 0.0
+								for o := 0; o < out; o++ {
+									for ki := 0; ki < k; ki++ {
+										for kj := 0; kj < k; kj++ {
+											oi, oj := i+pad-ki, j+pad-kj
+											if oi >= 0 && oi < ho && oj >= 0 && oj < wo {
+												want += wt[((o*c+ch)*k+ki)*k+kj] * dy[((b*out+o)*ho+oi)*wo+oj]
+											}
+										}
+									}
+								}
+								if got := dx[((b*c+ch)*h+i)*w+j]; math.Abs(got-want) > 1e-12 {
+									t.Fatalf("k%d pad%d %dx%d: dx[%d,%d,%d,%d] = %v, want %v", k, pad, h, w, b, ch, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSliceAccessDoesNotAllocate: every Op reads its inputs through sl,
+// so an allocation there is a few thousand per training step.
+func TestSliceAccessDoesNotAllocate(t *testing.T) {
+	v32 := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(2, 3))
+	v64 := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(2, 3))
+	sl[float32](v32)[5] = 7
+	if got := v32.Data().([]float32)[5]; got != 7 || len(sl[float64](v64)) != 6 {
+		t.Fatalf("sl does not alias the tensor's data (%v)", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = sl[float32](v32), sl[float64](v64) }); n != 0 {
+		t.Fatalf("%v allocations per access", n)
+	}
+}
+
+// TestMaskSumDotXhat32: the one-pass masked sums of the fused
+// BatchNorm-ReLU backward match masking, then summing.
+func TestMaskSumDotXhat32(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	for _, n := range []int{1, 2, 7, 64, 1001} {
+		y, dy, x := make([]float32, n), make([]float32, n), make([]float32, n)
+		for i := range y {
+			y[i], dy[i], x[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		y[0] = float32(math.NaN())
+		a, want := make([]float32, n), make([]float32, n)
+		sum, dot := maskSumDotXhat(y, dy, a, x, 0.25, 1.5)
+		maskInto(y, dy, want)
+		wsum, wdot := sumDotXhat4(want, x, 0.25, 1.5)
+		for i := range a {
+			if a[i] != want[i] {
+				t.Fatalf("n=%d: masked[%d] = %v, want %v", n, i, a[i], want[i])
+			}
+		}
+		if math.Abs(sum-wsum) > 1e-9*(1+math.Abs(wsum)) || math.Abs(dot-wdot) > 1e-9*(1+math.Abs(wdot)) {
+			t.Fatalf("n=%d: sums %v %v, want %v %v", n, sum, dot, wsum, wdot)
+		}
+	}
+}
+
+// TestNormaliseReLU32: the one-loop BatchNorm-ReLU forward gives the
+// normalisation followed by the ReLU bit for bit.
+func TestNormaliseReLU32(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	x := make([]float32, 999)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	x[3], x[4] = float32(math.NaN()), float32(math.Inf(-1))
+	const m, s, g, bt = 0.125, 1.75, -0.5, 0.25
+	got, want := make([]float32, len(x)), make([]float32, len(x))
+	normaliseReLU32(x, got, m, s, g, bt)
+	for i, v := range x {
+		want[i] = g*((v-m)*s) + bt
+	}
+	reluBits32(want, want)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("y[%d] = %v, want %v", i, got[i], want[i])
 		}
 	}
 }

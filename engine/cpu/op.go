@@ -84,9 +84,15 @@ func (b *buffer) like(v G.Value) *tensor.Dense {
 // is32 reports whether a value holds float32 data.
 func is32(v G.Value) bool { return v.Dtype() == tensor.Float32 }
 
-// sl is a value's backing slice.
+// sl is a value's backing slice. Dense.Data builds it by reflection,
+// which allocated on every Op input of every step; the typed accessors
+// do not.
 func sl[T float32 | float64](v G.Value) []T {
-	return v.(*tensor.Dense).Data().([]T)
+	d := v.(*tensor.Dense)
+	if d.Dtype() == tensor.Float32 {
+		return any(d.Float32s()).([]T)
+	}
+	return any(d.Float64s()).([]T)
 }
 
 // scalar reads a scalar value (the gradient that flows into a loss).

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"math/bits"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -50,19 +51,18 @@ func relu[T float32 | float64](x, y []T) {
 // value > 0 passes; everything else, -0 and NaN included, becomes +0, as
 // the comparisons did.
 
-// keep32 is all ones when v > 0 (sign clear, v not +0, not NaN), else 0.
+// keep32 is all ones when v > 0, else 0: when its bits minus one lie
+// below those of +Inf (the bits of +0 wrap around to the top), which one
+// subtraction's borrow tells (in 64 bits, which the compiler turns into a
+// subtract and a borrow; Sub32 it computes bit by bit).
 func keep32(v float32) uint32 {
-	u := math.Float32bits(v)
-	pos := ^u & (u | -u)                            // top bit: sign clear and not zero
-	nan := (u&0x7fffffff + 0x007fffff) & 0x80000000 // top bit: |v| above +Inf, a NaN
-	return uint32(int32(pos&^nan) >> 31)
+	_, borrow := bits.Sub64(uint64(math.Float32bits(v))-1, 0x7f800000, 0)
+	return uint32(-borrow)
 }
 
 func keep64(v float64) uint64 {
-	u := math.Float64bits(v)
-	pos := ^u & (u | -u)
-	nan := (u&0x7fffffffffffffff + 0x000fffffffffffff) & 0x8000000000000000
-	return uint64(int64(pos&^nan) >> 63)
+	_, borrow := bits.Sub64(math.Float64bits(v)-1, 0x7ff0000000000000, 0)
+	return -borrow
 }
 
 func reluBits32(x, y []float32) {

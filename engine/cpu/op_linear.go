@@ -10,7 +10,8 @@ import (
 // layout), one GEMM with W read transposed in place.
 type linearOp struct {
 	opBase
-	out buffer
+	out  buffer
+	noDX bool // x is a graph input nobody asked the gradient of
 }
 
 func newLinear() *linearOp { return &linearOp{opBase: newBase("Linear")} }
@@ -42,9 +43,12 @@ func linearFwd[T float32 | float64](x, w, bias, y []T, b, o int) {
 	gemm(false, true, b, o, f, 1, x, f, w, f, 1, y, o)
 }
 
-func (op *linearOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+func (op *linearOp) DiffWRT(int) []bool { return []bool{!op.noDX, true, true} }
 func (op *linearOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx := apply(&linearGradOp{opBase: newBase("LinearDX"), which: 0}, grad, in[1])
+	var dx *G.Node
+	if !op.noDX {
+		dx = apply(&linearGradOp{opBase: newBase("LinearDX"), which: 0}, grad, in[1])
+	}
 	dw := apply(&linearGradOp{opBase: newBase("LinearDW"), which: 1}, grad, in[0])
 	db := apply(&sumRowsOp{opBase: newBase("SumRows")}, grad)
 	return G.Nodes{dx, dw, db}, nil

@@ -178,14 +178,14 @@ func (p *program) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
 		}
 		w, g := p.params[name], p.train.grads[i].Value()
 		n := w.Shape().TotalSize()
-		switch wd := w.Data().(type) {
-		case []float32:
-			g, m, v := sl[float32](g), sl[float32](p.adamM[name]), sl[float32](p.adamV[name])
+		switch w.Dtype() {
+		case tensor.Float32:
+			wd, g, m, v := sl[float32](w), sl[float32](g), sl[float32](p.adamM[name]), sl[float32](p.adamV[name])
 			parallelFor(n, 4, func(lo, hi int) {
 				adamUpdate(wd[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], p.opt.Adam, lr, p.adamStep)
 			})
-		case []float64:
-			g, m, v := sl[float64](g), sl[float64](p.adamM[name]), sl[float64](p.adamV[name])
+		case tensor.Float64:
+			wd, g, m, v := sl[float64](w), sl[float64](g), sl[float64](p.adamM[name]), sl[float64](p.adamV[name])
 			parallelFor(n, 4, func(lo, hi int) {
 				adamUpdate(wd[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], p.opt.Adam, lr, p.adamStep)
 			})
