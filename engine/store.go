@@ -38,10 +38,10 @@ import (
 // per_joint_px are JSON. val_pck150, val_auc and val_pckh50 are fractions
 // (0..1); stores whose val_pckh50 held percentages (user_version 0) are
 // converted on open (migrateUnits), and a val_pckh50 over 1 written since
-// by an older poselab still running reads as a percentage (epochsSince). Several poselab processes may share a
-// runs directory: each one trains the runs it holds the lock of
-// (runs/<id>/.lock, which names its pid), and follows the others' runs
-// through these tables (see watch.go).
+// by an older poselab still running reads as a percentage (epochsSince).
+// Several poselab processes may share a runs directory: each one trains
+// the runs it holds the lock of (runs/<id>/.lock, which names its pid),
+// and follows the others' runs through these tables (see watch.go).
 type store struct {
 	dir string
 	db  *sql.DB
