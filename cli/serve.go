@@ -403,7 +403,7 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			o.pty, o.win, o.hasPty = s.Pty()
 			if o.hasPty {
 				o.pty.Window = clampWindow(o.pty.Window)
-				o.win = clampWindows(o.win, end.Done())
+				o.win = clampWindows(o.win, end.Done(), cancel)
 			}
 			s = o
 			s.Context().SetValue(accessCtxKey{}, a)
@@ -494,16 +494,22 @@ func clampWindow(w ssh.Window) ssh.Window {
 	return w
 }
 
-// clampWindows passes window changes on clamped, until in closes (then it
-// closes its own channel too) or done.
-func clampWindows(in <-chan ssh.Window, done <-chan struct{}) <-chan ssh.Window {
+// clampWindows passes window changes on clamped until done. in closes
+// when the client closes the session's channel: then it calls closed,
+// which ends the session. The connection may stay open (OpenSSH's
+// ControlMaster after its terminal window closed), and nothing else ends
+// the workbench then: it held its key's place (--max-sessions-per-key) and
+// its engine subscription until the connection closed. out stays open: a
+// closed one would spin the reader's select (wish's bubbletea middleware
+// receives from it until the session's context ends).
+func clampWindows(in <-chan ssh.Window, done <-chan struct{}, closed func()) <-chan ssh.Window {
 	out := make(chan ssh.Window, 1)
 	go func() {
 		for {
 			select {
 			case w, ok := <-in:
 				if !ok {
-					close(out)
+					closed()
 					return
 				}
 				select {

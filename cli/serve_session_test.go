@@ -340,3 +340,44 @@ func TestServeCapsSessionsPerKey(t *testing.T) {
 	c2.Close()
 	waitPlace(connect(busy), "the session of a dropped connection")
 }
+
+// A session whose channel the client closes while the connection stays
+// open (the terminal window of an OpenSSH ControlMaster client closed)
+// ends at once: it frees its key's place and its engine subscription.
+func TestServeClosedChannelEndsItsSession(t *testing.T) {
+	dir := t.TempDir()
+	busy := newClientKey(t)
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, busy)
+	eng, err := engine.Open(engine.Options{RunsDir: filepath.Join(dir, "runs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"),
+		runsDir: filepath.Join(dir, "runs"), log: &lockedBuffer{}, maxSessionsPerKey: 1}, eng)
+	c, err := dial(gossh.PublicKeys(busy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const pump = "poselab/engine.(*subscriber).pump"
+	pumps := goroutinesIn(pump)
+	wb, _, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("the first session was refused: %q", refused)
+	}
+	wb.sess.Close()
+	waitGoroutines(t, pump, pumps, "after the channel closed")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, refused := tryWorkbench(t, c)
+		if refused == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a session whose channel closed still counts against its key: %q", refused)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

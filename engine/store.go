@@ -37,10 +37,11 @@ import (
 // Times are Unix seconds (float). per_joint_mm, per_action_mm and
 // per_joint_px are JSON. val_pck150, val_auc and val_pckh50 are fractions
 // (0..1); stores whose val_pckh50 held percentages (user_version 0) are
-// converted on open (migrateUnits). Several poselab processes may share a
-// runs directory: each one trains the runs it holds the lock of
-// (runs/<id>/.lock, which names its pid), and follows the others' runs
-// through these tables (see watch.go).
+// converted on open (migrateUnits), and a val_pckh50 over 1 written since
+// by an older poselab still running reads as a percentage (epochsSince).
+// Several poselab processes may share a runs directory: each one trains
+// the runs it holds the lock of (runs/<id>/.lock, which names its pid),
+// and follows the others' runs through these tables (see watch.go).
 type store struct {
 	dir string
 	db  *sql.DB
@@ -348,6 +349,15 @@ func (s *store) epochsSince(run string, after float64) ([]EpochInfo, []float64, 
 		// A 2D model's numbers (NULL in rows of 3D models and of stores
 		// older than these columns): 0 means none, as in live epochs.
 		e.Pixel, e.PCKh = finiteOr0(toFloat(px)), finiteOr0(toFloat(pckh))
+		if e.PCKh > 1 {
+			// No fraction is over 1: a percentage, written after the
+			// conversion (migrateUnits) by a poselab older than it that
+			// was still training in the background (an upgrade while
+			// `nohup poselab train` ran). Its INSERT is like this
+			// version's, so nothing else tells its rows apart, nor from
+			// those of a version that writes fractions.
+			e.PCKh /= 100
+		}
 		json.Unmarshal([]byte(pj), &e.PerJoint)
 		json.Unmarshal([]byte(pa), &e.PerAction)
 		if pjx != "" {

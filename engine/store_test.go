@@ -88,3 +88,37 @@ func TestStoreKeepsStepTimes(t *testing.T) {
 		t.Fatalf("times %v and %v, want 1700000000.5 and NaN", got[0].Time, got[1].Time)
 	}
 }
+
+// A poselab built before PCKh was a fraction may still be training in the
+// background (nohup poselab train) when a newer one opens the store and
+// converts it: the rows the older process writes afterwards hold
+// percentages, and read as fractions like every other row.
+func TestStoreReadsPCKhOfAnOlderProcessAsAFraction(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openStore(dir) // converts the (empty) store
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if err := st.addEpoch("sh-new", &EpochInfo{Epoch: 0, Step: 5, Pixel: 12.5, PCKh: 0.6125}); err != nil {
+		t.Fatal(err)
+	}
+	// The older process's INSERT, as it was written then.
+	if _, err := st.db.Exec(`INSERT OR REPLACE INTO epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
+		val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time, val_px, val_pckh50, per_joint_px)
+		VALUES('sh-old', 0, 5, 1, 1, NULL, NULL, NULL, NULL, NULL, '[]', '{}', 1, 0, 30.5, 43.25, '[1]')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		run  string
+		want float64
+	}{{"sh-new", 0.6125}, {"sh-old", 0.4325}} {
+		eps, err := st.epochs(c.run)
+		if err != nil || len(eps) != 1 {
+			t.Fatalf("%s: %v %v", c.run, eps, err)
+		}
+		if math.Abs(eps[0].PCKh-c.want) > 1e-12 {
+			t.Errorf("%s: PCKh %v, want %v", c.run, eps[0].PCKh, c.want)
+		}
+	}
+}

@@ -11,7 +11,12 @@ show() { bin/poselab data show --cols 20 "$@" >/dev/null; }
 # first validation sample of an action (the title line names it)
 first() {
 	for i in $(seq 0 999); do
-		if bin/poselab data show --split val --index "$i" --cols 8 --out "$tmp/x.png" | head -1 | grep -q " $1 "; then
+		# Read from a file, not `data show | head -1 | grep`: head exits after
+		# the title, data show dies of SIGPIPE writing the rest, and pipefail
+		# failed the match about one time in four.
+		bin/poselab data show --split val --index "$i" --cols 8 --out "$tmp/x.png" >"$tmp/show.txt"
+		read -r title <"$tmp/show.txt"
+		if [[ " $title " == *" $1 "* ]]; then
 			echo "$i"
 			return
 		fi
