@@ -97,6 +97,7 @@ func startDemo(eng *engine.Engine) ([]string, error) {
 func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs chan os.Signal) error {
 	signal.Notify(sigs, os.Interrupt)
 	fmt.Fprintln(stderr, "poselab: runs keep training in this process; Ctrl+C stops them with a checkpoint.")
+	fmt.Fprintf(stderr, "poselab: a workbench opened later on %s follows them (or: poselab runs watch RUN).\n", runsDir)
 	if home, err := os.UserHomeDir(); err == nil {
 		keys := filepath.Join(home, ".ssh", "authorized_keys")
 		if _, err := os.Stat(keys); err == nil {
@@ -121,7 +122,7 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 	for {
 		active := 0
 		for _, r := range eng.Runs() {
-			if r.State.Active() {
+			if r.State.Active() && !r.Foreign { // other processes' runs are theirs to finish
 				active++
 			}
 		}
@@ -135,7 +136,7 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 			return eng.Close()
 		case <-tick.C:
 			for _, r := range eng.Runs() {
-				if r.State.Active() {
+				if r.State.Active() && !r.Foreign {
 					fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
 				}
 			}
