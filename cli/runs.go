@@ -184,6 +184,19 @@ func ownerText(i engine.RunInfo) string {
 	return "the poselab process that trains it"
 }
 
+// paceText is a running run's training pace and time left ("-" for the
+// others: a paused or queued run trains nothing now).
+func paceText(i engine.RunInfo) string {
+	if i.State != engine.Running || !(i.SamplesPerSec > 0) {
+		return "-"
+	}
+	s := fmt.Sprintf("%.0f samples/s", i.SamplesPerSec)
+	if i.ETA > 0 {
+		s += ", ETA " + i.ETA.Round(time.Second).String()
+	}
+	return s
+}
+
 // stateText is a run's state, with the process that trains it when that
 // is another one.
 func stateText(i engine.RunInfo) string {
@@ -256,12 +269,12 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// VAL ERROR: MPJPE (mm) of 3D models, 2D error (px) of 2D models.
-	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE")
+	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE\tPACE")
 	for _, r := range runs {
 		total := r.Spec.Epochs
 		px := is2D(e, r.Spec.ID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, stateText(r),
-			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, stateText(r),
+			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
 	}
 	return tw.Flush()
 }

@@ -48,6 +48,17 @@ func TestRunsSteerARunOfAnotherProcess(t *testing.T) {
 	if out := cli(0, "runs", "ls"); !strings.Contains(out, fmt.Sprintf("paused (pid %d)", os.Getpid())) {
 		t.Fatalf("runs ls does not name the process that trains the run:\n%s", out)
 	}
+	if out := cli(0, "runs", "resume", id); !strings.Contains(out, "resumed "+id) {
+		t.Fatalf("runs resume: %q", out)
+	}
+	// Its pace, as its process stores it (every second).
+	time.Sleep(1500 * time.Millisecond)
+	if out := cli(0, "runs", "ls"); !strings.Contains(out, " samples/s, ETA ") {
+		t.Fatalf("runs ls does not give the running run's pace:\n%s", out)
+	}
+	if out := cli(0, "runs", "pause", id); !strings.Contains(out, "paused "+id) {
+		t.Fatalf("runs pause: %q", out)
+	}
 	if out := cli(1, "resume", id); !strings.Contains(out, "poselab runs watch "+id) || state() != engine.Paused {
 		t.Fatalf("poselab resume of a run another process trains: %q, run %s", out, state())
 	}

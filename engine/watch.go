@@ -43,6 +43,7 @@ func (r *run) markForeign(st *store) {
 	id := r.info.Spec.ID
 	r.info.Foreign = true
 	r.info.OwnerPID = lockOwner(st.runDir(id))
+	r.info.ETA = foreignETA(r.info)
 	r.follow = following{updated: unixSeconds(r.info.Updated), step: -1}
 	if n, at, err := st.lastStep(id); err == nil {
 		r.follow.step, r.follow.stepAt = n, at
