@@ -356,6 +356,56 @@ func TestETAIgnoresPausedTime(t *testing.T) {
 	}
 }
 
+// The ETA is the pace of the training itself: a slow start (data, a
+// compile, a CUDA context: here a backend that takes 1 s to open) is not
+// extrapolated over the steps left. The first step has no pace yet.
+func TestETAExcludesSetup(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			time.Sleep(time.Second)
+			return NewBackend(dev)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, ch, cancel := e.Subscribe()
+	defer cancel()
+	id, err := e.Submit(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, tenth *StepInfo
+	for tenth == nil {
+		select {
+		case ev := <-ch:
+			if ev.Run != id || ev.Kind != EvStep {
+				if ev.Run == id && (ev.Kind == EvFinished || ev.Kind == EvFailed) {
+					t.Fatal("the run ended before step 10 was seen")
+				}
+				continue
+			}
+			if ev.Step.Step == 1 {
+				first = ev.Step
+			}
+			if ev.Step.Step >= 10 {
+				tenth = ev.Step
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no step 10 within a minute")
+		}
+	}
+	if first == nil || first.ETASeconds != 0 {
+		t.Fatalf("first step's event %+v: want an unknown (0) ETA", first)
+	}
+	// 86 steps left of a few ms each; counting the 1 s start over 10
+	// steps made it 100 ms a step, 8.6 s.
+	if tenth.ETASeconds > 3 {
+		t.Fatalf("ETA %.1f s at step %d of %d: the slow start is counted in its pace", tenth.ETASeconds, tenth.Step, tenth.TotalSteps)
+	}
+	waitRun(t, e, id, time.Minute)
+}
+
 // poisonBackend's programs return a finite loss for step poisonAt but
 // leave NaN weights behind, as an overflowing update does: the loss is
 // computed before the update, so only the weights show the divergence.

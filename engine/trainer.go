@@ -56,6 +56,8 @@ type session struct {
 	sessionStart    time.Time
 	sessionSteps    int
 	pausedFor       time.Duration // time held paused this session: not in the ETA's pace
+	paceFrom        time.Time     // the end of the session's first step: where the ETA's pace starts
+	pausedBefore    time.Duration // pausedFor then
 	rate            float64       // samples/s, smoothed
 	epochLossSum    float64
 	epochLossN      int
@@ -506,6 +508,9 @@ func (s *session) trainStep(perm []int) error {
 	s.step++
 	s.pos++
 	s.sessionSteps++
+	if s.sessionSteps == 1 {
+		s.paceFrom, s.pausedBefore = now, s.pausedFor
+	}
 	// How the backend runs, once it has settled (a CUDA program captures
 	// its graph in the first step and stages batches from the second).
 	if s.sessionSteps == 2 {
@@ -545,11 +550,18 @@ func (s *session) trainStep(perm []int) error {
 	return nil
 }
 
+// eta is the time left at this session's pace, validations and
+// checkpoints included; 0 (unknown) until the session has a pace. The pace
+// starts after the first step: setting up (data, compiling, a checkpoint
+// to load) and the first step (a CUDA graph's capture, first touches of
+// memory) are not what the rest will take, and counting them made the
+// first ETAs of a 4-minute run read hours.
 func (s *session) eta() time.Duration {
-	if s.sessionSteps == 0 {
+	if s.sessionSteps < 2 {
 		return 0
 	}
-	per := (time.Since(s.sessionStart) - s.pausedFor).Seconds() / float64(s.sessionSteps)
+	el := time.Since(s.paceFrom) - (s.pausedFor - s.pausedBefore)
+	per := el.Seconds() / float64(s.sessionSteps-1)
 	return time.Duration(per * float64(s.total-s.step) * float64(time.Second))
 }
 
