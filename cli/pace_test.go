@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"poselab/engine"
 )
@@ -19,5 +21,19 @@ func TestPaceNamesTheSessionsSteps(t *testing.T) {
 		if got := pace(&c.r); got != c.want {
 			t.Errorf("pace(%+v) = %q, want %q", c.r, got, c.want)
 		}
+	}
+}
+
+// A step without a pace yet (the engine's ETA 0: the first step of a
+// session) prints no ETA, rather than "ETA 0s"; later steps print theirs.
+func TestStepLineLeavesOutAnUnknownETA(t *testing.T) {
+	var b strings.Builder
+	p := &printer{w: &b}
+	p.event(nil, engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 1, TotalSteps: 1920, Loss: 1.2, LR: 1e-3, SamplesPerSec: 485}})
+	p.lastLine = time.Time{}
+	p.event(nil, engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 200, TotalSteps: 1920, Loss: 0.5, LR: 1e-3, SamplesPerSec: 14000, ETASeconds: 266.4}})
+	want := "step 1/1920 loss 1.2000 lr 1.00e-03 485 samples/s\nstep 200/1920 loss 0.5000 lr 1.00e-03 14000 samples/s ETA 4m26s\n"
+	if b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
 	}
 }

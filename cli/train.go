@@ -384,6 +384,15 @@ func pct(x float64) string {
 	return fmt.Sprintf("%.1f %%", 100*x)
 }
 
+// etaText is " ETA 4m26s", or nothing while the run has no pace yet (its
+// first step: the engine says 0).
+func etaText(seconds float64) string {
+	if !(seconds > 0) {
+		return ""
+	}
+	return fmt.Sprintf(" ETA %v", (time.Duration(seconds) * time.Second).Round(time.Second))
+}
+
 func mm(x float64) string {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return "-"
@@ -416,17 +425,17 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			ev.Spec.DataLabel(), mm(info.BaselineMPJPE))
 	case engine.EvStep:
 		s := ev.Step
-		eta := (time.Duration(s.ETASeconds) * time.Second).Round(time.Second)
+		eta := etaText(s.ETASeconds)
 		if p.tty {
 			const width = 30
 			frac := float64(s.Step) / math.Max(1, float64(s.TotalSteps))
 			n := int(frac * width)
-			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s ETA %v",
+			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s%s",
 				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta)
 			p.barShown = true
 		} else if time.Since(p.lastLine) > 10*time.Second {
 			p.lastLine = time.Now()
-			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s ETA %v", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
+			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s%s", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
 		}
 	case engine.EvEpoch:
 		x := ev.Epoch
