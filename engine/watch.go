@@ -384,9 +384,18 @@ func (e *Engine) follow(r *run) {
 	}
 }
 
-// foreignETA is a foreign run's time left at the pace its process stored.
+// foreignETA is a foreign run's time left: what its process stored (its
+// info.ETA as readRun read it, as of info.Updated), counted down since;
+// else, from a process of a poselab that did not store it, at the
+// training pace it stored (which leaves validations out: short).
 func foreignETA(info RunInfo) time.Duration {
-	if !(info.SamplesPerSec > 0) || info.Spec.Batch <= 0 || info.TotalSteps <= info.Step || info.State != Running {
+	if info.State != Running || info.TotalSteps <= info.Step {
+		return 0
+	}
+	if info.ETA > 0 {
+		return max(info.ETA-time.Since(info.Updated), time.Second)
+	}
+	if !(info.SamplesPerSec > 0) || info.Spec.Batch <= 0 {
 		return 0
 	}
 	s := float64(info.TotalSteps-info.Step) * float64(info.Spec.Batch) / info.SamplesPerSec

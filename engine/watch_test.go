@@ -597,3 +597,25 @@ func TestWatchKeepsARunWithAnUnreadableSpecFailed(t *testing.T) {
 		t.Fatalf("a run with an unreadable config.toml is %s (%s)", i.State, i.Reason)
 	}
 }
+
+// A foreign run's ETA is the one its own process reckons and stores
+// (validations and checkpoints included), counted down since: reckoned
+// here from its training pace alone, the same run read 4m05s in one
+// process and 6m14s in the one training it.
+func TestWatchShowsTheETAOfTheProcessThatTrains(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	x.info.SamplesPerSec, x.info.ETA = 1e6, 10*time.Minute // the pace alone says under a second
+	x.train(0, 100, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	var eta time.Duration
+	waitFor(t, "the foreign run's ETA", 10*time.Second, func() bool {
+		i, _ := viewer.Run(x.info.Spec.ID)
+		eta = i.ETA
+		return i.Foreign && i.Step == 100 && eta > 0
+	})
+	if eta < 9*time.Minute || eta > 10*time.Minute {
+		t.Fatalf("the viewer's ETA %v, the training process stored 10m0s a moment ago", eta)
+	}
+}
