@@ -37,3 +37,20 @@ func TestStepLineLeavesOutAnUnknownETA(t *testing.T) {
 		t.Fatalf("got %q, want %q", b.String(), want)
 	}
 }
+
+// runs ls tells a run whose process was killed (taken over as stopped)
+// from one somebody stopped, as the README says it shows.
+func TestStateTextNamesAnInterruptedRun(t *testing.T) {
+	for _, c := range []struct {
+		i    engine.RunInfo
+		want string
+	}{
+		{engine.RunInfo{State: engine.Stopped, Reason: engine.ReasonInterrupted}, "stopped (interrupted)"},
+		{engine.RunInfo{State: engine.Stopped, Reason: "stopped by the user"}, "stopped"},
+		{engine.RunInfo{State: engine.Running, Foreign: true, OwnerPID: 42}, "running (pid 42)"},
+	} {
+		if got := stateText(c.i); got != c.want {
+			t.Errorf("stateText(%s, %q) = %q, want %q", c.i.State, c.i.Reason, got, c.want)
+		}
+	}
+}

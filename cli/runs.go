@@ -185,10 +185,14 @@ func ownerText(i engine.RunInfo) string {
 }
 
 // stateText is a run's state, with the process that trains it when that
-// is another one.
+// is another one, and "(interrupted)" for a run whose process was killed:
+// a plain "stopped" read as if someone had stopped it.
 func stateText(i engine.RunInfo) string {
 	if i.Foreign && i.OwnerPID > 0 {
 		return fmt.Sprintf("%s (pid %d)", i.State, i.OwnerPID)
+	}
+	if i.State == engine.Stopped && i.Reason == engine.ReasonInterrupted {
+		return "stopped (interrupted)"
 	}
 	return string(i.State)
 }

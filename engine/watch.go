@@ -52,6 +52,10 @@ func (r *run) markForeign(st *store) {
 	}
 }
 
+// ReasonInterrupted is the reason of a run that was taken over as
+// stopped because the process that trained it ended without saying so.
+const ReasonInterrupted = "interrupted: the process running it ended; resume continues from the last checkpoint"
+
 // claim settles who has an active run that this engine does not train: if
 // its lock is free, the process that had it ended without storing an end
 // (killed, or the machine rebooted): the run becomes stopped, as
@@ -75,7 +79,7 @@ func (e *Engine) claim(r *run) bool {
 	if !r.info.State.Active() {
 		return false
 	}
-	r.info.State, r.info.Reason = Stopped, "interrupted: the process running it ended; resume continues from the last checkpoint"
+	r.info.State, r.info.Reason = Stopped, ReasonInterrupted
 	e.st.updateRun(r.info)
 	return true
 }
