@@ -126,8 +126,10 @@ func Open(opt Options) (*Engine, error) {
 	}
 	for _, info := range infos {
 		r := &run{info: info, wake: make(chan struct{}, 1)}
-		if info.State.Active() {
-			e.claim(r)
+		if info.State.Active() && e.claim(r) {
+			// Its log says so, as when a watching process takes it over:
+			// the process that wrote the rest of it could not.
+			e.emit(Event{Run: info.Spec.ID, Kind: EvState, State: &StateInfo{From: info.State, To: r.info.State, Reason: r.info.Reason}})
 		}
 		e.runs[info.Spec.ID] = r
 		e.order = append(e.order, info.Spec.ID)

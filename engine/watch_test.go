@@ -619,3 +619,32 @@ func TestWatchShowsTheETAOfTheProcessThatTrains(t *testing.T) {
 		t.Fatalf("the viewer's ETA %v, the training process stored 10m0s a moment ago", eta)
 	}
 }
+
+// A run whose process died, taken over by a process that opens the store
+// afterwards (poselab runs ls, not a watching workbench), says so in its
+// log too: the log ended at its last checkpoint, without a word.
+func TestTakingOverOnOpenIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	id, err := trainer.Submit(slowSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "step 10", time.Minute, func() bool { i, _ := trainer.Run(id); return i.Step > 10 })
+	vanish(t, trainer, id)
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if i, _ := e.Run(id); i.State != Stopped || i.Reason != ReasonInterrupted {
+		t.Fatalf("after its process died: %s (%s)", i.State, i.Reason)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, id, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "-> stopped "+ReasonInterrupted) {
+		t.Fatalf("its log does not say it was interrupted:\n%s", b)
+	}
+}
