@@ -21,7 +21,6 @@ import (
 	"charm.land/wish/v2"
 	"charm.land/wish/v2/activeterm"
 	bm "charm.land/wish/v2/bubbletea"
-	"charm.land/wish/v2/logging"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
 
@@ -102,7 +101,40 @@ func (c serveConfig) checkKeyFiles(warn io.Writer) error {
 	return nil
 }
 
-// connLog writes wish's connection log lines with a timestamp.
+// connectionLog logs each session's start and end in words: wish's
+// logging middleware wrote "root connect 127.0.0.1:60918 true []
+// tmux-256color 160 50 SSH-2.0-OpenSSH_9.2p1", its fields unnamed ("true":
+// a public key; "[]": no command), and "disconnect 235.245µs".
+func connectionLog(log connLog) wish.Middleware {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(s ssh.Session) {
+			start := time.Now()
+			what := "no terminal"
+			if pty, _, ok := s.Pty(); ok {
+				what = fmt.Sprintf("terminal %s %dx%d", pty.Term, pty.Window.Width, pty.Window.Height)
+			}
+			if cmd := s.Command(); len(cmd) > 0 {
+				what += fmt.Sprintf(", command %q", strings.Join(cmd, " "))
+			}
+			log.Printf("%q %s connected: %s, %s", s.User(), s.RemoteAddr(), s.Context().ClientVersion(), what)
+			next(s)
+			log.Printf("%q %s disconnected after %v", s.User(), s.RemoteAddr(), roundDuration(time.Since(start)))
+		}
+	}
+}
+
+// roundDuration keeps a log's durations short: 1m2s, 3.2s, 12ms.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// connLog writes the connection log's lines with a timestamp.
 type connLog struct{ w io.Writer }
 
 func (l connLog) Printf(format string, v ...any) {
@@ -357,7 +389,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			bm.Middleware(sessionHandler(c, eng)),
 			activeterm.Middleware(),
 			requireKey(c, connLog{logw}),
-			logging.MiddlewareWithLogger(connLog{logw}),
+			connectionLog(connLog{logw}),
 		),
 	)
 }

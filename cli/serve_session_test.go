@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -339,4 +340,46 @@ func TestServeCapsSessionsPerKey(t *testing.T) {
 	}
 	c2.Close()
 	waitPlace(connect(busy), "the session of a dropped connection")
+}
+
+// The connection log names what it says: who connected with what client
+// and terminal, and how long the session lasted.
+func TestServeLogsConnectionsInWords(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, key)
+	eng, err := engine.Open(engine.Options{RunsDir: filepath.Join(dir, "runs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	log := &lockedBuffer{}
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"),
+		runsDir: filepath.Join(dir, "runs"), log: log}, eng)
+	c, err := dial(gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wb, end, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("refused: %q", refused)
+	}
+	wb.press(t, "q")
+	select {
+	case <-end:
+	case <-time.After(5 * time.Second):
+		t.Fatal("q did not end the session")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "disconnected") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	l := log.String()
+	connected := regexp.MustCompile(`"[^"]+" 127\.0\.0\.1:\d+ connected: SSH-2\.0-Go, terminal xterm-256color 120x40\n`)
+	ended := regexp.MustCompile(`"[^"]+" 127\.0\.0\.1:\d+ disconnected after \d+(\.\d)?(ms|s)\n`)
+	if !connected.MatchString(l) || !ended.MatchString(l) {
+		t.Fatalf("log:\n%s", l)
+	}
 }
