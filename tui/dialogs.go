@@ -415,6 +415,20 @@ func helpMaxOffset(w, h int, readOnly bool) int {
 	return max(len(body)-rows, 0)
 }
 
+// helpLongest is the width of the help's longest description.
+func helpLongest(readOnly bool) int {
+	n := 0
+	for _, g := range keyMap {
+		for _, b := range g.bindings {
+			if readOnly && b.mutates {
+				continue
+			}
+			n = max(n, lipgloss.Width(b.helpText(readOnly)))
+		}
+	}
+	return n
+}
+
 // helpBody lays the help's lines out in columns for w x h; rows is how
 // many of them show at once.
 func helpBody(w, h int, readOnly bool) (body []string, rows int) {
@@ -422,7 +436,17 @@ func helpBody(w, h int, readOnly bool) (body []string, rows int) {
 	rows = max(h-5, 3)
 	ncol, descW := 1, max(w-6-keyW, 10)
 	total := len(helpLines(10, readOnly))
-	for n := 3; n >= 2; n-- {
+	// The fewest columns (two or three) that show every line whole, where
+	// the window has them: on 160 x 50, three columns cut "export predictions (csv,
+	// json, npz) o…" where two held it all.
+	longest, whole := helpLongest(readOnly), false
+	for n := 2; n <= 3 && !whole; n++ {
+		dw := (w-6)/n - keyW - 2
+		if dw >= longest && (total+n-1)/n <= rows {
+			ncol, descW, whole = n, dw, true
+		}
+	}
+	for n := 3; n >= 2 && !whole; n-- {
 		dw := (w-6)/n - keyW - 2
 		if dw >= 26 && (total+n-1)/n <= rows {
 			ncol, descW = n, dw
