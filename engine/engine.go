@@ -82,6 +82,7 @@ type run struct {
 	diverged bool          // paused itself on NaN/Inf loss
 	abandon  bool          // tests: vanish like a killed process
 	stopBy   int           // pid of the other poselab process that asked it to stop
+	pauseBy  int           // likewise, to pause
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
 	lockedAt float64       // when it took the lock (Unix seconds): older requests were not for it
 	done     chan struct{} // closed when the trainer goroutine ends
@@ -583,7 +584,7 @@ func (e *Engine) pauseLocked(r *run) error {
 	id := r.info.Spec.ID
 	switch {
 	case r.training:
-		r.pauseReq = true
+		r.pauseReq, r.pauseBy = true, 0
 		nudge(r)
 	case r.info.State == Queued:
 		e.setState(r, Paused, "paused before it started")

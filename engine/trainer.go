@@ -126,7 +126,7 @@ func (e *Engine) train(r *run) {
 	}
 	r.resume = false
 	r.diverged = false
-	r.stopBy = 0
+	r.stopBy, r.pauseBy = 0, 0
 	e.active--
 	close(r.done)
 	e.scheduleLocked()
@@ -377,6 +377,9 @@ func (s *session) control() error {
 					continue
 				}
 				reason := "paused by the user"
+				if r.pauseBy > 0 { // as a stop from another process says
+					reason = fmt.Sprintf("paused from poselab process %d", r.pauseBy)
+				}
 				if r.diverged {
 					reason = r.info.Reason
 				}

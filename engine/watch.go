@@ -129,7 +129,9 @@ func (e *Engine) applyRequests() {
 		}
 		switch q.Action {
 		case reqPause:
-			err = e.pauseLocked(r)
+			if err = e.pauseLocked(r); err == nil && r.training {
+				r.pauseBy = q.PID
+			}
 		case reqResume:
 			err = e.resumeLocked(r)
 		case reqStop:

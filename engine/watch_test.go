@@ -146,6 +146,9 @@ func TestRequestsReachTheProcessThatTrains(t *testing.T) {
 	}
 	waitFor(t, "the trainer to pause it", 10*time.Second, func() bool { return state(trainer) == Paused })
 	waitFor(t, "the viewer to see it paused", 10*time.Second, func() bool { return state(viewer) == Paused })
+	if i, _ := trainer.Run(id); i.Reason != fmt.Sprintf("paused from poselab process %d", os.Getpid()) {
+		t.Fatalf("paused with reason %q", i.Reason) // was "paused by the user"
+	}
 	if err := viewer.Pause(id); err != nil {
 		t.Fatalf("pausing a paused run: %v", err)
 	}
