@@ -118,14 +118,21 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 	defer tick.Stop()
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
-	for {
-		active := 0
+	// Only this process's runs: one another poselab process trains (listed
+	// here as foreign) is that one's to finish, and waiting for it kept
+	// this process up, printing its progress, long after its own runs
+	// were done.
+	own := func() []engine.RunInfo {
+		var rs []engine.RunInfo
 		for _, r := range eng.Runs() {
-			if r.State.Active() {
-				active++
+			if r.State.Active() && !r.Foreign {
+				rs = append(rs, r)
 			}
 		}
-		if active == 0 {
+		return rs
+	}
+	for {
+		if len(own()) == 0 {
 			fmt.Fprintln(stderr, "poselab: all runs are done.")
 			return eng.Close()
 		}
@@ -134,10 +141,8 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 			fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint…\n", s)
 			return eng.Close()
 		case <-tick.C:
-			for _, r := range eng.Runs() {
-				if r.State.Active() {
-					fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
-				}
+			for _, r := range own() {
+				fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
 			}
 		case <-poll.C:
 		}
