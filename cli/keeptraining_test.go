@@ -52,3 +52,34 @@ func TestKeepTrainingWaitsForItsOwnRunsOnly(t *testing.T) {
 		t.Fatalf("stderr: %q", stderr.String())
 	}
 }
+
+// The workbench's signal relay lets go of the channel when the workbench
+// closes: it kept reading it, and the first Ctrl+C of "keep them
+// training" went to it (nothing happened; the second one worked).
+func TestSignalRelayLetsGoWhenStopped(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	killed := false
+	stop := relaySignal(sigs, func() { killed = true })
+	if s := stop(); s != nil || killed {
+		t.Fatalf("no signal came, but the relay says %v, killed %v", s, killed)
+	}
+	sigs <- os.Interrupt
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case s := <-sigs:
+		if s != os.Interrupt {
+			t.Fatalf("got %v", s)
+		}
+	default:
+		t.Fatal("a signal after the workbench closed was taken by its relay")
+	}
+
+	sigs2 := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	stop = relaySignal(sigs2, func() { close(done) })
+	sigs2 <- os.Interrupt
+	<-done
+	if s := stop(); s != os.Interrupt {
+		t.Fatalf("the relay passed on %v, want interrupt", s)
+	}
+}

@@ -57,21 +57,13 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	hungUp := make(chan os.Signal, 1)
-	go func() {
-		if s, ok := <-sigs; ok {
-			hungUp <- s
-			p.Kill()
-		}
-	}()
+	stopRelay := relaySignal(sigs, p.Kill)
 	_, runErr := p.Run()
 	m.Close()
-	select {
-	case s := <-hungUp:
+	if s := stopRelay(); s != nil {
 		closeErr := eng.Close()
 		fmt.Fprintf(stderr, "poselab: %v: active runs stopped with a checkpoint\n", s)
 		return closeErr
-	default:
 	}
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) {
 		eng.Close()
@@ -81,6 +73,27 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 		return keepTraining(eng, *runsDir, stderr, sigs)
 	}
 	return eng.Close()
+}
+
+// relaySignal calls kill at the first signal of sigs, until stop is
+// called; stop returns that signal, or nil. Once stopped, sigs is the
+// caller's again: a relay still reading it after the workbench closed ate
+// the first Ctrl+C that keepTraining waits for.
+func relaySignal(sigs <-chan os.Signal, kill func()) (stop func() os.Signal) {
+	quit, got := make(chan struct{}), make(chan os.Signal, 1)
+	go func() {
+		select {
+		case s := <-sigs:
+			got <- s
+			kill()
+		case <-quit:
+			close(got)
+		}
+	}()
+	return func() os.Signal {
+		close(quit)
+		return <-got // nil once closed
+	}
 }
 
 // startDemo queues pipeline C on the tiny synthetic data set: a new user
