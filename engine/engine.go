@@ -530,7 +530,9 @@ func (e *Engine) get(id string) (*run, error) {
 		return nil, fmt.Errorf("no run %q", id)
 	}
 	if r.info.Foreign {
-		return nil, fmt.Errorf("run %s is trained by %s: stop it there first", id, r.owner())
+		// Any process can stop it now (a request the one training it
+		// carries out): "there" sent users looking for that process.
+		return nil, fmt.Errorf("run %s is trained by %s: stop it first (s in the workbench, or poselab runs stop %s)", id, r.owner(), id)
 	}
 	return r, nil
 }

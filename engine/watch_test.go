@@ -651,3 +651,18 @@ func TestTakingOverOnOpenIsLogged(t *testing.T) {
 		t.Fatalf("its log does not say it was interrupted:\n%s", b)
 	}
 }
+
+// Deleting a run another process trains is refused with the way to stop
+// it from here: "stop it there first" sent users looking for that process.
+func TestDeleteOfAForeignRunSaysHowToStopIt(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	x.train(0, 10, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	id := x.info.Spec.ID
+	err := viewer.Delete(id)
+	if err == nil || !strings.Contains(err.Error(), "poselab runs stop "+id) {
+		t.Fatalf("Delete of a foreign run: %v", err)
+	}
+}
