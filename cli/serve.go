@@ -380,6 +380,17 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		logw = io.Discard
 	}
 	c.sessions = newSessionCap(c.maxSessionsPerKey)
+	// The key generator (charmbracelet/keygen) makes the folder of a host
+	// key it creates 0700, and that folder is the runs directory by
+	// default: serve made a group-shared runs directory private. The
+	// key file itself stays 0600.
+	if fi, err := os.Stat(filepath.Dir(c.hostKey)); err == nil {
+		defer func() {
+			if now, err := os.Stat(filepath.Dir(c.hostKey)); err == nil && now.Mode().Perm() != fi.Mode().Perm() {
+				os.Chmod(filepath.Dir(c.hostKey), fi.Mode().Perm())
+			}
+		}()
+	}
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),

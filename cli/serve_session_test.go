@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
@@ -381,5 +382,36 @@ func TestServeLogsConnectionsInWords(t *testing.T) {
 	ended := regexp.MustCompile(`"[^"]+" 127\.0\.0\.1:\d+ disconnected after \d+(\.\d)?(ms|s)\n`)
 	if !connected.MatchString(l) || !ended.MatchString(l) {
 		t.Fatalf("log:\n%s", l)
+	}
+}
+
+// Creating the host key (by default in the runs directory) leaves the
+// folder's permissions as they were: the key generator made it 0700.
+func TestServeKeepsTheRunsDirectorysMode(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	if err := os.Mkdir(runs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(runs, 0o750); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, newClientKey(t))
+	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: defaultHostKey(runs), runsDir: runs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fi, err := os.Stat(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o750 {
+		t.Fatalf("the runs directory is %o after serve made its host key, was 750", fi.Mode().Perm())
+	}
+	key, err := os.Stat(defaultHostKey(runs))
+	if err != nil || key.Mode().Perm() != 0o600 {
+		t.Fatalf("host key: %v, mode %o", err, key.Mode().Perm())
 	}
 }
