@@ -53,7 +53,8 @@ sessions can watch the same runs; a session that reconnects sees the whole
 history. One key may hold at most --max-sessions-per-key sessions at once
 (0: no limit); the session over it is told so and closed, and other keys
 still get in. SIGINT, SIGTERM or SIGHUP stop the runs with a checkpoint
-and end the server.`
+and end the server; under nohup SIGHUP stays ignored (a logout leaves
+it serving).`
 
 	// defaultMaxSessionsPerKey leaves room for a person's few terminals
 	// and a script or two, while a runaway loop on one key cannot hold
@@ -213,7 +214,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "poselab: serving the workbench on %s (ssh -p %s %s)\n", ln.Addr(), portOf(ln.Addr().String()), hostOf(ln.Addr().String()))
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	notifyStop(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -413,5 +415,56 @@ func TestServeKeepsTheRunsDirectorysMode(t *testing.T) {
 	key, err := os.Stat(defaultHostKey(runs))
 	if err != nil || key.Mode().Perm() != 0o600 {
 		t.Fatalf("host key: %v, mode %o", err, key.Mode().Perm())
+	}
+}
+
+// TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp.
+func TestHelperServe(t *testing.T) {
+	dir := os.Getenv("POSELAB_TEST_SERVE")
+	if dir == "" {
+		t.Skip("helper process for TestServeUnderNohupOutlivesAHangUp")
+	}
+	os.Exit(Main([]string{"serve", "--listen", "127.0.0.1:0", "--authorized-keys", filepath.Join(dir, "keys"),
+		"--runs-dir", filepath.Join(dir, "runs")}, os.Stdout, os.Stderr))
+}
+
+// `nohup poselab serve &` keeps serving when the user logs out (SIGHUP):
+// serve asked for SIGHUP, which undid nohup's ignoring it, and the
+// hang-up stopped the runs and the server.
+func TestServeUnderNohupOutlivesAHangUp(t *testing.T) {
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Skip("no nohup here")
+	}
+	dir := t.TempDir()
+	writeKeys(t, filepath.Join(dir, "keys"), newClientKey(t))
+	out := &lockedBuffer{}
+	cmd := exec.Command(nohup, os.Args[0], "-test.run", "^TestHelperServe$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POSELAB_TEST_SERVE="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "serving the workbench") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start: %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-ended:
+		t.Fatalf("serve under nohup ended on a hang-up (%v): %q", err, out.String())
+	case <-time.After(time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not end on SIGTERM")
 	}
 }

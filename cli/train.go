@@ -32,7 +32,8 @@ $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
 otherwise plain lines; --json prints one JSON object per line with an
 "event" field (started, step, epoch, checkpoint, state, finished, failed).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
-for SIGTERM); continue it with 'poselab resume RUN'.`
+for SIGTERM, 129 for a hang-up, which nohup ignores); continue it with
+'poselab resume RUN'.`
 
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
@@ -201,11 +202,12 @@ func checkData(data string) (string, error) {
 }
 
 // watch follows runs until none of them is active, printing progress (or
-// JSON events). SIGINT/SIGTERM stop the runs cleanly (with a checkpoint).
+// JSON events). SIGINT, SIGTERM and SIGHUP (an SSH session that dropped;
+// not under nohup) stop the runs cleanly (with a checkpoint).
 // It returns an error when a run failed or paused itself.
 func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	notifyStop(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	hist, live, cancel := e.Subscribe()
 	defer cancel()

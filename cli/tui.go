@@ -55,7 +55,7 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	// A hang-up or termination stops every run with a checkpoint (engine
 	// Close) after the screen is given back: nothing is lost.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	notifyStop(sigs, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	stopRelay := relaySignal(sigs, p.Kill)
 	_, runErr := p.Run()
