@@ -54,3 +54,26 @@ func TestStateTextNamesAnInterruptedRun(t *testing.T) {
 		}
 	}
 }
+
+// runs ls names the runs as the workbench lists them: by name, next to the
+// ID the commands take.
+func TestRunsLsShowsNames(t *testing.T) {
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir(), WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var b strings.Builder
+	runs := []engine.RunInfo{
+		{Spec: engine.Spec{ID: "sb-261126-195040", Name: "long2", Model: "sb", Preset: "tiny"}, State: engine.Finished},
+		{Spec: engine.Spec{ID: "sb-261126-195041", Name: "sb-261126-195041", Model: "sb", Preset: "tiny"}, State: engine.Finished},
+	}
+	if err := printRuns(&b, e, runs, false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "NAME") ||
+		!strings.Contains(lines[1], "sb-261126-195040  long2") || !strings.Contains(lines[2], "sb-261126-195041  -") {
+		t.Fatalf("runs ls:\n%s", b.String())
+	}
+}

@@ -260,11 +260,17 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// VAL ERROR: MPJPE (mm) of 3D models, 2D error (px) of 2D models.
-	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE")
+	// NAME: the workbench lists runs by name (--name, the new-run form),
+	// the commands take IDs: without it nothing here said which was which.
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE")
 	for _, r := range runs {
 		total := r.Spec.Epochs
 		px := is2D(e, r.Spec.ID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, stateText(r),
+		name := r.Spec.Name
+		if name == "" || name == r.Spec.ID {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
 			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE))
 	}
 	return tw.Flush()
