@@ -363,7 +363,16 @@ func (m *Model) askQuit() tea.Cmd {
 		m.quit = QuitKeepRuns
 		return tea.Quit
 	}}
-	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(active, ", "))
+	// By the names the runs list shows (a named run's ID is nowhere on
+	// the screen), with the ID that poselab resume takes.
+	shown := make([]string, len(active))
+	for i, id := range active {
+		shown[i] = id
+		if info, ok := m.ctrl.Run(id); ok && info.Spec.Name != "" && info.Spec.Name != id {
+			shown[i] = fmt.Sprintf("%s (%s)", info.Spec.Name, id)
+		}
+	}
+	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(shown, ", "))
 	answers := []answer{stop, keep}
 	if m.opts.Remote {
 		answers = []answer{keep, stop}

@@ -767,3 +767,15 @@ func TestEpochColumnHoldsFourDigitEpochs(t *testing.T) {
 		t.Fatalf("runs list:\n%s", out)
 	}
 }
+
+// Quitting names the active runs as the list shows them: "1 run(s) still
+// active: sb-261126-195356" for the run listed as "tuirun".
+func TestQuitNamesActiveRunsAsListed(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-261126-195356", Name: "tuirun", Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	m := New(f, Options{})
+	press(m, "q")
+	if out := screen(m, 120, 30); !strings.Contains(out, "still active: tuirun (sb-261126-195356)") {
+		t.Fatalf("quit question:\n%s", out)
+	}
+}
