@@ -170,7 +170,11 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) er
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("run %s: %s asked, but %s has not acted in %v (it is %s)", id, sub, ownerText(info), steer.wait, now.State)
+			// The request stays in the store: a process that was only
+			// slow (stopped with SIGSTOP, swapping) carries it out when it
+			// next looks, which surprised a user told it had not acted.
+			return fmt.Errorf("run %s: %s asked, but %s has not acted in %v (it is %s); the request stands, and that process carries it out when it next looks at the run store",
+				id, sub, ownerText(info), steer.wait, now.State)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
