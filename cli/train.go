@@ -422,9 +422,13 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	switch ev.Kind {
 	case engine.EvStarted:
 		info, _ := e.Run(ev.Run)
-		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s, baseline (mean pose) %s",
+		base := ""
+		if b := info.BaselineMPJPE; !math.IsNaN(b) && !math.IsInf(b, 0) { // 2D models (SH) have none in mm
+			base = ", baseline (mean pose) " + mm(b)
+		}
+		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s%s",
 			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
-			ev.Spec.DataLabel(), mm(info.BaselineMPJPE))
+			ev.Spec.DataLabel(), base)
 	case engine.EvStep:
 		s := ev.Step
 		eta := etaText(s.ETASeconds)

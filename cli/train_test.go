@@ -368,7 +368,7 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	dir := t.TempDir()
 	runs := filepath.Join(dir, "runs")
 	out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--data", ethFolder(t, dir), "--batch", "2", "--epochs", "1", "--runs-dir", runs)
-	if code != 0 || !strings.Contains(out, " px") {
+	if code != 0 || !strings.Contains(out, " px") || strings.Contains(out, "baseline (mean pose) -") {
 		t.Fatalf("exit %d: %s\n%s", code, errs, out)
 	}
 	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
