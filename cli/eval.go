@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"poselab/datasets"
@@ -40,21 +41,21 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ep, n, err := evalRun(e, *id, sp)
+	ep, n, from, err := evalRun(e, *id, sp)
 	if err != nil {
 		return err
 	}
 	if !(ep.MPJPE > 0) && ep.Pixel > 0 {
 		// A 2D model (SH): its numbers are pixels and PCKh; the 3D ones
 		// are zero and printed "MPJPE 0.00 mm", a perfect score.
-		return print2DEval(stdout, *id, sp, n, ep, *asJSON)
+		return print2DEval(stdout, *id, sp, n, from, ep, *asJSON)
 	}
 	if *asJSON {
 		b, _ := json.Marshal(Metrics3DJSON{N: n, MPJPE: ep.MPJPE, PMPJPE: ep.PMPJPE, NMPJPE: ep.NMPJPE, PCK150: ep.PCK150, AUC: ep.AUC, PerJointMM: ep.PerJoint})
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
-	fmt.Fprintf(stdout, "run %s, %s split, %d samples\n", *id, sp, n)
+	fmt.Fprintf(stdout, "run %s, %s split, %d samples, %s\n", *id, sp, n, from)
 	// Percentages for people; --json keeps fractions (README).
 	fmt.Fprintf(stdout, "  MPJPE     %8.2f mm\n  P-MPJPE   %8.2f mm\n  N-MPJPE   %8.2f mm\n  3DPCK@150 %8.1f %%\n  AUC       %8.1f %%\n",
 		ep.MPJPE, ep.PMPJPE, ep.NMPJPE, 100*ep.PCK150, 100*ep.AUC)
@@ -84,11 +85,11 @@ type Eval2DJSON struct {
 	PerJointPx []float64 `json:"per_joint_px"`
 }
 
-func print2DEval(w io.Writer, id string, sp datasets.Split, n int, ep engine.EpochInfo, asJSON bool) error {
+func print2DEval(w io.Writer, id string, sp datasets.Split, n int, from string, ep engine.EpochInfo, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, Eval2DJSON{N: n, ErrorPx: ep.Pixel, PCKh50: ep.PCKh, PerJointPx: ep.PerJointPx})
 	}
-	fmt.Fprintf(w, "run %s, %s split, %d samples (2D model)\n", id, sp, n)
+	fmt.Fprintf(w, "run %s, %s split, %d samples (2D model), %s\n", id, sp, n, from)
 	fmt.Fprintf(w, "  2D error  %8.2f px\n  PCKh@0.5  %8.1f %%\n", ep.Pixel, 100*ep.PCKh)
 	if len(ep.PerJointPx) == pose.NumJoints {
 		fmt.Fprintln(w, "per joint (px):")
@@ -99,18 +100,22 @@ func print2DEval(w io.Writer, id string, sp datasets.Split, n int, ep engine.Epo
 	return nil
 }
 
-func evalRun(e *engine.Engine, id string, sp datasets.Split) (engine.EpochInfo, int, error) {
+// evalRun scores a run's model on a split; from names the checkpoint it
+// came from ("best.ckpt at step 18528"): the best, not the newest, which
+// the numbers of a run still training do not match.
+func evalRun(e *engine.Engine, id string, sp datasets.Split) (ep engine.EpochInfo, n int, from string, err error) {
 	m, err := e.LoadModel(id)
 	if err != nil {
-		return engine.EpochInfo{}, 0, err
+		return engine.EpochInfo{}, 0, "", err
 	}
 	defer m.Close()
+	from = fmt.Sprintf("%s at step %d", filepath.Base(m.Ckpt), m.Step)
 	preds, err := m.Predict(sp)
 	if err != nil {
-		return engine.EpochInfo{}, 0, err
+		return engine.EpochInfo{}, 0, "", err
 	}
-	ep, err := m.Task.Evaluate(sp, preds)
-	return ep, len(preds), err
+	ep, err = m.Task.Evaluate(sp, preds)
+	return ep, len(preds), from, err
 }
 
 // openRun opens the engine on a runs folder that must hold run id (the

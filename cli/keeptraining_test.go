@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -10,36 +9,34 @@ import (
 	"poselab/engine"
 )
 
-// A closed workbench that keeps its runs training ends when they are done,
-// not when the runs another poselab process trains in the same directory
-// are.
+// A workbench closed with "keep them training" waits for its own runs
+// only: a run another poselab process trains (here another engine of the
+// test process on the same runs directory) kept it up, printing that run's
+// progress, until that run ended too.
 func TestKeepTrainingWaitsForItsOwnRunsOnly(t *testing.T) {
 	t.Setenv("HOME", t.TempDir()) // no authorized_keys: no SSH server
 	dir := t.TempDir()
-	other, err := engine.Open(engine.Options{RunsDir: dir})
+	other, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	long, err := other.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000})
+	id, err := other.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 20 * time.Millisecond})
+	mine, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for i, _ := mine.Run(long); !(i.Foreign && i.State == engine.Running); i, _ = mine.Run(long) {
+	for i, _ := mine.Run(id); !(i.Foreign && i.State == engine.Running); i, _ = mine.Run(id) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the other process's run is %s, foreign %v", i.State, i.Foreign)
+			t.Fatalf("the other process's run: %s, foreign %v", i.State, i.Foreign)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := mine.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 2}); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
+	var stderr strings.Builder
 	done := make(chan error, 1)
 	go func() { done <- keepTraining(mine, dir, &stderr, make(chan os.Signal, 1)) }()
 	select {
@@ -47,13 +44,42 @@ func TestKeepTrainingWaitsForItsOwnRunsOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(time.Minute):
-		t.Fatalf("still keeping after a minute, waiting for the other process's run:\n%s", stderr.String())
+	case <-time.After(5 * time.Second):
+		mine.Close()
+		t.Fatal("keepTraining still waits, with no run of its own, for the run another process trains")
 	}
 	if !strings.Contains(stderr.String(), "all runs are done") {
-		t.Fatalf("stderr:\n%s", stderr.String())
+		t.Fatalf("stderr: %q", stderr.String())
 	}
-	if i, _ := other.Run(long); i.State != engine.Running {
-		t.Fatalf("the other process's run is %s", i.State)
+}
+
+// The workbench's signal relay lets go of the channel when the workbench
+// closes: it kept reading it, and the first Ctrl+C of "keep them
+// training" went to it (nothing happened; the second one worked).
+func TestSignalRelayLetsGoWhenStopped(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	killed := false
+	stop := relaySignal(sigs, func() { killed = true })
+	if s := stop(); s != nil || killed {
+		t.Fatalf("no signal came, but the relay says %v, killed %v", s, killed)
+	}
+	sigs <- os.Interrupt
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case s := <-sigs:
+		if s != os.Interrupt {
+			t.Fatalf("got %v", s)
+		}
+	default:
+		t.Fatal("a signal after the workbench closed was taken by its relay")
+	}
+
+	sigs2 := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	stop = relaySignal(sigs2, func() { close(done) })
+	sigs2 <- os.Interrupt
+	<-done
+	if s := stop(); s != os.Interrupt {
+		t.Fatalf("the relay passed on %v, want interrupt", s)
 	}
 }

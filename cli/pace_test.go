@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"poselab/engine"
 )
@@ -19,5 +21,59 @@ func TestPaceNamesTheSessionsSteps(t *testing.T) {
 		if got := pace(&c.r); got != c.want {
 			t.Errorf("pace(%+v) = %q, want %q", c.r, got, c.want)
 		}
+	}
+}
+
+// A step without a pace yet (the engine's ETA 0: the first step of a
+// session) prints no ETA, rather than "ETA 0s"; later steps print theirs.
+func TestStepLineLeavesOutAnUnknownETA(t *testing.T) {
+	var b strings.Builder
+	p := &printer{w: &b}
+	p.event(nil, engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 1, TotalSteps: 1920, Loss: 1.2, LR: 1e-3, SamplesPerSec: 485}})
+	p.lastLine = time.Time{}
+	p.event(nil, engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 200, TotalSteps: 1920, Loss: 0.5, LR: 1e-3, SamplesPerSec: 14000, ETASeconds: 266.4}})
+	want := "step 1/1920 loss 1.2000 lr 1.00e-03 485 samples/s\nstep 200/1920 loss 0.5000 lr 1.00e-03 14000 samples/s ETA 4m26s\n"
+	if b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}
+
+// runs ls tells a run whose process was killed (taken over as stopped)
+// from one somebody stopped, as the README says it shows.
+func TestStateTextNamesAnInterruptedRun(t *testing.T) {
+	for _, c := range []struct {
+		i    engine.RunInfo
+		want string
+	}{
+		{engine.RunInfo{State: engine.Stopped, Reason: engine.ReasonInterrupted}, "stopped (interrupted)"},
+		{engine.RunInfo{State: engine.Stopped, Reason: "stopped by the user"}, "stopped"},
+		{engine.RunInfo{State: engine.Running, Foreign: true, OwnerPID: 42}, "running (pid 42)"},
+	} {
+		if got := stateText(c.i); got != c.want {
+			t.Errorf("stateText(%s, %q) = %q, want %q", c.i.State, c.i.Reason, got, c.want)
+		}
+	}
+}
+
+// runs ls names the runs as the workbench lists them: by name, next to the
+// ID the commands take.
+func TestRunsLsShowsNames(t *testing.T) {
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir(), WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var b strings.Builder
+	runs := []engine.RunInfo{
+		{Spec: engine.Spec{ID: "sb-261126-195040", Name: "long2", Model: "sb", Preset: "tiny"}, State: engine.Finished},
+		{Spec: engine.Spec{ID: "sb-261126-195041", Name: "sb-261126-195041", Model: "sb", Preset: "tiny"}, State: engine.Finished},
+	}
+	if err := printRuns(&b, e, runs, false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "NAME") ||
+		!strings.Contains(lines[1], "sb-261126-195040  long2") || !strings.Contains(lines[2], "sb-261126-195041  -") {
+		t.Fatalf("runs ls:\n%s", b.String())
 	}
 }

@@ -255,7 +255,8 @@ func exportTest(e *engine.Engine, dir string, names []string, stdout, stderr io.
 	for _, n := range names {
 		preds, chain, _, err := e.PipelinePredictions(n, datasets.Test)
 		if err != nil {
-			fmt.Fprintf(stderr, "pipeline %s: not exported: %v\n", n, err)
+			// The engine's error names the pipeline already.
+			fmt.Fprintf(stderr, "pipeline %s: not exported: %s\n", n, strings.TrimPrefix(err.Error(), "pipeline "+n+": "))
 			continue
 		}
 		for _, ext := range []string{"csv", "json", "npz"} {

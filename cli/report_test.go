@@ -37,6 +37,17 @@ func TestReportRejectsBadInput(t *testing.T) {
 	}
 }
 
+// report --split test says why a pipeline was not exported once, not
+// "pipeline A: not exported: pipeline A: no finished runs".
+func TestReportTestSplitNamesThePipelineOnce(t *testing.T) {
+	empty := t.TempDir()
+	var out, errb bytes.Buffer
+	Main([]string{"report", "--split", "test", "--export-dir", filepath.Join(empty, "out"), "--runs-dir", empty}, &out, &errb)
+	if want := "pipeline A: not exported: no finished runs"; !strings.Contains(errb.String(), want) {
+		t.Fatalf("stderr %q lacks %q", errb.String(), want)
+	}
+}
+
 func sampleReport() reportJSON {
 	pj := make([]float64, pose.NumJoints)
 	for j := 1; j < len(pj); j++ {

@@ -170,7 +170,11 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) er
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("run %s: %s asked, but %s has not acted in %v (it is %s)", id, sub, ownerText(info), steer.wait, now.State)
+			// The request stays in the store: a process that was only
+			// slow (stopped with SIGSTOP, swapping) carries it out when it
+			// next looks, which surprised a user told it had not acted.
+			return fmt.Errorf("run %s: %s asked, but %s has not acted in %v (it is %s); the request stands, and that process carries it out when it next looks at the run store",
+				id, sub, ownerText(info), steer.wait, now.State)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -198,10 +202,14 @@ func paceText(i engine.RunInfo) string {
 }
 
 // stateText is a run's state, with the process that trains it when that
-// is another one.
+// is another one, and "(interrupted)" for a run whose process was killed:
+// a plain "stopped" read as if someone had stopped it.
 func stateText(i engine.RunInfo) string {
 	if i.Foreign && i.OwnerPID > 0 {
 		return fmt.Sprintf("%s (pid %d)", i.State, i.OwnerPID)
+	}
+	if i.State == engine.Stopped && i.Reason == engine.ReasonInterrupted {
+		return "stopped (interrupted)"
 	}
 	return string(i.State)
 }
@@ -269,11 +277,17 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	// VAL ERROR: MPJPE (mm) of 3D models, 2D error (px) of 2D models.
-	fmt.Fprintln(tw, "ID\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE\tPACE")
+	// NAME: the workbench lists runs by name (--name, the new-run form),
+	// the commands take IDs: without it nothing here said which was which.
+	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE\tPACE")
 	for _, r := range runs {
 		total := r.Spec.Epochs
 		px := is2D(e, r.Spec.ID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, r.Spec.Model, r.Spec.Preset, stateText(r),
+		name := r.Spec.Name
+		if name == "" || name == r.Spec.ID {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
 			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
 	}
 	return tw.Flush()

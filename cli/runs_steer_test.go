@@ -135,3 +135,38 @@ func TestRunsStopOfARunThatFinishesMeanwhile(t *testing.T) {
 		t.Fatalf("runs stop of a run that finished meanwhile: exit %d\n%s%s", code, so.String(), se.String())
 	}
 }
+
+// A process that does not act in time (here one that never looks at the
+// store) is named, and the user is told the request still stands: a
+// SIGSTOPped trainer paused 30 s after `runs pause` had said it did not act.
+func TestRunsSteerTimeoutSaysTheRequestStands(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for i, _ := e.Run(id); i.State != engine.Running; i, _ = e.Run(id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run is %s", i.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	saved := runsSteer["pause"]
+	defer func() { runsSteer["pause"] = saved }()
+	quick := saved
+	quick.wait = 300 * time.Millisecond
+	runsSteer["pause"] = quick
+	var so, se bytes.Buffer
+	if code := Main([]string{"runs", "pause", id, "--runs-dir", dir}, &so, &se); code != 1 ||
+		!strings.Contains(se.String(), fmt.Sprintf("poselab process %d has not acted", os.Getpid())) ||
+		!strings.Contains(se.String(), "the request stands") {
+		t.Fatalf("runs pause of a run whose process does not look: exit %d\n%s%s", code, so.String(), se.String())
+	}
+	e.Stop(id)
+}

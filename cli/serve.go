@@ -21,7 +21,6 @@ import (
 	"charm.land/wish/v2"
 	"charm.land/wish/v2/activeterm"
 	bm "charm.land/wish/v2/bubbletea"
-	"charm.land/wish/v2/logging"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
 
@@ -54,7 +53,8 @@ sessions can watch the same runs; a session that reconnects sees the whole
 history. One key may hold at most --max-sessions-per-key sessions at once
 (0: no limit); the session over it is told so and closed, and other keys
 still get in. SIGINT, SIGTERM or SIGHUP stop the runs with a checkpoint
-and end the server.`
+and end the server; under nohup SIGHUP stays ignored (a logout leaves
+it serving).`
 
 	// defaultMaxSessionsPerKey leaves room for a person's few terminals
 	// and a script or two, while a runaway loop on one key cannot hold
@@ -102,7 +102,40 @@ func (c serveConfig) checkKeyFiles(warn io.Writer) error {
 	return nil
 }
 
-// connLog writes wish's connection log lines with a timestamp.
+// connectionLog logs each session's start and end in words: wish's
+// logging middleware wrote "root connect 127.0.0.1:60918 true []
+// tmux-256color 160 50 SSH-2.0-OpenSSH_9.2p1", its fields unnamed ("true":
+// a public key; "[]": no command), and "disconnect 235.245µs".
+func connectionLog(log connLog) wish.Middleware {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(s ssh.Session) {
+			start := time.Now()
+			what := "no terminal"
+			if pty, _, ok := s.Pty(); ok {
+				what = fmt.Sprintf("terminal %s %dx%d", pty.Term, pty.Window.Width, pty.Window.Height)
+			}
+			if cmd := s.Command(); len(cmd) > 0 {
+				what += fmt.Sprintf(", command %q", strings.Join(cmd, " "))
+			}
+			log.Printf("%q %s connected: %s, %s", s.User(), s.RemoteAddr(), s.Context().ClientVersion(), what)
+			next(s)
+			log.Printf("%q %s disconnected after %v", s.User(), s.RemoteAddr(), roundDuration(time.Since(start)))
+		}
+	}
+}
+
+// roundDuration keeps a log's durations short: 1m2s, 3.2s, 12ms.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// connLog writes the connection log's lines with a timestamp.
 type connLog struct{ w io.Writer }
 
 func (l connLog) Printf(format string, v ...any) {
@@ -181,7 +214,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "poselab: serving the workbench on %s (ssh -p %s %s)\n", ln.Addr(), portOf(ln.Addr().String()), hostOf(ln.Addr().String()))
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	notifyStop(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -348,6 +381,17 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		logw = io.Discard
 	}
 	c.sessions = newSessionCap(c.maxSessionsPerKey)
+	// The key generator (charmbracelet/keygen) makes the folder of a host
+	// key it creates 0700, and that folder is the runs directory by
+	// default: serve made a group-shared runs directory private. The
+	// key file itself stays 0600.
+	if fi, err := os.Stat(filepath.Dir(c.hostKey)); err == nil {
+		defer func() {
+			if now, err := os.Stat(filepath.Dir(c.hostKey)); err == nil && now.Mode().Perm() != fi.Mode().Perm() {
+				os.Chmod(filepath.Dir(c.hostKey), fi.Mode().Perm())
+			}
+		}()
+	}
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
@@ -357,7 +401,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			bm.Middleware(sessionHandler(c, eng)),
 			activeterm.Middleware(),
 			requireKey(c, connLog{logw}),
-			logging.MiddlewareWithLogger(connLog{logw}),
+			connectionLog(connLog{logw}),
 		),
 	)
 }

@@ -17,7 +17,11 @@ import (
 	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"os"
+	"os/exec"
 	"poselab/engine"
+	"regexp"
+	"syscall"
 )
 
 // goroutinesIn counts the goroutines whose stack runs fn.
@@ -379,5 +383,129 @@ func TestServeClosedChannelEndsItsSession(t *testing.T) {
 			t.Fatalf("a session whose channel closed still counts against its key: %q", refused)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The connection log names what it says: who connected with what client
+// and terminal, and how long the session lasted.
+func TestServeLogsConnectionsInWords(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, key)
+	eng, err := engine.Open(engine.Options{RunsDir: filepath.Join(dir, "runs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	log := &lockedBuffer{}
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"),
+		runsDir: filepath.Join(dir, "runs"), log: log}, eng)
+	c, err := dial(gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wb, end, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("refused: %q", refused)
+	}
+	wb.press(t, "q")
+	select {
+	case <-end:
+	case <-time.After(5 * time.Second):
+		t.Fatal("q did not end the session")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), "disconnected") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	l := log.String()
+	connected := regexp.MustCompile(`"[^"]+" 127\.0\.0\.1:\d+ connected: SSH-2\.0-Go, terminal xterm-256color 120x40\n`)
+	ended := regexp.MustCompile(`"[^"]+" 127\.0\.0\.1:\d+ disconnected after \d+(\.\d)?(ms|s)\n`)
+	if !connected.MatchString(l) || !ended.MatchString(l) {
+		t.Fatalf("log:\n%s", l)
+	}
+}
+
+// Creating the host key (by default in the runs directory) leaves the
+// folder's permissions as they were: the key generator made it 0700.
+func TestServeKeepsTheRunsDirectorysMode(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	if err := os.Mkdir(runs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(runs, 0o750); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, newClientKey(t))
+	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: defaultHostKey(runs), runsDir: runs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fi, err := os.Stat(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o750 {
+		t.Fatalf("the runs directory is %o after serve made its host key, was 750", fi.Mode().Perm())
+	}
+	key, err := os.Stat(defaultHostKey(runs))
+	if err != nil || key.Mode().Perm() != 0o600 {
+		t.Fatalf("host key: %v, mode %o", err, key.Mode().Perm())
+	}
+}
+
+// TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp.
+func TestHelperServe(t *testing.T) {
+	dir := os.Getenv("POSELAB_TEST_SERVE")
+	if dir == "" {
+		t.Skip("helper process for TestServeUnderNohupOutlivesAHangUp")
+	}
+	os.Exit(Main([]string{"serve", "--listen", "127.0.0.1:0", "--authorized-keys", filepath.Join(dir, "keys"),
+		"--runs-dir", filepath.Join(dir, "runs")}, os.Stdout, os.Stderr))
+}
+
+// `nohup poselab serve &` keeps serving when the user logs out (SIGHUP):
+// serve asked for SIGHUP, which undid nohup's ignoring it, and the
+// hang-up stopped the runs and the server.
+func TestServeUnderNohupOutlivesAHangUp(t *testing.T) {
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Skip("no nohup here")
+	}
+	dir := t.TempDir()
+	writeKeys(t, filepath.Join(dir, "keys"), newClientKey(t))
+	out := &lockedBuffer{}
+	cmd := exec.Command(nohup, os.Args[0], "-test.run", "^TestHelperServe$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POSELAB_TEST_SERVE="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "serving the workbench") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start: %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-ended:
+		t.Fatalf("serve under nohup ended on a hang-up (%v): %q", err, out.String())
+	case <-time.After(time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not end on SIGTERM")
 	}
 }

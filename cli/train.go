@@ -32,7 +32,8 @@ $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
 otherwise plain lines; --json prints one JSON object per line with an
 "event" field (started, step, epoch, checkpoint, state, finished, failed).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
-for SIGTERM); continue it with 'poselab resume RUN'.`
+for SIGTERM, 129 for a hang-up, which nohup ignores); continue it with
+'poselab resume RUN'.`
 
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
@@ -201,11 +202,12 @@ func checkData(data string) (string, error) {
 }
 
 // watch follows runs until none of them is active, printing progress (or
-// JSON events). SIGINT/SIGTERM stop the runs cleanly (with a checkpoint).
+// JSON events). SIGINT, SIGTERM and SIGHUP (an SSH session that dropped;
+// not under nohup) stop the runs cleanly (with a checkpoint).
 // It returns an error when a run failed or paused itself.
 func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	notifyStop(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	hist, live, cancel := e.Subscribe()
 	defer cancel()
@@ -384,6 +386,15 @@ func pct(x float64) string {
 	return fmt.Sprintf("%.1f %%", 100*x)
 }
 
+// etaText is " ETA 4m26s", or nothing while the run has no pace yet (its
+// first step: the engine says 0).
+func etaText(seconds float64) string {
+	if !(seconds > 0) {
+		return ""
+	}
+	return fmt.Sprintf(" ETA %v", (time.Duration(seconds) * time.Second).Round(time.Second))
+}
+
 func mm(x float64) string {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return "-"
@@ -411,22 +422,26 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	switch ev.Kind {
 	case engine.EvStarted:
 		info, _ := e.Run(ev.Run)
-		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s, baseline (mean pose) %s",
+		base := ""
+		if b := info.BaselineMPJPE; !math.IsNaN(b) && !math.IsInf(b, 0) { // 2D models (SH) have none in mm
+			base = ", baseline (mean pose) " + mm(b)
+		}
+		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s%s",
 			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
-			ev.Spec.DataLabel(), mm(info.BaselineMPJPE))
+			ev.Spec.DataLabel(), base)
 	case engine.EvStep:
 		s := ev.Step
-		eta := (time.Duration(s.ETASeconds) * time.Second).Round(time.Second)
+		eta := etaText(s.ETASeconds)
 		if p.tty {
 			const width = 30
 			frac := float64(s.Step) / math.Max(1, float64(s.TotalSteps))
 			n := int(frac * width)
-			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s ETA %v",
+			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s%s",
 				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta)
 			p.barShown = true
 		} else if time.Since(p.lastLine) > 10*time.Second {
 			p.lastLine = time.Now()
-			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s ETA %v", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
+			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s%s", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
 		}
 	case engine.EvEpoch:
 		x := ev.Epoch

@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -112,6 +113,7 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	for _, c := range []struct{ name, out, want string }{
 		{"eval", text, fmt.Sprintf("3DPCK@150 %8.1f %%", 100*pck)},
 		{"eval", text, fmt.Sprintf("AUC       %8.1f %%", 100*auc)},
+		{"eval", text, "best.ckpt at step "}, // which model: the best, not the newest
 		{"runs show", show, fmt.Sprintf("%.1f %%", 100*pck)},
 		{"runs show", show, fmt.Sprintf("%.1f %%", 100*auc)},
 	} {
@@ -178,7 +180,16 @@ func TestHelperCLITrain(t *testing.T) {
 // Ctrl-C (SIGINT) stops a training run cleanly: a "stopped" state event,
 // a checkpoint at the step it stopped, and exit status 130 (so a script's
 // next command does not run on an unfinished model).
-func TestCtrlCStopsWithCheckpoint(t *testing.T) {
+func TestCtrlCStopsWithCheckpoint(t *testing.T) { signalStopsWithCheckpoint(t, syscall.SIGINT, 130) }
+
+// So does a hang-up (the SSH session of a foreground train dropped): it
+// killed the process, without a checkpoint since the last one.
+func TestHangUpStopsWithCheckpoint(t *testing.T) { signalStopsWithCheckpoint(t, syscall.SIGHUP, 129) }
+
+func signalStopsWithCheckpoint(t *testing.T, sig syscall.Signal, code int) {
+	if sig == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
+		t.Skip("SIGHUP is ignored here (nohup): the child inherits that and trains on, as it should")
+	}
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCLITrain$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "POSELAB_TEST_CLI_TRAIN="+dir)
@@ -197,9 +208,9 @@ func TestCtrlCStopsWithCheckpoint(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGINT)
-	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 130 {
-		t.Fatalf("child exited with %v, want exit status 130 (interrupted)", err)
+	cmd.Process.Signal(sig)
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != code {
+		t.Fatalf("child exited with %v after %v, want exit status %d (interrupted)", err, sig, code)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "events.jsonl"))
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -357,7 +368,7 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	dir := t.TempDir()
 	runs := filepath.Join(dir, "runs")
 	out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--data", ethFolder(t, dir), "--batch", "2", "--epochs", "1", "--runs-dir", runs)
-	if code != 0 || !strings.Contains(out, " px") {
+	if code != 0 || !strings.Contains(out, " px") || strings.Contains(out, "baseline (mean pose) -") {
 		t.Fatalf("exit %d: %s\n%s", code, errs, out)
 	}
 	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)

@@ -55,23 +55,15 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	// A hang-up or termination stops every run with a checkpoint (engine
 	// Close) after the screen is given back: nothing is lost.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	notifyStop(sigs, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	hungUp := make(chan os.Signal, 1)
-	go func() {
-		if s, ok := <-sigs; ok {
-			hungUp <- s
-			p.Kill()
-		}
-	}()
+	stopRelay := relaySignal(sigs, p.Kill)
 	_, runErr := p.Run()
 	m.Close()
-	select {
-	case s := <-hungUp:
+	if s := stopRelay(); s != nil {
 		closeErr := eng.Close()
 		fmt.Fprintf(stderr, "poselab: %v: active runs stopped with a checkpoint\n", s)
 		return closeErr
-	default:
 	}
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) {
 		eng.Close()
@@ -81,6 +73,27 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 		return keepTraining(eng, *runsDir, stderr, sigs)
 	}
 	return eng.Close()
+}
+
+// relaySignal calls kill at the first signal of sigs, until stop is
+// called; stop returns that signal, or nil. Once stopped, sigs is the
+// caller's again: a relay still reading it after the workbench closed ate
+// the first Ctrl+C that keepTraining waits for.
+func relaySignal(sigs <-chan os.Signal, kill func()) (stop func() os.Signal) {
+	quit, got := make(chan struct{}), make(chan os.Signal, 1)
+	go func() {
+		select {
+		case s := <-sigs:
+			got <- s
+			kill()
+		case <-quit:
+			close(got)
+		}
+	}()
+	return func() os.Signal {
+		close(quit)
+		return <-got // nil once closed
+	}
 }
 
 // startDemo queues pipeline C on the tiny synthetic data set: a new user
@@ -119,14 +132,21 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 	defer tick.Stop()
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
-	for {
-		active := 0
+	// Only this process's runs: one another poselab process trains (listed
+	// here as foreign) is that one's to finish, and waiting for it kept
+	// this process up, printing its progress, long after its own runs
+	// were done.
+	own := func() []engine.RunInfo {
+		var rs []engine.RunInfo
 		for _, r := range eng.Runs() {
-			if r.State.Active() && !r.Foreign { // other processes' runs are theirs to finish
-				active++
+			if r.State.Active() && !r.Foreign {
+				rs = append(rs, r)
 			}
 		}
-		if active == 0 {
+		return rs
+	}
+	for {
+		if len(own()) == 0 {
 			fmt.Fprintln(stderr, "poselab: all runs are done.")
 			return eng.Close()
 		}
@@ -135,10 +155,8 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 			fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint…\n", s)
 			return eng.Close()
 		case <-tick.C:
-			for _, r := range eng.Runs() {
-				if r.State.Active() && !r.Foreign {
-					fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
-				}
+			for _, r := range own() {
+				fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
 			}
 		case <-poll.C:
 		}

@@ -82,6 +82,7 @@ type run struct {
 	diverged bool          // paused itself on NaN/Inf loss
 	abandon  bool          // tests: vanish like a killed process
 	stopBy   int           // pid of the other poselab process that asked it to stop
+	pauseBy  int           // likewise, to pause
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
 	lockedAt float64       // when it took the lock (Unix seconds): older requests were not for it
 	done     chan struct{} // closed when the trainer goroutine ends
@@ -126,8 +127,10 @@ func Open(opt Options) (*Engine, error) {
 	}
 	for _, info := range infos {
 		r := &run{info: info, wake: make(chan struct{}, 1)}
-		if info.State.Active() {
-			e.claim(r)
+		if info.State.Active() && e.claim(r) {
+			// Its log says so, as when a watching process takes it over:
+			// the process that wrote the rest of it could not.
+			e.emit(Event{Run: info.Spec.ID, Kind: EvState, State: &StateInfo{From: info.State, To: r.info.State, Reason: r.info.Reason}})
 		}
 		e.runs[info.Spec.ID] = r
 		e.order = append(e.order, info.Spec.ID)
@@ -529,7 +532,9 @@ func (e *Engine) get(id string) (*run, error) {
 		return nil, fmt.Errorf("no run %q", id)
 	}
 	if r.info.Foreign {
-		return nil, fmt.Errorf("run %s is trained by %s: stop it there first", id, r.owner())
+		// Any process can stop it now (a request the one training it
+		// carries out): "there" sent users looking for that process.
+		return nil, fmt.Errorf("run %s is trained by %s: stop it first (s in the workbench, or poselab runs stop %s)", id, r.owner(), id)
 	}
 	return r, nil
 }
@@ -583,7 +588,7 @@ func (e *Engine) pauseLocked(r *run) error {
 	id := r.info.Spec.ID
 	switch {
 	case r.training:
-		r.pauseReq = true
+		r.pauseReq, r.pauseBy = true, 0
 		nudge(r)
 	case r.info.State == Queued:
 		e.setState(r, Paused, "paused before it started")

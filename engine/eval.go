@@ -19,6 +19,7 @@ type Model struct {
 	Task Task
 	Prog nn.Program
 	Ckpt string // the checkpoint it came from
+	Step int    // the training steps done when it was written
 }
 
 // Close frees the program.
@@ -75,7 +76,7 @@ func (e *Engine) LoadModel(id string) (*Model, error) {
 		prog.Close()
 		return nil, err
 	}
-	return &Model{Spec: spec, Task: task, Prog: prog, Ckpt: path}, nil
+	return &Model{Spec: spec, Task: task, Prog: prog, Ckpt: path, Step: c.Step}, nil
 }
 
 // loadBestCkpt loads a run's `best` checkpoint, or its `last` when it has

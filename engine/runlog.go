@@ -45,11 +45,20 @@ func logLine(ev Event) string {
 	case EvCheckpoint:
 		return fmt.Sprintf("checkpoint %s at step %d (best %v)", filepath.Base(ev.Ckpt.Path), ev.Ckpt.Step, ev.Ckpt.Best)
 	case EvState:
-		return fmt.Sprintf("state %s -> %s %s", ev.State.From, ev.State.To, ev.State.Reason)
+		// A first state has no "from", and most changes no reason: they
+		// wrote "state  -> queued " (two spaces, one trailing).
+		line := "state " + string(ev.State.To)
+		if ev.State.From != "" {
+			line = fmt.Sprintf("state %s -> %s", ev.State.From, ev.State.To)
+		}
+		if ev.State.Reason != "" {
+			line += " " + ev.State.Reason
+		}
+		return line
 	case EvFinished, EvFailed:
 		if r := ev.Result; r != nil {
 			reason := ""
-			if ev.State != nil {
+			if ev.State != nil && ev.State.Reason != "" {
 				reason = " " + ev.State.Reason
 			}
 			if r.ValPx > 0 {

@@ -356,6 +356,129 @@ func TestETAIgnoresPausedTime(t *testing.T) {
 	}
 }
 
+// The ETA is the pace of the training itself: a slow start (data, a
+// compile, a CUDA context: here a backend that takes 1 s to open) is not
+// extrapolated over the steps left. The first step has no pace yet.
+func TestETAExcludesSetup(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			time.Sleep(time.Second)
+			return NewBackend(dev)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, ch, cancel := e.Subscribe()
+	defer cancel()
+	id, err := e.Submit(resumeSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, tenth *StepInfo
+	for tenth == nil {
+		select {
+		case ev := <-ch:
+			if ev.Run != id || ev.Kind != EvStep {
+				if ev.Run == id && (ev.Kind == EvFinished || ev.Kind == EvFailed) {
+					t.Fatal("the run ended before step 10 was seen")
+				}
+				continue
+			}
+			if ev.Step.Step == 1 {
+				first = ev.Step
+			}
+			if ev.Step.Step >= 10 {
+				tenth = ev.Step
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no step 10 within a minute")
+		}
+	}
+	if first == nil || first.ETASeconds != 0 {
+		t.Fatalf("first step's event %+v: want an unknown (0) ETA", first)
+	}
+	// 86 steps left of a few ms each; counting the 1 s start over 10
+	// steps made it 100 ms a step, 8.6 s.
+	if tenth.ETASeconds > 3 {
+		t.Fatalf("ETA %.1f s at step %d of %d: the slow start is counted in its pace", tenth.ETASeconds, tenth.Step, tenth.TotalSteps)
+	}
+	waitRun(t, e, id, time.Minute)
+}
+
+// slowStartBackend's programs take 50 ms a step for their first slow
+// steps (another run shared the machine then), then run at full speed.
+type slowStartBackend struct {
+	nn.Backend
+	slow int
+}
+
+func (b slowStartBackend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	return &slowStartProgram{Program: p, slow: b.slow}, err
+}
+
+type slowStartProgram struct {
+	nn.Program
+	slow, n int
+}
+
+func (p *slowStartProgram) TrainStep(b nn.Batch, step int, lr float64) (float64, error) {
+	if p.n++; p.n <= p.slow {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p.Program.TrainStep(b, step, lr)
+}
+
+// The ETA follows the recent pace: a slow start (60 steps of 50 ms, the
+// machine shared) is forgotten once the window has passed, where the
+// session's average kept it for the rest of the run.
+func TestETAFollowsTheRecentPace(t *testing.T) {
+	defer func(w time.Duration) { paceWindow = w }(paceWindow)
+	paceWindow = 100 * time.Millisecond
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			b, err := NewBackend(dev)
+			return slowStartBackend{Backend: b, slow: 60}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, ch, cancel := e.Subscribe()
+	defer cancel()
+	spec := resumeSpec()
+	spec.Epochs = 8 // 256 steps
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at *StepInfo
+	start := time.Now()
+	for at == nil {
+		select {
+		case ev := <-ch:
+			if ev.Run == id && ev.Kind == EvStep && ev.Step.Step >= 224 {
+				at = ev.Step
+			}
+			if ev.Run == id && (ev.Kind == EvFinished || ev.Kind == EvFailed) {
+				t.Fatal("the run ended before step 224 was seen")
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no step 224 within a minute")
+		}
+	}
+	// The fast steps since the window's epoch end, validations included,
+	// take a few ms; the session's average is over 12 ms a step (3 s of
+	// slow steps over 224).
+	fast := time.Since(start) - 3*time.Second
+	per := time.Duration(at.ETASeconds*float64(time.Second)) / time.Duration(at.TotalSteps-at.Step)
+	if limit := max(8*time.Millisecond, 2*fast/time.Duration(at.Step-60)); per > limit {
+		t.Fatalf("ETA %.2f s for %d steps left: %v a step, the fast steps took %v in all", at.ETASeconds, at.TotalSteps-at.Step, per, fast)
+	}
+	waitRun(t, e, id, time.Minute)
+}
+
 // poisonBackend's programs return a finite loss for step poisonAt but
 // leave NaN weights behind, as an overflowing update does: the loss is
 // computed before the update, so only the weights show the divergence.

@@ -26,7 +26,8 @@ import (
 //
 //	runs(id, name, model, preset, pipeline, state, reason, step, epoch, total_steps,
 //	     steps_per_epoch, last_loss, last_val_mpjpe_mm, best_val_mpjpe_mm,
-//	     baseline_mpjpe_mm, samples_per_s, device, created, started, updated)
+//	     baseline_mpjpe_mm, samples_per_s, device, created, started, updated,
+//	     eta_s)                                           -- eta_s: time left when updated
 //	steps(run, step, epoch, loss, lr, time)             -- every training step
 //	epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
 //	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time,
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS runs(
   id TEXT PRIMARY KEY, name TEXT, model TEXT, preset TEXT, pipeline TEXT,
   state TEXT, reason TEXT, step INTEGER, epoch INTEGER, total_steps INTEGER, steps_per_epoch INTEGER,
   last_loss REAL, last_val_mpjpe_mm REAL, best_val_mpjpe_mm REAL, baseline_mpjpe_mm REAL,
-  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL);
+  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL, eta_s REAL);
 CREATE TABLE IF NOT EXISTS steps(
   run TEXT, step INTEGER, epoch INTEGER, loss REAL, lr REAL, time REAL, PRIMARY KEY(run, step));
 CREATE TABLE IF NOT EXISTS epochs(
@@ -81,6 +82,10 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
 	}
+	if err := addMissingColumns(db, "runs", runColumnsETA); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
+	}
 	if err := addMissingColumns(db, "epochs", epochColumns2D); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
@@ -91,6 +96,12 @@ func openStore(dir string) (*store, error) {
 	}
 	return &store{dir: dir, db: db}, nil
 }
+
+// runColumnsETA: eta_s is a training run's time left as its own process
+// reckons it (validations and checkpoints included), so that the processes
+// watching it show the same ETA. Stores written before it lack it; their
+// watchers reckon from samples_per_s.
+var runColumnsETA = [][2]string{{"eta_s", "REAL"}}
 
 // epochColumns2D hold a 2D model's validation (mean joint error in px,
 // PCKh@0.5 as a fraction, per-joint px). Stores written before they existed
@@ -188,6 +199,15 @@ func nullable(x float64) any {
 	return x
 }
 
+// etaSeconds is what a run's row keeps of its ETA: NULL when there is
+// none (not training, or no pace yet).
+func etaSeconds(r RunInfo) any {
+	if r.State != Running || r.ETA <= 0 {
+		return nil
+	}
+	return r.ETA.Seconds()
+}
+
 func unix(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -254,10 +274,10 @@ func readSpec(path string) (Spec, error) {
 func (s *store) updateRun(r RunInfo) error {
 	_, err := s.db.Exec(`UPDATE runs SET name=?, model=?, preset=?, pipeline=?, state=?, reason=?, step=?, epoch=?,
 		total_steps=?, steps_per_epoch=?, last_loss=?, last_val_mpjpe_mm=?, best_val_mpjpe_mm=?, baseline_mpjpe_mm=?,
-		samples_per_s=?, device=?, started=?, updated=? WHERE id=?`,
+		samples_per_s=?, device=?, started=?, updated=?, eta_s=? WHERE id=?`,
 		r.Spec.Name, r.Spec.Model, r.Spec.Preset, r.Spec.Pipeline, string(r.State), r.Reason, r.Step, r.Epoch,
 		r.TotalSteps, r.StepsPerEpoch, nullable(r.LastLoss), nullable(r.LastValMPJPE), nullable(r.BestValMPJPE),
-		nullable(r.BaselineMPJPE), nullable(r.SamplesPerSec), r.Device, unix(r.Started), unix(time.Now()), r.Spec.ID)
+		nullable(r.BaselineMPJPE), nullable(r.SamplesPerSec), r.Device, unix(r.Started), unix(time.Now()), etaSeconds(r), r.Spec.ID)
 	if err != nil {
 		return fmt.Errorf("run store: %w", err)
 	}
@@ -436,10 +456,10 @@ func (s *store) readRun(info *RunInfo) error {
 	info.State, info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE = Stopped, math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	var state, reason, device sql.NullString
 	var step, epoch, total, spe sql.NullInt64
-	var loss, last, best, base, sps, started, updated any
+	var loss, last, best, base, sps, started, updated, eta any
 	err := s.db.QueryRow(`SELECT state, reason, step, epoch, total_steps, steps_per_epoch, last_loss, last_val_mpjpe_mm,
-		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated FROM runs WHERE id=?`, info.Spec.ID).
-		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated)
+		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated, eta_s FROM runs WHERE id=?`, info.Spec.ID).
+		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated, &eta)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -451,6 +471,10 @@ func (s *store) readRun(info *RunInfo) error {
 	info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE, info.SamplesPerSec =
 		toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
 	info.Started, info.Updated = fromUnix(started), fromUnix(updated)
+	info.ETA = 0
+	if x := toFloat(eta); x > 0 && info.State == Running {
+		info.ETA = time.Duration(x * float64(time.Second)) // as of Updated
+	}
 	if info.Spec.Schedule.StepsPerEpoch == 0 { // config.toml is written before the data is known
 		info.Spec.Schedule.StepsPerEpoch = info.StepsPerEpoch
 	}

@@ -56,6 +56,7 @@ type session struct {
 	sessionStart    time.Time
 	sessionSteps    int
 	pausedFor       time.Duration // time held paused this session: not in the ETA's pace
+	marks           []paceMark    // where the ETA's pace may start: the end of the session's first step, then epoch ends
 	rate            float64       // samples/s, smoothed
 	epochLossSum    float64
 	epochLossN      int
@@ -124,7 +125,7 @@ func (e *Engine) train(r *run) {
 	}
 	r.resume = false
 	r.diverged = false
-	r.stopBy = 0
+	r.stopBy, r.pauseBy = 0, 0
 	e.active--
 	close(r.done)
 	e.scheduleLocked()
@@ -197,6 +198,7 @@ func (s *session) run() (err error) {
 			if err := s.endEpoch(); err != nil {
 				return err
 			}
+			s.markPace()
 			continue
 		}
 		if permEpoch != s.epoch { // also after a rewind to an earlier epoch
@@ -375,6 +377,9 @@ func (s *session) control() error {
 					continue
 				}
 				reason := "paused by the user"
+				if r.pauseBy > 0 { // as a stop from another process says
+					reason = fmt.Sprintf("paused from poselab process %d", r.pauseBy)
+				}
 				if r.diverged {
 					reason = r.info.Reason
 				}
@@ -409,6 +414,9 @@ func (s *session) control() error {
 // rewind reloads the last checkpoint (or the initial state) after a
 // divergence.
 func (s *session) rewind() error {
+	// The steps after the checkpoint are trained again: the pace starts
+	// afresh with the next step.
+	s.marks = nil
 	g := s.task.Graph()
 	last := CkptPath(s.dir, "last")
 	if _, err := os.Stat(last); err == nil {
@@ -506,6 +514,9 @@ func (s *session) trainStep(perm []int) error {
 	s.step++
 	s.pos++
 	s.sessionSteps++
+	if len(s.marks) == 0 { // the session's first step, or the first after a rewind
+		s.marks = []paceMark{{at: now, step: s.step, paused: s.pausedFor}}
+	}
 	// How the backend runs, once it has settled (a CUDA program captures
 	// its graph in the first step and stages batches from the second).
 	if s.sessionSteps == 2 {
@@ -545,11 +556,56 @@ func (s *session) trainStep(perm []int) error {
 	return nil
 }
 
+// paceMark is a point the ETA's pace can be measured from.
+type paceMark struct {
+	at     time.Time
+	step   int
+	paused time.Duration // the session's pausedFor then
+}
+
+// paceWindow is how much of the recent past the ETA's pace covers (at
+// least; from an epoch's end, so validations count): the session's whole
+// past kept the pace of a busier time (another run sharing the CPU) long
+// after it ended, and the ETA read 6m14s where 4m46s were left.
+var paceWindow = 2 * time.Minute
+
+// markPace notes an epoch's end (after its validation and checkpoint),
+// dropping the marks that a newer one at least paceWindow old replaces.
+func (s *session) markPace() {
+	if len(s.marks) == 0 {
+		return // no pace yet: the first step sets the first mark
+	}
+	now := time.Now()
+	s.marks = append(s.marks, paceMark{at: now, step: s.step, paused: s.pausedFor})
+	for len(s.marks) > 1 && now.Sub(s.marks[1].at) >= paceWindow {
+		s.marks = s.marks[1:]
+	}
+}
+
+// eta is the time left at the session's recent pace (the newest epoch end
+// at least paceWindow old on, else the whole session), validations and
+// checkpoints included; 0 (unknown) until the session has a pace. The pace
+// starts after the first step: setting up (data, compiling, a checkpoint
+// to load) and the first step (a CUDA graph's capture, first touches of
+// memory) are not what the rest will take, and counting them made the
+// first ETAs of a 4-minute run read hours.
 func (s *session) eta() time.Duration {
-	if s.sessionSteps == 0 {
+	if len(s.marks) == 0 {
 		return 0
 	}
-	per := (time.Since(s.sessionStart) - s.pausedFor).Seconds() / float64(s.sessionSteps)
+	now := time.Now()
+	m := s.marks[0]
+	for _, x := range s.marks[1:] {
+		if now.Sub(x.at) >= paceWindow {
+			m = x
+		}
+	}
+	steps := s.step - m.step
+	if steps <= 0 {
+		return 0
+	}
+	el := now.Sub(m.at) - (s.pausedFor - m.paused)
+	per := el.Seconds() / float64(steps)
 	return time.Duration(per * float64(s.total-s.step) * float64(time.Second))
 }
 

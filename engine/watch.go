@@ -53,6 +53,10 @@ func (r *run) markForeign(st *store) {
 	}
 }
 
+// ReasonInterrupted is the reason of a run that was taken over as
+// stopped because the process that trained it ended without saying so.
+const ReasonInterrupted = "interrupted: the process running it ended; resume continues from the last checkpoint"
+
 // claim settles who has an active run that this engine does not train: if
 // its lock is free, the process that had it ended without storing an end
 // (killed, or the machine rebooted): the run becomes stopped, as
@@ -76,7 +80,7 @@ func (e *Engine) claim(r *run) bool {
 	if !r.info.State.Active() {
 		return false
 	}
-	r.info.State, r.info.Reason = Stopped, "interrupted: the process running it ended; resume continues from the last checkpoint"
+	r.info.State, r.info.Reason = Stopped, ReasonInterrupted
 	e.st.updateRun(r.info)
 	return true
 }
@@ -126,7 +130,9 @@ func (e *Engine) applyRequests() {
 		}
 		switch q.Action {
 		case reqPause:
-			err = e.pauseLocked(r)
+			if err = e.pauseLocked(r); err == nil && r.training {
+				r.pauseBy = q.PID
+			}
 		case reqResume:
 			err = e.resumeLocked(r)
 		case reqStop:
@@ -385,9 +391,18 @@ func (e *Engine) follow(r *run) {
 	}
 }
 
-// foreignETA is a foreign run's time left at the pace its process stored.
+// foreignETA is a foreign run's time left: what its process stored (its
+// info.ETA as readRun read it, as of info.Updated), counted down since;
+// else, from a process of a poselab that did not store it, at the
+// training pace it stored (which leaves validations out: short).
 func foreignETA(info RunInfo) time.Duration {
-	if !(info.SamplesPerSec > 0) || info.Spec.Batch <= 0 || info.TotalSteps <= info.Step || info.State != Running {
+	if info.State != Running || info.TotalSteps <= info.Step {
+		return 0
+	}
+	if info.ETA > 0 {
+		return max(info.ETA-time.Since(info.Updated), time.Second)
+	}
+	if !(info.SamplesPerSec > 0) || info.Spec.Batch <= 0 {
 		return 0
 	}
 	s := float64(info.TotalSteps-info.Step) * float64(info.Spec.Batch) / info.SamplesPerSec

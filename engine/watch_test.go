@@ -146,6 +146,9 @@ func TestRequestsReachTheProcessThatTrains(t *testing.T) {
 	}
 	waitFor(t, "the trainer to pause it", 10*time.Second, func() bool { return state(trainer) == Paused })
 	waitFor(t, "the viewer to see it paused", 10*time.Second, func() bool { return state(viewer) == Paused })
+	if i, _ := trainer.Run(id); i.Reason != fmt.Sprintf("paused from poselab process %d", os.Getpid()) {
+		t.Fatalf("paused with reason %q", i.Reason) // was "paused by the user"
+	}
 	if err := viewer.Pause(id); err != nil {
 		t.Fatalf("pausing a paused run: %v", err)
 	}
@@ -619,5 +622,71 @@ func TestResumeWaitsOutAWatchersLookAtTheLock(t *testing.T) {
 	go func() { time.Sleep(30 * time.Millisecond); unlock(f) }()
 	if err := e.Resume(id); err != nil {
 		t.Fatalf("resume during a look at the lock: %v", err)
+	}
+}
+
+// A foreign run's ETA is the one its own process reckons and stores
+// (validations and checkpoints included), counted down since: reckoned
+// here from its training pace alone, the same run read 4m05s in one
+// process and 6m14s in the one training it.
+func TestWatchShowsTheETAOfTheProcessThatTrains(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	x.info.SamplesPerSec, x.info.ETA = 1e6, 10*time.Minute // the pace alone says under a second
+	x.train(0, 100, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	var eta time.Duration
+	waitFor(t, "the foreign run's ETA", 10*time.Second, func() bool {
+		i, _ := viewer.Run(x.info.Spec.ID)
+		eta = i.ETA
+		return i.Foreign && i.Step == 100 && eta > 0
+	})
+	if eta < 9*time.Minute || eta > 10*time.Minute {
+		t.Fatalf("the viewer's ETA %v, the training process stored 10m0s a moment ago", eta)
+	}
+}
+
+// A run whose process died, taken over by a process that opens the store
+// afterwards (poselab runs ls, not a watching workbench), says so in its
+// log too: the log ended at its last checkpoint, without a word.
+func TestTakingOverOnOpenIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openWatchEngine(t, dir)
+	id, err := trainer.Submit(slowSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "step 10", time.Minute, func() bool { i, _ := trainer.Run(id); return i.Step > 10 })
+	vanish(t, trainer, id)
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if i, _ := e.Run(id); i.State != Stopped || i.Reason != ReasonInterrupted {
+		t.Fatalf("after its process died: %s (%s)", i.State, i.Reason)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, id, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "-> stopped "+ReasonInterrupted) {
+		t.Fatalf("its log does not say it was interrupted:\n%s", b)
+	}
+}
+
+// Deleting a run another process trains is refused with the way to stop
+// it from here: "stop it there first" sent users looking for that process.
+func TestDeleteOfAForeignRunSaysHowToStopIt(t *testing.T) {
+	dir := t.TempDir()
+	x := newFakeForeign(t, dir)
+	x.train(0, 10, 0)
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	id := x.info.Spec.ID
+	err := viewer.Delete(id)
+	if err == nil || !strings.Contains(err.Error(), "poselab runs stop "+id) {
+		t.Fatalf("Delete of a foreign run: %v", err)
 	}
 }

@@ -552,3 +552,18 @@ func TestExportFormPredictionsAndWeights(t *testing.T) {
 		t.Errorf("status %q", m.status)
 	}
 }
+
+// The help shows every description whole where the window has room for
+// it: on 160 x 50 it laid out three columns and cut "export predictions
+// (csv, json, npz) o…" where two columns held every line.
+func TestHelpCutsNothingWhereTwoColumnsFit(t *testing.T) {
+	for _, readOnly := range []bool{false, true} {
+		help := ansi.Strip(helpView(160, 50, 0, readOnly))
+		if strings.Contains(help, "…") {
+			t.Fatalf("read-only %v: a description is cut:\n%s", readOnly, help)
+		}
+		if !strings.Contains(help, "export predictions (csv, json, npz) or weights (PyTorch)") && !readOnly {
+			t.Fatalf("no export line whole:\n%s", help)
+		}
+	}
+}

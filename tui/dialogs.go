@@ -363,7 +363,16 @@ func (m *Model) askQuit() tea.Cmd {
 		m.quit = QuitKeepRuns
 		return tea.Quit
 	}}
-	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(active, ", "))
+	// By the names the runs list shows (a named run's ID is nowhere on
+	// the screen), with the ID that poselab resume takes.
+	shown := make([]string, len(active))
+	for i, id := range active {
+		shown[i] = id
+		if info, ok := m.ctrl.Run(id); ok && info.Spec.Name != "" && info.Spec.Name != id {
+			shown[i] = fmt.Sprintf("%s (%s)", info.Spec.Name, id)
+		}
+	}
+	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(shown, ", "))
 	answers := []answer{stop, keep}
 	if m.opts.Remote {
 		answers = []answer{keep, stop}
@@ -415,6 +424,20 @@ func helpMaxOffset(w, h int, readOnly bool) int {
 	return max(len(body)-rows, 0)
 }
 
+// helpLongest is the width of the help's longest description.
+func helpLongest(readOnly bool) int {
+	n := 0
+	for _, g := range keyMap {
+		for _, b := range g.bindings {
+			if readOnly && b.mutates {
+				continue
+			}
+			n = max(n, lipgloss.Width(b.helpText(readOnly)))
+		}
+	}
+	return n
+}
+
 // helpBody lays the help's lines out in columns for w x h; rows is how
 // many of them show at once.
 func helpBody(w, h int, readOnly bool) (body []string, rows int) {
@@ -422,7 +445,17 @@ func helpBody(w, h int, readOnly bool) (body []string, rows int) {
 	rows = max(h-5, 3)
 	ncol, descW := 1, max(w-6-keyW, 10)
 	total := len(helpLines(10, readOnly))
-	for n := 3; n >= 2; n-- {
+	// The fewest columns (two or three) that show every line whole, where
+	// the window has them: on 160 x 50, three columns cut "export predictions (csv,
+	// json, npz) o…" where two held it all.
+	longest, whole := helpLongest(readOnly), false
+	for n := 2; n <= 3 && !whole; n++ {
+		dw := (w-6)/n - keyW - 2
+		if dw >= longest && (total+n-1)/n <= rows {
+			ncol, descW, whole = n, dw, true
+		}
+	}
+	for n := 3; n >= 2 && !whole; n-- {
 		dw := (w-6)/n - keyW - 2
 		if dw >= 26 && (total+n-1)/n <= rows {
 			ncol, descW = n, dw

@@ -756,3 +756,26 @@ func TestChainedRunSaysItWaits(t *testing.T) {
 		t.Fatalf("status %q", m.status)
 	}
 }
+
+// A run of 1,000 epochs or more shows its epoch count whole: the column
+// held 7 cells and a finished 1500-epoch run read "1500/1…".
+func TestEpochColumnHoldsFourDigitEpochs(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "long", Model: "sb", Epochs: 1500}, State: engine.Finished, Epoch: 1500,
+		Step: 48000, TotalSteps: 48000, LastValMPJPE: 61.8, BestValMPJPE: 60.5}, engine.Schedule{})
+	if out := screen(New(f, Options{}), 120, 30); !strings.Contains(out, "1500/1500") {
+		t.Fatalf("runs list:\n%s", out)
+	}
+}
+
+// Quitting names the active runs as the list shows them: "1 run(s) still
+// active: sb-261126-195356" for the run listed as "tuirun".
+func TestQuitNamesActiveRunsAsListed(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-261126-195356", Name: "tuirun", Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	m := New(f, Options{})
+	press(m, "q")
+	if out := screen(m, 120, 30); !strings.Contains(out, "still active: tuirun (sb-261126-195356)") {
+		t.Fatalf("quit question:\n%s", out)
+	}
+}

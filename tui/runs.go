@@ -37,7 +37,7 @@ var runColumns = []runColumn{
 		return r.info.Spec.Pipeline
 	}},
 	{title: "state", width: 8, cell: func(r listRow) string { return string(r.info.State) }},
-	{title: "epoch", width: 7, right: true, prio: 1, cell: func(r listRow) string {
+	{title: "epoch", width: 9, right: true, prio: 1, cell: func(r listRow) string {
 		return fmt.Sprintf("%d/%d", r.info.Epoch, r.info.Spec.Epochs)
 	}},
 	{title: "step", width: 13, right: true, cell: func(r listRow) string {
