@@ -105,23 +105,32 @@ func fitColumns(w int) []runColumn {
 func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int, empty string) string {
 	cols := fitColumns(w)
 	var b strings.Builder
+	body := h - 1
+	// Scroll so that the selected row is visible.
+	first := 0
+	if sel >= body {
+		first = sel - body + 1
+	}
 	hdr := "  "
-	for _, c := range cols {
-		hdr += cellText(c.title, c.width, c.right) + " "
+	for i, c := range cols {
+		title := c.title
+		if i == 0 { // rows scrolled out of view, above and below
+			if first > 0 {
+				title += fmt.Sprintf(" ↑%d", first)
+			}
+			if below := len(rows) - first - body; below > 0 && body > 0 {
+				title += fmt.Sprintf(" ↓%d", below)
+			}
+		}
+		hdr += cellText(title, c.width, c.right) + " "
 	}
 	b.WriteString(stHeader.Render(fitWidth(hdr, w)))
-	body := h - 1
 	if len(rows) == 0 {
 		b.WriteString("\n" + stDim.Render(fitWidth(empty, w)))
 		for i := 1; i < body; i++ {
 			b.WriteString("\n" + strings.Repeat(" ", w))
 		}
 		return b.String()
-	}
-	// Scroll so that the selected row is visible.
-	first := 0
-	if sel >= body {
-		first = sel - body + 1
 	}
 	for i := first; i < first+body; i++ {
 		b.WriteString("\n")
