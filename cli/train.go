@@ -202,12 +202,15 @@ func checkData(data string) (string, error) {
 }
 
 // watch follows runs until none of them is active, printing progress (or
-// JSON events). SIGINT, SIGTERM and SIGHUP (an SSH session that dropped;
-// not under nohup) stop the runs cleanly (with a checkpoint).
+// JSON events). SIGINT, SIGTERM, SIGHUP (an SSH session that dropped; not
+// under nohup) and SIGPIPE (`poselab train ... | head`: nobody reads the
+// progress any more) stop the runs cleanly (with a checkpoint).
 // It returns an error when a run failed or paused itself.
 func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 2)
-	notifyStop(sig, os.Interrupt, syscall.SIGTERM)
+	// Asking for SIGPIPE also turns the write to the closed pipe into an
+	// EPIPE error instead of killing the process without a checkpoint.
+	notifyStop(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	defer signal.Stop(sig)
 	hist, live, cancel := e.Subscribe()
 	defer cancel()
