@@ -845,3 +845,21 @@ func TestCloseStopReason(t *testing.T) {
 		t.Fatalf("state %s, reason %q; want stopped because poselab closed", info.State, info.Reason)
 	}
 }
+
+// With epochs longer than the pace's window, the window from the newest
+// epoch end at least that old held no validation: here 10 epochs of 100
+// steps at 6 s, each validated in 2 min; 3 min into epoch 2 the ETA was
+// the 870 steps' 87 min without the 18 min of the 9 validations left
+// (17 % short). Its window has an epoch end (a validation) in it.
+func TestETACountsValidationsOfLongEpochs(t *testing.T) {
+	now := time.Now()
+	t0 := now.Add(-900 * time.Second)
+	s := &session{step: 130, total: 1000, marks: []paceMark{
+		{at: t0.Add(6 * time.Second), step: 1},     // the session's first step
+		{at: t0.Add(720 * time.Second), step: 100}, // epoch 1's end, validated
+	}}
+	truth := 870*6*time.Second + 9*2*time.Minute
+	if got := s.eta(); got < truth*9/10 || got > truth*11/10 {
+		t.Fatalf("ETA %v, want about %v", got.Round(time.Second), truth)
+	}
+}
