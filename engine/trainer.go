@@ -564,9 +564,10 @@ type paceMark struct {
 }
 
 // paceWindow is how much of the recent past the ETA's pace covers (at
-// least; from an epoch's end, with one more in it, so validations count): the session's whole
-// past kept the pace of a busier time (another run sharing the CPU) long
-// after it ended, and the ETA read 6m14s where 4m46s were left.
+// least; from an epoch's end, with one more in it, so validations count):
+// the session's whole past kept the pace of a busier time (another run
+// sharing the CPU) long after it ended, and the ETA read 6m14s where
+// 4m46s were left.
 var paceWindow = 2 * time.Minute
 
 // markPace notes an epoch's end (after its validation and checkpoint),
