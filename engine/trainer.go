@@ -179,6 +179,10 @@ func (s *session) run() (err error) {
 		return err
 	}
 	s.e.mu.Lock()
+	// The last session's ETA (a run resumed in this process) is not this
+	// one's, which has no pace yet: shown and stored as it was, it held
+	// through the setup and first step.
+	s.r.info.ETA = 0
 	s.e.setState(s.r, Running, "")
 	s.e.mu.Unlock()
 	sp := s.spec
@@ -415,8 +419,9 @@ func (s *session) control() error {
 // divergence.
 func (s *session) rewind() error {
 	// The steps after the checkpoint are trained again: the pace starts
-	// afresh with the next step.
+	// afresh with the next step (no ETA until then).
 	s.marks = nil
+	s.update(func(ri *RunInfo) { ri.ETA = 0 })
 	g := s.task.Graph()
 	last := CkptPath(s.dir, "last")
 	if _, err := os.Stat(last); err == nil {
