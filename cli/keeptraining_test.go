@@ -83,3 +83,22 @@ func TestSignalRelayLetsGoWhenStopped(t *testing.T) {
 		t.Fatalf("the relay passed on %v, want interrupt", s)
 	}
 }
+
+// The minute lines of "keep them training" give an ETA only to a running
+// run with a pace: a queued run read 'ETA 0s', and a paused one kept the
+// ETA of its last step.
+func TestKeptLineETA(t *testing.T) {
+	r := engine.RunInfo{Spec: engine.Spec{ID: "sb-1"}, State: engine.Running, Step: 10, TotalSteps: 100, ETA: 90 * time.Second}
+	if got := keptLine(r, false); !strings.HasSuffix(got, ", ETA 1m30s") {
+		t.Fatalf("running: %q", got)
+	}
+	for _, c := range []struct {
+		state engine.State
+		eta   time.Duration
+	}{{engine.Running, 0}, {engine.Queued, 0}, {engine.Paused, 90 * time.Second}} {
+		r.State, r.ETA = c.state, c.eta
+		if got := keptLine(r, false); strings.Contains(got, "ETA") {
+			t.Errorf("%s, ETA %v: %q", c.state, c.eta, got)
+		}
+	}
+}

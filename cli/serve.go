@@ -384,11 +384,14 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	// The key generator (charmbracelet/keygen) makes the folder of a host
 	// key it creates 0700, and that folder is the runs directory by
 	// default: serve made a group-shared runs directory private. The
-	// key file itself stays 0600.
+	// key file itself stays 0600. The setgid bit (a shared directory's
+	// new folders get its group) and the sticky bit are restored too:
+	// the chmod clears them.
+	const modeBits = os.ModePerm | os.ModeSetgid | os.ModeSetuid | os.ModeSticky
 	if fi, err := os.Stat(filepath.Dir(c.hostKey)); err == nil {
 		defer func() {
-			if now, err := os.Stat(filepath.Dir(c.hostKey)); err == nil && now.Mode().Perm() != fi.Mode().Perm() {
-				os.Chmod(filepath.Dir(c.hostKey), fi.Mode().Perm())
+			if now, err := os.Stat(filepath.Dir(c.hostKey)); err == nil && now.Mode()&modeBits != fi.Mode()&modeBits {
+				os.Chmod(filepath.Dir(c.hostKey), fi.Mode()&modeBits)
 			}
 		}()
 	}

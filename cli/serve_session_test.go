@@ -459,6 +459,37 @@ func TestServeKeepsTheRunsDirectorysMode(t *testing.T) {
 	}
 }
 
+// A group-shared runs directory is often setgid (its new run folders get
+// its group): restoring the permission bits alone left that bit cleared
+// by the key generator's chmod 0700.
+func TestServeKeepsTheRunsDirectorysSetgid(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	if err := os.Mkdir(runs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(runs, 0o770|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(runs); err != nil || fi.Mode()&os.ModeSetgid == 0 {
+		t.Skip("this file system does not keep a directory's setgid bit here")
+	}
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, newClientKey(t))
+	srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: defaultHostKey(runs), runsDir: runs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fi, err := os.Stat(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSetgid == 0 || fi.Mode().Perm() != 0o770 {
+		t.Fatalf("the runs directory is %v after serve made its host key, was %v", fi.Mode(), os.ModeDir|os.ModeSetgid|0o770)
+	}
+}
+
 // TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp.
 func TestHelperServe(t *testing.T) {
 	dir := os.Getenv("POSELAB_TEST_SERVE")

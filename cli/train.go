@@ -32,8 +32,8 @@ $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
 otherwise plain lines; --json prints one JSON object per line with an
 "event" field (started, step, epoch, checkpoint, state, finished, failed).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
-for SIGTERM, 129 for a hang-up, which nohup ignores); continue it with
-'poselab resume RUN'.`
+for SIGTERM, 129 for a hang-up, which nohup ignores, 141 when the
+reader of its output went away); continue it with 'poselab resume RUN'.`
 
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
@@ -202,14 +202,16 @@ func checkData(data string) (string, error) {
 }
 
 // watch follows runs until none of them is active, printing progress (or
-// JSON events). SIGINT, SIGTERM, SIGHUP (an SSH session that dropped; not
-// under nohup) and SIGPIPE (`poselab train ... | head`: nobody reads the
-// progress any more) stop the runs cleanly (with a checkpoint).
+// JSON events). SIGINT, SIGTERM and SIGHUP (an SSH session that dropped;
+// not under nohup) stop the runs cleanly (with a checkpoint), as does a
+// stdout whose reader went away (SIGPIPE).
 // It returns an error when a run failed or paused itself.
 func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 2)
-	// Asking for SIGPIPE also turns the write to the closed pipe into an
-	// EPIPE error instead of killing the process without a checkpoint.
+	// SIGPIPE: the reader of stdout went away (train | tee log, and the
+	// hang-up ended tee). Go's default kills the process at its next
+	// line, which could come before the checkpoint; asked for, the write
+	// fails instead and the runs stop here as for a signal (exit 141).
 	notifyStop(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	defer signal.Stop(sig)
 	hist, live, cancel := e.Subscribe()

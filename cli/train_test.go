@@ -233,6 +233,61 @@ func signalStopsWithCheckpoint(t *testing.T, sig syscall.Signal, code int) {
 	}
 }
 
+// TestHelperCLITrainToStdout is the child of TestClosedStdoutStopsWithCheckpoint.
+func TestHelperCLITrainToStdout(t *testing.T) {
+	dir := os.Getenv("POSELAB_TEST_CLI_TRAIN_STDOUT")
+	if dir == "" {
+		t.Skip("helper process for TestClosedStdoutStopsWithCheckpoint")
+	}
+	os.Exit(Main([]string{"train", "--model", "sb", "--preset", "test", "--epochs", "500", "--json", "--runs-dir", dir}, os.Stdout, os.Stderr))
+}
+
+// A train whose output reader went away (poselab train | tee log, and
+// the SSH session dropped: the hang-up ended tee) stops its run with a
+// checkpoint, as a signal does (exit 141): the next line it wrote killed
+// it with SIGPIPE, before the checkpoint when that line came first.
+func TestClosedStdoutStopsWithCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperCLITrainToStdout$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POSELAB_TEST_CLI_TRAIN_STDOUT="+dir)
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	defer cmd.Process.Kill()
+	id := ""
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var ev map[string]any
+		json.Unmarshal(sc.Bytes(), &ev)
+		if run, ok := ev["run"].(string); ok && id == "" {
+			id = run
+		}
+		if ev["event"] == "epoch" {
+			break
+		}
+	}
+	r.Close() // tee is gone
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 141 {
+		t.Fatalf("child exited with %v after its stdout closed, want exit status 141 (stopped)", err)
+	}
+	c, err := checkpoints.Load(filepath.Join(dir, id, "checkpoints", "last.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := trainCLI(t, "runs", "show", id, "--json", "--runs-dir", dir)
+	var info map[string]any
+	json.Unmarshal([]byte(out), &info)
+	if info["state"] != "stopped" || int(info["step"].(float64)) != c.Step {
+		t.Fatalf("run state %v at step %v, checkpoint at step %d", info["state"], info["step"], c.Step)
+	}
+}
+
 // Flag values that cannot train are refused up front (exit 2, no run left
 // behind): an explicit 0 where 0 means "the preset's", a --data that is a
 // file or a folder no loader reads, an unknown or meaningless --data-size.

@@ -156,9 +156,20 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 			return eng.Close()
 		case <-tick.C:
 			for _, r := range own() {
-				fmt.Fprintf(stderr, "poselab: %s %s step %d/%d, val %s, ETA %s\n", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, is2D(eng, r.Spec.ID)), r.ETA.Round(time.Second))
+				fmt.Fprintln(stderr, keptLine(r, is2D(eng, r.Spec.ID)))
 			}
 		case <-poll.C:
 		}
 	}
+}
+
+// keptLine is a kept-training run's progress line. Only a running run with
+// a pace has an ETA: a queued or paused one (whose last step's ETA the
+// engine keeps) and one at its first step read 'ETA 0s' or a stale time.
+func keptLine(r engine.RunInfo, px bool) string {
+	eta := ""
+	if r.State == engine.Running && r.ETA > 0 {
+		eta = ", ETA " + r.ETA.Round(time.Second).String()
+	}
+	return fmt.Sprintf("poselab: %s %s step %d/%d, val %s%s", r.Spec.ID, r.State, r.Step, r.TotalSteps, valText(r.LastValMPJPE, px), eta)
 }

@@ -845,3 +845,73 @@ func TestCloseStopReason(t *testing.T) {
 		t.Fatalf("state %s, reason %q; want stopped because poselab closed", info.State, info.Reason)
 	}
 }
+
+// With epochs longer than the pace's window, the window from the newest
+// epoch end at least that old held no validation: here 10 epochs of 100
+// steps at 6 s, each validated in 2 min; 3 min into epoch 2 the ETA was
+// the 870 steps' 87 min without the 18 min of the 9 validations left
+// (17 % short). Its window has an epoch end (a validation) in it.
+func TestETACountsValidationsOfLongEpochs(t *testing.T) {
+	now := time.Now()
+	t0 := now.Add(-900 * time.Second)
+	s := &session{step: 130, total: 1000, marks: []paceMark{
+		{at: t0.Add(6 * time.Second), step: 1},     // the session's first step
+		{at: t0.Add(720 * time.Second), step: 100}, // epoch 1's end, validated
+	}}
+	truth := 870*6*time.Second + 9*2*time.Minute
+	if got := s.eta(); got < truth*9/10 || got > truth*11/10 {
+		t.Fatalf("ETA %v, want about %v", got.Round(time.Second), truth)
+	}
+}
+
+// A run resumed in the process that stopped it starts without an ETA
+// (none until its second step): it showed, and stored for the other
+// processes, the ETA its last session had when it stopped, through the
+// setup and first step of the new one.
+func TestResumedRunStartsWithoutTheOldETA(t *testing.T) {
+	e, err := Open(Options{RunsDir: t.TempDir(), OpenData: testOpenData, StepEvery: time.Millisecond,
+		NewBackend: func(dev string) (nn.Backend, error) {
+			b, err := NewBackend(dev)
+			return slowStartBackend{Backend: b, slow: 1 << 30}, err // every step 50 ms
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1000
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an ETA", time.Minute, func() bool { i, _ := e.Run(id); return i.ETA > 0 })
+	if err := e.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to stop", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Stopped })
+	_, ch, cancel := e.Subscribe()
+	defer cancel()
+	if err := e.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Run != id || ev.Kind != EvStarted {
+				continue
+			}
+			// Its first step takes 50 ms: none has ended yet.
+			if i, _ := e.Run(id); i.ETA != 0 {
+				t.Fatalf("resumed at step %d with ETA %v", i.Step, i.ETA)
+			}
+			stored := RunInfo{Spec: Spec{ID: id}}
+			if err := e.st.readRun(&stored); err != nil || stored.ETA != 0 {
+				t.Fatalf("stored ETA %v (%v)", stored.ETA, err)
+			}
+			e.Stop(id)
+			return
+		case <-time.After(time.Minute):
+			t.Fatal("not started again within a minute")
+		}
+	}
+}

@@ -179,6 +179,10 @@ func (s *session) run() (err error) {
 		return err
 	}
 	s.e.mu.Lock()
+	// The last session's ETA (a run resumed in this process) is not this
+	// one's, which has no pace yet: shown and stored as it was, it held
+	// through the setup and first step.
+	s.r.info.ETA = 0
 	s.e.setState(s.r, Running, "")
 	s.e.mu.Unlock()
 	sp := s.spec
@@ -415,8 +419,9 @@ func (s *session) control() error {
 // divergence.
 func (s *session) rewind() error {
 	// The steps after the checkpoint are trained again: the pace starts
-	// afresh with the next step.
+	// afresh with the next step (no ETA until then).
 	s.marks = nil
+	s.update(func(ri *RunInfo) { ri.ETA = 0 })
 	g := s.task.Graph()
 	last := CkptPath(s.dir, "last")
 	if _, err := os.Stat(last); err == nil {
@@ -564,40 +569,46 @@ type paceMark struct {
 }
 
 // paceWindow is how much of the recent past the ETA's pace covers (at
-// least; from an epoch's end, so validations count): the session's whole
-// past kept the pace of a busier time (another run sharing the CPU) long
-// after it ended, and the ETA read 6m14s where 4m46s were left.
+// least; from an epoch's end, with one more in it, so validations count):
+// the session's whole past kept the pace of a busier time (another run
+// sharing the CPU) long after it ended, and the ETA read 6m14s where
+// 4m46s were left.
 var paceWindow = 2 * time.Minute
 
 // markPace notes an epoch's end (after its validation and checkpoint),
-// dropping the marks that a newer one at least paceWindow old replaces.
+// dropping the marks that a newer one at least paceWindow old, with a
+// later one after it, replaces.
 func (s *session) markPace() {
 	if len(s.marks) == 0 {
 		return // no pace yet: the first step sets the first mark
 	}
 	now := time.Now()
 	s.marks = append(s.marks, paceMark{at: now, step: s.step, paused: s.pausedFor})
-	for len(s.marks) > 1 && now.Sub(s.marks[1].at) >= paceWindow {
+	for len(s.marks) > 2 && now.Sub(s.marks[1].at) >= paceWindow {
 		s.marks = s.marks[1:]
 	}
 }
 
-// eta is the time left at the session's recent pace (the newest epoch end
-// at least paceWindow old on, else the whole session), validations and
-// checkpoints included; 0 (unknown) until the session has a pace. The pace
-// starts after the first step: setting up (data, compiling, a checkpoint
-// to load) and the first step (a CUDA graph's capture, first touches of
-// memory) are not what the rest will take, and counting them made the
-// first ETAs of a 4-minute run read hours.
+// eta is the time left at the session's recent pace (from the newest epoch
+// end at least paceWindow old that a later one follows, else the whole
+// session), validations and checkpoints included; 0 (unknown) until the
+// session has a pace. The pace starts after the first step: setting up
+// (data, compiling, a checkpoint to load) and the first step (a CUDA
+// graph's capture, first touches of memory) are not what the rest will
+// take, and counting them made the first ETAs of a 4-minute run read
+// hours.
 func (s *session) eta() time.Duration {
 	if len(s.marks) == 0 {
 		return 0
 	}
+	// Not from the newest epoch end: with epochs longer than the window,
+	// the pace since it holds no validation (an ETA of 10-minute epochs
+	// read 17 % short).
 	now := time.Now()
 	m := s.marks[0]
-	for _, x := range s.marks[1:] {
-		if now.Sub(x.at) >= paceWindow {
-			m = x
+	for i := 1; i < len(s.marks)-1; i++ {
+		if now.Sub(s.marks[i].at) >= paceWindow {
+			m = s.marks[i]
 		}
 	}
 	steps := s.step - m.step

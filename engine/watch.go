@@ -33,8 +33,8 @@ type following struct {
 }
 
 // requestTTL is how long a request waits for a process to take it: one
-// for a run nobody trains any more is dropped after it.
-const requestTTL = time.Minute
+// for a run nobody trains any more is dropped after it (a var for tests).
+var requestTTL = time.Minute
 
 // markForeign notes that another process trains the run; what the store
 // holds of it now is history (viewers read it from the store), the
@@ -117,7 +117,12 @@ func (e *Engine) applyRequests() {
 	for _, q := range reqs {
 		r, ok := e.runs[q.Run]
 		if !ok || r.info.Foreign || (r.lock == nil && !r.training) {
-			if time.Since(fromUnix(q.At)) > requestTTL { // nobody trains it any more
+			// Not this process's to carry out. A foreign run's process
+			// holds its lock: only slow (SIGSTOPped, swapping), it takes
+			// the request when it next looks, as runs pause|stop tell a
+			// user they timed out waiting for it; dropping it here after
+			// the TTL broke that.
+			if !(ok && r.info.Foreign) && time.Since(fromUnix(q.At)) > requestTTL { // nobody trains it any more
 				e.st.dropRequest(q)
 			}
 			continue

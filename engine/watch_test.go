@@ -690,3 +690,39 @@ func TestDeleteOfAForeignRunSaysHowToStopIt(t *testing.T) {
 		t.Fatalf("Delete of a foreign run: %v", err)
 	}
 }
+
+// A request for a run another process still trains (its lock held: that
+// process is only slow, SIGSTOPped or swapping) stands until that process
+// looks, as `runs pause` says when it times out: a third process that
+// watched the store dropped it after requestTTL, as if nobody trained the
+// run any more.
+func TestARequestForALiveProcessOutlivesItsTTL(t *testing.T) {
+	saved := requestTTL
+	requestTTL = 50 * time.Millisecond
+	defer func() { requestTTL = saved }()
+	dir := t.TempDir()
+	// A trainer that does not look at the store (as if stopped).
+	trainer, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trainer.Close()
+	spec := slowSpec()
+	spec.Epochs = 1000
+	id, err := trainer.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := openWatchEngine(t, dir)
+	defer viewer.Close()
+	waitFor(t, "the viewer to see it run", time.Minute, func() bool { i, _ := viewer.Run(id); return i.State == Running && i.Foreign })
+	if err := viewer.Pause(id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * requestTTL) // many of the viewer's looks, past the TTL
+	trainer.applyRequests()     // the trainer looks again
+	if i, _ := trainer.Run(id); !i.State.Active() {
+		t.Fatalf("run is %s", i.State)
+	}
+	waitFor(t, "the trainer to pause it", 10*time.Second, func() bool { i, _ := trainer.Run(id); return i.State == Paused })
+}
