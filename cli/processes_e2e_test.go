@@ -89,4 +89,3 @@ func TestProcessesShareARunsDirectory(t *testing.T) {
 		t.Fatalf("after SIGKILL the run is %v (%v)", r["state"], r["reason"])
 	}
 }
-
