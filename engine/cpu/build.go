@@ -232,6 +232,19 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 	if !train {
 		return fused
 	}
+	uses := p.uses()
+	for _, n := range p.g.Nodes {
+		if n.Op == nn.OpDropout && n.P > 0 && p.g.Nodes[n.Inputs[0]].Op == nn.OpReLU && uses[n.Inputs[0]] == 1 {
+			fused[n.Inputs[0]] = true
+		}
+	}
+	return fused
+}
+
+// uses counts each node's consumers; an output or a loss's prediction
+// counts twice more, so that a node anything outside the graph reads is
+// never fused away.
+func (p *program) uses() map[int]int {
 	uses := map[int]int{}
 	for _, n := range p.g.Nodes {
 		for _, id := range n.Inputs {
@@ -244,12 +257,7 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 	for _, l := range p.g.Losses {
 		uses[l.Pred] += 2
 	}
-	for _, n := range p.g.Nodes {
-		if n.Op == nn.OpDropout && n.P > 0 && p.g.Nodes[n.Inputs[0]].Op == nn.OpReLU && uses[n.Inputs[0]] == 1 {
-			fused[n.Inputs[0]] = true
-		}
-	}
-	return fused
+	return uses
 }
 
 // bnReLUs maps each BatchNorm whose only consumer is a ReLU (and which is
@@ -259,18 +267,7 @@ func (p *program) fusableReLUs(train bool) map[int]bool {
 // saving the ReLU's passes over memory (every BatchNorm of the hourglass,
 // most of a ResNet's).
 func (p *program) bnReLUs(dropFused map[int]bool) map[int]int {
-	uses := map[int]int{}
-	for _, n := range p.g.Nodes {
-		for _, id := range n.Inputs {
-			uses[id]++
-		}
-	}
-	for _, id := range p.g.Outputs {
-		uses[id] += 2
-	}
-	for _, l := range p.g.Losses {
-		uses[l.Pred] += 2
-	}
+	uses := p.uses()
 	r := map[int]int{}
 	for _, n := range p.g.Nodes {
 		if n.Op != nn.OpReLU || dropFused[n.ID] {
