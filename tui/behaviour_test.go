@@ -567,3 +567,13 @@ func TestHelpCutsNothingWhereTwoColumnsFit(t *testing.T) {
 		}
 	}
 }
+
+// Where no layout shows every description whole, the help takes the
+// fewest columns the height allows: on 130 x 40 three columns cut most
+// descriptions ("chain: new run after the se…"), two cut two.
+func TestHelpPrefersFewerColumnsWhenSomethingIsCut(t *testing.T) {
+	help := ansi.Strip(helpView(130, 40, 0, false))
+	if n := strings.Count(help, "…"); n > 3 {
+		t.Fatalf("%d descriptions cut at 130 x 40:\n%s", n, help)
+	}
+}

@@ -455,7 +455,9 @@ func helpBody(w, h int, readOnly bool) (body []string, rows int) {
 			ncol, descW, whole = n, dw, true
 		}
 	}
-	for n := 3; n >= 2 && !whole; n-- {
+	// Otherwise the fewest columns that fit the height: wider
+	// descriptions cut less (130 x 40 cut most lines in three).
+	for n := 2; n <= 3 && !whole; n++ {
 		dw := (w-6)/n - keyW - 2
 		if dw >= 26 && (total+n-1)/n <= rows {
 			ncol, descW = n, dw
