@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,6 +101,34 @@ func TestKeptLineETA(t *testing.T) {
 		r.State, r.ETA = c.state, c.eta
 		if got := keptLine(r, false); strings.Contains(got, "ETA") {
 			t.Errorf("%s, ETA %v: %q", c.state, c.eta, got)
+		}
+	}
+}
+
+// A signal that ends a workbench kept training exits as shells expect of
+// a signalled process (128 + the signal), after the checkpoints: it
+// exited 0.
+func TestKeepTrainingEndedBySignalSaysSo(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no authorized_keys: no SSH server
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000}); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	var stderr strings.Builder
+	err = keepTraining(e, dir, &stderr, sigs)
+	var in Interrupted
+	if !errors.As(err, &in) || in.Signal != syscall.SIGTERM {
+		t.Fatalf("keepTraining after SIGTERM returned %v, want Interrupted{SIGTERM}\n%s", err, stderr.String())
+	}
+	for _, r := range e.Runs() {
+		if r.State != engine.Stopped {
+			t.Fatalf("run %s after SIGTERM", r.State)
 		}
 	}
 }

@@ -31,7 +31,8 @@ Opens the workbench on a runs folder. With an empty folder it starts the
 demo (pipeline C, tiny preset, synthetic data) unless --no-demo.
 Press ? inside for every key. Quitting with active runs asks whether to
 stop them (checkpointed) or keep them training in the background; a
-hang-up (SIGHUP) stops them cleanly with a checkpoint.`
+hang-up (SIGHUP) or SIGTERM stops them cleanly with a checkpoint and
+exits 128 + the signal (129, 143).`
 
 func runTUI(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("tui", tuiSynopsis, stderr)
@@ -63,7 +64,7 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	if s := stopRelay(); s != nil {
 		closeErr := eng.Close()
 		fmt.Fprintf(stderr, "poselab: %v: active runs stopped with a checkpoint\n", s)
-		return closeErr
+		return signalled(s, closeErr)
 	}
 	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) {
 		eng.Close()
@@ -73,6 +74,19 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 		return keepTraining(eng, *runsDir, stderr, sigs)
 	}
 	return eng.Close()
+}
+
+// signalled is how a process that a signal ended exits: the close's
+// error, else 128 + the signal's number as shells report it (it exited 0,
+// and a script took the stopped runs for finished).
+func signalled(s os.Signal, closeErr error) error {
+	if closeErr != nil {
+		return closeErr
+	}
+	if sig, ok := s.(syscall.Signal); ok {
+		return Interrupted{sig}
+	}
+	return nil
 }
 
 // relaySignal calls kill at the first signal of sigs, until stop is
@@ -153,7 +167,7 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 		select {
 		case s := <-sigs:
 			fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint…\n", s)
-			return eng.Close()
+			return signalled(s, eng.Close())
 		case <-tick.C:
 			for _, r := range own() {
 				fmt.Fprintln(stderr, keptLine(r, is2D(eng, r.Spec.ID)))
