@@ -31,7 +31,7 @@ func runResume(args []string, stdout, stderr io.Writer) error {
 	if info, _ := e.Run(id); info.Foreign {
 		// Resuming means training here; the engine would pass the resume
 		// on to that process, and Ctrl-C here would stop the run there.
-		return fmt.Errorf("run %s is trained by %s: follow it with poselab runs watch %s (runs pause|resume|stop steer it)", id, ownerText(info), id)
+		return fmt.Errorf("run %s is trained by %s: follow it with poselab runs watch %s (runs pause|resume|stop steer it)", id, info.Owner(), id)
 	}
 	if err := e.Resume(id); err != nil {
 		return UsageError{err}

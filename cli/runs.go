@@ -174,18 +174,10 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) er
 			// slow (stopped with SIGSTOP, swapping) carries it out when it
 			// next looks, which surprised a user told it had not acted.
 			return fmt.Errorf("run %s: %s asked, but %s has not acted in %v (it is %s); the request stands, and that process carries it out when it next looks at the run store",
-				id, sub, ownerText(info), steer.wait, now.State)
+				id, sub, info.Owner(), steer.wait, now.State)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// ownerText names the process that trains a foreign run.
-func ownerText(i engine.RunInfo) string {
-	if i.OwnerPID > 0 {
-		return fmt.Sprintf("poselab process %d", i.OwnerPID)
-	}
-	return "the poselab process that trains it"
 }
 
 // paceText is a running run's training pace and time left ("-" for the

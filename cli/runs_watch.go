@@ -33,7 +33,7 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 		if !asJSON {
 			s := info.Spec
 			p.line("run %s: %s preset %s on %s, trained by %s: step %d/%d, epoch %d/%d", id, s.Model, s.Preset,
-				info.Device, ownerText(info), info.Step, info.TotalSteps, info.Epoch, s.Epochs)
+				info.Device, info.Owner(), info.Step, info.TotalSteps, info.Epoch, s.Epochs)
 		}
 	}
 	active := func() bool {

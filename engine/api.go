@@ -5,6 +5,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
 	"poselab/pose"
@@ -86,6 +87,15 @@ type RunInfo struct {
 	// pause, resume and stop on to that process.
 	Foreign  bool
 	OwnerPID int // that process, when its lock file names it
+}
+
+// Owner names the process that trains a foreign run, for messages
+// ("asked poselab process 4242 to pause ...").
+func (i RunInfo) Owner() string {
+	if i.OwnerPID > 0 {
+		return fmt.Sprintf("poselab process %d", i.OwnerPID)
+	}
+	return "the poselab process that trains it"
 }
 
 // EventKind names an event; it is the "event" field of `--json` output.

@@ -725,14 +725,7 @@ func (e *Engine) Delete(id string) error {
 	if err := e.st.deleteRun(id); err != nil {
 		return err
 	}
-	delete(e.runs, id)
-	for i, x := range e.order {
-		if x == id {
-			e.order = append(e.order[:i], e.order[i+1:]...)
-			break
-		}
-	}
-	e.scheduleLocked() // runs queued after this one can no longer start: they fail now
+	e.forget(id)
 	return nil
 }
 

@@ -251,7 +251,8 @@ func (e *Engine) recheck(r *run, at float64) {
 	}
 }
 
-// forget drops a run deleted by another process. Called with e.mu held.
+// forget drops a deleted run (here or by another process). Called with
+// e.mu held.
 func (e *Engine) forget(id string) {
 	delete(e.runs, id)
 	for i, x := range e.order {
@@ -260,7 +261,7 @@ func (e *Engine) forget(id string) {
 			break
 		}
 	}
-	e.scheduleLocked() // runs queued after it can no longer start
+	e.scheduleLocked() // runs queued after it can no longer start: they fail now
 }
 
 // adopt lists a run another process created.

@@ -222,15 +222,7 @@ func doneText(past, verb string, info engine.RunInfo) string {
 	if !info.Foreign {
 		return past + " " + info.Spec.ID
 	}
-	return fmt.Sprintf("asked %s to %s %s", ownerText(info), verb, info.Spec.ID)
-}
-
-// ownerText names the process that trains a foreign run.
-func ownerText(info engine.RunInfo) string {
-	if info.OwnerPID > 0 {
-		return fmt.Sprintf("poselab process %d", info.OwnerPID)
-	}
-	return "the poselab process that trains it"
+	return fmt.Sprintf("asked %s to %s %s", info.Owner(), verb, info.Spec.ID)
 }
 
 func (m *Model) selIndex() int {
@@ -797,7 +789,7 @@ func (m *Model) statusLine(w int) string {
 		parts = append(parts, "ETA "+fmtDur(info.ETA))
 	}
 	if info.Foreign {
-		parts = append(parts, "trained by "+ownerText(info))
+		parts = append(parts, "trained by "+info.Owner())
 	}
 	if info.Reason != "" {
 		parts = append(parts, string(info.State)+": "+info.Reason)
