@@ -44,9 +44,26 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 		}
 		return false
 	}
+	// A run's info turns inactive before the events of its last look
+	// (its last validation, then its end) reach this subscriber: go on
+	// until each run's end has been printed, or a moment after it ended
+	// without one (deleted, or taken over here).
+	ended := map[string]bool{}
+	endedAll := func() bool {
+		for id := range want {
+			if !ended[id] {
+				return false
+			}
+		}
+		return true
+	}
+	var grace <-chan time.Time
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	for active() {
+	for !endedAll() {
+		if grace == nil && !active() {
+			grace = time.After(2 * time.Second)
+		}
 		select {
 		case ev, ok := <-live:
 			if !ok {
@@ -54,11 +71,16 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 			}
 			if want[ev.Run] {
 				p.event(e, ev)
+				if ev.Kind == engine.EvState && !ev.State.To.Active() {
+					ended[ev.Run] = true
+				}
 			}
 		case got := <-sig:
 			p.finish()
 			s, _ := got.(syscall.Signal)
 			return Interrupted{s}
+		case <-grace:
+			ended = want
 		case <-tick.C:
 		}
 	}
