@@ -221,7 +221,7 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		want[id] = true
 	}
 	p := newPrinter(stdout, asJSON)
-	started := map[string]bool{}
+	started, ended := map[string]bool{}, map[string]bool{}
 	var failure error
 	handle := func(ev engine.Event) {
 		if !want[ev.Run] {
@@ -229,6 +229,9 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		}
 		if ev.Kind == engine.EvStarted {
 			started[ev.Run] = true
+		}
+		if ev.Kind == engine.EvFailed || (ev.Kind == engine.EvState && !ev.State.To.Active()) {
+			ended[ev.Run] = true
 		}
 		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) {
 			return // the first line of a run is its "started" event
@@ -297,15 +300,30 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		case <-tick.C:
 		}
 	}
-	// drain what is left (final state events)
-	for {
+	// Drain what is left: a run's state turns inactive before its last
+	// events (its last validation, its end) reach this subscriber, which
+	// a loaded machine can delay past any fixed wait. So wait for each
+	// run's end event (a blocked queued run has none: a moment at most).
+	endedAll := func() bool {
+		for _, id := range ids {
+			if !ended[id] {
+				return false
+			}
+		}
+		return true
+	}
+	grace := time.After(2 * time.Second)
+	for drained := false; !drained; {
+		quiet := time.After(50 * time.Millisecond)
+		if !endedAll() {
+			quiet = grace
+		}
 		select {
 		case ev := <-live:
 			handle(ev)
-			continue
-		case <-time.After(50 * time.Millisecond):
+		case <-quiet:
+			drained = true
 		}
-		break
 	}
 	p.finish()
 	if failure != nil {
