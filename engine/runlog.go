@@ -2,9 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -82,4 +84,46 @@ func logNum(v float64, unit string) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f %s", v, unit)
+}
+
+// logTailBytes bounds what LogTail reads: the end of a log whose lines are
+// at most a few hundred bytes holds far more lines than a screen shows.
+const logTailBytes = 256 << 10
+
+// LogTail returns the last n lines of a run's log file (oldest first), as
+// its process wrote them: also for runs of earlier sessions and of other
+// processes, which publish no events here. A run with no log yet has none.
+func (e *Engine) LogTail(id string, n int) ([]string, error) {
+	if _, ok := e.Run(id); !ok {
+		return nil, fmt.Errorf("no run %q", id)
+	}
+	f, err := os.Open(filepath.Join(e.st.runDir(id), "log"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	from := max(st.Size()-logTailBytes, 0)
+	buf := make([]byte, st.Size()-from)
+	if _, err := f.ReadAt(buf, from); err != nil && err != io.EOF {
+		return nil, err
+	}
+	text := strings.TrimRight(string(buf), "\n")
+	if text == "" {
+		return nil, nil
+	}
+	lines := strings.Split(text, "\n")
+	if from > 0 {
+		lines = lines[1:] // cut by the read: not a whole line
+	}
+	if n >= 0 && len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
 }

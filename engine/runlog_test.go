@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The run log gives a 2D model's epochs in px with PCKh (it wrote "val
@@ -32,5 +36,55 @@ func TestRunLogUnits(t *testing.T) {
 		if !strings.Contains(got, c.want) || strings.Contains(got, c.not) {
 			t.Errorf("log line %q, want %q and no %q", got, c.want, c.not)
 		}
+	}
+}
+
+// LogTail gives the end of a run's log as its process wrote it: whole
+// lines, oldest first, and only the last n; a long log is read from its
+// end (a line cut by the read is left out, not shown half).
+func TestLogTail(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	all, err := e.LogTail(id, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 5 || !strings.Contains(all[0], "state queued") || !strings.Contains(all[len(all)-1], "finished: val MPJPE") {
+		t.Fatalf("log tail:\n%s", strings.Join(all, "\n"))
+	}
+	last2, _ := e.LogTail(id, 2)
+	if strings.Join(last2, "\n") != strings.Join(all[len(all)-2:], "\n") {
+		t.Fatalf("last 2 lines %q, want %q", last2, all[len(all)-2:])
+	}
+	// A log longer than what is read: every line returned is whole.
+	f, err := os.OpenFile(filepath.Join(e.st.runDir(id), "log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := "2026-11-26T21:00:00Z note " + strings.Repeat("x", 1000)
+	for i := 0; i < logTailBytes/len(line)+10; i++ {
+		fmt.Fprintln(f, line)
+	}
+	fmt.Fprintln(f, "2026-11-26T21:00:01Z the end")
+	f.Close()
+	tail, err := e.LogTail(id, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range tail[:len(tail)-1] {
+		if l != line {
+			t.Fatalf("a line of the tail is not whole: %.60q… (%d bytes)", l, len(l))
+		}
+	}
+	if tail[len(tail)-1] != "2026-11-26T21:00:01Z the end" || len(tail) < logTailBytes/len(line)-1 {
+		t.Fatalf("%d lines, last %q", len(tail), tail[len(tail)-1])
+	}
+	if _, err := e.LogTail("nope", 5); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown run: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ type fakeCtrl struct {
 	ch     chan engine.Event
 	scheds map[string]engine.Schedule
 	calls  []string
+	logs   map[string][]string // run log files' lines (LogTail)
 }
 
 func newFake() *fakeCtrl {
@@ -53,6 +54,46 @@ func (f *fakeCtrl) Run(id string) (engine.RunInfo, bool) {
 func (f *fakeCtrl) Subscribe() ([]engine.Event, <-chan engine.Event, func()) {
 	return append([]engine.Event(nil), f.hist...), f.ch, func() {}
 }
+func (f *fakeCtrl) LogTail(id string, n int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.infos[id]; !ok {
+		return nil, fmt.Errorf("no run %q", id)
+	}
+	l := f.logs[id]
+	if n >= 0 && len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return append([]string(nil), l...), nil
+}
+
+// fixtureLog is a run log as the engine writes it: a run started, paused
+// and resumed from another process, and a long line that wraps. Its dates
+// lie in the past, so that screens show them the same on any day.
+func fixtureLog() []string {
+	t := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	at := func(s int) string { return t.Add(time.Duration(s) * time.Second).Format(time.RFC3339) }
+	l := []string{
+		at(0) + " state queued",
+		at(0) + " state queued -> running",
+		at(1) + " started: model sb preset tiny, 20 epochs, batch 64, seed 1, data synth/tiny, device cpu",
+	}
+	mm := 171.3
+	for e := 1; e <= 12; e++ {
+		mm *= 0.93
+		l = append(l, fmt.Sprintf("%s epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %.2f mm, P-MPJPE %.2f mm, 3DPCK@150 %.1f %%, AUC %.1f %%, best true",
+			at(10*e), e, 200*e, 0.9/float64(e+1), 0.8/float64(e+1), mm, 0.8*mm, 100-mm/4, 60-mm/8))
+		l = append(l, fmt.Sprintf("%s checkpoint best.ckpt at step %d (best true)", at(10*e), 200*e))
+		if e == 6 {
+			l = append(l, at(62)+" pause asked by poselab process 4242",
+				at(62)+" state running -> paused",
+				at(68)+" resume asked by poselab process 4242",
+				at(68)+" state paused -> running")
+		}
+	}
+	return l
+}
+
 func (f *fakeCtrl) record(s string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -182,5 +223,6 @@ func fixture() *fakeCtrl {
 		LastLoss: 0.1, LastValMPJPE: 51.3, BestValMPJPE: 51.3, SamplesPerSec: 5120, ETA: 94 * time.Second, Device: "cpu", Started: t0}, cos)
 	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-next", Model: "sb", Preset: "tiny", Data: "synth", Device: "cpu", Epochs: 20, After: "sb-demo", From: []string{"sb-demo"}},
 		State: engine.Queued, LastValMPJPE: nan, BestValMPJPE: nan, Started: t0.Add(time.Minute)}, cos)
+	f.logs = map[string][]string{"sb-demo": fixtureLog()}
 	return f
 }

@@ -81,6 +81,15 @@ func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
 		t.Fatalf("status %q, want %q", m.status, want)
 	}
 	waitUntil("the trainer to pause", func() bool { i, _ := trainer.Run(id); return i.State == engine.Paused })
+	// The Log view shows the run's log as its process writes it: the
+	// request and the pause it made.
+	press(m, "4")
+	asked := fmt.Sprintf("pause asked by poselab process %d", os.Getpid())
+	waitUntil("the log view to show the pause", func() bool {
+		view := screen(m, 160, 40)
+		return strings.Contains(view, asked) && strings.Contains(view, "state running -> paused") &&
+			strings.Contains(view, "/"+id+"/log")
+	})
 }
 
 // A run of another process is read from the store when first listed,

@@ -20,6 +20,7 @@ const (
 	actTabCurves
 	actTabJoints
 	actTabSkeleton
+	actTabLog
 	actUp
 	actDown
 	actMark
@@ -48,6 +49,9 @@ const (
 	actRotLeft
 	actRotRight
 	actSkelLayers
+	actLogOlder
+	actLogNewer
+	actLogEnd
 )
 
 type binding struct {
@@ -110,6 +114,7 @@ var keyMap = []bindingGroup{
 		bind(actTabCurves, "curves: loss, validation, learning rate", "1"),
 		bind(actTabJoints, "per-joint and per-action error", "2"),
 		bind(actTabSkeleton, "skeletons: ground truth and prediction", "3"),
+		bind(actTabLog, "log: the run's states, validations, messages", "4"),
 	}},
 	{"Runs", []binding{
 		bind(actUp, "select previous run", "up", "k"),
@@ -146,6 +151,11 @@ var keyMap = []bindingGroup{
 		hint(actRotLeft, "rotate", "rotate the views left (15°)", "<"),
 		hint(actRotRight, "rotate", "rotate the views right (15°)", ">"),
 		hint(actSkelLayers, "layers", "show both / ground truth / prediction", "t"),
+	}},
+	{"Log", []binding{
+		hint(actLogOlder, "scroll", "older lines (also mouse wheel)", "pgup"),
+		bind(actLogNewer, "newer lines", "pgdown"),
+		hint(actLogEnd, "follow", "newest lines, follow the log", "end"),
 	}},
 }
 

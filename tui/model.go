@@ -23,9 +23,10 @@ const (
 	tabCurves tab = iota
 	tabJoints
 	tabSkeleton
+	tabLog
 )
 
-var tabNames = []string{"Curves", "Joints", "Skeleton"}
+var tabNames = []string{"Curves", "Joints", "Skeleton", "Log"}
 
 // QuitChoice is what the user chose for active runs when quitting.
 type QuitChoice int
@@ -55,6 +56,7 @@ type Options struct {
 type Model struct {
 	ctrl   engine.Controller // viewOnly in a read-only session
 	hist   storedHistory     // the engine's stored steps (nil: none)
+	logs   logReader         // the runs' log files (nil: none)
 	opts   Options
 	st     *store
 	events <-chan engine.Event
@@ -69,6 +71,7 @@ type Model struct {
 	cv      curvesView
 	jSorted bool
 	sk      skelView
+	lg      logView
 	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
 
 	stopping map[string]bool // runs asked to stop that have not stopped yet
@@ -100,6 +103,7 @@ func New(ctrl engine.Controller, opts Options) *Model {
 	m := &Model{ctrl: ctrl, opts: opts, st: newStore(), marked: map[string]bool{}, w: 80, h: 24,
 		cv: newCurvesView()}
 	m.hist, _ = ctrl.(storedHistory) // before wrapping: viewOnly hides it
+	m.logs, _ = ctrl.(logReader)
 	if opts.ReadOnly {
 		m.ctrl = viewOnly{ctrl}
 	}
@@ -274,6 +278,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case eventsMsg:
 		for _, ev := range msg.events {
 			m.st.apply(ev)
+			if ev.Run == m.lg.id && ev.Kind != engine.EvStep && ev.Kind != engine.EvResource {
+				m.lg.dirty = true // its process wrote a line for it
+			}
 		}
 		m.refresh()
 		if msg.closed {
@@ -410,6 +417,18 @@ func (m *Model) do(a action) tea.Cmd {
 		m.tab = tabJoints
 	case actTabSkeleton:
 		m.tab = tabSkeleton
+	case actTabLog:
+		m.tab = tabLog
+	case actLogOlder, actLogNewer, actLogEnd:
+		m.lg.show(id) // scrolled before it was first drawn
+		switch a {
+		case actLogOlder:
+			m.lg.scroll(m.logPage())
+		case actLogNewer:
+			m.lg.scroll(-m.logPage())
+		default:
+			m.lg.off = 0
+		}
 	case actUp, actDown:
 		if i := m.selIndex(); i >= 0 {
 			if a == actUp {
@@ -655,6 +674,8 @@ func (m *Model) content(w, h int) string {
 		return renderJoints(m.visible(info.Spec.ID), m.jSorted, w, h)
 	case tabSkeleton:
 		return renderSkeleton(m.visible(info.Spec.ID), m.sk, w, h)
+	case tabLog:
+		return renderLog(&m.lg, m.logs, info.Spec.ID, m.opts.RunsDir, w, h)
 	}
 	var runs []plotted
 	for _, r := range m.rows {
@@ -684,6 +705,9 @@ func (m *Model) content(w, h int) string {
 	}
 	return renderCurves(m.cv, runs, sched, w, h)
 }
+
+// logPage is how far pgup and pgdown scroll the log: a screen but a row.
+func (m *Model) logPage() int { return max(m.layout().contentH-2, 1) }
 
 // newRunHint tells how to start a run, after sep; a read-only session
 // cannot, so it says nothing.
@@ -821,6 +845,8 @@ func (m *Model) hintLine(w int) string {
 		acts = []action{actNew, actPause, actResume, actStop, actExport, actMark, actZoomIn, actSmoothMore, actLogScale, actXAxis, actFreeze, actHelp, actQuit}
 	case m.tab == tabJoints:
 		acts = []action{actNew, actPause, actResume, actStop, actSortJoints, actHelp, actQuit}
+	case m.tab == tabLog:
+		acts = []action{actNew, actPause, actResume, actStop, actLogOlder, actLogEnd, actHelp, actQuit}
 	default:
 		acts = []action{actNew, actPause, actResume, actStop, actNextSample, actRotRight, actSkelLayers, actHelp, actQuit}
 	}
@@ -858,7 +884,7 @@ func (m *Model) hintLine(w int) string {
 }
 
 // hintPairs show a key and its opposite as one hint.
-var hintPairs = map[action]string{actZoomIn: "+/-", actSmoothMore: "[/]", actNextSample: ",/.", actRotRight: "</>"}
+var hintPairs = map[action]string{actZoomIn: "+/-", actSmoothMore: "[/]", actNextSample: ",/.", actRotRight: "</>", actLogOlder: "pgup/pgdn"}
 
 // overlay centres a box in the content area.
 func (m *Model) overlay(box string, w, h int) string {
@@ -949,6 +975,14 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 			m.sk.yaw = wrapDeg(m.sk.yaw + 15)
 		case m.tab == tabSkeleton:
 			m.sk.yaw = wrapDeg(m.sk.yaw - 15)
+		case m.tab == tabLog:
+			info, _ := m.selected()
+			m.lg.show(info.Spec.ID)
+			if up {
+				m.lg.scroll(3)
+			} else {
+				m.lg.scroll(-3)
+			}
 		}
 		return nil
 	}

@@ -112,18 +112,19 @@ func (storedFake) Epochs(string) ([]engine.EpochInfo, error) { return nil, nil }
 func TestReadOnlyViewingKeysWork(t *testing.T) {
 	ro := New(fixture(), Options{ReadOnly: true, Remote: true})
 	rw := New(fixture(), Options{Remote: true})
-	keys := []string{"down", "space", "up", "+", "+", "left", "[", "g", "x", "v", "2", "o", "3", ".", "<", "t", "tab", "f", "a"}
+	keys := []string{"down", "space", "up", "+", "+", "left", "[", "g", "x", "v", "2", "o", "3", ".", "<", "t", "tab", "pgup", "pgup", "pgdown", "tab", "f", "a"}
 	for _, m := range []*Model{ro, rw} {
 		m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 		press(m, keys...)
 	}
-	if ro.tab != rw.tab || ro.selID != rw.selID || ro.cv != rw.cv || ro.sk != rw.sk || ro.jSorted != rw.jSorted ||
+	if ro.tab != rw.tab || ro.selID != rw.selID || ro.cv != rw.cv || ro.sk != rw.sk || ro.jSorted != rw.jSorted || ro.lg.off != rw.lg.off ||
 		(ro.frozen == nil) != (rw.frozen == nil) || len(ro.marked) != len(rw.marked) {
 		t.Fatalf("read-only view state differs:\n%+v %+v %+v\n%+v %+v %+v", ro.cv, ro.sk, ro.tab, rw.cv, rw.sk, rw.tab)
 	}
 	// ...and the keys did something (hand-checked against the sequence).
 	if ro.tab != tabCurves || ro.cv.zoom != 2.25 || ro.cv.smooth != 4 || !ro.cv.logY || ro.cv.x != 1 || !ro.cv.valX ||
-		!ro.jSorted || ro.sk.sample != 1 || ro.sk.yaw != -15 || ro.sk.layers != 1 || ro.frozen == nil || len(ro.marked) != 3 {
+		!ro.jSorted || ro.sk.sample != 1 || ro.sk.yaw != -15 || ro.sk.layers != 1 || ro.frozen == nil || len(ro.marked) != 3 ||
+		ro.lg.off != ro.logPage() {
 		t.Fatalf("viewing keys: cv %+v sk %+v tab %d sorted %v frozen %v marked %v", ro.cv, ro.sk, ro.tab, ro.jSorted, ro.frozen != nil, ro.marked)
 	}
 	// Help opens and closes.

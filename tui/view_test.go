@@ -47,6 +47,12 @@ func keyMsg(k string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyUp}
 	case "down":
 		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "pgup":
+		return tea.KeyPressMsg{Code: tea.KeyPgUp}
+	case "pgdown":
+		return tea.KeyPressMsg{Code: tea.KeyPgDown}
+	case "end":
+		return tea.KeyPressMsg{Code: tea.KeyEnd}
 	}
 	r := []rune(k)[0]
 	return tea.KeyPressMsg{Code: r, Text: k}
@@ -78,6 +84,8 @@ func TestScreens(t *testing.T) {
 			{"curves-overlay-log", []string{"up", "space", "down", "g", "x"}},
 			{"joints", []string{"2"}},
 			{"skeleton", []string{"3", ">", ">"}},
+			{"log", []string{"4"}},
+			{"log-scrolled", []string{"4", "pgup"}},
 			{"help", []string{"?"}},
 			{"new-run", []string{"n"}},
 			{"quit", []string{"q"}},

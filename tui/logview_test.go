@@ -1,0 +1,67 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// A log line is shown with its time of day (its date only when it is not
+// today's), wrapped under its text within the width; a line that is not
+// the engine's ("time text") is shown whole.
+func TestLogRows(t *testing.T) {
+	long := "2026-11-26T21:15:06Z epoch 18 (step 576): train loss 0.36984, val loss 0.29816, val MPJPE 81.84 mm, P-MPJPE 65.08 mm, 3DPCK@150 86.4 %, AUC 53.0 %, best false"
+	rows := logRows(long, "2026-11-26", 60)
+	if len(rows) < 3 || !strings.HasPrefix(ansi.Strip(rows[0]), "21:15:06 epoch 18 (step 576)") {
+		t.Fatalf("rows %q", rows)
+	}
+	var text []string
+	for i, r := range rows {
+		plain := ansi.Strip(r)
+		if n := ansi.StringWidth(plain); n > 60 {
+			t.Fatalf("row %d is %d cells wide, want at most 60: %q", i, n, plain)
+		}
+		if i > 0 && !strings.HasPrefix(plain, strings.Repeat(" ", 9)) {
+			t.Fatalf("row %d is not under the text: %q", i, plain)
+		}
+		text = append(text, strings.TrimSpace(strings.TrimPrefix(plain, "21:15:06")))
+	}
+	if got := strings.Join(text, " "); got != long[len("2026-11-26T21:15:06Z "):] {
+		t.Fatalf("wrapped text lost or changed words:\n%s", got)
+	}
+	if r := ansi.Strip(logRows("2026-11-25T23:59:59Z state queued", "2026-11-26", 80)[0]); r != "11-25 23:59:59 state queued" {
+		t.Fatalf("a line of another day: %q", r)
+	}
+	if r := ansi.Strip(logRows("panic: something odd", "2026-11-26", 80)[0]); r != "panic: something odd" {
+		t.Fatalf("a foreign line: %q", r)
+	}
+}
+
+// Scrolling stops at the oldest line, and another run's log starts at its
+// end.
+func TestLogViewScrollBounds(t *testing.T) {
+	f := fixture()
+	v := &logView{}
+	out := renderLog(v, f, "sb-demo", "/runs", 80, 10)
+	if !strings.Contains(ansi.Strip(out), "best.ckpt at step 2400") {
+		t.Fatalf("the newest line is not shown:\n%s", ansi.Strip(out))
+	}
+	v.scroll(1 << 20)
+	out = ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 80, 10))
+	if !strings.Contains(out, "state queued") || strings.Contains(out, "step 2400") {
+		t.Fatalf("scrolled to the top:\n%s", out)
+	}
+	top := v.off
+	v.scroll(-1)
+	if renderLog(v, f, "sb-demo", "/runs", 80, 10); v.off != top-1 {
+		t.Fatalf("one row down from the top: offset %d, want %d (scrolling past the top must not be stored)", v.off, top-1)
+	}
+	renderLog(v, f, "sb-lr3", "/runs", 80, 10)
+	if v.off != 0 {
+		t.Fatalf("another run's log starts scrolled by %d", v.off)
+	}
+	if out := ansi.Strip(renderLog(v, f, "sb-lr3", "/runs", 80, 10)); !strings.Contains(out, "0 lines · nothing written yet") {
+		t.Fatalf("an empty log:\n%s", out)
+	}
+}
