@@ -33,7 +33,6 @@ type runData struct {
 	stepsDue bool // its stored steps are read when it is first drawn (loadSteps)
 
 	res   *engine.Resource
-	log   []string // the last few log lines
 	state engine.State
 }
 
@@ -126,11 +125,6 @@ func (s *store) apply(ev engine.Event) {
 		if ev.Res != nil {
 			res := *ev.Res
 			r.res = &res
-		}
-	case engine.EvLog:
-		r.log = append(r.log, ev.Log)
-		if len(r.log) > 20 {
-			r.log = r.log[len(r.log)-20:]
 		}
 	}
 }
