@@ -304,7 +304,11 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	}
 	s := r.Spec
 	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, s.DataLabel(), s.Device, s.Seed)
-	fmt.Fprintf(w, "  %d epochs, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
+	patience := ""
+	if s.Patience > 0 {
+		patience = fmt.Sprintf(", patience %d epochs", s.Patience)
+	}
+	fmt.Fprintf(w, "  %d epochs%s, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, patience, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
 	if len(s.From) > 0 || s.After != "" {
 		fmt.Fprintf(w, "  from %v, after %q\n", s.From, s.After)
 	}

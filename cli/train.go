@@ -59,6 +59,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D)")
 	name := fs.String("name", "", "a name for the run")
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
+	patience := fs.Int("patience", 0, "end the run, finished, once validation has not improved for N epochs (default: train every epoch)")
 	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
@@ -82,6 +83,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", f.name, f.v)
 		}
 	}
+	if *patience < 0 {
+		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
+	}
 	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
 		return Usagef("--lr must be a positive number, got %v", *lr)
 	}
@@ -94,7 +98,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return Usagef("--loss must be l1 or mse, got %q", *loss)
 	}
 	spec := engine.Spec{Model: *model, Preset: *preset, Data: *data, DataSize: *size, Device: *device, Epochs: *epochs,
-		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32}
+		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32, Patience: *patience}
 	spec.Schedule.BaseLR = *lr
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
@@ -161,6 +165,7 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 		"batch": func() { s.Batch = flags.Batch }, "loss": func() { s.Loss = flags.Loss },
 		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
 		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
+		"patience": func() { s.Patience = flags.Patience },
 	} {
 		if set[name] {
 			apply()
@@ -489,6 +494,9 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			p.line("run %s %s%s", ev.Run, ev.State.To, r)
 		}
 	case engine.EvFinished:
+		if ev.State != nil && ev.State.Reason != "" { // it ended early (Spec.Patience)
+			p.line("run %s %s", ev.Run, ev.State.Reason)
+		}
 		r := ev.Result
 		if r.ValPx > 0 {
 			p.line("run %s finished: val 2D error %.1f px, best %.1f px, fixed-mean baseline %.1f px; %s",

@@ -302,6 +302,7 @@ func TestTrainRefusesBadValuesBeforeCreatingARun(t *testing.T) {
 		{"train", "--epochs", "0"},
 		{"train", "--batch", "0"},
 		{"train", "--ckpt-every", "0"},
+		{"train", "--patience", "-1"},
 		{"train", "--lr", "0"},
 		{"train", "--data", file},
 		{"train", "--data", dir},
@@ -481,5 +482,35 @@ func TestTrainKeepsTheDataFolderAbsolute(t *testing.T) {
 	}
 	if _, errs, code := trainCLI(t, "eval", "--run", rs[0]["id"].(string), "--runs-dir", runs); code != 0 {
 		t.Errorf("eval from another folder: exit %d: %s", code, errs)
+	}
+}
+
+// --patience (and a configuration file's patience) ends a run that stopped
+// improving: train says why, exits 0 (the run finished), and runs show
+// gives the setting and the reason.
+func TestTrainPatience(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "run.toml")
+	if err := os.WriteFile(conf, []byte("model = \"sb\"\npreset = \"test\"\nepochs = 60\npatience = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"train", "--model", "sb", "--preset", "test", "--epochs", "60", "--patience", "1"},
+		{"train", "--config", conf},
+	} {
+		out, errs, code := trainCLI(t, append(args, "--runs-dir", dir)...)
+		if code != 0 || !strings.Contains(out, "early stop: best val MPJPE") || !strings.Contains(out, "(patience 1)") {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
+		var id string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "early stop:") {
+				id = strings.Fields(l)[1] // "run ID early stop: ..."
+			}
+		}
+		show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", dir)
+		if !strings.Contains(show, "60 epochs, patience 1 epochs") || !strings.Contains(show, "state finished (early stop:") {
+			t.Fatalf("runs show:\n%s", show)
+		}
 	}
 }

@@ -53,6 +53,11 @@ type Spec struct {
 	// augmentation where a model makes it optional (the image baseline:
 	// pipeline A trains without, B with it).
 	Augment bool `toml:"augment,omitempty" json:"augment,omitempty"`
+	// Patience ends a run early, as finished, once its validation error
+	// has not improved for this many epochs (0: it trains every epoch):
+	// hours of a GPU are not spent on a run that has stopped learning.
+	// The best checkpoint, and the outputs written from it, are kept.
+	Patience int `toml:"patience,omitempty" json:"patience,omitempty"`
 }
 
 // DataLabel names a run's data: synth with its size ("synth/tiny"), a

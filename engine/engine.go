@@ -278,6 +278,9 @@ func Prepare(spec Spec) (Spec, error) {
 	if spec.CkptEvery < 0 {
 		return spec, fmt.Errorf("spec: ckpt_every_steps must be >= 0, got %d", spec.CkptEvery)
 	}
+	if spec.Patience < 0 {
+		return spec, fmt.Errorf("spec: patience must be >= 0 epochs, got %d", spec.Patience)
+	}
 	if spec.TF32 && spec.Device != "cuda" { // the CPU computes in float32 throughout: it would be ignored
 		return spec, fmt.Errorf("spec: tf32 is a CUDA setting; device is %s", spec.Device)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"poselab/checkpoints"
@@ -43,6 +44,8 @@ type session struct {
 	n, spe, total    int // train samples, steps per epoch, total steps
 	step, epoch, pos int
 	best             float64
+	bestEpoch        int    // the epoch (0-based) of the best validation, -1 before one
+	early            string // why the run ended before its last epoch (Spec.Patience)
 	lastVal          float64
 	baseline         float64
 
@@ -82,7 +85,7 @@ var (
 // train runs in its own goroutine for one run.
 func (e *Engine) train(r *run) {
 	defer e.wg.Done()
-	s := &session{e: e, r: r, best: math.NaN(), lastVal: math.NaN(), baseline: math.NaN()}
+	s := &session{e: e, r: r, best: math.NaN(), bestEpoch: -1, lastVal: math.NaN(), baseline: math.NaN()}
 	err := s.run()
 	s.dropPending()
 	e.mu.Lock()
@@ -112,8 +115,8 @@ func (e *Engine) train(r *run) {
 		e.setState(r, Failed, err.Error())
 		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFailed, State: &StateInfo{From: from, To: Failed, Reason: err.Error()}, Result: s.result()})
 	default:
-		e.setState(r, Finished, "")
-		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: from, To: Finished}, Result: s.result()})
+		e.setState(r, Finished, s.early)
+		e.emit(Event{Run: r.info.Spec.ID, Kind: EvFinished, State: &StateInfo{From: from, To: Finished, Reason: s.early}, Result: s.result()})
 	}
 	if s.prog != nil {
 		s.prog.Close()
@@ -203,6 +206,10 @@ func (s *session) run() (err error) {
 				return err
 			}
 			s.markPace()
+			if s.early = s.patienceOut(); s.early != "" {
+				s.publish(Event{Kind: EvLog, Log: s.early})
+				break
+			}
 			continue
 		}
 		if permEpoch != s.epoch { // also after a rewind to an earlier epoch
@@ -310,6 +317,12 @@ func (s *session) loadCheckpoint(path string, g *nn.Graph) error {
 		return err
 	}
 	s.step, s.epoch, s.pos, s.best = c.Step, c.Epoch, c.Pos, c.BestScore
+	// Patience counts from the best epoch; a checkpoint written before it
+	// was saved counts from the epoch it resumes after.
+	s.bestEpoch = c.Epoch - 1
+	if v, err := strconv.Atoi(c.Meta["best_epoch"]); err == nil {
+		s.bestEpoch = v
+	}
 	if v, ok := c.Meta["last_val"]; ok {
 		json.Unmarshal([]byte(v), &s.lastVal)
 	}
@@ -667,6 +680,29 @@ func (s *session) flushSteps() {
 	s.e.mu.Unlock()
 }
 
+// patienceOut says why the run ends now, after the epoch just validated,
+// when its best validation is Spec.Patience epochs old ("": it goes on).
+// A run that diverged in that epoch's checkpoint pauses instead, as
+// always: its last good checkpoint may come before its best epoch.
+func (s *session) patienceOut() string {
+	done := s.epoch // epochs validated
+	if s.spec.Patience <= 0 || s.bestEpoch < 0 || done >= s.spec.Epochs || done-1-s.bestEpoch < s.spec.Patience {
+		return ""
+	}
+	s.e.mu.Lock()
+	diverged := s.r.diverged
+	s.e.mu.Unlock()
+	if diverged {
+		return ""
+	}
+	what, unit := "val MPJPE", "mm"
+	if _, px := s.task.(baseline2D); px { // a 2D model: scored in pixels
+		what, unit = "val 2D error", "px"
+	}
+	return fmt.Sprintf("early stop: best %s %.2f %s at epoch %d, none better in the %d epochs since (patience %d)",
+		what, s.best, unit, s.bestEpoch+1, done-1-s.bestEpoch, s.spec.Patience)
+}
+
 // endEpoch validates, stores and checkpoints at the end of an epoch.
 func (s *session) endEpoch() error {
 	s.flushSteps()
@@ -703,7 +739,7 @@ func (s *session) endEpoch() error {
 		score = ep.Pixel
 	}
 	if score > 0 && (math.IsNaN(s.best) || score < s.best) {
-		s.best = score
+		s.best, s.bestEpoch = score, s.epoch
 		ep.Best = true
 	}
 	s.lastVal = score
@@ -749,7 +785,7 @@ func (s *session) saveState(st *nn.State, best bool) error {
 	lv, _ := json.Marshal(nanToNull(s.lastVal))
 	// JSON writes a float64 so that it reads back bit for bit: a resumed
 	// epoch's mean training loss equals the uninterrupted one.
-	meta := map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID}
+	meta := map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID, "best_epoch": strconv.Itoa(s.bestEpoch)}
 	if el, err := json.Marshal(map[string]any{"sum": s.epochLossSum, "n": s.epochLossN}); err == nil {
 		meta["epoch_loss"] = string(el)
 	}
