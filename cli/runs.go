@@ -14,12 +14,16 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, watch, pause, resume and stop runs", Run: runRuns})
+	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, watch, pause, resume and stop runs; print their logs", Run: runRuns})
 }
 
 const runsSynopsis = `runs ls|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
        runs watch RUN... [--json] [--runs-dir DIR]
        runs pause|resume|stop RUN... [--runs-dir DIR]
+       runs log RUN [-n LINES] [--runs-dir DIR]
+
+log prints a run's log (DIR/<id>/log, the workbench's Log view): its
+states, validations, checkpoints and messages, with times in UTC.
 
 watch follows runs that another poselab process trains until they end,
 with the progress lines (or JSON events) of poselab train; Ctrl-C stops
@@ -41,6 +45,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	sub := args[0]
 	fs := NewFlagSet("runs "+sub, runsSynopsis, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
+	lines := fs.Int("n", 0, "runs log: only the last LINES lines (0: all)")
 	runsDir := runsDirFlag(fs)
 	if sub == "-h" || sub == "--help" || sub == "-help" {
 		fs.Usage() // with the flags, as `poselab --help` promises
@@ -55,9 +60,12 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if len(ids) > 0 {
 			return Usagef("runs ls takes no arguments")
 		}
-	case "show":
+	case "show", "log":
 		if len(ids) != 1 {
-			return Usagef("runs show takes one run ID")
+			return Usagef("runs %s takes one run ID", sub)
+		}
+		if *lines < 0 {
+			return Usagef("-n must be 0 (all) or more lines, got %d", *lines)
 		}
 	case "compare":
 		if len(ids) < 2 {
@@ -68,7 +76,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 			return Usagef("runs %s takes one or more run IDs", sub)
 		}
 	default:
-		return Usagef("unknown runs command %q (ls, show, compare, rm, watch, pause, resume, stop)", sub)
+		return Usagef("unknown runs command %q (ls, show, log, compare, rm, watch, pause, resume, stop)", sub)
 	}
 	if err := existingRunsDir(*runsDir); err != nil {
 		if sub != "ls" {
@@ -107,6 +115,19 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return printRuns(stdout, e, e.Runs(), *asJSON)
 	case "show":
 		return showRun(stdout, e, infos[0], *asJSON)
+	case "log":
+		n := *lines
+		if n == 0 {
+			n = -1
+		}
+		log, err := e.LogTail(infos[0].Spec.ID, n)
+		if err != nil {
+			return err
+		}
+		for _, l := range log {
+			fmt.Fprintln(stdout, l)
+		}
+		return nil
 	case "compare":
 		return compareRuns(stdout, e, infos, *asJSON)
 	case "watch":

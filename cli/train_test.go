@@ -512,5 +512,14 @@ func TestTrainPatience(t *testing.T) {
 		if !strings.Contains(show, "60 epochs, patience 1 epochs") || !strings.Contains(show, "state finished (early stop:") {
 			t.Fatalf("runs show:\n%s", show)
 		}
+		// runs log prints the run's log: here its last lines, the end.
+		log, _, code := trainCLI(t, "runs", "log", id, "-n", "2", "--runs-dir", dir)
+		if lines := strings.Split(strings.TrimSpace(log), "\n"); code != 0 || len(lines) != 2 ||
+			!strings.Contains(lines[1], "finished: val MPJPE") || !strings.Contains(lines[1], "; early stop: best val MPJPE") {
+			t.Fatalf("runs log -n 2: exit %d\n%s", code, log)
+		}
+		if _, errs, code := trainCLI(t, "runs", "log", id, "-n", "-1", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "-n") {
+			t.Fatalf("runs log -n -1: exit %d, %s", code, errs)
+		}
 	}
 }

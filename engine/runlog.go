@@ -61,7 +61,7 @@ func logLine(ev Event) string {
 		if r := ev.Result; r != nil {
 			reason := ""
 			if ev.State != nil && ev.State.Reason != "" {
-				reason = " " + ev.State.Reason
+				reason = "; " + ev.State.Reason
 			}
 			if r.ValPx > 0 {
 				return fmt.Sprintf("%s: val 2D error %s, best %s, fixed-mean baseline %s, %d steps, %.1f s, %.0f samples/s%s",

@@ -207,8 +207,7 @@ func (s *session) run() (err error) {
 			}
 			s.markPace()
 			if s.early = s.patienceOut(); s.early != "" {
-				s.publish(Event{Kind: EvLog, Log: s.early})
-				break
+				break // the reason goes with the finished state
 			}
 			continue
 		}
