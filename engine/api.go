@@ -53,6 +53,13 @@ type Spec struct {
 	// augmentation where a model makes it optional (the image baseline:
 	// pipeline A trains without, B with it).
 	Augment bool `toml:"augment,omitempty" json:"augment,omitempty"`
+	// Init starts the run from existing weights instead of its seeded
+	// init: a run id of the same runs directory and model kind (its best
+	// checkpoint, else its last), or a .npz, .pth/.pt or .ckpt file (kept
+	// as an absolute path). The matching rules are in initmatch.go; only
+	// the first session of a run applies it (a resume loads the run's own
+	// checkpoint).
+	Init string `toml:"init,omitempty" json:"init,omitempty"`
 }
 
 // DataLabel names a run's data: synth with its size ("synth/tiny"), a
