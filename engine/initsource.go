@@ -8,11 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/nlpodyssey/gopickle/pytorch"
-	py "github.com/nlpodyssey/gopickle/types"
-
 	"poselab/checkpoints"
 	"poselab/internal/npzfile"
+	"poselab/internal/torchfile"
 	"poselab/nn"
 )
 
@@ -131,139 +129,17 @@ func npzSource(path string) (*initSource, error) {
 	return s, nil
 }
 
-// torchSource reads a torch.save'd state_dict (zip or legacy format)
-// with gopickle; a training script's checkpoint that keeps it under
-// "state_dict" or "model" works too. gopickle panics on some files it
-// cannot read (a legacy tar archive, tensor views): a recover turns
-// that into an error.
-func torchSource(path string) (s *initSource, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s, err = nil, fmt.Errorf("not a PyTorch state_dict this reader understands: %v", p)
-		}
-	}()
-	obj, err := pytorch.Load(path)
+// torchSource reads a torch.save'd state_dict (internal/torchfile).
+func torchSource(path string) (*initSource, error) {
+	ts, err := torchfile.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("not a PyTorch state_dict (torch.save of a dict of tensors): %w", err)
 	}
-	entries, ok := pyEntries(obj)
-	if !ok {
-		return nil, fmt.Errorf("holds a %T, not a dict of tensors (torch.save(model.state_dict(), ...))", obj)
-	}
-	s = &initSource{label: path}
-	tensors := 0
-	for _, kv := range entries {
-		if t, ok := kv.v.(*pytorch.Tensor); ok {
-			tensors++
-			s.add(kv.k, t.Size, func() ([]float32, error) { return torchValues(t) })
-		}
-	}
-	if tensors == 0 {
-		for _, kv := range entries {
-			if kv.k != "state_dict" && kv.k != "model" {
-				continue
-			}
-			if inner, ok := pyEntries(kv.v); ok {
-				for _, in := range inner {
-					if t, ok := in.v.(*pytorch.Tensor); ok {
-						s.add(in.k, t.Size, func() ([]float32, error) { return torchValues(t) })
-					}
-				}
-				break
-			}
-		}
+	s := &initSource{label: path}
+	for _, t := range ts {
+		s.add(t.Name, t.Shape, t.Float32)
 	}
 	return s, nil
-}
-
-type pyKV struct {
-	k string
-	v any
-}
-
-// pyEntries lists a pickled dict's string-keyed entries in order.
-func pyEntries(obj any) ([]pyKV, bool) {
-	var out []pyKV
-	switch d := obj.(type) {
-	case *py.OrderedDict:
-		for el := d.List.Front(); el != nil; el = el.Next() {
-			en := el.Value.(*py.OrderedDictEntry)
-			if k, ok := en.Key.(string); ok {
-				out = append(out, pyKV{k, en.Value})
-			}
-		}
-	case *py.Dict:
-		for _, en := range *d {
-			if k, ok := en.Key.(string); ok {
-				out = append(out, pyKV{k, en.Value})
-			}
-		}
-	default:
-		return nil, false
-	}
-	return out, true
-}
-
-// torchValues gathers a tensor's values in C order from its storage
-// (any strides: a state_dict may hold a transposed view).
-func torchValues(t *pytorch.Tensor) ([]float32, error) {
-	var data []float32
-	switch st := t.Source.(type) {
-	case *pytorch.FloatStorage:
-		data = st.Data
-	case *pytorch.HalfStorage: // gopickle widens float16 and bfloat16 to float32
-		data = st.Data
-	case *pytorch.BFloat16Storage:
-		data = st.Data
-	case *pytorch.DoubleStorage:
-		data = make([]float32, len(st.Data))
-		for i, v := range st.Data {
-			data[i] = float32(v)
-		}
-	default:
-		name := strings.TrimPrefix(fmt.Sprintf("%T", t.Source), "*pytorch.")
-		return nil, fmt.Errorf("dtype %s is not float32, float64, float16 or bfloat16", strings.TrimSuffix(name, "Storage"))
-	}
-	n := nn.Numel(t.Size)
-	out := make([]float32, n)
-	if n == 0 {
-		return out, nil
-	}
-	if len(t.Stride) != len(t.Size) {
-		return nil, fmt.Errorf("tensor of shape %v has strides %v", t.Size, t.Stride)
-	}
-	contiguous, want := true, 1
-	for d := len(t.Size) - 1; d >= 0; d-- {
-		if t.Size[d] != 1 && t.Stride[d] != want {
-			contiguous = false
-		}
-		want *= t.Size[d]
-	}
-	if contiguous {
-		if t.StorageOffset < 0 || t.StorageOffset+n > len(data) {
-			return nil, fmt.Errorf("tensor of shape %v reads past its storage of %d values", t.Size, len(data))
-		}
-		copy(out, data[t.StorageOffset:t.StorageOffset+n])
-		return out, nil
-	}
-	idx := make([]int, len(t.Size))
-	for i := range out {
-		off := t.StorageOffset
-		for d, x := range idx {
-			off += x * t.Stride[d]
-		}
-		if off < 0 || off >= len(data) {
-			return nil, fmt.Errorf("tensor of shape %v reads past its storage of %d values", t.Size, len(data))
-		}
-		out[i] = data[off]
-		for d := len(idx) - 1; d >= 0; d-- {
-			if idx[d]++; idx[d] < t.Size[d] {
-				break
-			}
-			idx[d] = 0
-		}
-	}
-	return out, nil
 }
 
 // checkInit resolves s.Init (see resolveInit) and reads and matches it
