@@ -33,7 +33,12 @@ otherwise plain lines; --json prints one JSON object per line with an
 "event" field (started, step, epoch, checkpoint, state, finished, failed).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
 for SIGTERM, 129 for a hang-up, which nohup ignores, 141 when the
-reader of its output went away); continue it with 'poselab resume RUN'.`
+reader of its output went away); continue it with 'poselab resume RUN'.
+
+--init starts from existing weights instead of the seeded init: a run id
+of the runs directory (same model), or a .npz, .pth/.pt (a PyTorch
+state_dict; torchvision ResNet keys fill IR's and the baseline's
+backbone) or .ckpt file. Optimiser, schedule and step start fresh.`
 
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
@@ -61,6 +66,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
 	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
+	initFrom := fs.String("init", "", "start from existing weights: a run id of the runs directory (same model; its best checkpoint), or a .npz, .pth/.pt or .ckpt file")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -94,7 +100,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return Usagef("--loss must be l1 or mse, got %q", *loss)
 	}
 	spec := engine.Spec{Model: *model, Preset: *preset, Data: *data, DataSize: *size, Device: *device, Epochs: *epochs,
-		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32}
+		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32, Init: *initFrom}
 	spec.Schedule.BaseLR = *lr
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
@@ -161,6 +167,7 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 		"batch": func() { s.Batch = flags.Batch }, "loss": func() { s.Loss = flags.Loss },
 		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
 		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
+		"init": func() { s.Init = flags.Init },
 	} {
 		if set[name] {
 			apply()
@@ -481,6 +488,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			ev.Run, mm(r.ValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE), pace(r))
 	case engine.EvFailed:
 		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
+	case engine.EvLog:
+		if strings.HasPrefix(ev.Log, engine.InitLogPrefix) { // what --init loaded, under the started line
+			p.line("%s", ev.Log)
+		}
 	}
 }
 

@@ -51,6 +51,9 @@ var initSchemes = []initScheme{
 	}},
 }
 
+// InitLogPrefix starts the log line that says what Spec.Init loaded.
+const InitLogPrefix = "init from "
+
 // initResult is a matched source: the tensors to load by poselab name,
 // and what the log line says.
 type initResult struct {
@@ -151,7 +154,7 @@ func (r *initResult) summary(label string) string {
 	if r.scheme != "poselab" {
 		scheme = " (" + r.scheme + " keys)"
 	}
-	return fmt.Sprintf("init from %s%s: %s, %s, %s", label, scheme,
+	return fmt.Sprintf("%s%s%s: %s, %s, %s", InitLogPrefix, label, scheme,
 		part(len(r.loaded), "tensors loaded", r.loaded), part(len(r.kept), "kept their init", r.kept),
 		part(len(r.ignored), "ignored", r.ignored))
 }
