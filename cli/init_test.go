@@ -48,6 +48,9 @@ func TestTrainInit(t *testing.T) {
 	if !strings.Contains(string(log), "init from ") {
 		t.Errorf("its log does not say what it loaded:\n%s", log)
 	}
+	if out, _, _ := trainCLI(t, "runs", "show", first["run"].(string), "--runs-dir", dir); !strings.Contains(out, "init from "+src) {
+		t.Errorf("runs show does not name the source:\n%s", out)
+	}
 	if strings.Contains(out, `"event":"log"`) {
 		t.Errorf("--json printed a log event")
 	}
