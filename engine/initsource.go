@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -55,8 +57,11 @@ func (e *Engine) resolveInit(src, model string) (string, error) {
 		return src, nil
 	}
 	st, err := os.Stat(src)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("init %s: no run of that id in %s and no such file (want %s)", src, e.opt.RunsDir, initFileKinds)
+	}
+	if err != nil {
+		return "", fmt.Errorf("init: %w", err)
 	}
 	if st.IsDir() {
 		return "", fmt.Errorf("init %s is a folder: want %s", src, initFileKinds)
@@ -76,7 +81,7 @@ func (e *Engine) openInit(src, model string) (*initSource, error) {
 		}
 		return ckptSource(fmt.Sprintf("%s (step %d)", path, c.Step), c, model)
 	}
-	if _, err := os.Stat(src); err != nil {
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("init %s: no run of that id in %s and no such file (want %s)", src, e.opt.RunsDir, initFileKinds)
 	}
 	var s *initSource
