@@ -25,6 +25,14 @@ func (r *stateRecorder) newBackend(string) (nn.Backend, error) {
 	return recordingBackend{cpu.New(), r}, nil
 }
 
+// programs is how many programs have been compiled so far: the next
+// session's state is first(programs()).
+func (r *stateRecorder) programs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.states)
+}
+
 func (r *stateRecorder) first(i int) *nn.State {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -177,9 +185,19 @@ func TestInitFromRunAndExportedNPZ(t *testing.T) {
 		if _, err := e.ExportWeights(src, path); err != nil {
 			t.Fatal(err)
 		}
+		n := rec.programs()
 		id := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1, Seed: 5, Init: path})
-		sameWeights(t, "init from npz", rec.first(2), best.State)
+		sameWeights(t, "init from npz", rec.first(n), best.State)
 		if log := runLog(t, e, id); !strings.Contains(log, "init from "+path+" (pytorch peer keys): 20 tensors loaded") {
+			t.Errorf("log:\n%s", log)
+		}
+	})
+
+	t.Run("ckpt file", func(t *testing.T) {
+		n := rec.programs()
+		id := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1, Seed: 6, Init: CkptPath(e.RunDir(src), "best")})
+		sameWeights(t, "init from a .ckpt file", rec.first(n), best.State)
+		if log := runLog(t, e, id); !strings.Contains(log, "init from "+CkptPath(e.RunDir(src), "best")+": 20 tensors loaded") {
 			t.Errorf("log:\n%s", log)
 		}
 	})
