@@ -333,6 +333,9 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	if len(s.From) > 0 || s.After != "" {
 		fmt.Fprintf(w, "  from %v, after %q\n", s.From, s.After)
 	}
+	if s.Init != "" {
+		fmt.Fprintf(w, "  init from %s (its log says what was loaded)\n", s.Init)
+	}
 	reason := ""
 	if r.Reason != "" {
 		reason = " (" + r.Reason + ")"

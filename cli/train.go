@@ -33,7 +33,12 @@ otherwise plain lines; --json prints one JSON object per line with an
 "event" field (started, step, epoch, checkpoint, state, finished, failed).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
 for SIGTERM, 129 for a hang-up, which nohup ignores, 141 when the
-reader of its output went away); continue it with 'poselab resume RUN'.`
+reader of its output went away); continue it with 'poselab resume RUN'.
+
+--init starts from existing weights instead of the seeded init: a run id
+of the runs directory (same model), or a .npz, .pth/.pt (a PyTorch
+state_dict; torchvision ResNet keys fill IR's and the baseline's
+backbone) or .ckpt file. Optimiser, schedule and step start fresh.`
 
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
@@ -62,6 +67,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	patience := fs.Int("patience", 0, "end the run, finished, once validation has not improved for N epochs (default: train every epoch)")
 	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
+	initFrom := fs.String("init", "", "start from existing weights: a run id of the runs directory (same model; its best checkpoint), or a .npz, .pth/.pt or .ckpt file")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -98,7 +104,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return Usagef("--loss must be l1 or mse, got %q", *loss)
 	}
 	spec := engine.Spec{Model: *model, Preset: *preset, Data: *data, DataSize: *size, Device: *device, Epochs: *epochs,
-		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32, Patience: *patience}
+		Seed: *seed, Batch: *batch, Loss: *loss, Name: *name, CkptEvery: *ckpt, TF32: *tf32, Patience: *patience, Init: *initFrom}
 	spec.Schedule.BaseLR = *lr
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
@@ -166,6 +172,7 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
 		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
 		"patience": func() { s.Patience = flags.Patience },
+		"init": func() { s.Init = flags.Init },
 	} {
 		if set[name] {
 			apply()
@@ -507,6 +514,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			ev.Run, mm(r.ValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE), pace(r))
 	case engine.EvFailed:
 		p.line("run %s failed: %s", ev.Run, ev.State.Reason)
+	case engine.EvLog:
+		if strings.HasPrefix(ev.Log, engine.InitLogPrefix) { // what --init loaded, under the started line
+			p.line("%s", ev.Log)
+		}
 	}
 }
 

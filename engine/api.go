@@ -58,6 +58,13 @@ type Spec struct {
 	// hours of a GPU are not spent on a run that has stopped learning.
 	// The best checkpoint, and the outputs written from it, are kept.
 	Patience int `toml:"patience,omitempty" json:"patience,omitempty"`
+	// Init starts the run from existing weights instead of its seeded
+	// init: a run id of the same runs directory and model kind (its best
+	// checkpoint, else its last), or a .npz, .pth/.pt or .ckpt file (kept
+	// as an absolute path). The matching rules are in initmatch.go; only
+	// the first session of a run applies it (a resume loads the run's own
+	// checkpoint).
+	Init string `toml:"init,omitempty" json:"init,omitempty"`
 }
 
 // DataLabel names a run's data: synth with its size ("synth/tiny"), a

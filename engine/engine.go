@@ -337,6 +337,21 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		}
 		prepared[i] = p
 	}
+	// Weights to start from are read and matched now, so that a missing
+	// or unreadable source, another model kind or a shape mismatch is
+	// refused before a run exists (the run reads them again when it
+	// starts).
+	for i := range prepared {
+		if prepared[i].Init == "" {
+			continue
+		}
+		if err := e.checkInit(&prepared[i]); err != nil {
+			if len(prepared) > 1 {
+				err = fmt.Errorf("stage %d (%s): %w", i, prepared[i].Model, err)
+			}
+			return nil, err
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
@@ -455,6 +470,9 @@ func (e *Engine) SubmitPipeline(name, preset string, base Spec) ([]string, error
 	p, err := LookupPipeline(name)
 	if err != nil {
 		return nil, err
+	}
+	if base.Init != "" { // each stage is another model kind
+		return nil, fmt.Errorf("init %s: a pipeline's stages start from their own init; start a single run from it instead", base.Init)
 	}
 	return e.SubmitChain(p.Stages(preset, base))
 }

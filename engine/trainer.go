@@ -64,6 +64,7 @@ type session struct {
 	epochLossSum    float64
 	epochLossN      int
 	next            *pendingBatch // the next step's batch, cut while this step trains
+	initMsg         string        // what Spec.Init loaded, logged once the run has started
 }
 
 // pendingBatch is a training batch being cut in the background, for the
@@ -190,6 +191,9 @@ func (s *session) run() (err error) {
 	s.e.mu.Unlock()
 	sp := s.spec
 	s.publish(Event{Kind: EvStarted, Spec: &sp})
+	if s.initMsg != "" {
+		s.publish(Event{Kind: EvLog, Log: s.initMsg})
+	}
 	s.resource()
 	perm, permEpoch := []int(nil), -1
 	for {
@@ -279,14 +283,20 @@ func (s *session) setup(resume bool) error {
 	if err != nil {
 		return fmt.Errorf("compile %s on %s: %w", s.spec.Model, s.spec.Device, err)
 	}
-	state := nn.InitState(g, s.spec.Seed)
 	last := CkptPath(s.dir, "last")
 	if _, statErr := os.Stat(last); resume && statErr == nil {
 		if err := s.loadCheckpoint(last, g); err != nil {
 			return err
 		}
-	} else if err := s.prog.SetState(state); err != nil {
-		return err
+	} else {
+		state, msg, err := s.freshState(g)
+		if err != nil {
+			return err
+		}
+		if err := s.prog.SetState(state); err != nil {
+			return err
+		}
+		s.initMsg = msg
 	}
 	s.update(func(ri *RunInfo) {
 		ri.Spec.Schedule = s.sched
@@ -441,7 +451,35 @@ func (s *session) rewind() error {
 	}
 	s.step, s.epoch, s.pos = 0, 0, 0
 	s.epochLossSum, s.epochLossN = 0, 0
-	return s.prog.SetState(nn.InitState(g, s.spec.Seed))
+	state, msg, err := s.freshState(g)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		s.publish(Event{Kind: EvLog, Log: msg})
+	}
+	return s.prog.SetState(state)
+}
+
+// freshState is the state a run starts its first step from: the seeded
+// init of every backend (the CUDA program takes the same state), with
+// Spec.Init's tensors loaded over it, and the log line that says what
+// these were ("" without Init).
+func (s *session) freshState(g *nn.Graph) (*nn.State, string, error) {
+	st := nn.InitState(g, s.spec.Seed)
+	if s.spec.Init == "" {
+		return st, "", nil
+	}
+	src, err := s.e.openInit(s.spec.Init, s.spec.Model)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := matchInit(s.spec.Model, g, src)
+	if err != nil {
+		return nil, "", err
+	}
+	res.apply(g, st)
+	return st, res.summary(src.label), nil
 }
 
 // dropPending waits for a batch being cut in the background and forgets

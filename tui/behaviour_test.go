@@ -251,8 +251,8 @@ func TestNewRunFormSubmits(t *testing.T) {
 	if !strings.Contains(screen(m, 120, 40), "New run") {
 		t.Fatal("no form")
 	}
-	// Name, pipeline, model (→ sh), preset, device, TF32; data, epochs (7), batch, lr, seed.
-	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter"} {
+	// Name, pipeline, model (→ sh), preset, device, TF32; data, epochs (7), batch, lr, seed, init.
+	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
@@ -265,7 +265,7 @@ func TestNewRunFormSubmits(t *testing.T) {
 	}
 	// A pipeline goes to the engine's pipeline submitter when it has one.
 	m.Update(keyMsg("n"))
-	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
+	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
@@ -575,5 +575,25 @@ func TestHelpPrefersFewerColumnsWhenSomethingIsCut(t *testing.T) {
 	help := ansi.Strip(helpView(130, 40, 0, false))
 	if n := strings.Count(help, "…"); n > 3 {
 		t.Fatalf("%d descriptions cut at 130 x 40:\n%s", n, help)
+	}
+}
+
+// The new-run form's last field, "init from", reaches the engine as the
+// run's Spec.Init (a run id or a file; the engine checks it).
+func TestNewRunFormInitFrom(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(keyMsg("n"))
+	// Name, pipeline, model, preset, device, TF32; data, epochs, batch, lr, seed; then init.
+	ks := []string{"enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"}
+	ks = append(ks, strings.Split("sb-lr3", "")...)
+	for _, k := range append(ks, "enter") {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond)
+	}
+	info, ok := fc.Run("run-4")
+	if !ok || info.Spec.Init != "sb-lr3" {
+		t.Fatalf("calls %q; submitted init %q, want sb-lr3", fc.callLog(), info.Spec.Init)
 	}
 }

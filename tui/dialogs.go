@@ -32,6 +32,7 @@ type newRunValues struct {
 	name, pipeline, model, preset  string
 	data, device, epochs, lr, seed string
 	batch, tf32                    string // tf32: "off" or "on" (CUDA only)
+	init                           string // weights to start from: a run id or a file (engine.Spec.Init)
 }
 
 // pipelines offered by the form; the engine expands a pipeline into its
@@ -117,6 +118,8 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Batch").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.batch),
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
 		huh.NewInput().Title("Seed").Validate(intOrEmpty(0)).Value(&v.seed),
+		// Checked by the engine at submit (a refused run reopens the form).
+		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
 	}
 	m.newRun, m.formFor, m.formTitle = v, formNewRun, title
 	m.form = newForm(m.formWidth(), huh.NewGroup(left...), huh.NewGroup(right...))
@@ -140,7 +143,7 @@ func newForm(w int, groups ...*huh.Group) *huh.Form {
 // spec turns the form into a Spec; zero values leave the preset's defaults.
 func (v *newRunValues) spec() engine.Spec {
 	s := engine.Spec{Name: strings.TrimSpace(v.name), Model: v.model, Preset: v.preset, Pipeline: v.pipeline,
-		Data: strings.TrimSpace(v.data), Device: v.device}
+		Data: strings.TrimSpace(v.data), Device: v.device, Init: strings.TrimSpace(v.init)}
 	if s.Data != "synth" && s.Data != "" && !filepath.IsAbs(s.Data) {
 		// A data folder is kept absolute in the runs' specs (as `poselab
 		// train --data` does): `poselab report`, eval or resume run from

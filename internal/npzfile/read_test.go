@@ -1,0 +1,89 @@
+package npzfile
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// What NPZ writes reads back with its names, shapes and values, and so do
+// float64 and float16 arrays (as np.savez writes them: version 1.0
+// headers, deflated here as np.savez_compressed does); a Fortran-ordered
+// array and an integer one are refused.
+func TestReadNPZ(t *testing.T) {
+	in := []Array{
+		{Name: "w", Shape: []int{2, 3}, Data: []float32{0, 1, 2, 3, 4, -5.5}},
+		{Name: "s", Shape: []int{}, Data: []float32{7}},
+	}
+	b, err := NPZ(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	add := func(name string, npy []byte) {
+		f, err := zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Deflate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(npy)
+	}
+	f8 := Header("<f8", []int{2})
+	f8 = binary.LittleEndian.AppendUint64(f8, math.Float64bits(0.1))
+	f8 = binary.LittleEndian.AppendUint64(f8, math.Float64bits(-3))
+	add("d", f8)
+	f2 := Header("<f2", []int{4})
+	for _, h := range []uint16{0x3e00, 0x8000, 0x0001, 0xfbff} { // 1.5, -0, the smallest subnormal, -65504
+		f2 = binary.LittleEndian.AppendUint16(f2, h)
+	}
+	add("h", f2)
+	add("i", append(Header("<i8", []int{1}), make([]byte, 8)...))
+	fo := []byte(strings.Replace(string(Header("<f4", []int{1})), "'fortran_order': False", "'fortran_order': True ", 1))
+	zw.Close()
+	dir := t.TempDir()
+	p1, p2 := filepath.Join(dir, "a.npz"), filepath.Join(dir, "b.npz")
+	os.WriteFile(p1, b, 0o644)
+	os.WriteFile(p2, zb.Bytes(), 0o644)
+
+	got, err := ReadNPZ(p1)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for i, a := range in {
+		v, err := got[i].Float32()
+		if err != nil || got[i].Name != a.Name || len(got[i].Shape) != len(a.Shape) || len(v) != len(a.Data) {
+			t.Fatalf("%s: %+v %v %v", a.Name, got[i], v, err)
+		}
+		for j := range v {
+			if v[j] != a.Data[j] {
+				t.Errorf("%s[%d] = %v, want %v", a.Name, j, v[j], a.Data[j])
+			}
+		}
+	}
+	got, err = ReadNPZ(p2)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for i, want := range [][]float32{{0.1, -3}, {1.5, float32(math.Copysign(0, -1)), float32(math.Ldexp(1, -24)), -65504}} {
+		v, err := got[i].Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range want {
+			if math.Float32bits(v[j]) != math.Float32bits(want[j]) {
+				t.Errorf("%s[%d] = %v, want %v", got[i].Name, j, v[j], want[j])
+			}
+		}
+	}
+	if _, err := got[2].Float32(); err == nil || !strings.Contains(err.Error(), "<i8") {
+		t.Errorf("int64 array: %v", err)
+	}
+	if _, err := ParseNPY(fo); err == nil || !strings.Contains(err.Error(), "Fortran") {
+		t.Errorf("Fortran order: %v", err)
+	}
+}
