@@ -251,8 +251,8 @@ func TestNewRunFormSubmits(t *testing.T) {
 	if !strings.Contains(screen(m, 120, 40), "New run") {
 		t.Fatal("no form")
 	}
-	// Name, pipeline, model (→ sh), preset, device, TF32; data, epochs (7), batch, lr, seed, init.
-	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter"} {
+	// Name, pipeline, model (→ sh), preset, device, TF32; data, epochs (7), batch, lr, seed, init, patience.
+	for _, k := range []string{"x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
@@ -265,7 +265,7 @@ func TestNewRunFormSubmits(t *testing.T) {
 	}
 	// A pipeline goes to the engine's pipeline submitter when it has one.
 	m.Update(keyMsg("n"))
-	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
+	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
@@ -585,15 +585,15 @@ func TestNewRunFormInitFrom(t *testing.T) {
 	m := New(fc, Options{})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	m.Update(keyMsg("n"))
-	// Name, pipeline, model, preset, device, TF32; data, epochs, batch, lr, seed; then init.
+	// Name, pipeline, model, preset, device, TF32; data, epochs, batch, lr, seed; then init, patience.
 	ks := []string{"enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"}
 	ks = append(ks, strings.Split("sb-lr3", "")...)
-	for _, k := range append(ks, "enter") {
+	for _, k := range append(ks, "enter", "3", "enter") {
 		_, cmd := m.Update(keyMsg(k))
 		feedWithin(m, cmd, 100*time.Millisecond)
 	}
 	info, ok := fc.Run("run-4")
-	if !ok || info.Spec.Init != "sb-lr3" {
-		t.Fatalf("calls %q; submitted init %q, want sb-lr3", fc.callLog(), info.Spec.Init)
+	if !ok || info.Spec.Init != "sb-lr3" || info.Spec.Patience != 3 {
+		t.Fatalf("calls %q; submitted init %q, patience %d; want sb-lr3 and 3", fc.callLog(), info.Spec.Init, info.Spec.Patience)
 	}
 }

@@ -33,6 +33,7 @@ type newRunValues struct {
 	data, device, epochs, lr, seed string
 	batch, tf32                    string // tf32: "off" or "on" (CUDA only)
 	init                           string // weights to start from: a run id or a file (engine.Spec.Init)
+	patience                       string // epochs without a better validation that end the run (engine.Spec.Patience)
 }
 
 // pipelines offered by the form; the engine expands a pipeline into its
@@ -120,6 +121,8 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Seed").Validate(intOrEmpty(0)).Value(&v.seed),
 		// Checked by the engine at submit (a refused run reopens the form).
 		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
+		// Last: the fields before it keep their places (and key counts).
+		huh.NewInput().Title("Patience (epochs)").Placeholder("train every epoch").Validate(intOrEmpty(0)).Value(&v.patience),
 	}
 	m.newRun, m.formFor, m.formTitle = v, formNewRun, title
 	m.form = newForm(m.formWidth(), huh.NewGroup(left...), huh.NewGroup(right...))
@@ -154,6 +157,7 @@ func (v *newRunValues) spec() engine.Spec {
 	}
 	s.Epochs, _ = strconv.Atoi(strings.TrimSpace(v.epochs))
 	s.Batch, _ = strconv.Atoi(strings.TrimSpace(v.batch))
+	s.Patience, _ = strconv.Atoi(strings.TrimSpace(v.patience))
 	s.TF32 = v.tf32 == "on" // on a CPU the engine refuses it, saying why
 	s.Seed, _ = strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64)
 	if lr, err := strconv.ParseFloat(strings.TrimSpace(v.lr), 64); err == nil {
@@ -277,7 +281,8 @@ func (m *Model) formView() string {
 	fw := m.formWidth()
 	title := lipgloss.Wrap(m.formTitle, fw, " ")
 	footer := lipgloss.Wrap("enter: next field (submits at the last) · ←/→: choose · esc: cancel", fw, " ")
-	return stBox.Render(stTitle.Render(title) + "\n\n" + m.form.View() + "\n" + stDim.Render(footer))
+	// One newline: the form's view begins with a blank line of its own.
+	return stBox.Render(stTitle.Render(title) + "\n" + m.form.View() + "\n" + stDim.Render(footer))
 }
 
 // confirmDialog asks a question answered by single keys.

@@ -52,7 +52,7 @@ func newRunModel(t *testing.T) (*fakeCtrl, *Model) {
 // typing puts them: the name stays "x", 7 goes to the epochs, and the "?"
 // after the submitting Enter reaches the main screen (the help).
 func TestNewRunFormKeysBeforeFieldChange(t *testing.T) {
-	ks := keys("x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter", "?")
+	ks := keys("x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter", "enter", "?")
 	want := "submit run-4 model=sh preset=tiny pipeline= after= epochs=7 seed=1 lr=0"
 	for _, lag := range []int{0, 1, len(ks)} {
 		fc, m := newRunModel(t)
@@ -97,7 +97,7 @@ func TestExportFormKeysBeforeFieldChange(t *testing.T) {
 // holds nothing back: the following keys edit the same field, as when
 // typed slowly, and the run is submitted with epochs 5.
 func TestFormKeysAfterRefusedEnter(t *testing.T) {
-	ks := keys("x", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "z", "enter", "backspace", "5", "enter", "enter", "enter", "enter", "enter")
+	ks := keys("x", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "z", "enter", "backspace", "5", "enter", "enter", "enter", "enter", "enter", "enter")
 	want := "submit run-4 model=sb preset=tiny pipeline= after= epochs=5 seed=1 lr=0"
 	for _, lag := range []int{0, len(ks)} {
 		fc, m := newRunModel(t)
@@ -176,7 +176,7 @@ func TestNewRunFormKeysInProgram(t *testing.T) {
 	tm := teatest.NewTestModel(t, New(fc, Options{}), teatest.WithInitialTermSize(120, 40))
 	tm.Send(keyMsg("n"))
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "New run") })
-	for _, k := range keys("x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter") {
+	for _, k := range keys("x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter", "enter") {
 		tm.Send(k)
 	}
 	deadline := time.Now().Add(5 * time.Second)

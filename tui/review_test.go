@@ -709,8 +709,8 @@ func TestRefusedNewRunKeepsTheForm(t *testing.T) {
 	m := New(fixture(), Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	m.Update(keyMsg("n"))
-	// Name, pipeline, model, preset, device, TF32; data, epochs (7), batch, lr, seed, init.
-	for _, k := range []string{"k", "e", "e", "p", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter"} {
+	// Name, pipeline, model, preset, device, TF32; data, epochs (7), batch, lr, seed, init, patience.
+	for _, k := range []string{"k", "e", "e", "p", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feedWithin(m, cmd, 100*time.Millisecond) // a field change comes at once; the cursor blink never does
 	}
