@@ -172,7 +172,7 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
 		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
 		"patience": func() { s.Patience = flags.Patience },
-		"init": func() { s.Init = flags.Init },
+		"init":     func() { s.Init = flags.Init },
 	} {
 		if set[name] {
 			apply()
