@@ -127,7 +127,7 @@ func tuiByKeys(t *testing.T, bin string) {
 	// give it a name and 40 epochs so that it trains while we look.
 	s.keys("n")
 	s.waitText("New run", 15*time.Second)
-	s.keys("e2e-sb", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "40", "Enter", "Enter", "Enter", "Enter")
+	s.keys("e2e-sb", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "40", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter") // epochs; batch, lr, seed, init, patience
 	s.waitText("e2e-sb", 20*time.Second)
 	scr = s.waitFor("training steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
 	first := shownStep(scr)
