@@ -606,11 +606,47 @@ func (m *Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
-	v.WindowTitle = m.opts.Title
-	if m.opts.ReadOnly {
-		v.WindowTitle += " (read-only)"
-	}
+	v.WindowTitle = m.windowTitle()
 	return v
+}
+
+// windowTitle says how training goes in the terminal's title (its tab or
+// window list), for a user looking at another tab: the selected running
+// run, else the first, with its progress and time left.
+func (m *Model) windowTitle() string {
+	t := m.opts.Title
+	if m.opts.ReadOnly {
+		t += " (read-only)"
+	}
+	var shown *engine.RunInfo
+	running := 0
+	for i, r := range m.rows {
+		if r.info.State != engine.Running {
+			continue
+		}
+		running++
+		if shown == nil || r.info.Spec.ID == m.selID {
+			shown = &m.rows[i].info
+		}
+	}
+	if shown == nil {
+		return t
+	}
+	name := shown.Spec.Name
+	if name == "" {
+		name = shown.Spec.ID
+	}
+	t += " · " + name
+	if shown.TotalSteps > 0 {
+		t += fmt.Sprintf(" %d%%", 100*shown.Step/shown.TotalSteps)
+	}
+	if shown.ETA > 0 {
+		t += " ETA " + fmtDur(shown.ETA)
+	}
+	if running > 1 {
+		t += fmt.Sprintf(" (+%d running)", running-1)
+	}
+	return t
 }
 
 func (m *Model) render() string {

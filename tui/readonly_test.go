@@ -213,3 +213,16 @@ func TestReadOnlyHelpAndHintsLeaveOutRefusedKeys(t *testing.T) {
 		t.Fatalf("empty read-only screen:\n%s", empty)
 	}
 }
+
+// The terminal's title tells a user in another tab how training goes: the
+// selected running run's progress and time left, and how many more run.
+func TestWindowTitleShowsProgress(t *testing.T) {
+	m := New(fixture(), Options{Title: "poselab"})
+	if got, want := m.View().WindowTitle, "poselab · sb-demo 59% ETA 1m34s"; got != want {
+		t.Fatalf("title %q, want %q", got, want)
+	}
+	m.selID = "sb-lr3" // finished: the running one stays in the title
+	if got := m.View().WindowTitle; !strings.Contains(got, "sb-demo 59%") {
+		t.Fatalf("title %q", got)
+	}
+}
