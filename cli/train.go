@@ -68,6 +68,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	initFrom := fs.String("init", "", "start from existing weights: a run id of the runs directory (same model; its best checkpoint), or a .npz, .pth/.pt or .ckpt file")
+	var grid gridFlag
+	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -87,6 +89,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}{{"epochs", *epochs}, {"batch", *batch}, {"ckpt-every", *ckpt}} {
 		if f.v < 0 || (f.v == 0 && set[f.name]) {
 			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", f.name, f.v)
+		}
+	}
+	for _, a := range grid {
+		if set[a.key] { // the grid keys are the flags' names
+			return Usagef("--%s and --grid %s=...: give %s once", a.key, a.key, a.key)
 		}
 	}
 	if *patience < 0 {
@@ -152,11 +159,38 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
 		}
 	}
-	id, err := e.Submit(spec)
+	if len(grid) == 0 {
+		id, err := e.Submit(spec)
+		if err != nil {
+			return UsageError{err}
+		}
+		return watch(e, []string{id}, *asJSON, stdout, stderr)
+	}
+	specs, err := grid.expand(spec)
 	if err != nil {
 		return UsageError{err}
 	}
-	return watch(e, []string{id}, *asJSON, stdout, stderr)
+	for _, s := range specs { // all checked before any is queued
+		if _, err := engine.Prepare(s); err != nil {
+			return Usagef("--grid %s: %v", s.Name, err)
+		}
+	}
+	var ids []string
+	for _, s := range specs {
+		id, err := e.Submit(s)
+		if err != nil {
+			return UsageError{err}
+		}
+		ids = append(ids, id)
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "queued %s, trained one after another: %s\n", plural(len(ids), "run"), strings.Join(ids, " "))
+	}
+	werr := watch(e, ids, *asJSON, stdout, stderr)
+	if !*asJSON {
+		gridTable(stdout, e, ids)
+	}
+	return werr
 }
 
 // overrideSpec is the configuration file's spec with the fields of the
@@ -461,8 +495,12 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		if b := info.BaselineMPJPE; !math.IsNaN(b) && !math.IsInf(b, 0) { // 2D models (SH) have none in mm
 			base = ", baseline (mean pose) " + mm(b)
 		}
-		p.line("run %s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s%s",
-			ev.Run, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
+		name := ""
+		if n := ev.Spec.Name; n != "" && n != ev.Run {
+			name = " (" + n + ")"
+		}
+		p.line("run %s%s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s%s",
+			ev.Run, name, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
 			ev.Spec.DataLabel(), base)
 	case engine.EvStep:
 		s := ev.Step
