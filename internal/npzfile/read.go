@@ -109,8 +109,14 @@ func ParseNPY(b []byte) (Entry, error) {
 	}
 	e.raw = b[start+hlen:]
 	if size, ok := dtypeSize(e.Descr); ok {
+		// The count is bounded by the bytes there are as it is multiplied:
+		// a hostile shape's product overflowed int, and a negative n*size
+		// passed the length check and panicked in the slice below.
 		n := 1
 		for _, d := range e.Shape {
+			if d > 0 && n > len(e.raw)/size/d {
+				return e, fmt.Errorf("truncated .npy data: %d bytes for shape %v of %s", len(e.raw), e.Shape, e.Descr)
+			}
 			n *= d
 		}
 		if len(e.raw) < n*size {

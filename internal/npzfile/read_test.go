@@ -87,3 +87,26 @@ func TestReadNPZ(t *testing.T) {
 		t.Errorf("Fortran order: %v", err)
 	}
 }
+
+// A header whose shape's element count overflows int (a damaged or hostile
+// file) is an error, not a panic of the process that reads it (poselab
+// train --init reads it when the run is submitted).
+func TestParseNPYHugeShape(t *testing.T) {
+	for _, shape := range []string{"(2305843009213693953,)", "(4294967296, 4294967297)", "(4611686018427387904, 0, 4)"} {
+		dict := "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }\n"
+		b := []byte("\x93NUMPY\x01\x00")
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(dict)))
+		b = append(append(b, dict...), make([]byte, 16)...)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("shape %s: panic %v", shape, p)
+				}
+			}()
+			e, err := ParseNPY(b)
+			if err == nil && !strings.Contains(shape, " 0,") {
+				t.Errorf("shape %s: no error (entry of shape %v, %d bytes)", shape, e.Shape, len(e.raw))
+			}
+		}()
+	}
+}
