@@ -35,6 +35,7 @@ type logView struct {
 	at    time.Time
 	dirty bool // an event of the run came: read again at the next draw
 	off   int  // display rows scrolled up from the end
+	added int  // lines read since the last draw, below a scrolled view
 }
 
 // show puts the view on a run: another run's log starts at its end.
@@ -48,8 +49,20 @@ func (v *logView) show(id string) {
 func (v *logView) tail(r logReader, id string) ([]string, error) {
 	v.show(id)
 	if r != nil && (v.dirty || time.Since(v.at) >= logEvery) {
+		old := v.lines
 		v.lines, v.err = r.LogTail(id, logKeep)
 		v.at, v.dirty = time.Now(), false
+		// The offset counts rows from the end: scrolled up, the user's
+		// place moves down by what was appended (found after the last
+		// line read before: the oldest drop out once logKeep are held).
+		if v.off > 0 && len(old) > 0 {
+			for j := len(v.lines) - 1; j >= 0; j-- {
+				if v.lines[j] == old[len(old)-1] {
+					v.added += len(v.lines) - 1 - j
+					break
+				}
+			}
+		}
 	}
 	return v.lines, v.err
 }
@@ -67,12 +80,19 @@ func renderLog(v *logView, r logReader, id, runsDir string, w, h int) string {
 	lines, err := v.tail(r, id)
 	path := filepath.Join(runsDir, id, "log")
 	if err != nil {
+		v.added = 0
 		return blankBlock(w, h, stErr.Render(" "+oneLine(err.Error())))
 	}
 	var rows []string
 	today := time.Now().UTC().Format("2006-01-02")
 	for _, l := range lines {
 		rows = append(rows, logRows(l, today, w-1)...)
+	}
+	if v.added > 0 {
+		for _, l := range lines[max(len(lines)-v.added, 0):] {
+			v.off += len(logRows(l, today, w-1))
+		}
+		v.added = 0
 	}
 	body := max(h-1, 1)
 	v.off = min(v.off, max(len(rows)-body, 0))
