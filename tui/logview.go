@@ -3,8 +3,10 @@ package tui
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -130,6 +132,7 @@ func logRows(line, today string, w int) []string {
 	if stamp != "" {
 		indent = len(stamp) + 1
 	}
+	text = visibleControls(text)
 	st := logStyle(text)
 	wrapped := strings.Split(ansi.Wrap(text, max(w-indent, 10), ""), "\n")
 	rows := make([]string, len(wrapped))
@@ -141,6 +144,31 @@ func logRows(line, today string, w int) []string {
 		rows[i] = lead + st.Render(part)
 	}
 	return rows
+}
+
+// visibleControls writes a line's control characters as Go escapes
+// (tabs as a space): the line is the run's text, often quoting a file or
+// another program, and its escape sequences went to the terminal as they
+// were (clearing the screen, retitling the window), a tab or carriage
+// return moved the cursor past the width the view had measured.
+func visibleControls(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // logStyle picks out what needs the user: failures and divergence in red,

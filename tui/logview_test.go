@@ -97,3 +97,28 @@ func TestLogViewKeepsPlaceAsLogGrows(t *testing.T) {
 		}
 	}
 }
+
+// A log line's control characters (a failure reason quoting a damaged
+// file, a foreign line) are shown, not sent to the terminal: an escape
+// sequence in it cleared the screen or retitled the window, a carriage
+// return broke the line. Wide characters wrap within the width.
+func TestLogRowsControlCharacters(t *testing.T) {
+	line := "2026-11-26T21:15:01Z failed: init /tmp/a\tb\rc\x1b[2Jd\x1b]0;title\x07e\u009b1m 日本語の文字列が長く続く"
+	rows := logRows(line, "2026-11-26", 30)
+	var text []string
+	for i, r := range rows {
+		for _, bad := range []string{"\x1b[2J", "\x1b]", "\a", "\r", "\t", "\u009b"} {
+			if strings.Contains(r, bad) {
+				t.Errorf("row %d holds %q: %q", i, bad, r)
+			}
+		}
+		plain := ansi.Strip(r)
+		if n := ansi.StringWidth(plain); n > 30 {
+			t.Errorf("row %d is %d cells wide: %q", i, n, plain)
+		}
+		text = append(text, strings.TrimSpace(plain))
+	}
+	if all := strings.Join(text, ""); !strings.Contains(all, "日本語") || !strings.Contains(all, "[2J") {
+		t.Errorf("the text is not all shown: %q", all)
+	}
+}
