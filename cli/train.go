@@ -276,7 +276,7 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		if ev.Kind == engine.EvStarted {
 			started[ev.Run] = true
 		}
-		if ev.Kind == engine.EvFailed || (ev.Kind == engine.EvState && !ev.State.To.Active()) {
+		if endsRun(ev) {
 			ended[ev.Run] = true
 		}
 		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) {
@@ -401,6 +401,22 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		return Interrupted{signalled}
 	}
 	return nil
+}
+
+// endsRun says whether ev is the last event of a run this process
+// trains. A finished run's state event comes before its finished event
+// (the result, and an early stop's reason: the run's last lines), with
+// the log file's write between them: taken for the end, the drain's 50 ms
+// could return without those lines. A failed state that no failed event
+// follows (a chain link's) ends with the drain's grace.
+func endsRun(ev engine.Event) bool {
+	switch ev.Kind {
+	case engine.EvFinished, engine.EvFailed:
+		return true
+	case engine.EvState:
+		return !ev.State.To.Active() && ev.State.To != engine.Finished && ev.State.To != engine.Failed
+	}
+	return false
 }
 
 // pace says how long the run took: its steps, the ones this process

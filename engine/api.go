@@ -63,7 +63,7 @@ type Spec struct {
 	// checkpoint, else its last), or a .npz, .pth/.pt or .ckpt file (kept
 	// as an absolute path). The matching rules are in initmatch.go; only
 	// the first session of a run applies it (a resume loads the run's own
-	// checkpoint).
+	// checkpoint; one of a run that has none yet applies it again).
 	Init string `toml:"init,omitempty" json:"init,omitempty"`
 }
 

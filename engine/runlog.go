@@ -92,7 +92,9 @@ const logTailBytes = 256 << 10
 
 // LogTail returns the last n lines of a run's log file (oldest first), as
 // its process wrote them: also for runs of earlier sessions and of other
-// processes, which publish no events here. A run with no log yet has none.
+// processes, which publish no events here. n < 0 returns the whole log
+// (`runs log` without -n), which is not bounded to logTailBytes. A run
+// with no log yet has none.
 func (e *Engine) LogTail(id string, n int) ([]string, error) {
 	if _, ok := e.Run(id); !ok {
 		return nil, fmt.Errorf("no run %q", id)
@@ -110,6 +112,9 @@ func (e *Engine) LogTail(id string, n int) ([]string, error) {
 		return nil, err
 	}
 	from := max(st.Size()-logTailBytes, 0)
+	if n < 0 {
+		from = 0
+	}
 	buf := make([]byte, st.Size()-from)
 	if _, err := f.ReadAt(buf, from); err != nil && err != io.EOF {
 		return nil, err

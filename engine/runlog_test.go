@@ -72,7 +72,7 @@ func TestLogTail(t *testing.T) {
 	}
 	fmt.Fprintln(f, "2026-11-26T21:00:01Z the end")
 	f.Close()
-	tail, err := e.LogTail(id, -1)
+	tail, err := e.LogTail(id, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,15 @@ func TestLogTail(t *testing.T) {
 	}
 	if tail[len(tail)-1] != "2026-11-26T21:00:01Z the end" || len(tail) < logTailBytes/len(line)-1 {
 		t.Fatalf("%d lines, last %q", len(tail), tail[len(tail)-1])
+	}
+	// n < 0 is the whole log, however long: `runs log RUN` (-n 0, "all")
+	// printed only its last 256 KiB.
+	whole, err := e.LogTail(id, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(all) + logTailBytes/len(line) + 11; len(whole) != want || whole[0] != all[0] {
+		t.Fatalf("the whole log: %d lines from %.40q, want %d from %.40q", len(whole), whole[0], want, all[0])
 	}
 	if _, err := e.LogTail("nope", 5); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown run: %v", err)

@@ -3,8 +3,10 @@ package tui
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -35,6 +37,7 @@ type logView struct {
 	at    time.Time
 	dirty bool // an event of the run came: read again at the next draw
 	off   int  // display rows scrolled up from the end
+	added int  // lines read since the last draw, below a scrolled view
 }
 
 // show puts the view on a run: another run's log starts at its end.
@@ -48,8 +51,20 @@ func (v *logView) show(id string) {
 func (v *logView) tail(r logReader, id string) ([]string, error) {
 	v.show(id)
 	if r != nil && (v.dirty || time.Since(v.at) >= logEvery) {
+		old := v.lines
 		v.lines, v.err = r.LogTail(id, logKeep)
 		v.at, v.dirty = time.Now(), false
+		// The offset counts rows from the end: scrolled up, the user's
+		// place moves down by what was appended (found after the last
+		// line read before: the oldest drop out once logKeep are held).
+		if v.off > 0 && len(old) > 0 {
+			for j := len(v.lines) - 1; j >= 0; j-- {
+				if v.lines[j] == old[len(old)-1] {
+					v.added += len(v.lines) - 1 - j
+					break
+				}
+			}
+		}
 	}
 	return v.lines, v.err
 }
@@ -67,12 +82,19 @@ func renderLog(v *logView, r logReader, id, runsDir string, w, h int) string {
 	lines, err := v.tail(r, id)
 	path := filepath.Join(runsDir, id, "log")
 	if err != nil {
+		v.added = 0
 		return blankBlock(w, h, stErr.Render(" "+oneLine(err.Error())))
 	}
 	var rows []string
 	today := time.Now().UTC().Format("2006-01-02")
 	for _, l := range lines {
 		rows = append(rows, logRows(l, today, w-1)...)
+	}
+	if v.added > 0 {
+		for _, l := range lines[max(len(lines)-v.added, 0):] {
+			v.off += len(logRows(l, today, w-1))
+		}
+		v.added = 0
 	}
 	body := max(h-1, 1)
 	v.off = min(v.off, max(len(rows)-body, 0))
@@ -110,6 +132,7 @@ func logRows(line, today string, w int) []string {
 	if stamp != "" {
 		indent = len(stamp) + 1
 	}
+	text = visibleControls(text)
 	st := logStyle(text)
 	wrapped := strings.Split(ansi.Wrap(text, max(w-indent, 10), ""), "\n")
 	rows := make([]string, len(wrapped))
@@ -121,6 +144,31 @@ func logRows(line, today string, w int) []string {
 		rows[i] = lead + st.Render(part)
 	}
 	return rows
+}
+
+// visibleControls writes a line's control characters as Go escapes
+// (tabs as a space): the line is the run's text, often quoting a file or
+// another program, and its escape sequences went to the terminal as they
+// were (clearing the screen, retitling the window), a tab or carriage
+// return moved the cursor past the width the view had measured.
+func visibleControls(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // logStyle picks out what needs the user: failures and divergence in red,

@@ -65,3 +65,60 @@ func TestLogViewScrollBounds(t *testing.T) {
 		t.Fatalf("an empty log:\n%s", out)
 	}
 }
+
+// Scrolled up, the view stays on the lines the user reads while the run
+// writes more (also once the log is longer than the view keeps); following
+// (scrolled to the end), it shows the new lines.
+func TestLogViewKeepsPlaceAsLogGrows(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		f := fixture()
+		if full { // as long as the view keeps: new lines push old ones out
+			for len(f.logs["sb-demo"]) < logKeep {
+				f.logs["sb-demo"] = append(f.logs["sb-demo"], f.logs["sb-demo"][3])
+			}
+		}
+		v := &logView{}
+		renderLog(v, f, "sb-demo", "/runs", 80, 10)
+		v.scroll(5)
+		before := ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 80, 10))
+		f.mu.Lock()
+		f.logs["sb-demo"] = append(f.logs["sb-demo"], "2025-03-14T09:03:00Z checkpoint last.ckpt at step 2500 (best false)",
+			"2025-03-14T09:03:01Z epoch 13 (step 2600): train loss 0.06, val loss 0.06, val MPJPE 70.00 mm, P-MPJPE 56.00 mm, 3DPCK@150 82.5 %, AUC 51.2 %, best true")
+		f.mu.Unlock()
+		v.dirty = true
+		after := ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 80, 10))
+		// the title says how far below the end is; the rows must not move
+		if b, a := strings.SplitN(before, "\n", 2)[1], strings.SplitN(after, "\n", 2)[1]; a != b {
+			t.Errorf("full %v: the rows moved as the log grew:\nbefore\n%s\nafter\n%s", full, b, a)
+		}
+		v.off = 0
+		if out := ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 80, 10)); !strings.Contains(out, "epoch 13") {
+			t.Errorf("full %v: following, the new line is not shown:\n%s", full, out)
+		}
+	}
+}
+
+// A log line's control characters (a failure reason quoting a damaged
+// file, a foreign line) are shown, not sent to the terminal: an escape
+// sequence in it cleared the screen or retitled the window, a carriage
+// return broke the line. Wide characters wrap within the width.
+func TestLogRowsControlCharacters(t *testing.T) {
+	line := "2026-11-26T21:15:01Z failed: init /tmp/a\tb\rc\x1b[2Jd\x1b]0;title\x07e\u009b1m 日本語の文字列が長く続く"
+	rows := logRows(line, "2026-11-26", 30)
+	var text []string
+	for i, r := range rows {
+		for _, bad := range []string{"\x1b[2J", "\x1b]", "\a", "\r", "\t", "\u009b"} {
+			if strings.Contains(r, bad) {
+				t.Errorf("row %d holds %q: %q", i, bad, r)
+			}
+		}
+		plain := ansi.Strip(r)
+		if n := ansi.StringWidth(plain); n > 30 {
+			t.Errorf("row %d is %d cells wide: %q", i, n, plain)
+		}
+		text = append(text, strings.TrimSpace(plain))
+	}
+	if all := strings.Join(text, ""); !strings.Contains(all, "日本語") || !strings.Contains(all, "[2J") {
+		t.Errorf("the text is not all shown: %q", all)
+	}
+}

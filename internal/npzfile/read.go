@@ -3,6 +3,7 @@ package npzfile
 import (
 	"archive/zip"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,6 +20,10 @@ type Entry struct {
 	Shape []int
 	Descr string // NumPy's dtype string, e.g. "<f4"
 	raw   []byte
+	// why Float32 refuses the array, found in its header: an error of
+	// this array, not of the archive (a caller ignores arrays it does
+	// not use)
+	refused string
 }
 
 // ReadNPZ reads every array of an .npz archive (np.savez, stored or
@@ -62,8 +67,9 @@ var (
 )
 
 // ParseNPY reads a .npy file's header (format versions 1 to 3) and keeps
-// its data for Float32. Fortran-ordered arrays are refused: NumPy writes
-// them only for arrays that were transposed views, which weights are not.
+// its data for Float32. Float32 refuses Fortran-ordered arrays: NumPy
+// writes them only for arrays that were transposed views, which weights
+// are not.
 func ParseNPY(b []byte) (Entry, error) {
 	var e Entry
 	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" {
@@ -88,13 +94,17 @@ func ParseNPY(b []byte) (Entry, error) {
 	m := descrRe.FindStringSubmatch(dict)
 	fo := fortranRe.FindStringSubmatch(dict)
 	sh := shapeRe.FindStringSubmatch(dict)
-	if m == nil || fo == nil || sh == nil {
+	if fo == nil || sh == nil {
 		return e, fmt.Errorf("malformed .npy header %q", strings.TrimSpace(dict))
 	}
-	if fo[1] == "True" {
-		return e, fmt.Errorf("a Fortran-ordered array is not supported (save np.ascontiguousarray of it)")
+	if m == nil { // a structured dtype: its descr is a list of fields
+		e.Descr = "structured"
+	} else {
+		e.Descr = m[1]
 	}
-	e.Descr = m[1]
+	if fo[1] == "True" {
+		e.refused = "a Fortran-ordered array is not supported (save np.ascontiguousarray of it)"
+	}
 	e.Shape = []int{}
 	for _, d := range strings.Split(sh[1], ",") {
 		d = strings.TrimSpace(d)
@@ -109,8 +119,14 @@ func ParseNPY(b []byte) (Entry, error) {
 	}
 	e.raw = b[start+hlen:]
 	if size, ok := dtypeSize(e.Descr); ok {
+		// The count is bounded by the bytes there are as it is multiplied:
+		// a hostile shape's product overflowed int, and a negative n*size
+		// passed the length check and panicked in the slice below.
 		n := 1
 		for _, d := range e.Shape {
+			if d > 0 && n > len(e.raw)/size/d {
+				return e, fmt.Errorf("truncated .npy data: %d bytes for shape %v of %s", len(e.raw), e.Shape, e.Descr)
+			}
 			n *= d
 		}
 		if len(e.raw) < n*size {
@@ -137,6 +153,9 @@ func dtypeSize(descr string) (int, bool) {
 // Float32 converts the array's values to float32: float32, float64 and
 // float16 arrays of either byte order; other dtypes are an error.
 func (e Entry) Float32() ([]float32, error) {
+	if e.refused != "" {
+		return nil, errors.New(e.refused)
+	}
 	size, ok := dtypeSize(e.Descr)
 	if !ok {
 		return nil, fmt.Errorf("dtype %s is not a float32, float64 or float16 array", e.Descr)

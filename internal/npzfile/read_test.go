@@ -83,7 +83,72 @@ func TestReadNPZ(t *testing.T) {
 	if _, err := got[2].Float32(); err == nil || !strings.Contains(err.Error(), "<i8") {
 		t.Errorf("int64 array: %v", err)
 	}
-	if _, err := ParseNPY(fo); err == nil || !strings.Contains(err.Error(), "Fortran") {
+	if e, err := ParseNPY(append(fo, make([]byte, 4)...)); err != nil {
 		t.Errorf("Fortran order: %v", err)
+	} else if _, err := e.Float32(); err == nil || !strings.Contains(err.Error(), "Fortran") {
+		t.Errorf("Fortran order: %v", err)
+	}
+}
+
+// A header whose shape's element count overflows int (a damaged or hostile
+// file) is an error, not a panic of the process that reads it (poselab
+// train --init reads it when the run is submitted).
+func TestParseNPYHugeShape(t *testing.T) {
+	for _, shape := range []string{"(2305843009213693953,)", "(4294967296, 4294967297)", "(4611686018427387904, 0, 4)"} {
+		dict := "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }\n"
+		b := []byte("\x93NUMPY\x01\x00")
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(dict)))
+		b = append(append(b, dict...), make([]byte, 16)...)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("shape %s: panic %v", shape, p)
+				}
+			}()
+			e, err := ParseNPY(b)
+			if err == nil && !strings.Contains(shape, " 0,") {
+				t.Errorf("shape %s: no error (entry of shape %v, %d bytes)", shape, e.Shape, len(e.raw))
+			}
+		}()
+	}
+}
+
+// An array whose values cannot be read (Fortran-ordered, a structured
+// dtype) is an error of its own Float32, not of the archive: --init
+// ignores the arrays a model does not use, and such an array among them
+// refused the whole file.
+func TestReadNPZUnreadableArrayIsItsOwnError(t *testing.T) {
+	good, err := NPY(Array{Name: "w", Shape: []int{2}, Data: []float32{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := []byte(strings.Replace(string(Header("<f4", []int{2, 2})), "'fortran_order': False", "'fortran_order': True ", 1))
+	fo = append(fo, make([]byte, 16)...)
+	rec := []byte(strings.Replace(string(Header("<f4", []int{1})), "'<f4'", "[('a', '<f4')]", 1))
+	rec = append(rec, make([]byte, 4)...)
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	for _, a := range []struct {
+		name string
+		b    []byte
+	}{{"w", good}, {"t", fo}, {"rec", rec}} {
+		f, _ := zw.Create(a.name + ".npy")
+		f.Write(a.b)
+	}
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "m.npz")
+	os.WriteFile(p, zb.Bytes(), 0o644)
+	got, err := ReadNPZ(p)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if v, err := got[0].Float32(); err != nil || len(v) != 2 || v[1] != 2 {
+		t.Fatalf("w: %v %v", v, err)
+	}
+	if _, err := got[1].Float32(); err == nil || !strings.Contains(err.Error(), "Fortran") {
+		t.Errorf("Fortran-ordered: %v", err)
+	}
+	if _, err := got[2].Float32(); err == nil {
+		t.Errorf("structured dtype: no error")
 	}
 }

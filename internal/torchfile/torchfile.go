@@ -381,7 +381,10 @@ func (t Tensor) Float32() ([]float32, error) {
 		return nil, fmt.Errorf("dtype %s is not float32, float64, float16 or bfloat16", t.DType)
 	}
 	s := t.st
-	if len(s.data) < s.numel*s.size {
+	// Divided, not multiplied: a zip archive's pickle claims numel, and a
+	// hostile 1<<62 times 4 overflowed to 0, passed, and the reads below
+	// panicked past the record.
+	if s.numel < 0 || s.numel > len(s.data)/s.size {
 		return nil, fmt.Errorf("storage of %d bytes holds fewer than its %d values", len(s.data), s.numel)
 	}
 	n := 1
@@ -400,7 +403,7 @@ func (t Tensor) Float32() ([]float32, error) {
 		want *= t.Shape[d]
 	}
 	if contiguous {
-		if t.offset < 0 || t.offset+n > s.numel {
+		if t.offset < 0 || t.offset > s.numel-n { // not offset+n: it may overflow
 			return nil, fmt.Errorf("tensor of shape %v reads past its storage of %d values", t.Shape, s.numel)
 		}
 		for i := range out {

@@ -1,6 +1,9 @@
 package torchfile
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -75,5 +78,87 @@ func TestLoadRefusesDamagedFiles(t *testing.T) {
 		} else {
 			t.Logf("%s: %v", name, err)
 		}
+	}
+}
+
+// hostileZip is a torch.save zip archive whose one tensor "w", of shape
+// (2,) and the given stride, claims a storage of numel float32 values and
+// starts at offset, while the archive holds 8 bytes (2 values) for it.
+// Its pickle is written by hand (protocol 2), as torch.save writes it.
+func hostileZip(t *testing.T, numel uint64, offset uint32, stride byte) string {
+	t.Helper()
+	var p []byte
+	str := func(s string) {
+		p = append(p, 'X')
+		p = binary.LittleEndian.AppendUint32(p, uint32(len(s)))
+		p = append(p, s...)
+	}
+	p = append(p, 0x80, 2, '}', '(')
+	str("w")
+	p = append(p, "ctorch._utils\n_rebuild_tensor_v2\n("...)
+	p = append(p, '(')
+	str("storage")
+	p = append(p, "ctorch\nFloatStorage\n"...)
+	str("0")
+	str("cpu")
+	p = append(p, 0x8a, 8)
+	p = binary.LittleEndian.AppendUint64(p, numel)
+	p = append(p, 't', 'Q', 'J')
+	p = binary.LittleEndian.AppendUint32(p, offset)
+	p = append(p, 'K', 2, 0x85, 'K', stride, 0x85, 0x89, 'N', 't', 'R', 'u', '.')
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for name, data := range map[string][]byte{"archive/data.pkl": p, "archive/data/0": make([]byte, 8)} {
+		f, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "w.pth")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A storage whose claimed element count is more than its record holds
+// (numel times the element size overflowing int passed the length check)
+// and an offset at the end of int are errors of Float32, not panics:
+// matchInit calls it, unrecovered, when a run is submitted.
+func TestFloat32HostileStorage(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		numel  uint64
+		offset uint32
+		stride byte
+	}{
+		{"sane", 2, 0, 1},
+		{"numel-overflow", 1 << 62, 100, 1},
+		{"numel-overflow-strided", 1 << 62, 100, 2},
+		{"numel-too-big", 1000, 100, 1},
+	} {
+		ts, err := Load(hostileZip(t, c.numel, c.offset, c.stride))
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("%s: %v %v", c.name, ts, err)
+		}
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("%s: panic %v", c.name, p)
+				}
+			}()
+			vals, err := ts[0].Float32()
+			if c.name == "sane" {
+				if err != nil || len(vals) != 2 {
+					t.Errorf("sane: %v %v", vals, err)
+				}
+			} else if err == nil {
+				t.Errorf("%s: no error, values %v", c.name, vals)
+			}
+		}()
 	}
 }

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"testing"
+	"time"
+
+	"poselab/engine"
+)
+
+// The event that ends watch's wait for a run is its last with a line to
+// print: a finished run's state event comes before its finished event
+// (the result line, an early stop's reason), with a log write between
+// them, so the state event must not count as the end.
+func TestEndsRunIsARunsLastEvent(t *testing.T) {
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir(), WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, live, cancel := e.Subscribe()
+	defer cancel()
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []engine.Event
+	timeout := time.After(time.Minute)
+	for len(evs) == 0 || evs[len(evs)-1].Kind != engine.EvFinished {
+		select {
+		case ev := <-live:
+			if ev.Run == id {
+				evs = append(evs, ev)
+			}
+		case <-timeout:
+			t.Fatalf("no finished event: %d events", len(evs))
+		}
+	}
+	for i, ev := range evs {
+		if endsRun(ev) && i != len(evs)-1 {
+			t.Fatalf("event %d (%s) ends the wait, before the run's %s event", i, ev.Kind, evs[len(evs)-1].Kind)
+		}
+	}
+	if !endsRun(evs[len(evs)-1]) {
+		t.Fatal("the finished event does not end the wait")
+	}
+}
