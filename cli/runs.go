@@ -120,7 +120,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if n == 0 {
 			n = -1
 		}
-		log, err := e.LogTail(infos[0].Spec.ID, n)
+		log, _, err := e.LogTail(infos[0].Spec.ID, n)
 		if err != nil {
 			return err
 		}
@@ -327,7 +327,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, s.DataLabel(), s.Device, s.Seed)
 	patience := ""
 	if s.Patience > 0 {
-		patience = fmt.Sprintf(", patience %d epochs", s.Patience)
+		patience = ", patience " + plural(s.Patience, "epoch")
 	}
 	fmt.Fprintf(w, "  %d epochs%s, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, patience, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
 	if len(s.From) > 0 || s.After != "" {

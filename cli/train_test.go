@@ -509,7 +509,7 @@ func TestTrainPatience(t *testing.T) {
 			}
 		}
 		show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", dir)
-		if !strings.Contains(show, "60 epochs, patience 1 epochs") || !strings.Contains(show, "state finished (early stop:") {
+		if !strings.Contains(show, "60 epochs, patience 1 epoch,") || !strings.Contains(show, "state finished (early stop:") {
 			t.Fatalf("runs show:\n%s", show)
 		}
 		// runs log prints the run's log: here its last lines, the end.

@@ -56,7 +56,7 @@ func TestPatienceEndsARunThatStoppedImproving(t *testing.T) {
 	if c.Meta["best_epoch"] != strconv.Itoa(best) {
 		t.Fatalf("last checkpoint's best epoch %q, want %d", c.Meta["best_epoch"], best)
 	}
-	if log, _ := e.LogTail(id, 5); !strings.Contains(strings.Join(log, "\n"), want) {
+	if log, _, _ := e.LogTail(id, 5); !strings.Contains(strings.Join(log, "\n"), want) {
 		t.Fatalf("the log does not say why it ended:\n%s", strings.Join(log, "\n"))
 	}
 	if _, err := e.Submit(Spec{Model: "sb", Preset: "test", Patience: -1}); err == nil || !strings.Contains(err.Error(), "patience") {

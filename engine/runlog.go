@@ -90,26 +90,27 @@ func logNum(v float64, unit string) string {
 // at most a few hundred bytes holds far more lines than a screen shows.
 const logTailBytes = 256 << 10
 
-// LogTail returns the last n lines of a run's log file (oldest first), as
+// LogTail returns the last n lines of a run's log file (oldest first), and
+// whether the file holds earlier ones (cut by n or by the read's bound), as
 // its process wrote them: also for runs of earlier sessions and of other
 // processes, which publish no events here. n < 0 returns the whole log
 // (`runs log` without -n), which is not bounded to logTailBytes. A run
 // with no log yet has none.
-func (e *Engine) LogTail(id string, n int) ([]string, error) {
+func (e *Engine) LogTail(id string, n int) (lines []string, earlier bool, err error) {
 	if _, ok := e.Run(id); !ok {
-		return nil, fmt.Errorf("no run %q", id)
+		return nil, false, fmt.Errorf("no run %q", id)
 	}
 	f, err := os.Open(filepath.Join(e.st.runDir(id), "log"))
 	if os.IsNotExist(err) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	from := max(st.Size()-logTailBytes, 0)
 	if n < 0 {
@@ -117,18 +118,19 @@ func (e *Engine) LogTail(id string, n int) ([]string, error) {
 	}
 	buf := make([]byte, st.Size()-from)
 	if _, err := f.ReadAt(buf, from); err != nil && err != io.EOF {
-		return nil, err
+		return nil, false, err
 	}
 	text := strings.TrimRight(string(buf), "\n")
 	if text == "" {
-		return nil, nil
+		return nil, false, nil
 	}
-	lines := strings.Split(text, "\n")
-	if from > 0 {
+	lines = strings.Split(text, "\n")
+	earlier = from > 0
+	if earlier {
 		lines = lines[1:] // cut by the read: not a whole line
 	}
 	if n >= 0 && len(lines) > n {
-		lines = lines[len(lines)-n:]
+		lines, earlier = lines[len(lines)-n:], true
 	}
-	return lines, nil
+	return lines, earlier, nil
 }

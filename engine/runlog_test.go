@@ -50,16 +50,16 @@ func TestLogTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRun(t, e, id, time.Minute)
-	all, err := e.LogTail(id, -1)
-	if err != nil {
-		t.Fatal(err)
+	all, earlier, err := e.LogTail(id, -1)
+	if err != nil || earlier {
+		t.Fatal(err, earlier)
 	}
 	if len(all) < 5 || !strings.Contains(all[0], "state queued") || !strings.Contains(all[len(all)-1], "finished: val MPJPE") {
 		t.Fatalf("log tail:\n%s", strings.Join(all, "\n"))
 	}
-	last2, _ := e.LogTail(id, 2)
-	if strings.Join(last2, "\n") != strings.Join(all[len(all)-2:], "\n") {
-		t.Fatalf("last 2 lines %q, want %q", last2, all[len(all)-2:])
+	last2, earlier, _ := e.LogTail(id, 2)
+	if strings.Join(last2, "\n") != strings.Join(all[len(all)-2:], "\n") || !earlier {
+		t.Fatalf("last 2 lines %q (earlier ones: %v), want %q", last2, earlier, all[len(all)-2:])
 	}
 	// A log longer than what is read: every line returned is whole.
 	f, err := os.OpenFile(filepath.Join(e.st.runDir(id), "log"), os.O_APPEND|os.O_WRONLY, 0)
@@ -72,9 +72,10 @@ func TestLogTail(t *testing.T) {
 	}
 	fmt.Fprintln(f, "2026-11-26T21:00:01Z the end")
 	f.Close()
-	tail, err := e.LogTail(id, 1<<20)
-	if err != nil {
-		t.Fatal(err)
+	// Cut by the read's bound, not by n: it says there is more.
+	tail, earlier, err := e.LogTail(id, 1<<20)
+	if err != nil || !earlier {
+		t.Fatal(err, earlier)
 	}
 	for _, l := range tail[:len(tail)-1] {
 		if l != line {
@@ -86,14 +87,14 @@ func TestLogTail(t *testing.T) {
 	}
 	// n < 0 is the whole log, however long: `runs log RUN` (-n 0, "all")
 	// printed only its last 256 KiB.
-	whole, err := e.LogTail(id, -1)
+	whole, _, err := e.LogTail(id, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := len(all) + logTailBytes/len(line) + 11; len(whole) != want || whole[0] != all[0] {
 		t.Fatalf("the whole log: %d lines from %.40q, want %d from %.40q", len(whole), whole[0], want, all[0])
 	}
-	if _, err := e.LogTail("nope", 5); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+	if _, _, err := e.LogTail("nope", 5); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown run: %v", err)
 	}
 }

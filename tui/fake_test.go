@@ -54,17 +54,17 @@ func (f *fakeCtrl) Run(id string) (engine.RunInfo, bool) {
 func (f *fakeCtrl) Subscribe() ([]engine.Event, <-chan engine.Event, func()) {
 	return append([]engine.Event(nil), f.hist...), f.ch, func() {}
 }
-func (f *fakeCtrl) LogTail(id string, n int) ([]string, error) {
+func (f *fakeCtrl) LogTail(id string, n int) ([]string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.infos[id]; !ok {
-		return nil, fmt.Errorf("no run %q", id)
+		return nil, false, fmt.Errorf("no run %q", id)
 	}
-	l := f.logs[id]
+	l, earlier := f.logs[id], false
 	if n >= 0 && len(l) > n {
-		l = l[len(l)-n:]
+		l, earlier = l[len(l)-n:], true
 	}
-	return append([]string(nil), l...), nil
+	return append([]string(nil), l...), earlier, nil
 }
 
 // fixtureLog is a run log as the engine writes it: a run started, paused

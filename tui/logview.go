@@ -18,7 +18,7 @@ import (
 // run (earlier sessions, other processes' runs) and the messages the
 // training process wrote for requests, divergence and checkpoints.
 type logReader interface {
-	LogTail(id string, n int) ([]string, error)
+	LogTail(id string, n int) (lines []string, earlier bool, err error)
 }
 
 // logKeep is how many lines of a log the view holds: hours of epochs.
@@ -31,13 +31,14 @@ const logEvery = time.Second
 // logView is the Log tab's state: the selected run's tail, when it was
 // read, and how far the user scrolled up from the newest line (0 follows).
 type logView struct {
-	id    string
-	lines []string
-	err   error
-	at    time.Time
-	dirty bool // an event of the run came: read again at the next draw
-	off   int  // display rows scrolled up from the end
-	added int  // lines read since the last draw, below a scrolled view
+	id      string
+	lines   []string
+	err     error
+	at      time.Time
+	dirty   bool // an event of the run came: read again at the next draw
+	off     int  // display rows scrolled up from the end
+	added   int  // lines read since the last draw, below a scrolled view
+	earlier bool // the log holds older lines than these
 }
 
 // show puts the view on a run: another run's log starts at its end.
@@ -52,7 +53,7 @@ func (v *logView) tail(r logReader, id string) ([]string, error) {
 	v.show(id)
 	if r != nil && (v.dirty || time.Since(v.at) >= logEvery) {
 		old := v.lines
-		v.lines, v.err = r.LogTail(id, logKeep)
+		v.lines, v.earlier, v.err = r.LogTail(id, logKeep)
 		v.at, v.dirty = time.Now(), false
 		// The offset counts rows from the end: scrolled up, the user's
 		// place moves down by what was appended (found after the last
@@ -101,8 +102,8 @@ func renderLog(v *logView, r logReader, id, runsDir string, w, h int) string {
 	end := len(rows) - v.off
 	shown := rows[max(end-body, 0):end]
 	title := fmt.Sprintf(" log · %s · %s", path, plural(len(lines), "line"))
-	if len(lines) == logKeep {
-		title += fmt.Sprintf(" (the last %s)", fmtCount(logKeep))
+	if v.earlier { // `poselab runs log` prints them all
+		title += " (its last; older ones: poselab runs log)"
 	}
 	if v.off > 0 {
 		title += fmt.Sprintf(" · %s newer below (end: follow)", plural(v.off, "row"))

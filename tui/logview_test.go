@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,5 +121,24 @@ func TestLogRowsControlCharacters(t *testing.T) {
 	}
 	if all := strings.Join(text, ""); !strings.Contains(all, "日本語") || !strings.Contains(all, "[2J") {
 		t.Errorf("the text is not all shown: %q", all)
+	}
+}
+
+// A log longer than the view holds says so in the title, and where the
+// rest is.
+func TestLogViewSaysItIsCut(t *testing.T) {
+	f := fixture()
+	long := make([]string, logKeep+5)
+	for i := range long {
+		long[i] = fmt.Sprintf("2025-03-14T09:00:00Z note %d", i)
+	}
+	f.logs["sb-demo"] = long
+	out := ansi.Strip(renderLog(&logView{}, f, "sb-demo", "/runs", 120, 10))
+	if !strings.Contains(out, "2000 lines (its last; older ones: poselab runs log)") {
+		t.Fatalf("title of a cut log:\n%s", out)
+	}
+	f.logs["sb-demo"] = long[:10]
+	if out := ansi.Strip(renderLog(&logView{}, f, "sb-demo", "/runs", 120, 10)); strings.Contains(out, "older ones") {
+		t.Fatalf("a whole log called cut:\n%s", out)
 	}
 }
