@@ -191,6 +191,9 @@ func (s *session) run() (err error) {
 	s.e.mu.Unlock()
 	sp := s.spec
 	s.publish(Event{Kind: EvStarted, Spec: &sp})
+	if s.spec.Patience > 0 && s.task.Len(datasets.Val) == 0 {
+		s.publish(Event{Kind: EvLog, Log: fmt.Sprintf("patience %d has no effect: the data has no validation split, so every epoch trains", s.spec.Patience)})
+	}
 	if s.initMsg != "" {
 		s.publish(Event{Kind: EvLog, Log: s.initMsg})
 	}
