@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"io"
 
@@ -12,8 +13,15 @@ func init() {
 }
 
 func runResume(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlagSet("resume", "resume RUN [--json] [--runs-dir DIR]", stderr)
+	fs := NewFlagSet("resume", `resume RUN [--epochs N] [--patience N] [--json] [--runs-dir DIR]
+
+Continues a stopped, failed or killed run from its last checkpoint. With
+--epochs (or --patience) it also extends a run that has ended, finished
+included: a run that was still improving, or that patience ended too
+soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
+	epochs := fs.Int("epochs", 0, "train on to this many epochs in all (more than it has trained)")
+	patience := fs.Int("patience", -1, "its new patience in epochs (0: train every epoch; default: keep)")
 	runsDir := runsDirFlag(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -33,7 +41,21 @@ func runResume(args []string, stdout, stderr io.Writer) error {
 		// on to that process, and Ctrl-C here would stop the run there.
 		return fmt.Errorf("run %s is trained by %s: follow it with poselab runs watch %s (runs pause|resume|stop steer it)", id, info.Owner(), id)
 	}
-	if err := e.Resume(id); err != nil {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["epochs"] && *epochs <= 0 {
+		return Usagef("--epochs must be a positive number, got %d", *epochs)
+	}
+	if set["patience"] && *patience < 0 {
+		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
+	}
+	if set["epochs"] || set["patience"] {
+		if err := e.Extend(id, *epochs, *patience); err != nil {
+			return UsageError{err}
+		}
+	} else if info, _ := e.Run(id); info.State == engine.Finished {
+		return Usagef("run %s finished its %d epochs: give it more with poselab resume %s --epochs N", id, info.Epoch, id)
+	} else if err := e.Resume(id); err != nil {
 		return UsageError{err}
 	}
 	err = watch(e, []string{id}, *asJSON, stdout, stderr)

@@ -523,3 +523,29 @@ func TestTrainPatience(t *testing.T) {
 		}
 	}
 }
+
+// resume RUN --epochs N extends a finished run; without it, resume of a
+// finished run says how; a bad --epochs is refused.
+func TestResumeExtendsAFinishedRun(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "2", "--json", "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var ev struct{ Run string }
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &ev)
+	if _, errs, code := trainCLI(t, "resume", ev.Run, "--runs-dir", dir); code != 2 || !strings.Contains(errs, "--epochs N") {
+		t.Fatalf("resume of a finished run: exit %d, %q", code, errs)
+	}
+	if _, errs, code := trainCLI(t, "resume", ev.Run, "--epochs", "2", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "has trained 2 epochs") {
+		t.Fatalf("resume --epochs 2: exit %d, %q", code, errs)
+	}
+	out, errs, code = trainCLI(t, "resume", ev.Run, "--epochs", "3", "--runs-dir", dir)
+	if code != 0 || !strings.Contains(out, "epoch 3 step") || !strings.Contains(out, "finished: val MPJPE") {
+		t.Fatalf("resume --epochs 3: exit %d\n%s%s", code, out, errs)
+	}
+	show, _, _ := trainCLI(t, "runs", "show", ev.Run, "--runs-dir", dir)
+	if !strings.Contains(show, "3 epochs,") || !strings.Contains(show, "state finished") || !strings.Contains(show, "epoch 3") {
+		t.Fatalf("runs show:\n%s", show)
+	}
+}

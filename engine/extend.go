@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// Extend lets a run train on past the end it was given: a finished run
+// that was still improving, or one that patience ended too soon. Its spec
+// (config.toml) takes the new epoch count and patience (epochs 0 and
+// patience < 0 keep them), and it resumes from its last checkpoint, as a
+// stopped run does, to the same curves as a run given that many epochs
+// at the start, but for the schedule: a cosine schedule keeps the length
+// it was trained to (its remaining steps train at min_lr), so that the
+// learning rate does not jump back up.
+func (e *Engine) Extend(id string, epochs, patience int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.runs[id]
+	if !ok {
+		return fmt.Errorf("no run %q", id)
+	}
+	info := r.info
+	switch {
+	case info.Foreign:
+		return fmt.Errorf("run %s is trained by %s: extend it there once it has ended", id, info.Owner())
+	case r.training || info.State.Active():
+		return fmt.Errorf("run %s is %s: extend a finished or stopped run", id, info.State)
+	case info.Spec.Model == "": // listed from a folder whose config.toml did not parse
+		return fmt.Errorf("run %s cannot be extended: %s", id, info.Reason)
+	case epochs == 0 && patience < 0:
+		return fmt.Errorf("extend run %s: give more epochs or another patience", id)
+	case epochs != 0 && epochs <= info.Epoch:
+		return fmt.Errorf("run %s has trained %d epochs: give more than that (got %d)", id, info.Epoch, epochs)
+	}
+	spec := info.Spec
+	if epochs != 0 {
+		spec.Epochs = epochs
+	}
+	if patience >= 0 {
+		spec.Patience = patience
+	}
+	if info.State == Finished && spec.Epochs <= info.Epoch && spec.Patience == info.Spec.Patience {
+		return fmt.Errorf("run %s finished its %d epochs: give more (--epochs)", id, info.Epoch)
+	}
+	// A cosine schedule's length came from the run's when it started (the
+	// run's spec holds it since, see loadRun and setup): written as it is,
+	// it stays, and the new length does not stretch the curve under the
+	// steps already trained.
+	if r.lock == nil {
+		f, ok := lockSoon(e.st.runDir(id))
+		if !ok {
+			return fmt.Errorf("run %s is in use by another poselab process", id)
+		}
+		r.lock, r.lockedAt = f, unixSeconds(time.Now())
+	}
+	if err := e.st.writeSpec(spec); err != nil {
+		return fmt.Errorf("extend run %s: %w", id, err)
+	}
+	r.info.Spec = spec
+	if r.info.StepsPerEpoch > 0 {
+		r.info.TotalSteps = spec.Epochs * r.info.StepsPerEpoch
+	}
+	r.resume = true
+	why := fmt.Sprintf("extended to %d epochs", spec.Epochs)
+	if spec.Patience > 0 {
+		why += fmt.Sprintf(", patience %d", spec.Patience)
+	}
+	e.setState(r, Queued, why)
+	e.scheduleLocked()
+	return nil
+}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A finished run extended to more epochs trains on from its last
+// checkpoint to the same loss curve as a run given those epochs at the
+// start (data order and dropout depend on seed, epoch and step only), and
+// its config.toml says the new count.
+func TestExtendAFinishedRun(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	short, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, short, time.Minute)
+	waitRun(t, e, long, time.Minute)
+	if err := e.Extend(short, 2, -1); err == nil || !strings.Contains(err.Error(), "has trained 2 epochs") {
+		t.Fatalf("extend to the epochs it has: %v", err)
+	}
+	if err := e.Extend(short, 4, -1); err != nil {
+		t.Fatal(err)
+	}
+	info := waitRun(t, e, short, time.Minute)
+	ref, _ := e.Run(long)
+	if info.State != Finished || info.Epoch != 4 || info.Step != ref.Step || info.TotalSteps != ref.TotalSteps {
+		t.Fatalf("extended run %s at epoch %d step %d/%d; the 4-epoch run: step %d/%d", info.State, info.Epoch, info.Step, info.TotalSteps, ref.Step, ref.TotalSteps)
+	}
+	a, b := lossCurve(t, e, short), lossCurve(t, e, long)
+	if len(a) != len(b) {
+		t.Fatalf("%d steps stored, want %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("step %d: loss %v, the 4-epoch run's %v", i, a[i], b[i])
+		}
+	}
+	if info.BestValMPJPE != ref.BestValMPJPE {
+		t.Fatalf("best val %.3f mm, the 4-epoch run's %.3f", info.BestValMPJPE, ref.BestValMPJPE)
+	}
+	spec, err := readSpec(e.st.runDir(short) + "/config.toml")
+	if err != nil || spec.Epochs != 4 {
+		t.Fatalf("config.toml: epochs %d (%v)", spec.Epochs, err)
+	}
+	// Nothing to extend, or not now.
+	if err := e.Extend(short, 0, -1); err == nil {
+		t.Fatal("extend with nothing to change")
+	}
+	if err := e.Extend("nope", 5, -1); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown run: %v", err)
+	}
+}
+
+// A cosine schedule keeps the length it was trained to: the learning rate
+// does not jump back up under an extended run.
+func TestExtendKeepsACosineLength(t *testing.T) {
+	dir := t.TempDir()
+	trained := openTestEngine(t, dir)
+	id, err := trained.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2, Schedule: Schedule{Kind: "cosine", BaseLR: 1e-3, MinLR: 1e-5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := waitRun(t, trained, id, time.Minute)
+	trained.Close()
+	// Extended by a later process (poselab resume RUN --epochs N).
+	e := openTestEngine(t, dir)
+	defer e.Close()
+	if err := e.Extend(id, 3, -1); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	steps, err := e.Steps(id)
+	if err != nil || len(steps) != 3*first.StepsPerEpoch {
+		t.Fatalf("%d steps (%v)", len(steps), err)
+	}
+	for _, p := range steps[first.Step:] {
+		if p.LR > steps[first.Step-1].LR*1.0001 {
+			t.Fatalf("step %d trained at lr %g, above the last step before the extension (%g)", p.Step, p.LR, steps[first.Step-1].LR)
+		}
+	}
+	spec, _ := readSpec(e.st.runDir(id) + "/config.toml")
+	if spec.Schedule.TotalSteps != first.TotalSteps || spec.Patience != 0 {
+		t.Fatalf("config.toml: cosine total_steps %d, want %d", spec.Schedule.TotalSteps, first.TotalSteps)
+	}
+}
