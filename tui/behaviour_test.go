@@ -597,3 +597,33 @@ func TestNewRunFormInitFrom(t *testing.T) {
 		t.Fatalf("calls %q; submitted init %q, patience %d; want sb-lr3 and 3", fc.callLog(), info.Spec.Init, info.Spec.Patience)
 	}
 }
+
+// r on a finished run opens the extend form (the engine cannot resume it
+// as it is): its default trains as many epochs again, and Enter through
+// it asks the engine to extend the run.
+func TestResumeOfAFinishedRunExtendsIt(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.selID = "sb-lr3" // finished, 10 of 10 epochs
+	m.Update(keyMsg("r"))
+	if scr := screen(m, 120, 40); !strings.Contains(scr, "Extend sb-lr3: it trained 10 epochs, best val 47.9 mm") {
+		t.Fatalf("no extend form:\n%s", scr)
+	}
+	for _, k := range []string{"enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond)
+	}
+	if calls := fc.callLog(); len(calls) != 1 || calls[0] != "extend sb-lr3 20 0" {
+		t.Fatalf("calls %q", calls)
+	}
+	if !strings.Contains(m.status, "extended sb-lr3 to 20 epochs") {
+		t.Fatalf("status %q", m.status)
+	}
+	// A running run is resumed as before.
+	m.selID = "sb-demo"
+	pressRun(m, "r")
+	if calls := fc.callLog(); calls[len(calls)-1] != "resume sb-demo" {
+		t.Fatalf("calls %q", calls)
+	}
+}

@@ -18,7 +18,48 @@ type formKind int
 const (
 	formNewRun formKind = iota
 	formExport
+	formExtend
 )
+
+// extender is implemented by engines that let an ended run train on
+// (*engine.Engine does: poselab resume RUN --epochs N).
+type extender interface {
+	Extend(id string, epochs, patience int) error
+}
+
+// extendValues are the extend form's fields.
+type extendValues struct {
+	run              string
+	trained          int
+	epochs, patience string
+}
+
+// openExtend asks how far a finished run should train on: r on a finished
+// run (the engine cannot resume it as it is).
+func (m *Model) openExtend(info engine.RunInfo) tea.Cmd {
+	v := &extendValues{run: info.Spec.ID, trained: info.Epoch,
+		epochs: strconv.Itoa(max(info.Spec.Epochs, info.Epoch+1)), patience: strconv.Itoa(info.Spec.Patience)}
+	if info.Epoch >= info.Spec.Epochs { // it ran to its end: offer as many again
+		v.epochs = strconv.Itoa(2 * info.Epoch)
+	}
+	best := ""
+	if b := info.BestValMPJPE; b > 0 {
+		unit := " mm"
+		for _, r := range m.rows {
+			if r.info.Spec.ID == info.Spec.ID && r.px { // a 2D model: its error is in pixels
+				unit = " px"
+			}
+		}
+		best = ", best val " + fmtMM(b) + unit
+	}
+	m.extend, m.formFor = v, formExtend
+	m.formTitle = fmt.Sprintf("Extend %s: it trained %d epochs%s; it goes on from its last checkpoint", v.run, info.Epoch, best)
+	m.form = newForm(m.formWidth(), huh.NewGroup(
+		huh.NewInput().Title("Epochs in all").Validate(intOrEmpty(info.Epoch+1)).Value(&v.epochs),
+		huh.NewInput().Title("Patience (epochs, 0: every epoch)").Validate(intOrEmpty(0)).Value(&v.patience),
+	))
+	return m.startForm()
+}
 
 // pipelineSubmitter is implemented by engines that expand a pipeline
 // (C..G) into its chain of runs (*engine.Engine does).
@@ -259,6 +300,17 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 				id, err := ctrl.Submit(spec)
 				return submittedMsg{id: id, err: err}
 			}
+		case formExtend:
+			v := *m.extend
+			epochs, _ := strconv.Atoi(strings.TrimSpace(v.epochs))
+			patience, err := strconv.Atoi(strings.TrimSpace(v.patience))
+			if err != nil {
+				patience = -1 // left empty: as it was
+			}
+			ext := m.ctrl.(extender)
+			return m.call(fmt.Sprintf("extended %s to %d epochs", v.run, max(epochs, v.trained)), func() error {
+				return ext.Extend(v.run, epochs, patience)
+			})
 		case formExport:
 			v := *m.export
 			path := v.target(m.opts.RunsDir)

@@ -107,6 +107,9 @@ func (f *fakeCtrl) Submit(spec engine.Spec) (string, error) {
 	return id, f.record(fmt.Sprintf("submit %s model=%s preset=%s pipeline=%s after=%s epochs=%d seed=%d lr=%g",
 		id, spec.Model, spec.Preset, spec.Pipeline, spec.After, spec.Epochs, spec.Seed, spec.Schedule.BaseLR))
 }
+func (f *fakeCtrl) Extend(id string, epochs, patience int) error {
+	return f.record(fmt.Sprintf("extend %s %d %d", id, epochs, patience))
+}
 func (f *fakeCtrl) Pause(id string) error  { return f.record("pause " + id) }
 func (f *fakeCtrl) Resume(id string) error { return f.record("resume " + id) }
 func (f *fakeCtrl) Stop(id string) error   { return f.record("stop " + id) }

@@ -124,7 +124,7 @@ var keyMap = []bindingGroup{
 		hint(actNew, "new", "new run (form)", "n").mutating(),
 		hint(actChain, "chain", "chain: new run after the selected one, from its outputs", "c").mutating(),
 		hint(actPause, "pause", "pause the selected run", "p").mutating(),
-		hint(actResume, "resume", "resume or start the selected run", "r").mutating(),
+		hint(actResume, "resume", "resume or start the selected run (finished: train on)", "r").mutating(),
 		hint(actStop, "stop", "stop the selected run (checkpointed)", "s").mutating(),
 		hint(actExport, "export", "export predictions (csv, json, npz) or weights (PyTorch)", "e").mutating(),
 		hint(actDelete, "delete", "delete the selected run (asks)", "d").mutating(),

@@ -84,6 +84,7 @@ type Model struct {
 	wait      formWait // keys held while a field change is pending
 	newRun    *newRunValues
 	export    *exportValues
+	extend    *extendValues
 	confirm   *confirmDialog
 
 	status    string
@@ -467,6 +468,9 @@ func (m *Model) do(a action) tea.Cmd {
 			return m.call(doneText("paused", "pause", info), func() error { return m.ctrl.Pause(id) })
 		}
 	case actResume:
+		if _, ok := m.ctrl.(extender); ok && haveSel && info.State == engine.Finished && !info.Foreign {
+			return m.openExtend(info)
+		}
 		if needRun() {
 			return m.call(doneText("resumed", "resume", info), func() error { return m.ctrl.Resume(id) })
 		}
