@@ -33,7 +33,7 @@ func TestWatchChainEndsWhenAStageDiverges(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "diverged") {
 			t.Fatalf("watch returned %v, want the divergence", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(time.Minute):
 		i0, _ := e.Run(ids[0])
 		i1, _ := e.Run(ids[1])
 		t.Fatalf("watch still waiting: stage 0 %s (%s), stage 1 %s", i0.State, i0.Reason, i1.State)
@@ -76,7 +76,7 @@ func TestWatchResumedStageBehindAStoppedOne(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "poselab resume "+ids[0]) {
 			t.Fatalf("watch returned %v, want it to name the run to resume first", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute): // nothing will start it: only a failure waits this long
 		t.Fatalf("watch still waiting for %s behind the stopped %s", ids[1], ids[0])
 	}
 }

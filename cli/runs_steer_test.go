@@ -51,10 +51,16 @@ func TestRunsSteerARunOfAnotherProcess(t *testing.T) {
 	if out := cli(0, "runs", "resume", id); !strings.Contains(out, "resumed "+id) {
 		t.Fatalf("runs resume: %q", out)
 	}
-	// Its pace, as its process stores it (every second).
-	time.Sleep(1500 * time.Millisecond)
-	if out := cli(0, "runs", "ls"); !strings.Contains(out, " samples/s, ETA ") {
-		t.Fatalf("runs ls does not give the running run's pace:\n%s", out)
+	// Its pace, as its process stores it (every second): polled, since a
+	// loaded machine can take longer than the 1.5 s once slept here.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		out := cli(0, "runs", "ls")
+		if strings.Contains(out, " samples/s, ETA ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs ls does not give the running run's pace:\n%s", out)
+		}
 	}
 	if out := cli(0, "runs", "pause", id); !strings.Contains(out, "paused "+id) {
 		t.Fatalf("runs pause: %q", out)

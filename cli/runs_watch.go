@@ -20,7 +20,7 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	_, live, cancel := e.Subscribe()
+	hist, live, cancel := e.Subscribe()
 	defer cancel()
 	p := newPrinter(stdout, asJSON)
 	want := map[string]bool{}
@@ -46,12 +46,22 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 	}
 	// A run's info turns inactive before the events of its last look
 	// (its last validation, then its end) reach this subscriber: go on
-	// until each run's end has been printed, or a moment after it ended
-	// without one (deleted, or taken over here).
+	// until each run's end has been printed. A run that ended before this
+	// subscription has its end in the history, and one deleted has none:
+	// neither is waited for. Every other end publishes an event (the
+	// watcher's look, or a take-over here), so the grace only bounds a
+	// wait for one that does not come. (It was 2 s, also for the runs
+	// whose end was on its way: a loaded machine could stall the delivery
+	// that long, and the last validation went unprinted.)
 	ended := map[string]bool{}
+	for _, ev := range hist {
+		if want[ev.Run] && ev.Kind == engine.EvState && !ev.State.To.Active() {
+			ended[ev.Run] = true
+		}
+	}
 	endedAll := func() bool {
 		for id := range want {
-			if !ended[id] {
+			if _, ok := e.Run(id); ok && !ended[id] {
 				return false
 			}
 		}
@@ -62,7 +72,7 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 	defer tick.Stop()
 	for !endedAll() {
 		if grace == nil && !active() {
-			grace = time.After(2 * time.Second)
+			grace = time.After(30 * time.Second)
 		}
 		select {
 		case ev, ok := <-live:

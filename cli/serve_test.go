@@ -112,7 +112,7 @@ func openWorkbench(t *testing.T, client *gossh.Client, run string) workbench {
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !(strings.Contains(out.String(), "Curves") && strings.Contains(out.String(), run)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no workbench; got %q", out.String())

@@ -349,16 +349,22 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	// Drain what is left: a run's state turns inactive before its last
 	// events (its last validation, its end) reach this subscriber, which
 	// a loaded machine can delay past any fixed wait. So wait for each
-	// run's end event (a blocked queued run has none: a moment at most).
+	// run's end event. A blocked queued run has none, and every other run
+	// here was submitted or resumed by this engine, whose state changes
+	// all publish one: the grace only bounds a wait for one that does not
+	// come. (It was 2 s, also for the runs whose end was on its way: a
+	// loaded machine could stall the delivery that long, and the last
+	// validation went unprinted.)
 	endedAll := func() bool {
 		for _, id := range ids {
-			if !ended[id] {
+			info, _ := e.Run(id)
+			if _, b := blocked(info); !ended[id] && !b {
 				return false
 			}
 		}
 		return true
 	}
-	grace := time.After(2 * time.Second)
+	grace := time.After(30 * time.Second)
 	for drained := false; !drained; {
 		quiet := time.After(50 * time.Millisecond)
 		if !endedAll() {

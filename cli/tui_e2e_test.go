@@ -116,7 +116,7 @@ func tuiByKeys(t *testing.T, bin string) {
 	s.tmux("new-session", "-d", "-s", s.name, "-x", "120", "-y", "40",
 		fmt.Sprintf("%s --runs-dir %s --no-demo; echo EXITED $?; sleep 30", bin, runs))
 
-	scr := s.waitText("no runs yet", 15*time.Second)
+	scr := s.waitText("no runs yet", time.Minute)
 	for _, want := range []string{"1 Curves", "2 Joints", "3 Skeleton", "? help"} {
 		if !strings.Contains(scr, want) {
 			t.Fatalf("first screen lacks %q:\n%s", want, scr)
@@ -126,15 +126,15 @@ func tuiByKeys(t *testing.T, bin string) {
 	// New run: the form's defaults are a tiny SB run on synthetic data;
 	// give it a name and 40 epochs so that it trains while we look.
 	s.keys("n")
-	s.waitText("New run", 15*time.Second)
+	s.waitText("New run", time.Minute)
 	s.keys("e2e-sb", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter", "40", "Enter", "Enter", "Enter", "Enter", "Enter", "Enter") // epochs; batch, lr, seed, init, patience
-	s.waitText("e2e-sb", 20*time.Second)
-	scr = s.waitFor("training steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
+	s.waitText("e2e-sb", time.Minute)
+	scr = s.waitFor("training steps", time.Minute, func(scr string) bool { return shownStep(scr) > 0 })
 	first := shownStep(scr)
 	if !strings.Contains(scr, "running") || !strings.Contains(scr, "sb/tiny") || !strings.Contains(scr, "/40") {
 		t.Fatalf("the new run is not shown as a running sb/tiny run of 40 epochs:\n%s", scr)
 	}
-	scr = s.waitFor("the curves to move", 20*time.Second, func(scr string) bool { return shownStep(scr) > first })
+	scr = s.waitFor("the curves to move", time.Minute, func(scr string) bool { return shownStep(scr) > first })
 	for _, want := range []string{"train loss", "val MPJPE (mm)", "learning rate", "step"} {
 		if !strings.Contains(scr, want) {
 			t.Fatalf("curves screen lacks %q:\n%s", want, scr)
@@ -143,7 +143,7 @@ func tuiByKeys(t *testing.T, bin string) {
 
 	// Pause: the step stops advancing; resume: it advances again.
 	s.keys("p")
-	s.waitText("paused", 20*time.Second)
+	s.waitText("paused", time.Minute)
 	time.Sleep(400 * time.Millisecond)
 	held := shownStep(s.capture())
 	time.Sleep(time.Second)
@@ -151,15 +151,15 @@ func tuiByKeys(t *testing.T, bin string) {
 		t.Fatalf("paused run moved from step %d to %d", held, now)
 	}
 	s.keys("r")
-	s.waitFor("the resumed run to advance", 30*time.Second, func(scr string) bool { return shownStep(scr) > held })
+	s.waitFor("the resumed run to advance", time.Minute, func(scr string) bool { return shownStep(scr) > held })
 
 	// Stop (checkpointed), then export its validation predictions as CSV.
 	s.keys("s")
-	s.waitText("stopped", 30*time.Second)
+	s.waitText("stopped", time.Minute)
 	s.keys("e")
-	s.waitText("Export predictions", 15*time.Second)
+	s.waitText("Export predictions", time.Minute)
 	s.keys("Enter", "Enter", "Enter")
-	scr = s.waitFor("the export", 30*time.Second, func(scr string) bool {
+	scr = s.waitFor("the export", time.Minute, func(scr string) bool {
 		return strings.Contains(scr, "exported") || strings.Contains(scr, "export:")
 	})
 	matches, _ := filepath.Glob(filepath.Join(runs, "*", "predictions_val.csv"))
@@ -174,16 +174,16 @@ func tuiByKeys(t *testing.T, bin string) {
 	// The other views render (with bars and skeletons once a validation
 	// has run; a loaded machine may not have reached one).
 	s.keys("2")
-	s.waitText("per-joint error", 15*time.Second)
+	s.waitText("per-joint error", time.Minute)
 	s.keys("3")
-	s.waitText("skeletons", 15*time.Second)
+	s.waitText("skeletons", time.Minute)
 	s.keys("?")
-	s.waitText("Keys", 15*time.Second)
+	s.waitText("Keys", time.Minute)
 	s.keys("Escape")
 
 	// Nothing is active any more: q quits at once.
 	s.keys("q")
-	s.waitText("EXITED 0", 15*time.Second)
+	s.waitText("EXITED 0", time.Minute)
 }
 
 // tuiDemoAndHangup starts the workbench on an empty runs folder: the
@@ -196,15 +196,15 @@ func tuiDemoAndHangup(t *testing.T, bin string) {
 	s := newTmuxSession(t, fmt.Sprintf("poselab-hup-%d", os.Getpid()))
 	s.tmux("new-session", "-d", "-s", s.name, "-x", "80", "-y", "24", fmt.Sprintf("%s --runs-dir %s 2>%s", bin, runs, errFile))
 
-	scr := s.waitFor("the demo's first steps", 30*time.Second, func(scr string) bool { return shownStep(scr) > 0 })
+	scr := s.waitFor("the demo's first steps", time.Minute, func(scr string) bool { return shownStep(scr) > 0 })
 	if !strings.Contains(scr, "demo") || !strings.Contains(scr, "sb/tiny") {
 		t.Fatalf("the demo (pipeline C: SB, tiny) is not shown:\n%s", scr)
 	}
 	first := shownStep(scr)
-	s.waitFor("the demo's curves to move", 20*time.Second, func(scr string) bool { return shownStep(scr) > first })
+	s.waitFor("the demo's curves to move", time.Minute, func(scr string) bool { return shownStep(scr) > first })
 
 	s.tmux("kill-session", "-t", s.name)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		b, _ := os.ReadFile(errFile)
 		if strings.Contains(string(b), "active runs stopped with a checkpoint") {

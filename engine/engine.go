@@ -778,13 +778,22 @@ func tryLock(dir string) (*os.File, bool) {
 	return f, true
 }
 
+// lockSoonWait is how long lockSoon retries. A look takes an instant on
+// an idle machine, but the watcher holds the lock through a read (and
+// maybe a write) of the run store, and a loaded machine can stall it
+// there well past the 80 ms lockSoon once waited: the resume or delete
+// then failed, saying another process used the run. The price: one
+// refused because another process does use the run is refused 2 s later.
+const lockSoonWait = 2 * time.Second
+
 // lockSoon is tryLock retried for a moment: a process watching the store
 // holds a stopped run's lock for an instant to see whether its owner is
 // gone (watch.go), and a resume must not fail on that.
 func lockSoon(dir string) (*os.File, bool) {
-	for try := 0; ; try++ {
+	deadline := time.Now().Add(lockSoonWait)
+	for {
 		f, ok := tryLock(dir)
-		if ok || try == 4 {
+		if ok || time.Now().After(deadline) {
 			return f, ok
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -64,7 +64,7 @@ func TestResourceEventsCarryDeviceMemoryAndUtilisation(t *testing.T) {
 			if ev.Kind == EvLog && ev.Run == id && strings.HasPrefix(ev.Log, "backend: ") {
 				described = ev.Log
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Minute): // queued already: only their delivery is left
 			t.Fatalf("resource event %v, backend log line %q", res, described)
 		}
 	}

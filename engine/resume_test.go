@@ -115,7 +115,7 @@ func TestResumeRepeatsTheLossCurve(t *testing.T) {
 		id, _ := e.Submit(slowSpec())
 		waitFor(t, "step 45", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.Step >= 45 })
 		e.Stop(id)
-		if info := waitRun(t, e, id, 10*time.Second); info.State != Stopped {
+		if info := waitRun(t, e, id, time.Minute); info.State != Stopped {
 			t.Fatalf("state %s", info.State)
 		}
 		e.Resume(id)

@@ -218,13 +218,21 @@ func TestKeysSteerTheController(t *testing.T) {
 // with a deadline: timers (cursor blink) are dropped, so it cannot loop.
 func feed(m *Model, cmd tea.Cmd) { feedWithin(m, cmd, 300*time.Millisecond) }
 
-// feedWithin is feed with wait as the deadline of each command.
+// feedWithin is feed with wait as the deadline of each command. The
+// deadline counts from when the command's goroutine runs: a loaded
+// machine can leave it unscheduled for longer than wait, and a command
+// that returns at once (a form's field change) was then dropped as if it
+// were a timer (the form tests failed under load).
 func feedWithin(m *Model, cmd tea.Cmd, wait time.Duration) {
 	if cmd == nil {
 		return
 	}
-	done := make(chan tea.Msg, 1)
-	go func() { done <- cmd() }()
+	started, done := make(chan struct{}), make(chan tea.Msg, 1)
+	go func() {
+		close(started)
+		done <- cmd()
+	}()
+	<-started
 	select {
 	case msg := <-done:
 		if b, ok := msg.(tea.BatchMsg); ok {
@@ -384,10 +392,10 @@ func TestNoColorProfileHasNoColours(t *testing.T) {
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
 		out += string(b)
 		return strings.Contains(out, "train loss")
-	})
+	}, teatest.WithDuration(time.Minute)) // its default, 1 s, a loaded machine can take to draw
 	tm.Send(keyMsg("q"))
 	tm.Send(keyMsg("s"))
-	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(time.Minute))
 	// No SGR sequence may set a colour (30-37, 38, 40-47, 48, 90-107).
 	for _, m := range sgrRE.FindAllStringSubmatch(out, -1) {
 		for _, p := range strings.Split(m[1], ";") {

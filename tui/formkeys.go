@@ -34,8 +34,13 @@ var formNavKeys = func() []key.Binding {
 // come. A real one arrives within milliseconds on an idle machine, but a
 // busy one (training on every core) can take well over 150 ms to deliver
 // a command's message; with a 150 ms bound, keys were released early into
-// the field being left (TestNewRunFormKeysInProgram failed 2 runs in 8).
-const formKeyWait = time.Second
+// the field being left (TestNewRunFormKeysInProgram failed 2 runs in 8),
+// and with 1 s they still were on a loaded machine (it failed 2 runs in 2
+// beside two busy loops, under nice). The bound only matters if huh ever
+// asks for a change and does not make it (v2.0.3 does not), so it is
+// generous: keys held that long then beat keys typed into the wrong field
+// (a var for tests).
+var formKeyWait = 5 * time.Second
 
 type formWait struct {
 	from  huh.Field // the focused field when the change was asked for; nil: no wait

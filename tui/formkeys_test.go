@@ -120,6 +120,8 @@ func TestFormKeysAfterRefusedEnter(t *testing.T) {
 // are released by the fallback tick: here the NextField message of the
 // Enter is dropped and only the tick is delivered.
 func TestFormKeysReleasedWithoutFieldChange(t *testing.T) {
+	defer func(w time.Duration) { formKeyWait = w }(formKeyWait)
+	formKeyWait = time.Second // over the cursor blink (530 ms), which this test tells from the tick by time
 	_, m := newRunModel(t)
 	var enter tea.Cmd
 	for _, k := range keys("x", "enter", "a", "b") {
@@ -175,17 +177,18 @@ func TestNewRunFormKeysInProgram(t *testing.T) {
 	fc := fixture()
 	tm := teatest.NewTestModel(t, New(fc, Options{}), teatest.WithInitialTermSize(120, 40))
 	tm.Send(keyMsg("n"))
-	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "New run") })
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "New run") },
+		teatest.WithDuration(time.Minute)) // its default, 1 s, a loaded machine can take to draw
 	for _, k := range keys("x", "enter", "enter", "right", "enter", "enter", "enter", "enter", "enter", "7", "enter", "enter", "enter", "enter", "enter", "enter") {
 		tm.Send(k)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for len(fc.callLog()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	tm.Send(keyMsg("q"))
 	tm.Send(keyMsg("s"))
-	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(time.Minute))
 	want := "submit run-4 model=sh preset=tiny pipeline= after= epochs=7 seed=1 lr=0"
 	if calls := fc.callLog(); len(calls) != 1 || calls[0] != want {
 		t.Fatalf("calls %q, want %q", calls, want)
