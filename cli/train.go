@@ -276,7 +276,7 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		if ev.Kind == engine.EvStarted {
 			started[ev.Run] = true
 		}
-		if endsRun(ev) {
+		if endsRun(ev, started[ev.Run]) {
 			ended[ev.Run] = true
 		}
 		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) {
@@ -413,14 +413,17 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 // trains. A finished run's state event comes before its finished event
 // (the result, and an early stop's reason: the run's last lines), with
 // the log file's write between them: taken for the end, the drain's 50 ms
-// could return without those lines. A failed state that no failed event
-// follows (a chain link's) ends with the drain's grace.
-func endsRun(ev engine.Event) bool {
+// could return without those lines. So is a failed state of a run that
+// trained; one that never started (a chain link after a failed stage)
+// gets no failed event: its state is its end, or pipeline run would
+// wait out the drain's grace (30 s) before it exits.
+func endsRun(ev engine.Event, started bool) bool {
 	switch ev.Kind {
 	case engine.EvFinished, engine.EvFailed:
 		return true
 	case engine.EvState:
-		return !ev.State.To.Active() && ev.State.To != engine.Finished && ev.State.To != engine.Failed
+		to := ev.State.To
+		return !to.Active() && to != engine.Finished && (to != engine.Failed || !started)
 	}
 	return false
 }

@@ -35,12 +35,21 @@ func TestEndsRunIsARunsLastEvent(t *testing.T) {
 			t.Fatalf("no finished event: %d events", len(evs))
 		}
 	}
+	started := false
 	for i, ev := range evs {
-		if endsRun(ev) && i != len(evs)-1 {
+		started = started || ev.Kind == engine.EvStarted
+		if endsRun(ev, started) && i != len(evs)-1 {
 			t.Fatalf("event %d (%s) ends the wait, before the run's %s event", i, ev.Kind, evs[len(evs)-1].Kind)
 		}
 	}
-	if !endsRun(evs[len(evs)-1]) {
+	if !endsRun(evs[len(evs)-1], true) {
 		t.Fatal("the finished event does not end the wait")
+	}
+	// A failed state: a run that trained gets a failed event after it; a
+	// chain link that never started (its predecessor failed) gets none, so
+	// its state ends the wait (else pipeline run waited out the grace).
+	failed := engine.Event{Kind: engine.EvState, State: &engine.StateInfo{From: engine.Queued, To: engine.Failed}}
+	if endsRun(failed, true) || !endsRun(failed, false) {
+		t.Fatalf("failed state: ends a started run's wait %v, an unstarted one's %v", endsRun(failed, true), endsRun(failed, false))
 	}
 }
