@@ -645,10 +645,14 @@ func (e *Engine) resumeLocked(r *run) error {
 		if r.info.Spec.Model == "" { // listed from a folder whose config.toml did not parse
 			return fmt.Errorf("run %s cannot be resumed: %s", id, r.info.Reason)
 		}
-		if r.lock == nil {
-			f, ok := lockSoon(e.st.runDir(id))
-			if !ok {
-				return fmt.Errorf("run %s is in use by another poselab process", id)
+		if r.lock == nil { // never so for a request (applyRequests): e.mu stays held there
+			f, err := e.lockWaiting(r)
+			if err != nil {
+				return err
+			}
+			if e.runs[id] != r || r.lock != nil || r.training || !(r.info.State == Stopped || r.info.State == Failed) {
+				unlock(f)
+				return fmt.Errorf("run %s changed while it was being resumed (now %s): look again", id, r.info.State)
 			}
 			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
@@ -737,11 +741,14 @@ func (e *Engine) Delete(id string) error {
 		// Another process may have resumed it since this one last
 		// looked (the watcher looks once a second, one-shot commands
 		// never): its lock says so.
-		f, ok := lockSoon(e.st.runDir(id))
-		if !ok {
-			return fmt.Errorf("run %s is in use by another poselab process", id)
+		f, err := e.lockWaiting(r)
+		if err != nil {
+			return err
 		}
 		defer unlock(f)
+		if e.runs[id] != r || r.lock != nil || r.training || r.info.State.Active() {
+			return fmt.Errorf("run %s changed while it was being deleted (now %s): look again", id, r.info.State)
+		}
 	}
 	if err := e.st.deleteRun(id); err != nil {
 		return err
@@ -785,6 +792,25 @@ func tryLock(dir string) (*os.File, bool) {
 // then failed, saying another process used the run. The price: one
 // refused because another process does use the run is refused 2 s later.
 const lockSoonWait = 2 * time.Second
+
+// lockWaiting takes run r's folder lock for Resume, Extend or Delete,
+// waiting for it (lockSoon) with e.mu released: the engine lock held
+// through up to lockSoonWait would stall every run's steps and every
+// viewer. Called and returns with e.mu held; r may have changed while it
+// waited, which the caller checks again.
+func (e *Engine) lockWaiting(r *run) (*os.File, error) {
+	dir := e.st.runDir(r.info.Spec.ID)
+	if f, ok := tryLock(dir); ok {
+		return f, nil
+	}
+	e.mu.Unlock()
+	f, ok := lockSoon(dir)
+	e.mu.Lock()
+	if !ok {
+		return nil, fmt.Errorf("run %s is in use by another poselab process", r.info.Spec.ID)
+	}
+	return f, nil
+}
 
 // lockSoon is tryLock retried for a moment: a process watching the store
 // holds a stopped run's lock for an instant to see whether its owner is

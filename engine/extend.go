@@ -48,13 +48,21 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	// it stays, and the new length does not stretch the curve under the
 	// steps already trained.
 	if r.lock == nil {
-		f, ok := lockSoon(e.st.runDir(id))
-		if !ok {
-			return fmt.Errorf("run %s is in use by another poselab process", id)
+		f, err := e.lockWaiting(r)
+		if err != nil {
+			return err
+		}
+		if e.runs[id] != r || r.lock != nil || r.training || r.info.State != info.State {
+			unlock(f)
+			return fmt.Errorf("run %s changed while it was being extended (now %s): look again", id, r.info.State)
 		}
 		r.lock, r.lockedAt = f, unixSeconds(time.Now())
 	}
 	if err := e.st.writeSpec(spec); err != nil {
+		if !info.State.Active() && !r.training { // taken above for this: let it go
+			unlock(r.lock)
+			r.lock = nil
+		}
 		return fmt.Errorf("extend run %s: %w", id, err)
 	}
 	r.info.Spec = spec

@@ -733,3 +733,35 @@ func TestARequestForALiveProcessOutlivesItsTTL(t *testing.T) {
 	}
 	waitFor(t, "the trainer to pause it", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Paused })
 }
+
+// While Resume waits for a run's lock (another process's look), the engine
+// lock is free: the other runs' steps and every viewer go on. Held, Runs
+// below blocked until Resume gave up (2 s), and the lock was released
+// only after it: the resume failed.
+func TestResumeWaitsForTheLockWithoutTheEngineLock(t *testing.T) {
+	dir := t.TempDir()
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1
+	id, _ := e.Submit(spec)
+	waitRun(t, e, id, time.Minute)
+	e.mu.Lock()
+	e.runs[id].info.State = Stopped // as after a stop: resumable
+	e.mu.Unlock()
+	f, ok := tryLock(filepath.Join(dir, id))
+	if !ok {
+		t.Fatal("the finished run's lock is held")
+	}
+	resumed := make(chan error, 1)
+	go func() { resumed <- e.Resume(id) }()
+	time.Sleep(100 * time.Millisecond) // Resume is waiting for the lock by now (or soon: then it waits too)
+	e.Runs()                           // blocks while the engine lock is held
+	unlock(f)
+	if err := <-resumed; err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+}
