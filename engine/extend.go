@@ -47,7 +47,8 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	// run's spec holds it since, see loadRun and setup): written as it is,
 	// it stays, and the new length does not stretch the curve under the
 	// steps already trained.
-	if r.lock == nil {
+	took := r.lock == nil
+	if took {
 		f, err := e.lockWaiting(r)
 		if err != nil {
 			return err
@@ -59,7 +60,7 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		r.lock, r.lockedAt = f, unixSeconds(time.Now())
 	}
 	if err := e.st.writeSpec(spec); err != nil {
-		if !info.State.Active() && !r.training { // taken above for this: let it go
+		if took { // taken above for this: let it go
 			unlock(r.lock)
 			r.lock = nil
 		}
