@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"poselab/engine"
 )
 
 // train --grid queues one run per combination, named after its values,
@@ -79,5 +82,30 @@ func TestTrainGridRefusals(t *testing.T) {
 		if !strings.Contains(out, "no runs") {
 			t.Errorf("refused grids left runs behind:\n%s", out)
 		}
+	}
+}
+
+// Ctrl-C in a grid names every run it stopped and how to go on with it,
+// the queued ones that never started too (it named only the run that was
+// training), but not a chain link whose earlier run is stopped as well.
+func TestResumeHintsNameEveryStoppedRun(t *testing.T) {
+	run := func(id string, state engine.State, step int, started bool, after string) engine.RunInfo {
+		i := engine.RunInfo{Spec: engine.Spec{ID: id, After: after}, State: state, Step: step}
+		if started {
+			i.Started = time.Unix(1, 0)
+		}
+		return i
+	}
+	var b strings.Builder
+	resumeHints(&b, []engine.RunInfo{
+		run("g", engine.Finished, 800, true, ""),
+		run("g-2", engine.Stopped, 455, true, ""),
+		run("g-3", engine.Stopped, 0, false, ""),
+		run("c-sb", engine.Stopped, 0, false, "g-2"),
+	})
+	want := "run g-2 stopped at step 455; continue it with: poselab resume g-2\n" +
+		"run g-3 stopped before it started; start it with: poselab resume g-3\n"
+	if b.String() != want {
+		t.Fatalf("hints:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

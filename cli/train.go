@@ -381,26 +381,44 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 			return fmt.Errorf("run %s comes after run %s, which is stopped: resume that one first (poselab resume %s)", id, a.Spec.ID, a.Spec.ID)
 		}
 	}
+	var infos []engine.RunInfo
 	for _, id := range ids {
 		info, _ := e.Run(id)
-		if info.State != engine.Stopped {
-			continue
-		}
-		if !interrupted {
+		infos = append(infos, info)
+		if info.State == engine.Stopped && !interrupted {
 			// Stopped from another poselab process (runs stop, the
 			// workbench): the model is unfinished, so `train && export`
 			// must not go on.
 			return fmt.Errorf("run %s stopped at step %d (%s); continue it with: poselab resume %s", id, info.Step, strings.SplitN(info.Reason, ";", 2)[0], id)
 		}
-		if !asJSON {
-			fmt.Fprintf(stderr, "run %s stopped at step %d; continue it with: poselab resume %s\n", id, info.Step, id)
-		}
-		break
 	}
 	if interrupted {
+		if !asJSON {
+			resumeHints(stderr, infos)
+		}
 		return Interrupted{signalled}
 	}
 	return nil
+}
+
+// resumeHints says how to go on with each run an interrupt stopped: every
+// run of a grid, the ones stopped before they started too (only the
+// first was named, and `resume` takes one run), but not a chain link whose
+// earlier run is stopped as well (resuming that one names the next).
+func resumeHints(w io.Writer, infos []engine.RunInfo) {
+	stopped := map[string]bool{}
+	for _, i := range infos {
+		stopped[i.Spec.ID] = i.State == engine.Stopped
+	}
+	for _, i := range infos {
+		switch {
+		case !stopped[i.Spec.ID] || stopped[i.Spec.After]:
+		case i.Started.IsZero():
+			fmt.Fprintf(w, "run %s stopped before it started; start it with: poselab resume %s\n", i.Spec.ID, i.Spec.ID)
+		default:
+			fmt.Fprintf(w, "run %s stopped at step %d; continue it with: poselab resume %s\n", i.Spec.ID, i.Step, i.Spec.ID)
+		}
+	}
 }
 
 // endsRun says whether ev is the last event of a run this process
