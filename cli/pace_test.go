@@ -77,3 +77,14 @@ func TestRunsLsShowsNames(t *testing.T) {
 		t.Fatalf("runs ls:\n%s", b.String())
 	}
 }
+
+// A run stopped before it started (a grid's queued runs after Ctrl-C) has
+// no total steps yet: runs ls, show and compare said "0/0".
+func TestStepsTextOfARunNotStarted(t *testing.T) {
+	if got := stepsText(engine.RunInfo{State: engine.Stopped}); got != "-" {
+		t.Errorf("not started: %q, want -", got)
+	}
+	if got := stepsText(engine.RunInfo{State: engine.Stopped, Step: 455, TotalSteps: 800}); got != "455/800" {
+		t.Errorf("started: %q, want 455/800", got)
+	}
+}

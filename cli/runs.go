@@ -246,6 +246,16 @@ func epochs2D(eps []engine.EpochInfo) bool {
 }
 
 // valText writes a run's validation error with its unit.
+// stepsText is a run's step of its total; a run that has not started
+// has no total yet (it comes from the data when it starts): "-", not
+// "0/0".
+func stepsText(i engine.RunInfo) string {
+	if i.TotalSteps == 0 && i.Step == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", i.Step, i.TotalSteps)
+}
+
 func valText(v float64, px bool) string {
 	if !px {
 		return mm(v)
@@ -300,8 +310,8 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 		if name == "" || name == r.Spec.ID {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
-			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
+			stepsText(r), r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
 	}
 	return tw.Flush()
 }
@@ -340,7 +350,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	if r.Reason != "" {
 		reason = " (" + r.Reason + ")"
 	}
-	fmt.Fprintf(w, "  state %s%s, step %d/%d, epoch %d\n", r.State, reason, r.Step, r.TotalSteps, r.Epoch)
+	fmt.Fprintf(w, "  state %s%s, step %s, epoch %d\n", r.State, reason, stepsText(r), r.Epoch)
 	if px {
 		fmt.Fprintf(w, "  val 2D error %s, best %s\n", valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px))
 	} else {
@@ -413,7 +423,7 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 	}
 	row("model", func(r engine.RunInfo) string { return r.Spec.Model + "/" + r.Spec.Preset })
 	row("state", func(r engine.RunInfo) string { return string(r.State) })
-	row("steps", func(r engine.RunInfo) string { return fmt.Sprintf("%d/%d", r.Step, r.TotalSteps) })
+	row("steps", stepsText)
 	// A 2D model's row cells are its 2D error, in px.
 	row("val MPJPE", func(r engine.RunInfo) string { return valText(r.LastValMPJPE, is2D(e, r.Spec.ID)) })
 	row("best val MPJPE", func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
