@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -107,5 +108,30 @@ func TestResumeHintsNameEveryStoppedRun(t *testing.T) {
 		"run g-3 stopped before it started; start it with: poselab resume g-3\n"
 	if b.String() != want {
 		t.Fatalf("hints:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// With --json a grid ends with one "grid" event: its runs, best first, as
+// runs ls --json gives them (the table had no JSON counterpart).
+func TestTrainGridJSONEndsWithItsRuns(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--grid", "lr=1e-3,3e-3", "--json", "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last struct {
+		Event string `json:"event"`
+		Runs  []struct {
+			ID   string  `json:"id"`
+			Name string  `json:"name"`
+			Best float64 `json:"best_val_mpjpe_mm"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Event != "grid" || len(last.Runs) != 2 {
+		t.Fatalf("last line %s (%v), want the grid event with 2 runs", lines[len(lines)-1], err)
+	}
+	if r := last.Runs; r[0].Best > r[1].Best || r[0].Name == r[1].Name || !strings.HasPrefix(r[0].Name, "lr=") {
+		t.Fatalf("runs %+v, want best first, named by setting", r)
 	}
 }

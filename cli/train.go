@@ -30,7 +30,8 @@ const trainSynopsis = `train --model sb --preset tiny|seed [flags]
 Trains one model run in the runs directory (./runs, --runs-dir or
 $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
 otherwise plain lines; --json prints one JSON object per line with an
-"event" field (started, step, epoch, checkpoint, state, finished, failed).
+"event" field (started, step, epoch, checkpoint, state, finished, failed;
+a --grid ends with a grid event: its runs, best first).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
 for SIGTERM, 129 for a hang-up, which nohup ignores, 141 when the
 reader of its output went away); continue it with 'poselab resume RUN'.
@@ -69,7 +70,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	initFrom := fs.String("init", "", "start from existing weights: a run id of the runs directory (same model; its best checkpoint), or a .npz, .pth/.pt or .ckpt file")
 	var grid gridFlag
-	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first")
+	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first (--json: a last event, grid)")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -187,7 +188,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "queued %s, trained one after another: %s\n", plural(len(ids), "run"), strings.Join(ids, " "))
 	}
 	werr := watch(e, ids, *asJSON, stdout, stderr)
-	if !*asJSON {
+	if *asJSON {
+		gridJSON(stdout, e, ids)
+	} else {
 		gridTable(stdout, e, ids)
 	}
 	return werr
