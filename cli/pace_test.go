@@ -88,3 +88,19 @@ func TestStepsTextOfARunNotStarted(t *testing.T) {
 		t.Errorf("started: %q, want 455/800", got)
 	}
 }
+
+// runs show names a run once when its name is its ID ("run X (X)").
+func TestRunTitleNamesAnUnnamedRunOnce(t *testing.T) {
+	for _, c := range []struct {
+		s    engine.Spec
+		want string
+	}{
+		{engine.Spec{ID: "sb-1", Name: "sb-1"}, "run sb-1"},
+		{engine.Spec{ID: "sb-1"}, "run sb-1"},
+		{engine.Spec{ID: "sb-2", Name: "lr=3e-4"}, "run sb-2 (lr=3e-4)"},
+	} {
+		if got := runTitle(c.s); got != c.want {
+			t.Errorf("runTitle(%q, %q) = %q, want %q", c.s.ID, c.s.Name, got, c.want)
+		}
+	}
+}

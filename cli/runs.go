@@ -316,6 +316,15 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 	return tw.Flush()
 }
 
+// runTitle is runs show's first line: the ID and the run's name, where
+// it has one of its own (an unnamed run's name is its ID: "run X (X)").
+func runTitle(s engine.Spec) string {
+	if s.Name == "" || s.Name == s.ID {
+		return "run " + s.ID
+	}
+	return fmt.Sprintf("run %s (%s)", s.ID, s.Name)
+}
+
 func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error {
 	eps, err := e.Epochs(r.Spec.ID)
 	if err != nil {
@@ -334,7 +343,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		return nil
 	}
 	s := r.Spec
-	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, s.DataLabel(), s.Device, s.Seed)
+	fmt.Fprintf(w, "%s\n  model %s, preset %s, data %s, device %s, seed %d\n", runTitle(s), s.Model, s.Preset, s.DataLabel(), s.Device, s.Seed)
 	patience := ""
 	if s.Patience > 0 {
 		patience = ", patience " + plural(s.Patience, "epoch")
