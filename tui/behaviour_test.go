@@ -597,3 +597,22 @@ func TestNewRunFormInitFrom(t *testing.T) {
 		t.Fatalf("calls %q; submitted init %q, patience %d; want sb-lr3 and 3", fc.callLog(), info.Spec.Init, info.Spec.Patience)
 	}
 }
+
+// On 80x24 the new-run form is taller than the screen: a Patience it
+// refuses says why where it can be seen (the reason, under the columns,
+// was cut off, and enter did nothing visible), and the reason fits the
+// field (empty means train every epoch, not "the preset's").
+func TestNewRunFormRefusalShowsOnASmallScreen(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(keyMsg("n"))
+	ks := []string{"enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "a", "b", "c", "enter"}
+	for _, k := range ks {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond)
+	}
+	out := screen(m, 80, 24)
+	if !strings.Contains(out, "> abc") || !strings.Contains(strings.Join(strings.Fields(strings.ReplaceAll(out, "│", "")), " "), "or empty to train every epoch") {
+		t.Fatalf("no reason for refusing the patience in view:\n%s", out)
+	}
+}
