@@ -104,3 +104,21 @@ func TestRunTitleNamesAnUnnamedRunOnce(t *testing.T) {
 		}
 	}
 }
+
+// runs compare shows the settings in which the runs differ (a fine-tuned
+// run's init and lr against its source's), and only those.
+func TestCompareShowsTheSettingsThatDiffer(t *testing.T) {
+	a := engine.RunInfo{Spec: engine.Spec{ID: "sb-1", Name: "sb-1", Model: "sb", Epochs: 25, Batch: 64, Seed: 1}}
+	a.Spec.Schedule.BaseLR = 1e-3
+	b := a
+	b.Spec.ID, b.Spec.Name, b.Spec.Init = "sb-2", "ft", "sb-1"
+	b.Spec.Schedule.BaseLR = 3e-4
+	var got []string
+	for _, r := range differingSettings([]engine.RunInfo{a, b}) {
+		got = append(got, r.name+": "+strings.Join(r.cells, " | "))
+	}
+	want := []string{"name: - | ft", "lr: 0.001 | 0.0003", "init: - | sb-1"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -407,6 +408,64 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	return nil
 }
 
+// settingRow is a row of runs compare: a setting, one cell per run.
+type settingRow struct {
+	name  string
+	cells []string
+}
+
+// differingSettings are the settings in which the compared runs differ,
+// one row each: what a grid varied, or a fine-tuned run's init and lr
+// against its source (compare showed the results side by side, but not
+// which setting gave which).
+func differingSettings(runs []engine.RunInfo) []settingRow {
+	orDash := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return v
+	}
+	var out []settingRow
+	for _, f := range []struct {
+		name string
+		cell func(engine.Spec) string
+	}{
+		{"name", func(s engine.Spec) string {
+			if s.Name == s.ID {
+				return "-"
+			}
+			return orDash(s.Name)
+		}},
+		{"data", func(s engine.Spec) string { return s.DataLabel() }},
+		{"device", func(s engine.Spec) string { return s.Device }},
+		{"epochs", func(s engine.Spec) string { return strconv.Itoa(s.Epochs) }},
+		{"batch", func(s engine.Spec) string { return strconv.Itoa(s.Batch) }},
+		{"loss", func(s engine.Spec) string { return s.Loss }},
+		{"schedule", func(s engine.Spec) string { return s.Schedule.Kind }},
+		{"lr", func(s engine.Spec) string { return fmt.Sprintf("%g", s.Schedule.BaseLR) }},
+		{"seed", func(s engine.Spec) string { return strconv.FormatInt(s.Seed, 10) }},
+		{"patience", func(s engine.Spec) string {
+			if s.Patience <= 0 {
+				return "-"
+			}
+			return plural(s.Patience, "epoch")
+		}},
+		{"init", func(s engine.Spec) string { return orDash(s.Init) }},
+	} {
+		r := settingRow{name: f.name}
+		for _, run := range runs {
+			r.cells = append(r.cells, f.cell(run.Spec))
+		}
+		for _, c := range r.cells {
+			if c != r.cells[0] {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool) error {
 	if asJSON {
 		var out []any
@@ -431,6 +490,9 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 		fmt.Fprintln(tw)
 	}
 	row("model", func(r engine.RunInfo) string { return r.Spec.Model + "/" + r.Spec.Preset })
+	for _, sr := range differingSettings(runs) {
+		fmt.Fprintf(tw, "%s\t%s\t\n", sr.name, strings.Join(sr.cells, "\t"))
+	}
 	row("state", func(r engine.RunInfo) string { return string(r.State) })
 	row("steps", stepsText)
 	// A 2D model's row cells are its 2D error, in px.
@@ -438,7 +500,7 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 	row("best val MPJPE", func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
 	row("mean-pose baseline", func(r engine.RunInfo) string { return mm(r.BaselineMPJPE) })
 	row("samples/s", func(r engine.RunInfo) string {
-		if math.IsNaN(r.SamplesPerSec) {
+		if math.IsNaN(r.SamplesPerSec) || r.SamplesPerSec == 0 { // 0: it never trained
 			return "-"
 		}
 		return fmt.Sprintf("%.0f", r.SamplesPerSec)
