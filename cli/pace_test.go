@@ -122,3 +122,11 @@ func TestCompareShowsTheSettingsThatDiffer(t *testing.T) {
 		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// train's first line counts one epoch as one ("1 epochs x 32 steps").
+func TestTrainFirstLineOneEpoch(t *testing.T) {
+	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", t.TempDir())
+	if code != 0 || !strings.Contains(out, ", 1 epoch x ") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errs)
+	}
+}

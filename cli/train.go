@@ -536,8 +536,8 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		if n := ev.Spec.Name; n != "" && n != ev.Run {
 			name = " (" + n + ")"
 		}
-		p.line("run %s%s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s%s",
-			ev.Run, name, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
+		p.line("run %s%s: %s preset %s on %s, %s x %d steps (batch %d), data %s%s",
+			ev.Run, name, ev.Spec.Model, ev.Spec.Preset, info.Device, plural(ev.Spec.Epochs, "epoch"), info.StepsPerEpoch, ev.Spec.Batch,
 			ev.Spec.DataLabel(), base)
 	case engine.EvStep:
 		s := ev.Step
