@@ -123,10 +123,18 @@ func TestCompareShowsTheSettingsThatDiffer(t *testing.T) {
 	}
 }
 
-// train's first line counts one epoch as one ("1 epochs x 32 steps").
+// train's first line and runs show count one epoch as one ("1 epochs x
+// 32 steps", "1 epochs, batch 64").
 func TestTrainFirstLineOneEpoch(t *testing.T) {
-	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", t.TempDir())
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", dir)
 	if code != 0 || !strings.Contains(out, ", 1 epoch x ") {
 		t.Fatalf("exit %d:\n%s%s", code, out, errs)
+	}
+	id := strings.Fields(out)[1]
+	id = strings.TrimSuffix(id, ":")
+	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", dir)
+	if !strings.Contains(show, "  1 epoch, batch") {
+		t.Fatalf("runs show:\n%s", show)
 	}
 }

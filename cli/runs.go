@@ -349,7 +349,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	if s.Patience > 0 {
 		patience = ", patience " + plural(s.Patience, "epoch")
 	}
-	fmt.Fprintf(w, "  %d epochs%s, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, patience, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
+	fmt.Fprintf(w, "  %s%s, batch %d, loss %s, schedule %s lr %g\n", plural(s.Epochs, "epoch"), patience, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
 	if len(s.From) > 0 || s.After != "" {
 		fmt.Fprintf(w, "  from %v, after %q\n", s.From, s.After)
 	}

@@ -34,8 +34,12 @@ func (e *Engine) emit(ev Event) Event {
 func logLine(ev Event) string {
 	switch ev.Kind {
 	case EvStarted:
-		return fmt.Sprintf("started: model %s preset %s, %d epochs, batch %d, seed %d, data %s, device %s",
-			ev.Spec.Model, ev.Spec.Preset, ev.Spec.Epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.DataLabel(), ev.Spec.Device)
+		epochs := fmt.Sprintf("%d epochs", ev.Spec.Epochs)
+		if ev.Spec.Epochs == 1 {
+			epochs = "1 epoch"
+		}
+		return fmt.Sprintf("started: model %s preset %s, %s, batch %d, seed %d, data %s, device %s",
+			ev.Spec.Model, ev.Spec.Preset, epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.DataLabel(), ev.Spec.Device)
 	case EvEpoch:
 		x := ev.Epoch
 		// A new best is marked as train marks it; the other epochs carry

@@ -27,6 +27,7 @@ func TestRunLogUnits(t *testing.T) {
 			"failed: val MPJPE -, best -, mean-pose baseline 198.30 mm", "NaN"},
 		{Event{Kind: EvFinished, State: &StateInfo{To: Finished}, Result: &Result{ValMPJPE: nan, ValPx: 9.5, BestValPx: 9, BaselinePx: 30}},
 			"finished: val 2D error 9.50 px, best 9.00 px, fixed-mean baseline 30.00 px", "NaN"},
+		{Event{Kind: EvStarted, Spec: &Spec{Model: "sb", Preset: "tiny", Epochs: 1}}, "preset tiny, 1 epoch, batch", "epochs"},
 		// No double or trailing space where there is no "from" or reason.
 		{Event{Kind: EvState, State: &StateInfo{To: Queued}}, "state queued", "queued "},
 		{Event{Kind: EvState, State: &StateInfo{To: Queued}}, "state queued", "  "},
