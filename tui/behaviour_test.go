@@ -616,3 +616,23 @@ func TestNewRunFormRefusalShowsOnASmallScreen(t *testing.T) {
 		t.Fatalf("no reason for refusing the patience in view:\n%s", out)
 	}
 }
+
+// The same grid run twice names its runs alike ("lr=1e-3,seed=1" twice in
+// the list, nothing to tell them apart): a name two runs share comes with
+// the ID; a name of its own, or none, does not.
+func TestRunsListTellsApartRunsOfTheSameName(t *testing.T) {
+	rows := orderRuns([]engine.RunInfo{
+		{Spec: engine.Spec{ID: "sb-1", Name: "lr=1e-3"}},
+		{Spec: engine.Spec{ID: "sb-2", Name: "lr=1e-3"}},
+		{Spec: engine.Spec{ID: "sb-3", Name: "lr=3e-4"}},
+		{Spec: engine.Spec{ID: "sb-4"}},
+	})
+	var got []string
+	for _, r := range rows {
+		got = append(got, runColumns[0].cell(r))
+	}
+	want := "lr=1e-3 · sb-1|lr=1e-3 · sb-2|lr=3e-4|sb-4"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("names %q, want %q", strings.Join(got, "|"), want)
+	}
+}

@@ -24,6 +24,11 @@ var runColumns = []runColumn{
 		if name == "" {
 			name = r.info.Spec.ID
 		}
+		if r.sameName {
+			// the same grid run twice named its runs alike: which is which
+			// is the ID that the commands take
+			name += " · " + r.info.Spec.ID
+		}
 		if r.info.Foreign && r.info.OwnerPID > 0 { // trained by another poselab process
 			name += fmt.Sprintf(" @%d", r.info.OwnerPID)
 		}
