@@ -619,11 +619,11 @@ func TestNewRunFormRefusalShowsOnASmallScreen(t *testing.T) {
 
 // The same grid run twice names its runs alike ("lr=1e-3,seed=1" twice in
 // the list, nothing to tell them apart): a name two runs share comes with
-// the ID; a name of its own, or none, does not.
+// its ID from the time on; a name of its own, or none, does not.
 func TestRunsListTellsApartRunsOfTheSameName(t *testing.T) {
 	rows := orderRuns([]engine.RunInfo{
-		{Spec: engine.Spec{ID: "sb-1", Name: "lr=1e-3"}},
-		{Spec: engine.Spec{ID: "sb-2", Name: "lr=1e-3"}},
+		{Spec: engine.Spec{ID: "sb-261126-215209", Name: "lr=1e-3,seed=1"}},
+		{Spec: engine.Spec{ID: "sb-261126-215323-2", Name: "lr=1e-3,seed=1"}},
 		{Spec: engine.Spec{ID: "sb-3", Name: "lr=3e-4"}},
 		{Spec: engine.Spec{ID: "sb-4"}},
 	})
@@ -631,7 +631,7 @@ func TestRunsListTellsApartRunsOfTheSameName(t *testing.T) {
 	for _, r := range rows {
 		got = append(got, runColumns[0].cell(r))
 	}
-	want := "lr=1e-3 · sb-1|lr=1e-3 · sb-2|lr=3e-4|sb-4"
+	want := "lr=1e-3,seed=1 · 215209|lr=1e-3,seed=1 · 215323-2|lr=3e-4|sb-4"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("names %q, want %q", strings.Join(got, "|"), want)
 	}
