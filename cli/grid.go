@@ -154,7 +154,7 @@ func gridTable(w io.Writer, e *engine.Engine, ids []string) {
 	fmt.Fprintln(tw, "RUN\tSETTING\tSTATE\tEPOCH\tBEST VAL\tLAST VAL")
 	for _, i := range infos {
 		px := is2D(e, i.Spec.ID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", i.Spec.ID, i.Spec.Name, i.State, i.Epoch, i.Spec.Epochs,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", i.Spec.ID, i.Spec.Name, stateText(i), i.Epoch, i.Spec.Epochs,
 			valText(i.BestValMPJPE, px), valText(i.LastValMPJPE, px))
 	}
 	tw.Flush()

@@ -39,7 +39,8 @@ func TestStepLineLeavesOutAnUnknownETA(t *testing.T) {
 }
 
 // runs ls tells a run whose process was killed (taken over as stopped)
-// from one somebody stopped, as the README says it shows.
+// from one somebody stopped, as the README says it shows, and a run that
+// patience ended from one that trained every epoch.
 func TestStateTextNamesAnInterruptedRun(t *testing.T) {
 	for _, c := range []struct {
 		i    engine.RunInfo
@@ -48,6 +49,9 @@ func TestStateTextNamesAnInterruptedRun(t *testing.T) {
 		{engine.RunInfo{State: engine.Stopped, Reason: engine.ReasonInterrupted}, "stopped (interrupted)"},
 		{engine.RunInfo{State: engine.Stopped, Reason: "stopped by the user"}, "stopped"},
 		{engine.RunInfo{State: engine.Running, Foreign: true, OwnerPID: 42}, "running (pid 42)"},
+		// ended by --patience before its last epoch (runs ls, a grid's table)
+		{engine.RunInfo{State: engine.Finished, Reason: "early stop: best val MPJPE 83.83 mm at epoch 14, none better in the 1 epoch since (patience 1)"}, "finished (early stop)"},
+		{engine.RunInfo{State: engine.Finished}, "finished"},
 	} {
 		if got := stateText(c.i); got != c.want {
 			t.Errorf("stateText(%s, %q) = %q, want %q", c.i.State, c.i.Reason, got, c.want)

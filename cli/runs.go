@@ -225,6 +225,10 @@ func stateText(i engine.RunInfo) string {
 	if i.State == engine.Stopped && i.Reason == engine.ReasonInterrupted {
 		return "stopped (interrupted)"
 	}
+	if i.State == engine.Finished && strings.HasPrefix(i.Reason, "early stop:") {
+		// ended by --patience: "finished" at epoch 15/25 read as cut short
+		return "finished (early stop)"
+	}
 	return string(i.State)
 }
 
@@ -246,7 +250,6 @@ func epochs2D(eps []engine.EpochInfo) bool {
 	return !(last.MPJPE > 0) && (last.Pixel > 0 || (last.MPJPE == 0 && len(last.PerJoint) == 0))
 }
 
-// valText writes a run's validation error with its unit.
 // stepsText is a run's step of its total; a run that has not started
 // has no total yet (it comes from the data when it starts): "-", not
 // "0/0".
@@ -257,6 +260,7 @@ func stepsText(i engine.RunInfo) string {
 	return fmt.Sprintf("%d/%d", i.Step, i.TotalSteps)
 }
 
+// valText writes a run's validation error with its unit.
 func valText(v float64, px bool) string {
 	if !px {
 		return mm(v)
