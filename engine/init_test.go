@@ -412,3 +412,24 @@ func TestInitUnreadableSourceNamedOnce(t *testing.T) {
 		}
 	}
 }
+
+// --init of a run's folder (what ls runs/ offers) says what to give
+// instead: the run's id, or for a run of another runs directory one of its
+// checkpoints (it said only "is a folder").
+func TestInitOfARunFolderSaysWhatToGive(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	src := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1})
+	other := filepath.Join(t.TempDir(), "sb-1")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "config.toml"), []byte("model = 'sb'\n"), 0o644)
+	for dir, want := range map[string]string{
+		e.RunDir(src): "is the folder of run " + src + ": give its id, --init " + src,
+		other:         "give one of its checkpoints (" + filepath.Join(other, "checkpoints", "best.ckpt") + ")",
+	} {
+		_, err := e.Submit(Spec{Model: "sb", Preset: "test", Init: dir})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("init %s: %v\nwant %q", dir, err, want)
+		}
+	}
+}

@@ -65,6 +65,16 @@ func (e *Engine) resolveInit(src, model string) (string, error) {
 		return "", fmt.Errorf("init: %w", err)
 	}
 	if st.IsDir() {
+		// A run's folder is what `ls runs/` offers: say what to give
+		// instead of it.
+		if _, err := os.Stat(filepath.Join(src, "config.toml")); err == nil {
+			id := filepath.Base(filepath.Clean(src))
+			if _, ok := e.Run(id); ok {
+				return "", fmt.Errorf("init %s is the folder of run %s: give its id, --init %s", src, id, id)
+			}
+			return "", fmt.Errorf("init %s is the folder of a run of another runs directory than %s: give one of its checkpoints (%s)",
+				src, e.opt.RunsDir, filepath.Join(src, "checkpoints", "best.ckpt"))
+		}
 		return "", fmt.Errorf("init %s is a folder: want %s", src, initFileKinds)
 	}
 	return filepath.Abs(src)
