@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -147,6 +148,34 @@ func (g gridFlag) expand(base engine.Spec) ([]engine.Spec, error) {
 // gridTable prints a grid's runs, one line each, best validation first
 // (runs without one last): the answer to "which setting won?".
 func gridTable(w io.Writer, e *engine.Engine, ids []string) {
+	infos := gridRuns(e, ids)
+	fmt.Fprintf(w, "grid of %s, best first:\n", plural(len(infos), "run"))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSETTING\tSTATE\tEPOCH\tBEST VAL\tLAST VAL")
+	for _, i := range infos {
+		px := is2D(e, i.Spec.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", i.Spec.ID, i.Spec.Name, stateText(i), i.Epoch, i.Spec.Epochs,
+			valText(i.BestValMPJPE, px), valText(i.LastValMPJPE, px))
+	}
+	tw.Flush()
+}
+
+// gridJSON is the table for --json: one last line, {"event": "grid",
+// "runs": [...]}, the runs best first as `runs ls --json` gives them (the
+// text table had no JSON counterpart: a script had to collect and sort
+// the finished events itself).
+func gridJSON(w io.Writer, e *engine.Engine, ids []string) {
+	runs := []any{}
+	for _, i := range gridRuns(e, ids) {
+		runs = append(runs, runJSON(i, is2D(e, i.Spec.ID)))
+	}
+	b, _ := json.Marshal(map[string]any{"event": "grid", "runs": runs})
+	fmt.Fprintln(w, string(b))
+}
+
+// gridRuns are a grid's runs, best validation first (runs without one
+// last).
+func gridRuns(e *engine.Engine, ids []string) []engine.RunInfo {
 	var infos []engine.RunInfo
 	for _, id := range ids {
 		if info, ok := e.Run(id); ok {
@@ -160,15 +189,7 @@ func gridTable(w io.Writer, e *engine.Engine, ids []string) {
 		}
 		return a < b
 	})
-	fmt.Fprintf(w, "grid of %s, best first:\n", plural(len(infos), "run"))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSETTING\tSTATE\tEPOCH\tBEST VAL\tLAST VAL")
-	for _, i := range infos {
-		px := is2D(e, i.Spec.ID)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", i.Spec.ID, i.Spec.Name, i.State, i.Epoch, i.Spec.Epochs,
-			valText(i.BestValMPJPE, px), valText(i.LastValMPJPE, px))
-	}
-	tw.Flush()
+	return infos
 }
 
 func plural(n int, word string) string {

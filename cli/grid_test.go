@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"poselab/engine"
 )
 
 // train --grid queues one run per combination, named after its values,
@@ -79,5 +83,55 @@ func TestTrainGridRefusals(t *testing.T) {
 		if !strings.Contains(out, "no runs") {
 			t.Errorf("refused grids left runs behind:\n%s", out)
 		}
+	}
+}
+
+// Ctrl-C in a grid names every run it stopped and how to go on with it,
+// the queued ones that never started too (it named only the run that was
+// training), but not a chain link whose earlier run is stopped as well.
+func TestResumeHintsNameEveryStoppedRun(t *testing.T) {
+	run := func(id string, state engine.State, step int, started bool, after string) engine.RunInfo {
+		i := engine.RunInfo{Spec: engine.Spec{ID: id, After: after}, State: state, Step: step}
+		if started {
+			i.Started = time.Unix(1, 0)
+		}
+		return i
+	}
+	var b strings.Builder
+	resumeHints(&b, []engine.RunInfo{
+		run("g", engine.Finished, 800, true, ""),
+		run("g-2", engine.Stopped, 455, true, ""),
+		run("g-3", engine.Stopped, 0, false, ""),
+		run("c-sb", engine.Stopped, 0, false, "g-2"),
+	})
+	want := "run g-2 stopped at step 455; continue it with: poselab resume g-2\n" +
+		"run g-3 stopped before it started; start it with: poselab resume g-3\n"
+	if b.String() != want {
+		t.Fatalf("hints:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// With --json a grid ends with one "grid" event: its runs, best first, as
+// runs ls --json gives them (the table had no JSON counterpart).
+func TestTrainGridJSONEndsWithItsRuns(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--grid", "lr=1e-3,3e-3", "--json", "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last struct {
+		Event string `json:"event"`
+		Runs  []struct {
+			ID   string  `json:"id"`
+			Name string  `json:"name"`
+			Best float64 `json:"best_val_mpjpe_mm"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Event != "grid" || len(last.Runs) != 2 {
+		t.Fatalf("last line %s (%v), want the grid event with 2 runs", lines[len(lines)-1], err)
+	}
+	if r := last.Runs; r[0].Best > r[1].Best || r[0].Name == r[1].Name || !strings.HasPrefix(r[0].Name, "lr=") {
+		t.Fatalf("runs %+v, want best first, named by setting", r)
 	}
 }

@@ -39,7 +39,8 @@ func TestStepLineLeavesOutAnUnknownETA(t *testing.T) {
 }
 
 // runs ls tells a run whose process was killed (taken over as stopped)
-// from one somebody stopped, as the README says it shows.
+// from one somebody stopped, as the README says it shows, and a run that
+// patience ended from one that trained every epoch.
 func TestStateTextNamesAnInterruptedRun(t *testing.T) {
 	for _, c := range []struct {
 		i    engine.RunInfo
@@ -48,6 +49,9 @@ func TestStateTextNamesAnInterruptedRun(t *testing.T) {
 		{engine.RunInfo{State: engine.Stopped, Reason: engine.ReasonInterrupted}, "stopped (interrupted)"},
 		{engine.RunInfo{State: engine.Stopped, Reason: "stopped by the user"}, "stopped"},
 		{engine.RunInfo{State: engine.Running, Foreign: true, OwnerPID: 42}, "running (pid 42)"},
+		// ended by --patience before its last epoch (runs ls, a grid's table)
+		{engine.RunInfo{State: engine.Finished, Reason: "early stop: best val MPJPE 83.83 mm at epoch 14, none better in the 1 epoch since (patience 1)"}, "finished (early stop)"},
+		{engine.RunInfo{State: engine.Finished}, "finished"},
 	} {
 		if got := stateText(c.i); got != c.want {
 			t.Errorf("stateText(%s, %q) = %q, want %q", c.i.State, c.i.Reason, got, c.want)
@@ -75,5 +79,66 @@ func TestRunsLsShowsNames(t *testing.T) {
 	if !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "NAME") ||
 		!strings.Contains(lines[1], "sb-261126-195040  long2") || !strings.Contains(lines[2], "sb-261126-195041  -") {
 		t.Fatalf("runs ls:\n%s", b.String())
+	}
+}
+
+// A run stopped before it started (a grid's queued runs after Ctrl-C) has
+// no total steps yet: runs ls, show and compare said "0/0".
+func TestStepsTextOfARunNotStarted(t *testing.T) {
+	if got := stepsText(engine.RunInfo{State: engine.Stopped}); got != "-" {
+		t.Errorf("not started: %q, want -", got)
+	}
+	if got := stepsText(engine.RunInfo{State: engine.Stopped, Step: 455, TotalSteps: 800}); got != "455/800" {
+		t.Errorf("started: %q, want 455/800", got)
+	}
+}
+
+// runs show names a run once when its name is its ID ("run X (X)").
+func TestRunTitleNamesAnUnnamedRunOnce(t *testing.T) {
+	for _, c := range []struct {
+		s    engine.Spec
+		want string
+	}{
+		{engine.Spec{ID: "sb-1", Name: "sb-1"}, "run sb-1"},
+		{engine.Spec{ID: "sb-1"}, "run sb-1"},
+		{engine.Spec{ID: "sb-2", Name: "lr=3e-4"}, "run sb-2 (lr=3e-4)"},
+	} {
+		if got := runTitle(c.s); got != c.want {
+			t.Errorf("runTitle(%q, %q) = %q, want %q", c.s.ID, c.s.Name, got, c.want)
+		}
+	}
+}
+
+// runs compare shows the settings in which the runs differ (a fine-tuned
+// run's init and lr against its source's), and only those.
+func TestCompareShowsTheSettingsThatDiffer(t *testing.T) {
+	a := engine.RunInfo{Spec: engine.Spec{ID: "sb-1", Name: "sb-1", Model: "sb", Epochs: 25, Batch: 64, Seed: 1}}
+	a.Spec.Schedule.BaseLR = 1e-3
+	b := a
+	b.Spec.ID, b.Spec.Name, b.Spec.Init = "sb-2", "ft", "sb-1"
+	b.Spec.Schedule.BaseLR = 3e-4
+	var got []string
+	for _, r := range differingSettings([]engine.RunInfo{a, b}) {
+		got = append(got, r.name+": "+strings.Join(r.cells, " | "))
+	}
+	want := []string{"name: - | ft", "lr: 0.001 | 0.0003", "init: - | sb-1"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// train's first line and runs show count one epoch as one ("1 epochs x
+// 32 steps", "1 epochs, batch 64").
+func TestTrainFirstLineOneEpoch(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", dir)
+	if code != 0 || !strings.Contains(out, ", 1 epoch x ") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errs)
+	}
+	id := strings.Fields(out)[1]
+	id = strings.TrimSuffix(id, ":")
+	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", dir)
+	if !strings.Contains(show, "  1 epoch, batch") {
+		t.Fatalf("runs show:\n%s", show)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -224,6 +225,10 @@ func stateText(i engine.RunInfo) string {
 	if i.State == engine.Stopped && i.Reason == engine.ReasonInterrupted {
 		return "stopped (interrupted)"
 	}
+	if i.State == engine.Finished && strings.HasPrefix(i.Reason, "early stop:") {
+		// ended by --patience: "finished" at epoch 15/25 read as cut short
+		return "finished (early stop)"
+	}
 	return string(i.State)
 }
 
@@ -243,6 +248,16 @@ func epochs2D(eps []engine.EpochInfo) bool {
 	}
 	last := eps[len(eps)-1]
 	return !(last.MPJPE > 0) && (last.Pixel > 0 || (last.MPJPE == 0 && len(last.PerJoint) == 0))
+}
+
+// stepsText is a run's step of its total; a run that has not started
+// has no total yet (it comes from the data when it starts): "-", not
+// "0/0".
+func stepsText(i engine.RunInfo) string {
+	if i.TotalSteps == 0 && i.Step == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", i.Step, i.TotalSteps)
 }
 
 // valText writes a run's validation error with its unit.
@@ -300,10 +315,19 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 		if name == "" || name == r.Spec.ID {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
-			r.Step, r.TotalSteps, r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
+			stepsText(r), r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
 	}
 	return tw.Flush()
+}
+
+// runTitle is runs show's first line: the ID and the run's name, where
+// it has one of its own (an unnamed run's name is its ID: "run X (X)").
+func runTitle(s engine.Spec) string {
+	if s.Name == "" || s.Name == s.ID {
+		return "run " + s.ID
+	}
+	return fmt.Sprintf("run %s (%s)", s.ID, s.Name)
 }
 
 func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error {
@@ -324,12 +348,12 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		return nil
 	}
 	s := r.Spec
-	fmt.Fprintf(w, "run %s (%s)\n  model %s, preset %s, data %s, device %s, seed %d\n", s.ID, s.Name, s.Model, s.Preset, s.DataLabel(), s.Device, s.Seed)
+	fmt.Fprintf(w, "%s\n  model %s, preset %s, data %s, device %s, seed %d\n", runTitle(s), s.Model, s.Preset, s.DataLabel(), s.Device, s.Seed)
 	patience := ""
 	if s.Patience > 0 {
 		patience = ", patience " + plural(s.Patience, "epoch")
 	}
-	fmt.Fprintf(w, "  %d epochs%s, batch %d, loss %s, schedule %s lr %g\n", s.Epochs, patience, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
+	fmt.Fprintf(w, "  %s%s, batch %d, loss %s, schedule %s lr %g\n", plural(s.Epochs, "epoch"), patience, s.Batch, s.Loss, s.Schedule.Kind, s.Schedule.BaseLR)
 	if len(s.From) > 0 || s.After != "" {
 		fmt.Fprintf(w, "  from %v, after %q\n", s.From, s.After)
 	}
@@ -340,7 +364,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	if r.Reason != "" {
 		reason = " (" + r.Reason + ")"
 	}
-	fmt.Fprintf(w, "  state %s%s, step %d/%d, epoch %d\n", r.State, reason, r.Step, r.TotalSteps, r.Epoch)
+	fmt.Fprintf(w, "  state %s%s, step %s, epoch %d\n", r.State, reason, stepsText(r), r.Epoch)
 	if px {
 		fmt.Fprintf(w, "  val 2D error %s, best %s\n", valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px))
 	} else {
@@ -388,6 +412,64 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	return nil
 }
 
+// settingRow is a row of runs compare: a setting, one cell per run.
+type settingRow struct {
+	name  string
+	cells []string
+}
+
+// differingSettings are the settings in which the compared runs differ,
+// one row each: what a grid varied, or a fine-tuned run's init and lr
+// against its source (compare showed the results side by side, but not
+// which setting gave which).
+func differingSettings(runs []engine.RunInfo) []settingRow {
+	orDash := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return v
+	}
+	var out []settingRow
+	for _, f := range []struct {
+		name string
+		cell func(engine.Spec) string
+	}{
+		{"name", func(s engine.Spec) string {
+			if s.Name == s.ID {
+				return "-"
+			}
+			return orDash(s.Name)
+		}},
+		{"data", func(s engine.Spec) string { return s.DataLabel() }},
+		{"device", func(s engine.Spec) string { return s.Device }},
+		{"epochs", func(s engine.Spec) string { return strconv.Itoa(s.Epochs) }},
+		{"batch", func(s engine.Spec) string { return strconv.Itoa(s.Batch) }},
+		{"loss", func(s engine.Spec) string { return s.Loss }},
+		{"schedule", func(s engine.Spec) string { return s.Schedule.Kind }},
+		{"lr", func(s engine.Spec) string { return fmt.Sprintf("%g", s.Schedule.BaseLR) }},
+		{"seed", func(s engine.Spec) string { return strconv.FormatInt(s.Seed, 10) }},
+		{"patience", func(s engine.Spec) string {
+			if s.Patience <= 0 {
+				return "-"
+			}
+			return plural(s.Patience, "epoch")
+		}},
+		{"init", func(s engine.Spec) string { return orDash(s.Init) }},
+	} {
+		r := settingRow{name: f.name}
+		for _, run := range runs {
+			r.cells = append(r.cells, f.cell(run.Spec))
+		}
+		for _, c := range r.cells {
+			if c != r.cells[0] {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool) error {
 	if asJSON {
 		var out []any
@@ -412,14 +494,17 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 		fmt.Fprintln(tw)
 	}
 	row("model", func(r engine.RunInfo) string { return r.Spec.Model + "/" + r.Spec.Preset })
+	for _, sr := range differingSettings(runs) {
+		fmt.Fprintf(tw, "%s\t%s\t\n", sr.name, strings.Join(sr.cells, "\t"))
+	}
 	row("state", func(r engine.RunInfo) string { return string(r.State) })
-	row("steps", func(r engine.RunInfo) string { return fmt.Sprintf("%d/%d", r.Step, r.TotalSteps) })
+	row("steps", stepsText)
 	// A 2D model's row cells are its 2D error, in px.
 	row("val MPJPE", func(r engine.RunInfo) string { return valText(r.LastValMPJPE, is2D(e, r.Spec.ID)) })
 	row("best val MPJPE", func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
 	row("mean-pose baseline", func(r engine.RunInfo) string { return mm(r.BaselineMPJPE) })
 	row("samples/s", func(r engine.RunInfo) string {
-		if math.IsNaN(r.SamplesPerSec) {
+		if math.IsNaN(r.SamplesPerSec) || r.SamplesPerSec == 0 { // 0: it never trained
 			return "-"
 		}
 		return fmt.Sprintf("%.0f", r.SamplesPerSec)

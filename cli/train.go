@@ -30,7 +30,8 @@ const trainSynopsis = `train --model sb --preset tiny|seed [flags]
 Trains one model run in the runs directory (./runs, --runs-dir or
 $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
 otherwise plain lines; --json prints one JSON object per line with an
-"event" field (started, step, epoch, checkpoint, state, finished, failed).
+"event" field (started, step, epoch, checkpoint, state, finished, failed;
+a --grid ends with a grid event: its runs, best first).
 Ctrl-C stops the run cleanly with a checkpoint (exit status 130; 143
 for SIGTERM, 129 for a hang-up, which nohup ignores, 141 when the
 reader of its output went away); continue it with 'poselab resume RUN'.
@@ -69,7 +70,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	initFrom := fs.String("init", "", "start from existing weights: a run id of the runs directory (same model; its best checkpoint), or a .npz, .pth/.pt or .ckpt file")
 	var grid gridFlag
-	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first")
+	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first (--json: a last event, grid)")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -187,7 +188,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "queued %s, trained one after another: %s\n", plural(len(ids), "run"), strings.Join(ids, " "))
 	}
 	werr := watch(e, ids, *asJSON, stdout, stderr)
-	if !*asJSON {
+	if *asJSON {
+		gridJSON(stdout, e, ids)
+	} else {
 		gridTable(stdout, e, ids)
 	}
 	return werr
@@ -387,26 +390,44 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 			return fmt.Errorf("run %s comes after run %s, which is stopped: resume that one first (poselab resume %s)", id, a.Spec.ID, a.Spec.ID)
 		}
 	}
+	var infos []engine.RunInfo
 	for _, id := range ids {
 		info, _ := e.Run(id)
-		if info.State != engine.Stopped {
-			continue
-		}
-		if !interrupted {
+		infos = append(infos, info)
+		if info.State == engine.Stopped && !interrupted {
 			// Stopped from another poselab process (runs stop, the
 			// workbench): the model is unfinished, so `train && export`
 			// must not go on.
 			return fmt.Errorf("run %s stopped at step %d (%s); continue it with: poselab resume %s", id, info.Step, strings.SplitN(info.Reason, ";", 2)[0], id)
 		}
-		if !asJSON {
-			fmt.Fprintf(stderr, "run %s stopped at step %d; continue it with: poselab resume %s\n", id, info.Step, id)
-		}
-		break
 	}
 	if interrupted {
+		if !asJSON {
+			resumeHints(stderr, infos)
+		}
 		return Interrupted{signalled}
 	}
 	return nil
+}
+
+// resumeHints says how to go on with each run an interrupt stopped: every
+// run of a grid, the ones stopped before they started too (only the
+// first was named, and `resume` takes one run), but not a chain link whose
+// earlier run is stopped as well (resuming that one names the next).
+func resumeHints(w io.Writer, infos []engine.RunInfo) {
+	stopped := map[string]bool{}
+	for _, i := range infos {
+		stopped[i.Spec.ID] = i.State == engine.Stopped
+	}
+	for _, i := range infos {
+		switch {
+		case !stopped[i.Spec.ID] || stopped[i.Spec.After]:
+		case i.Started.IsZero():
+			fmt.Fprintf(w, "run %s stopped before it started; start it with: poselab resume %s\n", i.Spec.ID, i.Spec.ID)
+		default:
+			fmt.Fprintf(w, "run %s stopped at step %d; continue it with: poselab resume %s\n", i.Spec.ID, i.Step, i.Spec.ID)
+		}
+	}
 }
 
 // endsRun says whether ev is the last event of a run this process
@@ -524,8 +545,8 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		if n := ev.Spec.Name; n != "" && n != ev.Run {
 			name = " (" + n + ")"
 		}
-		p.line("run %s%s: %s preset %s on %s, %d epochs x %d steps (batch %d), data %s%s",
-			ev.Run, name, ev.Spec.Model, ev.Spec.Preset, info.Device, ev.Spec.Epochs, info.StepsPerEpoch, ev.Spec.Batch,
+		p.line("run %s%s: %s preset %s on %s, %s x %d steps (batch %d), data %s%s",
+			ev.Run, name, ev.Spec.Model, ev.Spec.Preset, info.Device, plural(ev.Spec.Epochs, "epoch"), info.StepsPerEpoch, ev.Spec.Batch,
 			ev.Spec.DataLabel(), base)
 	case engine.EvStep:
 		s := ev.Step

@@ -387,3 +387,49 @@ func TestInitRefusesUselessSources(t *testing.T) {
 }
 
 func nanF() float64 { var z float64; return z / z }
+
+// A source that cannot be read says what is wrong with it once, naming
+// the file once: a text file named .npz ("npz X: zip: not a valid zip
+// file" came after the path, which it named again) and a checkpoint of
+// another model kind ("init X: init X: the checkpoint is of ...").
+func TestInitUnreadableSourceNamedOnce(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	dir := t.TempDir()
+	txt := filepath.Join(dir, "notes.npz")
+	os.WriteFile(txt, []byte("hello\n"), 0o644)
+	ckpt := filepath.Join(dir, "sh.ckpt")
+	if err := checkpoints.Save(ckpt, &checkpoints.Checkpoint{Model: "sh", Step: 3, State: &nn.State{}}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		txt:  "init " + txt + ": not an .npz file (numpy.savez's zip of .npy arrays): it is not a zip archive",
+		ckpt: "init " + ckpt + ": the checkpoint is of a sh model, this run trains sb",
+	} {
+		_, err := e.Submit(Spec{Model: "sb", Preset: "test", Init: path})
+		if err == nil || err.Error() != want {
+			t.Errorf("init %s: error %v\nwant %s", filepath.Base(path), err, want)
+		}
+	}
+}
+
+// --init of a run's folder (what ls runs/ offers) says what to give
+// instead: the run's id, or for a run of another runs directory one of its
+// checkpoints (it said only "is a folder").
+func TestInitOfARunFolderSaysWhatToGive(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	src := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1})
+	other := filepath.Join(t.TempDir(), "sb-1")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(other, "config.toml"), []byte("model = 'sb'\n"), 0o644)
+	for dir, want := range map[string]string{
+		e.RunDir(src): "is the folder of run " + src + ": give its id, --init " + src,
+		other:         "give one of its checkpoints (" + filepath.Join(other, "checkpoints", "best.ckpt") + ")",
+	} {
+		_, err := e.Submit(Spec{Model: "sb", Preset: "test", Init: dir})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("init %s: %v\nwant %q", dir, err, want)
+		}
+	}
+}

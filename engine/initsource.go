@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"archive/zip"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,6 +65,16 @@ func (e *Engine) resolveInit(src, model string) (string, error) {
 		return "", fmt.Errorf("init: %w", err)
 	}
 	if st.IsDir() {
+		// A run's folder is what `ls runs/` offers: say what to give
+		// instead of it.
+		if _, err := os.Stat(filepath.Join(src, "config.toml")); err == nil {
+			id := filepath.Base(filepath.Clean(src))
+			if _, ok := e.Run(id); ok {
+				return "", fmt.Errorf("init %s is the folder of run %s: give its id, --init %s", src, id, id)
+			}
+			return "", fmt.Errorf("init %s is the folder of a run of another runs directory than %s: give one of its checkpoints (%s)",
+				src, e.opt.RunsDir, filepath.Join(src, "checkpoints", "best.ckpt"))
+		}
 		return "", fmt.Errorf("init %s is a folder: want %s", src, initFileKinds)
 	}
 	return filepath.Abs(src)
@@ -79,7 +90,12 @@ func (e *Engine) openInit(src, model string) (*initSource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("init: %w", err)
 		}
-		return ckptSource(fmt.Sprintf("%s (step %d)", path, c.Step), c, model)
+		label := fmt.Sprintf("%s (step %d)", path, c.Step)
+		s, err := ckptSource(label, c, model)
+		if err != nil {
+			return nil, fmt.Errorf("init %s: %w", label, err)
+		}
+		return s, nil
 	}
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("init %s: no run of that id in %s and no such file (want %s)", src, e.opt.RunsDir, initFileKinds)
@@ -110,7 +126,9 @@ func (e *Engine) openInit(src, model string) (*initSource, error) {
 // state stay behind: init is not resume).
 func ckptSource(label string, c *checkpoints.Checkpoint, model string) (*initSource, error) {
 	if c.Model != model {
-		return nil, fmt.Errorf("init %s: the checkpoint is of a %s model, this run trains %s", label, c.Model, model)
+		// openInit names the checkpoint ("init X: init X: the checkpoint
+		// is of a sh model" said it twice)
+		return nil, fmt.Errorf("the checkpoint is of a %s model, this run trains %s", c.Model, model)
 	}
 	s := &initSource{label: label}
 	for _, m := range []map[string]*nn.Tensor{c.State.Params, c.State.Buffers} {
@@ -124,8 +142,13 @@ func ckptSource(label string, c *checkpoints.Checkpoint, model string) (*initSou
 
 func npzSource(path string) (*initSource, error) {
 	entries, err := npzfile.ReadNPZ(path)
-	if err != nil {
-		return nil, err
+	if errors.Is(err, zip.ErrFormat) {
+		// a text file or anything else named .npz: "npz X: zip: not a
+		// valid zip file" said the path twice and not what an .npz is
+		return nil, errors.New("not an .npz file (numpy.savez's zip of .npy arrays): it is not a zip archive")
+	}
+	if err != nil { // openInit names the file; ReadNPZ's error names it too
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "npz "+path+": "))
 	}
 	s := &initSource{label: path}
 	for _, a := range entries {

@@ -43,7 +43,7 @@ func TestPatienceEndsARunThatStoppedImproving(t *testing.T) {
 		t.Fatalf("it stopped after epoch %d (best %v); its best was epoch %d", len(eps), last.Best, best+1)
 	}
 	want := "early stop: best val MPJPE"
-	if !strings.Contains(info.Reason, want) || !strings.Contains(info.Reason, "patience 1") || info.BestValMPJPE != eps[best].MPJPE {
+	if !strings.Contains(info.Reason, want) || !strings.Contains(info.Reason, "none better in the 1 epoch since (patience 1)") || info.BestValMPJPE != eps[best].MPJPE {
 		t.Fatalf("reason %q (best %.2f mm, epoch %d: %.2f mm)", info.Reason, info.BestValMPJPE, best+1, eps[best].MPJPE)
 	}
 	if _, err := ReadOutputs(e.st.runDir(id), datasets.Val); err != nil {

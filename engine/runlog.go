@@ -34,18 +34,31 @@ func (e *Engine) emit(ev Event) Event {
 func logLine(ev Event) string {
 	switch ev.Kind {
 	case EvStarted:
-		return fmt.Sprintf("started: model %s preset %s, %d epochs, batch %d, seed %d, data %s, device %s",
-			ev.Spec.Model, ev.Spec.Preset, ev.Spec.Epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.DataLabel(), ev.Spec.Device)
+		epochs := fmt.Sprintf("%d epochs", ev.Spec.Epochs)
+		if ev.Spec.Epochs == 1 {
+			epochs = "1 epoch"
+		}
+		return fmt.Sprintf("started: model %s preset %s, %s, batch %d, seed %d, data %s, device %s",
+			ev.Spec.Model, ev.Spec.Preset, epochs, ev.Spec.Batch, ev.Spec.Seed, ev.Spec.DataLabel(), ev.Spec.Device)
 	case EvEpoch:
 		x := ev.Epoch
-		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
-			return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val 2D error %s, PCKh@0.5 %.1f %%, best %v",
-				x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.Pixel, "px"), 100*x.PCKh, x.Best)
+		// A new best is marked as train marks it; the other epochs carry
+		// no mark (they ended "best false", a Go bool, now that the
+		// workbench's Log view shows these lines).
+		best := ""
+		if x.Best {
+			best = " (best)"
 		}
-		return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %s, P-MPJPE %s, 3DPCK@150 %.1f %%, AUC %.1f %%, best %v",
-			x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.MPJPE, "mm"), logNum(x.PMPJPE, "mm"), 100*x.PCK150, 100*x.AUC, x.Best)
+		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
+			return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val 2D error %s, PCKh@0.5 %.1f %%%s",
+				x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.Pixel, "px"), 100*x.PCKh, best)
+		}
+		return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %s, P-MPJPE %s, 3DPCK@150 %.1f %%, AUC %.1f %%%s",
+			x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.MPJPE, "mm"), logNum(x.PMPJPE, "mm"), 100*x.PCK150, 100*x.AUC, best)
 	case EvCheckpoint:
-		return fmt.Sprintf("checkpoint %s at step %d (best %v)", filepath.Base(ev.Ckpt.Path), ev.Ckpt.Step, ev.Ckpt.Best)
+		// The file's name says whether it is the best one ("(best true)"
+		// after best.ckpt, "(best false)" after last.ckpt said it again).
+		return fmt.Sprintf("checkpoint %s at step %d", filepath.Base(ev.Ckpt.Path), ev.Ckpt.Step)
 	case EvState:
 		// A first state has no "from", and most changes no reason: they
 		// wrote "state  -> queued " (two spaces, one trailing).
@@ -54,7 +67,9 @@ func logLine(ev Event) string {
 			line = fmt.Sprintf("state %s -> %s", ev.State.From, ev.State.To)
 		}
 		if ev.State.Reason != "" {
-			line += " " + ev.State.Reason
+			// "state running -> stopped: stopped by the user": without the
+			// colon the new state ran into its reason.
+			line += ": " + ev.State.Reason
 		}
 		return line
 	case EvFinished, EvFailed:

@@ -27,10 +27,18 @@ func TestRunLogUnits(t *testing.T) {
 			"failed: val MPJPE -, best -, mean-pose baseline 198.30 mm", "NaN"},
 		{Event{Kind: EvFinished, State: &StateInfo{To: Finished}, Result: &Result{ValMPJPE: nan, ValPx: 9.5, BestValPx: 9, BaselinePx: 30}},
 			"finished: val 2D error 9.50 px, best 9.00 px, fixed-mean baseline 30.00 px", "NaN"},
+		{Event{Kind: EvStarted, Spec: &Spec{Model: "sb", Preset: "tiny", Epochs: 1}}, "preset tiny, 1 epoch, batch", "epochs"},
 		// No double or trailing space where there is no "from" or reason.
 		{Event{Kind: EvState, State: &StateInfo{To: Queued}}, "state queued", "queued "},
 		{Event{Kind: EvState, State: &StateInfo{To: Queued}}, "state queued", "  "},
 		{Event{Kind: EvState, State: &StateInfo{From: Queued, To: Running}}, "state queued -> running", "running "},
+		// The new state and its reason are apart; a best epoch is marked as
+		// train marks it, and no line says "best true" or "best false".
+		{Event{Kind: EvState, State: &StateInfo{From: Running, To: Stopped, Reason: "stopped by the user"}}, "state running -> stopped: stopped by the user", "stopped stopped"},
+		{Event{Kind: EvEpoch, Epoch: &EpochInfo{Epoch: 0, MPJPE: 81.6, Best: true}}, "AUC 0.0 % (best)", "best true"},
+		{Event{Kind: EvEpoch, Epoch: &EpochInfo{Epoch: 1, MPJPE: 82.6}}, "AUC 0.0 %", "best"},
+		{Event{Kind: EvEpoch, Epoch: &EpochInfo{Epoch: 1, Pixel: 9, Best: true}}, "PCKh@0.5 0.0 % (best)", "best true"},
+		{Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: "/r/checkpoints/last.ckpt", Step: 32}}, "checkpoint last.ckpt at step 32", "best"},
 	} {
 		got := logLine(c.ev)
 		if !strings.Contains(got, c.want) || strings.Contains(got, c.not) {

@@ -739,8 +739,12 @@ func (s *session) patienceOut() string {
 	if _, px := s.task.(baseline2D); px { // a 2D model: scored in pixels
 		what, unit = "val 2D error", "px"
 	}
-	return fmt.Sprintf("early stop: best %s %.2f %s at epoch %d, none better in the %d epochs since (patience %d)",
-		what, s.best, unit, s.bestEpoch+1, done-1-s.bestEpoch, s.spec.Patience)
+	since := fmt.Sprintf("%d epochs", done-1-s.bestEpoch)
+	if done-1-s.bestEpoch == 1 { // patience 1 said "in the 1 epochs since"
+		since = "1 epoch"
+	}
+	return fmt.Sprintf("early stop: best %s %.2f %s at epoch %d, none better in the %s since (patience %d)",
+		what, s.best, unit, s.bestEpoch+1, since, s.spec.Patience)
 }
 
 // endEpoch validates, stores and checkpoints at the end of an epoch.

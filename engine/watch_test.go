@@ -678,7 +678,7 @@ func TestTakingOverOnOpenIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "-> stopped "+ReasonInterrupted) {
+	if !strings.Contains(string(b), "-> stopped: "+ReasonInterrupted) {
 		t.Fatalf("its log does not say it was interrupted:\n%s", b)
 	}
 }

@@ -635,3 +635,42 @@ func TestResumeOfAFinishedRunExtendsIt(t *testing.T) {
 		t.Fatalf("calls %q", calls)
 	}
 }
+
+// On 80x24 the new-run form is taller than the screen: a Patience it
+// refuses says why where it can be seen (the reason, under the columns,
+// was cut off, and enter did nothing visible), and the reason fits the
+// field (empty means train every epoch, not "the preset's").
+func TestNewRunFormRefusalShowsOnASmallScreen(t *testing.T) {
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	m.Update(keyMsg("n"))
+	ks := []string{"enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "a", "b", "c", "enter"}
+	for _, k := range ks {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond)
+	}
+	out := screen(m, 80, 24)
+	if !strings.Contains(out, "> abc") || !strings.Contains(strings.Join(strings.Fields(strings.ReplaceAll(out, "│", "")), " "), "or empty to train every epoch") {
+		t.Fatalf("no reason for refusing the patience in view:\n%s", out)
+	}
+}
+
+// The same grid run twice names its runs alike ("lr=1e-3,seed=1" twice in
+// the list, nothing to tell them apart): a name two runs share comes with
+// its ID from the time on; a name of its own, or none, does not.
+func TestRunsListTellsApartRunsOfTheSameName(t *testing.T) {
+	rows := orderRuns([]engine.RunInfo{
+		{Spec: engine.Spec{ID: "sb-261126-215209", Name: "lr=1e-3,seed=1"}},
+		{Spec: engine.Spec{ID: "sb-261126-215323-2", Name: "lr=1e-3,seed=1"}},
+		{Spec: engine.Spec{ID: "sb-3", Name: "lr=3e-4"}},
+		{Spec: engine.Spec{ID: "sb-4"}},
+	})
+	var got []string
+	for _, r := range rows {
+		got = append(got, runColumns[0].cell(r))
+	}
+	want := "lr=1e-3,seed=1 · 215209|lr=1e-3,seed=1 · 215323-2|lr=3e-4|sb-4"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("names %q, want %q", strings.Join(got, "|"), want)
+	}
+}

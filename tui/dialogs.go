@@ -88,14 +88,18 @@ var pipelineOptions = []huh.Option[string]{
 	huh.NewOption("G  IR xy + SH→SB z", "G"),
 }
 
-func intOrEmpty(min int) func(string) error {
+func intOrEmpty(min int) func(string) error { return intOrEmptyFor(min, "for the preset's") }
+
+// intOrEmptyFor is intOrEmpty for a field whose empty value means
+// something else than the preset's (Patience: train every epoch).
+func intOrEmptyFor(min int, empty string) func(string) error {
 	return func(s string) error {
 		if strings.TrimSpace(s) == "" {
 			return nil
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < min {
-			return fmt.Errorf("a whole number ≥ %d, or empty for the preset's", min)
+			return fmt.Errorf("a whole number ≥ %d, or empty %s", min, empty)
 		}
 		return nil
 	}
@@ -163,7 +167,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		// Checked by the engine at submit (a refused run reopens the form).
 		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
 		// Last: the fields before it keep their places (and key counts).
-		huh.NewInput().Title("Patience (epochs)").Placeholder("train every epoch").Validate(intOrEmpty(0)).Value(&v.patience),
+		huh.NewInput().Title("Patience (epochs)").Placeholder("train every epoch").Validate(intOrEmptyFor(0, "to train every epoch")).Value(&v.patience),
 	}
 	m.newRun, m.formFor, m.formTitle = v, formNewRun, title
 	m.form = newForm(m.formWidth(), huh.NewGroup(left...), huh.NewGroup(right...))

@@ -81,9 +81,9 @@ func fixtureLog() []string {
 	mm := 171.3
 	for e := 1; e <= 12; e++ {
 		mm *= 0.93
-		l = append(l, fmt.Sprintf("%s epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %.2f mm, P-MPJPE %.2f mm, 3DPCK@150 %.1f %%, AUC %.1f %%, best true",
+		l = append(l, fmt.Sprintf("%s epoch %d (step %d): train loss %.5f, val loss %.5f, val MPJPE %.2f mm, P-MPJPE %.2f mm, 3DPCK@150 %.1f %%, AUC %.1f %% (best)",
 			at(10*e), e, 200*e, 0.9/float64(e+1), 0.8/float64(e+1), mm, 0.8*mm, 100-mm/4, 60-mm/8))
-		l = append(l, fmt.Sprintf("%s checkpoint best.ckpt at step %d (best true)", at(10*e), 200*e))
+		l = append(l, fmt.Sprintf("%s checkpoint best.ckpt at step %d", at(10*e), 200*e))
 		if e == 6 {
 			l = append(l, at(62)+" pause asked by poselab process 4242",
 				at(62)+" state running -> paused",

@@ -12,7 +12,7 @@ import (
 // today's), wrapped under its text within the width; a line that is not
 // the engine's ("time text") is shown whole.
 func TestLogRows(t *testing.T) {
-	long := "2026-11-26T21:15:06Z epoch 18 (step 576): train loss 0.36984, val loss 0.29816, val MPJPE 81.84 mm, P-MPJPE 65.08 mm, 3DPCK@150 86.4 %, AUC 53.0 %, best false"
+	long := "2026-11-26T21:15:06Z epoch 18 (step 576): train loss 0.36984, val loss 0.29816, val MPJPE 81.84 mm, P-MPJPE 65.08 mm, 3DPCK@150 86.4 %, AUC 53.0 %"
 	rows := logRows(long, "2026-11-26", 60)
 	if len(rows) < 3 || !strings.HasPrefix(ansi.Strip(rows[0]), "21:15:06 epoch 18 (step 576)") {
 		t.Fatalf("rows %q", rows)
@@ -83,8 +83,8 @@ func TestLogViewKeepsPlaceAsLogGrows(t *testing.T) {
 		v.scroll(5)
 		before := ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 80, 10))
 		f.mu.Lock()
-		f.logs["sb-demo"] = append(f.logs["sb-demo"], "2025-03-14T09:03:00Z checkpoint last.ckpt at step 2500 (best false)",
-			"2025-03-14T09:03:01Z epoch 13 (step 2600): train loss 0.06, val loss 0.06, val MPJPE 70.00 mm, P-MPJPE 56.00 mm, 3DPCK@150 82.5 %, AUC 51.2 %, best true")
+		f.logs["sb-demo"] = append(f.logs["sb-demo"], "2025-03-14T09:03:00Z checkpoint last.ckpt at step 2500",
+			"2025-03-14T09:03:01Z epoch 13 (step 2600): train loss 0.06, val loss 0.06, val MPJPE 70.00 mm, P-MPJPE 56.00 mm, 3DPCK@150 82.5 %, AUC 51.2 % (best)")
 		f.mu.Unlock()
 		v.dirty = true
 		after := ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 80, 10))

@@ -673,7 +673,7 @@ func (m *Model) render() string {
 	var content string
 	switch {
 	case m.form != nil:
-		content = m.overlay(showFocus(m.formView(), l.contentH), w, l.contentH)
+		content = m.overlay(showFocus(m.formView(), l.contentH, len(m.form.Errors()) > 0), w, l.contentH)
 	case m.confirm != nil:
 		box := m.confirm.view(w)
 		if lipgloss.Height(box) > l.contentH {
@@ -935,7 +935,7 @@ func (m *Model) overlay(box string, w, h int) string {
 // its focused field (marked by the theme's thick left border): the box is
 // placed from its top, so on a short terminal the lower fields were typed
 // into unseen.
-func showFocus(box string, h int) string {
+func showFocus(box string, h int, toEnd bool) string {
 	lines := strings.Split(box, "\n")
 	if len(lines) <= h {
 		return box
@@ -948,6 +948,13 @@ func showFocus(box string, h int) string {
 			}
 			last = i
 		}
+	}
+	if toEnd && first >= 0 {
+		// A field refused its value: huh writes why under the columns, at
+		// the box's foot, which the cut hid (on 80x24 enter on a bad
+		// Patience did nothing visible). Keep the foot in view too, as far
+		// as the focused field stays in it.
+		last = len(lines) - 1
 	}
 	start := 0
 	if last >= h {

@@ -24,6 +24,12 @@ var runColumns = []runColumn{
 		if name == "" {
 			name = r.info.Spec.ID
 		}
+		if r.sameName {
+			// the same grid run twice named its runs alike: which is which
+			// is the ID that the commands take, from its time on (the
+			// whole ID left the time cut off in the column)
+			name += " · " + idFromTime(r.info.Spec.ID)
+		}
 		if r.info.Foreign && r.info.OwnerPID > 0 { // trained by another poselab process
 			name += fmt.Sprintf(" @%d", r.info.OwnerPID)
 		}
@@ -72,6 +78,15 @@ var runColumns = []runColumn{
 		}
 		return fmtDur(r.info.ETA)
 	}},
+}
+
+// idFromTime is a run ID (model-YYMMDD-HHMMSS, -N for the next of the
+// same second) from its time on: what tells apart runs of one name.
+func idFromTime(id string) string {
+	if p := strings.SplitN(id, "-", 3); len(p) == 3 {
+		return p[2]
+	}
+	return id
 }
 
 // fitColumns picks the columns that fit in w cells (2-cell swatch, one

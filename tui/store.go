@@ -366,9 +366,10 @@ func (r *runData) xs(mode xMode, n int) []float64 {
 
 // listRow is one line of the runs list: a run and its depth in a chain.
 type listRow struct {
-	info  engine.RunInfo
-	depth int  // 0 for a run that waits for no other, 1 for its follower, ...
-	px    bool // a 2D model: its validation error is in pixels, not mm
+	info     engine.RunInfo
+	depth    int  // 0 for a run that waits for no other, 1 for its follower, ...
+	px       bool // a 2D model: its validation error is in pixels, not mm
+	sameName bool // another run has its name (a grid run twice): the list adds the ID
 }
 
 // orderRuns orders runs for the list: oldest first, and a chained run
@@ -418,6 +419,14 @@ func orderRuns(infos []engine.RunInfo) []listRow {
 	// A cycle of After links has no root: list what is left flat.
 	for _, in := range infos {
 		walk(in, 0)
+	}
+	names := map[string]int{}
+	for _, r := range out {
+		names[r.info.Spec.Name]++
+	}
+	for i, r := range out {
+		n := r.info.Spec.Name
+		out[i].sameName = n != "" && n != r.info.Spec.ID && names[n] > 1
 	}
 	return out
 }
