@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "resume", Summary: "continue a stopped or killed run from its last checkpoint", Run: runResume})
+	Register(&Command{Name: "resume", Summary: "continue a stopped or killed run from its last checkpoint, or extend an ended one (--epochs)", Run: runResume})
 }
 
 func runResume(args []string, stdout, stderr io.Writer) error {
