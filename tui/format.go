@@ -121,14 +121,17 @@ func fmtBytes(n int64) string {
 
 // fitWidth cuts or pads plain text to exactly w cells.
 func fitWidth(s string, w int) string {
-	r := []rune(s)
-	if len(r) > w {
+	// In cells, not runes: a CJK run name (two cells a rune) counted in
+	// runes overflowed its column and pushed the list's others right.
+	w = max(w, 0)
+	if ansi.StringWidth(s) > w {
 		if w <= 1 {
-			return string(r[:max(w, 0)])
+			s = ansi.Truncate(s, w, "")
+		} else {
+			s = ansi.Truncate(s, w-1, "") + "…"
 		}
-		return string(r[:w-1]) + "…"
 	}
-	return s + strings.Repeat(" ", w-len(r))
+	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
 }
 
 // truncate cuts a styled string to w cells, keeping its escape codes valid.

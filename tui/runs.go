@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"poselab/engine"
 )
 
@@ -162,6 +164,9 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 		line := ""
 		for _, c := range cols {
 			t := cellText(c.cell(r), c.width, c.right)
+			if c.title == "run" {
+				t = cutMiddle(c.cell(r), c.width)
+			}
 			if c.title == "state" {
 				t = stateStyle(string(r.info.State)).Render(t)
 			}
@@ -175,6 +180,21 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 		}
 	}
 	return b.String()
+}
+
+// cutMiddle fits a run's name to w cells by cutting out its middle: runs
+// of one grid share the start of their names ("sweep lr=1e-3,seed=1") and
+// differ at the end, where the list also marks another process's run
+// (@PID) and tells alike names apart (· time): cut at the end, the rows
+// read the same.
+func cutMiddle(s string, w int) string {
+	n := ansi.StringWidth(s)
+	if n <= w || w < 8 {
+		return cellText(s, w, false)
+	}
+	head := (w - 1) / 2
+	tail := w - 1 - head
+	return fitWidth(ansi.Truncate(s, head, "")+"…"+ansi.TruncateLeft(s, n-tail, ""), w)
 }
 
 func cellText(s string, w int, right bool) string {

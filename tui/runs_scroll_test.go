@@ -31,3 +31,17 @@ func TestRunsListCountsRowsOutOfView(t *testing.T) {
 		t.Fatalf("all rows visible: header %q", got)
 	}
 }
+
+// A name too long for the list's column loses its middle, not its end:
+// the runs of one grid differ at the end of their names.
+func TestRunNamesLoseTheirMiddle(t *testing.T) {
+	if got := cutMiddle("sweep lr=1e-3,seed=1", 16); got != "sweep l…3,seed=1" {
+		t.Fatalf("cut %q", got)
+	}
+	if got := cutMiddle("└▸short", 16); got != "└▸short         " {
+		t.Fatalf("short %q", got)
+	}
+	if got := cutMiddle("実験の名前がとても長い-seed=2", 16); ansi.StringWidth(got) != 16 || !strings.HasSuffix(got, "seed=2") {
+		t.Fatalf("wide runes %q (%d cells)", got, ansi.StringWidth(got))
+	}
+}
