@@ -186,13 +186,13 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 // of one grid share the start of their names ("sweep lr=1e-3,seed=1") and
 // differ at the end, where the list also marks another process's run
 // (@PID) and tells alike names apart (· time): cut at the end, the rows
-// read the same.
+// read the same. Most of the room goes to the end.
 func cutMiddle(s string, w int) string {
 	n := ansi.StringWidth(s)
 	if n <= w || w < 8 {
 		return cellText(s, w, false)
 	}
-	head := (w - 1) / 2
+	head := w / 4 // the end says more: a grid's values, @PID, · time
 	tail := w - 1 - head
 	return fitWidth(ansi.Truncate(s, head, "")+"…"+ansi.TruncateLeft(s, n-tail, ""), w)
 }

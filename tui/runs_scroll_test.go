@@ -35,7 +35,7 @@ func TestRunsListCountsRowsOutOfView(t *testing.T) {
 // A name too long for the list's column loses its middle, not its end:
 // the runs of one grid differ at the end of their names.
 func TestRunNamesLoseTheirMiddle(t *testing.T) {
-	if got := cutMiddle("sweep lr=1e-3,seed=1", 16); got != "sweep l…3,seed=1" {
+	if got := cutMiddle("sweep lr=1e-3,seed=1", 16); got != "swee…1e-3,seed=1" {
 		t.Fatalf("cut %q", got)
 	}
 	if got := cutMiddle("└▸short", 16); got != "└▸short         " {
