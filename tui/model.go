@@ -70,6 +70,7 @@ type Model struct {
 
 	cv      curvesView
 	jSorted bool
+	byBest  bool // the runs list best validation first (a grid's answer), not by start
 	sk      skelView
 	lg      logView
 	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
@@ -189,6 +190,9 @@ func (m *Model) refresh() {
 		if e := d.lastEpoch(); e != nil && e.MPJPE <= 0 && e.Pixel > 0 {
 			m.rows[i].px = true
 		}
+	}
+	if m.byBest {
+		sortByBest(m.rows)
 	}
 	if m.selIndex() < 0 && len(m.rows) > 0 {
 		m.selID = m.rows[0].info.Spec.ID
@@ -443,6 +447,9 @@ func (m *Model) do(a action) tea.Cmd {
 		if needRun() {
 			m.marked[id] = !m.marked[id]
 		}
+	case actSortRuns:
+		m.byBest = !m.byBest
+		m.refresh()
 	case actMarkAll:
 		// All unless every listed run is overlaid already: the map also
 		// holds unmarked (false) and deleted runs, so its size says
@@ -668,7 +675,7 @@ func (m *Model) render() string {
 	}
 	parts := []string{
 		m.header(w),
-		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": ")),
+		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": "), m.byBest),
 	}
 	var content string
 	switch {

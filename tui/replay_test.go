@@ -26,7 +26,7 @@ func TestReplayPanels(t *testing.T) {
 		w, h := size[0], size[1]
 		sz := itoa(w) + "x" + itoa(h)
 		panels := map[string]string{
-			"runs":          renderRuns(m.rows, 0, map[string]int{id: 0}, nil, w, 3, ""),
+			"runs":          renderRuns(m.rows, 0, map[string]int{id: 0}, nil, w, 3, "", false),
 			"loss":          lossChart(newCurvesView(), runs, w, h),
 			"loss-log-raw":  lossChart(curvesView{zoom: 1, logY: true}, runs, w, h),
 			"loss-zoom-pan": lossChart(curvesView{zoom: 4, pan: 1, smooth: 5}, runs, w, h),

@@ -118,8 +118,9 @@ func fitColumns(w int) []runColumn {
 
 // renderRuns draws the runs list: a header and the visible rows, the
 // selected one highlighted, a colour swatch per run (filled when the run is
-// overlaid on the charts); empty is the line shown when there is no run.
-func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int, empty string) string {
+// overlaid on the charts); empty is the line shown when there is no run;
+// byBest says the rows are sorted best validation first (sortByBest).
+func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int, empty string, byBest bool) string {
 	cols := fitColumns(w)
 	var b strings.Builder
 	body := h - 1
@@ -132,6 +133,9 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 	for i, c := range cols {
 		title := c.title
 		if i == 0 { // rows scrolled out of view, above and below
+			if byBest {
+				title += " · best first"
+			}
 			if first > 0 {
 				title += fmt.Sprintf(" ↑%d", first)
 			}

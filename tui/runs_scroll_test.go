@@ -2,8 +2,11 @@ package tui
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -19,7 +22,7 @@ func TestRunsListCountsRowsOutOfView(t *testing.T) {
 		rows = append(rows, listRow{info: engine.RunInfo{Spec: engine.Spec{ID: id, Name: id}, State: engine.Finished}})
 	}
 	header := func(sel, h int) string {
-		return strings.SplitN(ansi.Strip(renderRuns(rows, sel, map[string]int{}, nil, 100, h, "")), "\n", 2)[0]
+		return strings.SplitN(ansi.Strip(renderRuns(rows, sel, map[string]int{}, nil, 100, h, "", false)), "\n", 2)[0]
 	}
 	if got := header(4, 4); !strings.Contains(got, "run ↑2 ↓2") {
 		t.Fatalf("selected 5th of 7 in 3 rows: header %q", got)
@@ -43,5 +46,37 @@ func TestRunNamesLoseTheirMiddle(t *testing.T) {
 	}
 	if got := cutMiddle("実験の名前がとても長い-seed=2", 16); ansi.StringWidth(got) != 16 || !strings.HasSuffix(got, "seed=2") {
 		t.Fatalf("wide runes %q (%d cells)", got, ansi.StringWidth(got))
+	}
+}
+
+// b lists runs best validation first, as a grid's table does: mm before
+// px (they do not compare), runs without a validation last; b again goes
+// back to the start order with its chain marks.
+func TestRunsListBestFirst(t *testing.T) {
+	nan := math.NaN()
+	row := func(id string, best float64, px bool) listRow {
+		return listRow{info: engine.RunInfo{Spec: engine.Spec{ID: id}, BestValMPJPE: best}, px: px, depth: 1}
+	}
+	rows := []listRow{row("none", nan, false), row("mm60", 60, false), row("px10", 10, true), row("mm50", 50, false)}
+	sortByBest(rows)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.info.Spec.ID)
+		if r.depth != 0 {
+			t.Fatalf("%s keeps its chain mark", r.info.Spec.ID)
+		}
+	}
+	if strings.Join(got, " ") != "mm50 mm60 px10 none" {
+		t.Fatalf("order %v", got)
+	}
+	m := New(fixture(), Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	press(m, "b")
+	if scr := screen(m, 120, 40); !strings.Contains(scr, "run · best first") || strings.Contains(scr, "└▸sb-next") {
+		t.Fatalf("sorted list:\n%s", scr)
+	}
+	press(m, "b")
+	if scr := screen(m, 120, 40); strings.Contains(scr, "best first") || !strings.Contains(scr, "└▸sb-next") {
+		t.Fatalf("list back in start order:\n%s", scr)
 	}
 }

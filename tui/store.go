@@ -372,6 +372,34 @@ type listRow struct {
 	sameName bool // another run has its name (a grid run twice): the list adds the ID
 }
 
+// sortByBest orders the list best validation first, the way a grid's
+// table does: 3D runs by mm, then 2D runs by px (the two do not compare),
+// then runs without a validation yet, each group in its list order. Chain
+// marks go: a run's follower is no longer under it.
+func sortByBest(rows []listRow) {
+	rank := func(r listRow) (int, float64) {
+		v := r.info.BestValMPJPE
+		switch {
+		case !(v > 0): // none yet (NaN, 0)
+			return 2, 0
+		case r.px:
+			return 1, v
+		}
+		return 0, v
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		gi, vi := rank(rows[i])
+		gj, vj := rank(rows[j])
+		if gi != gj {
+			return gi < gj
+		}
+		return vi < vj
+	})
+	for i := range rows {
+		rows[i].depth = 0
+	}
+}
+
 // orderRuns orders runs for the list: oldest first, and a chained run
 // (Spec.After) right under the run it follows.
 func orderRuns(infos []engine.RunInfo) []listRow {
