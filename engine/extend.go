@@ -40,8 +40,16 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	if patience >= 0 {
 		spec.Patience = patience
 	}
-	if info.State == Finished && spec.Epochs <= info.Epoch && spec.Patience == info.Spec.Patience {
+	if info.State == Finished && spec.Epochs <= info.Epoch {
+		// A new patience alone gives it no epoch to train: it would only
+		// be queued to write the same outputs again.
 		return fmt.Errorf("run %s finished its %d epochs: give more (--epochs)", id, info.Epoch)
+	}
+	if early := info.State == Finished && info.Epoch < info.Spec.Epochs && info.Spec.Patience > 0; early && spec.Patience > 0 && spec.Patience <= info.Spec.Patience {
+		// Patience ended it: its best is already that many epochs old and
+		// the count goes on from the same best epoch, so it would train one
+		// epoch (or as many as keep improving) and end again, not to N.
+		return fmt.Errorf("patience %d ended run %s at epoch %d: with it kept, it ends again after the next epoch that does not improve; give --patience 0 (every epoch) or more than %d", info.Spec.Patience, id, info.Epoch, info.Spec.Patience)
 	}
 	// A cosine schedule's length came from the run's when it started (the
 	// run's spec holds it since, see loadRun and setup): written as it is,

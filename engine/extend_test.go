@@ -91,3 +91,33 @@ func TestExtendKeepsACosineLength(t *testing.T) {
 		t.Fatalf("config.toml: cosine total_steps %d, want %d", spec.Schedule.TotalSteps, first.TotalSteps)
 	}
 }
+
+// A run that patience ended, extended with its patience kept, would train
+// one epoch and end again (its best is already that patience old): the
+// extension is refused with what to give instead.
+func TestExtendOfARunPatienceEndedNeedsAnotherPatience(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 60, Patience: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := waitRun(t, e, id, 2*time.Minute)
+	if first.State != Finished || first.Epoch >= 60 {
+		t.Fatalf("run %s at epoch %d: want patience to end it", first.State, first.Epoch)
+	}
+	err = e.Extend(id, 60, -1)
+	if err == nil {
+		info := waitRun(t, e, id, 2*time.Minute)
+		t.Fatalf("extended to 60 epochs with patience 1 kept: it trained %d more epoch(s) and ended: %s", info.Epoch-first.Epoch, info.Reason)
+	}
+	if !strings.Contains(err.Error(), "--patience") {
+		t.Fatalf("refusal does not say what to give: %v", err)
+	}
+	if err := e.Extend(id, 60, 0); err != nil {
+		t.Fatal(err)
+	}
+	if info := waitRun(t, e, id, 2*time.Minute); info.State != Finished || info.Epoch != 60 {
+		t.Fatalf("extended with patience 0: %s at epoch %d (%s)", info.State, info.Epoch, info.Reason)
+	}
+}
