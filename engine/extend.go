@@ -33,6 +33,19 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	case epochs != 0 && epochs <= info.Epoch:
 		return fmt.Errorf("run %s has trained %d epochs: give more than that (got %d)", id, info.Epoch, epochs)
 	}
+	// A later run that has trained on its outputs (Spec.From) would keep
+	// results from the old ones while the extension writes new ones: a
+	// report would combine the two. One that has not started yet reads
+	// the new ones (it waits for this run to finish again).
+	for _, oid := range e.order {
+		o := e.runs[oid]
+		if o == nil || !contains(o.info.Spec.From, id) {
+			continue
+		}
+		if o.training || o.info.Step > 0 || o.info.State == Running || o.info.State == Finished {
+			return fmt.Errorf("run %s (%s) trained on run %s's outputs: extending it would change them under its results; train the chain again instead", oid, o.info.State, id)
+		}
+	}
 	spec := info.Spec
 	if epochs != 0 {
 		spec.Epochs = epochs

@@ -121,3 +121,37 @@ func TestExtendOfARunPatienceEndedNeedsAnotherPatience(t *testing.T) {
 		t.Fatalf("extended with patience 0: %s at epoch %d (%s)", info.State, info.Epoch, info.Reason)
 	}
 }
+
+// A run whose outputs a later run has trained on is not extended: its
+// outputs would change under that run's results (a report would combine
+// the new ones with a stage trained on the old).
+func TestExtendRefusesARunALaterRunTrainedOn(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	ids, err := e.SubmitChain([]Spec{
+		{Model: "shift2d-test", Preset: "test", Epochs: 1},
+		{Model: "sb", Preset: "test", Epochs: 1, After: "@0", From: []string{"@0"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, ids[0], time.Minute)
+	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished {
+		t.Fatalf("second stage %s: %s", info.State, info.Reason)
+	}
+	err = e.Extend(ids[0], 2, -1)
+	if err == nil {
+		waitRun(t, e, ids[0], time.Minute)
+		t.Fatal("extended a stage a finished later stage trained on")
+	}
+	if !strings.Contains(err.Error(), ids[1]) {
+		t.Fatalf("refusal does not name the later run: %v", err)
+	}
+	// Its last stage is extended as any run.
+	if err := e.Extend(ids[1], 2, -1); err != nil {
+		t.Fatal(err)
+	}
+	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished || info.Epoch != 2 {
+		t.Fatalf("last stage extended: %s at epoch %d (%s)", info.State, info.Epoch, info.Reason)
+	}
+}
