@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -32,6 +33,14 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		return fmt.Errorf("extend run %s: give more epochs or another patience", id)
 	case epochs != 0 && epochs <= info.Epoch:
 		return fmt.Errorf("run %s has trained %d epochs: give more than that (got %d)", id, info.Epoch, epochs)
+	}
+	if info.State == Finished {
+		// A finished run wrote one at its last epoch; without it the run
+		// would start again from scratch (as one never checkpointed does)
+		// and overwrite the curves it trained.
+		if _, err := os.Stat(CkptPath(e.st.runDir(id), "last")); err != nil {
+			return fmt.Errorf("run %s cannot be extended: its last checkpoint is gone (%v)", id, err)
+		}
 	}
 	// A later run that has trained on its outputs (Spec.From) would keep
 	// results from the old ones while the extension writes new ones: a

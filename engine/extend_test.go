@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,32 @@ func TestExtendRefusesARunALaterRunTrainedOn(t *testing.T) {
 	}
 	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished || info.Epoch != 2 {
 		t.Fatalf("last stage extended: %s at epoch %d (%s)", info.State, info.Epoch, info.Reason)
+	}
+}
+
+// A finished run whose last checkpoint is gone is not extended: it would
+// start again from scratch under the curves of the epochs it trained.
+func TestExtendWithoutALastCheckpoint(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := waitRun(t, e, id, time.Minute)
+	if err := os.Remove(CkptPath(e.st.runDir(id), "last")); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Extend(id, 3, -1)
+	if err == nil {
+		info := waitRun(t, e, id, time.Minute)
+		steps, _ := e.Steps(id)
+		t.Fatalf("extended without its checkpoint: %s at step %d, %d steps stored (it had %d)", info.State, info.Step, len(steps), first.Step)
+	}
+	if !strings.Contains(err.Error(), "checkpoint") {
+		t.Fatalf("refusal does not say why: %v", err)
+	}
+	if info, _ := e.Run(id); info.State != Finished {
+		t.Fatalf("run left %s", info.State)
 	}
 }
