@@ -183,3 +183,41 @@ func TestExtendWithoutALastCheckpoint(t *testing.T) {
 		t.Fatalf("run left %s", info.State)
 	}
 }
+
+// A process that watched another extend a run takes its new spec: one
+// that resumes it after trains to the extended epoch count, not to the
+// one it read when it opened.
+func TestAViewerOfAnExtendedRunTakesItsNewSpec(t *testing.T) {
+	dir := t.TempDir()
+	trainer := openTestEngine(t, dir)
+	id, err := trainer.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, trainer, id, time.Minute)
+	viewer, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1}) // looks when told
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	if err := trainer.Extend(id, 8, -1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the extension to train", time.Minute, func() bool { i, _ := trainer.Run(id); return i.State == Running && i.Epoch >= 3 })
+	viewer.watchStore() // sees it trained elsewhere
+	if err := trainer.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	stopped := waitRun(t, trainer, id, time.Minute)
+	trainer.Close()
+	viewer.watchStore() // follows it to its end
+	if i, _ := viewer.Run(id); i.Foreign || i.State != Stopped || i.Spec.Epochs != 8 {
+		t.Fatalf("viewer has it %s (foreign %v) with %d epochs, want stopped with 8", i.State, i.Foreign, i.Spec.Epochs)
+	}
+	if err := viewer.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	if i := waitRun(t, viewer, id, time.Minute); i.State != Finished || i.Epoch != 8 {
+		t.Fatalf("resumed by the viewer from epoch %d: %s at epoch %d of %d", stopped.Epoch, i.State, i.Epoch, i.Spec.Epochs)
+	}
+}
