@@ -809,6 +809,12 @@ func (e *Engine) lockWaiting(r *run) (*os.File, error) {
 	if !ok {
 		return nil, fmt.Errorf("run %s is in use by another poselab process", r.info.Spec.ID)
 	}
+	if e.closing {
+		// Closed meanwhile: its store is gone, and a run queued now would
+		// neither train nor let go of this lock.
+		unlock(f)
+		return nil, fmt.Errorf("run %s: the engine closed", r.info.Spec.ID)
+	}
 	return f, nil
 }
 

@@ -221,3 +221,35 @@ func TestAViewerOfAnExtendedRunTakesItsNewSpec(t *testing.T) {
 		t.Fatalf("resumed by the viewer from epoch %d: %s at epoch %d of %d", stopped.Epoch, i.State, i.Epoch, i.Spec.Epochs)
 	}
 }
+
+// An extension that waited for the run's lock while the engine closed
+// changes nothing: the engine would neither train the run nor let go of
+// its lock.
+func TestExtendWaitingThroughCloseChangesNothing(t *testing.T) {
+	e := openTestEngine(t, "")
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	held, ok := tryLock(e.st.runDir(id)) // a watcher of another process looking at it
+	if !ok {
+		t.Fatal("lock")
+	}
+	res := make(chan error, 1)
+	go func() { res <- e.Extend(id, 4, -1) }()
+	time.Sleep(200 * time.Millisecond) // it waits for the lock
+	e.Close()
+	unlock(held)
+	if err := <-res; err == nil {
+		t.Fatal("extended by a closed engine")
+	}
+	if spec, err := readSpec(e.st.runDir(id) + "/config.toml"); err != nil || spec.Epochs != 2 {
+		t.Fatalf("config.toml says %d epochs (%v)", spec.Epochs, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.runs[id]; r.lock != nil || r.info.State != Finished {
+		t.Fatalf("run left %s, lock held %v", r.info.State, r.lock != nil)
+	}
+}
