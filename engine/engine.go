@@ -815,13 +815,11 @@ func (e *Engine) lockWaiting(r *run) (*os.File, error) {
 		unlock(f)
 		return nil, fmt.Errorf("run %s: the engine closed", r.info.Spec.ID)
 	}
-	// Another process had it: r.info is what this one knew before. One
-	// the watcher took for foreign meanwhile would be queued here and
-	// never start (scheduleLocked skips foreign runs) with its lock held;
-	// one trained there since may have moved on. Its row, final now that
-	// the lock is ours, tells; the next look settles r.info.
-	fresh := r.info
-	if r.info.Foreign || (e.st.readRun(&fresh) == nil && (fresh.State != r.info.State || fresh.Step != r.info.Step)) {
+	// One the watcher took for foreign meanwhile (another process
+	// trained it) would be queued here and never start (scheduleLocked
+	// skips foreign runs), its lock held; the watcher's next look, with
+	// the lock free, settles what it is now.
+	if r.info.Foreign {
 		unlock(f)
 		return nil, fmt.Errorf("run %s was used by another poselab process while this one waited for it: look again", r.info.Spec.ID)
 	}
