@@ -353,4 +353,11 @@ func TestResumeThatWaitedOutAnotherProcess(t *testing.T) {
 	if i, _ := here.Run(id); err == nil && i.Foreign {
 		t.Fatalf("resumed as %s, foreign (owner %d): nobody will train it", i.State, i.OwnerPID)
 	}
+	here.watchStore() // the lock is free: it is this process's again
+	if err := here.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "it to train here", time.Minute, func() bool { i, _ := here.Run(id); return i.State == Running && !i.Foreign })
+	here.Stop(id)
+	waitRun(t, here, id, time.Minute)
 }
