@@ -83,7 +83,9 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		if err != nil {
 			return err
 		}
-		if e.runs[id] != r || r.lock != nil || r.training || r.info.State != info.State {
+		// Its step too: a run another process extended meanwhile keeps
+		// its state (finished again) but not the epochs checked above.
+		if e.runs[id] != r || r.lock != nil || r.training || r.info.State != info.State || r.info.Step != info.Step {
 			unlock(f)
 			return fmt.Errorf("run %s changed while it was being extended (now %s): look again", id, r.info.State)
 		}

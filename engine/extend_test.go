@@ -253,3 +253,42 @@ func TestExtendWaitingThroughCloseChangesNothing(t *testing.T) {
 		t.Fatalf("run left %s, lock held %v", r.info.State, r.lock != nil)
 	}
 }
+
+// An extension that waited for the run's lock checks the run again: one
+// another process extended meanwhile (this one's watcher read it while
+// the lock was busy) is not written back to fewer epochs than it has.
+func TestExtendThatWaitedSeesAnotherExtension(t *testing.T) {
+	dir := t.TempDir()
+	here, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1}) // looks when told
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer here.Close()
+	id, err := here.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, here, id, time.Minute)
+	there := openTestEngine(t, dir)
+	if err := there.Extend(id, 4, -1); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, there, id, time.Minute)
+	there.Close()
+	held, ok := tryLock(here.st.runDir(id)) // a watcher's look
+	if !ok {
+		t.Fatal("lock")
+	}
+	res := make(chan error, 1)
+	go func() { res <- here.Extend(id, 3, -1) }() // asked before this process knew of the 4
+	time.Sleep(100 * time.Millisecond)
+	here.watchStore() // reads the run as extended there
+	unlock(held)
+	if err := <-res; err == nil {
+		i := waitRun(t, here, id, time.Minute)
+		t.Fatalf("extended to 3 epochs a run that had trained 4: %s at epoch %d of %d", i.State, i.Epoch, i.Spec.Epochs)
+	}
+	if spec, _ := readSpec(here.st.runDir(id) + "/config.toml"); spec.Epochs != 4 {
+		t.Fatalf("config.toml says %d epochs, want 4", spec.Epochs)
+	}
+}
