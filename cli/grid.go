@@ -100,10 +100,19 @@ func (g *gridFlag) Set(arg string) error {
 		if err := k.check(v); err != nil {
 			return fmt.Errorf("%s value %q: want %v", key, v, err)
 		}
-		if seen[v] {
+		// Compared as numbers where they are: 1e-3 and 0.001 (or 7 and 07)
+		// would train the same run twice under two names.
+		// (Whole numbers as such: seeds past 2^53 are not floats.)
+		same := v
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			same = strconv.FormatInt(n, 10)
+		} else if x, err := strconv.ParseFloat(v, 64); err == nil {
+			same = strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		if seen[same] {
 			return fmt.Errorf("%s value %q is listed twice", key, v)
 		}
-		seen[v] = true
+		seen[same] = true
 		values = append(values, v)
 	}
 	*g = append(*g, gridAxis{key: key, values: values, set: k.set})

@@ -70,6 +70,9 @@ func TestTrainGridRefusals(t *testing.T) {
 		{[]string{"--grid", "lr=1e-3,x"}, `lr value "x"`},
 		{[]string{"--grid", "lr=1e-3", "--grid", "lr=2e-3"}, "lr is given twice"},
 		{[]string{"--grid", "batch=1,1"}, "listed twice"},
+		{[]string{"--grid", "lr=1e-3,0.001"}, "listed twice"}, // the same value written two ways: two identical runs
+		{[]string{"--grid", "seed=7,07"}, "listed twice"},
+		{[]string{"--grid", "lr=1,1.0"}, "listed twice"},
 		{[]string{"--grid", "lr=1e-3,2e-3", "--lr", "1e-3"}, "give lr once"},
 		{[]string{"--grid", "seed=1,2,3,4,5,6,7,8,9,10,11", "--grid", "batch=1,2,3,4,5,6,7,8,9,10"}, "more than 100 runs"},
 	} {

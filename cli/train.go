@@ -315,7 +315,10 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		for _, id := range ids {
 			info, ok := e.Run(id)
 			if !ok {
-				return false
+				// Deleted (by another process, once it ended: a grid's
+				// finished run while the next trains): it never turns
+				// inactive, and waiting for it held train forever.
+				continue
 			}
 			if _, b := blocked(info); info.State.Active() && !b {
 				return false
@@ -360,8 +363,8 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	// validation went unprinted.)
 	endedAll := func() bool {
 		for _, id := range ids {
-			info, _ := e.Run(id)
-			if _, b := blocked(info); !ended[id] && !b {
+			info, ok := e.Run(id)
+			if _, b := blocked(info); ok && !ended[id] && !b { // a deleted run has no end to wait for
 				return false
 			}
 		}

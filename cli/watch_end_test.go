@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -51,5 +52,44 @@ func TestEndsRunIsARunsLastEvent(t *testing.T) {
 	failed := engine.Event{Kind: engine.EvState, State: &engine.StateInfo{From: engine.Queued, To: engine.Failed}}
 	if endsRun(failed, true) || !endsRun(failed, false) {
 		t.Fatalf("failed state: ends a started run's wait %v, an unstarted one's %v", endsRun(failed, true), endsRun(failed, false))
+	}
+}
+
+// A run of the watched ones deleted once it ended (a grid's first run,
+// from the workbench, while the next trains) does not hold the watch
+// forever: it waited for that run to turn inactive, and a deleted run
+// never does.
+func TestWatchOutlivesARunDeletedAfterItEnded(t *testing.T) {
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir(), WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	first, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() { res <- watch(e, []string{first, next}, true, io.Discard, io.Discard) }()
+	if _, err := e.Wait(first, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Delete(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Wait(next, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch still waiting 10 s after its runs ended")
 	}
 }

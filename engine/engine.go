@@ -809,6 +809,20 @@ func (e *Engine) lockWaiting(r *run) (*os.File, error) {
 	if !ok {
 		return nil, fmt.Errorf("run %s is in use by another poselab process", r.info.Spec.ID)
 	}
+	if e.closing {
+		// Closed meanwhile: its store is gone, and a run queued now would
+		// neither train nor let go of this lock.
+		unlock(f)
+		return nil, fmt.Errorf("run %s: the engine closed", r.info.Spec.ID)
+	}
+	// One the watcher took for foreign meanwhile (another process
+	// trained it) would be queued here and never start (scheduleLocked
+	// skips foreign runs), its lock held; the watcher's next look, with
+	// the lock free, settles what it is now.
+	if r.info.Foreign {
+		unlock(f)
+		return nil, fmt.Errorf("run %s was used by another poselab process while this one waited for it: look again", r.info.Spec.ID)
+	}
 	return f, nil
 }
 

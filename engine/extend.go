@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -33,6 +34,27 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	case epochs != 0 && epochs <= info.Epoch:
 		return fmt.Errorf("run %s has trained %d epochs: give more than that (got %d)", id, info.Epoch, epochs)
 	}
+	if info.State == Finished {
+		// A finished run wrote one at its last epoch; without it the run
+		// would start again from scratch (as one never checkpointed does)
+		// and overwrite the curves it trained.
+		if _, err := os.Stat(CkptPath(e.st.runDir(id), "last")); err != nil {
+			return fmt.Errorf("run %s cannot be extended: its last checkpoint is gone (%v)", id, err)
+		}
+	}
+	// A later run that has trained on its outputs (Spec.From) would keep
+	// results from the old ones while the extension writes new ones: a
+	// report would combine the two. One that has not started yet reads
+	// the new ones (it waits for this run to finish again).
+	for _, oid := range e.order {
+		o := e.runs[oid]
+		if o == nil || !contains(o.info.Spec.From, id) {
+			continue
+		}
+		if o.training || o.info.Step > 0 || o.info.State == Running || o.info.State == Finished {
+			return fmt.Errorf("run %s (%s) trained on run %s's outputs: extending it would change them under its results; train the chain again instead", oid, o.info.State, id)
+		}
+	}
 	spec := info.Spec
 	if epochs != 0 {
 		spec.Epochs = epochs
@@ -40,8 +62,16 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	if patience >= 0 {
 		spec.Patience = patience
 	}
-	if info.State == Finished && spec.Epochs <= info.Epoch && spec.Patience == info.Spec.Patience {
+	if info.State == Finished && spec.Epochs <= info.Epoch {
+		// A new patience alone gives it no epoch to train: it would only
+		// be queued to write the same outputs again.
 		return fmt.Errorf("run %s finished its %d epochs: give more (--epochs)", id, info.Epoch)
+	}
+	if early := info.State == Finished && info.Epoch < info.Spec.Epochs && info.Spec.Patience > 0; early && spec.Patience > 0 && spec.Patience <= info.Spec.Patience {
+		// Patience ended it: its best is already that many epochs old and
+		// the count goes on from the same best epoch, so it would train one
+		// epoch (or as many as keep improving) and end again, not to N.
+		return fmt.Errorf("patience %d ended run %s at epoch %d: with it kept, it ends again after the next epoch that does not improve; give --patience 0 (every epoch) or more than %d", info.Spec.Patience, id, info.Epoch, info.Spec.Patience)
 	}
 	// A cosine schedule's length came from the run's when it started (the
 	// run's spec holds it since, see loadRun and setup): written as it is,
@@ -53,7 +83,9 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		if err != nil {
 			return err
 		}
-		if e.runs[id] != r || r.lock != nil || r.training || r.info.State != info.State {
+		// Its step too: a run another process extended meanwhile keeps
+		// its state (finished again) but not the epochs checked above.
+		if e.runs[id] != r || r.lock != nil || r.training || r.info.State != info.State || r.info.Step != info.Step {
 			unlock(f)
 			return fmt.Errorf("run %s changed while it was being extended (now %s): look again", id, r.info.State)
 		}

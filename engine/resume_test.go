@@ -314,3 +314,50 @@ func predictIdx(t *testing.T, m *Model, idx []int) []Prediction {
 	}
 	return p
 }
+
+// A resume that waited for a run's lock while another process trained
+// the run (its watcher took it for foreign meanwhile) is not queued as
+// it stood before: this engine does not start a foreign run, and it held
+// the lock, so the run stayed queued for good.
+func TestResumeThatWaitedOutAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	here, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1}) // looks when told
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer here.Close()
+	id, err := here.Submit(Spec{Model: "sb", Preset: "test", Epochs: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "it to train", time.Minute, func() bool { i, _ := here.Run(id); return i.Epoch >= 1 })
+	if err := here.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, here, id, time.Minute)
+	there := openTestEngine(t, dir)
+	defer there.Close()
+	if err := there.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other process to train it", time.Minute, func() bool { i, _ := there.Run(id); return i.State == Running })
+	res := make(chan error, 1)
+	go func() { res <- here.Resume(id) }() // waits for the lock
+	time.Sleep(100 * time.Millisecond)
+	here.watchStore() // sees it trained there
+	if err := there.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, there, id, time.Minute)
+	err = <-res
+	if i, _ := here.Run(id); err == nil && i.Foreign {
+		t.Fatalf("resumed as %s, foreign (owner %d): nobody will train it", i.State, i.OwnerPID)
+	}
+	here.watchStore() // the lock is free: it is this process's again
+	if err := here.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "it to train here", time.Minute, func() bool { i, _ := here.Run(id); return i.State == Running && !i.Foreign })
+	here.Stop(id)
+	waitRun(t, here, id, time.Minute)
+}

@@ -259,6 +259,18 @@ func (s *store) writeSpec(spec Spec) error {
 	return atomicfile.Write(filepath.Join(s.runDir(spec.ID), "config.toml"), b)
 }
 
+// rereadSpec takes info's spec from its config.toml again (kept as it
+// was when that does not read): another process may have extended the
+// run (Extend) since this one listed it, and a resume here must train to
+// the new epoch count. Called before readRun, which completes the spec's
+// schedule from the row.
+func (s *store) rereadSpec(info *RunInfo) {
+	if spec, err := readSpec(filepath.Join(s.runDir(info.Spec.ID), "config.toml")); err == nil {
+		spec.ID = info.Spec.ID
+		info.Spec = spec
+	}
+}
+
 func readSpec(path string) (Spec, error) {
 	var spec Spec
 	b, err := os.ReadFile(path)

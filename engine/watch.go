@@ -73,6 +73,7 @@ func (e *Engine) claim(r *run) bool {
 	// Read again under the lock: a process that ended cleanly stored its
 	// final state before it let go of the run.
 	fresh := r.info
+	e.st.rereadSpec(&fresh)
 	if err := e.st.readRun(&fresh); err == nil {
 		r.info = fresh
 	}
@@ -304,6 +305,7 @@ func (e *Engine) follow(r *run) {
 		freed = true
 	}
 	info := prev
+	e.st.rereadSpec(&info) // it may have been extended there
 	if err := e.st.readRun(&info); err != nil {
 		return
 	}

@@ -674,3 +674,22 @@ func TestRunsListTellsApartRunsOfTheSameName(t *testing.T) {
 		t.Fatalf("names %q, want %q", strings.Join(got, "|"), want)
 	}
 }
+
+// r on a run that patience ended offers patience 0: its own patience
+// kept would end it again after the next epoch that does not improve.
+func TestExtendOfARunPatienceEndedOffersPatienceZero(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	info, _ := fc.Run("sb-lr3")
+	info.Spec.Epochs, info.Spec.Patience, info.Reason = 40, 2, "early stop: best val MPJPE 47.90 mm at epoch 8, none better in the 2 epochs since (patience 2)"
+	m.selID = "sb-lr3"
+	m.openExtend(info)
+	for _, k := range []string{"enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond)
+	}
+	if calls := fc.callLog(); len(calls) != 1 || calls[0] != "extend sb-lr3 40 0" {
+		t.Fatalf("calls %q", calls)
+	}
+}

@@ -41,6 +41,11 @@ func (m *Model) openExtend(info engine.RunInfo) tea.Cmd {
 		epochs: strconv.Itoa(max(info.Spec.Epochs, info.Epoch+1)), patience: strconv.Itoa(info.Spec.Patience)}
 	if info.Epoch >= info.Spec.Epochs { // it ran to its end: offer as many again
 		v.epochs = strconv.Itoa(2 * info.Epoch)
+	} else if info.Spec.Patience > 0 {
+		// Patience ended it: kept, it would end it again after the next
+		// epoch that does not improve (the engine refuses so), so Enter
+		// trains every epoch.
+		v.patience = "0"
 	}
 	best := ""
 	if b := info.BestValMPJPE; b > 0 {
