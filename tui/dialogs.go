@@ -317,7 +317,11 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 				patience = -1 // left empty: as it was
 			}
 			ext := m.ctrl.(extender)
-			return m.call(fmt.Sprintf("extended %s to %d epochs", v.run, max(epochs, v.trained)), func() error {
+			done := fmt.Sprintf("extended %s to %d epochs", v.run, epochs)
+			if epochs == 0 { // left empty: its epochs stay, the patience changes
+				done = fmt.Sprintf("extended %s with patience %d", v.run, patience)
+			}
+			return m.call(done, func() error {
 				return ext.Extend(v.run, epochs, patience)
 			})
 		case formExport:
