@@ -89,6 +89,13 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 			unlock(f)
 			return fmt.Errorf("run %s changed while it was being extended (now %s): look again", id, r.info.State)
 		}
+		// What this process knows of the run may be up to a watcher's look
+		// old: another process may have extended (and trained) it since.
+		// Its folder is ours now, so the store says how it stands.
+		if fresh, err := e.st.loadRun(id); err == nil && (fresh.Step != info.Step || fresh.Spec.Epochs != info.Spec.Epochs) {
+			unlock(f)
+			return fmt.Errorf("run %s changed in another poselab process (now step %d of %d epochs): look again", id, fresh.Step, fresh.Spec.Epochs)
+		}
 		r.lock, r.lockedAt = f, unixSeconds(time.Now())
 	}
 	if err := e.st.writeSpec(spec); err != nil {

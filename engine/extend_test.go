@@ -292,3 +292,32 @@ func TestExtendThatWaitedSeesAnotherExtension(t *testing.T) {
 		t.Fatalf("config.toml says %d epochs, want 4", spec.Epochs)
 	}
 }
+
+// An Extend that gets the lock at once still reads how the run stands in
+// the store: this process's view may be up to a watcher's look old, and
+// another process may have extended and trained the run since.
+func TestExtendReadsTheStoreBeforeWriting(t *testing.T) {
+	dir := t.TempDir()
+	here, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: -1}) // never looks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer here.Close()
+	id, err := here.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, here, id, time.Minute)
+	there := openTestEngine(t, dir)
+	if err := there.Extend(id, 4, -1); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, there, id, time.Minute)
+	there.Close()
+	if err := here.Extend(id, 3, -1); err == nil || !strings.Contains(err.Error(), "changed in another poselab process") {
+		t.Fatalf("extend from a stale view: %v", err)
+	}
+	if spec, _ := readSpec(here.st.runDir(id) + "/config.toml"); spec.Epochs != 4 {
+		t.Fatalf("config.toml says %d epochs, want 4", spec.Epochs)
+	}
+}
