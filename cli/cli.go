@@ -164,12 +164,23 @@ func NewFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 func Exit() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // parseFlags parses and turns flag errors into usage errors (exit 2).
+// The flag package prints a bad flag's error and then the whole usage
+// (57 lines for train) before Main prints the error again: the message
+// scrolled away between two copies of itself. A bad flag gets one line
+// that says where the flags are listed; -h and --help get the usage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return err
 		}
-		return UsageError{err}
+		return UsageError{fmt.Errorf("%w (poselab %s --help lists the flags)", err, fs.Name())}
 	}
 	return nil
 }

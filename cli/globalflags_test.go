@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,22 @@ func TestCommandHelpListsFlags(t *testing.T) {
 		if code != 0 || !strings.Contains(errs, c.want) {
 			t.Errorf("%q: exit %d, want 0 and %q:\n%s", c.args, code, c.want, errs)
 		}
+	}
+}
+
+// A bad flag is one line that says where the flags are listed: the flag
+// package's usage (57 lines for train) came between two copies of the
+// error, which scrolled away. -h still prints the usage.
+func TestBadFlagIsOneLine(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main([]string{"train", "--bogus", "--runs-dir", t.TempDir()}, &out, &errb); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	if got := strings.TrimSpace(errb.String()); strings.Count(got, "\n") != 0 || !strings.Contains(got, "-bogus") || !strings.Contains(got, "poselab train --help") {
+		t.Fatalf("stderr:\n%s", got)
+	}
+	errb.Reset()
+	if code := Main([]string{"train", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String()+out.String(), "Usage: poselab train") {
+		t.Fatalf("-h: exit %d\n%s%s", code, out.String(), errb.String())
 	}
 }
