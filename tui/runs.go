@@ -198,7 +198,13 @@ func cutMiddle(s string, w int) string {
 	}
 	head := w / 4 // the end says more: a grid's values, @PID, · time
 	tail := w - 1 - head
-	return fitWidth(ansi.Truncate(s, head, "")+"…"+ansi.TruncateLeft(s, n-tail, ""), w)
+	end := ansi.TruncateLeft(s, n-tail, "")
+	if ansi.StringWidth(end) > tail {
+		// TruncateLeft keeps whole a wide rune the cut goes through: one
+		// cell too many, and fitWidth cut the end this keeps ("=2").
+		end = ansi.TruncateLeft(s, n-tail+1, "")
+	}
+	return fitWidth(ansi.Truncate(s, head, "")+"…"+end, w)
 }
 
 func cellText(s string, w int, right bool) string {

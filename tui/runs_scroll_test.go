@@ -80,3 +80,17 @@ func TestRunsListBestFirst(t *testing.T) {
 		t.Fatalf("list back in start order:\n%s", scr)
 	}
 }
+
+// A wide rune across the cut of a name's end is dropped, not kept whole:
+// kept, the end overflowed the column and fitWidth cut the grid's values
+// ("sw…い-seed…" lost "=2", the very end cutMiddle keeps).
+func TestRunNameCutKeepsItsEndAcrossAWideRune(t *testing.T) {
+	for _, w := range []int{8, 9, 10, 11, 12, 16, 17} {
+		for _, s := range []string{"sweep 実験の名前がとても長い-seed=2", "abc実験の名前がとても長い実験の名前がとても長い-s=2"} {
+			got := cutMiddle(s, w)
+			if ansi.StringWidth(got) != w || !strings.HasSuffix(strings.TrimRight(got, " "), "=2") {
+				t.Errorf("cutMiddle(%q, %d) = %q (%d cells)", s, w, got, ansi.StringWidth(got))
+			}
+		}
+	}
+}
