@@ -94,3 +94,16 @@ func TestRunNameCutKeepsItsEndAcrossAWideRune(t *testing.T) {
 		}
 	}
 }
+
+// fitStyled gives exactly w cells when a wide rune straddles the cut (the
+// cut left w-1: a selected runs-list row's highlight, a chart's title,
+// one cell short of the others).
+func TestFitStyledCutThroughAWideRune(t *testing.T) {
+	for _, w := range []int{3, 4, 8, 9} {
+		for _, s := range []string{"ab実験の名前がとても長い", stTitle.Render("abc実験の名前がとても長い")} {
+			if got := fitStyled(s, w); ansi.StringWidth(got) != w {
+				t.Errorf("fitStyled(%q, %d) = %q (%d cells)", s, w, got, ansi.StringWidth(got))
+			}
+		}
+	}
+}
