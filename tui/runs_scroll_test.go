@@ -107,3 +107,20 @@ func TestFitStyledCutThroughAWideRune(t *testing.T) {
 		}
 	}
 }
+
+// Sorted best first on an 80-column terminal, the list's header still
+// says how many runs are out of view (" · best first" ran the counts past
+// the run column's width, and they were cut).
+func TestRunsListBestFirstKeepsOutOfViewCounts(t *testing.T) {
+	var rows []listRow
+	for i := 0; i < 7; i++ {
+		id := fmt.Sprintf("sb-%d", i)
+		rows = append(rows, listRow{info: engine.RunInfo{Spec: engine.Spec{ID: id, Name: id}, State: engine.Finished}})
+	}
+	for _, w := range []int{80, 100} {
+		hdr := strings.SplitN(ansi.Strip(renderRuns(rows, 4, map[string]int{}, nil, w, 4, "", true)), "\n", 2)[0]
+		if !strings.Contains(hdr, "↑2") || !strings.Contains(hdr, "↓2") || !strings.Contains(hdr, "best") {
+			t.Errorf("width %d: header %q", w, hdr)
+		}
+	}
+}
