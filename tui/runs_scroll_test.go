@@ -124,3 +124,16 @@ func TestRunsListBestFirstKeepsOutOfViewCounts(t *testing.T) {
 		}
 	}
 }
+
+// The per-action table's values line up under their header whatever the
+// action's name: fitWidth gives it 16 cells, and "%-16s" padded it again
+// by runes (a two-cell rune each: 8 more spaces for 歩行と会話).
+func TestActionsTableAlignsWideNames(t *testing.T) {
+	ep := &engine.EpochInfo{MPJPE: 60, PerAction: map[string]float64{"Walking": 55, "歩行と会話": 65}}
+	for _, l := range strings.Split(ansi.Strip(renderActions(ep, nil, 40, 12)), "\n") {
+		name := strings.TrimSpace(ansi.Cut(l, 0, 18))
+		if v, ok := ep.PerAction[name]; ok && strings.TrimSpace(ansi.Cut(l, 18, 25)) != fmtMM(v) {
+			t.Errorf("row %q: %s not under \"now\"", l, fmtMM(v))
+		}
+	}
+}
