@@ -693,3 +693,17 @@ func TestExtendOfARunPatienceEndedOffersPatienceZero(t *testing.T) {
 		t.Fatalf("calls %q", calls)
 	}
 }
+
+// The extend form counts one trained epoch as one ("it trained 1 epochs").
+func TestExtendFormTitleOneEpoch(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	info, _ := fc.Run("sb-lr3")
+	info.Epoch, info.Spec.Epochs = 1, 1
+	m.selID = "sb-lr3"
+	m.openExtend(info)
+	if !strings.Contains(m.formTitle, "it trained 1 epoch,") {
+		t.Fatalf("title %q", m.formTitle)
+	}
+}
