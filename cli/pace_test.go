@@ -141,6 +141,14 @@ func TestTrainFirstLineOneEpoch(t *testing.T) {
 	if !strings.Contains(show, "  1 epoch, batch") {
 		t.Fatalf("runs show:\n%s", show)
 	}
+	// resume's refusals of the finished one-epoch run count it as one
+	// too ("finished its 1 epochs", "has trained 1 epochs").
+	for _, args := range [][]string{{}, {"--epochs", "1"}, {"--patience", "3"}} {
+		_, errs, _ := trainCLI(t, append([]string{"resume", id, "--runs-dir", dir}, args...)...)
+		if strings.Contains(errs, "1 epochs") || !strings.Contains(errs, "1 epoch") {
+			t.Errorf("resume %v: %s", args, errs)
+		}
+	}
 }
 
 // runs compare shows the settings that tell apart runs of one model and
