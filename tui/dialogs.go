@@ -318,8 +318,8 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 				patience = -1 // left empty: as it was
 			}
 			ext := m.ctrl.(extender)
-			done := fmt.Sprintf("extended %s to %d epochs", v.run, epochs)
-			if epochs == 0 { // left empty: its epochs stay, the patience changes
+			done := fmt.Sprintf("extended %s to %s", v.run, plural(epochs, "epoch")) // not "1 epochs"
+			if epochs == 0 {                                                         // left empty: its epochs stay, the patience changes
 				done = fmt.Sprintf("extended %s with patience %d", v.run, patience)
 			}
 			return m.call(done, func() error {
