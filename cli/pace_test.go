@@ -141,4 +141,34 @@ func TestTrainFirstLineOneEpoch(t *testing.T) {
 	if !strings.Contains(show, "  1 epoch, batch") {
 		t.Fatalf("runs show:\n%s", show)
 	}
+	// resume's refusals of the finished one-epoch run count it as one
+	// too ("finished its 1 epochs", "has trained 1 epochs").
+	for _, args := range [][]string{{}, {"--epochs", "1"}, {"--patience", "3"}} {
+		_, errs, _ := trainCLI(t, append([]string{"resume", id, "--runs-dir", dir}, args...)...)
+		if strings.Contains(errs, "1 epochs") || !strings.Contains(errs, "1 epoch") {
+			t.Errorf("resume %v: %s", args, errs)
+		}
+	}
+}
+
+// runs compare shows the settings that tell apart runs of one model and
+// preset beyond the flags a grid varies: pipeline A's run against B's
+// (augmentation), a run on another stage's outputs, TF32, a schedule's
+// shape. Compare showed no setting at all for A against B.
+func TestCompareShowsPipelineAndScheduleSettings(t *testing.T) {
+	a := engine.RunInfo{Spec: engine.Spec{ID: "baseline-1", Model: "baseline", Preset: "tiny", Pipeline: "A:baseline", Epochs: 4, Batch: 8, Seed: 1}}
+	a.Spec.Name = a.Spec.ID
+	a.Spec.Schedule = engine.Schedule{Kind: "cosine", BaseLR: 1e-3, WarmupSteps: 10}
+	b := a
+	b.Spec.ID, b.Spec.Name, b.Spec.Pipeline, b.Spec.Augment = "baseline-2", "baseline-2", "B:baseline", true
+	b.Spec.TF32, b.Spec.From = true, []string{"sh-1"}
+	b.Spec.Schedule.WarmupSteps = 0
+	var got []string
+	for _, r := range differingSettings([]engine.RunInfo{a, b}) {
+		got = append(got, r.name+": "+strings.Join(r.cells, " | "))
+	}
+	want := []string{"pipeline: A:baseline | B:baseline", "from: - | sh-1", "tf32: no | yes", "augment: no | yes", "warmup steps: 10 | 0"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -54,7 +54,7 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 			return UsageError{err}
 		}
 	} else if info, _ := e.Run(id); info.State == engine.Finished {
-		return Usagef("run %s finished its %d epochs: give it more with poselab resume %s --epochs N", id, info.Epoch, id)
+		return Usagef("run %s finished its %s: give it more with poselab resume %s --epochs N", id, plural(info.Epoch, "epoch"), id)
 	} else if err := e.Resume(id); err != nil {
 		return UsageError{err}
 	}

@@ -440,13 +440,26 @@ func differingSettings(runs []engine.RunInfo) []settingRow {
 			}
 			return orDash(s.Name)
 		}},
+		// A pipeline's stage and the runs whose outputs it trained on,
+		// TF32, augmentation and a schedule's shape tell apart runs of one
+		// model and preset too (pipeline A's run against B's showed no
+		// setting at all).
+		{"pipeline", func(s engine.Spec) string { return orDash(s.Pipeline) }},
+		{"from", func(s engine.Spec) string { return orDash(strings.Join(s.From, " ")) }},
 		{"data", func(s engine.Spec) string { return s.DataLabel() }},
 		{"device", func(s engine.Spec) string { return s.Device }},
+		{"tf32", func(s engine.Spec) string { return yesNo(s.TF32) }},
 		{"epochs", func(s engine.Spec) string { return strconv.Itoa(s.Epochs) }},
 		{"batch", func(s engine.Spec) string { return strconv.Itoa(s.Batch) }},
 		{"loss", func(s engine.Spec) string { return s.Loss }},
+		{"augment", func(s engine.Spec) string { return yesNo(s.Augment) }},
 		{"schedule", func(s engine.Spec) string { return s.Schedule.Kind }},
 		{"lr", func(s engine.Spec) string { return fmt.Sprintf("%g", s.Schedule.BaseLR) }},
+		{"warmup steps", func(s engine.Spec) string { return strconv.Itoa(s.Schedule.WarmupSteps) }},
+		{"min lr", func(s engine.Spec) string { return fmt.Sprintf("%g", s.Schedule.MinLR) }},
+		{"milestones", func(s engine.Spec) string { return orDash(strings.Trim(fmt.Sprint(s.Schedule.Milestones), "[]")) }},
+		{"gamma", func(s engine.Spec) string { return fmt.Sprintf("%g", s.Schedule.Gamma) }},
+		{"decay steps", func(s engine.Spec) string { return strconv.Itoa(s.Schedule.DecaySteps) }},
 		{"seed", func(s engine.Spec) string { return strconv.FormatInt(s.Seed, 10) }},
 		{"patience", func(s engine.Spec) string {
 			if s.Patience <= 0 {
@@ -468,6 +481,13 @@ func differingSettings(runs []engine.RunInfo) []settingRow {
 		}
 	}
 	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool) error {

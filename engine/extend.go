@@ -32,7 +32,7 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	case epochs == 0 && patience < 0:
 		return fmt.Errorf("extend run %s: give more epochs or another patience", id)
 	case epochs != 0 && epochs <= info.Epoch:
-		return fmt.Errorf("run %s has trained %d epochs: give more than that (got %d)", id, info.Epoch, epochs)
+		return fmt.Errorf("run %s has trained %s: give more than that (got %d)", id, epochsText(info.Epoch), epochs)
 	}
 	if info.State == Finished {
 		// A finished run wrote one at its last epoch; without it the run
@@ -65,7 +65,7 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	if info.State == Finished && spec.Epochs <= info.Epoch {
 		// A new patience alone gives it no epoch to train: it would only
 		// be queued to write the same outputs again.
-		return fmt.Errorf("run %s finished its %d epochs: give more (--epochs)", id, info.Epoch)
+		return fmt.Errorf("run %s finished its %s: give more (--epochs)", id, epochsText(info.Epoch))
 	}
 	if early := info.State == Finished && info.Epoch < info.Spec.Epochs && info.Spec.Patience > 0; early && spec.Patience > 0 && spec.Patience <= info.Spec.Patience {
 		// Patience ended it: its best is already that many epochs old and
@@ -117,4 +117,12 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	e.setState(r, Queued, why)
 	e.scheduleLocked()
 	return nil
+}
+
+// epochsText counts epochs for messages: "1 epoch", not "1 epochs".
+func epochsText(n int) string {
+	if n == 1 {
+		return "1 epoch"
+	}
+	return fmt.Sprintf("%d epochs", n)
 }

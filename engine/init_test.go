@@ -433,3 +433,16 @@ func TestInitOfARunFolderSaysWhatToGive(t *testing.T) {
 		}
 	}
 }
+
+// A file named .ckpt that is no poselab checkpoint names the file once
+// too ("init X: checkpoint X: not a poselab checkpoint" said it twice).
+func TestInitBadCheckpointNamedOnce(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	bad := filepath.Join(t.TempDir(), "notes.ckpt")
+	os.WriteFile(bad, []byte("hello, this is not a checkpoint at all\n"), 0o644)
+	_, err := e.Submit(Spec{Model: "sb", Preset: "test", Init: bad})
+	if err == nil || strings.Count(err.Error(), bad) != 1 || !strings.Contains(err.Error(), "not a poselab checkpoint") {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -111,6 +111,10 @@ func (e *Engine) openInit(src, model string) (*initSource, error) {
 		var c *checkpoints.Checkpoint
 		if c, err = checkpoints.Load(src); err == nil {
 			s, err = ckptSource(src, c, model)
+		} else {
+			// below, "init X: " names the file; Load's error names it
+			// too ("init X: checkpoint X: not a poselab checkpoint")
+			err = errors.New(strings.TrimPrefix(err.Error(), "checkpoint "+src+": "))
 		}
 	default:
 		return nil, fmt.Errorf("init %s: want %s", src, initFileKinds)

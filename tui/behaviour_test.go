@@ -693,3 +693,39 @@ func TestExtendOfARunPatienceEndedOffersPatienceZero(t *testing.T) {
 		t.Fatalf("calls %q", calls)
 	}
 }
+
+// The extend form counts one trained epoch as one ("it trained 1 epochs").
+func TestExtendFormTitleOneEpoch(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	info, _ := fc.Run("sb-lr3")
+	info.Epoch, info.Spec.Epochs = 1, 1
+	m.selID = "sb-lr3"
+	m.openExtend(info)
+	if !strings.Contains(m.formTitle, "it trained 1 epoch,") {
+		t.Fatalf("title %q", m.formTitle)
+	}
+}
+
+// Extended to one epoch in all (a run stopped in its first), the status
+// counts it as one ("extended X to 1 epochs").
+func TestExtendStatusOneEpoch(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	info, _ := fc.Run("sb-lr3")
+	info.Epoch, info.Spec.Epochs, info.Spec.Patience = 0, 1, 0
+	m.selID = "sb-lr3"
+	m.openExtend(info)
+	for _, k := range []string{"enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feedWithin(m, cmd, 100*time.Millisecond)
+	}
+	if calls := fc.callLog(); len(calls) != 1 || calls[0] != "extend sb-lr3 1 0" {
+		t.Fatalf("calls %q", calls)
+	}
+	if m.status != "extended sb-lr3 to 1 epoch" {
+		t.Fatalf("status %q", m.status)
+	}
+}

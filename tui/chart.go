@@ -283,9 +283,11 @@ func padLeft(s string, w int) string {
 func fitStyled(s string, w int) string {
 	n := lipgloss.Width(s)
 	if n > w {
-		return truncate(s, w)
+		// A wide rune across the cut goes whole, leaving w-1 cells: pad.
+		s = truncate(s, w)
+		n = lipgloss.Width(s)
 	}
-	return s + strings.Repeat(" ", w-n)
+	return s + strings.Repeat(" ", max(w-n, 0))
 }
 
 // blankBlock is a w x h block with an optional first line.

@@ -58,7 +58,8 @@ func (m *Model) openExtend(info engine.RunInfo) tea.Cmd {
 		best = ", best val " + fmtMM(b) + unit
 	}
 	m.extend, m.formFor = v, formExtend
-	m.formTitle = fmt.Sprintf("Extend %s: it trained %d epochs%s; it goes on from its last checkpoint", v.run, info.Epoch, best)
+	// plural: a one-epoch run "trained 1 epochs"
+	m.formTitle = fmt.Sprintf("Extend %s: it trained %s%s; it goes on from its last checkpoint", v.run, plural(info.Epoch, "epoch"), best)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewInput().Title("Epochs in all").Validate(intOrEmpty(info.Epoch+1)).Value(&v.epochs),
 		huh.NewInput().Title("Patience (epochs, 0: every epoch)").Validate(intOrEmpty(0)).Value(&v.patience),
@@ -317,8 +318,8 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 				patience = -1 // left empty: as it was
 			}
 			ext := m.ctrl.(extender)
-			done := fmt.Sprintf("extended %s to %d epochs", v.run, epochs)
-			if epochs == 0 { // left empty: its epochs stay, the patience changes
+			done := fmt.Sprintf("extended %s to %s", v.run, plural(epochs, "epoch")) // not "1 epochs"
+			if epochs == 0 {                                                         // left empty: its epochs stay, the patience changes
 				done = fmt.Sprintf("extended %s with patience %d", v.run, patience)
 			}
 			return m.call(done, func() error {

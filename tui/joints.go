@@ -196,7 +196,9 @@ func renderActions(ep, best *engine.EpochInfo, w, h int) string {
 			}
 		}
 		v := ep.PerAction[a]
-		row := fmt.Sprintf(" %-16s ", fitWidth(a, 16)) + paletteStyle(severity(v, ep.MPJPE)).Render(fmt.Sprintf("%7s", fmtMM(v))) + fmt.Sprintf(" %7s", bv)
+		// fitWidth gives the name its 16 cells; "%-16s" padded it again
+		// by runes, pushing a wide-rune name's values right.
+		row := " " + fitWidth(a, 16) + " " + paletteStyle(severity(v, ep.MPJPE)).Render(fmt.Sprintf("%7s", fmtMM(v))) + fmt.Sprintf(" %7s", bv)
 		lines = append(lines, fitStyled(row, w))
 	}
 	if len(lines) > h {

@@ -133,14 +133,21 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 	for i, c := range cols {
 		title := c.title
 		if i == 0 { // rows scrolled out of view, above and below
-			if byBest {
-				title += " · best first"
-			}
 			if first > 0 {
 				title += fmt.Sprintf(" ↑%d", first)
 			}
 			if below := len(rows) - first - body; below > 0 && body > 0 {
 				title += fmt.Sprintf(" ↓%d", below)
+			}
+			if byBest {
+				// After the counts, shorter where they leave no room:
+				// " · best first" before them pushed them past the
+				// column's width, and they were cut.
+				mark := " · best first"
+				if ansi.StringWidth(title+mark) > c.width {
+					mark = " · best"
+				}
+				title += mark
 			}
 		}
 		hdr += cellText(title, c.width, c.right) + " "
@@ -198,7 +205,13 @@ func cutMiddle(s string, w int) string {
 	}
 	head := w / 4 // the end says more: a grid's values, @PID, · time
 	tail := w - 1 - head
-	return fitWidth(ansi.Truncate(s, head, "")+"…"+ansi.TruncateLeft(s, n-tail, ""), w)
+	end := ansi.TruncateLeft(s, n-tail, "")
+	if ansi.StringWidth(end) > tail {
+		// TruncateLeft keeps whole a wide rune the cut goes through: one
+		// cell too many, and fitWidth cut the end this keeps ("=2").
+		end = ansi.TruncateLeft(s, n-tail+1, "")
+	}
+	return fitWidth(ansi.Truncate(s, head, "")+"…"+end, w)
 }
 
 func cellText(s string, w int, right bool) string {

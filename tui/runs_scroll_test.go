@@ -80,3 +80,60 @@ func TestRunsListBestFirst(t *testing.T) {
 		t.Fatalf("list back in start order:\n%s", scr)
 	}
 }
+
+// A wide rune across the cut of a name's end is dropped, not kept whole:
+// kept, the end overflowed the column and fitWidth cut the grid's values
+// ("sw…い-seed…" lost "=2", the very end cutMiddle keeps).
+func TestRunNameCutKeepsItsEndAcrossAWideRune(t *testing.T) {
+	for _, w := range []int{8, 9, 10, 11, 12, 16, 17} {
+		for _, s := range []string{"sweep 実験の名前がとても長い-seed=2", "abc実験の名前がとても長い実験の名前がとても長い-s=2"} {
+			got := cutMiddle(s, w)
+			if ansi.StringWidth(got) != w || !strings.HasSuffix(strings.TrimRight(got, " "), "=2") {
+				t.Errorf("cutMiddle(%q, %d) = %q (%d cells)", s, w, got, ansi.StringWidth(got))
+			}
+		}
+	}
+}
+
+// fitStyled gives exactly w cells when a wide rune straddles the cut (the
+// cut left w-1: a selected runs-list row's highlight, a chart's title,
+// one cell short of the others).
+func TestFitStyledCutThroughAWideRune(t *testing.T) {
+	for _, w := range []int{3, 4, 8, 9} {
+		for _, s := range []string{"ab実験の名前がとても長い", stTitle.Render("abc実験の名前がとても長い")} {
+			if got := fitStyled(s, w); ansi.StringWidth(got) != w {
+				t.Errorf("fitStyled(%q, %d) = %q (%d cells)", s, w, got, ansi.StringWidth(got))
+			}
+		}
+	}
+}
+
+// Sorted best first on an 80-column terminal, the list's header still
+// says how many runs are out of view (" · best first" ran the counts past
+// the run column's width, and they were cut).
+func TestRunsListBestFirstKeepsOutOfViewCounts(t *testing.T) {
+	var rows []listRow
+	for i := 0; i < 7; i++ {
+		id := fmt.Sprintf("sb-%d", i)
+		rows = append(rows, listRow{info: engine.RunInfo{Spec: engine.Spec{ID: id, Name: id}, State: engine.Finished}})
+	}
+	for _, w := range []int{80, 100} {
+		hdr := strings.SplitN(ansi.Strip(renderRuns(rows, 4, map[string]int{}, nil, w, 4, "", true)), "\n", 2)[0]
+		if !strings.Contains(hdr, "↑2") || !strings.Contains(hdr, "↓2") || !strings.Contains(hdr, "best") {
+			t.Errorf("width %d: header %q", w, hdr)
+		}
+	}
+}
+
+// The per-action table's values line up under their header whatever the
+// action's name: fitWidth gives it 16 cells, and "%-16s" padded it again
+// by runes (a two-cell rune each: 8 more spaces for 歩行と会話).
+func TestActionsTableAlignsWideNames(t *testing.T) {
+	ep := &engine.EpochInfo{MPJPE: 60, PerAction: map[string]float64{"Walking": 55, "歩行と会話": 65}}
+	for _, l := range strings.Split(ansi.Strip(renderActions(ep, nil, 40, 12)), "\n") {
+		name := strings.TrimSpace(ansi.Cut(l, 0, 18))
+		if v, ok := ep.PerAction[name]; ok && strings.TrimSpace(ansi.Cut(l, 18, 25)) != fmtMM(v) {
+			t.Errorf("row %q: %s not under \"now\"", l, fmtMM(v))
+		}
+	}
+}
