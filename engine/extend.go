@@ -110,7 +110,7 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		r.info.TotalSteps = spec.Epochs * r.info.StepsPerEpoch
 	}
 	r.resume = true
-	why := fmt.Sprintf("extended to %d epochs", spec.Epochs)
+	why := "extended to " + epochsText(spec.Epochs)
 	if spec.Patience > 0 {
 		why += fmt.Sprintf(", patience %d", spec.Patience)
 	}
