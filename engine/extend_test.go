@@ -140,6 +140,13 @@ func TestExtendRefusesARunALaterRunTrainedOn(t *testing.T) {
 	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished {
 		t.Fatalf("second stage %s: %s", info.State, info.Reason)
 	}
+	// The workbench asks before it opens the extend form.
+	if err := e.CanExtend(ids[0]); err == nil || !strings.Contains(err.Error(), ids[1]) {
+		t.Fatalf("CanExtend of a stage a later stage trained on: %v", err)
+	}
+	if err := e.CanExtend(ids[1]); err != nil {
+		t.Fatalf("CanExtend of the last stage: %v", err)
+	}
 	err = e.Extend(ids[0], 2, -1)
 	if err == nil {
 		waitRun(t, e, ids[0], time.Minute)

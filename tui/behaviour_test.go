@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -632,6 +633,27 @@ func TestResumeOfAFinishedRunExtendsIt(t *testing.T) {
 	m.selID = "sb-demo"
 	pressRun(m, "r")
 	if calls := fc.callLog(); calls[len(calls)-1] != "resume sb-demo" {
+		t.Fatalf("calls %q", calls)
+	}
+}
+
+// A run no extension can take (a pipeline stage a later stage trained
+// on) is refused at r: the form asked for epochs and patience first and
+// only then said no.
+func TestResumeOfARunThatCannotBeExtendedSaysWhyAtOnce(t *testing.T) {
+	fc := fixture()
+	fc.noExt = map[string]error{"sb-lr3": errors.New("run sb-next (finished) trained on run sb-lr3's outputs")}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.selID = "sb-lr3"
+	m.Update(keyMsg("r"))
+	if scr := screen(m, 120, 40); strings.Contains(scr, "Extend sb-lr3") {
+		t.Fatalf("the extend form opened:\n%s", scr)
+	}
+	if !m.statusErr || !strings.Contains(m.status, "trained on run sb-lr3's outputs") {
+		t.Fatalf("status %q", m.status)
+	}
+	if calls := fc.callLog(); len(calls) != 0 {
 		t.Fatalf("calls %q", calls)
 	}
 }
