@@ -82,7 +82,7 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 		t.Fatalf("runs show (%d): %s", code, out)
 	}
 	out, _, code = trainCLI(t, "runs", "compare", id, id, "--runs-dir", dir)
-	if code != 0 || !strings.Contains(out, "best val MPJPE") || !strings.Contains(out, "RWrist (mm)") {
+	if code != 0 || !strings.Contains(out, "best val MPJPE") || !strings.Contains(out, "RWrist (mm)") || !strings.Contains(out, "per joint, last epoch") {
 		t.Fatalf("runs compare (%d): %s", code, out)
 	}
 	out, errs, code = trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", dir)
