@@ -133,14 +133,20 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 	for i, c := range cols {
 		title := c.title
 		if i == 0 { // rows scrolled out of view, above and below
-			if byBest {
-				title += " · best first"
-			}
 			if first > 0 {
 				title += fmt.Sprintf(" ↑%d", first)
 			}
 			if below := len(rows) - first - body; below > 0 && body > 0 {
 				title += fmt.Sprintf(" ↓%d", below)
+			}
+			// After the counts, and shorter where it would cut them: on
+			// 80 columns "run · best first ↓2" lost the hidden runs.
+			if byBest {
+				if label := " · best first"; ansi.StringWidth(title+label) <= c.width {
+					title += label
+				} else {
+					title += " · best"
+				}
 			}
 		}
 		hdr += cellText(title, c.width, c.right) + " "
