@@ -38,7 +38,8 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	if info.State == Finished && spec.Epochs <= info.Epoch {
 		// A new patience alone gives it no epoch to train: it would only
 		// be queued to write the same outputs again.
-		return fmt.Errorf("run %s finished its %d epochs: give more (--epochs)", id, info.Epoch)
+		// Said without a flag: the workbench's extend form shows it too.
+		return fmt.Errorf("run %s finished its %d epochs: a new patience alone trains none; give it more epochs in all", id, info.Epoch)
 	}
 	if early := info.State == Finished && info.Epoch < info.Spec.Epochs && info.Spec.Patience > 0; early && spec.Patience > 0 && spec.Patience <= info.Spec.Patience {
 		// Patience ended it: its best is already that many epochs old and

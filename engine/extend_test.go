@@ -55,6 +55,11 @@ func TestExtendAFinishedRun(t *testing.T) {
 	if err := e.Extend(short, 0, -1); err == nil {
 		t.Fatal("extend with nothing to change")
 	}
+	// A patience alone: the reason names no CLI flag (the workbench's
+	// form showed "give more (--epochs)").
+	if err := e.Extend(short, 0, 3); err == nil || !strings.Contains(err.Error(), "give it more epochs") || strings.Contains(err.Error(), "--") {
+		t.Fatalf("a patience alone: %v", err)
+	}
 	if err := e.Extend("nope", 5, -1); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown run: %v", err)
 	}
