@@ -511,8 +511,8 @@ func TestRunsListNamesPixelsFor2DModels(t *testing.T) {
 	}
 }
 
-// A 2D run's per-joint errors have one decimal, as eval's and the mm
-// ones: 28.0 px was "28" in a column of "21.2"s.
+// Per-joint errors and their mean have one decimal, as eval's: 28.0 px
+// was "28" in a column of "21.2"s, and a mean of 78.0 mm "mean 78".
 func TestJointsOfA2DRunKeepOneDecimal(t *testing.T) {
 	fc := newFake()
 	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh1", Model: "sh", Preset: "tiny", Epochs: 1}, State: engine.Finished, LastValMPJPE: 34.6, BestValMPJPE: 34.6}, engine.Schedule{})
@@ -521,12 +521,12 @@ func TestJointsOfA2DRunKeepOneDecimal(t *testing.T) {
 		pj[j] = 21.2
 	}
 	pj[pose.RHip] = 28
-	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Pixel: 34.6, PerJointPx: pj}}}
+	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Pixel: 34, PerJointPx: pj}}}
 	m := New(fc, Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
 	m.Update(keyMsg("2"))
 	out := screen(m, 120, 40)
-	if !strings.Contains(out, "per-joint error (px)") || !strings.Contains(out, "  28.0") {
+	if !strings.Contains(out, "per-joint error (px)") || !strings.Contains(out, "  28.0") || !strings.Contains(out, "mean 34.0") {
 		t.Fatalf("2D per-joint errors:\n%s", out)
 	}
 }

@@ -82,7 +82,7 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			maxV = math.Max(maxV, bestVals[i])
 		}
 	}
-	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", epochNo(ep.Epoch), fmtNum(mean)))
+	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", epochNo(ep.Epoch), fmtMM(mean)))
 	if best != nil {
 		title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", epochNo(best.Epoch)))
 	}
