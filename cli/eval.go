@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	defer e.Close()
 	ep, n, from, err := evalRun(e, *id, sp)
 	if err != nil {
-		return err
+		return evalError(err, *id, sp)
 	}
 	if !(ep.MPJPE > 0) && ep.Pixel > 0 {
 		// A 2D model (SH): its numbers are pixels and PCKh; the 3D ones
@@ -144,4 +145,14 @@ func existingRunsDir(runsDir string) error {
 		return Usagef("runs directory %q does not exist", runsDir)
 	}
 	return nil
+}
+
+// evalError says what to do with a split that has no labels: it said
+// "evaluate: this split has no labels", naming neither the split nor
+// what writes its predictions.
+func evalError(err error, id string, sp datasets.Split) error {
+	if errors.Is(err, engine.ErrNoLabels) {
+		return fmt.Errorf("the %s split has no labels to score run %s against: write its predictions instead (poselab export --run %s --split %s --out FILE)", sp, id, id, sp)
+	}
+	return err
 }

@@ -142,3 +142,15 @@ func TestBadFlagIsOneLine(t *testing.T) {
 		t.Fatalf("-h: exit %d\n%s%s", code, out.String(), errb.String())
 	}
 }
+
+// pipeline run --init is refused with the reason README gives, not with
+// "flag provided but not defined: -init" and the flag list.
+func TestPipelineRefusesInitSayingWhy(t *testing.T) {
+	dir := t.TempDir()
+	for _, a := range [][]string{{"--init", "sb-1"}, {"-init=x.npz"}} {
+		_, errs, code := trainCLI(t, append([]string{"pipeline", "run", "C", "--runs-dir", dir}, a...)...)
+		if code != 2 || !strings.Contains(errs, "stages are different models") || strings.Contains(errs, "not defined") {
+			t.Errorf("%v: exit %d: %s", a, code, errs)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"poselab/engine"
 )
@@ -39,6 +40,16 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 		return Usagef("pipeline run: name the pipeline (e.g. C)")
 	}
 	name := args[0]
+	for _, a := range args[1:] {
+		if a == "--" {
+			break
+		}
+		if f := strings.TrimLeft(a, "-"); a != f && (f == "init" || strings.HasPrefix(f, "init=")) {
+			// README promises a refusal that says why, not "flag
+			// provided but not defined" and the flag list.
+			return Usagef("pipelines refuse --init: their stages are different models; fine-tune one stage's model on its own (poselab train --model MODEL --init SRC)")
+		}
+	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

@@ -123,7 +123,11 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			why := strings.TrimPrefix(err.Error(), "pipeline "+n+": ")
 			out.Missing[n] = why
-			fmt.Fprintf(stderr, "pipeline %s: no row: %s\n", n, why)
+			if *format == "csv" {
+				// md lists it under its table and json under "missing":
+				// on a terminal it was said twice.
+				fmt.Fprintf(stderr, "pipeline %s: no row: %s\n", n, why)
+			}
 			continue
 		}
 		results = append(results, res)

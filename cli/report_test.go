@@ -48,6 +48,31 @@ func TestReportTestSplitNamesThePipelineOnce(t *testing.T) {
 	}
 }
 
+// A pipeline without a row is named once: the md table lists it under
+// the table, json under "missing", and only csv, which has no place for
+// it, on stderr (md said it on stderr too, so a terminal showed it twice).
+func TestReportNamesAMissingRowOnce(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "pipeline", "run", "C", "--preset", "test", "--runs-dir", dir); code != 0 {
+		t.Fatalf("pipeline C: exit %d: %s", code, errs)
+	}
+	for _, c := range []struct {
+		format, out, errs string
+	}{
+		{"md", "- A: no row (no finished runs", ""},
+		{"json", `"A": "no finished runs`, ""},
+		{"csv", "", "pipeline A: no row: no finished runs"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Main([]string{"report", "--pipelines", "A,C", "--format", c.format, "--runs-dir", dir}, &out, &errb); code != 0 {
+			t.Fatalf("%s: exit %d: %s", c.format, code, errb.String())
+		}
+		if !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.errs) || c.errs == "" && errb.Len() > 0 {
+			t.Errorf("%s: stdout %q\nstderr %q", c.format, out.String(), errb.String())
+		}
+	}
+}
+
 func sampleReport() reportJSON {
 	pj := make([]float64, pose.NumJoints)
 	for j := 1; j < len(pj); j++ {

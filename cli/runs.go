@@ -536,6 +536,9 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 			last[r.Spec.ID] = eps[len(eps)-1].PerJoint
 		}
 	}
+	// Said, as runs show says it: eval and report score best.ckpt, so a
+	// run whose last epoch is not its best differs there.
+	row("per joint, last epoch", func(engine.RunInfo) string { return "" })
 	for j := 0; j < pose.NumJoints; j++ {
 		row(pose.JointNames[j]+" (mm)", func(r engine.RunInfo) string {
 			pj := last[r.Spec.ID]

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"poselab/checkpoints"
+	"poselab/datasets"
 	"poselab/datasets/predfile"
+	"poselab/engine"
 )
 
 func trainCLI(t *testing.T, args ...string) (string, string, int) {
@@ -82,7 +85,7 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 		t.Fatalf("runs show (%d): %s", code, out)
 	}
 	out, _, code = trainCLI(t, "runs", "compare", id, id, "--runs-dir", dir)
-	if code != 0 || !strings.Contains(out, "best val MPJPE") || !strings.Contains(out, "RWrist (mm)") {
+	if code != 0 || !strings.Contains(out, "best val MPJPE") || !strings.Contains(out, "RWrist (mm)") || !strings.Contains(out, "per joint, last epoch") {
 		t.Fatalf("runs compare (%d): %s", code, out)
 	}
 	out, errs, code = trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", dir)
@@ -547,5 +550,19 @@ func TestResumeExtendsAFinishedRun(t *testing.T) {
 	show, _, _ := trainCLI(t, "runs", "show", ev.Run, "--runs-dir", dir)
 	if !strings.Contains(show, "3 epochs,") || !strings.Contains(show, "state finished") || !strings.Contains(show, "epoch 3") {
 		t.Fatalf("runs show:\n%s", show)
+	}
+}
+
+// A split without labels (the test split holds them back): eval names it
+// and what writes its predictions ("evaluate: this split has no labels").
+func TestEvalOfAnUnlabelledSplitSaysWhatToDo(t *testing.T) {
+	recs := []datasets.Record{{ID: 0}}
+	_, err := engine.Evaluate3D(recs, []engine.Prediction{{ID: 0, Has3D: true}})
+	if !errors.Is(err, engine.ErrNoLabels) {
+		t.Fatalf("Evaluate3D of unlabelled records: %v", err)
+	}
+	msg := evalError(err, "sb-1", datasets.Test).Error()
+	if !strings.Contains(msg, "the test split has no labels") || !strings.Contains(msg, "poselab export --run sb-1 --split test") {
+		t.Fatalf("eval says %q", msg)
 	}
 }

@@ -17,43 +17,16 @@ import (
 func (e *Engine) Extend(id string, epochs, patience int) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, ok := e.runs[id]
-	if !ok {
-		return fmt.Errorf("no run %q", id)
+	if err := e.extendable(id); err != nil {
+		return err
 	}
+	r := e.runs[id]
 	info := r.info
 	switch {
-	case info.Foreign:
-		return fmt.Errorf("run %s is trained by %s: extend it there once it has ended", id, info.Owner())
-	case r.training || info.State.Active():
-		return fmt.Errorf("run %s is %s: extend a finished or stopped run", id, info.State)
-	case info.Spec.Model == "": // listed from a folder whose config.toml did not parse
-		return fmt.Errorf("run %s cannot be extended: %s", id, info.Reason)
 	case epochs == 0 && patience < 0:
 		return fmt.Errorf("extend run %s: give more epochs or another patience", id)
 	case epochs != 0 && epochs <= info.Epoch:
 		return fmt.Errorf("run %s has trained %s: give more than that (got %d)", id, epochsText(info.Epoch), epochs)
-	}
-	if info.State == Finished {
-		// A finished run wrote one at its last epoch; without it the run
-		// would start again from scratch (as one never checkpointed does)
-		// and overwrite the curves it trained.
-		if _, err := os.Stat(CkptPath(e.st.runDir(id), "last")); err != nil {
-			return fmt.Errorf("run %s cannot be extended: its last checkpoint is gone (%v)", id, err)
-		}
-	}
-	// A later run that has trained on its outputs (Spec.From) would keep
-	// results from the old ones while the extension writes new ones: a
-	// report would combine the two. One that has not started yet reads
-	// the new ones (it waits for this run to finish again).
-	for _, oid := range e.order {
-		o := e.runs[oid]
-		if o == nil || !contains(o.info.Spec.From, id) {
-			continue
-		}
-		if o.training || o.info.Step > 0 || o.info.State == Running || o.info.State == Finished {
-			return fmt.Errorf("run %s (%s) trained on run %s's outputs: extending it would change them under its results; train the chain again instead", oid, o.info.State, id)
-		}
 	}
 	spec := info.Spec
 	if epochs != 0 {
@@ -65,7 +38,8 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	if info.State == Finished && spec.Epochs <= info.Epoch {
 		// A new patience alone gives it no epoch to train: it would only
 		// be queued to write the same outputs again.
-		return fmt.Errorf("run %s finished its %s: give more (--epochs)", id, epochsText(info.Epoch))
+		// Said without a flag: the workbench's extend form shows it too.
+		return fmt.Errorf("run %s finished its %s: a new patience alone trains none; give it more epochs in all", id, epochsText(info.Epoch))
 	}
 	if early := info.State == Finished && info.Epoch < info.Spec.Epochs && info.Spec.Patience > 0; early && spec.Patience > 0 && spec.Patience <= info.Spec.Patience {
 		// Patience ended it: its best is already that many epochs old and
@@ -125,4 +99,52 @@ func epochsText(n int) string {
 		return "1 epoch"
 	}
 	return fmt.Sprintf("%d epochs", n)
+}
+
+// CanExtend says whether Extend could take run id whatever epochs and
+// patience it is given, so that the workbench refuses before asking for
+// them (it asked, then said the run's outputs had trained a later stage).
+func (e *Engine) CanExtend(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.extendable(id)
+}
+
+// extendable is CanExtend with e.mu held.
+func (e *Engine) extendable(id string) error {
+	r, ok := e.runs[id]
+	if !ok {
+		return fmt.Errorf("no run %q", id)
+	}
+	info := r.info
+	switch {
+	case info.Foreign:
+		return fmt.Errorf("run %s is trained by %s: extend it there once it has ended", id, info.Owner())
+	case r.training || info.State.Active():
+		return fmt.Errorf("run %s is %s: extend a finished or stopped run", id, info.State)
+	case info.Spec.Model == "": // listed from a folder whose config.toml did not parse
+		return fmt.Errorf("run %s cannot be extended: %s", id, info.Reason)
+	}
+	if info.State == Finished {
+		// A finished run wrote one at its last epoch; without it the run
+		// would start again from scratch (as one never checkpointed does)
+		// and overwrite the curves it trained.
+		if _, err := os.Stat(CkptPath(e.st.runDir(id), "last")); err != nil {
+			return fmt.Errorf("run %s cannot be extended: its last checkpoint is gone (%v)", id, err)
+		}
+	}
+	// A later run that has trained on its outputs (Spec.From) would keep
+	// results from the old ones while the extension writes new ones: a
+	// report would combine the two. One that has not started yet reads
+	// the new ones (it waits for this run to finish again).
+	for _, oid := range e.order {
+		o := e.runs[oid]
+		if o == nil || !contains(o.info.Spec.From, id) {
+			continue
+		}
+		if o.training || o.info.Step > 0 || o.info.State == Running || o.info.State == Finished {
+			return fmt.Errorf("run %s (%s) trained on run %s's outputs: extending it would change them under its results; train the chain again instead", oid, o.info.State, id)
+		}
+	}
+	return nil
 }

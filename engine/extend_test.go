@@ -55,6 +55,11 @@ func TestExtendAFinishedRun(t *testing.T) {
 	if err := e.Extend(short, 0, -1); err == nil {
 		t.Fatal("extend with nothing to change")
 	}
+	// A patience alone: the reason names no CLI flag (the workbench's
+	// form showed "give more (--epochs)").
+	if err := e.Extend(short, 0, 3); err == nil || !strings.Contains(err.Error(), "give it more epochs") || strings.Contains(err.Error(), "--") {
+		t.Fatalf("a patience alone: %v", err)
+	}
 	if err := e.Extend("nope", 5, -1); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown run: %v", err)
 	}
@@ -139,6 +144,13 @@ func TestExtendRefusesARunALaterRunTrainedOn(t *testing.T) {
 	waitRun(t, e, ids[0], time.Minute)
 	if info := waitRun(t, e, ids[1], time.Minute); info.State != Finished {
 		t.Fatalf("second stage %s: %s", info.State, info.Reason)
+	}
+	// The workbench asks before it opens the extend form.
+	if err := e.CanExtend(ids[0]); err == nil || !strings.Contains(err.Error(), ids[1]) {
+		t.Fatalf("CanExtend of a stage a later stage trained on: %v", err)
+	}
+	if err := e.CanExtend(ids[1]); err != nil {
+		t.Fatalf("CanExtend of the last stage: %v", err)
 	}
 	err = e.Extend(ids[0], 2, -1)
 	if err == nil {

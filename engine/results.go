@@ -56,6 +56,18 @@ func (e *Engine) PipelineChain(name string) ([]RunInfo, error) {
 		}
 	}
 	if len(last) == 0 {
+		// A chain that exists but has not finished (stopped, or extended
+		// and stopped) is named, to resume: "poselab pipeline run C" would
+		// train another from scratch.
+		var newest *RunInfo
+		for _, r := range byID {
+			if strings.HasPrefix(r.Spec.Pipeline, name+":") && (newest == nil || r.Updated.After(newest.Updated)) {
+				newest = &r
+			}
+		}
+		if newest != nil {
+			return nil, fmt.Errorf("pipeline %s: no finished chain; its newest run, %s (%s), is %s", name, newest.Spec.ID, newest.Spec.Pipeline, newest.State)
+		}
 		return nil, fmt.Errorf("pipeline %s: no finished runs (poselab pipeline run %s)", name, name)
 	}
 	// The stage tags the pipeline's chain has, e.g. G:sh, G:sb, G:ir.

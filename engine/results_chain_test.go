@@ -36,3 +36,22 @@ func TestPipelineChainNamesTheUnfinishedLastStage(t *testing.T) {
 		t.Fatalf("error %v, want it to name the stopped run sb-1", err)
 	}
 }
+
+// A pipeline none of whose runs has finished, but which has one (a C run
+// extended, then stopped), names it rather than saying "no finished runs
+// (poselab pipeline run C)", which would train another from scratch.
+func TestPipelineChainNamesAnUnfinishedOnlyRun(t *testing.T) {
+	fx := newResultsFixture(t)
+	sb := func(i int, r datasets.Record) Prediction {
+		return Prediction{Has3D: true, Pose3D: pose.RootRelative(r.Joints3D)}
+	}
+	fx.addRun("sb-1", "sb", "C:sb", Stopped, "", sb)
+	e := fx.open()
+	_, err := e.PipelineChain("C")
+	if err == nil || !strings.Contains(err.Error(), "sb-1 (C:sb), is stopped") || strings.Contains(err.Error(), "pipeline run C") {
+		t.Fatalf("error %v, want it to name the stopped run sb-1", err)
+	}
+	if _, err := e.PipelineChain("A"); err == nil || !strings.Contains(err.Error(), "no finished runs (poselab pipeline run A)") {
+		t.Fatalf("a pipeline never run: %v", err)
+	}
+}

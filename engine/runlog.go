@@ -78,12 +78,18 @@ func logLine(ev Event) string {
 			if ev.State != nil && ev.State.Reason != "" {
 				reason = "; " + ev.State.Reason
 			}
-			if r.ValPx > 0 {
-				return fmt.Sprintf("%s: val 2D error %s, best %s, fixed-mean baseline %s, %d steps, %.1f s, %.0f samples/s%s",
-					ev.Kind, logNum(r.ValPx, "px"), logNum(r.BestValPx, "px"), logNum(r.BaselinePx, "px"), r.Steps, r.Seconds, r.SamplesPerSec, reason)
+			// The seconds are this session's: after a resume or an extension
+			// "864 steps, 0.9 s" read as all of them trained in 0.9 s.
+			steps := fmt.Sprintf("%d steps", r.Steps)
+			if r.SessionSteps != r.Steps {
+				steps += fmt.Sprintf(" (this session %d)", r.SessionSteps)
 			}
-			return fmt.Sprintf("%s: val MPJPE %s, best %s, mean-pose baseline %s, %d steps, %.1f s, %.0f samples/s%s",
-				ev.Kind, logNum(r.ValMPJPE, "mm"), logNum(r.BestValMPJPE, "mm"), logNum(r.BaselineMPJPE, "mm"), r.Steps, r.Seconds, r.SamplesPerSec, reason)
+			if r.ValPx > 0 {
+				return fmt.Sprintf("%s: val 2D error %s, best %s, fixed-mean baseline %s, %s, %.1f s, %.0f samples/s%s",
+					ev.Kind, logNum(r.ValPx, "px"), logNum(r.BestValPx, "px"), logNum(r.BaselinePx, "px"), steps, r.Seconds, r.SamplesPerSec, reason)
+			}
+			return fmt.Sprintf("%s: val MPJPE %s, best %s, mean-pose baseline %s, %s, %.1f s, %.0f samples/s%s",
+				ev.Kind, logNum(r.ValMPJPE, "mm"), logNum(r.BestValMPJPE, "mm"), logNum(r.BaselineMPJPE, "mm"), steps, r.Seconds, r.SamplesPerSec, reason)
 		}
 		return string(ev.Kind)
 	case EvLog:

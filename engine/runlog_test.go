@@ -27,6 +27,12 @@ func TestRunLogUnits(t *testing.T) {
 			"failed: val MPJPE -, best -, mean-pose baseline 198.30 mm", "NaN"},
 		{Event{Kind: EvFinished, State: &StateInfo{To: Finished}, Result: &Result{ValMPJPE: nan, ValPx: 9.5, BestValPx: 9, BaselinePx: 30}},
 			"finished: val 2D error 9.50 px, best 9.00 px, fixed-mean baseline 30.00 px", "NaN"},
+		// An extended or resumed run's seconds are this session's: the line
+		// said "864 steps, 0.9 s" for 64 steps trained in 0.9 s.
+		{Event{Kind: EvFinished, State: &StateInfo{To: Finished}, Result: &Result{ValMPJPE: 77.8, Steps: 864, SessionSteps: 64, Seconds: 0.9}},
+			"864 steps (this session 64), 0.9 s", "864 steps, 0.9 s"},
+		{Event{Kind: EvFinished, State: &StateInfo{To: Finished}, Result: &Result{ValMPJPE: 77.8, Steps: 800, SessionSteps: 800, Seconds: 8.2}},
+			"800 steps, 8.2 s", "session"},
 		{Event{Kind: EvStarted, Spec: &Spec{Model: "sb", Preset: "tiny", Epochs: 1}}, "preset tiny, 1 epoch, batch", "epochs"},
 		// No double or trailing space where there is no "from" or reason.
 		{Event{Kind: EvState, State: &StateInfo{To: Queued}}, "state queued", "queued "},

@@ -255,7 +255,7 @@ func (s *imageSource) evaluate3D(split datasets.Split, preds []Prediction, with2
 		}
 		r := recs[p.ID]
 		if !r.HasLabels {
-			return EpochInfo{}, fmt.Errorf("%s has no labels to evaluate against", split)
+			return EpochInfo{}, fmt.Errorf("%s: %w", split, ErrNoLabels)
 		}
 		if notFinite3D(p.Pose3D) {
 			return EpochInfo{}, fmt.Errorf("%s prediction %d is not finite (training diverged?)", split, p.ID)

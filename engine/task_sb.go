@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -234,6 +235,10 @@ func (t *sbTask) Evaluate(split datasets.Split, preds []Prediction) (EpochInfo, 
 	return Evaluate3D(t.recs[split], preds)
 }
 
+// ErrNoLabels is why a split cannot be scored: its records have no ground
+// truth (the test split holds it back); eval says what to do instead.
+var ErrNoLabels = errors.New("the split has no labels to evaluate against")
+
 // Evaluate3D scores 3D predictions (ordered by ID) against the records'
 // camera-space joints with the metrics of docs/metrics.md, and keeps four
 // evenly spaced samples for the skeleton views. Tasks share it.
@@ -242,7 +247,7 @@ func Evaluate3D(recs []datasets.Record, preds []Prediction) (EpochInfo, error) {
 		return EpochInfo{}, fmt.Errorf("evaluate: %d predictions for %d records", len(preds), len(recs))
 	}
 	if !recs[0].HasLabels {
-		return EpochInfo{}, fmt.Errorf("evaluate: this split has no labels")
+		return EpochInfo{}, fmt.Errorf("evaluate: %w", ErrNoLabels)
 	}
 	p := make([]pose.Pose3D, len(preds))
 	g := make([]pose.Pose3D, len(preds))

@@ -347,7 +347,7 @@ func (t *shTask) Evaluate(split datasets.Split, preds []Prediction) (EpochInfo, 
 		}
 		r := &recs[p.ID]
 		if !r.HasLabels {
-			return EpochInfo{}, fmt.Errorf("sh: %s has no labels to evaluate against", split)
+			return EpochInfo{}, fmt.Errorf("sh: %s: %w", split, ErrNoLabels)
 		}
 		for j := range p.Pose2D {
 			if !(r.Vis[j] > 0) {

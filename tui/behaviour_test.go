@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -510,6 +511,26 @@ func TestRunsListNamesPixelsFor2DModels(t *testing.T) {
 	}
 }
 
+// Per-joint errors and their mean have one decimal, as eval's: 28.0 px
+// was "28" in a column of "21.2"s, and a mean of 78.0 mm "mean 78".
+func TestJointsOfA2DRunKeepOneDecimal(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh1", Model: "sh", Preset: "tiny", Epochs: 1}, State: engine.Finished, LastValMPJPE: 34.6, BestValMPJPE: 34.6}, engine.Schedule{})
+	pj := make([]float64, 17)
+	for j := range pj {
+		pj[j] = 21.2
+	}
+	pj[pose.RHip] = 28
+	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Pixel: 34, PerJointPx: pj}}}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.Update(keyMsg("2"))
+	out := screen(m, 120, 40)
+	if !strings.Contains(out, "per-joint error (px)") || !strings.Contains(out, "  28.0") || !strings.Contains(out, "mean 34.0") {
+		t.Fatalf("2D per-joint errors:\n%s", out)
+	}
+}
+
 // A GPU run's resource line shows the device, its memory and utilisation.
 func TestResourceLineShowsGPU(t *testing.T) {
 	fc := newFake()
@@ -632,6 +653,27 @@ func TestResumeOfAFinishedRunExtendsIt(t *testing.T) {
 	m.selID = "sb-demo"
 	pressRun(m, "r")
 	if calls := fc.callLog(); calls[len(calls)-1] != "resume sb-demo" {
+		t.Fatalf("calls %q", calls)
+	}
+}
+
+// A run no extension can take (a pipeline stage a later stage trained
+// on) is refused at r: the form asked for epochs and patience first and
+// only then said no.
+func TestResumeOfARunThatCannotBeExtendedSaysWhyAtOnce(t *testing.T) {
+	fc := fixture()
+	fc.noExt = map[string]error{"sb-lr3": errors.New("run sb-next (finished) trained on run sb-lr3's outputs")}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.selID = "sb-lr3"
+	m.Update(keyMsg("r"))
+	if scr := screen(m, 120, 40); strings.Contains(scr, "Extend sb-lr3") {
+		t.Fatalf("the extend form opened:\n%s", scr)
+	}
+	if !m.statusErr || !strings.Contains(m.status, "trained on run sb-lr3's outputs") {
+		t.Fatalf("status %q", m.status)
+	}
+	if calls := fc.callLog(); len(calls) != 0 {
 		t.Fatalf("calls %q", calls)
 	}
 }

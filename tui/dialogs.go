@@ -25,6 +25,9 @@ const (
 // (*engine.Engine does: poselab resume RUN --epochs N).
 type extender interface {
 	Extend(id string, epochs, patience int) error
+	// CanExtend refuses a run no epochs or patience would extend (a
+	// pipeline stage a later stage trained on), before the form asks.
+	CanExtend(id string) error
 }
 
 // extendValues are the extend form's fields.

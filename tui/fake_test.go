@@ -20,6 +20,7 @@ type fakeCtrl struct {
 	scheds map[string]engine.Schedule
 	calls  []string
 	logs   map[string][]string // run log files' lines (LogTail)
+	noExt  map[string]error    // CanExtend's refusals
 }
 
 func newFake() *fakeCtrl {
@@ -109,6 +110,11 @@ func (f *fakeCtrl) Submit(spec engine.Spec) (string, error) {
 }
 func (f *fakeCtrl) Extend(id string, epochs, patience int) error {
 	return f.record(fmt.Sprintf("extend %s %d %d", id, epochs, patience))
+}
+func (f *fakeCtrl) CanExtend(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.noExt[id]
 }
 func (f *fakeCtrl) Pause(id string) error  { return f.record("pause " + id) }
 func (f *fakeCtrl) Resume(id string) error { return f.record("resume " + id) }

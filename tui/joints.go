@@ -82,7 +82,7 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			maxV = math.Max(maxV, bestVals[i])
 		}
 	}
-	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", epochNo(ep.Epoch), fmtNum(mean)))
+	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", epochNo(ep.Epoch), fmtMM(mean)))
 	if best != nil {
 		title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", epochNo(best.Epoch)))
 	}
@@ -99,10 +99,9 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			name = pose.JointNames[j]
 		}
 		b := bar(v, maxV, barW)
-		num := fmt.Sprintf("%6s", fmtNum(v))
-		if unit == "mm" {
-			num = fmt.Sprintf("%6s", fmtMM(v))
-		}
+		// One decimal in px too, as eval prints them: fmtNum wrote 28.0 px
+		// as "28" under "21.2", a column that did not line up.
+		num := fmt.Sprintf("%6s", fmtMM(v))
 		if j == pose.Hip && v == 0 && len(vals) == pose.NumJoints {
 			// Root-relative poses: the root's error is zero by definition.
 			lines = append(lines, fitStyled(fitWidth(name, nameW)+stDim.Render("(root: poses are root-relative)"), jw))
@@ -113,11 +112,7 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			k := int(math.Round(bestVals[j] / maxV * float64(barW)))
 			k = min(max(k-1, 0), barW-1)
 			b[k] = '┃'
-			bv := fmtNum(bestVals[j])
-			if unit == "mm" {
-				bv = fmtMM(bestVals[j])
-			}
-			num += stDim.Render("  best " + bv)
+			num += stDim.Render("  best " + fmtMM(bestVals[j]))
 		}
 		line := fitWidth(name, nameW) + paletteStyle(severity(v, mean)).Render(string(b)) + " " + num
 		lines = append(lines, fitStyled(line, jw))

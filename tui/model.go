@@ -475,7 +475,11 @@ func (m *Model) do(a action) tea.Cmd {
 			return m.call(doneText("paused", "pause", info), func() error { return m.ctrl.Pause(id) })
 		}
 	case actResume:
-		if _, ok := m.ctrl.(extender); ok && haveSel && info.State == engine.Finished && !info.Foreign {
+		if ext, ok := m.ctrl.(extender); ok && haveSel && info.State == engine.Finished && !info.Foreign {
+			if err := ext.CanExtend(id); err != nil {
+				m.setStatus(err.Error(), true)
+				return nil
+			}
 			return m.openExtend(info)
 		}
 		if needRun() {

@@ -33,6 +33,12 @@ func TestRunsListCountsRowsOutOfView(t *testing.T) {
 	if got := header(0, 10); strings.ContainsAny(got, "↑↓") {
 		t.Fatalf("all rows visible: header %q", got)
 	}
+	// Best first on 80 columns: the counts stay, the sort's label shortens
+	// ("run · best first …" hid the runs below).
+	hdr := strings.SplitN(ansi.Strip(renderRuns(rows, 0, map[string]int{}, nil, 80, 4, "", true)), "\n", 2)[0]
+	if !strings.Contains(hdr, "run ↓4 · best") {
+		t.Fatalf("best first on 80 columns: header %q", hdr)
+	}
 }
 
 // A name too long for the list's column loses its middle, not its end:
