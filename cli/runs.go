@@ -371,7 +371,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		fmt.Fprintf(w, "  val MPJPE %s, best %s, mean-pose baseline %s\n", mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
 	}
 	if !r.Started.IsZero() {
-		fmt.Fprintf(w, "  started %s, updated %s\n", r.Started.Format(time.RFC3339), r.Updated.Format(time.RFC3339))
+		fmt.Fprintf(w, "  last session started %s, updated %s\n", r.Started.Format(time.RFC3339), r.Updated.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "  folder %s\n", e.RunDir(s.ID))
 	// One table of epochs: a 2D model's columns are px and PCKh.
