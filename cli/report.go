@@ -134,6 +134,16 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 		out.Rows = append(out.Rows, rowOf(res))
 	}
 	if len(out.Rows) == 0 {
+		if *format != "csv" { // csv said them above
+			// No table to list them under: without this md and json
+			// hid why (a finished chain whose outputs are gone read as
+			// "run: poselab pipeline run A").
+			for _, n := range names {
+				if why, ok := out.Missing[n]; ok {
+					fmt.Fprintf(stderr, "pipeline %s: no row: %s\n", n, why)
+				}
+			}
+		}
 		return fmt.Errorf("no pipeline has a finished chain of runs in %s (run: poselab pipeline run A --preset tiny)", *runsDir)
 	}
 	if *exportDir != "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,6 +70,31 @@ func TestReportNamesAMissingRowOnce(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.errs) || c.errs == "" && errb.Len() > 0 {
 			t.Errorf("%s: stdout %q\nstderr %q", c.format, out.String(), errb.String())
+		}
+	}
+}
+
+// With no row at all there is no table to list the missing pipelines
+// under, and report ends in an error: md and json say why each has none
+// too (they said only "no pipeline has a finished chain ... (run:
+// poselab pipeline run A)", hiding a finished chain's missing outputs).
+func TestReportWithNoRowSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "pipeline", "run", "C", "--preset", "test", "--runs-dir", dir); code != 0 {
+		t.Fatalf("pipeline C: exit %d: %s", code, errs)
+	}
+	outs, _ := filepath.Glob(filepath.Join(dir, "*", "outputs"))
+	if len(outs) != 1 {
+		t.Fatalf("outputs folders %q", outs)
+	}
+	if err := os.RemoveAll(outs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"md", "json", "csv"} {
+		var out, errb bytes.Buffer
+		code := Main([]string{"report", "--pipelines", "C", "--format", format, "--runs-dir", dir}, &out, &errb)
+		if code == 0 || strings.Count(errb.String(), "has no outputs") != 1 {
+			t.Errorf("%s: exit %d\nstdout %q\nstderr %q", format, code, out.String(), errb.String())
 		}
 	}
 }

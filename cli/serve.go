@@ -654,6 +654,12 @@ func (g keyGuard) Export(id, split, format, path string) error {
 	return g.guard(func() error { return g.Engine.Export(id, split, format, path) })
 }
 
+// Extend is guarded too: promoted from the embedded engine as it was, a
+// demoted key's open session could still extend a run with r.
+func (g keyGuard) Extend(id string, epochs, patience int) error {
+	return g.guard(func() error { return g.Engine.Extend(id, epochs, patience) })
+}
+
 // guard runs call only while the key still has full access.
 func (g keyGuard) guard(call func() error) error {
 	if err := g.check(); err != nil {

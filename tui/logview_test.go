@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -140,5 +141,31 @@ func TestLogViewSaysItIsCut(t *testing.T) {
 	f.logs["sb-demo"] = long[:10]
 	if out := ansi.Strip(renderLog(&logView{}, f, "sb-demo", "/runs", 120, 10)); strings.Contains(out, "older ones") {
 		t.Fatalf("a whole log called cut:\n%s", out)
+	}
+}
+
+// Scrolled to the top of a full log, a frame costs about what wrapping
+// every line did: each line's rows were put before all the newer ones,
+// copying them again, 71 MB and 167 ms a frame for logKeep lines (every
+// line wrapped, as before the view wrapped only what it shows: 2.5 MB).
+func TestLogViewScrolledToTheTopIsNotQuadratic(t *testing.T) {
+	f := fixture()
+	long := make([]string, logKeep)
+	for i := range long {
+		long[i] = fmt.Sprintf("2025-03-14T09:00:00Z epoch %d (step %d): train loss 0.36984, val loss 0.29816, val MPJPE 81.84 mm, P-MPJPE 65.08 mm, 3DPCK@150 86.4 %%, AUC 53.0 %% (best)", i, 32*i)
+	}
+	f.logs["sb-demo"] = long
+	v := &logView{}
+	renderLog(v, f, "sb-demo", "/runs", 120, 35)
+	v.scroll(1 << 20)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	out := ansi.Strip(renderLog(v, f, "sb-demo", "/runs", 120, 35))
+	runtime.ReadMemStats(&m1)
+	if !strings.Contains(out, "epoch 0 (step 0)") {
+		t.Fatalf("not at the top:\n%s", out)
+	}
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 8<<20 {
+		t.Errorf("one frame at the top allocated %.1f MB (wrapping every line: about 2.5 MB)", float64(got)/(1<<20))
 	}
 }
