@@ -25,6 +25,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "synth", "data: synth or a data folder")
 	device := fs.String("device", "cpu", "device: cpu or cuda")
 	seed := fs.Int64("seed", 1, "seed")
+	patience := fs.Int("patience", 0, "end each stage, finished, once its validation has not improved for N epochs (default: train every epoch)")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	runsDir := runsDirFlag(fs)
 	isHelp := func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
@@ -56,6 +57,9 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
+	if *patience < 0 {
+		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
+	}
 	p, err := engine.LookupPipeline(name)
 	if err != nil {
 		return UsageError{err}
@@ -71,7 +75,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ids, err := e.SubmitChain(p.Stages(*preset, engine.Spec{Data: *data, Device: *device, Seed: *seed}))
+	ids, err := e.SubmitChain(p.Stages(*preset, engine.Spec{Data: *data, Device: *device, Seed: *seed, Patience: *patience}))
 	if err != nil {
 		return UsageError{err}
 	}

@@ -566,3 +566,22 @@ func TestEvalOfAnUnlabelledSplitSaysWhatToDo(t *testing.T) {
 		t.Fatalf("eval says %q", msg)
 	}
 }
+
+// pipeline run --patience gives every stage the patience, as train's does
+// for one run.
+func TestPipelinePatience(t *testing.T) {
+	dir := t.TempDir()
+	out, errs, code := trainCLI(t, "pipeline", "run", "C", "--preset", "test", "--patience", "2", "--json", "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	var ev struct{ Run string }
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &ev)
+	show, _, _ := trainCLI(t, "runs", "show", ev.Run, "--runs-dir", dir)
+	if !strings.Contains(show, "patience 2 epochs") {
+		t.Fatalf("runs show %s:\n%s", ev.Run, show)
+	}
+	if _, errs, code := trainCLI(t, "pipeline", "run", "C", "--patience", "-1", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "--patience") {
+		t.Fatalf("--patience -1: exit %d, %s", code, errs)
+	}
+}
