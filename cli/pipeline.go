@@ -12,7 +12,7 @@ func init() {
 	Register(&Command{Name: "pipeline", Summary: "train a pipeline's chain of runs (A..G; C: ground-truth 2D -> SB)", Run: runPipeline})
 }
 
-const pipelineSynopsis = `pipeline run NAME [--preset tiny|seed] [flags]
+const pipelineSynopsis = `pipeline run NAME [--preset tiny|seed|test] [flags]
 
 Queues the chain of runs of pipeline NAME (A..G as in the seed report;
 C = ground-truth 2D -> SB) and follows it like 'poselab train'.`
@@ -21,7 +21,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	// The flag set comes first so that every way of asking for help
 	// (`pipeline --help`, `pipeline run --help`) lists the flags.
 	fs := NewFlagSet("pipeline run", pipelineSynopsis, stderr)
-	preset := fs.String("preset", "tiny", "preset of every stage: tiny or seed")
+	preset := fs.String("preset", "tiny", "preset of every stage: tiny, seed or test (seconds, for trying things)")
 	data := fs.String("data", "synth", "data: synth or a data folder")
 	device := fs.String("device", "cpu", "device: cpu or cuda")
 	seed := fs.Int64("seed", 1, "seed")

@@ -25,7 +25,7 @@ func init() {
 	Register(&Command{Name: "train", Summary: "train a model headless (progress bar or --json events)", Run: runTrain})
 }
 
-const trainSynopsis = `train --model sb --preset tiny|seed [flags]
+const trainSynopsis = `train --model sb --preset tiny|seed|test [flags]
 
 Trains one model run in the runs directory (./runs, --runs-dir or
 $POSELAB_RUNS). On a terminal it shows a progress bar (samples/s, ETA),
@@ -53,7 +53,7 @@ func runsDirFlag(fs *flag.FlagSet) *string {
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("train", trainSynopsis, stderr)
 	model := fs.String("model", "sb", "model: "+strings.Join(engine.Models(), ", "))
-	preset := fs.String("preset", "tiny", "preset: tiny, seed (models may have more)")
+	preset := fs.String("preset", "tiny", "preset: tiny, seed, test (seconds, for trying things; models may have more)")
 	data := fs.String("data", "synth", "data: synth or a data folder")
 	size := fs.String("data-size", "", "synthetic data size: tiny, small, seed (default: the preset's)")
 	device := fs.String("device", "cpu", "device: cpu or cuda")
