@@ -646,13 +646,9 @@ func (e *Engine) resumeLocked(r *run) error {
 			return fmt.Errorf("run %s cannot be resumed: %s", id, r.info.Reason)
 		}
 		if r.lock == nil { // never so for a request (applyRequests): e.mu stays held there
-			f, err := e.lockWaiting(r)
+			f, err := e.lockWaiting(r, "resumed", func() bool { return r.info.State == Stopped || r.info.State == Failed })
 			if err != nil {
 				return err
-			}
-			if e.runs[id] != r || r.lock != nil || r.training || !(r.info.State == Stopped || r.info.State == Failed) {
-				unlock(f)
-				return fmt.Errorf("run %s changed while it was being resumed (now %s): look again", id, r.info.State)
 			}
 			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
@@ -741,14 +737,11 @@ func (e *Engine) Delete(id string) error {
 		// Another process may have resumed it since this one last
 		// looked (the watcher looks once a second, one-shot commands
 		// never): its lock says so.
-		f, err := e.lockWaiting(r)
+		f, err := e.lockWaiting(r, "deleted", func() bool { return !r.info.State.Active() })
 		if err != nil {
 			return err
 		}
 		defer unlock(f)
-		if e.runs[id] != r || r.lock != nil || r.training || r.info.State.Active() {
-			return fmt.Errorf("run %s changed while it was being deleted (now %s): look again", id, r.info.State)
-		}
 	}
 	if err := e.st.deleteRun(id); err != nil {
 		return err
@@ -796,9 +789,11 @@ const lockSoonWait = 2 * time.Second
 // lockWaiting takes run r's folder lock for Resume, Extend or Delete,
 // waiting for it (lockSoon) with e.mu released: the engine lock held
 // through up to lockSoonWait would stall every run's steps and every
-// viewer. Called and returns with e.mu held; r may have changed while it
-// waited, which the caller checks again.
-func (e *Engine) lockWaiting(r *run) (*os.File, error) {
+// viewer. Called and returns with e.mu held. r may have changed while it
+// waited: it must still be listed, unlocked and idle here, and still as
+// the caller wants it (still; doing names the caller's work for the
+// error), else the lock goes back.
+func (e *Engine) lockWaiting(r *run, doing string, still func() bool) (*os.File, error) {
 	dir := e.st.runDir(r.info.Spec.ID)
 	if f, ok := tryLock(dir); ok {
 		return f, nil
@@ -822,6 +817,10 @@ func (e *Engine) lockWaiting(r *run) (*os.File, error) {
 	if r.info.Foreign {
 		unlock(f)
 		return nil, fmt.Errorf("run %s was used by another poselab process while this one waited for it: look again", r.info.Spec.ID)
+	}
+	if id := r.info.Spec.ID; e.runs[id] != r || r.lock != nil || r.training || !still() {
+		unlock(f)
+		return nil, fmt.Errorf("run %s changed while it was being %s (now %s): look again", id, doing, r.info.State)
 	}
 	return f, nil
 }

@@ -28,6 +28,10 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	case epochs != 0 && epochs <= info.Epoch:
 		return fmt.Errorf("run %s has trained %s: give more than that (got %d)", id, epochsText(info.Epoch), epochs)
 	}
+	// A cosine schedule's length came from the run's when it started (the
+	// run's spec holds it since, see loadRun and setup): written as it is,
+	// it stays, and the new length does not stretch the curve under the
+	// steps already trained.
 	spec := info.Spec
 	if epochs != 0 {
 		spec.Epochs = epochs
@@ -47,21 +51,13 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		// epoch (or as many as keep improving) and end again, not to N.
 		return fmt.Errorf("patience %d ended run %s at epoch %d: with it kept, it ends again after the next epoch that does not improve; give --patience 0 (every epoch) or more than %d", info.Spec.Patience, id, info.Epoch, info.Spec.Patience)
 	}
-	// A cosine schedule's length came from the run's when it started (the
-	// run's spec holds it since, see loadRun and setup): written as it is,
-	// it stays, and the new length does not stretch the curve under the
-	// steps already trained.
 	took := r.lock == nil
 	if took {
-		f, err := e.lockWaiting(r)
-		if err != nil {
-			return err
-		}
 		// Its step too: a run another process extended meanwhile keeps
 		// its state (finished again) but not the epochs checked above.
-		if e.runs[id] != r || r.lock != nil || r.training || r.info.State != info.State || r.info.Step != info.Step {
-			unlock(f)
-			return fmt.Errorf("run %s changed while it was being extended (now %s): look again", id, r.info.State)
+		f, err := e.lockWaiting(r, "extended", func() bool { return r.info.State == info.State && r.info.Step == info.Step })
+		if err != nil {
+			return err
 		}
 		// What this process knows of the run may be up to a watcher's look
 		// old: another process may have extended (and trained) it since.
