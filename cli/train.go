@@ -311,20 +311,21 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		a, ok := e.Run(info.Spec.After)
 		return a, ok && a.State == engine.Stopped
 	}
-	done := func() bool {
+	// settled says whether every run is over as far as done says, or
+	// needs no wait: blocked, or deleted (by another process, once it
+	// ended: a grid's finished run while the next trains; it never turns
+	// inactive, and waiting for it held train forever).
+	settled := func(done func(id string, info engine.RunInfo) bool) bool {
 		for _, id := range ids {
 			info, ok := e.Run(id)
-			if !ok {
-				// Deleted (by another process, once it ended: a grid's
-				// finished run while the next trains): it never turns
-				// inactive, and waiting for it held train forever.
-				continue
-			}
-			if _, b := blocked(info); info.State.Active() && !b {
+			if _, b := blocked(info); ok && !b && !done(id, info) {
 				return false
 			}
 		}
 		return true
+	}
+	done := func() bool {
+		return settled(func(_ string, info engine.RunInfo) bool { return !info.State.Active() })
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -361,15 +362,7 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	// come. (It was 2 s, also for the runs whose end was on its way: a
 	// loaded machine could stall the delivery that long, and the last
 	// validation went unprinted.)
-	endedAll := func() bool {
-		for _, id := range ids {
-			info, ok := e.Run(id)
-			if _, b := blocked(info); ok && !ended[id] && !b { // a deleted run has no end to wait for
-				return false
-			}
-		}
-		return true
-	}
+	endedAll := func() bool { return settled(func(id string, _ engine.RunInfo) bool { return ended[id] }) }
 	grace := time.After(30 * time.Second)
 	for drained := false; !drained; {
 		quiet := time.After(50 * time.Millisecond)
