@@ -33,14 +33,13 @@ type extender interface {
 // extendValues are the extend form's fields.
 type extendValues struct {
 	run              string
-	trained          int
 	epochs, patience string
 }
 
 // openExtend asks how far a finished run should train on: r on a finished
 // run (the engine cannot resume it as it is).
 func (m *Model) openExtend(info engine.RunInfo) tea.Cmd {
-	v := &extendValues{run: info.Spec.ID, trained: info.Epoch,
+	v := &extendValues{run: info.Spec.ID,
 		epochs: strconv.Itoa(max(info.Spec.Epochs, info.Epoch+1)), patience: strconv.Itoa(info.Spec.Patience)}
 	if info.Epoch >= info.Spec.Epochs { // it ran to its end: offer as many again
 		v.epochs = strconv.Itoa(2 * info.Epoch)
