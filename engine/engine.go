@@ -726,12 +726,9 @@ func (e *Engine) Wait(id string, timeout time.Duration) (RunInfo, error) {
 func (e *Engine) Delete(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.get(id)
+	r, err := e.deletable(id)
 	if err != nil {
 		return err
-	}
-	if r.training || r.info.State.Active() {
-		return fmt.Errorf("run %s is %s: stop it first", id, r.info.State)
 	}
 	if r.lock == nil {
 		// Another process may have resumed it since this one last
@@ -748,6 +745,29 @@ func (e *Engine) Delete(id string) error {
 	}
 	e.forget(id)
 	return nil
+}
+
+// CanDelete says whether Delete would take run id as it stands, with
+// Delete's reason when not, so that the workbench refuses an active run
+// at d instead of after asking whether to delete it. Delete may still
+// refuse: another process may take the run in between.
+func (e *Engine) CanDelete(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.deletable(id)
+	return err
+}
+
+// deletable is CanDelete with e.mu held: the run, when Delete may take it.
+func (e *Engine) deletable(id string) (*run, error) {
+	r, err := e.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if r.training || r.info.State.Active() {
+		return nil, fmt.Errorf("run %s is %s: stop it first", id, r.info.State)
+	}
+	return r, nil
 }
 
 // tryLock takes the run folder's lock file without waiting. The lock tells

@@ -947,3 +947,41 @@ func TestResumedRunStartsWithoutTheOldETA(t *testing.T) {
 		}
 	}
 }
+
+// CanDelete answers as Delete would, without deleting: an active run
+// (running, queued) is refused with Delete's reason, an ended one is
+// not, so that the workbench can refuse d before asking.
+func TestCanDeleteAnswersAsDelete(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	a, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first run training", time.Minute, func() bool { i, _ := e.Run(a); return i.State == Running })
+	for id, state := range map[string]string{a: "running", b: "queued"} {
+		can := e.CanDelete(id)
+		if can == nil || !strings.Contains(can.Error(), state+": stop it first") {
+			t.Fatalf("CanDelete of the %s run: %v", state, can)
+		}
+		if del := e.Delete(id); del == nil || del.Error() != can.Error() {
+			t.Fatalf("Delete of the %s run: %v, CanDelete said %v", state, del, can)
+		}
+	}
+	if err := e.CanDelete("nope"); err == nil || !strings.Contains(err.Error(), `no run "nope"`) {
+		t.Fatalf("CanDelete of no run: %v", err)
+	}
+	e.Stop(b)
+	e.Stop(a)
+	waitRun(t, e, a, time.Minute)
+	if err := e.CanDelete(a); err != nil {
+		t.Fatalf("CanDelete of a stopped run: %v", err)
+	}
+	if _, err := os.Stat(e.RunDir(a)); err != nil {
+		t.Fatalf("CanDelete removed the run: %v", err)
+	}
+}

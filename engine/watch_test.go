@@ -696,6 +696,9 @@ func TestDeleteOfAForeignRunSaysHowToStopIt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "poselab runs stop "+id) {
 		t.Fatalf("Delete of a foreign run: %v", err)
 	}
+	if can := viewer.CanDelete(id); can == nil || can.Error() != err.Error() {
+		t.Fatalf("CanDelete of a foreign run: %v, Delete said %v", can, err)
+	}
 }
 
 // A request for a run another process still trains (its lock held: that

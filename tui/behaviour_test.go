@@ -678,6 +678,32 @@ func TestResumeOfARunThatCannotBeExtendedSaysWhyAtOnce(t *testing.T) {
 	}
 }
 
+// d on a run the engine will not delete (an active one) says why at once:
+// the workbench asked "Delete run?" and only refused after y.
+func TestDeleteOfAnActiveRunSaysWhyAtOnce(t *testing.T) {
+	fc := fixture()
+	fc.noDel = map[string]error{"sb-demo": errors.New("run sb-demo is running: stop it first")}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	m.selID = "sb-demo"
+	m.Update(keyMsg("d"))
+	if m.confirm != nil {
+		t.Fatalf("the delete question opened:\n%s", screen(m, 120, 40))
+	}
+	if !m.statusErr || m.status != "run sb-demo is running: stop it first" {
+		t.Fatalf("status %q", m.status)
+	}
+	if calls := fc.callLog(); len(calls) != 0 {
+		t.Fatalf("calls %q", calls)
+	}
+	// A run it may delete is asked about as before.
+	m.selID = "sb-lr3"
+	m.Update(keyMsg("d"))
+	if m.confirm == nil || !strings.Contains(m.confirm.text, "Delete run sb-lr3") {
+		t.Fatalf("no delete question for sb-lr3:\n%s", screen(m, 120, 40))
+	}
+}
+
 // On 80x24 the new-run form is taller than the screen: a Patience it
 // refuses says why where it can be seen (the reason, under the columns,
 // was cut off, and enter did nothing visible), and the reason fits the

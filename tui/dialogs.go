@@ -30,6 +30,15 @@ type extender interface {
 	CanExtend(id string) error
 }
 
+// deleteChecker is implemented by engines that can say beforehand
+// whether a run may be deleted (*engine.Engine does), so that d on an
+// active run says why at once instead of after asking "Delete run?".
+type deleteChecker interface {
+	CanDelete(id string) error
+}
+
+var _ deleteChecker = (*engine.Engine)(nil)
+
 // extendValues are the extend form's fields.
 type extendValues struct {
 	run              string

@@ -21,6 +21,7 @@ type fakeCtrl struct {
 	calls  []string
 	logs   map[string][]string // run log files' lines (LogTail)
 	noExt  map[string]error    // CanExtend's refusals
+	noDel  map[string]error    // CanDelete's refusals
 }
 
 func newFake() *fakeCtrl {
@@ -115,6 +116,11 @@ func (f *fakeCtrl) CanExtend(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.noExt[id]
+}
+func (f *fakeCtrl) CanDelete(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.noDel[id]
 }
 func (f *fakeCtrl) Pause(id string) error  { return f.record("pause " + id) }
 func (f *fakeCtrl) Resume(id string) error { return f.record("resume " + id) }

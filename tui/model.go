@@ -497,6 +497,12 @@ func (m *Model) do(a action) tea.Cmd {
 		}
 	case actDelete:
 		if needRun() {
+			if dc, ok := m.ctrl.(deleteChecker); ok {
+				if err := dc.CanDelete(id); err != nil {
+					m.setStatus(err.Error(), true)
+					return nil
+				}
+			}
 			m.askDelete(info)
 		}
 	case actZoomIn:
