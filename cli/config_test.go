@@ -102,3 +102,71 @@ func TestTrainConfigDeviceCountsForTF32(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 }
+
+// A configuration file's relative paths (data, init) are read from the
+// file's folder, not from the working directory: `train --config
+// exp/a.toml` run from elsewhere trains exp/eth from exp/w.ckpt. The run
+// keeps them absolute, so that resume works from any folder; flags still
+// read from the working directory; a missing one is named as written
+// and as read.
+func TestConfigPathsAreReadFromTheFilesFolder(t *testing.T) {
+	dir := t.TempDir()
+	runs, exp, elsewhere := filepath.Join(dir, "runs"), filepath.Join(dir, "exp"), filepath.Join(dir, "elsewhere")
+	os.MkdirAll(elsewhere, 0o755)
+	data := ethFolder(t, exp)
+	out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--data", data, "--batch", "2", "--epochs", "1", "--json", "--runs-dir", runs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var first map[string]any
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first)
+	src, _ := first["run"].(string)
+	ckpt, err := os.ReadFile(filepath.Join(runs, src, "checkpoints", "best.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(exp, "w.ckpt"), ckpt, 0o644)
+	conf := "model = \"sh\"\npreset = \"test\"\nepochs = 1\nbatch = 2\n"
+	os.WriteFile(filepath.Join(exp, "a.toml"), []byte(conf+"data = \"eth\"\ninit = \"w.ckpt\"\n"), 0o644)
+	os.WriteFile(filepath.Join(exp, "b.toml"), []byte(conf+"data = \"eth\"\ninit = \"gone.ckpt\"\n"), 0o644)
+	os.WriteFile(filepath.Join(exp, "c.toml"), []byte(conf+"data = \"nodata\"\n"), 0o644)
+	t.Chdir(elsewhere)
+
+	cfg := filepath.Join("..", "exp", "a.toml")
+	out, errs, code = trainCLI(t, "train", "--config", cfg, "--json", "--runs-dir", runs)
+	if code != 0 {
+		t.Fatalf("train --config %s from another folder: exit %d: %s", cfg, code, errs)
+	}
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first)
+	id, _ := first["run"].(string)
+	spec, err := engine.ReadSpecFile(filepath.Join(runs, id, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Data != data || spec.Init != filepath.Join(exp, "w.ckpt") {
+		t.Fatalf("the run keeps data %q and init %q, want %q and %q", spec.Data, spec.Init, data, filepath.Join(exp, "w.ckpt"))
+	}
+	// Resumed (trained on) from a third folder, it finds its data.
+	t.Chdir(t.TempDir())
+	if _, errs, code := trainCLI(t, "resume", id, "--epochs", "2", "--json", "--runs-dir", runs); code != 0 {
+		t.Fatalf("resume from another folder: exit %d: %s", code, errs)
+	}
+	t.Chdir(elsewhere)
+
+	// Missing: named as written and as read.
+	for _, tc := range []struct{ file, given, read string }{
+		{"b.toml", "gone.ckpt", filepath.Join(exp, "gone.ckpt")},
+		{"c.toml", "nodata", filepath.Join(exp, "nodata")},
+	} {
+		cfg := filepath.Join("..", "exp", tc.file)
+		_, errs, code := trainCLI(t, "train", "--config", cfg, "--runs-dir", runs)
+		if code != 2 || !strings.Contains(errs, `"`+tc.given+`" in `+cfg) || !strings.Contains(errs, tc.read) {
+			t.Errorf("%s: exit %d, %q: want the path as written and as read", tc.file, code, errs)
+		}
+	}
+	// A flag is read from the working directory: there is no eth here.
+	_, errs, code = trainCLI(t, "train", "--config", cfg, "--data", "eth", "--runs-dir", runs)
+	if code != 2 || !strings.Contains(errs, `--data "eth"`) {
+		t.Errorf("--data eth from a folder without it: exit %d, %q", code, errs)
+	}
+}

@@ -67,7 +67,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
-	if *data, err = checkData(*data); err != nil {
+	if *data, err = checkData(flagPath("data", *data)); err != nil {
 		return err
 	}
 	e, err := engine.Open(engine.Options{RunsDir: *runsDir})

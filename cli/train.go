@@ -117,12 +117,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
 	}
+	dataArg, initArg := flagPath("data", *data), flagPath("init", *initFrom)
 	if *config != "" {
 		file, err := engine.ReadSpecFile(*config)
 		if err != nil {
 			return UsageError{err}
 		}
 		spec = overrideSpec(file, spec, set)
+		// The file's paths are read from its folder (pathArg); the
+		// flags' from the working directory. The data is "synth" or a
+		// folder; init may be a run id, looked up once the runs
+		// directory is open.
+		if !set["data"] && spec.Data != "synth" {
+			dataArg = configPath(*config, "data", spec.Data)
+			spec.Data = dataArg.path
+		}
+		if !set["init"] {
+			initArg = configPath(*config, "init", spec.Init)
+		}
 		*device, *data, *size, *tf32 = spec.Device, spec.Data, spec.DataSize, spec.TF32
 		if spec.TF32 && spec.Device != "cuda" {
 			return Usagef("tf32 is a CUDA setting: it needs device cuda")
@@ -135,7 +147,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return UsageError{err}
 	}
 	var err error
-	if spec.Data, err = checkData(*data); err != nil {
+	if spec.Data, err = checkData(dataArg); err != nil {
 		return err
 	}
 	if *size != "" {
@@ -160,10 +172,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
 		}
 	}
+	if _, isRun := e.Run(spec.Init); spec.Init != "" && !isRun {
+		spec.Init = initArg.path // a file: a configuration file's from its folder
+	}
 	if len(grid) == 0 {
 		id, err := e.Submit(spec)
 		if err != nil {
-			return UsageError{err}
+			return UsageError{initArg.named(err, "init")}
 		}
 		return watch(e, []string{id}, *asJSON, stdout, stderr)
 	}
@@ -180,7 +195,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	for _, s := range specs {
 		id, err := e.Submit(s)
 		if err != nil {
-			return UsageError{err}
+			return UsageError{initArg.named(err, "init")}
 		}
 		ids = append(ids, id)
 	}
@@ -229,19 +244,20 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 // returns the folder as an absolute path: the run's spec keeps it, and a
 // relative one would name another folder (or none) when the run is
 // resumed or evaluated from another working directory.
-func checkData(data string) (string, error) {
+func checkData(arg pathArg) (string, error) {
+	data := arg.path
 	if data == "synth" {
 		return data, nil
 	}
 	st, err := os.Stat(data)
 	if err != nil {
-		return "", Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
+		return "", Usagef("%s: not \"synth\" and not a readable folder (%v)", arg, err)
 	}
 	if !st.IsDir() {
-		return "", Usagef("--data %q is a file: want \"synth\" or a data folder", data)
+		return "", Usagef("%s is a file: want \"synth\" or a data folder", arg)
 	}
 	if _, err := engine.OpenDataset(engine.Spec{Data: data}); err != nil {
-		return "", UsageError{err}
+		return "", UsageError{arg.named(err, "data")}
 	}
 	abs, err := filepath.Abs(data)
 	if err != nil {
