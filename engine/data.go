@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,9 +30,15 @@ var (
 // seed's data: h36m/annot/*.pkl, mpii/annot/*.json).
 func openETH(path string) (datasets.Dataset, bool, error) {
 	for _, sub := range []string{"h36m/annot", "mpii/annot"} {
-		if st, err := os.Stat(filepath.Join(path, sub)); err == nil && st.IsDir() {
+		st, err := os.Stat(filepath.Join(path, sub))
+		if err == nil && st.IsDir() {
 			d, err := eth.Open(path)
 			return d, true, err
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			// A folder this user may not read: "no loader recognises
+			// this folder" sent users looking for a format problem.
+			return nil, true, fmt.Errorf("data %q: cannot read it: %w", path, err)
 		}
 	}
 	return nil, false, nil

@@ -77,6 +77,19 @@ func (e *Engine) resolveInit(src, model string) (string, error) {
 		}
 		return "", fmt.Errorf("init %s is a folder: want %s", src, initFileKinds)
 	}
+	if !st.Mode().IsRegular() {
+		// a named pipe held the reading of the weights forever
+		what := "not a regular file"
+		switch t := st.Mode().Type(); {
+		case t&fs.ModeNamedPipe != 0:
+			what = "a named pipe"
+		case t&fs.ModeSocket != 0:
+			what = "a socket"
+		case t&fs.ModeDevice != 0:
+			what = "a device"
+		}
+		return "", fmt.Errorf("init %s is %s: want %s", src, what, initFileKinds)
+	}
 	return filepath.Abs(src)
 }
 
@@ -100,6 +113,17 @@ func (e *Engine) openInit(src, model string) (*initSource, error) {
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("init %s: no run of that id in %s and no such file (want %s)", src, e.opt.RunsDir, initFileKinds)
 	}
+	// A file this user may not read: each reader below said it its own
+	// way, the .pth one as "not a PyTorch state_dict".
+	f, oerr := os.Open(src)
+	if oerr != nil {
+		var pe *fs.PathError
+		if errors.As(oerr, &pe) {
+			oerr = pe.Err
+		}
+		return nil, fmt.Errorf("init %s: cannot read it: %w", src, oerr)
+	}
+	f.Close()
 	var s *initSource
 	var err error
 	switch ext := strings.ToLower(filepath.Ext(src)); ext {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/pelletier/go-toml/v2"
@@ -15,11 +16,23 @@ import (
 // it: a misspelt "epoch" or "base-lr" would otherwise train the preset's
 // numbers without a word. The run-specific fields (id, pipeline stage,
 // chain link) are cleared: the file describes what to train, not which run.
+// Its paths (data, init) are returned as written: a relative one is the
+// caller's to read from the file's folder (cli's train does).
 func ReadSpecFile(path string) (Spec, error) {
 	var spec Spec
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		// "read DIR: is a directory" said what failed, not what to give
+		return spec, fmt.Errorf("config %s is a folder: want a TOML file (a run's config.toml works too)", path)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return spec, fmt.Errorf("config: %w", err)
+		// "config: open X: no such file or directory": the cause
+		// without the os call, after the file as given
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return spec, fmt.Errorf("config %s: cannot read it: %w", path, pe.Err)
+		}
+		return spec, fmt.Errorf("config %s: %w", path, err)
 	}
 	dec := toml.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,8 +70,15 @@ CREATE TABLE IF NOT EXISTS requests(run TEXT PRIMARY KEY, action TEXT, time REAL
 const DBName = "poselab.db"
 
 func openStore(dir string) (*store, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		// "mkdir DIR: not a directory" said what failed, not what to give
+		return nil, fmt.Errorf("runs directory %s is a file: want a folder (made if missing)", dir)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("runs directory: %w", err)
+		if _, serr := os.Stat(dir); serr != nil && !errors.Is(serr, fs.ErrNotExist) {
+			err = serr // a symbolic link loop: mkdir says "file exists"
+		}
+		return nil, fmt.Errorf("runs directory %s: %w", dir, err)
 	}
 	dsn := "file:" + filepath.Join(dir, DBName) + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	db, err := sql.Open("sqlite", dsn)
