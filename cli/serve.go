@@ -621,6 +621,15 @@ type keyGuard struct {
 	full func() bool
 }
 
+// The workbench asks these of its engine before its forms and questions
+// (r on a run no extension takes, d on an active run): promoted from the
+// engine, they only read, so a full session refuses at the key as the
+// local workbench does.
+var _ interface {
+	CanExtend(id string) error
+	CanDelete(id string) error
+} = keyGuard{}
+
 func (g keyGuard) check() error {
 	if !g.full() {
 		return errDemoted
