@@ -442,6 +442,21 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	}
 	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", runs)
 	cmp, _, _ := trainCLI(t, "runs", "compare", id, id, "--runs-dir", runs)
+	// Its fixed-mean baseline is pixels too, and kept as the mm one is: the
+	// finished line printed it, but runs ls, show and compare said "-".
+	base, ok := rs[0]["baseline_px"].(float64)
+	if !ok || base <= 0 || rs[0]["baseline_mpjpe_mm"] != nil {
+		t.Errorf("--json: baseline_px %v, baseline_mpjpe_mm %v", rs[0]["baseline_px"], rs[0]["baseline_mpjpe_mm"])
+	}
+	bt := fmt.Sprintf("%.1f px", base)
+	if !strings.Contains(out, "baseline (fixed mean 2D pose) "+bt) || !strings.Contains(out, "fixed-mean baseline "+bt) {
+		t.Errorf("train's started and finished lines lack the baseline %s:\n%s", bt, out)
+	}
+	for what, text := range map[string]string{"ls": ls, "show": show, "compare": cmp} {
+		if !strings.Contains(text, bt) {
+			t.Errorf("runs %s lacks the baseline %s:\n%s", what, bt, text)
+		}
+	}
 	// eval printed "MPJPE 0.00 mm", a perfect score, for a 2D model.
 	ev, _, code := trainCLI(t, "eval", "--run", id, "--runs-dir", runs)
 	if code != 0 || !strings.Contains(ev, "PCKh@0.5") {

@@ -89,6 +89,10 @@ type RunInfo struct {
 	LastValMPJPE  float64 // mm, NaN before the first validation
 	BestValMPJPE  float64 // mm
 	BaselineMPJPE float64 // mm, the mean-pose baseline on val (NaN: not applicable)
+	// BaselinePx is a 2D model's (SH's) analogue, in px: the fixed mean
+	// 2D pose scored on val (NaN for 3D models, and for 2D runs whose
+	// store row predates it until they train again).
+	BaselinePx    float64
 	SamplesPerSec float64
 	ETA           time.Duration
 	Device        string
