@@ -125,8 +125,22 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 		}
 	}
 	csv := filepath.Join(dir, "val.csv")
-	if _, errs, code = trainCLI(t, "export", "--run", id, "--split", "val", "--format", "csv", "--out", csv, "--runs-dir", dir); code != 0 {
+	if out, errs, code = trainCLI(t, "export", "--run", id, "--split", "val", "--format", "csv", "--out", csv, "--runs-dir", dir); code != 0 {
 		t.Fatalf("export (%d): %s", code, errs)
+	}
+	// It names the checkpoint that predicted, as eval does: the best
+	// epoch's (epochs counted from 1 on the screen).
+	var bestEp map[string]any
+	for _, ev := range events {
+		if ev["event"] == "epoch" && ev["best"] == true {
+			bestEp = ev
+		}
+	}
+	if bestEp == nil {
+		t.Fatalf("no best epoch among the events")
+	}
+	if want := fmt.Sprintf("from best.ckpt: epoch %d, step %d)", int(bestEp["epoch"].(float64))+1, int(bestEp["step"].(float64))); !strings.Contains(out, want) {
+		t.Errorf("export says %q, want the checkpoint %q", out, want)
 	}
 	rows, err := predfile.Read(csv)
 	if err != nil || len(rows) != int(ev["n"].(float64)) || rows[3].ID != 3 {

@@ -255,8 +255,9 @@ type Controller interface {
 	Delete(id string) error
 	// Export writes a split's predictions (format csv, json or npz), or
 	// with format "weights" the network for PyTorch and its card
-	// (ExportWeights; split unused).
-	Export(id, split, format, path string) error
+	// (ExportWeights; split unused), and names the checkpoint they came
+	// from.
+	Export(id, split, format, path string) (CkptRef, error)
 	// Schedule returns a run's learning-rate schedule (a pure function).
 	Schedule(id string) (Schedule, bool)
 }

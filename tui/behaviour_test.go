@@ -567,7 +567,8 @@ func TestResourceLineShowsGPU(t *testing.T) {
 
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
-// status names the card that says how to use it.
+// status names the checkpoint that predicted (as poselab export does),
+// and the card that says how to use the weights.
 func TestExportFormPredictionsAndWeights(t *testing.T) {
 	fc := fixture()
 	m := New(fc, Options{RunsDir: "/runs"})
@@ -594,6 +595,9 @@ func TestExportFormPredictionsAndWeights(t *testing.T) {
 		calls := fc.callLog()
 		if len(calls) != i+1 || calls[i] != c.call {
 			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
+		}
+		if i == 0 && !strings.Contains(m.status, "predictions_val.csv (best.ckpt: epoch 3, step 120)") { // the fake's checkpoint
+			t.Errorf("status %q does not name the checkpoint", m.status)
 		}
 	}
 	if !strings.Contains(m.status, "weights to /runs/"+id+"/weights.npz") || !strings.Contains(m.status, "/runs/"+id+"/weights.json") {
