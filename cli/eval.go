@@ -110,7 +110,7 @@ func evalRun(e *engine.Engine, id string, sp datasets.Split) (ep engine.EpochInf
 		return engine.EpochInfo{}, 0, "", err
 	}
 	defer m.Close()
-	from = fmt.Sprintf("%s at step %d", filepath.Base(m.Ckpt), m.Step)
+	from = fmt.Sprintf("%s at step %d", filepath.Base(m.From.Path), m.From.Step)
 	preds, err := m.Predict(sp)
 	if err != nil {
 		return engine.EpochInfo{}, 0, "", err

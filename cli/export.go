@@ -22,7 +22,9 @@ const exportSynopsis = `export --run ID [--split test] --format csv|json|npz --o
 Predicts a split with the run's best checkpoint (its last when it has no
 best yet) and writes the 3D poses: mm, camera space, root-relative (the
 root joint at 0), H36M joint order, Ids in split order. CSV is the
-submission layout Id,Hip_x,Hip_y,Hip_z,...,RWrist_z.
+submission layout Id,Hip_x,Hip_y,Hip_z,...,RWrist_z. The command's line
+names the checkpoint, its epoch and step (the files have no place for
+it: JSON is a list of rows, npz the submission's arrays pred and ids).
 
 --weights writes the network of that same checkpoint instead: an .npz of
 float32 arrays (parameters and BatchNorm running statistics) keyed
@@ -103,10 +105,13 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	if err := e.Export(*id, *split, *format, *out); err != nil {
+	from, err := e.Export(*id, *split, *format, *out)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%s split of run %s)\n", *out, *split, *id)
+	// Which checkpoint predicted: the best, not the newest of a run still
+	// training (eval and --weights say so too).
+	fmt.Fprintf(stdout, "wrote %s (%s split of run %s, from %s)\n", *out, *split, *id, from.Label())
 	return nil
 }
 
@@ -120,7 +125,7 @@ func exportWeights(runsDir, id, path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (%s, step %d)\n", path, wi.Tensors, wi.Values, id, wi.Ckpt, wi.Step)
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (%s, step %d)\n", path, wi.Tensors, wi.Values, id, wi.From.Path, wi.From.Step)
 	fmt.Fprintf(stdout, "wrote %s: how to feed the network and read its output (normalisation, units, joint order)\n", wi.Card)
 	if wi.Peer != "" {
 		fmt.Fprintf(stdout, "PyTorch: load_state_dict into scripts/peer.py's %s\n", wi.Peer)

@@ -271,14 +271,24 @@ func valText(v float64, px bool) string {
 	return "-" // none yet, or an epoch the run store kept without it
 }
 
+// baselineText is a run's fixed-pose baseline on val with its unit: a 3D
+// model's mean pose in mm, a 2D model's (SH's) fixed mean 2D pose in px.
+func baselineText(r engine.RunInfo) string {
+	if b := r.BaselinePx; b > 0 && !math.IsInf(b, 0) {
+		return valText(b, true)
+	}
+	return mm(r.BaselineMPJPE)
+}
+
 // runJSON is a run's summary as --json prints it. A 2D model's errors are
-// pixels: val_px and best_val_px, the _mm keys null.
+// pixels: val_px and best_val_px, the _mm keys null; its baseline is
+// baseline_px (null for 3D models, whose baseline_mpjpe_mm it is).
 func runJSON(i engine.RunInfo, px bool) map[string]any {
 	m := map[string]any{"id": i.Spec.ID, "name": i.Spec.Name, "model": i.Spec.Model, "preset": i.Spec.Preset,
 		"pipeline": i.Spec.Pipeline, "state": i.State, "reason": i.Reason, "step": i.Step, "epoch": i.Epoch,
 		"total_steps": i.TotalSteps, "last_loss": clean(i.LastLoss), "val_mpjpe_mm": clean(i.LastValMPJPE),
 		"best_val_mpjpe_mm": clean(i.BestValMPJPE), "baseline_mpjpe_mm": clean(i.BaselineMPJPE),
-		"samples_per_s": clean(i.SamplesPerSec), "device": i.Device, "spec": toMap(i.Spec)}
+		"baseline_px": clean(i.BaselinePx), "samples_per_s": clean(i.SamplesPerSec), "device": i.Device, "spec": toMap(i.Spec)}
 	if i.Foreign { // trained by another poselab process
 		m["owner_pid"] = i.OwnerPID
 	}
@@ -304,7 +314,7 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	// VAL ERROR: MPJPE (mm) of 3D models, 2D error (px) of 2D models.
+	// VAL ERROR, BEST, BASELINE: mm of 3D models, px of 2D models.
 	// NAME: the workbench lists runs by name (--name, the new-run form),
 	// the commands take IDs: without it nothing here said which was which.
 	fmt.Fprintln(tw, "ID\tNAME\tMODEL\tPRESET\tSTATE\tSTEP\tEPOCH\tVAL ERROR\tBEST\tBASELINE\tPACE")
@@ -316,7 +326,7 @@ func printRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bool
 			name = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", r.Spec.ID, name, r.Spec.Model, r.Spec.Preset, stateText(r),
-			stepsText(r), r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), mm(r.BaselineMPJPE), paceText(r))
+			stepsText(r), r.Epoch, total, valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), baselineText(r), paceText(r))
 	}
 	return tw.Flush()
 }
@@ -366,7 +376,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	}
 	fmt.Fprintf(w, "  state %s%s, step %s, epoch %d\n", r.State, reason, stepsText(r), r.Epoch)
 	if px {
-		fmt.Fprintf(w, "  val 2D error %s, best %s\n", valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px))
+		fmt.Fprintf(w, "  val 2D error %s, best %s, fixed-mean baseline %s\n", valText(r.LastValMPJPE, px), valText(r.BestValMPJPE, px), baselineText(r))
 	} else {
 		fmt.Fprintf(w, "  val MPJPE %s, best %s, mean-pose baseline %s\n", mm(r.LastValMPJPE), mm(r.BestValMPJPE), mm(r.BaselineMPJPE))
 	}
@@ -522,7 +532,7 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 	// A 2D model's row cells are its 2D error, in px.
 	row("val MPJPE", func(r engine.RunInfo) string { return valText(r.LastValMPJPE, is2D(e, r.Spec.ID)) })
 	row("best val MPJPE", func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
-	row("mean-pose baseline", func(r engine.RunInfo) string { return mm(r.BaselineMPJPE) })
+	row("mean-pose baseline", baselineText) // a 2D model's in px, as its val rows
 	row("samples/s", func(r engine.RunInfo) string {
 		if math.IsNaN(r.SamplesPerSec) || r.SamplesPerSec == 0 { // 0: it never trained
 			return "-"

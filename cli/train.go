@@ -539,6 +539,7 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			info, _ := e.Run(ev.Run)
 			m["device"], m["total_steps"], m["steps_per_epoch"] = info.Device, info.TotalSteps, info.StepsPerEpoch
 			m["baseline_mpjpe_mm"], m["step"], m["epoch"] = clean(info.BaselineMPJPE), info.Step, info.Epoch
+			m["baseline_px"] = clean(info.BaselinePx) // 2D models (SH); null for 3D ones
 		}
 		b, err := json.Marshal(m)
 		if err == nil {
@@ -550,8 +551,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	case engine.EvStarted:
 		info, _ := e.Run(ev.Run)
 		base := ""
-		if b := info.BaselineMPJPE; !math.IsNaN(b) && !math.IsInf(b, 0) { // 2D models (SH) have none in mm
+		if b := info.BaselineMPJPE; !math.IsNaN(b) && !math.IsInf(b, 0) {
 			base = ", baseline (mean pose) " + mm(b)
+		} else if b := info.BaselinePx; b > 0 && !math.IsInf(b, 0) { // 2D models (SH): in px
+			base = ", baseline (fixed mean 2D pose) " + valText(b, true)
 		}
 		name := ""
 		if n := ev.Spec.Name; n != "" && n != ev.Run {

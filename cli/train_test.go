@@ -125,8 +125,22 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 		}
 	}
 	csv := filepath.Join(dir, "val.csv")
-	if _, errs, code = trainCLI(t, "export", "--run", id, "--split", "val", "--format", "csv", "--out", csv, "--runs-dir", dir); code != 0 {
+	if out, errs, code = trainCLI(t, "export", "--run", id, "--split", "val", "--format", "csv", "--out", csv, "--runs-dir", dir); code != 0 {
 		t.Fatalf("export (%d): %s", code, errs)
+	}
+	// It names the checkpoint that predicted, as eval does: the best
+	// epoch's (epochs counted from 1 on the screen).
+	var bestEp map[string]any
+	for _, ev := range events {
+		if ev["event"] == "epoch" && ev["best"] == true {
+			bestEp = ev
+		}
+	}
+	if bestEp == nil {
+		t.Fatalf("no best epoch among the events")
+	}
+	if want := fmt.Sprintf("from best.ckpt: epoch %d, step %d)", int(bestEp["epoch"].(float64))+1, int(bestEp["step"].(float64))); !strings.Contains(out, want) {
+		t.Errorf("export says %q, want the checkpoint %q", out, want)
 	}
 	rows, err := predfile.Read(csv)
 	if err != nil || len(rows) != int(ev["n"].(float64)) || rows[3].ID != 3 {
@@ -442,6 +456,21 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	}
 	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", runs)
 	cmp, _, _ := trainCLI(t, "runs", "compare", id, id, "--runs-dir", runs)
+	// Its fixed-mean baseline is pixels too, and kept as the mm one is: the
+	// finished line printed it, but runs ls, show and compare said "-".
+	base, ok := rs[0]["baseline_px"].(float64)
+	if !ok || base <= 0 || rs[0]["baseline_mpjpe_mm"] != nil {
+		t.Errorf("--json: baseline_px %v, baseline_mpjpe_mm %v", rs[0]["baseline_px"], rs[0]["baseline_mpjpe_mm"])
+	}
+	bt := fmt.Sprintf("%.1f px", base)
+	if !strings.Contains(out, "baseline (fixed mean 2D pose) "+bt) || !strings.Contains(out, "fixed-mean baseline "+bt) {
+		t.Errorf("train's started and finished lines lack the baseline %s:\n%s", bt, out)
+	}
+	for what, text := range map[string]string{"ls": ls, "show": show, "compare": cmp} {
+		if !strings.Contains(text, bt) {
+			t.Errorf("runs %s lacks the baseline %s:\n%s", what, bt, text)
+		}
+	}
 	// eval printed "MPJPE 0.00 mm", a perfect score, for a 2D model.
 	ev, _, code := trainCLI(t, "eval", "--run", id, "--runs-dir", runs)
 	if code != 0 || !strings.Contains(ev, "PCKh@0.5") {

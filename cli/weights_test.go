@@ -302,7 +302,7 @@ func TestEngineExportFormatWeights(t *testing.T) {
 	}
 	defer e.Close()
 	viaEngine := filepath.Join(dir, "engine.npz")
-	if err := e.Export(id, "", "weights", viaEngine); err != nil {
+	if _, err := e.Export(id, "", "weights", viaEngine); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(viaCLI)

@@ -89,6 +89,10 @@ type RunInfo struct {
 	LastValMPJPE  float64 // mm, NaN before the first validation
 	BestValMPJPE  float64 // mm
 	BaselineMPJPE float64 // mm, the mean-pose baseline on val (NaN: not applicable)
+	// BaselinePx is a 2D model's (SH's) analogue, in px: the fixed mean
+	// 2D pose scored on val (NaN for 3D models, and for 2D runs whose
+	// store row predates it until they train again).
+	BaselinePx    float64
 	SamplesPerSec float64
 	ETA           time.Duration
 	Device        string
@@ -251,8 +255,9 @@ type Controller interface {
 	Delete(id string) error
 	// Export writes a split's predictions (format csv, json or npz), or
 	// with format "weights" the network for PyTorch and its card
-	// (ExportWeights; split unused).
-	Export(id, split, format, path string) error
+	// (ExportWeights; split unused), and names the checkpoint they came
+	// from.
+	Export(id, split, format, path string) (CkptRef, error)
 	// Schedule returns a run's learning-rate schedule (a pure function).
 	Schedule(id string) (Schedule, bool)
 }

@@ -438,7 +438,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	infos := make([]RunInfo, len(prepared))
 	for i, s := range prepared {
 		infos[i] = RunInfo{Spec: s, State: Queued, LastLoss: math.NaN(), LastValMPJPE: math.NaN(), BestValMPJPE: math.NaN(),
-			BaselineMPJPE: math.NaN(), TotalSteps: 0, Device: s.Device}
+			BaselineMPJPE: math.NaN(), BaselinePx: math.NaN(), TotalSteps: 0, Device: s.Device}
 		if err := e.st.createRun(infos[i]); err != nil {
 			return nil, err
 		}

@@ -18,8 +18,31 @@ type Model struct {
 	Spec Spec
 	Task Task
 	Prog nn.Program
-	Ckpt string // the checkpoint it came from
-	Step int    // the training steps done when it was written
+	From CkptRef // the checkpoint it came from
+}
+
+// CkptRef names the checkpoint that predictions or exported weights came
+// from: a run's best (its last when it has no best yet).
+type CkptRef struct {
+	Path  string // the file, <run>/checkpoints/best.ckpt or last.ckpt
+	Step  int    // training steps done when it was written
+	Epoch int    // epochs done then: a best checkpoint's is the epoch that scored best, counted from 1
+	Pos   int    // batches of the next epoch done as well: a checkpoint written mid-epoch (a stop, --ckpt-every)
+}
+
+func ckptRef(path string, c *checkpoints.Checkpoint) CkptRef {
+	return CkptRef{Path: path, Step: c.Step, Epoch: c.Epoch, Pos: c.Pos}
+}
+
+// Label names the checkpoint for messages, with epochs counted from 1 as
+// people read them: "best.ckpt: epoch 3, step 120"; one written mid-epoch
+// says so, "last.ckpt: step 130, in epoch 4".
+func (r CkptRef) Label() string {
+	name := filepath.Base(r.Path)
+	if r.Pos > 0 || r.Epoch == 0 {
+		return fmt.Sprintf("%s: step %d, in epoch %d", name, r.Step, r.Epoch+1)
+	}
+	return fmt.Sprintf("%s: epoch %d, step %d", name, r.Epoch, r.Step)
 }
 
 // Close frees the program.
@@ -76,7 +99,7 @@ func (e *Engine) LoadModel(id string) (*Model, error) {
 		prog.Close()
 		return nil, err
 	}
-	return &Model{Spec: spec, Task: task, Prog: prog, Ckpt: path, Step: c.Step}, nil
+	return &Model{Spec: spec, Task: task, Prog: prog, From: ckptRef(path, c)}, nil
 }
 
 // loadBestCkpt loads a run's `best` checkpoint, or its `last` when it has
@@ -131,15 +154,17 @@ func ParseSplit(s string) (datasets.Split, error) {
 // Export writes a run's 3D predictions of a split to path as csv, json or
 // npz (the submission layout: Id, Hip_x ... RWrist_z, mm, camera space,
 // root-relative, Ids in split order). An empty format follows the file
-// extension; a format that contradicts the extension is an error.
-func (e *Engine) Export(id, split, format, path string) error {
+// extension; a format that contradicts the extension is an error. It
+// returns the checkpoint that predicted (or whose weights it wrote): the
+// files have no place to say so (a list of rows; the submission's arrays).
+func (e *Engine) Export(id, split, format, path string) (CkptRef, error) {
 	if format == "weights" { // the network itself, for PyTorch (split unused)
-		_, err := e.ExportWeights(id, path)
-		return err
+		wi, err := e.ExportWeights(id, path)
+		return wi.From, err
 	}
 	sp, err := ParseSplit(split)
 	if err != nil {
-		return err
+		return CkptRef{}, err
 	}
 	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	if format == "" {
@@ -148,24 +173,24 @@ func (e *Engine) Export(id, split, format, path string) error {
 	switch format {
 	case "csv", "json", "npz":
 	default:
-		return fmt.Errorf("unknown export format %q (csv, json, npz)", format)
+		return CkptRef{}, fmt.Errorf("unknown export format %q (csv, json, npz)", format)
 	}
 	if ext != format {
-		return fmt.Errorf("export: format %s but the file %s ends in %q", format, path, filepath.Ext(path))
+		return CkptRef{}, fmt.Errorf("export: format %s but the file %s ends in %q", format, path, filepath.Ext(path))
 	}
 	m, err := e.LoadModel(id)
 	if err != nil {
-		return err
+		return CkptRef{}, err
 	}
 	defer m.Close()
 	preds, err := m.Predict(sp)
 	if err != nil {
-		return err
+		return CkptRef{}, err
 	}
 	rows := make([]predfile.Row, len(preds))
 	for i, p := range preds {
 		if !p.Has3D {
-			return fmt.Errorf("export: run %s predicts no 3D pose (model %s)", id, m.Spec.Model)
+			return CkptRef{}, fmt.Errorf("export: run %s predicts no 3D pose (model %s)", id, m.Spec.Model)
 		}
 		rows[i] = predfile.Row{ID: p.ID, Joints: p.Pose3D}
 		if p.Has2D {
@@ -173,5 +198,5 @@ func (e *Engine) Export(id, split, format, path string) error {
 			rows[i].Joints2D = &q
 		}
 	}
-	return predfile.Write(path, rows)
+	return m.From, predfile.Write(path, rows)
 }

@@ -28,7 +28,7 @@ import (
 //	runs(id, name, model, preset, pipeline, state, reason, step, epoch, total_steps,
 //	     steps_per_epoch, last_loss, last_val_mpjpe_mm, best_val_mpjpe_mm,
 //	     baseline_mpjpe_mm, samples_per_s, device, created, started, updated,
-//	     eta_s)                                           -- eta_s: time left when updated
+//	     eta_s, baseline_px)     -- eta_s: time left when updated; baseline_px: 2D models'
 //	steps(run, step, epoch, loss, lr, time)             -- every training step
 //	epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
 //	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time,
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS runs(
   id TEXT PRIMARY KEY, name TEXT, model TEXT, preset TEXT, pipeline TEXT,
   state TEXT, reason TEXT, step INTEGER, epoch INTEGER, total_steps INTEGER, steps_per_epoch INTEGER,
   last_loss REAL, last_val_mpjpe_mm REAL, best_val_mpjpe_mm REAL, baseline_mpjpe_mm REAL,
-  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL, eta_s REAL);
+  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL, eta_s REAL, baseline_px REAL);
 CREATE TABLE IF NOT EXISTS steps(
   run TEXT, step INTEGER, epoch INTEGER, loss REAL, lr REAL, time REAL, PRIMARY KEY(run, step));
 CREATE TABLE IF NOT EXISTS epochs(
@@ -90,7 +90,7 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
 	}
-	if err := addMissingColumns(db, "runs", runColumnsETA); err != nil {
+	if err := addMissingColumns(db, "runs", runColumnsAdded); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("run store %s: %w", filepath.Join(dir, DBName), err)
 	}
@@ -105,11 +105,13 @@ func openStore(dir string) (*store, error) {
 	return &store{dir: dir, db: db}, nil
 }
 
-// runColumnsETA: eta_s is a training run's time left as its own process
-// reckons it (validations and checkpoints included), so that the processes
-// watching it show the same ETA. Stores written before it lack it; their
-// watchers reckon from samples_per_s.
-var runColumnsETA = [][2]string{{"eta_s", "REAL"}}
+// runColumnsAdded are the runs columns later versions added; stores
+// written before them get them on open, their old rows NULL. eta_s is a
+// training run's time left as its own process reckons it (validations and
+// checkpoints included), so that the processes watching it show the same
+// ETA; without it, watchers reckon from samples_per_s. baseline_px is a 2D
+// model's fixed-mean baseline (px): baseline_mpjpe_mm, in mm, has none.
+var runColumnsAdded = [][2]string{{"eta_s", "REAL"}, {"baseline_px", "REAL"}}
 
 // epochColumns2D hold a 2D model's validation (mean joint error in px,
 // PCKh@0.5 as a fraction, per-joint px). Stores written before they existed
@@ -294,10 +296,11 @@ func readSpec(path string) (Spec, error) {
 func (s *store) updateRun(r RunInfo) error {
 	_, err := s.db.Exec(`UPDATE runs SET name=?, model=?, preset=?, pipeline=?, state=?, reason=?, step=?, epoch=?,
 		total_steps=?, steps_per_epoch=?, last_loss=?, last_val_mpjpe_mm=?, best_val_mpjpe_mm=?, baseline_mpjpe_mm=?,
-		samples_per_s=?, device=?, started=?, updated=?, eta_s=? WHERE id=?`,
+		samples_per_s=?, device=?, started=?, updated=?, eta_s=?, baseline_px=? WHERE id=?`,
 		r.Spec.Name, r.Spec.Model, r.Spec.Preset, r.Spec.Pipeline, string(r.State), r.Reason, r.Step, r.Epoch,
 		r.TotalSteps, r.StepsPerEpoch, nullable(r.LastLoss), nullable(r.LastValMPJPE), nullable(r.BestValMPJPE),
-		nullable(r.BaselineMPJPE), nullable(r.SamplesPerSec), r.Device, unix(r.Started), unix(time.Now()), etaSeconds(r), r.Spec.ID)
+		nullable(r.BaselineMPJPE), nullable(r.SamplesPerSec), r.Device, unix(r.Started), unix(time.Now()), etaSeconds(r),
+		nullable(r.BaselinePx), r.Spec.ID)
 	if err != nil {
 		return fmt.Errorf("run store: %w", err)
 	}
@@ -474,12 +477,13 @@ func (s *store) loadRun(id string) (RunInfo, error) {
 // run without a row reads as stopped.
 func (s *store) readRun(info *RunInfo) error {
 	info.State, info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE = Stopped, math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	info.BaselinePx = math.NaN()
 	var state, reason, device sql.NullString
 	var step, epoch, total, spe sql.NullInt64
-	var loss, last, best, base, sps, started, updated, eta any
+	var loss, last, best, base, sps, started, updated, eta, basePx any
 	err := s.db.QueryRow(`SELECT state, reason, step, epoch, total_steps, steps_per_epoch, last_loss, last_val_mpjpe_mm,
-		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated, eta_s FROM runs WHERE id=?`, info.Spec.ID).
-		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated, &eta)
+		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated, eta_s, baseline_px FROM runs WHERE id=?`, info.Spec.ID).
+		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated, &eta, &basePx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -490,6 +494,7 @@ func (s *store) readRun(info *RunInfo) error {
 	info.Step, info.Epoch, info.TotalSteps, info.StepsPerEpoch = int(step.Int64), int(epoch.Int64), int(total.Int64), int(spe.Int64)
 	info.LastLoss, info.LastValMPJPE, info.BestValMPJPE, info.BaselineMPJPE, info.SamplesPerSec =
 		toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
+	info.BaselinePx = toFloat(basePx)
 	info.Started, info.Updated = fromUnix(started), fromUnix(updated)
 	info.ETA = 0
 	if x := toFloat(eta); x > 0 && info.State == Running {

@@ -122,3 +122,56 @@ func TestStoreReadsPCKhOfAnOlderProcessAsAFraction(t *testing.T) {
 		}
 	}
 }
+
+// A 2D run's fixed-mean baseline (px) is kept in its row as a 3D run's
+// mean-pose baseline (mm) is, also in a store written before the
+// baseline_px column (and eta_s) existed: it opens, gains the column, and
+// its old rows read as no baseline.
+func TestStoreKeepsBaselinePx(t *testing.T) {
+	dir := t.TempDir()
+	old, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`CREATE TABLE runs(
+  id TEXT PRIMARY KEY, name TEXT, model TEXT, preset TEXT, pipeline TEXT,
+  state TEXT, reason TEXT, step INTEGER, epoch INTEGER, total_steps INTEGER, steps_per_epoch INTEGER,
+  last_loss REAL, last_val_mpjpe_mm REAL, best_val_mpjpe_mm REAL, baseline_mpjpe_mm REAL,
+  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL);
+INSERT INTO runs(id, state, step, baseline_mpjpe_mm) VALUES('sb-1', 'finished', 10, 150.5), ('sh-1', 'finished', 10, NULL);`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	for reopen := 0; reopen < 2; reopen++ { // the second open finds the column there
+		st, err := openStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb := RunInfo{Spec: Spec{ID: "sb-1"}}
+		sh := RunInfo{Spec: Spec{ID: "sh-1"}}
+		if err := st.readRun(&sb); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.readRun(&sh); err != nil {
+			t.Fatal(err)
+		}
+		if sb.BaselineMPJPE != 150.5 || !math.IsNaN(sb.BaselinePx) || sb.Step != 10 {
+			t.Errorf("open %d: old 3D row read back as baseline %v mm, %v px, step %d", reopen+1, sb.BaselineMPJPE, sb.BaselinePx, sb.Step)
+		}
+		switch reopen {
+		case 0:
+			if !math.IsNaN(sh.BaselinePx) || !math.IsNaN(sh.BaselineMPJPE) {
+				t.Errorf("old 2D row read back as baseline %v px, %v mm; want none", sh.BaselinePx, sh.BaselineMPJPE)
+			}
+			sh.BaselinePx = 41.25
+			if err := st.updateRun(sh); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if sh.BaselinePx != 41.25 || !math.IsNaN(sh.BaselineMPJPE) {
+				t.Errorf("2D row read back as baseline %v px, %v mm; want 41.25 px, none in mm", sh.BaselinePx, sh.BaselineMPJPE)
+			}
+		}
+		st.close()
+	}
+}

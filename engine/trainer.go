@@ -48,6 +48,7 @@ type session struct {
 	early            string // why the run ended before its last epoch (Spec.Patience)
 	lastVal          float64
 	baseline         float64
+	baselinePx       float64 // 2D models: the fixed-mean baseline on val, px (NaN: none)
 
 	stepRows        []stepRow
 	lastFlush       time.Time
@@ -86,7 +87,7 @@ var (
 // train runs in its own goroutine for one run.
 func (e *Engine) train(r *run) {
 	defer e.wg.Done()
-	s := &session{e: e, r: r, best: math.NaN(), bestEpoch: -1, lastVal: math.NaN(), baseline: math.NaN()}
+	s := &session{e: e, r: r, best: math.NaN(), bestEpoch: -1, lastVal: math.NaN(), baseline: math.NaN(), baselinePx: math.NaN()}
 	err := s.run()
 	s.dropPending()
 	e.mu.Lock()
@@ -139,11 +140,11 @@ func (s *session) result() *Result {
 	el := time.Since(s.sessionStart).Seconds()
 	r := &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, SessionSteps: s.sessionSteps,
 		Epochs: s.epoch, Seconds: el, SamplesPerSec: s.rate}
-	if b, ok := s.task.(baseline2D); ok {
+	if _, ok := s.task.(baseline2D); ok {
 		r.ValPx, r.BestValPx = s.lastVal, s.best
 		r.ValMPJPE, r.BestValMPJPE = math.NaN(), math.NaN()
-		if info, err := b.Baseline2D(datasets.Val); err == nil {
-			r.BaselinePx = info.Pixel
+		if !math.IsNaN(s.baselinePx) { // JSON has no NaN: omitted
+			r.BaselinePx = s.baselinePx
 		}
 	}
 	return r
@@ -261,6 +262,11 @@ func (s *session) setup(resume bool) error {
 		return err
 	}
 	s.baseline = s.task.BaselineMPJPE()
+	if b, ok := s.task.(baseline2D); ok { // a 2D model: the run store keeps its px baseline as it does the mm one
+		if info, err := b.Baseline2D(datasets.Val); err == nil && info.Pixel > 0 {
+			s.baselinePx = info.Pixel
+		}
+	}
 	g := s.task.Graph()
 	s.n = s.task.Len(datasets.Train)
 	if s.n < s.spec.Batch {
@@ -305,7 +311,7 @@ func (s *session) setup(resume bool) error {
 		ri.Spec.Schedule = s.sched
 		ri.TotalSteps, ri.StepsPerEpoch = s.total, s.spe
 		ri.Step, ri.Epoch = s.step, s.epoch
-		ri.BaselineMPJPE = s.baseline
+		ri.BaselineMPJPE, ri.BaselinePx = s.baseline, s.baselinePx
 		ri.BestValMPJPE = s.best
 		ri.Device = backend.Device()
 		ri.Started = s.sessionStart

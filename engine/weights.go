@@ -13,8 +13,7 @@ import (
 
 // WeightsInfo describes a weights export.
 type WeightsInfo struct {
-	Ckpt    string // the checkpoint the weights came from
-	Step    int    // its training step
+	From    CkptRef // the checkpoint the weights came from
 	Tensors int
 	Values  int
 	// TorchNames: the keys are the PyTorch peer's state_dict() keys
@@ -106,7 +105,7 @@ func (e *Engine) ExportWeights(id, path string) (WeightsInfo, error) {
 	if err != nil {
 		return wi, fmt.Errorf("run %s: %w", id, err)
 	}
-	wi = WeightsInfo{Ckpt: ckpt, Step: c.Step, Tensors: n, Values: vals, TorchNames: models.HasTorchPeer(spec.Model)}
+	wi = WeightsInfo{From: ckptRef(ckpt, c), Tensors: n, Values: vals, TorchNames: models.HasTorchPeer(spec.Model)}
 	switch {
 	case peer == nil:
 		wi.NoPeer = noPeerBaseline

@@ -48,7 +48,7 @@ const imageNetInput = `[N, 3, S, S] RGB crop of S = config.input px around the p
 // newWeightsCard describes the export of run id's checkpoint c.
 func newWeightsCard(id string, spec Spec, wi WeightsInfo, c *checkpoints.Checkpoint) (*WeightsCard, error) {
 	card := &WeightsCard{Format: "poselab-weights/1", Run: id, Model: spec.Model, Preset: spec.Preset,
-		Checkpoint: wi.Ckpt, Step: wi.Step, Keys: "poselab", Peer: wi.Peer, NoPeer: wi.NoPeer,
+		Checkpoint: wi.From.Path, Step: wi.From.Step, Keys: "poselab", Peer: wi.Peer, NoPeer: wi.NoPeer,
 		Joints: pose.JointNames[:], Config: map[string]float64{}, TaskState: map[string][]float32{}}
 	if wi.TorchNames {
 		card.Keys = "pytorch-peer"

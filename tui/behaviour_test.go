@@ -506,8 +506,27 @@ func TestRunsListNamesPixelsFor2DModels(t *testing.T) {
 	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Pixel: 40.94, PerJointPx: make([]float64, 17)}}}
 	m := New(fc, Options{})
 	out := screen(m, 120, 30)
-	if !strings.Contains(out, "40.9px") || !strings.Contains(out, "val 2D error (px)") {
+	if !strings.Contains(out, "val px best px") || !strings.Contains(out, "40.9") || strings.Contains(out, " mm") || !strings.Contains(out, "val 2D error (px)") {
 		t.Fatalf("2D run not in pixels:\n%s", out)
+	}
+}
+
+// A list of 3D and 2D runs heads its validation columns without a unit
+// and writes each value's: "val mm" stood above an SH run's pixels.
+func TestRunsListOf3DAnd2DRunsPutsUnitsInCells(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb1", Model: "sb", Preset: "tiny", Epochs: 1}, State: engine.Finished, Step: 10, LastValMPJPE: 51.3, BestValMPJPE: 50.2}, engine.Schedule{})
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh1", Model: "sh", Preset: "tiny", Epochs: 1}, State: engine.Finished, Step: 10, LastValMPJPE: 40.94, BestValMPJPE: 40.94}, engine.Schedule{})
+	fc.hist = []engine.Event{{Seq: 1, Run: "sh1", Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: 1, Pixel: 40.94, PerJointPx: make([]float64, 17)}}}
+	out := screen(New(fc, Options{}), 80, 24)
+	lines := strings.Split(out, "\n")
+	if len(lines) < 4 || strings.Contains(lines[1], " mm") || strings.Contains(lines[1], " px") || !strings.Contains(lines[1], "val") {
+		t.Fatalf("header names a unit some runs' errors lack:\n%s", out)
+	}
+	for _, want := range []string{"51.3mm", "50.2mm", "40.9px"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("runs list lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -548,7 +567,8 @@ func TestResourceLineShowsGPU(t *testing.T) {
 
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
-// status names the card that says how to use it.
+// status names the checkpoint that predicted (as poselab export does),
+// and the card that says how to use the weights.
 func TestExportFormPredictionsAndWeights(t *testing.T) {
 	fc := fixture()
 	m := New(fc, Options{RunsDir: "/runs"})
@@ -575,6 +595,9 @@ func TestExportFormPredictionsAndWeights(t *testing.T) {
 		calls := fc.callLog()
 		if len(calls) != i+1 || calls[i] != c.call {
 			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
+		}
+		if i == 0 && !strings.Contains(m.status, "predictions_val.csv (best.ckpt: epoch 3, step 120)") { // the fake's checkpoint
+			t.Errorf("status %q does not name the checkpoint", m.status)
 		}
 	}
 	if !strings.Contains(m.status, "weights to /runs/"+id+"/weights.npz") || !strings.Contains(m.status, "/runs/"+id+"/weights.json") {

@@ -340,13 +340,17 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			v := *m.export
 			path := v.target(m.opts.RunsDir)
 			m.setStatus("exporting "+v.run+" to "+path+"…", false)
-			done := fmt.Sprintf("exported %s %s predictions to %s", v.run, v.split, path)
-			if v.format == "weights" {
-				done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, engine.WeightsCardPath(path))
+			ctrl := m.ctrl
+			return func() tea.Msg {
+				from, err := ctrl.Export(v.run, v.split, v.format, path)
+				// Which checkpoint predicted, as poselab export says: the
+				// best, not the newest, which a run still training has.
+				done := fmt.Sprintf("exported %s %s predictions to %s (%s)", v.run, v.split, path, from.Label())
+				if v.format == "weights" {
+					done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, engine.WeightsCardPath(path))
+				}
+				return actionDoneMsg{what: done, err: err}
 			}
-			return m.call(done, func() error {
-				return m.ctrl.Export(v.run, v.split, v.format, path)
-			})
 		}
 	}
 	return cmd

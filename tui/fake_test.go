@@ -126,8 +126,9 @@ func (f *fakeCtrl) Pause(id string) error  { return f.record("pause " + id) }
 func (f *fakeCtrl) Resume(id string) error { return f.record("resume " + id) }
 func (f *fakeCtrl) Stop(id string) error   { return f.record("stop " + id) }
 func (f *fakeCtrl) Delete(id string) error { return f.record("delete " + id) }
-func (f *fakeCtrl) Export(id, split, format, path string) error {
-	return f.record(fmt.Sprintf("export %s %s %s %s", id, split, format, path))
+func (f *fakeCtrl) Export(id, split, format, path string) (engine.CkptRef, error) {
+	return engine.CkptRef{Path: "runs/" + id + "/checkpoints/best.ckpt", Step: 120, Epoch: 3},
+		f.record(fmt.Sprintf("export %s %s %s %s", id, split, format, path))
 }
 func (f *fakeCtrl) Schedule(id string) (engine.Schedule, bool) {
 	f.mu.Lock()

@@ -37,7 +37,9 @@ func (viewOnly) Pause(string) error                 { return errReadOnly }
 func (viewOnly) Resume(string) error                { return errReadOnly }
 func (viewOnly) Stop(string) error                  { return errReadOnly }
 func (viewOnly) Delete(string) error                { return errReadOnly }
-func (viewOnly) Export(_, _, _, _ string) error     { return errReadOnly }
+func (viewOnly) Export(_, _, _, _ string) (engine.CkptRef, error) {
+	return engine.CkptRef{}, errReadOnly
+}
 
 // refusal is the status line's answer to a mutating key in a read-only
 // session, e.g. "read-only session: p (pause) is not available".

@@ -79,7 +79,8 @@ func TestReadOnlyControllerRefusesCalls(t *testing.T) {
 	m := New(fc, Options{ReadOnly: true})
 	c := m.ctrl
 	_, err := c.Submit(engine.Spec{Model: "sb"})
-	errs := []error{err, c.Pause("old"), c.Resume("old"), c.Stop("old"), c.Delete("old"), c.Export("old", "val", "csv", "/tmp/x.csv")}
+	_, exportErr := c.Export("old", "val", "csv", "/tmp/x.csv")
+	errs := []error{err, c.Pause("old"), c.Resume("old"), c.Stop("old"), c.Delete("old"), exportErr}
 	for i, err := range errs {
 		if !errors.Is(err, errReadOnly) {
 			t.Fatalf("call %d: err %v, want errReadOnly", i, err)

@@ -274,11 +274,13 @@ func TestNumbersKeepTheirMagnitude(t *testing.T) {
 	for _, tc := range []struct {
 		v    float64
 		px   bool
+		unit string // the list's (listUnit): "" puts each run's in its cells
 		want string
-	}{{51.3, false, "51.3"}, {2345052.0, false, "2.3e+06"}, {123456.7, false, "123457"}, {45052.04, false, "45052.0"}, {12345.6, true, "12346px"}, {math.NaN(), true, "–"}} {
-		got := valCell(listRow{px: tc.px}, tc.v)
+	}{{51.3, false, "mm", "51.3"}, {2345052.0, false, "mm", "2.3e+06"}, {123456.7, false, "mm", "123457"}, {45052.04, false, "mm", "45052.0"},
+		{12345.6, true, "", "12346px"}, {2345.6, false, "", "2346mm"}, {math.NaN(), true, "", "–"}, {40.94, true, "px", "40.9"}} {
+		got := valCell(listRow{px: tc.px}, tc.v, tc.unit)
 		if got != tc.want || len([]rune(got)) > valW {
-			t.Errorf("valCell(%v, px %v) = %q, want %q", tc.v, tc.px, got, tc.want)
+			t.Errorf("valCell(%v, px %v, list unit %q) = %q, want %q", tc.v, tc.px, tc.unit, got, tc.want)
 		}
 	}
 	f := newFake()

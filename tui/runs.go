@@ -18,6 +18,11 @@ type runColumn struct {
 	right bool
 	grow  bool // takes the width left over
 	cell  func(row listRow) string
+	// val, set instead of cell, is a validation error column: its unit
+	// (mm for 3D models, px for 2D ones) heads it where every run's
+	// errors share one, and follows each value where they do not
+	// (listUnit, valCell).
+	val func(row listRow) float64
 }
 
 var runColumns = []runColumn{
@@ -64,8 +69,8 @@ var runColumns = []runColumn{
 		}
 		return fmtNum(r.info.LastLoss)
 	}},
-	{title: "val mm", width: valW, right: true, cell: func(r listRow) string { return valCell(r, r.info.LastValMPJPE) }},
-	{title: "best mm", width: valW, right: true, prio: 1, cell: func(r listRow) string { return valCell(r, r.info.BestValMPJPE) }},
+	{title: "val", width: valW, right: true, val: func(r listRow) float64 { return r.info.LastValMPJPE }},
+	{title: "best", width: valW, right: true, prio: 1, val: func(r listRow) float64 { return r.info.BestValMPJPE }},
 	{title: "samples/s", width: 9, right: true, prio: 3, cell: func(r listRow) string {
 		// Only a running run has a pace: a paused or queued one trains
 		// nothing now, whatever its last sample said.
@@ -129,9 +134,13 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 	if sel >= body {
 		first = sel - body + 1
 	}
+	unit := listUnit(rows)
 	hdr := "  "
 	for i, c := range cols {
 		title := c.title
+		if c.val != nil && unit != "" {
+			title += " " + unit
+		}
 		if i == 0 { // rows scrolled out of view, above and below
 			if first > 0 {
 				title += fmt.Sprintf(" ↑%d", first)
@@ -174,7 +183,12 @@ func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[strin
 		}
 		line := ""
 		for _, c := range cols {
-			t := cellText(c.cell(r), c.width, c.right)
+			var t string
+			if c.val != nil {
+				t = cellText(valCell(r, c.val(r), unit), c.width, c.right)
+			} else {
+				t = cellText(c.cell(r), c.width, c.right)
+			}
 			if c.title == "run" {
 				t = cutMiddle(c.cell(r), c.width)
 			}
@@ -238,14 +252,44 @@ func chainMark(depth int) string {
 // valW is the width of the validation columns.
 const valW = 7
 
-// valCell writes a validation error; 2D models' errors are pixels. A value
-// too long for the column (a diverging model) is written compactly: the
-// column keeps the last cells of what is too long, so 2345052.0 showed as
+// listUnit is the unit of the list's validation columns: "mm" when every
+// run with a validation error is a 3D model's (or none has one yet), "px"
+// when every one is a 2D model's, "" when both are listed: then each
+// value carries its own. The columns were headed "val mm" above 2D runs'
+// pixels.
+func listUnit(rows []listRow) string {
+	mm, px := false, false
+	for _, r := range rows {
+		if !(r.info.LastValMPJPE > 0 || r.info.BestValMPJPE > 0) {
+			continue // none yet: a queued 2D run is not known as one (r.px)
+		}
+		if r.px {
+			px = true
+		} else {
+			mm = true
+		}
+	}
+	switch {
+	case mm && px:
+		return ""
+	case px:
+		return "px"
+	}
+	return "mm"
+}
+
+// valCell writes a validation error, with the run's unit (mm, or px for
+// 2D models) when the list's columns name none (listUnit). A value too
+// long for the column (a diverging model) is written compactly: the column
+// keeps the last cells of what is too long, so 2345052.0 showed as
 // 45052.0.
-func valCell(r listRow, v float64) string {
+func valCell(r listRow, v float64, listUnit string) string {
 	s, unit := fmtMM(v), ""
-	if r.px && s != "–" {
-		unit = "px"
+	if listUnit == "" && s != "–" {
+		unit = "mm"
+		if r.px {
+			unit = "px"
+		}
 	}
 	if len(s+unit) > valW {
 		s = fmtNum(v)
