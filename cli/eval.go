@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"poselab/datasets"
@@ -102,7 +101,7 @@ func print2DEval(w io.Writer, id string, sp datasets.Split, n int, from string, 
 }
 
 // evalRun scores a run's model on a split; from names the checkpoint it
-// came from ("best.ckpt at step 18528"): the best, not the newest, which
+// came from ("from best.ckpt: epoch 3, step 120"): the best, not the newest, which
 // the numbers of a run still training do not match.
 func evalRun(e *engine.Engine, id string, sp datasets.Split) (ep engine.EpochInfo, n int, from string, err error) {
 	m, err := e.LoadModel(id)
@@ -110,7 +109,7 @@ func evalRun(e *engine.Engine, id string, sp datasets.Split) (ep engine.EpochInf
 		return engine.EpochInfo{}, 0, "", err
 	}
 	defer m.Close()
-	from = fmt.Sprintf("%s at step %d", filepath.Base(m.From.Path), m.From.Step)
+	from = "from " + m.From.Label()
 	preds, err := m.Predict(sp)
 	if err != nil {
 		return engine.EpochInfo{}, 0, "", err

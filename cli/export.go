@@ -125,7 +125,7 @@ func exportWeights(runsDir, id, path string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (%s, step %d)\n", path, wi.Tensors, wi.Values, id, wi.From.Path, wi.From.Step)
+	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (from %s)\n", path, wi.Tensors, wi.Values, id, wi.From.Label())
 	fmt.Fprintf(stdout, "wrote %s: how to feed the network and read its output (normalisation, units, joint order)\n", wi.Card)
 	if wi.Peer != "" {
 		fmt.Fprintf(stdout, "PyTorch: load_state_dict into scripts/peer.py's %s\n", wi.Peer)

@@ -116,7 +116,7 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	for _, c := range []struct{ name, out, want string }{
 		{"eval", text, fmt.Sprintf("3DPCK@150 %8.1f %%", 100*pck)},
 		{"eval", text, fmt.Sprintf("AUC       %8.1f %%", 100*auc)},
-		{"eval", text, "best.ckpt at step "}, // which model: the best, not the newest
+		{"eval", text, "from best.ckpt: epoch "}, // which model: the best, not the newest
 		{"runs show", show, fmt.Sprintf("%.1f %%", 100*pck)},
 		{"runs show", show, fmt.Sprintf("%.1f %%", 100*auc)},
 	} {
