@@ -216,6 +216,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 1)
 	notifyStop(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// The connection log's reader may go away while the server runs on
+	// (`serve 2>&1 | tee log`: Ctrl-C or a hang-up ends tee too; under
+	// nohup only tee). Go's default then killed the server at its next
+	// log line, a connection, before any checkpoint: runs lost their
+	// epoch and the stop went unrecorded. Asked for, SIGPIPE only makes
+	// that write fail, and the server goes on without its log.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

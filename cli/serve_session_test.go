@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -490,7 +491,8 @@ func TestServeKeepsTheRunsDirectorysSetgid(t *testing.T) {
 	}
 }
 
-// TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp.
+// TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp and
+// serveChild.
 func TestHelperServe(t *testing.T) {
 	dir := os.Getenv("POSELAB_TEST_SERVE")
 	if dir == "" {
@@ -536,6 +538,78 @@ func TestServeUnderNohupOutlivesAHangUp(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-ended:
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not end on SIGTERM")
+	}
+}
+
+// serveChild starts TestHelperServe in a child process, serving dir/keys
+// on a free loopback port, with its output on out; it returns the child,
+// a channel of its end, and a dialer that reads the child's address from
+// the "serving the workbench on ADDR" line that lines yields.
+func serveChild(t *testing.T, dir string, out *os.File, lines func() string) (*exec.Cmd, <-chan error, func(gossh.Signer) (*gossh.Client, error)) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperServe$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POSELAB_TEST_SERVE="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	serving := regexp.MustCompile(`serving the workbench on (\S+) `)
+	m := serving.FindStringSubmatch(lines())
+	if m == nil {
+		t.Fatal("the server did not say where it serves")
+	}
+	return cmd, ended, func(key gossh.Signer) (*gossh.Client, error) {
+		return gossh.Dial("tcp", m[1], &gossh.ClientConfig{User: "tester", Auth: []gossh.AuthMethod{gossh.PublicKeys(key)},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	}
+}
+
+// `poselab serve 2>&1 | tee log`: the log's reader can go away while the
+// server runs on (tee ends on the Ctrl-C or hang-up meant for serve, or
+// alone under nohup). The server's next log line killed it (SIGPIPE),
+// its runs without their last checkpoint; now the line is lost and the
+// server serves on, and a stop signal still stops it cleanly.
+func TestServeOutlivesItsLogsReader(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	writeKeys(t, filepath.Join(dir, "keys"), key)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd, ended, dial := serveChild(t, dir, w, func() string {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		return line
+	})
+	w.Close()
+	r.Close() // the reader goes away: the next log line hits a broken pipe
+	for i := range 2 {
+		c, err := dial(key)
+		if err != nil {
+			t.Fatalf("connection %d after the log's reader left: %v", i+1, err)
+		}
+		if _, _, refused := tryWorkbench(t, c); refused != "" {
+			t.Fatalf("refused: %q", refused)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-ended:
+		t.Fatalf("the server ended (%v) once its log's reader left", err)
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("serve ended with %v on SIGTERM, want exit 0", err)
+		}
 	case <-time.After(time.Minute):
 		t.Fatal("serve did not end on SIGTERM")
 	}
