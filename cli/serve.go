@@ -68,6 +68,10 @@ type serveConfig struct {
 	log                                      io.Writer   // connection log (nil: none)
 	maxSessionsPerKey                        int         // open sessions one key may hold (0: no limit)
 	sessions                                 *sessionCap // counts them; newServer makes it
+	// stop ends when the server stops (nil: never): every session's
+	// workbench quits, giving its terminal back, and the session is told
+	// why before its connection goes.
+	stop context.Context
 }
 
 // keyFiles are the configured key files with their flags.
@@ -184,6 +188,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.runsDir = *runsDir
+	stop, stopSessions := context.WithCancel(context.Background())
+	defer stopSessions()
+	c.stop = stop
 	if c.maxSessionsPerKey < 0 {
 		return Usagef("--max-sessions-per-key must be 0 (no limit) or more, got %d", c.maxSessionsPerKey)
 	}
@@ -236,9 +243,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// The sessions go first, so that their people learn at once why, and
+	// not after the runs' checkpoints. Shutdown waits for the clients to
+	// close their connections; one that does not (a ControlMaster, a
+	// session-less -N) is closed after a while.
+	stopSessions()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	srv.Shutdown(ctx)
+	if srv.Shutdown(ctx) != nil {
+		srv.Close()
+	}
 	return eng.Close()
 }
 
@@ -455,6 +469,9 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
 			end, cancel := context.WithCancel(s.Context())
 			defer cancel()
+			if c.stop != nil {
+				defer context.AfterFunc(c.stop, cancel)()
+			}
 			o := ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
 			o.pty, o.win, o.hasPty = s.Pty()
 			if o.hasPty {
@@ -465,9 +482,21 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			s.Context().SetValue(accessCtxKey{}, a)
 			go watchKey(c, s, cancel, log)
 			next(s)
+			if c.stop != nil && c.stop.Err() != nil {
+				// The workbench has quit and given the terminal back: the
+				// line shows below the shell's prompt, not under a frame.
+				// On stdout, not stderr, so that no client can show it
+				// before the output that gives the terminal back.
+				io.WriteString(s, serverStopping+"\r\n")
+				s.Exit(1)
+				s.Close()
+			}
 		}
 	}
 }
+
+// serverStopping is the last line of every session when the server stops.
+const serverStopping = "poselab: the server is stopping: its runs stop with a checkpoint, to resume once it is back"
 
 // sessionCap counts the open sessions of each public key, so that one key
 // (a script reconnecting in a loop, a leaked key) cannot take all of the
@@ -693,6 +722,11 @@ func sessionHandler(c serveConfig, eng *engine.Engine) bm.Handler {
 		if pty, _, ok := s.Pty(); ok {
 			env = append(env, "TERM="+pty.Term)
 		}
-		return m, []tea.ProgramOption{tea.WithColorProfile(colorprofile.Env(env))}
+		// Without the signal handler: a Bubble Tea program catches the
+		// process's SIGINT and SIGTERM, each session's quitting on its own
+		// (wish logging each "ERROR app exit with error"), and none on
+		// SIGHUP, whose sessions were cut off with their terminals left
+		// in the workbench's screen modes. The server's stop quits them.
+		return m, []tea.ProgramOption{tea.WithColorProfile(colorprofile.Env(env)), tea.WithoutSignalHandler()}
 	}
 }

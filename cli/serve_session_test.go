@@ -20,6 +20,7 @@ import (
 
 	"os"
 	"os/exec"
+	"os/signal"
 	"poselab/engine"
 	"regexp"
 	"syscall"
@@ -612,5 +613,70 @@ func TestServeOutlivesItsLogsReader(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("serve did not end on SIGTERM")
+	}
+}
+
+// A server that stops tells its sessions why and gives their terminals
+// back (the workbench leaves its alternate screen) before the connection
+// goes. On SIGHUP the sessions were cut off mid-frame, the terminal left
+// in the workbench's screen and mouse modes, and not a word; on SIGINT
+// and SIGTERM each session's Bubble Tea program quit on its own catching
+// the signal, also without a word.
+func TestServeStopTellsItsSessions(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		t.Skip("SIGHUP is ignored here (nohup): the child would ignore it too")
+	}
+	dir := t.TempDir()
+	key := newClientKey(t)
+	writeKeys(t, filepath.Join(dir, "keys"), key)
+	out := &lockedBuffer{}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd, ended, dial := serveChild(t, dir, w, func() string {
+		br := bufio.NewReader(r)
+		line, _ := br.ReadString('\n')
+		go io.Copy(out, br) // the rest of the log
+		return line
+	})
+	c, err := dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wb, end, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("refused: %q", refused)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-end:
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 {
+			t.Fatalf("the session ended with %v, want exit status 1; screen %q", err, wb.out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the session did not end when the server stopped")
+	}
+	c.Close() // as OpenSSH does once its session ended
+	screen := wb.out.String()
+	left := strings.LastIndex(screen, "\x1b[?1049l")
+	told := strings.LastIndex(screen, serverStopping)
+	if left < 0 || told < left {
+		t.Fatalf("the session's end does not leave the workbench's screen, then say %q: ends %q", serverStopping, screen[max(0, len(screen)-300):])
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("serve ended with %v, want exit 0; log %q", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not end on SIGHUP")
+	}
+	if strings.Contains(out.String(), "ERROR") {
+		t.Fatalf("the log has an error: %q", out.String())
 	}
 }
