@@ -19,7 +19,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2"
-	"charm.land/wish/v2/activeterm"
 	bm "charm.land/wish/v2/bubbletea"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
@@ -425,11 +424,30 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
 		wish.WithMiddleware(
 			bm.Middleware(sessionHandler(c, eng)),
-			activeterm.Middleware(),
+			needTerminal(connLog{logw}),
 			requireKey(c, connLog{logw}),
 			connectionLog(connLog{logw}),
 		),
 	)
+}
+
+// noTerminal is what a session without a terminal is told: `ssh host
+// CMD` and `ssh -T host` ask for none (wish's own line said "Requires an
+// active PTY", which named neither the workbench nor the way in).
+const noTerminal = "poselab: the workbench needs a terminal: connect with plain ssh (no command, no -T), or add -t"
+
+// needTerminal ends a session without a terminal with noTerminal.
+func needTerminal(log connLog) wish.Middleware {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(s ssh.Session) {
+			if _, _, ok := s.Pty(); !ok {
+				log.Printf("%q %s: no terminal: told to connect with one", s.User(), s.RemoteAddr())
+				wish.Fatalln(s, noTerminal)
+				return
+			}
+			next(s)
+		}
+	}
 }
 
 // handshakeTimeout is how long a connection has to get through key

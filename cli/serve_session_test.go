@@ -680,3 +680,44 @@ func TestServeStopTellsItsSessions(t *testing.T) {
 		t.Fatalf("the log has an error: %q", out.String())
 	}
 }
+
+// A session without a terminal (`ssh host CMD`, `ssh -T host`) is told
+// what it lacks and how to connect, exits 1, and the log says so.
+func TestServeNoTerminal(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, key)
+	log := &lockedBuffer{}
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"),
+		runsDir: dir, log: log}, nil)
+	c, err := dial(gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, cmd := range []string{"", "echo hi"} {
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		if cmd == "" {
+			var b lockedBuffer
+			sess.Stdout, sess.Stderr = &b, &b
+			if err = sess.Shell(); err == nil {
+				err = sess.Wait()
+			}
+			out = []byte(b.String())
+		} else {
+			out, err = sess.CombinedOutput(cmd)
+		}
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 || strings.TrimSpace(string(out)) != noTerminal {
+			t.Fatalf("command %q without a terminal: %v, %q; want exit status 1 and %q", cmd, err, out, noTerminal)
+		}
+	}
+	if !strings.Contains(log.String(), ": no terminal: told to connect with one") {
+		t.Fatalf("log: %q", log.String())
+	}
+}
