@@ -485,27 +485,27 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 				kind = "read-only session (viewer key)"
 			}
 			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
-			end, cancel := context.WithCancel(s.Context())
-			defer cancel()
+			end, cancel := context.WithCancelCause(s.Context())
+			defer cancel(nil)
 			if c.stop != nil {
-				defer context.AfterFunc(c.stop, cancel)()
+				defer context.AfterFunc(c.stop, func() { cancel(serverStopping) })()
 			}
 			o := ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
 			o.pty, o.win, o.hasPty = s.Pty()
 			if o.hasPty {
 				o.pty.Window = clampWindow(o.pty.Window)
-				o.win = clampWindows(o.win, end.Done(), cancel)
+				o.win = clampWindows(o.win, end.Done(), func() { cancel(nil) })
 			}
 			s = o
 			s.Context().SetValue(accessCtxKey{}, a)
 			go watchKey(c, s, cancel, log)
 			next(s)
-			if c.stop != nil && c.stop.Err() != nil {
+			if why := (sessionEnd)(""); errors.As(context.Cause(end), &why) {
 				// The workbench has quit and given the terminal back: the
 				// line shows below the shell's prompt, not under a frame.
 				// On stdout, not stderr, so that no client can show it
 				// before the output that gives the terminal back.
-				io.WriteString(s, serverStopping+"\r\n")
+				io.WriteString(s, string(why)+"\r\n")
 				s.Exit(1)
 				s.Close()
 			}
@@ -513,8 +513,21 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 	}
 }
 
-// serverStopping is the last line of every session when the server stops.
-const serverStopping = "poselab: the server is stopping: its runs stop with a checkpoint, to resume once it is back"
+// sessionEnd is why the server ended a session: its last line, once
+// the workbench has given the terminal back.
+type sessionEnd string
+
+func (e sessionEnd) Error() string { return string(e) }
+
+const (
+	serverStopping sessionEnd = "poselab: the server is stopping: its runs stop with a checkpoint, to resume once it is back"
+	keyRemoved     sessionEnd = "poselab: this key is no longer authorized"
+)
+
+// keyRemovedGrace is how long the workbench of a removed key has to quit
+// before its session is closed under it (a client that stopped reading
+// holds the workbench's last writes).
+const keyRemovedGrace = 5 * time.Second
 
 // sessionCap counts the open sessions of each public key, so that one key
 // (a script reconnecting in a loop, a leaked key) cannot take all of the
@@ -643,9 +656,12 @@ func (c sessionCtx) Err() error                  { return c.end.Err() }
 const keyCheckEvery = 2 * time.Second
 
 // watchKey ends a session once its key is in neither key file any more:
-// it closes the channel and ends the session's context (end), which quits
-// its workbench.
-func watchKey(c serveConfig, s ssh.Session, end context.CancelFunc, log connLog) {
+// it ends the session's context (end) with keyRemoved, which quits its
+// workbench, giving the terminal back, and then says why (requireKey);
+// the channel is closed after keyRemovedGrace in any case. Closing it at
+// once, as before, cut the workbench off: the terminal stayed in its
+// screen and mouse modes, the line written over its last frame.
+func watchKey(c serveConfig, s ssh.Session, end context.CancelCauseFunc, log connLog) {
 	t := time.NewTicker(keyCheckEvery)
 	defer t.Stop()
 	for {
@@ -656,8 +672,8 @@ func watchKey(c serveConfig, s ssh.Session, end context.CancelFunc, log connLog)
 			if c.accessOf(s.PublicKey()) == noAccess {
 				log.Printf("%q %s: key %s removed from the key files: session closed", s.User(), s.RemoteAddr(),
 					gossh.FingerprintSHA256(s.PublicKey()))
-				wish.Fatalln(s, "poselab: this key is no longer authorized")
-				end()
+				end(keyRemoved)
+				time.AfterFunc(keyRemovedGrace, func() { s.Close() })
 				return
 			}
 		}

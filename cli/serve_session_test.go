@@ -664,7 +664,7 @@ func TestServeStopTellsItsSessions(t *testing.T) {
 	c.Close() // as OpenSSH does once its session ended
 	screen := wb.out.String()
 	left := strings.LastIndex(screen, "\x1b[?1049l")
-	told := strings.LastIndex(screen, serverStopping)
+	told := strings.LastIndex(screen, string(serverStopping))
 	if left < 0 || told < left {
 		t.Fatalf("the session's end does not leave the workbench's screen, then say %q: ends %q", serverStopping, screen[max(0, len(screen)-300):])
 	}

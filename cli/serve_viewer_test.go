@@ -185,14 +185,25 @@ func TestServeKeyChangesReachOpenSessions(t *testing.T) {
 	if info, _ := eng.Run(id); info.State != engine.Running {
 		t.Fatalf("a demoted key's open session changed the run: it is %s", info.State)
 	}
-	// Remove it altogether: the session ends.
+	// Remove it altogether: the session ends, its workbench giving the
+	// terminal back (leaving its alternate screen) before the session
+	// says why.
 	writeKeys(t, views, other)
 	done := make(chan error, 1)
 	go func() { done <- ow.sess.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 {
+			t.Fatalf("the session of a removed key ended with %v, want exit status 1", err)
+		}
 	case <-time.After(time.Minute): // its key is looked up every keyCheckEvery: a loaded machine stretches that
 		t.Fatal("the session of a removed key is still open")
+	}
+	screen := ow.out.String()
+	left, told := strings.LastIndex(screen, "\x1b[?1049l"), strings.LastIndex(screen, string(keyRemoved))
+	if left < 0 || told < left {
+		t.Fatalf("the session of a removed key does not leave the workbench's screen, then say %q: ends %q", keyRemoved, screen[max(0, len(screen)-300):])
 	}
 }
 
