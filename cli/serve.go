@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -403,6 +404,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		logw = io.Discard
 	}
 	c.sessions = newSessionCap(c.maxSessionsPerKey)
+	refused := &refusedKeys{conns: map[string]refusal{}}
 	// The key generator (charmbracelet/keygen) makes the folder of a host
 	// key it creates 0700, and that folder is the runs directory by
 	// default: serve made a group-shared runs directory private. The
@@ -420,8 +422,23 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 	return wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
-		func(s *ssh.Server) error { s.HandshakeTimeout = handshakeTimeout; return nil },
-		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
+		func(s *ssh.Server) error {
+			s.HandshakeTimeout = handshakeTimeout
+			s.ConnectionFailedCallback = func(conn net.Conn, _ error) {
+				if r, ok := refused.take(conn.RemoteAddr()); ok {
+					connLog{logw}.Printf("%q %s: refused: %s", r.user, conn.RemoteAddr(), r.why(c))
+				}
+			}
+			s.ConnectionCloseCallback = func(conn net.Conn) { refused.take(conn.RemoteAddr()) }
+			return nil
+		},
+		wish.WithPublicKeyAuth(func(ctx ssh.Context, key ssh.PublicKey) bool {
+			if c.accessOf(key) != noAccess {
+				return true
+			}
+			refused.add(ctx, key)
+			return false
+		}),
 		wish.WithMiddleware(
 			bm.Middleware(sessionHandler(c, eng)),
 			needTerminal(connLog{logw}),
@@ -448,6 +465,64 @@ func needTerminal(log connLog) wish.Middleware {
 			next(s)
 		}
 	}
+}
+
+// refusedKeys remembers the keys a connection offered that neither key
+// file lists, until its handshake ends: a connection refused is logged
+// with them, so that the operator can tell who was turned away and which
+// key to add (the client only hears "Permission denied (publickey)",
+// and the log said nothing at all). A connection that gets in with
+// another key logs nothing of the ones it tried first.
+type refusedKeys struct {
+	mu    sync.Mutex
+	conns map[string]refusal // by remote address
+}
+
+type refusal struct {
+	user string
+	keys []string // fingerprints
+}
+
+func (r *refusedKeys) add(ctx ssh.Context, key ssh.PublicKey) {
+	fp := fmt.Sprintf("%s (%s)", gossh.FingerprintSHA256(key), key.Type())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := ctx.RemoteAddr().String()
+	e := r.conns[a]
+	e.user = ctx.User()
+	if !slices.Contains(e.keys, fp) && len(e.keys) < maxRefusedKeys {
+		e.keys = append(e.keys, fp)
+	}
+	r.conns[a] = e
+}
+
+// maxRefusedKeys bounds what one connection's offers take: a client may
+// offer any number of keys.
+const maxRefusedKeys = 8
+
+// why says which keys were refused and where they are missing.
+func (r refusal) why(c serveConfig) string {
+	var files []string
+	for _, f := range c.keyFiles() {
+		files = append(files, f[0])
+	}
+	where := "not in " + files[0]
+	if len(files) == 2 {
+		where = "in neither " + files[0] + " nor " + files[1]
+	}
+	if len(r.keys) == 1 {
+		return "its key " + r.keys[0] + " is " + where
+	}
+	return "its keys " + strings.Join(r.keys, ", ") + " are " + where
+}
+
+// take returns and forgets what addr's connection offered in vain.
+func (r *refusedKeys) take(addr net.Addr) (refusal, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.conns[addr.String()]
+	delete(r.conns, addr.String())
+	return e, ok
 }
 
 // handshakeTimeout is how long a connection has to get through key

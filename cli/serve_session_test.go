@@ -721,3 +721,40 @@ func TestServeNoTerminal(t *testing.T) {
 		t.Fatalf("log: %q", log.String())
 	}
 }
+
+// A connection refused for its keys is logged with their fingerprints
+// (the client only hears "Permission denied (publickey)"): the operator
+// can tell who was turned away and which key to add. A client that gets
+// in with its second key logs nothing of its first.
+func TestServeLogsRefusedKeys(t *testing.T) {
+	dir := t.TempDir()
+	key, stranger, other := newClientKey(t), newClientKey(t), newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, full, key)
+	writeKeys(t, views, newClientKey(t))
+	log := &lockedBuffer{}
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+		hostKey: filepath.Join(dir, "host"), runsDir: dir, log: log}, nil)
+	if c, err := dial(gossh.PublicKeys(stranger, other)); err == nil {
+		c.Close()
+		t.Fatal("unknown keys got in")
+	}
+	want := "refused: its keys " + gossh.FingerprintSHA256(stranger.PublicKey()) + " (ssh-ed25519), " +
+		gossh.FingerprintSHA256(other.PublicKey()) + " (ssh-ed25519) are in neither --authorized-keys nor --viewer-keys"
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(log.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q, want %q", log.String(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := dial(gossh.PublicKeys(other, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	time.Sleep(100 * time.Millisecond)
+	if n := strings.Count(log.String(), "refused"); n != 1 {
+		t.Fatalf("a client that got in with its second key was logged as refused: %q", log.String())
+	}
+}
