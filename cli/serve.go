@@ -419,7 +419,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			}
 		}()
 	}
-	return wish.NewServer(
+	srv, err := wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
 		func(s *ssh.Server) error {
@@ -446,6 +446,17 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			connectionLog(connLog{logw}),
 		),
 	)
+	if err != nil {
+		return nil, err
+	}
+	// A host key that others can read lets any of them pose as this
+	// server to its clients (sshd ignores such a key). One serve made is
+	// 0600; one given with --host-key, or copied in, may not be.
+	if fi, err := os.Stat(c.hostKey); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(logw, "poselab: warning: host key %s is readable by others (mode %04o): anyone who can read it can pose as this server; chmod 600 it\n",
+			c.hostKey, fi.Mode().Perm())
+	}
+	return srv, nil
 }
 
 // noTerminal is what a session without a terminal is told: `ssh host

@@ -758,3 +758,31 @@ func TestServeLogsRefusedKeys(t *testing.T) {
 		t.Fatalf("a client that got in with its second key was logged as refused: %q", log.String())
 	}
 }
+
+// A host key others can read (given with --host-key, or copied in) is
+// warned about: anyone who can read it can pose as the server. One the
+// server makes is private and not warned about.
+func TestServeWarnsOfAnOpenHostKey(t *testing.T) {
+	dir := t.TempDir()
+	keys, host := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "host")
+	writeKeys(t, keys, newClientKey(t))
+	serve := func() string {
+		t.Helper()
+		var log lockedBuffer
+		srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: host, runsDir: dir, log: &log}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		return log.String()
+	}
+	if l := serve(); l != "" {
+		t.Fatalf("the key the server made is warned about: %q", l)
+	}
+	if err := os.Chmod(host, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l := serve(); !strings.Contains(l, "host key "+host+" is readable by others (mode 0644)") {
+		t.Fatalf("no warning of a host key others can read: %q", l)
+	}
+}
