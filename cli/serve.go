@@ -308,13 +308,20 @@ func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, e
 	}
 	if len(keys) == 0 {
 		if len(skipped) > 0 {
-			return nil, skipped, fmt.Errorf("authorized keys %s: no usable public key in the file: keys with options the server cannot honour are left out: %s",
-				path, strings.Join(skipped, ", "))
+			return nil, skipped, fmt.Errorf("authorized keys %s: %w: keys with options the server cannot honour are left out: %s",
+				path, errNoUsableKey, strings.Join(skipped, ", "))
 		}
-		return nil, nil, fmt.Errorf("authorized keys %s: no public key in the file", path)
+		return nil, nil, fmt.Errorf("authorized keys %s: %w", path, errNoKey)
 	}
 	return keys, skipped, nil
 }
+
+// A key file without a (usable) key: an error at the start, where a server
+// nobody can enter is a mistake; later, its keys removed, it lets no one in.
+var (
+	errNoKey       = errors.New("no public key in the file")
+	errNoUsableKey = errors.New("no usable public key in the file")
+)
 
 // harmlessOptions are the authorized_keys options that change nothing
 // here: the server forwards no ports, agents or X11 and runs no rc file,
@@ -346,21 +353,25 @@ func unhonoured(opts []string) string {
 // authorized reports whether a key is in the file now (re-read at every
 // check, so removing a key locks it out without a restart: new sessions at
 // once, open ones at their next changing call, see keyGuard, and within
-// seconds, see watchKey).
-func authorized(path string, key ssh.PublicKey) bool {
+// seconds, see watchKey). A file that cannot be read, or has a line that
+// does not parse, is an error: it lists nobody for sure.
+func authorized(path string, key ssh.PublicKey) (bool, error) {
 	if key == nil {
-		return false
+		return false, nil
 	}
 	keys, err := loadAuthorizedKeys(path)
+	if errors.Is(err, errNoKey) || errors.Is(err, errNoUsableKey) {
+		return false, nil // every key removed
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	for _, k := range keys {
 		if ssh.KeysEqual(k, key) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // access is what a key may do in a session.
@@ -374,14 +385,35 @@ const (
 
 // accessOf looks a key up in the key files (re-read now): a key in
 // --authorized-keys gets a full session, even when it is also a viewer's.
+// A key file it cannot read lists nobody.
 func (c serveConfig) accessOf(key ssh.PublicKey) access {
-	switch {
-	case c.authorizedKeys != "" && authorized(c.authorizedKeys, key):
-		return fullAccess
-	case c.viewerKeys != "" && authorized(c.viewerKeys, key):
-		return viewAccess
+	a, _ := c.lookUp(key)
+	return a
+}
+
+// lookUp is accessOf that also says which key files could not be read:
+// with noAccess, the key may well be in one of them.
+func (c serveConfig) lookUp(key ssh.PublicKey) (access, error) {
+	var errs []string
+	for _, f := range []struct {
+		flag, path string
+		a          access
+	}{{"--authorized-keys", c.authorizedKeys, fullAccess}, {"--viewer-keys", c.viewerKeys, viewAccess}} {
+		if f.path == "" {
+			continue
+		}
+		ok, err := authorized(f.path, key)
+		if ok {
+			return f.a, nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", f.flag, err))
+		}
 	}
-	return noAccess
+	if len(errs) > 0 {
+		return noAccess, errors.New(strings.Join(errs, "; ")) // one line: the log's
+	}
+	return noAccess, nil
 }
 
 // accessCtxKey holds a session's access, decided once by requireKey.
@@ -433,10 +465,11 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			return nil
 		},
 		wish.WithPublicKeyAuth(func(ctx ssh.Context, key ssh.PublicKey) bool {
-			if c.accessOf(key) != noAccess {
+			a, err := c.lookUp(key)
+			if a != noAccess {
 				return true
 			}
-			refused.add(ctx, key)
+			refused.add(ctx, key, err)
 			return false
 		}),
 		wish.WithMiddleware(
@@ -492,15 +525,21 @@ type refusedKeys struct {
 type refusal struct {
 	user string
 	keys []string // fingerprints
+	// unreadable: the key files that could not be read (nil: none); the
+	// keys may be in them.
+	unreadable error
 }
 
-func (r *refusedKeys) add(ctx ssh.Context, key ssh.PublicKey) {
+func (r *refusedKeys) add(ctx ssh.Context, key ssh.PublicKey, unreadable error) {
 	fp := fmt.Sprintf("%s (%s)", gossh.FingerprintSHA256(key), key.Type())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a := ctx.RemoteAddr().String()
 	e := r.conns[a]
 	e.user = ctx.User()
+	if unreadable != nil {
+		e.unreadable = unreadable
+	}
 	if !slices.Contains(e.keys, fp) && len(e.keys) < maxRefusedKeys {
 		e.keys = append(e.keys, fp)
 	}
@@ -521,10 +560,16 @@ func (r refusal) why(c serveConfig) string {
 	if len(files) == 2 {
 		where = "in neither " + files[0] + " nor " + files[1]
 	}
+	var why string
 	if len(r.keys) == 1 {
-		return "its key " + r.keys[0] + " is " + where
+		why = "its key " + r.keys[0] + " is " + where
+	} else {
+		why = "its keys " + strings.Join(r.keys, ", ") + " are " + where
 	}
-	return "its keys " + strings.Join(r.keys, ", ") + " are " + where
+	if r.unreadable != nil {
+		why += fmt.Sprintf(", or in what could not be read: %v", r.unreadable)
+	}
+	return why
 }
 
 // take returns and forgets what addr's connection offered in vain.
@@ -739,7 +784,7 @@ func (c sessionCtx) Done() <-chan struct{}       { return c.end.Done() }
 func (c sessionCtx) Err() error                  { return c.end.Err() }
 
 // keyCheckEvery is how often an open session's key is looked up again.
-const keyCheckEvery = 2 * time.Second
+var keyCheckEvery = 2 * time.Second
 
 // watchKey ends a session once its key is in neither key file any more:
 // it ends the session's context (end) with keyRemoved, which quits its
@@ -747,15 +792,28 @@ const keyCheckEvery = 2 * time.Second
 // the channel is closed after keyRemovedGrace in any case. Closing it at
 // once, as before, cut the workbench off: the terminal stayed in its
 // screen and mouse modes, the line written over its last frame.
+// A key file that cannot be read (a line that does not parse: a key half
+// pasted, a typo) ends no session: it closed every session of every key
+// in it, each told its key was no longer authorized.
 func watchKey(c serveConfig, s ssh.Session, end context.CancelCauseFunc, log connLog) {
 	t := time.NewTicker(keyCheckEvery)
 	defer t.Stop()
+	unreadable := ""
 	for {
 		select {
 		case <-s.Context().Done():
 			return
 		case <-t.C:
-			if c.accessOf(s.PublicKey()) == noAccess {
+			a, err := c.lookUp(s.PublicKey())
+			if a == noAccess && err != nil {
+				if err.Error() != unreadable { // once, not every check
+					unreadable = err.Error()
+					log.Printf("%q %s: key files unreadable, session kept until they can be read: %v", s.User(), s.RemoteAddr(), err)
+				}
+				continue
+			}
+			unreadable = ""
+			if a == noAccess {
 				log.Printf("%q %s: key %s removed from the key files: session closed", s.User(), s.RemoteAddr(),
 					gossh.FingerprintSHA256(s.PublicKey()))
 				end(keyRemoved)

@@ -309,3 +309,60 @@ func TestServeKeysAfterALongLine(t *testing.T) {
 		t.Fatal("the key after a 100 KiB line was not read")
 	}
 }
+
+// A key file that cannot be read for a while (a line half pasted, a typo)
+// ends no open session: every session of every key in it was closed,
+// told its key was no longer authorized, and the log said the key had
+// been removed. The log says what is wrong instead; a key then really
+// removed still loses its session.
+func TestServeUnreadableKeyFileKeepsSessions(t *testing.T) {
+	defer func(d time.Duration) { keyCheckEvery = d }(keyCheckEvery)
+	keyCheckEvery = 20 * time.Millisecond
+	dir := t.TempDir()
+	key, other := newClientKey(t), newClientKey(t)
+	full := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, full, key)
+	log := &lockedBuffer{}
+	runs := filepath.Join(dir, "runs")
+	eng, err := engine.Open(engine.Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, hostKey: filepath.Join(dir, "host"), runsDir: runs, log: log}, eng)
+	c, err := dial(gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wb, end, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("refused: %q", refused)
+	}
+	good, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, append(good, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI-half-pasted\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(time.Minute)
+	for !strings.Contains(log.String(), "key files unreadable, session kept until they can be read: --authorized-keys: authorized keys "+full+" line 2") {
+		select {
+		case <-end:
+			t.Fatalf("a line that does not parse closed the session: screen ends %q; log %q", wb.out.String()[max(0, len(wb.out.String())-200):], log.String())
+		case <-deadline:
+			t.Fatalf("the log does not say the key file is unreadable: %q", log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if strings.Contains(log.String(), "removed") {
+		t.Fatalf("the log says the key was removed: %q", log.String())
+	}
+	writeKeys(t, full, other) // really removed now
+	select {
+	case <-end:
+	case <-time.After(time.Minute):
+		t.Fatal("the session of a removed key is still open")
+	}
+}
