@@ -391,8 +391,8 @@ func (c serveConfig) accessOf(key ssh.PublicKey) access {
 	return a
 }
 
-// lookUp is accessOf that also says which key files could not be read:
-// with noAccess, the key may well be in one of them.
+// lookUp is accessOf that also says which key files could not be read,
+// where the key may be too (more access than lookUp found).
 func (c serveConfig) lookUp(key ssh.PublicKey) (access, error) {
 	var errs []string
 	for _, f := range []struct {
@@ -403,8 +403,11 @@ func (c serveConfig) lookUp(key ssh.PublicKey) (access, error) {
 			continue
 		}
 		ok, err := authorized(f.path, key)
-		if ok {
+		if ok && len(errs) == 0 {
 			return f.a, nil
+		}
+		if ok { // a viewer's key: it may also be in --authorized-keys
+			return f.a, errors.New(strings.Join(errs, "; "))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", f.flag, err))
@@ -834,14 +837,18 @@ var errDemoted = errors.New("this key no longer has full access (the key files c
 // longer change runs.
 type keyGuard struct {
 	*engine.Engine
-	full func() bool
+	full func() (bool, error) // whether the key has full access; why it cannot tell
 }
 
 func (g keyGuard) check() error {
-	if !g.full() {
-		return errDemoted
+	switch full, err := g.full(); {
+	case full:
+		return nil
+	case err != nil:
+		// Not "no longer has full access": the key may well have it.
+		return fmt.Errorf("the key files cannot be read, so runs cannot be changed until they can: %w", err)
 	}
-	return nil
+	return errDemoted
 }
 
 func (g keyGuard) Submit(spec engine.Spec) (string, error) {
@@ -890,7 +897,10 @@ func sessionHandler(c serveConfig, eng *engine.Engine) bm.Handler {
 	return func(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 		// Anything but a full session decided by requireKey is read-only.
 		full := s.Context().Value(accessCtxKey{}) == fullAccess
-		ctrl := keyGuard{Engine: eng, full: func() bool { return c.accessOf(s.PublicKey()) == fullAccess }}
+		ctrl := keyGuard{Engine: eng, full: func() (bool, error) {
+			a, err := c.lookUp(s.PublicKey())
+			return a == fullAccess, err
+		}}
 		m := tui.New(ctrl, tui.Options{RunsDir: c.runsDir, Remote: true, ReadOnly: !full, Title: "poselab · " + s.User() + "@ssh"})
 		go func() {
 			<-s.Context().Done()

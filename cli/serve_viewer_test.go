@@ -234,7 +234,7 @@ func serveWatched(t *testing.T, dir, full, views string, log *lockedBuffer) (*en
 // A demoted key's guard refuses every changing call before it reaches the
 // engine (here there is none: a call that got through would panic).
 func TestKeyGuardRefusesEveryChangingCall(t *testing.T) {
-	g := keyGuard{full: func() bool { return false }}
+	g := keyGuard{full: func() (bool, error) { return false, nil }}
 	_, err := g.Submit(engine.Spec{})
 	_, perr := g.SubmitPipeline("C", "tiny", engine.Spec{})
 	for i, e := range []error{err, perr, g.Pause("r"), g.Resume("r"), g.Stop("r"), g.Delete("r"), g.Export("r", "val", "csv", "x.csv"), g.Extend("r", 2, -1)} {
@@ -364,5 +364,27 @@ func TestServeUnreadableKeyFileKeepsSessions(t *testing.T) {
 	case <-end:
 	case <-time.After(time.Minute):
 		t.Fatal("the session of a removed key is still open")
+	}
+}
+
+// A full session's changing call while the key files cannot be read is
+// refused with that reason, not as a demotion ("reconnect for a read-only
+// session" sent people away from a session that had not lost anything).
+func TestKeyGuardUnreadableKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, views, key)
+	os.WriteFile(full, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI-half-pasted\n"), 0o600)
+	c := serveConfig{authorizedKeys: full, viewerKeys: views}
+	if a, err := c.lookUp(key.PublicKey()); a != viewAccess || err == nil {
+		t.Fatalf("a viewer's key, --authorized-keys unreadable: %v, %v; want a view and the error", a, err)
+	}
+	g := keyGuard{full: func() (bool, error) {
+		a, err := c.lookUp(key.PublicKey())
+		return a == fullAccess, err
+	}}
+	if err := g.Pause("r"); errors.Is(err, errDemoted) || err == nil || !strings.Contains(err.Error(), "the key files cannot be read") {
+		t.Fatalf("pause with the key files unreadable: %v", err)
 	}
 }
