@@ -47,7 +47,9 @@ A key with an option the server cannot honour (from=, command=, restrict,
 no-pty, expiry-time=, ...) is left out, with a warning.
 Keys in --authorized-keys get full sessions; keys only in --viewer-keys get
 read-only ones (watch runs; no new, chain, pause, resume, stop, export or
-delete). At least one of the two files is required. The engine lives
+delete). At least one of the two files is required; both are read again
+at every login and every 2 seconds (keys added or removed take effect
+without a restart; a key removed loses its open sessions). The engine lives
 in this process, so runs keep training when a session drops; several
 sessions can watch the same runs; a session that reconnects sees the whole
 history. One key may hold at most --max-sessions-per-key sessions at once
