@@ -636,7 +636,8 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 			s.Context().SetValue(accessCtxKey{}, a)
 			go watchKey(c, s, cancel, log)
 			next(s)
-			if why := (sessionEnd)(""); errors.As(context.Cause(end), &why) {
+			var why sessionEnd
+			if errors.As(context.Cause(end), &why) {
 				// The workbench has quit and given the terminal back: the
 				// line shows below the shell's prompt, not under a frame.
 				// On stdout, not stderr, so that no client can show it
