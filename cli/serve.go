@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,7 +20,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2"
-	"charm.land/wish/v2/activeterm"
 	bm "charm.land/wish/v2/bubbletea"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
@@ -47,7 +47,9 @@ A key with an option the server cannot honour (from=, command=, restrict,
 no-pty, expiry-time=, ...) is left out, with a warning.
 Keys in --authorized-keys get full sessions; keys only in --viewer-keys get
 read-only ones (watch runs; no new, chain, pause, resume, stop, export or
-delete). At least one of the two files is required. The engine lives
+delete). At least one of the two files is required; both are read again
+at every login and every 2 seconds (keys added or removed take effect
+without a restart; a key removed loses its open sessions). The engine lives
 in this process, so runs keep training when a session drops; several
 sessions can watch the same runs; a session that reconnects sees the whole
 history. One key may hold at most --max-sessions-per-key sessions at once
@@ -68,6 +70,10 @@ type serveConfig struct {
 	log                                      io.Writer   // connection log (nil: none)
 	maxSessionsPerKey                        int         // open sessions one key may hold (0: no limit)
 	sessions                                 *sessionCap // counts them; newServer makes it
+	// stop ends when the server stops (nil: never): every session's
+	// workbench quits, giving its terminal back, and the session is told
+	// why before its connection goes.
+	stop context.Context
 }
 
 // keyFiles are the configured key files with their flags.
@@ -184,6 +190,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.runsDir = *runsDir
+	stop, stopSessions := context.WithCancel(context.Background())
+	defer stopSessions()
+	c.stop = stop
 	if c.maxSessionsPerKey < 0 {
 		return Usagef("--max-sessions-per-key must be 0 (no limit) or more, got %d", c.maxSessionsPerKey)
 	}
@@ -216,6 +225,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 1)
 	notifyStop(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// The connection log's reader may go away while the server runs on
+	// (`serve 2>&1 | tee log`: Ctrl-C or a hang-up ends tee too; under
+	// nohup only tee). Go's default then killed the server at its next
+	// log line, a connection, before any checkpoint: runs lost their
+	// epoch and the stop went unrecorded. Asked for, SIGPIPE only makes
+	// that write fail, and the server goes on without its log.
+	pipe := make(chan os.Signal, 1)
+	signal.Notify(pipe, syscall.SIGPIPE)
+	defer signal.Stop(pipe)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -227,9 +245,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	// The sessions go first, so that their people learn at once why, and
+	// not after the runs' checkpoints. Shutdown waits for the clients to
+	// close their connections; one that does not (a ControlMaster, a
+	// session-less -N) is closed after a while.
+	stopSessions()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	srv.Shutdown(ctx)
+	if srv.Shutdown(ctx) != nil {
+		srv.Close()
+	}
 	return eng.Close()
 }
 
@@ -285,13 +310,20 @@ func parseAuthorizedKeys(path string) (keys []ssh.PublicKey, skipped []string, e
 	}
 	if len(keys) == 0 {
 		if len(skipped) > 0 {
-			return nil, skipped, fmt.Errorf("authorized keys %s: no usable public key in the file: keys with options the server cannot honour are left out: %s",
-				path, strings.Join(skipped, ", "))
+			return nil, skipped, fmt.Errorf("authorized keys %s: %w: keys with options the server cannot honour are left out: %s",
+				path, errNoUsableKey, strings.Join(skipped, ", "))
 		}
-		return nil, nil, fmt.Errorf("authorized keys %s: no public key in the file", path)
+		return nil, nil, fmt.Errorf("authorized keys %s: %w", path, errNoKey)
 	}
 	return keys, skipped, nil
 }
+
+// A key file without a (usable) key: an error at the start, where a server
+// nobody can enter is a mistake; later, its keys removed, it lets no one in.
+var (
+	errNoKey       = errors.New("no public key in the file")
+	errNoUsableKey = errors.New("no usable public key in the file")
+)
 
 // harmlessOptions are the authorized_keys options that change nothing
 // here: the server forwards no ports, agents or X11 and runs no rc file,
@@ -323,21 +355,25 @@ func unhonoured(opts []string) string {
 // authorized reports whether a key is in the file now (re-read at every
 // check, so removing a key locks it out without a restart: new sessions at
 // once, open ones at their next changing call, see keyGuard, and within
-// seconds, see watchKey).
-func authorized(path string, key ssh.PublicKey) bool {
+// seconds, see watchKey). A file that cannot be read, or has a line that
+// does not parse, is an error: it lists nobody for sure.
+func authorized(path string, key ssh.PublicKey) (bool, error) {
 	if key == nil {
-		return false
+		return false, nil
 	}
 	keys, err := loadAuthorizedKeys(path)
+	if errors.Is(err, errNoKey) || errors.Is(err, errNoUsableKey) {
+		return false, nil // every key removed
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	for _, k := range keys {
 		if ssh.KeysEqual(k, key) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // access is what a key may do in a session.
@@ -351,14 +387,38 @@ const (
 
 // accessOf looks a key up in the key files (re-read now): a key in
 // --authorized-keys gets a full session, even when it is also a viewer's.
+// A key file it cannot read lists nobody.
 func (c serveConfig) accessOf(key ssh.PublicKey) access {
-	switch {
-	case c.authorizedKeys != "" && authorized(c.authorizedKeys, key):
-		return fullAccess
-	case c.viewerKeys != "" && authorized(c.viewerKeys, key):
-		return viewAccess
+	a, _ := c.lookUp(key)
+	return a
+}
+
+// lookUp is accessOf that also says which key files could not be read,
+// where the key may be too (more access than lookUp found).
+func (c serveConfig) lookUp(key ssh.PublicKey) (access, error) {
+	var errs []string
+	for _, f := range []struct {
+		flag, path string
+		a          access
+	}{{"--authorized-keys", c.authorizedKeys, fullAccess}, {"--viewer-keys", c.viewerKeys, viewAccess}} {
+		if f.path == "" {
+			continue
+		}
+		ok, err := authorized(f.path, key)
+		if ok && len(errs) == 0 {
+			return f.a, nil
+		}
+		if ok { // a viewer's key: it may also be in --authorized-keys
+			return f.a, errors.New(strings.Join(errs, "; "))
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", f.flag, err))
+		}
 	}
-	return noAccess
+	if len(errs) > 0 {
+		return noAccess, errors.New(strings.Join(errs, "; ")) // one line: the log's
+	}
+	return noAccess, nil
 }
 
 // accessCtxKey holds a session's access, decided once by requireKey.
@@ -381,6 +441,7 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 		logw = io.Discard
 	}
 	c.sessions = newSessionCap(c.maxSessionsPerKey)
+	refused := &refusedKeys{conns: map[string]refusal{}}
 	// The key generator (charmbracelet/keygen) makes the folder of a host
 	// key it creates 0700, and that folder is the runs directory by
 	// default: serve made a group-shared runs directory private. The
@@ -395,18 +456,134 @@ func newServer(c serveConfig, eng *engine.Engine) (*ssh.Server, error) {
 			}
 		}()
 	}
-	return wish.NewServer(
+	srv, err := wish.NewServer(
 		wish.WithAddress(c.listen),
 		wish.WithHostKeyPath(c.hostKey),
-		func(s *ssh.Server) error { s.HandshakeTimeout = handshakeTimeout; return nil },
-		wish.WithPublicKeyAuth(func(_ ssh.Context, key ssh.PublicKey) bool { return c.accessOf(key) != noAccess }),
+		func(s *ssh.Server) error {
+			s.HandshakeTimeout = handshakeTimeout
+			s.ConnectionFailedCallback = func(conn net.Conn, _ error) {
+				if r, ok := refused.take(conn.RemoteAddr()); ok {
+					connLog{logw}.Printf("%q %s: refused: %s", r.user, conn.RemoteAddr(), r.why(c))
+				}
+			}
+			s.ConnectionCloseCallback = func(conn net.Conn) { refused.take(conn.RemoteAddr()) }
+			return nil
+		},
+		wish.WithPublicKeyAuth(func(ctx ssh.Context, key ssh.PublicKey) bool {
+			a, err := c.lookUp(key)
+			if a != noAccess {
+				return true
+			}
+			refused.add(ctx, key, err)
+			return false
+		}),
 		wish.WithMiddleware(
 			bm.Middleware(sessionHandler(c, eng)),
-			activeterm.Middleware(),
+			needTerminal(connLog{logw}),
 			requireKey(c, connLog{logw}),
 			connectionLog(connLog{logw}),
 		),
 	)
+	if err != nil {
+		return nil, err
+	}
+	// A host key that others can read lets any of them pose as this
+	// server to its clients (sshd ignores such a key). One serve made is
+	// 0600; one given with --host-key, or copied in, may not be.
+	if fi, err := os.Stat(c.hostKey); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(logw, "poselab: warning: host key %s is readable by others (mode %04o): anyone who can read it can pose as this server; chmod 600 it\n",
+			c.hostKey, fi.Mode().Perm())
+	}
+	return srv, nil
+}
+
+// noTerminal is what a session without a terminal is told: `ssh host
+// CMD` and `ssh -T host` ask for none (wish's own line said "Requires an
+// active PTY", which named neither the workbench nor the way in).
+const noTerminal = "poselab: the workbench needs a terminal: connect with plain ssh (no command, no -T), or add -t"
+
+// needTerminal ends a session without a terminal with noTerminal.
+func needTerminal(log connLog) wish.Middleware {
+	return func(next ssh.Handler) ssh.Handler {
+		return func(s ssh.Session) {
+			if _, _, ok := s.Pty(); !ok {
+				log.Printf("%q %s: no terminal: told to connect with one", s.User(), s.RemoteAddr())
+				wish.Fatalln(s, noTerminal)
+				return
+			}
+			next(s)
+		}
+	}
+}
+
+// refusedKeys remembers the keys a connection offered that neither key
+// file lists, until its handshake ends: a connection refused is logged
+// with them, so that the operator can tell who was turned away and which
+// key to add (the client only hears "Permission denied (publickey)",
+// and the log said nothing at all). A connection that gets in with
+// another key logs nothing of the ones it tried first.
+type refusedKeys struct {
+	mu    sync.Mutex
+	conns map[string]refusal // by remote address
+}
+
+type refusal struct {
+	user string
+	keys []string // fingerprints
+	// unreadable: the key files that could not be read (nil: none); the
+	// keys may be in them.
+	unreadable error
+}
+
+func (r *refusedKeys) add(ctx ssh.Context, key ssh.PublicKey, unreadable error) {
+	fp := fmt.Sprintf("%s (%s)", gossh.FingerprintSHA256(key), key.Type())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := ctx.RemoteAddr().String()
+	e := r.conns[a]
+	e.user = ctx.User()
+	if unreadable != nil {
+		e.unreadable = unreadable
+	}
+	if !slices.Contains(e.keys, fp) && len(e.keys) < maxRefusedKeys {
+		e.keys = append(e.keys, fp)
+	}
+	r.conns[a] = e
+}
+
+// maxRefusedKeys bounds what one connection's offers take: a client may
+// offer any number of keys.
+const maxRefusedKeys = 8
+
+// why says which keys were refused and where they are missing.
+func (r refusal) why(c serveConfig) string {
+	var files []string
+	for _, f := range c.keyFiles() {
+		files = append(files, f[0])
+	}
+	where := "not in " + files[0]
+	if len(files) == 2 {
+		where = "in neither " + files[0] + " nor " + files[1]
+	}
+	var why string
+	if len(r.keys) == 1 {
+		why = "its key " + r.keys[0] + " is " + where
+	} else {
+		why = "its keys " + strings.Join(r.keys, ", ") + " are " + where
+	}
+	if r.unreadable != nil {
+		why += fmt.Sprintf(", or in what could not be read: %v", r.unreadable)
+	}
+	return why
+}
+
+// take returns and forgets what addr's connection offered in vain.
+func (r *refusedKeys) take(addr net.Addr) (refusal, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.conns[addr.String()]
+	delete(r.conns, addr.String())
+	return e, ok
 }
 
 // handshakeTimeout is how long a connection has to get through key
@@ -444,21 +621,50 @@ func requireKey(c serveConfig, log connLog) wish.Middleware {
 				kind = "read-only session (viewer key)"
 			}
 			log.Printf("%q %s: %s, key %s", s.User(), s.RemoteAddr(), kind, gossh.FingerprintSHA256(s.PublicKey()))
-			end, cancel := context.WithCancel(s.Context())
-			defer cancel()
+			end, cancel := context.WithCancelCause(s.Context())
+			defer cancel(nil)
+			if c.stop != nil {
+				defer context.AfterFunc(c.stop, func() { cancel(serverStopping) })()
+			}
 			o := ownSession{Session: s, ctx: sessionCtx{Context: s.Context(), end: end}}
 			o.pty, o.win, o.hasPty = s.Pty()
 			if o.hasPty {
 				o.pty.Window = clampWindow(o.pty.Window)
-				o.win = clampWindows(o.win, end.Done(), cancel)
+				o.win = clampWindows(o.win, end.Done(), func() { cancel(nil) })
 			}
 			s = o
 			s.Context().SetValue(accessCtxKey{}, a)
 			go watchKey(c, s, cancel, log)
 			next(s)
+			var why sessionEnd
+			if errors.As(context.Cause(end), &why) {
+				// The workbench has quit and given the terminal back: the
+				// line shows below the shell's prompt, not under a frame.
+				// On stdout, not stderr, so that no client can show it
+				// before the output that gives the terminal back.
+				io.WriteString(s, string(why)+"\r\n")
+				s.Exit(1)
+				s.Close()
+			}
 		}
 	}
 }
+
+// sessionEnd is why the server ended a session: its last line, once
+// the workbench has given the terminal back.
+type sessionEnd string
+
+func (e sessionEnd) Error() string { return string(e) }
+
+const (
+	serverStopping sessionEnd = "poselab: the server is stopping: its runs stop with a checkpoint, to resume once it is back"
+	keyRemoved     sessionEnd = "poselab: this key is no longer authorized"
+)
+
+// keyRemovedGrace is how long the workbench of a removed key has to quit
+// before its session is closed under it (a client that stopped reading
+// holds the workbench's last writes).
+const keyRemovedGrace = 5 * time.Second
 
 // sessionCap counts the open sessions of each public key, so that one key
 // (a script reconnecting in a loop, a leaked key) cannot take all of the
@@ -584,24 +790,40 @@ func (c sessionCtx) Done() <-chan struct{}       { return c.end.Done() }
 func (c sessionCtx) Err() error                  { return c.end.Err() }
 
 // keyCheckEvery is how often an open session's key is looked up again.
-const keyCheckEvery = 2 * time.Second
+var keyCheckEvery = 2 * time.Second
 
 // watchKey ends a session once its key is in neither key file any more:
-// it closes the channel and ends the session's context (end), which quits
-// its workbench.
-func watchKey(c serveConfig, s ssh.Session, end context.CancelFunc, log connLog) {
+// it ends the session's context (end) with keyRemoved, which quits its
+// workbench, giving the terminal back, and then says why (requireKey);
+// the channel is closed after keyRemovedGrace in any case. Closing it at
+// once, as before, cut the workbench off: the terminal stayed in its
+// screen and mouse modes, the line written over its last frame.
+// A key file that cannot be read (a line that does not parse: a key half
+// pasted, a typo) ends no session: it closed every session of every key
+// in it, each told its key was no longer authorized.
+func watchKey(c serveConfig, s ssh.Session, end context.CancelCauseFunc, log connLog) {
 	t := time.NewTicker(keyCheckEvery)
 	defer t.Stop()
+	unreadable := ""
 	for {
 		select {
 		case <-s.Context().Done():
 			return
 		case <-t.C:
-			if c.accessOf(s.PublicKey()) == noAccess {
+			a, err := c.lookUp(s.PublicKey())
+			if a == noAccess && err != nil {
+				if err.Error() != unreadable { // once, not every check
+					unreadable = err.Error()
+					log.Printf("%q %s: key files unreadable, session kept until they can be read: %v", s.User(), s.RemoteAddr(), err)
+				}
+				continue
+			}
+			unreadable = ""
+			if a == noAccess {
 				log.Printf("%q %s: key %s removed from the key files: session closed", s.User(), s.RemoteAddr(),
 					gossh.FingerprintSHA256(s.PublicKey()))
-				wish.Fatalln(s, "poselab: this key is no longer authorized")
-				end()
+				end(keyRemoved)
+				time.AfterFunc(keyRemovedGrace, func() { s.Close() })
 				return
 			}
 		}
@@ -618,7 +840,7 @@ var errDemoted = errors.New("this key no longer has full access (the key files c
 // longer change runs.
 type keyGuard struct {
 	*engine.Engine
-	full func() bool
+	full func() (bool, error) // whether the key has full access; why it cannot tell
 }
 
 // The workbench asks these of its engine before its forms and questions
@@ -631,10 +853,14 @@ var _ interface {
 } = keyGuard{}
 
 func (g keyGuard) check() error {
-	if !g.full() {
-		return errDemoted
+	switch full, err := g.full(); {
+	case full:
+		return nil
+	case err != nil:
+		// Not "no longer has full access": the key may well have it.
+		return fmt.Errorf("the key files cannot be read, so runs cannot be changed until they can: %w", err)
 	}
-	return nil
+	return errDemoted
 }
 
 func (g keyGuard) Submit(spec engine.Spec) (string, error) {
@@ -687,7 +913,10 @@ func sessionHandler(c serveConfig, eng *engine.Engine) bm.Handler {
 	return func(s ssh.Session) (tea.Model, []tea.ProgramOption) {
 		// Anything but a full session decided by requireKey is read-only.
 		full := s.Context().Value(accessCtxKey{}) == fullAccess
-		ctrl := keyGuard{Engine: eng, full: func() bool { return c.accessOf(s.PublicKey()) == fullAccess }}
+		ctrl := keyGuard{Engine: eng, full: func() (bool, error) {
+			a, err := c.lookUp(s.PublicKey())
+			return a == fullAccess, err
+		}}
 		m := tui.New(ctrl, tui.Options{RunsDir: c.runsDir, Remote: true, ReadOnly: !full, Title: "poselab · " + s.User() + "@ssh"})
 		go func() {
 			<-s.Context().Done()
@@ -697,6 +926,11 @@ func sessionHandler(c serveConfig, eng *engine.Engine) bm.Handler {
 		if pty, _, ok := s.Pty(); ok {
 			env = append(env, "TERM="+pty.Term)
 		}
-		return m, []tea.ProgramOption{tea.WithColorProfile(colorprofile.Env(env))}
+		// Without the signal handler: a Bubble Tea program catches the
+		// process's SIGINT and SIGTERM, each session's quitting on its own
+		// (wish logging each "ERROR app exit with error"), and none on
+		// SIGHUP, whose sessions were cut off with their terminals left
+		// in the workbench's screen modes. The server's stop quits them.
+		return m, []tea.ProgramOption{tea.WithColorProfile(colorprofile.Env(env)), tea.WithoutSignalHandler()}
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"os"
 	"os/exec"
+	"os/signal"
 	"poselab/engine"
 	"regexp"
 	"syscall"
@@ -490,7 +492,8 @@ func TestServeKeepsTheRunsDirectorysSetgid(t *testing.T) {
 	}
 }
 
-// TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp.
+// TestHelperServe is the child of TestServeUnderNohupOutlivesAHangUp and
+// serveChild.
 func TestHelperServe(t *testing.T) {
 	dir := os.Getenv("POSELAB_TEST_SERVE")
 	if dir == "" {
@@ -538,5 +541,248 @@ func TestServeUnderNohupOutlivesAHangUp(t *testing.T) {
 	case <-ended:
 	case <-time.After(time.Minute):
 		t.Fatal("serve did not end on SIGTERM")
+	}
+}
+
+// serveChild starts TestHelperServe in a child process, serving dir/keys
+// on a free loopback port, with its output on out; it returns the child,
+// a channel of its end, and a dialer that reads the child's address from
+// the "serving the workbench on ADDR" line that lines yields.
+func serveChild(t *testing.T, dir string, out *os.File, lines func() string) (*exec.Cmd, <-chan error, func(gossh.Signer) (*gossh.Client, error)) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperServe$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "POSELAB_TEST_SERVE="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	serving := regexp.MustCompile(`serving the workbench on (\S+) `)
+	m := serving.FindStringSubmatch(lines())
+	if m == nil {
+		t.Fatal("the server did not say where it serves")
+	}
+	return cmd, ended, func(key gossh.Signer) (*gossh.Client, error) {
+		return gossh.Dial("tcp", m[1], &gossh.ClientConfig{User: "tester", Auth: []gossh.AuthMethod{gossh.PublicKeys(key)},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	}
+}
+
+// `poselab serve 2>&1 | tee log`: the log's reader can go away while the
+// server runs on (tee ends on the Ctrl-C or hang-up meant for serve, or
+// alone under nohup). The server's next log line killed it (SIGPIPE),
+// its runs without their last checkpoint; now the line is lost and the
+// server serves on, and a stop signal still stops it cleanly.
+func TestServeOutlivesItsLogsReader(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	writeKeys(t, filepath.Join(dir, "keys"), key)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd, ended, dial := serveChild(t, dir, w, func() string {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		return line
+	})
+	w.Close()
+	r.Close() // the reader goes away: the next log line hits a broken pipe
+	for i := range 2 {
+		c, err := dial(key)
+		if err != nil {
+			t.Fatalf("connection %d after the log's reader left: %v", i+1, err)
+		}
+		if _, _, refused := tryWorkbench(t, c); refused != "" {
+			t.Fatalf("refused: %q", refused)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-ended:
+		t.Fatalf("the server ended (%v) once its log's reader left", err)
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("serve ended with %v on SIGTERM, want exit 0", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not end on SIGTERM")
+	}
+}
+
+// A server that stops tells its sessions why and gives their terminals
+// back (the workbench leaves its alternate screen) before the connection
+// goes. On SIGHUP the sessions were cut off mid-frame, the terminal left
+// in the workbench's screen and mouse modes, and not a word; on SIGINT
+// and SIGTERM each session's Bubble Tea program quit on its own catching
+// the signal, also without a word.
+func TestServeStopTellsItsSessions(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		t.Skip("SIGHUP is ignored here (nohup): the child would ignore it too")
+	}
+	dir := t.TempDir()
+	key := newClientKey(t)
+	writeKeys(t, filepath.Join(dir, "keys"), key)
+	out := &lockedBuffer{}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	cmd, ended, dial := serveChild(t, dir, w, func() string {
+		br := bufio.NewReader(r)
+		line, _ := br.ReadString('\n')
+		go io.Copy(out, br) // the rest of the log
+		return line
+	})
+	c, err := dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wb, end, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("refused: %q", refused)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-end:
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 {
+			t.Fatalf("the session ended with %v, want exit status 1; screen %q", err, wb.out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the session did not end when the server stopped")
+	}
+	c.Close() // as OpenSSH does once its session ended
+	screen := wb.out.String()
+	left := strings.LastIndex(screen, "\x1b[?1049l")
+	told := strings.LastIndex(screen, string(serverStopping))
+	if left < 0 || told < left {
+		t.Fatalf("the session's end does not leave the workbench's screen, then say %q: ends %q", serverStopping, screen[max(0, len(screen)-300):])
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("serve ended with %v, want exit 0; log %q", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not end on SIGHUP")
+	}
+	if strings.Contains(out.String(), "ERROR") {
+		t.Fatalf("the log has an error: %q", out.String())
+	}
+}
+
+// A session without a terminal (`ssh host CMD`, `ssh -T host`) is told
+// what it lacks and how to connect, exits 1, and the log says so.
+func TestServeNoTerminal(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	keys := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, keys, key)
+	log := &lockedBuffer{}
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: filepath.Join(dir, "host"),
+		runsDir: dir, log: log}, nil)
+	c, err := dial(gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, cmd := range []string{"", "echo hi"} {
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		if cmd == "" {
+			var b lockedBuffer
+			sess.Stdout, sess.Stderr = &b, &b
+			if err = sess.Shell(); err == nil {
+				err = sess.Wait()
+			}
+			out = []byte(b.String())
+		} else {
+			out, err = sess.CombinedOutput(cmd)
+		}
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 || strings.TrimSpace(string(out)) != noTerminal {
+			t.Fatalf("command %q without a terminal: %v, %q; want exit status 1 and %q", cmd, err, out, noTerminal)
+		}
+	}
+	if !strings.Contains(log.String(), ": no terminal: told to connect with one") {
+		t.Fatalf("log: %q", log.String())
+	}
+}
+
+// A connection refused for its keys is logged with their fingerprints
+// (the client only hears "Permission denied (publickey)"): the operator
+// can tell who was turned away and which key to add. A client that gets
+// in with its second key logs nothing of its first.
+func TestServeLogsRefusedKeys(t *testing.T) {
+	dir := t.TempDir()
+	key, stranger, other := newClientKey(t), newClientKey(t), newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, full, key)
+	writeKeys(t, views, newClientKey(t))
+	log := &lockedBuffer{}
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, viewerKeys: views,
+		hostKey: filepath.Join(dir, "host"), runsDir: dir, log: log}, nil)
+	if c, err := dial(gossh.PublicKeys(stranger, other)); err == nil {
+		c.Close()
+		t.Fatal("unknown keys got in")
+	}
+	want := "refused: its keys " + gossh.FingerprintSHA256(stranger.PublicKey()) + " (ssh-ed25519), " +
+		gossh.FingerprintSHA256(other.PublicKey()) + " (ssh-ed25519) are in neither --authorized-keys nor --viewer-keys"
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(log.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q, want %q", log.String(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := dial(gossh.PublicKeys(other, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	time.Sleep(100 * time.Millisecond)
+	if n := strings.Count(log.String(), "refused"); n != 1 {
+		t.Fatalf("a client that got in with its second key was logged as refused: %q", log.String())
+	}
+}
+
+// A host key others can read (given with --host-key, or copied in) is
+// warned about: anyone who can read it can pose as the server. One the
+// server makes is private and not warned about.
+func TestServeWarnsOfAnOpenHostKey(t *testing.T) {
+	dir := t.TempDir()
+	keys, host := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "host")
+	writeKeys(t, keys, newClientKey(t))
+	serve := func() string {
+		t.Helper()
+		var log lockedBuffer
+		srv, err := newServer(serveConfig{listen: "127.0.0.1:0", authorizedKeys: keys, hostKey: host, runsDir: dir, log: &log}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		return log.String()
+	}
+	if l := serve(); l != "" {
+		t.Fatalf("the key the server made is warned about: %q", l)
+	}
+	if err := os.Chmod(host, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l := serve(); !strings.Contains(l, "host key "+host+" is readable by others (mode 0644)") {
+		t.Fatalf("no warning of a host key others can read: %q", l)
 	}
 }

@@ -185,14 +185,25 @@ func TestServeKeyChangesReachOpenSessions(t *testing.T) {
 	if info, _ := eng.Run(id); info.State != engine.Running {
 		t.Fatalf("a demoted key's open session changed the run: it is %s", info.State)
 	}
-	// Remove it altogether: the session ends.
+	// Remove it altogether: the session ends, its workbench giving the
+	// terminal back (leaving its alternate screen) before the session
+	// says why.
 	writeKeys(t, views, other)
 	done := make(chan error, 1)
 	go func() { done <- ow.sess.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		var exit *gossh.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 1 {
+			t.Fatalf("the session of a removed key ended with %v, want exit status 1", err)
+		}
 	case <-time.After(time.Minute): // its key is looked up every keyCheckEvery: a loaded machine stretches that
 		t.Fatal("the session of a removed key is still open")
+	}
+	screen := ow.out.String()
+	left, told := strings.LastIndex(screen, "\x1b[?1049l"), strings.LastIndex(screen, string(keyRemoved))
+	if left < 0 || told < left {
+		t.Fatalf("the session of a removed key does not leave the workbench's screen, then say %q: ends %q", keyRemoved, screen[max(0, len(screen)-300):])
 	}
 }
 
@@ -223,7 +234,7 @@ func serveWatched(t *testing.T, dir, full, views string, log *lockedBuffer) (*en
 // A demoted key's guard refuses every changing call before it reaches the
 // engine (here there is none: a call that got through would panic).
 func TestKeyGuardRefusesEveryChangingCall(t *testing.T) {
-	g := keyGuard{full: func() bool { return false }}
+	g := keyGuard{full: func() (bool, error) { return false, nil }}
 	_, err := g.Submit(engine.Spec{})
 	_, perr := g.SubmitPipeline("C", "tiny", engine.Spec{})
 	_, xerr := g.Export("r", "val", "csv", "x.csv")
@@ -297,5 +308,84 @@ func TestServeKeysAfterALongLine(t *testing.T) {
 	}
 	if c.accessOf(k.PublicKey()) != fullAccess {
 		t.Fatal("the key after a 100 KiB line was not read")
+	}
+}
+
+// A key file that cannot be read for a while (a line half pasted, a typo)
+// ends no open session: every session of every key in it was closed,
+// told its key was no longer authorized, and the log said the key had
+// been removed. The log says what is wrong instead; a key then really
+// removed still loses its session.
+func TestServeUnreadableKeyFileKeepsSessions(t *testing.T) {
+	defer func(d time.Duration) { keyCheckEvery = d }(keyCheckEvery)
+	keyCheckEvery = 20 * time.Millisecond
+	dir := t.TempDir()
+	key, other := newClientKey(t), newClientKey(t)
+	full := filepath.Join(dir, "authorized_keys")
+	writeKeys(t, full, key)
+	log := &lockedBuffer{}
+	runs := filepath.Join(dir, "runs")
+	eng, err := engine.Open(engine.Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	dial := startServer(t, serveConfig{listen: "127.0.0.1:0", authorizedKeys: full, hostKey: filepath.Join(dir, "host"), runsDir: runs, log: log}, eng)
+	c, err := dial(gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	wb, end, refused := tryWorkbench(t, c)
+	if refused != "" {
+		t.Fatalf("refused: %q", refused)
+	}
+	good, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(full, append(good, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI-half-pasted\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(time.Minute)
+	for !strings.Contains(log.String(), "key files unreadable, session kept until they can be read: --authorized-keys: authorized keys "+full+" line 2") {
+		select {
+		case <-end:
+			t.Fatalf("a line that does not parse closed the session: screen ends %q; log %q", wb.out.String()[max(0, len(wb.out.String())-200):], log.String())
+		case <-deadline:
+			t.Fatalf("the log does not say the key file is unreadable: %q", log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if strings.Contains(log.String(), "removed") {
+		t.Fatalf("the log says the key was removed: %q", log.String())
+	}
+	writeKeys(t, full, other) // really removed now
+	select {
+	case <-end:
+	case <-time.After(time.Minute):
+		t.Fatal("the session of a removed key is still open")
+	}
+}
+
+// A full session's changing call while the key files cannot be read is
+// refused with that reason, not as a demotion ("reconnect for a read-only
+// session" sent people away from a session that had not lost anything).
+func TestKeyGuardUnreadableKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	key := newClientKey(t)
+	full, views := filepath.Join(dir, "authorized_keys"), filepath.Join(dir, "viewer_keys")
+	writeKeys(t, views, key)
+	os.WriteFile(full, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI-half-pasted\n"), 0o600)
+	c := serveConfig{authorizedKeys: full, viewerKeys: views}
+	if a, err := c.lookUp(key.PublicKey()); a != viewAccess || err == nil {
+		t.Fatalf("a viewer's key, --authorized-keys unreadable: %v, %v; want a view and the error", a, err)
+	}
+	g := keyGuard{full: func() (bool, error) {
+		a, err := c.lookUp(key.PublicKey())
+		return a == fullAccess, err
+	}}
+	if err := g.Pause("r"); errors.Is(err, errDemoted) || err == nil || !strings.Contains(err.Error(), "the key files cannot be read") {
+		t.Fatalf("pause with the key files unreadable: %v", err)
 	}
 }
