@@ -110,12 +110,9 @@ func newSHTask(env TaskEnv) (Task, error) {
 		recs: map[datasets.Split][]datasets.Record{}, mpii: map[datasets.Split][]datasets.MPIIRecord{},
 		evalA: map[datasets.Split]map[int][2][3]float64{}, shownCrop: map[int]*datasets.Crop{}, shownHM: map[int][]float32{}}
 	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
-		r, err := env.Data.Records(sp)
+		r, err := splitRecords(env.Data, sp)
 		if err != nil {
-			if sp == datasets.Train {
-				return nil, fmt.Errorf("sh: %s: %s records: %w", env.Data.Name(), sp, err)
-			}
-			continue // a data set without val or test inputs
+			return nil, fmt.Errorf("sh: %s: %s records: %w", env.Data.Name(), sp, err)
 		}
 		t.recs[sp] = r
 		if sp == datasets.Test {

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"poselab/datasets"
+	"poselab/datasets/eth"
+)
+
+// ethFolder lays out an ETH-style folder from the real frames of
+// datasets/h36m/testdata (train.pkl a copy of val.pkl), with the
+// annotation files named in files replaced by their contents (nil: left
+// out).
+func ethFolder(t *testing.T, files map[string][]byte) *eth.Dataset {
+	t.Helper()
+	val, err := os.ReadFile("../datasets/h36m/testdata/eth/val.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	annot := filepath.Join(dir, "h36m", "annot")
+	if err := os.MkdirAll(annot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"train.pkl", "val.pkl", "test.pkl"} {
+		data, ok := files[name]
+		if !ok {
+			data = val
+		}
+		if data == nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(annot, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := eth.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A data folder may lack val.pkl or test.pkl (no validation, nothing to
+// export for test), for every model; one that is there but unreadable is
+// an error naming it. The image models skipped any error there, so a
+// truncated val.pkl trained them without validation, silently; SB refused
+// a folder without test.pkl.
+func TestSplitFilesMissingOrCorrupt(t *testing.T) {
+	val, err := os.ReadFile("../datasets/h36m/testdata/eth/val.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := func(d datasets.Dataset) error {
+		_, err := newSBTask(TaskEnv{Spec: Spec{Model: "sb", Preset: "test"}, Data: d})
+		return err
+	}
+	sh := func(d datasets.Dataset) error {
+		_, err := newSHTask(TaskEnv{Spec: Spec{Model: "sh", Preset: "test"}, Data: d})
+		return err
+	}
+	image := func(d datasets.Dataset) error { _, err := newImageSource(d, 32, true); return err } // IR, baselines
+	for _, load := range []func(datasets.Dataset) error{sb, sh, image} {
+		if err := load(ethFolder(t, map[string][]byte{"val.pkl": nil, "test.pkl": nil})); err != nil {
+			t.Errorf("folder without val.pkl and test.pkl: %v", err)
+		}
+		for _, name := range []string{"val.pkl", "test.pkl"} {
+			err := load(ethFolder(t, map[string][]byte{name: val[:len(val)/2]}))
+			if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "corrupt pickle") {
+				t.Errorf("truncated %s: %v", name, err)
+			}
+		}
+		if err := load(ethFolder(t, map[string][]byte{"train.pkl": nil})); err == nil || !strings.Contains(err.Error(), "train.pkl") {
+			t.Errorf("folder without train.pkl: %v", err)
+		}
+	}
+}
