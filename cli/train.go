@@ -564,6 +564,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		if x.Best {
 			best = " (best)"
 		}
+		if !x.Validated() {
+			p.line("epoch %d step %d: train loss %.4f, not validated (the data has no validation split)", x.Epoch+1, x.Step, x.TrainLoss)
+			break
+		}
 		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
 			p.line("epoch %d step %d: train loss %.4g, val 2D error %.1f px%s, PCKh@0.5 %s", x.Epoch+1, x.Step, x.TrainLoss, x.Pixel, best, pct(x.PCKh))
 			break
