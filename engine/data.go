@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"poselab/datasets"
@@ -29,13 +30,50 @@ var (
 // openETH reads a folder in the ETH Machine Perception 2021 layout (the
 // seed's data: h36m/annot/*.pkl, mpii/annot/*.json).
 func openETH(path string) (datasets.Dataset, bool, error) {
+	if !isETHFolder(path) {
+		return nil, false, nil
+	}
+	d, err := eth.Open(path)
+	return d, true, err
+}
+
+func isETHFolder(path string) bool {
 	for _, sub := range []string{"h36m/annot", "mpii/annot"} {
 		if st, err := os.Stat(filepath.Join(path, sub)); err == nil && st.IsDir() {
-			d, err := eth.Open(path)
-			return d, true, err
+			return true
 		}
 	}
-	return nil, false, nil
+	return false
+}
+
+// ethHint says where the ETH-layout folder is when path is a folder inside
+// one (its h36m or annot folder: the usual mistake) or holds one; "" when
+// neither.
+func ethHint(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	for up, dir := 0, abs; up < 2; up++ {
+		dir = filepath.Dir(dir)
+		if isETHFolder(dir) {
+			return fmt.Sprintf(": it is inside one, give its top folder (--data %s)", dir)
+		}
+	}
+	ents, _ := os.ReadDir(path)
+	npz := ""
+	for _, e := range ents {
+		if sub := filepath.Join(path, e.Name()); e.IsDir() && isETHFolder(sub) {
+			return fmt.Sprintf(": its subfolder %s is one (--data %s)", e.Name(), sub)
+		}
+		if strings.EqualFold(filepath.Ext(e.Name()), ".npz") && npz == "" {
+			npz = e.Name()
+		}
+	}
+	if npz != "" { // datasets/h36m reads them, but no data folder is made of them
+		return fmt.Sprintf(": it holds %s, an MMPose or VideoPose3D file, which --data does not train on", npz)
+	}
+	return ""
 }
 
 // RegisterDataLoader adds a loader for data folders (ETH pickles, ...).
@@ -67,7 +105,7 @@ func OpenDataset(spec Spec) (datasets.Dataset, error) {
 			return d, err
 		}
 	}
-	return nil, fmt.Errorf("data %q: no loader recognises this folder (want \"synth\" or a folder in a supported format)", spec.Data)
+	return nil, fmt.Errorf("data %q: not a data folder: want \"synth\" or a folder in the ETH Machine Perception 2021 layout, with h36m/annot/{train,val,test}.pkl and/or mpii/annot/{train,valid}.json%s", spec.Data, ethHint(spec.Data))
 }
 
 // dataset opens (once) and caches a run's data set: several runs of one

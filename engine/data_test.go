@@ -78,3 +78,33 @@ func TestSplitFilesMissingOrCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// --data given one folder too deep (h36m, h36m/annot) or too high (the
+// folder holding the data folder) is the usual mistake: the error says
+// which layout it wants and which folder is one. It said "no loader
+// recognises this folder (want a folder in a supported format)".
+func TestOpenDatasetWrongRootSaysWhere(t *testing.T) {
+	top := t.TempDir()
+	root := filepath.Join(top, "data")
+	if err := os.MkdirAll(filepath.Join(root, "h36m", "annot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	npzDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(npzDir, "data_3d_h36m.npz"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		filepath.Join(root, "h36m"):          "it is inside one, give its top folder (--data " + root + ")",
+		filepath.Join(root, "h36m", "annot"): "it is inside one, give its top folder (--data " + root + ")",
+		top:                                  "its subfolder data is one (--data " + root + ")",
+		npzDir:                               "it holds data_3d_h36m.npz, an MMPose or VideoPose3D file, which --data does not train on",
+	} {
+		_, err := OpenDataset(Spec{Data: path})
+		if err == nil || !strings.Contains(err.Error(), "h36m/annot/{train,val,test}.pkl") || !strings.Contains(err.Error(), want) {
+			t.Errorf("--data %s: %v\nwant it to say %q", path, err, want)
+		}
+	}
+	if _, err := OpenDataset(Spec{Data: root}); err != nil {
+		t.Fatalf("the data folder itself: %v", err)
+	}
+}
