@@ -7,33 +7,24 @@ import (
 	"testing"
 )
 
-// realFolder lays out an ETH-style data folder from the real Human3.6M
-// frames of datasets/h36m/testdata (4 samples; train.pkl is a copy of
-// val.pkl) holding the annotation files named, and returns its path.
-func realFolder(t *testing.T, files ...string) string {
+// ethData is ethFolder (the real frames, train.pkl a copy of val.pkl,
+// and images) with the files or folders named, relative to it, removed.
+func ethData(t *testing.T, remove ...string) string {
 	t.Helper()
-	val, err := os.ReadFile("../datasets/h36m/testdata/eth/val.pkl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	annot := filepath.Join(dir, "h36m", "annot")
-	if err := os.MkdirAll(annot, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(annot, f), val, 0o644); err != nil {
+	data := ethFolder(t, t.TempDir())
+	for _, r := range remove {
+		if err := os.RemoveAll(filepath.Join(data, filepath.FromSlash(r))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return dir
+	return data
 }
 
 // Data without a validation split trains, and says so: its epochs were
 // printed (and logged) as "val MPJPE 0.0 mm, P-MPJPE 0.0 mm, 3DPCK@150
 // 0.0 %", and the run finished on "val MPJPE 0.0 mm", a score it never had.
 func TestTrainWithoutValidationSplitSaysSo(t *testing.T) {
-	data, runs := realFolder(t, "train.pkl"), t.TempDir()
+	data, runs := ethData(t, "h36m/annot/val.pkl", "h36m/annot/test.pkl"), t.TempDir()
 	out, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--runs-dir", runs)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, errs)
@@ -51,5 +42,41 @@ func TestTrainWithoutValidationSplitSaysSo(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "not validated") || strings.Contains(string(log), "0.00 mm") {
 		t.Fatalf("log:\n%s", log)
+	}
+}
+
+// A data folder whose labels do not read, or whose images an image model
+// needs are missing, is refused before a run exists (exit 2, nothing in
+// the runs folder): the run was created and failed when it started, or,
+// for a missing image, at the first batch that needed it.
+func TestTrainRefusesBrokenDataFolderBeforeARun(t *testing.T) {
+	truncated := ethData(t)
+	p := filepath.Join(truncated, "h36m", "annot", "val.pkl")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noImages := ethData(t, "h36m/images", "h36m/annot/val.pkl", "h36m/annot/test.pkl")
+	for _, c := range []struct {
+		data, model, want string
+	}{
+		{truncated, "sb", "h36m/annot/val.pkl: corrupt pickle"},
+		{noImages, "baseline", "eth: 4 images are missing, the first " + filepath.Join(noImages, "h36m", "images", "S1")},
+	} {
+		runs := t.TempDir()
+		out, errs, code := trainCLI(t, "train", "--model", c.model, "--preset", "test", "--batch", "2", "--data", c.data, "--runs-dir", runs)
+		if code != 2 || !strings.Contains(errs, c.want) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%s on %s: exit %d, %q; want 2 and one line saying %q", c.model, c.data, code, out+errs, c.want)
+		}
+		if ents, _ := os.ReadDir(runs); len(ents) > 0 {
+			t.Errorf("%s on %s: the runs folder holds %d entries", c.model, c.data, len(ents))
+		}
+	}
+	// SB lifts 2D joints: it trains without the images.
+	if out, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", noImages, "--runs-dir", t.TempDir()); code != 0 {
+		t.Fatalf("SB without images: exit %d: %s%s", code, out, errs)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"poselab/datasets"
 	"poselab/datasets/synth"
 	"poselab/engine"
 )
@@ -135,7 +136,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return UsageError{err}
 	}
 	var err error
-	if spec.Data, err = checkData(*data); err != nil {
+	var data0 datasets.Dataset
+	if spec.Data, data0, err = checkData(*data, imageModel(spec.Model)); err != nil {
 		return err
 	}
 	if *size != "" {
@@ -150,7 +152,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// else the size came with --config: every run's config.toml keeps
 		// the preset's size beside its data folder, where it means nothing
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(spec.Data, data0)})
 	if err != nil {
 		return err
 	}
@@ -225,29 +227,63 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 }
 
 // checkData refuses a --data that no loader reads before any run is
-// created: the run would otherwise be left behind as a failed one. It
+// created: the run would otherwise be left behind as a failed one. That
+// covers the folder's annotation files (a truncated or malformed one) and,
+// for models that read images (imagesFor names them), missing images, which would
+// fail the run at the first batch needing one, possibly hours in. It
 // returns the folder as an absolute path: the run's spec keeps it, and a
 // relative one would name another folder (or none) when the run is
-// resumed or evaluated from another working directory.
-func checkData(data string) (string, error) {
+// resumed or evaluated from another working directory. The data set it
+// opened, labels read, goes to the engine (openData), which would read
+// them all again.
+func checkData(data, imagesFor string) (string, datasets.Dataset, error) {
 	if data == "synth" {
-		return data, nil
+		return data, nil, nil
 	}
 	st, err := os.Stat(data)
 	if err != nil {
-		return "", Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
+		return "", nil, Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
 	}
 	if !st.IsDir() {
-		return "", Usagef("--data %q is a file: want \"synth\" or a data folder", data)
-	}
-	if _, err := engine.OpenDataset(engine.Spec{Data: data}); err != nil {
-		return "", UsageError{err}
+		return "", nil, Usagef("--data %q is a file: want \"synth\" or a data folder", data)
 	}
 	abs, err := filepath.Abs(data)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return abs, nil
+	d, err := engine.OpenDataset(engine.Spec{Data: abs})
+	if err != nil {
+		return "", nil, UsageError{err}
+	}
+	if err := engine.ReadLabels(d); err != nil {
+		return "", nil, UsageError{err}
+	}
+	if imagesFor != "" {
+		if err := engine.CheckImages(d); err != nil {
+			return "", nil, Usagef("%v (%s reads the images)", err, imagesFor)
+		}
+	}
+	return abs, d, nil
+}
+
+// imageModel is "model M" for a model that reads images (every one but
+// SB, which lifts 2D joints), else "".
+func imageModel(model string) string {
+	if model == "sb" {
+		return ""
+	}
+	return "model " + model
+}
+
+// openData opens a run's data, d where the run's is the folder abs that
+// checkData read.
+func openData(abs string, d datasets.Dataset) func(engine.Spec) (datasets.Dataset, error) {
+	return func(s engine.Spec) (datasets.Dataset, error) {
+		if d != nil && s.Data == abs {
+			return d, nil
+		}
+		return engine.OpenDataset(s)
+	}
 }
 
 // watch follows runs until none of them is active, printing progress (or

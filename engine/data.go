@@ -136,3 +136,31 @@ func splitRecords(d datasets.Dataset, sp datasets.Split) ([]datasets.Record, err
 	}
 	return r, err
 }
+
+// ReadLabels reads every annotation file of a data set that its runs will
+// read (train, and val and test where present; MPII's too), so that a
+// command can refuse a file that does not read before it creates a run
+// that would fail on it. The data set keeps what it read: a run given
+// this data set does not read the files again.
+func ReadLabels(d datasets.Dataset) error {
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		if _, err := splitRecords(d, sp); err != nil {
+			return err
+		}
+		if _, err := d.MPII(sp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckImages says which labelled images of a data set folder are missing
+// (only the file's presence: decoding every image would take minutes);
+// nil for data sets without image files. A missing image otherwise fails
+// an image model's run at the first batch that needs it, hours in.
+func CheckImages(d datasets.Dataset) error {
+	if c, ok := d.(interface{ CheckImages() error }); ok {
+		return c.CheckImages()
+	}
+	return nil
+}

@@ -212,3 +212,38 @@ func compose(a, b [2][3]float64) [2][3]float64 {
 	}
 	return c
 }
+
+// CheckImages stats the image of every record and MPII person of every
+// split (splits whose labels do not read are left to Records and MPII to
+// report) and names the first missing one and how many are.
+func (d *Dataset) CheckImages() error {
+	var missing []string
+	seen := map[string]bool{} // splits may share images
+	look := func(dir, image string) {
+		p := filepath.Join(d.root, dir, "images", filepath.FromSlash(image))
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			missing = append(missing, p)
+		}
+	}
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		recs, _ := d.Records(sp)
+		for i := range recs {
+			look("h36m", recs[i].Image)
+		}
+		people, _ := d.MPII(sp)
+		for i := range people {
+			look("mpii", people[i].Image)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("eth: image %s is missing", missing[0])
+	}
+	return fmt.Errorf("eth: %d images are missing, the first %s", len(missing), missing[0])
+}
