@@ -52,7 +52,7 @@ func TestLoadersRejectBadFiles(t *testing.T) {
 	}{
 		{eth, "testdata/eth_bad_shape.pkl", "camera 1 record 0: joints_3d: shape [16 3], want [17 3]"},
 		{eth, "testdata/eth_bad_dtype.pkl", "joints_3d: not a numeric array (holds []string)"},
-		{eth, "testdata/eth_nan.pkl", "camera 2 record 1: pelvis: value 1 is NaN"},
+		{eth, "testdata/eth_nan.pkl", "camera 2 record 1: pelvis[1] is NaN"},
 		{eth, "testdata/eth_missing_key.pkl", "camera 1 record 1: no \"c_p\""},
 		{eth, "testdata/eth_not_dict.pkl", "want a dict camera -> records"},
 		{eth, trunc("testdata/eth/val.pkl", 3000), ""},

@@ -131,7 +131,7 @@ func ethRecord(v any, camIndex int, opt ETHOptions) (datasets.Record, error) {
 			return nil, fmt.Errorf("%s: %v", key, err)
 		}
 		if i := pyload.Finite(f); i >= 0 {
-			return nil, fmt.Errorf("%s: value %d is %v", key, i, f[i])
+			return nil, fmt.Errorf("%s%s is %v", key, pyload.Index(i, shape...), f[i])
 		}
 		return f, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"unicode/utf8"
 
 	"codeberg.org/sbinet/npyio/npy"
@@ -451,6 +452,26 @@ func Finite(x []float64) int {
 		}
 	}
 	return -1
+}
+
+// Index writes flat index i of an array of the given shape as numpy
+// does, "[5][1]" for 16 in [17 3]: a user finds the bad value by it, where
+// "value 16" left them to work it out.
+func Index(i int, shape ...int) string {
+	idx := make([]int, len(shape))
+	for k := len(shape) - 1; k >= 0; k-- {
+		if shape[k] > 0 {
+			idx[k], i = i%shape[k], i/shape[k]
+		}
+	}
+	if len(shape) == 0 {
+		idx = []int{i}
+	}
+	var b strings.Builder
+	for _, x := range idx {
+		fmt.Fprintf(&b, "[%d]", x)
+	}
+	return b.String()
 }
 
 // Strings converts a numpy string array (or a Python list of str) to Go
