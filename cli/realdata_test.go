@@ -80,3 +80,33 @@ func TestTrainRefusesBrokenDataFolderBeforeARun(t *testing.T) {
 		t.Fatalf("SB without images: exit %d: %s%s", code, out, errs)
 	}
 }
+
+// data show --data DIR shows a sample of a real data folder as poselab
+// reads it (the crop and its labels): it only knew the synthetic set, so
+// there was no way to look at how a folder's labels land on its images.
+func TestDataShowRealFolder(t *testing.T) {
+	data := ethData(t)
+	out := filepath.Join(t.TempDir(), "s.png")
+	so, se, code := trainCLI(t, "data", "show", "--data", data, "--index", "1", "--out", out, "--cols", "32")
+	first, _, _ := strings.Cut(so, "\n")
+	if code != 0 || first != "val #1  S5 SittingDown  camera 54138969  frame 2061  pelvis 4698 mm away  S5/S5_SittingDown.54138969/S5_SittingDown.54138969_002061.jpg" {
+		t.Fatalf("exit %d: %q %s", code, first, se)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
+		t.Fatalf("PNG: %v", err)
+	}
+	so, se, code = trainCLI(t, "data", "show", "--data", data, "--split", "test", "--out", out)
+	if first, _, _ := strings.Cut(so, "\n"); code != 0 || !strings.HasSuffix(first, "(no joint labels)") {
+		t.Fatalf("test split: exit %d: %q %s", code, first, se)
+	}
+	for _, args := range [][]string{
+		{"--data", data, "--size", "small"},
+		{"--data", filepath.Join(data, "h36m")},
+		{"--data", data, "--index", "4"},
+	} {
+		_, se, code := trainCLI(t, append([]string{"data", "show", "--out", out}, args...)...)
+		if code != 2 || strings.Count(se, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q", args, code, se)
+		}
+	}
+}

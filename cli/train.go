@@ -240,6 +240,24 @@ func checkData(data, imagesFor string) (string, datasets.Dataset, error) {
 	if data == "synth" {
 		return data, nil, nil
 	}
+	abs, d, err := checkFolder(data)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := engine.ReadLabels(d); err != nil {
+		return "", nil, UsageError{err}
+	}
+	if imagesFor != "" {
+		if err := engine.CheckImages(d); err != nil {
+			return "", nil, Usagef("%v (%s reads the images)", err, imagesFor)
+		}
+	}
+	return abs, d, nil
+}
+
+// checkFolder opens a --data folder (not "synth") as a data set; it
+// returns the folder as an absolute path.
+func checkFolder(data string) (string, datasets.Dataset, error) {
 	st, err := os.Stat(data)
 	if err != nil {
 		return "", nil, Usagef("--data %q: not \"synth\" and not a readable folder (%v)", data, err)
@@ -254,14 +272,6 @@ func checkData(data, imagesFor string) (string, datasets.Dataset, error) {
 	d, err := engine.OpenDataset(engine.Spec{Data: abs})
 	if err != nil {
 		return "", nil, UsageError{err}
-	}
-	if err := engine.ReadLabels(d); err != nil {
-		return "", nil, UsageError{err}
-	}
-	if imagesFor != "" {
-		if err := engine.CheckImages(d); err != nil {
-			return "", nil, Usagef("%v (%s reads the images)", err, imagesFor)
-		}
 	}
 	return abs, d, nil
 }
