@@ -90,6 +90,16 @@ func (d *Dataset) Records(split datasets.Split) ([]datasets.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eth: %w", err)
 	}
+	// ETH's test.pkl has no joints. Copied in as train.pkl or val.pkl, it
+	// trained the image models on MPII alone (their unlabelled samples
+	// weigh 0) and failed them at the first validation, hours in.
+	if split != datasets.Test {
+		for i := range r {
+			if !r[i].HasLabels {
+				return nil, fmt.Errorf("eth: %s: record %d (%s) has no joints_3d, which the %s split needs (test.pkl's records have none)", path, i, r[i].Image, split)
+			}
+		}
+	}
 	d.recs[split] = r
 	return r, nil
 }

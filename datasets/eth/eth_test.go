@@ -213,3 +213,29 @@ func TestHugeImageHeaderIsAnError(t *testing.T) {
 		t.Fatalf("huge image: %v", err)
 	}
 }
+
+// ETH's test.pkl has no joints: copied in as train.pkl or val.pkl (an easy
+// slip with three files of the same layout), it is an error naming the
+// file. The image models trained on such a train split's MPII people
+// alone, and failed at the first validation on such a val split.
+func TestUnlabelledTrainOrValIsAnError(t *testing.T) {
+	root := t.TempDir()
+	annot := filepath.Join(root, "h36m", "annot")
+	for _, split := range []string{"train", "val", "test"} {
+		copyFile(t, "../h36m/testdata/eth/test.pkl", filepath.Join(annot, split+".pkl"))
+	}
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val} {
+		_, err := d.Records(sp)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(annot, string(sp)+".pkl")+": record 0 (S1/") ||
+			!strings.Contains(err.Error(), "has no joints_3d, which the "+string(sp)+" split needs") {
+			t.Errorf("%s: %v", sp, err)
+		}
+	}
+	if recs, err := d.Records(datasets.Test); err != nil || len(recs) != 4 {
+		t.Fatalf("test split: %d records, %v", len(recs), err)
+	}
+}
