@@ -43,6 +43,12 @@ func TestTrainWithoutValidationSplitSaysSo(t *testing.T) {
 	if !strings.Contains(string(log), "not validated") || strings.Contains(string(log), "0.00 mm") {
 		t.Fatalf("log:\n%s", log)
 	}
+	// runs show took the unscored epochs for a 2D model's ("val 2D error -").
+	id := filepath.Base(filepath.Dir(logs[0]))
+	show, _, _ := trainCLI(t, "runs", "show", id, "--runs-dir", runs)
+	if !strings.Contains(show, "val MPJPE -, best -") || strings.Contains(show, "2D") {
+		t.Fatalf("runs show:\n%s", show)
+	}
 }
 
 // A data folder whose labels do not read, or whose images an image model
