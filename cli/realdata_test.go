@@ -70,7 +70,7 @@ func TestTrainRefusesBrokenDataFolderBeforeARun(t *testing.T) {
 		data, model, want string
 	}{
 		{truncated, "sb", "h36m/annot/val.pkl: corrupt pickle"},
-		{noImages, "baseline", "eth: 4 images are missing, the first " + filepath.Join(noImages, "h36m", "images", "S1")},
+		{noImages, "baseline", "eth: 4 images are missing or empty, the first " + filepath.Join(noImages, "h36m", "images", "S1")},
 	} {
 		runs := t.TempDir()
 		out, errs, code := trainCLI(t, "train", "--model", c.model, "--preset", "test", "--batch", "2", "--data", c.data, "--runs-dir", runs)

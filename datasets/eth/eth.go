@@ -225,9 +225,11 @@ func compose(a, b [2][3]float64) [2][3]float64 {
 
 // CheckImages stats the image of every record and MPII person of every
 // split (splits whose labels do not read are left to Records and MPII to
-// report) and names the first missing one and how many are.
+// report) and names the first missing or empty one (an interrupted copy
+// or extraction leaves 0-byte files) and how many are.
 func (d *Dataset) CheckImages() error {
-	var missing []string
+	var bad []string
+	first := ""
 	seen := map[string]bool{} // splits may share images
 	look := func(dir, image string) {
 		p := filepath.Join(d.root, dir, "images", filepath.FromSlash(image))
@@ -235,8 +237,17 @@ func (d *Dataset) CheckImages() error {
 			return
 		}
 		seen[p] = true
+		what := ""
 		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-			missing = append(missing, p)
+			what = "is missing"
+		} else if st.Size() == 0 {
+			what = "is empty (0 bytes)"
+		}
+		if what != "" {
+			if len(bad) == 0 {
+				first = what
+			}
+			bad = append(bad, p)
 		}
 	}
 	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
@@ -249,11 +260,11 @@ func (d *Dataset) CheckImages() error {
 			look("mpii", people[i].Image)
 		}
 	}
-	switch len(missing) {
+	switch len(bad) {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("eth: image %s is missing", missing[0])
+		return fmt.Errorf("eth: image %s %s", bad[0], first)
 	}
-	return fmt.Errorf("eth: %d images are missing, the first %s", len(missing), missing[0])
+	return fmt.Errorf("eth: %d images are missing or empty, the first %s %s", len(bad), bad[0], first)
 }

@@ -239,3 +239,36 @@ func TestUnlabelledTrainOrValIsAnError(t *testing.T) {
 		t.Fatalf("test split: %d records, %v", len(recs), err)
 	}
 }
+
+// CheckImages names the first image that is missing or empty (0 bytes:
+// an interrupted copy), so that a run is refused before it starts rather
+// than failing at the first batch that reads it.
+func TestCheckImages(t *testing.T) {
+	root := t.TempDir()
+	copyFile(t, "testdata/val.pkl", filepath.Join(root, "h36m", "annot", "val.pkl"))
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := d.Records(datasets.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := func(i int) string { return filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[i].Image)) }
+	for i := range recs {
+		writeJPEG(t, img(i), 64, 64, pose.Vec2{32, 32}, 2)
+	}
+	if err := d.CheckImages(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img(2), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CheckImages(); err == nil || err.Error() != "eth: image "+img(2)+" is empty (0 bytes)" {
+		t.Fatalf("empty image: %v", err)
+	}
+	os.Remove(img(1))
+	if err := d.CheckImages(); err == nil || err.Error() != "eth: 2 images are missing or empty, the first "+img(1)+" is missing" {
+		t.Fatalf("missing image: %v", err)
+	}
+}
