@@ -146,7 +146,7 @@ func (d *Dataset) Image(split datasets.Split, i int, spec datasets.CropSpec) (*d
 		return nil, fmt.Errorf("eth: %s record %d out of range 0..%d", split, i, len(recs)-1)
 	}
 	r := &recs[i]
-	return d.crop(filepath.Join(d.root, "h36m", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec)
+	return d.crop(filepath.Join(d.root, "h36m", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec, r.Cam.W, r.Cam.H)
 }
 
 // MPIIImage loads MPII person i's JPEG and warps the crop spec asks for.
@@ -159,10 +159,15 @@ func (d *Dataset) MPIIImage(split datasets.Split, i int, spec datasets.CropSpec)
 		return nil, fmt.Errorf("eth: MPII %s person %d out of range 0..%d", split, i, len(recs)-1)
 	}
 	r := &recs[i]
-	return d.crop(filepath.Join(d.root, "mpii", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec)
+	return d.crop(filepath.Join(d.root, "mpii", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec, 0, 0)
 }
 
-func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datasets.CropSpec) (*datasets.Crop, error) {
+// crop cuts the crop spec asks for from the image at path. frameW x
+// frameH, when known (a Human3.6M camera's), is the original frame's
+// size: an image of another size than that or PreCroppedSide is refused,
+// since the labels (original-frame pixels) would not land on it (a data
+// set resized to save space trained on misplaced crops, silently).
+func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datasets.CropSpec, frameW, frameH int) (*datasets.Crop, error) {
 	if spec.Size < 1 || spec.Size > 4096 {
 		return nil, fmt.Errorf("eth: crop size %d px out of range 1..4096", spec.Size)
 	}
@@ -177,6 +182,9 @@ func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datas
 	b := img.Bounds()
 	if b.Dx() == PreCroppedSide && b.Dy() == PreCroppedSide {
 		src = datasets.CropTransform(center, scale, datasets.CropSpec{Size: PreCroppedSide})
+	} else if frameW > 0 && (b.Dx() != frameW || b.Dy() != frameH) {
+		return nil, fmt.Errorf("eth: %s: %dx%d px, neither the camera's %dx%d frame nor a %dx%d person crop: the labels, in frame pixels, would not land on it (resized?)",
+			path, b.Dx(), b.Dy(), frameW, frameH, PreCroppedSide, PreCroppedSide)
 	}
 	c := &datasets.Crop{Size: spec.Size, A: a, Pix: make([]uint8, spec.Size*spec.Size*3)}
 	WarpBilinear(c.Pix, spec.Size, toRGB(img), b.Dx(), b.Dy(), compose(src, datasets.Invert(a)))

@@ -82,7 +82,7 @@ func TestDatasetOverETHFolder(t *testing.T) {
 	}
 	// Record 0: an original-size frame with a white square on the pelvis.
 	r0 := recs[0]
-	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), 700, 650, r0.Joints2D[pose.Hip], 12)
+	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), r0.Cam.W, r0.Cam.H, r0.Joints2D[pose.Hip], 12)
 	// Record 1: a pre-cropped 256 px person box, square on the right wrist.
 	r1 := recs[1]
 	box := datasets.CropTransform(r1.Center, r1.Scale, datasets.CropSpec{Size: PreCroppedSide})
@@ -142,6 +142,12 @@ func TestDatasetOverETHFolder(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[3].Image)), []byte("not a jpeg"), 0o644)
 	if _, err := d.Image(datasets.Val, 3, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "not a readable image") {
 		t.Errorf("corrupt image: %v", err)
+	}
+	// A frame of another size than its camera's (a resized data set): the
+	// labels, in the original frame's pixels, would miss the person.
+	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), r0.Cam.W/2, r0.Cam.H/2, r0.Joints2D[pose.Hip], 12)
+	if _, err := d.Image(datasets.Val, 0, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "S1_Directions_1.54138969_000001.jpg: 500x501 px, neither the camera's 1000x1002 frame nor a 256x256 person crop") {
+		t.Errorf("resized image: %v", err)
 	}
 	if _, err := d.Image(datasets.Val, 4, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Errorf("out of range: %v", err)
