@@ -105,3 +105,38 @@ func TestETHEmptyPersonBoxIsAnError(t *testing.T) {
 		t.Fatalf("empty person box: %v", err)
 	}
 }
+
+// A record's frame size (which the image loader checks images against)
+// is its camera's, named by the pickled camera and the image path, not
+// the one the dict key's position in Human3.6M's camera list has: here
+// camera 54138969's records (1000x1002 frames) sit under key 3, whose
+// camera 58860488 films 1000x1000.
+func TestETHFrameSizeFollowsTheNamedCamera(t *testing.T) {
+	data, err := os.ReadFile("testdata/eth/val.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The top-level dict's first key, BININT1 1 at offset 14 (python3 -m
+	// pickletools).
+	if data[14] != 'K' || data[15] != 1 {
+		t.Fatal("offset 14 is not the key BININT1 1: the fixture changed")
+	}
+	data[15] = 3
+	recs, err := ParseETH(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Cam.ID != "54138969" {
+			continue
+		}
+		n++
+		if r.Cam.W != 1000 || r.Cam.H != 1002 {
+			t.Errorf("%s: frame %dx%d, want 54138969's 1000x1002", r.Image, r.Cam.W, r.Cam.H)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d records of camera 54138969, want 2", n)
+	}
+}
