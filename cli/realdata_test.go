@@ -116,3 +116,39 @@ func TestDataShowRealFolder(t *testing.T) {
 		}
 	}
 }
+
+// resume checks the run's data folder as train does: gone (moved, or a
+// disk not mounted), the extension of a finished run failed it, which
+// took it out of the report and left its config.toml at epochs it never
+// trained.
+func TestResumeChecksTheDataFolderFirst(t *testing.T) {
+	data, runs := ethData(t), t.TempDir()
+	if out, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--runs-dir", runs); code != 0 {
+		t.Fatalf("train: exit %d: %s%s", code, out, errs)
+	}
+	cfgs, _ := filepath.Glob(filepath.Join(runs, "sb-*", "config.toml"))
+	if len(cfgs) != 1 {
+		t.Fatalf("config.toml: %v", cfgs)
+	}
+	id := filepath.Base(filepath.Dir(cfgs[0]))
+	before, _ := os.ReadFile(cfgs[0])
+	moved := data + ".moved"
+	if err := os.Rename(data, moved); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := trainCLI(t, "resume", id, "--epochs", "2", "--runs-dir", runs)
+	if code != 2 || !strings.Contains(errs, "run "+id+": ") || !strings.Contains(errs, data) || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("data folder gone: exit %d, %q", code, errs)
+	}
+	after, _ := os.ReadFile(cfgs[0])
+	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
+	if string(after) != string(before) || !strings.Contains(ls, "finished") {
+		t.Fatalf("the refused extension changed the run:\n%s\n%s", after, ls)
+	}
+	if err := os.Rename(moved, data); err != nil {
+		t.Fatal(err)
+	}
+	if out, errs, code := trainCLI(t, "resume", id, "--epochs", "2", "--runs-dir", runs); code != 0 || !strings.Contains(out, "finished") {
+		t.Fatalf("data back: exit %d: %s%s", code, out, errs)
+	}
+}
