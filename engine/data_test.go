@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"poselab/datasets"
 	"poselab/datasets/eth"
@@ -13,8 +14,8 @@ import (
 // ethFolder lays out an ETH-style folder from the real frames of
 // datasets/h36m/testdata (train.pkl a copy of val.pkl), with the
 // annotation files named in files replaced by their contents (nil: left
-// out).
-func ethFolder(t *testing.T, files map[string][]byte) *eth.Dataset {
+// out), and the folder.
+func ethFolder(t *testing.T, files map[string][]byte) (*eth.Dataset, string) {
 	t.Helper()
 	val, err := os.ReadFile("../datasets/h36m/testdata/eth/val.pkl")
 	if err != nil {
@@ -41,7 +42,7 @@ func ethFolder(t *testing.T, files map[string][]byte) *eth.Dataset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	return d, dir
 }
 
 // A data folder may lack val.pkl or test.pkl (no validation, nothing to
@@ -63,17 +64,18 @@ func TestSplitFilesMissingOrCorrupt(t *testing.T) {
 		return err
 	}
 	image := func(d datasets.Dataset) error { _, err := newImageSource(d, 32, true); return err } // IR, baselines
+	folder := func(files map[string][]byte) datasets.Dataset { d, _ := ethFolder(t, files); return d }
 	for _, load := range []func(datasets.Dataset) error{sb, sh, image} {
-		if err := load(ethFolder(t, map[string][]byte{"val.pkl": nil, "test.pkl": nil})); err != nil {
+		if err := load(folder(map[string][]byte{"val.pkl": nil, "test.pkl": nil})); err != nil {
 			t.Errorf("folder without val.pkl and test.pkl: %v", err)
 		}
 		for _, name := range []string{"val.pkl", "test.pkl"} {
-			err := load(ethFolder(t, map[string][]byte{name: val[:len(val)/2]}))
+			err := load(folder(map[string][]byte{name: val[:len(val)/2]}))
 			if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "corrupt pickle") {
 				t.Errorf("truncated %s: %v", name, err)
 			}
 		}
-		if err := load(ethFolder(t, map[string][]byte{"train.pkl": nil})); err == nil || !strings.Contains(err.Error(), "train.pkl") {
+		if err := load(folder(map[string][]byte{"train.pkl": nil})); err == nil || !strings.Contains(err.Error(), "train.pkl") {
 			t.Errorf("folder without train.pkl: %v", err)
 		}
 	}
@@ -106,5 +108,39 @@ func TestOpenDatasetWrongRootSaysWhere(t *testing.T) {
 	}
 	if _, err := OpenDataset(Spec{Data: root}); err != nil {
 		t.Fatalf("the data folder itself: %v", err)
+	}
+}
+
+// Extending a finished run whose data folder is gone is refused, the run
+// left finished with its spec: the extension failed it when it started.
+func TestExtendRefusesAGoneDataFolder(t *testing.T) {
+	_, dir := ethFolder(t, map[string][]byte{"test.pkl": nil})
+	runs := t.TempDir()
+	e, err := Open(Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { e.Close() }()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Batch: 2, Data: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := waitRun(t, e, id, time.Minute); info.State != Finished {
+		t.Fatalf("run: %s %s", info.State, info.Reason)
+	}
+	// Another process (a later command) has no cached copy of the data.
+	e.Close()
+	if err := os.Rename(dir, dir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	e, err = Open(Options{RunsDir: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Extend(id, 2, -1); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("extend: %v", err)
+	}
+	if info, _ := e.Run(id); info.State != Finished || info.Spec.Epochs != 1 {
+		t.Fatalf("after the refused extension: %s, %d epochs", info.State, info.Spec.Epochs)
 	}
 }
