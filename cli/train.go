@@ -228,14 +228,14 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 
 // checkData refuses a --data that no loader reads before any run is
 // created: the run would otherwise be left behind as a failed one. That
-// covers the folder's annotation files (a truncated or malformed one) and,
-// for models that read images (imagesFor names them), missing images, which would
-// fail the run at the first batch needing one, possibly hours in. It
-// returns the folder as an absolute path: the run's spec keeps it, and a
-// relative one would name another folder (or none) when the run is
-// resumed or evaluated from another working directory. The data set it
-// opened, labels read, goes to the engine (openData), which would read
-// them all again.
+// covers the folder's annotation files (a truncated or malformed one)
+// and, for models that read images (imagesFor names them), missing
+// images, which would fail the run at the first batch needing one,
+// possibly hours in. It returns the folder as an absolute path: the run's
+// spec keeps it, and a relative one would name another folder (or none)
+// when the run is resumed or evaluated from another working directory.
+// The data set it opened, labels read, goes to the engine (openData),
+// which would otherwise read them all again.
 func checkData(data, imagesFor string) (string, datasets.Dataset, error) {
 	if data == "synth" {
 		return data, nil, nil
