@@ -39,6 +39,11 @@ func TestLoadersRejectBadFiles(t *testing.T) {
 	}
 	garbage := filepath.Join(dir, "garbage.bin")
 	os.WriteFile(garbage, []byte("\x80\x04garbage that is not a pickle\x00\xff"), 0o644)
+	// Other formats of a data set folder, named as such (an npz read
+	// "unknown opcode 0x00 at byte 1288", JSON "unknown opcode 0x5b").
+	jsonFile, empty := filepath.Join(dir, "valid.json"), filepath.Join(dir, "empty.pkl")
+	os.WriteFile(jsonFile, []byte(" [{\"image\": \"a.jpg\"}]"), 0o644)
+	os.WriteFile(empty, nil, 0o644)
 	eth := func(p string) error { _, err := LoadETH(p); return err }
 	mm := func(p string) error { _, err := LoadMMPose(p, nil); return err }
 	vp3 := func(p string) error { _, err := LoadVideoPose3D3D(p); return err }
@@ -59,6 +64,9 @@ func TestLoadersRejectBadFiles(t *testing.T) {
 		{eth, trunc("testdata/eth/test.pkl", 100), ""},
 		{eth, garbage, ""},
 		{eth, filepath.Join(dir, "absent.pkl"), "no such file"},
+		{eth, "testdata/test_h36m_body3d.npz", "not a pickle: a zip archive (an .npz?)"},
+		{eth, jsonFile, "not a pickle: JSON text"},
+		{eth, empty, "not a pickle: the file is empty"},
 		{mm, "testdata/mmpose_bad_shape.npz", "part: shape [4 17 2], want [4 17 3]"},
 		{mm, "testdata/mmpose_bad_dtype.npz", "S: "},
 		{mm, trunc("testdata/test_h36m_body3d.npz", 3000), ""},

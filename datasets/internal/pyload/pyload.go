@@ -118,6 +118,9 @@ func LoadsPickle(data []byte) (v any, err error) {
 			v, err = nil, fmt.Errorf("corrupt pickle: %v", r)
 		}
 	}()
+	if what := notPickle(data); what != "" {
+		return nil, fmt.Errorf("not a pickle: %s", what)
+	}
 	if err := scanPickle(data); err != nil {
 		return nil, err
 	}
@@ -128,6 +131,29 @@ func LoadsPickle(data []byte) (v any, err error) {
 		return nil, fmt.Errorf("not a readable pickle: %w", err)
 	}
 	return v, nil
+}
+
+// notPickle names what data is when it is plainly another format a data
+// set folder holds (an .npz copied to train.pkl read "unknown opcode 0x00
+// at byte 1288"), or "" for anything that may be a pickle.
+func notPickle(data []byte) string {
+	switch {
+	case len(data) == 0:
+		return "the file is empty"
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
+		return "a zip archive (an .npz?)"
+	case bytes.HasPrefix(data, []byte("\x93NUMPY")):
+		return "a NumPy .npy file"
+	case bytes.HasPrefix(data, []byte("\x89HDF\r\n\x1a\n")):
+		return "an HDF5 file (.h5)"
+	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")), bytes.HasPrefix(data, []byte("\x89PNG")):
+		return "an image"
+	}
+	// No pickle opcode is '[' or '{' (nor, after a PROTO, any text).
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && (t[0] == '[' || t[0] == '{') {
+		return "JSON text"
+	}
+	return ""
 }
 
 // ReadFile reads a whole file, refusing ones above MaxFileBytes.
