@@ -152,3 +152,26 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 		t.Fatalf("data back: exit %d: %s%s", code, out, errs)
 	}
 }
+
+// --from a run trained on a data folder, with --data left out, is refused
+// before a run exists: the run was created and failed when it found the
+// other run's outputs made on other data.
+func TestTrainFromARunOfOtherData(t *testing.T) {
+	data, runs := ethData(t), t.TempDir()
+	if out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--runs-dir", runs); code != 0 {
+		t.Fatalf("train: exit %d: %s%s", code, out, errs)
+	}
+	ids, _ := filepath.Glob(filepath.Join(runs, "sh-*"))
+	if len(ids) != 1 {
+		t.Fatalf("runs %v", ids)
+	}
+	id := filepath.Base(ids[0])
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", id, "--runs-dir", runs)
+	want := "--from " + id + ": that run was trained on data " + data + ", this one would be on synth (give --data " + data + ")"
+	if code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	if after, _ := filepath.Glob(filepath.Join(runs, "sb-*")); len(after) != 0 {
+		t.Fatalf("a run was created: %v", after)
+	}
+}

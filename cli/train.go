@@ -158,8 +158,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	for _, f := range spec.From {
-		if _, ok := e.Run(f); !ok {
+		r, ok := e.Run(f)
+		if !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
+		}
+		// Its outputs are predictions for its data's samples: on other
+		// data (often: --data left out) the run was created and failed on
+		// the digests' mismatch.
+		if from := dataOrSynth(r.Spec.Data); from != spec.Data {
+			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
 		}
 	}
 	if len(grid) == 0 {
@@ -274,6 +281,13 @@ func checkFolder(data string) (string, datasets.Dataset, error) {
 		return "", nil, UsageError{err}
 	}
 	return abs, d, nil
+}
+
+func dataOrSynth(data string) string {
+	if data == "" {
+		return "synth"
+	}
+	return data
 }
 
 // imageModel is "model M" for a model that reads images (every one but
