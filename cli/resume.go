@@ -35,7 +35,11 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 	if err != nil {
 		return err
 	}
-	defer func() { e.Close() }()
+	defer func() {
+		if e != nil {
+			e.Close()
+		}
+	}()
 	if info, _ := e.Run(id); info.Foreign {
 		// Resuming means training here; the engine would pass the resume
 		// on to that process, and Ctrl-C here would stop the run there.
@@ -48,8 +52,10 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 		if err != nil {
 			return fmt.Errorf("run %s: %w", id, err)
 		}
+		// Reopened with the data set read above, which the run trains on.
 		e.Close()
 		if e, err = engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(info.Spec.Data, d)}); err != nil {
+			e = nil // closed above, and the defer must not close it again
 			return err
 		}
 	}
