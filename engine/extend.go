@@ -53,9 +53,12 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 	}
 	// A finished run whose data folder is gone (moved, not mounted) would
 	// fail when the extension starts: out of the report, its config.toml
-	// at epochs it never trained. Opening it only looks at the folder.
-	if _, err := e.dataset(spec); err != nil {
-		return fmt.Errorf("extend run %s: %w", id, err)
+	// at epochs it never trained. Opening a folder only looks at it (the
+	// synthetic set, which cannot go missing, is built: left to the run).
+	if spec.Data != "" && spec.Data != "synth" {
+		if _, err := e.dataset(spec); err != nil {
+			return fmt.Errorf("extend run %s: %w", id, err)
+		}
 	}
 	took := r.lock == nil
 	if took {
