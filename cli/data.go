@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -18,10 +19,10 @@ import (
 )
 
 func init() {
-	Register(&Command{Name: "data", Summary: "look at (show) or export (synth) the synthetic data set", Run: runData})
+	Register(&Command{Name: "data", Summary: "look at a sample (show; synthetic or a --data folder) or export the synthetic data set (synth)", Run: runData})
 }
 
-const dataSynopsis = `data show [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]
+const dataSynopsis = `data show [--data synth|DIR] [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]
        poselab data synth --out DIR --format eth|mmpose [--size tiny|small|seed] [--seed S] [--force]`
 
 func runData(args []string, stdout, stderr io.Writer) error {
@@ -50,12 +51,13 @@ func openSynth(size string, seed uint64) (*synth.Dataset, error) {
 }
 
 func runDataShow(args []string, stdout, stderr io.Writer) error {
-	fs := NewFlagSet("data show", "data show [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]", stderr)
+	fs := NewFlagSet("data show", "data show [--data synth|DIR] [--split val] [--index I] [--mpii] [--size tiny] [--seed S] [--out sample.png]", stderr)
+	data := fs.String("data", "synth", "data: synth or a data folder (as train's --data), to check how poselab reads it")
 	split := fs.String("split", "val", "split: train, val or test")
 	index := fs.Int("index", 0, "sample index within the split")
-	mpii := fs.Bool("mpii", false, "show an MPII-like person instead of a Human3.6M-like sample")
-	size := fs.String("size", "tiny", "data set size: tiny, small, seed")
-	seed := fs.Uint64("seed", engine.SynthSeed, "data set seed")
+	mpii := fs.Bool("mpii", false, "show an MPII(-like) person instead of a Human3.6M(-like) sample")
+	size := fs.String("size", "tiny", "synthetic data set size: tiny, small, seed")
+	seed := fs.Uint64("seed", engine.SynthSeed, "synthetic data set seed")
 	out := fs.String("out", "sample.png", "PNG to write (the crop with its skeleton)")
 	cropSize := fs.Int("crop", 256, "crop size, px")
 	flip := fs.Bool("flip", false, "mirror the crop (labels swap left and right)")
@@ -89,9 +91,26 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return UsageError{err}
 	}
-	d, err := openSynth(*size, *seed)
-	if err != nil {
-		return err
+	var d datasets.Dataset
+	var sd *synth.Dataset // test labels, which a real data set does not have
+	if *data == "synth" {
+		if sd, err = openSynth(*size, *seed); err != nil {
+			return err
+		}
+		d = sd
+	} else {
+		synthOnly := ""
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "size" || f.Name == "seed" {
+				synthOnly = f.Name
+			}
+		})
+		if synthOnly != "" {
+			return Usagef("--%s is a setting of the synthetic data; --data %s is a folder", synthOnly, *data)
+		}
+		if _, d, err = checkFolder(flagPath("data", *data)); err != nil {
+			return err
+		}
 	}
 	spec := datasets.CropSpec{Size: *cropSize, Flip: *flip, RotDeg: *rot}
 	var crop *datasets.Crop
@@ -104,7 +123,7 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if *index < 0 || *index >= len(recs) {
-			return Usagef("--index %d out of range: the %s split has %d MPII-like people", *index, sp, len(recs))
+			return Usagef("--index %d out of range: the %s split of %s has %d MPII people", *index, sp, d.Name(), len(recs))
 		}
 		r := recs[*index]
 		if crop, err = d.MPIIImage(sp, *index, spec); err != nil {
@@ -114,18 +133,22 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 		joints, vis = joints2, mask
 		// The crop box's side, not a "scale": an MPII file's scale is this
 		// box / 1.25 / 200 (datasets/mpii), and data synth writes that.
-		title = fmt.Sprintf("MPII-like %s #%d  %s  crop box %.0f px", sp, *index, r.Image, r.Scale*200)
+		kind := "MPII"
+		if sd != nil {
+			kind = "MPII-like"
+		}
+		title = fmt.Sprintf("%s %s #%d  %s  crop box %.0f px", kind, sp, *index, r.Image, r.Scale*200)
 	} else {
 		recs, err := d.Records(sp)
 		if err != nil {
 			return err
 		}
 		if *index < 0 || *index >= len(recs) {
-			return Usagef("--index %d out of range: the %s split has %d samples", *index, sp, len(recs))
+			return Usagef("--index %d out of range: the %s split of %s has %d samples", *index, sp, d.Name(), len(recs))
 		}
 		r := recs[*index]
-		if sp == datasets.Test {
-			full, err := d.TestLabels()
+		if sp == datasets.Test && sd != nil {
+			full, err := sd.TestLabels()
 			if err != nil {
 				return err
 			}
@@ -136,6 +159,12 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 		}
 		joints, vis = r.Joints2D, r.Vis
 		title = fmt.Sprintf("%s #%d  %s %s  camera %s  frame %d  pelvis %.0f mm away", sp, *index, r.Subject, r.Action, r.Cam.ID, r.Frame, r.Joints3D[pose.Hip][2])
+		if sd == nil {
+			title += "  " + r.Image
+			if !r.HasLabels {
+				title += "  (no joint labels)"
+			}
+		}
 	}
 	// Labels into crop pixels; a flip swaps left and right.
 	var cj pose.Pose2D

@@ -43,7 +43,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	defer e.Close()
 	ep, n, from, err := evalRun(e, *id, sp)
 	if err != nil {
-		return evalError(err, *id, sp)
+		r, _ := e.Run(*id)
+		return evalError(err, *id, r.Spec.Model, sp)
 	}
 	if !(ep.MPJPE > 0) && ep.Pixel > 0 {
 		// A 2D model (SH): its numbers are pixels and PCKh; the 3D ones
@@ -148,9 +149,13 @@ func existingRunsDir(runsDir string) error {
 
 // evalError says what to do with a split that has no labels: it said
 // "evaluate: this split has no labels", naming neither the split nor
-// what writes its predictions.
-func evalError(err error, id string, sp datasets.Split) error {
+// what writes its predictions. export writes 3D poses only: for SH (2D)
+// it sent the user to a command that refuses the run.
+func evalError(err error, id, model string, sp datasets.Split) error {
 	if errors.Is(err, engine.ErrNoLabels) {
+		if model == "sh" {
+			return fmt.Errorf("the %s split has no labels to score run %s against; its 2D predictions feed a 3D model, whose predictions export writes (poselab train --model sb --from %s)", sp, id, id)
+		}
 		return fmt.Errorf("the %s split has no labels to score run %s against: write its predictions instead (poselab export --run %s --split %s --out FILE)", sp, id, id, sp)
 	}
 	return err

@@ -30,10 +30,13 @@ Scores predictions against ground truth.
 Human3.6M joint order; rows are matched by Id. Reports MPJPE, P-MPJPE,
 N-MPJPE and per-joint MPJPE (mm), 3DPCK@150 mm and AUC (0..150 mm).
 
-2D (--2d): G is an MPII annotation JSON with head boxes (image, joints
-[16][2], joints_vis, center, scale, headbox); P is a JSON list of
-{"image","joints" [16][2]} in the same order, in the annotations'
-pixel coordinates (MPII's are 1-based, MATLAB's). Reports PCKh@0.5 (%).
+2D (--2d): G is an MPII annotation JSON (image, joints [16][2],
+joints_vis, center, scale, and headbox [[x1,y1],[x2,y2]] where it has
+them); P is a JSON list of {"image","joints" [16][2]} in the same order,
+in the annotations' pixel coordinates (MPII's are 1-based, MATLAB's).
+Reports PCKh@0.5 (%): the threshold is half of 0.6 x the head box's
+diagonal, or, for a person without one (ETH's and mmpose's files have
+none), half the upper neck to head top segment, as training validates.
 
 Text shows 3DPCK, AUC and PCKh in percent; --json prints exactly one
 JSON object on stdout, with them as fractions (0..1).`
@@ -41,7 +44,7 @@ JSON object on stdout, with them as fractions (0..1).`
 func runMetrics(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("metrics", metricsSynopsis, stderr)
 	predPath := fs.String("pred", "", "prediction file (.csv, .json or .npz; --2d: .json)")
-	gtPath := fs.String("gt", "", "ground-truth file (same formats; --2d: MPII JSON with headbox)")
+	gtPath := fs.String("gt", "", "ground-truth file (same formats; --2d: MPII annotation JSON)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	twoD := fs.Bool("2d", false, "score 2D predictions the MPII way (PCKh@0.5)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -143,17 +146,14 @@ type Metrics2DJSON struct {
 	N              int        `json:"n"`
 	PCKh50         float64    `json:"pckh50"`
 	PerJointPCKh50 []*float64 `json:"per_joint_pckh50"` // null where no joint was visible
+	HeadSegment    int        `json:"head_segment"`     // people without a head box, scaled by their head segment
+	Unscored       int        `json:"unscored"`         // people with neither, left out
 }
 
 func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 	gt, err := mpii.Load(gtPath)
 	if err != nil {
 		return UsageError{err}
-	}
-	for i, r := range gt {
-		if !mpii.HasHeadBox(r) {
-			return Usagef("%s: person %d (%s) has no \"headbox\": PCKh needs the MPII head boxes (use an annotation file with headbox [[x1,y1],[x2,y2]])", gtPath, i, r.Image)
-		}
 	}
 	pred, err := mpii.LoadPredictions(predPath)
 	if err != nil {
@@ -162,7 +162,13 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 	if len(pred) != len(gt) {
 		return Usagef("%s: %d predictions, but %s has %d people (same order expected)", predPath, len(pred), gtPath, len(gt))
 	}
-	pj := make([][pose.NumMPIIJoints]pose.Vec2, len(pred))
+	// ETH's and mmpose's MPII files have no head boxes: as in training's
+	// validation, PCKh then takes the head segment (upper neck to head
+	// top, docs/metrics.md). It refused such files, the README's own
+	// valid.json among them.
+	var pj [][pose.NumMPIIJoints]pose.Vec2
+	var persons []pose.MPIIPerson
+	bySegment, unscored := 0, 0
 	for i, p := range pred {
 		if p.Image != gt[i].Image {
 			return Usagef("%s: entry %d is image %q, but %s person %d is %q (same order expected)", predPath, i, p.Image, gtPath, i, gt[i].Image)
@@ -172,17 +178,28 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 				return Usagef("%s: entry %d joint %d is not finite", predPath, i, j)
 			}
 		}
-		pj[i] = p.Joints
+		g, ok := mpii.ScoredPerson(&gt[i])
+		if !ok {
+			unscored++
+			continue
+		}
+		if !mpii.HasHeadBox(gt[i]) {
+			bySegment++
+		}
+		pj, persons = append(pj, p.Joints), append(persons, g)
 	}
 	if len(gt) == 0 {
 		return Usagef("%s: no people to score", gtPath)
 	}
-	r := pose.PCKh(pj, mpii.Persons(gt), 0.5)
+	if len(persons) == 0 {
+		return Usagef("%s: no person has a head box, or a visible upper neck and head top, to scale PCKh by", gtPath)
+	}
+	r := pose.PCKh(pj, persons, 0.5)
 	if math.IsNaN(r.Summary) { // the table printed "NaN %" with exit 0
 		return Usagef("%s: no visible joints to score", gtPath)
 	}
 	if asJSON {
-		out := Metrics2DJSON{N: r.N, PCKh50: r.Summary}
+		out := Metrics2DJSON{N: r.N, PCKh50: r.Summary, HeadSegment: bySegment, Unscored: unscored}
 		for j := range r.PerJoint {
 			if math.IsNaN(r.PerJoint[j]) {
 				out.PerJointPCKh50 = append(out.PerJointPCKh50, nil)
@@ -194,7 +211,14 @@ func metrics2D(predPath, gtPath string, asJSON bool, stdout io.Writer) error {
 		return writeJSON(stdout, out)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d people (%s vs %s)\n\n", r.N, predPath, gtPath)
+	fmt.Fprintf(&b, "%d people (%s vs %s)\n", r.N, predPath, gtPath)
+	if bySegment > 0 {
+		fmt.Fprintf(&b, "  %d without a head box: PCKh scaled by the head segment (upper neck to head top)\n", bySegment)
+	}
+	if unscored > 0 {
+		fmt.Fprintf(&b, "  %d left out: no head box and no visible upper neck and head top\n", unscored)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "  PCKh@0.5    %6.2f %% (visible joints, pelvis and thorax excluded)\n\n", 100*r.Summary)
 	fmt.Fprintf(&b, "  %-11s %8s %8s\n", "joint", "PCKh %", "visible")
 	for j, v := range r.PerJoint {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"poselab/datasets"
 	"poselab/engine"
 )
 
@@ -67,10 +68,18 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}
 	}
-	if *data, err = checkData(flagPath("data", *data)); err != nil {
+	images := ""
+	for _, s := range p.Stages(*preset, engine.Spec{}) {
+		if images = imageModel(s.Model); images != "" {
+			images = "pipeline " + name + "'s " + images
+			break
+		}
+	}
+	var data0 datasets.Dataset
+	if *data, data0, err = checkData(flagPath("data", *data), images); err != nil {
 		return err
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(*data, data0)})
 	if err != nil {
 		return err
 	}

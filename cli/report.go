@@ -144,6 +144,14 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 				}
 			}
 		}
+		for _, why := range out.Missing {
+			if !strings.HasPrefix(why, "no finished runs") {
+				// A finished chain that cannot be scored (its data folder
+				// moved, its outputs gone): the line below denied it was
+				// there and said to run a pipeline.
+				return fmt.Errorf("no pipeline's finished chain in %s could be scored (why above)", *runsDir)
+			}
+		}
 		return fmt.Errorf("no pipeline has a finished chain of runs in %s (run: poselab pipeline run A --preset tiny)", *runsDir)
 	}
 	if *exportDir != "" {

@@ -35,11 +35,29 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer func() {
+		if e != nil {
+			e.Close()
+		}
+	}()
 	if info, _ := e.Run(id); info.Foreign {
 		// Resuming means training here; the engine would pass the resume
 		// on to that process, and Ctrl-C here would stop the run there.
 		return fmt.Errorf("run %s is trained by %s: follow it with poselab runs watch %s (runs pause|resume|stop steer it)", id, info.Owner(), id)
+	} else if info.Spec.Data != "" && info.Spec.Data != "synth" {
+		// As train checks it: a data folder gone or broken since failed
+		// the run here, an extended finished one included (it dropped out
+		// of the report, its config.toml saying the epochs it never had).
+		_, d, err := checkData(pathArg{key: "data", given: info.Spec.Data, path: info.Spec.Data}, imageModel(info.Spec.Model))
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		// Reopened with the data set read above, which the run trains on.
+		e.Close()
+		if e, err = engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(info.Spec.Data, d)}); err != nil {
+			e = nil // closed above, and the defer must not close it again
+			return err
+		}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -236,18 +236,30 @@ func stateText(i engine.RunInfo) string {
 // validation error, kept where a 3D run keeps its MPJPE, is in pixels.
 func is2D(e *engine.Engine, id string) bool {
 	eps, err := e.Epochs(id)
-	return err == nil && epochs2D(eps)
+	if err != nil {
+		return false
+	}
+	r, _ := e.Run(id)
+	return epochs2D(r.Spec.Model, eps)
 }
 
 // epochs2D: a 2D epoch has Pixel set (the workbench's rule); in a run
 // store written before it kept pixel numbers, a 2D epoch reads as MPJPE 0
-// without the per-joint errors every 3D evaluation has.
-func epochs2D(eps []engine.EpochInfo) bool {
+// without the per-joint errors every 3D evaluation has. So does an epoch
+// not validated (data without a validation split), of any model: where
+// no epoch was, the model says (SH is the 2D one), or an SB run showed
+// "val 2D error -".
+func epochs2D(model string, eps []engine.EpochInfo) bool {
 	if len(eps) == 0 {
 		return false
 	}
+	for i := len(eps) - 1; i >= 0; i-- {
+		if last := eps[i]; last.Validated() {
+			return !(last.MPJPE > 0) && last.Pixel > 0
+		}
+	}
 	last := eps[len(eps)-1]
-	return !(last.MPJPE > 0) && (last.Pixel > 0 || (last.MPJPE == 0 && len(last.PerJoint) == 0))
+	return model == "sh" && last.MPJPE == 0 && len(last.PerJoint) == 0
 }
 
 // stepsText is a run's step of its total; a run that has not started
@@ -345,7 +357,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	if err != nil {
 		return err
 	}
-	px := epochs2D(eps)
+	px := epochs2D(r.Spec.Model, eps)
 	if asJSON {
 		m := runJSON(r, px)
 		var el []any

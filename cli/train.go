@@ -17,6 +17,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"poselab/datasets"
 	"poselab/datasets/synth"
 	"poselab/engine"
 )
@@ -147,7 +148,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return UsageError{err}
 	}
 	var err error
-	if spec.Data, err = checkData(dataArg); err != nil {
+	var data0 datasets.Dataset
+	if spec.Data, data0, err = checkData(dataArg, imageModel(spec.Model)); err != nil {
 		return err
 	}
 	if *size != "" {
@@ -162,14 +164,21 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// else the size came with --config: every run's config.toml keeps
 		// the preset's size beside its data folder, where it means nothing
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir})
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(spec.Data, data0)})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
 	for _, f := range spec.From {
-		if _, ok := e.Run(f); !ok {
+		r, ok := e.Run(f)
+		if !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
+		}
+		// Its outputs are predictions for its data's samples: on other
+		// data (often: --data left out) the run was created and failed on
+		// the digests' mismatch.
+		if from := dataOrSynth(r.Spec.Data); from != spec.Data {
+			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
 		}
 	}
 	if _, isRun := e.Run(spec.Init); spec.Init != "" && !isRun {
@@ -240,30 +249,82 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 }
 
 // checkData refuses a --data that no loader reads before any run is
-// created: the run would otherwise be left behind as a failed one. It
-// returns the folder as an absolute path: the run's spec keeps it, and a
-// relative one would name another folder (or none) when the run is
-// resumed or evaluated from another working directory.
-func checkData(arg pathArg) (string, error) {
+// created: the run would otherwise be left behind as a failed one. That
+// covers the folder's annotation files (a truncated or malformed one)
+// and, for models that read images (imagesFor names them), missing
+// images, which would fail the run at the first batch needing one,
+// possibly hours in. It returns the folder as an absolute path: the run's
+// spec keeps it, and a relative one would name another folder (or none)
+// when the run is resumed or evaluated from another working directory.
+// The data set it opened, labels read, goes to the engine (openData),
+// which would otherwise read them all again.
+func checkData(arg pathArg, imagesFor string) (string, datasets.Dataset, error) {
 	data := arg.path
 	if data == "synth" {
-		return data, nil
+		return data, nil, nil
 	}
+	abs, d, err := checkFolder(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := engine.ReadLabels(d); err != nil {
+		return "", nil, UsageError{err}
+	}
+	if imagesFor != "" {
+		if err := engine.CheckImages(d); err != nil {
+			return "", nil, Usagef("%v (%s reads the images)", err, imagesFor)
+		}
+	}
+	return abs, d, nil
+}
+
+// checkFolder opens a --data folder (not "synth") as a data set; it
+// returns the folder as an absolute path.
+func checkFolder(arg pathArg) (string, datasets.Dataset, error) {
+	data := arg.path
 	st, err := os.Stat(data)
 	if err != nil {
-		return "", Usagef("%s: not \"synth\" and not a readable folder (%v)", arg, err)
+		return "", nil, Usagef("%s: not \"synth\" and not a readable folder (%v)", arg, err)
 	}
 	if !st.IsDir() {
-		return "", Usagef("%s is a file: want \"synth\" or a data folder", arg)
-	}
-	if _, err := engine.OpenDataset(engine.Spec{Data: data}); err != nil {
-		return "", UsageError{arg.named(err, "data")}
+		return "", nil, Usagef("%s is a file: want \"synth\" or a data folder", arg)
 	}
 	abs, err := filepath.Abs(data)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return abs, nil
+	d, err := engine.OpenDataset(engine.Spec{Data: abs})
+	if err != nil {
+		return "", nil, UsageError{arg.named(err, "data")}
+	}
+	return abs, d, nil
+}
+
+func dataOrSynth(data string) string {
+	if data == "" {
+		return "synth"
+	}
+	return data
+}
+
+// imageModel is "model M" for a model that reads images (every one but
+// SB, which lifts 2D joints), else "".
+func imageModel(model string) string {
+	if model == "sb" {
+		return ""
+	}
+	return "model " + model
+}
+
+// openData opens a run's data, d where the run's is the folder abs that
+// checkData read.
+func openData(abs string, d datasets.Dataset) func(engine.Spec) (datasets.Dataset, error) {
+	return func(s engine.Spec) (datasets.Dataset, error) {
+		if d != nil && s.Data == abs {
+			return d, nil
+		}
+		return engine.OpenDataset(s)
+	}
 }
 
 // watch follows runs until none of them is active, printing progress (or
@@ -582,6 +643,10 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		best := ""
 		if x.Best {
 			best = " (best)"
+		}
+		if !x.Validated() {
+			p.line("epoch %d step %d: train loss %.4f, not validated (the data has no validation split)", x.Epoch+1, x.Step, x.TrainLoss)
+			break
 		}
 		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
 			p.line("epoch %d step %d: train loss %.4g, val 2D error %.1f px%s, PCKh@0.5 %s", x.Epoch+1, x.Step, x.TrainLoss, x.Pixel, best, pct(x.PCKh))

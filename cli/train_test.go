@@ -590,9 +590,14 @@ func TestEvalOfAnUnlabelledSplitSaysWhatToDo(t *testing.T) {
 	if !errors.Is(err, engine.ErrNoLabels) {
 		t.Fatalf("Evaluate3D of unlabelled records: %v", err)
 	}
-	msg := evalError(err, "sb-1", datasets.Test).Error()
+	msg := evalError(err, "sb-1", "sb", datasets.Test).Error()
 	if !strings.Contains(msg, "the test split has no labels") || !strings.Contains(msg, "poselab export --run sb-1 --split test") {
 		t.Fatalf("eval says %q", msg)
+	}
+	// export refuses a 2D model's run: SH's predictions go to SB.
+	msg = evalError(err, "sh-1", "sh", datasets.Test).Error()
+	if !strings.Contains(msg, "the test split has no labels") || strings.Contains(msg, "export --run") || !strings.Contains(msg, "poselab train --model sb --from sh-1") {
+		t.Fatalf("eval of SH says %q", msg)
 	}
 }
 

@@ -199,6 +199,10 @@ type EpochInfo struct {
 	Samples    []PoseSample       `json:"-"` // a few validation samples for skeleton views
 }
 
+// Validated says whether the epoch was scored: on data without a
+// validation split every metric stays 0, which is no score of 0 mm.
+func (x *EpochInfo) Validated() bool { return x.MPJPE > 0 || x.Pixel > 0 }
+
 // PoseSample is one validation sample with ground truth and prediction.
 type PoseSample struct {
 	Index  int

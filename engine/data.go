@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"poselab/datasets"
@@ -29,19 +30,67 @@ var (
 // openETH reads a folder in the ETH Machine Perception 2021 layout (the
 // seed's data: h36m/annot/*.pkl, mpii/annot/*.json).
 func openETH(path string) (datasets.Dataset, bool, error) {
+	ok, err := ethLayout(path)
+	if err != nil {
+		return nil, true, err
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	d, err := eth.Open(path)
+	return d, true, err
+}
+
+// ethLayout says whether path has the ETH layout's h36m/annot or
+// mpii/annot folder; a folder this user may not read is an error, as
+// "no loader recognises this folder" sent users looking for a format
+// problem.
+func ethLayout(path string) (bool, error) {
 	for _, sub := range []string{"h36m/annot", "mpii/annot"} {
 		st, err := os.Stat(filepath.Join(path, sub))
 		if err == nil && st.IsDir() {
-			d, err := eth.Open(path)
-			return d, true, err
+			return true, nil
 		}
 		if errors.Is(err, fs.ErrPermission) {
-			// A folder this user may not read: "no loader recognises
-			// this folder" sent users looking for a format problem.
-			return nil, true, fmt.Errorf("data %q: cannot read it: %w", path, err)
+			return false, fmt.Errorf("data %q: cannot read it: %w", path, err)
 		}
 	}
-	return nil, false, nil
+	return false, nil
+}
+
+func isETHFolder(path string) bool {
+	ok, _ := ethLayout(path)
+	return ok
+}
+
+// ethHint says where the ETH-layout folder is when path is a folder inside
+// one (its h36m or annot folder: the usual mistake) or holds one; "" when
+// neither.
+func ethHint(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	for up, dir := 0, abs; up < 2; up++ {
+		dir = filepath.Dir(dir)
+		if isETHFolder(dir) {
+			return fmt.Sprintf(": it is inside one, give its top folder (--data %s)", dir)
+		}
+	}
+	ents, _ := os.ReadDir(path)
+	npz := ""
+	for _, e := range ents {
+		if sub := filepath.Join(path, e.Name()); e.IsDir() && isETHFolder(sub) {
+			return fmt.Sprintf(": its subfolder %s is one (--data %s)", e.Name(), sub)
+		}
+		if strings.EqualFold(filepath.Ext(e.Name()), ".npz") && npz == "" {
+			npz = e.Name()
+		}
+	}
+	if npz != "" { // datasets/h36m reads them, but no data folder is made of them
+		return fmt.Sprintf(": it holds %s, an MMPose or VideoPose3D file, which --data does not train on", npz)
+	}
+	return ""
 }
 
 // RegisterDataLoader adds a loader for data folders (ETH pickles, ...).
@@ -73,7 +122,7 @@ func OpenDataset(spec Spec) (datasets.Dataset, error) {
 			return d, err
 		}
 	}
-	return nil, fmt.Errorf("data %q: no loader recognises this folder (want \"synth\" or a folder in a supported format)", spec.Data)
+	return nil, fmt.Errorf("data %q: not a data folder: want \"synth\" or a folder in the ETH Machine Perception 2021 layout, with h36m/annot/{train,val,test}.pkl and/or mpii/annot/{train,valid}.json%s", spec.Data, ethHint(spec.Data))
 }
 
 // dataset opens (once) and caches a run's data set: several runs of one
@@ -91,4 +140,44 @@ func (e *Engine) dataset(spec Spec) (datasets.Dataset, error) {
 	}
 	e.data[key] = d
 	return d, nil
+}
+
+// splitRecords returns the records of a split that a data folder may lack
+// (val, test): a split without its file gives none. A file that is there
+// but does not read is an error: skipped, a truncated val.pkl trained the
+// image models without validation, their epochs showing 0.0 mm.
+func splitRecords(d datasets.Dataset, sp datasets.Split) ([]datasets.Record, error) {
+	r, err := d.Records(sp)
+	if sp != datasets.Train && errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return r, err
+}
+
+// ReadLabels reads every annotation file of a data set that its runs will
+// read (train, and val and test where present; MPII's too), so that a
+// command can refuse a file that does not read before it creates a run
+// that would fail on it. The data set keeps what it read: a run given
+// this data set does not read the files again.
+func ReadLabels(d datasets.Dataset) error {
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		if _, err := splitRecords(d, sp); err != nil {
+			return err
+		}
+		if _, err := d.MPII(sp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckImages says which labelled images of a data set folder are missing
+// (only the file's presence: decoding every image would take minutes);
+// nil for data sets without image files. A missing image otherwise fails
+// an image model's run at the first batch that needs it, hours in.
+func CheckImages(d datasets.Dataset) error {
+	if c, ok := d.(interface{ CheckImages() error }); ok {
+		return c.CheckImages()
+	}
+	return nil
 }

@@ -51,6 +51,15 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		// epoch (or as many as keep improving) and end again, not to N.
 		return fmt.Errorf("patience %d ended run %s at epoch %d: with it kept, it ends again after the next epoch that does not improve; give --patience 0 (every epoch) or more than %d", info.Spec.Patience, id, info.Epoch, info.Spec.Patience)
 	}
+	// A finished run whose data folder is gone (moved, not mounted) would
+	// fail when the extension starts: out of the report, its config.toml
+	// at epochs it never trained. Opening a folder only looks at it (the
+	// synthetic set, which cannot go missing, is built: left to the run).
+	if spec.Data != "" && spec.Data != "synth" {
+		if _, err := e.dataset(spec); err != nil {
+			return fmt.Errorf("extend run %s: %w", id, err)
+		}
+	}
 	took := r.lock == nil
 	if took {
 		// Its step too: a run another process extended meanwhile keeps

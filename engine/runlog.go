@@ -49,6 +49,9 @@ func logLine(ev Event) string {
 		if x.Best {
 			best = " (best)"
 		}
+		if !x.Validated() {
+			return fmt.Sprintf("epoch %d (step %d): train loss %.5f, not validated (the data has no validation split)", x.Epoch+1, x.Step, x.TrainLoss)
+		}
 		if x.Pixel > 0 && !(x.MPJPE > 0) { // a 2D model: pixels and PCKh
 			return fmt.Sprintf("epoch %d (step %d): train loss %.5f, val loss %.5f, val 2D error %s, PCKh@0.5 %.1f %%%s",
 				x.Epoch+1, x.Step, x.TrainLoss, x.ValLoss, logNum(x.Pixel, "px"), 100*x.PCKh, best)

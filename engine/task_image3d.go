@@ -44,12 +44,9 @@ func newImageSource(d datasets.Dataset, size int, withMPII bool) (*imageSource, 
 	s := &imageSource{data: d, size: size, recs: map[datasets.Split][]datasets.Record{},
 		evalA: map[datasets.Split]map[int][2][3]float64{}}
 	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
-		r, err := d.Records(sp)
+		r, err := splitRecords(d, sp)
 		if err != nil {
-			if sp == datasets.Train {
-				return nil, fmt.Errorf("%s: %s records: %w", d.Name(), sp, err)
-			}
-			continue // a data set without val or test inputs
+			return nil, fmt.Errorf("%s: %s records: %w", d.Name(), sp, err)
 		}
 		s.recs[sp] = r
 	}

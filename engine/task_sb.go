@@ -94,7 +94,7 @@ func newSBTask(env TaskEnv) (Task, error) {
 	t := &sbTask{graph: models.SB(cfg), recs: map[datasets.Split][]datasets.Record{},
 		in: map[datasets.Split][]pose.Pose2D{}, hasIn: map[datasets.Split]bool{}}
 	for _, split := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
-		recs, err := env.Data.Records(split)
+		recs, err := splitRecords(env.Data, split)
 		if err != nil {
 			return nil, fmt.Errorf("sb: %s records: %w", split, err)
 		}

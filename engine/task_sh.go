@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"poselab/datasets"
+	"poselab/datasets/mpii"
 	"poselab/engine/shdata"
 	"poselab/models"
 	"poselab/nn"
@@ -110,12 +111,9 @@ func newSHTask(env TaskEnv) (Task, error) {
 		recs: map[datasets.Split][]datasets.Record{}, mpii: map[datasets.Split][]datasets.MPIIRecord{},
 		evalA: map[datasets.Split]map[int][2][3]float64{}, shownCrop: map[int]*datasets.Crop{}, shownHM: map[int][]float32{}}
 	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
-		r, err := env.Data.Records(sp)
+		r, err := splitRecords(env.Data, sp)
 		if err != nil {
-			if sp == datasets.Train {
-				return nil, fmt.Errorf("sh: %s: %s records: %w", env.Data.Name(), sp, err)
-			}
-			continue // a data set without val or test inputs
+			return nil, fmt.Errorf("sh: %s: %s records: %w", env.Data.Name(), sp, err)
 		}
 		t.recs[sp] = r
 		if sp == datasets.Test {
@@ -316,7 +314,7 @@ func shHeatmaps(out map[string]*nn.Tensor, n, per int) ([]float32, error) {
 // Evaluate scores 2D predictions: the mean joint error in original-image
 // pixels over the visible joints of the Human3.6M-like records (overall
 // and per joint), and PCKh@0.5 over the MPII-like people (head box, else
-// head segment: mpiiScored), or over the Human3.6M records' own head
+// head segment: mpii.ScoredPerson), or over the Human3.6M records' own head
 // segment, Neck to Head, when a split has no MPII people to score.
 func (t *shTask) Evaluate(split datasets.Split, preds []Prediction) (EpochInfo, error) {
 	recs := t.recs[split]
@@ -339,7 +337,7 @@ func (t *shTask) Evaluate(split datasets.Split, preds []Prediction) (EpochInfo, 
 			}
 		}
 		if p.ID >= len(recs) {
-			if g, ok := mpiiScored(&t.mpii[split][p.ID-len(recs)]); ok {
+			if g, ok := mpii.ScoredPerson(&t.mpii[split][p.ID-len(recs)]); ok {
 				mpPred = append(mpPred, toMPII(p.Pose2D))
 				mpGT = append(mpGT, g)
 			}
@@ -414,35 +412,8 @@ func h36mAsMPII(pred pose.Pose2D, r *datasets.Record) ([pose.NumMPIIJoints]pose.
 			g.Vis[k] = r.Vis[h]
 		}
 	}
-	g.HeadBox = segmentHeadBox(r.Joints2D[pose.Neck], r.Joints2D[pose.Head])
+	g.HeadBox = mpii.SegmentHeadBox(r.Joints2D[pose.Neck], r.Joints2D[pose.Head])
 	return toMPII(pred), g
-}
-
-// segmentHeadBox is a head box whose PCKh head size (0.6 x its diagonal)
-// is the length of the segment a-b.
-func segmentHeadBox(a, b pose.Vec2) [2]pose.Vec2 {
-	side := math.Hypot(b[0]-a[0], b[1]-a[1]) / 0.6 / math.Sqrt2
-	return [2]pose.Vec2{{0, 0}, {side, side}}
-}
-
-// mpiiScored is an MPII person as PCKh scores it: by its head box, or,
-// where it has none (ETH's and mmpose's MPII JSON carry none), by its
-// head segment, upper neck to head top (docs/metrics.md); a zero box
-// would make the threshold 0 and fail every joint. ok is false when
-// neither is known: the person is left out.
-func mpiiScored(m *datasets.MPIIRecord) (g pose.MPIIPerson, ok bool) {
-	g = pose.MPIIPerson{Joints: m.Joints, Vis: m.Vis, HeadBox: m.HeadBox}
-	if hs := pose.HeadSize(m.HeadBox); hs > 0 && !math.IsInf(hs, 0) {
-		return g, true
-	}
-	if !(m.Vis[pose.MPIIUpperNeck] > 0 && m.Vis[pose.MPIIHeadTop] > 0) {
-		return g, false
-	}
-	g.HeadBox = segmentHeadBox(m.Joints[pose.MPIIUpperNeck], m.Joints[pose.MPIIHeadTop])
-	if hs := pose.HeadSize(g.HeadBox); !(hs > 0) || math.IsInf(hs, 0) {
-		return g, false
-	}
-	return g, true
 }
 
 // sample is a validation sample for the TUI: ground truth and prediction

@@ -792,7 +792,10 @@ func (s *session) endEpoch() error {
 		s.best, s.bestEpoch = score, s.epoch
 		ep.Best = true
 	}
-	s.lastVal = score
+	s.lastVal = math.NaN() // no validation split: no score, not 0 mm
+	if score > 0 {
+		s.lastVal = score
+	}
 	if err := s.e.st.addEpoch(s.spec.ID, &ep); err != nil {
 		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
 	}

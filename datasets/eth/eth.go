@@ -90,6 +90,16 @@ func (d *Dataset) Records(split datasets.Split) ([]datasets.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eth: %w", err)
 	}
+	// ETH's test.pkl has no joints. Copied in as train.pkl or val.pkl, it
+	// trained the image models on MPII alone (their unlabelled samples
+	// weigh 0) and failed them at the first validation, hours in.
+	if split != datasets.Test {
+		for i := range r {
+			if !r[i].HasLabels {
+				return nil, fmt.Errorf("eth: %s: record %d (%s) has no joints_3d, which the %s split needs (test.pkl's records have none)", path, i, r[i].Image, split)
+			}
+		}
+	}
 	d.recs[split] = r
 	return r, nil
 }
@@ -136,7 +146,7 @@ func (d *Dataset) Image(split datasets.Split, i int, spec datasets.CropSpec) (*d
 		return nil, fmt.Errorf("eth: %s record %d out of range 0..%d", split, i, len(recs)-1)
 	}
 	r := &recs[i]
-	return d.crop(filepath.Join(d.root, "h36m", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec)
+	return d.crop(filepath.Join(d.root, "h36m", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec, r.Cam.W, r.Cam.H)
 }
 
 // MPIIImage loads MPII person i's JPEG and warps the crop spec asks for.
@@ -149,10 +159,15 @@ func (d *Dataset) MPIIImage(split datasets.Split, i int, spec datasets.CropSpec)
 		return nil, fmt.Errorf("eth: MPII %s person %d out of range 0..%d", split, i, len(recs)-1)
 	}
 	r := &recs[i]
-	return d.crop(filepath.Join(d.root, "mpii", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec)
+	return d.crop(filepath.Join(d.root, "mpii", "images", filepath.FromSlash(r.Image)), r.Center, r.Scale, spec, 0, 0)
 }
 
-func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datasets.CropSpec) (*datasets.Crop, error) {
+// crop cuts the crop spec asks for from the image at path. frameW x
+// frameH, when known (a Human3.6M camera's), is the original frame's
+// size: an image of another size than that or PreCroppedSide is refused,
+// since the labels (original-frame pixels) would not land on it (a data
+// set resized to save space trained on misplaced crops, silently).
+func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datasets.CropSpec, frameW, frameH int) (*datasets.Crop, error) {
 	if spec.Size < 1 || spec.Size > 4096 {
 		return nil, fmt.Errorf("eth: crop size %d px out of range 1..4096", spec.Size)
 	}
@@ -167,6 +182,9 @@ func (d *Dataset) crop(path string, center [2]float64, scale float64, spec datas
 	b := img.Bounds()
 	if b.Dx() == PreCroppedSide && b.Dy() == PreCroppedSide {
 		src = datasets.CropTransform(center, scale, datasets.CropSpec{Size: PreCroppedSide})
+	} else if frameW > 0 && (b.Dx() != frameW || b.Dy() != frameH) {
+		return nil, fmt.Errorf("eth: %s: %dx%d px, neither the camera's %dx%d frame nor a %dx%d person crop: the labels, in frame pixels, would not land on it (resized?)",
+			path, b.Dx(), b.Dy(), frameW, frameH, PreCroppedSide, PreCroppedSide)
 	}
 	c := &datasets.Crop{Size: spec.Size, A: a, Pix: make([]uint8, spec.Size*spec.Size*3)}
 	WarpBilinear(c.Pix, spec.Size, toRGB(img), b.Dx(), b.Dy(), compose(src, datasets.Invert(a)))
@@ -211,4 +229,50 @@ func compose(a, b [2][3]float64) [2][3]float64 {
 		c[r][2] = a[r][0]*b[0][2] + a[r][1]*b[1][2] + a[r][2]
 	}
 	return c
+}
+
+// CheckImages stats the image of every record and MPII person of every
+// split (splits whose labels do not read are left to Records and MPII to
+// report) and names the first missing or empty one (an interrupted copy
+// or extraction leaves 0-byte files) and how many are.
+func (d *Dataset) CheckImages() error {
+	var bad []string
+	first := ""
+	seen := map[string]bool{} // splits may share images
+	look := func(dir, image string) {
+		p := filepath.Join(d.root, dir, "images", filepath.FromSlash(image))
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		what := ""
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			what = "is missing"
+		} else if st.Size() == 0 {
+			what = "is empty (0 bytes)"
+		}
+		if what != "" {
+			if len(bad) == 0 {
+				first = what
+			}
+			bad = append(bad, p)
+		}
+	}
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		recs, _ := d.Records(sp)
+		for i := range recs {
+			look("h36m", recs[i].Image)
+		}
+		people, _ := d.MPII(sp)
+		for i := range people {
+			look("mpii", people[i].Image)
+		}
+	}
+	switch len(bad) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("eth: image %s %s", bad[0], first)
+	}
+	return fmt.Errorf("eth: %d images are missing or empty, the first %s %s", len(bad), bad[0], first)
 }

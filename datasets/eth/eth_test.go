@@ -82,7 +82,7 @@ func TestDatasetOverETHFolder(t *testing.T) {
 	}
 	// Record 0: an original-size frame with a white square on the pelvis.
 	r0 := recs[0]
-	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), 700, 650, r0.Joints2D[pose.Hip], 12)
+	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), r0.Cam.W, r0.Cam.H, r0.Joints2D[pose.Hip], 12)
 	// Record 1: a pre-cropped 256 px person box, square on the right wrist.
 	r1 := recs[1]
 	box := datasets.CropTransform(r1.Center, r1.Scale, datasets.CropSpec{Size: PreCroppedSide})
@@ -142,6 +142,12 @@ func TestDatasetOverETHFolder(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[3].Image)), []byte("not a jpeg"), 0o644)
 	if _, err := d.Image(datasets.Val, 3, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "not a readable image") {
 		t.Errorf("corrupt image: %v", err)
+	}
+	// A frame of another size than its camera's (a resized data set): the
+	// labels, in the original frame's pixels, would miss the person.
+	writeJPEG(t, filepath.Join(root, "h36m", "images", r0.Image), r0.Cam.W/2, r0.Cam.H/2, r0.Joints2D[pose.Hip], 12)
+	if _, err := d.Image(datasets.Val, 0, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "S1_Directions_1.54138969_000001.jpg: 500x501 px, neither the camera's 1000x1002 frame nor a 256x256 person crop") {
+		t.Errorf("resized image: %v", err)
 	}
 	if _, err := d.Image(datasets.Val, 4, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Errorf("out of range: %v", err)
@@ -211,5 +217,64 @@ func TestHugeImageHeaderIsAnError(t *testing.T) {
 	}
 	if _, err := d.Image(datasets.Val, 0, datasets.CropSpec{Size: 64}); err == nil || !strings.Contains(err.Error(), "100000x100000") || !strings.Contains(err.Error(), recs[0].Image) {
 		t.Fatalf("huge image: %v", err)
+	}
+}
+
+// ETH's test.pkl has no joints: copied in as train.pkl or val.pkl (an easy
+// slip with three files of the same layout), it is an error naming the
+// file. The image models trained on such a train split's MPII people
+// alone, and failed at the first validation on such a val split.
+func TestUnlabelledTrainOrValIsAnError(t *testing.T) {
+	root := t.TempDir()
+	annot := filepath.Join(root, "h36m", "annot")
+	for _, split := range []string{"train", "val", "test"} {
+		copyFile(t, "../h36m/testdata/eth/test.pkl", filepath.Join(annot, split+".pkl"))
+	}
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val} {
+		_, err := d.Records(sp)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(annot, string(sp)+".pkl")+": record 0 (S1/") ||
+			!strings.Contains(err.Error(), "has no joints_3d, which the "+string(sp)+" split needs") {
+			t.Errorf("%s: %v", sp, err)
+		}
+	}
+	if recs, err := d.Records(datasets.Test); err != nil || len(recs) != 4 {
+		t.Fatalf("test split: %d records, %v", len(recs), err)
+	}
+}
+
+// CheckImages names the first image that is missing or empty (0 bytes:
+// an interrupted copy), so that a run is refused before it starts rather
+// than failing at the first batch that reads it.
+func TestCheckImages(t *testing.T) {
+	root := t.TempDir()
+	copyFile(t, "testdata/val.pkl", filepath.Join(root, "h36m", "annot", "val.pkl"))
+	d, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := d.Records(datasets.Val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := func(i int) string { return filepath.Join(root, "h36m", "images", filepath.FromSlash(recs[i].Image)) }
+	for i := range recs {
+		writeJPEG(t, img(i), 64, 64, pose.Vec2{32, 32}, 2)
+	}
+	if err := d.CheckImages(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img(2), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CheckImages(); err == nil || err.Error() != "eth: image "+img(2)+" is empty (0 bytes)" {
+		t.Fatalf("empty image: %v", err)
+	}
+	os.Remove(img(1))
+	if err := d.CheckImages(); err == nil || err.Error() != "eth: 2 images are missing or empty, the first "+img(1)+" is missing" {
+		t.Fatalf("missing image: %v", err)
 	}
 }

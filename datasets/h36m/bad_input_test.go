@@ -39,6 +39,11 @@ func TestLoadersRejectBadFiles(t *testing.T) {
 	}
 	garbage := filepath.Join(dir, "garbage.bin")
 	os.WriteFile(garbage, []byte("\x80\x04garbage that is not a pickle\x00\xff"), 0o644)
+	// Other formats of a data set folder, named as such (an npz read
+	// "unknown opcode 0x00 at byte 1288", JSON "unknown opcode 0x5b").
+	jsonFile, empty := filepath.Join(dir, "valid.json"), filepath.Join(dir, "empty.pkl")
+	os.WriteFile(jsonFile, []byte(" [{\"image\": \"a.jpg\"}]"), 0o644)
+	os.WriteFile(empty, nil, 0o644)
 	eth := func(p string) error { _, err := LoadETH(p); return err }
 	mm := func(p string) error { _, err := LoadMMPose(p, nil); return err }
 	vp3 := func(p string) error { _, err := LoadVideoPose3D3D(p); return err }
@@ -52,13 +57,16 @@ func TestLoadersRejectBadFiles(t *testing.T) {
 	}{
 		{eth, "testdata/eth_bad_shape.pkl", "camera 1 record 0: joints_3d: shape [16 3], want [17 3]"},
 		{eth, "testdata/eth_bad_dtype.pkl", "joints_3d: not a numeric array (holds []string)"},
-		{eth, "testdata/eth_nan.pkl", "camera 2 record 1: pelvis: value 1 is NaN"},
+		{eth, "testdata/eth_nan.pkl", "camera 2 record 1: pelvis[1] is NaN"},
 		{eth, "testdata/eth_missing_key.pkl", "camera 1 record 1: no \"c_p\""},
 		{eth, "testdata/eth_not_dict.pkl", "want a dict camera -> records"},
 		{eth, trunc("testdata/eth/val.pkl", 3000), ""},
 		{eth, trunc("testdata/eth/test.pkl", 100), ""},
 		{eth, garbage, ""},
 		{eth, filepath.Join(dir, "absent.pkl"), "no such file"},
+		{eth, "testdata/test_h36m_body3d.npz", "not a pickle: a zip archive (an .npz?)"},
+		{eth, jsonFile, "not a pickle: JSON text"},
+		{eth, empty, "not a pickle: the file is empty"},
 		{mm, "testdata/mmpose_bad_shape.npz", "part: shape [4 17 2], want [4 17 3]"},
 		{mm, "testdata/mmpose_bad_dtype.npz", "S: "},
 		{mm, trunc("testdata/test_h36m_body3d.npz", 3000), ""},
@@ -103,5 +111,40 @@ func TestETHEmptyPersonBoxIsAnError(t *testing.T) {
 	}
 	if _, err := ParseETH(data); err == nil || !strings.Contains(err.Error(), "camera 1 record 0: person box") {
 		t.Fatalf("empty person box: %v", err)
+	}
+}
+
+// A record's frame size (which the image loader checks images against)
+// is its camera's, named by the pickled camera and the image path, not
+// the one the dict key's position in Human3.6M's camera list has: here
+// camera 54138969's records (1000x1002 frames) sit under key 3, whose
+// camera 58860488 films 1000x1000.
+func TestETHFrameSizeFollowsTheNamedCamera(t *testing.T) {
+	data, err := os.ReadFile("testdata/eth/val.pkl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The top-level dict's first key, BININT1 1 at offset 14 (python3 -m
+	// pickletools).
+	if data[14] != 'K' || data[15] != 1 {
+		t.Fatal("offset 14 is not the key BININT1 1: the fixture changed")
+	}
+	data[15] = 3
+	recs, err := ParseETH(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Cam.ID != "54138969" {
+			continue
+		}
+		n++
+		if r.Cam.W != 1000 || r.Cam.H != 1002 {
+			t.Errorf("%s: frame %dx%d, want 54138969's 1000x1002", r.Image, r.Cam.W, r.Cam.H)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d records of camera 54138969, want 2", n)
 	}
 }

@@ -131,7 +131,7 @@ func ethRecord(v any, camIndex int, opt ETHOptions) (datasets.Record, error) {
 			return nil, fmt.Errorf("%s: %v", key, err)
 		}
 		if i := pyload.Finite(f); i >= 0 {
-			return nil, fmt.Errorf("%s: value %d is %v", key, i, f[i])
+			return nil, fmt.Errorf("%s%s is %v", key, pyload.Index(i, shape...), f[i])
 		}
 		return f, nil
 	}
@@ -181,6 +181,15 @@ func ethRecord(v any, camIndex int, opt ETHOptions) (datasets.Record, error) {
 	r.Scale = max(w, h) / 200
 	r.Cam = ethCamera(v, camIndex)
 	r.Cam.Fx, r.Cam.Fy, r.Cam.Cx, r.Cam.Cy = fl[0], fl[1], cp[0], cp[1]
+	// The frame size goes with the camera, which the pickled camera's
+	// name or the image's name says better than the dict key does (the
+	// image loader refuses a frame of another size).
+	for _, id := range []string{r.Cam.ID, info.CameraID} {
+		if k := CameraIndex(id); k >= 0 {
+			r.Cam.W, r.Cam.H = pose.H36MIntrinsics[k].W, pose.H36MIntrinsics[k].H
+			break
+		}
+	}
 	if _, has := pyload.Get(v, "joints_3d"); !has {
 		// Test split: no labels, only the root the evaluation adds back.
 		r.Joints3D[pose.Hip] = pose.Vec3{pelvis[0], pelvis[1], pelvis[2]}

@@ -59,7 +59,7 @@ func ParseMMPose(data []byte, name string, cams Cameras) ([]datasets.Record, err
 			return nil, fmt.Errorf("%s: %s: %v", name, key, err)
 		}
 		if i := pyload.Finite(f); i >= 0 {
-			return nil, fmt.Errorf("%s: %s: value %d is %v", name, key, i, f[i])
+			return nil, fmt.Errorf("%s: %s%s is %v", name, key, pyload.Index(i, shape...), f[i])
 		}
 		return f, nil
 	}

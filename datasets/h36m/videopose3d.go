@@ -49,7 +49,7 @@ func ParseVideoPose3D3D(data []byte, name string) (Sequences3D, error) {
 			return fmt.Errorf("shape %v, want [T,32,3] or [T,17,3]", shape)
 		}
 		if i := pyload.Finite(f); i >= 0 {
-			return fmt.Errorf("value %d is %v", i, f[i])
+			return fmt.Errorf("value %s is %v", pyload.Index(i, shape...), f[i])
 		}
 		nj := shape[1]
 		frames := make([]pose.Pose3D, shape[0])

@@ -271,3 +271,31 @@ func unwrap(err error) error {
 	}
 	return err
 }
+
+// SegmentHeadBox is a head box whose PCKh head size (0.6 x its diagonal)
+// is the length of the segment a-b.
+func SegmentHeadBox(a, b pose.Vec2) [2]pose.Vec2 {
+	side := math.Hypot(b[0]-a[0], b[1]-a[1]) / 0.6 / math.Sqrt2
+	return [2]pose.Vec2{{0, 0}, {side, side}}
+}
+
+// ScoredPerson is an MPII person as PCKh scores it (training's validation
+// and poselab metrics --2d alike): by its head box, or,
+// where it has none (ETH's and mmpose's MPII JSON carry none), by its
+// head segment, upper neck to head top (docs/metrics.md); a zero box
+// would make the threshold 0 and fail every joint. ok is false when
+// neither is known: the person is left out.
+func ScoredPerson(m *datasets.MPIIRecord) (g pose.MPIIPerson, ok bool) {
+	g = pose.MPIIPerson{Joints: m.Joints, Vis: m.Vis, HeadBox: m.HeadBox}
+	if hs := pose.HeadSize(m.HeadBox); hs > 0 && !math.IsInf(hs, 0) {
+		return g, true
+	}
+	if !(m.Vis[pose.MPIIUpperNeck] > 0 && m.Vis[pose.MPIIHeadTop] > 0) {
+		return g, false
+	}
+	g.HeadBox = SegmentHeadBox(m.Joints[pose.MPIIUpperNeck], m.Joints[pose.MPIIHeadTop])
+	if hs := pose.HeadSize(g.HeadBox); !(hs > 0) || math.IsInf(hs, 0) {
+		return g, false
+	}
+	return g, true
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"unicode/utf8"
 
 	"codeberg.org/sbinet/npyio/npy"
@@ -117,6 +118,9 @@ func LoadsPickle(data []byte) (v any, err error) {
 			v, err = nil, fmt.Errorf("corrupt pickle: %v", r)
 		}
 	}()
+	if what := notPickle(data); what != "" {
+		return nil, fmt.Errorf("not a pickle: %s", what)
+	}
 	if err := scanPickle(data); err != nil {
 		return nil, err
 	}
@@ -127,6 +131,29 @@ func LoadsPickle(data []byte) (v any, err error) {
 		return nil, fmt.Errorf("not a readable pickle: %w", err)
 	}
 	return v, nil
+}
+
+// notPickle names what data is when it is plainly another format a data
+// set folder holds (an .npz copied to train.pkl read "unknown opcode 0x00
+// at byte 1288"), or "" for anything that may be a pickle.
+func notPickle(data []byte) string {
+	switch {
+	case len(data) == 0:
+		return "the file is empty"
+	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
+		return "a zip archive (an .npz?)"
+	case bytes.HasPrefix(data, []byte("\x93NUMPY")):
+		return "a NumPy .npy file"
+	case bytes.HasPrefix(data, []byte("\x89HDF\r\n\x1a\n")):
+		return "an HDF5 file (.h5)"
+	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")), bytes.HasPrefix(data, []byte("\x89PNG")):
+		return "an image"
+	}
+	// No pickle opcode is '[' or '{' (nor, after a PROTO, any text).
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && (t[0] == '[' || t[0] == '{') {
+		return "JSON text"
+	}
+	return ""
 }
 
 // ReadFile reads a whole file, refusing ones above MaxFileBytes.
@@ -451,6 +478,26 @@ func Finite(x []float64) int {
 		}
 	}
 	return -1
+}
+
+// Index writes flat index i of an array of the given shape as numpy
+// does, "[5][1]" for 16 in [17 3]: a user finds the bad value by it, where
+// "value 16" left them to work it out.
+func Index(i int, shape ...int) string {
+	idx := make([]int, len(shape))
+	for k := len(shape) - 1; k >= 0; k-- {
+		if shape[k] > 0 {
+			idx[k], i = i%shape[k], i/shape[k]
+		}
+	}
+	if len(shape) == 0 {
+		idx = []int{i}
+	}
+	var b strings.Builder
+	for _, x := range idx {
+		fmt.Fprintf(&b, "[%d]", x)
+	}
+	return b.String()
 }
 
 // Strings converts a numpy string array (or a Python list of str) to Go

@@ -63,3 +63,21 @@ func TestUnknownClassesAndCodecs(t *testing.T) {
 		t.Fatal("non-latin1 rune accepted")
 	}
 }
+
+// A bad value is named by its numpy index, as the user would look it up.
+func TestIndex(t *testing.T) {
+	for _, c := range []struct {
+		i     int
+		shape []int
+		want  string
+	}{
+		{16, []int{17, 3}, "[5][1]"},
+		{1, []int{3}, "[1]"},
+		{2*51 + 3*5 + 2, []int{4, 17, 3}, "[2][5][2]"},
+		{7, nil, "[7]"},
+	} {
+		if got := Index(c.i, c.shape...); got != c.want {
+			t.Errorf("Index(%d, %v) = %s, want %s", c.i, c.shape, got, c.want)
+		}
+	}
+}
