@@ -79,18 +79,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
-	// 0 stands for "the preset's" only while the flag is left out: an
-	// explicit --epochs 0 or --batch 0 would otherwise train the preset's
-	// numbers without a word.
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"epochs", *epochs}, {"batch", *batch}, {"ckpt-every", *ckpt}} {
-		if f.v < 0 || (f.v == 0 && set[f.name]) {
-			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", f.name, f.v)
-		}
+	set := flagsSet(fs)
+	if err := checkCounts(set, map[string]int{"epochs": *epochs, "batch": *batch, "ckpt-every": *ckpt}); err != nil {
+		return err
 	}
 	for _, a := range grid {
 		if set[a.key] { // the grid keys are the flags' names
@@ -100,8 +91,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *patience < 0 {
 		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
 	}
-	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
-		return Usagef("--lr must be a positive number, got %v", *lr)
+	if err := checkLR(*lr, set); err != nil {
+		return err
 	}
 	// CPU math is float32 throughout: it would be ignored. (With --config
 	// the device may come from the file: checked once it is read.)
@@ -209,6 +200,35 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		gridTable(stdout, e, ids)
 	}
 	return werr
+}
+
+// flagsSet names the flags given on the command line.
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// checkCounts refuses a negative count, and 0 given explicitly: 0
+// stands for "the preset's" only while the flag is left out, and an
+// explicit --epochs 0 or --batch 0 would otherwise train the preset's
+// numbers without a word.
+func checkCounts(set map[string]bool, counts map[string]int) error {
+	for _, name := range []string{"epochs", "batch", "ckpt-every"} { // a fixed order: one message for one command line
+		if v, ok := counts[name]; ok && (v < 0 || (v == 0 && set[name])) {
+			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", name, v)
+		}
+	}
+	return nil
+}
+
+// checkLR refuses a learning rate that is not a positive number (0
+// while --lr is left out: the preset's).
+func checkLR(lr float64, set map[string]bool) error {
+	if lr < 0 || (lr == 0 && set["lr"]) || math.IsNaN(lr) || math.IsInf(lr, 0) {
+		return Usagef("--lr must be a positive number, got %v", lr)
+	}
+	return nil
 }
 
 // overrideSpec is the configuration file's spec with the fields of the
