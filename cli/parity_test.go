@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"poselab/engine"
 )
@@ -51,3 +52,53 @@ func TestPipelineRunTakesTheFormsFields(t *testing.T) {
 	}
 }
 
+// `train --after RUN` queues behind a run that another process (here an
+// engine standing for the workbench) trains: it starts only once that
+// one has finished, as the workbench's queue would start it.
+func TestTrainAfterQueuesBehindAnotherProcesssRun(t *testing.T) {
+	dir := t.TempDir()
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	first, err := wb.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--epochs", "1", "--after", first, "--runs-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "queued after "+first) {
+		t.Errorf("train does not say what the run waits for:\n%s", out)
+	}
+	wb.Close()
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var a, b engine.RunInfo
+	for _, r := range e.Runs() {
+		if r.Spec.ID == first {
+			a = r
+		} else {
+			b = r
+		}
+	}
+	if a.State != engine.Finished || b.State != engine.Finished || b.Spec.After != first {
+		t.Fatalf("first %s, second %s after %q", a.State, b.State, b.Spec.After)
+	}
+	if steps, _ := e.Steps(first); len(steps) == 0 || fromSeconds(steps[len(steps)-1].Time).After(b.Started) {
+		t.Errorf("the queued run started at %v, before the first one's last step", b.Started)
+	}
+	// A run nothing will finish is refused before a run exists.
+	for _, c := range []struct{ after, want string }{{"nope", "--after: no run"}} {
+		if _, errs, code := trainCLI(t, "train", "--preset", "test", "--after", c.after, "--runs-dir", dir); code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("--after %s: exit %d, %q", c.after, code, errs)
+		}
+	}
+}
+
+func fromSeconds(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }

@@ -62,7 +62,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	lr := fs.Float64("lr", 0, "base learning rate (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
 	loss := fs.String("loss", "", "loss: l1 or mse (default: the preset's)")
-	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D)")
+	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D); one still training or queued is waited for (the workbench's chain, c)")
+	after := fs.String("after", "", "queue the run (each run of a --grid) behind RUN: it starts once RUN has finished, also one another poselab process trains or holds queued (the workbench's)")
 	name := fs.String("name", "", "a name for the run")
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
 	patience := fs.Int("patience", 0, "end the run, finished, once validation has not improved for N epochs (default: train every epoch)")
@@ -108,6 +109,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
 	}
+	spec.After = *after
 	dataArg, initArg := flagPath("data", *data), flagPath("init", *initFrom)
 	if *config != "" {
 		file, err := engine.ReadSpecFile(*config)
@@ -163,6 +165,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
 		}
 	}
+	if spec.After != "" {
+		if err := checkAfter(e, spec.After, *runsDir); err != nil {
+			return err
+		}
+	}
 	if _, isRun := e.Run(spec.Init); spec.Init != "" && !isRun {
 		spec.Init = initArg.path // a file: a configuration file's from its folder
 	}
@@ -170,6 +177,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		id, err := e.Submit(spec)
 		if err != nil {
 			return UsageError{initArg.named(err, "init")}
+		}
+		if !*asJSON {
+			queuedAfter(stdout, e, id)
 		}
 		return watch(e, []string{id}, *asJSON, stdout, stderr)
 	}
@@ -192,6 +202,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "queued %s, trained one after another: %s\n", plural(len(ids), "run"), strings.Join(ids, " "))
+		queuedAfter(stdout, e, ids[0])
 	}
 	werr := watch(e, ids, *asJSON, stdout, stderr)
 	if *asJSON {
@@ -231,6 +242,35 @@ func checkLR(lr float64, set map[string]bool) error {
 	return nil
 }
 
+// checkAfter refuses an --after that names no run, or one that nothing
+// will finish: the queued run would wait for ever (the engine fails a
+// run queued behind a failed one; watch gives up on one behind a stopped
+// one), and it is said before a run exists.
+func checkAfter(e *engine.Engine, after, runsDir string) error {
+	a, ok := e.Run(after)
+	switch {
+	case !ok:
+		return Usagef("--after: no run %q in %s", after, runsDir)
+	case a.State == engine.Failed:
+		return Usagef("--after: run %s failed; a run queued behind it would never start", after)
+	case a.State == engine.Stopped:
+		return Usagef("--after: run %s is stopped; a run queued behind it would wait for ever: resume it first (poselab resume %s)", after, after)
+	}
+	return nil
+}
+
+// queuedAfter says, under train's first line, which run a queued run
+// waits for: without it, train printed nothing until that one finished.
+func queuedAfter(w io.Writer, e *engine.Engine, id string) {
+	info, ok := e.Run(id)
+	if !ok || info.State != engine.Queued || info.Spec.After == "" {
+		return
+	}
+	if a, ok := e.Run(info.Spec.After); ok && a.State != engine.Finished {
+		fmt.Fprintf(w, "run %s queued after %s, which is %s: it starts once that one has finished\n", id, a.Spec.ID, stateText(a))
+	}
+}
+
 // overrideSpec is the configuration file's spec with the fields of the
 // flags given on the command line (set) taken from flags instead.
 func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
@@ -242,6 +282,7 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 		"seed": func() { s.Seed = flags.Seed }, "lr": func() { s.Schedule.BaseLR = flags.Schedule.BaseLR },
 		"batch": func() { s.Batch = flags.Batch }, "loss": func() { s.Loss = flags.Loss },
 		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
+		"after":      func() { s.After = flags.After },
 		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
 		"patience": func() { s.Patience = flags.Patience },
 		"init":     func() { s.Init = flags.Init },
