@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"poselab/engine"
+	"poselab/pose"
 )
 
 // The workbench's new-run form gives a pipeline a name, epochs, batch,
@@ -102,3 +104,168 @@ func TestTrainAfterQueuesBehindAnotherProcesssRun(t *testing.T) {
 }
 
 func fromSeconds(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
+
+// runsJSON runs a runs subcommand with --json and decodes its output.
+func runsJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out, errs, code := trainCLI(t, append(append([]string{"runs"}, args...), "--json")...)
+	if code != 0 {
+		t.Fatalf("runs %v: exit %d: %s", args, code, errs)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("runs %v: %v\n%s", args, err, out)
+	}
+}
+
+// The numbers of the workbench's Curves, Joints and Skeleton views, which
+// no command printed: the per-joint error of the best epoch (runs show
+// gave the last epoch's only) and per action, the skeleton samples, and
+// every step's loss and learning rate.
+func TestRunsViewsPrintTheWorkbenchsNumbers(t *testing.T) {
+	dir := t.TempDir()
+	for _, epochs := range []string{"1", "2"} { // the second run validates better (same seed, more epochs)
+		if _, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", epochs, "--runs-dir", dir); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+	}
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	runs := e.Runs()
+	id := runs[1].Spec.ID
+	eps, _ := e.Epochs(id)
+	best := -1
+	for i, ep := range eps {
+		if ep.Best {
+			best = i
+		}
+	}
+	var joints struct {
+		Unit      string `json:"unit"`
+		BestEpoch *int   `json:"best_epoch"`
+		Joints    []struct {
+			Joint      string
+			Last, Best float64
+		}
+		Actions []struct {
+			Action     string
+			Last, Best float64
+		}
+	}
+	runsJSON(t, &joints, "joints", id, "--runs-dir", dir)
+	if best < 0 || joints.BestEpoch == nil || *joints.BestEpoch != eps[best].Epoch || joints.Unit != "mm" || len(joints.Joints) != 17 || len(joints.Actions) == 0 {
+		t.Fatalf("runs joints --json: %+v (best epoch %d)", joints, best)
+	}
+	for j, r := range joints.Joints {
+		if r.Joint != pose.JointNames[j] || r.Best != eps[best].PerJoint[j] || r.Last != eps[len(eps)-1].PerJoint[j] {
+			t.Errorf("joint %d: %+v, want %s best %v", j, r, pose.JointNames[j], eps[best].PerJoint[j])
+		}
+	}
+	if a := joints.Actions[0]; a.Best != eps[best].PerAction[a.Action] {
+		t.Errorf("action %+v, want best %v", a, eps[best].PerAction[a.Action])
+	}
+	out, _, _ := trainCLI(t, "runs", "joints", id, "--sort", "error", "--runs-dir", dir)
+	if !strings.Contains(out, "worst first") || !strings.Contains(out, "ACTION") {
+		t.Errorf("runs joints --sort error:\n%s", out)
+	}
+
+	samples, epoch, _ := e.Samples(id)
+	var sk struct {
+		Epoch   int
+		Samples []struct {
+			Index   int
+			ErrorMM float64      `json:"error_mm"`
+			GT      [][3]float64 `json:"gt_mm"`
+			Pred    [][3]float64 `json:"pred_mm"`
+		}
+	}
+	runsJSON(t, &sk, "skeletons", id, "--runs-dir", dir)
+	if len(samples) == 0 || len(sk.Samples) != len(samples) || sk.Epoch != epoch {
+		t.Fatalf("runs skeletons --json: %d samples of epoch %d, want %d of %d", len(sk.Samples), sk.Epoch, len(samples), epoch)
+	}
+	for i, s := range sk.Samples {
+		if s.Index != samples[i].Index || len(s.GT) != 17 || s.GT[5] != samples[i].GT[5] || s.Pred[5] != samples[i].Pred[5] || !(s.ErrorMM > 0) {
+			t.Errorf("sample %d: %+v", i, s)
+		}
+	}
+
+	steps, _ := e.Steps(id)
+	var cv struct {
+		Steps []struct {
+			Step    int
+			Loss    *float64
+			LR      float64
+			Planned bool
+		}
+	}
+	runsJSON(t, &cv, "curves", id, "--runs-dir", dir)
+	if len(cv.Steps) != len(steps) || cv.Steps[0].Step != 1 || *cv.Steps[3].Loss != steps[3].Loss || cv.Steps[3].LR != steps[3].LR {
+		t.Fatalf("runs curves --json: %d steps, want %d", len(cv.Steps), len(steps))
+	}
+
+	// b: best validation first (the second run), not by start.
+	var ls []struct{ ID string }
+	runsJSON(t, &ls, "ls", "--sort", "best", "--runs-dir", dir)
+	if len(ls) != 2 || ls[0].ID != id {
+		t.Errorf("runs ls --sort best: %+v, want %s first", ls, id)
+	}
+	if _, errs, code := trainCLI(t, "runs", "ls", "--sort", "error", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "start or best") {
+		t.Errorf("runs ls --sort error: exit %d, %q", code, errs)
+	}
+}
+
+// runs curves gives the steps still to come the rate the run's schedule
+// will use, as the learning-rate chart draws its future dotted.
+func TestRunsCurvesPlansTheScheduleAhead(t *testing.T) {
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sched := engine.Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.5, DecaySteps: 10}
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1000, Schedule: sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for i, _ := e.Run(id); i.Step < 5; i, _ = e.Run(id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run is %s at step %d", i.State, i.Step)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := e.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Wait(id, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := e.Run(id)
+	e.Close()
+	var cv struct {
+		TotalSteps int `json:"total_steps"`
+		StepsDone  int `json:"steps_done"`
+		Steps      []struct {
+			Step    int
+			Loss    *float64
+			LR      float64
+			Planned bool
+		}
+	}
+	runsJSON(t, &cv, "curves", id, "--every", "100", "--runs-dir", dir)
+	last := cv.Steps[len(cv.Steps)-1]
+	if cv.TotalSteps != info.TotalSteps || last.Step != info.TotalSteps || !last.Planned || last.Loss != nil {
+		t.Fatalf("total %d, last row %+v; want the run's %d steps, planned", cv.TotalSteps, last, info.TotalSteps)
+	}
+	for _, r := range cv.Steps {
+		if want := sched.LR(r.Step - 1); r.Planned && r.LR != want {
+			t.Errorf("step %d: lr %g, want the schedule's %g", r.Step, r.LR, want)
+		}
+		if r.Planned != (r.Step > cv.StepsDone) {
+			t.Errorf("step %d (done %d): planned %v", r.Step, cv.StepsDone, r.Planned)
+		}
+	}
+}

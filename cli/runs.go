@@ -18,10 +18,22 @@ func init() {
 	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, watch, pause, resume and stop runs; print their logs", Run: runRuns})
 }
 
-const runsSynopsis = `runs ls|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+const runsSynopsis = `runs ls [--sort start|best]|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+       runs curves RUN [--every N]|joints RUN [--sort skeleton|error]|skeletons RUN [--json] [--runs-dir DIR]
        runs watch RUN... [--json] [--runs-dir DIR]
        runs pause|resume|stop RUN... [--runs-dir DIR]
        runs log RUN [-n LINES] [--runs-dir DIR]
+
+ls --sort best lists runs best validation first (the workbench's b):
+3D models (mm), then 2D ones (px), then runs without a validation.
+
+curves, joints, skeletons and log print what the workbench's views 1 to
+4 draw: curves every training step's loss and learning rate, then the
+rate the schedule gives the steps still to come ("planned"); joints the
+per-joint error of the last validation and of the best epoch, and the
+per-action table (--sort error: worst first, the view's o); skeletons the
+validation samples the Skeleton view draws, with their errors (--json:
+every joint of ground truth and prediction, mm, root-relative).
 
 log prints a run's log (DIR/<id>/log, the workbench's Log view): its
 states, validations, checkpoints and messages, with times in UTC.
@@ -47,6 +59,8 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("runs "+sub, runsSynopsis, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	lines := fs.Int("n", 0, "runs log: only the last LINES lines (0: all)")
+	every := fs.Int("every", 1, "runs curves: every N-th step (and the first and last)")
+	sortBy := fs.String("sort", "", "runs ls: start (default) or best (best validation first); runs joints: skeleton (default) or error (worst first)")
 	runsDir := runsDirFlag(fs)
 	if sub == "-h" || sub == "--help" || sub == "-help" {
 		fs.Usage() // with the flags, as `poselab --help` promises
@@ -61,7 +75,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if len(ids) > 0 {
 			return Usagef("runs ls takes no arguments")
 		}
-	case "show", "log":
+	case "show", "log", "curves", "joints", "skeletons":
 		if len(ids) != 1 {
 			return Usagef("runs %s takes one run ID", sub)
 		}
@@ -77,7 +91,14 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 			return Usagef("runs %s takes one or more run IDs", sub)
 		}
 	default:
-		return Usagef("unknown runs command %q (ls, show, log, compare, rm, watch, pause, resume, stop)", sub)
+		return Usagef("unknown runs command %q (ls, show, curves, joints, skeletons, log, compare, rm, watch, pause, resume, stop)", sub)
+	}
+	order, err := sortWord(sub, *sortBy)
+	if err != nil {
+		return err
+	}
+	if *every < 1 {
+		return Usagef("--every must be 1 or more steps, got %d", *every)
 	}
 	if err := existingRunsDir(*runsDir); err != nil {
 		if sub != "ls" {
@@ -113,9 +134,19 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "ls":
-		return printRuns(stdout, e, e.Runs(), *asJSON)
+		runs := e.Runs()
+		if order == "best" {
+			sortByBest(e, runs)
+		}
+		return printRuns(stdout, e, runs, *asJSON)
 	case "show":
 		return showRun(stdout, e, infos[0], *asJSON)
+	case "curves":
+		return showCurves(stdout, e, infos[0], *every, *asJSON)
+	case "joints":
+		return showJoints(stdout, e, infos[0], order == "error", *asJSON)
+	case "skeletons":
+		return showSkeletons(stdout, e, infos[0], *asJSON)
 	case "log":
 		n := *lines
 		if n == 0 {
