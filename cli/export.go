@@ -16,8 +16,11 @@ func init() {
 	Register(&Command{Name: "export", Summary: "write a run's predictions (submission CSV, JSON or npz) or its weights for PyTorch", Run: runExport})
 }
 
-const exportSynopsis = `export --run ID [--split test] --format csv|json|npz --out FILE
+const exportSynopsis = `export --run ID [--split test] [--format csv|json|npz] [--out FILE]
        export --run ID --weights FILE.npz
+
+Without --out the file goes where the workbench's export (e) puts it:
+DIR/<run>/predictions_<split>.<format>, csv unless --format says.
 
 Predicts a split with the run's best checkpoint (its last when it has no
 best yet) and writes the 3D poses: mm, camera space, root-relative (the
@@ -52,7 +55,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	id := fs.String("run", "", "run ID")
 	split := fs.String("split", "test", "split: train, val or test")
 	format := fs.String("format", "", "csv, json or npz (default: from --out's extension)")
-	out := fs.String("out", "", "output file")
+	out := fs.String("out", "", "output file (default: DIR/<run>/predictions_<split>.<format>, as the workbench's e)")
 	weights := fs.String("weights", "", "write the network's weights to this .npz instead of predictions")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -75,8 +78,8 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		}
 		return exportWeights(*runsDir, *id, *weights, stdout)
 	}
-	if *id == "" || *out == "" {
-		return Usagef("--run and --out (or --weights) are required (see --help)")
+	if *id == "" {
+		return Usagef("--run is required (see --help)")
 	}
 	if _, err := engine.ParseSplit(*split); err != nil {
 		return UsageError{err}
@@ -85,6 +88,14 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case "", "csv", "json", "npz":
 	default:
 		return Usagef("--format must be csv, json or npz, got %q", *format)
+	}
+	if *out == "" {
+		// As the workbench's export form left empty: into the run's
+		// folder, predictions_<split>.<format> (csv unless --format says).
+		if *format == "" {
+			*format = "csv"
+		}
+		*out = engine.ExportPath(filepath.Join(*runsDir, *id), *split, *format)
 	}
 	// The engine checks these too, but only after loading the run, and its
 	// errors exit 1 like a failed prediction: they are input errors (2).

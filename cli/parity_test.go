@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +268,35 @@ func TestRunsCurvesPlansTheScheduleAhead(t *testing.T) {
 		}
 		if r.Planned != (r.Step > cv.StepsDone) {
 			t.Errorf("step %d (done %d): planned %v", r.Step, cv.StepsDone, r.Planned)
+		}
+	}
+}
+
+// export without --out writes where the workbench's e writes with its
+// File field left empty: the run's folder, predictions_<split>.<format>
+// (csv by default, as the form's); it required --out.
+func TestExportWithoutOutWritesWhereTheWorkbenchDoes(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var ls []struct{ ID string }
+	runsJSON(t, &ls, "ls", "--runs-dir", dir)
+	id := ls[0].ID
+	for _, c := range []struct {
+		args []string
+		file string
+	}{
+		{[]string{"--split", "val"}, "predictions_val.csv"},
+		{[]string{"--split", "val", "--format", "json"}, "predictions_val.json"},
+	} {
+		out, errs, code := trainCLI(t, append([]string{"export", "--run", id, "--runs-dir", dir}, c.args...)...)
+		want := filepath.Join(dir, id, c.file)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("export %v: exit %d: %s%s", c.args, code, out, errs)
+		}
+		if st, err := os.Stat(want); err != nil || st.Size() == 0 {
+			t.Errorf("export %v: %s not written (%v)", c.args, want, err)
 		}
 	}
 }

@@ -264,10 +264,7 @@ func (v *exportValues) target(runsDir string) string {
 	if p := strings.TrimSpace(v.path); p != "" {
 		return p
 	}
-	if v.format == "weights" {
-		return filepath.Join(runsDir, v.run, "weights.npz")
-	}
-	return filepath.Join(runsDir, v.run, "predictions_"+v.split+"."+v.format)
+	return engine.ExportPath(filepath.Join(runsDir, v.run), v.split, v.format) // as poselab export without --out
 }
 
 // updateForm routes a message to the open form.
