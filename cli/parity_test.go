@@ -300,3 +300,34 @@ func TestExportWithoutOutWritesWhereTheWorkbenchDoes(t *testing.T) {
 		}
 	}
 }
+
+// runs pause, stop and resume of a run that has ended refuse in the words
+// the workbench's p, s and r show (the engine's): they said "run X is
+// finished: no poselab process trains it" where p said "run X is
+// finished, not running", and r's extend had no hint.
+func TestRunsSteerOfAnEndedRunSaysWhatTheWorkbenchSays(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	e, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.Runs()[0].Spec.ID
+	pauseErr, stopErr := e.Pause(id), e.Stop(id)
+	e.Close()
+	if pauseErr == nil || stopErr == nil {
+		t.Fatalf("the engine pauses (%v) or stops (%v) a finished run", pauseErr, stopErr)
+	}
+	for _, c := range []struct{ sub, want string }{
+		{"pause", pauseErr.Error()},
+		{"stop", stopErr.Error()},
+		{"resume", "poselab resume " + id + " --epochs N"},
+	} {
+		_, errs, code := trainCLI(t, "runs", c.sub, id, "--runs-dir", dir)
+		if code != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("runs %s: exit %d, %q; want %q", c.sub, code, errs, c.want)
+		}
+	}
+}

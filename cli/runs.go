@@ -201,8 +201,22 @@ var runsSteer = map[string]struct {
 func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) error {
 	steer, id := runsSteer[sub], info.Spec.ID
 	if !info.Foreign {
-		if sub == "resume" && (info.State == engine.Stopped || info.State == engine.Failed) {
+		switch {
+		case sub == "resume" && (info.State == engine.Stopped || info.State == engine.Failed):
 			return fmt.Errorf("run %s is %s and no poselab process trains it: continue it with poselab resume %s", id, info.State, id)
+		case sub == "resume" && info.State == engine.Finished:
+			// The workbench's r opens its extend form here, after the
+			// same check.
+			if err := e.CanExtend(id); err != nil {
+				return err
+			}
+			return fmt.Errorf("run %s is finished: train it on with poselab resume %s --epochs N", id, id)
+		case !info.State.Active():
+			// Pause and stop refuse an ended run in the engine's words,
+			// which the workbench's p and s show.
+			if err := steer.do(e, id); err != nil {
+				return err
+			}
 		}
 		return fmt.Errorf("run %s is %s: no poselab process trains it", id, info.State)
 	}
