@@ -331,3 +331,20 @@ func TestRunsSteerOfAnEndedRunSaysWhatTheWorkbenchSays(t *testing.T) {
 		}
 	}
 }
+
+// The new-run form takes a learning rate up to engine.MaxBaseLR; --lr
+// (train, pipeline run, a grid's lr) took any (a run at 50 trained to
+// 20 m MPJPE).
+func TestLRFlagsHaveTheFormsLimit(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"train", "--preset", "test", "--lr", "50"},
+		{"train", "--preset", "test", "--grid", "lr=1e-3,50"},
+		{"pipeline", "run", "C", "--preset", "test", "--lr", "50"},
+	} {
+		_, errs, code := trainCLI(t, append(args, "--runs-dir", dir)...)
+		if code != 2 || !strings.Contains(errs, "(0, 10]") {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
+	}
+}

@@ -234,10 +234,14 @@ func checkCounts(set map[string]bool, counts map[string]int) error {
 }
 
 // checkLR refuses a learning rate that is not a positive number (0
-// while --lr is left out: the preset's).
+// while --lr is left out: the preset's), or one over the limit the
+// new-run form's field has (engine.MaxBaseLR).
 func checkLR(lr float64, set map[string]bool) error {
 	if lr < 0 || (lr == 0 && set["lr"]) || math.IsNaN(lr) || math.IsInf(lr, 0) {
 		return Usagef("--lr must be a positive number, got %v", lr)
+	}
+	if lr > engine.MaxBaseLR {
+		return Usagef("--lr must be a learning rate in (0, %g], as the new-run form's, got %v", float64(engine.MaxBaseLR), lr)
 	}
 	return nil
 }

@@ -127,8 +127,8 @@ func positiveFloatOrEmpty(s string) error {
 		return nil
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || !(v > 0) || v > 10 {
-		return fmt.Errorf("a learning rate in (0, 10], or empty for the preset's")
+	if err != nil || !(v > 0) || v > engine.MaxBaseLR { // the CLI's --lr too
+		return fmt.Errorf("a learning rate in (0, %g], or empty for the preset's", float64(engine.MaxBaseLR))
 	}
 	return nil
 }
