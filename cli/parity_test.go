@@ -348,3 +348,46 @@ func TestLRFlagsHaveTheFormsLimit(t *testing.T) {
 		}
 	}
 }
+
+// runs pause, stop, rm and log took --json and printed text; a script
+// steering runs gets one JSON line per run (the run as runs ls --json
+// gives it, with the action), and the log's lines as a JSON list.
+func TestRunsSteeringAndLogPrintJSON(t *testing.T) {
+	dir := t.TempDir()
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	id, err := wb.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for i, _ := wb.Run(id); i.State != engine.Running; i, _ = wb.Run(id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run is %s", i.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []struct{ sub, state string }{{"pause", "paused"}, {"stop", "stopped"}} {
+		var got struct{ ID, Action, State string }
+		runsJSON(t, &got, c.sub, id, "--runs-dir", dir)
+		if got.ID != id || got.Action != c.state || got.State != c.state {
+			t.Errorf("runs %s --json: %+v", c.sub, got)
+		}
+	}
+	var log struct {
+		Run   string
+		Lines []string
+	}
+	runsJSON(t, &log, "log", id, "--runs-dir", dir)
+	if log.Run != id || len(log.Lines) == 0 {
+		t.Errorf("runs log --json: %+v", log)
+	}
+	var rm struct{ ID, Action string }
+	runsJSON(t, &rm, "rm", id, "--runs-dir", dir)
+	if rm.ID != id || rm.Action != "removed" {
+		t.Errorf("runs rm --json: %+v", rm)
+	}
+}

@@ -21,8 +21,8 @@ func init() {
 const runsSynopsis = `runs ls [--sort start|best]|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
        runs curves RUN [--every N]|joints RUN [--sort skeleton|error]|skeletons RUN [--json] [--runs-dir DIR]
        runs watch RUN... [--json] [--runs-dir DIR]
-       runs pause|resume|stop RUN... [--runs-dir DIR]
-       runs log RUN [-n LINES] [--runs-dir DIR]
+       runs pause|resume|stop RUN... [--json] [--runs-dir DIR]
+       runs log RUN [-n LINES] [--json] [--runs-dir DIR]
 
 ls --sort best lists runs best validation first (the workbench's b):
 3D models (mm), then 2D ones (px), then runs without a validation.
@@ -46,7 +46,8 @@ pause, resume and stop steer runs that another poselab process trains
 (poselab train, the workbench, poselab serve): the request goes through the
 run store and that process acts on it within a second or two; the command
 waits until it has. A stopped run saves a checkpoint first; continue it
-with poselab resume RUN.
+with poselab resume RUN. With --json, pause, resume, stop and rm print
+one line per run (the run as ls --json gives it, with "action").
 
 The numbers live in DIR/poselab.db (SQLite: tables runs, steps, epochs,
 samples, requests), each run's spec in DIR/<id>/config.toml.`
@@ -152,9 +153,17 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if n == 0 {
 			n = -1
 		}
-		log, _, err := e.LogTail(infos[0].Spec.ID, n)
+		log, earlier, err := e.LogTail(infos[0].Spec.ID, n)
 		if err != nil {
 			return err
+		}
+		if *asJSON { // it accepted --json and printed text
+			if log == nil {
+				log = []string{}
+			}
+			b, _ := json.Marshal(map[string]any{"run": infos[0].Spec.ID, "lines": log, "earlier": earlier})
+			fmt.Fprintln(stdout, string(b))
+			return nil
 		}
 		for _, l := range log {
 			fmt.Fprintln(stdout, l)
@@ -166,7 +175,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return watchOthers(e, infos, *asJSON, stdout, stderr)
 	case "pause", "resume", "stop":
 		for _, info := range infos {
-			if err := steerRun(stdout, e, sub, info); err != nil {
+			if err := steerRun(stdout, e, sub, info, *asJSON); err != nil {
 				return err
 			}
 		}
@@ -175,6 +184,11 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		for _, id := range ids {
 			if err := e.Delete(id); err != nil {
 				return err
+			}
+			if *asJSON { // one line per run, as steering prints
+				b, _ := json.Marshal(map[string]any{"action": "removed", "id": id})
+				fmt.Fprintln(stdout, string(b))
+				continue
 			}
 			fmt.Fprintf(stdout, "removed %s\n", id)
 		}
@@ -198,7 +212,10 @@ var runsSteer = map[string]struct {
 
 // steerRun passes pause, resume or stop on to the process that trains a
 // run and waits until it has acted.
-func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) error {
+// With asJSON it prints one line per run: the run as runs ls --json gives
+// it once the process has acted, with "action" (paused, resumed,
+// stopped).
+func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo, asJSON bool) error {
 	steer, id := runsSteer[sub], info.Spec.ID
 	if !info.Foreign {
 		switch {
@@ -232,6 +249,13 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) er
 		if steer.done(now.State) {
 			if !now.State.Active() && (sub != "stop" || now.State != engine.Stopped) { // it ended meanwhile
 				return fmt.Errorf("run %s %s before it could be %s", id, now.State, steer.past)
+			}
+			if asJSON {
+				m := runJSON(now, is2D(e, id))
+				m["action"] = steer.past
+				b, _ := json.Marshal(m)
+				fmt.Fprintln(w, string(b))
+				return nil
 			}
 			fmt.Fprintf(w, "%s %s\n", steer.past, id)
 			return nil
