@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -57,6 +58,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "", "csv, json or npz (default: from --out's extension)")
 	out := fs.String("out", "", "output file (default: DIR/<run>/predictions_<split>.<format>, as the workbench's e)")
 	weights := fs.String("weights", "", "write the network's weights to this .npz instead of predictions")
+	asJSON := fs.Bool("json", false, "print one JSON object: what was written (run, split, format, path; weights: path, card, checkpoint, step, tensors, values, peer)")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -76,7 +78,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		if *id == "" {
 			return Usagef("--run is required (see --help)")
 		}
-		return exportWeights(*runsDir, *id, *weights, stdout)
+		return exportWeights(*runsDir, *id, *weights, stdout, *asJSON)
 	}
 	if *id == "" {
 		return Usagef("--run is required (see --help)")
@@ -117,11 +119,16 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err := e.Export(*id, *split, *format, *out); err != nil {
 		return err
 	}
+	if *asJSON {
+		b, _ := json.Marshal(map[string]any{"run": *id, "split": *split, "format": string(ext), "path": *out})
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
 	fmt.Fprintf(stdout, "wrote %s (%s split of run %s)\n", *out, *split, *id)
 	return nil
 }
 
-func exportWeights(runsDir, id, path string, stdout io.Writer) error {
+func exportWeights(runsDir, id, path string, stdout io.Writer, asJSON bool) error {
 	e, err := openRun(runsDir, id)
 	if err != nil {
 		return err
@@ -130,6 +137,12 @@ func exportWeights(runsDir, id, path string, stdout io.Writer) error {
 	wi, err := e.ExportWeights(id, path)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		b, _ := json.Marshal(map[string]any{"run": id, "path": path, "card": wi.Card, "checkpoint": wi.Ckpt, "step": wi.Step,
+			"tensors": wi.Tensors, "values": wi.Values, "torch_names": wi.TorchNames, "peer": wi.Peer, "no_peer": wi.NoPeer})
+		fmt.Fprintln(stdout, string(b))
+		return nil
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (%s, step %d)\n", path, wi.Tensors, wi.Values, id, wi.Ckpt, wi.Step)
 	fmt.Fprintf(stdout, "wrote %s: how to feed the network and read its output (normalisation, units, joint order)\n", wi.Card)

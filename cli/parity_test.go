@@ -299,6 +299,21 @@ func TestExportWithoutOutWritesWhereTheWorkbenchDoes(t *testing.T) {
 			t.Errorf("export %v: %s not written (%v)", c.args, want, err)
 		}
 	}
+	// --json for machines, as eval has: what was written where.
+	var got struct{ Run, Split, Format, Path string }
+	out, errs, code := trainCLI(t, "export", "--run", id, "--split", "val", "--format", "npz", "--json", "--runs-dir", dir)
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Path != filepath.Join(dir, id, "predictions_val.npz") || got.Format != "npz" {
+		t.Errorf("export --json: exit %d: %s%s", code, out, errs)
+	}
+	var w struct {
+		Path, Card string
+		Tensors    int
+	}
+	wpath := filepath.Join(t.TempDir(), "w.npz")
+	out, errs, code = trainCLI(t, "export", "--run", id, "--weights", wpath, "--json", "--runs-dir", dir)
+	if code != 0 || json.Unmarshal([]byte(out), &w) != nil || w.Path != wpath || w.Card == "" || w.Tensors == 0 {
+		t.Errorf("export --weights --json: exit %d: %s%s", code, out, errs)
+	}
 }
 
 // runs pause, stop and resume of a run that has ended refuse in the words

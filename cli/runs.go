@@ -46,8 +46,9 @@ pause, resume and stop steer runs that another poselab process trains
 (poselab train, the workbench, poselab serve): the request goes through the
 run store and that process acts on it within a second or two; the command
 waits until it has. A stopped run saves a checkpoint first; continue it
-with poselab resume RUN. With --json, pause, resume, stop and rm print
-one line per run (the run as ls --json gives it, with "action").
+with poselab resume RUN. With --json, pause, resume and stop print one
+line per run (the run as ls --json gives it, with "action"), rm one
+{"action": "removed", "id": ...} per run.
 
 The numbers live in DIR/poselab.db (SQLite: tables runs, steps, epochs,
 samples, requests), each run's spec in DIR/<id>/config.toml.`
