@@ -406,3 +406,38 @@ func TestRunsSteeringAndLogPrintJSON(t *testing.T) {
 		t.Errorf("runs rm --json: %+v", rm)
 	}
 }
+
+// train --from RUN is the workbench's chain (c): the new run waits for
+// RUN and, unless told otherwise, trains on RUN's data, device and
+// preset, as the chain form starts from them (it took synth, cpu, tiny).
+func TestTrainFromTakesTheSourcesSettingsAsTheChainFormDoes(t *testing.T) {
+	dir := t.TempDir()
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	sh, err := wb.Submit(engine.Spec{Model: "sh", Preset: "test", Epochs: 100000, DataSize: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // the source never finishes: stopped once the chained run is queued behind it
+		for deadline := time.Now().Add(time.Minute); len(wb.Runs()) < 2 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		wb.Stop(sh)
+	}()
+	out, errs, code := trainCLI(t, "train", "--model", "sb", "--from", sh, "--runs-dir", dir)
+	if code != 1 || !strings.Contains(errs, "comes after run "+sh) || !strings.Contains(out, "queued after "+sh) {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	var chained engine.Spec
+	for _, r := range wb.Runs() {
+		if r.Spec.ID != sh {
+			chained = r.Spec
+		}
+	}
+	if chained.Preset != "test" || chained.DataSize != "small" || chained.After != sh {
+		t.Errorf("chained run: preset %q, data size %q, after %q; want the source's test, small, and %s", chained.Preset, chained.DataSize, chained.After, sh)
+	}
+}

@@ -62,7 +62,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	lr := fs.Float64("lr", 0, "base learning rate (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
 	loss := fs.String("loss", "", "loss: l1 or mse (default: the preset's)")
-	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D); one still training or queued is waited for (the workbench's chain, c)")
+	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D); one still training or queued is waited for, and the first one's data, device and preset are the defaults (the workbench's chain, c)")
 	after := fs.String("after", "", "queue the run (each run of a --grid) behind RUN: it starts once RUN has finished, also one another poselab process trains or holds queued (the workbench's)")
 	name := fs.String("name", "", "a name for the run")
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
@@ -163,6 +163,24 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	for _, f := range spec.From {
 		if _, ok := e.Run(f); !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
+		}
+	}
+	if len(spec.From) > 0 && *config == "" {
+		// As the workbench's chain (c) fills its form from the run it
+		// follows: its data, device and preset unless given (trained on
+		// other data, its outputs do not match this run's samples).
+		src, _ := e.Run(spec.From[0])
+		if !set["data"] && !set["data-size"] {
+			spec.Data, spec.DataSize = src.Spec.Data, src.Spec.DataSize
+		}
+		if !set["preset"] {
+			spec.Preset = src.Spec.Preset
+		}
+		if !set["device"] && src.Spec.Device != spec.Device {
+			spec.Device = src.Spec.Device
+			if _, err := engine.NewBackend(spec.Device); err != nil {
+				return UsageError{fmt.Errorf("--from %s trained on %s: %w (--device cpu trains here)", src.Spec.ID, spec.Device, err)}
+			}
 		}
 	}
 	if spec.After != "" {
