@@ -308,6 +308,17 @@ func TestChainFormSetsAfterAndFrom(t *testing.T) {
 	}
 }
 
+// A Seed left empty trains seed 1, poselab train's default; the field
+// said "empty for the preset's" (presets have none) and it trained 0.
+func TestNewRunFormEmptySeedIsTrainsDefault(t *testing.T) {
+	if s := (&newRunValues{model: "sb", data: "synth", seed: " "}).spec(); s.Seed != 1 {
+		t.Fatalf("empty seed: %d, want 1", s.Seed)
+	}
+	if s := (&newRunValues{model: "sb", data: "synth", seed: "0"}).spec(); s.Seed != 0 {
+		t.Fatalf("seed 0: %d", s.Seed)
+	}
+}
+
 // A data folder typed in the form relative to the workbench's folder is
 // stored absolute: the pipeline's report, eval and resume from another
 // folder read the same data.

@@ -180,7 +180,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Epochs").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.epochs),
 		huh.NewInput().Title("Batch").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.batch),
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
-		huh.NewInput().Title("Seed").Validate(intOrEmpty(0)).Value(&v.seed),
+		huh.NewInput().Title("Seed").Validate(intOrEmptyFor(0, "for seed 1")).Value(&v.seed),
 		// Checked by the engine at submit (a refused run reopens the form).
 		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
 		// Last: the fields before it keep their places (and key counts).
@@ -221,7 +221,12 @@ func (v *newRunValues) spec() engine.Spec {
 	s.Batch, _ = strconv.Atoi(strings.TrimSpace(v.batch))
 	s.Patience, _ = strconv.Atoi(strings.TrimSpace(v.patience))
 	s.TF32 = v.tf32 == "on" // on a CPU the engine refuses it, saying why
-	s.Seed, _ = strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64)
+	// Seed left empty: train's --seed default (presets have no seed; the
+	// field said "the preset's" and trained seed 0).
+	s.Seed = 1
+	if seed, err := strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64); err == nil {
+		s.Seed = seed
+	}
 	if lr, err := strconv.ParseFloat(strings.TrimSpace(v.lr), 64); err == nil {
 		s.Schedule.BaseLR = lr
 	}
