@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,11 +201,15 @@ func TestRunsViewsPrintTheWorkbenchsNumbers(t *testing.T) {
 			Loss    *float64
 			LR      float64
 			Planned bool
+			Time    string
 		}
 	}
 	runsJSON(t, &cv, "curves", id, "--runs-dir", dir)
 	if len(cv.Steps) != len(steps) || cv.Steps[0].Step != 1 || *cv.Steps[3].Loss != steps[3].Loss || cv.Steps[3].LR != steps[3].LR {
 		t.Fatalf("runs curves --json: %d steps, want %d", len(cv.Steps), len(steps))
+	}
+	if at, err := time.Parse(time.RFC3339Nano, cv.Steps[3].Time); err != nil || math.Abs(float64(at.UnixNano())/1e9-steps[3].Time) > 1e-3 {
+		t.Errorf("step 4's time %q (%v), want %v", cv.Steps[3].Time, err, steps[3].Time)
 	}
 
 	// b: best validation first (the second run), not by start.
@@ -384,6 +389,19 @@ func TestRunsSteeringAndLogPrintJSON(t *testing.T) {
 			t.Fatalf("run is %s", i.State)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// The time left that runs ls and the workbench's list show.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		var ls []struct {
+			ETA *float64 `json:"eta_s"`
+		}
+		runsJSON(t, &ls, "ls", "--runs-dir", dir)
+		if len(ls) == 1 && ls[0].ETA != nil && *ls[0].ETA > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("runs ls --json gives no eta_s for the running run")
+		}
 	}
 	for _, c := range []struct{ sub, state string }{{"pause", "paused"}, {"stop", "stopped"}} {
 		var got struct{ ID, Action, State string }

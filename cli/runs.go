@@ -352,6 +352,12 @@ func runJSON(i engine.RunInfo, px bool) map[string]any {
 	if i.Foreign { // trained by another poselab process
 		m["owner_pid"] = i.OwnerPID
 	}
+	// The time left, as the workbench's list and runs ls show it (the
+	// text had it, the JSON did not): null unless it is training.
+	m["eta_s"] = nil
+	if i.State == engine.Running && i.ETA > 0 {
+		m["eta_s"] = i.ETA.Seconds()
+	}
 	if px {
 		m["val_px"], m["best_val_px"] = m["val_mpjpe_mm"], m["best_val_mpjpe_mm"]
 		m["val_mpjpe_mm"], m["best_val_mpjpe_mm"] = nil, nil

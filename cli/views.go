@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"poselab/engine"
 	"poselab/pose"
@@ -26,6 +27,10 @@ type curveRow struct {
 	Loss    *float64 `json:"loss"` // null for a planned step
 	LR      float64  `json:"lr"`
 	Planned bool     `json:"planned,omitempty"`
+	// Time the step ended (RFC 3339, as train --json's events): the
+	// workbench's x axis as elapsed or wall-clock time. Absent when
+	// planned or not stored.
+	Time string `json:"time,omitempty"`
 }
 
 // showCurves prints a run's training steps, every `every`-th one (and the
@@ -50,7 +55,11 @@ func showCurves(w io.Writer, e *engine.Engine, r engine.RunInfo, every int, asJS
 			continue
 		}
 		loss := p.Loss
-		rows = append(rows, curveRow{Step: done, Epoch: p.Epoch, Loss: &loss, LR: p.LR})
+		c := curveRow{Step: done, Epoch: p.Epoch, Loss: &loss, LR: p.LR}
+		if p.Time > 0 {
+			c.Time = time.Unix(0, int64(p.Time*1e9)).UTC().Format(time.RFC3339Nano)
+		}
+		rows = append(rows, c)
 	}
 	// The future, from the schedule itself (step s runs with LR(s-1)), as
 	// the learning-rate chart draws it dotted.
