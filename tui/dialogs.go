@@ -91,7 +91,11 @@ type newRunValues struct {
 	data, device, epochs, lr, seed string
 	batch, tf32                    string // tf32: "off" or "on" (CUDA only)
 	init                           string // weights to start from: a run id or a file (engine.Spec.Init)
-	patience                       string // epochs without a better validation that end the run (engine.Spec.Patience)
+	// dataSize: a chained run's synthetic data size, its source's (no
+	// field: the source's outputs are of that size's samples, and the
+	// preset's own size would not match them).
+	dataSize string
+	patience string // epochs without a better validation that end the run (engine.Spec.Patience)
 }
 
 // pipelines offered by the form; the engine expands a pipeline into its
@@ -141,7 +145,7 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 	v := &newRunValues{after: after, model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "1", tf32: "off"}
 	if after != "" {
 		if info, ok := m.ctrl.Run(after); ok {
-			v.data, v.device, v.preset = info.Spec.Data, info.Spec.Device, info.Spec.Preset
+			v.data, v.device, v.preset, v.dataSize = info.Spec.Data, info.Spec.Device, info.Spec.Preset, info.Spec.DataSize
 		}
 	}
 	return m.openNewRunWith(v)
@@ -235,6 +239,9 @@ func (v *newRunValues) spec() engine.Spec {
 	}
 	if v.after != "" {
 		s.After, s.From = v.after, []string{v.after}
+		if s.Data == "synth" { // as train --from takes it (a folder has no size)
+			s.DataSize = v.dataSize
+		}
 	}
 	return s
 }
