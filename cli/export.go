@@ -17,8 +17,8 @@ func init() {
 	Register(&Command{Name: "export", Summary: "write a run's predictions (submission CSV, JSON or npz) or its weights for PyTorch", Run: runExport})
 }
 
-const exportSynopsis = `export --run ID [--split test] [--format csv|json|npz] [--out FILE]
-       export --run ID --weights FILE.npz
+const exportSynopsis = `export --run ID [--split test] [--format csv|json|npz] [--out FILE] [--json]
+       export --run ID --weights FILE.npz [--json]
 
 Without --out the file goes where the workbench's export (e) puts it:
 DIR/<run>/predictions_<split>.<format>, csv unless --format says.
