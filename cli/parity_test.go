@@ -34,7 +34,7 @@ func TestPipelineRunTakesTheFormsFields(t *testing.T) {
 		t.Fatalf("%d runs, want C's one stage", len(runs))
 	}
 	names := map[string]bool{}
-	for _, r := range runs {
+	for _, r := range runs[:1] {
 		s := r.Spec
 		names[s.Name] = true
 		if s.Epochs != 1 || s.Batch != 32 || s.Schedule.BaseLR != 3e-4 {
@@ -43,6 +43,19 @@ func TestPipelineRunTakesTheFormsFields(t *testing.T) {
 	}
 	if !names["exp"] {
 		t.Errorf("names %v, want exp", names)
+	}
+	// --after queues the chain as train --after queues a run.
+	first := runs[0].Spec.ID
+	if _, errs, code := trainCLI(t, "pipeline", "run", "C", "--preset", "test", "--epochs", "1", "--after", first, "--runs-dir", dir); code != 0 {
+		t.Fatalf("--after: exit %d: %s", code, errs)
+	}
+	var ls []struct{ Spec engine.Spec }
+	runsJSON(t, &ls, "ls", "--runs-dir", dir)
+	if len(ls) != 2 || ls[1].Spec.After != first {
+		t.Errorf("runs %+v, want the second after %s", ls, first)
+	}
+	if _, errs, code := trainCLI(t, "pipeline", "run", "C", "--preset", "test", "--after", "nope", "--runs-dir", dir); code != 2 || !strings.Contains(errs, "--after: no run") {
+		t.Errorf("--after nope: exit %d, %q", code, errs)
 	}
 	// The same refusals as train's, in train's words.
 	for _, c := range []struct{ args, want string }{

@@ -33,6 +33,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 0, "batch size of every stage (default: each stage's preset's)")
 	lr := fs.Float64("lr", 0, "base learning rate of every stage (default: each stage's preset's)")
 	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
+	after := fs.String("after", "", "queue the chain behind RUN: its first stage starts once RUN has finished (as train --after)")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	runsDir := runsDirFlag(fs)
 	isHelp := func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
@@ -95,12 +96,20 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	base := engine.Spec{Name: *name, Data: *data, Device: *device, Seed: *seed, Patience: *patience,
 		Epochs: *epochs, Batch: *batch, TF32: *tf32}
 	base.Schedule.BaseLR = *lr
-	ids, err := e.SubmitChain(p.Stages(*preset, base))
+	stages := p.Stages(*preset, base)
+	if *after != "" {
+		if err := checkAfter(e, *after, *runsDir); err != nil {
+			return err
+		}
+		stages[0].After = *after // the later stages come after the earlier ones
+	}
+	ids, err := e.SubmitChain(stages)
 	if err != nil {
 		return UsageError{err}
 	}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "pipeline %s: runs %v\n", pipe, ids)
+		queuedAfter(stdout, e, ids[0])
 	}
 	return watch(e, ids, *asJSON, stdout, stderr)
 }
