@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,8 +17,11 @@ func init() {
 	Register(&Command{Name: "export", Summary: "write a run's predictions (submission CSV, JSON or npz) or its weights for PyTorch", Run: runExport})
 }
 
-const exportSynopsis = `export --run ID [--split test] --format csv|json|npz --out FILE
-       export --run ID --weights FILE.npz
+const exportSynopsis = `export --run ID [--split test] [--format csv|json|npz] [--out FILE] [--json]
+       export --run ID --weights FILE.npz [--json]
+
+Without --out the file goes where the workbench's export (e) puts it:
+DIR/<run>/predictions_<split>.<format>, csv unless --format says.
 
 Predicts a split with the run's best checkpoint (its last when it has no
 best yet) and writes the 3D poses: mm, camera space, root-relative (the
@@ -54,8 +58,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	id := fs.String("run", "", "run ID")
 	split := fs.String("split", "test", "split: train, val or test")
 	format := fs.String("format", "", "csv, json or npz (default: from --out's extension)")
-	out := fs.String("out", "", "output file")
+	out := fs.String("out", "", "output file (default: DIR/<run>/predictions_<split>.<format>, as the workbench's e)")
 	weights := fs.String("weights", "", "write the network's weights to this .npz instead of predictions")
+	asJSON := fs.Bool("json", false, "print one JSON object: what was written (run, split, format, path; weights: path, card, checkpoint, step, tensors, values, peer)")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -75,10 +80,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		if *id == "" {
 			return Usagef("--run is required (see --help)")
 		}
-		return exportWeights(*runsDir, *id, *weights, stdout)
+		return exportWeights(*runsDir, *id, *weights, stdout, *asJSON)
 	}
-	if *id == "" || *out == "" {
-		return Usagef("--run and --out (or --weights) are required (see --help)")
+	if *id == "" {
+		return Usagef("--run is required (see --help)")
 	}
 	if _, err := engine.ParseSplit(*split); err != nil {
 		return UsageError{err}
@@ -87,6 +92,14 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case "", "csv", "json", "npz":
 	default:
 		return Usagef("--format must be csv, json or npz, got %q", *format)
+	}
+	if *out == "" {
+		// As the workbench's export form left empty: into the run's
+		// folder, predictions_<split>.<format> (csv unless --format says).
+		if *format == "" {
+			*format = "csv"
+		}
+		*out = engine.ExportPath(filepath.Join(*runsDir, *id), *split, *format)
 	}
 	// The engine checks these too, but only after loading the run, and its
 	// errors exit 1 like a failed prediction: they are input errors (2).
@@ -109,13 +122,19 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		b, _ := json.Marshal(map[string]any{"run": *id, "split": *split, "format": string(ext), "path": *out,
+			"checkpoint": from.Path, "epoch": from.Epoch, "step": from.Step})
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
 	// Which checkpoint predicted: the best, not the newest of a run still
 	// training (eval and --weights say so too).
 	fmt.Fprintf(stdout, "wrote %s (%s split of run %s, from %s)\n", *out, *split, *id, from.Label())
 	return nil
 }
 
-func exportWeights(runsDir, id, path string, stdout io.Writer) error {
+func exportWeights(runsDir, id, path string, stdout io.Writer, asJSON bool) error {
 	e, err := openRun(runsDir, id)
 	if err != nil {
 		return err
@@ -124,6 +143,12 @@ func exportWeights(runsDir, id, path string, stdout io.Writer) error {
 	wi, err := e.ExportWeights(id, path)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		b, _ := json.Marshal(map[string]any{"run": id, "path": path, "card": wi.Card, "checkpoint": wi.From.Path, "epoch": wi.From.Epoch, "step": wi.From.Step,
+			"tensors": wi.Tensors, "values": wi.Values, "torch_names": wi.TorchNames, "peer": wi.Peer, "no_peer": wi.NoPeer})
+		fmt.Fprintln(stdout, string(b))
+		return nil
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d tensors, %d values of run %s (from %s)\n", path, wi.Tensors, wi.Values, id, wi.From.Label())
 	fmt.Fprintf(stdout, "wrote %s: how to feed the network and read its output (normalisation, units, joint order)\n", wi.Card)

@@ -42,6 +42,9 @@ var gridKeys = map[string]struct {
 		if err != nil || !(x > 0) || math.IsInf(x, 0) {
 			return fmt.Errorf("a positive number")
 		}
+		if x > engine.MaxBaseLR { // as --lr and the new-run form
+			return fmt.Errorf("a learning rate in (0, %g]", float64(engine.MaxBaseLR))
+		}
 		return nil
 	}, func(s *engine.Spec, v string) { s.Schedule.BaseLR, _ = strconv.ParseFloat(v, 64) }},
 	"batch":    {positiveInt(1), func(s *engine.Spec, v string) { s.Batch, _ = strconv.Atoi(v) }},

@@ -27,6 +27,14 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	device := fs.String("device", "cpu", "device: cpu or cuda")
 	seed := fs.Int64("seed", 1, "seed")
 	patience := fs.Int("patience", 0, "end each stage, finished, once its validation has not improved for N epochs (default: train every epoch)")
+	// The workbench's new-run form gives a pipeline every field it gives
+	// a single run (Init excepted): each stage takes them.
+	name := fs.String("name", "", "a name for the runs, as the new-run form names them: NAME, or NAME-<model> per stage where there are several (NAME-sh, NAME-sb)")
+	epochs := fs.Int("epochs", 0, "epochs of every stage (default: each stage's preset's)")
+	batch := fs.Int("batch", 0, "batch size of every stage (default: each stage's preset's)")
+	lr := fs.Float64("lr", 0, "base learning rate of every stage (default: each stage's preset's)")
+	tf32 := fs.Bool("tf32", false, "CUDA: allow TF32 matrix math")
+	after := fs.String("after", "", "queue the chain behind RUN: its first stage starts once RUN has finished (as train --after)")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	runsDir := runsDirFlag(fs)
 	isHelp := func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
@@ -41,7 +49,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
 		return Usagef("pipeline run: name the pipeline (e.g. C)")
 	}
-	name := args[0]
+	pipe := args[0]
 	for _, a := range args[1:] {
 		if a == "--" {
 			break
@@ -61,7 +69,17 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	if *patience < 0 {
 		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
 	}
-	p, err := engine.LookupPipeline(name)
+	set := flagsSet(fs)
+	if err := checkCounts(set, map[string]int{"epochs": *epochs, "batch": *batch}); err != nil {
+		return err
+	}
+	if err := checkLR(*lr, set); err != nil {
+		return err
+	}
+	if *tf32 && *device != "cuda" { // train's words
+		return Usagef("--tf32 is a CUDA setting: it needs --device cuda")
+	}
+	p, err := engine.LookupPipeline(pipe)
 	if err != nil {
 		return UsageError{err}
 	}
@@ -71,7 +89,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	images := ""
 	for _, s := range p.Stages(*preset, engine.Spec{}) {
 		if images = imageModel(s.Model); images != "" {
-			images = "pipeline " + name + "'s " + images
+			images = "pipeline " + pipe + "'s " + images
 			break
 		}
 	}
@@ -84,12 +102,23 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ids, err := e.SubmitChain(p.Stages(*preset, engine.Spec{Data: *data, Device: *device, Seed: *seed, Patience: *patience}))
+	base := engine.Spec{Name: *name, Data: *data, Device: *device, Seed: *seed, Patience: *patience,
+		Epochs: *epochs, Batch: *batch, TF32: *tf32}
+	base.Schedule.BaseLR = *lr
+	stages := p.Stages(*preset, base)
+	if *after != "" {
+		if err := checkAfter(e, *after, *runsDir); err != nil {
+			return err
+		}
+		stages[0].After = *after // the later stages come after the earlier ones
+	}
+	ids, err := e.SubmitChain(stages)
 	if err != nil {
 		return UsageError{err}
 	}
 	if !*asJSON {
-		fmt.Fprintf(stdout, "pipeline %s: runs %v\n", name, ids)
+		fmt.Fprintf(stdout, "pipeline %s: runs %v\n", pipe, ids)
+		queuedAfter(stdout, e, ids[0])
 	}
 	return watch(e, ids, *asJSON, stdout, stderr)
 }

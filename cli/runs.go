@@ -18,10 +18,22 @@ func init() {
 	Register(&Command{Name: "runs", Summary: "list, show, compare, remove, watch, pause, resume and stop runs; print their logs", Run: runRuns})
 }
 
-const runsSynopsis = `runs ls|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+const runsSynopsis = `runs ls [--sort start|best]|show RUN|compare RUN RUN...|rm RUN... [--json] [--runs-dir DIR]
+       runs curves RUN [--every N]|joints RUN [--sort skeleton|error]|skeletons RUN [--json] [--runs-dir DIR]
        runs watch RUN... [--json] [--runs-dir DIR]
-       runs pause|resume|stop RUN... [--runs-dir DIR]
-       runs log RUN [-n LINES] [--runs-dir DIR]
+       runs pause|resume|stop RUN... [--json] [--runs-dir DIR]
+       runs log RUN [-n LINES] [--json] [--runs-dir DIR]
+
+ls --sort best lists runs best validation first (the workbench's b):
+3D models (mm), then 2D ones (px), then runs without a validation.
+
+curves, joints, skeletons and log print what the workbench's views 1 to
+4 draw: curves every training step's loss and learning rate, then the
+rate the schedule gives the steps still to come ("planned"); joints the
+per-joint error of the last validation and of the best epoch, and the
+per-action table (--sort error: worst first, the view's o); skeletons the
+validation samples the Skeleton view draws, with their errors (--json:
+every joint of ground truth and prediction, mm, root-relative).
 
 log prints a run's log (DIR/<id>/log, the workbench's Log view): its
 states, validations, checkpoints and messages, with times in UTC.
@@ -34,7 +46,9 @@ pause, resume and stop steer runs that another poselab process trains
 (poselab train, the workbench, poselab serve): the request goes through the
 run store and that process acts on it within a second or two; the command
 waits until it has. A stopped run saves a checkpoint first; continue it
-with poselab resume RUN.
+with poselab resume RUN. With --json, pause, resume and stop print one
+line per run (the run as ls --json gives it, with "action"), rm one
+{"action": "removed", "id": ...} per run.
 
 The numbers live in DIR/poselab.db (SQLite: tables runs, steps, epochs,
 samples, requests), each run's spec in DIR/<id>/config.toml.`
@@ -47,6 +61,8 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("runs "+sub, runsSynopsis, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	lines := fs.Int("n", 0, "runs log: only the last LINES lines (0: all)")
+	every := fs.Int("every", 1, "runs curves: every N-th step (and the first and last)")
+	sortBy := fs.String("sort", "", "runs ls: start (default) or best (best validation first); runs joints: skeleton (default) or error (worst first)")
 	runsDir := runsDirFlag(fs)
 	if sub == "-h" || sub == "--help" || sub == "-help" {
 		fs.Usage() // with the flags, as `poselab --help` promises
@@ -61,7 +77,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		if len(ids) > 0 {
 			return Usagef("runs ls takes no arguments")
 		}
-	case "show", "log":
+	case "show", "log", "curves", "joints", "skeletons":
 		if len(ids) != 1 {
 			return Usagef("runs %s takes one run ID", sub)
 		}
@@ -77,7 +93,14 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 			return Usagef("runs %s takes one or more run IDs", sub)
 		}
 	default:
-		return Usagef("unknown runs command %q (ls, show, log, compare, rm, watch, pause, resume, stop)", sub)
+		return Usagef("unknown runs command %q (ls, show, curves, joints, skeletons, log, compare, rm, watch, pause, resume, stop)", sub)
+	}
+	order, err := sortWord(sub, *sortBy)
+	if err != nil {
+		return err
+	}
+	if *every < 1 {
+		return Usagef("--every must be 1 or more steps, got %d", *every)
 	}
 	if err := existingRunsDir(*runsDir); err != nil {
 		if sub != "ls" {
@@ -113,17 +136,35 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "ls":
-		return printRuns(stdout, e, e.Runs(), *asJSON)
+		runs := e.Runs()
+		if order == "best" {
+			sortByBest(e, runs)
+		}
+		return printRuns(stdout, e, runs, *asJSON)
 	case "show":
 		return showRun(stdout, e, infos[0], *asJSON)
+	case "curves":
+		return showCurves(stdout, e, infos[0], *every, *asJSON)
+	case "joints":
+		return showJoints(stdout, e, infos[0], order == "error", *asJSON)
+	case "skeletons":
+		return showSkeletons(stdout, e, infos[0], *asJSON)
 	case "log":
 		n := *lines
 		if n == 0 {
 			n = -1
 		}
-		log, _, err := e.LogTail(infos[0].Spec.ID, n)
+		log, earlier, err := e.LogTail(infos[0].Spec.ID, n)
 		if err != nil {
 			return err
+		}
+		if *asJSON { // it accepted --json and printed text
+			if log == nil {
+				log = []string{}
+			}
+			b, _ := json.Marshal(map[string]any{"run": infos[0].Spec.ID, "lines": log, "earlier": earlier})
+			fmt.Fprintln(stdout, string(b))
+			return nil
 		}
 		for _, l := range log {
 			fmt.Fprintln(stdout, l)
@@ -135,7 +176,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return watchOthers(e, infos, *asJSON, stdout, stderr)
 	case "pause", "resume", "stop":
 		for _, info := range infos {
-			if err := steerRun(stdout, e, sub, info); err != nil {
+			if err := steerRun(stdout, e, sub, info, *asJSON); err != nil {
 				return err
 			}
 		}
@@ -144,6 +185,11 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		for _, id := range ids {
 			if err := e.Delete(id); err != nil {
 				return err
+			}
+			if *asJSON { // one line per run, as steering prints
+				b, _ := json.Marshal(map[string]any{"action": "removed", "id": id})
+				fmt.Fprintln(stdout, string(b))
+				continue
 			}
 			fmt.Fprintf(stdout, "removed %s\n", id)
 		}
@@ -167,11 +213,28 @@ var runsSteer = map[string]struct {
 
 // steerRun passes pause, resume or stop on to the process that trains a
 // run and waits until it has acted.
-func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) error {
+// With asJSON it prints one line per run: the run as runs ls --json gives
+// it once the process has acted, with "action" (paused, resumed,
+// stopped).
+func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo, asJSON bool) error {
 	steer, id := runsSteer[sub], info.Spec.ID
 	if !info.Foreign {
-		if sub == "resume" && (info.State == engine.Stopped || info.State == engine.Failed) {
+		switch {
+		case sub == "resume" && (info.State == engine.Stopped || info.State == engine.Failed):
 			return fmt.Errorf("run %s is %s and no poselab process trains it: continue it with poselab resume %s", id, info.State, id)
+		case sub == "resume" && info.State == engine.Finished:
+			// The workbench's r opens its extend form here, after the
+			// same check.
+			if err := e.CanExtend(id); err != nil {
+				return err
+			}
+			return fmt.Errorf("run %s is finished: train it on with poselab resume %s --epochs N", id, id)
+		case !info.State.Active():
+			// Pause and stop refuse an ended run in the engine's words,
+			// which the workbench's p and s show.
+			if err := steer.do(e, id); err != nil {
+				return err
+			}
 		}
 		return fmt.Errorf("run %s is %s: no poselab process trains it", id, info.State)
 	}
@@ -187,6 +250,13 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo) er
 		if steer.done(now.State) {
 			if !now.State.Active() && (sub != "stop" || now.State != engine.Stopped) { // it ended meanwhile
 				return fmt.Errorf("run %s %s before it could be %s", id, now.State, steer.past)
+			}
+			if asJSON {
+				m := runJSON(now, is2D(e, id))
+				m["action"] = steer.past
+				b, _ := json.Marshal(m)
+				fmt.Fprintln(w, string(b))
+				return nil
 			}
 			fmt.Fprintf(w, "%s %s\n", steer.past, id)
 			return nil
@@ -303,6 +373,12 @@ func runJSON(i engine.RunInfo, px bool) map[string]any {
 		"baseline_px": clean(i.BaselinePx), "samples_per_s": clean(i.SamplesPerSec), "device": i.Device, "spec": toMap(i.Spec)}
 	if i.Foreign { // trained by another poselab process
 		m["owner_pid"] = i.OwnerPID
+	}
+	// The time left, as the workbench's list and runs ls show it (the
+	// text had it, the JSON did not): null unless it is training.
+	m["eta_s"] = nil
+	if i.State == engine.Running && i.ETA > 0 {
+		m["eta_s"] = i.ETA.Seconds()
 	}
 	if px {
 		m["val_px"], m["best_val_px"] = m["val_mpjpe_mm"], m["best_val_mpjpe_mm"]

@@ -78,7 +78,7 @@ func TestRunsSteerARunOfAnotherProcess(t *testing.T) {
 	if out := cli(1, "runs", "resume", id); !strings.Contains(out, "poselab resume "+id) {
 		t.Fatalf("runs resume of a stopped run: %q", out)
 	}
-	if out := cli(1, "runs", "pause", id); !strings.Contains(out, "no poselab process trains it") {
+	if out := cli(1, "runs", "pause", id); !strings.Contains(out, "is stopped, not running") { // the workbench's p, word for word
 		t.Fatalf("runs pause of a stopped run: %q", out)
 	}
 	cli(2, "runs", "stop")

@@ -63,7 +63,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	lr := fs.Float64("lr", 0, "base learning rate (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
 	loss := fs.String("loss", "", "loss: l1 or mse (default: the preset's)")
-	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D)")
+	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D); one still training or queued is waited for, and the first one's data, device and preset are the defaults (the workbench's chain, c)")
+	after := fs.String("after", "", "queue the run (each run of a --grid) behind RUN: it starts once RUN has finished, also one another poselab process trains or holds queued (the workbench's)")
 	name := fs.String("name", "", "a name for the run")
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")
 	patience := fs.Int("patience", 0, "end the run, finished, once validation has not improved for N epochs (default: train every epoch)")
@@ -80,18 +81,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
-	// 0 stands for "the preset's" only while the flag is left out: an
-	// explicit --epochs 0 or --batch 0 would otherwise train the preset's
-	// numbers without a word.
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"epochs", *epochs}, {"batch", *batch}, {"ckpt-every", *ckpt}} {
-		if f.v < 0 || (f.v == 0 && set[f.name]) {
-			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", f.name, f.v)
-		}
+	set := flagsSet(fs)
+	if err := checkCounts(set, map[string]int{"epochs": *epochs, "batch": *batch, "ckpt-every": *ckpt}); err != nil {
+		return err
 	}
 	for _, a := range grid {
 		if set[a.key] { // the grid keys are the flags' names
@@ -101,8 +93,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *patience < 0 {
 		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
 	}
-	if *lr < 0 || (*lr == 0 && set["lr"]) || math.IsNaN(*lr) || math.IsInf(*lr, 0) {
-		return Usagef("--lr must be a positive number, got %v", *lr)
+	if err := checkLR(*lr, set); err != nil {
+		return err
 	}
 	// CPU math is float32 throughout: it would be ignored. (With --config
 	// the device may come from the file: checked once it is read.)
@@ -118,6 +110,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *from != "" {
 		spec.From = strings.Split(*from, ",")
 	}
+	spec.After = *after
 	dataArg, initArg := flagPath("data", *data), flagPath("init", *initFrom)
 	if *config != "" {
 		file, err := engine.ReadSpecFile(*config)
@@ -181,6 +174,29 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
 		}
 	}
+	if len(spec.From) > 0 && *config == "" {
+		// As the workbench's chain (c) fills its form from the run it
+		// follows: its data, device and preset unless given (trained on
+		// other data, its outputs do not match this run's samples).
+		src, _ := e.Run(spec.From[0])
+		if !set["data"] && !set["data-size"] {
+			spec.Data, spec.DataSize = src.Spec.Data, src.Spec.DataSize
+		}
+		if !set["preset"] {
+			spec.Preset = src.Spec.Preset
+		}
+		if !set["device"] && src.Spec.Device != spec.Device {
+			spec.Device = src.Spec.Device
+			if _, err := engine.NewBackend(spec.Device); err != nil {
+				return UsageError{fmt.Errorf("--from %s trained on %s: %w (--device cpu trains here)", src.Spec.ID, spec.Device, err)}
+			}
+		}
+	}
+	if spec.After != "" {
+		if err := checkAfter(e, spec.After, *runsDir); err != nil {
+			return err
+		}
+	}
 	if _, isRun := e.Run(spec.Init); spec.Init != "" && !isRun {
 		spec.Init = initArg.path // a file: a configuration file's from its folder
 	}
@@ -188,6 +204,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		id, err := e.Submit(spec)
 		if err != nil {
 			return UsageError{initArg.named(err, "init")}
+		}
+		if !*asJSON {
+			queuedAfter(stdout, e, id)
 		}
 		return watch(e, []string{id}, *asJSON, stdout, stderr)
 	}
@@ -210,6 +229,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "queued %s, trained one after another: %s\n", plural(len(ids), "run"), strings.Join(ids, " "))
+		queuedAfter(stdout, e, ids[0])
 	}
 	werr := watch(e, ids, *asJSON, stdout, stderr)
 	if *asJSON {
@@ -218,6 +238,68 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		gridTable(stdout, e, ids)
 	}
 	return werr
+}
+
+// flagsSet names the flags given on the command line.
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// checkCounts refuses a negative count, and 0 given explicitly: 0
+// stands for "the preset's" only while the flag is left out, and an
+// explicit --epochs 0 or --batch 0 would otherwise train the preset's
+// numbers without a word.
+func checkCounts(set map[string]bool, counts map[string]int) error {
+	for _, name := range []string{"epochs", "batch", "ckpt-every"} { // a fixed order: one message for one command line
+		if v, ok := counts[name]; ok && (v < 0 || (v == 0 && set[name])) {
+			return Usagef("--%s must be a positive number, got %d (leave it out for the preset's)", name, v)
+		}
+	}
+	return nil
+}
+
+// checkLR refuses a learning rate that is not a positive number (0
+// while --lr is left out: the preset's), or one over the limit the
+// new-run form's field has (engine.MaxBaseLR).
+func checkLR(lr float64, set map[string]bool) error {
+	if lr < 0 || (lr == 0 && set["lr"]) || math.IsNaN(lr) || math.IsInf(lr, 0) {
+		return Usagef("--lr must be a positive number, got %v", lr)
+	}
+	if lr > engine.MaxBaseLR {
+		return Usagef("--lr must be a learning rate in (0, %g], as the new-run form's, got %v", float64(engine.MaxBaseLR), lr)
+	}
+	return nil
+}
+
+// checkAfter refuses an --after that names no run, or one that nothing
+// will finish: the queued run would wait for ever (the engine fails a
+// run queued behind a failed one; watch gives up on one behind a stopped
+// one), and it is said before a run exists.
+func checkAfter(e *engine.Engine, after, runsDir string) error {
+	a, ok := e.Run(after)
+	switch {
+	case !ok:
+		return Usagef("--after: no run %q in %s", after, runsDir)
+	case a.State == engine.Failed:
+		return Usagef("--after: run %s failed; a run queued behind it would never start", after)
+	case a.State == engine.Stopped:
+		return Usagef("--after: run %s is stopped; a run queued behind it would wait for ever: resume it first (poselab resume %s)", after, after)
+	}
+	return nil
+}
+
+// queuedAfter says, under train's first line, which run a queued run
+// waits for: without it, train printed nothing until that one finished.
+func queuedAfter(w io.Writer, e *engine.Engine, id string) {
+	info, ok := e.Run(id)
+	if !ok || info.State != engine.Queued || info.Spec.After == "" {
+		return
+	}
+	if a, ok := e.Run(info.Spec.After); ok && a.State != engine.Finished {
+		fmt.Fprintf(w, "run %s queued after %s, which is %s: it starts once that one has finished\n", id, a.Spec.ID, stateText(a))
+	}
 }
 
 // overrideSpec is the configuration file's spec with the fields of the
@@ -231,6 +313,7 @@ func overrideSpec(file, flags engine.Spec, set map[string]bool) engine.Spec {
 		"seed": func() { s.Seed = flags.Seed }, "lr": func() { s.Schedule.BaseLR = flags.Schedule.BaseLR },
 		"batch": func() { s.Batch = flags.Batch }, "loss": func() { s.Loss = flags.Loss },
 		"from": func() { s.From = flags.From }, "name": func() { s.Name = flags.Name },
+		"after":      func() { s.After = flags.After },
 		"ckpt-every": func() { s.CkptEvery = flags.CkptEvery }, "tf32": func() { s.TF32 = flags.TF32 },
 		"patience": func() { s.Patience = flags.Patience },
 		"init":     func() { s.Init = flags.Init },

@@ -151,6 +151,17 @@ func ParseSplit(s string) (datasets.Split, error) {
 	return "", fmt.Errorf("unknown split %q (train, val, test)", s)
 }
 
+// ExportPath is where an export of a run goes when no file is named
+// (the workbench's export form left empty, `poselab export` without
+// --out, or with --weights default): the run's folder (runDir),
+// predictions_<split>.<format>, or weights.npz for format "weights".
+func ExportPath(runDir, split, format string) string {
+	if format == "weights" {
+		return filepath.Join(runDir, "weights.npz")
+	}
+	return filepath.Join(runDir, "predictions_"+split+"."+format)
+}
+
 // Export writes a run's 3D predictions of a split to path as csv, json or
 // npz (the submission layout: Id, Hip_x ... RWrist_z, mm, camera space,
 // root-relative, Ids in split order). An empty format follows the file

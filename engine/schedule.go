@@ -21,6 +21,10 @@ type Schedule struct {
 	MinLR         float64 `toml:"min_lr,omitempty" json:"min_lr,omitempty"`             // "cosine": floor
 }
 
+// MaxBaseLR is the largest base learning rate the new-run form and the
+// --lr flags take: beyond it a run only diverges (a typo, 30 for 3e-4).
+const MaxBaseLR = 10
+
 // LR returns the learning rate used at (0-based) step.
 func (s Schedule) LR(step int) float64 {
 	switch s.Kind {

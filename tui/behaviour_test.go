@@ -308,6 +308,31 @@ func TestChainFormSetsAfterAndFrom(t *testing.T) {
 	}
 }
 
+// The chain form starts from its source's data, device and preset, and
+// keeps its synthetic data size, which has no field: a source trained on
+// small synthetic data with the tiny preset (train --data-size small) fed
+// its small-data outputs to a chained run on tiny data.
+func TestChainFormKeepsTheSourcesDataSize(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "tiny", Data: "synth", DataSize: "small", Device: "cpu"}, State: engine.Running}, engine.Schedule{})
+	m := New(fc, Options{})
+	m.openNewRun("sh-1")
+	if s := m.newRun.spec(); s.DataSize != "small" || s.Preset != "tiny" || s.After != "sh-1" {
+		t.Fatalf("chained spec: data size %q, preset %q, after %q", s.DataSize, s.Preset, s.After)
+	}
+}
+
+// A Seed left empty trains seed 1, poselab train's default; the field
+// said "empty for the preset's" (presets have none) and it trained 0.
+func TestNewRunFormEmptySeedIsTrainsDefault(t *testing.T) {
+	if s := (&newRunValues{model: "sb", data: "synth", seed: " "}).spec(); s.Seed != 1 {
+		t.Fatalf("empty seed: %d, want 1", s.Seed)
+	}
+	if s := (&newRunValues{model: "sb", data: "synth", seed: "0"}).spec(); s.Seed != 0 {
+		t.Fatalf("seed 0: %d", s.Seed)
+	}
+}
+
 // A data folder typed in the form relative to the workbench's folder is
 // stored absolute: the pipeline's report, eval and resume from another
 // folder read the same data.

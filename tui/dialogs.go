@@ -91,7 +91,11 @@ type newRunValues struct {
 	data, device, epochs, lr, seed string
 	batch, tf32                    string // tf32: "off" or "on" (CUDA only)
 	init                           string // weights to start from: a run id or a file (engine.Spec.Init)
-	patience                       string // epochs without a better validation that end the run (engine.Spec.Patience)
+	// dataSize: a chained run's synthetic data size, its source's (no
+	// field: the source's outputs are of that size's samples, and the
+	// preset's own size would not match them).
+	dataSize string
+	patience string // epochs without a better validation that end the run (engine.Spec.Patience)
 }
 
 // pipelines offered by the form; the engine expands a pipeline into its
@@ -127,8 +131,8 @@ func positiveFloatOrEmpty(s string) error {
 		return nil
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || !(v > 0) || v > 10 {
-		return fmt.Errorf("a learning rate in (0, 10], or empty for the preset's")
+	if err != nil || !(v > 0) || v > engine.MaxBaseLR { // the CLI's --lr too
+		return fmt.Errorf("a learning rate in (0, %g], or empty for the preset's", float64(engine.MaxBaseLR))
 	}
 	return nil
 }
@@ -141,7 +145,7 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 	v := &newRunValues{after: after, model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "1", tf32: "off"}
 	if after != "" {
 		if info, ok := m.ctrl.Run(after); ok {
-			v.data, v.device, v.preset = info.Spec.Data, info.Spec.Device, info.Spec.Preset
+			v.data, v.device, v.preset, v.dataSize = info.Spec.Data, info.Spec.Device, info.Spec.Preset, info.Spec.DataSize
 		}
 	}
 	return m.openNewRunWith(v)
@@ -180,7 +184,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Epochs").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.epochs),
 		huh.NewInput().Title("Batch").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.batch),
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
-		huh.NewInput().Title("Seed").Validate(intOrEmpty(0)).Value(&v.seed),
+		huh.NewInput().Title("Seed").Validate(intOrEmptyFor(0, "for seed 1")).Value(&v.seed),
 		// Checked by the engine at submit (a refused run reopens the form).
 		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
 		// Last: the fields before it keep their places (and key counts).
@@ -221,7 +225,12 @@ func (v *newRunValues) spec() engine.Spec {
 	s.Batch, _ = strconv.Atoi(strings.TrimSpace(v.batch))
 	s.Patience, _ = strconv.Atoi(strings.TrimSpace(v.patience))
 	s.TF32 = v.tf32 == "on" // on a CPU the engine refuses it, saying why
-	s.Seed, _ = strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64)
+	// Seed left empty: train's --seed default (presets have no seed; the
+	// field said "the preset's" and trained seed 0).
+	s.Seed = 1
+	if seed, err := strconv.ParseInt(strings.TrimSpace(v.seed), 10, 64); err == nil {
+		s.Seed = seed
+	}
 	if lr, err := strconv.ParseFloat(strings.TrimSpace(v.lr), 64); err == nil {
 		s.Schedule.BaseLR = lr
 	}
@@ -230,6 +239,9 @@ func (v *newRunValues) spec() engine.Spec {
 	}
 	if v.after != "" {
 		s.After, s.From = v.after, []string{v.after}
+		if s.Data == "synth" { // as train --from takes it (a folder has no size)
+			s.DataSize = v.dataSize
+		}
 	}
 	return s
 }
@@ -264,10 +276,7 @@ func (v *exportValues) target(runsDir string) string {
 	if p := strings.TrimSpace(v.path); p != "" {
 		return p
 	}
-	if v.format == "weights" {
-		return filepath.Join(runsDir, v.run, "weights.npz")
-	}
-	return filepath.Join(runsDir, v.run, "predictions_"+v.split+"."+v.format)
+	return engine.ExportPath(filepath.Join(runsDir, v.run), v.split, v.format) // as poselab export without --out
 }
 
 // updateForm routes a message to the open form.
