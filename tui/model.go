@@ -733,6 +733,9 @@ func (m *Model) content(w, h int) string {
 		id := r.info.Spec.ID
 		if id == info.Spec.ID || m.marked[id] {
 			if m.hist != nil {
+				if m.frozen == nil { // a frozen view keeps the steps its freeze point counted
+					m.st.exactSteps(m.hist, id)
+				}
 				if k := m.st.loadSteps(m.hist, id); k > 0 && m.frozen != nil {
 					// The freeze point counted none of them: the
 					// steps shown move up by what came before.

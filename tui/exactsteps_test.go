@@ -1,0 +1,65 @@
+package tui
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"poselab/engine"
+)
+
+// storedCtrl is a fake engine with a run store: every step of its runs.
+type storedCtrl struct {
+	*fakeCtrl
+	steps []engine.StepPoint
+}
+
+func (c *storedCtrl) Steps(string) ([]engine.StepPoint, error)  { return c.steps, nil }
+func (c *storedCtrl) Epochs(string) ([]engine.EpochInfo, error) { return nil, nil }
+
+// A run of a second sends a handful of step events (the engine thins them
+// to ten a second): once it has ended, its loss chart draws every stored
+// step, so a loss that jumped to 411 between two events (a learning rate
+// of 10) shows, as it does after a restart, instead of a smooth line
+// through the events.
+func TestEndedRunDrawsEveryStoredStep(t *testing.T) {
+	c := &storedCtrl{fakeCtrl: newFake()}
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for k := 0; k < 64; k++ {
+		loss := 1.0
+		if k == 1 {
+			loss = 411
+		}
+		c.steps = append(c.steps, engine.StepPoint{Step: k, Loss: loss, LR: 10, Time: float64(t0.Unix()) + float64(k)/64})
+	}
+	spec := engine.Spec{ID: "r", Model: "sb", Preset: "test", Epochs: 2}
+	c.addRun(engine.RunInfo{Spec: spec, State: engine.Running, Step: 0, TotalSteps: 64, Started: t0}, engine.Schedule{Kind: "constant", BaseLR: 10})
+	m := New(c, Options{})
+	var seq int64
+	ev := func(e engine.Event) engine.Event {
+		seq++
+		e.Seq, e.Run, e.Time = seq, "r", t0.Add(time.Duration(seq)*100*time.Millisecond)
+		return e
+	}
+	evs := []engine.Event{ev(engine.Event{Kind: engine.EvStarted, Spec: &spec})}
+	for _, s := range []int{1, 32, 64} { // what the thinning let through
+		evs = append(evs, ev(engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: s, Loss: 1, LR: 10, TotalSteps: 64}}))
+	}
+	m.Update(eventsMsg{events: evs})
+	screen(m, 120, 40)
+	if r := m.visible("r"); len(r.step) != 3 {
+		t.Fatalf("while it trains the chart has the %d step events, want 3", len(r.step))
+	}
+	c.addRun(engine.RunInfo{Spec: spec, State: engine.Finished, Step: 64, TotalSteps: 64, Started: t0}, engine.Schedule{Kind: "constant", BaseLR: 10})
+	m.Update(eventsMsg{events: []engine.Event{ev(engine.Event{Kind: engine.EvFinished, State: &engine.StateInfo{From: engine.Running, To: engine.Finished}})}})
+	screen(m, 120, 40)
+	r := m.visible("r")
+	if len(r.step) != 64 || slices.Max(r.loss) != 411 {
+		t.Fatalf("after it finished the chart has %d steps (max loss %v), want the 64 stored ones (max 411)", len(r.step), slices.Max(r.loss))
+	}
+	for i := 1; i < len(r.step); i++ {
+		if r.step[i] <= r.step[i-1] {
+			t.Fatalf("steps not ascending at %d", i)
+		}
+	}
+}
