@@ -238,6 +238,8 @@ type Resource struct {
 // Controller is what a viewer (TUI, CLI, SSH session) needs from the engine.
 // *Engine implements it; tests may use a fake.
 type Controller interface {
+	// Runs lists the runs oldest first (the order they were created or,
+	// for another process's, first seen in).
 	Runs() []RunInfo
 	Run(id string) (RunInfo, bool)
 	// Subscribe returns the full history so far and a channel of later

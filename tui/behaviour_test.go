@@ -119,10 +119,11 @@ func TestStoreDropsDuplicatesAndOrdersChains(t *testing.T) {
 	if n := len(s.runs["a"].step); n != 1 {
 		t.Fatalf("%d steps after a duplicate", n)
 	}
+	// The engine's order stays, but a follower goes under its run.
 	rows := orderRuns([]engine.RunInfo{
 		{Spec: engine.Spec{ID: "c", After: "a"}},
-		{Spec: engine.Spec{ID: "b"}},
 		{Spec: engine.Spec{ID: "a"}},
+		{Spec: engine.Spec{ID: "b"}},
 		{Spec: engine.Spec{ID: "d", After: "c"}},
 	})
 	var got []string

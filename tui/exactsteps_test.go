@@ -63,3 +63,24 @@ func TestEndedRunDrawsEveryStoredStep(t *testing.T) {
 		}
 	}
 }
+
+// Resuming a run starts a new session (RunInfo.Started moves on): the list
+// kept it in its place, the engine's order, where it sorted it to the
+// foot by that start, under runs started after it.
+func TestResumedRunKeepsItsPlaceInTheList(t *testing.T) {
+	c := newFake()
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for i, id := range []string{"first", "second", "third"} {
+		c.addRun(engine.RunInfo{Spec: engine.Spec{ID: id, Model: "sb"}, State: engine.Finished, Started: t0.Add(time.Duration(i) * time.Minute)}, engine.Schedule{})
+	}
+	c.addRun(engine.RunInfo{Spec: engine.Spec{ID: "first", Model: "sb"}, State: engine.Running, Started: t0.Add(time.Hour)}, engine.Schedule{})
+	m := New(c, Options{})
+	screen(m, 120, 40)
+	var got []string
+	for _, r := range m.rows {
+		got = append(got, r.info.Spec.ID)
+	}
+	if !slices.Equal(got, []string{"first", "second", "third"}) {
+		t.Fatalf("list %v after resuming the first run", got)
+	}
+}

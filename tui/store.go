@@ -453,8 +453,11 @@ func sortByBest(rows []listRow) {
 	}
 }
 
-// orderRuns orders runs for the list: oldest first, and a chained run
-// (Spec.After) right under the run it follows.
+// orderRuns orders runs for the list: in the engine's order (oldest
+// first, as `poselab runs ls` lists them), and a chained run (Spec.After)
+// right under the run it follows. Not by RunInfo.Started: that is the
+// run's latest session's start, so a resumed or extended run jumped to
+// the foot of the list.
 func orderRuns(infos []engine.RunInfo) []listRow {
 	byID := map[string]bool{}
 	children := map[string][]engine.RunInfo{}
@@ -469,16 +472,6 @@ func orderRuns(infos []engine.RunInfo) []listRow {
 		}
 		roots = append(roots, in)
 	}
-	byAge := func(a []engine.RunInfo) {
-		sort.SliceStable(a, func(i, j int) bool {
-			ti, tj := a[i].Started, a[j].Started
-			if !ti.Equal(tj) && !ti.IsZero() && !tj.IsZero() {
-				return ti.Before(tj)
-			}
-			return a[i].Spec.ID < a[j].Spec.ID
-		})
-	}
-	byAge(roots)
 	var out []listRow
 	seen := map[string]bool{}
 	var walk func(in engine.RunInfo, depth int)
@@ -488,9 +481,7 @@ func orderRuns(infos []engine.RunInfo) []listRow {
 		}
 		seen[in.Spec.ID] = true
 		out = append(out, listRow{info: in, depth: depth})
-		kids := children[in.Spec.ID]
-		byAge(kids)
-		for _, k := range kids {
+		for _, k := range children[in.Spec.ID] {
 			walk(k, depth+1)
 		}
 	}
