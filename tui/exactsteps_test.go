@@ -84,3 +84,16 @@ func TestResumedRunKeepsItsPlaceInTheList(t *testing.T) {
 		t.Fatalf("list %v after resuming the first run", got)
 	}
 }
+
+// A run chained after a finished one starts at once: the status line said
+// "queued run-4: it starts when done finishes" while it trained.
+func TestChainedAfterAFinishedRunSaysStarted(t *testing.T) {
+	f := fixture()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "done", Model: "sh", Preset: "test", Data: "synth", Device: "cpu"}, State: engine.Finished}, engine.Schedule{})
+	m := New(f, Options{})
+	id, _ := f.Submit(engine.Spec{Model: "sb", Preset: "test", After: "done", From: []string{"done"}})
+	m.Update(submittedMsg{id: id})
+	if m.status != "started "+id {
+		t.Fatalf("status %q", m.status)
+	}
+}

@@ -336,10 +336,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		text := "started " + msg.id
 		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After != "" {
 			// A chained run waits for its predecessor, which may itself
-			// be waiting for a resume.
+			// be waiting for a resume. One chained after a finished run
+			// starts now: "it starts when X finishes" stood on the status
+			// line after the run had trained.
 			a := info.Spec.After
-			text = "queued " + msg.id + ": it starts when " + a + " finishes"
-			if p, ok := m.ctrl.Run(a); ok && (p.State == engine.Stopped || p.State == engine.Failed) {
+			p, ok := m.ctrl.Run(a)
+			if !ok || p.State != engine.Finished {
+				text = "queued " + msg.id + ": it starts when " + a + " finishes"
+			}
+			if ok && (p.State == engine.Stopped || p.State == engine.Failed) {
 				text += " (" + a + " is " + string(p.State) + ": resume it with r)"
 			}
 		}
