@@ -253,7 +253,14 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 	c := chart{w: w, h: h, xUnit: "epoch", logY: v.logY, empty: "no validation yet"}
 	c.xFmt = func(x float64) string { return fmt.Sprintf("%.0f", x) }
 	lo, hi := math.Inf(1), math.Inf(-1)
-	unit := "mm"
+	unit, noneYet := "mm", ""
+	for _, p := range runs {
+		if p.selected && len(p.r.epochs) == 0 {
+			// None yet: the engine says what its validation will be in
+			// (an SH run's empty chart read "val MPJPE (mm)").
+			noneYet = engine.ValUnit(p.info.Spec.Model)
+		}
+	}
 	var now string
 	for _, sel := range []bool{false, true} {
 		for _, p := range runs {
@@ -288,6 +295,9 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 		hi = lo + 1
 	}
 	c.x0, c.x1 = lo, hi
+	if noneYet != "" {
+		unit = noneYet
+	}
 	name := "val MPJPE (" + unit + ")"
 	if unit == "px" {
 		name = "val 2D error (px)"

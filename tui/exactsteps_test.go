@@ -2,6 +2,7 @@ package tui
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,16 @@ func TestChainedAfterAFinishedRunSaysStarted(t *testing.T) {
 	m.Update(submittedMsg{id: id})
 	if m.status != "started "+id {
 		t.Fatalf("status %q", m.status)
+	}
+}
+
+// An SH run scores its validation in pixels: before its first one its
+// chart said "val MPJPE (mm)", and "val 2D error (px)" after it.
+func TestSHRunsEmptyValidationChartSaysPixels(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "test", Epochs: 6}, State: engine.Running, Step: 174, TotalSteps: 2304}, engine.Schedule{Kind: "constant", BaseLR: 1e-3})
+	out := screen(New(f, Options{}), 120, 40)
+	if !strings.Contains(out, "val 2D error (px)") || strings.Contains(out, "MPJPE") {
+		t.Fatalf("SH run before its first validation:\n%s", out)
 	}
 }
