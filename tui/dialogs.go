@@ -485,7 +485,7 @@ func helpView(w, h, offset int, readOnly bool) string {
 	if len(body) > rows {
 		offset = min(max(offset, 0), len(body)-rows)
 		body = body[offset : offset+rows]
-		more = stDim.Render("  ↑/↓ scroll")
+		more = stDim.Render("  ↑/↓ pgup/pgdn scroll")
 	}
 	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
 	if readOnly {
@@ -541,8 +541,10 @@ func helpBody(w, h int, readOnly bool) (body []string, rows int) {
 		}
 	}
 	if ncol == 1 && total > rows {
-		// Two columns and scrolling read better than one long column.
-		if dw := (w-6)/2 - keyW - 2; dw >= 22 {
+		// It scrolls either way: two columns only where they cut no
+		// description. On 80 x 24 two columns of 24 cells cut most of
+		// them ("quit (asks about active…"), and scrolled both at once.
+		if dw := (w-6)/2 - keyW - 2; dw >= longest {
 			ncol, descW = 2, dw
 		}
 	}

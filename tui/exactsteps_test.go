@@ -109,3 +109,24 @@ func TestSHRunsEmptyValidationChartSaysPixels(t *testing.T) {
 		t.Fatalf("SH run before its first validation:\n%s", out)
 	}
 }
+
+// On 80 x 24 the help showed two columns of 24-cell descriptions, most of
+// them cut ("quit (asks about active…"): it scrolls either way, so one
+// column shows each whole, and pgdown pages through it.
+func TestHelpOn80x24ShowsEveryDescriptionWhole(t *testing.T) {
+	m := New(fixture(), Options{})
+	screen(m, 80, 24)
+	press(m, "?")
+	var seen strings.Builder
+	for i := 0; i < 10; i++ {
+		seen.WriteString(screen(m, 80, 24))
+		press(m, "pgdown")
+	}
+	for _, g := range keyMap {
+		for _, b := range g.bindings {
+			if d := b.helpText(false); !strings.Contains(seen.String(), d) {
+				t.Errorf("help never shows %q whole", d)
+			}
+		}
+	}
+}

@@ -70,7 +70,7 @@ type Model struct {
 
 	cv      curvesView
 	jSorted bool
-	byBest  bool // the runs list best validation first (a grid's answer), not by start
+	byBest  bool // the runs list best validation first (a grid's answer), not oldest first
 	sk      skelView
 	lg      logView
 	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
@@ -387,6 +387,10 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 			m.helpOff = min(m.helpOff+1, m.helpMaxOffset())
 		case "up", "k":
 			m.helpOff = max(m.helpOff-1, 0)
+		case "pgdown", "space":
+			m.helpOff = min(m.helpOff+m.helpPage(), m.helpMaxOffset())
+		case "pgup":
+			m.helpOff = max(m.helpOff-m.helpPage(), 0)
 		}
 		return nil
 	}
@@ -709,6 +713,12 @@ func (m *Model) render() string {
 	}
 	parts = append(parts, padBlock(content, w, l.contentH), m.statusLine(w), m.hintLine(w))
 	return padBlock(strings.Join(parts, "\n"), w, h)
+}
+
+// helpPage is how far pgup and pgdown scroll the help: its rows but one.
+func (m *Model) helpPage() int {
+	_, rows := helpBody(max(m.w, 20), max(m.h, 6)-1, m.opts.ReadOnly)
+	return max(rows-1, 1)
 }
 
 // helpMaxOffset is how far the help scrolls at the current size (render
