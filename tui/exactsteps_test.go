@@ -130,3 +130,20 @@ func TestHelpOn80x24ShowsEveryDescriptionWhole(t *testing.T) {
 		}
 	}
 }
+
+// On 80 columns the skeleton title ended "ground truth + prediction ·…":
+// the sample's error (mm) and the rotation were cut. The legend says which
+// layers t shows.
+func TestSkeletonTitleKeepsErrorOn80Columns(t *testing.T) {
+	m := New(fixture(), Options{})
+	screen(m, 80, 24)
+	press(m, "3")
+	out := screen(m, 80, 24)
+	if !strings.Contains(out, " mm · yaw +0°") {
+		t.Fatalf("skeleton view on 80x24:\n%s", out)
+	}
+	press(m, "t")
+	if out := screen(m, 80, 24); !strings.Contains(out, "ground truth only") {
+		t.Fatalf("t (ground truth only) on 80x24:\n%s", out)
+	}
+}
