@@ -11,3 +11,14 @@ func TestValUnit(t *testing.T) {
 		}
 	}
 }
+
+// Every model has the test preset (README; the workbench's form offers it
+// for each): IR had none, so `train --model ir --preset test` and the
+// pipelines F and G with it were refused.
+func TestEveryModelHasTheTestPreset(t *testing.T) {
+	for _, m := range Models() {
+		if _, err := Prepare(Spec{Model: m, Preset: "test"}); err != nil {
+			t.Errorf("%s: %v", m, err)
+		}
+	}
+}
