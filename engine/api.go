@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"poselab/pose"
@@ -216,6 +217,12 @@ type StateInfo struct {
 	From   State  `json:"from"`
 	To     State  `json:"to"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// Diverged reports a run that paused itself because its loss or weights
+// stopped being finite (its reason begins "diverged:").
+func (s StateInfo) Diverged() bool {
+	return s.To == Paused && strings.HasPrefix(s.Reason, "diverged:")
 }
 
 // CkptInfo reports a saved checkpoint.

@@ -147,3 +147,27 @@ func TestSkeletonTitleKeepsErrorOn80Columns(t *testing.T) {
 		t.Fatalf("t (ground truth only) on 80x24:\n%s", out)
 	}
 }
+
+// A run that diverges pauses itself: the status line says so at once, in
+// red, whichever run is selected. It kept "resumed sb-1" (the key just
+// pressed) and then showed the reason only for the selected run.
+func TestDivergedRunSaysSoAtOnce(t *testing.T) {
+	f := fixture() // sb-demo is selected
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-9", Name: "hot", Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	m := New(f, Options{})
+	screen(m, 120, 40)
+	m.setStatus("resumed sb-9", false)
+	reason := "diverged: loss NaN at step 32 (lr 10); resume restarts from the last checkpoint"
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1 << 40, Run: "sb-9", Kind: engine.EvState,
+		State: &engine.StateInfo{From: engine.Running, To: engine.Paused, Reason: reason}}}})
+	if !m.statusErr || m.status != "hot paused: "+reason {
+		t.Fatalf("status %q (error %v)", m.status, m.statusErr)
+	}
+	// A pause the user asked for is no alarm.
+	m.setStatus("paused sb-demo", false)
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1 << 40, Run: "sb-demo", Kind: engine.EvState,
+		State: &engine.StateInfo{From: engine.Running, To: engine.Paused, Reason: "paused by the user"}}}})
+	if m.status != "paused sb-demo" {
+		t.Fatalf("status %q after a pause asked for", m.status)
+	}
+}

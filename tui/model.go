@@ -286,6 +286,17 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if ev.Run == m.lg.id && ev.Kind != engine.EvStep && ev.Kind != engine.EvResource {
 				m.lg.dirty = true // its process wrote a line for it
 			}
+			if st := ev.State; st != nil && ev.Kind == engine.EvState && (st.To == engine.Failed || st.Diverged()) {
+				// Said at once, of any run: the list only turned the
+				// run's state to "paused", and its reason showed on the
+				// status line when it was selected and the last message
+				// ("resumed ...") had gone.
+				name := ev.Run
+				if info, ok := m.ctrl.Run(ev.Run); ok && info.Spec.Name != "" && info.Spec.Name != ev.Run {
+					name = info.Spec.Name
+				}
+				m.setStatus(name+" "+string(st.To)+": "+st.Reason, true)
+			}
 		}
 		m.refresh()
 		if msg.closed {
