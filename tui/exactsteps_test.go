@@ -171,3 +171,13 @@ func TestDivergedRunSaysSoAtOnce(t *testing.T) {
 		t.Fatalf("status %q after a pause asked for", m.status)
 	}
 }
+
+// The model column held 9 cells: "baseline/test" read "baseline…", its
+// preset cut, on 120 columns with room to spare.
+func TestModelColumnShowsBaselinesPreset(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "baseline-1", Model: "baseline", Preset: "test"}, State: engine.Finished}, engine.Schedule{})
+	if out := screen(New(f, Options{}), 120, 30); !strings.Contains(out, "baseline/test") {
+		t.Fatalf("runs list:\n%s", out)
+	}
+}
