@@ -61,7 +61,7 @@ func (m *Model) openExtend(info engine.RunInfo) tea.Cmd {
 	}
 	m.extend, m.formFor = v, formExtend
 	// plural: a one-epoch run "trained 1 epochs"
-	m.formTitle = fmt.Sprintf("Extend %s: it trained %s%s; it goes on from its last checkpoint", v.run, plural(info.Epoch, "epoch"), best)
+	m.formTitle = fmt.Sprintf("Extend %s: it trained %s%s; it goes on from its last checkpoint", listedName(info), plural(info.Epoch, "epoch"), best)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewInput().Title("Epochs in all").Validate(intOrEmpty(info.Epoch+1)).Value(&v.epochs),
 		huh.NewInput().Title("Patience (epochs, 0: every epoch)").Validate(intOrEmpty(0)).Value(&v.patience),
@@ -144,7 +144,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 	after := v.after
 	title := "New run"
 	if after != "" {
-		title = "Chain: new run after " + after + " (from its outputs)"
+		title = "Chain: new run after " + m.listedNameOf(after) + " (from its outputs)"
 	}
 	left := []huh.Field{
 		huh.NewInput().Title("Name").Placeholder("automatic").CharLimit(40).Value(&v.name),
@@ -232,7 +232,7 @@ type exportValues struct {
 
 func (m *Model) openExport(id string) tea.Cmd {
 	v := &exportValues{run: id, split: "val", format: "csv"}
-	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+id
+	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+m.listedNameOf(id)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
 		// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
@@ -392,11 +392,30 @@ func (m *Model) answerConfirm(k string) tea.Cmd {
 	return nil
 }
 
+// listedName names a run as the runs list does, with the ID its folder
+// and poselab's commands take: "big-lr (sb-261126-231115)". A named run's
+// ID is nowhere else on the screen, so a dialog that gave only the ID
+// (delete, extend, export, chain) left the user to guess which run it meant.
+func listedName(info engine.RunInfo) string {
+	if n := info.Spec.Name; n != "" && n != info.Spec.ID {
+		return fmt.Sprintf("%s (%s)", n, info.Spec.ID)
+	}
+	return info.Spec.ID
+}
+
+// listedNameOf is listedName of a run known by its ID.
+func (m *Model) listedNameOf(id string) string {
+	if info, ok := m.ctrl.Run(id); ok {
+		return listedName(info)
+	}
+	return id
+}
+
 func (m *Model) askDelete(info engine.RunInfo) {
 	id := info.Spec.ID
-	text := fmt.Sprintf("Delete run %s (%s, %s)?\nIts folder, checkpoints and exports are removed.", id, info.Spec.Model, info.State)
+	text := fmt.Sprintf("Delete %s %s run %s?\nIts folder, checkpoints and exports are removed.", info.State, info.Spec.Model, listedName(info))
 	m.confirm = &confirmDialog{text: text, answers: []answer{
-		{key: "y", label: "yes, delete " + id, do: func() tea.Cmd {
+		{key: "y", label: "yes, delete " + listedName(info), do: func() tea.Cmd {
 			delete(m.marked, id)
 			return m.call("deleted "+id, func() error { return m.ctrl.Delete(id) })
 		}},
@@ -443,10 +462,7 @@ func (m *Model) askQuit() tea.Cmd {
 	// the screen), with the ID that poselab resume takes.
 	shown := make([]string, len(active))
 	for i, id := range active {
-		shown[i] = id
-		if info, ok := m.ctrl.Run(id); ok && info.Spec.Name != "" && info.Spec.Name != id {
-			shown[i] = fmt.Sprintf("%s (%s)", info.Spec.Name, id)
-		}
+		shown[i] = m.listedNameOf(id)
 	}
 	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(shown, ", "))
 	answers := []answer{stop, keep}

@@ -181,3 +181,16 @@ func TestModelColumnShowsBaselinesPreset(t *testing.T) {
 		t.Fatalf("runs list:\n%s", out)
 	}
 }
+
+// The delete question named the run by its ID only, which a named run's
+// row does not show: "Delete run sb-261126-231115" for the row "big-lr".
+func TestDeleteNamesTheRunAsListed(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-261126-231115", Name: "big-lr", Model: "sb"}, State: engine.Finished}, engine.Schedule{})
+	m := New(f, Options{})
+	screen(m, 120, 30)
+	press(m, "d")
+	if out := screen(m, 120, 30); !strings.Contains(out, "Delete finished sb run big-lr (sb-261126-231115)?") {
+		t.Fatalf("delete question:\n%s", out)
+	}
+}
