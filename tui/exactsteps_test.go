@@ -194,3 +194,18 @@ func TestDeleteNamesTheRunAsListed(t *testing.T) {
 		t.Fatalf("delete question:\n%s", out)
 	}
 }
+
+// A new run that waits for a trainer said "started": the engine's reason
+// says what it waits for.
+func TestQueuedNewRunSaysWhatItWaitsFor(t *testing.T) {
+	f := fixture()
+	m := New(f, Options{})
+	id, _ := f.Submit(engine.Spec{Model: "sb", Preset: "test"})
+	info, _ := f.Run(id)
+	info.Reason = "waits for a trainer (1 at a time): hot (paused: resume or stop it)"
+	f.addRun(info, engine.Schedule{})
+	m.Update(submittedMsg{id: id})
+	if m.status != "queued "+id+": "+info.Reason {
+		t.Fatalf("status %q", m.status)
+	}
+}

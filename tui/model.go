@@ -345,7 +345,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.refresh()
 		m.selID = msg.id
 		text := "started " + msg.id
-		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After != "" {
+		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After == "" && info.Reason != "" {
+			// It waits for a trainer (one held by a paused run, say).
+			text = "queued " + msg.id + ": " + info.Reason
+		} else if ok && info.State == engine.Queued && info.Spec.After != "" {
 			// A chained run waits for its predecessor, which may itself
 			// be waiting for a resume. One chained after a finished run
 			// starts now: "it starts when X finishes" stood on the status
