@@ -578,7 +578,7 @@ func TestExportFormPredictionsAndWeights(t *testing.T) {
 			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
 		}
 	}
-	if !strings.Contains(m.status, "weights to /runs/"+id+"/weights.npz") || !strings.Contains(m.status, "/runs/"+id+"/weights.json") {
+	if !strings.HasPrefix(m.status, "exported weights.npz and weights.json (how to use them) of "+id+" in /runs/"+id+"/") {
 		t.Errorf("status %q", m.status)
 	}
 }

@@ -331,9 +331,17 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			v := *m.export
 			path := v.target(m.opts.RunsDir)
 			m.setStatus("exporting "+v.run+" to "+path+"…", false)
-			done := fmt.Sprintf("exported %s %s predictions to %s", v.run, v.split, path)
+			// The file first, then its folder: the status line is cut at
+			// its end, and on 80 columns "exported sb-261126-231912 val
+			// predictions to /tmp/runs/sb-261126-2319…" hid the file.
+			dir := filepath.Dir(path) + string(filepath.Separator)
+			done := fmt.Sprintf("exported %s (%s predictions of %s) in %s", filepath.Base(path), v.split, v.run, dir)
 			if v.format == "weights" {
-				done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, engine.WeightsCardPath(path))
+				card := engine.WeightsCardPath(path)
+				if filepath.Dir(card) == filepath.Dir(path) {
+					card = filepath.Base(card)
+				}
+				done = fmt.Sprintf("exported %s and %s (how to use them) of %s in %s", filepath.Base(path), card, v.run, dir)
 			}
 			return m.call(done, func() error {
 				return m.ctrl.Export(v.run, v.split, v.format, path)

@@ -209,3 +209,20 @@ func TestQueuedNewRunSaysWhatItWaitsFor(t *testing.T) {
 		t.Fatalf("status %q", m.status)
 	}
 }
+
+// The export's status ended with the file's path, which the status line
+// cut on 80 columns: "exported sb-261126-231912 val predictions to
+// /tmp/tuiwalk-runs/sb-261126-2319…". The file comes first now.
+func TestExportStatusShowsTheFileOn80Columns(t *testing.T) {
+	fc := fixture()
+	m := New(fc, Options{RunsDir: "/tmp/tuiwalk-runs"})
+	screen(m, 80, 24)
+	m.Update(keyMsg("e"))
+	for _, k := range []string{"enter", "enter", "enter"} {
+		_, cmd := m.Update(keyMsg(k))
+		feed(m, cmd)
+	}
+	if out := screen(m, 80, 24); !strings.Contains(out, "exported predictions_val.csv (val predictions of "+m.selID+")") {
+		t.Fatalf("after the export:\n%s", out)
+	}
+}
