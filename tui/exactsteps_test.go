@@ -226,3 +226,18 @@ func TestExportStatusShowsTheFileOn80Columns(t *testing.T) {
 		t.Fatalf("after the export:\n%s", out)
 	}
 }
+
+// On 80 columns the Joints view left out its side panel: the epoch's
+// P-MPJPE, 3DPCK and AUC and the per-action table showed nowhere, though
+// the help promises "per-joint and per-action error".
+func TestJointsOn80ColumnsShowSummaryAndActions(t *testing.T) {
+	m := New(fixture(), Options{})
+	screen(m, 80, 24)
+	press(m, "2")
+	out := screen(m, 80, 24)
+	for _, want := range []string{"P-MPJPE", "per action (mm)", "┃ best epoch"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("no %q on 80x24:\n%s", want, out)
+		}
+	}
+}
