@@ -241,3 +241,14 @@ func TestJointsOn80ColumnsShowSummaryAndActions(t *testing.T) {
 		}
 	}
 }
+
+// A form goes back a field with shift+tab, which neither its footer nor
+// the hint line said.
+func TestFormHintSaysShiftTabGoesBack(t *testing.T) {
+	m := New(fixture(), Options{})
+	screen(m, 80, 24)
+	press(m, "n")
+	if out := screen(m, 80, 24); !strings.Contains(out, "shift+tab back") {
+		t.Fatalf("new-run form:\n%s", out)
+	}
+}

@@ -919,7 +919,8 @@ func (m *Model) hintLine(w int) string {
 	var acts []action
 	switch {
 	case m.form != nil:
-		return fitStyled(stDim.Render(" enter next field · ←/→ change choice · esc cancel"), w)
+		// shift+tab goes back a field (huh's key; nothing said so).
+		return fitStyled(stDim.Render(" enter next field · shift+tab back · ←/→ change choice · esc cancel"), w)
 	case m.confirm != nil:
 		return fitStyled(stDim.Render(" answer with the keys shown · esc cancel"), w)
 	case m.help:
