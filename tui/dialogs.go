@@ -472,7 +472,7 @@ func (m *Model) askQuit() tea.Cmd {
 	for i, id := range active {
 		shown[i] = m.listedNameOf(id)
 	}
-	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(shown, ", "))
+	text := fmt.Sprintf("%s still active: %s", plural(len(active), "run"), strings.Join(shown, ", "))
 	answers := []answer{stop, keep}
 	if m.opts.Remote {
 		answers = []answer{keep, stop}

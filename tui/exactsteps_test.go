@@ -252,3 +252,14 @@ func TestFormHintSaysShiftTabGoesBack(t *testing.T) {
 		t.Fatalf("new-run form:\n%s", out)
 	}
 }
+
+// The quit question counted "1 run(s) still active".
+func TestQuitCountsRunsInWords(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "a", Model: "sb"}, State: engine.Running}, engine.Schedule{})
+	m := New(f, Options{})
+	press(m, "q")
+	if out := screen(m, 120, 30); !strings.Contains(out, "1 run still active: a") {
+		t.Fatalf("quit question:\n%s", out)
+	}
+}
