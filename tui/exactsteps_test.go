@@ -263,3 +263,14 @@ func TestQuitCountsRunsInWords(t *testing.T) {
 		t.Fatalf("quit question:\n%s", out)
 	}
 }
+
+// The list's epoch column counts epochs done: headed "epoch", a run in its
+// first epoch read "epoch 0/25", though people count epochs from 1.
+func TestEpochColumnSaysEpochsDone(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "a", Model: "sb", Epochs: 25}, State: engine.Running, Step: 10, TotalSteps: 800}, engine.Schedule{})
+	out := screen(New(f, Options{}), 120, 30)
+	if !strings.Contains(strings.Split(out, "\n")[1], " epochs ") {
+		t.Fatalf("runs list:\n%s", out)
+	}
+}

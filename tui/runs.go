@@ -45,7 +45,9 @@ var runColumns = []runColumn{
 		return r.info.Spec.Pipeline
 	}},
 	{title: "state", width: 8, cell: func(r listRow) string { return string(r.info.State) }},
-	{title: "epoch", width: 9, right: true, prio: 1, cell: func(r listRow) string {
+	// Epochs done: "epoch 0/25" read as an epoch 0, which people never
+	// see (the log's first is "epoch 1").
+	{title: "epochs", width: 9, right: true, prio: 1, cell: func(r listRow) string {
 		return fmt.Sprintf("%d/%d", r.info.Epoch, r.info.Spec.Epochs)
 	}},
 	{title: "step", width: 13, right: true, cell: func(r listRow) string {
