@@ -274,3 +274,17 @@ func TestEpochColumnSaysEpochsDone(t *testing.T) {
 		t.Fatalf("runs list:\n%s", out)
 	}
 }
+
+// On 80 columns the validation and learning-rate charts share the width:
+// their titles were cut at the end, losing the best epoch ("best 42.4 (…")
+// and the rate's step ("now 9.2e-4 @ ste…"). Narrow, they shed what the
+// runs list shows instead.
+func TestNarrowChartTitlesKeepTheirNumbers(t *testing.T) {
+	m := New(fixture(), Options{})
+	out := screen(m, 80, 24)
+	for _, want := range []string{"best 42.4 (epoch 10)", "lr [cosine, log] · now 3.7e-4"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("no %q on 80x24:\n%s", want, out)
+		}
+	}
+}
