@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"poselab/pose"
@@ -226,6 +227,12 @@ type StateInfo struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Diverged reports a run that paused itself because its loss or weights
+// stopped being finite (its reason begins "diverged:").
+func (s StateInfo) Diverged() bool {
+	return s.To == Paused && strings.HasPrefix(s.Reason, "diverged:")
+}
+
 // CkptInfo reports a saved checkpoint.
 type CkptInfo struct {
 	Path  string `json:"path"`
@@ -246,6 +253,8 @@ type Resource struct {
 // Controller is what a viewer (TUI, CLI, SSH session) needs from the engine.
 // *Engine implements it; tests may use a fake.
 type Controller interface {
+	// Runs lists the runs oldest first (the order they were created or,
+	// for another process's, first seen in).
 	Runs() []RunInfo
 	Run(id string) (RunInfo, bool)
 	// Subscribe returns the full history so far and a channel of later

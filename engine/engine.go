@@ -504,6 +504,7 @@ func (e *Engine) scheduleLocked() {
 		// checked after the chain links, so that a run whose link failed
 		// fails at once, even while the trainers are busy
 		if e.active >= e.opt.MaxActive {
+			r.info.Reason = e.waitReasonLocked()
 			continue
 		}
 		if r.lock == nil {
@@ -521,6 +522,29 @@ func (e *Engine) scheduleLocked() {
 		e.wg.Add(1)
 		go e.train(r)
 	}
+}
+
+// waitReasonLocked says why a queued run waits for a trainer: the runs
+// that hold them. A paused run holds its trainer (and its memory) until it
+// is resumed or stopped, so a run that diverged and paused itself kept
+// every run queued after it waiting, with nothing to say why.
+func (e *Engine) waitReasonLocked() string {
+	var held []string
+	for _, id := range e.order {
+		o := e.runs[id]
+		if !o.training {
+			continue
+		}
+		n := id
+		if name := o.info.Spec.Name; name != "" && name != id {
+			n = name
+		}
+		if o.info.State == Paused {
+			n += " (paused: resume or stop it)"
+		}
+		held = append(held, n)
+	}
+	return fmt.Sprintf("waits for a trainer (%d at a time): %s", e.opt.MaxActive, strings.Join(held, ", "))
 }
 
 // setState changes a run's state, stores it and publishes the change.

@@ -70,6 +70,10 @@ type TaskFactory struct {
 	// New builds the task of a run. It may read all records it needs from
 	// env.Data now; it must not depend on anything but env.
 	New func(env TaskEnv) (Task, error)
+	// Pixels marks a 2D model, scored by its mean joint error in pixels
+	// (EpochInfo.Pixel) rather than MPJPE in mm: viewers label a run's
+	// validation with it before the run has one.
+	Pixels bool
 }
 
 var (
@@ -100,6 +104,17 @@ func LookupTask(model string) (TaskFactory, error) {
 		return TaskFactory{}, fmt.Errorf("unknown model %q (known: %v)", model, taskNames())
 	}
 	return f, nil
+}
+
+// ValUnit is the unit of a model kind's validation error: "px" for a 2D
+// model (SH), "mm" for the others and for an unknown kind.
+func ValUnit(model string) string {
+	tasksMu.RLock()
+	defer tasksMu.RUnlock()
+	if tasks[model].Pixels {
+		return "px"
+	}
+	return "mm"
 }
 
 // Models lists the registered model kinds.

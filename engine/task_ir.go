@@ -27,7 +27,9 @@ func init() {
 // irPreset: "seed" follows the seed report (Adam 1e-3, x0.1 after epochs
 // 270 and 290, 300 epochs; batch 32 as Sun et al.); "tiny" trains on CPU
 // in minutes (4 epochs of 2,048 + 1,024 MPII-like crops, about 2 minutes
-// an epoch on 2 busy cores; a checkpoint every 50 steps).
+// an epoch on 2 busy cores; a checkpoint every 50 steps); "test" one epoch
+// of the smallest network, for trying a command (README: every model has
+// it; the workbench's form offers it for every model).
 func irPreset(preset string) (Spec, error) {
 	switch preset {
 	case "seed":
@@ -36,8 +38,11 @@ func irPreset(preset string) (Spec, error) {
 	case "tiny":
 		return Spec{Epochs: 4, Batch: 32, Loss: "l1", DataSize: "tiny", CkptEvery: 50,
 			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{3}, Gamma: 0.1}}, nil
+	case "test":
+		return Spec{Epochs: 1, Batch: 64, Loss: "l1", DataSize: "tiny",
+			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}, nil
 	}
-	return Spec{}, fmt.Errorf("ir: unknown preset %q (tiny, seed)", preset)
+	return Spec{}, fmt.Errorf("ir: unknown preset %q (tiny, seed, test)", preset)
 }
 
 type irTask struct {

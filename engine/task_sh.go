@@ -25,7 +25,7 @@ import (
 // records' (consumers index outputs by record ID and ignore the rest).
 
 func init() {
-	RegisterTask("sh", TaskFactory{Preset: shPreset, New: newSHTask})
+	RegisterTask("sh", TaskFactory{Preset: shPreset, New: newSHTask, Pixels: true})
 }
 
 // shModelPresets maps a run preset to the network size. "seed-n1" and

@@ -36,6 +36,9 @@ const (
 //   - tiny: a CPU-sized model that trains in minutes: a narrow ResNet-18-like
 //     backbone (16 base channels, one basic block per stage), 64 px crops,
 //     3 deconvolutions of 64 channels, 16 x 16 x 16 volumes per joint.
+//   - test: the smallest that still learns, for trying a command (seconds):
+//     4 base channels, 32 px crops, 3 deconvolutions of 16 channels,
+//     8 x 8 x 8 volumes per joint.
 //
 // Depth is relative to the root over +-1000 mm in both: Human3.6M joints
 // lie within about +-900 mm of the pelvis in depth.
@@ -47,8 +50,11 @@ func IRPreset(name string) (IRConfig, error) {
 	case "tiny":
 		return IRConfig{Backbone: ResNetConfig{Depth: 18, Width: 16, Blocks: []int{1, 1, 1, 1}}, Input: 64, Deconvs: 3,
 			DeconvChannels: 64, Depth: 16, Joints: pose.NumJoints, DepthRangeMM: 1000}, nil
+	case "test":
+		return IRConfig{Backbone: ResNetConfig{Depth: 18, Width: 4, Blocks: []int{1, 1, 1, 1}}, Input: 32, Deconvs: 3,
+			DeconvChannels: 16, Depth: 8, Joints: pose.NumJoints, DepthRangeMM: 1000}, nil
 	}
-	return IRConfig{}, fmt.Errorf("ir: unknown preset %q (tiny, seed)", name)
+	return IRConfig{}, fmt.Errorf("ir: unknown preset %q (tiny, seed, test)", name)
 }
 
 // Validate reports a configuration that cannot be built.

@@ -119,10 +119,11 @@ func TestStoreDropsDuplicatesAndOrdersChains(t *testing.T) {
 	if n := len(s.runs["a"].step); n != 1 {
 		t.Fatalf("%d steps after a duplicate", n)
 	}
+	// The engine's order stays, but a follower goes under its run.
 	rows := orderRuns([]engine.RunInfo{
 		{Spec: engine.Spec{ID: "c", After: "a"}},
-		{Spec: engine.Spec{ID: "b"}},
 		{Spec: engine.Spec{ID: "a"}},
+		{Spec: engine.Spec{ID: "b"}},
 		{Spec: engine.Spec{ID: "d", After: "c"}},
 	})
 	var got []string
@@ -621,11 +622,11 @@ func TestExportFormPredictionsAndWeights(t *testing.T) {
 		if len(calls) != i+1 || calls[i] != c.call {
 			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
 		}
-		if i == 0 && !strings.Contains(m.status, "predictions_val.csv (best.ckpt: epoch 3, step 120)") { // the fake's checkpoint
+		if i == 0 && !strings.Contains(m.status, "predictions_val.csv (val predictions of "+id+") in /runs/"+id+"/, from best.ckpt: epoch 3, step 120") { // the fake's checkpoint
 			t.Errorf("status %q does not name the checkpoint", m.status)
 		}
 	}
-	if !strings.Contains(m.status, "weights to /runs/"+id+"/weights.npz") || !strings.Contains(m.status, "/runs/"+id+"/weights.json") {
+	if !strings.HasPrefix(m.status, "exported weights.npz and weights.json (how to use them) of "+id+" in /runs/"+id+"/") {
 		t.Errorf("status %q", m.status)
 	}
 }
@@ -747,7 +748,7 @@ func TestDeleteOfAnActiveRunSaysWhyAtOnce(t *testing.T) {
 	// A run it may delete is asked about as before.
 	m.selID = "sb-lr3"
 	m.Update(keyMsg("d"))
-	if m.confirm == nil || !strings.Contains(m.confirm.text, "Delete run sb-lr3") {
+	if m.confirm == nil || !strings.Contains(m.confirm.text, "run sb-lr3?") {
 		t.Fatalf("no delete question for sb-lr3:\n%s", screen(m, 120, 40))
 	}
 }

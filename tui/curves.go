@@ -253,8 +253,15 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 	c := chart{w: w, h: h, xUnit: "epoch", logY: v.logY, empty: "no validation yet"}
 	c.xFmt = func(x float64) string { return fmt.Sprintf("%.0f", x) }
 	lo, hi := math.Inf(1), math.Inf(-1)
-	unit := "mm"
-	var now string
+	unit, noneYet := "mm", ""
+	for _, p := range runs {
+		if p.selected && len(p.r.epochs) == 0 {
+			// None yet: the engine says what its validation will be in
+			// (an SH run's empty chart read "val MPJPE (mm)").
+			noneYet = engine.ValUnit(p.info.Spec.Model)
+		}
+	}
+	var now, best string
 	for _, sel := range []bool{false, true} {
 		for _, p := range runs {
 			if p.selected != sel || len(p.r.epochs) == 0 {
@@ -276,7 +283,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 				now = " · now " + f(ys[len(ys)-1])
 				if b := p.r.best(); b != nil && !v.valX {
 					bv, _ := valMetric(*b, false)
-					now += fmt.Sprintf(" · best %s (epoch %d)", f(bv), epochNo(b.Epoch))
+					best = fmt.Sprintf(" · best %s (epoch %d)", f(bv), epochNo(b.Epoch))
 				}
 			}
 		}
@@ -288,6 +295,9 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 		hi = lo + 1
 	}
 	c.x0, c.x1 = lo, hi
+	if noneYet != "" {
+		unit = noneYet
+	}
 	name := "val MPJPE (" + unit + ")"
 	if unit == "px" {
 		name = "val 2D error (px)"
@@ -295,7 +305,12 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 	if v.valX {
 		name = "val loss"
 	}
-	c.title = stTitle.Render(name) + stDim.Render(now)
+	// Narrow (half of 80 columns), "now" goes, which the runs list
+	// shows: cut at its end, the title lost the best epoch.
+	c.title = stTitle.Render(name) + stDim.Render(now+best)
+	if lipgloss.Width(c.title) > w && best != "" {
+		c.title = stTitle.Render(name) + stDim.Render(best)
+	}
 	return c.render()
 }
 
@@ -360,10 +375,27 @@ func lrChart(sel *plotted, sched *engine.Schedule, w, h int) string {
 	if c.logY {
 		tags += ", log"
 	}
-	title := stTitle.Render("learning rate")
-	if tags != "" {
-		title += stDim.Render(" [" + tags + "]")
+	// Narrow, "learning rate" is "lr" and the legend goes, then the step
+	// (the runs list has it): cut at its end, the title lost the rate.
+	for k := 0; k < 3; k++ {
+		title := stTitle.Render("learning rate")
+		if k > 0 {
+			title = stTitle.Render("lr")
+		}
+		if tags != "" {
+			title += stDim.Render(" [" + tags + "]")
+		}
+		title += stDim.Render(" · now " + fmtNum(lrNow))
+		if k < 2 {
+			title += stDim.Render(fmt.Sprintf(" @ step %s/%s", fmtCount(cur), fmtCount(total)))
+		}
+		if k == 0 {
+			title += stDim.Render(" · ┊ future")
+		}
+		c.title = title
+		if lipgloss.Width(title) <= w {
+			break
+		}
 	}
-	c.title = title + stDim.Render(fmt.Sprintf(" · now %s @ step %s/%s · ┊ future", fmtNum(lrNow), fmtCount(cur), fmtCount(total)))
 	return c.render()
 }

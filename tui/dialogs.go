@@ -70,7 +70,7 @@ func (m *Model) openExtend(info engine.RunInfo) tea.Cmd {
 	}
 	m.extend, m.formFor = v, formExtend
 	// plural: a one-epoch run "trained 1 epochs"
-	m.formTitle = fmt.Sprintf("Extend %s: it trained %s%s; it goes on from its last checkpoint", v.run, plural(info.Epoch, "epoch"), best)
+	m.formTitle = fmt.Sprintf("Extend %s: it trained %s%s; it goes on from its last checkpoint", listedName(info), plural(info.Epoch, "epoch"), best)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewInput().Title("Epochs in all").Validate(intOrEmpty(info.Epoch+1)).Value(&v.epochs),
 		huh.NewInput().Title("Patience (epochs, 0: every epoch)").Validate(intOrEmpty(0)).Value(&v.patience),
@@ -157,7 +157,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 	after := v.after
 	title := "New run"
 	if after != "" {
-		title = "Chain: new run after " + after + " (from its outputs)"
+		title = "Chain: new run after " + m.listedNameOf(after) + " (from its outputs)"
 	}
 	left := []huh.Field{
 		huh.NewInput().Title("Name").Placeholder("automatic").CharLimit(40).Value(&v.name),
@@ -253,7 +253,7 @@ type exportValues struct {
 
 func (m *Model) openExport(id string) tea.Cmd {
 	v := &exportValues{run: id, split: "val", format: "csv"}
-	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+id
+	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+m.listedNameOf(id)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
 		// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
@@ -349,14 +349,22 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			v := *m.export
 			path := v.target(m.opts.RunsDir)
 			m.setStatus("exporting "+v.run+" to "+path+"…", false)
+			// The file first, then its folder: the status line is cut at
+			// its end, and on 80 columns "exported sb-261126-231912 val
+			// predictions to /tmp/runs/sb-261126-2319…" hid the file.
+			dir := filepath.Dir(path) + string(filepath.Separator)
 			ctrl := m.ctrl
 			return func() tea.Msg {
 				from, err := ctrl.Export(v.run, v.split, v.format, path)
 				// Which checkpoint predicted, as poselab export says: the
 				// best, not the newest, which a run still training has.
-				done := fmt.Sprintf("exported %s %s predictions to %s (%s)", v.run, v.split, path, from.Label())
+				done := fmt.Sprintf("exported %s (%s predictions of %s) in %s, from %s", filepath.Base(path), v.split, v.run, dir, from.Label())
 				if v.format == "weights" {
-					done = fmt.Sprintf("exported %s weights to %s (how to use them: %s)", v.run, path, engine.WeightsCardPath(path))
+					card := engine.WeightsCardPath(path)
+					if filepath.Dir(card) == filepath.Dir(path) {
+						card = filepath.Base(card)
+					}
+					done = fmt.Sprintf("exported %s and %s (how to use them) of %s in %s", filepath.Base(path), card, v.run, dir)
 				}
 				return actionDoneMsg{what: done, err: err}
 			}
@@ -414,11 +422,30 @@ func (m *Model) answerConfirm(k string) tea.Cmd {
 	return nil
 }
 
+// listedName names a run as the runs list does, with the ID its folder
+// and poselab's commands take: "big-lr (sb-261126-231115)". A named run's
+// ID is nowhere else on the screen, so a dialog that gave only the ID
+// (delete, extend, export, chain) left the user to guess which run it meant.
+func listedName(info engine.RunInfo) string {
+	if n := info.Spec.Name; n != "" && n != info.Spec.ID {
+		return fmt.Sprintf("%s (%s)", n, info.Spec.ID)
+	}
+	return info.Spec.ID
+}
+
+// listedNameOf is listedName of a run known by its ID.
+func (m *Model) listedNameOf(id string) string {
+	if info, ok := m.ctrl.Run(id); ok {
+		return listedName(info)
+	}
+	return id
+}
+
 func (m *Model) askDelete(info engine.RunInfo) {
 	id := info.Spec.ID
-	text := fmt.Sprintf("Delete run %s (%s, %s)?\nIts folder, checkpoints and exports are removed.", id, info.Spec.Model, info.State)
+	text := fmt.Sprintf("Delete %s %s run %s?\nIts folder, checkpoints and exports are removed.", info.State, info.Spec.Model, listedName(info))
 	m.confirm = &confirmDialog{text: text, answers: []answer{
-		{key: "y", label: "yes, delete " + id, do: func() tea.Cmd {
+		{key: "y", label: "yes, delete " + listedName(info), do: func() tea.Cmd {
 			delete(m.marked, id)
 			return m.call("deleted "+id, func() error { return m.ctrl.Delete(id) })
 		}},
@@ -465,12 +492,9 @@ func (m *Model) askQuit() tea.Cmd {
 	// the screen), with the ID that poselab resume takes.
 	shown := make([]string, len(active))
 	for i, id := range active {
-		shown[i] = id
-		if info, ok := m.ctrl.Run(id); ok && info.Spec.Name != "" && info.Spec.Name != id {
-			shown[i] = fmt.Sprintf("%s (%s)", info.Spec.Name, id)
-		}
+		shown[i] = m.listedNameOf(id)
 	}
-	text := fmt.Sprintf("%d run(s) still active: %s", len(active), strings.Join(shown, ", "))
+	text := fmt.Sprintf("%s still active: %s", plural(len(active), "run"), strings.Join(shown, ", "))
 	answers := []answer{stop, keep}
 	if m.opts.Remote {
 		answers = []answer{keep, stop}
@@ -507,7 +531,7 @@ func helpView(w, h, offset int, readOnly bool) string {
 	if len(body) > rows {
 		offset = min(max(offset, 0), len(body)-rows)
 		body = body[offset : offset+rows]
-		more = stDim.Render("  ↑/↓ scroll")
+		more = stDim.Render("  ↑/↓ pgup/pgdn scroll")
 	}
 	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
 	if readOnly {
@@ -563,8 +587,10 @@ func helpBody(w, h int, readOnly bool) (body []string, rows int) {
 		}
 	}
 	if ncol == 1 && total > rows {
-		// Two columns and scrolling read better than one long column.
-		if dw := (w-6)/2 - keyW - 2; dw >= 22 {
+		// It scrolls either way: two columns only where they cut no
+		// description. On 80 x 24 two columns of 24 cells cut most of
+		// them ("quit (asks about active…"), and scrolled both at once.
+		if dw := (w-6)/2 - keyW - 2; dw >= longest {
 			ncol, descW = 2, dw
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"charm.land/lipgloss/v2"
+
 	"poselab/engine"
 	"poselab/pose"
 )
@@ -64,7 +66,10 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 		return blankBlock(w, h, stTitle.Render("per-joint error")+stDim.Render(" · this model reports no per-joint error"))
 	}
 	actW := 0
-	if w >= 90 {
+	if w >= 78 {
+		// From 80 columns on: the bars are shorter, but the epoch's
+		// P-MPJPE, 3DPCK, AUC and the per-action table are nowhere else
+		// (on 80 x 24 they did not show at all).
 		actW = 34
 	}
 	jw := w - actW
@@ -82,12 +87,28 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 			maxV = math.Max(maxV, bestVals[i])
 		}
 	}
-	title := stTitle.Render("per-joint error ("+unit+")") + stDim.Render(fmt.Sprintf(" · epoch %d, mean %s", epochNo(ep.Epoch), fmtMM(mean)))
-	if best != nil {
-		title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", epochNo(best.Epoch)))
-	}
-	if sorted {
-		title += stDim.Render(" · sorted")
+	// The longest title that fits: narrow, the mean goes first (the side
+	// panel has it), then the word "error", then "sorted" (the order
+	// shows it); cut at its end, the title lost what the ┃ marks.
+	var title string
+	for k := 0; k < 4; k++ {
+		name, meanText := "per-joint error ("+unit+")", fmt.Sprintf(", mean %s", fmtMM(mean))
+		if k >= 1 && actW > 0 {
+			meanText = ""
+		}
+		if k >= 2 {
+			name = "per-joint (" + unit + ")"
+		}
+		title = stTitle.Render(name) + stDim.Render(fmt.Sprintf(" · epoch %d%s", epochNo(ep.Epoch), meanText))
+		if best != nil {
+			title += stDim.Render(fmt.Sprintf(" · ┃ best epoch %d", epochNo(best.Epoch)))
+		}
+		if sorted && k < 3 {
+			title += stDim.Render(" · sorted")
+		}
+		if lipgloss.Width(title) <= jw {
+			break
+		}
 	}
 	lines := []string{fitStyled(title, jw)}
 	const nameW, numW = 10, 20

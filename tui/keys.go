@@ -122,7 +122,7 @@ var keyMap = []bindingGroup{
 		bind(actDown, "select next run", "down", "j"),
 		hint(actMark, "overlay", "overlay the selected run on the charts", "space"),
 		bind(actMarkAll, "overlay all runs / none", "a"),
-		bind(actSortRuns, "list runs best validation first / by start", "b"),
+		bind(actSortRuns, "list runs best validation first / oldest first", "b"),
 		hint(actNew, "new", "new run (form)", "n").mutating(),
 		hint(actChain, "chain", "chain: new run after the selected one, from its outputs", "c").mutating(),
 		hint(actPause, "pause", "pause the selected run", "p").mutating(),

@@ -70,7 +70,7 @@ type Model struct {
 
 	cv      curvesView
 	jSorted bool
-	byBest  bool // the runs list best validation first (a grid's answer), not by start
+	byBest  bool // the runs list best validation first (a grid's answer), not oldest first
 	sk      skelView
 	lg      logView
 	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
@@ -286,6 +286,17 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			if ev.Run == m.lg.id && ev.Kind != engine.EvStep && ev.Kind != engine.EvResource {
 				m.lg.dirty = true // its process wrote a line for it
 			}
+			if st := ev.State; st != nil && ev.Kind == engine.EvState && (st.To == engine.Failed || st.Diverged()) {
+				// Said at once, of any run: the list only turned the
+				// run's state to "paused", and its reason showed on the
+				// status line when it was selected and the last message
+				// ("resumed ...") had gone.
+				name := ev.Run
+				if info, ok := m.ctrl.Run(ev.Run); ok && info.Spec.Name != "" && info.Spec.Name != ev.Run {
+					name = info.Spec.Name
+				}
+				m.setStatus(name+" "+string(st.To)+": "+st.Reason, true)
+			}
 		}
 		m.refresh()
 		if msg.closed {
@@ -334,12 +345,20 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.refresh()
 		m.selID = msg.id
 		text := "started " + msg.id
-		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After != "" {
+		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After == "" && info.Reason != "" {
+			// It waits for a trainer (one held by a paused run, say).
+			text = "queued " + msg.id + ": " + info.Reason
+		} else if ok && info.State == engine.Queued && info.Spec.After != "" {
 			// A chained run waits for its predecessor, which may itself
-			// be waiting for a resume.
+			// be waiting for a resume. One chained after a finished run
+			// starts now: "it starts when X finishes" stood on the status
+			// line after the run had trained.
 			a := info.Spec.After
-			text = "queued " + msg.id + ": it starts when " + a + " finishes"
-			if p, ok := m.ctrl.Run(a); ok && (p.State == engine.Stopped || p.State == engine.Failed) {
+			p, ok := m.ctrl.Run(a)
+			if !ok || p.State != engine.Finished {
+				text = "queued " + msg.id + ": it starts when " + a + " finishes"
+			}
+			if ok && (p.State == engine.Stopped || p.State == engine.Failed) {
 				text += " (" + a + " is " + string(p.State) + ": resume it with r)"
 			}
 		}
@@ -382,6 +401,10 @@ func (m *Model) onKey(k tea.KeyPressMsg) tea.Cmd {
 			m.helpOff = min(m.helpOff+1, m.helpMaxOffset())
 		case "up", "k":
 			m.helpOff = max(m.helpOff-1, 0)
+		case "pgdown", "space":
+			m.helpOff = min(m.helpOff+m.helpPage(), m.helpMaxOffset())
+		case "pgup":
+			m.helpOff = max(m.helpOff-m.helpPage(), 0)
 		}
 		return nil
 	}
@@ -712,6 +735,12 @@ func (m *Model) render() string {
 	return padBlock(strings.Join(parts, "\n"), w, h)
 }
 
+// helpPage is how far pgup and pgdown scroll the help: its rows but one.
+func (m *Model) helpPage() int {
+	_, rows := helpBody(max(m.w, 20), max(m.h, 6)-1, m.opts.ReadOnly)
+	return max(rows-1, 1)
+}
+
 // helpMaxOffset is how far the help scrolls at the current size (render
 // gives it the screen but the hint line).
 func (m *Model) helpMaxOffset() int {
@@ -739,6 +768,9 @@ func (m *Model) content(w, h int) string {
 		id := r.info.Spec.ID
 		if id == info.Spec.ID || m.marked[id] {
 			if m.hist != nil {
+				if m.frozen == nil { // a frozen view keeps the steps its freeze point counted
+					m.st.exactSteps(m.hist, id)
+				}
 				if k := m.st.loadSteps(m.hist, id); k > 0 && m.frozen != nil {
 					// The freeze point counted none of them: the
 					// steps shown move up by what came before.
@@ -893,7 +925,8 @@ func (m *Model) hintLine(w int) string {
 	var acts []action
 	switch {
 	case m.form != nil:
-		return fitStyled(stDim.Render(" enter next field · ←/→ change choice · esc cancel"), w)
+		// shift+tab goes back a field (huh's key; nothing said so).
+		return fitStyled(stDim.Render(" enter next field · shift+tab back · ←/→ change choice · esc cancel"), w)
 	case m.confirm != nil:
 		return fitStyled(stDim.Render(" answer with the keys shown · esc cancel"), w)
 	case m.help:

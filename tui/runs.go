@@ -50,7 +50,9 @@ var runColumns = []runColumn{
 		return r.info.Spec.Pipeline
 	}},
 	{title: "state", width: 8, cell: func(r listRow) string { return string(r.info.State) }},
-	{title: "epoch", width: 9, right: true, prio: 1, cell: func(r listRow) string {
+	// Epochs done: "epoch 0/25" read as an epoch 0, which people never
+	// see (the log's first is "epoch 1").
+	{title: "epochs", width: 9, right: true, prio: 1, cell: func(r listRow) string {
 		return fmt.Sprintf("%d/%d", r.info.Epoch, r.info.Spec.Epochs)
 	}},
 	{title: "step", width: 13, right: true, cell: func(r listRow) string {
@@ -97,8 +99,10 @@ func idFromTime(id string) string {
 }
 
 // fitColumns picks the columns that fit in w cells (2-cell swatch, one
-// space between columns) and widens the growing one.
-func fitColumns(w int) []runColumn {
+// space between columns) and widens the growing one; a column whose
+// cells are wider than it (model: "baseline/test" read "baseline…")
+// first takes what it needs of the room left.
+func fitColumns(w int, rows []listRow) []runColumn {
 	for drop := 6; drop >= 0; drop-- {
 		var cols []runColumn
 		used := 2
@@ -110,6 +114,19 @@ func fitColumns(w int) []runColumn {
 			used += c.width + 1
 		}
 		if used <= w || drop == 0 {
+			for i := range cols {
+				if cols[i].title != "model" {
+					continue
+				}
+				need := 0
+				for _, r := range rows {
+					need = max(need, ansi.StringWidth(cols[i].cell(r)))
+				}
+				if more := min(need-cols[i].width, w-used); more > 0 {
+					cols[i].width += more
+					used += more
+				}
+			}
 			for i := range cols {
 				if cols[i].grow && w > used {
 					cols[i].width += min(w-used, 20)
@@ -126,7 +143,7 @@ func fitColumns(w int) []runColumn {
 // overlaid on the charts); empty is the line shown when there is no run;
 // byBest says the rows are sorted best validation first (sortByBest).
 func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int, empty string, byBest bool) string {
-	cols := fitColumns(w)
+	cols := fitColumns(w, rows)
 	var b strings.Builder
 	body := h - 1
 	// Scroll so that the selected row is visible.

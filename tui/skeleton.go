@@ -83,16 +83,22 @@ func renderSkeleton(r *runData, v skelView, w, h int) string {
 	}
 	idx := ((v.sample % len(r.samples)) + len(r.samples)) % len(r.samples)
 	s := r.samples[idx]
-	title := stTitle.Render("skeletons") + stDim.Render(fmt.Sprintf(" · sample %d/%d (validation #%d) · epoch %d · %s",
-		idx+1, len(r.samples), s.Index, epochNo(r.sampleEp), layerNames[v.layers]))
+	title := stTitle.Render("skeletons") + stDim.Render(fmt.Sprintf(" · sample %d/%d (validation #%d) · epoch %d",
+		idx+1, len(r.samples), s.Index, epochNo(r.sampleEp)))
+	// What t shows: both layers, or one of them.
+	shown := []string{" · ground truth dim, prediction bright", " · ground truth only", " · prediction only"}[v.layers]
 	legend := paletteStyle(colLeft).Render("■ left") + " " + paletteStyle(colRight).Render("■ right") + " " +
-		paletteStyle(colMid).Render("■ centre") + stDim.Render(" · ground truth dim, prediction bright")
+		paletteStyle(colMid).Render("■ centre") + stDim.Render(shown)
 	var body string
 	if is2D(s) {
+		title += stDim.Render(" · " + layerNames[v.layers])
 		legend = paletteStyle(colLeft).Render("■ left") + " " + paletteStyle(colRight).Render("■ right") + stDim.Render(" · o ground truth, x prediction, over the crop")
 		body = render2D(s, v, w, h-2)
 	} else {
-		// The sample's own error, by the pose package's metric.
+		// The sample's own error, by the pose package's metric. It comes
+		// before the rest: on 80 columns the title ended "ground truth +
+		// prediction ·…", the error and the rotation cut; the legend
+		// says which layers show.
 		e := pose.MPJPE([]pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT})
 		title += stDim.Render(fmt.Sprintf(" · error %s mm · yaw %+.0f°", fmtMM(e), v.yaw))
 		body = render3D(s, v, w, h-2)

@@ -31,6 +31,11 @@ type runData struct {
 
 	loaded   bool // filled from the engine's store (see loadStored)
 	stepsDue bool // its stored steps are read when it is first drawn (loadSteps)
+	// exactDue: the run stopped training (paused, stopped, finished,
+	// failed) after step events, which the engine thins to a few a second:
+	// its stored steps, every one, replace them when it is next drawn
+	// (exactSteps).
+	exactDue bool
 
 	res   *engine.Resource
 	state engine.State
@@ -120,6 +125,9 @@ func (s *store) apply(ev engine.Event) {
 	case engine.EvState, engine.EvFinished, engine.EvFailed:
 		if ev.State != nil {
 			r.state = ev.State.To
+			if len(r.step) > 0 && r.state != engine.Running && r.state != engine.Queued {
+				r.exactDue = true
+			}
 		}
 	case engine.EvResource:
 		if ev.Res != nil {
@@ -277,6 +285,64 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 	}
 }
 
+// exactSteps replaces the steps of a run that stopped training (exactDue)
+// with its stored ones, up to the newest step the events showed. Step
+// events are thinned to a few a second: a run of a few seconds drew a
+// smooth line through a handful of them, and a loss that jumped to 411
+// between two of them (a learning rate too high) never showed, until the
+// workbench was restarted and read the store. The engine stores every
+// step before it pauses, stops or ends a run. It reports whether the
+// series changed.
+func (s *store) exactSteps(h storedHistory, id string) bool {
+	r, ok := s.runs[id]
+	if !ok || !r.exactDue {
+		return false
+	}
+	r.exactDue = false
+	if len(r.step) == 0 {
+		return false
+	}
+	steps, err := h.Steps(id)
+	if err != nil || len(steps) == 0 {
+		return false
+	}
+	last := r.step[len(r.step)-1]
+	if float64(steps[len(steps)-1].Step+1) < last {
+		return false // the store lags behind the events: keep them
+	}
+	st, wall, loss, lr := storedSeries(steps, math.Inf(1))
+	k := sort.SearchFloat64s(st, last+0.5) // up to the last step shown
+	if k <= len(r.step) {
+		return false // nothing was thinned out
+	}
+	r.step, r.wall, r.loss, r.lr = st[:k], wall[:k], loss[:k], lr[:k]
+	r.stepsDue = false // these are all of them
+	r.ema = &emaCache{}
+	if t0 := float64(r.start.UnixNano()) / 1e9; wall[0] > 0 && (r.start.IsZero() || wall[0] < t0) {
+		r.start = time.Unix(0, int64(wall[0]*1e9))
+	}
+	return true
+}
+
+// storedSeries turns stored steps, numbered from 0, into the series the
+// charts draw, which count steps done (as live step events do), before
+// the step done first (exclusive). Stored steps without a time get NaN.
+func storedSeries(steps []engine.StepPoint, first float64) (st, wall, loss, lr []float64) {
+	for _, p := range steps {
+		done := float64(p.Step + 1)
+		if done >= first {
+			break // stored in step order
+		}
+		at := p.Time
+		if !(at > 0) {
+			at = math.NaN() // the store has no time for it
+		}
+		st, wall = append(st, done), append(wall, at)
+		loss, lr = append(loss, p.Loss), append(lr, p.LR)
+	}
+	return st, wall, loss, lr
+}
+
 // loadSteps reads the stored steps of a run loadStored filled, once. Stored
 // steps have no wall time, so they show on the step axis only. Steps that
 // came in events meanwhile (the run was resumed) follow the stored ones.
@@ -295,21 +361,8 @@ func (s *store) loadSteps(h storedHistory, id string) int {
 	if len(r.step) > 0 {
 		first = r.step[0]
 	}
-	var st, wall, loss, lr []float64
-	for _, p := range steps {
-		// Stored steps are numbered from 0; the charts count steps
-		// done, as live step events do.
-		done := float64(p.Step + 1)
-		if done >= first {
-			break // stored in step order; the events replace the rest
-		}
-		at := p.Time
-		if !(at > 0) {
-			at = math.NaN() // the store has no time for it
-		}
-		st, wall = append(st, done), append(wall, at)
-		loss, lr = append(loss, p.Loss), append(lr, p.LR)
-	}
+	// The events replace what the store has from their first step on.
+	st, wall, loss, lr := storedSeries(steps, first)
 	if len(st) == 0 {
 		return 0
 	}
@@ -400,8 +453,11 @@ func sortByBest(rows []listRow) {
 	}
 }
 
-// orderRuns orders runs for the list: oldest first, and a chained run
-// (Spec.After) right under the run it follows.
+// orderRuns orders runs for the list: in the engine's order (oldest
+// first, as `poselab runs ls` lists them), and a chained run (Spec.After)
+// right under the run it follows. Not by RunInfo.Started: that is the
+// run's latest session's start, so a resumed or extended run jumped to
+// the foot of the list.
 func orderRuns(infos []engine.RunInfo) []listRow {
 	byID := map[string]bool{}
 	children := map[string][]engine.RunInfo{}
@@ -416,16 +472,6 @@ func orderRuns(infos []engine.RunInfo) []listRow {
 		}
 		roots = append(roots, in)
 	}
-	byAge := func(a []engine.RunInfo) {
-		sort.SliceStable(a, func(i, j int) bool {
-			ti, tj := a[i].Started, a[j].Started
-			if !ti.Equal(tj) && !ti.IsZero() && !tj.IsZero() {
-				return ti.Before(tj)
-			}
-			return a[i].Spec.ID < a[j].Spec.ID
-		})
-	}
-	byAge(roots)
 	var out []listRow
 	seen := map[string]bool{}
 	var walk func(in engine.RunInfo, depth int)
@@ -435,9 +481,7 @@ func orderRuns(infos []engine.RunInfo) []listRow {
 		}
 		seen[in.Spec.ID] = true
 		out = append(out, listRow{info: in, depth: depth})
-		kids := children[in.Spec.ID]
-		byAge(kids)
-		for _, k := range kids {
+		for _, k := range children[in.Spec.ID] {
 			walk(k, depth+1)
 		}
 	}
