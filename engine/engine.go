@@ -215,6 +215,12 @@ func (e *Engine) Schedule(id string) (Schedule, bool) {
 // runs of earlier processes.
 func (e *Engine) Steps(id string) ([]StepPoint, error) { return e.st.steps(id) }
 
+// StepsBetween returns a run's stored steps numbered above lo and up to hi
+// (from 0), in order: a range of a long run, read at the cost of its rows.
+func (e *Engine) StepsBetween(id string, lo, hi int) ([]StepPoint, error) {
+	return e.st.stepsBetween(id, lo, hi)
+}
+
 // Epochs returns a run's stored validation results.
 func (e *Engine) Epochs(id string) ([]EpochInfo, error) { return e.st.epochs(id) }
 

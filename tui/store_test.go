@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -40,5 +41,81 @@ func TestStoredStepsLineUpWithLiveEvents(t *testing.T) {
 	}
 	if got := b.xs(xElapsed, len(b.step)); len(got) != 5 || got[0] != 1 || got[4] != 5 {
 		t.Fatalf("reloaded elapsed seconds %v, want 1..5", got)
+	}
+}
+
+// rangeHistory is a stored run that records which of its steps were read.
+type rangeHistory struct {
+	steps []engine.StepPoint
+	reads []string // "all" or "lo-hi"
+}
+
+func (h *rangeHistory) Steps(string) ([]engine.StepPoint, error) {
+	h.reads = append(h.reads, "all")
+	return h.steps, nil
+}
+func (h *rangeHistory) Epochs(string) ([]engine.EpochInfo, error) { return nil, nil }
+func (h *rangeHistory) StepsBetween(_ string, lo, hi int) ([]engine.StepPoint, error) {
+	h.reads = append(h.reads, fmt.Sprintf("%d-%d", lo, hi))
+	var out []engine.StepPoint
+	for _, p := range h.steps {
+		if p.Step > lo && p.Step <= hi {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// A run that pauses, stops or ends has its thinned step events replaced by
+// its stored steps (exactSteps): every one of them was read, on the UI
+// goroutine, at every pause (1.3 s for 500,000 steps), also of a run whose
+// events had thinned nothing. Only the steps from the first gap in the
+// events on are read now.
+func TestExactStepsReadsOnlyWhatWasThinned(t *testing.T) {
+	h := &rangeHistory{}
+	for k := 0; k < 128; k++ {
+		h.steps = append(h.steps, engine.StepPoint{Step: k, Loss: float64(k), LR: 1e-3})
+	}
+	s := newStore()
+	var seq int64
+	step := func(n int) {
+		seq++
+		s.apply(engine.Event{Seq: seq, Run: "r", Kind: engine.EvStep, Step: &engine.StepInfo{Step: n, Loss: float64(n - 1), LR: 1e-3}})
+	}
+	state := func(to engine.State) {
+		seq++
+		s.apply(engine.Event{Seq: seq, Run: "r", Kind: engine.EvState, State: &engine.StateInfo{To: to}})
+	}
+	for n := 1; n <= 10; n++ { // slow steps: every one came as an event
+		step(n)
+	}
+	state(engine.Paused)
+	if s.exactSteps(h, "r") || len(h.reads) != 0 {
+		t.Fatalf("nothing thinned, yet the store was read: %v", h.reads)
+	}
+	state(engine.Running)
+	for _, n := range []int{11, 40, 64} {
+		step(n)
+	}
+	state(engine.Paused)
+	if !s.exactSteps(h, "r") || !slices.Equal(h.reads, []string{"10-63"}) {
+		t.Fatalf("reads %v, want the steps after the 11 contiguous events (stored 11..63)", h.reads)
+	}
+	state(engine.Running)
+	for _, n := range []int{65, 100, 128} {
+		step(n)
+	}
+	state(engine.Finished)
+	if !s.exactSteps(h, "r") || !slices.Equal(h.reads, []string{"10-63", "64-127"}) {
+		t.Fatalf("reads %v, want only the steps since the resume", h.reads)
+	}
+	r := s.runs["r"]
+	if len(r.step) != 128 {
+		t.Fatalf("%d steps, want 128", len(r.step))
+	}
+	for i, v := range r.step {
+		if v != float64(i+1) || r.loss[i] != float64(i) {
+			t.Fatalf("step %d: %v loss %v", i, v, r.loss[i])
+		}
 	}
 }
