@@ -230,10 +230,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	// nohup only tee). Go's default then killed the server at its next
 	// log line, a connection, before any checkpoint: runs lost their
 	// epoch and the stop went unrecorded. Asked for, SIGPIPE only makes
-	// that write fail, and the server goes on without its log.
+	// that write fail, and the server goes on without its log. Not
+	// undone on return: the handlers of sessions whose connections have
+	// closed are not waited for, and a "disconnected" line written after
+	// serve returned killed it all the same (exit by SIGPIPE on SIGTERM).
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
-	defer signal.Stop(pipe)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

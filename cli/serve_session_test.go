@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -499,8 +500,13 @@ func TestHelperServe(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process for TestServeUnderNohupOutlivesAHangUp")
 	}
-	os.Exit(Main([]string{"serve", "--listen", "127.0.0.1:0", "--authorized-keys", filepath.Join(dir, "keys"),
-		"--runs-dir", filepath.Join(dir, "runs")}, os.Stdout, os.Stderr))
+	code := Main([]string{"serve", "--listen", "127.0.0.1:0", "--authorized-keys", filepath.Join(dir, "keys"),
+		"--runs-dir", filepath.Join(dir, "runs")}, os.Stdout, os.Stderr)
+	// What a session's handler may still log once serve has returned (its
+	// "disconnected" line: the server does not wait for the handlers of
+	// connections already closed).
+	fmt.Fprintln(os.Stderr, "helper: a late log line")
+	os.Exit(code)
 }
 
 // `nohup poselab serve &` keeps serving when the user logs out (SIGHUP):
