@@ -533,11 +533,21 @@ func helpView(w, h, offset int, readOnly bool) string {
 		body = body[offset : offset+rows]
 		more = stDim.Render("  ↑/↓ pgup/pgdn scroll")
 	}
-	head := stTitle.Render("Keys") + more + stDim.Render("  · mouse: click a run, click its ■ to overlay, wheel zooms the curves")
+	head, note := stTitle.Render("Keys")+more, "mouse: click a run, click its ■ to overlay, wheel zooms the curves"
 	if readOnly {
-		head = stTitle.Render("Keys") + " " + stBadge.Render("read-only") + more + stDim.Render("  · runs can be watched, not changed")
+		head, note = stTitle.Render("Keys")+" "+stBadge.Render("read-only")+more, "runs can be watched, not changed"
 	}
-	return stBox.Render(truncate(head, w-4) + "\n\n" + strings.Join(body, "\n"))
+	// The note follows the head where it fits, else it takes the blank
+	// line under it: on 80 columns it was cut ("overlay, w…"), and with
+	// it what the wheel does.
+	second := ""
+	if lipgloss.Width(head)+4+lipgloss.Width(note) <= w-4 {
+		head = truncate(head+stDim.Render("  · "+note), w-4)
+	} else {
+		// The box as wide as when the head filled it.
+		head, second = fitStyled(head, w-4), truncate(stDim.Render(note), w-4)
+	}
+	return stBox.Render(head + "\n" + second + "\n" + strings.Join(body, "\n"))
 }
 
 // helpMaxOffset is how far the help screen of that size scrolls.

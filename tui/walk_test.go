@@ -291,3 +291,19 @@ func TestNarrowChartTitlesKeepTheirNumbers(t *testing.T) {
 		}
 	}
 }
+
+// The help's head line cut its mouse note on 80 columns ("click its ■ to
+// overlay, w…"): what the wheel does showed nowhere. It takes the line
+// under the head where the head has no room for it.
+func TestHelpHeadKeepsTheMouseNoteOn80Columns(t *testing.T) {
+	m := New(fixture(), Options{})
+	screen(m, 80, 24)
+	press(m, "?")
+	out := screen(m, 80, 24)
+	if !strings.Contains(out, "wheel zooms the curves") || !strings.Contains(out, "pgup/pgdn scroll") {
+		t.Fatalf("help on 80x24:\n%s", out)
+	}
+	if out := screen(m, 160, 50); !strings.Contains(out, "Keys  · mouse: click a run") {
+		t.Fatalf("help on 160x50 (room for the note on the head's line):\n%s", out)
+	}
+}
