@@ -345,8 +345,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.refresh()
 		m.selID = msg.id
 		text := "started " + msg.id
-		if info, ok := m.ctrl.Run(msg.id); ok && info.State == engine.Queued && info.Spec.After == "" && info.Reason != "" {
-			// It waits for a trainer (one held by a paused run, say).
+		info, ok := m.ctrl.Run(msg.id)
+		p, pok := m.ctrl.Run(info.Spec.After)
+		if ok && info.State == engine.Queued && info.Reason != "" && (info.Spec.After == "" || pok && p.State == engine.Finished) {
+			// It waits for a trainer (one held by a paused run, say),
+			// also when chained after a run that has finished.
 			text = "queued " + msg.id + ": " + info.Reason
 		} else if ok && info.State == engine.Queued && info.Spec.After != "" {
 			// A chained run waits for its predecessor, which may itself
@@ -354,11 +357,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			// starts now: "it starts when X finishes" stood on the status
 			// line after the run had trained.
 			a := info.Spec.After
-			p, ok := m.ctrl.Run(a)
-			if !ok || p.State != engine.Finished {
+			if !pok || p.State != engine.Finished {
 				text = "queued " + msg.id + ": it starts when " + a + " finishes"
 			}
-			if ok && (p.State == engine.Stopped || p.State == engine.Failed) {
+			if pok && (p.State == engine.Stopped || p.State == engine.Failed) {
 				text += " (" + a + " is " + string(p.State) + ": resume it with r)"
 			}
 		}

@@ -213,6 +213,23 @@ func TestQueuedNewRunSaysWhatItWaitsFor(t *testing.T) {
 	}
 }
 
+// A run chained after a finished run waits for a trainer like any other
+// (the chain link is kept): its status said "started" under the busy
+// trainers, the engine's reason unsaid.
+func TestQueuedChainedRunAfterAFinishedOneSaysWhatItWaitsFor(t *testing.T) {
+	f := fixture()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "done", Model: "sh", Preset: "test"}, State: engine.Finished}, engine.Schedule{})
+	m := New(f, Options{})
+	id, _ := f.Submit(engine.Spec{Model: "sb", Preset: "test", After: "done", From: []string{"done"}})
+	info, _ := f.Run(id)
+	info.State, info.Reason = engine.Queued, "waits for a trainer (1 at a time): hot (paused: resume or stop it)"
+	f.addRun(info, engine.Schedule{})
+	m.Update(submittedMsg{id: id})
+	if m.status != "queued "+id+": "+info.Reason {
+		t.Fatalf("status %q", m.status)
+	}
+}
+
 // The export's status ended with the file's path, which the status line
 // cut on 80 columns: "exported sb-261126-231912 val predictions to
 // /tmp/tuiwalk-runs/sb-261126-2319…". The file comes first now.
