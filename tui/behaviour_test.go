@@ -622,11 +622,11 @@ func TestExportFormPredictionsAndWeights(t *testing.T) {
 		if len(calls) != i+1 || calls[i] != c.call {
 			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
 		}
-		if i == 0 && !strings.Contains(m.status, "predictions_val.csv (val predictions of "+id+") in /runs/"+id+"/, from best.ckpt: epoch 3, step 120") { // the fake's checkpoint
+		if i == 0 && !strings.Contains(m.status, "predictions_val.csv from best.ckpt: epoch 3, step 120 (val predictions of "+id+") in /runs/"+id+"/") { // the fake's checkpoint
 			t.Errorf("status %q does not name the checkpoint", m.status)
 		}
 	}
-	if !strings.HasPrefix(m.status, "exported weights.npz and weights.json (how to use them) of "+id+" in /runs/"+id+"/") {
+	if !strings.HasPrefix(m.status, "exported weights.npz from best.ckpt: epoch 3, step 120 (how to use them: weights.json) of "+id+" in /runs/"+id+"/") {
 		t.Errorf("status %q", m.status)
 	}
 }

@@ -349,22 +349,29 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			v := *m.export
 			path := v.target(m.opts.RunsDir)
 			m.setStatus("exporting "+v.run+" to "+path+"…", false)
-			// The file first, then its folder: the status line is cut at
-			// its end, and on 80 columns "exported sb-261126-231912 val
-			// predictions to /tmp/runs/sb-261126-2319…" hid the file.
+			// The file first, then the checkpoint that predicted, the run
+			// and last its folder (it names the run's ID): the status line
+			// is cut at its end, and on 80 columns "exported
+			// sb-261126-231912 val predictions to /tmp/runs/sb-261126-2319…"
+			// hid the file, then "… in /tmp/runs/…, from best.ckpt…" the
+			// checkpoint.
 			dir := filepath.Dir(path) + string(filepath.Separator)
+			name := v.run // as the list names it; the folder has the ID
+			if info, ok := m.ctrl.Run(v.run); ok && info.Spec.Name != "" {
+				name = info.Spec.Name
+			}
 			ctrl := m.ctrl
 			return func() tea.Msg {
 				from, err := ctrl.Export(v.run, v.split, v.format, path)
 				// Which checkpoint predicted, as poselab export says: the
 				// best, not the newest, which a run still training has.
-				done := fmt.Sprintf("exported %s (%s predictions of %s) in %s, from %s", filepath.Base(path), v.split, v.run, dir, from.Label())
+				done := fmt.Sprintf("exported %s from %s (%s predictions of %s) in %s", filepath.Base(path), from.Label(), v.split, name, dir)
 				if v.format == "weights" {
 					card := engine.WeightsCardPath(path)
 					if filepath.Dir(card) == filepath.Dir(path) {
 						card = filepath.Base(card)
 					}
-					done = fmt.Sprintf("exported %s and %s (how to use them) of %s in %s", filepath.Base(path), card, v.run, dir)
+					done = fmt.Sprintf("exported %s from %s (how to use them: %s) of %s in %s", filepath.Base(path), from.Label(), card, name, dir)
 				}
 				return actionDoneMsg{what: done, err: err}
 			}

@@ -242,7 +242,9 @@ func TestExportStatusShowsTheFileOn80Columns(t *testing.T) {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}
-	if out := screen(m, 80, 24); !strings.Contains(out, "exported predictions_val.csv (val predictions of "+m.selID+")") {
+	// And the checkpoint that predicted: "… in /tmp/tuiwalk-runs/…, from
+	// best.ckpt: epoch 3, step 120" cut it.
+	if out := screen(m, 80, 24); !strings.Contains(out, "exported predictions_val.csv from best.ckpt: epoch 3, step 120") {
 		t.Fatalf("after the export:\n%s", out)
 	}
 }
