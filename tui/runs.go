@@ -291,6 +291,16 @@ func listUnit(rows []listRow) string {
 		return ""
 	case px:
 		return "px"
+	case !mm && len(rows) > 0:
+		// No errors yet: the unit the models' validation will have
+		// (engine.ValUnit), so that a list of SH runs is not headed
+		// "val mm" until their first validation.
+		for _, r := range rows {
+			if engine.ValUnit(r.info.Spec.Model) != "px" {
+				return "mm"
+			}
+		}
+		return "px"
 	}
 	return "mm"
 }

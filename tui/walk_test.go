@@ -326,3 +326,18 @@ func TestHelpHeadKeepsTheMouseNoteOn80Columns(t *testing.T) {
 		t.Fatalf("help on 160x50 (room for the note on the head's line):\n%s", out)
 	}
 }
+
+// A list of SH runs before their first validation was headed "val mm":
+// the unit comes from the model then, as the empty chart's does.
+func TestRunsListOfNewSHRunsIsHeadedPixels(t *testing.T) {
+	f := newFake()
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "test", Epochs: 6}, State: engine.Running, Step: 10, TotalSteps: 2304}, engine.Schedule{})
+	head := strings.Split(screen(New(f, Options{}), 120, 30), "\n")[1]
+	if !strings.Contains(head, "val px") || strings.Contains(head, "mm") {
+		t.Fatalf("runs list head: %q", head)
+	}
+	f.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb-1", Model: "sb", Preset: "test", Epochs: 6}, State: engine.Queued}, engine.Schedule{})
+	if head := strings.Split(screen(New(f, Options{}), 120, 30), "\n")[1]; !strings.Contains(head, "val mm") {
+		t.Fatalf("runs list head with an SB run too: %q", head)
+	}
+}
