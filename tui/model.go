@@ -297,6 +297,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				}
 				m.setStatus(name+" "+string(st.To)+": "+st.Reason, true)
 			}
+			if st := ev.State; st != nil && ev.Kind == engine.EvState && st.To == engine.Running && strings.HasPrefix(m.status, "queued "+ev.Run+": ") {
+				// What it waited for is done: "queued X: waits for a
+				// trainer" stood for seconds over the run training.
+				m.setStatus("started "+ev.Run, false)
+			}
 		}
 		m.refresh()
 		if msg.closed {

@@ -341,3 +341,20 @@ func TestRunsListOfNewSHRunsIsHeadedPixels(t *testing.T) {
 		t.Fatalf("runs list head with an SB run too: %q", head)
 	}
 }
+
+// A run queued when it was submitted that starts a moment later (the
+// trainer's run was ending) said "queued X: waits for a trainer …" for
+// the status line's seconds while it trained.
+func TestQueuedRunThatStartsSaysStarted(t *testing.T) {
+	f := fixture()
+	m := New(f, Options{})
+	id, _ := f.Submit(engine.Spec{Model: "sb", Preset: "test"})
+	info, _ := f.Run(id)
+	info.State, info.Reason = engine.Queued, "waits for a trainer (1 at a time): other"
+	f.addRun(info, engine.Schedule{})
+	m.Update(submittedMsg{id: id})
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1, Run: id, Kind: engine.EvState, State: &engine.StateInfo{From: engine.Queued, To: engine.Running}}}})
+	if m.status != "started "+id {
+		t.Fatalf("status %q once it runs", m.status)
+	}
+}
