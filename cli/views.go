@@ -338,27 +338,11 @@ func meanDist2D(a, b []pose.Vec2) float64 {
 	return sum / float64(k)
 }
 
-// sortByBest orders runs as the workbench's b does: best validation
-// first, 3D models (mm) before 2D ones (px), runs without one last.
+// sortByBest orders runs as the workbench's b does (engine.SortBestFirst):
+// best validation first, 3D models (mm) before 2D ones (px), runs without
+// one last.
 func sortByBest(e *engine.Engine, runs []engine.RunInfo) {
-	rank := func(r engine.RunInfo) (int, float64) {
-		v := r.BestValMPJPE
-		switch {
-		case !(v > 0):
-			return 2, 0
-		case is2D(e, r.Spec.ID):
-			return 1, v
-		}
-		return 0, v
-	}
-	sort.SliceStable(runs, func(i, j int) bool {
-		gi, vi := rank(runs[i])
-		gj, vj := rank(runs[j])
-		if gi != gj {
-			return gi < gj
-		}
-		return vi < vj
-	})
+	engine.SortBestFirst(runs, func(r engine.RunInfo) (float64, bool) { return r.BestValMPJPE, is2D(e, r.Spec.ID) })
 }
 
 // sortWord checks --sort for a runs subcommand.
