@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -205,6 +206,10 @@ type EpochInfo struct {
 func (x *EpochInfo) Validated() bool { return x.MPJPE > 0 || x.Pixel > 0 }
 
 // PoseSample is one validation sample with ground truth and prediction.
+// The engine scores it (viewers only show the numbers): ErrorMM for a 3D
+// sample, ErrorPx for a 2D one; 0 where unknown (a 2D sample stored before
+// samples carried their error: its crop coordinates do not give the
+// original-image pixels the epoch's error is in).
 type PoseSample struct {
 	Index  int
 	GT     pose.Pose3D // root-relative, camera space, mm
@@ -212,6 +217,44 @@ type PoseSample struct {
 	GT2D   []pose.Vec2 // crop pixels, 2D models
 	Pred2D []pose.Vec2
 	Image  *Thumb // 2D models: coarse crop or heatmap
+	// ErrorMM is the sample's MPJPE (mm, root-relative), as the epoch's,
+	// and JointsMM its error per joint.
+	ErrorMM  float64   `json:",omitempty"`
+	JointsMM []float64 `json:",omitempty"`
+	// ErrorPx is a 2D sample's mean error over its labelled joints, in
+	// original-image pixels, as the epoch's Pixel.
+	ErrorPx float64 `json:",omitempty"`
+}
+
+// Is2D says whether the sample is a 2D model's: 2D points (or a crop) and
+// no 3D pose.
+func (s *PoseSample) Is2D() bool {
+	if len(s.GT2D) == 0 && s.Image == nil {
+		return false
+	}
+	for _, v := range s.GT {
+		if v != (pose.Vec3{}) {
+			return false
+		}
+	}
+	return true
+}
+
+// scoreSamples fills in the error of each 3D sample that lacks it: those
+// a task made, and those of a run store written before samples carried
+// their error.
+func scoreSamples(samples []PoseSample) {
+	for i := range samples {
+		s := &samples[i]
+		if s.ErrorMM > 0 || s.Is2D() {
+			continue
+		}
+		pred, gt := []pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT}
+		if e := pose.MPJPE(pred, gt); e > 0 && !math.IsInf(e, 0) {
+			pj := pose.PerJointMPJPE(pred, gt)
+			s.ErrorMM, s.JointsMM = e, pj[:]
+		}
+	}
 }
 
 // Thumb is a small grey image (0..255), row-major.

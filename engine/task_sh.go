@@ -422,9 +422,18 @@ func (t *shTask) sample(split datasets.Split, p Prediction, r *datasets.Record) 
 	a := t.affine(split, p.ID)
 	// 2D only: GT and Pred (3D) stay zero, the TUI draws GT2D and Pred2D.
 	s := PoseSample{Index: p.ID, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints)}
+	var sum float64
+	n := 0
 	for j := range s.GT2D {
 		s.GT2D[j] = datasets.Apply(a, r.Joints2D[j])
 		s.Pred2D[j] = datasets.Apply(a, p.Pose2D[j])
+		if r.Vis[j] > 0 { // the sample's error as Evaluate scores the epoch
+			sum += math.Hypot(p.Pose2D[j][0]-r.Joints2D[j][0], p.Pose2D[j][1]-r.Joints2D[j][1])
+			n++
+		}
+	}
+	if n > 0 {
+		s.ErrorPx = sum / float64(n)
 	}
 	if c, ok := t.shownCrop[p.ID]; ok {
 		if hm, ok := t.shownHM[p.ID]; ok {

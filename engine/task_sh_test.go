@@ -150,7 +150,13 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 	}
 	// The thumb's pixels are crop pixels: the ground truth sits on the
 	// heatmaps' brightest spots.
+	scored := false
 	for _, smp := range info.Samples {
+		// Each sample's own error, in the epoch's unit (image px).
+		if !(smp.ErrorPx >= 0 && smp.ErrorPx < 2*200*1.2/32) || smp.ErrorMM != 0 {
+			t.Errorf("sample %d: error %v px, %v mm", smp.Index, smp.ErrorPx, smp.ErrorMM)
+		}
+		scored = scored || smp.ErrorPx > 0
 		im := smp.Image
 		if im.W != 64 || im.H != 64 || smp.GT != (pose.Pose3D{}) {
 			t.Fatalf("sample %d: %dx%d thumb, 3D %v", smp.Index, im.W, im.H, smp.GT)
@@ -161,6 +167,9 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 				t.Errorf("sample %d joint %d at crop (%d,%d): thumb %d, want a bright heatmap peak", smp.Index, j, x, y, im.Pix[y*64+x])
 			}
 		}
+	}
+	if !scored {
+		t.Error("no sample carries its error (px)")
 	}
 	base, err := task.Baseline2D(datasets.Val)
 	if err != nil {

@@ -777,6 +777,7 @@ func (s *session) endEpoch() error {
 			return fmt.Errorf("validation: %w", err)
 		}
 		ep.ValLoss = valLoss(s.task, s.prog, s.spec.Batch, s.spec.Seed)
+		scoreSamples(ep.Samples) // each comes with its error, stored and published
 	}
 	ep.Epoch, ep.Step = s.epoch, s.step
 	ep.TrainLoss = math.NaN()
