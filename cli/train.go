@@ -623,6 +623,7 @@ type printer struct {
 	tty      bool
 	barShown bool
 	lastLine time.Time
+	mem      string // the newest resource event's memory, " · RSS 310 MiB / RAM 15.5 GiB"
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer {
@@ -714,12 +715,16 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			const width = 30
 			frac := float64(s.Step) / math.Max(1, float64(s.TotalSteps))
 			n := int(frac * width)
-			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s%s",
-				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta)
+			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s%s%s",
+				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta, p.mem)
 			p.barShown = true
 		} else if time.Since(p.lastLine) > 10*time.Second {
 			p.lastLine = time.Now()
-			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s%s", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
+			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s%s%s", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta, p.mem)
+		}
+	case engine.EvResource:
+		if t := memText(ev.Res); t != "" {
+			p.mem = " · " + t
 		}
 	case engine.EvEpoch:
 		x := ev.Epoch
@@ -848,4 +853,32 @@ func clean(v any) any {
 		return toMap(x)
 	}
 	return v
+}
+
+// memText is a resource event's memory with its units and what it counts:
+// a GPU's memory of its total, or a CPU run's resident set (RSS) of the
+// machine's RAM, as the workbench's resource line says it.
+func memText(res *engine.Resource) string {
+	if res == nil || res.MemUsedBytes <= 0 {
+		return ""
+	}
+	used, total := bytesText(res.MemUsedBytes), bytesText(res.MemTotalBytes)
+	switch {
+	case res.MemKind == engine.MemHost && res.MemTotalBytes > 0:
+		return "RSS " + used + " / RAM " + total
+	case res.MemKind == engine.MemHost:
+		return "RSS " + used
+	case res.MemTotalBytes > 0:
+		return "mem " + used + " / " + total
+	}
+	return "mem " + used
+}
+
+// bytesText writes a size in MiB, or GiB from 1 GiB on.
+func bytesText(n int64) string {
+	const k = 1024.0
+	if float64(n) >= k*k*k {
+		return fmt.Sprintf("%.1f GiB", float64(n)/(k*k*k))
+	}
+	return fmt.Sprintf("%.0f MiB", float64(n)/(k*k))
 }

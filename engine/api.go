@@ -286,12 +286,23 @@ type CkptInfo struct {
 
 // Resource is the device line: what trains and how fast.
 type Resource struct {
-	Device        string  `json:"device"`
-	MemUsedBytes  int64   `json:"mem_used_bytes"`
-	MemTotalBytes int64   `json:"mem_total_bytes"`
+	Device        string `json:"device"`
+	MemUsedBytes  int64  `json:"mem_used_bytes"`
+	MemTotalBytes int64  `json:"mem_total_bytes"` // 0: unknown
+	// MemKind says what the two numbers are: MemDevice, a GPU's memory in
+	// use of its total; MemHost, the process's resident memory (RSS) of
+	// the machine's RAM (a CPU run). Empty in events of older stores:
+	// device memory.
+	MemKind       string  `json:"mem_kind,omitempty"`
 	GPUUtil       float64 `json:"gpu_util,omitempty"` // percent
 	SamplesPerSec float64 `json:"samples_per_s"`
 }
+
+// Resource.MemKind values.
+const (
+	MemDevice = "device"
+	MemHost   = "rss"
+)
 
 // Controller is what a viewer (TUI, CLI, SSH session) needs from the engine.
 // *Engine implements it; tests may use a fake.

@@ -612,6 +612,20 @@ func TestResourceLineShowsGPU(t *testing.T) {
 	}
 }
 
+// A CPU run's resource line says what its memory numbers are: the
+// process's resident set of the machine's RAM (it read "mem 37 MiB / 78
+// MiB", the Go heap of the runtime's reserve, as if nearly full).
+func TestResourceLineLabelsCPUMemory(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb1", Model: "sb", Preset: "tiny", Epochs: 1, Device: "cpu"}, State: engine.Running}, engine.Schedule{})
+	fc.hist = []engine.Event{{Seq: 1, Run: "sb1", Kind: engine.EvResource, Res: &engine.Resource{Device: "CPU (2 cores, OpenBLAS)",
+		MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost, SamplesPerSec: 5120}}}
+	m := New(fc, Options{})
+	if line := ansi.Strip(m.statusLine(120)); !strings.Contains(line, "RSS 310 MiB / RAM 16.0 GiB") || strings.Contains(line, "mem ") {
+		t.Fatalf("CPU resource line: %q", line)
+	}
+}
+
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
 // status names the checkpoint that predicted (as poselab export does),

@@ -204,7 +204,7 @@ func synthRun(id string, seed uint64, steps, perEpoch int, t0 time.Time, sched e
 			add(engine.Event{Time: t, Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: ep - 1, Step: s + 1, TrainLoss: loss, ValLoss: loss * 1.2,
 				MPJPE: mp, PMPJPE: mp * 0.7, PerJoint: pj, Best: isBest, Samples: samples,
 				PerAction: map[string]float64{"Directions": mp * 0.9, "Eating": mp * 0.95, "Sitting": mp * 1.3, "Walking": mp * 0.85, "Photo": mp * 1.15}}})
-			add(engine.Event{Time: t, Kind: engine.EvResource, Res: &engine.Resource{Device: "cpu (2 cores)", MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, SamplesPerSec: 5120}})
+			add(engine.Event{Time: t, Kind: engine.EvResource, Res: &engine.Resource{Device: "cpu (2 cores)", MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost, SamplesPerSec: 5120}})
 		}
 	}
 	return evs

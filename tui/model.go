@@ -880,10 +880,8 @@ func (m *Model) statusLine(w int) string {
 			// its memory or speed now (the runs list shows "–" too).
 			res = &engine.Resource{}
 		}
-		if res.MemTotalBytes > 0 {
-			parts = append(parts, fmt.Sprintf("mem %s / %s", fmtBytes(res.MemUsedBytes), fmtBytes(res.MemTotalBytes)))
-		} else if res.MemUsedBytes > 0 {
-			parts = append(parts, "mem "+fmtBytes(res.MemUsedBytes))
+		if t := memText(res); t != "" {
+			parts = append(parts, t)
 		}
 		if res.GPUUtil > 0 {
 			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))

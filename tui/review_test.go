@@ -381,7 +381,7 @@ func TestResourceLineOfAFinishedRun(t *testing.T) {
 		t.Fatalf("selected %s (%s)", info.Spec.ID, info.State)
 	}
 	line := ansi.Strip(m.statusLine(120))
-	if strings.Contains(line, "samples/s") || strings.Contains(line, "mem ") || !strings.Contains(line, "device cpu") {
+	if strings.Contains(line, "samples/s") || strings.Contains(line, "mem ") || strings.Contains(line, "RSS ") || !strings.Contains(line, "device cpu") {
 		t.Fatalf("finished run: %q", line)
 	}
 	// A run from the store has no resource sample, only its summary's
