@@ -42,6 +42,16 @@ of the runs directory (same model), or a .npz, .pth/.pt (a PyTorch
 state_dict; torchvision ResNet keys fill IR's and the baseline's
 backbone) or .ckpt file. Optimiser, schedule and step start fresh.`
 
+// modelPresetsText lists each model's presets as the engine registered
+// them: "baseline tiny|seed|test; ir tiny|seed|test; sb ...".
+func modelPresetsText() string {
+	var parts []string
+	for _, m := range engine.Models() {
+		parts = append(parts, m+" "+strings.Join(engine.ModelPresets(m), "|"))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
 	def := os.Getenv("POSELAB_RUNS")
@@ -54,7 +64,7 @@ func runsDirFlag(fs *flag.FlagSet) *string {
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("train", trainSynopsis, stderr)
 	model := fs.String("model", "sb", "model: "+strings.Join(engine.Models(), ", "))
-	preset := fs.String("preset", "tiny", "preset: tiny, seed, test (seconds, for trying things; models may have more)")
+	preset := fs.String("preset", "tiny", "preset of the model (test: seconds, for trying things): "+modelPresetsText())
 	data := fs.String("data", "synth", "data: synth or a data folder")
 	size := fs.String("data-size", "", "synthetic data size: tiny, small, seed (default: the preset's)")
 	device := fs.String("device", "cpu", "device: cpu or cuda")

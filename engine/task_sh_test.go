@@ -290,13 +290,13 @@ func TestSHTaskRejectsBadInput(t *testing.T) {
 		t.Error("missing output decoded")
 	}
 	for _, p := range []string{"tiny", "seed", "seed-n1", "seed-n8", "test"} {
-		s, err := shPreset(p)
+		s, err := presetDefaults("sh", p)
 		s.Schedule.StepsPerEpoch = 100 // the engine fills it in
 		if err != nil || s.Schedule.Validate() != nil || s.Batch < 1 || s.Epochs < 1 {
 			t.Errorf("preset %s: %+v %v", p, s, err)
 		}
 	}
-	if s, _ := shPreset("seed"); s.Batch != 6 || s.Epochs != 70 || s.Schedule.BaseLR != 5e-4 || len(s.Schedule.Milestones) != 2 {
+	if s, _ := presetDefaults("sh", "seed"); s.Batch != 6 || s.Epochs != 70 || s.Schedule.BaseLR != 5e-4 || len(s.Schedule.Milestones) != 2 {
 		t.Errorf("seed preset %+v", s)
 	}
 	if c, _ := shConfig("seed-n8"); c.Stacks != 8 || c.Features != 256 {

@@ -167,7 +167,12 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 	}
 	left = append(left,
 		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
-		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "small", "seed", "test")...).Inline(true).Value(&v.preset),
+		// Only the presets the chosen model (or every stage of the
+		// pipeline) has: "small" offered for every model was refused for
+		// all but SB. Recomputed when the pipeline or model changes.
+		huh.NewSelect[string]().Title("Preset").
+			OptionsFunc(func() []huh.Option[string] { return huh.NewOptions(v.presets()...) }, []*string{&v.pipeline, &v.model}).
+			Options(huh.NewOptions(v.presets()...)...).Inline(true).Value(&v.preset),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
 		// No field check here: huh checks a select when leaving it either
 		// way, so "on" with device cpu would trap the focus (shift+tab back
@@ -207,6 +212,15 @@ func newForm(w int, groups ...*huh.Group) *huh.Form {
 	// by it (set after, each column got the whole width until a window
 	// size message came, and a serve session gets none when a form opens).
 	return huh.NewForm(groups...).WithShowHelp(false).WithLayout(huh.LayoutColumns(len(groups))).WithWidth(w).WithTheme(theme)
+}
+
+// presets are the presets the form offers: the chosen pipeline's (those
+// all its stages have) or model's, as the engine registered them.
+func (v *newRunValues) presets() []string {
+	if v.pipeline != "" {
+		return engine.PipelinePresets(v.pipeline)
+	}
+	return engine.ModelPresets(v.model)
 }
 
 // spec turns the form into a Spec; zero values leave the preset's defaults.

@@ -719,7 +719,7 @@ func TestRefusedNewRunKeepsTheForm(t *testing.T) {
 	if m.form != nil {
 		t.Fatal("form not submitted")
 	}
-	m.Update(submittedMsg{err: errors.New("stage 0 (sb): spec: tf32 is a CUDA setting; device is cpu")})
+	m.Update(submittedMsg{err: errors.New("spec: tf32 is a CUDA setting; device is cpu")})
 	if m.form == nil {
 		t.Fatal("refused run: the form is gone")
 	}
