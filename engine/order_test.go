@@ -29,3 +29,27 @@ func TestSortBestFirst(t *testing.T) {
 		t.Errorf("best called %d times for %d runs; once each", calls, len(runs))
 	}
 }
+
+// One rule tells a 2D run (px) for the workbench and the CLI: the newest
+// scored epoch, or where none was scored the model's registration.
+func TestValIn2D(t *testing.T) {
+	px := EpochInfo{Pixel: 12}
+	mm := EpochInfo{MPJPE: 50, PerJoint: make([]float64, 17)}
+	none := EpochInfo{}
+	for _, c := range []struct {
+		model string
+		eps   []EpochInfo
+		want  bool
+	}{
+		{"sh", nil, false},
+		{"sh", []EpochInfo{px}, true},
+		{"sh", []EpochInfo{px, none}, true}, // the newest scored one
+		{"sb", []EpochInfo{mm, none}, false},
+		{"sh", []EpochInfo{none}, true}, // never scored: SH registers Pixels
+		{"sb", []EpochInfo{none}, false},
+	} {
+		if got := ValIn2D(c.model, c.eps); got != c.want {
+			t.Errorf("%s %+v: %v, want %v", c.model, c.eps, got, c.want)
+		}
+	}
+}

@@ -184,6 +184,26 @@ func ValUnit(model string) string {
 	return "mm"
 }
 
+// ValIn2D says whether a run's validation errors are a 2D model's (px):
+// the newest scored epoch has Pixel set and no MPJPE. In a run store
+// written before it kept pixel numbers, a 2D epoch reads as MPJPE 0 without
+// the per-joint errors every 3D evaluation has; so does an epoch not
+// validated (data without a validation split), of any model: where no
+// epoch was scored, the model's registration says (Pixels). The runs list,
+// runs ls and a grid's table label and order runs by it.
+func ValIn2D(model string, eps []EpochInfo) bool {
+	if len(eps) == 0 {
+		return false
+	}
+	for i := len(eps) - 1; i >= 0; i-- {
+		if last := eps[i]; last.Validated() {
+			return !(last.MPJPE > 0) && last.Pixel > 0
+		}
+	}
+	last := eps[len(eps)-1]
+	return ValUnit(model) == "px" && last.MPJPE == 0 && len(last.PerJoint) == 0
+}
+
 // Models lists the registered model kinds.
 func Models() []string {
 	tasksMu.RLock()

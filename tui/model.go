@@ -187,7 +187,7 @@ func (m *Model) refresh() {
 		case !r.info.State.Active() && len(d.step) == 0:
 			m.st.loadStored(hist, r.info)
 		}
-		if e := d.lastEpoch(); e != nil && e.MPJPE <= 0 && e.Pixel > 0 {
+		if engine.ValIn2D(r.info.Spec.Model, d.epochs) {
 			m.rows[i].px = true
 		}
 	}
