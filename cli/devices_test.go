@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -18,6 +20,10 @@ func TestDevicesCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "cpu   CPU (") || !strings.Contains(out, "matrix products: ") {
 		t.Errorf("no CPU line with its BLAS:\n%s", out)
+	}
+	// A CPU run's resource line is the process's RSS of this total.
+	if runtime.GOOS == "linux" && !regexp.MustCompile(`memory: [0-9.]+ GiB RAM, [0-9.]+ GiB available`).MatchString(out) {
+		t.Errorf("no CPU memory line:\n%s", out)
 	}
 	if !strings.Contains(out, "cuda  not available: ") && !strings.Contains(out, "cuDNN") {
 		t.Errorf("the cuda line neither says why it is unavailable nor lists the libraries:\n%s", out)

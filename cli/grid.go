@@ -185,8 +185,8 @@ func gridJSON(w io.Writer, e *engine.Engine, ids []string) {
 	fmt.Fprintln(w, string(b))
 }
 
-// gridRuns are a grid's runs, best validation first (runs without one
-// last).
+// gridRuns are a grid's runs, best validation first as `runs ls --sort
+// best` orders them (mm, then px, then runs without one).
 func gridRuns(e *engine.Engine, ids []string) []engine.RunInfo {
 	var infos []engine.RunInfo
 	for _, id := range ids {
@@ -194,13 +194,7 @@ func gridRuns(e *engine.Engine, ids []string) []engine.RunInfo {
 			infos = append(infos, info)
 		}
 	}
-	sort.SliceStable(infos, func(i, j int) bool {
-		a, b := infos[i].BestValMPJPE, infos[j].BestValMPJPE
-		if math.IsNaN(b) {
-			return !math.IsNaN(a)
-		}
-		return a < b
-	})
+	sortByBest(e, infos)
 	return infos
 }
 

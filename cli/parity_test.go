@@ -202,7 +202,7 @@ func TestRunsViewsPrintTheWorkbenchsNumbers(t *testing.T) {
 		t.Fatalf("runs skeletons --json: %d samples of epoch %d, want %d of %d", len(sk.Samples), sk.Epoch, len(samples), epoch)
 	}
 	for i, s := range sk.Samples {
-		if s.Index != samples[i].Index || len(s.GT) != 17 || s.GT[5] != samples[i].GT[5] || s.Pred[5] != samples[i].Pred[5] || !(s.ErrorMM > 0) {
+		if s.Index != samples[i].Index || len(s.GT) != 17 || s.GT[5] != samples[i].GT[5] || s.Pred[5] != samples[i].Pred[5] || !(s.ErrorMM > 0) || s.ErrorMM != samples[i].ErrorMM {
 			t.Errorf("sample %d: %+v", i, s)
 		}
 	}

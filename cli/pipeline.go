@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"poselab/datasets"
@@ -18,11 +19,21 @@ const pipelineSynopsis = `pipeline run NAME [--preset tiny|seed|test] [flags]
 Queues the chain of runs of pipeline NAME (A..G as in the seed report;
 C = ground-truth 2D -> SB) and follows it like 'poselab train'.`
 
+// pipelinePresetsText lists each pipeline's presets (those all its stages
+// have) as the engine registered them: "A tiny|seed|test; ...".
+func pipelinePresetsText() string {
+	var parts []string
+	for _, n := range engine.PipelineNames() {
+		parts = append(parts, n+" "+strings.Join(engine.PipelinePresets(n), "|"))
+	}
+	return strings.Join(parts, "; ")
+}
+
 func runPipeline(args []string, stdout, stderr io.Writer) error {
 	// The flag set comes first so that every way of asking for help
 	// (`pipeline --help`, `pipeline run --help`) lists the flags.
 	fs := NewFlagSet("pipeline run", pipelineSynopsis, stderr)
-	preset := fs.String("preset", "tiny", "preset of every stage: tiny, seed or test (seconds, for trying things)")
+	preset := fs.String("preset", "tiny", "preset of every stage (test: seconds, for trying things), one all its stages have: "+pipelinePresetsText())
 	data := fs.String("data", "synth", "data: synth or a data folder")
 	device := fs.String("device", "cpu", "device: cpu or cuda")
 	seed := fs.Int64("seed", 1, "seed")
@@ -82,6 +93,9 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	p, err := engine.LookupPipeline(pipe)
 	if err != nil {
 		return UsageError{err}
+	}
+	if ok := engine.PipelinePresets(pipe); !slices.Contains(ok, *preset) {
+		return Usagef("pipeline %s has no preset %q (the presets all its stages have: %s)", pipe, *preset, strings.Join(ok, ", "))
 	}
 	if _, err := engine.NewBackend(*device); err != nil {
 		return UsageError{err}

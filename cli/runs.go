@@ -313,24 +313,9 @@ func is2D(e *engine.Engine, id string) bool {
 	return epochs2D(r.Spec.Model, eps)
 }
 
-// epochs2D: a 2D epoch has Pixel set (the workbench's rule); in a run
-// store written before it kept pixel numbers, a 2D epoch reads as MPJPE 0
-// without the per-joint errors every 3D evaluation has. So does an epoch
-// not validated (data without a validation split), of any model: where
-// no epoch was, the model says (SH is the 2D one), or an SB run showed
-// "val 2D error -".
-func epochs2D(model string, eps []engine.EpochInfo) bool {
-	if len(eps) == 0 {
-		return false
-	}
-	for i := len(eps) - 1; i >= 0; i-- {
-		if last := eps[i]; last.Validated() {
-			return !(last.MPJPE > 0) && last.Pixel > 0
-		}
-	}
-	last := eps[len(eps)-1]
-	return model == "sh" && last.MPJPE == 0 && len(last.PerJoint) == 0
-}
+// epochs2D is the engine's rule (engine.ValIn2D), which the workbench uses
+// too.
+func epochs2D(model string, eps []engine.EpochInfo) bool { return engine.ValIn2D(model, eps) }
 
 // stepsText is a run's step of its total; a run that has not started
 // has no total yet (it comes from the data when it starts): "-", not

@@ -42,6 +42,16 @@ of the runs directory (same model), or a .npz, .pth/.pt (a PyTorch
 state_dict; torchvision ResNet keys fill IR's and the baseline's
 backbone) or .ckpt file. Optimiser, schedule and step start fresh.`
 
+// modelPresetsText lists each model's presets as the engine registered
+// them: "baseline tiny|seed|test; ir tiny|seed|test; sb ...".
+func modelPresetsText() string {
+	var parts []string
+	for _, m := range engine.Models() {
+		parts = append(parts, m+" "+strings.Join(engine.ModelPresets(m), "|"))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // runsDirFlag adds --runs-dir; the default comes from $POSELAB_RUNS.
 func runsDirFlag(fs *flag.FlagSet) *string {
 	def := os.Getenv("POSELAB_RUNS")
@@ -54,7 +64,7 @@ func runsDirFlag(fs *flag.FlagSet) *string {
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs := NewFlagSet("train", trainSynopsis, stderr)
 	model := fs.String("model", "sb", "model: "+strings.Join(engine.Models(), ", "))
-	preset := fs.String("preset", "tiny", "preset: tiny, seed, test (seconds, for trying things; models may have more)")
+	preset := fs.String("preset", "tiny", "preset of the model (test: seconds, for trying things): "+modelPresetsText())
 	data := fs.String("data", "synth", "data: synth or a data folder")
 	size := fs.String("data-size", "", "synthetic data size: tiny, small, seed (default: the preset's)")
 	device := fs.String("device", "cpu", "device: cpu or cuda")
@@ -623,6 +633,7 @@ type printer struct {
 	tty      bool
 	barShown bool
 	lastLine time.Time
+	mem      string // the newest resource event's memory, " · RSS 310 MiB / RAM 15.5 GiB"
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer {
@@ -714,12 +725,16 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 			const width = 30
 			frac := float64(s.Step) / math.Max(1, float64(s.TotalSteps))
 			n := int(frac * width)
-			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s%s",
-				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta)
+			fmt.Fprintf(p.w, "\r\033[K[%s%s] %3.0f%% step %d/%d epoch %d loss %.4f lr %.2e %.0f samples/s%s%s",
+				strings.Repeat("#", n), strings.Repeat(".", width-n), 100*frac, s.Step, s.TotalSteps, s.Epoch+1, s.Loss, s.LR, s.SamplesPerSec, eta, p.mem)
 			p.barShown = true
 		} else if time.Since(p.lastLine) > 10*time.Second {
 			p.lastLine = time.Now()
-			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s%s", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta)
+			p.line("step %d/%d loss %.4f lr %.2e %.0f samples/s%s%s", s.Step, s.TotalSteps, s.Loss, s.LR, s.SamplesPerSec, eta, p.mem)
+		}
+	case engine.EvResource:
+		if t := memText(ev.Res); t != "" {
+			p.mem = " · " + t
 		}
 	case engine.EvEpoch:
 		x := ev.Epoch
@@ -848,4 +863,32 @@ func clean(v any) any {
 		return toMap(x)
 	}
 	return v
+}
+
+// memText is a resource event's memory with its units and what it counts:
+// a GPU's memory of its total, or a CPU run's resident set (RSS) of the
+// machine's RAM, as the workbench's resource line says it.
+func memText(res *engine.Resource) string {
+	if res == nil || res.MemUsedBytes <= 0 {
+		return ""
+	}
+	used, total := bytesText(res.MemUsedBytes), bytesText(res.MemTotalBytes)
+	switch {
+	case res.MemKind == engine.MemHost && res.MemTotalBytes > 0:
+		return "RSS " + used + " / RAM " + total
+	case res.MemKind == engine.MemHost:
+		return "RSS " + used
+	case res.MemTotalBytes > 0:
+		return "mem " + used + " / " + total
+	}
+	return "mem " + used
+}
+
+// bytesText writes a size in MiB, or GiB from 1 GiB on.
+func bytesText(n int64) string {
+	const k = 1024.0
+	if float64(n) >= k*k*k {
+		return fmt.Sprintf("%.1f GiB", float64(n)/(k*k*k))
+	}
+	return fmt.Sprintf("%.0f MiB", float64(n)/(k*k))
 }

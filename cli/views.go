@@ -264,17 +264,18 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 	}
 	out := make([]sampleJSON, 0, len(samples))
 	for _, s := range samples {
+		// The errors are the engine's (ErrorPx in original-image pixels,
+		// as the epoch's val_px); 0 is unknown.
 		o := sampleJSON{Index: s.Index}
-		if len(s.GT2D) > 0 { // a 2D model's sample: crop pixels
+		if s.Is2D() { // a 2D model's sample: crop pixels
 			o.GT2D, o.Pred2D = s.GT2D, s.Pred2D
-			if v := meanDist2D(s.GT2D, s.Pred2D); !math.IsNaN(v) {
-				o.ErrorPx = &v
+			if s.ErrorPx > 0 {
+				o.ErrorPx = &s.ErrorPx
 			}
 		} else {
 			o.GT, o.Pred = s.GT[:], s.Pred[:]
-			v := pose.MPJPE([]pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT})
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				o.ErrorMM = &v
+			if s.ErrorMM > 0 {
+				o.ErrorMM = &s.ErrorMM
 			}
 		}
 		out = append(out, o)
@@ -303,14 +304,15 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 		switch {
 		case o.ErrorMM != nil:
 			errText = fmt.Sprintf("%.1f mm", *o.ErrorMM)
-			pj := pose.PerJointMPJPE([]pose.Pose3D{samples[i].Pred}, []pose.Pose3D{samples[i].GT})
-			k := 0
-			for j := range pj {
-				if pj[j] > pj[k] {
-					k = j
+			if pj := samples[i].JointsMM; len(pj) == pose.NumJoints {
+				k := 0
+				for j := range pj {
+					if pj[j] > pj[k] {
+						k = j
+					}
 				}
+				worst = fmt.Sprintf("%s %.1f mm", pose.JointNames[k], pj[k])
 			}
-			worst = fmt.Sprintf("%s %.1f mm", pose.JointNames[k], pj[k])
 		case o.ErrorPx != nil:
 			errText = fmt.Sprintf("%.1f px", *o.ErrorPx)
 		}
@@ -319,46 +321,11 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 	return tw.Flush()
 }
 
-// meanDist2D is the mean distance between two 2D poses' joints (px),
-// NaN when they have none in common.
-func meanDist2D(a, b []pose.Vec2) float64 {
-	n := min(len(a), len(b))
-	sum, k := 0.0, 0
-	for j := 0; j < n; j++ {
-		d := math.Hypot(a[j][0]-b[j][0], a[j][1]-b[j][1])
-		if math.IsNaN(d) || math.IsInf(d, 0) {
-			continue
-		}
-		sum += d
-		k++
-	}
-	if k == 0 {
-		return math.NaN()
-	}
-	return sum / float64(k)
-}
-
-// sortByBest orders runs as the workbench's b does: best validation
-// first, 3D models (mm) before 2D ones (px), runs without one last.
+// sortByBest orders runs as the workbench's b does (engine.SortBestFirst):
+// best validation first, 3D models (mm) before 2D ones (px), runs without
+// one last.
 func sortByBest(e *engine.Engine, runs []engine.RunInfo) {
-	rank := func(r engine.RunInfo) (int, float64) {
-		v := r.BestValMPJPE
-		switch {
-		case !(v > 0):
-			return 2, 0
-		case is2D(e, r.Spec.ID):
-			return 1, v
-		}
-		return 0, v
-	}
-	sort.SliceStable(runs, func(i, j int) bool {
-		gi, vi := rank(runs[i])
-		gj, vj := rank(runs[j])
-		if gi != gj {
-			return gi < gj
-		}
-		return vi < vj
-	})
+	engine.SortBestFirst(runs, func(r engine.RunInfo) (float64, bool) { return r.BestValMPJPE, is2D(e, r.Spec.ID) })
 }
 
 // sortWord checks --sort for a runs subcommand.

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -205,6 +206,10 @@ type EpochInfo struct {
 func (x *EpochInfo) Validated() bool { return x.MPJPE > 0 || x.Pixel > 0 }
 
 // PoseSample is one validation sample with ground truth and prediction.
+// The engine scores it (viewers only show the numbers): ErrorMM for a 3D
+// sample, ErrorPx for a 2D one; 0 where unknown (a 2D sample stored before
+// samples carried their error: its crop coordinates do not give the
+// original-image pixels the epoch's error is in).
 type PoseSample struct {
 	Index  int
 	GT     pose.Pose3D // root-relative, camera space, mm
@@ -212,6 +217,44 @@ type PoseSample struct {
 	GT2D   []pose.Vec2 // crop pixels, 2D models
 	Pred2D []pose.Vec2
 	Image  *Thumb // 2D models: coarse crop or heatmap
+	// ErrorMM is the sample's MPJPE (mm, root-relative), as the epoch's,
+	// and JointsMM its error per joint.
+	ErrorMM  float64   `json:",omitempty"`
+	JointsMM []float64 `json:",omitempty"`
+	// ErrorPx is a 2D sample's mean error over its labelled joints, in
+	// original-image pixels, as the epoch's Pixel.
+	ErrorPx float64 `json:",omitempty"`
+}
+
+// Is2D says whether the sample is a 2D model's: 2D points (or a crop) and
+// no 3D pose.
+func (s *PoseSample) Is2D() bool {
+	if len(s.GT2D) == 0 && s.Image == nil {
+		return false
+	}
+	for _, v := range s.GT {
+		if v != (pose.Vec3{}) {
+			return false
+		}
+	}
+	return true
+}
+
+// scoreSamples fills in the error of each 3D sample that lacks it: those
+// a task made, and those of a run store written before samples carried
+// their error.
+func scoreSamples(samples []PoseSample) {
+	for i := range samples {
+		s := &samples[i]
+		if s.ErrorMM > 0 || s.Is2D() {
+			continue
+		}
+		pred, gt := []pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT}
+		if e := pose.MPJPE(pred, gt); e > 0 && !math.IsInf(e, 0) {
+			pj := pose.PerJointMPJPE(pred, gt)
+			s.ErrorMM, s.JointsMM = e, pj[:]
+		}
+	}
 }
 
 // Thumb is a small grey image (0..255), row-major.
@@ -243,12 +286,23 @@ type CkptInfo struct {
 
 // Resource is the device line: what trains and how fast.
 type Resource struct {
-	Device        string  `json:"device"`
-	MemUsedBytes  int64   `json:"mem_used_bytes"`
-	MemTotalBytes int64   `json:"mem_total_bytes"`
+	Device        string `json:"device"`
+	MemUsedBytes  int64  `json:"mem_used_bytes"`
+	MemTotalBytes int64  `json:"mem_total_bytes"` // 0: unknown
+	// MemKind says what the two numbers are: MemDevice, a GPU's memory in
+	// use of its total; MemHost, the process's resident memory (RSS) of
+	// the machine's RAM (a CPU run). Empty in events of older stores:
+	// device memory.
+	MemKind       string  `json:"mem_kind,omitempty"`
 	GPUUtil       float64 `json:"gpu_util,omitempty"` // percent
 	SamplesPerSec float64 `json:"samples_per_s"`
 }
+
+// Resource.MemKind values.
+const (
+	MemDevice = "device"
+	MemHost   = "rss"
+)
 
 // Controller is what a viewer (TUI, CLI, SSH session) needs from the engine.
 // *Engine implements it; tests may use a fake.

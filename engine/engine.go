@@ -234,14 +234,10 @@ func Prepare(spec Spec) (Spec, error) {
 	if spec.Model == "" {
 		return spec, errors.New("spec: model is required")
 	}
-	f, err := LookupTask(spec.Model)
-	if err != nil {
-		return spec, err
-	}
 	if spec.Preset == "" {
 		spec.Preset = "tiny"
 	}
-	p, err := f.Preset(spec.Preset)
+	p, err := presetDefaults(spec.Model, spec.Preset)
 	if err != nil {
 		return spec, err
 	}
@@ -339,7 +335,10 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	for i, s := range specs {
 		p, err := Prepare(s)
 		if err != nil {
-			return nil, fmt.Errorf("stage %d (%s): %w", i, s.Model, err)
+			if len(specs) > 1 { // a single run has no stages to tell apart
+				err = fmt.Errorf("stage %d (%s): %w", i, s.Model, err)
+			}
+			return nil, err
 		}
 		prepared[i] = p
 	}

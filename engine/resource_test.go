@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"poselab/engine/cpu"
+	"poselab/internal/procmem"
 	"poselab/nn"
 )
 
@@ -71,7 +73,42 @@ func TestResourceEventsCarryDeviceMemoryAndUtilisation(t *testing.T) {
 	if described != "backend: training step: CUDA graph; BatchNorm: multi-block" {
 		t.Fatalf("run log line %q: want the program's own description", described)
 	}
-	if res.Device != "Fake GPU 80GB" || res.GPUUtil != 87 || res.MemUsedBytes != 3<<30 || res.MemTotalBytes != 80<<30 {
+	if res.Device != "Fake GPU 80GB" || res.GPUUtil != 87 || res.MemUsedBytes != 3<<30 || res.MemTotalBytes != 80<<30 || res.MemKind != MemDevice {
 		t.Fatalf("resource event %+v: want the backend's device, 87%% utilisation, 3 GiB used of 80 GiB", *res)
+	}
+}
+
+// A CPU run's memory is the process's resident set of the machine's RAM,
+// labelled so: it was the Go heap of the runtime's reserve ("37 MiB / 78
+// MiB"), which read as nearly full on any machine.
+func TestCPUResourceIsTheProcessOfTheMachine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("RSS and RAM come from Linux's /proc")
+	}
+	e := openTestEngine(t, "")
+	defer e.Close()
+	_, ch, cancel := e.Subscribe()
+	defer cancel()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, 2*time.Minute)
+	var res *Resource
+	for res == nil {
+		select {
+		case ev := <-ch:
+			if ev.Kind == EvResource && ev.Run == id {
+				res = ev.Res
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no resource event")
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	ram, _ := procmem.RAM()
+	if res.MemKind != MemHost || res.MemTotalBytes != ram || res.MemUsedBytes < int64(ms.HeapInuse)/2 || res.MemUsedBytes >= ram {
+		t.Fatalf("resource %+v: want the RSS (heap in use %d) of the machine's %d bytes, kind %q", *res, ms.HeapInuse, ram, MemHost)
 	}
 }

@@ -25,7 +25,7 @@ func (t slowSBTask) Batch(split datasets.Split, idx []int, train bool, seed int6
 }
 
 func init() {
-	RegisterTask("sb-slow-test", TaskFactory{Preset: sbPreset, New: func(env TaskEnv) (Task, error) {
+	RegisterTask("sb-slow-test", TaskFactory{Presets: sbPresets, New: func(env TaskEnv) (Task, error) {
 		t, err := newSBTask(env)
 		if err != nil {
 			return nil, err

@@ -144,7 +144,7 @@ func (t shift2dTask) Decode(split datasets.Split, idx []int, out map[string]*nn.
 }
 
 func init() {
-	RegisterTask("shift2d-test", TaskFactory{Preset: sbPreset, New: func(env TaskEnv) (Task, error) {
+	RegisterTask("shift2d-test", TaskFactory{Presets: sbPresets, New: func(env TaskEnv) (Task, error) {
 		t, err := newSBTask(env)
 		if err != nil {
 			return nil, err

@@ -133,6 +133,7 @@ func (s *store) samples(run string) ([]PoseSample, int, error) {
 	if err := json.Unmarshal([]byte(data), &out); err != nil {
 		return nil, 0, fmt.Errorf("samples of run %s: %w", run, err)
 	}
+	scoreSamples(out) // a store from before samples carried their error
 	return out, epoch, nil
 }
 

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"poselab/datasets"
@@ -60,13 +62,21 @@ type TaskEnv struct {
 	From []RunOutputs
 }
 
+// Preset is a named set of a model's training defaults: Epochs, Batch,
+// Loss, Schedule (StepsPerEpoch may stay 0: the engine fills it in),
+// DataSize, CkptEvery. Fields the user sets (--epochs, --lr, ...)
+// override them.
+type Preset struct {
+	Name     string
+	Defaults func() Spec // a fresh Spec each call (its schedule's slices are the caller's)
+}
+
 // TaskFactory registers a model kind.
 type TaskFactory struct {
-	// Preset returns the defaults of a preset ("tiny", "seed", ...):
-	// Epochs, Batch, Loss, Schedule (StepsPerEpoch may stay 0: the engine
-	// fills it in), DataSize, CkptEverySteps. Fields the user sets
-	// (--epochs, --lr, ...) override them.
-	Preset func(preset string) (Spec, error)
+	// Presets are the model's presets, in the order viewers offer them;
+	// they are the only source of which presets a model has (the
+	// workbench's form, train --help and the engine's refusals read them).
+	Presets []Preset
 	// New builds the task of a run. It may read all records it needs from
 	// env.Data now; it must not depend on anything but env.
 	New func(env TaskEnv) (Task, error)
@@ -89,10 +99,67 @@ func RegisterTask(model string, f TaskFactory) {
 	if _, dup := tasks[model]; dup {
 		panic("engine: duplicate task " + model)
 	}
-	if f.Preset == nil || f.New == nil {
-		panic("engine: task " + model + " needs Preset and New")
+	if len(f.Presets) == 0 || f.New == nil {
+		panic("engine: task " + model + " needs Presets and New")
+	}
+	for _, p := range f.Presets {
+		if p.Name == "" || p.Defaults == nil {
+			panic("engine: task " + model + " has a preset without a name or defaults")
+		}
 	}
 	tasks[model] = f
+}
+
+// ModelPresets lists a model kind's presets in the order its registration
+// gives them; nil for an unknown model.
+func ModelPresets(model string) []string {
+	tasksMu.RLock()
+	defer tasksMu.RUnlock()
+	var names []string
+	for _, p := range tasks[model].Presets {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// PipelinePresets lists the presets every stage of a pipeline has (one
+// preset applies to all its stages), in its first stage's order; nil for
+// an unknown pipeline.
+func PipelinePresets(name string) []string {
+	p, err := LookupPipeline(name)
+	if err != nil {
+		return nil
+	}
+	stages := p.Stages("", Spec{})
+	if len(stages) == 0 {
+		return nil
+	}
+	var out []string
+	for _, pr := range ModelPresets(stages[0].Model) {
+		all := true
+		for _, s := range stages[1:] {
+			all = all && slices.Contains(ModelPresets(s.Model), pr)
+		}
+		if all {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// presetDefaults returns the defaults of a model's preset, or an error
+// that names the presets it has.
+func presetDefaults(model, preset string) (Spec, error) {
+	f, err := LookupTask(model)
+	if err != nil {
+		return Spec{}, err
+	}
+	for _, p := range f.Presets {
+		if p.Name == preset {
+			return p.Defaults(), nil
+		}
+	}
+	return Spec{}, fmt.Errorf("model %s has no preset %q (its presets: %s)", model, preset, strings.Join(ModelPresets(model), ", "))
 }
 
 // LookupTask returns the factory of a model kind.
@@ -115,6 +182,26 @@ func ValUnit(model string) string {
 		return "px"
 	}
 	return "mm"
+}
+
+// ValIn2D says whether a run's validation errors are a 2D model's (px):
+// the newest scored epoch has Pixel set and no MPJPE. In a run store
+// written before it kept pixel numbers, a 2D epoch reads as MPJPE 0 without
+// the per-joint errors every 3D evaluation has; so does an epoch not
+// validated (data without a validation split), of any model: where no
+// epoch was scored, the model's registration says (Pixels). The runs list,
+// runs ls and a grid's table label and order runs by it.
+func ValIn2D(model string, eps []EpochInfo) bool {
+	if len(eps) == 0 {
+		return false
+	}
+	for i := len(eps) - 1; i >= 0; i-- {
+		if last := eps[i]; last.Validated() {
+			return !(last.MPJPE > 0) && last.Pixel > 0
+		}
+	}
+	last := eps[len(eps)-1]
+	return ValUnit(model) == "px" && last.MPJPE == 0 && len(last.PerJoint) == 0
 }
 
 // Models lists the registered model kinds.

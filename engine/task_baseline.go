@@ -19,27 +19,27 @@ import (
 // 3D pose rotating consistently about the camera's optical axis.
 
 func init() {
-	RegisterTask("baseline", TaskFactory{Preset: baselinePreset, New: newBaselineTask})
+	RegisterTask("baseline", TaskFactory{Presets: baselinePresets, New: newBaselineTask})
 }
 
-// baselinePreset: "seed" is a ResNet-50 at 256 px for 100 epochs (the
+// baselinePresets: "seed" is a ResNet-50 at 256 px for 100 epochs (the
 // seed gives no schedule for its boilerplate: Adam 1e-3, x0.1 after epochs
 // 80 and 95); "tiny" 6 epochs of the tiny set (under a minute an epoch on
 // 2 cores); "test" one epoch of a 4-channel network at 32 px, for the
 // end-to-end tests of pipelines, reports and exports.
-func baselinePreset(preset string) (Spec, error) {
-	switch preset {
-	case "seed":
-		return Spec{Epochs: 100, Batch: 32, Loss: "l1", DataSize: "seed",
-			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{80, 95}, Gamma: 0.1}}, nil
-	case "tiny":
+var baselinePresets = []Preset{
+	{"tiny", func() Spec {
 		return Spec{Epochs: 6, Batch: 32, Loss: "l1", DataSize: "tiny", CkptEvery: 50,
-			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{5}, Gamma: 0.1}}, nil
-	case "test":
+			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{5}, Gamma: 0.1}}
+	}},
+	{"seed", func() Spec {
+		return Spec{Epochs: 100, Batch: 32, Loss: "l1", DataSize: "seed",
+			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{80, 95}, Gamma: 0.1}}
+	}},
+	{"test", func() Spec {
 		return Spec{Epochs: 1, Batch: 64, Loss: "l1", DataSize: "tiny",
-			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}, nil
-	}
-	return Spec{}, fmt.Errorf("baseline: unknown preset %q (tiny, seed, test)", preset)
+			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}
+	}},
 }
 
 // baselineRotDeg bounds B's rotation augmentation (degrees).

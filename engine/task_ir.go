@@ -21,28 +21,28 @@ import (
 // only: their z weights are 0, and Spine, which MPII lacks, is masked).
 
 func init() {
-	RegisterTask("ir", TaskFactory{Preset: irPreset, New: newIRTask})
+	RegisterTask("ir", TaskFactory{Presets: irPresets, New: newIRTask})
 }
 
-// irPreset: "seed" follows the seed report (Adam 1e-3, x0.1 after epochs
+// irPresets: "seed" follows the seed report (Adam 1e-3, x0.1 after epochs
 // 270 and 290, 300 epochs; batch 32 as Sun et al.); "tiny" trains on CPU
 // in minutes (4 epochs of 2,048 + 1,024 MPII-like crops, about 2 minutes
 // an epoch on 2 busy cores; a checkpoint every 50 steps); "test" one epoch
 // of the smallest network, for trying a command (README: every model has
 // it; the workbench's form offers it for every model).
-func irPreset(preset string) (Spec, error) {
-	switch preset {
-	case "seed":
-		return Spec{Epochs: 300, Batch: 32, Loss: "l1", DataSize: "seed",
-			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{270, 290}, Gamma: 0.1}}, nil
-	case "tiny":
+var irPresets = []Preset{
+	{"tiny", func() Spec {
 		return Spec{Epochs: 4, Batch: 32, Loss: "l1", DataSize: "tiny", CkptEvery: 50,
-			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{3}, Gamma: 0.1}}, nil
-	case "test":
+			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{3}, Gamma: 0.1}}
+	}},
+	{"seed", func() Spec {
+		return Spec{Epochs: 300, Batch: 32, Loss: "l1", DataSize: "seed",
+			Schedule: Schedule{Kind: "step", BaseLR: 1e-3, Milestones: []int{270, 290}, Gamma: 0.1}}
+	}},
+	{"test", func() Spec {
 		return Spec{Epochs: 1, Batch: 64, Loss: "l1", DataSize: "tiny",
-			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}, nil
-	}
-	return Spec{}, fmt.Errorf("ir: unknown preset %q (tiny, seed, test)", preset)
+			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}
+	}},
 }
 
 type irTask struct {

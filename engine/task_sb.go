@@ -25,7 +25,7 @@ import (
 // outputs it predicts test too.
 
 func init() {
-	RegisterTask("sb", TaskFactory{Preset: sbPreset, New: newSBTask})
+	RegisterTask("sb", TaskFactory{Presets: sbPresets, New: newSBTask})
 }
 
 // sbPresets: network size per run preset.
@@ -36,7 +36,7 @@ var sbNets = map[string]models.SBConfig{
 	"test":  {Joints: pose.NumJoints, Hidden: 32, Blocks: 1, Dropout: 0.5, Loss: nn.L1},
 }
 
-// sbPreset returns the training defaults of a preset.
+// sbPresets are the training defaults of each preset.
 //
 //   - seed: the seed report: 192 epochs, batch 256, L1, Adam 1e-3 decayed
 //     x0.96 every 31,200 steps. We decay in steps (staircase), as
@@ -48,22 +48,23 @@ var sbNets = map[string]models.SBConfig{
 //     samples), batch 64, 25 epochs, x0.96 every 100 steps; a checkpoint
 //     every 100 steps besides each epoch. Under a minute on 2 cores.
 //   - test: a 32-unit, one-block network for the engine's unit tests.
-func sbPreset(preset string) (Spec, error) {
-	switch preset {
-	case "seed":
-		return Spec{Epochs: 192, Batch: 256, Loss: "l1", DataSize: "seed", CkptEvery: 1000,
-			Schedule: Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.96, DecaySteps: 31200, Staircase: true}}, nil
-	case "small":
-		return Spec{Epochs: 40, Batch: 256, Loss: "l1", DataSize: "small", CkptEvery: 200,
-			Schedule: Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.96, DecaySteps: 320, Staircase: true}}, nil
-	case "tiny":
+var sbPresets = []Preset{
+	{"tiny", func() Spec {
 		return Spec{Epochs: 25, Batch: 64, Loss: "l1", DataSize: "tiny", CkptEvery: 100,
-			Schedule: Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.96, DecaySteps: 100, Staircase: true}}, nil
-	case "test":
+			Schedule: Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.96, DecaySteps: 100, Staircase: true}}
+	}},
+	{"small", func() Spec {
+		return Spec{Epochs: 40, Batch: 256, Loss: "l1", DataSize: "small", CkptEvery: 200,
+			Schedule: Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.96, DecaySteps: 320, Staircase: true}}
+	}},
+	{"seed", func() Spec {
+		return Spec{Epochs: 192, Batch: 256, Loss: "l1", DataSize: "seed", CkptEvery: 1000,
+			Schedule: Schedule{Kind: "exp", BaseLR: 1e-3, Gamma: 0.96, DecaySteps: 31200, Staircase: true}}
+	}},
+	{"test", func() Spec {
 		return Spec{Epochs: 2, Batch: 64, Loss: "l1", DataSize: "tiny", CkptEvery: 10,
-			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}, nil
-	}
-	return Spec{}, fmt.Errorf("sb: unknown preset %q (tiny, small, seed, test)", preset)
+			Schedule: Schedule{Kind: "constant", BaseLR: 1e-3}}
+	}},
 }
 
 const (

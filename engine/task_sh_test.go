@@ -150,7 +150,13 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 	}
 	// The thumb's pixels are crop pixels: the ground truth sits on the
 	// heatmaps' brightest spots.
+	scored := false
 	for _, smp := range info.Samples {
+		// Each sample's own error, in the epoch's unit (image px).
+		if !(smp.ErrorPx >= 0 && smp.ErrorPx < 2*200*1.2/32) || smp.ErrorMM != 0 {
+			t.Errorf("sample %d: error %v px, %v mm", smp.Index, smp.ErrorPx, smp.ErrorMM)
+		}
+		scored = scored || smp.ErrorPx > 0
 		im := smp.Image
 		if im.W != 64 || im.H != 64 || smp.GT != (pose.Pose3D{}) {
 			t.Fatalf("sample %d: %dx%d thumb, 3D %v", smp.Index, im.W, im.H, smp.GT)
@@ -161,6 +167,9 @@ func TestSHTaskTargetsDecodeToTruth(t *testing.T) {
 				t.Errorf("sample %d joint %d at crop (%d,%d): thumb %d, want a bright heatmap peak", smp.Index, j, x, y, im.Pix[y*64+x])
 			}
 		}
+	}
+	if !scored {
+		t.Error("no sample carries its error (px)")
 	}
 	base, err := task.Baseline2D(datasets.Val)
 	if err != nil {
@@ -281,13 +290,13 @@ func TestSHTaskRejectsBadInput(t *testing.T) {
 		t.Error("missing output decoded")
 	}
 	for _, p := range []string{"tiny", "seed", "seed-n1", "seed-n8", "test"} {
-		s, err := shPreset(p)
+		s, err := presetDefaults("sh", p)
 		s.Schedule.StepsPerEpoch = 100 // the engine fills it in
 		if err != nil || s.Schedule.Validate() != nil || s.Batch < 1 || s.Epochs < 1 {
 			t.Errorf("preset %s: %+v %v", p, s, err)
 		}
 	}
-	if s, _ := shPreset("seed"); s.Batch != 6 || s.Epochs != 70 || s.Schedule.BaseLR != 5e-4 || len(s.Schedule.Milestones) != 2 {
+	if s, _ := presetDefaults("sh", "seed"); s.Batch != 6 || s.Epochs != 70 || s.Schedule.BaseLR != 5e-4 || len(s.Schedule.Milestones) != 2 {
 		t.Errorf("seed preset %+v", s)
 	}
 	if c, _ := shConfig("seed-n8"); c.Stacks != 8 || c.Features != 256 {

@@ -8,13 +8,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
 	"poselab/checkpoints"
 	"poselab/datasets"
 	"poselab/internal/atomicfile"
+	"poselab/internal/procmem"
 	"poselab/nn"
 )
 
@@ -682,15 +682,18 @@ func (s *session) eta() time.Duration {
 func (s *session) resource() {
 	s.lastResEv = time.Now()
 	m := s.prog.Memory()
-	if m.Used == 0 { // backends that do not count (CPU): the process's Go heap
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		m.Used, m.Total = int64(ms.HeapInuse), int64(ms.Sys)
+	if m.Used == 0 { // a backend that does not count: the process's memory
+		m.Used, m.Host = procmem.RSS(), true
+		m.Total, _ = procmem.RAM()
+	}
+	kind := MemDevice
+	if m.Host {
+		kind = MemHost
 	}
 	s.e.mu.Lock()
 	dev := s.r.info.Device
 	s.e.mu.Unlock()
-	res := &Resource{Device: dev, MemUsedBytes: m.Used, MemTotalBytes: m.Total, SamplesPerSec: s.rate}
+	res := &Resource{Device: dev, MemUsedBytes: m.Used, MemTotalBytes: m.Total, MemKind: kind, SamplesPerSec: s.rate}
 	if u, ok := s.backend.(nn.Utilizer); ok {
 		if pct, err := u.Utilization(); err == nil {
 			res.GPUUtil = pct
@@ -777,6 +780,7 @@ func (s *session) endEpoch() error {
 			return fmt.Errorf("validation: %w", err)
 		}
 		ep.ValLoss = valLoss(s.task, s.prog, s.spec.Batch, s.spec.Seed)
+		scoreSamples(ep.Samples) // each comes with its error, stored and published
 	}
 	ep.Epoch, ep.Step = s.epoch, s.step
 	ep.TrainLoss = math.NaN()

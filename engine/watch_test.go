@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"poselab/pose"
 )
 
 // openWatchEngine is a test engine that looks at the store every 10 ms.
@@ -244,6 +247,32 @@ func TestSamplesOfTheLastValidationAreStored(t *testing.T) {
 	for i := range got {
 		if got[i].Index != want[i].Index || got[i].GT != want[i].GT || got[i].Pred != want[i].Pred {
 			t.Fatalf("sample %d differs from the one published", i)
+		}
+		// The engine scores each sample (the TUI only shows it).
+		e := pose.MPJPE([]pose.Pose3D{want[i].Pred}, []pose.Pose3D{want[i].GT})
+		if want[i].ErrorMM != e || !(e > 0) || len(want[i].JointsMM) != pose.NumJoints || got[i].ErrorMM != e {
+			t.Fatalf("sample %d: error %v published, %v stored, want %v", i, want[i].ErrorMM, got[i].ErrorMM, e)
+		}
+	}
+	// A store from before samples carried their error: scored on load.
+	old := append([]PoseSample(nil), want...)
+	for i := range old {
+		old[i].ErrorMM, old[i].JointsMM = 0, nil
+	}
+	b, _ := json.Marshal(old)
+	if strings.Contains(string(b), "Error") {
+		t.Fatalf("old-style samples carry an error: %s", b)
+	}
+	if _, err := e2.st.db.Exec(`UPDATE samples SET data=? WHERE run=?`, string(b), id); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = e2.Samples(id)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("old-style samples: %d (%v)", len(got), err)
+	}
+	for i := range got {
+		if got[i].ErrorMM != want[i].ErrorMM || len(got[i].JointsMM) != pose.NumJoints {
+			t.Errorf("old-style sample %d: error %v, want %v", i, got[i].ErrorMM, want[i].ErrorMM)
 		}
 	}
 }

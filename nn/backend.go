@@ -61,6 +61,9 @@ type Program interface {
 // MemoryStats reports device memory a program uses, in bytes (0: unknown).
 type MemoryStats struct {
 	Used, Peak, Total int64
+	// Host marks a CPU program's numbers: the process's resident memory
+	// (all of it: weights, data, the runtime) of the machine's RAM.
+	Host bool
 }
 
 // Utilizer is implemented by backends that can tell how busy their device

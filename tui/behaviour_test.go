@@ -461,6 +461,27 @@ func TestRender2DSample(t *testing.T) {
 	checkBlock(t, out, 60, 12)
 }
 
+// The skeleton view shows each sample's error as the engine scored it; it
+// computes none (a 3D sample whose prediction is its ground truth still
+// shows the engine's number; a sample without one shows "–").
+func TestSkeletonShowsTheEnginesSampleError(t *testing.T) {
+	p := standingPose(0)
+	for _, c := range []struct {
+		s    engine.PoseSample
+		want string
+	}{
+		{engine.PoseSample{Index: 1, GT: p, Pred: p, ErrorMM: 12.34}, "error 12.3 mm"},
+		{engine.PoseSample{Index: 1, GT: p, Pred: standingPose(30)}, "error – mm"},
+		{engine.PoseSample{Index: 2, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints), ErrorPx: 4.56}, "error 4.6 px"},
+	} {
+		r := &runData{bestEpoch: -1, samples: []engine.PoseSample{c.s}}
+		out := ansi.Strip(renderSkeleton(r, skelView{}, 120, 12))
+		if first := strings.Split(out, "\n")[0]; !strings.Contains(first, c.want) {
+			t.Errorf("sample %+v: title %q, want %q", c.s.Index, first, c.want)
+		}
+	}
+}
+
 // bigFixture is three runs of 100,000 steps each, all overlaid (the data
 // goes straight into the store: building 300,000 events would only time
 // the test's own set-up).
@@ -588,6 +609,20 @@ func TestResourceLineShowsGPU(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("resource line lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A CPU run's resource line says what its memory numbers are: the
+// process's resident set of the machine's RAM (it read "mem 37 MiB / 78
+// MiB", the Go heap of the runtime's reserve, as if nearly full).
+func TestResourceLineLabelsCPUMemory(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb1", Model: "sb", Preset: "tiny", Epochs: 1, Device: "cpu"}, State: engine.Running}, engine.Schedule{})
+	fc.hist = []engine.Event{{Seq: 1, Run: "sb1", Kind: engine.EvResource, Res: &engine.Resource{Device: "CPU (2 cores, OpenBLAS)",
+		MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost, SamplesPerSec: 5120}}}
+	m := New(fc, Options{})
+	if line := ansi.Strip(m.statusLine(120)); !strings.Contains(line, "RSS 310 MiB / RAM 16.0 GiB") || strings.Contains(line, "mem ") {
+		t.Fatalf("CPU resource line: %q", line)
 	}
 }
 

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,6 +89,8 @@ type pipelineSubmitter interface {
 type newRunValues struct {
 	after                          string // chain: start after this run, from its outputs
 	name, pipeline, model, preset  string
+	presetSel                      *huh.Select[string] // offers presets (syncPresets)
+	presetsFor                     string              // the pipeline/model its options are of
 	data, device, epochs, lr, seed string
 	batch, tf32                    string // tf32: "off" or "on" (CUDA only)
 	init                           string // weights to start from: a run id or a file (engine.Spec.Init)
@@ -167,7 +170,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 	}
 	left = append(left,
 		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
-		huh.NewSelect[string]().Title("Preset").Options(huh.NewOptions("tiny", "small", "seed", "test")...).Inline(true).Value(&v.preset),
+		v.presetField(),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
 		// No field check here: huh checks a select when leaving it either
 		// way, so "on" with device cpu would trap the focus (shift+tab back
@@ -207,6 +210,44 @@ func newForm(w int, groups ...*huh.Group) *huh.Form {
 	// by it (set after, each column got the whole width until a window
 	// size message came, and a serve session gets none when a form opens).
 	return huh.NewForm(groups...).WithShowHelp(false).WithLayout(huh.LayoutColumns(len(groups))).WithWidth(w).WithTheme(theme)
+}
+
+// presets are the presets the form offers: the chosen pipeline's (those
+// all its stages have) or model's, as the engine registered them.
+func (v *newRunValues) presets() []string {
+	if v.pipeline != "" {
+		return engine.PipelinePresets(v.pipeline)
+	}
+	return engine.ModelPresets(v.model)
+}
+
+// presetField is the Preset select: only the presets the chosen model (or
+// every stage of the pipeline) has ("small" offered for every model was
+// refused for all but SB).
+func (v *newRunValues) presetField() *huh.Select[string] {
+	v.presetSel, v.presetsFor = huh.NewSelect[string]().Title("Preset").Inline(true).Value(&v.preset), ""
+	v.syncPresets()
+	return v.presetSel
+}
+
+// syncPresets gives the Preset select the presets of the model or
+// pipeline chosen now, at once after each form message (huh's OptionsFunc
+// loads them by a command, and the field read "Loading..." meanwhile); a
+// preset the new choice lacks becomes its first.
+func (v *newRunValues) syncPresets() {
+	key := v.pipeline + "/" + v.model
+	if v.presetSel == nil || key == v.presetsFor {
+		return
+	}
+	v.presetsFor = key
+	ps := v.presets()
+	if len(ps) == 0 {
+		return
+	}
+	if !slices.Contains(ps, v.preset) {
+		v.preset = ps[0]
+	}
+	v.presetSel.Options(huh.NewOptions(ps...)...)
 }
 
 // spec turns the form into a Spec; zero values leave the preset's defaults.
@@ -304,6 +345,9 @@ func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
 func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 	f, cmd := m.form.Update(msg)
 	m.form = f.(*huh.Form)
+	if m.formFor == formNewRun && m.newRun != nil {
+		m.newRun.syncPresets()
+	}
 	cmd = tagged(m.form, cmd)
 	switch m.form.State {
 	case huh.StateAborted:

@@ -196,18 +196,29 @@ func synthRun(id string, seed uint64, steps, perEpoch int, t0 time.Time, sched e
 			pj[0] = 0
 			isBest := mp < best
 			best = math.Min(best, mp)
-			samples := []engine.PoseSample{
+			samples := scoredAsTheEngine([]engine.PoseSample{
 				{Index: 7, GT: standingPose(0), Pred: standingPose(mp / 3)},
 				{Index: 42, GT: standingPose(20), Pred: standingPose(mp / 2)},
-			}
+			})
 			// The engine numbers validations from 0.
 			add(engine.Event{Time: t, Kind: engine.EvEpoch, Epoch: &engine.EpochInfo{Epoch: ep - 1, Step: s + 1, TrainLoss: loss, ValLoss: loss * 1.2,
 				MPJPE: mp, PMPJPE: mp * 0.7, PerJoint: pj, Best: isBest, Samples: samples,
 				PerAction: map[string]float64{"Directions": mp * 0.9, "Eating": mp * 0.95, "Sitting": mp * 1.3, "Walking": mp * 0.85, "Photo": mp * 1.15}}})
-			add(engine.Event{Time: t, Kind: engine.EvResource, Res: &engine.Resource{Device: "cpu (2 cores)", MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, SamplesPerSec: 5120}})
+			add(engine.Event{Time: t, Kind: engine.EvResource, Res: &engine.Resource{Device: "cpu (2 cores)", MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost, SamplesPerSec: 5120}})
 		}
 	}
 	return evs
+}
+
+// scoredAsTheEngine gives 3D samples their error as the engine does
+// (the TUI shows it, it computes none).
+func scoredAsTheEngine(samples []engine.PoseSample) []engine.PoseSample {
+	for i := range samples {
+		if s := &samples[i]; !s.Is2D() {
+			s.ErrorMM = pose.MPJPE([]pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT})
+		}
+	}
+	return samples
 }
 
 func boneChain(j int) []int {

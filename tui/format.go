@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"poselab/engine"
 )
 
 // fmtCount writes an integer with thousands separators: 12345 -> "12,345".
@@ -136,3 +138,23 @@ func fitWidth(s string, w int) string {
 
 // truncate cuts a styled string to w cells, keeping its escape codes valid.
 func truncate(s string, w int) string { return ansi.Truncate(s, w, "…") }
+
+// memText is a resource sample's memory, labelled by what it counts: a
+// GPU's memory of its total ("mem 5.0 GiB / 80.0 GiB"), or a CPU run's
+// process resident set of the machine's RAM ("RSS 310 MiB / RAM 15.5
+// GiB"); "" when unknown.
+func memText(res *engine.Resource) string {
+	if res.MemUsedBytes <= 0 {
+		return ""
+	}
+	if res.MemKind == engine.MemHost {
+		if res.MemTotalBytes > 0 {
+			return fmt.Sprintf("RSS %s / RAM %s", fmtBytes(res.MemUsedBytes), fmtBytes(res.MemTotalBytes))
+		}
+		return "RSS " + fmtBytes(res.MemUsedBytes)
+	}
+	if res.MemTotalBytes > 0 {
+		return fmt.Sprintf("mem %s / %s", fmtBytes(res.MemUsedBytes), fmtBytes(res.MemTotalBytes))
+	}
+	return "mem " + fmtBytes(res.MemUsedBytes)
+}

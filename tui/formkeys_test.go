@@ -223,3 +223,34 @@ func TestTF32FieldDoesNotTrapTheFocus(t *testing.T) {
 		t.Fatalf("shift+tab from TF32 did not reach Device:\n%s", out)
 	}
 }
+
+// The preset field offers the chosen model's presets, as the engine
+// registered them: IR's after tiny is seed (it offered SB's "small" for
+// every model, which the engine then refused); pipeline D offers what
+// both its stages (SH, SB) have, so no "small" either.
+func TestNewRunFormOffersTheModelsPresets(t *testing.T) {
+	_, m := newRunModel(t)
+	// name, pipeline (single model), model: sb -> sh -> ir, preset: one on.
+	typeLagged(m, 0, 100*time.Millisecond, keys("enter", "enter", "right", "right", "enter", "right")...)
+	if m.newRun.model != "ir" || m.newRun.preset != "seed" {
+		t.Fatalf("model %q preset %q, want ir and seed (after tiny)", m.newRun.model, m.newRun.preset)
+	}
+	for range 5 { // round the options: tiny, seed, test, tiny, ...
+		typeLagged(m, 0, 100*time.Millisecond, keyMsg("right"))
+		if p := m.newRun.preset; p == "small" || p == "seed-n1" {
+			t.Fatalf("IR offered preset %q", p)
+		}
+	}
+
+	_, m = newRunModel(t)
+	// pipeline: single -> C -> D; model (skipped by the pipeline) and presets.
+	typeLagged(m, 0, 100*time.Millisecond, keys("enter", "right", "right", "enter", "enter")...)
+	seen := map[string]bool{}
+	for range 6 {
+		typeLagged(m, 0, 100*time.Millisecond, keyMsg("right"))
+		seen[m.newRun.preset] = true
+	}
+	if m.newRun.pipeline != "D" || seen["small"] || !seen["seed"] || !seen["test"] || !seen["tiny"] {
+		t.Fatalf("pipeline %q offered presets %v, want tiny, seed, test", m.newRun.pipeline, seen)
+	}
+}

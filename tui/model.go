@@ -187,7 +187,7 @@ func (m *Model) refresh() {
 		case !r.info.State.Active() && len(d.step) == 0:
 			m.st.loadStored(hist, r.info)
 		}
-		if e := d.lastEpoch(); e != nil && e.MPJPE <= 0 && e.Pixel > 0 {
+		if engine.ValIn2D(r.info.Spec.Model, d.epochs) {
 			m.rows[i].px = true
 		}
 	}
@@ -887,10 +887,8 @@ func (m *Model) statusLine(w int) string {
 			// its memory or speed now (the runs list shows "–" too).
 			res = &engine.Resource{}
 		}
-		if res.MemTotalBytes > 0 {
-			parts = append(parts, fmt.Sprintf("mem %s / %s", fmtBytes(res.MemUsedBytes), fmtBytes(res.MemTotalBytes)))
-		} else if res.MemUsedBytes > 0 {
-			parts = append(parts, "mem "+fmtBytes(res.MemUsedBytes))
+		if t := memText(res); t != "" {
+			parts = append(parts, t)
 		}
 		if res.GPUUtil > 0 {
 			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))

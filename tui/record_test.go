@@ -96,7 +96,10 @@ func replay(t *testing.T) *fakeCtrl {
 		if l.Event != nil {
 			ev := *l.Event
 			if ev.Epoch != nil {
-				ev.Epoch.Samples = l.Samples
+				// Recorded before samples carried their error: scored
+				// as the engine scores them (it does on loading such a
+				// run store).
+				ev.Epoch.Samples = scoredAsTheEngine(l.Samples)
 			}
 			fc.hist = append(fc.hist, ev)
 		}

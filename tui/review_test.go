@@ -381,7 +381,7 @@ func TestResourceLineOfAFinishedRun(t *testing.T) {
 		t.Fatalf("selected %s (%s)", info.Spec.ID, info.State)
 	}
 	line := ansi.Strip(m.statusLine(120))
-	if strings.Contains(line, "samples/s") || strings.Contains(line, "mem ") || !strings.Contains(line, "device cpu") {
+	if strings.Contains(line, "samples/s") || strings.Contains(line, "mem ") || strings.Contains(line, "RSS ") || !strings.Contains(line, "device cpu") {
 		t.Fatalf("finished run: %q", line)
 	}
 	// A run from the store has no resource sample, only its summary's
@@ -719,7 +719,7 @@ func TestRefusedNewRunKeepsTheForm(t *testing.T) {
 	if m.form != nil {
 		t.Fatal("form not submitted")
 	}
-	m.Update(submittedMsg{err: errors.New("stage 0 (sb): spec: tf32 is a CUDA setting; device is cpu")})
+	m.Update(submittedMsg{err: errors.New("spec: tf32 is a CUDA setting; device is cpu")})
 	if m.form == nil {
 		t.Fatal("refused run: the form is gone")
 	}

@@ -60,18 +60,6 @@ func rotateYaw(p pose.Pose3D, deg float64) pose.Pose3D {
 	return q
 }
 
-func is2D(s engine.PoseSample) bool {
-	if len(s.GT2D) == 0 && s.Image == nil {
-		return false
-	}
-	for _, v := range s.GT {
-		if v != (pose.Vec3{}) {
-			return false
-		}
-	}
-	return true
-}
-
 // renderSkeleton draws the chosen validation sample of a run.
 func renderSkeleton(r *runData, v skelView, w, h int) string {
 	if r == nil || len(r.samples) == 0 {
@@ -90,17 +78,21 @@ func renderSkeleton(r *runData, v skelView, w, h int) string {
 	legend := paletteStyle(colLeft).Render("■ left") + " " + paletteStyle(colRight).Render("■ right") + " " +
 		paletteStyle(colMid).Render("■ centre") + stDim.Render(shown)
 	var body string
-	if is2D(s) {
+	if s.Is2D() {
+		// The engine's error of the sample (original-image pixels, as the
+		// epoch's); a sample stored before samples carried it has none.
+		if s.ErrorPx > 0 {
+			title += stDim.Render(fmt.Sprintf(" · error %s px", fmtMM(s.ErrorPx)))
+		}
 		title += stDim.Render(" · " + layerNames[v.layers])
 		legend = paletteStyle(colLeft).Render("■ left") + " " + paletteStyle(colRight).Render("■ right") + stDim.Render(" · o ground truth, x prediction, over the crop")
 		body = render2D(s, v, w, h-2)
 	} else {
-		// The sample's own error, by the pose package's metric. It comes
+		// The sample's own error, as the engine scored it. It comes
 		// before the rest: on 80 columns the title ended "ground truth +
 		// prediction ·…", the error and the rotation cut; the legend
 		// says which layers show.
-		e := pose.MPJPE([]pose.Pose3D{s.Pred}, []pose.Pose3D{s.GT})
-		title += stDim.Render(fmt.Sprintf(" · error %s mm · yaw %+.0f°", fmtMM(e), v.yaw))
+		title += stDim.Render(fmt.Sprintf(" · error %s mm · yaw %+.0f°", fmtMM(s.ErrorMM), v.yaw))
 		body = render3D(s, v, w, h-2)
 	}
 	return fitStyled(title, w) + "\n" + body + "\n" + fitStyled(legend, w)

@@ -467,28 +467,10 @@ type listRow struct {
 }
 
 // sortByBest orders the list best validation first, the way a grid's
-// table does: 3D runs by mm, then 2D runs by px (the two do not compare),
-// then runs without a validation yet, each group in its list order. Chain
-// marks go: a run's follower is no longer under it.
+// table does (engine.SortBestFirst: mm, then px, then none). Chain marks
+// go: a run's follower is no longer under it.
 func sortByBest(rows []listRow) {
-	rank := func(r listRow) (int, float64) {
-		v := r.info.BestValMPJPE
-		switch {
-		case !(v > 0): // none yet (NaN, 0)
-			return 2, 0
-		case r.px:
-			return 1, v
-		}
-		return 0, v
-	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		gi, vi := rank(rows[i])
-		gj, vj := rank(rows[j])
-		if gi != gj {
-			return gi < gj
-		}
-		return vi < vj
-	})
+	engine.SortBestFirst(rows, func(r listRow) (float64, bool) { return r.info.BestValMPJPE, r.px })
 	for i := range rows {
 		rows[i].depth = 0
 	}

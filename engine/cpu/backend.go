@@ -11,6 +11,7 @@ import (
 
 	_ "go4.org/unsafe/assume-no-moving-gc" // gorgonia refuses to start without it
 	"gorgonia.org/tensor"
+	"poselab/internal/procmem"
 	"poselab/nn"
 )
 
@@ -47,8 +48,15 @@ func (b *Backend) Details() string {
 	if blasName != "OpenBLAS" {
 		s += " (install libopenblas for about 5x faster training)"
 	}
+	// A CPU run's memory is the machine's: its resource line shows the
+	// process's RSS of this total.
+	if total, avail := procmem.RAM(); total > 0 {
+		s += fmt.Sprintf("\nmemory: %s RAM, %s available", gib(total), gib(avail))
+	}
 	return s
 }
+
+func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
 
 // Compile builds the training and evaluation graphs of g for batches of
 // opt.Batch samples, with weights initialised by nn.InitState(g, opt.Seed).
