@@ -153,7 +153,7 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 	}
 }
 
-// --from a run trained on a data folder, with --data left out, is refused
+// --from a run trained on a data folder, with another --data, is refused
 // before a run exists: the run was created and failed when it found the
 // other run's outputs made on other data.
 func TestTrainFromARunOfOtherData(t *testing.T) {
@@ -166,12 +166,45 @@ func TestTrainFromARunOfOtherData(t *testing.T) {
 		t.Fatalf("runs %v", ids)
 	}
 	id := filepath.Base(ids[0])
-	_, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", id, "--runs-dir", runs)
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", id, "--data", "synth", "--runs-dir", runs)
 	want := "--from " + id + ": that run was trained on data " + data + ", this one would be on synth (give --data " + data + ")"
 	if code != 2 || !strings.Contains(errs, want) {
 		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
 	}
 	if after, _ := filepath.Glob(filepath.Join(runs, "sb-*")); len(after) != 0 {
 		t.Fatalf("a run was created: %v", after)
+	}
+}
+
+// --from a run trained on a data folder, with --data left out, trains on
+// that folder (the chain form's default): the check that refuses other
+// data ran before the defaults were taken, so it refused the default too,
+// telling the user to give the --data that train was to take. The folder
+// is checked as --data is: gone since, nothing is created.
+func TestTrainFromARunOfADataFolderTakesItsData(t *testing.T) {
+	data, runs := ethData(t), t.TempDir()
+	if out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--runs-dir", runs); code != 0 {
+		t.Fatalf("train: exit %d: %s%s", code, out, errs)
+	}
+	ids, _ := filepath.Glob(filepath.Join(runs, "sh-*"))
+	if len(ids) != 1 {
+		t.Fatalf("runs %v", ids)
+	}
+	id := filepath.Base(ids[0])
+	out, errs, code := trainCLI(t, "train", "--model", "sb", "--from", id, "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if code != 0 || !strings.Contains(out, "data "+data) {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	moved := data + ".moved"
+	if err := os.Rename(data, moved); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = trainCLI(t, "train", "--model", "sb", "--from", id, "--runs-dir", runs)
+	want := "--from " + id + "'s data \"" + data + "\": not \"synth\" and not a readable folder"
+	if code != 2 || !strings.Contains(errs, want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+		t.Fatalf("exit %d, %q; want 2 and one line with %q", code, errs, want)
+	}
+	if sb, _ := filepath.Glob(filepath.Join(runs, "sb-*")); len(sb) != 1 {
+		t.Fatalf("runs after the refusal: %v", sb)
 	}
 }

@@ -157,21 +157,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// else the size came with --config: every run's config.toml keeps
 		// the preset's size beside its data folder, where it means nothing
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(spec.Data, data0)})
+	checked := &checkedData{abs: spec.Data, d: data0}
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: checked.open})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
 	for _, f := range spec.From {
-		r, ok := e.Run(f)
-		if !ok {
+		if _, ok := e.Run(f); !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
-		}
-		// Its outputs are predictions for its data's samples: on other
-		// data (often: --data left out) the run was created and failed on
-		// the digests' mismatch.
-		if from := dataOrSynth(r.Spec.Data); from != spec.Data {
-			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
 		}
 	}
 	if len(spec.From) > 0 && *config == "" {
@@ -180,7 +174,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// other data, its outputs do not match this run's samples).
 		src, _ := e.Run(spec.From[0])
 		if !set["data"] && !set["data-size"] {
-			spec.Data, spec.DataSize = src.Spec.Data, src.Spec.DataSize
+			spec.Data, spec.DataSize = dataOrSynth(src.Spec.Data), src.Spec.DataSize
+			if spec.Data != "synth" && spec.Data != checked.abs {
+				// The source's folder, checked as --data is: gone or
+				// broken since, the run would fail at its start.
+				arg := pathArg{key: "--from " + src.Spec.ID + "'s data", given: spec.Data, path: spec.Data}
+				if checked.abs, checked.d, err = checkData(arg, imageModel(spec.Model)); err != nil {
+					return err
+				}
+				spec.Data = checked.abs
+			}
 		}
 		if !set["preset"] {
 			spec.Preset = src.Spec.Preset
@@ -190,6 +193,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			if _, err := engine.NewBackend(spec.Device); err != nil {
 				return UsageError{fmt.Errorf("--from %s trained on %s: %w (--device cpu trains here)", src.Spec.ID, spec.Device, err)}
 			}
+		}
+	}
+	for _, f := range spec.From {
+		// Its outputs are predictions for its data's samples: on other
+		// data (--data given, or --from's runs on different data) the run
+		// was created and failed on the digests' mismatch.
+		r, _ := e.Run(f)
+		if from := dataOrSynth(r.Spec.Data); from != spec.Data {
+			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
 		}
 	}
 	if spec.After != "" {
@@ -402,12 +414,22 @@ func imageModel(model string) string {
 // openData opens a run's data, d where the run's is the folder abs that
 // checkData read.
 func openData(abs string, d datasets.Dataset) func(engine.Spec) (datasets.Dataset, error) {
-	return func(s engine.Spec) (datasets.Dataset, error) {
-		if d != nil && s.Data == abs {
-			return d, nil
-		}
-		return engine.OpenDataset(s)
+	return (&checkedData{abs: abs, d: d}).open
+}
+
+// checkedData is the data set checkData read, labels and all, for the
+// engine to train on instead of reading the folder again; train may
+// change it once the engine is open (--from's defaults).
+type checkedData struct {
+	abs string
+	d   datasets.Dataset
+}
+
+func (c *checkedData) open(s engine.Spec) (datasets.Dataset, error) {
+	if c.d != nil && s.Data == c.abs {
+		return c.d, nil
 	}
+	return engine.OpenDataset(s)
 }
 
 // watch follows runs until none of them is active, printing progress (or
