@@ -130,6 +130,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			initArg = configPath(*config, "init", spec.Init)
 		}
 		*device, *data, *size, *tf32 = spec.Device, spec.Data, spec.DataSize, spec.TF32
+		// The file's rate has --lr's limit (the engine checks only that
+		// it is positive): base_lr = 30 for 3e-1 trained, diverging.
+		if lr := spec.Schedule.BaseLR; !set["lr"] && lr > engine.MaxBaseLR {
+			return Usagef("base_lr = %v in %s: want a learning rate in (0, %g], as --lr", lr, *config, float64(engine.MaxBaseLR))
+		}
 		if spec.TF32 && spec.Device != "cuda" {
 			return Usagef("tf32 is a CUDA setting: it needs device cuda")
 		}
