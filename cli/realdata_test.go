@@ -49,6 +49,29 @@ func TestTrainWithoutValidationSplitSaysSo(t *testing.T) {
 	if !strings.Contains(show, "val MPJPE -, best -") || strings.Contains(show, "2D") {
 		t.Fatalf("runs show:\n%s", show)
 	}
+	// Nor do its epoch table, runs joints and the JSON of both give the
+	// unscored epoch a score: the table read "0.0 mm" in every column,
+	// joints "this model reports no per-joint error".
+	if strings.Contains(show, "0.0 mm") || !strings.Contains(show, "1 epoch not validated: the data has no validation split") {
+		t.Fatalf("runs show:\n%s", show)
+	}
+	if joints, _, _ := trainCLI(t, "runs", "joints", id, "--runs-dir", runs); !strings.Contains(joints, "epoch 1 not validated") {
+		t.Fatalf("runs joints:\n%s", joints)
+	}
+	var shown struct{ Epochs []map[string]any }
+	runsJSON(t, &shown, "show", id, "--runs-dir", runs)
+	if len(shown.Epochs) != 1 || shown.Epochs[0]["validated"] != false {
+		t.Fatalf("runs show --json epochs: %v", shown.Epochs)
+	}
+	var joints map[string]any
+	runsJSON(t, &joints, "joints", id, "--runs-dir", runs)
+	if joints["validated"] != false {
+		t.Fatalf("runs joints --json: %v", joints)
+	}
+	events, _, _ := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--json", "--runs-dir", runs)
+	if !strings.Contains(events, `"event":"epoch"`) || !strings.Contains(events, `"validated":false`) {
+		t.Fatalf("train --json:\n%s", events)
+	}
 }
 
 // A data folder whose labels do not read, or whose images an image model

@@ -816,7 +816,11 @@ func flatten(ev engine.Event) map[string]any {
 	case engine.EvStep:
 		merge(ev.Step)
 	case engine.EvEpoch:
-		merge(ev.Epoch)
+		if ev.Epoch != nil {
+			for k, x := range epochMap(*ev.Epoch) {
+				m[k] = x
+			}
+		}
 	case engine.EvCheckpoint:
 		merge(ev.Ckpt)
 	case engine.EvState:
@@ -829,6 +833,15 @@ func flatten(ev engine.Event) map[string]any {
 }
 
 // toMap marshals a struct through JSON with NaN/Inf replaced by null.
+// epochMap is an epoch as --json prints it, with "validated": on data
+// without a validation split its metrics are 0, which the text says is
+// no validation and JSON gave as a score of 0 mm.
+func epochMap(ep engine.EpochInfo) map[string]any {
+	m := toMap(ep)
+	m["validated"] = ep.Validated()
+	return m
+}
+
 func toMap(v any) map[string]any {
 	out := map[string]any{}
 	rv := reflect.Indirect(reflect.ValueOf(v))
