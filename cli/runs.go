@@ -33,7 +33,8 @@ rate the schedule gives the steps still to come ("planned"); joints the
 per-joint error of the last validation and of the best epoch, and the
 per-action table (--sort error: worst first, the view's o); skeletons the
 validation samples the Skeleton view draws, with their errors (--json:
-every joint of ground truth and prediction, mm, root-relative).
+every joint of ground truth and prediction, mm, root-relative; a 2D
+model's in pixels of the crop, not of the image its val 2D error is in).
 
 log prints a run's log (DIR/<id>/log, the workbench's Log view): its
 states, validations, checkpoints and messages, with times in UTC.

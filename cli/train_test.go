@@ -490,6 +490,12 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 			t.Errorf("a 2D run's error is not in pixels:\n%s", text)
 		}
 	}
+	// Its skeleton samples are in the crop's pixels, not the original
+	// image's of its val 2D error: a bare "38.5 px" beside "val 2D error
+	// 212.5 px" read as a sample five times better than the mean.
+	if sk, _, _ := trainCLI(t, "runs", "skeletons", id, "--runs-dir", runs); !strings.Contains(sk, " crop px") {
+		t.Errorf("runs skeletons of a 2D run:\n%s", sk)
+	}
 }
 
 // A relative --data is kept absolute in the run's spec: resumed, evaluated

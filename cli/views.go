@@ -316,8 +316,8 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 				}
 			}
 			worst = fmt.Sprintf("%s %.1f mm", pose.JointNames[k], pj[k])
-		case o.ErrorPx != nil:
-			errText = fmt.Sprintf("%.1f px", *o.ErrorPx)
+		case o.ErrorPx != nil: // the crop's pixels, not the original image's of the val 2D error
+			errText = fmt.Sprintf("%.1f crop px", *o.ErrorPx)
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t\n", i+1, o.Index, errText, worst)
 	}
