@@ -169,8 +169,15 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	for _, f := range spec.From {
-		if _, ok := e.Run(f); !ok {
+		r, ok := e.Run(f)
+		if !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
+		}
+		// One that will not finish and has no outputs (a run writes
+		// them when it finishes): the run was created and failed at its
+		// start ("has no outputs (did it finish?)").
+		if !r.State.Active() && !hasOutputs(e.RunDir(f)) {
+			return Usagef("--from %s: that run is %s and has no outputs (a run writes them when it finishes)%s", f, stateText(r), resumeHint(r))
 		}
 	}
 	if len(spec.From) > 0 && *config == "" {
@@ -211,6 +218,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	if spec.After != "" {
 		if err := checkAfter(e, spec.After, *runsDir); err != nil {
+			return err
+		}
+		if err := checkAfterFrom(e, spec.After, spec.From); err != nil {
 			return err
 		}
 	}
@@ -303,6 +313,53 @@ func checkAfter(e *engine.Engine, after, runsDir string) error {
 		return Usagef("--after: run %s failed; a run queued behind it would never start", after)
 	case a.State == engine.Stopped:
 		return Usagef("--after: run %s is stopped; a run queued behind it would wait for ever: resume it first (poselab resume %s)", after, after)
+	}
+	return nil
+}
+
+// hasOutputs says whether a run folder holds the outputs of a split.
+func hasOutputs(runDir string) bool {
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		if _, err := os.Stat(engine.OutputsPath(runDir, sp)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// resumeHint tells how to go on with a stopped run.
+func resumeHint(r engine.RunInfo) string {
+	if r.State == engine.Stopped {
+		return fmt.Sprintf(": resume it first (poselab resume %s)", r.Spec.ID)
+	}
+	return ""
+}
+
+// checkAfterFrom refuses an --after beside a --from run still to finish
+// that the run would not wait for: a run waits for one run (its After,
+// which --from sets only when --after is left out), so it started before
+// its input existed and failed ("has no outputs (did it finish?)").
+func checkAfterFrom(e *engine.Engine, after string, from []string) error {
+	for _, f := range from {
+		r, ok := e.Run(f)
+		if !ok || !r.State.Active() {
+			continue
+		}
+		waits := false // f is after, or a run after waits for, directly or not
+		for id, n := after, 0; id != "" && n <= len(e.Runs()); n++ {
+			if id == f {
+				waits = true
+				break
+			}
+			a, ok := e.Run(id)
+			if !ok {
+				break
+			}
+			id = a.Spec.After
+		}
+		if !waits {
+			return Usagef("--after %s: run %s, whose outputs feed this one (--from), is %s and would not be waited for: leave --after out (the run waits for %s) or queue after a run that comes after it", after, f, stateText(r), f)
+		}
 	}
 	return nil
 }
