@@ -318,7 +318,7 @@ func is2D(e *engine.Engine, id string) bool {
 // store written before it kept pixel numbers, a 2D epoch reads as MPJPE 0
 // without the per-joint errors every 3D evaluation has. So does an epoch
 // not validated (data without a validation split), of any model: where
-// no epoch was, the model says (SH is the 2D one), or an SB run showed
+// no epoch was, the model's kind says (engine.ValUnit: SH is the 2D one), or an SB run showed
 // "val 2D error -".
 func epochs2D(model string, eps []engine.EpochInfo) bool {
 	if len(eps) == 0 {
@@ -330,7 +330,7 @@ func epochs2D(model string, eps []engine.EpochInfo) bool {
 		}
 	}
 	last := eps[len(eps)-1]
-	return model == "sh" && last.MPJPE == 0 && len(last.PerJoint) == 0
+	return engine.ValUnit(model) == "px" && last.MPJPE == 0 && len(last.PerJoint) == 0
 }
 
 // stepsText is a run's step of its total; a run that has not started
