@@ -516,3 +516,39 @@ func TestTrainAfterBesideAFromRunStillTraining(t *testing.T) {
 		t.Fatalf("%d runs, want the two there were", n)
 	}
 }
+
+// train --from a run on the synthetic set of one size, with --data-size
+// another, is refused before a run exists as other data is: the run was
+// created and failed on the outputs' digest.
+func TestTrainFromARunOfAnotherSyntheticSize(t *testing.T) {
+	dir := t.TempDir()
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	sh, err := wb.Submit(engine.Spec{Model: "sh", Preset: "test", Epochs: 100000, DataSize: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // without the check the chained run waits for sh: stop it then
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if len(wb.Runs()) >= 2 {
+				wb.Stop(sh)
+				return
+			}
+		}
+	}()
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--from", sh, "--data-size", "tiny", "--runs-dir", dir)
+	if want := "--from " + sh + ": that run was trained on data synth/small, this one would be on synth/tiny (give --data-size small)"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	wb.Stop(sh)
+}

@@ -207,13 +207,26 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	// The synthetic set's size, where --data-size is left out: the
+	// preset's.
+	this, err := engine.Prepare(spec)
+	if err != nil {
+		return UsageError{err}
+	}
 	for _, f := range spec.From {
 		// Its outputs are predictions for its data's samples: on other
-		// data (--data given, or --from's runs on different data) the run
-		// was created and failed on the digests' mismatch.
+		// data (--data or --data-size given, or --from's runs on
+		// different data) the run was created and failed on the digests'
+		// mismatch.
 		r, _ := e.Run(f)
-		if from := dataOrSynth(r.Spec.Data); from != spec.Data {
-			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
+		from, to := dataOrSynth(r.Spec.Data), this.Data
+		give := "--data " + from
+		if from == "synth" && to == "synth" && r.Spec.DataSize != "" { // a size stored (older runs may lack it)
+			from, to = r.Spec.DataLabel(), this.DataLabel()
+			give = "--data-size " + r.Spec.DataSize
+		}
+		if from != to {
+			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give %s)", f, from, to, give)
 		}
 	}
 	if spec.After != "" {
