@@ -550,5 +550,16 @@ func TestTrainFromARunOfAnotherSyntheticSize(t *testing.T) {
 	if want := "--from " + sh + ": that run was trained on data synth/small, this one would be on synth/tiny (give --data-size small)"; code != 2 || !strings.Contains(errs, want) {
 		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
 	}
+	// A preset of SH's alone, queued behind sh (it never starts here):
+	// the refusal said "sb: unknown preset", a preset not given.
+	n1, err := wb.Submit(engine.Spec{Model: "sh", Preset: "seed-n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = trainCLI(t, "train", "--model", "sb", "--from", n1, "--runs-dir", dir)
+	if want := "--from " + n1 + " trained with preset seed-n1, which model sb does not have: give --preset"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	wb.Stop(n1)
 	wb.Stop(sh)
 }

@@ -198,6 +198,13 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if !set["preset"] {
+			// SH's seed-n1 and seed-n8 are SH's alone: said so, not as
+			// an unknown preset the user never gave.
+			if f, err := engine.LookupTask(spec.Model); err == nil {
+				if _, err := f.Preset(src.Spec.Preset); err != nil {
+					return Usagef("--from %s trained with preset %s, which model %s does not have: give --preset (%v)", src.Spec.ID, src.Spec.Preset, spec.Model, err)
+				}
+			}
 			spec.Preset = src.Spec.Preset
 		}
 		if !set["device"] && src.Spec.Device != spec.Device {
