@@ -163,6 +163,18 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "run "+id+": ") || !strings.Contains(errs, data) || strings.Count(errs, "\n") != 1 {
 		t.Fatalf("data folder gone: exit %d, %q", code, errs)
 	}
+	// What the command line gets wrong is said first, not after the data
+	// check (which reads every label file: seconds for a real train.pkl),
+	// nor as the data's error.
+	for args, want := range map[string]string{
+		"--epochs 0": "--epochs must be a positive number",
+		"":           "finished its 1 epoch: give it more with poselab resume " + id + " --epochs N",
+	} {
+		_, errs, code := trainCLI(t, append([]string{"resume", id, "--runs-dir", runs}, strings.Fields(args)...)...)
+		if code != 2 || !strings.Contains(errs, want) {
+			t.Errorf("resume %s with the data gone: exit %d, %q; want 2 and %q", args, code, errs, want)
+		}
+	}
 	after, _ := os.ReadFile(cfgs[0])
 	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
 	if string(after) != string(before) || !strings.Contains(ls, "finished") {
