@@ -96,7 +96,9 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &ev); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"n", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck150", "auc", "per_joint_mm"} {
+	// checkpoint, epoch, step: the checkpoint its text line names, as
+	// export --json gives them.
+	for _, k := range []string{"n", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck150", "auc", "per_joint_mm", "checkpoint", "epoch", "step"} {
 		if _, ok := ev[k]; !ok {
 			t.Fatalf("eval --json lacks %s: %v", k, ev)
 		}
@@ -478,7 +480,7 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	}
 	evj, _, _ := trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", runs)
 	var m map[string]any
-	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil {
+	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil || m["step"] == nil || m["checkpoint"] == nil {
 		t.Errorf("eval --json of a 2D run: %q %v", evj, err)
 	}
 	// pckh50 is a fraction like pck150; the text shows it in percent.
