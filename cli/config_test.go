@@ -170,3 +170,19 @@ func TestConfigPathsAreReadFromTheFilesFolder(t *testing.T) {
 		t.Errorf("--data eth from a folder without it: exit %d, %q", code, errs)
 	}
 }
+
+// A configuration file's base_lr has --lr's limit (engine.MaxBaseLR): a
+// file was the one way past it, a run trained at 30 without a word.
+func TestConfigLearningRateHasTheFlagsLimit(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "a.toml")
+	os.WriteFile(cfg, []byte("model = \"sb\"\npreset = \"test\"\nepochs = 1\n[schedule]\nkind = \"constant\"\nbase_lr = 30.0\n"), 0o644)
+	runs := filepath.Join(dir, "runs")
+	_, errs, code := trainCLI(t, "train", "--config", cfg, "--runs-dir", runs)
+	if want := "base_lr = 30 in " + cfg + ": want a learning rate in (0, 10]"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	if ids, _ := filepath.Glob(filepath.Join(runs, "sb-*")); len(ids) != 0 {
+		t.Fatalf("a run was created: %v", ids)
+	}
+}

@@ -41,7 +41,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ep, n, from, err := evalRun(e, *id, sp)
+	ep, n, ref, err := evalRun(e, *id, sp)
+	from := "from " + ref.Label()
 	if err != nil {
 		r, _ := e.Run(*id)
 		return evalError(err, *id, r.Spec.Model, sp)
@@ -49,10 +50,10 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if !(ep.MPJPE > 0) && ep.Pixel > 0 {
 		// A 2D model (SH): its numbers are pixels and PCKh; the 3D ones
 		// are zero and printed "MPJPE 0.00 mm", a perfect score.
-		return print2DEval(stdout, *id, sp, n, from, ep, *asJSON)
+		return print2DEval(stdout, *id, sp, n, ref, ep, *asJSON)
 	}
 	if *asJSON {
-		b, _ := json.Marshal(Metrics3DJSON{N: n, MPJPE: ep.MPJPE, PMPJPE: ep.PMPJPE, NMPJPE: ep.NMPJPE, PCK150: ep.PCK150, AUC: ep.AUC, PerJointMM: ep.PerJoint})
+		b, _ := json.Marshal(withCkpt(Metrics3DJSON{N: n, MPJPE: ep.MPJPE, PMPJPE: ep.PMPJPE, NMPJPE: ep.NMPJPE, PCK150: ep.PCK150, AUC: ep.AUC, PerJointMM: ep.PerJoint}, ref))
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
@@ -86,11 +87,11 @@ type Eval2DJSON struct {
 	PerJointPx []float64 `json:"per_joint_px"`
 }
 
-func print2DEval(w io.Writer, id string, sp datasets.Split, n int, from string, ep engine.EpochInfo, asJSON bool) error {
+func print2DEval(w io.Writer, id string, sp datasets.Split, n int, ref engine.CkptRef, ep engine.EpochInfo, asJSON bool) error {
 	if asJSON {
-		return writeJSON(w, Eval2DJSON{N: n, ErrorPx: ep.Pixel, PCKh50: ep.PCKh, PerJointPx: ep.PerJointPx})
+		return writeJSON(w, withCkpt(Eval2DJSON{N: n, ErrorPx: ep.Pixel, PCKh50: ep.PCKh, PerJointPx: ep.PerJointPx}, ref))
 	}
-	fmt.Fprintf(w, "run %s, %s split, %d samples (2D model), %s\n", id, sp, n, from)
+	fmt.Fprintf(w, "run %s, %s split, %d samples (2D model), from %s\n", id, sp, n, ref.Label())
 	fmt.Fprintf(w, "  2D error  %8.2f px\n  PCKh@0.5  %8.1f %%\n", ep.Pixel, 100*ep.PCKh)
 	if len(ep.PerJointPx) == pose.NumJoints {
 		fmt.Fprintln(w, "per joint (px):")
@@ -101,22 +102,31 @@ func print2DEval(w io.Writer, id string, sp datasets.Split, n int, from string, 
 	return nil
 }
 
-// evalRun scores a run's model on a split; from names the checkpoint it
+// evalRun scores a run's model on a split; from is the checkpoint it
 // came from ("from best.ckpt: epoch 3, step 120"): the best, not the newest, which
 // the numbers of a run still training do not match.
-func evalRun(e *engine.Engine, id string, sp datasets.Split) (ep engine.EpochInfo, n int, from string, err error) {
+func evalRun(e *engine.Engine, id string, sp datasets.Split) (ep engine.EpochInfo, n int, from engine.CkptRef, err error) {
 	m, err := e.LoadModel(id)
 	if err != nil {
-		return engine.EpochInfo{}, 0, "", err
+		return engine.EpochInfo{}, 0, from, err
 	}
 	defer m.Close()
-	from = "from " + m.From.Label()
+	from = m.From
 	preds, err := m.Predict(sp)
 	if err != nil {
-		return engine.EpochInfo{}, 0, "", err
+		return engine.EpochInfo{}, 0, from, err
 	}
 	ep, err = m.Task.Evaluate(sp, preds)
 	return ep, len(preds), from, err
+}
+
+// withCkpt is eval's JSON (metrics --json's keys) with the checkpoint
+// that scored, as its text line and export --json name it: checkpoint,
+// epoch (epochs done), step.
+func withCkpt(v any, ref engine.CkptRef) map[string]any {
+	m := toMap(v)
+	m["checkpoint"], m["epoch"], m["step"] = ref.Path, ref.Epoch, ref.Step
+	return m
 }
 
 // openRun opens the engine on a runs folder that must hold run id (the

@@ -472,3 +472,94 @@ func TestTrainFromTakesTheSourcesSettingsAsTheChainFormDoes(t *testing.T) {
 		t.Errorf("chained run: preset %q, data size %q, after %q; want the source's test, small, and %s", chained.Preset, chained.DataSize, chained.After, sh)
 	}
 }
+
+// train --from RUN --after OTHER, RUN still training: the run waits for
+// one run, OTHER, so it started before RUN had outputs and failed ("has
+// no outputs (did it finish?)"), left behind. It is refused before a run
+// exists.
+func TestTrainAfterBesideAFromRunStillTraining(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--epochs", "1", "--runs-dir", dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	done := wb.Runs()[0].Spec.ID
+	sh, err := wb.Submit(engine.Spec{Model: "sh", Preset: "test", Epochs: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Stop(sh)
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", sh, "--after", done, "--runs-dir", dir)
+	if want := "--after " + done + ": run " + sh + ", whose outputs feed this one (--from), is"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	if n := len(wb.Runs()); n != 2 {
+		t.Fatalf("%d runs, want the two there were", n)
+	}
+	// Stopped, it has no outputs and will not write them: --from it was
+	// created and failed at once, too.
+	if err := wb.Stop(sh); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wb.Wait(sh, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", sh, "--runs-dir", dir)
+	if want := "--from " + sh + ": that run is stopped and has no outputs (a run writes them when it finishes): resume it first"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	if n := len(wb.Runs()); n != 2 {
+		t.Fatalf("%d runs, want the two there were", n)
+	}
+}
+
+// train --from a run on the synthetic set of one size, with --data-size
+// another, is refused before a run exists as other data is: the run was
+// created and failed on the outputs' digest.
+func TestTrainFromARunOfAnotherSyntheticSize(t *testing.T) {
+	dir := t.TempDir()
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	sh, err := wb.Submit(engine.Spec{Model: "sh", Preset: "test", Epochs: 100000, DataSize: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // without the check the chained run waits for sh: stop it then
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if len(wb.Runs()) >= 2 {
+				wb.Stop(sh)
+				return
+			}
+		}
+	}()
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--from", sh, "--data-size", "tiny", "--runs-dir", dir)
+	if want := "--from " + sh + ": that run was trained on data synth/small, this one would be on synth/tiny (give --data-size small)"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	// A preset of SH's alone, queued behind sh (it never starts here):
+	// the refusal said "sb: unknown preset", a preset not given.
+	n1, err := wb.Submit(engine.Spec{Model: "sh", Preset: "seed-n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = trainCLI(t, "train", "--model", "sb", "--from", n1, "--runs-dir", dir)
+	if want := "--from " + n1 + " trained with preset seed-n1, which model sb does not have: give --preset"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	wb.Stop(n1)
+	wb.Stop(sh)
+}

@@ -40,7 +40,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 	patience := fs.Int("patience", 0, "end each stage, finished, once its validation has not improved for N epochs (default: train every epoch)")
 	// The workbench's new-run form gives a pipeline every field it gives
 	// a single run (Init excepted): each stage takes them.
-	name := fs.String("name", "", "a name for the runs, as the new-run form names them: NAME, or NAME-<model> per stage where there are several (NAME-sh, NAME-sb)")
+	name := fs.String("name", "", "a name for the runs, as the new-run form names them: NAME-<model> for each stage (NAME-sh, NAME-sb; A, B and F's one run NAME-baseline, NAME-ir), pipeline C's one run NAME")
 	epochs := fs.Int("epochs", 0, "epochs of every stage (default: each stage's preset's)")
 	batch := fs.Int("batch", 0, "batch size of every stage (default: each stage's preset's)")
 	lr := fs.Float64("lr", 0, "base learning rate of every stage (default: each stage's preset's)")

@@ -49,6 +49,29 @@ func TestTrainWithoutValidationSplitSaysSo(t *testing.T) {
 	if !strings.Contains(show, "val MPJPE -, best -") || strings.Contains(show, "2D") {
 		t.Fatalf("runs show:\n%s", show)
 	}
+	// Nor do its epoch table, runs joints and the JSON of both give the
+	// unscored epoch a score: the table read "0.0 mm" in every column,
+	// joints "this model reports no per-joint error".
+	if strings.Contains(show, "0.0 mm") || !strings.Contains(show, "1 epoch not validated: the data has no validation split") {
+		t.Fatalf("runs show:\n%s", show)
+	}
+	if joints, _, _ := trainCLI(t, "runs", "joints", id, "--runs-dir", runs); !strings.Contains(joints, "epoch 1 not validated") {
+		t.Fatalf("runs joints:\n%s", joints)
+	}
+	var shown struct{ Epochs []map[string]any }
+	runsJSON(t, &shown, "show", id, "--runs-dir", runs)
+	if len(shown.Epochs) != 1 || shown.Epochs[0]["validated"] != false {
+		t.Fatalf("runs show --json epochs: %v", shown.Epochs)
+	}
+	var joints map[string]any
+	runsJSON(t, &joints, "joints", id, "--runs-dir", runs)
+	if joints["validated"] != false {
+		t.Fatalf("runs joints --json: %v", joints)
+	}
+	events, _, _ := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--json", "--runs-dir", runs)
+	if !strings.Contains(events, `"event":"epoch"`) || !strings.Contains(events, `"validated":false`) {
+		t.Fatalf("train --json:\n%s", events)
+	}
 }
 
 // A data folder whose labels do not read, or whose images an image model
@@ -140,6 +163,18 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "run "+id+": ") || !strings.Contains(errs, data) || strings.Count(errs, "\n") != 1 {
 		t.Fatalf("data folder gone: exit %d, %q", code, errs)
 	}
+	// What the command line gets wrong is said first, not after the data
+	// check (which reads every label file: seconds for a real train.pkl),
+	// nor as the data's error.
+	for args, want := range map[string]string{
+		"--epochs 0": "--epochs must be a positive number",
+		"":           "finished its 1 epoch: give it more with poselab resume " + id + " --epochs N",
+	} {
+		_, errs, code := trainCLI(t, append([]string{"resume", id, "--runs-dir", runs}, strings.Fields(args)...)...)
+		if code != 2 || !strings.Contains(errs, want) {
+			t.Errorf("resume %s with the data gone: exit %d, %q; want 2 and %q", args, code, errs, want)
+		}
+	}
 	after, _ := os.ReadFile(cfgs[0])
 	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
 	if string(after) != string(before) || !strings.Contains(ls, "finished") {
@@ -153,9 +188,10 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 	}
 }
 
-// --from a run trained on a data folder, with --data left out, is refused
+// --from a run trained on a data folder, with another --data, is refused
 // before a run exists: the run was created and failed when it found the
-// other run's outputs made on other data.
+// other run's outputs made on other data. Without --data it trains on
+// that folder.
 func TestTrainFromARunOfOtherData(t *testing.T) {
 	data, runs := ethData(t), t.TempDir()
 	if out, errs, code := trainCLI(t, "train", "--model", "sh", "--preset", "test", "--batch", "2", "--epochs", "1", "--data", data, "--runs-dir", runs); code != 0 {
@@ -166,12 +202,33 @@ func TestTrainFromARunOfOtherData(t *testing.T) {
 		t.Fatalf("runs %v", ids)
 	}
 	id := filepath.Base(ids[0])
-	_, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", id, "--runs-dir", runs)
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--preset", "test", "--from", id, "--data", "synth", "--runs-dir", runs)
 	want := "--from " + id + ": that run was trained on data " + data + ", this one would be on synth (give --data " + data + ")"
 	if code != 2 || !strings.Contains(errs, want) {
 		t.Fatalf("exit %d, %q; want 2 and %q", code, errs, want)
 	}
 	if after, _ := filepath.Glob(filepath.Join(runs, "sb-*")); len(after) != 0 {
 		t.Fatalf("a run was created: %v", after)
+	}
+	// With --data left out it trains on that folder (the chain form's
+	// default): the check above ran before the defaults were taken, so it
+	// refused the default too, telling the user to give the --data train
+	// was to take. The folder is checked as --data is: gone since,
+	// nothing is created.
+	out, errs, code := trainCLI(t, "train", "--model", "sb", "--from", id, "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if code != 0 || !strings.Contains(out, "data "+data) {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	moved := data + ".moved"
+	if err := os.Rename(data, moved); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code = trainCLI(t, "train", "--model", "sb", "--from", id, "--runs-dir", runs)
+	want = "--from " + id + "'s data \"" + data + "\": not \"synth\" and not a readable folder"
+	if code != 2 || !strings.Contains(errs, want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+		t.Fatalf("exit %d, %q; want 2 and one line with %q", code, errs, want)
+	}
+	if sb, _ := filepath.Glob(filepath.Join(runs, "sb-*")); len(sb) != 1 {
+		t.Fatalf("runs after the refusal: %v", sb)
 	}
 }

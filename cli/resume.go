@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
@@ -31,6 +30,14 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 		return Usagef("resume takes exactly one run ID (see 'poselab runs ls')")
 	}
 	id := pos[0]
+	// The flags first: the data check below may read labels for seconds.
+	set := flagsSet(fs)
+	if set["epochs"] && *epochs <= 0 {
+		return Usagef("--epochs must be a positive number, got %d", *epochs)
+	}
+	if set["patience"] && *patience < 0 {
+		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
+	}
 	e, err := openRun(*runsDir, id)
 	if err != nil {
 		return err
@@ -40,7 +47,12 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 			e.Close()
 		}
 	}()
-	if info, _ := e.Run(id); info.Foreign {
+	info, _ := e.Run(id)
+	if info.State == engine.Finished && !set["epochs"] && !set["patience"] {
+		// Said before the data check: with --epochs it is checked anyway.
+		return Usagef("run %s finished its %s: give it more with poselab resume %s --epochs N", id, plural(info.Epoch, "epoch"), id)
+	}
+	if info.Foreign {
 		// Resuming means training here; the engine would pass the resume
 		// on to that process, and Ctrl-C here would stop the run there.
 		return fmt.Errorf("run %s is trained by %s: follow it with poselab runs watch %s (runs pause|resume|stop steer it)", id, info.Owner(), id)
@@ -59,20 +71,10 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 			return err
 		}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["epochs"] && *epochs <= 0 {
-		return Usagef("--epochs must be a positive number, got %d", *epochs)
-	}
-	if set["patience"] && *patience < 0 {
-		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)
-	}
 	if set["epochs"] || set["patience"] {
 		if err := e.Extend(id, *epochs, *patience); err != nil {
 			return UsageError{err}
 		}
-	} else if info, _ := e.Run(id); info.State == engine.Finished {
-		return Usagef("run %s finished its %s: give it more with poselab resume %s --epochs N", id, plural(info.Epoch, "epoch"), id)
 	} else if err := e.Resume(id); err != nil {
 		return UsageError{err}
 	}

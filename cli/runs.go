@@ -33,7 +33,8 @@ rate the schedule gives the steps still to come ("planned"); joints the
 per-joint error of the last validation and of the best epoch, and the
 per-action table (--sort error: worst first, the view's o); skeletons the
 validation samples the Skeleton view draws, with their errors (--json:
-every joint of ground truth and prediction, mm, root-relative).
+every joint of ground truth and prediction, mm, root-relative; a 2D
+model's in pixels of the crop, not of the image its val 2D error is in).
 
 log prints a run's log (DIR/<id>/log, the workbench's Log view): its
 states, validations, checkpoints and messages, with times in UTC.
@@ -423,7 +424,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		m := runJSON(r, px)
 		var el []any
 		for _, ep := range eps {
-			el = append(el, toMap(ep))
+			el = append(el, epochMap(ep))
 		}
 		m["epochs"] = el
 		b, _ := json.Marshal(m)
@@ -458,17 +459,32 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	}
 	fmt.Fprintf(w, "  folder %s\n", e.RunDir(s.ID))
 	// One table of epochs: a 2D model's columns are px and PCKh.
+	// An epoch not validated (data without a validation split) has its
+	// train loss and dashes: its zeros read as 0.0 mm, the score train
+	// no longer prints for it.
 	epochTable := func(header string, row func(ep engine.EpochInfo) string) error {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "EPOCH\tSTEP\tTRAIN LOSS\tVAL LOSS\t"+header+"\t")
+		unvalidated := 0
 		for _, ep := range eps {
 			best := ""
 			if ep.Best {
 				best = "*"
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", ep.Epoch+1, ep.Step, row(ep), best)
+			cells := row(ep)
+			if !ep.Validated() {
+				unvalidated++
+				cells = fmt.Sprintf("%.4f", ep.TrainLoss) + strings.Repeat("\t-", 1+strings.Count(header, "\t")+1)
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\n", ep.Epoch+1, ep.Step, cells, best)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if unvalidated > 0 {
+			fmt.Fprintf(w, "  %s not validated: the data has no validation split\n", plural(unvalidated, "epoch"))
+		}
+		return nil
 	}
 	if px {
 		return epochTable("2D ERROR\tPCKh@0.5", func(ep engine.EpochInfo) string {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -140,6 +141,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			initArg = configPath(*config, "init", spec.Init)
 		}
 		*device, *data, *size, *tf32 = spec.Device, spec.Data, spec.DataSize, spec.TF32
+		// The file's rate has --lr's limit (the engine checks only that
+		// it is positive): base_lr = 30 for 3e-1 trained, diverging.
+		if lr := spec.Schedule.BaseLR; !set["lr"] && lr > engine.MaxBaseLR {
+			return Usagef("base_lr = %v in %s: want a learning rate in (0, %g], as --lr", lr, *config, float64(engine.MaxBaseLR))
+		}
 		if spec.TF32 && spec.Device != "cuda" {
 			return Usagef("tf32 is a CUDA setting: it needs device cuda")
 		}
@@ -167,7 +173,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// else the size came with --config: every run's config.toml keeps
 		// the preset's size beside its data folder, where it means nothing
 	}
-	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: openData(spec.Data, data0)})
+	checked := &checkedData{abs: spec.Data, d: data0}
+	e, err := engine.Open(engine.Options{RunsDir: *runsDir, OpenData: checked.open})
 	if err != nil {
 		return err
 	}
@@ -177,11 +184,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
 		}
-		// Its outputs are predictions for its data's samples: on other
-		// data (often: --data left out) the run was created and failed on
-		// the digests' mismatch.
-		if from := dataOrSynth(r.Spec.Data); from != spec.Data {
-			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give --data %s)", f, from, spec.Data, from)
+		// One that will not finish and has no outputs (a run writes
+		// them when it finishes): the run was created and failed at its
+		// start ("has no outputs (did it finish?)").
+		if !r.State.Active() && !hasOutputs(e.RunDir(f)) {
+			return Usagef("--from %s: that run is %s and has no outputs (a run writes them when it finishes)%s", f, stateText(r), resumeHint(r))
 		}
 	}
 	if len(spec.From) > 0 && *config == "" {
@@ -190,9 +197,23 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		// other data, its outputs do not match this run's samples).
 		src, _ := e.Run(spec.From[0])
 		if !set["data"] && !set["data-size"] {
-			spec.Data, spec.DataSize = src.Spec.Data, src.Spec.DataSize
+			spec.Data, spec.DataSize = dataOrSynth(src.Spec.Data), src.Spec.DataSize
+			if spec.Data != "synth" && spec.Data != checked.abs {
+				// The source's folder, checked as --data is: gone or
+				// broken since, the run would fail at its start.
+				arg := pathArg{key: "--from " + src.Spec.ID + "'s data", given: spec.Data, path: spec.Data}
+				if checked.abs, checked.d, err = checkData(arg, imageModel(spec.Model)); err != nil {
+					return err
+				}
+				spec.Data = checked.abs
+			}
 		}
 		if !set["preset"] {
+			// SH's seed-n1 and seed-n8 are SH's alone: said so, not as
+			// an unknown preset the user never gave.
+			if ps := engine.ModelPresets(spec.Model); ps != nil && !slices.Contains(ps, src.Spec.Preset) {
+				return Usagef("--from %s trained with preset %s, which model %s does not have: give --preset (its presets: %s)", src.Spec.ID, src.Spec.Preset, spec.Model, strings.Join(ps, ", "))
+			}
 			spec.Preset = src.Spec.Preset
 		}
 		if !set["device"] && src.Spec.Device != spec.Device {
@@ -202,8 +223,33 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	// The synthetic set's size, where --data-size is left out: the
+	// preset's.
+	this, err := engine.Prepare(spec)
+	if err != nil {
+		return UsageError{err}
+	}
+	for _, f := range spec.From {
+		// Its outputs are predictions for its data's samples: on other
+		// data (--data or --data-size given, or --from's runs on
+		// different data) the run was created and failed on the digests'
+		// mismatch.
+		r, _ := e.Run(f)
+		from, to := dataOrSynth(r.Spec.Data), this.Data
+		give := "--data " + from
+		if from == "synth" && to == "synth" && r.Spec.DataSize != "" { // a size stored (older runs may lack it)
+			from, to = r.Spec.DataLabel(), this.DataLabel()
+			give = "--data-size " + r.Spec.DataSize
+		}
+		if from != to {
+			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give %s)", f, from, to, give)
+		}
+	}
 	if spec.After != "" {
 		if err := checkAfter(e, spec.After, *runsDir); err != nil {
+			return err
+		}
+		if err := checkAfterFrom(e, spec.After, spec.From); err != nil {
 			return err
 		}
 	}
@@ -296,6 +342,53 @@ func checkAfter(e *engine.Engine, after, runsDir string) error {
 		return Usagef("--after: run %s failed; a run queued behind it would never start", after)
 	case a.State == engine.Stopped:
 		return Usagef("--after: run %s is stopped; a run queued behind it would wait for ever: resume it first (poselab resume %s)", after, after)
+	}
+	return nil
+}
+
+// hasOutputs says whether a run folder holds the outputs of a split.
+func hasOutputs(runDir string) bool {
+	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
+		if _, err := os.Stat(engine.OutputsPath(runDir, sp)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// resumeHint tells how to go on with a stopped run.
+func resumeHint(r engine.RunInfo) string {
+	if r.State == engine.Stopped {
+		return fmt.Sprintf(": resume it first (poselab resume %s)", r.Spec.ID)
+	}
+	return ""
+}
+
+// checkAfterFrom refuses an --after beside a --from run still to finish
+// that the run would not wait for: a run waits for one run (its After,
+// which --from sets only when --after is left out), so it started before
+// its input existed and failed ("has no outputs (did it finish?)").
+func checkAfterFrom(e *engine.Engine, after string, from []string) error {
+	for _, f := range from {
+		r, ok := e.Run(f)
+		if !ok || !r.State.Active() {
+			continue
+		}
+		waits := false // f is after, or a run after waits for, directly or not
+		for id, n := after, 0; id != "" && n <= len(e.Runs()); n++ {
+			if id == f {
+				waits = true
+				break
+			}
+			a, ok := e.Run(id)
+			if !ok {
+				break
+			}
+			id = a.Spec.After
+		}
+		if !waits {
+			return Usagef("--after %s: run %s, whose outputs feed this one (--from), is %s and would not be waited for: leave --after out (the run waits for %s) or queue after a run that comes after it", after, f, stateText(r), f)
+		}
 	}
 	return nil
 }
@@ -412,12 +505,22 @@ func imageModel(model string) string {
 // openData opens a run's data, d where the run's is the folder abs that
 // checkData read.
 func openData(abs string, d datasets.Dataset) func(engine.Spec) (datasets.Dataset, error) {
-	return func(s engine.Spec) (datasets.Dataset, error) {
-		if d != nil && s.Data == abs {
-			return d, nil
-		}
-		return engine.OpenDataset(s)
+	return (&checkedData{abs: abs, d: d}).open
+}
+
+// checkedData is the data set checkData read, labels and all, for the
+// engine to train on instead of reading the folder again; train may
+// change it once the engine is open (--from's defaults).
+type checkedData struct {
+	abs string
+	d   datasets.Dataset
+}
+
+func (c *checkedData) open(s engine.Spec) (datasets.Dataset, error) {
+	if c.d != nil && s.Data == c.abs {
+		return c.d, nil
 	}
+	return engine.OpenDataset(s)
 }
 
 // watch follows runs until none of them is active, printing progress (or
@@ -804,7 +907,11 @@ func flatten(ev engine.Event) map[string]any {
 	case engine.EvStep:
 		merge(ev.Step)
 	case engine.EvEpoch:
-		merge(ev.Epoch)
+		if ev.Epoch != nil {
+			for k, x := range epochMap(*ev.Epoch) {
+				m[k] = x
+			}
+		}
 	case engine.EvCheckpoint:
 		merge(ev.Ckpt)
 	case engine.EvState:
@@ -817,6 +924,15 @@ func flatten(ev engine.Event) map[string]any {
 }
 
 // toMap marshals a struct through JSON with NaN/Inf replaced by null.
+// epochMap is an epoch as --json prints it, with "validated": on data
+// without a validation split its metrics are 0, which the text says is
+// no validation and JSON gave as a score of 0 mm.
+func epochMap(ep engine.EpochInfo) map[string]any {
+	m := toMap(ep)
+	m["validated"] = ep.Validated()
+	return m
+}
+
 func toMap(v any) map[string]any {
 	out := map[string]any{}
 	rv := reflect.Indirect(reflect.ValueOf(v))

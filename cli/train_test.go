@@ -96,7 +96,9 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &ev); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"n", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck150", "auc", "per_joint_mm"} {
+	// checkpoint, epoch, step: the checkpoint its text line names, as
+	// export --json gives them.
+	for _, k := range []string{"n", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck150", "auc", "per_joint_mm", "checkpoint", "epoch", "step"} {
 		if _, ok := ev[k]; !ok {
 			t.Fatalf("eval --json lacks %s: %v", k, ev)
 		}
@@ -478,7 +480,7 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 	}
 	evj, _, _ := trainCLI(t, "eval", "--run", id, "--json", "--runs-dir", runs)
 	var m map[string]any
-	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil {
+	if err := json.Unmarshal([]byte(evj), &m); err != nil || m["error_px"] == nil || m["mpjpe_mm"] != nil || m["step"] == nil || m["checkpoint"] == nil {
 		t.Errorf("eval --json of a 2D run: %q %v", evj, err)
 	}
 	// pckh50 is a fraction like pck150; the text shows it in percent.
@@ -489,6 +491,13 @@ func TestRunsShow2DErrorInPixels(t *testing.T) {
 		if !strings.Contains(text, " px") || strings.Contains(text, "0 mm") {
 			t.Errorf("a 2D run's error is not in pixels:\n%s", text)
 		}
+	}
+	// Its skeleton samples' errors are the engine's, in the original
+	// image's pixels as its val 2D error (they were the crop's: a bare
+	// "38.5 px" beside "val 2D error 212.5 px" read as a sample five times
+	// better than the mean).
+	if sk, _, _ := trainCLI(t, "runs", "skeletons", id, "--runs-dir", runs); !strings.Contains(sk, " px") || strings.Contains(sk, "crop px") {
+		t.Errorf("runs skeletons of a 2D run:\n%s", sk)
 	}
 }
 

@@ -190,6 +190,7 @@ func showJoints(w io.Writer, e *engine.Engine, r engine.RunInfo, byError, asJSON
 			acts = append(acts, m)
 		}
 		out := map[string]any{"run": r.Spec.ID, "unit": unit, "last_epoch": nil, "best_epoch": nil, "joints": joints, "actions": acts}
+		out["validated"] = last != nil && last.Validated() // false: nothing to list (data without a validation split, or none yet)
 		if last != nil {
 			out["last_epoch"] = last.Epoch
 		}
@@ -202,6 +203,10 @@ func showJoints(w io.Writer, e *engine.Engine, r engine.RunInfo, byError, asJSON
 	}
 	if last == nil {
 		fmt.Fprintf(w, "%s: no validation yet\n", runTitle(r.Spec))
+		return nil
+	}
+	if !last.Validated() {
+		fmt.Fprintf(w, "%s: epoch %d not validated: the data has no validation split\n", runTitle(r.Spec), last.Epoch+1)
 		return nil
 	}
 	if len(lastV) == 0 {
