@@ -846,3 +846,32 @@ func TestExtendStatusOneEpoch(t *testing.T) {
 		t.Fatalf("status %q", m.status)
 	}
 }
+
+// An SH run's predictions are 2D joints, which only the JSON export holds
+// (the MPII prediction file metrics --2d scores): the form offered csv
+// first, which the export then refused.
+func TestExportFormOfSHRunOffersJSON(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "tiny", Epochs: 3}, State: engine.Finished}, engine.Schedule{})
+	m := New(fc, Options{RunsDir: "/runs"})
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	for i, c := range []struct {
+		keys []string
+		call string
+	}{
+		{[]string{"enter", "enter", "enter"}, "export sh-1 val json /runs/sh-1/predictions_val.json"},
+		{[]string{"enter", "right", "enter", "enter"}, "export sh-1 val weights /runs/sh-1/weights.npz"},
+	} {
+		m.Update(keyMsg("e"))
+		if m.form == nil {
+			t.Fatal("e opened no form")
+		}
+		for _, k := range c.keys {
+			_, cmd := m.Update(keyMsg(k))
+			feed(m, cmd)
+		}
+		if calls := fc.callLog(); len(calls) != i+1 || calls[i] != c.call {
+			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
+		}
+	}
+}

@@ -253,11 +253,17 @@ type exportValues struct {
 
 func (m *Model) openExport(id string) tea.Cmd {
 	v := &exportValues{run: id, split: "val", format: "csv"}
+	// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
+	formats := []string{"csv", "json", "npz", "weights"}
+	if info, ok := m.ctrl.Run(id); ok && engine.Exports2D(info.Spec.Model) {
+		// 2D joints (SH) have one layout, the MPII prediction JSON that
+		// poselab metrics --2d scores (the 3D formats have no place for them).
+		v.format, formats = "json", []string{"json", "weights"}
+	}
 	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+m.listedNameOf(id)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
-		// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
-		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions("csv", "json", "npz", "weights")...).Inline(true).Value(&v.format),
+		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions(formats...)...).Inline(true).Value(&v.format),
 		huh.NewInput().Title("File").Placeholder("<runs>/<run>/predictions_<split>.<format> (weights: weights.npz)").Value(&v.path),
 	))
 	return m.startForm()
