@@ -875,3 +875,16 @@ func TestExportFormOfSHRunOffersJSON(t *testing.T) {
 		}
 	}
 }
+
+// A negative seed is a seed (the engine seeds with its 64 bits, and
+// train --seed -3 trains): the form refused it, "a whole number ≥ 0".
+func TestNewRunFormTakesNegativeSeed(t *testing.T) {
+	for s, ok := range map[string]bool{"": true, "-3": true, "0": true, "42": true, "x": false, "1.5": false, "99999999999999999999": false} {
+		if err := seedOrEmpty(s); (err == nil) != ok {
+			t.Errorf("seed %q: %v", s, err)
+		}
+	}
+	if s := (&newRunValues{model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "-3", tf32: "off"}).spec(); s.Seed != -3 {
+		t.Fatalf("seed -3: spec seed %d", s.Seed)
+	}
+}

@@ -126,6 +126,20 @@ func intOrEmptyFor(min int, empty string) func(string) error {
 	}
 }
 
+// seedOrEmpty takes any whole number, as train's --seed does: the engine
+// seeds its generators with the seed's 64 bits, so a negative seed is one
+// more seed (-1 trains differently from 1), not an error; the form
+// refused what --seed, --grid seed=... and pipeline run took.
+func seedOrEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+		return fmt.Errorf("a whole number, or empty for seed 1")
+	}
+	return nil
+}
+
 func positiveFloatOrEmpty(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return nil
@@ -184,7 +198,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Epochs").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.epochs),
 		huh.NewInput().Title("Batch").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.batch),
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
-		huh.NewInput().Title("Seed").Validate(intOrEmptyFor(0, "for seed 1")).Value(&v.seed),
+		huh.NewInput().Title("Seed").Validate(seedOrEmpty).Value(&v.seed),
 		// Checked by the engine at submit (a refused run reopens the form).
 		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
 		// Last: the fields before it keep their places (and key counts).
