@@ -3,6 +3,7 @@ package tui
 import (
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -853,14 +854,19 @@ func TestExtendStatusOneEpoch(t *testing.T) {
 func TestExportFormOfSHRunOffersJSON(t *testing.T) {
 	fc := newFake()
 	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "tiny", Epochs: 3}, State: engine.Finished}, engine.Schedule{})
-	m := New(fc, Options{RunsDir: "/runs"})
-	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	runs := t.TempDir()
+	// What the engine writes beside the file for a split with Human3.6M
+	// records too (the fake writes nothing): the status names it.
+	os.MkdirAll(filepath.Join(runs, "sh-1"), 0o755)
+	os.WriteFile(filepath.Join(runs, "sh-1", "predictions_val_h36m.json"), []byte("[]"), 0o644)
+	m := New(fc, Options{RunsDir: runs})
+	m.Update(tea.WindowSizeMsg{Width: 200, Height: 40})
 	for i, c := range []struct {
 		keys []string
 		call string
 	}{
-		{[]string{"enter", "enter", "enter"}, "export sh-1 val json /runs/sh-1/predictions_val.json"},
-		{[]string{"enter", "right", "enter", "enter"}, "export sh-1 val weights /runs/sh-1/weights.npz"},
+		{[]string{"enter", "enter", "enter"}, "export sh-1 val json " + filepath.Join(runs, "sh-1", "predictions_val.json")},
+		{[]string{"enter", "right", "enter", "enter"}, "export sh-1 val weights " + filepath.Join(runs, "sh-1", "weights.npz")},
 	} {
 		m.Update(keyMsg("e"))
 		if m.form == nil {
@@ -872,6 +878,9 @@ func TestExportFormOfSHRunOffersJSON(t *testing.T) {
 		}
 		if calls := fc.callLog(); len(calls) != i+1 || calls[i] != c.call {
 			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
+		}
+		if i == 0 && !strings.HasPrefix(m.status, "exported predictions_val.json and predictions_val_h36m.json (val predictions of sh-1)") {
+			t.Errorf("status %q does not name both files", m.status)
 		}
 	}
 }

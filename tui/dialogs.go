@@ -2,9 +2,11 @@ package tui
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/huh/v2"
@@ -375,10 +377,17 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			dir := filepath.Dir(path) + string(filepath.Separator)
 			ctrl := m.ctrl
 			return func() tea.Msg {
+				start := time.Now()
 				from, err := ctrl.Export(v.run, v.split, v.format, path)
 				// Which checkpoint predicted, as poselab export says: the
 				// best, not the newest, which a run still training has.
 				done := fmt.Sprintf("exported %s (%s predictions of %s) in %s, from %s", filepath.Base(path), v.split, v.run, dir, from.Label())
+				// An SH run's split with MPII people and Human3.6M records
+				// wrote the records beside the file (engine.ExportPredictions).
+				side := engine.H36MExportPath(path)
+				if st, serr := os.Stat(side); err == nil && v.format == "json" && serr == nil && !st.ModTime().Before(start.Add(-time.Second)) {
+					done = fmt.Sprintf("exported %s and %s (%s predictions of %s) in %s, from %s", filepath.Base(path), filepath.Base(side), v.split, v.run, dir, from.Label())
+				}
 				if v.format == "weights" {
 					card := engine.WeightsCardPath(path)
 					if filepath.Dir(card) == filepath.Dir(path) {
