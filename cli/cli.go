@@ -47,6 +47,13 @@ type Interrupted struct{ Signal syscall.Signal }
 
 func (e Interrupted) Error() string { return "interrupted by " + e.Signal.String() }
 
+// Reported is an error the command has printed on stderr already (a run
+// that failed, said when it did): Main exits 1 without printing it again.
+type Reported struct{ Err error }
+
+func (e Reported) Error() string { return e.Err.Error() }
+func (e Reported) Unwrap() error { return e.Err }
+
 // Usagef builds a UsageError.
 func Usagef(format string, a ...any) error { return UsageError{fmt.Errorf(format, a...)} }
 
@@ -98,6 +105,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var in Interrupted
 	if errors.As(err, &in) {
 		return 128 + int(in.Signal) // what happened was said already
+	}
+	var rep Reported
+	if errors.As(err, &rep) {
+		return 1 // said on stderr already
 	}
 	fmt.Fprintf(stderr, "poselab %s: %v\n", name, err)
 	var ue UsageError

@@ -159,12 +159,12 @@ func existingRunsDir(runsDir string) error {
 
 // evalError says what to do with a split that has no labels: it said
 // "evaluate: this split has no labels", naming neither the split nor
-// what writes its predictions. export writes 3D poses only: for SH (2D)
-// it sent the user to a command that refuses the run.
+// what writes its predictions. An SH run's are 2D joints, which export
+// writes as JSON (it once refused them) and which feed a 3D model.
 func evalError(err error, id, model string, sp datasets.Split) error {
 	if errors.Is(err, engine.ErrNoLabels) {
-		if model == "sh" {
-			return fmt.Errorf("the %s split has no labels to score run %s against; its 2D predictions feed a 3D model, whose predictions export writes (poselab train --model sb --from %s)", sp, id, id)
+		if engine.Exports2D(model) {
+			return fmt.Errorf("the %s split has no labels to score run %s against: write its 2D predictions instead (poselab export --run %s --split %s), or feed them to a 3D model (poselab train --model sb --from %s)", sp, id, id, sp, id)
 		}
 		return fmt.Errorf("the %s split has no labels to score run %s against: write its predictions instead (poselab export --run %s --split %s --out FILE)", sp, id, id, sp)
 	}

@@ -30,6 +30,14 @@ submission layout Id,Hip_x,Hip_y,Hip_z,...,RWrist_z. The command's line
 names the checkpoint, its epoch and step (the files have no place for
 it: JSON is a list of rows, npz the submission's arrays pred and ids).
 
+A Stacked Hourglass (SH) run predicts 2D joints: it exports JSON only,
+the layout metrics --2d scores (a list of {"image", "joints" [16][2]},
+MPII joint order, pixels of the original image, 1-based as MPII's
+files). FILE gets the split's MPII people, in their annotation file's
+order (score it with metrics --2d --gt valid.json for val); the split's
+Human3.6M records go to FILE_h36m.json beside it, or to FILE when the
+split has no MPII people (test). Without --out: predictions_<split>.json.
+
 --weights writes the network of that same checkpoint instead: an .npz of
 float32 arrays (parameters and BatchNorm running statistics) keyed
 exactly as the state_dict() of scripts/peer.py's model of the same
@@ -60,7 +68,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "", "csv, json or npz (default: from --out's extension)")
 	out := fs.String("out", "", "output file (default: DIR/<run>/predictions_<split>.<format>, as the workbench's e)")
 	weights := fs.String("weights", "", "write the network's weights to this .npz instead of predictions")
-	asJSON := fs.Bool("json", false, "print one JSON object: what was written (run, split, format, path; weights: path, card, checkpoint, step, tensors, values, peer)")
+	asJSON := fs.Bool("json", false, "print one JSON object: what was written (run, split, format, path; SH: files; weights: path, card, checkpoint, step, tensors, values, peer)")
 	runsDir := runsDirFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -93,11 +101,25 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	default:
 		return Usagef("--format must be csv, json or npz, got %q", *format)
 	}
+	e, err := openRun(*runsDir, *id)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	info, _ := e.Run(*id)
+	twoD := engine.Exports2D(info.Spec.Model)
+	if twoD && *format != "" && *format != "json" {
+		return Usagef("--format %s: run %s predicts 2D joints (model %s), written as json (the MPII prediction layout metrics --2d reads)", *format, *id, info.Spec.Model)
+	}
 	if *out == "" {
 		// As the workbench's export form left empty: into the run's
-		// folder, predictions_<split>.<format> (csv unless --format says).
+		// folder, predictions_<split>.<format> (csv unless --format says;
+		// json for a 2D model, the only format it has).
 		if *format == "" {
 			*format = "csv"
+			if twoD {
+				*format = "json"
+			}
 		}
 		*out = engine.ExportPath(filepath.Join(*runsDir, *id), *split, *format)
 	}
@@ -113,19 +135,32 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *format != "" && string(ext) != *format {
 		return Usagef("--format %s but --out %s ends in %q", *format, *out, filepath.Ext(*out))
 	}
-	e, err := openRun(*runsDir, *id)
+	if twoD && ext != predfile.JSON {
+		return Usagef("--out %s: run %s predicts 2D joints (model %s), written as json (the MPII prediction layout metrics --2d reads)", *out, *id, info.Spec.Model)
+	}
+	xi, err := e.ExportPredictions(*id, *split, *format, *out)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	from, err := e.Export(*id, *split, *format, *out)
-	if err != nil {
-		return err
-	}
+	from := xi.From
 	if *asJSON {
-		b, _ := json.Marshal(map[string]any{"run": *id, "split": *split, "format": string(ext), "path": *out,
-			"checkpoint": from.Path, "epoch": from.Epoch, "step": from.Step})
+		m := map[string]any{"run": *id, "split": *split, "format": string(ext), "path": *out,
+			"checkpoint": from.Path, "epoch": from.Epoch, "step": from.Step}
+		if twoD { // which file holds what: metrics --2d scores the MPII people's
+			var files []map[string]any
+			for _, f := range xi.Files {
+				files = append(files, map[string]any{"path": f.Path, "what": f.What, "n": f.N})
+			}
+			m["files"] = files
+		}
+		b, _ := json.Marshal(m)
 		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	if twoD {
+		for _, f := range xi.Files {
+			fmt.Fprintf(stdout, "wrote %s: 2D predictions of %d %s (%s split of run %s, from %s)\n", f.Path, f.N, f.What, *split, *id, from.Label())
+		}
 		return nil
 	}
 	// Which checkpoint predicted: the best, not the newest of a run still

@@ -33,7 +33,8 @@ N-MPJPE and per-joint MPJPE (mm), 3DPCK@150 mm and AUC (0..150 mm).
 2D (--2d): G is an MPII annotation JSON (image, joints [16][2],
 joints_vis, center, scale, and headbox [[x1,y1],[x2,y2]] where it has
 them); P is a JSON list of {"image","joints" [16][2]} in the same order,
-in the annotations' pixel coordinates (MPII's are 1-based, MATLAB's).
+in the annotations' pixel coordinates (MPII's are 1-based, MATLAB's):
+what 'poselab export' writes for a Stacked Hourglass run.
 Reports PCKh@0.5 (%): the threshold is half of 0.6 x the head box's
 diagonal, or, for a person without one (ETH's and mmpose's files have
 none), half the upper neck to head top segment, as training validates.

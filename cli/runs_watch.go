@@ -102,11 +102,22 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 			fmt.Fprintf(stdout, "run %s was deleted\n", info.Spec.ID)
 			continue
 		}
-		if !asJSON {
+		err := error(nil)
+		if now.State == engine.Failed {
+			err = fmt.Errorf("run %s failed: %s", now.Spec.ID, now.Reason)
+		}
+		switch {
+		case asJSON:
+		case err != nil:
+			// Its end line says why, on stderr, and Main does not say it
+			// again (it did, after the same reason on stdout).
+			fmt.Fprintln(stderr, endText(now, is2D(e, now.Spec.ID)))
+			err = Reported{err}
+		default:
 			fmt.Fprintln(stdout, endText(now, is2D(e, now.Spec.ID)))
 		}
-		if now.State == engine.Failed && failed == nil {
-			failed = fmt.Errorf("run %s failed: %s", now.Spec.ID, now.Reason)
+		if err != nil && failed == nil {
+			failed = err
 		}
 	}
 	return failed

@@ -887,12 +887,12 @@ func (g keyGuard) Stop(id string) error { return g.guard(func() error { return g
 func (g keyGuard) Delete(id string) error {
 	return g.guard(func() error { return g.Engine.Delete(id) })
 }
-func (g keyGuard) Export(id, split, format, path string) (from engine.CkptRef, err error) {
+func (g keyGuard) Export(id, split, format, path string) (info engine.ExportInfo, err error) {
 	err = g.guard(func() error {
-		from, err = g.Engine.Export(id, split, format, path)
+		info, err = g.Engine.Export(id, split, format, path)
 		return err
 	})
-	return from, err
+	return info, err
 }
 
 // Extend is guarded too: promoted from the embedded engine as it was, a

@@ -545,6 +545,7 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	p := newPrinter(stdout, asJSON)
 	started, ended := map[string]bool{}, map[string]bool{}
 	var failure error
+	said := map[string]bool{} // runs whose failure is on stderr
 	handle := func(ev engine.Event) {
 		if !want[ev.Run] {
 			return
@@ -558,18 +559,42 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) {
 			return // the first line of a run is its "started" event
 		}
-		p.event(e, ev)
+		diverged := ev.Kind == engine.EvState && ev.State.To == engine.Paused && strings.HasPrefix(ev.State.Reason, "diverged")
+		if p.json || !(ev.Kind == engine.EvFailed || diverged) {
+			// The text output's failure and divergence lines go to stderr
+			// below, once: printed here too, they said the reason twice.
+			p.event(e, ev)
+		}
+		var f error
 		switch {
 		case ev.Kind == engine.EvFailed:
-			failure = fmt.Errorf("run %s failed: %s", ev.Run, ev.State.Reason)
+			f = fmt.Errorf("run %s failed: %s", ev.Run, ev.State.Reason)
 		case ev.Kind == engine.EvState && ev.State.To == engine.Failed && failure == nil:
-			failure = fmt.Errorf("run %s failed: %s", ev.Run, ev.State.Reason)
-		case ev.Kind == engine.EvState && ev.State.To == engine.Paused && strings.HasPrefix(ev.State.Reason, "diverged"):
+			f = fmt.Errorf("run %s failed: %s", ev.Run, ev.State.Reason)
+		case diverged:
 			// Nobody is there to resume it: stop it (keeping the last good
 			// checkpoint) and say why.
-			failure = fmt.Errorf("run %s %s", ev.Run, ev.State.Reason)
+			f = fmt.Errorf("run %s %s", ev.Run, ev.State.Reason)
 			e.Stop(ev.Run)
 		}
+		if f == nil {
+			return
+		}
+		failure = f
+		if p.json {
+			// JSON output keeps its event on stdout (the stream's own
+			// record), and Main's line on stderr.
+			return
+		}
+		// Said when it happens (a grid goes on training the next runs),
+		// on stderr, once (a failed run's state and its failed event say
+		// the same); Main then exits 1 without repeating it.
+		if !said[ev.Run] {
+			said[ev.Run] = true
+			p.clearBar()
+			fmt.Fprintf(stderr, "%v\n", f)
+		}
+		failure = Reported{f}
 	}
 	for _, ev := range hist {
 		handle(ev)
@@ -755,11 +780,17 @@ func (p *printer) finish() {
 }
 
 func (p *printer) line(format string, a ...any) {
+	p.clearBar()
+	fmt.Fprintf(p.w, format+"\n", a...)
+}
+
+// clearBar erases the progress bar, so that the next line (here or on
+// stderr, the same terminal) starts at the left.
+func (p *printer) clearBar() {
 	if p.barShown {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.barShown = false
 	}
-	fmt.Fprintf(p.w, format+"\n", a...)
 }
 
 // pct shows a fraction (0..1, as JSON and the run store keep 3DPCK, AUC

@@ -603,9 +603,9 @@ func TestEvalOfAnUnlabelledSplitSaysWhatToDo(t *testing.T) {
 	if !strings.Contains(msg, "the test split has no labels") || !strings.Contains(msg, "poselab export --run sb-1 --split test") {
 		t.Fatalf("eval says %q", msg)
 	}
-	// export refuses a 2D model's run: SH's predictions go to SB.
+	// A 2D model's run: export writes SH's 2D predictions (JSON), and they feed SB.
 	msg = evalError(err, "sh-1", "sh", datasets.Test).Error()
-	if !strings.Contains(msg, "the test split has no labels") || strings.Contains(msg, "export --run") || !strings.Contains(msg, "poselab train --model sb --from sh-1") {
+	if !strings.Contains(msg, "the test split has no labels") || !strings.Contains(msg, "poselab export --run sh-1 --split test)") || !strings.Contains(msg, "poselab train --model sb --from sh-1") {
 		t.Fatalf("eval of SH says %q", msg)
 	}
 }

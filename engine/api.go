@@ -323,8 +323,9 @@ type Controller interface {
 	// Export writes a split's predictions (format csv, json or npz), or
 	// with format "weights" the network for PyTorch and its card
 	// (ExportWeights; split unused), and names the checkpoint they came
-	// from.
-	Export(id, split, format, path string) (CkptRef, error)
+	// from and the files written (a weights export: the .npz, then its
+	// card).
+	Export(id, split, format, path string) (ExportInfo, error)
 	// Schedule returns a run's learning-rate schedule (a pure function).
 	Schedule(id string) (Schedule, bool)
 }

@@ -8,7 +8,9 @@ import (
 
 	"poselab/checkpoints"
 	"poselab/datasets"
+	"poselab/datasets/mpii"
 	"poselab/datasets/predfile"
+	"poselab/internal/atomicfile"
 	"poselab/nn"
 )
 
@@ -162,20 +164,70 @@ func ExportPath(runDir, split, format string) string {
 	return filepath.Join(runDir, "predictions_"+split+"."+format)
 }
 
-// Export writes a run's 3D predictions of a split to path as csv, json or
-// npz (the submission layout: Id, Hip_x ... RWrist_z, mm, camera space,
-// root-relative, Ids in split order). An empty format follows the file
-// extension; a format that contradicts the extension is an error. It
-// returns the checkpoint that predicted (or whose weights it wrote): the
-// files have no place to say so (a list of rows; the submission's arrays).
-func (e *Engine) Export(id, split, format, path string) (CkptRef, error) {
+// Exports2D tells whether a model's predictions are 2D joints only (the
+// Stacked Hourglass): they export as JSON in the MPII prediction layout
+// (ExportPredictions), not in the 3D submission formats.
+func Exports2D(model string) bool { return model == "sh" }
+
+// H36MExportPath is where the export of a 2D model puts the Human3.6M
+// records' predictions when the split also has MPII people, whose file
+// (path) is the one metrics --2d scores against the MPII annotations:
+// predictions_val.json -> predictions_val_h36m.json.
+func H36MExportPath(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "_h36m" + ext
+}
+
+// ExportFile is one file an export wrote.
+type ExportFile struct {
+	Path string
+	What string // "predictions", "MPII people", "Human3.6M records"
+	N    int    // entries (samples, people or records)
+}
+
+// ExportInfo says what ExportPredictions wrote, and from which checkpoint.
+type ExportInfo struct {
+	From  CkptRef
+	Files []ExportFile
+}
+
+// Export writes a run's predictions of a split to path (ExportPredictions),
+// or with format "weights" its network and card (ExportWeights), and says
+// which checkpoint predicted and what files it wrote.
+func (e *Engine) Export(id, split, format, path string) (ExportInfo, error) {
 	if format == "weights" { // the network itself, for PyTorch (split unused)
 		wi, err := e.ExportWeights(id, path)
-		return wi.From, err
+		if err != nil {
+			return ExportInfo{From: wi.From}, err
+		}
+		return ExportInfo{From: wi.From, Files: []ExportFile{
+			{Path: path, What: "weights", N: wi.Tensors}, {Path: wi.Card, What: "card"}}}, nil
 	}
+	return e.ExportPredictions(id, split, format, path)
+}
+
+// ExportPredictions writes a run's predictions of a split.
+//
+// 3D models: to path as csv, json or npz (the submission layout: Id,
+// Hip_x ... RWrist_z, mm, camera space, root-relative, Ids in split
+// order).
+//
+// 2D models (Exports2D): json only, in the MPII prediction layout that
+// metrics --2d reads ({"image", "joints" [16][2]}, MPII joint order,
+// pixels of the original image, 1-based as MPII's files). path gets the
+// split's MPII people in their annotation file's order, the file to score
+// against that split's MPII JSON (valid.json for val); the Human3.6M
+// records, when the split has both, go to H36MExportPath(path) (to path
+// when the split has no MPII people, as test).
+//
+// An empty format follows the file extension; a format that contradicts
+// the extension is an error. It returns the checkpoint that predicted:
+// the files have no place to say so (a list of rows; the submission's
+// arrays).
+func (e *Engine) ExportPredictions(id, split, format, path string) (ExportInfo, error) {
 	sp, err := ParseSplit(split)
 	if err != nil {
-		return CkptRef{}, err
+		return ExportInfo{}, err
 	}
 	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
 	if format == "" {
@@ -184,24 +236,31 @@ func (e *Engine) Export(id, split, format, path string) (CkptRef, error) {
 	switch format {
 	case "csv", "json", "npz":
 	default:
-		return CkptRef{}, fmt.Errorf("unknown export format %q (csv, json, npz)", format)
+		return ExportInfo{}, fmt.Errorf("unknown export format %q (csv, json, npz)", format)
 	}
 	if ext != format {
-		return CkptRef{}, fmt.Errorf("export: format %s but the file %s ends in %q", format, path, filepath.Ext(path))
+		return ExportInfo{}, fmt.Errorf("export: format %s but the file %s ends in %q", format, path, filepath.Ext(path))
+	}
+	if info, ok := e.Run(id); ok && Exports2D(info.Spec.Model) && format != "json" {
+		return ExportInfo{}, fmt.Errorf("export: run %s predicts 2D joints (model %s): json only (the MPII prediction layout metrics --2d reads), not %s", id, info.Spec.Model, format)
 	}
 	m, err := e.LoadModel(id)
 	if err != nil {
-		return CkptRef{}, err
+		return ExportInfo{}, err
 	}
 	defer m.Close()
 	preds, err := m.Predict(sp)
 	if err != nil {
-		return CkptRef{}, err
+		return ExportInfo{}, err
+	}
+	if sh, ok := m.Task.(*shTask); ok {
+		files, err := export2D(sh, sp, preds, path)
+		return ExportInfo{From: m.From, Files: files}, err
 	}
 	rows := make([]predfile.Row, len(preds))
 	for i, p := range preds {
 		if !p.Has3D {
-			return CkptRef{}, fmt.Errorf("export: run %s predicts no 3D pose (model %s)", id, m.Spec.Model)
+			return ExportInfo{}, fmt.Errorf("export: run %s predicts no 3D pose (model %s)", id, m.Spec.Model)
 		}
 		rows[i] = predfile.Row{ID: p.ID, Joints: p.Pose3D}
 		if p.Has2D {
@@ -209,5 +268,41 @@ func (e *Engine) Export(id, split, format, path string) (CkptRef, error) {
 			rows[i].Joints2D = &q
 		}
 	}
-	return m.From, predfile.Write(path, rows)
+	if err := predfile.Write(path, rows); err != nil {
+		return ExportInfo{}, err
+	}
+	return ExportInfo{From: m.From, Files: []ExportFile{{Path: path, What: "predictions", N: len(rows)}}}, nil
+}
+
+// export2D writes a 2D model's predictions (see ExportPredictions).
+func export2D(t *shTask, split datasets.Split, preds []Prediction, path string) ([]ExportFile, error) {
+	people, records, err := t.export2D(split, preds)
+	if err != nil {
+		return nil, err
+	}
+	type part struct {
+		path, what string
+		preds      []mpii.Prediction
+	}
+	var parts []part
+	switch {
+	case len(people) > 0 && len(records) > 0:
+		parts = []part{{path, "MPII people", people}, {H36MExportPath(path), "Human3.6M records", records}}
+	case len(people) > 0:
+		parts = []part{{path, "MPII people", people}}
+	default:
+		parts = []part{{path, "Human3.6M records", records}}
+	}
+	var files []ExportFile
+	for _, p := range parts {
+		b, err := mpii.MarshalPredictions(p.preds)
+		if err != nil {
+			return files, fmt.Errorf("%s: %w", p.path, err)
+		}
+		if err := atomicfile.Write(p.path, b); err != nil {
+			return files, err
+		}
+		files = append(files, ExportFile{Path: p.path, What: p.what, N: len(p.preds)})
+	}
+	return files, nil
 }

@@ -501,3 +501,26 @@ func (t *shTask) Baseline2D(split datasets.Split) (EpochInfo, error) {
 	info.Samples = nil
 	return info, err
 }
+
+// export2D turns predictions of a split into MPII prediction entries (the
+// layout metrics --2d scores), joints in MPII order and original-image
+// pixels (Decode has undone the crop): people holds the MPII people in
+// their annotation file's order, records the Human3.6M records in split
+// order (Spine, which MPII lacks, left out).
+func (t *shTask) export2D(split datasets.Split, preds []Prediction) (people, records []mpii.Prediction, err error) {
+	recs := t.recs[split]
+	if len(preds) != t.Len(split) {
+		return nil, nil, fmt.Errorf("sh: %d %s predictions for %d samples", len(preds), split, t.Len(split))
+	}
+	for i, p := range preds {
+		if p.ID != i || !p.Has2D {
+			return nil, nil, fmt.Errorf("sh: %s prediction %d is not sample %d's 2D pose", split, i, i)
+		}
+		if i < len(recs) {
+			records = append(records, mpii.Prediction{Image: recs[i].Image, Joints: toMPII(p.Pose2D)})
+			continue
+		}
+		people = append(people, mpii.Prediction{Image: t.mpii[split][i-len(recs)].Image, Joints: toMPII(p.Pose2D)})
+	}
+	return people, records, nil
+}

@@ -881,3 +881,52 @@ func TestExtendStatusOneEpoch(t *testing.T) {
 		t.Fatalf("status %q", m.status)
 	}
 }
+
+// An SH run's predictions are 2D joints, which only the JSON export holds
+// (the MPII prediction file metrics --2d scores): the form offered csv
+// first, which the export then refused.
+func TestExportFormOfSHRunOffersJSON(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "tiny", Epochs: 3}, State: engine.Finished}, engine.Schedule{})
+	runs := t.TempDir()
+	// What the engine writes beside the file for a split with Human3.6M
+	// records too: the status names every file Export says it wrote.
+	fc.exportAlso = "predictions_val_h36m.json"
+	m := New(fc, Options{RunsDir: runs})
+	m.Update(tea.WindowSizeMsg{Width: 200, Height: 40})
+	for i, c := range []struct {
+		keys []string
+		call string
+	}{
+		{[]string{"enter", "enter", "enter"}, "export sh-1 val json " + filepath.Join(runs, "sh-1", "predictions_val.json")},
+		{[]string{"enter", "right", "enter", "enter"}, "export sh-1 val weights " + filepath.Join(runs, "sh-1", "weights.npz")},
+	} {
+		m.Update(keyMsg("e"))
+		if m.form == nil {
+			t.Fatal("e opened no form")
+		}
+		for _, k := range c.keys {
+			_, cmd := m.Update(keyMsg(k))
+			feed(m, cmd)
+		}
+		if calls := fc.callLog(); len(calls) != i+1 || calls[i] != c.call {
+			t.Fatalf("calls %q, want the last to be %q", calls, c.call)
+		}
+		if i == 0 && !strings.HasPrefix(m.status, "exported predictions_val.json and predictions_val_h36m.json from best.ckpt: epoch 3, step 120 (val predictions of sh-1)") {
+			t.Errorf("status %q does not name both files", m.status)
+		}
+	}
+}
+
+// A negative seed is a seed (the engine seeds with its 64 bits, and
+// train --seed -3 trains): the form refused it, "a whole number ≥ 0".
+func TestNewRunFormTakesNegativeSeed(t *testing.T) {
+	for s, ok := range map[string]bool{"": true, "-3": true, "0": true, "42": true, "x": false, "1.5": false, "99999999999999999999": false} {
+		if err := seedOrEmpty(s); (err == nil) != ok {
+			t.Errorf("seed %q: %v", s, err)
+		}
+	}
+	if s := (&newRunValues{model: "sb", preset: "tiny", data: "synth", device: "cpu", seed: "-3", tf32: "off"}).spec(); s.Seed != -3 {
+		t.Fatalf("seed -3: spec seed %d", s.Seed)
+	}
+}

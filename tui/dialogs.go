@@ -129,6 +129,20 @@ func intOrEmptyFor(min int, empty string) func(string) error {
 	}
 }
 
+// seedOrEmpty takes any whole number, as train's --seed does: the engine
+// seeds its generators with the seed's 64 bits, so a negative seed is one
+// more seed (-1 trains differently from 1), not an error; the form
+// refused what --seed, --grid seed=... and pipeline run took.
+func seedOrEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+		return fmt.Errorf("a whole number, or empty for seed 1")
+	}
+	return nil
+}
+
 func positiveFloatOrEmpty(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return nil
@@ -187,7 +201,7 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Epochs").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.epochs),
 		huh.NewInput().Title("Batch").Placeholder("preset default").Validate(intOrEmpty(1)).Value(&v.batch),
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
-		huh.NewInput().Title("Seed").Validate(intOrEmptyFor(0, "for seed 1")).Value(&v.seed),
+		huh.NewInput().Title("Seed").Validate(seedOrEmpty).Value(&v.seed),
 		// Checked by the engine at submit (a refused run reopens the form).
 		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
 		// Last: the fields before it keep their places (and key counts).
@@ -294,11 +308,17 @@ type exportValues struct {
 
 func (m *Model) openExport(id string) tea.Cmd {
 	v := &exportValues{run: id, split: "val", format: "csv"}
+	// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
+	formats := []string{"csv", "json", "npz", "weights"}
+	if info, ok := m.ctrl.Run(id); ok && engine.Exports2D(info.Spec.Model) {
+		// 2D joints (SH) have one layout, the MPII prediction JSON that
+		// poselab metrics --2d scores (the 3D formats have no place for them).
+		v.format, formats = "json", []string{"json", "weights"}
+	}
 	m.export, m.formFor, m.formTitle = v, formExport, "Export predictions or weights of "+m.listedNameOf(id)
 	m.form = newForm(m.formWidth(), huh.NewGroup(
 		huh.NewSelect[string]().Title("Split").Options(huh.NewOptions("val", "test", "train")...).Inline(true).Value(&v.split),
-		// "weights": the network as an .npz for PyTorch, with its card (the split does not matter).
-		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions("csv", "json", "npz", "weights")...).Inline(true).Value(&v.format),
+		huh.NewSelect[string]().Title("Format").Options(huh.NewOptions(formats...)...).Inline(true).Value(&v.format),
 		huh.NewInput().Title("File").Placeholder("<runs>/<run>/predictions_<split>.<format> (weights: weights.npz)").Value(&v.path),
 	))
 	return m.startForm()
@@ -406,10 +426,19 @@ func (m *Model) stepForm(msg tea.Msg) tea.Cmd {
 			}
 			ctrl := m.ctrl
 			return func() tea.Msg {
-				from, err := ctrl.Export(v.run, v.split, v.format, path)
+				info, err := ctrl.Export(v.run, v.split, v.format, path)
+				from := info.From
 				// Which checkpoint predicted, as poselab export says: the
 				// best, not the newest, which a run still training has.
-				done := fmt.Sprintf("exported %s from %s (%s predictions of %s) in %s", filepath.Base(path), from.Label(), v.split, name, dir)
+				// An SH run's split with MPII people and Human3.6M records
+				// wrote the records beside the file: every file is named.
+				files := filepath.Base(path)
+				for _, f := range info.Files {
+					if f.Path != path && f.What != "card" {
+						files += " and " + filepath.Base(f.Path)
+					}
+				}
+				done := fmt.Sprintf("exported %s from %s (%s predictions of %s) in %s", files, from.Label(), v.split, name, dir)
 				if v.format == "weights" {
 					card := engine.WeightsCardPath(path)
 					if filepath.Dir(card) == filepath.Dir(path) {

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -12,16 +13,17 @@ import (
 
 // fakeCtrl is a Controller that replays given events and records calls.
 type fakeCtrl struct {
-	mu     sync.Mutex
-	infos  map[string]engine.RunInfo
-	order  []string
-	hist   []engine.Event
-	ch     chan engine.Event
-	scheds map[string]engine.Schedule
-	calls  []string
-	logs   map[string][]string // run log files' lines (LogTail)
-	noExt  map[string]error    // CanExtend's refusals
-	noDel  map[string]error    // CanDelete's refusals
+	mu         sync.Mutex
+	infos      map[string]engine.RunInfo
+	order      []string
+	hist       []engine.Event
+	ch         chan engine.Event
+	scheds     map[string]engine.Schedule
+	calls      []string
+	logs       map[string][]string // run log files' lines (LogTail)
+	noExt      map[string]error    // CanExtend's refusals
+	noDel      map[string]error    // CanDelete's refusals
+	exportAlso string              // a file Export writes beside its path (an SH run's Human3.6M records)
 }
 
 func newFake() *fakeCtrl {
@@ -126,8 +128,15 @@ func (f *fakeCtrl) Pause(id string) error  { return f.record("pause " + id) }
 func (f *fakeCtrl) Resume(id string) error { return f.record("resume " + id) }
 func (f *fakeCtrl) Stop(id string) error   { return f.record("stop " + id) }
 func (f *fakeCtrl) Delete(id string) error { return f.record("delete " + id) }
-func (f *fakeCtrl) Export(id, split, format, path string) (engine.CkptRef, error) {
-	return engine.CkptRef{Path: "runs/" + id + "/checkpoints/best.ckpt", Step: 120, Epoch: 3},
+func (f *fakeCtrl) Export(id, split, format, path string) (engine.ExportInfo, error) {
+	files := []engine.ExportFile{{Path: path, What: "predictions"}}
+	if format == "weights" {
+		files = []engine.ExportFile{{Path: path, What: "weights"}, {Path: engine.WeightsCardPath(path), What: "card"}}
+	}
+	if f.exportAlso != "" {
+		files = append(files, engine.ExportFile{Path: filepath.Join(filepath.Dir(path), f.exportAlso), What: "Human3.6M records"})
+	}
+	return engine.ExportInfo{From: engine.CkptRef{Path: "runs/" + id + "/checkpoints/best.ckpt", Step: 120, Epoch: 3}, Files: files},
 		f.record(fmt.Sprintf("export %s %s %s %s", id, split, format, path))
 }
 func (f *fakeCtrl) Schedule(id string) (engine.Schedule, bool) {

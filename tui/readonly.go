@@ -37,8 +37,8 @@ func (viewOnly) Pause(string) error                 { return errReadOnly }
 func (viewOnly) Resume(string) error                { return errReadOnly }
 func (viewOnly) Stop(string) error                  { return errReadOnly }
 func (viewOnly) Delete(string) error                { return errReadOnly }
-func (viewOnly) Export(_, _, _, _ string) (engine.CkptRef, error) {
-	return engine.CkptRef{}, errReadOnly
+func (viewOnly) Export(_, _, _, _ string) (engine.ExportInfo, error) {
+	return engine.ExportInfo{}, errReadOnly
 }
 
 // refusal is the status line's answer to a mutating key in a read-only

@@ -247,6 +247,31 @@ func ParsePredictions(data []byte, name string) ([]Prediction, error) {
 	return out, nil
 }
 
+// predictionJSON is one entry as MarshalPredictions writes it.
+type predictionJSON struct {
+	Image  string                         `json:"image"`
+	Joints [pose.NumMPIIJoints][2]float64 `json:"joints"`
+}
+
+// MarshalPredictions writes 2D predictions in the layout ParsePredictions
+// reads (and metrics --2d scores): a JSON list of {"image", "joints"
+// [16][2]}, in the annotation files' 1-based coordinates, so that a file
+// written here reads back onto the same pixels and the official MPII
+// evaluation, which takes 1-based pixels, scores it as poselab does.
+func MarshalPredictions(preds []Prediction) ([]byte, error) {
+	out := make([]predictionJSON, len(preds))
+	for i, p := range preds {
+		out[i].Image = p.Image
+		for j, xy := range p.Joints {
+			if math.IsNaN(xy[0]+xy[1]) || math.IsInf(xy[0]+xy[1], 0) {
+				return nil, fmt.Errorf("entry %d (%s): joint %d is not finite", i, p.Image, j)
+			}
+			out[i].Joints[j] = toFile(xy)
+		}
+	}
+	return json.Marshal(out)
+}
+
 // LoadPredictions reads a 2D prediction file.
 func LoadPredictions(path string) ([]Prediction, error) {
 	data, err := os.ReadFile(path)

@@ -10,7 +10,13 @@ import (
 // checks that every length it declares fits in the bytes that follow.
 // gopickle allocates a declared length before reading it, so without this
 // a 20-byte file claiming a 4 GB string would exhaust memory.
-func scanPickle(data []byte) error {
+func scanPickle(data []byte) error { return walkPickle(data, nil) }
+
+// walkPickle is scanPickle that also hands each opcode to visit (when not
+// nil): the opcode, where it starts, and where its argument ends (a
+// FRAME's is its 8-byte length, not the frame). A visit returning false
+// ends the walk (with no error).
+func walkPickle(data []byte, visit func(op byte, at, end int) bool) error {
 	i := 0
 	need := func(n uint64) error {
 		if n > uint64(len(data)-i) {
@@ -27,12 +33,16 @@ func scanPickle(data []byte) error {
 		return nil
 	}
 	for i < len(data) {
+		at := i
 		op := data[i]
 		i++
 		var fixed uint64 // bytes of fixed-size argument
 		var lenBytes int // size of a length prefix followed by that many bytes
 		switch op {
 		case '.': // STOP
+			if visit != nil {
+				visit(op, at, i)
+			}
 			return nil
 		case 'K', 'h', 'q', '\x80', '\x82': // BININT1 BINGET BINPUT PROTO EXT1
 			fixed = 1
@@ -51,6 +61,9 @@ func scanPickle(data []byte) error {
 			if err := need(n); err != nil {
 				return err
 			}
+			if visit != nil && !visit(op, at, i) {
+				return nil
+			}
 			continue
 		case 'U', '\x8c', 'C', '\x8a': // SHORT_BINSTRING SHORT_BINUNICODE SHORT_BINBYTES LONG1
 			lenBytes = 1
@@ -62,7 +75,6 @@ func scanPickle(data []byte) error {
 			if err := line(); err != nil {
 				return err
 			}
-			continue
 		case 'c', 'i': // GLOBAL, INST: module and name lines
 			if err := line(); err != nil {
 				return err
@@ -70,11 +82,9 @@ func scanPickle(data []byte) error {
 			if err := line(); err != nil {
 				return err
 			}
-			continue
 		case '(', ')', ']', '}', 'N', 'a', 'e', 'b', 'd', 'l', 't', 's', 'u', 'R', 'o', '0', '1', '2',
 			'Q', '\x81', '\x85', '\x86', '\x87', '\x88', '\x89', '\x90', '\x91', '\x92', '\x93', '\x94',
 			'\x97', '\x98':
-			continue
 		default:
 			return fmt.Errorf("corrupt pickle: unknown opcode 0x%02x at byte %d", op, i-1)
 		}
@@ -98,6 +108,9 @@ func scanPickle(data []byte) error {
 			return err
 		}
 		i += int(fixed)
+		if visit != nil && !visit(op, at, i) {
+			return nil
+		}
 	}
 	return fmt.Errorf("corrupt pickle: no STOP opcode")
 }
