@@ -789,7 +789,7 @@ func mm(x float64) string {
 
 func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	if p.json {
-		if ev.Kind == engine.EvResource || ev.Kind == engine.EvLog {
+		if ev.Kind == engine.EvLog {
 			return
 		}
 		m := flatten(ev)
@@ -919,8 +919,34 @@ func flatten(ev engine.Event) map[string]any {
 	case engine.EvFinished, engine.EvFailed:
 		merge(ev.State)
 		merge(ev.Result)
+	case engine.EvResource:
+		if r := ev.Res; r != nil {
+			resourceMap(m, r)
+		}
 	}
 	return m
+}
+
+// resourceMap adds a resource event's numbers with their units in the
+// keys, as the workbench's resource line shows them: the memory counted
+// (mem_kind "rss": the process's resident set of the machine's RAM;
+// "device": the GPU's memory of its total), a total the backend cannot
+// tell as null, and the GPU's utilisation only where the device reports
+// it (the engine's 0 is "not reported", as the workbench reads it).
+func resourceMap(m map[string]any, r *engine.Resource) {
+	kind := r.MemKind
+	if kind == "" { // events of older stores: device memory
+		kind = engine.MemDevice
+	}
+	m["device"], m["mem_kind"], m["mem_used_bytes"] = r.Device, kind, r.MemUsedBytes
+	m["mem_total_bytes"] = nil
+	if r.MemTotalBytes > 0 {
+		m["mem_total_bytes"] = r.MemTotalBytes
+	}
+	if r.GPUUtil > 0 {
+		m["gpu_util_pct"] = r.GPUUtil
+	}
+	m["samples_per_s"] = clean(r.SamplesPerSec)
 }
 
 // toMap marshals a struct through JSON with NaN/Inf replaced by null.
