@@ -108,8 +108,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// CPU math is float32 throughout: it would be ignored. (With --config
-	// the device may come from the file: checked once it is read.)
-	if *tf32 && *device != "cuda" && *config == "" {
+	// the device may come from the file, with --from from the run it
+	// follows: checked once they are read.)
+	if *tf32 && *device != "cuda" && *config == "" && (*from == "" || set["device"]) {
 		return Usagef("--tf32 is a CUDA setting: it needs --device cuda")
 	}
 	if *loss != "" && *loss != "l1" && *loss != "mse" {
@@ -150,7 +151,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("tf32 is a CUDA setting: it needs device cuda")
 		}
 	}
-	if _, err := engine.Prepare(spec); err != nil {
+	early := spec
+	if len(spec.From) > 0 && !set["device"] && *config == "" {
+		early.TF32 = false // the device is --from's run's: checked with it below
+	}
+	if _, err := engine.Prepare(early); err != nil {
 		return UsageError{err}
 	}
 	if _, err := engine.NewBackend(*device); err != nil {
@@ -221,6 +226,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			if _, err := engine.NewBackend(spec.Device); err != nil {
 				return UsageError{fmt.Errorf("--from %s trained on %s: %w (--device cpu trains here)", src.Spec.ID, spec.Device, err)}
 			}
+		}
+		if spec.TF32 && spec.Device != "cuda" {
+			return Usagef("--tf32 is a CUDA setting: it needs --device cuda (--from %s trained on %s)", src.Spec.ID, spec.Device)
 		}
 	}
 	// The synthetic set's size, where --data-size is left out: the
