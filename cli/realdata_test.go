@@ -175,6 +175,12 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 			t.Errorf("resume %s with the data gone: exit %d, %q; want 2 and %q", args, code, errs, want)
 		}
 	}
+	// runs resume of the finished run (the workbench's r) says the data
+	// problem first: it pointed to resume --epochs N, which refused on it.
+	_, errs, code = trainCLI(t, "runs", "resume", id, "--runs-dir", runs)
+	if i, j := strings.Index(errs, data), strings.Index(errs, "resume "+id+" --epochs N"); code == 0 || !strings.Contains(errs, "run "+id+": ") || i < 0 || j >= 0 && j < i {
+		t.Errorf("runs resume with the data gone: exit %d, %q; want the data folder first", code, errs)
+	}
 	after, _ := os.ReadFile(cfgs[0])
 	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)
 	if string(after) != string(before) || !strings.Contains(ls, "finished") {

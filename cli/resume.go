@@ -91,3 +91,15 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 	}
 	return err
 }
+
+// runDataErr is what resume says of a run whose data folder is gone or
+// holds no data set (the folder alone: its labels are read when the run
+// trains), for the commands that point to resume.
+func runDataErr(info engine.RunInfo) error {
+	if d := info.Spec.Data; d != "" && d != "synth" {
+		if _, _, err := checkFolder(pathArg{key: "data", given: d, path: d}); err != nil {
+			return fmt.Errorf("run %s: %w", info.Spec.ID, err)
+		}
+	}
+	return nil
+}

@@ -267,6 +267,11 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo, as
 			if err := e.CanExtend(id); err != nil {
 				return err
 			}
+			// resume --epochs refuses a run whose data folder is gone:
+			// that is said first, not a command that would refuse.
+			if err := runDataErr(info); err != nil {
+				return fmt.Errorf("%w; with it back, train it on with poselab resume %s --epochs N", err, id)
+			}
 			return fmt.Errorf("run %s is finished: train it on with poselab resume %s --epochs N", id, id)
 		case !info.State.Active():
 			// Pause and stop refuse an ended run in the engine's words,
