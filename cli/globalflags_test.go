@@ -182,3 +182,19 @@ func TestRunsSubcommandsRefuseFlagsTheyIgnore(t *testing.T) {
 		t.Fatalf("runs ls --sort best: exit %d: %s", code, errs)
 	}
 }
+
+// The commands that take no positional arguments refuse a stray one,
+// before anything is opened or written, in one line (parseNoArgs).
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	runs := "--runs-dir=" + t.TempDir()
+	for _, args := range [][]string{
+		{"train", "sb", runs}, {"eval", "sb-1", runs}, {"export", "sb-1", runs}, {"pipeline", "run", "C", "tiny", runs},
+		{"data", "show", "synth"}, {"data", "synth", "out"}, {"devices", "gpu"}, {"metrics", "a.csv"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(args, &out, &errb)
+		if got := strings.TrimSpace(errb.String()); code != 2 || !strings.Contains(got, "unexpected arguments") || strings.Count(got, "\n") != 0 {
+			t.Errorf("%q: exit %d, %q", args, code, got)
+		}
+	}
+}

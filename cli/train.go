@@ -86,11 +86,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first (--json: a last event, grid)")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	set := flagsSet(fs)
 	if err := checkCounts(set, map[string]int{"epochs": *epochs, "batch": *batch, "ckpt-every": *ckpt}); err != nil {
