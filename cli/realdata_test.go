@@ -165,10 +165,11 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 	}
 	// What the command line gets wrong is said first, not after the data
 	// check (which reads every label file: seconds for a real train.pkl),
-	// nor as the data's error.
+	// nor as the data's error alone: a finished run without --epochs
+	// names the folder too, which resume --epochs N would refuse on.
 	for args, want := range map[string]string{
 		"--epochs 0": "--epochs must be a positive number",
-		"":           "finished its 1 epoch: give it more with poselab resume " + id + " --epochs N",
+		"":           "finished its 1 epoch: give it more with poselab resume " + id + " --epochs N once its data is back (data \"" + data + "\": not",
 	} {
 		_, errs, code := trainCLI(t, append([]string{"resume", id, "--runs-dir", runs}, strings.Fields(args)...)...)
 		if code != 2 || !strings.Contains(errs, want) {

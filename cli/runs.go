@@ -270,7 +270,7 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo, as
 			// resume --epochs refuses a run whose data folder is gone:
 			// that is said first, not a command that would refuse.
 			if err := runDataErr(info); err != nil {
-				return fmt.Errorf("%w; with it back, train it on with poselab resume %s --epochs N", err, id)
+				return fmt.Errorf("run %s: %w; with it back, train it on with poselab resume %s --epochs N", id, err, id)
 			}
 			return fmt.Errorf("run %s is finished: train it on with poselab resume %s --epochs N", id, id)
 		case !info.State.Active():
