@@ -63,11 +63,8 @@ func runDataShow(args []string, stdout, stderr io.Writer) error {
 	flip := fs.Bool("flip", false, "mirror the crop (labels swap left and right)")
 	rot := fs.Float64("rot", 0, "rotate the crop by this many degrees")
 	cols := fs.Int("cols", 64, "width of the ASCII view, characters")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	// Checked before anything is rendered or written: a negative --cols
 	// panicked in the ASCII view after the PNG was written, 0 or 1 printed
@@ -213,11 +210,8 @@ func runDataSynth(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "image rendering goroutines (0: all cores)")
 	noImages := fs.Bool("no-images", false, "write the annotations only")
 	force := fs.Bool("force", false, "write into a folder that is not empty (files of the same names are replaced)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	if *out == "" {
 		return Usagef("--out is required")

@@ -23,11 +23,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	split := fs.String("split", "val", "split: train, val or test (test needs labels)")
 	asJSON := fs.Bool("json", false, "print one JSON object (the keys of 'poselab metrics --json'; a 2D model's: n, error_px, pckh50, per_joint_px)")
 	runsDir := runsDirFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	if *id == "" {
 		return Usagef("--run is required")

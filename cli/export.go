@@ -70,11 +70,8 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	weights := fs.String("weights", "", "write the network's weights to this .npz instead of predictions")
 	asJSON := fs.Bool("json", false, "print one JSON object: what was written (run, split, format, path; SH: files; weights: path, card, checkpoint, step, tensors, values, peer)")
 	runsDir := runsDirFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	if *weights != "" {
 		if !strings.EqualFold(filepath.Ext(*weights), ".npz") {

@@ -154,3 +154,47 @@ func TestPipelineRefusesInitSayingWhy(t *testing.T) {
 		}
 	}
 }
+
+// Each runs subcommand takes only its own flags: the shared flag set
+// parsed --every and -n for all of them, and `runs show RUN --every 10`
+// printed what it prints without it. The refusal is one line that names
+// the subcommand's flags.
+func TestRunsSubcommandsRefuseFlagsTheyIgnore(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"runs", "show", "x", "--every", "10"}, "runs show does not take --every (its flags: --json, --runs-dir)"},
+		{[]string{"runs", "curves", "x", "-n", "3"}, "runs curves does not take -n (its flags: --every, --json, --runs-dir)"},
+		{[]string{"runs", "log", "x", "--every", "2"}, "runs log does not take --every (its flags: -n, --json, --runs-dir)"},
+		{[]string{"runs", "watch", "x", "--sort", "best"}, "runs watch does not take --sort (its flags: --json, --runs-dir)"},
+		{[]string{"runs", "ls", "-n", "5"}, "runs ls does not take -n (its flags: --sort, --json, --runs-dir)"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(append(c.args, "--runs-dir", dir), &out, &errb)
+		if got := strings.TrimSpace(errb.String()); code != 2 || strings.Count(got, "\n") != 0 || !strings.Contains(got, c.want) {
+			t.Errorf("%q: exit %d, stderr %q, want %q", c.args, code, got, c.want)
+		}
+	}
+	// Their own flags still pass (an empty runs folder: no run x).
+	if _, errs, code := trainCLI(t, "runs", "ls", "--sort", "best", "--json", "--runs-dir", dir); code != 0 {
+		t.Fatalf("runs ls --sort best: exit %d: %s", code, errs)
+	}
+}
+
+// The commands that take no positional arguments refuse a stray one,
+// before anything is opened or written, in one line (parseNoArgs).
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	runs := "--runs-dir=" + t.TempDir()
+	for _, args := range [][]string{
+		{"train", "sb", runs}, {"eval", "sb-1", runs}, {"export", "sb-1", runs}, {"pipeline", "run", "C", "tiny", runs},
+		{"data", "show", "synth"}, {"data", "synth", "out"}, {"devices", "gpu"}, {"metrics", "a.csv"},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(args, &out, &errb)
+		if got := strings.TrimSpace(errb.String()); code != 2 || !strings.Contains(got, "unexpected arguments") || strings.Count(got, "\n") != 0 {
+			t.Errorf("%q: exit %d, %q", args, code, got)
+		}
+	}
+}

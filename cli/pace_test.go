@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,36 @@ func TestCompareShowsPipelineAndScheduleSettings(t *testing.T) {
 	want := []string{"pipeline: A:baseline | B:baseline", "from: - | sh-1", "tf32: no | yes", "augment: no | yes", "warmup steps: 10 | 0"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// train --json prints the engine's resource events, as the workbench and
+// the progress line show them, with the units in the keys: a CPU run's
+// RSS of the machine's RAM, a GPU's memory of its total and utilisation.
+func TestJSONPrintsResourceEvents(t *testing.T) {
+	var b strings.Builder
+	p := &printer{w: &b, json: true}
+	p.event(nil, engine.Event{Run: "r1", Kind: engine.EvResource, Res: &engine.Resource{Device: "cpu (2 cores)", MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost, SamplesPerSec: 5120}})
+	p.event(nil, engine.Event{Run: "r1", Kind: engine.EvResource, Res: &engine.Resource{Device: "H100", MemUsedBytes: 5 << 30, MemKind: engine.MemDevice, GPUUtil: 97, SamplesPerSec: 412}})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %q", len(lines), b.String())
+	}
+	var cpu, gpu map[string]any
+	if json.Unmarshal([]byte(lines[0]), &cpu) != nil || json.Unmarshal([]byte(lines[1]), &gpu) != nil {
+		t.Fatalf("not JSON: %q", b.String())
+	}
+	if cpu["event"] != "resource" || cpu["run"] != "r1" || cpu["device"] != "cpu (2 cores)" || cpu["mem_kind"] != "rss" ||
+		cpu["mem_used_bytes"] != float64(310<<20) || cpu["mem_total_bytes"] != float64(16<<30) || cpu["samples_per_s"] != 5120.0 {
+		t.Errorf("cpu event %v", cpu)
+	}
+	if _, ok := cpu["gpu_util_pct"]; ok {
+		t.Errorf("cpu event has a GPU utilisation: %v", cpu)
+	}
+	if v, ok := gpu["mem_total_bytes"]; !ok || v != nil { // unknown: null, not 0
+		t.Errorf("gpu event mem_total_bytes %v", gpu)
+	}
+	if gpu["mem_kind"] != "device" || gpu["mem_used_bytes"] != float64(5<<30) || gpu["gpu_util_pct"] != 97.0 {
+		t.Errorf("gpu event %v", gpu)
 	}
 }

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"poselab/engine"
+	"poselab/engine/cpu"
+	"poselab/engine/cuda"
+	"poselab/nn"
 	"poselab/pose"
 )
 
@@ -562,4 +565,52 @@ func TestTrainFromARunOfAnotherSyntheticSize(t *testing.T) {
 	}
 	wb.Stop(n1)
 	wb.Stop(sh)
+}
+
+// train --from RUN --tf32, RUN on CUDA: the device comes from RUN, so
+// --tf32 is checked against it, not against --device's default (cpu),
+// which asked for a --device cuda the chain already had. A source on
+// the CPU is still refused, naming where its device came from.
+func TestTrainFromACUDARunTakesTF32(t *testing.T) {
+	// This machine may have no GPU: the CPU's backend stands in for it.
+	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return cpu.New(), nil })
+	defer engine.RegisterBackend("cuda", cuda.New)
+	dir := t.TempDir()
+	wb, err := engine.Open(engine.Options{RunsDir: dir, WatchEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	sh, err := wb.Submit(engine.Spec{Model: "sh", Preset: "test", Epochs: 100000, Device: "cuda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onCPU, err := wb.Submit(engine.Spec{Model: "sh", Preset: "test", After: sh}) // queued: it never starts here
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := trainCLI(t, "train", "--model", "sb", "--from", onCPU, "--tf32", "--runs-dir", dir)
+	if want := "--tf32 is a CUDA setting: it needs --device cuda (--from " + onCPU + " trained on cpu)"; code != 2 || !strings.Contains(errs, want) {
+		t.Fatalf("from a CPU run: exit %d, %q; want 2 and %q", code, errs, want)
+	}
+	wb.Stop(onCPU)
+	go func() { // the source never finishes: stopped once the chained run is queued behind it
+		for deadline := time.Now().Add(time.Minute); len(wb.Runs()) < 3 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		wb.Stop(sh)
+	}()
+	out, errs, code := trainCLI(t, "train", "--model", "sb", "--from", sh, "--tf32", "--runs-dir", dir)
+	if code != 1 || !strings.Contains(errs, "comes after run "+sh) {
+		t.Fatalf("from a CUDA run: exit %d: %s%s", code, out, errs)
+	}
+	var chained engine.Spec
+	for _, r := range wb.Runs() {
+		if r.Spec.ID != sh && r.Spec.ID != onCPU {
+			chained = r.Spec
+		}
+	}
+	if chained.Device != "cuda" || !chained.TF32 || chained.After != sh {
+		t.Errorf("chained run: device %q, tf32 %v, after %q; want cuda, true, %s", chained.Device, chained.TF32, chained.After, sh)
+	}
 }

@@ -71,11 +71,8 @@ func runPipeline(args []string, stdout, stderr io.Writer) error {
 			return Usagef("pipelines refuse --init: their stages are different models; fine-tune one stage's model on its own (poselab train --model MODEL --init SRC)")
 		}
 	}
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseNoArgs(fs, args[1:]); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	if *patience < 0 {
 		return Usagef("--patience must be 0 (train every epoch) or more epochs, got %d", *patience)

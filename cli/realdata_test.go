@@ -165,15 +165,22 @@ func TestResumeChecksTheDataFolderFirst(t *testing.T) {
 	}
 	// What the command line gets wrong is said first, not after the data
 	// check (which reads every label file: seconds for a real train.pkl),
-	// nor as the data's error.
+	// nor as the data's error alone: a finished run without --epochs
+	// names the folder too, which resume --epochs N would refuse on.
 	for args, want := range map[string]string{
 		"--epochs 0": "--epochs must be a positive number",
-		"":           "finished its 1 epoch: give it more with poselab resume " + id + " --epochs N",
+		"":           "finished its 1 epoch: give it more with poselab resume " + id + " --epochs N once its data is back (data \"" + data + "\": not",
 	} {
 		_, errs, code := trainCLI(t, append([]string{"resume", id, "--runs-dir", runs}, strings.Fields(args)...)...)
 		if code != 2 || !strings.Contains(errs, want) {
 			t.Errorf("resume %s with the data gone: exit %d, %q; want 2 and %q", args, code, errs, want)
 		}
+	}
+	// runs resume of the finished run (the workbench's r) says the data
+	// problem first: it pointed to resume --epochs N, which refused on it.
+	_, errs, code = trainCLI(t, "runs", "resume", id, "--runs-dir", runs)
+	if i, j := strings.Index(errs, data), strings.Index(errs, "resume "+id+" --epochs N"); code == 0 || !strings.Contains(errs, "run "+id+": ") || i < 0 || j >= 0 && j < i {
+		t.Errorf("runs resume with the data gone: exit %d, %q; want the data folder first", code, errs)
 	}
 	after, _ := os.ReadFile(cfgs[0])
 	ls, _, _ := trainCLI(t, "runs", "ls", "--runs-dir", runs)

@@ -118,9 +118,11 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	}
 	out := reportJSON{Split: string(sp), RunsDir: *runsDir, Missing: map[string]string{}}
 	var results []engine.PipelineResult
+	unscorable := false // a finished chain that could not be scored
 	for _, n := range names {
 		res, err := e.PipelineResult(n, sp)
 		if err != nil {
+			unscorable = unscorable || !errors.Is(err, engine.ErrNoFinishedRuns)
 			why := strings.TrimPrefix(err.Error(), "pipeline "+n+": ")
 			out.Missing[n] = why
 			if *format == "csv" {
@@ -144,13 +146,11 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 				}
 			}
 		}
-		for _, why := range out.Missing {
-			if !strings.HasPrefix(why, "no finished runs") {
-				// A finished chain that cannot be scored (its data folder
-				// moved, its outputs gone): the line below denied it was
-				// there and said to run a pipeline.
-				return fmt.Errorf("no pipeline's finished chain in %s could be scored (why above)", *runsDir)
-			}
+		if unscorable {
+			// A finished chain that cannot be scored (its data folder
+			// moved, its outputs gone): the line below denied it was
+			// there and said to run a pipeline.
+			return fmt.Errorf("no pipeline's finished chain in %s could be scored (why above)", *runsDir)
 		}
 		return fmt.Errorf("no pipeline has a finished chain of runs in %s (run: poselab pipeline run A --preset tiny)", *runsDir)
 	}

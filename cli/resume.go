@@ -50,6 +50,11 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 	info, _ := e.Run(id)
 	if info.State == engine.Finished && !set["epochs"] && !set["patience"] {
 		// Said before the data check: with --epochs it is checked anyway.
+		// A data folder gone is said too (the folder alone, no labels
+		// read): resume --epochs N would refuse on it.
+		if err := runDataErr(info); err != nil {
+			return Usagef("run %s finished its %s: give it more with poselab resume %s --epochs N once its data is back (%v)", id, plural(info.Epoch, "epoch"), id, err)
+		}
 		return Usagef("run %s finished its %s: give it more with poselab resume %s --epochs N", id, plural(info.Epoch, "epoch"), id)
 	}
 	if info.Foreign {
@@ -90,4 +95,16 @@ soon, trains on to N epochs, with its config.toml saying so.`, stderr)
 		}
 	}
 	return err
+}
+
+// runDataErr is what resume says of a run whose data folder is gone or
+// holds no data set (the folder alone: its labels are read when the run
+// trains), for the refusals that point to resume --epochs N.
+func runDataErr(info engine.RunInfo) error {
+	if d := info.Spec.Data; d != "" && d != "synth" {
+		if _, _, err := checkFolder(pathArg{key: "data", given: d, path: d}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

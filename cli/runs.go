@@ -2,9 +2,11 @@ package cli
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -95,6 +97,9 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		}
 	default:
 		return Usagef("unknown runs command %q (ls, show, curves, joints, skeletons, log, compare, rm, watch, pause, resume, stop)", sub)
+	}
+	if err := onlyRunsFlags(fs, sub); err != nil {
+		return err
 	}
 	order, err := sortWord(sub, *sortBy)
 	if err != nil {
@@ -198,6 +203,39 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
+// runsFlags are the flags of each runs subcommand besides --json and
+// --runs-dir, which all of them take. The subcommands share one flag set.
+var runsFlags = map[string][]string{"ls": {"sort"}, "joints": {"sort"}, "curves": {"every"}, "log": {"n"}}
+
+// onlyRunsFlags refuses a flag that sub does not use: the shared flag set
+// parsed it, and `runs show RUN --every 10` printed what it prints
+// without it, as if it had been applied.
+func onlyRunsFlags(fs *flag.FlagSet, sub string) error {
+	own := append(append([]string{}, runsFlags[sub]...), "json", "runs-dir")
+	var bad string
+	fs.Visit(func(f *flag.Flag) {
+		if bad == "" && !slices.Contains(own, f.Name) {
+			bad = f.Name
+		}
+	})
+	if bad == "" {
+		return nil
+	}
+	names := make([]string, len(own))
+	for i, n := range own {
+		names[i] = flagName(n)
+	}
+	return Usagef("runs %s does not take %s (its flags: %s)", sub, flagName(bad), strings.Join(names, ", "))
+}
+
+// flagName is a flag as its usage writes it: -n, --every.
+func flagName(n string) string {
+	if len(n) == 1 {
+		return "-" + n
+	}
+	return "--" + n
+}
+
 // runsSteer: what each steering command asks of the process that trains
 // a run, the states that say it has, and how long that may take (a stop
 // saves a checkpoint first).
@@ -228,6 +266,11 @@ func steerRun(w io.Writer, e *engine.Engine, sub string, info engine.RunInfo, as
 			// same check.
 			if err := e.CanExtend(id); err != nil {
 				return err
+			}
+			// resume --epochs refuses a run whose data folder is gone:
+			// that is said first, not a command that would refuse.
+			if err := runDataErr(info); err != nil {
+				return fmt.Errorf("run %s: %w; with it back, train it on with poselab resume %s --epochs N", id, err, id)
 			}
 			return fmt.Errorf("run %s is finished: train it on with poselab resume %s --epochs N", id, id)
 		case !info.State.Active():

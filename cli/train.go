@@ -86,11 +86,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&grid, "grid", "KEY=V1,V2,...: queue one run per combination (keys: lr, batch, epochs, seed, loss, patience; repeat for more keys); train ends with their table, best first (--json: a last event, grid)")
 	config := fs.String("config", "", "start from a run configuration (TOML, as a run's config.toml: schedule and all); flags given as well override it")
 	runsDir := runsDirFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return Usagef("unexpected arguments %q (see --help)", fs.Args())
 	}
 	set := flagsSet(fs)
 	if err := checkCounts(set, map[string]int{"epochs": *epochs, "batch": *batch, "ckpt-every": *ckpt}); err != nil {
@@ -108,8 +105,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// CPU math is float32 throughout: it would be ignored. (With --config
-	// the device may come from the file: checked once it is read.)
-	if *tf32 && *device != "cuda" && *config == "" {
+	// the device may come from the file, with --from from the run it
+	// follows: checked once they are read.)
+	if *tf32 && *device != "cuda" && *config == "" && (*from == "" || set["device"]) {
 		return Usagef("--tf32 is a CUDA setting: it needs --device cuda")
 	}
 	if *loss != "" && *loss != "l1" && *loss != "mse" {
@@ -150,7 +148,11 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			return Usagef("tf32 is a CUDA setting: it needs device cuda")
 		}
 	}
-	if _, err := engine.Prepare(spec); err != nil {
+	early := spec
+	if len(spec.From) > 0 && !set["device"] && *config == "" {
+		early.TF32 = false // the device is --from's run's: checked with it below
+	}
+	if _, err := engine.Prepare(early); err != nil {
 		return UsageError{err}
 	}
 	if _, err := engine.NewBackend(*device); err != nil {
@@ -221,6 +223,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 			if _, err := engine.NewBackend(spec.Device); err != nil {
 				return UsageError{fmt.Errorf("--from %s trained on %s: %w (--device cpu trains here)", src.Spec.ID, spec.Device, err)}
 			}
+		}
+		if spec.TF32 && spec.Device != "cuda" {
+			return Usagef("--tf32 is a CUDA setting: it needs --device cuda (--from %s trained on %s)", src.Spec.ID, spec.Device)
 		}
 	}
 	// The synthetic set's size, where --data-size is left out: the
@@ -820,7 +825,7 @@ func mm(x float64) string {
 
 func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	if p.json {
-		if ev.Kind == engine.EvResource || ev.Kind == engine.EvLog {
+		if ev.Kind == engine.EvLog {
 			return
 		}
 		m := flatten(ev)
@@ -950,8 +955,34 @@ func flatten(ev engine.Event) map[string]any {
 	case engine.EvFinished, engine.EvFailed:
 		merge(ev.State)
 		merge(ev.Result)
+	case engine.EvResource:
+		if r := ev.Res; r != nil {
+			resourceMap(m, r)
+		}
 	}
 	return m
+}
+
+// resourceMap adds a resource event's numbers with their units in the
+// keys, as the workbench's resource line shows them: the memory counted
+// (mem_kind "rss": the process's resident set of the machine's RAM;
+// "device": the GPU's memory of its total), a total the backend cannot
+// tell as null, and the GPU's utilisation only where the device reports
+// it (the engine's 0 is "not reported", as the workbench reads it).
+func resourceMap(m map[string]any, r *engine.Resource) {
+	kind := r.MemKind
+	if kind == "" { // events of older stores: device memory
+		kind = engine.MemDevice
+	}
+	m["device"], m["mem_kind"], m["mem_used_bytes"] = r.Device, kind, r.MemUsedBytes
+	m["mem_total_bytes"] = nil
+	if r.MemTotalBytes > 0 {
+		m["mem_total_bytes"] = r.MemTotalBytes
+	}
+	if r.GPUUtil > 0 {
+		m["gpu_util_pct"] = r.GPUUtil
+	}
+	m["samples_per_s"] = clean(r.SamplesPerSec)
 }
 
 // toMap marshals a struct through JSON with NaN/Inf replaced by null.

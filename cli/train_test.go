@@ -72,8 +72,17 @@ func TestTrainJSONEventsAndRunCommands(t *testing.T) {
 	for _, ev := range events {
 		kinds[ev["event"].(string)]++
 	}
-	if kinds["epoch"] != 2 || kinds["step"] == 0 || kinds["checkpoint"] == 0 {
+	if kinds["epoch"] != 2 || kinds["step"] == 0 || kinds["checkpoint"] == 0 || kinds["resource"] == 0 {
 		t.Fatalf("event counts %v", kinds)
+	}
+	// The engine's resource events (one as training starts, then every 2 s)
+	// reach machines too, with the units in the keys.
+	for _, ev := range events {
+		if ev["event"] == "resource" {
+			if v, _ := ev["mem_used_bytes"].(float64); v <= 0 || ev["mem_kind"] != "rss" || ev["run"] != id {
+				t.Fatalf("resource event %v", ev)
+			}
+		}
 	}
 
 	out, _, code = trainCLI(t, "runs", "ls", "--runs-dir", dir)

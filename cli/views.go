@@ -333,7 +333,8 @@ func sortByBest(e *engine.Engine, runs []engine.RunInfo) {
 	engine.SortBestFirst(runs, func(r engine.RunInfo) (float64, bool) { return r.BestValMPJPE, is2D(e, r.Spec.ID) })
 }
 
-// sortWord checks --sort for a runs subcommand.
+// sortWord checks --sort for a runs subcommand (onlyRunsFlags has refused
+// it on the others).
 func sortWord(sub, v string) (string, error) {
 	allowed := map[string][]string{"ls": {"start", "best"}, "joints": {"skeleton", "error"}}
 	ok := allowed[sub]
@@ -342,9 +343,6 @@ func sortWord(sub, v string) (string, error) {
 			return ok[0], nil
 		}
 		return "", nil
-	}
-	if len(ok) == 0 {
-		return "", Usagef("--sort is for runs ls (start, best) and runs joints (skeleton, error)")
 	}
 	for _, a := range ok {
 		if v == a {

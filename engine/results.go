@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -39,9 +40,15 @@ func PipelineNames() []string {
 	return names
 }
 
+// ErrNoFinishedRuns is PipelineChain's (and so PipelineResult's) error
+// for a pipeline that has no run at all: nothing to score, as opposed to
+// a chain that exists but cannot be scored, which callers report
+// differently.
+var ErrNoFinishedRuns = errors.New("no finished runs")
+
 // PipelineChain returns the stage runs (stage order) of the most recently
 // finished complete chain of a pipeline, or an error saying why there is
-// none.
+// none (ErrNoFinishedRuns where it has no run).
 func (e *Engine) PipelineChain(name string) ([]RunInfo, error) {
 	p, err := LookupPipeline(name)
 	if err != nil {
@@ -68,7 +75,7 @@ func (e *Engine) PipelineChain(name string) ([]RunInfo, error) {
 		if newest != nil {
 			return nil, fmt.Errorf("pipeline %s: no finished chain; its newest run, %s (%s), is %s", name, newest.Spec.ID, newest.Spec.Pipeline, newest.State)
 		}
-		return nil, fmt.Errorf("pipeline %s: no finished runs (poselab pipeline run %s)", name, name)
+		return nil, fmt.Errorf("pipeline %s: %w (poselab pipeline run %s)", name, ErrNoFinishedRuns, name)
 	}
 	// The stage tags the pipeline's chain has, e.g. G:sh, G:sb, G:ir.
 	var tags []string

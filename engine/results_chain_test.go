@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -53,5 +54,13 @@ func TestPipelineChainNamesAnUnfinishedOnlyRun(t *testing.T) {
 	}
 	if _, err := e.PipelineChain("A"); err == nil || !strings.Contains(err.Error(), "no finished runs (poselab pipeline run A)") {
 		t.Fatalf("a pipeline never run: %v", err)
+	}
+	// Callers (the CLI's report) tell the two apart by the error, not by
+	// its words.
+	if _, err := e.PipelineResult("A", datasets.Val); !errors.Is(err, ErrNoFinishedRuns) {
+		t.Fatalf("a pipeline never run: %v, want ErrNoFinishedRuns", err)
+	}
+	if _, err := e.PipelineResult("C", datasets.Val); errors.Is(err, ErrNoFinishedRuns) {
+		t.Fatalf("a pipeline with a stopped run: %v, want other than ErrNoFinishedRuns", err)
 	}
 }
