@@ -9,8 +9,9 @@ import (
 
 // readmeCommands returns the poselab command lines README.md shows: the
 // indented example lines that start with "poselab" or "./bin/poselab",
-// and the inline code spans that do. A line with several commands
-// (`poselab train ... && poselab export ...`) gives one entry per command.
+// and the inline code spans that do or that start with a command's name.
+// A line with several commands (`poselab train ... && poselab export ...`)
+// gives one entry per command.
 func readmeCommands(t *testing.T, readme string) []string {
 	t.Helper()
 	var lines []string
@@ -20,7 +21,13 @@ func readmeCommands(t *testing.T, readme string) []string {
 		}
 	}
 	for _, m := range regexp.MustCompile("`([^`]*)`").FindAllStringSubmatch(readme, -1) {
-		lines = append(lines, m[1])
+		span := m[1]
+		// The prose and the workbench table name commands without
+		// "poselab" too: `train --from RUN`, `runs joints RUN --sort error`.
+		if first, _, _ := strings.Cut(span, " "); commands[first] != nil && strings.Contains(span, "--") {
+			span = "poselab " + span
+		}
+		lines = append(lines, span)
 	}
 	var cmds []string
 	for _, l := range lines {
