@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -77,9 +78,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		if !strings.EqualFold(filepath.Ext(*weights), ".npz") {
 			return Usagef("--weights %s: want a .npz file", *weights)
 		}
-		split := false
-		fs.Visit(func(f *flag.Flag) { split = split || f.Name == "split" })
-		if *out != "" || *format != "" || split {
+		if *out != "" || *format != "" || splitGiven(fs) {
 			return Usagef("--weights writes the network, --out (with --format, --split) predictions: one at a time")
 		}
 		if *id == "" {
@@ -137,7 +136,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	xi, err := e.ExportPredictions(*id, *split, *format, *out)
 	if err != nil {
-		return err
+		return exportError(err, e, *id, *split, splitGiven(fs))
 	}
 	from := xi.From
 	if *asJSON {
@@ -190,4 +189,35 @@ func exportWeights(runsDir, id, path string, stdout io.Writer, asJSON bool) erro
 		fmt.Fprintf(stdout, "note: %s\n", wi.NoPeer)
 	}
 	return nil
+}
+
+// splitGiven reports whether the command line set --split: export's
+// default is test (the submission), the workbench's form's val.
+func splitGiven(fs *flag.FlagSet) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "split" })
+	return given
+}
+
+// exportError says what to do with a split the run has no inputs for. A
+// first `poselab export --run RUN` of an SB run on ground-truth 2D (the
+// README's first run, the demo's) asks for the default test split, whose
+// 2D the data holds back: "no inputs for it" named neither why nor the
+// way out.
+func exportError(err error, e *engine.Engine, id, split string, splitGiven bool) error {
+	if !errors.Is(err, engine.ErrNoInputs) {
+		return err
+	}
+	r, _ := e.Run(id)
+	var hints []string
+	if split == "test" && r.Spec.Model == "sb" && len(r.Spec.From) == 0 {
+		hints = append(hints, "an SB run reads ground-truth 2D, which the test split holds back; SB trained --from an SH run predicts it")
+	}
+	if !splitGiven {
+		hints = append(hints, fmt.Sprintf("--split is %s unless given: --split val for the validation split", split))
+	}
+	if len(hints) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, strings.Join(hints, "; "))
 }

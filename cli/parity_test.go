@@ -614,3 +614,31 @@ func TestTrainFromACUDARunTakesTF32(t *testing.T) {
 		t.Errorf("chained run: device %q, tf32 %v, after %q; want cuda, true, %s", chained.Device, chained.TF32, chained.After, sh)
 	}
 }
+
+// export of an SB run on ground-truth 2D with export's default split,
+// test, says why it cannot (the test split holds the 2D back) and what
+// to give instead: it said only "cannot predict the test split (no inputs
+// for it)", the first export a newcomer runs on the README's first run.
+func TestExportTestSplitOfGroundTruthSBSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	if _, errs, code := trainCLI(t, "train", "--preset", "test", "--epochs", "1", "--runs-dir", dir); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var ls []struct{ ID string }
+	runsJSON(t, &ls, "ls", "--runs-dir", dir)
+	id := ls[0].ID
+	_, errs, code := trainCLI(t, "export", "--run", id, "--runs-dir", dir)
+	if code == 0 {
+		t.Fatalf("export of the test split of SB on ground-truth 2D succeeded: %s", errs)
+	}
+	for _, want := range []string{"cannot predict the test split", "holds back", "--from an SH run", "--split val"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("export without --split: %q lacks %q", errs, want)
+		}
+	}
+	// --split test given: the default's hint would be noise.
+	_, errs, _ = trainCLI(t, "export", "--run", id, "--split", "test", "--runs-dir", dir)
+	if !strings.Contains(errs, "holds back") || strings.Contains(errs, "--split val") {
+		t.Errorf("export --split test: %q", errs)
+	}
+}

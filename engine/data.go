@@ -80,7 +80,11 @@ func ethHint(path string) string {
 	ents, _ := os.ReadDir(path)
 	npz := ""
 	for _, e := range ents {
-		if sub := filepath.Join(path, e.Name()); e.IsDir() && isETHFolder(sub) {
+		// A symlink too: data sets are often linked in from another disk.
+		// Only folders and links are looked into (a folder of images
+		// would cost a stat per file).
+		dirOrLink := e.IsDir() || e.Type()&fs.ModeSymlink != 0
+		if sub := filepath.Join(path, e.Name()); dirOrLink && isETHFolder(sub) {
 			return fmt.Sprintf(": its subfolder %s is one (--data %s)", e.Name(), sub)
 		}
 		if strings.EqualFold(filepath.Ext(e.Name()), ".npz") && npz == "" {

@@ -95,7 +95,14 @@ func TestOpenDatasetWrongRootSaysWhere(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(npzDir, "data_3d_h36m.npz"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A data set is often a symlink to where the disk is (ln -s
+	// /mnt/data/eth h36m-eth): a folder holding one is told it too.
+	linkTop := t.TempDir()
+	if err := os.Symlink(root, filepath.Join(linkTop, "eth")); err != nil {
+		t.Fatal(err)
+	}
 	for path, want := range map[string]string{
+		linkTop:                              "its subfolder eth is one (--data " + filepath.Join(linkTop, "eth") + ")",
 		filepath.Join(root, "h36m"):          "it is inside one, give its top folder (--data " + root + ")",
 		filepath.Join(root, "h36m", "annot"): "it is inside one, give its top folder (--data " + root + ")",
 		top:                                  "its subfolder data is one (--data " + root + ")",

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,10 +123,15 @@ func (e *Engine) loadBestCkpt(id string) (string, *checkpoints.Checkpoint, error
 	return path, c, nil
 }
 
+// ErrNoInputs is why a split cannot be predicted: the run's task has no
+// input for any of its samples (SB on ground-truth 2D and the test split,
+// which holds the 2D back; a data folder without that split's file).
+var ErrNoInputs = errors.New("no inputs for it")
+
 // Predict returns the model's predictions of every sample of a split.
 func (m *Model) Predict(split datasets.Split) ([]Prediction, error) {
 	if m.Task.Len(split) == 0 {
-		return nil, fmt.Errorf("run %s cannot predict the %s split (no inputs for it)", m.Spec.ID, split)
+		return nil, fmt.Errorf("run %s cannot predict the %s split (%w)", m.Spec.ID, split, ErrNoInputs)
 	}
 	return predictSplit(m.Task, m.Prog, split, m.Spec.Batch, m.Spec.Seed)
 }
