@@ -498,6 +498,14 @@ func (m *Model) do(a action) tea.Cmd {
 		return m.openNewRun("")
 	case actChain:
 		if needRun() {
+			// A run that ended without outputs would feed a run that
+			// fails when it starts: said at once, as d says an active run.
+			if cc, ok := m.ctrl.(chainChecker); ok {
+				if err := cc.CanChain(id); err != nil {
+					m.setStatus(err.Error(), true)
+					return nil
+				}
+			}
 			return m.openNewRun(id)
 		}
 	case actPause:
