@@ -336,10 +336,9 @@ func (m *Model) applyLoads(loads []*stepLoad) {
 			if k := m.st.applySteps(l); k > 0 && m.frozen != nil {
 				// The freeze point counted none of them: the steps
 				// shown move up by what came before.
-				if n, ok := m.frozen[l.id]; ok {
-					n[0] += k
-					m.frozen[l.id] = n
-				}
+				n := m.frozen[l.id]
+				n[0] += k
+				m.frozen[l.id] = n
 			}
 			continue
 		}
