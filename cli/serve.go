@@ -846,12 +846,13 @@ type keyGuard struct {
 }
 
 // The workbench asks these of its engine before its forms and questions
-// (r on a run no extension takes, d on an active run): promoted from the
-// engine, they only read, so a full session refuses at the key as the
-// local workbench does.
+// (r on a run no extension takes, d on an active run, c on a run ended
+// without outputs): promoted from the engine, they only read, so a full
+// session refuses at the key as the local workbench does.
 var _ interface {
 	CanExtend(id string) error
 	CanDelete(id string) error
+	CanChain(id string) error
 } = keyGuard{}
 
 func (g keyGuard) check() error {

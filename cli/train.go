@@ -182,15 +182,16 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	defer e.Close()
 	for _, f := range spec.From {
-		r, ok := e.Run(f)
+		_, ok := e.Run(f)
 		if !ok {
 			return Usagef("--from: no run %q in %s", f, *runsDir)
 		}
 		// One that will not finish and has no outputs (a run writes
 		// them when it finishes): the run was created and failed at its
-		// start ("has no outputs (did it finish?)").
-		if !r.State.Active() && !hasOutputs(e.RunDir(f)) {
-			return Usagef("--from %s: that run is %s and has no outputs (a run writes them when it finishes)%s", f, stateText(r), resumeHint(r))
+		// start ("has no outputs (did it finish?)"). The engine's check,
+		// the workbench's chain (c) has it too.
+		if err := e.CanChain(f); err != nil {
+			return fromError(err, spec.After)
 		}
 	}
 	if len(spec.From) > 0 && *config == "" {
@@ -234,29 +235,19 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return UsageError{err}
 	}
-	for _, f := range spec.From {
-		// Its outputs are predictions for its data's samples: on other
-		// data (--data or --data-size given, or --from's runs on
-		// different data) the run was created and failed on the digests'
-		// mismatch.
-		r, _ := e.Run(f)
-		from, to := dataOrSynth(r.Spec.Data), this.Data
-		give := "--data " + from
-		if from == "synth" && to == "synth" && r.Spec.DataSize != "" { // a size stored (older runs may lack it)
-			from, to = r.Spec.DataLabel(), this.DataLabel()
-			give = "--data-size " + r.Spec.DataSize
-		}
-		if from != to {
-			return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give %s)", f, from, to, give)
-		}
-	}
 	if spec.After != "" {
 		if err := checkAfter(e, spec.After, *runsDir); err != nil {
 			return err
 		}
-		if err := checkAfterFrom(e, spec.After, spec.From); err != nil {
-			return err
-		}
+	}
+	// Its outputs are predictions for its data's samples: on other data
+	// (--data or --data-size given, or --from's runs on different data)
+	// the run was created and failed on the digests' mismatch; queued
+	// --after a run that does not wait for a --from run still to finish,
+	// it started before its input existed. Submit refuses both; asked
+	// first, the refusal names the flags.
+	if err := e.CheckFrom(this); err != nil {
+		return fromError(err, spec.After)
 	}
 	if _, isRun := e.Run(spec.Init); spec.Init != "" && !isRun {
 		spec.Init = initArg.path // a file: a configuration file's from its folder
@@ -351,16 +342,6 @@ func checkAfter(e *engine.Engine, after, runsDir string) error {
 	return nil
 }
 
-// hasOutputs says whether a run folder holds the outputs of a split.
-func hasOutputs(runDir string) bool {
-	for _, sp := range []datasets.Split{datasets.Train, datasets.Val, datasets.Test} {
-		if _, err := os.Stat(engine.OutputsPath(runDir, sp)); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // resumeHint tells how to go on with a stopped run.
 func resumeHint(r engine.RunInfo) string {
 	if r.State == engine.Stopped {
@@ -369,33 +350,27 @@ func resumeHint(r engine.RunInfo) string {
 	return ""
 }
 
-// checkAfterFrom refuses an --after beside a --from run still to finish
-// that the run would not wait for: a run waits for one run (its After,
-// which --from sets only when --after is left out), so it started before
-// its input existed and failed ("has no outputs (did it finish?)").
-func checkAfterFrom(e *engine.Engine, after string, from []string) error {
-	for _, f := range from {
-		r, ok := e.Run(f)
-		if !ok || !r.State.Active() {
-			continue
-		}
-		waits := false // f is after, or a run after waits for, directly or not
-		for id, n := after, 0; id != "" && n <= len(e.Runs()); n++ {
-			if id == f {
-				waits = true
-				break
-			}
-			a, ok := e.Run(id)
-			if !ok {
-				break
-			}
-			id = a.Spec.After
-		}
-		if !waits {
-			return Usagef("--after %s: run %s, whose outputs feed this one (--from), is %s and would not be waited for: leave --after out (the run waits for %s) or queue after a run that comes after it", after, f, stateText(r), f)
-		}
+// fromError words the engine's refusal of a --from run (CanChain,
+// CheckFrom) with the flags that would change it.
+func fromError(err error, after string) error {
+	var ce *engine.ChainError
+	if !errors.As(err, &ce) {
+		return UsageError{err}
 	}
-	return nil
+	r, f := ce.Source, ce.Source.Spec.ID
+	switch ce.Problem {
+	case engine.ChainNoOutputs:
+		return Usagef("--from %s: that run is %s and has no outputs (a run writes them when it finishes)%s", f, stateText(r), resumeHint(r))
+	case engine.ChainOtherData:
+		give := "--data " + ce.FromData
+		if strings.HasPrefix(ce.FromData, "synth/") { // both synthetic, of other sizes
+			give = "--data-size " + r.Spec.DataSize
+		}
+		return Usagef("--from %s: that run was trained on data %s, this one would be on %s (give %s)", f, ce.FromData, ce.ToData, give)
+	case engine.ChainNotWaited:
+		return Usagef("--after %s: run %s, whose outputs feed this one (--from), is %s and would not be waited for: leave --after out (the run waits for %s) or queue after a run that comes after it", after, f, stateText(r), f)
+	}
+	return UsageError{err}
 }
 
 // queuedAfter says, under train's first line, which run a queued run

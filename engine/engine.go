@@ -439,6 +439,15 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 				return nil, fmt.Errorf("spec: run %q in after does not exist", s.After)
 			}
 		}
+		// A source that ended without outputs, trained on other data,
+		// or still to finish with this run queued before it: the run
+		// would fail when it starts.
+		if err := e.checkFrom(*s, ids[:i], prepared[:i]); err != nil {
+			if len(prepared) > 1 {
+				err = fmt.Errorf("stage %d (%s): %w", i, s.Model, err)
+			}
+			return nil, err
+		}
 	}
 	infos := make([]RunInfo, len(prepared))
 	for i, s := range prepared {

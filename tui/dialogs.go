@@ -38,7 +38,18 @@ type deleteChecker interface {
 	CanDelete(id string) error
 }
 
-var _ deleteChecker = (*engine.Engine)(nil)
+// chainChecker is implemented by engines that can say beforehand
+// whether a run's outputs may feed a new one (*engine.Engine does): c on
+// a run stopped or failed without outputs says why at once. Submit checks
+// the rest (data, queue) and a refused run reopens the form.
+type chainChecker interface {
+	CanChain(id string) error
+}
+
+var (
+	_ deleteChecker = (*engine.Engine)(nil)
+	_ chainChecker  = (*engine.Engine)(nil)
+)
 
 // extendValues are the extend form's fields.
 type extendValues struct {
@@ -99,6 +110,11 @@ type newRunValues struct {
 	// preset's own size would not match them).
 	dataSize string
 	patience string // epochs without a better validation that end the run (engine.Spec.Patience)
+	// fromPreset: a chained run's source's preset, taken again by a
+	// model that has it (SH's seed-n1, which SB lacks, became SB's first
+	// preset, and stayed that with the model set back to SH); autoPreset
+	// is the preset syncPresets chose instead.
+	fromPreset, autoPreset string
 }
 
 // pipelines offered by the form; the engine expands a pipeline into its
@@ -163,6 +179,7 @@ func (m *Model) openNewRun(after string) tea.Cmd {
 	if after != "" {
 		if info, ok := m.ctrl.Run(after); ok {
 			v.data, v.device, v.preset, v.dataSize = info.Spec.Data, info.Spec.Device, info.Spec.Preset, info.Spec.DataSize
+			v.fromPreset = info.Spec.Preset
 		}
 	}
 	return m.openNewRunWith(v)
@@ -258,8 +275,11 @@ func (v *newRunValues) syncPresets() {
 	if len(ps) == 0 {
 		return
 	}
-	if !slices.Contains(ps, v.preset) {
-		v.preset = ps[0]
+	switch {
+	case v.fromPreset != "" && (v.preset == v.autoPreset || !slices.Contains(ps, v.preset)) && slices.Contains(ps, v.fromPreset):
+		v.preset, v.autoPreset = v.fromPreset, ""
+	case !slices.Contains(ps, v.preset):
+		v.preset, v.autoPreset = ps[0], ps[0]
 	}
 	v.presetSel.Options(huh.NewOptions(ps...)...)
 }
@@ -457,7 +477,13 @@ func (m *Model) formView() string {
 	// Title and footer wrap at the form's width: left long, they widened
 	// the box past a narrow terminal, which then cut every line of it.
 	fw := m.formWidth()
-	title := lipgloss.Wrap(m.formTitle, fw, " ")
+	t := m.formTitle
+	if v := m.newRun; m.formFor == formNewRun && v != nil && v.fromPreset != "" && v.preset != v.fromPreset && !slices.Contains(v.presets(), v.fromPreset) {
+		// As train --from refuses it: the source's preset is not the
+		// model's, so the form chose another; said, not done silently.
+		t += fmt.Sprintf("; model %s has no preset %s (the source's): preset %s", v.model, v.fromPreset, v.preset)
+	}
+	title := lipgloss.Wrap(t, fw, " ")
 	footer := lipgloss.Wrap("enter: next field (submits at the last) · ←/→: choose · esc: cancel", fw, " ")
 	// One newline: the form's view begins with a blank line of its own.
 	return stBox.Render(stTitle.Render(title) + "\n" + m.form.View() + "\n" + stDim.Render(footer))

@@ -32,3 +32,7 @@ type submittedMsg struct {
 	id  string
 	err error
 }
+
+// stepsLoadedMsg brings the stored steps stepLoads read off the UI
+// goroutine.
+type stepsLoadedMsg struct{ loads []*stepLoad }

@@ -141,7 +141,7 @@ func New(ctrl engine.Controller, opts Options) *Model {
 }
 
 // Init starts reading events and the summary tick.
-func (m *Model) Init() tea.Cmd { return tea.Batch(waitEvents(m.events), tickEvery()) }
+func (m *Model) Init() tea.Cmd { return tea.Batch(waitEvents(m.events), tickEvery(), m.stepLoads()) }
 
 // QuitChoice reports what to do with active runs after the program ended.
 func (m *Model) QuitChoice() QuitChoice { return m.quit }
@@ -272,7 +272,93 @@ const statusTTL = 8 * time.Second
 
 // Update routes a message to its handler.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := m.update(msg)
+	// After every message: a run paused, ended or first shown has its
+	// stored steps read, off the UI goroutine (stepLoads).
+	if load := m.stepLoads(); load != nil {
+		if cmd == nil {
+			return m, load
+		}
+		return m, tea.Batch(cmd, load)
+	}
+	return m, cmd
+}
+
+// stepLoads reads, in a command, the stored steps of the runs the curves
+// draw (the selected and the overlaid) that are due: all steps of a run
+// of an earlier session when first drawn (loadSteps), and those the events
+// thinned of a run that has stopped training (exactSteps). Read in View,
+// on the UI goroutine, a run of 500,000 steps held the screen 1.3 s at
+// each pause. stepsLoadedMsg applies them.
+func (m *Model) stepLoads() tea.Cmd {
+	if m.hist == nil || m.tab != tabCurves {
+		return nil
+	}
+	sel, ok := m.selected()
+	if !ok {
+		return nil
+	}
+	var loads []*stepLoad
+	for _, r := range m.rows {
+		id := r.info.Spec.ID
+		if id != sel.Spec.ID && !m.marked[id] {
+			continue
+		}
+		l, ok := (*stepLoad)(nil), false
+		if m.frozen == nil { // a frozen view keeps the steps its freeze point counted
+			l, ok = m.st.planExact(id)
+		}
+		if !ok {
+			l, ok = m.st.planSteps(id)
+		}
+		if ok {
+			l.r.loading = l
+			loads = append(loads, l)
+		}
+	}
+	if len(loads) == 0 {
+		return nil
+	}
+	h := m.hist
+	return func() tea.Msg {
+		for _, l := range loads {
+			l.read(h)
+		}
+		return stepsLoadedMsg{loads: loads}
+	}
+}
+
+// applyLoads applies the stored steps stepLoads read, to the runs that
+// are still those it read for.
+func (m *Model) applyLoads(loads []*stepLoad) {
+	for _, l := range loads {
+		if !l.exact {
+			if k := m.st.applySteps(l); k > 0 && m.frozen != nil {
+				// The freeze point counted none of them: the steps
+				// shown move up by what came before.
+				n := m.frozen[l.id]
+				n[0] += k
+				m.frozen[l.id] = n
+			}
+			continue
+		}
+		if m.frozen != nil {
+			// Frozen since: read again once live (the freeze point
+			// counted the thinned steps).
+			if r, ok := m.st.runs[l.id]; ok && r == l.r {
+				r.loading, r.exactDue = nil, true
+			}
+			continue
+		}
+		m.st.applyExact(l)
+	}
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
+	case stepsLoadedMsg:
+		m.applyLoads(msg.loads)
+		return m, nil
 	case tea.WindowSizeMsg:
 		m.w, m.h = msg.Width, msg.Height
 		if m.form != nil {
@@ -498,6 +584,14 @@ func (m *Model) do(a action) tea.Cmd {
 		return m.openNewRun("")
 	case actChain:
 		if needRun() {
+			// A run that ended without outputs would feed a run that
+			// fails when it starts: said at once, as d says an active run.
+			if cc, ok := m.ctrl.(chainChecker); ok {
+				if err := cc.CanChain(id); err != nil {
+					m.setStatus(err.Error(), true)
+					return nil
+				}
+			}
 			return m.openNewRun(id)
 		}
 	case actPause:
@@ -774,18 +868,6 @@ func (m *Model) content(w, h int) string {
 	for _, r := range m.rows {
 		id := r.info.Spec.ID
 		if id == info.Spec.ID || m.marked[id] {
-			if m.hist != nil {
-				if m.frozen == nil { // a frozen view keeps the steps its freeze point counted
-					m.st.exactSteps(m.hist, id)
-				}
-				if k := m.st.loadSteps(m.hist, id); k > 0 && m.frozen != nil {
-					// The freeze point counted none of them: the
-					// steps shown move up by what came before.
-					n := m.frozen[id]
-					n[0] += k
-					m.frozen[id] = n
-				}
-			}
 			p := plotted{r: m.visible(id), info: r.info, selected: id == info.Spec.ID}
 			if m.frozen != nil {
 				// The live summary's step is past the freeze point: the

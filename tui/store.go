@@ -36,6 +36,9 @@ type runData struct {
 	// its stored steps, every one, replace them when it is next drawn
 	// (exactSteps).
 	exactDue bool
+	// loading: a read of its stored steps is under way (stepLoads); no
+	// other is planned until it is applied.
+	loading *stepLoad
 
 	res   *engine.Resource
 	state engine.State
@@ -295,15 +298,44 @@ func (s *store) backfillRun(h storedHistory, id string, r *runData) {
 // first gap in the series on are read (storedRange): reading every step
 // of a long run at each pause held the UI goroutine 1.3 s per 500,000
 // steps, also when the events had thinned nothing. It reports whether the
-// series changed.
+// series changed. The workbench plans, reads and applies it in three
+// steps, the read off the UI goroutine (stepLoads); this is all three.
 func (s *store) exactSteps(h storedHistory, id string) bool {
-	r, ok := s.runs[id]
-	if !ok || !r.exactDue {
+	l, ok := s.planExact(id)
+	if !ok {
 		return false
+	}
+	l.read(h)
+	return s.applyExact(l)
+}
+
+// stepLoad is a read of a run's stored steps: planned on the UI goroutine
+// (planExact, planSteps), read off it (read: a long run's steps took
+// seconds, the screen frozen meanwhile), applied on it (applyExact,
+// applySteps) if the run is still the one planned for.
+type stepLoad struct {
+	id    string
+	r     *runData // deleted meanwhile (or deleted and its id reused), the read is dropped
+	exact bool     // exactSteps' read, else loadSteps'
+	// exact: the index of the first step after a gap (the series is
+	// exact before it), the step before it (0: none) and the newest step
+	// the events showed.
+	from       int
+	prev, last float64
+
+	steps []engine.StepPoint
+	err   error
+}
+
+// planExact is exactSteps' first part: whether and what to read.
+func (s *store) planExact(id string) (*stepLoad, bool) {
+	r, ok := s.runs[id]
+	if !ok || !r.exactDue || r.loading != nil {
+		return nil, false
 	}
 	r.exactDue = false
 	if len(r.step) == 0 {
-		return false
+		return nil, false
 	}
 	// from: the index of the first step after a gap; the series is
 	// exact before it (events count steps done, from 1). Earlier steps
@@ -321,33 +353,71 @@ func (s *store) exactSteps(h storedHistory, id string) bool {
 		from = 0
 	}
 	if from == len(r.step) {
-		return false // nothing was thinned out
+		return nil, false // nothing was thinned out
 	}
-	last := r.step[len(r.step)-1]
-	var steps []engine.StepPoint
-	var err error
-	if rh, ok := h.(storedRange); ok {
+	return &stepLoad{id: id, r: r, exact: true, from: from, prev: prev, last: r.step[len(r.step)-1]}, true
+}
+
+// planSteps is loadSteps' first part: whether to read.
+func (s *store) planSteps(id string) (*stepLoad, bool) {
+	r, ok := s.runs[id]
+	if !ok || !r.stepsDue || r.loading != nil {
+		return nil, false
+	}
+	return &stepLoad{id: id, r: r}, true
+}
+
+// read reads what l needs from the store; it touches no run data, so it
+// may run off the UI goroutine.
+func (l *stepLoad) read(h storedHistory) {
+	rh, ranged := h.(storedRange)
+	switch {
+	case l.exact && ranged:
 		// Stored step k is k+1 steps done.
-		steps, err = rh.StepsBetween(id, int(prev)-1, int(last)-1)
-	} else {
-		steps, err = h.Steps(id)
+		l.steps, l.err = rh.StepsBetween(l.id, int(l.prev)-1, int(l.last)-1)
+	default:
+		l.steps, l.err = h.Steps(l.id)
 	}
-	if err != nil || len(steps) == 0 {
+}
+
+// applyExact is exactSteps' last part. Events that came since the plan
+// stay: steps after the newest it read follow the stored ones (the run
+// resumed); a series rewound below it (resumed from an earlier
+// checkpoint) is left as it is.
+func (s *store) applyExact(l *stepLoad) bool {
+	r, ok := s.runs[l.id]
+	if !ok || r != l.r {
 		return false
 	}
+	if r.loading == l {
+		r.loading = nil
+	}
+	if l.err != nil || len(l.steps) == 0 {
+		return false
+	}
+	from, prev, last := l.from, l.prev, l.last
+	if len(r.step) <= from || (from > 0 && r.step[from-1] != prev) {
+		return false // rewound meanwhile
+	}
+	end := sort.SearchFloat64s(r.step, last) // the newest step planned for
+	if end == len(r.step) || r.step[end] != last {
+		return false
+	}
+	end++
+	steps := l.steps
 	if float64(steps[len(steps)-1].Step+1) < last {
 		return false // the store lags behind the events: keep them
 	}
 	st, wall, loss, lr := storedSeries(steps, last+0.5) // up to the last step shown
 	k := sort.SearchFloat64s(st, prev+0.5)              // after the exact ones
 	st, wall, loss, lr = st[k:], wall[k:], loss[k:], lr[k:]
-	if len(st) <= len(r.step)-from {
+	if len(st) <= end-from {
 		return false // nothing was thinned out
 	}
-	r.step = append(r.step[:from:from], st...)
-	r.wall = append(r.wall[:from:from], wall...)
-	r.loss = append(r.loss[:from:from], loss...)
-	r.lr = append(r.lr[:from:from], lr...)
+	r.step = append(append(r.step[:from:from], st...), r.step[end:]...)
+	r.wall = append(append(r.wall[:from:from], wall...), r.wall[end:]...)
+	r.loss = append(append(r.loss[:from:from], loss...), r.loss[end:]...)
+	r.lr = append(append(r.lr[:from:from], lr...), r.lr[end:]...)
 	r.stepsDue = false // these are all of them
 	r.ema = &emaCache{}
 	if t0 := float64(r.start.UnixNano()) / 1e9; from == 0 && wall[0] > 0 && (r.start.IsZero() || wall[0] < t0) {
@@ -387,15 +457,32 @@ func storedSeries(steps []engine.StepPoint, first float64) (st, wall, loss, lr [
 // loadSteps reads the stored steps of a run loadStored filled, once. Stored
 // steps have no wall time, so they show on the step axis only. Steps that
 // came in events meanwhile (the run was resumed) follow the stored ones.
-// It returns how many steps it put before them.
+// It returns how many steps it put before them. The workbench reads off
+// the UI goroutine (stepLoads); this is planSteps, read and applySteps.
 func (s *store) loadSteps(h storedHistory, id string) int {
-	r, ok := s.runs[id]
-	if !ok || !r.stepsDue {
+	l, ok := s.planSteps(id)
+	if !ok {
 		return 0
 	}
+	l.read(h)
+	return s.applySteps(l)
+}
+
+// applySteps is loadSteps' last part. The steps that came in events
+// meanwhile are those it puts the stored ones before.
+func (s *store) applySteps(l *stepLoad) int {
+	r, ok := s.runs[l.id]
+	if !ok || r != l.r {
+		return 0 // deleted meanwhile
+	}
+	if r.loading == l {
+		r.loading = nil
+	}
+	if !r.stepsDue {
+		return 0 // read since (an exact read from the start)
+	}
 	r.stepsDue = false
-	steps, err := h.Steps(id)
-	if err != nil {
+	if l.err != nil {
 		return 0
 	}
 	first := math.Inf(1)
@@ -403,7 +490,7 @@ func (s *store) loadSteps(h storedHistory, id string) int {
 		first = r.step[0]
 	}
 	// The events replace what the store has from their first step on.
-	st, wall, loss, lr := storedSeries(steps, first)
+	st, wall, loss, lr := storedSeries(l.steps, first)
 	if len(st) == 0 {
 		return 0
 	}

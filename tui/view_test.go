@@ -14,8 +14,34 @@ import (
 // screen renders the model at a size as plain text (colour profile pinned
 // to none by stripping the escape codes).
 func screen(m *Model, w, h int) string {
-	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	// A size message returns no command but the stored steps' reads
+	// (stepLoads), done here before the frame as the program would soon.
+	_, cmd := m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	for cmd != nil {
+		_, cmd = m.Update(cmd())
+	}
+	finishLoads(m)
 	return ansi.Strip(m.render())
+}
+
+// finishLoads does the stored steps' reads planned by Updates whose
+// commands a test dropped (press, an events message), as the program
+// runs them.
+func finishLoads(m *Model) {
+	for again := true; again; {
+		again = false
+		for _, id := range m.st.order {
+			if r := m.st.runs[id]; r != nil && r.loading != nil {
+				l := r.loading
+				l.read(m.hist)
+				_, cmd := m.Update(stepsLoadedMsg{loads: []*stepLoad{l}})
+				for cmd != nil {
+					_, cmd = m.Update(cmd())
+				}
+				again = true
+			}
+		}
+	}
 }
 
 func press(m *Model, keys ...string) {

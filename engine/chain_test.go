@@ -1,0 +1,54 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Submit refuses a run fed by a source that cannot feed it (the
+// workbench's chain and train --from share these checks): one stopped
+// without outputs, one still training with the run queued not behind it,
+// one on another synthetic size. Each was created and failed when it
+// started ("has no outputs (did it finish?)", the outputs' digest).
+func TestSubmitRefusesASourceThatCannotFeedIt(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	done, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, done, time.Minute)
+	sh, err := e.Submit(Spec{Model: "sh", Preset: "test", Epochs: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(sh)
+	n := len(e.Runs())
+	refused := func(spec Spec, problem ChainProblem, want string) {
+		t.Helper()
+		_, err := e.Submit(spec)
+		var ce *ChainError
+		if !errors.As(err, &ce) || ce.Problem != problem || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Submit: %v; want a ChainError %d saying %q", err, problem, want)
+		}
+		if len(e.Runs()) != n {
+			t.Fatalf("%d runs, want the %d there were", len(e.Runs()), n)
+		}
+	}
+	refused(Spec{Model: "sb", Preset: "test", From: []string{sh}, After: done}, ChainNotWaited, "would not be waited for")
+	refused(Spec{Model: "sb", Preset: "test", From: []string{sh}, DataSize: "small"}, ChainOtherData, "synth/tiny, this one would be on synth/small")
+	// Queued behind it (After left out: Submit sets it), it is taken.
+	if err := e.CheckFrom(Spec{Model: "sb", Preset: "test", From: []string{sh}, DataSize: "tiny"}); err != nil {
+		t.Fatalf("CheckFrom of a run queued behind its source: %v", err)
+	}
+	if err := e.Stop(sh); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, sh, time.Minute)
+	if err := e.CanChain(sh); err == nil || !strings.Contains(err.Error(), "is stopped and has no outputs") {
+		t.Fatalf("CanChain of a stopped run: %v", err)
+	}
+	refused(Spec{Model: "sb", Preset: "test", From: []string{sh}}, ChainNoOutputs, "resume it first")
+}
