@@ -516,6 +516,14 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 	// fails instead and the runs stop here as for a signal (exit 141).
 	notifyStop(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	defer signal.Stop(sig)
+	return watchSignals(e, ids, asJSON, stdout, stderr, sig)
+}
+
+// exitNow ends the process at once (tests replace it).
+var exitNow = os.Exit
+
+// watchSignals is watch with the signals it stops on coming from sig.
+func watchSignals(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer, sig <-chan os.Signal) error {
 	hist, live, cancel := e.Subscribe()
 	defer cancel()
 	want := map[string]bool{}
@@ -618,13 +626,28 @@ func watch(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io.Writer
 			handle(ev)
 		case got := <-sig:
 			if interrupted {
-				continue
+				if got == syscall.SIGPIPE {
+					continue // the reader that went away, again: not the user
+				}
+				// A step can take minutes (ResNet-50 at 256 px on a CPU),
+				// and the stop waits for it: a second signal was ignored
+				// for that long. Quitting now is what a killed process
+				// does, which the runs survive: each resumes from its last
+				// checkpoint (written atomically; the run store is SQLite).
+				fmt.Fprintln(stderr, "quitting without waiting for the step: each run resumes from its last checkpoint")
+				for _, id := range ids {
+					if info, ok := e.Run(id); ok && info.State.Active() {
+						fmt.Fprintf(stderr, "  poselab resume %s\n", id)
+					}
+				}
+				exitNow(128 + int(signalled))
+				return Interrupted{signalled} // exitNow returned: a test's
 			}
 			interrupted = true
 			if s, ok := got.(syscall.Signal); ok {
 				signalled = s
 			}
-			fmt.Fprintln(stderr, "\nstopping: saving a checkpoint (Ctrl-C again is ignored; wait a moment)")
+			fmt.Fprintln(stderr, "\nstopping: saving a checkpoint after the step in progress (Ctrl-C again quits at once, losing the steps since the last checkpoint)")
 			for _, id := range ids {
 				e.Stop(id)
 			}

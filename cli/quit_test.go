@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"poselab/engine"
+	"poselab/engine/cpu"
+	"poselab/engine/cuda"
+	"poselab/nn"
+)
+
+// heldBackend is the CPU backend whose training steps after the first
+// wait until release is closed: a step as long as a ResNet-50's at 256 px
+// on a CPU (minutes), in a test.
+type heldBackend struct {
+	nn.Backend
+	release chan struct{}
+	held    chan struct{} // closed when a step starts waiting
+	once    *sync.Once
+}
+
+func (b heldBackend) Compile(g *nn.Graph, opt nn.Options) (nn.Program, error) {
+	p, err := b.Backend.Compile(g, opt)
+	return heldProgram{p, b}, err
+}
+
+type heldProgram struct {
+	nn.Program
+	b heldBackend
+}
+
+func (p heldProgram) TrainStep(batch nn.Batch, step int, lr float64) (float64, error) {
+	if step > 0 {
+		p.b.once.Do(func() { close(p.b.held) })
+		<-p.b.release
+	}
+	return p.Program.TrainStep(batch, step, lr)
+}
+
+// A second Ctrl-C quits at once: the stop waits for the step in progress,
+// which can take minutes, and the second signal was ignored for all of
+// it. The first still stops with a checkpoint.
+func TestSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
+	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
+	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return hb, nil })
+	defer engine.RegisterBackend("cuda", cuda.New)
+	var exited []int
+	var mu sync.Mutex
+	exitNow = func(code int) { mu.Lock(); exited = append(exited, code); mu.Unlock() }
+	defer func() { exitNow = os.Exit }()
+
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(hb.release)
+		e.Close()
+	}()
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hb.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run never reached its second step")
+	}
+	sig := make(chan os.Signal, 2)
+	var errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- watchSignals(e, []string{id}, true, &bytes.Buffer{}, &errb, sig) }()
+	sig <- syscall.SIGINT
+	sig <- syscall.SIGINT
+	select {
+	case err := <-done:
+		if ie, ok := err.(Interrupted); !ok || ie.Signal != syscall.SIGINT {
+			t.Errorf("watch returned %v, want Interrupted by SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Ctrl-C did not quit while a step was in progress")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(exited) != 1 || exited[0] != 130 {
+		t.Errorf("exited %v, want [130]", exited)
+	}
+	for _, want := range []string{"stopping: saving a checkpoint", "Ctrl-C again quits at once", "quitting without waiting", "poselab resume " + id} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
