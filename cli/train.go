@@ -634,7 +634,7 @@ func watchSignals(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io
 				// for that long. Quitting now is what a killed process
 				// does, which the runs survive: each resumes from its last
 				// checkpoint (written atomically; the run store is SQLite).
-				fmt.Fprintln(stderr, "quitting without waiting for the step: each run resumes from its last checkpoint")
+				fmt.Fprintln(stderr, "quitting without waiting for the step: each run resumes from its last checkpoint (or its start, before one)")
 				for _, id := range ids {
 					if info, ok := e.Run(id); ok && info.State.Active() {
 						fmt.Fprintf(stderr, "  poselab resume %s\n", id)
