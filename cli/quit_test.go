@@ -97,3 +97,31 @@ func TestSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 		}
 	}
 }
+
+// Quitting the workbench with "stop them" gives the terminal back and then
+// waits for each run's step and checkpoint: it names the runs it stops
+// and how to quit at once, where the terminal sat silent; it says nothing
+// when no run of this process trains.
+func TestWorkbenchQuitSaysWhatItStops(t *testing.T) {
+	e, err := engine.Open(engine.Options{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var quiet bytes.Buffer
+	sayStopping(&quiet, e)
+	if quiet.Len() != 0 {
+		t.Errorf("no run active, yet: %q", quiet.String())
+	}
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sayStopping(&out, e)
+	for _, want := range []string{"stopping 1 run after the step in progress", "Ctrl-C quits at once", id} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%q lacks %q", out.String(), want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,6 +63,7 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	_, runErr := p.Run()
 	m.Close()
 	if s := stopRelay(); s != nil {
+		sayStopping(stderr, eng)
 		closeErr := eng.Close()
 		fmt.Fprintf(stderr, "poselab: %v: active runs stopped with a checkpoint\n", s)
 		return signalled(s, closeErr)
@@ -73,7 +75,28 @@ func runTUI(args []string, stdout, stderr io.Writer) error {
 	if m.QuitChoice() == tui.QuitKeepRuns {
 		return keepTraining(eng, *runsDir, stderr, sigs)
 	}
+	sayStopping(stderr, eng)
 	return eng.Close()
+}
+
+// sayStopping tells, before Close waits for them, which runs are being
+// stopped: each finishes its step in progress and writes a checkpoint,
+// which can take minutes (ResNet-50 at 256 px on a CPU), and the terminal
+// the workbench gave back sat silent meanwhile. Ctrl-C there ends the
+// process (Go's default for SIGINT, asked for by nobody now): the runs
+// resume from their last checkpoints, as after a kill.
+func sayStopping(w io.Writer, eng *engine.Engine) {
+	var ids []string
+	for _, r := range eng.Runs() {
+		if r.State.Active() && !r.Foreign {
+			ids = append(ids, r.Spec.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "poselab: stopping %s after the step in progress, with a checkpoint (Ctrl-C quits at once; each resumes from its last checkpoint): %s\n",
+		plural(len(ids), "run"), strings.Join(ids, ", "))
 }
 
 // signalled is how a process that a signal ended exits: the close's
