@@ -1,33 +1,18 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"poselab/checkpoints"
 	"poselab/datasets"
 	"poselab/internal/atomicfile"
-	"poselab/internal/procmem"
 	"poselab/nn"
 )
-
-// Checkpoint file names inside runs/<id>/checkpoints/.
-const (
-	LastCkpt = "last.ckpt"
-	BestCkpt = "best.ckpt"
-)
-
-// CkptPath is the path of a run's checkpoint ("last" or "best").
-func CkptPath(runDir, which string) string {
-	return filepath.Join(runDir, "checkpoints", which+".ckpt")
-}
 
 // session is one training goroutine's working set.
 type session struct {
@@ -319,51 +304,6 @@ func (s *session) setup(resume bool) error {
 	return nil
 }
 
-func (s *session) loadCheckpoint(path string, g *nn.Graph) error {
-	s.dropPending() // the task's state is about to change under it
-	c, err := checkpoints.Load(path)
-	if err != nil {
-		return err
-	}
-	if err := c.Matches(s.spec.Model, s.hash, g); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := s.prog.SetState(c.State); err != nil {
-		return err
-	}
-	if err := s.task.SetState(c.Task); err != nil {
-		return err
-	}
-	s.step, s.epoch, s.pos, s.best = c.Step, c.Epoch, c.Pos, c.BestScore
-	// Patience counts from the best epoch; a checkpoint written before it
-	// was saved counts from the epoch it resumes after.
-	s.bestEpoch = c.Epoch - 1
-	if v, err := strconv.Atoi(c.Meta["best_epoch"]); err == nil {
-		s.bestEpoch = v
-	}
-	if v, ok := c.Meta["last_val"]; ok {
-		json.Unmarshal([]byte(v), &s.lastVal)
-	}
-	// The steps of the current epoch trained before the checkpoint count
-	// in its mean training loss, as in an uninterrupted run (checkpoints
-	// written before this was saved start the sum afresh).
-	s.epochLossSum, s.epochLossN = 0, 0
-	if v, ok := c.Meta["epoch_loss"]; ok {
-		var el struct {
-			Sum float64 `json:"sum"`
-			N   int     `json:"n"`
-		}
-		if err := json.Unmarshal([]byte(v), &el); err != nil {
-			return fmt.Errorf("%s: epoch_loss: %w", path, err)
-		}
-		s.epochLossSum, s.epochLossN = el.Sum, el.N
-	}
-	if s.step != s.epoch*s.spe+s.pos {
-		return fmt.Errorf("%s: step %d does not match epoch %d position %d at %d steps per epoch", path, s.step, s.epoch, s.pos, s.spe)
-	}
-	return nil
-}
-
 // epochOrder is the data order of an epoch: a permutation seeded by (seed,
 // epoch) only, so a resumed run sees the same order.
 func epochOrder(seed int64, epoch, n int) []int {
@@ -446,30 +386,6 @@ func (s *session) control() error {
 	}
 }
 
-// rewind reloads the last checkpoint (or the initial state) after a
-// divergence.
-func (s *session) rewind() error {
-	// The steps after the checkpoint are trained again: the pace starts
-	// afresh with the next step (no ETA until then).
-	s.marks = nil
-	s.update(func(ri *RunInfo) { ri.ETA = 0 })
-	g := s.task.Graph()
-	last := CkptPath(s.dir, "last")
-	if _, err := os.Stat(last); err == nil {
-		return s.loadCheckpoint(last, g)
-	}
-	s.step, s.epoch, s.pos = 0, 0, 0
-	s.epochLossSum, s.epochLossN = 0, 0
-	state, msg, err := s.freshState(g)
-	if err != nil {
-		return err
-	}
-	if msg != "" {
-		s.publish(Event{Kind: EvLog, Log: msg})
-	}
-	return s.prog.SetState(state)
-}
-
 // freshState is the state a run starts its first step from: the seeded
 // init of every backend (the CUDA program takes the same state), with
 // Spec.Init's tensors loaded over it, and the log line that says what
@@ -499,20 +415,6 @@ func (s *session) dropPending() {
 		<-s.next.done
 		s.next = nil
 	}
-}
-
-// diverge pauses the run with a reason.
-func (s *session) diverge(loss, lr float64) {
-	s.divergeWith(fmt.Sprintf("diverged: loss %v at step %d (lr %g); resume restarts from the last checkpoint", loss, s.step, lr))
-}
-
-// divergeWith marks the run diverged; control pauses it before the next step.
-func (s *session) divergeWith(reason string) {
-	s.e.mu.Lock()
-	s.r.diverged = true
-	s.r.info.Reason = reason
-	s.e.mu.Unlock()
-	s.publish(Event{Kind: EvLog, Log: reason})
 }
 
 func (s *session) trainStep(perm []int) error {
@@ -620,115 +522,6 @@ func (s *session) trainStep(perm []int) error {
 	return nil
 }
 
-// paceMark is a point the ETA's pace can be measured from.
-type paceMark struct {
-	at     time.Time
-	step   int
-	paused time.Duration // the session's pausedFor then
-}
-
-// paceWindow is how much of the recent past the ETA's pace covers (at
-// least; from an epoch's end, with one more in it, so validations count):
-// the session's whole past kept the pace of a busier time (another run
-// sharing the CPU) long after it ended, and the ETA read 6m14s where
-// 4m46s were left.
-var paceWindow = 2 * time.Minute
-
-// markPace notes an epoch's end (after its validation and checkpoint),
-// dropping the marks that a newer one at least paceWindow old, with a
-// later one after it, replaces.
-func (s *session) markPace() {
-	if len(s.marks) == 0 {
-		return // no pace yet: the first step sets the first mark
-	}
-	now := time.Now()
-	s.marks = append(s.marks, paceMark{at: now, step: s.step, paused: s.pausedFor})
-	for len(s.marks) > 2 && now.Sub(s.marks[1].at) >= paceWindow {
-		s.marks = s.marks[1:]
-	}
-}
-
-// eta is the time left at the session's recent pace (from the newest epoch
-// end at least paceWindow old that a later one follows, else the whole
-// session), validations and checkpoints included; 0 (unknown) until the
-// session has a pace. The pace starts after the first step: setting up
-// (data, compiling, a checkpoint to load) and the first step (a CUDA
-// graph's capture, first touches of memory) are not what the rest will
-// take, and counting them made the first ETAs of a 4-minute run read
-// hours.
-func (s *session) eta() time.Duration {
-	if len(s.marks) == 0 {
-		return 0
-	}
-	// Not from the newest epoch end: with epochs longer than the window,
-	// the pace since it holds no validation (an ETA of 10-minute epochs
-	// read 17 % short).
-	now := time.Now()
-	m := s.marks[0]
-	for i := 1; i < len(s.marks)-1; i++ {
-		if now.Sub(s.marks[i].at) >= paceWindow {
-			m = s.marks[i]
-		}
-	}
-	steps := s.step - m.step
-	if steps <= 0 {
-		return 0
-	}
-	el := now.Sub(m.at) - (s.pausedFor - m.paused)
-	per := el.Seconds() / float64(steps)
-	return time.Duration(per * float64(s.total-s.step) * float64(time.Second))
-}
-
-func (s *session) resource() {
-	s.lastResEv = time.Now()
-	m := s.prog.Memory()
-	if m.Used == 0 { // a backend that does not count: the process's memory
-		m.Used, m.Host = procmem.RSS(), true
-		m.Total, _ = procmem.RAM()
-	}
-	kind := MemDevice
-	if m.Host {
-		kind = MemHost
-	}
-	s.e.mu.Lock()
-	dev := s.r.info.Device
-	s.e.mu.Unlock()
-	res := &Resource{Device: dev, MemUsedBytes: m.Used, MemTotalBytes: m.Total, MemKind: kind, SamplesPerSec: s.rate}
-	if u, ok := s.backend.(nn.Utilizer); ok {
-		if pct, err := u.Utilization(); err == nil {
-			res.GPUUtil = pct
-		}
-	}
-	s.publish(Event{Kind: EvResource, Res: res})
-}
-
-// publishStep sends the newest step's event if it has not gone out: step
-// events are thinned to one per StepEvery, and a run that pauses or stops
-// between them must still show viewers the step it stopped at.
-func (s *session) publishStep() {
-	if !s.unpublished {
-		return
-	}
-	st := s.newest
-	s.lastStepEv = time.Now()
-	s.publish(Event{Kind: EvStep, Step: &st})
-	s.unpublished = false
-}
-
-func (s *session) flushSteps() {
-	s.lastFlush = time.Now()
-	if err := s.e.st.addSteps(s.spec.ID, s.stepRows); err != nil {
-		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
-		return
-	}
-	s.stepRows = s.stepRows[:0]
-	// The run's row follows its steps (once a second): other processes
-	// list and follow the run from it.
-	s.e.mu.Lock()
-	s.e.st.updateRun(s.r.info)
-	s.e.mu.Unlock()
-}
-
 // patienceOut says why the run ends now, after the epoch just validated,
 // when its best validation is Spec.Patience epochs old ("": it goes on).
 // A run that diverged in that epoch's checkpoint pauses instead, as
@@ -820,93 +613,6 @@ func (s *session) endEpoch() error {
 	return s.saveState(checked, ep.Best)
 }
 
-// saveCheckpoint writes `last` (and `best`) atomically. Weights that are
-// no longer finite are not written (they would replace the last good
-// checkpoint, the one a diverged run goes back to): the run diverges.
-func (s *session) saveCheckpoint(best bool) error {
-	st, err := s.prog.State()
-	if err != nil {
-		return err
-	}
-	return s.saveState(st, best)
-}
-
-// saveState is saveCheckpoint of a state already read from the program.
-func (s *session) saveState(st *nn.State, best bool) error {
-	s.flushSteps() // the store holds every step up to the checkpoint
-	if name := nonFiniteTensor(st); name != "" {
-		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
-		return nil
-	}
-	sj, _ := json.Marshal(s.sched)
-	lv, _ := json.Marshal(nanToNull(s.lastVal))
-	// JSON writes a float64 so that it reads back bit for bit: a resumed
-	// epoch's mean training loss equals the uninterrupted one.
-	meta := map[string]string{"schedule": string(sj), "last_val": string(lv), "run": s.spec.ID, "best_epoch": strconv.Itoa(s.bestEpoch)}
-	if el, err := json.Marshal(map[string]any{"sum": s.epochLossSum, "n": s.epochLossN}); err == nil {
-		meta["epoch_loss"] = string(el)
-	}
-	c := &checkpoints.Checkpoint{Model: s.spec.Model, ConfigHash: s.hash, Step: s.step, Epoch: s.epoch, Pos: s.pos,
-		Seed: s.spec.Seed, BestScore: s.best, Meta: meta, State: st, Task: s.task.State()}
-	b, err := checkpoints.Encode(c)
-	if err != nil {
-		return err
-	}
-	// `best` first: a `last` that records a best score must find its
-	// weights in `best` (a resume trusts the score and finish reads the
-	// file). When `last` fails after it, the resumed run repeats the
-	// epoch and writes the same `best` again.
-	if best {
-		bp := CkptPath(s.dir, "best")
-		if err := atomicfile.Write(bp, b); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-		s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: bp, Step: s.step, Epoch: s.epoch, Best: true}})
-	}
-	path := CkptPath(s.dir, "last")
-	if err := atomicfile.Write(path, b); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	s.publish(Event{Kind: EvCheckpoint, Ckpt: &CkptInfo{Path: path, Step: s.step, Epoch: s.epoch}})
-	return nil
-}
-
-// checkWeights pauses the run as diverged when a weight, buffer or Adam
-// moment is no longer finite (see Options.WeightCheckEvery).
-func (s *session) checkWeights() (st *nn.State, diverged bool, err error) {
-	st, err = s.prog.State()
-	if err != nil {
-		return nil, false, err
-	}
-	if name := nonFiniteTensor(st); name != "" {
-		s.divergeWith(fmt.Sprintf("diverged: %s is not finite at step %d; resume restarts from the last checkpoint", name, s.step))
-		return st, true, nil
-	}
-	return st, false, nil
-}
-
-// nonFiniteTensor names a weight, buffer or Adam moment of st holding NaN
-// or Inf ("" when all are finite).
-func nonFiniteTensor(st *nn.State) string {
-	for _, g := range []map[string]*nn.Tensor{st.Params, st.Buffers, st.AdamM, st.AdamV} {
-		for name, t := range g {
-			for _, v := range t.Data {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return name
-				}
-			}
-		}
-	}
-	return ""
-}
-
-func nanToNull(x float64) any {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return nil
-	}
-	return x
-}
-
 // finish writes the run's outputs (predictions of every split the task can
 // predict, from the best checkpoint when there is one).
 func (s *session) finish() error {
@@ -948,82 +654,4 @@ func (s *session) finish() error {
 	s.e.st.updateRun(s.r.info)
 	s.e.mu.Unlock()
 	return nil
-}
-
-// predictSplit predicts every sample of a split in evaluation mode, in
-// full batches (the last one padded by repeating its final sample).
-func predictSplit(t Task, p nn.Program, split datasets.Split, B int, seed int64) ([]Prediction, error) {
-	n := t.Len(split)
-	out := make([]Prediction, 0, n)
-	idx := make([]int, B)
-	for start := 0; start < n; start += B {
-		for i := range idx {
-			idx[i] = min(start+i, n-1)
-		}
-		b, err := t.Batch(split, idx, false, seed, 0)
-		if err != nil {
-			return nil, err
-		}
-		res, err := p.Predict(b)
-		if err != nil {
-			return nil, err
-		}
-		var preds []Prediction
-		if ft, ok := t.(FlipTester); ok {
-			preds, err = predictFlipped(ft, p, split, idx, res)
-		} else {
-			preds, err = t.Decode(split, idx, res)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, preds[:min(B, n-start)]...)
-	}
-	return out, nil
-}
-
-// predictFlipped runs the flip test: the mirrored crops go through the
-// program too and the task averages both before decoding.
-func predictFlipped(ft FlipTester, p nn.Program, split datasets.Split, idx []int, res map[string]*nn.Tensor) ([]Prediction, error) {
-	fb, err := ft.FlipBatch(split, idx)
-	if err != nil {
-		return nil, err
-	}
-	// Predict may reuse its output buffers: keep the first result.
-	kept := make(map[string]*nn.Tensor, len(res))
-	for k, v := range res {
-		kept[k] = v.Clone()
-	}
-	flipped, err := p.Predict(fb)
-	if err != nil {
-		return nil, err
-	}
-	return ft.DecodeFlip(split, idx, kept, flipped)
-}
-
-// valLoss is the objective on the validation split in evaluation mode,
-// averaged over its full batches (NaN when it has none).
-func valLoss(t Task, p nn.Program, B int, seed int64) float64 {
-	n := t.Len(datasets.Val)
-	sum, cnt := 0.0, 0
-	idx := make([]int, B)
-	for start := 0; start+B <= n; start += B {
-		for i := range idx {
-			idx[i] = start + i
-		}
-		b, err := t.Batch(datasets.Val, idx, false, seed, 0)
-		if err != nil {
-			return math.NaN()
-		}
-		l, err := p.Loss(b)
-		if err != nil {
-			return math.NaN()
-		}
-		sum += l
-		cnt++
-	}
-	if cnt == 0 {
-		return math.NaN()
-	}
-	return sum / float64(cnt)
 }
