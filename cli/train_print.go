@@ -241,7 +241,6 @@ func resourceMap(m map[string]any, r *engine.Resource) {
 	m["samples_per_s"] = clean(r.SamplesPerSec)
 }
 
-// toMap marshals a struct through JSON with NaN/Inf replaced by null.
 // epochMap is an epoch as --json prints it, with "validated": on data
 // without a validation split its metrics are 0, which the text says is
 // no validation and JSON gave as a score of 0 mm.
@@ -251,6 +250,7 @@ func epochMap(ep engine.EpochInfo) map[string]any {
 	return m
 }
 
+// toMap marshals a struct through JSON with NaN/Inf replaced by null.
 func toMap(v any) map[string]any {
 	out := map[string]any{}
 	rv := reflect.Indirect(reflect.ValueOf(v))
