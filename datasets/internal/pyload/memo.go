@@ -44,6 +44,11 @@ func pruneMemo(data []byte) ([]byte, error) {
 			memoize++
 		case 'p', 'q', 'r':
 			puts++
+			// A PUT gopickle refuses ("p-1", "p1x") must stay to be
+			// refused: dropped as never fetched, the pickle would load.
+			if _, good := index(op, at, end); !good {
+				ok = false
+			}
 		case 'g', 'h', 'j':
 			if i, good := index(op, at, end); good {
 				fetched[i] = true
