@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,6 +123,71 @@ func TestWorkbenchQuitSaysWhatItStops(t *testing.T) {
 	for _, want := range []string{"stopping 1 run after the step in progress", "Ctrl-C quits at once", id} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("%q lacks %q", out.String(), want)
+		}
+	}
+}
+
+// The workbench closed with "keep them training" stops its runs at a
+// Ctrl+C, after each one's step in progress: a second Ctrl+C quits at
+// once, as train's does, where it was ignored for as long as the step.
+func TestKeepTrainingSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
+	t.Setenv("HOME", t.TempDir()) // no authorized_keys: no SSH server
+	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
+	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return hb, nil })
+	defer engine.RegisterBackend("cuda", cuda.New)
+	var exited []int
+	var mu sync.Mutex
+	exitNow = func(code int) { mu.Lock(); exited = append(exited, code); mu.Unlock() }
+	defer func() { exitNow = os.Exit }()
+
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// The close keepTraining began goes on: its run stops once its
+		// step is let go, before the folder is removed.
+		close(hb.release)
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if info, _ := e.Run(id); !info.State.Active() {
+				break
+			}
+		}
+		e.Close()
+	}()
+	select {
+	case <-hb.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run never reached its second step")
+	}
+	sigs := make(chan os.Signal, 2)
+	defer signal.Stop(sigs) // keepTraining asks for SIGINT on it
+	var errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- keepTraining(e, dir, &errb, sigs) }()
+	sigs <- syscall.SIGINT
+	sigs <- syscall.SIGINT
+	select {
+	case err := <-done:
+		if ie, ok := err.(Interrupted); !ok || ie.Signal != syscall.SIGINT {
+			t.Errorf("keepTraining returned %v, want Interrupted by SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Ctrl+C did not quit while a step was in progress")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(exited) != 1 || exited[0] != 130 {
+		t.Errorf("exited %v, want [130]", exited)
+	}
+	for _, want := range []string{"Ctrl+C again quits at once", "quitting without waiting", "poselab resume " + id} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
 	}
 }

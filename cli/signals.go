@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"poselab/engine"
 )
 
 // notifyStop relays sigs, and SIGHUP unless this process was started with
@@ -15,4 +19,43 @@ func notifyStop(c chan<- os.Signal, sigs ...os.Signal) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
 	signal.Notify(c, sigs...)
+}
+
+// closeOrQuit closes eng after the signal first asked for a stop: the
+// close waits for each run's step in progress (minutes for ResNet-50 at
+// 256 px on a CPU), and a second signal on sigs, still asked for, was
+// ignored all that time. As train's (watchSignals), it now quits at once;
+// the runs resume from their last checkpoints, as after a kill. It
+// returns Close's error.
+func closeOrQuit(eng *engine.Engine, first os.Signal, sigs <-chan os.Signal, stderr io.Writer) error {
+	var own []string // listed before the close marks them stopped
+	for _, r := range eng.Runs() {
+		if r.State.Active() && !r.Foreign {
+			own = append(own, r.Spec.ID)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- eng.Close() }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case s := <-sigs:
+			if s == syscall.SIGPIPE {
+				continue // a log's reader that went away: not the user
+			}
+			fmt.Fprintln(stderr, "poselab: quitting without waiting for the step: each run resumes from its last checkpoint")
+			for _, id := range own {
+				if info, ok := eng.Run(id); ok && info.State.Active() {
+					fmt.Fprintf(stderr, "  poselab resume %s\n", id)
+				}
+			}
+			code := 1
+			if sig, ok := first.(syscall.Signal); ok {
+				code = 128 + int(sig)
+			}
+			exitNow(code)
+			return nil // exitNow returned: a test's
+		}
+	}
 }

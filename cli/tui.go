@@ -189,8 +189,8 @@ func keepTraining(eng *engine.Engine, runsDir string, stderr io.Writer, sigs cha
 		}
 		select {
 		case s := <-sigs:
-			fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint…\n", s)
-			return signalled(s, eng.Close())
+			fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint after the step in progress (Ctrl+C again quits at once)…\n", s)
+			return signalled(s, closeOrQuit(eng, s, sigs, stderr))
 		case <-tick.C:
 			for _, r := range own() {
 				fmt.Fprintln(stderr, keptLine(r, is2D(eng, r.Spec.ID)))
