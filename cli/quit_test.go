@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,6 +188,76 @@ func TestKeepTrainingSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 		t.Errorf("exited %v, want [130]", exited)
 	}
 	for _, want := range []string{"Ctrl+C again quits at once", "quitting without waiting", "poselab resume " + id} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
+// serve stops its runs at a Ctrl-C, after each one's step in progress: a
+// second Ctrl-C quits at once, as train's does, where it was ignored for
+// as long as the step.
+func TestServeSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
+	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
+	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return hb, nil })
+	defer engine.RegisterBackend("cuda", cuda.New)
+	var exited []int
+	var mu sync.Mutex
+	exitNow = func(code int) { mu.Lock(); exited = append(exited, code); mu.Unlock() }
+	defer func() { exitNow = os.Exit }()
+
+	dir := t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// The close serve began goes on: its run stops once its step is
+		// let go, before the folder is removed.
+		close(hb.release)
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if info, _ := e.Run(id); !info.State.Active() {
+				break
+			}
+		}
+		e.Close()
+	}()
+	select {
+	case <-hb.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run never reached its second step")
+	}
+	keys := filepath.Join(dir, "keys")
+	writeKeys(t, keys, newClientKey(t))
+	srv, err := newServer(serveConfig{authorizedKeys: keys, hostKey: filepath.Join(dir, "host_key"), runsDir: dir, log: &lockedBuffer{}}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 2)
+	var errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- serveUntilStopped(srv, ln, e, sigs, func() {}, &errb) }()
+	sigs <- syscall.SIGINT
+	sigs <- syscall.SIGINT
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second Ctrl-C did not quit while a step was in progress")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(exited) != 1 || exited[0] != 130 {
+		t.Errorf("exited %v, want [130]", exited)
+	}
+	for _, want := range []string{"Ctrl-C again quits at once", "quitting without waiting", "poselab resume " + id} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}

@@ -230,11 +230,20 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	// serve returned killed it all the same (exit by SIGPIPE on SIGTERM).
 	pipe := make(chan os.Signal, 1)
 	signal.Notify(pipe, syscall.SIGPIPE)
+	return serveUntilStopped(srv, ln, eng, sigs, stopSessions, stderr)
+}
+
+// serveUntilStopped serves on ln until a signal of sigs or the server's
+// end, then stops the sessions and the runs (with a checkpoint, after the
+// step in progress: a second signal quits at once, closeOrQuit).
+func serveUntilStopped(srv *ssh.Server, ln net.Listener, eng *engine.Engine, sigs <-chan os.Signal, stopSessions func(), stderr io.Writer) error {
+	var stopped os.Signal
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
 	case s := <-sigs:
-		fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint…\n", s)
+		fmt.Fprintf(stderr, "poselab: %v: stopping runs with a checkpoint after the step in progress (Ctrl-C again quits at once)…\n", s)
+		stopped = s
 	case err := <-done:
 		if err != nil && !errors.Is(err, ssh.ErrServerClosed) {
 			eng.Close()
@@ -250,6 +259,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	if srv.Shutdown(ctx) != nil {
 		srv.Close()
+	}
+	if stopped != nil {
+		return closeOrQuit(eng, stopped, sigs, stderr)
 	}
 	return eng.Close()
 }
