@@ -44,18 +44,25 @@ func closeOrQuit(eng *engine.Engine, first os.Signal, sigs <-chan os.Signal, std
 			if s == syscall.SIGPIPE {
 				continue // a log's reader that went away: not the user
 			}
-			fmt.Fprintln(stderr, "poselab: quitting without waiting for the step: each run resumes from its last checkpoint")
-			for _, id := range own {
-				if info, ok := eng.Run(id); ok && info.State.Active() {
-					fmt.Fprintf(stderr, "  poselab resume %s\n", id)
-				}
-			}
-			code := 1
-			if sig, ok := first.(syscall.Signal); ok {
-				code = 128 + int(sig)
-			}
-			exitNow(code)
-			return nil // exitNow returned: a test's
+			quitNow(eng, own, first, stderr)
+			return nil // quitNow returned: a test's
 		}
 	}
+}
+
+// quitNow ends the process at a second signal, without waiting for the
+// steps in progress, naming the resume of each of ids still active; it
+// exits as the first signal asked (128 + its number).
+func quitNow(eng *engine.Engine, ids []string, first os.Signal, stderr io.Writer) {
+	fmt.Fprintln(stderr, "poselab: quitting without waiting for the step: each run resumes from its last checkpoint (or its start, before one)")
+	for _, id := range ids {
+		if info, ok := eng.Run(id); ok && info.State.Active() {
+			fmt.Fprintf(stderr, "  poselab resume %s\n", id)
+		}
+	}
+	code := 1
+	if sig, ok := first.(syscall.Signal); ok {
+		code = 128 + int(sig)
+	}
+	exitNow(code)
 }

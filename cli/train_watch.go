@@ -144,14 +144,8 @@ func watchSignals(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io
 				// for that long. Quitting now is what a killed process
 				// does, which the runs survive: each resumes from its last
 				// checkpoint (written atomically; the run store is SQLite).
-				fmt.Fprintln(stderr, "quitting without waiting for the step: each run resumes from its last checkpoint (or its start, before one)")
-				for _, id := range ids {
-					if info, ok := e.Run(id); ok && info.State.Active() {
-						fmt.Fprintf(stderr, "  poselab resume %s\n", id)
-					}
-				}
-				exitNow(128 + int(signalled))
-				return Interrupted{signalled} // exitNow returned: a test's
+				quitNow(e, ids, signalled, stderr)
+				return Interrupted{signalled} // quitNow returned: a test's
 			}
 			interrupted = true
 			if s, ok := got.(syscall.Signal); ok {
