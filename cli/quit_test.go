@@ -46,35 +46,54 @@ func (p heldProgram) TrainStep(batch nn.Batch, step int, lr float64) (float64, e
 	return p.Program.TrainStep(batch, step, lr)
 }
 
-// A second Ctrl-C quits at once: the stop waits for the step in progress,
-// which can take minutes, and the second signal was ignored for all of
-// it. The first still stops with a checkpoint.
-func TestSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
+// startHeldRun trains a run on a backend whose second step waits for the
+// test's end, with exitNow recording its codes (exited); it returns once
+// that step is held. At the test's end the step is let go, and the close
+// a test's command began goes on until the run stops, before its folder
+// dir is removed.
+func startHeldRun(t *testing.T) (e *engine.Engine, dir, id string, exited func() []int) {
+	t.Helper()
 	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
 	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return hb, nil })
-	defer engine.RegisterBackend("cuda", cuda.New)
-	var exited []int
+	t.Cleanup(func() { engine.RegisterBackend("cuda", cuda.New) })
+	var codes []int
 	var mu sync.Mutex
-	exitNow = func(code int) { mu.Lock(); exited = append(exited, code); mu.Unlock() }
-	defer func() { exitNow = os.Exit }()
+	exitNow = func(code int) { mu.Lock(); codes = append(codes, code); mu.Unlock() }
+	t.Cleanup(func() { exitNow = os.Exit })
+	exited = func() []int { mu.Lock(); defer mu.Unlock(); return append([]int(nil), codes...) }
 
-	e, err := engine.Open(engine.Options{RunsDir: t.TempDir()})
+	dir = t.TempDir()
+	e, err := engine.Open(engine.Options{RunsDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		close(hb.release)
+	id, err = e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
+	if err != nil {
 		e.Close()
-	}()
-	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
-	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		close(hb.release)
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if info, _ := e.Run(id); !info.State.Active() {
+				break
+			}
+		}
+		e.Close()
+	})
 	select {
 	case <-hb.held:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the run never reached its second step")
 	}
+	return e, dir, id, exited
+}
+
+// A second Ctrl-C quits at once: the stop waits for the step in progress,
+// which can take minutes, and the second signal was ignored for all of
+// it. The first still stops with a checkpoint.
+func TestSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
+	e, _, id, exited := startHeldRun(t)
 	sig := make(chan os.Signal, 2)
 	var errb bytes.Buffer
 	done := make(chan error, 1)
@@ -89,10 +108,8 @@ func TestSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second Ctrl-C did not quit while a step was in progress")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(exited) != 1 || exited[0] != 130 {
-		t.Errorf("exited %v, want [130]", exited)
+	if got := exited(); len(got) != 1 || got[0] != 130 {
+		t.Errorf("exited %v, want [130]", got)
 	}
 	for _, want := range []string{"stopping: saving a checkpoint", "Ctrl-C again quits at once", "quitting without waiting", "poselab resume " + id} {
 		if !strings.Contains(errb.String(), want) {
@@ -134,39 +151,7 @@ func TestWorkbenchQuitSaysWhatItStops(t *testing.T) {
 // once, as train's does, where it was ignored for as long as the step.
 func TestKeepTrainingSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 	t.Setenv("HOME", t.TempDir()) // no authorized_keys: no SSH server
-	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
-	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return hb, nil })
-	defer engine.RegisterBackend("cuda", cuda.New)
-	var exited []int
-	var mu sync.Mutex
-	exitNow = func(code int) { mu.Lock(); exited = append(exited, code); mu.Unlock() }
-	defer func() { exitNow = os.Exit }()
-
-	dir := t.TempDir()
-	e, err := engine.Open(engine.Options{RunsDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// The close keepTraining began goes on: its run stops once its
-		// step is let go, before the folder is removed.
-		close(hb.release)
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if info, _ := e.Run(id); !info.State.Active() {
-				break
-			}
-		}
-		e.Close()
-	}()
-	select {
-	case <-hb.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the run never reached its second step")
-	}
+	e, dir, id, exited := startHeldRun(t)
 	sigs := make(chan os.Signal, 2)
 	defer signal.Stop(sigs) // keepTraining asks for SIGINT on it
 	var errb bytes.Buffer
@@ -182,10 +167,8 @@ func TestKeepTrainingSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second Ctrl+C did not quit while a step was in progress")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(exited) != 1 || exited[0] != 130 {
-		t.Errorf("exited %v, want [130]", exited)
+	if got := exited(); len(got) != 1 || got[0] != 130 {
+		t.Errorf("exited %v, want [130]", got)
 	}
 	for _, want := range []string{"Ctrl+C again quits at once", "quitting without waiting", "poselab resume " + id} {
 		if !strings.Contains(errb.String(), want) {
@@ -198,39 +181,7 @@ func TestKeepTrainingSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 // second Ctrl-C quits at once, as train's does, where it was ignored for
 // as long as the step.
 func TestServeSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
-	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
-	engine.RegisterBackend("cuda", func() (nn.Backend, error) { return hb, nil })
-	defer engine.RegisterBackend("cuda", cuda.New)
-	var exited []int
-	var mu sync.Mutex
-	exitNow = func(code int) { mu.Lock(); exited = append(exited, code); mu.Unlock() }
-	defer func() { exitNow = os.Exit }()
-
-	dir := t.TempDir()
-	e, err := engine.Open(engine.Options{RunsDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.Submit(engine.Spec{Model: "sb", Preset: "test", Device: "cuda"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// The close serve began goes on: its run stops once its step is
-		// let go, before the folder is removed.
-		close(hb.release)
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if info, _ := e.Run(id); !info.State.Active() {
-				break
-			}
-		}
-		e.Close()
-	}()
-	select {
-	case <-hb.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the run never reached its second step")
-	}
+	e, dir, id, exited := startHeldRun(t)
 	keys := filepath.Join(dir, "keys")
 	writeKeys(t, keys, newClientKey(t))
 	srv, err := newServer(serveConfig{authorizedKeys: keys, hostKey: filepath.Join(dir, "host_key"), runsDir: dir, log: &lockedBuffer{}}, e)
@@ -252,10 +203,8 @@ func TestServeSecondSignalQuitsWithoutWaitingForTheStep(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second Ctrl-C did not quit while a step was in progress")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(exited) != 1 || exited[0] != 130 {
-		t.Errorf("exited %v, want [130]", exited)
+	if got := exited(); len(got) != 1 || got[0] != 130 {
+		t.Errorf("exited %v, want [130]", got)
 	}
 	for _, want := range []string{"Ctrl-C again quits at once", "quitting without waiting", "poselab resume " + id} {
 		if !strings.Contains(errb.String(), want) {
