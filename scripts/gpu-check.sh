@@ -10,7 +10,7 @@
 #   CGO_ENABLED=0 go test -c -ldflags="-s -w" -o .device/cuda.test ./engine/cuda
 #   CGO_ENABLED=0 go build -ldflags="-s -w" -o .device/poselab .   # for the end-to-end part
 #   cp /work/shared/peers/peer.py .device/peer.py   # unless scripts/peer.py exists
-# Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [stage] [sanitize]   (default: all)
+# Usage: bash scripts/gpu-check.sh [tests] [e2e] [bench] [peers] [stage] [pipeline] [sanitize]   (default: all)
 # POSELAB_GPU_BENCH="sb256 sh32" limits the speed pairs; GPU_CHECK_BUDGET_S the time. The keys
 # sh32bnlegacy and ir32bnlegacy rerun sh32 and ir32 with POSELAB_CUDA_BN=legacy (old BatchNorm kernels),
 # sh32memold reruns sh32 with the first session's memory layout (speed and memory A/B); sh32wsfast and
@@ -21,7 +21,7 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 T0=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-290} # whole script, seconds (the issue: one call under 5 minutes)
-parts=${*:-tests e2e bench peers stage sanitize}
+parts=${*:-tests e2e bench peers stage pipeline sanitize}
 export POSELAB_GPU_OUT=$OUT
 for d in /usr/local/cuda-13.0/targets/x86_64-linux/lib /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
 	[ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
@@ -190,6 +190,19 @@ case " $parts " in *" stage "*)
 			cat "$OUT/stage.tmp" >>"$OUT/parts.txt"
 		done
 		rm -f "$OUT/stage.tmp"
+	fi
+	;;
+esac
+
+# A whole pipeline through the CLI on the GPU: G (SH -> SB for depth, IR
+# for x,y) at its test preset, each stage's finished line to the summary.
+case " $parts " in *" pipeline "*)
+	if [ -x .device/poselab ]; then
+		run pipeline-g 90 .device/poselab pipeline run G --preset test --device cuda --runs-dir /tmp/poselab-pipeline-runs \
+			--name g-cuda >"$OUT/pipeline.tmp" 2>&1
+		grep -E '^run .* (finished|failed|diverged|stopped)|^poselab |rror' "$OUT/pipeline.tmp" | sed 's/^/pipeline G on cuda: /' | tee -a "$OUT/summary.txt"
+		cat "$OUT/pipeline.tmp" >>"$OUT/parts.txt"
+		rm -f "$OUT/pipeline.tmp"
 	fi
 	;;
 esac

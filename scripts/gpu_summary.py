@@ -38,9 +38,9 @@ def safe_div(a, b):
 
 
 res, peers = lines('results.jsonl'), {p.get('key'): p for p in lines('peer.jsonl')}
-for r in res:
-    if r['kind'] == 'device':
-        print('device:', r['versions'])
+# Every test process records the device; print each distinct one once.
+for v in dict.fromkeys(r['versions'] for r in res if r['kind'] == 'device'):
+    print('device:', v)
 par = [r for r in res if r['kind'] == 'parity']
 if par:
     cols = ['predict', 'train_loss', 'grads', 'params_after_3_steps', 'buffers_after_3_steps', 'eval_loss']
@@ -159,5 +159,22 @@ bad = [r for r in par if r.get('failed') or any(isinstance(r.get(c), (int, float
                                                 for c in ('predict', 'train_loss', 'grads', 'params_after_3_steps', 'buffers_after_3_steps', 'eval_loss'))]
 verdicts.append('  %-13s parity with the CPU backend <= 1e-4 (%d cases)' % (
     'not measured' if not par else ('MISSED' if bad else 'MET'), len(par)))
+# Every device test, not only parity: a failed staging, graph or training
+# check must show here too (tests.log is the test binaries' -test.v output).
+tests_log = os.path.join(out, 'tests.log')
+if os.path.exists(tests_log):
+    passed, failed = [], []
+    for l in open(tests_log, errors='replace'):
+        if l.startswith('--- PASS: '):
+            passed.append(l.split()[2])
+        elif l.startswith('--- FAIL: '):
+            failed.append(l.split()[2])
+        elif l.startswith('panic: ') or l.startswith('FAIL\t') or l.startswith('FAIL '):
+            failed.append(l.strip()[:60])
+    verdicts.append('  %-13s device tests pass: %d passed, %d failed%s' % (
+        'MISSED' if failed else ('MET' if passed else 'not measured'), len(passed), len(failed),
+        ' (' + ', '.join(dict.fromkeys(failed)) + ')' if failed else ''))
+else:
+    verdicts.append('  not measured  device tests pass')
 print('issue 8 targets:')
 print('\n'.join(verdicts))

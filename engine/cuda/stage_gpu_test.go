@@ -66,9 +66,22 @@ func TestGPUStagedMatchesUpload(t *testing.T) {
 	for i := range ls {
 		worst = math.Max(worst, math.Abs(ls[i]-lu[i])/math.Max(math.Abs(lu[i]), 1e-30))
 	}
+	// A bias whose only consumer is a BatchNorm has an exact gradient of
+	// zero; what reaches it is rounding noise, which Adam (eps 1e-8) turns
+	// into full steps of either sign. The backward-filter algorithms cuDNN
+	// picks here (0 and 3) accumulate in an order that varies from run to
+	// run, so that noise, and those biases, differ between any two runs
+	// (measured on the H100: stem.0.bias 2.8e-2 apart while every loss
+	// agreed to 5e-8). They have no effect on the output, so they are left
+	// out here as in the parity check.
+	noise := biasesIntoBatchNorm(g)
+	for _, name := range noise {
+		delete(ss.Params, name)
+		delete(su.Params, name)
+	}
 	pe, at := compareMaps(t, "params", ss.Params, su.Params)
 	staged := strings.Contains(info, "input staging: 7 training steps")
-	record("staged_vs_upload", map[string]any{"loss_rel": worst, "params_rel": pe, "staged_steps_ok": staged, "info": info})
+	record("staged_vs_upload", map[string]any{"loss_rel": worst, "params_rel": pe, "staged_steps_ok": staged, "noise_biases_left_out": len(noise), "info": info})
 	if !staged {
 		t.Errorf("want 7 of 8 steps staged:\n%s", info)
 	}
