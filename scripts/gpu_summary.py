@@ -55,7 +55,7 @@ for r in res:
     if r['kind'] == 'graph_vs_eager':
         print('graph vs eager: loss rel %.2e, params rel %.2e' % (r['loss_rel'], r['params_rel']))
     if r['kind'] == 'staged_vs_upload':
-        print('staged vs uploaded batches: loss rel %.2e, params rel %.2e, 7 of 8 steps staged: %s' % (r['loss_rel'], r['params_rel'], r['staged_steps_ok']))
+        print('staged vs uploaded batches: loss rel %.2e frozen (lr 0), %.2e training, batches apart by %.2e, 7 of 8 steps staged: %s' % (r.get('frozen_loss_rel', float('nan')), r['loss_rel'], r.get('batch_spread', float('nan')), r['staged_steps_ok']))
 for r in res:
     if r['kind'] == 'bn_kernels':
         f = lambda k: '%.3f' % r[k] if isinstance(r.get(k), (int, float)) else '-'

@@ -223,7 +223,7 @@ func TestGPUBench(t *testing.T) {
 				seq[s] = two[s%2]
 			}
 			t3 := time.Now()
-			stagedSteps(t, p, seq, 3+c.steps, true)
+			stagedSteps(t, p, seq, 3+c.steps, true, 1e-3)
 			staged := time.Since(t3).Seconds() / float64(len(seq))
 			// The peer trains on one batch resident on the GPU; every step
 			// here also copies the batch in. Time that copy alone too.
