@@ -175,6 +175,12 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 		if strings.HasPrefix(ev.Log, engine.InitLogPrefix) { // what --init loaded, under the started line
 			p.line("%s", ev.Log)
 		}
+		switch {
+		case strings.HasPrefix(ev.Log, engine.QueuedLogPrefix): // before the started line: why it does not start yet
+			p.line("run %s %s", ev.Run, ev.Log)
+		case strings.HasPrefix(ev.Log, engine.SlotsLogPrefix):
+			p.line("%s", ev.Log)
+		}
 	}
 }
 
@@ -325,4 +331,12 @@ func bytesText(n int64) string {
 		return fmt.Sprintf("%.1f GiB", float64(n)/(k*k*k))
 	}
 	return fmt.Sprintf("%.0f MiB", float64(n)/(k*k))
+}
+
+// queueLog says whether an event is the log line of a queued run that
+// waits for another poselab process's trainer (once per holder), or the
+// warning that this process cannot wait for them: said before the run's
+// started line, which comes only once it trains.
+func queueLog(ev engine.Event) bool {
+	return ev.Kind == engine.EvLog && (strings.HasPrefix(ev.Log, engine.QueuedLogPrefix) || strings.HasPrefix(ev.Log, engine.SlotsLogPrefix))
 }

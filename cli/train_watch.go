@@ -54,7 +54,7 @@ func watchSignals(e *engine.Engine, ids []string, asJSON bool, stdout, stderr io
 		if endsRun(ev, started[ev.Run]) {
 			ended[ev.Run] = true
 		}
-		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) {
+		if !started[ev.Run] && ev.Kind != engine.EvFailed && !(ev.Kind == engine.EvState && !ev.State.To.Active()) && !queueLog(ev) {
 			return // the first line of a run is its "started" event
 		}
 		diverged := ev.Kind == engine.EvState && ev.State.To == engine.Paused && strings.HasPrefix(ev.State.Reason, "diverged")

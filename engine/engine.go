@@ -54,6 +54,10 @@ type Engine struct {
 	dataMu sync.Mutex
 	data   map[string]datasets.Dataset
 
+	slots       map[string]bool // the trainer slot files this engine's runs hold (engine_slots.go)
+	slotsWarned bool            // it said that slots cannot be had here
+	slotRetry   *time.Timer     // looks at the queue again while a run waits for another process's slot
+
 	quit      chan struct{} // closed by Close: the store watcher ends
 	watchDone chan struct{} // closed when it has
 }
@@ -72,6 +76,8 @@ type run struct {
 	stopBy   int           // pid of the other poselab process that asked it to stop
 	pauseBy  int           // likewise, to pause
 	lock     *os.File      // flock on runs/<id>/.lock while this engine owns the run
+	slot     *os.File      // flock on its device's trainer slot while training (nil: none, or slots unusable)
+	slotWhy  string        // the wait for other processes' trainers it last logged
 	lockedAt float64       // when it took the lock (Unix seconds): older requests were not for it
 	done     chan struct{} // closed when the trainer goroutine ends
 	follow   following     // a foreign run: what of it has been published (watch.go)
@@ -107,7 +113,7 @@ func Open(opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opt: opt, st: st, hub: newHub(), runs: map[string]*run{}, data: map[string]datasets.Dataset{}}
+	e := &Engine{opt: opt, st: st, hub: newHub(), runs: map[string]*run{}, slots: map[string]bool{}, data: map[string]datasets.Dataset{}}
 	infos, err := st.loadRuns()
 	if err != nil {
 		st.close()
@@ -150,6 +156,10 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closing = true
+	if e.slotRetry != nil {
+		e.slotRetry.Stop()
+		e.slotRetry = nil
+	}
 	close(e.quit)
 	e.mu.Unlock()
 	<-e.watchDone // it takes e.mu: not held here

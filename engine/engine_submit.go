@@ -282,6 +282,7 @@ func (e *Engine) scheduleLocked() {
 	if e.closing {
 		return
 	}
+	full := map[string]string{} // devices whose slots other processes hold, this pass: why their runs wait
 	for _, id := range e.order {
 		r := e.runs[id]
 		if r.info.State != Queued || r.training || r.info.Foreign {
@@ -314,12 +315,28 @@ func (e *Engine) scheduleLocked() {
 			}
 			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
+		dev := slotDevice(r.info.Spec.Device)
+		why, waits := full[dev]
+		if !waits {
+			r.slot, why = e.takeSlotLocked(r)
+			if waits = why != ""; waits {
+				full[dev] = why
+			}
+		}
+		if waits {
+			e.waitSlotLocked(r, why)
+			continue
+		}
 		r.training = true
+		r.slotWhy = ""
 		r.pauseReq, r.stopReq = false, false
 		r.done = make(chan struct{})
 		e.active++
 		e.wg.Add(1)
 		go e.train(r)
+	}
+	if len(full) > 0 { // another process's release fires no event here
+		e.retrySlotsLocked()
 	}
 }
 

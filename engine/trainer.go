@@ -109,6 +109,7 @@ func (e *Engine) train(r *run) {
 		s.prog.Close()
 	}
 	r.training = false
+	e.releaseSlotLocked(r)
 	if !r.info.State.Active() {
 		unlock(r.lock)
 		r.lock = nil

@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"poselab/nn"
+)
+
+// openSlotEngine opens an engine on dir that stands for one poselab
+// process: every device ("cuda" too) trains on the CPU backend, and while
+// *hold is set its steps wait for release.
+func openSlotEngine(t *testing.T, dir string, hold *atomic.Bool, release <-chan struct{}) *Engine {
+	t.Helper()
+	e, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: 10 * time.Millisecond,
+		NewBackend: func(string) (nn.Backend, error) {
+			b, err := NewBackend("cpu")
+			gate := func() {
+				if hold != nil && hold.Load() {
+					<-release
+				}
+			}
+			return slowStartBackend{Backend: b, gate: gate}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func queuedLogs(hist []Event, id string) []string {
+	var out []string
+	for _, ev := range hist {
+		if ev.Run == id && ev.Kind == EvLog && strings.HasPrefix(ev.Log, QueuedLogPrefix) {
+			out = append(out, ev.Log)
+		}
+	}
+	return out
+}
+
+// Two processes sharing a runs directory (two engines here: flocks of two
+// open files conflict within one process too) share one trainer per
+// device: a run queued in one waits while the other trains on that
+// device, says for whom, and starts soon after that run lets go; a run on
+// another device does not wait.
+func TestARunWaitsForTheTrainerOfAnotherProcess(t *testing.T) {
+	old := slotRetryEvery
+	slotRetryEvery = 50 * time.Millisecond
+	defer func() { slotRetryEvery = old }()
+	dir := t.TempDir()
+	var holding atomic.Bool
+	holding.Store(true)
+	release := make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	a := openSlotEngine(t, dir, &holding, release)
+	defer a.Close()
+	defer letGo() // before Close: a held step would keep the run from stopping
+	b := openSlotEngine(t, dir, nil, nil)
+	defer b.Close()
+
+	spec := resumeSpec()
+	spec.Name, spec.Epochs = "hog", 1000
+	first, err := a.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Running })
+
+	spec = resumeSpec()
+	spec.Epochs = 1
+	second, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("waits for the cpu trainer: run %s (hog) trained by poselab process %d", first, os.Getpid())
+	time.Sleep(300 * time.Millisecond) // several looks again
+	if i, _ := b.Run(second); i.State != Queued || i.Reason != want {
+		t.Fatalf("the second run is %s (%q), want queued (%q)", i.State, i.Reason, want)
+	}
+	// The other processes read the reason from the store.
+	stored := RunInfo{Spec: Spec{ID: second}}
+	if err := b.st.readRun(&stored); err != nil || stored.Reason != want {
+		t.Fatalf("stored reason %q (%v)", stored.Reason, err)
+	}
+
+	// Another device's trainer is free.
+	spec.Device = "cuda"
+	other, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := waitRun(t, b, other, time.Minute); i.State != Finished {
+		t.Fatalf("the cuda run is %s (%s), want finished", i.State, i.Reason)
+	}
+	if i, _ := b.Run(second); i.State != Queued {
+		t.Fatalf("the second run is %s while the first trains", i.State)
+	}
+	hist, _, cancel := b.Subscribe()
+	cancel()
+	if got := queuedLogs(hist, second); len(got) != 1 || got[0] != QueuedLogPrefix+want {
+		t.Fatalf("the waiting run logged %q, want one line %q", got, QueuedLogPrefix+want)
+	}
+
+	letGo()
+	if err := a.Stop(first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run to start", 5*time.Second, func() bool { i, _ := b.Run(second); return i.State != Queued })
+	if i := waitRun(t, b, second, time.Minute); i.State != Finished {
+		t.Fatalf("the second run is %s (%s), want finished", i.State, i.Reason)
+	}
+	b.mu.Lock()
+	retry := b.slotRetry != nil
+	b.mu.Unlock()
+	if retry {
+		t.Fatal("the engine still looks again with nothing waiting")
+	}
+}
+
+// The trainer slot is held as long as the trainer: a paused run keeps it,
+// and the next run of this engine takes it once the first ended.
+func TestAPausedRunKeepsItsTrainerSlot(t *testing.T) {
+	old := slotRetryEvery
+	slotRetryEvery = 20 * time.Millisecond
+	defer func() { slotRetryEvery = old }()
+	dir := t.TempDir()
+	a := openSlotEngine(t, dir, nil, nil)
+	defer a.Close()
+	b := openSlotEngine(t, dir, nil, nil)
+	defer b.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1000
+	first, err := a.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Running })
+	if err := a.Pause(first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to pause", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Paused })
+	spec.Epochs = 1
+	second, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if i, _ := b.Run(second); i.State != Queued || !strings.Contains(i.Reason, first) {
+		t.Fatalf("the second run is %s (%q) while the first is paused", i.State, i.Reason)
+	}
+	if err := a.Stop(first); err != nil {
+		t.Fatal(err)
+	}
+	if i := waitRun(t, b, second, time.Minute); i.State != Finished {
+		t.Fatalf("the second run is %s (%s), want finished", i.State, i.Reason)
+	}
+}
+
+// Slots that cannot be had (the slot folder cannot be made: a read-only
+// runs directory, say) do not keep runs queued: they train as in a
+// process alone, and the engine says so once.
+func TestRunsTrainWithoutTrainerSlots(t *testing.T) {
+	dir := t.TempDir()
+	// A file where the folder goes: mkdir fails for root too.
+	if err := os.WriteFile(filepath.Join(dir, slotDir), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := openSlotEngine(t, dir, nil, nil)
+	defer e.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1
+	ids, err := e.SubmitChain([]Spec{spec, spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if i := waitRun(t, e, id, time.Minute); i.State != Finished {
+			t.Fatalf("run %s is %s (%s), want finished", id, i.State, i.Reason)
+		}
+	}
+	hist, _, cancel := e.Subscribe()
+	cancel()
+	var warned []string
+	for _, ev := range hist {
+		if ev.Kind == EvLog && strings.HasPrefix(ev.Log, SlotsLogPrefix) {
+			warned = append(warned, ev.Log)
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "do not wait") {
+		t.Fatalf("warnings %q, want one", warned)
+	}
+}
