@@ -558,23 +558,13 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	return nil
 }
 
-// sessionResource is an active run's newest resource sample, when it is of
-// the run's current session (the store keeps the last one of every run):
-// nil otherwise.
-func sessionResource(i engine.RunInfo) *engine.Resource {
-	if i.Resource == nil || !i.State.Active() || i.ResourceAt.Before(i.Started) {
-		return nil
-	}
-	return i.Resource
-}
-
 // resourceText is runs show's line on an active run's newest resource
 // sample, as train's progress and the workbench's resource line say it,
 // with its age ("" without one). The engine says whether it is live
 // (engine.RunInfo.ResourceLive); one that is not (a run paused a while
 // ago) is given as the last sample, not as the run's use now.
 func resourceText(i engine.RunInfo, now time.Time) string {
-	res := sessionResource(i)
+	res := i.SessionResource()
 	if res == nil {
 		return ""
 	}
@@ -603,7 +593,7 @@ func resourceText(i engine.RunInfo, now time.Time) string {
 // "live" (false: the run's last sample, not its use now, as the text
 // says); null without a sample of the active run's current session.
 func resourceJSON(i engine.RunInfo, now time.Time) map[string]any {
-	res := sessionResource(i)
+	res := i.SessionResource()
 	if res == nil {
 		return nil
 	}

@@ -102,3 +102,32 @@ func TestRunsWatchAndShowGiveTheResourcesOfAnotherProcess(t *testing.T) {
 		t.Fatalf("runs watch --json's resource event %v; the trainer's first %+v", got, first)
 	}
 }
+
+// runs show gives an active run's sample of its current session with its
+// age, as live only where the engine says so: a run paused a minute ago
+// shows its last sample as such, an ended run none.
+func TestRunsShowResourceLine(t *testing.T) {
+	now := time.Unix(1795740000, 0)
+	res := &engine.Resource{Device: "NVIDIA H100", MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, MemKind: engine.MemDevice, GPUUtil: 97, SamplesPerSec: 1234}
+	info := func(state engine.State, age time.Duration) engine.RunInfo {
+		return engine.RunInfo{State: state, Started: now.Add(-time.Hour), Resource: res, ResourceAt: now.Add(-age)}
+	}
+	for _, c := range []struct {
+		i    engine.RunInfo
+		want string
+	}{
+		{info(engine.Running, 3*time.Second), "resources mem 5.0 GiB / 80.0 GiB · GPU 97% · 1234 samples/s (sampled 3s ago on NVIDIA H100)"},
+		{info(engine.Paused, 4*time.Second), "resources mem 5.0 GiB / 80.0 GiB · GPU 97% (sampled 4s ago on NVIDIA H100)"},
+		{info(engine.Paused, time.Minute), "last resource sample 1m0s ago, before it was paused (not its use now): mem 5.0 GiB / 80.0 GiB · GPU 97%"},
+		{info(engine.Finished, time.Second), ""},
+		{info(engine.Running, 2*time.Hour), ""}, // its earlier session's
+	} {
+		if got := resourceText(c.i, now); got != c.want {
+			t.Errorf("%s, sampled %v ago: %q, want %q", c.i.State, now.Sub(c.i.ResourceAt), got, c.want)
+		}
+		m := resourceJSON(c.i, now)
+		if (m == nil) != (c.want == "") || (m != nil && m["live"] != !strings.HasPrefix(c.want, "last ")) {
+			t.Errorf("%s, sampled %v ago: --json %v", c.i.State, now.Sub(c.i.ResourceAt), m)
+		}
+	}
+}

@@ -91,7 +91,7 @@ func (s *session) resource() {
 	// The other processes know the run only from the store: they show
 	// the sample stored last (watch.go). The first one goes at once,
 	// so that they have one while the run's first steps train.
-	if s.lastResStore.IsZero() || now.Sub(s.lastResStore) >= ResourceStoreEvery {
+	if s.lastResStore.IsZero() || now.Sub(s.lastResStore) >= resourceStoreEvery {
 		s.lastResStore = now
 		if err := s.e.st.putResource(s.spec.ID, res, now); err != nil {
 			s.publish(Event{Kind: EvLog, Log: err.Error()})
