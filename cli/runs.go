@@ -470,6 +470,7 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 			el = append(el, epochMap(ep))
 		}
 		m["epochs"] = el
+		m["resource"] = resourceJSON(r, time.Now())
 		b, _ := json.Marshal(m)
 		fmt.Fprintln(w, string(b))
 		return nil
@@ -499,6 +500,9 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 	}
 	if !r.Started.IsZero() {
 		fmt.Fprintf(w, "  last session started %s, updated %s\n", r.Started.Format(time.RFC3339), r.Updated.Format(time.RFC3339))
+	}
+	if t := resourceText(r, time.Now()); t != "" {
+		fmt.Fprintf(w, "  %s\n", t)
 	}
 	fmt.Fprintf(w, "  folder %s\n", e.RunDir(s.ID))
 	// One table of epochs: a 2D model's columns are px and PCKh.
@@ -552,6 +556,51 @@ func showRun(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool) error
 		}
 	}
 	return nil
+}
+
+// resourceText is runs show's line on an active run's newest resource
+// sample, as train's progress and the workbench's resource line say it,
+// with its age ("" without one). The engine says whether it is live
+// (engine.RunInfo.ResourceLive); one that is not (a run paused a while
+// ago) is given as the last sample, not as the run's use now.
+func resourceText(i engine.RunInfo, now time.Time) string {
+	res := i.SessionResource()
+	if res == nil {
+		return ""
+	}
+	var parts []string
+	if t := memText(res); t != "" {
+		parts = append(parts, t)
+	}
+	if res.GPUUtil > 0 {
+		parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))
+	}
+	if res.SamplesPerSec > 0 && i.State == engine.Running { // a paused run trains nothing
+		parts = append(parts, fmt.Sprintf("%.0f samples/s", res.SamplesPerSec))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	age := max(now.Sub(i.ResourceAt), 0).Round(time.Second)
+	if !i.ResourceLive(now) {
+		return fmt.Sprintf("last resource sample %s ago, before it was %s (not its use now): %s", age, i.State, strings.Join(parts, " · "))
+	}
+	return fmt.Sprintf("resources %s (sampled %s ago on %s)", strings.Join(parts, " · "), age, res.Device)
+}
+
+// resourceJSON is runs show --json's "resource": the sample's keys as the
+// resource events of train --json have them, its "time", "age_s" and
+// "live" (false: the run's last sample, not its use now, as the text
+// says); null without a sample of the active run's current session.
+func resourceJSON(i engine.RunInfo, now time.Time) map[string]any {
+	res := i.SessionResource()
+	if res == nil {
+		return nil
+	}
+	m := map[string]any{"time": i.ResourceAt.UTC().Format(time.RFC3339Nano), "age_s": max(now.Sub(i.ResourceAt), 0).Seconds(),
+		"live": i.ResourceLive(now)}
+	resourceMap(m, res)
+	return m
 }
 
 // settingRow is a row of runs compare: a setting, one cell per run.

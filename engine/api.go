@@ -105,6 +105,47 @@ type RunInfo struct {
 	// pause, resume and stop on to that process.
 	Foreign  bool
 	OwnerPID int // that process, when its lock file names it
+	// Resource is the newest resource sample of the run (nil: none),
+	// taken at ResourceAt: as its own process publishes it, or as the
+	// process that trains it stored it (every resourceStoreEvery) for
+	// the others, which have nothing else to tell its memory, GPU
+	// utilisation and pace by. The store keeps the last one after the
+	// run ends: ResourceLive says whether it still describes the run.
+	// Never changed in place: a new sample is a new Resource.
+	Resource   *Resource
+	ResourceAt time.Time
+}
+
+// resourceStoreEvery is how often, at most, a training process stores its
+// run's resource sample for the other processes: each sample (every 2 s)
+// would be a write, mostly for nobody. README.md gives it, and the 15 s
+// of ResourceLive.
+const resourceStoreEvery = 5 * time.Second
+
+// ResourceLive says whether the run's last resource sample describes it
+// now: the run is active and the sample was taken in its current session,
+// and the run trains (a sample is taken between steps, none during a
+// validation: a long one leaves the last one older, and still right), or
+// the sample is at most 3 resourceStoreEvery old (2 writes missed). A
+// paused or queued run keeps the sample of its last step, which is not
+// its memory or pace now; an ended run's is history. (A run whose process
+// died without saying so reads as running until an engine takes it over
+// as stopped: claim.)
+func (i RunInfo) ResourceLive(now time.Time) bool {
+	if i.SessionResource() == nil {
+		return false
+	}
+	return i.State == Running || now.Sub(i.ResourceAt) <= 3*resourceStoreEvery
+}
+
+// SessionResource is an active run's newest resource sample when it was
+// taken in the run's current session, live or not (nil otherwise): what
+// runs show gives, with its age.
+func (i RunInfo) SessionResource() *Resource {
+	if i.Resource == nil || !i.State.Active() || i.ResourceAt.Before(i.Started) {
+		return nil
+	}
+	return i.Resource
 }
 
 // Owner names the process that trains a foreign run, for messages

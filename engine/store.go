@@ -28,7 +28,9 @@ import (
 //	runs(id, name, model, preset, pipeline, state, reason, step, epoch, total_steps,
 //	     steps_per_epoch, last_loss, last_val_mpjpe_mm, best_val_mpjpe_mm,
 //	     baseline_mpjpe_mm, samples_per_s, device, created, started, updated,
-//	     eta_s, baseline_px)     -- eta_s: time left when updated; baseline_px: 2D models'
+//	     eta_s, baseline_px,     -- eta_s: time left when updated; baseline_px: 2D models'
+//	     res_mem_used_bytes, res_mem_total_bytes, res_mem_kind, res_gpu_util,
+//	     res_samples_per_s, res_time)  -- the newest resource sample stored (putResource)
 //	steps(run, step, epoch, loss, lr, time)             -- every training step
 //	epochs(run, epoch, step, train_loss, val_loss, val_mpjpe_mm, val_p_mpjpe_mm,
 //	       val_n_mpjpe_mm, val_pck150, val_auc, per_joint_mm, per_action_mm, best, time,
@@ -54,7 +56,9 @@ CREATE TABLE IF NOT EXISTS runs(
   id TEXT PRIMARY KEY, name TEXT, model TEXT, preset TEXT, pipeline TEXT,
   state TEXT, reason TEXT, step INTEGER, epoch INTEGER, total_steps INTEGER, steps_per_epoch INTEGER,
   last_loss REAL, last_val_mpjpe_mm REAL, best_val_mpjpe_mm REAL, baseline_mpjpe_mm REAL,
-  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL, eta_s REAL, baseline_px REAL);
+  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL, eta_s REAL, baseline_px REAL,
+  res_mem_used_bytes INTEGER, res_mem_total_bytes INTEGER, res_mem_kind TEXT, res_gpu_util REAL,
+  res_samples_per_s REAL, res_time REAL);
 CREATE TABLE IF NOT EXISTS steps(
   run TEXT, step INTEGER, epoch INTEGER, loss REAL, lr REAL, time REAL, PRIMARY KEY(run, step));
 CREATE TABLE IF NOT EXISTS epochs(
@@ -111,7 +115,12 @@ func openStore(dir string) (*store, error) {
 // checkpoints included), so that the processes watching it show the same
 // ETA; without it, watchers reckon from samples_per_s. baseline_px is a 2D
 // model's fixed-mean baseline (px): baseline_mpjpe_mm, in mm, has none.
-var runColumnsAdded = [][2]string{{"eta_s", "REAL"}, {"baseline_px", "REAL"}}
+// The res_ columns are the newest resource sample of the process that
+// trains the run (putResource), which the other processes show: a run's
+// device is its row's device.
+var runColumnsAdded = [][2]string{{"eta_s", "REAL"}, {"baseline_px", "REAL"},
+	{"res_mem_used_bytes", "INTEGER"}, {"res_mem_total_bytes", "INTEGER"}, {"res_mem_kind", "TEXT"},
+	{"res_gpu_util", "REAL"}, {"res_samples_per_s", "REAL"}, {"res_time", "REAL"}}
 
 // epochColumns2D hold a 2D model's validation (mean joint error in px,
 // PCKh@0.5 as a fraction, per-joint px). Stores written before they existed
@@ -307,6 +316,19 @@ func (s *store) updateRun(r RunInfo) error {
 	return nil
 }
 
+// putResource stores a run's newest resource sample, taken at a time.
+// It leaves the row's update time alone: that dates the row's ETA (eta_s),
+// and watchers look at res_time for new samples.
+func (s *store) putResource(run string, res *Resource, at time.Time) error {
+	_, err := s.db.Exec(`UPDATE runs SET res_mem_used_bytes=?, res_mem_total_bytes=?, res_mem_kind=?, res_gpu_util=?,
+		res_samples_per_s=?, res_time=? WHERE id=?`,
+		res.MemUsedBytes, res.MemTotalBytes, res.MemKind, nullable(res.GPUUtil), nullable(res.SamplesPerSec), unix(at), run)
+	if err != nil {
+		return fmt.Errorf("run store: %w", err)
+	}
+	return nil
+}
+
 type stepRow struct {
 	Step, Epoch int
 	Loss, LR    float64
@@ -481,9 +503,14 @@ func (s *store) readRun(info *RunInfo) error {
 	var state, reason, device sql.NullString
 	var step, epoch, total, spe sql.NullInt64
 	var loss, last, best, base, sps, started, updated, eta, basePx any
+	var resUsed, resTotal sql.NullInt64
+	var resKind sql.NullString
+	var resUtil, resSps, resAt any
 	err := s.db.QueryRow(`SELECT state, reason, step, epoch, total_steps, steps_per_epoch, last_loss, last_val_mpjpe_mm,
-		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated, eta_s, baseline_px FROM runs WHERE id=?`, info.Spec.ID).
-		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated, &eta, &basePx)
+		best_val_mpjpe_mm, baseline_mpjpe_mm, samples_per_s, device, started, updated, eta_s, baseline_px,
+		res_mem_used_bytes, res_mem_total_bytes, res_mem_kind, res_gpu_util, res_samples_per_s, res_time FROM runs WHERE id=?`, info.Spec.ID).
+		Scan(&state, &reason, &step, &epoch, &total, &spe, &loss, &last, &best, &base, &sps, &device, &started, &updated, &eta, &basePx,
+			&resUsed, &resTotal, &resKind, &resUtil, &resSps, &resAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -496,6 +523,11 @@ func (s *store) readRun(info *RunInfo) error {
 		toFloat(loss), toFloat(last), toFloat(best), toFloat(base), toFloat(sps)
 	info.BaselinePx = toFloat(basePx)
 	info.Started, info.Updated = fromUnix(started), fromUnix(updated)
+	info.Resource, info.ResourceAt = nil, fromUnix(resAt)
+	if !info.ResourceAt.IsZero() { // none in rows of stores older than the res_ columns
+		info.Resource = &Resource{Device: info.Device, MemUsedBytes: resUsed.Int64, MemTotalBytes: resTotal.Int64,
+			MemKind: resKind.String, GPUUtil: finiteOr0(toFloat(resUtil)), SamplesPerSec: finiteOr0(toFloat(resSps))}
+	}
 	info.ETA = 0
 	if x := toFloat(eta); x > 0 && info.State == Running {
 		info.ETA = time.Duration(x * float64(time.Second)) // as of Updated

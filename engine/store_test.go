@@ -175,3 +175,52 @@ INSERT INTO runs(id, state, step, baseline_mpjpe_mm) VALUES('sb-1', 'finished', 
 		st.close()
 	}
 }
+
+// A run's newest resource sample is kept in its row for the other
+// processes, also in a store written before the res_ columns existed: it
+// opens, gains them, and its old rows read as no sample.
+func TestStoreKeepsTheResourceSample(t *testing.T) {
+	dir := t.TempDir()
+	old, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`CREATE TABLE runs(
+  id TEXT PRIMARY KEY, name TEXT, model TEXT, preset TEXT, pipeline TEXT,
+  state TEXT, reason TEXT, step INTEGER, epoch INTEGER, total_steps INTEGER, steps_per_epoch INTEGER,
+  last_loss REAL, last_val_mpjpe_mm REAL, best_val_mpjpe_mm REAL, baseline_mpjpe_mm REAL,
+  samples_per_s REAL, device TEXT, created REAL, started REAL, updated REAL, eta_s REAL, baseline_px REAL);
+INSERT INTO runs(id, state, step, device, samples_per_s) VALUES('sb-1', 'running', 10, 'NVIDIA H100', 900);`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	at := time.Unix(1795740000, 250e6)
+	want := Resource{Device: "NVIDIA H100", MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, MemKind: MemDevice, GPUUtil: 97, SamplesPerSec: 1234.5}
+	for reopen := 0; reopen < 2; reopen++ { // the second open finds the columns there
+		st, err := openStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := RunInfo{Spec: Spec{ID: "sb-1"}}
+		if err := st.readRun(&info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Step != 10 || info.SamplesPerSec != 900 {
+			t.Errorf("open %d: old row read back as step %d, %v samples/s", reopen+1, info.Step, info.SamplesPerSec)
+		}
+		switch reopen {
+		case 0:
+			if info.Resource != nil || !info.ResourceAt.IsZero() {
+				t.Errorf("old row read back with a resource sample %+v at %v", info.Resource, info.ResourceAt)
+			}
+			if err := st.putResource("sb-1", &want, at); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if info.Resource == nil || *info.Resource != want || info.ResourceAt.Sub(at).Abs() > time.Microsecond {
+				t.Errorf("resource sample read back as %+v at %v, want %+v at %v", info.Resource, info.ResourceAt, want, at)
+			}
+		}
+		st.close()
+	}
+}

@@ -41,6 +41,7 @@ type session struct {
 	newest          StepInfo // the newest step's event...
 	unpublished     bool     // ...when thinning held it back
 	lastResEv       time.Time
+	lastResStore    time.Time // the last resource sample stored for other processes
 	lastWeightCheck time.Time
 	sessionStart    time.Time
 	sessionSteps    int

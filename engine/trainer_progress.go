@@ -67,7 +67,8 @@ func (s *session) eta() time.Duration {
 }
 
 func (s *session) resource() {
-	s.lastResEv = time.Now()
+	now := time.Now()
+	s.lastResEv = now
 	m := s.prog.Memory()
 	if m.Used == 0 { // a backend that does not count: the process's memory
 		m.Used, m.Host = procmem.RSS(), true
@@ -86,7 +87,17 @@ func (s *session) resource() {
 			res.GPUUtil = pct
 		}
 	}
-	s.publish(Event{Kind: EvResource, Res: res})
+	s.update(func(ri *RunInfo) { ri.Resource, ri.ResourceAt = res, now })
+	// The other processes know the run only from the store: they show
+	// the sample stored last (watch.go). The first one goes at once,
+	// so that they have one while the run's first steps train.
+	if s.lastResStore.IsZero() || now.Sub(s.lastResStore) >= resourceStoreEvery {
+		s.lastResStore = now
+		if err := s.e.st.putResource(s.spec.ID, res, now); err != nil {
+			s.publish(Event{Kind: EvLog, Log: err.Error()})
+		}
+	}
+	s.publish(Event{Time: now, Kind: EvResource, Res: res})
 }
 
 // publishStep sends the newest step's event if it has not gone out: step

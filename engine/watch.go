@@ -16,9 +16,9 @@ import (
 // Options.WatchEvery and
 //   - lists the runs other processes created, and forgets the ones they
 //     deleted;
-//   - publishes the steps, validations and state changes of the runs other
-//     processes train (foreign runs) as events, as if it trained them, so
-//     that its viewers draw them live;
+//   - publishes the steps, validations, resource samples and state changes
+//     of the runs other processes train (foreign runs) as events, as if it
+//     trained them, so that its viewers draw them live;
 //   - takes over a foreign run whose process ended without saying so
 //     (killed): it becomes stopped, and can be resumed here;
 //   - applies the pause, resume and stop requests other processes stored
@@ -30,6 +30,7 @@ type following struct {
 	step    int     // last stored step published (0-based, -1: none)
 	stepAt  float64 // time of the last step event published
 	epochAt float64 // store time of the last validation published
+	resAt   float64 // time of the last resource sample published (0: none)
 }
 
 // requestTTL is how long a request waits for a process to take it: one
@@ -309,7 +310,10 @@ func (e *Engine) follow(r *run) {
 	if err := e.st.readRun(&info); err != nil {
 		return
 	}
-	changed := unixSeconds(info.Updated) != fw.updated
+	// Its process stores a resource sample every few seconds without
+	// touching the row's update time (which dates its ETA).
+	resAt := unixSeconds(info.ResourceAt)
+	changed := unixSeconds(info.Updated) != fw.updated || resAt != fw.resAt
 	if !changed && !freed {
 		return
 	}
@@ -340,6 +344,16 @@ func (e *Engine) follow(r *run) {
 		return
 	}
 	var evs []Event
+	if resAt != fw.resAt {
+		fw.resAt = resAt
+		// Not one of an earlier session, nor of a run paused a while ago
+		// (the first look at a run finds the last sample, however old):
+		// the viewers show a sample as the run's memory and pace now.
+		// First: the step lines of runs watch carry the newest one.
+		if info.ResourceLive(time.Now()) {
+			evs = append(evs, Event{Run: id, Time: info.ResourceAt, Kind: EvResource, Res: info.Resource})
+		}
+	}
 	thin := e.opt.StepEvery.Seconds()
 	for i, p := range steps {
 		// Thinned like live steps; kept: the newest, and the one a run

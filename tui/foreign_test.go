@@ -13,9 +13,9 @@ import (
 // The workbench follows a run that another poselab process trains (here
 // another engine of the test process on the same runs directory): it lists
 // it with that process's pid, shows its stored validations and skeleton
-// samples at once and the steps and validations that come after, passes a
-// pause on to that process, and does not count it among its own runs when
-// quitting.
+// samples at once and the steps, validations and resource samples that
+// come after, passes a pause on to that process, and does not count it
+// among its own runs when quitting.
 func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *engine.Engine {
@@ -68,6 +68,11 @@ func TestWorkbenchFollowsARunOfAnotherProcess(t *testing.T) {
 	if view := screen(m, 160, 40); !strings.Contains(view, fmt.Sprintf("@%d", os.Getpid())) ||
 		!strings.Contains(view, fmt.Sprintf("trained by poselab process %d", os.Getpid())) {
 		t.Fatalf("the run is not shown as another process's:\n%s", view)
+	}
+	// Its resource line, from the samples its process stores: the
+	// memory it holds (a CPU run: its RSS of the machine's RAM).
+	if view := screen(m, 160, 40); !strings.Contains(view, " · RSS ") || !strings.Contains(view, " / RAM ") {
+		t.Fatalf("the status line gives no memory of the run another process trains:\n%s", view)
 	}
 	if view := screen(m, 160, 40); !strings.Contains(view, "1 run · 1 active") {
 		t.Fatalf("the header does not count the run another process trains:\n%s", view)
