@@ -282,7 +282,9 @@ func TestExportWeightsBadInput(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range ents {
-		names = append(names, e.Name())
+		if !strings.HasPrefix(e.Name(), ".") { // the engine's own (.trainers: its slot locks)
+			names = append(names, e.Name())
+		}
 	}
 	if len(names) != 5 { // a-file, folder.npz, keep.npz, poselab.db, the run
 		t.Errorf("the runs dir holds %v after failed exports", names)
