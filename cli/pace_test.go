@@ -41,17 +41,18 @@ func TestStepLineLeavesOutAnUnknownETA(t *testing.T) {
 
 // Train's progress lines carry the newest resource event's memory, with
 // its units and what it counts (a CPU run: the process's RSS of the
-// machine's RAM; a GPU run: its memory of the total).
+// machine's RAM; a GPU run: its memory of the total, and how busy the GPU
+// is where the driver says).
 func TestStepLineShowsMemory(t *testing.T) {
 	var b strings.Builder
 	p := &printer{w: &b}
 	p.event(nil, engine.Event{Kind: engine.EvResource, Res: &engine.Resource{MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost}})
 	p.event(nil, engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 1, TotalSteps: 10, Loss: 1, LR: 1e-3, SamplesPerSec: 485}})
 	p.lastLine = time.Time{}
-	p.event(nil, engine.Event{Kind: engine.EvResource, Res: &engine.Resource{MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, MemKind: engine.MemDevice}})
+	p.event(nil, engine.Event{Kind: engine.EvResource, Res: &engine.Resource{MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, MemKind: engine.MemDevice, GPUUtil: 97}})
 	p.event(nil, engine.Event{Kind: engine.EvStep, Step: &engine.StepInfo{Step: 2, TotalSteps: 10, Loss: 1, LR: 1e-3, SamplesPerSec: 485}})
 	want := "step 1/10 loss 1.0000 lr 1.00e-03 485 samples/s · RSS 310 MiB / RAM 16.0 GiB\n" +
-		"step 2/10 loss 1.0000 lr 1.00e-03 485 samples/s · mem 5.0 GiB / 80.0 GiB\n"
+		"step 2/10 loss 1.0000 lr 1.00e-03 485 samples/s · mem 5.0 GiB / 80.0 GiB · GPU 97%\n"
 	if b.String() != want {
 		t.Fatalf("got %q, want %q", b.String(), want)
 	}

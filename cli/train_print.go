@@ -130,6 +130,12 @@ func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	case engine.EvResource:
 		if t := memText(ev.Res); t != "" {
 			p.mem = " · " + t
+			// On a GPU box the question is whether the GPU is kept
+			// busy (a CPU-bound input pipeline shows here first); the
+			// workbench's status line says it the same way.
+			if ev.Res.GPUUtil > 0 {
+				p.mem += fmt.Sprintf(" · GPU %.0f%%", ev.Res.GPUUtil)
+			}
 		}
 	case engine.EvEpoch:
 		x := ev.Epoch
