@@ -274,3 +274,50 @@ func TestNormaliseReLU32(t *testing.T) {
 		}
 	}
 }
+
+// TestBnDXPlane32: the BatchNorm input gradient's plane loop (AVX2 where
+// the CPU has it) gives the Go formula bit for bit, also in place.
+func TestBnDXPlane32(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	const m, s, k1, mdy, mdyx = 0.125, 1.75, -0.5, 0.25, 0.375
+	for _, n := range []int{1, 7, 8, 9, 1001} {
+		src, x := make([]float32, n), make([]float32, n)
+		for i := range src {
+			src[i], x[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		want := make([]float32, n)
+		for i := range want {
+			h := (x[i] - m) * s
+			want[i] = k1 * (src[i] - mdy - h*mdyx)
+		}
+		got := make([]float32, n)
+		bnDXPlane(src, x, got, m, s, k1, mdy, mdyx)
+		bnDXPlane(src, x, src, m, s, k1, mdy, mdyx) // in place
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(src[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: dx[%d] = %v (in place %v), want %v", n, i, got[i], src[i], want[i])
+			}
+		}
+	}
+}
+
+// TestSum4SqDev4Float32: the BatchNorm statistics' float32 sums (AVX2
+// where the CPU has it) match plain float64 sums, tails included.
+func TestSum4SqDev4Float32(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for _, n := range []int{1, 15, 16, 17, 1001} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64()*3 + 1)
+		}
+		const m = 0.75
+		var ws, wq float64
+		for _, v := range x {
+			ws += float64(v)
+			wq += (float64(v) - m) * (float64(v) - m)
+		}
+		if s, q := sum4(x), sqDev4(x, m); math.Abs(s-ws) > 1e-12*(1+math.Abs(ws)) || math.Abs(q-wq) > 1e-12*wq {
+			t.Fatalf("n=%d: sum %v, squared deviations %v, want %v, %v", n, s, q, ws, wq)
+		}
+	}
+}

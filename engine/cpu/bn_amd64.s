@@ -1,0 +1,225 @@
+#include "textflag.h"
+
+// AVX2 loops of the fused BatchNorm-ReLU (see bn_amd64.go). Each handles
+// the first len(x)&^7 elements; Go does the rest. Go's operand order:
+// VSUBPS b, a, d is d = a - b; VPCMPGTD b, a, d is d = a > b (int32).
+
+// func normReLUAVX2(x, y []float32, m, s, gm, bt float32)
+TEXT ·normReLUAVX2(SB), NOSPLIT, $0-64
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ y_base+24(FP), DI
+	VBROADCASTSS m+48(FP), Y10
+	VBROADCASTSS s+52(FP), Y11
+	VBROADCASTSS gm+56(FP), Y12
+	VBROADCASTSS bt+60(FP), Y13
+	VPXOR Y14, Y14, Y14
+	MOVL $0x7f800001, AX
+	MOVL AX, X15
+	VPBROADCASTD X15, Y15
+	ANDQ $-8, CX
+	XORQ AX, AX
+
+nrloop:
+	CMPQ AX, CX
+	JGE nrdone
+	VMOVUPS (SI)(AX*4), Y0
+	VSUBPS Y10, Y0, Y0
+	VMULPS Y11, Y0, Y0
+	VMULPS Y0, Y12, Y0
+	VADDPS Y13, Y0, Y0
+	// keep z where 0 < bits(z) < 0x7f800001 as int32: positive, finite or +Inf
+	VPCMPGTD Y14, Y0, Y1
+	VPCMPGTD Y0, Y15, Y2
+	VPAND Y1, Y2, Y1
+	VPAND Y1, Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP nrloop
+
+nrdone:
+	VZEROUPPER
+	RET
+
+// func maskSumDotAVX2(y, dy, a, x []float32, m, s float32) (sum, dot float64)
+TEXT ·maskSumDotAVX2(SB), NOSPLIT, $0-120
+	MOVQ y_base+0(FP), SI
+	MOVQ y_len+8(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ a_base+48(FP), DI
+	MOVQ x_base+72(FP), BX
+	VBROADCASTSS m+96(FP), Y10
+	VBROADCASTSS s+100(FP), Y11
+	VPXOR Y14, Y14, Y14
+	MOVL $0x7f800001, AX
+	MOVL AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPD Y12, Y12, Y12 // sums
+	VXORPD Y13, Y13, Y13
+	VXORPD Y8, Y8, Y8    // dots
+	VXORPD Y9, Y9, Y9
+	ANDQ $-8, CX
+	XORQ AX, AX
+
+msloop:
+	CMPQ AX, CX
+	JGE msdone
+	VMOVUPS (SI)(AX*4), Y0
+	VPCMPGTD Y14, Y0, Y1
+	VPCMPGTD Y0, Y15, Y2
+	VPAND Y1, Y2, Y1
+	VMOVUPS (DX)(AX*4), Y3
+	VPAND Y1, Y3, Y3
+	VMOVUPS Y3, (DI)(AX*4)
+	VMOVUPS (BX)(AX*4), Y4
+	VSUBPS Y10, Y4, Y4
+	VMULPS Y11, Y4, Y4
+	VCVTPS2PD X3, Y5
+	VEXTRACTF128 $1, Y3, X6
+	VCVTPS2PD X6, Y6
+	VCVTPS2PD X4, Y7
+	VEXTRACTF128 $1, Y4, X4
+	VCVTPS2PD X4, Y4
+	VADDPD Y5, Y12, Y12
+	VADDPD Y6, Y13, Y13
+	// products of two float32 values are exact in float64
+	VMULPD Y7, Y5, Y5
+	VMULPD Y4, Y6, Y6
+	VADDPD Y5, Y8, Y8
+	VADDPD Y6, Y9, Y9
+	ADDQ $8, AX
+	JMP msloop
+
+msdone:
+	VADDPD Y13, Y12, Y12
+	VEXTRACTF128 $1, Y12, X13
+	VADDPD X13, X12, X12
+	VPERMILPD $1, X12, X13
+	VADDSD X13, X12, X12
+	VMOVSD X12, sum+104(FP)
+	VADDPD Y9, Y8, Y8
+	VEXTRACTF128 $1, Y8, X9
+	VADDPD X9, X8, X8
+	VPERMILPD $1, X8, X9
+	VADDSD X9, X8, X8
+	VMOVSD X8, dot+112(FP)
+	VZEROUPPER
+	RET
+
+// func bnDXAVX2(src, x, dx []float32, m, s, k1, mdy, mdyx float32)
+TEXT ·bnDXAVX2(SB), NOSPLIT, $0-92
+	MOVQ src_base+0(FP), SI
+	MOVQ src_len+8(FP), CX
+	MOVQ x_base+24(FP), BX
+	MOVQ dx_base+48(FP), DI
+	VBROADCASTSS m+72(FP), Y10
+	VBROADCASTSS s+76(FP), Y11
+	VBROADCASTSS k1+80(FP), Y12
+	VBROADCASTSS mdy+84(FP), Y13
+	VBROADCASTSS mdyx+88(FP), Y14
+	ANDQ $-8, CX
+	XORQ AX, AX
+
+dxloop:
+	CMPQ AX, CX
+	JGE dxdone
+	VMOVUPS (SI)(AX*4), Y0
+	VSUBPS Y13, Y0, Y0
+	VMOVUPS (BX)(AX*4), Y1
+	VSUBPS Y10, Y1, Y1
+	VMULPS Y11, Y1, Y1
+	VMULPS Y14, Y1, Y1
+	VSUBPS Y1, Y0, Y0
+	VMULPS Y0, Y12, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP dxloop
+
+dxdone:
+	VZEROUPPER
+	RET
+
+// func sumAVX2(x []float32) float64
+// The sum of the first len(x)&^15 elements in float64.
+TEXT ·sumAVX2(SB), NOSPLIT, $0-32
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	ANDQ $-16, CX
+	XORQ AX, AX
+
+suloop:
+	CMPQ AX, CX
+	JGE sudone
+	VCVTPS2PD (SI)(AX*4), Y4
+	VCVTPS2PD 16(SI)(AX*4), Y5
+	VCVTPS2PD 32(SI)(AX*4), Y6
+	VCVTPS2PD 48(SI)(AX*4), Y7
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	ADDQ $16, AX
+	JMP suloop
+
+sudone:
+	VADDPD Y1, Y0, Y0
+	VADDPD Y3, Y2, Y2
+	VADDPD Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func sqDevAVX2(x []float32, m float64) float64
+// The sum of (x-m)^2 over the first len(x)&^15 elements in float64.
+TEXT ·sqDevAVX2(SB), NOSPLIT, $0-40
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	VBROADCASTSD m+24(FP), Y10
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	ANDQ $-16, CX
+	XORQ AX, AX
+
+sqloop:
+	CMPQ AX, CX
+	JGE sqdone
+	VCVTPS2PD (SI)(AX*4), Y4
+	VCVTPS2PD 16(SI)(AX*4), Y5
+	VCVTPS2PD 32(SI)(AX*4), Y6
+	VCVTPS2PD 48(SI)(AX*4), Y7
+	VSUBPD Y10, Y4, Y4
+	VSUBPD Y10, Y5, Y5
+	VSUBPD Y10, Y6, Y6
+	VSUBPD Y10, Y7, Y7
+	VMULPD Y4, Y4, Y4
+	VMULPD Y5, Y5, Y5
+	VMULPD Y6, Y6, Y6
+	VMULPD Y7, Y7, Y7
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	ADDQ $16, AX
+	JMP sqloop
+
+sqdone:
+	VADDPD Y1, Y0, Y0
+	VADDPD Y3, Y2, Y2
+	VADDPD Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+32(FP)
+	VZEROUPPER
+	RET
