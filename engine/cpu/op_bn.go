@@ -157,9 +157,6 @@ func bnStatsChannels[T float32 | float64](x []T, mean, istd []float64, b, c, inn
 func sum4[T float32 | float64](x []T) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
-	if x32, ok := any(x).([]float32); ok && haveAVX2 {
-		s0, i = sumAVX2(x32), len(x)&^15
-	}
 	for ; i+4 <= len(x); i += 4 {
 		v := x[i : i+4 : i+4]
 		s0 += float64(v[0])
@@ -177,9 +174,6 @@ func sum4[T float32 | float64](x []T) float64 {
 func sqDev4[T float32 | float64](x []T, m float64) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
-	if x32, ok := any(x).([]float32); ok && haveAVX2 {
-		s0, i = sqDevAVX2(x32, m), len(x)&^15
-	}
 	for ; i+4 <= len(x); i += 4 {
 		v := x[i : i+4 : i+4]
 		d0, d1, d2, d3 := float64(v[0])-m, float64(v[1])-m, float64(v[2])-m, float64(v[3])-m
@@ -237,10 +231,6 @@ func maskSumDotXhat32(y, dy, a, x []float32, m, s float32) (sum, dot float64) {
 	dy, a, x = dy[:len(y)], a[:len(y)], x[:len(y)]
 	var s0, s1, d0, d1 float64
 	i := 0
-	if haveAVX2 {
-		s0, d0 = maskSumDotAVX2(y, dy, a, x, m, s)
-		i = len(y) &^ 7
-	}
 	for ; i+2 <= len(y); i += 2 {
 		v0 := math.Float32frombits(math.Float32bits(dy[i]) & keep32(y[i]))
 		v1 := math.Float32frombits(math.Float32bits(dy[i+1]) & keep32(y[i+1]))
@@ -303,14 +293,9 @@ func bnNormaliseChannel[T float32 | float64](x, y, gamma, beta []T, mean, istd [
 // normalisation followed by reluBits32.
 func normaliseReLU32(x, y []float32, m, s, g, bt float32) {
 	y = y[:len(x)]
-	i := 0
-	if haveAVX2 {
-		normReLUAVX2(x, y, m, s, g, bt)
-		i = len(x) &^ 7
-	}
-	for k, v := range x[i:] {
+	for k, v := range x {
 		z := g*((v-m)*s) + bt
-		y[i+k] = math.Float32frombits(math.Float32bits(z) & keep32(z))
+		y[k] = math.Float32frombits(math.Float32bits(z) & keep32(z))
 	}
 }
 
@@ -412,7 +397,11 @@ func bnBackward[T float32 | float64](dy, y, x, gamma, dx []T, mean, istd, dgamma
 				k1, mdy, mdyx := T(float64(gamma[ch])*istd[ch]), T(sb/n), T(sg/n)
 				for i := 0; i < b; i++ {
 					o := (i*c + ch) * inner
-					bnDXPlane(src[o:o+inner], x[o:o+inner], dx[o:o+inner], m, s, k1, mdy, mdyx)
+					xs, ds := x[o:o+inner], dx[o:o+inner]
+					for k, d := range src[o : o+inner] {
+						h := (xs[k] - m) * s
+						ds[k] = k1 * (d - mdy - h*mdyx)
+					}
 				}
 			}
 		})
@@ -452,21 +441,6 @@ func bnBackward[T float32 | float64](dy, y, x, gamma, dx []T, mean, istd, dgamma
 			}
 		}
 	})
-}
-
-// bnDXPlane is dx = k1*(dy - mdy - xhat*mdyx) with xhat = (x-m)*s on one
-// plane; src (dy, or dy masked) may be dx itself.
-func bnDXPlane[T float32 | float64](src, x, dx []T, m, s, k1, mdy, mdyx T) {
-	x, dx = x[:len(src)], dx[:len(src)]
-	i := 0
-	if s32, ok := any(src).([]float32); ok && haveAVX2 {
-		bnDXAVX2(s32, any(x).([]float32), any(dx).([]float32), float32(m), float32(s), float32(k1), float32(mdy), float32(mdyx))
-		i = len(src) &^ 7
-	}
-	for k := i; k < len(src); k++ {
-		h := (x[k] - m) * s
-		dx[k] = k1 * (src[k] - mdy - h*mdyx)
-	}
 }
 
 // bnParamGradOp hands out the dgamma or dbeta its bnGradOp summed.
