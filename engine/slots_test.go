@@ -197,3 +197,64 @@ func TestRunsTrainWithoutTrainerSlots(t *testing.T) {
 		t.Fatalf("warnings %q, want one", warned)
 	}
 }
+
+// A run that waited for another process's trainer and got it no longer
+// says it waits for that process's run while it sets up (its data, its
+// model): the holder it names has let go, and the other processes read
+// the reason from the store.
+func TestARunThatGotTheTrainerNoLongerSaysItWaits(t *testing.T) {
+	old := slotRetryEvery
+	slotRetryEvery = 20 * time.Millisecond
+	defer func() { slotRetryEvery = old }()
+	dir := t.TempDir()
+	a := openSlotEngine(t, dir, nil, nil)
+	defer a.Close()
+	setup := make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(setup) }) }
+	defer letGo()
+	b, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: 10 * time.Millisecond,
+		NewBackend: func(string) (nn.Backend, error) {
+			<-setup // a long setup
+			return NewBackend("cpu")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	defer letGo() // before Close: the setup would keep the run from stopping
+
+	spec := resumeSpec()
+	spec.Name, spec.Epochs = "hog", 1000
+	hog, err := a.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(hog); return i.State == Running })
+	spec = resumeSpec()
+	spec.Epochs = 1
+	id, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run to wait", time.Minute, func() bool { i, _ := b.Run(id); return strings.Contains(i.Reason, hog) })
+	if err := a.Stop(hog); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run to take the trainer", time.Minute, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.runs[id].training
+	})
+	if i, _ := b.Run(id); i.State != Queued || strings.Contains(i.Reason, hog) {
+		t.Errorf("setting up, the run is %s (%q)", i.State, i.Reason)
+	}
+	stored := RunInfo{Spec: Spec{ID: id}}
+	if err := b.st.readRun(&stored); err != nil || strings.Contains(stored.Reason, hog) {
+		t.Errorf("setting up, its stored reason is %q (%v)", stored.Reason, err)
+	}
+	letGo()
+	if i := waitRun(t, b, id, time.Minute); i.State != Finished {
+		t.Fatalf("the run is %s (%s), want finished", i.State, i.Reason)
+	}
+}
