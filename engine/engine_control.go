@@ -22,6 +22,18 @@ func (e *Engine) setState(r *run, to State, reason string) {
 	e.emit(Event{Run: r.info.Spec.ID, Kind: EvState, State: &StateInfo{From: from, To: to, Reason: reason}})
 }
 
+// dropResourceLocked forgets the resource sample of a run's last session
+// as it is queued for a new one (resumed, extended): until the new
+// session takes its own, that one is not the run's use (it waits for a
+// trainer, maybe for long), and within 15 s of it read as live, here and
+// in the other processes, which read it from the store (cleared first:
+// none of them sees the run queued with it).
+// Stored also when this process has none: another may have stored it.
+func (e *Engine) dropResourceLocked(r *run) {
+	r.info.Resource, r.info.ResourceAt = nil, time.Time{}
+	e.st.putResource(r.info.Spec.ID, nil, time.Time{})
+}
+
 func nudge(r *run) {
 	select {
 	case r.wake <- struct{}{}:
@@ -135,6 +147,7 @@ func (e *Engine) resumeLocked(r *run) error {
 			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
 		r.resume = true
+		e.dropResourceLocked(r)
 		e.setState(r, Queued, "resumed")
 		e.scheduleLocked()
 	case r.info.State == Queued:

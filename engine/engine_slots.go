@@ -85,23 +85,24 @@ func tryLockSlot(path string, r *run) (*os.File, error) {
 }
 
 // slotHolder says who holds a slot, as its lock file names it: "run ID
-// (name) trained by poselab process PID".
-func slotHolder(path string) string {
+// (name) trained by poselab process PID", and the run's id ("" unknown).
+func slotHolder(path string) (string, string) {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(string(b), "\n")
 	pid, _ := strconv.Atoi(strings.TrimSpace(lines[0]))
 	if pid <= 0 || len(lines) < 2 || strings.TrimSpace(lines[1]) == "" {
 		// not written yet (it is being taken right now), or by a user
 		// whose file this process may not read
-		return "another poselab process"
+		return "another poselab process", ""
 	}
-	who := "run " + strings.TrimSpace(lines[1])
+	id := strings.TrimSpace(lines[1])
+	who := "run " + id
 	if len(lines) > 2 {
 		if n := strings.TrimSpace(lines[2]); n != "" && n != strings.TrimSpace(lines[1]) {
 			who += " (" + n + ")"
 		}
 	}
-	return fmt.Sprintf("%s trained by poselab process %d", who, pid)
+	return fmt.Sprintf("%s trained by poselab process %d", who, pid), id
 }
 
 // takeSlotLocked takes a trainer slot of r's device for r. It returns
@@ -139,7 +140,16 @@ func (e *Engine) takeSlotLocked(r *run) (*os.File, string) {
 	}
 	holders := make([]string, len(taken))
 	for i, p := range taken {
-		holders[i] = slotHolder(p)
+		who, id := slotHolder(p)
+		if h, ok := e.runs[id]; ok && h.info.Foreign && h.info.State == Paused {
+			// A paused run holds its trainer until it is resumed or
+			// stopped (as waitReasonLocked says of this process's): one
+			// that diverged and paused itself in a workbench kept a
+			// train elsewhere waiting with nothing to say why. The
+			// watcher has its state; the reason changes when it does.
+			who += " (paused: resume or stop it)"
+		}
+		holders[i] = who
 	}
 	if e.opt.MaxActive == 1 {
 		return nil, fmt.Sprintf("waits for the %s trainer: %s", dev, holders[0])

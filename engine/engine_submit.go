@@ -327,6 +327,13 @@ func (e *Engine) scheduleLocked() {
 			e.waitSlotLocked(r, why)
 			continue
 		}
+		if r.slotWhy != "" && r.info.Reason == r.slotWhy {
+			// It no longer waits: the run its stored reason names let go
+			// (the others' lists read it until the run is running, after
+			// its setup).
+			r.info.Reason = ""
+			e.st.updateRun(r.info)
+		}
 		r.training = true
 		r.slotWhy = ""
 		r.pauseReq, r.stopReq = false, false

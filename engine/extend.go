@@ -89,6 +89,7 @@ func (e *Engine) Extend(id string, epochs, patience int) error {
 		r.info.TotalSteps = spec.Epochs * r.info.StepsPerEpoch
 	}
 	r.resume = true
+	e.dropResourceLocked(r)
 	why := "extended to " + epochsText(spec.Epochs)
 	if spec.Patience > 0 {
 		why += fmt.Sprintf(", patience %d", spec.Patience)

@@ -197,3 +197,114 @@ func TestRunsTrainWithoutTrainerSlots(t *testing.T) {
 		t.Fatalf("warnings %q, want one", warned)
 	}
 }
+
+// A run that waited for another process's trainer and got it no longer
+// says it waits for that process's run while it sets up (its data, its
+// model): the holder it names has let go, and the other processes read
+// the reason from the store.
+func TestARunThatGotTheTrainerNoLongerSaysItWaits(t *testing.T) {
+	old := slotRetryEvery
+	slotRetryEvery = 20 * time.Millisecond
+	defer func() { slotRetryEvery = old }()
+	dir := t.TempDir()
+	a := openSlotEngine(t, dir, nil, nil)
+	defer a.Close()
+	setup := make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(setup) }) }
+	defer letGo()
+	b, err := Open(Options{RunsDir: dir, OpenData: testOpenData, StepEvery: time.Millisecond, WatchEvery: 10 * time.Millisecond,
+		NewBackend: func(string) (nn.Backend, error) {
+			<-setup // a long setup
+			return NewBackend("cpu")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	defer letGo() // before Close: the setup would keep the run from stopping
+
+	spec := resumeSpec()
+	spec.Name, spec.Epochs = "hog", 1000
+	hog, err := a.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(hog); return i.State == Running })
+	spec = resumeSpec()
+	spec.Epochs = 1
+	id, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run to wait", time.Minute, func() bool { i, _ := b.Run(id); return strings.Contains(i.Reason, hog) })
+	if err := a.Stop(hog); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run to take the trainer", time.Minute, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.runs[id].training
+	})
+	if i, _ := b.Run(id); i.State != Queued || strings.Contains(i.Reason, hog) {
+		t.Errorf("setting up, the run is %s (%q)", i.State, i.Reason)
+	}
+	stored := RunInfo{Spec: Spec{ID: id}}
+	if err := b.st.readRun(&stored); err != nil || strings.Contains(stored.Reason, hog) {
+		t.Errorf("setting up, its stored reason is %q (%v)", stored.Reason, err)
+	}
+	letGo()
+	if i := waitRun(t, b, id, time.Minute); i.State != Finished {
+		t.Fatalf("the run is %s (%s), want finished", i.State, i.Reason)
+	}
+}
+
+// A run that waits for another process's paused run says that the run is
+// paused, as one waiting for a paused run of its own process does: a run
+// that diverged and paused itself in a workbench kept a poselab train
+// elsewhere waiting, with nothing to say why it did not end.
+func TestARunWaitingForAPausedRunOfAnotherProcessSaysSo(t *testing.T) {
+	old := slotRetryEvery
+	slotRetryEvery = 20 * time.Millisecond
+	defer func() { slotRetryEvery = old }()
+	dir := t.TempDir()
+	a := openSlotEngine(t, dir, nil, nil)
+	defer a.Close()
+	b := openSlotEngine(t, dir, nil, nil)
+	defer b.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1000
+	first, err := a.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Running })
+	spec.Epochs = 1
+	second, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run to wait", time.Minute, func() bool { i, _ := b.Run(second); return strings.Contains(i.Reason, first) })
+	if i, _ := b.Run(second); strings.Contains(i.Reason, "paused") {
+		t.Fatalf("the second run waits for a running run: %q", i.Reason)
+	}
+	if err := a.Pause(first); err != nil {
+		t.Fatal(err)
+	}
+	want := first + " trained by poselab process " + fmt.Sprint(os.Getpid()) + " (paused: resume or stop it)"
+	waitFor(t, "the second run to say the first is paused", 10*time.Second, func() bool {
+		i, _ := b.Run(second)
+		return strings.Contains(i.Reason, want)
+	})
+	hist, _, cancel := b.Subscribe()
+	cancel()
+	if got := queuedLogs(hist, second); len(got) != 2 || !strings.Contains(got[1], want) {
+		t.Fatalf("the waiting run logged %q, want the wait and then the pause", got)
+	}
+	if err := a.Stop(first); err != nil {
+		t.Fatal(err)
+	}
+	if i := waitRun(t, b, second, time.Minute); i.State != Finished {
+		t.Fatalf("the second run is %s (%s), want finished", i.State, i.Reason)
+	}
+}

@@ -319,7 +319,16 @@ func (s *store) updateRun(r RunInfo) error {
 // putResource stores a run's newest resource sample, taken at a time.
 // It leaves the row's update time alone: that dates the row's ETA (eta_s),
 // and watchers look at res_time for new samples.
+// A nil res clears it: the run has none of its new session yet.
 func (s *store) putResource(run string, res *Resource, at time.Time) error {
+	if res == nil {
+		_, err := s.db.Exec(`UPDATE runs SET res_mem_used_bytes=NULL, res_mem_total_bytes=NULL, res_mem_kind=NULL, res_gpu_util=NULL,
+		res_samples_per_s=NULL, res_time=NULL WHERE id=?`, run)
+		if err != nil {
+			return fmt.Errorf("run store: %w", err)
+		}
+		return nil
+	}
 	_, err := s.db.Exec(`UPDATE runs SET res_mem_used_bytes=?, res_mem_total_bytes=?, res_mem_kind=?, res_gpu_util=?,
 		res_samples_per_s=?, res_time=? WHERE id=?`,
 		res.MemUsedBytes, res.MemTotalBytes, res.MemKind, nullable(res.GPUUtil), nullable(res.SamplesPerSec), unix(at), run)

@@ -153,3 +153,63 @@ func TestWatchLeavesOutResourceSamplesThatAreNotLive(t *testing.T) {
 		t.Fatalf("resource event with %d bytes, want the paused run's new sample's 4 (and not the minute-old 3)", got)
 	}
 }
+
+// A resumed run has no sample of its new session until it trains: the
+// one its last session stored (up to 5 s before it stopped, or before its
+// process was killed) is not its use while it waits for a trainer, and
+// within 15 s of it read as live, in this process and in the others.
+func TestAResumedRunShowsNoSampleOfItsLastSession(t *testing.T) {
+	old := slotRetryEvery
+	slotRetryEvery = 20 * time.Millisecond
+	defer func() { slotRetryEvery = old }()
+	dir := t.TempDir()
+	a := openSlotEngine(t, dir, nil, nil)
+	defer a.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1000
+	id, err := a.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run to store a resource sample", time.Minute, func() bool {
+		i, _ := a.Run(id)
+		return i.State == Running && i.Resource != nil
+	})
+	if err := a.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, a, id, time.Minute)
+
+	// Another process trains on the cpu: the resumed run stays queued.
+	b := openSlotEngine(t, dir, nil, nil)
+	defer b.Close()
+	hog, err := b.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the other run to train", time.Minute, func() bool { i, _ := b.Run(hog); return i.State == Running })
+	if err := a.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed run to wait for the trainer", time.Minute, func() bool {
+		i, _ := a.Run(id)
+		return i.State == Queued && i.Reason != "resumed"
+	})
+	if i, _ := a.Run(id); i.SessionResource() != nil || i.ResourceLive(time.Now()) {
+		t.Errorf("the queued resumed run has the sample %+v of %v (its last session started %v)", i.Resource, i.ResourceAt, i.Started)
+	}
+	stored := RunInfo{Spec: Spec{ID: id}}
+	if err := a.st.readRun(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored.SessionResource() != nil || stored.ResourceLive(time.Now()) {
+		t.Errorf("the store gives the queued resumed run the sample %+v of %v (its last session started %v)", stored.Resource, stored.ResourceAt, stored.Started)
+	}
+	if err := b.Stop(hog); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed run to store a sample of its new session", time.Minute, func() bool {
+		i, _ := a.Run(id)
+		return i.State == Running && i.SessionResource() != nil
+	})
+}

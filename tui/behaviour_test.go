@@ -626,6 +626,23 @@ func TestResourceLineLabelsCPUMemory(t *testing.T) {
 	}
 }
 
+// A resumed run that waits for a trainer shows no memory or pace: its
+// last session's sample (of this process, or published from the store for
+// another process's run) is not its use while it is queued.
+func TestResourceLineOfAResumedRunThatIsQueued(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sb1", Model: "sb", Preset: "tiny", Epochs: 9, Device: "cpu"}, State: engine.Queued,
+		Reason: "waits for the cpu trainer: run sb2 trained by poselab process 42"}, engine.Schedule{})
+	fc.hist = []engine.Event{{Seq: 1, Run: "sb1", Kind: engine.EvResource, Res: &engine.Resource{Device: "CPU (2 cores, OpenBLAS)",
+		MemUsedBytes: 310 << 20, MemTotalBytes: 16 << 30, MemKind: engine.MemHost, SamplesPerSec: 5120}},
+		{Seq: 2, Run: "sb1", Kind: engine.EvState, State: &engine.StateInfo{From: engine.Running, To: engine.Stopped}},
+		{Seq: 3, Run: "sb1", Kind: engine.EvState, State: &engine.StateInfo{From: engine.Stopped, To: engine.Queued, Reason: "resumed"}}}
+	m := New(fc, Options{})
+	if line := ansi.Strip(m.statusLine(160)); strings.Contains(line, "RSS") || !strings.Contains(line, "waits for the cpu trainer") {
+		t.Fatalf("queued resumed run's status line: %q", line)
+	}
+}
+
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
 // status names the checkpoint that predicted (as poselab export does),

@@ -131,6 +131,12 @@ func (s *store) apply(ev engine.Event) {
 			if len(r.step) > 0 && r.state != engine.Running && r.state != engine.Queued {
 				r.exactDue = true
 			}
+			if r.state == engine.Queued {
+				// Queued for a new session (resumed, extended): the last
+				// one's sample is not its use while it waits for a
+				// trainer; the new session sends its own.
+				r.res = nil
+			}
 		}
 	case engine.EvResource:
 		if ev.Res != nil {
