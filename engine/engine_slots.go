@@ -41,17 +41,33 @@ const QueuedLogPrefix = "queued: "
 // be made or opened) and trains as if alone.
 const SlotsLogPrefix = "trainer slots: "
 
-// slotDevice is a device's name in a slot file's name.
-func slotDevice(device string) string {
+// slotDevice is a device's name in a slot file's name (key) and in a
+// waiting run's reason (label). The CUDA backend trains on the first GPU
+// CUDA_VISIBLE_DEVICES leaves it (device 0 where that is unset), so
+// processes pinned to different GPUs of one box get different slots and
+// train at once, and those on the same GPU share one queue.
+func slotDevice(device string) (key, label string) {
 	if device == "" {
 		device = "cpu"
+	}
+	key, label = device, device
+	if device == "cuda" {
+		gpu, set := os.LookupEnv("CUDA_VISIBLE_DEVICES")
+		gpu, _, _ = strings.Cut(gpu, ",")
+		if gpu = strings.TrimSpace(gpu); gpu == "" {
+			gpu = "0"
+		}
+		key = "cuda_gpu" + gpu
+		if set {
+			label = "cuda (GPU " + gpu + ")"
+		}
 	}
 	return strings.Map(func(c rune) rune {
 		if c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
 			return c
 		}
 		return '_'
-	}, device)
+	}, key), label
 }
 
 // errSlotTaken is a slot another open file holds (another process, or
@@ -110,7 +126,7 @@ func slotHolder(path string) (string, string) {
 // process were alone, and the engine says so once), or, every slot being
 // held by others, why r waits.
 func (e *Engine) takeSlotLocked(r *run) (*os.File, string) {
-	dev := slotDevice(r.info.Spec.Device)
+	dev, label := slotDevice(r.info.Spec.Device)
 	dir := filepath.Join(e.opt.RunsDir, slotDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		e.slotsUnusableLocked(r, err)
@@ -152,9 +168,9 @@ func (e *Engine) takeSlotLocked(r *run) (*os.File, string) {
 		holders[i] = who
 	}
 	if e.opt.MaxActive == 1 {
-		return nil, fmt.Sprintf("waits for the %s trainer: %s", dev, holders[0])
+		return nil, fmt.Sprintf("waits for the %s trainer: %s", label, holders[0])
 	}
-	return nil, fmt.Sprintf("waits for a %s trainer (%d at a time): %s", dev, e.opt.MaxActive, strings.Join(holders, ", "))
+	return nil, fmt.Sprintf("waits for a %s trainer (%d at a time): %s", label, e.opt.MaxActive, strings.Join(holders, ", "))
 }
 
 // slotsUnusableLocked says once that runs train here without waiting for

@@ -315,7 +315,7 @@ func (e *Engine) scheduleLocked() {
 			}
 			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
-		dev := slotDevice(r.info.Spec.Device)
+		dev, _ := slotDevice(r.info.Spec.Device)
 		why, waits := full[dev]
 		if !waits {
 			r.slot, why = e.takeSlotLocked(r)

@@ -308,3 +308,37 @@ func TestARunWaitingForAPausedRunOfAnotherProcessSaysSo(t *testing.T) {
 		t.Fatalf("the second run is %s (%s), want finished", i.State, i.Reason)
 	}
 }
+
+// CUDA runs queue per GPU: the backend trains on the first device
+// CUDA_VISIBLE_DEVICES leaves it, so processes pinned to different GPUs of
+// one box must not wait for each other, and those on the same GPU must.
+func TestTrainerSlotsArePerGPU(t *testing.T) {
+	key := func(env string, set bool) string {
+		if set {
+			t.Setenv("CUDA_VISIBLE_DEVICES", env)
+		} else {
+			t.Setenv("CUDA_VISIBLE_DEVICES", "")
+			os.Unsetenv("CUDA_VISIBLE_DEVICES")
+		}
+		k, _ := slotDevice("cuda")
+		return k
+	}
+	unset := key("", false)
+	for _, same := range []string{"0", "0,1", " 0 ,2", ""} {
+		if k := key(same, true); k != unset {
+			t.Errorf("CUDA_VISIBLE_DEVICES=%q: slot %q, want GPU 0's %q", same, k, unset)
+		}
+	}
+	if k := key("1", true); k == unset {
+		t.Errorf("CUDA_VISIBLE_DEVICES=1 shares GPU 0's slot %q", k)
+	}
+	if a, b := key("GPU-8932f937-d72c", true), key("GPU-1234abcd-0000", true); a == b {
+		t.Errorf("two GPU UUIDs share the slot %q", a)
+	}
+	if _, label := slotDevice("cuda"); label != "cuda (GPU GPU-1234abcd-0000)" {
+		t.Errorf("label %q", label)
+	}
+	if k, label := slotDevice(""); k != "cpu" || label != "cpu" {
+		t.Errorf("the CPU's slot %q, %q", k, label)
+	}
+}
