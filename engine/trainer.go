@@ -595,12 +595,15 @@ func (s *session) endEpoch() error {
 	if score > 0 {
 		s.lastVal = score
 	}
-	if err := s.e.st.addEpoch(s.spec.ID, &ep); err != nil {
+	// Kept for viewers in other processes and later sessions: the
+	// skeleton views of a stored run. Stored before the epoch's row: a
+	// watcher publishes an epoch with the samples stored for it, and one
+	// that looked between the two writes published the epoch without
+	// them (TestWatchFollowsARunOfAnotherProcess failed so, now and then).
+	if err := s.e.st.putSamples(s.spec.ID, ep.Epoch, ep.Step, ep.Samples); err != nil {
 		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
 	}
-	// Kept for viewers in other processes and later sessions: the
-	// skeleton views of a stored run.
-	if err := s.e.st.putSamples(s.spec.ID, ep.Epoch, ep.Step, ep.Samples); err != nil {
+	if err := s.e.st.addEpoch(s.spec.ID, &ep); err != nil {
 		s.publish(Event{Kind: EvLog, Log: "run store: " + err.Error()})
 	}
 	s.epoch++
