@@ -626,6 +626,36 @@ func TestResourceLineLabelsCPUMemory(t *testing.T) {
 	}
 }
 
+// On 80 columns the resource line keeps the speed and the ETA, which
+// nothing else on 80 x 24 shows: the memory's total goes, then the memory
+// (the cut at the end took the ETA of a real CPU or GPU run).
+func TestResourceLineKeepsTheETAOn80Columns(t *testing.T) {
+	for _, c := range []struct {
+		res  engine.Resource
+		want []string
+	}{
+		{engine.Resource{Device: "CPU (2 cores, OpenBLAS)", MemUsedBytes: 104 << 20, MemTotalBytes: 23 << 30, MemKind: engine.MemHost, SamplesPerSec: 8400},
+			[]string{"RSS 104 MiB", "8.4k samples/s", "ETA 1m34s"}},
+		{engine.Resource{Device: "NVIDIA H100 80GB HBM3", MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, GPUUtil: 97, SamplesPerSec: 412},
+			[]string{"412 samples/s", "ETA 1m34s"}},
+	} {
+		fc := newFake()
+		fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "r1", Model: "sb", Preset: "tiny", Epochs: 1}, State: engine.Running, ETA: 94 * time.Second}, engine.Schedule{})
+		res := c.res
+		fc.hist = []engine.Event{{Seq: 1, Run: "r1", Kind: engine.EvResource, Res: &res}}
+		m := New(fc, Options{})
+		line := ansi.Strip(m.statusLine(80))
+		for _, want := range append(c.want, "device "+c.res.Device) {
+			if !strings.Contains(line, want) {
+				t.Errorf("80 columns: %q lacks %q", line, want)
+			}
+		}
+		if wide := ansi.Strip(m.statusLine(200)); !strings.Contains(wide, memText(&res)) {
+			t.Errorf("200 columns: %q lacks %q", wide, memText(&res))
+		}
+	}
+}
+
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
 // status names the checkpoint that predicted (as poselab export does),

@@ -267,13 +267,30 @@ func (m *Model) statusLine(w int) string {
 	if !ok {
 		return strings.Repeat(" ", w)
 	}
+	// Narrow (80 columns, a GPU's long name, the CPU's "(2 cores,
+	// OpenBLAS)"), the memory's total goes first, then the memory and
+	// the GPU's load: the cut at the end took the ETA, which is nowhere
+	// else on 80 x 24 (the runs list drops its columns).
+	var line string
+	for level := 0; level < 3; level++ {
+		line = " " + oneLine(strings.Join(m.statusParts(info, level), " · "))
+		if lipgloss.Width(line) <= w {
+			break
+		}
+	}
+	return fitStyled(stDim.Render(line), w)
+}
+
+// statusParts are the status line's parts for a run: level 0 all, 1 the
+// memory without its total, 2 without memory and GPU load.
+func (m *Model) statusParts(info engine.RunInfo, level int) []string {
 	parts := []string{}
 	dev := info.Device
 	if dev == "" {
 		dev = info.Spec.Device
 	}
 	if r := m.st.runs[info.Spec.ID]; r != nil && r.res != nil {
-		res := r.res
+		res := *r.res
 		if res.Device != "" {
 			dev = res.Device
 		}
@@ -281,12 +298,15 @@ func (m *Model) statusLine(w int) string {
 		if !info.State.Active() {
 			// The last sample of a run that no longer trains is not
 			// its memory or speed now (the runs list shows "–" too).
-			res = &engine.Resource{}
+			res = engine.Resource{}
 		}
-		if t := memText(res); t != "" {
+		if level >= 1 {
+			res.MemTotalBytes = 0
+		}
+		if t := memText(&res); t != "" && level < 2 {
 			parts = append(parts, t)
 		}
-		if res.GPUUtil > 0 {
+		if res.GPUUtil > 0 && level < 2 {
 			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))
 		}
 		// A paused run keeps its memory but trains nothing.
@@ -311,7 +331,7 @@ func (m *Model) statusLine(w int) string {
 	if m.closed {
 		parts = append(parts, "engine closed")
 	}
-	return fitStyled(stDim.Render(" "+oneLine(strings.Join(parts, " · "))), w)
+	return parts
 }
 
 // oneLine keeps a message on the status line: an error or a run's reason
