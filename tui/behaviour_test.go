@@ -656,6 +656,28 @@ func TestResourceLineKeepsTheETAOn80Columns(t *testing.T) {
 	}
 }
 
+// With runs overlaid, a narrow loss chart's title keeps the loss whole:
+// the step goes, then the legend moves after it (cut at the end, the
+// title read "now 0.…" on a 100-column terminal).
+func TestOverlaidLossTitleKeepsTheLoss(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "a")
+	for w := 80; w <= 160; w += 5 {
+		out := screen(m, w, 30)
+		var title string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "train loss") {
+				title = l
+			}
+		}
+		now := strings.Index(title, "now ")
+		cut := strings.Index(title, "…")
+		if now < 0 || !strings.Contains(title, "■ sb-demo") || (cut > now && !strings.Contains(title[now:cut], "■")) {
+			t.Errorf("%d columns: loss title %q", w, title)
+		}
+	}
+}
+
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
 // status names the checkpoint that predicted (as poselab export does),
