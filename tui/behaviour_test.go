@@ -678,6 +678,28 @@ func TestOverlaidLossTitleKeepsTheLoss(t *testing.T) {
 	}
 }
 
+// A message longer than the status line takes the hint line too while it
+// shows: on 80 columns the engine's refusal of a chained run was cut
+// before what to do about it.
+func TestLongStatusTakesTheHintLine(t *testing.T) {
+	m := New(fixture(), Options{})
+	msg := "new run: spec: sb lifts 2D poses, and run sb-261127-015136 (sb) predicts none: feed it from an sh or ir run"
+	m.setStatus(msg, true)
+	lines := strings.Split(screen(m, 80, 24), "\n")
+	if len(lines) != 24 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	foot := strings.Join(strings.Fields(lines[22]+" "+lines[23]), " ")
+	if foot != msg {
+		t.Fatalf("footer %q, want the whole message", foot)
+	}
+	// A short one keeps the hint line.
+	m.setStatus("paused sb-demo", false)
+	if lines := strings.Split(screen(m, 80, 24), "\n"); !strings.Contains(lines[23], "? help") {
+		t.Fatalf("hint line %q", lines[23])
+	}
+}
+
 // The export form writes predictions by default and, with the format
 // "weights", the network for PyTorch to <runs>/<run>/weights.npz; the
 // status names the checkpoint that predicted (as poselab export does),

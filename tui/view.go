@@ -146,7 +146,7 @@ func (m *Model) render() string {
 	default:
 		content = m.content(w, l.contentH)
 	}
-	parts = append(parts, padBlock(content, w, l.contentH), m.statusLine(w), m.hintLine(w))
+	parts = append(parts, padBlock(content, w, l.contentH), m.footer(w))
 	return padBlock(strings.Join(parts, "\n"), w, h)
 }
 
@@ -252,6 +252,24 @@ func (m *Model) header(w int) string {
 		return fitStyled(left, w)
 	}
 	return left + strings.Repeat(" ", gap) + right
+}
+
+// footer is the status line and the hint line. A message longer than the
+// line (an engine's refusal on 80 columns) takes the hint line too, for
+// the while it shows: cut at its end, it lost what to do about it
+// ("... predicts none:…" without "feed it from an sh or ir run").
+func (m *Model) footer(w int) string {
+	text := " " + oneLine(m.status)
+	if m.status == "" || lipgloss.Width(text) <= w {
+		return m.statusLine(w) + "\n" + m.hintLine(w)
+	}
+	st := stOK
+	if m.statusErr {
+		st = stErr
+	}
+	lines := strings.Split(ansi.Wrap(text, w-1, ""), "\n")
+	second := " " + strings.TrimSpace(strings.Join(lines[1:], " "))
+	return fitStyled(st.Render(lines[0]), w) + "\n" + fitStyled(st.Render(second), w)
 }
 
 // statusLine shows the last message, or the selected run's resources.
