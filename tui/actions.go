@@ -218,12 +218,23 @@ func (m *Model) call(done string, f func() error) tea.Cmd {
 // received, and unfreezing shows everything at once.
 func (m *Model) toggleFreeze() {
 	if m.frozen != nil {
-		m.frozen = nil
+		m.frozen, m.frozenSk = nil, nil
 		m.setStatus("live", false)
 		return
 	}
 	m.frozen = map[string][2]int{}
+	m.frozenSk = map[string]frozenSamples{}
 	for id, r := range m.st.runs {
 		m.frozen[id] = [2]int{len(r.step), len(r.epochs)}
+		m.frozenSk[id] = frozenSamples{r.samples, r.sampleEp}
 	}
+	// The "live" of an unfreeze a moment ago would say the opposite of
+	// the FROZEN badge for its seconds.
+	m.setStatus("frozen (f: live)", false)
+}
+
+// frozenSamples are a run's skeleton samples at the freeze point.
+type frozenSamples struct {
+	samples []engine.PoseSample
+	epoch   int
 }

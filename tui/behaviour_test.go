@@ -395,6 +395,28 @@ func TestFreezeHoldsTheCharts(t *testing.T) {
 	}
 }
 
+// Frozen, the skeletons view holds its samples too (a validation's new
+// ones replaced them under the FROZEN badge), and a freeze right after an
+// unfreeze does not go on saying "live".
+func TestFreezeHoldsTheSkeletons(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "3", "f", "f", "f")
+	frozen := screen(m, 120, 40)
+	if !strings.Contains(frozen, "FROZEN") || strings.Contains(frozen, " live ") || !strings.Contains(frozen, "frozen (f: live)") {
+		t.Fatalf("frozen screen:\n%s", frozen)
+	}
+	newer := scoredAsTheEngine([]engine.PoseSample{{Index: 99, GT: standingPose(0), Pred: standingPose(200)}})
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1e6, Run: "sb-demo", Time: time.Now(), Kind: engine.EvEpoch,
+		Epoch: &engine.EpochInfo{Epoch: 40, Step: 4000, MPJPE: 99, PerJoint: make([]float64, pose.NumJoints), Samples: newer}}}})
+	if got := screen(m, 120, 40); strings.Contains(got, "validation #99") || strings.Contains(got, "epoch 41") {
+		t.Fatalf("frozen skeletons moved on:\n%s", got)
+	}
+	m.Update(keyMsg("f"))
+	if got := screen(m, 120, 40); !strings.Contains(got, "validation #99") {
+		t.Fatalf("live skeletons do not show the new samples:\n%s", got)
+	}
+}
+
 func TestMouseSelectsAndZooms(t *testing.T) {
 	m := New(fixture(), Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})

@@ -31,6 +31,8 @@ func (m *Model) visible(id string) *runData {
 	c := *r
 	c.step, c.wall, c.loss, c.lr = r.step[:n[0]], r.wall[:n[0]], r.loss[:n[0]], r.lr[:n[0]]
 	c.epochs = r.epochs[:n[1]]
+	sk := m.frozenSk[id] // none for a run first seen since: as its epochs
+	c.samples, c.sampleEp = sk.samples, sk.epoch
 	if c.bestEpoch >= n[1] {
 		c.bestEpoch = -1
 		for i := n[1] - 1; i >= 0; i-- {
