@@ -417,6 +417,20 @@ func TestFreezeHoldsTheSkeletons(t *testing.T) {
 	}
 }
 
+// Sorted worst first, the per-joint view's cut does not offer "o: worst
+// first" (o then went back to the skeleton's order).
+func TestJointsCutSaysWhatOTurnsTo(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "2")
+	if out := screen(m, 80, 20); !strings.Contains(out, "more joints (o: worst first)") {
+		t.Fatalf("skeleton order:\n%s", out)
+	}
+	press(m, "o")
+	if out := screen(m, 80, 20); !strings.Contains(out, "more joints (o: skeleton order)") {
+		t.Fatalf("worst first:\n%s", out)
+	}
+}
+
 func TestMouseSelectsAndZooms(t *testing.T) {
 	m := New(fixture(), Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
