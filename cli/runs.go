@@ -136,7 +136,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	for _, id := range ids {
 		info, ok := e.Run(id)
 		if !ok {
-			return Usagef("no run %q in %s", id, *runsDir)
+			return noRun(e, "", id, *runsDir)
 		}
 		infos = append(infos, info)
 	}
