@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"fmt"
+
 	tea "charm.land/bubbletea/v2"
 
 	"poselab/engine"
@@ -114,6 +116,13 @@ func (m *Model) do(a action) tea.Cmd {
 	case actNew:
 		return m.openNewRun("")
 	case actChain:
+		if needRun() && (info.Spec.Model == "sb" || info.Spec.Model == "baseline") {
+			// Their outputs are 3D poses, which no model trains on: the
+			// form opened on SB, the engine's refusal came only at its
+			// last field.
+			m.setStatus(fmt.Sprintf("chain: run %s (%s) predicts 3D poses, which no model trains on: chain after an sh or ir run, whose 2D SB lifts", id, info.Spec.Model), true)
+			return nil
+		}
 		if needRun() {
 			// A run that ended without outputs would feed a run that
 			// fails when it starts: said at once, as d says an active run.
