@@ -431,6 +431,26 @@ func TestJointsCutSaysWhatOTurnsTo(t *testing.T) {
 	}
 }
 
+// The validation chart's title keeps the best epoch whole beside the loss
+// chart of 100 columns: with 3-digit epochs the cut read "(epoch 18…".
+func TestValTitleKeepsAThreeDigitBestEpoch(t *testing.T) {
+	f := newFake()
+	var seq int64
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	sched := engine.Schedule{Kind: "constant", BaseLR: 1e-3}
+	evs := synthRun("sb-long", 3, 2400, 12, t0, sched, &seq)
+	f.hist = evs
+	f.addRun(engine.RunInfo{Spec: *evs[0].Spec, State: engine.Finished, Step: 2400, Epoch: 200, TotalSteps: 2400, StepsPerEpoch: 12,
+		LastValMPJPE: 112.5, BestValMPJPE: 104.9, Started: t0}, sched)
+	m := New(f, Options{})
+	for w := 80; w <= 140; w += 2 {
+		out := screen(m, w, 30)
+		if !regexp.MustCompile(`best [0-9.]+ \((epoch|ep) 1[0-9][0-9]\)`).MatchString(out) {
+			t.Fatalf("%d columns: no whole best epoch in the validation title:\n%s", w, out)
+		}
+	}
+}
+
 func TestMouseSelectsAndZooms(t *testing.T) {
 	m := New(fixture(), Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})

@@ -271,7 +271,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 			noneYet = engine.ValUnit(p.info.Spec.Model)
 		}
 	}
-	var now, best string
+	var now, best, bestShort string
 	for _, sel := range []bool{false, true} {
 		for _, p := range runs {
 			if p.selected != sel || len(p.r.epochs) == 0 {
@@ -294,6 +294,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 				if b := p.r.best(); b != nil && !v.valX {
 					bv, _ := valMetric(*b, false)
 					best = fmt.Sprintf(" · best %s (epoch %d)", f(bv), epochNo(b.Epoch))
+					bestShort = fmt.Sprintf(" · best %s (ep %d)", f(bv), epochNo(b.Epoch))
 				}
 			}
 		}
@@ -316,10 +317,18 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 		name = "val loss"
 	}
 	// Narrow (half of 80 columns), "now" goes, which the runs list
-	// shows: cut at its end, the title lost the best epoch.
+	// shows: cut at its end, the title lost the best epoch. Narrower (the
+	// side chart of 100 columns, 3-digit epochs), "epoch" is "ep", then
+	// the name loses "MPJPE" or "2D error" (its unit stays): the cut
+	// read "(epoch 18…" for epoch 188.
 	c.title = stTitle.Render(name) + stDim.Render(now+best)
-	if lipgloss.Width(c.title) > w && best != "" {
-		c.title = stTitle.Render(name) + stDim.Render(best)
+	if best != "" {
+		for _, t := range [][2]string{{name, best}, {name, bestShort}, {"val (" + unit + ")", bestShort}} {
+			if lipgloss.Width(c.title) <= w {
+				break
+			}
+			c.title = stTitle.Render(t[0]) + stDim.Render(t[1])
+		}
 	}
 	return c.render()
 }
