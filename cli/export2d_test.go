@@ -134,6 +134,12 @@ func TestExportSH2DScoresAsEval(t *testing.T) {
 		if ep["best"] == true {
 			shown, _ = ep["val_pckh50"].(float64) // omitted when 0
 		}
+		// No 3D score: null, not a perfect 0 mm.
+		for _, k := range []string{"val_mpjpe_mm", "val_p_mpjpe_mm", "val_n_mpjpe_mm", "val_pck150", "val_auc"} {
+			if v, ok := ep[k]; !ok || v != nil {
+				t.Errorf("a 2D epoch's %s: %v", k, v)
+			}
+		}
 	}
 	if m.N != 5 || m.PCKh50 != ev.PCKh50 || m.PCKh50 != shown {
 		t.Errorf("metrics --2d: %d people, PCKh %v; eval %v, runs show's best epoch %v", m.N, m.PCKh50, ev.PCKh50, shown)
