@@ -349,6 +349,26 @@ func TestNewRunFormKeepsTheDataFolderAbsolute(t *testing.T) {
 	}
 }
 
+// Asked about one active run, the answers say "it", not "them".
+func TestQuitAboutOneRunSaysIt(t *testing.T) {
+	one := newFake()
+	one.addRun(engine.RunInfo{Spec: engine.Spec{ID: "x"}, State: engine.Running}, engine.Schedule{})
+	m := New(one, Options{})
+	m.Update(keyMsg("q"))
+	if m.confirm == nil {
+		t.Fatal("quitting with an active run did not ask")
+	}
+	v := ansi.Strip(m.confirm.view(100))
+	if !strings.Contains(v, "1 run still active") || !strings.Contains(v, "stop it (") || !strings.Contains(v, "keep it training") || strings.Contains(v, "them") {
+		t.Fatalf("quit dialog:\n%s", v)
+	}
+	m = New(fixture(), Options{}) // two active: "them"
+	m.Update(keyMsg("q"))
+	if v := ansi.Strip(m.confirm.view(100)); !strings.Contains(v, "stop them (") {
+		t.Fatalf("quit dialog:\n%s", v)
+	}
+}
+
 func TestQuitAsksOnlyWithActiveRuns(t *testing.T) {
 	m := New(fixture(), Options{})
 	_, cmd := m.Update(keyMsg("q"))
