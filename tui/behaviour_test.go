@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -485,6 +486,35 @@ func TestMouseSelectsAndZooms(t *testing.T) {
 	m.Update(tea.MouseClickMsg{X: 22, Y: 0, Button: tea.MouseLeft}) // "2 Joints" tab
 	if m.tab != tabJoints {
 		t.Fatalf("tab click: %d", m.tab)
+	}
+}
+
+// A click on a run of a scrolled list leaves the list where it is: it
+// scrolled the clicked run to the top (or the selection to the foot), so
+// a second click on the same ■ toggled another run's overlay.
+func TestMouseClickKeepsAScrolledListInPlace(t *testing.T) {
+	fc := newFake()
+	for i := 0; i < 7; i++ {
+		fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: fmt.Sprintf("sb-%d", i), Model: "sb"}, State: engine.Finished}, engine.Schedule{})
+	}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24}) // 3 list rows
+	for i := 0; i < 6; i++ {
+		press(m, "down")
+	}
+	screen(m, 80, 24) // sb-4, sb-5, sb-6 shown, sb-6 selected
+	top := tea.MouseClickMsg{X: 0, Y: 2, Button: tea.MouseLeft}
+	m.Update(top)
+	out := screen(m, 80, 24)
+	if info, _ := m.selected(); info.Spec.ID != "sb-4" || !m.marked["sb-4"] {
+		t.Fatalf("click on the first row's ■: %s selected, marked %v", info.Spec.ID, m.marked)
+	}
+	if row := strings.Split(out, "\n")[2]; !strings.Contains(row, "sb-4") {
+		t.Fatalf("the list moved under the click: first row %q", row)
+	}
+	m.Update(top)
+	if m.marked["sb-4"] || m.marked["sb-0"] {
+		t.Fatalf("second click on the same ■: marked %v", m.marked)
 	}
 }
 

@@ -114,18 +114,14 @@ func (m *Model) render() string {
 	w, h := max(m.w, 20), max(m.h, 6)
 	l := m.layout()
 	sel := m.selIndex()
-	if sel >= l.runsH-1 {
-		m.runsFirst = sel - (l.runsH - 1) + 1
-	} else {
-		m.runsFirst = 0
-	}
+	m.runsFirst = runsWindow(m.runsFirst, sel, l.runsH-1, len(m.rows))
 	colors := map[string]int{}
 	for _, r := range m.rows {
 		colors[r.info.Spec.ID] = m.st.run(r.info.Spec.ID).color
 	}
 	parts := []string{
 		m.header(w),
-		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": "), m.byBest),
+		renderRunsFrom(m.rows, sel, m.runsFirst, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": "), m.byBest),
 	}
 	var content string
 	switch {
