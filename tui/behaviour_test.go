@@ -762,6 +762,22 @@ func TestResourceLineKeepsTheETAOn80Columns(t *testing.T) {
 	}
 }
 
+// On 80 columns a paused run of another process keeps its reason: its
+// "trained by poselab process N" goes first (the list's @N says it).
+func TestForeignRunsReasonFits80Columns(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "r1", Model: "sb", Preset: "tiny", Epochs: 1}, State: engine.Paused, Reason: "paused by the user",
+		Foreign: true, OwnerPID: 10402, Device: "CPU (2 cores, OpenBLAS)"}, engine.Schedule{})
+	m := New(fc, Options{})
+	line := ansi.Strip(m.statusLine(80))
+	if !strings.Contains(line, "paused: paused by the user") || strings.Contains(line, "…") {
+		t.Errorf("80 columns: %q", line)
+	}
+	if wide := ansi.Strip(m.statusLine(200)); !strings.Contains(wide, "trained by poselab process 10402") {
+		t.Errorf("200 columns: %q", wide)
+	}
+}
+
 // With runs overlaid, a narrow loss chart's title keeps the loss whole:
 // the step goes, then the legend moves after it (cut at the end, the
 // title read "now 0.…" on a 100-column terminal).

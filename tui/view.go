@@ -285,10 +285,11 @@ func (m *Model) statusLine(w int) string {
 	}
 	// Narrow (80 columns, a GPU's long name, the CPU's "(2 cores,
 	// OpenBLAS)"), the memory's total goes first, then the memory and
-	// the GPU's load: the cut at the end took the ETA, which is nowhere
-	// else on 80 x 24 (the runs list drops its columns).
+	// the GPU's load, then another process's "trained by" (the list's
+	// @PID says it): the cut at the end took the ETA, which is nowhere
+	// else on 80 x 24 (the runs list drops its columns), then the reason.
 	var line string
-	for level := 0; level < 3; level++ {
+	for level := 0; level < 4; level++ {
 		line = " " + oneLine(strings.Join(m.statusParts(info, level), " · "))
 		if lipgloss.Width(line) <= w {
 			break
@@ -298,7 +299,8 @@ func (m *Model) statusLine(w int) string {
 }
 
 // statusParts are the status line's parts for a run: level 0 all, 1 the
-// memory without its total, 2 without memory and GPU load.
+// memory without its total, 2 without memory and GPU load, 3 without
+// "trained by" too (where the list says @PID).
 func (m *Model) statusParts(info engine.RunInfo, level int) []string {
 	parts := []string{}
 	dev := info.Device
@@ -338,7 +340,7 @@ func (m *Model) statusParts(info engine.RunInfo, level int) []string {
 	if info.State == engine.Running && info.ETA > 0 {
 		parts = append(parts, "ETA "+fmtDur(info.ETA))
 	}
-	if info.Foreign {
+	if info.Foreign && (level < 3 || info.OwnerPID == 0) {
 		parts = append(parts, "trained by "+info.Owner())
 	}
 	if info.Reason != "" {
