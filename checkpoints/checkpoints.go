@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -245,6 +246,50 @@ func Load(path string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// Verify checks a checkpoint file's magic, version and checksum without
+// decoding its tensors (streamed: a seed IR checkpoint with Adam moments
+// is hundreds of MB), so that a command can refuse a corrupt file before
+// it changes anything. Its errors are Load's.
+func Verify(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	fail := func(err error) error { return fmt.Errorf("checkpoint %s: %w", path, err) }
+	n := fi.Size()
+	if n < int64(len(Magic)+12) {
+		return fail(fmt.Errorf("truncated: %d bytes", n))
+	}
+	head := make([]byte, len(Magic)+4)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return fail(err)
+	}
+	if string(head[:len(Magic)]) != Magic {
+		return fail(errors.New("not a poselab checkpoint (bad magic)"))
+	}
+	if ver := binary.LittleEndian.Uint32(head[len(Magic):]); ver != FormatVersion {
+		return fail(fmt.Errorf("checkpoint format version %d; this poselab reads version %d", ver, FormatVersion))
+	}
+	h := crc32.New(castagnoli)
+	h.Write(head[len(Magic):])
+	if _, err := io.CopyN(h, f, n-int64(len(head))-4); err != nil {
+		return fail(err)
+	}
+	var stored [4]byte
+	if _, err := io.ReadFull(f, stored[:]); err != nil {
+		return fail(err)
+	}
+	if got, want := h.Sum32(), binary.LittleEndian.Uint32(stored[:]); got != want {
+		return fail(fmt.Errorf("checksum mismatch (file corrupt or truncated): crc32c %08x, stored %08x", got, want))
+	}
+	return nil
 }
 
 // Matches checks that c belongs to model kind `model`, trained with config

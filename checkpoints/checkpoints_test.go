@@ -133,6 +133,9 @@ func TestCorruptFilesFailClearly(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error %v, want one naming the file and %q", name, err, c.want)
 		}
+		if verr := Verify(path); verr == nil || err == nil || verr.Error() != err.Error() {
+			t.Errorf("%s: Verify says %v, Load %v", name, verr, err)
+		}
 		after, _ := os.ReadFile(path)
 		if !bytes.Equal(after, c.data) {
 			t.Errorf("%s: loading changed the file", name)
@@ -140,6 +143,16 @@ func TestCorruptFilesFailClearly(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.ckpt")); err == nil || !strings.Contains(err.Error(), "missing.ckpt") {
 		t.Errorf("missing file: %v", err)
+	}
+	if err := Verify(filepath.Join(dir, "missing.ckpt")); err == nil || !strings.Contains(err.Error(), "missing.ckpt") {
+		t.Errorf("missing file: Verify says %v", err)
+	}
+	okPath := filepath.Join(dir, "good.ckpt")
+	if err := os.WriteFile(okPath, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(okPath); err != nil {
+		t.Errorf("good file: Verify says %v", err)
 	}
 }
 

@@ -137,8 +137,9 @@ func openRun(runsDir, id string) (*engine.Engine, error) {
 		return nil, err
 	}
 	if _, ok := e.Run(id); !ok {
+		err := noRun(e, "", id, runsDir)
 		e.Close()
-		return nil, Usagef("no run %q in %s", id, runsDir)
+		return nil, err
 	}
 	return e, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -134,9 +135,28 @@ func TestExportSH2DScoresAsEval(t *testing.T) {
 		if ep["best"] == true {
 			shown, _ = ep["val_pckh50"].(float64) // omitted when 0
 		}
+		// No 3D score: null, not a perfect 0 mm.
+		for _, k := range []string{"val_mpjpe_mm", "val_p_mpjpe_mm", "val_n_mpjpe_mm", "val_pck150", "val_auc"} {
+			if v, ok := ep[k]; !ok || v != nil {
+				t.Errorf("a 2D epoch's %s: %v", k, v)
+			}
+		}
 	}
 	if m.N != 5 || m.PCKh50 != ev.PCKh50 || m.PCKh50 != shown {
 		t.Errorf("metrics --2d: %d people, PCKh %v; eval %v, runs show's best epoch %v", m.N, m.PCKh50, ev.PCKh50, shown)
+	}
+
+	// runs compare names its rows for what they hold: beside an SB run
+	// the SH run's px were in rows "val MPJPE" and "RWrist (mm)" (the
+	// per-joint cells "-").
+	mainOK(t, "train", "--model", "sb", "--preset", "test", "--data", data, "--batch", "2", "--epochs", "1", "--runs-dir", runs)
+	if err := json.Unmarshal([]byte(mainOK(t, "runs", "ls", "--json", "--runs-dir", runs)), &ls); err != nil || len(ls) != 2 {
+		t.Fatalf("runs ls: %v", err)
+	}
+	cmp := mainOK(t, "runs", "compare", id, ls[1]["id"].(string), "--runs-dir", runs)
+	if strings.Contains(cmp, "val MPJPE") || strings.Contains(cmp, "(mm)") || !regexp.MustCompile(`\nbest val error +[0-9.]+ px +[0-9.]+ mm`).MatchString(cmp) ||
+		!regexp.MustCompile(`\nRWrist +[0-9.]+ px +[0-9.]+ mm`).MatchString(cmp) {
+		t.Errorf("runs compare of SH and SB:\n%s", cmp)
 	}
 
 	// The 3D formats cannot hold 2D joints: refused before predicting.

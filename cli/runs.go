@@ -136,7 +136,7 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 	for _, id := range ids {
 		info, ok := e.Run(id)
 		if !ok {
-			return Usagef("no run %q in %s", id, *runsDir)
+			return noRun(e, "", id, *runsDir)
 		}
 		infos = append(infos, info)
 	}
@@ -710,31 +710,51 @@ func compareRuns(w io.Writer, e *engine.Engine, runs []engine.RunInfo, asJSON bo
 	}
 	row("state", func(r engine.RunInfo) string { return string(r.State) })
 	row("steps", stepsText)
-	// A 2D model's row cells are its 2D error, in px.
-	row("val MPJPE", func(r engine.RunInfo) string { return valText(r.LastValMPJPE, is2D(e, r.Spec.ID)) })
-	row("best val MPJPE", func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
-	row("mean-pose baseline", baselineText) // a 2D model's in px, as its val rows
+	// A 2D model's row cells are its 2D error, in px: the rows are named
+	// for what they hold ("val MPJPE 34.6 px" named a 3D metric).
+	n2D := 0
+	for _, r := range runs {
+		if is2D(e, r.Spec.ID) {
+			n2D++
+		}
+	}
+	valName, baseName, jointUnit := "val MPJPE", "mean-pose baseline", " (mm)"
+	switch {
+	case n2D == len(runs):
+		valName, baseName, jointUnit = "val 2D error", "fixed-mean baseline", " (px)"
+	case n2D > 0:
+		valName, baseName, jointUnit = "val error", "baseline", "" // each cell says its unit
+	}
+	row(valName, func(r engine.RunInfo) string { return valText(r.LastValMPJPE, is2D(e, r.Spec.ID)) })
+	row("best "+valName, func(r engine.RunInfo) string { return valText(r.BestValMPJPE, is2D(e, r.Spec.ID)) })
+	row(baseName, baselineText) // a 2D model's in px, as its val rows
 	row("samples/s", func(r engine.RunInfo) string {
 		if math.IsNaN(r.SamplesPerSec) || r.SamplesPerSec == 0 { // 0: it never trained
 			return "-"
 		}
 		return fmt.Sprintf("%.0f", r.SamplesPerSec)
 	})
-	// per joint of each run's last epoch
+	// per joint of each run's last epoch (a 2D model's in px)
 	last := map[string][]float64{}
 	for _, r := range runs {
 		if eps, err := e.Epochs(r.Spec.ID); err == nil && len(eps) > 0 {
 			last[r.Spec.ID] = eps[len(eps)-1].PerJoint
+			if is2D(e, r.Spec.ID) {
+				last[r.Spec.ID] = eps[len(eps)-1].PerJointPx
+			}
 		}
 	}
 	// Said, as runs show says it: eval and report score best.ckpt, so a
 	// run whose last epoch is not its best differs there.
 	row("per joint, last epoch", func(engine.RunInfo) string { return "" })
 	for j := 0; j < pose.NumJoints; j++ {
-		row(pose.JointNames[j]+" (mm)", func(r engine.RunInfo) string {
+		row(pose.JointNames[j]+jointUnit, func(r engine.RunInfo) string {
 			pj := last[r.Spec.ID]
 			if len(pj) != pose.NumJoints {
 				return "-"
+			}
+			if jointUnit == "" {
+				return valText(pj[j], is2D(e, r.Spec.ID))
 			}
 			return fmt.Sprintf("%.1f", pj[j])
 		})

@@ -176,7 +176,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	for _, f := range spec.From {
 		_, ok := e.Run(f)
 		if !ok {
-			return Usagef("--from: no run %q in %s", f, *runsDir)
+			return noRun(e, "--from: ", f, *runsDir)
 		}
 		// One that will not finish and has no outputs (a run writes
 		// them when it finishes): the run was created and failed at its
@@ -317,6 +317,26 @@ func checkLR(lr float64, set map[string]bool) error {
 	return nil
 }
 
+// noRun refuses an id that names no run (prefix: the flag that gave it).
+// Commands take run IDs, but the workbench and runs ls show names too
+// (the demo's is "demo"): a name is answered with its runs' IDs, where
+// "no run "demo"" left the user to find them.
+func noRun(e *engine.Engine, prefix, id, runsDir string) error {
+	var named []string
+	for _, r := range e.Runs() {
+		if r.Spec.Name == id {
+			named = append(named, r.Spec.ID)
+		}
+	}
+	switch {
+	case len(named) == 1:
+		return Usagef("%sno run with the ID %q in %s: it is the name of run %s (give its ID)", prefix, id, runsDir, named[0])
+	case len(named) > 1:
+		return Usagef("%sno run with the ID %q in %s: it is the name of runs %s (give one's ID)", prefix, id, runsDir, strings.Join(named, ", "))
+	}
+	return Usagef("%sno run %q in %s", prefix, id, runsDir)
+}
+
 // checkAfter refuses an --after that names no run, or one that nothing
 // will finish: the queued run would wait for ever (the engine fails a
 // run queued behind a failed one; watch gives up on one behind a stopped
@@ -325,7 +345,7 @@ func checkAfter(e *engine.Engine, after, runsDir string) error {
 	a, ok := e.Run(after)
 	switch {
 	case !ok:
-		return Usagef("--after: no run %q in %s", after, runsDir)
+		return noRun(e, "--after: ", after, runsDir)
 	case a.State == engine.Failed:
 		return Usagef("--after: run %s failed; a run queued behind it would never start", after)
 	case a.State == engine.Stopped:

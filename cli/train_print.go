@@ -259,6 +259,13 @@ func resourceMap(m map[string]any, r *engine.Resource) {
 func epochMap(ep engine.EpochInfo) map[string]any {
 	m := toMap(ep)
 	m["validated"] = ep.Validated()
+	if ep.Pixel > 0 {
+		// A 2D model's validation has no 3D score: null, as runs show's
+		// val_mpjpe_mm is, not 0 (a perfect 0 mm and 3DPCK 0 to a script).
+		for _, k := range []string{"val_mpjpe_mm", "val_p_mpjpe_mm", "val_n_mpjpe_mm", "val_pck150", "val_auc"} {
+			m[k] = nil
+		}
+	}
 	return m
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"poselab/engine/cpu"
@@ -44,9 +45,9 @@ func NewBackend(device string) (nn.Backend, error) {
 	sort.Strings(names)
 	if !ok {
 		if device == "cuda" {
-			return nil, fmt.Errorf("device cuda: this poselab has no CUDA backend (available: %v)", names)
+			return nil, fmt.Errorf("device cuda: this poselab has no CUDA backend (available: %s)", strings.Join(names, ", "))
 		}
-		return nil, fmt.Errorf("unknown device %q (available: %v)", device, names)
+		return nil, fmt.Errorf("unknown device %q (available: %s)", device, strings.Join(names, ", "))
 	}
 	b, err := ctor()
 	if err != nil {

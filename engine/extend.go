@@ -1,9 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
+
+	"poselab/checkpoints"
 )
 
 // Extend lets a run train on past the end it was given: a finished run
@@ -15,6 +19,13 @@ import (
 // it was trained to (its remaining steps train at min_lr), so that the
 // learning rate does not jump back up.
 func (e *Engine) Extend(id string, epochs, patience int) error {
+	// A corrupt last checkpoint would fail the extension only when it
+	// starts, after config.toml took the new epochs and a finished run
+	// became failed (out of the report): refused first, naming the file.
+	// Read before taking e.mu: the file can be hundreds of MB.
+	if err := checkpoints.Verify(CkptPath(e.st.runDir(id), "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("run %s cannot be extended: %w", id, err)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.extendable(id); err != nil {

@@ -196,6 +196,34 @@ func TestExtendWithoutALastCheckpoint(t *testing.T) {
 	}
 }
 
+// A finished run whose last checkpoint is corrupt is not extended: the
+// extension failed when it started, after config.toml took the new epochs
+// and the finished run became failed.
+func TestExtendWithACorruptLastCheckpoint(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	last := CkptPath(e.st.runDir(id), "last")
+	if err := os.Truncate(last, 5000); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Extend(id, 3, -1)
+	if err == nil || !strings.Contains(err.Error(), last) || !strings.Contains(err.Error(), "checksum") {
+		info := waitRun(t, e, id, time.Minute)
+		t.Fatalf("extend with a corrupt last.ckpt: %v (run %s: %s)", err, info.State, info.Reason)
+	}
+	if info, _ := e.Run(id); info.State != Finished || info.Spec.Epochs != 2 {
+		t.Fatalf("run left %s with %d epochs", info.State, info.Spec.Epochs)
+	}
+	if spec, err := e.st.loadRun(id); err != nil || spec.Spec.Epochs != 2 {
+		t.Fatalf("config.toml changed: %+v, %v", spec.Spec.Epochs, err)
+	}
+}
+
 // A process that watched another extend a run takes its new spec: one
 // that resumes it after trains to the extended epoch count, not to the
 // one it read when it opened.

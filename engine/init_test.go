@@ -434,6 +434,18 @@ func TestInitOfARunFolderSaysWhatToGive(t *testing.T) {
 	}
 }
 
+// --init of a run's name (what the workbench lists: the demo's is "demo")
+// says the run's id, which it takes ("no run of that id and no such file").
+func TestInitOfARunsNameSaysItsID(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	src := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1, Name: "demo-init"})
+	_, err := e.Submit(Spec{Model: "sb", Preset: "test", Init: "demo-init"})
+	if want := "it is the name of run " + src + ": give its id, --init " + src; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("init of a run's name: %v\nwant %q", err, want)
+	}
+}
+
 // A file named .ckpt that is no poselab checkpoint names the file once
 // too ("init X: checkpoint X: not a poselab checkpoint" said it twice).
 func TestInitBadCheckpointNamedOnce(t *testing.T) {

@@ -59,6 +59,13 @@ func (e *Engine) resolveInit(src, model string) (string, error) {
 	}
 	st, err := os.Stat(src)
 	if errors.Is(err, fs.ErrNotExist) {
+		// A run's name (what the workbench lists, the demo's "demo"):
+		// said with the run's id, which init takes.
+		for _, r := range e.Runs() {
+			if r.Spec.Name == src && r.Spec.ID != src {
+				return "", fmt.Errorf("init %s: no run of that id in %s, but it is the name of run %s: give its id, --init %s", src, e.opt.RunsDir, r.Spec.ID, r.Spec.ID)
+			}
+		}
 		return "", fmt.Errorf("init %s: no run of that id in %s and no such file (want %s)", src, e.opt.RunsDir, initFileKinds)
 	}
 	if err != nil {

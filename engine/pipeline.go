@@ -73,7 +73,7 @@ func LookupPipeline(name string) (*Pipeline, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("unknown pipeline %q (known: %v)", name, names)
+		return nil, fmt.Errorf("unknown pipeline %q (known: %s)", name, strings.Join(names, ", "))
 	}
 	return p, nil
 }

@@ -71,3 +71,18 @@ func TestSingleRunPresetRefusal(t *testing.T) {
 		t.Fatalf("chain refusal: %v", err)
 	}
 }
+
+// An unknown model, pipeline or device is answered with the known ones as a list for people,
+// as an unknown preset is ("[baseline ir sb sh]" was Go's slice syntax).
+func TestUnknownModelListsTheKnownOnes(t *testing.T) {
+	_, err := LookupTask("xx")
+	if err == nil || !strings.Contains(err.Error(), "(known: baseline, ir, sb, ") || strings.Contains(err.Error(), "[") {
+		t.Fatalf("unknown model: %v", err)
+	}
+	if _, err := NewBackend("tpu"); err == nil || !strings.Contains(err.Error(), "(available: cpu, ") {
+		t.Fatalf("unknown device: %v", err)
+	}
+	if _, err := LookupPipeline("Z"); err == nil || !strings.Contains(err.Error(), "(known: A, B, C, D, E, F, G") {
+		t.Fatalf("unknown pipeline: %v", err)
+	}
+}

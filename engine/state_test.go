@@ -243,9 +243,10 @@ func TestCorruptCheckpointFailsResumeClearly(t *testing.T) {
 	e := openTestEngine(t, "")
 	defer e.Close()
 	id, _ := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 100})
-	waitFor(t, "steps", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.Step > 12 })
+	// After a validation: the failed event's result has its best.
+	waitFor(t, "steps", 2*time.Minute, func() bool { i, _ := e.Run(id); return i.Step > 12 && i.Epoch >= 1 })
 	e.Stop(id)
-	waitRun(t, e, id, time.Minute)
+	stopped := waitRun(t, e, id, time.Minute)
 	path := CkptPath(e.RunDir(id), "last")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -270,6 +271,10 @@ func TestCorruptCheckpointFailsResumeClearly(t *testing.T) {
 	for _, ev := range hist {
 		if ev.Run == id && ev.Kind == EvFailed {
 			failedFrom = ev.State.From
+			// Where the run stands, not step 0 with no validation.
+			if r := ev.Result; r == nil || r.Steps != stopped.Step || r.Epochs != stopped.Epoch || !(r.BestValMPJPE == stopped.BestValMPJPE) {
+				t.Errorf("failed event's result %+v; the run stood at step %d, epoch %d, best %v", r, stopped.Step, stopped.Epoch, stopped.BestValMPJPE)
+			}
 		}
 		if ev.Run == id && ev.Kind == EvState && ev.State.To == Failed {
 			stateFrom = ev.State.From

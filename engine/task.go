@@ -168,7 +168,7 @@ func LookupTask(model string) (TaskFactory, error) {
 	defer tasksMu.RUnlock()
 	f, ok := tasks[model]
 	if !ok {
-		return TaskFactory{}, fmt.Errorf("unknown model %q (known: %v)", model, taskNames())
+		return TaskFactory{}, fmt.Errorf("unknown model %q (known: %s)", model, strings.Join(taskNames(), ", "))
 	}
 	return f, nil
 }

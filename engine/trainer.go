@@ -125,10 +125,19 @@ func (e *Engine) train(r *run) {
 
 func (s *session) result() *Result {
 	el := time.Since(s.sessionStart).Seconds()
-	r := &Result{ValMPJPE: s.lastVal, BestValMPJPE: s.best, BaselineMPJPE: s.baseline, Steps: s.step, SessionSteps: s.sessionSteps,
-		Epochs: s.epoch, Seconds: el, SamplesPerSec: s.rate}
-	if _, ok := s.task.(baseline2D); ok {
-		r.ValPx, r.BestValPx = s.lastVal, s.best
+	step, epoch, last, best := s.step, s.epoch, s.lastVal, s.best
+	if s.step == 0 && s.sessionSteps == 0 && s.r.info.Step > 0 {
+		// It failed before loading its checkpoint (a corrupt last.ckpt):
+		// the run stands where it stood, as runs show says, not at step 0
+		// with no validation ("steps": 0 in the failed event). e.mu is
+		// held by the caller.
+		i := s.r.info
+		step, epoch, last, best = i.Step, i.Epoch, i.LastValMPJPE, i.BestValMPJPE
+	}
+	r := &Result{ValMPJPE: last, BestValMPJPE: best, BaselineMPJPE: s.baseline, Steps: step, SessionSteps: s.sessionSteps,
+		Epochs: epoch, Seconds: el, SamplesPerSec: s.rate}
+	if _, ok := s.task.(baseline2D); ok || (s.task == nil && Exports2D(s.r.info.Spec.Model)) { // no task: failed before making it
+		r.ValPx, r.BestValPx = last, best
 		r.ValMPJPE, r.BestValMPJPE = math.NaN(), math.NaN()
 		if !math.IsNaN(s.baselinePx) { // JSON has no NaN: omitted
 			r.BaselinePx = s.baselinePx

@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"fmt"
+
 	tea "charm.land/bubbletea/v2"
 
 	"poselab/engine"
@@ -114,6 +116,13 @@ func (m *Model) do(a action) tea.Cmd {
 	case actNew:
 		return m.openNewRun("")
 	case actChain:
+		if needRun() && (info.Spec.Model == "sb" || info.Spec.Model == "baseline") {
+			// Their outputs are 3D poses, which no model trains on: the
+			// form opened on SB, the engine's refusal came only at its
+			// last field.
+			m.setStatus(fmt.Sprintf("chain: run %s (%s) predicts 3D poses, which no model trains on: chain after an sh or ir run, whose 2D SB lifts", id, info.Spec.Model), true)
+			return nil
+		}
 		if needRun() {
 			// A run that ended without outputs would feed a run that
 			// fails when it starts: said at once, as d says an active run.
@@ -218,12 +227,23 @@ func (m *Model) call(done string, f func() error) tea.Cmd {
 // received, and unfreezing shows everything at once.
 func (m *Model) toggleFreeze() {
 	if m.frozen != nil {
-		m.frozen = nil
+		m.frozen, m.frozenSk = nil, nil
 		m.setStatus("live", false)
 		return
 	}
 	m.frozen = map[string][2]int{}
+	m.frozenSk = map[string]frozenSamples{}
 	for id, r := range m.st.runs {
 		m.frozen[id] = [2]int{len(r.step), len(r.epochs)}
+		m.frozenSk[id] = frozenSamples{r.samples, r.sampleEp}
 	}
+	// The "live" of an unfreeze a moment ago would say the opposite of
+	// the FROZEN badge for its seconds.
+	m.setStatus("frozen (f: live)", false)
+}
+
+// frozenSamples are a run's skeleton samples at the freeze point.
+type frozenSamples struct {
+	samples []engine.PoseSample
+	epoch   int
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -349,6 +350,26 @@ func TestNewRunFormKeepsTheDataFolderAbsolute(t *testing.T) {
 	}
 }
 
+// Asked about one active run, the answers say "it", not "them".
+func TestQuitAboutOneRunSaysIt(t *testing.T) {
+	one := newFake()
+	one.addRun(engine.RunInfo{Spec: engine.Spec{ID: "x"}, State: engine.Running}, engine.Schedule{})
+	m := New(one, Options{})
+	m.Update(keyMsg("q"))
+	if m.confirm == nil {
+		t.Fatal("quitting with an active run did not ask")
+	}
+	v := ansi.Strip(m.confirm.view(100))
+	if !strings.Contains(v, "1 run still active") || !strings.Contains(v, "stop it (") || !strings.Contains(v, "keep it training") || strings.Contains(v, "them") {
+		t.Fatalf("quit dialog:\n%s", v)
+	}
+	m = New(fixture(), Options{}) // two active: "them"
+	m.Update(keyMsg("q"))
+	if v := ansi.Strip(m.confirm.view(100)); !strings.Contains(v, "stop them (") {
+		t.Fatalf("quit dialog:\n%s", v)
+	}
+}
+
 func TestQuitAsksOnlyWithActiveRuns(t *testing.T) {
 	m := New(fixture(), Options{})
 	_, cmd := m.Update(keyMsg("q"))
@@ -395,6 +416,62 @@ func TestFreezeHoldsTheCharts(t *testing.T) {
 	}
 }
 
+// Frozen, the skeletons view holds its samples too (a validation's new
+// ones replaced them under the FROZEN badge), and a freeze right after an
+// unfreeze does not go on saying "live".
+func TestFreezeHoldsTheSkeletons(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "3", "f", "f", "f")
+	frozen := screen(m, 120, 40)
+	if !strings.Contains(frozen, "FROZEN") || strings.Contains(frozen, " live ") || !strings.Contains(frozen, "frozen (f: live)") {
+		t.Fatalf("frozen screen:\n%s", frozen)
+	}
+	newer := scoredAsTheEngine([]engine.PoseSample{{Index: 99, GT: standingPose(0), Pred: standingPose(200)}})
+	m.Update(eventsMsg{events: []engine.Event{{Seq: 1e6, Run: "sb-demo", Time: time.Now(), Kind: engine.EvEpoch,
+		Epoch: &engine.EpochInfo{Epoch: 40, Step: 4000, MPJPE: 99, PerJoint: make([]float64, pose.NumJoints), Samples: newer}}}})
+	if got := screen(m, 120, 40); strings.Contains(got, "validation #99") || strings.Contains(got, "epoch 41") {
+		t.Fatalf("frozen skeletons moved on:\n%s", got)
+	}
+	m.Update(keyMsg("f"))
+	if got := screen(m, 120, 40); !strings.Contains(got, "validation #99") {
+		t.Fatalf("live skeletons do not show the new samples:\n%s", got)
+	}
+}
+
+// Sorted worst first, the per-joint view's cut does not offer "o: worst
+// first" (o then went back to the skeleton's order).
+func TestJointsCutSaysWhatOTurnsTo(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "2")
+	if out := screen(m, 80, 20); !strings.Contains(out, "more joints (o: worst first)") {
+		t.Fatalf("skeleton order:\n%s", out)
+	}
+	press(m, "o")
+	if out := screen(m, 80, 20); !strings.Contains(out, "more joints (o: skeleton order)") {
+		t.Fatalf("worst first:\n%s", out)
+	}
+}
+
+// The validation chart's title keeps the best epoch whole beside the loss
+// chart of 100 columns: with 3-digit epochs the cut read "(epoch 18…".
+func TestValTitleKeepsAThreeDigitBestEpoch(t *testing.T) {
+	f := newFake()
+	var seq int64
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	sched := engine.Schedule{Kind: "constant", BaseLR: 1e-3}
+	evs := synthRun("sb-long", 3, 2400, 12, t0, sched, &seq)
+	f.hist = evs
+	f.addRun(engine.RunInfo{Spec: *evs[0].Spec, State: engine.Finished, Step: 2400, Epoch: 200, TotalSteps: 2400, StepsPerEpoch: 12,
+		LastValMPJPE: 112.5, BestValMPJPE: 104.9, Started: t0}, sched)
+	m := New(f, Options{})
+	for w := 80; w <= 140; w += 2 {
+		out := screen(m, w, 30)
+		if !regexp.MustCompile(`best [0-9.]+ \((epoch|ep) 1[0-9][0-9]\)`).MatchString(out) {
+			t.Fatalf("%d columns: no whole best epoch in the validation title:\n%s", w, out)
+		}
+	}
+}
+
 func TestMouseSelectsAndZooms(t *testing.T) {
 	m := New(fixture(), Options{})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
@@ -409,6 +486,35 @@ func TestMouseSelectsAndZooms(t *testing.T) {
 	m.Update(tea.MouseClickMsg{X: 22, Y: 0, Button: tea.MouseLeft}) // "2 Joints" tab
 	if m.tab != tabJoints {
 		t.Fatalf("tab click: %d", m.tab)
+	}
+}
+
+// A click on a run of a scrolled list leaves the list where it is: it
+// scrolled the clicked run to the top (or the selection to the foot), so
+// a second click on the same ■ toggled another run's overlay.
+func TestMouseClickKeepsAScrolledListInPlace(t *testing.T) {
+	fc := newFake()
+	for i := 0; i < 7; i++ {
+		fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: fmt.Sprintf("sb-%d", i), Model: "sb"}, State: engine.Finished}, engine.Schedule{})
+	}
+	m := New(fc, Options{})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24}) // 3 list rows
+	for i := 0; i < 6; i++ {
+		press(m, "down")
+	}
+	screen(m, 80, 24) // sb-4, sb-5, sb-6 shown, sb-6 selected
+	top := tea.MouseClickMsg{X: 0, Y: 2, Button: tea.MouseLeft}
+	m.Update(top)
+	out := screen(m, 80, 24)
+	if info, _ := m.selected(); info.Spec.ID != "sb-4" || !m.marked["sb-4"] {
+		t.Fatalf("click on the first row's ■: %s selected, marked %v", info.Spec.ID, m.marked)
+	}
+	if row := strings.Split(out, "\n")[2]; !strings.Contains(row, "sb-4") {
+		t.Fatalf("the list moved under the click: first row %q", row)
+	}
+	m.Update(top)
+	if m.marked["sb-4"] || m.marked["sb-0"] {
+		t.Fatalf("second click on the same ■: marked %v", m.marked)
 	}
 }
 
@@ -640,6 +746,96 @@ func TestResourceLineOfAResumedRunThatIsQueued(t *testing.T) {
 	m := New(fc, Options{})
 	if line := ansi.Strip(m.statusLine(160)); strings.Contains(line, "RSS") || !strings.Contains(line, "waits for the cpu trainer") {
 		t.Fatalf("queued resumed run's status line: %q", line)
+	}
+}
+
+// On 80 columns the resource line keeps the speed and the ETA, which
+// nothing else on 80 x 24 shows: the memory's total goes, then the memory
+// (the cut at the end took the ETA of a real CPU or GPU run).
+func TestResourceLineKeepsTheETAOn80Columns(t *testing.T) {
+	for _, c := range []struct {
+		res  engine.Resource
+		want []string
+	}{
+		{engine.Resource{Device: "CPU (2 cores, OpenBLAS)", MemUsedBytes: 104 << 20, MemTotalBytes: 23 << 30, MemKind: engine.MemHost, SamplesPerSec: 8400},
+			[]string{"RSS 104 MiB", "8.4k samples/s", "ETA 1m34s"}},
+		{engine.Resource{Device: "NVIDIA H100 80GB HBM3", MemUsedBytes: 5 << 30, MemTotalBytes: 80 << 30, GPUUtil: 97, SamplesPerSec: 412},
+			[]string{"412 samples/s", "ETA 1m34s"}},
+	} {
+		fc := newFake()
+		fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "r1", Model: "sb", Preset: "tiny", Epochs: 1}, State: engine.Running, ETA: 94 * time.Second}, engine.Schedule{})
+		res := c.res
+		fc.hist = []engine.Event{{Seq: 1, Run: "r1", Kind: engine.EvResource, Res: &res}}
+		m := New(fc, Options{})
+		line := ansi.Strip(m.statusLine(80))
+		for _, want := range append(c.want, "device "+c.res.Device) {
+			if !strings.Contains(line, want) {
+				t.Errorf("80 columns: %q lacks %q", line, want)
+			}
+		}
+		if wide := ansi.Strip(m.statusLine(200)); !strings.Contains(wide, memText(&res)) {
+			t.Errorf("200 columns: %q lacks %q", wide, memText(&res))
+		}
+	}
+}
+
+// On 80 columns a paused run of another process keeps its reason: its
+// "trained by poselab process N" goes first (the list's @N says it).
+func TestForeignRunsReasonFits80Columns(t *testing.T) {
+	fc := newFake()
+	fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "r1", Model: "sb", Preset: "tiny", Epochs: 1}, State: engine.Paused, Reason: "paused by the user",
+		Foreign: true, OwnerPID: 10402, Device: "CPU (2 cores, OpenBLAS)"}, engine.Schedule{})
+	m := New(fc, Options{})
+	line := ansi.Strip(m.statusLine(80))
+	if !strings.Contains(line, "paused: paused by the user") || strings.Contains(line, "…") {
+		t.Errorf("80 columns: %q", line)
+	}
+	if wide := ansi.Strip(m.statusLine(200)); !strings.Contains(wide, "trained by poselab process 10402") {
+		t.Errorf("200 columns: %q", wide)
+	}
+}
+
+// With runs overlaid, a narrow loss chart's title keeps the loss whole:
+// the step goes, then the legend moves after it (cut at the end, the
+// title read "now 0.…" on a 100-column terminal).
+func TestOverlaidLossTitleKeepsTheLoss(t *testing.T) {
+	m := New(fixture(), Options{})
+	press(m, "a")
+	for w := 80; w <= 160; w += 5 {
+		out := screen(m, w, 30)
+		var title string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "train loss") {
+				title = l
+			}
+		}
+		now := strings.Index(title, "now ")
+		cut := strings.Index(title, "…")
+		if now < 0 || !strings.Contains(title, "■ sb-demo") || (cut > now && !strings.Contains(title[now:cut], "■")) {
+			t.Errorf("%d columns: loss title %q", w, title)
+		}
+	}
+}
+
+// A message longer than the status line takes the hint line too while it
+// shows: on 80 columns the engine's refusal of a chained run was cut
+// before what to do about it.
+func TestLongStatusTakesTheHintLine(t *testing.T) {
+	m := New(fixture(), Options{})
+	msg := "new run: spec: sb lifts 2D poses, and run sb-261127-015136 (sb) predicts none: feed it from an sh or ir run"
+	m.setStatus(msg, true)
+	lines := strings.Split(screen(m, 80, 24), "\n")
+	if len(lines) != 24 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	foot := strings.Join(strings.Fields(lines[22]+" "+lines[23]), " ")
+	if foot != msg {
+		t.Fatalf("footer %q, want the whole message", foot)
+	}
+	// A short one keeps the hint line.
+	m.setStatus("paused sb-demo", false)
+	if lines := strings.Split(screen(m, 80, 24), "\n"); !strings.Contains(lines[23], "? help") {
+		t.Fatalf("hint line %q", lines[23])
 	}
 }
 

@@ -82,3 +82,20 @@ func TestChainFormKeepsTheSourcesPresetForAModelThatHasIt(t *testing.T) {
 		t.Fatalf("model sh: preset %q, want the source's seed-n1", m.newRun.preset)
 	}
 }
+
+// c on an SB or baseline run says at once that nothing trains on its 3D
+// outputs: the form opened on SB and the engine refused it only at its
+// last field ("predicts none: feed it from an sh or ir run").
+func TestChainRefusesA3DSourceAtOnce(t *testing.T) {
+	for _, model := range []string{"sb", "baseline"} {
+		fc := newFake()
+		fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "r-1", Model: model, Preset: "tiny", Data: "synth", Device: "cpu"}, State: engine.Finished}, engine.Schedule{})
+		m := New(fc, Options{})
+		m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+		m.selID = "r-1"
+		m.Update(keyMsg("c"))
+		if m.form != nil || !m.statusErr || !strings.Contains(m.status, "predicts 3D poses") || !strings.Contains(m.status, "sh or ir") {
+			t.Fatalf("c on a %s run: form open %v, status %q", model, m.form != nil, m.status)
+		}
+	}
+}

@@ -149,7 +149,7 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 		// the local clock of the machine that trains
 		c.xFmt = func(s float64) string { return time.Unix(int64(s), 0).Format("15:04:05") }
 	}
-	var now string
+	var now, at string
 	// Raw data of the selected run first (faint), then the smoothed
 	// curves, the selected one last so that it is on top.
 	for _, sel := range []bool{false, true} {
@@ -174,7 +174,7 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 				if weight > 0 && len(runs) == 1 {
 					now += fmt.Sprintf(" (EMA %s)", fmtNum(ys[n-1]))
 				}
-				now += " @ step " + fmtCount(int(p.r.step[n-1]))
+				at = " @ step " + fmtCount(int(p.r.step[n-1]))
 			}
 		}
 	}
@@ -198,17 +198,27 @@ func lossChart(v curvesView, runs []plotted, w, h int) string {
 		tags = append(tags, "panned")
 	}
 	title += stDim.Render(" [" + strings.Join(tags, ", ") + "]")
+	legend := ""
 	if len(runs) > 1 {
 		// Overlaid runs: a legend in their colours, the selected first.
 		for _, sel := range []bool{true, false} {
 			for _, p := range runs {
 				if p.selected == sel {
-					title += " " + paletteStyle(p.r.color).Render("■ "+runName(p))
+					legend += " " + paletteStyle(p.r.color).Render("■ "+runName(p))
 				}
 			}
 		}
 	}
-	c.title = title + stDim.Render(now)
+	// Narrow, the step goes (the runs list has it), then the legend goes
+	// after the loss: cut at its end, the title lost the loss mid-number
+	// ("now 0.…") beside two overlaid runs' names.
+	c.title = title + legend + stDim.Render(now+at)
+	if lipgloss.Width(c.title) > w {
+		c.title = title + legend + stDim.Render(now)
+	}
+	if lipgloss.Width(c.title) > w && legend != "" {
+		c.title = title + stDim.Render(now+" ·") + legend
+	}
 	return c.render()
 }
 
@@ -261,7 +271,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 			noneYet = engine.ValUnit(p.info.Spec.Model)
 		}
 	}
-	var now, best string
+	var now, best, bestShort string
 	for _, sel := range []bool{false, true} {
 		for _, p := range runs {
 			if p.selected != sel || len(p.r.epochs) == 0 {
@@ -284,6 +294,7 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 				if b := p.r.best(); b != nil && !v.valX {
 					bv, _ := valMetric(*b, false)
 					best = fmt.Sprintf(" · best %s (epoch %d)", f(bv), epochNo(b.Epoch))
+					bestShort = fmt.Sprintf(" · best %s (ep %d)", f(bv), epochNo(b.Epoch))
 				}
 			}
 		}
@@ -306,10 +317,18 @@ func valChart(v curvesView, runs []plotted, w, h int) string {
 		name = "val loss"
 	}
 	// Narrow (half of 80 columns), "now" goes, which the runs list
-	// shows: cut at its end, the title lost the best epoch.
+	// shows: cut at its end, the title lost the best epoch. Narrower (the
+	// side chart of 100 columns, 3-digit epochs), "epoch" is "ep", then
+	// the name loses "MPJPE" or "2D error" (its unit stays): the cut
+	// read "(epoch 18…" for epoch 188.
 	c.title = stTitle.Render(name) + stDim.Render(now+best)
-	if lipgloss.Width(c.title) > w && best != "" {
-		c.title = stTitle.Render(name) + stDim.Render(best)
+	if best != "" {
+		for _, t := range [][2]string{{name, best}, {name, bestShort}, {"val (" + unit + ")", bestShort}} {
+			if lipgloss.Width(c.title) <= w {
+				break
+			}
+			c.title = stTitle.Render(t[0]) + stDim.Render(t[1])
+		}
 	}
 	return c.render()
 }

@@ -572,7 +572,13 @@ func (m *Model) askQuit() tea.Cmd {
 		m.quit = QuitKeepRuns
 		return tea.Quit
 	}
-	stop := answer{key: "s", label: "stop them (checkpointed; resume later with r)", do: func() tea.Cmd {
+	// "them" for several runs, "it" for one ("1 run still active: X" then
+	// "stop them").
+	them := "them"
+	if len(active) == 1 {
+		them = "it"
+	}
+	stop := answer{key: "s", label: "stop " + them + " (checkpointed; resume later with r)", do: func() tea.Cmd {
 		m.quit = QuitStopRuns
 		if !m.opts.Remote {
 			return tea.Quit // the local engine stops every run when it closes
@@ -586,9 +592,9 @@ func (m *Model) askQuit() tea.Cmd {
 			return nil
 		}, tea.Quit)
 	}}
-	keepLabel := "keep them training here after the workbench closes"
+	keepLabel := "keep " + them + " training here after the workbench closes"
 	if m.opts.Remote {
-		keepLabel = "keep them training on the server (leave this session)"
+		keepLabel = "keep " + them + " training on the server (leave this session)"
 	}
 	keep := answer{key: "k", label: keepLabel, do: func() tea.Cmd {
 		m.quit = QuitKeepRuns

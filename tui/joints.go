@@ -144,7 +144,12 @@ func renderJoints(r *runData, sorted bool, w, h int) string {
 	if len(order) > h-1 && h >= 3 {
 		// Say what is cut, as the per-action table does.
 		more := len(order) - (h - 2)
-		lines = append(lines[:h-1], stDim.Render(fitWidth(fmt.Sprintf(" … %d more joints (o: worst first)", more), jw)))
+		// Sorted, the cut ones are the best: o goes back to the skeleton's order.
+		hint := "o: worst first"
+		if sorted {
+			hint = "o: skeleton order"
+		}
+		lines = append(lines[:h-1], stDim.Render(fitWidth(fmt.Sprintf(" … %d more joints (%s)", more, hint), jw)))
 	}
 	for len(lines) < h {
 		lines = append(lines, strings.Repeat(" ", jw))

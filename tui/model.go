@@ -72,6 +72,9 @@ type Model struct {
 	sk      skelView
 	lg      logView
 	frozen  map[string][2]int // run -> steps, epochs shown while frozen; nil = live
+	// frozenSk are the skeleton samples each run had when frozen (a
+	// validation replaces them whole): the skeletons view moved on.
+	frozenSk map[string]frozenSamples
 
 	stopping map[string]bool // runs asked to stop that have not stopped yet
 
@@ -169,6 +172,7 @@ func (m *Model) refresh() {
 		m.st.remove(id)
 		delete(m.marked, id)
 		delete(m.frozen, id)
+		delete(m.frozenSk, id)
 	}
 	hist := m.hist
 	for i, r := range m.rows {

@@ -21,8 +21,14 @@ import (
 func TestFormsFitNarrowTerminals(t *testing.T) {
 	for _, w := range []int{40, 60, 76} {
 		for _, k := range []string{"n", "c", "e"} {
-			m := New(fixture(), Options{RunsDir: "/tmp/runs"})
+			fc := fixture()
+			// The fixture's runs are SB's, whose 3D outputs nothing chains on.
+			fc.addRun(engine.RunInfo{Spec: engine.Spec{ID: "sh-1", Model: "sh", Preset: "tiny", Data: "synth", Device: "cpu"}, State: engine.Finished}, engine.Schedule{})
+			m := New(fc, Options{RunsDir: "/tmp/runs"})
 			m.Update(tea.WindowSizeMsg{Width: w, Height: 40})
+			if k == "c" {
+				m.selID = "sh-1"
+			}
 			press(m, k)
 			out := screen(m, w, 40)
 			checkBlock(t, out, w, 40)

@@ -143,14 +143,29 @@ func fitColumns(w int, rows []listRow) []runColumn {
 // overlaid on the charts); empty is the line shown when there is no run;
 // byBest says the rows are sorted best validation first (sortByBest).
 func renderRuns(rows []listRow, sel int, colors map[string]int, marked map[string]bool, w, h int, empty string, byBest bool) string {
+	return renderRunsFrom(rows, sel, runsWindow(0, sel, h-1, len(rows)), colors, marked, w, h, empty, byBest)
+}
+
+// runsWindow is the first row a list of n rows shows in body rows: first
+// as it was while the selection stays in view, else moved just enough to
+// show it. A click on a run of a scrolled list moved the list under the
+// mouse (the selection was put at the foot or the list at its top), so a
+// second click on the same ■ hit another run.
+func runsWindow(first, sel, body, n int) int {
+	switch {
+	case sel < first:
+		first = sel
+	case sel >= first+body:
+		first = sel - body + 1
+	}
+	return max(min(first, n-body), 0)
+}
+
+// renderRunsFrom is renderRuns with the first row shown given (runsWindow).
+func renderRunsFrom(rows []listRow, sel, first int, colors map[string]int, marked map[string]bool, w, h int, empty string, byBest bool) string {
 	cols := fitColumns(w, rows)
 	var b strings.Builder
 	body := h - 1
-	// Scroll so that the selected row is visible.
-	first := 0
-	if sel >= body {
-		first = sel - body + 1
-	}
 	unit := listUnit(rows)
 	hdr := "  "
 	for i, c := range cols {

@@ -31,6 +31,8 @@ func (m *Model) visible(id string) *runData {
 	c := *r
 	c.step, c.wall, c.loss, c.lr = r.step[:n[0]], r.wall[:n[0]], r.loss[:n[0]], r.lr[:n[0]]
 	c.epochs = r.epochs[:n[1]]
+	sk := m.frozenSk[id] // none for a run first seen since: as its epochs
+	c.samples, c.sampleEp = sk.samples, sk.epoch
 	if c.bestEpoch >= n[1] {
 		c.bestEpoch = -1
 		for i := n[1] - 1; i >= 0; i-- {
@@ -112,18 +114,14 @@ func (m *Model) render() string {
 	w, h := max(m.w, 20), max(m.h, 6)
 	l := m.layout()
 	sel := m.selIndex()
-	if sel >= l.runsH-1 {
-		m.runsFirst = sel - (l.runsH - 1) + 1
-	} else {
-		m.runsFirst = 0
-	}
+	m.runsFirst = runsWindow(m.runsFirst, sel, l.runsH-1, len(m.rows))
 	colors := map[string]int{}
 	for _, r := range m.rows {
 		colors[r.info.Spec.ID] = m.st.run(r.info.Spec.ID).color
 	}
 	parts := []string{
 		m.header(w),
-		renderRuns(m.rows, sel, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": "), m.byBest),
+		renderRunsFrom(m.rows, sel, m.runsFirst, colors, m.marked, w, l.runsH, "  no runs yet"+m.newRunHint(": "), m.byBest),
 	}
 	var content string
 	switch {
@@ -146,7 +144,7 @@ func (m *Model) render() string {
 	default:
 		content = m.content(w, l.contentH)
 	}
-	parts = append(parts, padBlock(content, w, l.contentH), m.statusLine(w), m.hintLine(w))
+	parts = append(parts, padBlock(content, w, l.contentH), m.footer(w))
 	return padBlock(strings.Join(parts, "\n"), w, h)
 }
 
@@ -254,6 +252,24 @@ func (m *Model) header(w int) string {
 	return left + strings.Repeat(" ", gap) + right
 }
 
+// footer is the status line and the hint line. A message longer than the
+// line (an engine's refusal on 80 columns) takes the hint line too, for
+// the while it shows: cut at its end, it lost what to do about it
+// ("... predicts none:…" without "feed it from an sh or ir run").
+func (m *Model) footer(w int) string {
+	text := " " + oneLine(m.status)
+	if m.status == "" || lipgloss.Width(text) <= w {
+		return m.statusLine(w) + "\n" + m.hintLine(w)
+	}
+	st := stOK
+	if m.statusErr {
+		st = stErr
+	}
+	lines := strings.Split(ansi.Wrap(text, w-1, ""), "\n")
+	second := " " + strings.TrimSpace(strings.Join(lines[1:], " "))
+	return fitStyled(st.Render(lines[0]), w) + "\n" + fitStyled(st.Render(second), w)
+}
+
 // statusLine shows the last message, or the selected run's resources.
 func (m *Model) statusLine(w int) string {
 	if m.status != "" {
@@ -267,13 +283,32 @@ func (m *Model) statusLine(w int) string {
 	if !ok {
 		return strings.Repeat(" ", w)
 	}
+	// Narrow (80 columns, a GPU's long name, the CPU's "(2 cores,
+	// OpenBLAS)"), the memory's total goes first, then the memory and
+	// the GPU's load, then another process's "trained by" (the list's
+	// @PID says it): the cut at the end took the ETA, which is nowhere
+	// else on 80 x 24 (the runs list drops its columns), then the reason.
+	var line string
+	for level := 0; level < 4; level++ {
+		line = " " + oneLine(strings.Join(m.statusParts(info, level), " · "))
+		if lipgloss.Width(line) <= w {
+			break
+		}
+	}
+	return fitStyled(stDim.Render(line), w)
+}
+
+// statusParts are the status line's parts for a run: level 0 all, 1 the
+// memory without its total, 2 without memory and GPU load, 3 without
+// "trained by" too (where the list says @PID).
+func (m *Model) statusParts(info engine.RunInfo, level int) []string {
 	parts := []string{}
 	dev := info.Device
 	if dev == "" {
 		dev = info.Spec.Device
 	}
 	if r := m.st.runs[info.Spec.ID]; r != nil && r.res != nil {
-		res := r.res
+		res := *r.res
 		if res.Device != "" {
 			dev = res.Device
 		}
@@ -281,12 +316,15 @@ func (m *Model) statusLine(w int) string {
 		if !info.State.Active() {
 			// The last sample of a run that no longer trains is not
 			// its memory or speed now (the runs list shows "–" too).
-			res = &engine.Resource{}
+			res = engine.Resource{}
 		}
-		if t := memText(res); t != "" {
+		if level >= 1 {
+			res.MemTotalBytes = 0
+		}
+		if t := memText(&res); t != "" && level < 2 {
 			parts = append(parts, t)
 		}
-		if res.GPUUtil > 0 {
+		if res.GPUUtil > 0 && level < 2 {
 			parts = append(parts, fmt.Sprintf("GPU %.0f%%", res.GPUUtil))
 		}
 		// A paused run keeps its memory but trains nothing.
@@ -302,7 +340,7 @@ func (m *Model) statusLine(w int) string {
 	if info.State == engine.Running && info.ETA > 0 {
 		parts = append(parts, "ETA "+fmtDur(info.ETA))
 	}
-	if info.Foreign {
+	if info.Foreign && (level < 3 || info.OwnerPID == 0) {
 		parts = append(parts, "trained by "+info.Owner())
 	}
 	if info.Reason != "" {
@@ -311,7 +349,7 @@ func (m *Model) statusLine(w int) string {
 	if m.closed {
 		parts = append(parts, "engine closed")
 	}
-	return fitStyled(stDim.Render(" "+oneLine(strings.Join(parts, " · "))), w)
+	return parts
 }
 
 // oneLine keeps a message on the status line: an error or a run's reason
