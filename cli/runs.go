@@ -34,9 +34,11 @@ curves, joints, skeletons and log print what the workbench's views 1 to
 rate the schedule gives the steps still to come ("planned"); joints the
 per-joint error of the last validation and of the best epoch, and the
 per-action table (--sort error: worst first, the view's o); skeletons the
-validation samples the Skeleton view draws, with their errors (--json:
-every joint of ground truth and prediction, mm, root-relative; a 2D
-model's in pixels of the crop, not of the image its val 2D error is in).
+validation samples the Skeleton view draws, with their errors and worst
+joints (--json: every joint of ground truth and prediction, mm,
+root-relative; a 2D model's in pixels of the crop, not of the image its
+val 2D error is in; and every joint's error, joints_mm, or joints_px in
+the image's pixels as its val 2D error, null where unlabelled).
 
 log prints a run's log (DIR/<id>/log, the workbench's Log view): its
 states, validations, checkpoints and messages, with times in UTC.

@@ -266,6 +266,11 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 		Pred    [][3]float64 `json:"pred_mm,omitempty"`
 		GT2D    []pose.Vec2  `json:"gt_px,omitempty"`
 		Pred2D  []pose.Vec2  `json:"pred_px,omitempty"`
+		// Each joint's error, in the joints' order: mm for a 3D sample,
+		// original-image px for a 2D one (null: a joint it has no label
+		// for); absent for a sample stored before samples carried them.
+		JointsMM []float64  `json:"joints_mm,omitempty"`
+		JointsPx []*float64 `json:"joints_px,omitempty"`
 	}
 	out := make([]sampleJSON, 0, len(samples))
 	for _, s := range samples {
@@ -277,10 +282,21 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 			if s.ErrorPx > 0 {
 				o.ErrorPx = &s.ErrorPx
 			}
+			if len(s.JointsPx) == pose.NumJoints {
+				o.JointsPx = make([]*float64, pose.NumJoints)
+				for j := range s.JointsPx {
+					if s.JointsPx[j] >= 0 { // engine.NoJointError: unlabelled
+						o.JointsPx[j] = &s.JointsPx[j]
+					}
+				}
+			}
 		} else {
 			o.GT, o.Pred = s.GT[:], s.Pred[:]
 			if s.ErrorMM > 0 {
 				o.ErrorMM = &s.ErrorMM
+			}
+			if len(s.JointsMM) == pose.NumJoints {
+				o.JointsMM = s.JointsMM
 			}
 		}
 		out = append(out, o)
@@ -301,7 +317,7 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 		fmt.Fprintf(w, "%s: no skeleton samples stored yet (they come with its validations)\n", runTitle(r.Spec))
 		return nil
 	}
-	fmt.Fprintf(w, "%s: %s of epoch %d's validation (--json: every joint of ground truth and prediction)\n", runTitle(r.Spec), plural(len(samples), "sample"), epoch+1)
+	fmt.Fprintf(w, "%s: %s of epoch %d's validation (--json: every joint of ground truth, prediction and error)\n", runTitle(r.Spec), plural(len(samples), "sample"), epoch+1)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SAMPLE\tVALIDATION #\tERROR\tWORST JOINT\t")
 	for i, o := range out {
@@ -309,17 +325,13 @@ func showSkeletons(w io.Writer, e *engine.Engine, r engine.RunInfo, asJSON bool)
 		switch {
 		case o.ErrorMM != nil:
 			errText = fmt.Sprintf("%.1f mm", *o.ErrorMM)
-			if pj := samples[i].JointsMM; len(pj) == pose.NumJoints {
-				k := 0
-				for j := range pj {
-					if pj[j] > pj[k] {
-						k = j
-					}
-				}
-				worst = fmt.Sprintf("%s %.1f mm", pose.JointNames[k], pj[k])
-			}
 		case o.ErrorPx != nil:
 			errText = fmt.Sprintf("%.1f px", *o.ErrorPx)
+		}
+		// The engine's per-joint errors, in the sample's unit; "-" for a
+		// sample stored before it carried them.
+		if k, e, unit, ok := samples[i].WorstJoint(); ok {
+			worst = fmt.Sprintf("%s %.1f %s", pose.JointNames[k], e, unit)
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t\n", i+1, o.Index, errText, worst)
 	}

@@ -263,8 +263,39 @@ type PoseSample struct {
 	ErrorMM  float64   `json:",omitempty"`
 	JointsMM []float64 `json:",omitempty"`
 	// ErrorPx is a 2D sample's mean error over its labelled joints, in
-	// original-image pixels, as the epoch's Pixel.
-	ErrorPx float64 `json:",omitempty"`
+	// original-image pixels, as the epoch's Pixel, and JointsPx its error
+	// per joint in the same pixels; a joint the sample has no label for
+	// is NoJointError (JSON has no NaN, and 0 px is a perfect joint).
+	// Samples stored before they carried it have none.
+	ErrorPx  float64   `json:",omitempty"`
+	JointsPx []float64 `json:",omitempty"`
+}
+
+// NoJointError is a 2D sample's JointsPx entry for a joint it has no
+// label for: no error to give.
+const NoJointError = -1
+
+// WorstJoint is the sample's joint with the largest error, that error and
+// its unit ("mm" for a 3D sample, "px" for a 2D one); ok is false where the
+// sample carries no per-joint error (one stored before it did).
+func (s *PoseSample) WorstJoint() (joint int, err float64, unit string, ok bool) {
+	pj, unit := s.JointsMM, "mm"
+	if s.Is2D() {
+		pj, unit = s.JointsPx, "px"
+	}
+	if len(pj) != pose.NumJoints {
+		return 0, 0, unit, false
+	}
+	joint = -1
+	for j, e := range pj {
+		if e >= 0 && (joint < 0 || e > pj[joint]) {
+			joint = j
+		}
+	}
+	if joint < 0 {
+		return 0, 0, unit, false
+	}
+	return joint, pj[joint], unit, true
 }
 
 // Is2D says whether the sample is a 2D model's: 2D points (or a crop) and

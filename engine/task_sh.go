@@ -426,14 +426,18 @@ func h36mAsMPII(pred pose.Pose2D, r *datasets.Record) ([pose.NumMPIIJoints]pose.
 func (t *shTask) sample(split datasets.Split, p Prediction, r *datasets.Record) PoseSample {
 	a := t.affine(split, p.ID)
 	// 2D only: GT and Pred (3D) stay zero, the TUI draws GT2D and Pred2D.
-	s := PoseSample{Index: p.ID, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints)}
+	s := PoseSample{Index: p.ID, GT2D: make([]pose.Vec2, pose.NumJoints), Pred2D: make([]pose.Vec2, pose.NumJoints),
+		JointsPx: make([]float64, pose.NumJoints)}
 	var sum float64
 	n := 0
 	for j := range s.GT2D {
 		s.GT2D[j] = datasets.Apply(a, r.Joints2D[j])
 		s.Pred2D[j] = datasets.Apply(a, p.Pose2D[j])
-		if r.Vis[j] > 0 { // the sample's error as Evaluate scores the epoch
-			sum += math.Hypot(p.Pose2D[j][0]-r.Joints2D[j][0], p.Pose2D[j][1]-r.Joints2D[j][1])
+		s.JointsPx[j] = NoJointError
+		if r.Vis[j] > 0 { // the sample's error as Evaluate scores the epoch: original-image px
+			d := math.Hypot(p.Pose2D[j][0]-r.Joints2D[j][0], p.Pose2D[j][1]-r.Joints2D[j][1])
+			s.JointsPx[j] = d
+			sum += d
 			n++
 		}
 	}

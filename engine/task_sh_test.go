@@ -341,3 +341,64 @@ func TestSHTaskPCKhWithoutMPIIHeadBoxes(t *testing.T) {
 		t.Fatalf("PCKh %.4f, want %.4f", info.PCKh, want)
 	}
 }
+
+// An SH validation's samples carry each joint's error in original-image
+// pixels, as the epoch's val px: a prediction off by (3, 4) px at LWrist
+// and (6, 8) at Head, exact elsewhere, with RWrist unlabelled.
+func TestSHSamplesCarryPerJointPx(t *testing.T) {
+	d := newDotsData(2, 0)
+	d.recs[datasets.Val][0].Vis[pose.RWrist] = 0
+	task := newTestSHTask(t, d)
+	var preds []Prediction
+	for i, r := range d.recs[datasets.Val] {
+		p := r.Joints2D
+		p[pose.LWrist][0] += 3
+		p[pose.LWrist][1] += 4
+		p[pose.Head][0] -= 6
+		p[pose.Head][1] += 8
+		p[pose.RWrist][0] += 300 // unlabelled in sample 0: not scored there
+		preds = append(preds, Prediction{ID: i, Has2D: true, Pose2D: p})
+	}
+	info, err := task.Evaluate(datasets.Val, preds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Samples) != 2 {
+		t.Fatalf("%d samples, want 2", len(info.Samples))
+	}
+	s := info.Samples[0]
+	if len(s.JointsPx) != pose.NumJoints {
+		t.Fatalf("sample 0: per-joint px %v", s.JointsPx)
+	}
+	for j, e := range s.JointsPx {
+		want := 0.0
+		switch j {
+		case pose.LWrist:
+			want = 5
+		case pose.Head:
+			want = 10
+		case pose.RWrist:
+			want = NoJointError
+		}
+		if math.Abs(e-want) > 1e-9 {
+			t.Errorf("sample 0 %s: %v px, want %v", pose.JointNames[j], e, want)
+		}
+	}
+	// 16 labelled joints: (5 + 10) / 16 px.
+	if math.Abs(s.ErrorPx-15.0/16) > 1e-9 {
+		t.Errorf("sample 0 error %v px, want %v", s.ErrorPx, 15.0/16)
+	}
+	if j, e, unit, ok := s.WorstJoint(); !ok || j != pose.Head || e != 10 || unit != "px" {
+		t.Errorf("worst joint %s %v %s (%v), want Head 10 px", pose.JointNames[j], e, unit, ok)
+	}
+	// Sample 1 has RWrist labelled: 300 px off, its worst.
+	if j, e, _, _ := info.Samples[1].WorstJoint(); j != pose.RWrist || math.Abs(e-300) > 1e-9 {
+		t.Errorf("sample 1 worst joint %s %v px, want RWrist 300", pose.JointNames[j], e)
+	}
+	// A sample stored before samples carried per-joint errors has none.
+	old := s
+	old.JointsPx = nil
+	if _, _, unit, ok := old.WorstJoint(); ok || unit != "px" {
+		t.Errorf("a sample without per-joint errors gave a worst joint (%s)", unit)
+	}
+}

@@ -275,8 +275,10 @@ func TestNewRunFormSubmits(t *testing.T) {
 		t.Fatalf("after submit: form open %v, selected %q, status %q", m.form != nil, m.selID, m.status)
 	}
 	// A pipeline goes to the engine's pipeline submitter when it has one.
+	// Name, pipeline (→ D), preset, device, TF32; data, epochs, batch, lr,
+	// seed, patience: Model and Init from are n/a and skipped.
 	m.Update(keyMsg("n"))
-	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
+	for _, k := range []string{"enter", "right", "right", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter", "enter"} {
 		_, cmd := m.Update(keyMsg(k))
 		feed(m, cmd)
 	}

@@ -200,7 +200,8 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		left = append(left, huh.NewSelect[string]().Title("Pipeline").Options(pipelineOptions...).Inline(true).Value(&v.pipeline))
 	}
 	left = append(left,
-		huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
+		unless(huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
+			v.single, "Model", "each stage has its own"),
 		v.presetField(),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
 		// No field check here: huh checks a select when leaving it either
@@ -220,7 +221,8 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 		huh.NewInput().Title("Learning rate").Placeholder("preset default").Validate(positiveFloatOrEmpty).Value(&v.lr),
 		huh.NewInput().Title("Seed").Validate(seedOrEmpty).Value(&v.seed),
 		// Checked by the engine at submit (a refused run reopens the form).
-		huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
+		unless(huh.NewInput().Title("Init from (run id or file)").Placeholder("fresh weights").Value(&v.init),
+			v.single, "Init from (run id or file)", "stages have their own init"),
 		// Last: the fields before it keep their places (and key counts).
 		huh.NewInput().Title("Patience (epochs)").Placeholder("train every epoch").Validate(intOrEmptyFor(0, "to train every epoch")).Value(&v.patience),
 	}
@@ -242,6 +244,10 @@ func newForm(w int, groups ...*huh.Group) *huh.Form {
 	// size message came, and a serve session gets none when a form opens).
 	return huh.NewForm(groups...).WithShowHelp(false).WithLayout(huh.LayoutColumns(len(groups))).WithWidth(w).WithTheme(theme)
 }
+
+// single: the run is of one model, not a pipeline; the Model and Init
+// from fields apply only then.
+func (v *newRunValues) single() bool { return v.pipeline == "" }
 
 // presets are the presets the form offers: the chosen pipeline's (those
 // all its stages have) or model's, as the engine registered them.
@@ -310,7 +316,9 @@ func (v *newRunValues) spec() engine.Spec {
 		s.Schedule.BaseLR = lr
 	}
 	if v.pipeline != "" {
-		s.Model = "" // the pipeline decides its stages' models
+		// The pipeline decides its stages' models and inits (the engine
+		// refuses an init); the fields keep their values for a single run.
+		s.Model, s.Init = "", ""
 	}
 	if v.after != "" {
 		s.After, s.From = v.after, []string{v.after}

@@ -243,8 +243,8 @@ func TestNewRunFormOffersTheModelsPresets(t *testing.T) {
 	}
 
 	_, m = newRunModel(t)
-	// pipeline: single -> C -> D; model (skipped by the pipeline) and presets.
-	typeLagged(m, 0, 100*time.Millisecond, keys("enter", "right", "right", "enter", "enter")...)
+	// pipeline: single -> C -> D; Enter passes over Model (n/a for a pipeline) to Preset.
+	typeLagged(m, 0, 100*time.Millisecond, keys("enter", "right", "right", "enter")...)
 	seen := map[string]bool{}
 	for range 6 {
 		typeLagged(m, 0, 100*time.Millisecond, keyMsg("right"))
