@@ -133,7 +133,7 @@ func TestExportSH2DScoresAsEval(t *testing.T) {
 	var shown float64 = -1
 	for _, ep := range show.Epochs {
 		if ep["best"] == true {
-			shown, _ = ep["val_pckh50"].(float64) // omitted when 0
+			shown, _ = ep["val_pckh50"].(float64)
 		}
 		// No 3D score: null, not a perfect 0 mm.
 		for _, k := range []string{"val_mpjpe_mm", "val_p_mpjpe_mm", "val_n_mpjpe_mm", "val_pck150", "val_auc"} {

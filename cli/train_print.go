@@ -265,6 +265,10 @@ func epochMap(ep engine.EpochInfo) map[string]any {
 		for _, k := range []string{"val_mpjpe_mm", "val_p_mpjpe_mm", "val_n_mpjpe_mm", "val_pck150", "val_auc"} {
 			m[k] = nil
 		}
+		// Its PCKh is a score even at 0 (no joint within half a head
+		// yet): omitted, as EpochInfo's omitempty drops it, a script
+		// found one of the two scores README names missing.
+		m["val_pckh50"] = clean(ep.PCKh)
 	}
 	return m
 }

@@ -19,12 +19,8 @@ import (
 // it was trained to (its remaining steps train at min_lr), so that the
 // learning rate does not jump back up.
 func (e *Engine) Extend(id string, epochs, patience int) error {
-	// A corrupt last checkpoint would fail the extension only when it
-	// starts, after config.toml took the new epochs and a finished run
-	// became failed (out of the report): refused first, naming the file.
-	// Read before taking e.mu: the file can be hundreds of MB.
-	if err := checkpoints.Verify(CkptPath(e.st.runDir(id), "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("run %s cannot be extended: %w", id, err)
+	if err := e.lastCkptErr(id); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -123,8 +119,25 @@ func epochsText(n int) string {
 // them (it asked, then said the run's outputs had trained a later stage).
 func (e *Engine) CanExtend(id string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.extendable(id)
+	err := e.extendable(id)
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// Extend refuses a corrupt last.ckpt: the form asked for epochs,
+	// then said so (and runs resume offered resume --epochs).
+	return e.lastCkptErr(id)
+}
+
+// lastCkptErr refuses run id's last checkpoint when it is corrupt (none
+// is not refused here): the extension would fail only when it starts,
+// after config.toml took the new epochs and a finished run became failed
+// (out of the report). Read without e.mu: the file can be hundreds of MB.
+func (e *Engine) lastCkptErr(id string) error {
+	if err := checkpoints.Verify(CkptPath(e.st.runDir(id), "last")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("run %s cannot be extended: %w", id, err)
+	}
+	return nil
 }
 
 // extendable is CanExtend with e.mu held.

@@ -211,6 +211,10 @@ func TestExtendWithACorruptLastCheckpoint(t *testing.T) {
 	if err := os.Truncate(last, 5000); err != nil {
 		t.Fatal(err)
 	}
+	// CanExtend says so too, before the workbench's form asks for epochs.
+	if err := e.CanExtend(id); err == nil || !strings.Contains(err.Error(), last) || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("CanExtend with a corrupt last.ckpt: %v", err)
+	}
 	err = e.Extend(id, 3, -1)
 	if err == nil || !strings.Contains(err.Error(), last) || !strings.Contains(err.Error(), "checksum") {
 		info := waitRun(t, e, id, time.Minute)

@@ -446,6 +446,19 @@ func TestInitOfARunsNameSaysItsID(t *testing.T) {
 	}
 }
 
+// Two runs of one name: --init of it lists both IDs (it offered the first
+// as if it were the one).
+func TestInitOfASharedNameListsItsRuns(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	a := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1, Name: "twin"})
+	b := finishedRun(t, e, Spec{Model: "sb", Preset: "test", Epochs: 1, Name: "twin"})
+	_, err := e.Submit(Spec{Model: "sb", Preset: "test", Init: "twin"})
+	if err == nil || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) || !strings.Contains(err.Error(), "give one's id") {
+		t.Fatalf("init of a name two runs share: %v\nwant both %s and %s", err, a, b)
+	}
+}
+
 // A file named .ckpt that is no poselab checkpoint names the file once
 // too ("init X: checkpoint X: not a poselab checkpoint" said it twice).
 func TestInitBadCheckpointNamedOnce(t *testing.T) {

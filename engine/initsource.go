@@ -61,10 +61,20 @@ func (e *Engine) resolveInit(src, model string) (string, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// A run's name (what the workbench lists, the demo's "demo"):
 		// said with the run's id, which init takes.
+		// Names need not be unique: several runs of that name are all
+		// listed, as the commands' "no run" does (the first alone was
+		// offered as if it were the one).
+		var named []string
 		for _, r := range e.Runs() {
 			if r.Spec.Name == src && r.Spec.ID != src {
-				return "", fmt.Errorf("init %s: no run of that id in %s, but it is the name of run %s: give its id, --init %s", src, e.opt.RunsDir, r.Spec.ID, r.Spec.ID)
+				named = append(named, r.Spec.ID)
 			}
+		}
+		switch {
+		case len(named) == 1:
+			return "", fmt.Errorf("init %s: no run of that id in %s, but it is the name of run %s: give its id, --init %s", src, e.opt.RunsDir, named[0], named[0])
+		case len(named) > 1:
+			return "", fmt.Errorf("init %s: no run of that id in %s, but it is the name of runs %s: give one's id", src, e.opt.RunsDir, strings.Join(named, ", "))
 		}
 		return "", fmt.Errorf("init %s: no run of that id in %s and no such file (want %s)", src, e.opt.RunsDir, initFileKinds)
 	}

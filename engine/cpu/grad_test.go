@@ -339,3 +339,24 @@ func TestNoInputGradient(t *testing.T) {
 	}
 	checkGrads(t, none, batch, 0, 0, 1e-6)
 }
+
+// TestGradientsSamePadded8x8: finite differences through 3x3, 5x5 and 7x7
+// same-padded convolutions of 8x8 maps, whose input gradients take
+// fullGeom at the default minFullDX (the spatial graph's maps are 6x6).
+func TestGradientsSamePadded8x8(t *testing.T) {
+	b := nn.NewBuilder()
+	x := b.Input("x", 1, 8, 8)
+	h := b.Conv2d("c1", x, 3, 3, 1, 1, true)
+	h = b.Conv2d("c2", h, 2, 5, 1, 2, false)
+	h = b.Conv2d("c3", h, 2, 7, 1, 3, true)
+	y := b.Conv2d("c4", h, 1, 1, 1, 0, false)
+	f := b.Linear("fc", b.GlobalAvgPool(y), 2)
+	b.Input("t2", 2)
+	b.Output("f", f)
+	b.Loss(nn.MSE, f, "t2", "", 1)
+	gr := b.Build()
+	for _, bs := range []int{1, 3} {
+		p := compile64(t, gr, bs, 5, "x")
+		checkGrads(t, p, randomBatch(gr, bs, 4), 1, 0, 1e-6)
+	}
+}

@@ -274,3 +274,104 @@ func TestNormaliseReLU32(t *testing.T) {
 		}
 	}
 }
+
+// TestStride1ConvEdgeShapes: stride-1 convolutions (im2colSame where the
+// padding keeps the width) and their input gradients (fullGeom from
+// minFullDX, W^T@dy below it) match the definition on shapes the model
+// tests do not reach: 1xN and Nx1 maps, one channel, one sample, 1x1 to
+// 7x7 windows with padding 0-3, grouped samples, and kernels split over
+// goroutines (minChunk 1).
+func TestStride1ConvEdgeShapes(t *testing.T) {
+	saved := minFullDX
+	defer func() { minFullDX = saved }()
+	rng := rand.New(rand.NewSource(9))
+	savedC := minChunk
+	defer func() { minChunk = savedC }()
+	for _, mf := range []int{0, 1 << 30, -1} {
+		minFullDX = max(mf, 0)
+		if mf < 0 {
+			minChunk = 1
+		}
+		for _, k := range []int{1, 2, 3, 5, 7} {
+			for pad := 0; pad <= 3; pad++ {
+				for _, hw := range [][2]int{{1, 1}, {1, 9}, {9, 1}, {2, 3}, {8, 8}, {3, 16}} {
+					for _, cb := range [][3]int{{1, 1, 1}, {3, 2, 4}, {1, 5, 7}} {
+						c, out, batch := cb[0], cb[1], cb[2]
+						h, w := hw[0], hw[1]
+						ho, wo := h+2*pad-k+1, w+2*pad-k+1
+						if ho < 1 || wo < 1 {
+							continue
+						}
+						g := convGeom{c: c, h: h, w: w, k: k, s: 1, pad: pad, ho: ho, wo: wo, cout: out}
+						x := make([]float64, batch*c*h*w)
+						wt := make([]float64, out*c*k*k)
+						dy := make([]float64, batch*out*ho*wo)
+						for _, v := range [][]float64{x, wt, dy} {
+							for i := range v {
+								v[i] = rng.NormFloat64()
+							}
+						}
+						y := make([]float64, len(dy))
+						for i := range y {
+							y[i] = math.NaN()
+						}
+						conv(g, &convScratch{}, x, wt, nil, y)
+						for b := 0; b < batch; b++ {
+							for o := 0; o < out; o++ {
+								for i := 0; i < ho; i++ {
+									for j := 0; j < wo; j++ {
+										want := 0.0
+										for ch := 0; ch < c; ch++ {
+											for ki := 0; ki < k; ki++ {
+												for kj := 0; kj < k; kj++ {
+													ih, iw := i-pad+ki, j-pad+kj
+													if ih >= 0 && ih < h && iw >= 0 && iw < w {
+														want += wt[((o*c+ch)*k+ki)*k+kj] * x[((b*c+ch)*h+ih)*w+iw]
+													}
+												}
+											}
+										}
+										if got := y[((b*out+o)*ho+i)*wo+j]; !(math.Abs(got-want) < 1e-9) {
+											t.Fatalf("fwd k%d p%d %dx%d c%d o%d b%d: %v want %v", k, pad, h, w, c, out, batch, got, want)
+										}
+									}
+								}
+							}
+						}
+						if _, ok := g.fullGeom(); !ok {
+							continue
+						}
+						op := &convGradOp{fwd: newConv(g, false, []int{c, h, w}, []int{out, ho, wo}, &convScratch{}), wrt: 0}
+						dx := make([]float64, len(x))
+						for i := range dx {
+							dx[i] = math.NaN()
+						}
+						convBackward(op, dy, wt, dx)
+						for b := 0; b < batch; b++ {
+							for ch := 0; ch < c; ch++ {
+								for i := 0; i < h; i++ {
+									for j := 0; j < w; j++ {
+										want := 0.0
+										for o := 0; o < out; o++ {
+											for ki := 0; ki < k; ki++ {
+												for kj := 0; kj < k; kj++ {
+													oi, oj := i+pad-ki, j+pad-kj
+													if oi >= 0 && oi < ho && oj >= 0 && oj < wo {
+														want += wt[((o*c+ch)*k+ki)*k+kj] * dy[((b*out+o)*ho+oi)*wo+oj]
+													}
+												}
+											}
+										}
+										if got := dx[((b*c+ch)*h+i)*w+j]; !(math.Abs(got-want) < 1e-9) {
+											t.Fatalf("dx mf%d k%d p%d %dx%d c%d o%d b%d: %v want %v", mf, k, pad, h, w, c, out, batch, got, want)
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
