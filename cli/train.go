@@ -66,7 +66,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	lr := fs.Float64("lr", 0, "base learning rate (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
 	loss := fs.String("loss", "", "loss: l1 or mse (default: the preset's)")
-	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (e.g. SB on SH's 2D); one still training or queued is waited for, and the first one's data, device and preset are the defaults (the workbench's chain, c)")
+	from := fs.String("from", "", "comma-separated runs whose outputs feed this one (SB only: it lifts an SH or IR run's 2D); one still training or queued is waited for, and the first one's data, device and preset are the defaults (the workbench's chain, c)")
 	after := fs.String("after", "", "queue the run (each run of a --grid) behind RUN: it starts once RUN has finished, also one another poselab process trains or holds queued (the workbench's)")
 	name := fs.String("name", "", "a name for the run")
 	ckpt := fs.Int("ckpt-every", 0, "also checkpoint every N steps (default: the preset's)")

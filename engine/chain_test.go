@@ -52,3 +52,26 @@ func TestSubmitRefusesASourceThatCannotFeedIt(t *testing.T) {
 	}
 	refused(Spec{Model: "sb", Preset: "test", From: []string{sh}}, ChainNoOutputs, "resume it first")
 }
+
+// Only SB trains on another run's outputs: a run of any other model with
+// From was taken, trained on the data alone, and still held its source
+// back from being extended ("trained on run ...'s outputs").
+func TestSubmitRefusesFromForModelsThatDoNotReadIt(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	done, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, done, time.Minute)
+	n := len(e.Runs())
+	for _, model := range []string{"baseline", "sh", "ir"} {
+		_, err := e.Submit(Spec{Model: model, Preset: "test", From: []string{done}})
+		if err == nil || !strings.Contains(err.Error(), "only sb trains on another run's outputs") || !strings.Contains(err.Error(), model) {
+			t.Errorf("%s with from: %v", model, err)
+		}
+	}
+	if len(e.Runs()) != n {
+		t.Fatalf("%d runs, want the %d there were", len(e.Runs()), n)
+	}
+}

@@ -197,6 +197,12 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 				return nil, fmt.Errorf("spec: run %q in from does not exist", f)
 			}
 		}
+		if len(s.From) > 0 && s.Model != "sb" {
+			// Only SB reads another run's outputs (its 2D poses); any
+			// other model trained normally with From ignored, yet From
+			// then held its source back from being extended.
+			return nil, fmt.Errorf("spec: only sb trains on another run's outputs (from); %s trains on the data alone: queue it behind the run with after instead", s.Model)
+		}
 		if s.Model == "sb" && len(s.From) > 0 {
 			// SB lifts the 2D poses of its first source: one that
 			// predicts none would fail only when it starts, after

@@ -199,8 +199,14 @@ func (m *Model) openNewRunWith(v *newRunValues) tea.Cmd {
 	if after == "" {
 		left = append(left, huh.NewSelect[string]().Title("Pipeline").Options(pipelineOptions...).Inline(true).Value(&v.pipeline))
 	}
+	models := []string{"sb", "sh", "ir", "baseline"}
+	if after != "" {
+		// A chained run trains on its source's outputs, and only SB reads
+		// them (it lifts their 2D poses); the engine refuses the others.
+		models = []string{"sb"}
+	}
 	left = append(left,
-		unless(huh.NewSelect[string]().Title("Model").Options(huh.NewOptions("sb", "sh", "ir", "baseline")...).Inline(true).Value(&v.model),
+		unless(huh.NewSelect[string]().Title("Model").Options(huh.NewOptions(models...)...).Inline(true).Value(&v.model),
 			v.single, "Model", "each stage has its own"),
 		v.presetField(),
 		huh.NewSelect[string]().Title("Device").Options(huh.NewOptions("cpu", "cuda")...).Inline(true).Value(&v.device),
