@@ -27,11 +27,29 @@ import (
 // cannot wait for each other. Within a process the queue order stays the
 // engine's: only its first ready run per device registers and compares.
 // A killed process's flocks go with it: its files are stale, ignored and
-// removed by whoever sees them.
+// removed by whoever sees them. A stopped one's (Ctrl-Z) stay: its watcher
+// refreshes them, and those not refreshed for waiterStaleAfter are
+// passed over.
 
 // waitSuffix ends a waiter file's name; one being written ends otherwise,
 // so that nobody reads it before it is locked.
 const waitSuffix = ".wait"
+
+// waiterStaleAfter is how long a waiter file counts without its process
+// refreshing it (its watcher does, every WatchEvery).
+var waiterStaleAfter = 10 * time.Second
+
+// touchWaiters says this engine's waiting runs still wait: a process
+// stopped with Ctrl-Z holds its flocks, and its runs must not keep the
+// others' from a free device.
+func (e *Engine) touchWaiters() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
+	for _, w := range e.waiting {
+		os.Chtimes(w.path, now, now)
+	}
+}
 
 // waiter is what a waiter file says.
 type waiter struct {
@@ -137,6 +155,11 @@ func readWaiter(path string) (waiter, bool) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		return waiter{}, false
 	} else if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return waiter{}, false
+	}
+	if st, err := f.Stat(); err != nil || time.Since(st.ModTime()) > waiterStaleAfter {
+		// Its process lives but does not look (stopped with Ctrl-Z, or
+		// an engine without a watcher): it would keep the device idle.
 		return waiter{}, false
 	}
 	b := make([]byte, 4096)

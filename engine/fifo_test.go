@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -43,6 +44,11 @@ func fastSlotRetry(t *testing.T) {
 // other process queues after it waits for it in turn.
 func TestFifoAcrossProcesses(t *testing.T) {
 	fastSlotRetry(t)
+	// Waiting runs say so again and again: their files outlive the
+	// bound on a file not refreshed.
+	oldStale := waiterStaleAfter
+	waiterStaleAfter = 150 * time.Millisecond
+	t.Cleanup(func() { waiterStaleAfter = oldStale })
 	dir := t.TempDir()
 	var holding atomic.Bool
 	holding.Store(true)
@@ -76,7 +82,7 @@ func TestFifoAcrossProcesses(t *testing.T) {
 	a2 := submit(a, "a2")
 	a3 := submit(a, "a3")
 	b2 := submit(b, "b2")
-	time.Sleep(100 * time.Millisecond) // several looks again
+	time.Sleep(400 * time.Millisecond) // several looks again
 	for id, e := range map[string]*Engine{b1: b, a2: a, a3: a, b2: b} {
 		if i, _ := e.Run(id); i.State != Queued {
 			t.Fatalf("run %s is %s while the first trains", i.Spec.Name, i.State)
@@ -167,5 +173,49 @@ func TestFifoStaleWaiterIsIgnored(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("the stale waiter file is still there (%v)", err)
+	}
+}
+
+// A live waiter queued earlier keeps a run from the free device, but not
+// once its file is no longer refreshed: its process holds the lock and
+// does not look (stopped with Ctrl-Z), and the device would stay idle.
+func TestFifoWaiterNotRefreshedIsPassedOver(t *testing.T) {
+	fastSlotRetry(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, slotDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := slotDevice("cpu")
+	path := filepath.Join(dir, slotDir, "999999-sb-000101-000000"+waitSuffix)
+	if err := os.WriteFile(path, []byte(dev+"\n1\n999999\nsb-000101-000000\nfrozen\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	e := openSlotEngine(t, dir, nil, nil)
+	defer e.Close()
+	spec := resumeSpec()
+	spec.Epochs = 1
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := "waits for run sb-000101-000000 (frozen) of poselab process 999999, queued earlier for the cpu trainer"
+	time.Sleep(100 * time.Millisecond)
+	if i, _ := e.Run(id); i.State != Queued || i.Reason != why {
+		t.Fatalf("the run is %s (%q), want queued (%q)", i.State, i.Reason, why)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if i := waitRun(t, e, id, 10*time.Second); i.State != Finished {
+		t.Fatalf("the run is %s (%s), want finished", i.State, i.Reason)
 	}
 }
