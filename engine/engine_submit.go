@@ -303,14 +303,14 @@ func (e *Engine) scheduleLocked() {
 				continue
 			}
 		}
-		// checked after the chain links, so that a run whose link failed
-		// fails at once, even while the trainers are busy
 		if r.queuedAt.IsZero() {
 			r.queuedNow()
 		}
 		dev, label := slotDevice(r.info.Spec.Device)
 		first := !next[dev] // this engine's next run for the device
 		next[dev] = true
+		// checked after the chain links, so that a run whose link failed
+		// fails at once, even while the trainers are busy
 		if e.active >= e.opt.MaxActive {
 			r.info.Reason = e.waitReasonLocked()
 			if first && e.holdsSlotLocked(dev) {
