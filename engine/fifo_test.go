@@ -47,7 +47,7 @@ func TestFifoAcrossProcesses(t *testing.T) {
 	// Waiting runs say so again and again: their files outlive the
 	// bound on a file not refreshed.
 	oldStale := waiterStaleAfter
-	waiterStaleAfter = 150 * time.Millisecond
+	waiterStaleAfter = 300 * time.Millisecond
 	t.Cleanup(func() { waiterStaleAfter = oldStale })
 	dir := t.TempDir()
 	var holding atomic.Bool
@@ -82,7 +82,7 @@ func TestFifoAcrossProcesses(t *testing.T) {
 	a2 := submit(a, "a2")
 	a3 := submit(a, "a3")
 	b2 := submit(b, "b2")
-	time.Sleep(400 * time.Millisecond) // several looks again
+	time.Sleep(700 * time.Millisecond) // several looks again, and the files refreshed
 	for id, e := range map[string]*Engine{b1: b, a2: a, a3: a, b2: b} {
 		if i, _ := e.Run(id); i.State != Queued {
 			t.Fatalf("run %s is %s while the first trains", i.Spec.Name, i.State)
