@@ -32,6 +32,17 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 		want[id] = true
 		if !asJSON {
 			s := info.Spec
+			if info.State == engine.Queued && info.Reason != "" {
+				// Why it does not train ("step 0/0, epoch 0/10" said
+				// nothing of it). Without a reason it is being set up
+				// (or waits for its own process's trainer).
+				at := ""
+				if info.Step > 0 { // resumed or extended
+					at = fmt.Sprintf(" at step %d/%d", info.Step, info.TotalSteps)
+				}
+				p.line("run %s: %s preset %s on %s, queued in %s%s: %s", id, s.Model, s.Preset, info.Device, info.Owner(), at, info.Reason)
+				continue
+			}
 			p.line("run %s: %s preset %s on %s, trained by %s: step %d/%d, epoch %d/%d", id, s.Model, s.Preset,
 				info.Device, info.Owner(), info.Step, info.TotalSteps, info.Epoch, s.Epochs)
 		}
@@ -80,6 +91,9 @@ func watchOthers(e *engine.Engine, infos []engine.RunInfo, asJSON bool, stdout, 
 				return fmt.Errorf("event stream closed")
 			}
 			if want[ev.Run] {
+				if st := ev.State; !asJSON && ev.Kind == engine.EvState && st.To == engine.Queued && st.Reason != "" {
+					p.line("run %s queued: %s", ev.Run, st.Reason) // who it waits for now
+				}
 				p.event(e, ev)
 				if ev.Kind == engine.EvState && !ev.State.To.Active() {
 					ended[ev.Run] = true

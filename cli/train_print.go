@@ -82,7 +82,16 @@ func mm(x float64) string {
 func (p *printer) event(e *engine.Engine, ev engine.Event) {
 	if p.json {
 		if ev.Kind == engine.EvLog {
-			return
+			why, queued := strings.CutPrefix(ev.Log, engine.QueuedLogPrefix)
+			if !queued {
+				return
+			}
+			// Why a queued run does not start (another process's run
+			// holds or goes first on its device): a state event from
+			// queued to queued with it, as runs watch --json gives
+			// another process's waiting run; --json had nothing to
+			// tell a run that waits from one that hangs.
+			ev.Kind, ev.Log, ev.State = engine.EvState, "", &engine.StateInfo{From: engine.Queued, To: engine.Queued, Reason: why}
 		}
 		m := flatten(ev)
 		if ev.Kind == engine.EvStarted {

@@ -54,9 +54,10 @@ type Engine struct {
 	dataMu sync.Mutex
 	data   map[string]datasets.Dataset
 
-	slots       map[string]bool // the trainer slot files this engine's runs hold (engine_slots.go)
-	slotsWarned bool            // it said that slots cannot be had here
-	slotRetry   *time.Timer     // looks at the queue again while a run waits for another process's slot
+	slots       map[string]bool      // the trainer slot files this engine's runs hold (engine_slots.go)
+	slotsWarned bool                 // it said that slots cannot be had here
+	slotRetry   *time.Timer          // looks at the queue again while a run waits for another process's slot
+	waiting     map[string]waitEntry // waiter files of this engine's runs, by run id (engine_fifo.go)
 
 	quit      chan struct{} // closed by Close: the store watcher ends
 	watchDone chan struct{} // closed when it has
@@ -79,6 +80,7 @@ type run struct {
 	slot     *os.File      // flock on its device's trainer slot while training (nil: none, or slots unusable)
 	slotWhy  string        // the wait for other processes' trainers it last logged
 	lockedAt float64       // when it took the lock (Unix seconds): older requests were not for it
+	queuedAt time.Time     // when it was last queued: its place among other processes' runs (engine_fifo.go)
 	done     chan struct{} // closed when the trainer goroutine ends
 	follow   following     // a foreign run: what of it has been published (watch.go)
 	rowAt    float64       // its row's update time as the watcher last read it (runUpdates)
@@ -113,7 +115,7 @@ func Open(opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opt: opt, st: st, hub: newHub(), runs: map[string]*run{}, slots: map[string]bool{}, data: map[string]datasets.Dataset{}}
+	e := &Engine{opt: opt, st: st, hub: newHub(), runs: map[string]*run{}, slots: map[string]bool{}, waiting: map[string]waitEntry{}, data: map[string]datasets.Dataset{}}
 	infos, err := st.loadRuns()
 	if err != nil {
 		st.close()
@@ -171,6 +173,9 @@ func (e *Engine) Close() error {
 		} else if !r.info.Foreign && (r.info.State == Queued || r.info.State == Paused) {
 			e.setState(r, Stopped, "engine closed before it ran")
 		}
+	}
+	for id := range e.waiting { // setState removed those of queued runs; none is left
+		e.unregisterIDLocked(id)
 	}
 	e.mu.Unlock()
 	e.wg.Wait()

@@ -11,6 +11,11 @@ func (e *Engine) setState(r *run, to State, reason string) {
 	from := r.info.State
 	r.info.State, r.info.Reason = to, reason
 	r.info.Updated = time.Now()
+	if to == Queued && from != Queued {
+		r.queuedNow()
+	} else if to != Queued {
+		e.unregisterWaiterLocked(r) // it no longer waits for the device
+	}
 	e.st.updateRun(r.info)
 	if !to.Active() && !r.training {
 		// The run no longer needs this process. Stored first: whoever

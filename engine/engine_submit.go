@@ -251,7 +251,7 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 	}
 	for i, info := range infos {
 		id := info.Spec.ID
-		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i], lockedAt: unixSeconds(now)}
+		r := &run{info: info, wake: make(chan struct{}, 1), lock: locks[i], lockedAt: unixSeconds(now), queuedAt: now}
 		e.runs[id] = r
 		e.order = append(e.order, id)
 		sp := info.Spec
@@ -289,6 +289,8 @@ func (e *Engine) scheduleLocked() {
 		return
 	}
 	full := map[string]string{} // devices whose slots other processes hold, this pass: why their runs wait
+	next := map[string]bool{}   // devices whose next run this pass has met
+	keep := map[string]bool{}   // runs whose waiter file stays (engine_fifo.go)
 	for _, id := range e.order {
 		r := e.runs[id]
 		if r.info.State != Queued || r.training || r.info.Foreign {
@@ -307,10 +309,22 @@ func (e *Engine) scheduleLocked() {
 				continue
 			}
 		}
+		if r.queuedAt.IsZero() {
+			r.queuedNow()
+		}
+		dev, label := slotDevice(r.info.Spec.Device)
+		first := !next[dev] // this engine's next run for the device
+		next[dev] = true
 		// checked after the chain links, so that a run whose link failed
 		// fails at once, even while the trainers are busy
 		if e.active >= e.opt.MaxActive {
 			r.info.Reason = e.waitReasonLocked()
+			if first && e.holdsSlotLocked(dev) {
+				// It takes the slot when this engine's run lets go: the
+				// others' runs queued after it must not take it then.
+				e.registerWaiterLocked(r, dev)
+				keep[id] = true
+			}
 			continue
 		}
 		if r.lock == nil {
@@ -321,18 +335,26 @@ func (e *Engine) scheduleLocked() {
 			}
 			r.lock, r.lockedAt = f, unixSeconds(time.Now())
 		}
-		dev, _ := slotDevice(r.info.Spec.Device)
 		why, waits := full[dev]
 		if !waits {
-			r.slot, why = e.takeSlotLocked(r)
+			if w, older := e.olderWaiterLocked(r, dev); older {
+				why = yieldReason(w, label) // first come, first served
+			} else {
+				r.slot, why = e.takeSlotLocked(r)
+			}
 			if waits = why != ""; waits {
 				full[dev] = why
 			}
 		}
 		if waits {
+			if first {
+				e.registerWaiterLocked(r, dev)
+				keep[id] = true
+			}
 			e.waitSlotLocked(r, why)
 			continue
 		}
+		e.unregisterWaiterLocked(r)
 		if r.slotWhy != "" && r.info.Reason == r.slotWhy {
 			// It no longer waits: the run its stored reason names let go
 			// (the others' lists read it until the run is running, after
@@ -347,6 +369,11 @@ func (e *Engine) scheduleLocked() {
 		e.active++
 		e.wg.Add(1)
 		go e.train(r)
+	}
+	for id := range e.waiting {
+		if !keep[id] { // started, or no longer this engine's next run for its device
+			e.unregisterIDLocked(id)
+		}
 	}
 	if len(full) > 0 { // another process's release fires no event here
 		e.retrySlotsLocked()

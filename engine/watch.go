@@ -100,6 +100,7 @@ func (e *Engine) watch() {
 			// retried at the next tick.
 			e.applyRequests()
 			e.watchStore()
+			e.touchWaiters()
 		}
 	}
 }
