@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -360,4 +361,58 @@ func TestResumeThatWaitedOutAnotherProcess(t *testing.T) {
 	waitFor(t, "it to train here", time.Minute, func() bool { i, _ := here.Run(id); return i.State == Running && !i.Foreign })
 	here.Stop(id)
 	waitRun(t, here, id, time.Minute)
+}
+
+// A stopped run whose last checkpoint is gone but whose best one is there
+// is not resumed: it would start again from step 0 and write its first
+// validation's weights over the best ones. Without either checkpoint it
+// starts again and its log says so.
+func TestResumeWithoutLastCheckpointKeepsTheBest(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	spec := slowSpec()
+	spec.Epochs = 50
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := e.st.runDir(id)
+	best := CkptPath(dir, "best")
+	waitFor(t, "a best checkpoint", time.Minute, func() bool { _, err := os.Stat(best); return err == nil })
+	if err := e.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	info := waitRun(t, e, id, time.Minute)
+	if info.State != Stopped || info.Step == 0 {
+		t.Fatalf("%s at step %d", info.State, info.Step)
+	}
+	kept, err := os.ReadFile(best)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(CkptPath(dir, "last")); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Resume(id)
+	if err == nil || !strings.Contains(err.Error(), "last.ckpt is missing") || !strings.Contains(err.Error(), "--init "+id) {
+		t.Fatalf("Resume without last.ckpt: %v", err)
+	}
+	if got, _ := e.Run(id); got.State != Stopped {
+		t.Fatalf("a refused resume left the run %s", got.State)
+	}
+	if b, _ := os.ReadFile(best); string(b) != string(kept) {
+		t.Fatal("best.ckpt changed")
+	}
+	// Without a best checkpoint either, it starts again, and says so.
+	if err := os.Remove(best); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Resume(id); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(id)
+	waitFor(t, "the log line", time.Minute, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "log"))
+		return strings.Contains(string(b), "the run starts again from step 0, not at step")
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"poselab/checkpoints"
@@ -300,6 +301,13 @@ func (s *session) setup(resume bool) error {
 		}
 		if err := s.prog.SetState(state); err != nil {
 			return err
+		}
+		var stopped int
+		s.update(func(ri *RunInfo) { stopped = ri.Step })
+		if resume && stopped > 0 {
+			// Resume refuses this where a best checkpoint would be
+			// overwritten; otherwise the run starts over, and says so.
+			msg = strings.TrimSpace(fmt.Sprintf("no checkpoint (%s): the run starts again from step 0, not at step %d where it stopped. %s", last, stopped, msg))
 		}
 		s.initMsg = msg
 	}
