@@ -75,3 +75,27 @@ func TestSubmitRefusesFromForModelsThatDoNotReadIt(t *testing.T) {
 		t.Fatalf("%d runs, want the %d there were", len(e.Runs()), n)
 	}
 }
+
+// A run may not be named with another run's id: commands take names where
+// ids are meant, and runs rm of that id would delete the other run.
+func TestSubmitRefusesANameThatIsAnotherRunsID(t *testing.T) {
+	e := openTestEngine(t, "")
+	defer e.Close()
+	first, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, first, time.Minute)
+	n := len(e.Runs())
+	if _, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Name: first}); err == nil || !strings.Contains(err.Error(), "is the id of another run") {
+		t.Fatalf("a name that is another run's id: %v", err)
+	}
+	if len(e.Runs()) != n {
+		t.Fatalf("%d runs, want %d", len(e.Runs()), n)
+	}
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Name: "demo"})
+	if err != nil {
+		t.Fatalf("an ordinary name: %v", err)
+	}
+	waitRun(t, e, id, time.Minute)
+}

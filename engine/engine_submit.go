@@ -184,6 +184,11 @@ func (e *Engine) SubmitChain(specs []Spec) ([]string, error) {
 		s.ID = ids[i]
 		if s.Name == "" {
 			s.Name = s.ID
+		} else if _, taken := e.runs[s.Name]; (taken || contains(ids, s.Name)) && s.Name != s.ID {
+			// Commands take a name where an id is meant; one that is
+			// another run's id would have them act on that run (runs rm
+			// asks nothing).
+			return nil, fmt.Errorf("spec: name %q is the id of another run; choose another name", s.Name)
 		}
 		var err error
 		if s.After, err = resolveStageRef(s.After, ids[:i]); err != nil {
