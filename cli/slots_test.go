@@ -14,21 +14,23 @@ import (
 	"poselab/nn"
 )
 
-// `poselab train` in a process while another trains on the same device
-// with the same runs directory waits for it, and says so once (not at
-// each look for a free trainer), above the line of its start.
-func TestTrainSaysItWaitsForAnotherProcess(t *testing.T) {
+// startHog stands for another poselab process on a new runs directory:
+// an engine whose run "hog" trains on the CPU with its second step held
+// until letGo (called at cleanup too, before the engine closes: a held
+// step would keep the run from stopping).
+func startHog(t *testing.T) (other *engine.Engine, dir, id string, letGo func()) {
+	t.Helper()
 	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
 	var once sync.Once
-	letGo := func() { once.Do(func() { close(hb.release) }) }
-	dir := t.TempDir()
+	letGo = func() { once.Do(func() { close(hb.release) }) }
+	dir = t.TempDir()
 	other, err := engine.Open(engine.Options{RunsDir: dir, NewBackend: func(string) (nn.Backend, error) { return hb, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	defer letGo() // before Close: a held step would keep the run from stopping
-	id, err := other.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1000, Name: "hog"})
+	t.Cleanup(func() { other.Close() })
+	t.Cleanup(letGo)
+	id, err = other.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1000, Name: "hog"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +39,14 @@ func TestTrainSaysItWaitsForAnotherProcess(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the other run never reached its second step")
 	}
+	return other, dir, id, letGo
+}
+
+// `poselab train` in a process while another trains on the same device
+// with the same runs directory waits for it, and says so once (not at
+// each look for a free trainer), above the line of its start.
+func TestTrainSaysItWaitsForAnotherProcess(t *testing.T) {
+	other, dir, id, letGo := startHog(t)
 
 	var out, errb lockedBuffer
 	done := make(chan int, 1)
@@ -78,25 +88,7 @@ func TestTrainSaysItWaitsForAnotherProcess(t *testing.T) {
 // hours), as a state event from queued to queued with the reason, and
 // `runs watch` of it says why it waits (it printed "step 0/0, epoch 0/1").
 func TestWaitSaidByTrainJSONAndRunsWatch(t *testing.T) {
-	hb := heldBackend{Backend: cpu.New(), release: make(chan struct{}), held: make(chan struct{}), once: &sync.Once{}}
-	var once sync.Once
-	letGo := func() { once.Do(func() { close(hb.release) }) }
-	dir := t.TempDir()
-	other, err := engine.Open(engine.Options{RunsDir: dir, NewBackend: func(string) (nn.Backend, error) { return hb, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	defer letGo()
-	hog, err := other.Submit(engine.Spec{Model: "sb", Preset: "test", Epochs: 1000, Name: "hog"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-hb.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the other run never reached its second step")
-	}
+	other, dir, hog, letGo := startHog(t)
 
 	var out, errb lockedBuffer
 	done := make(chan int, 1)

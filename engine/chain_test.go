@@ -59,11 +59,7 @@ func TestSubmitRefusesASourceThatCannotFeedIt(t *testing.T) {
 func TestSubmitRefusesFromForModelsThatDoNotReadIt(t *testing.T) {
 	e := openTestEngine(t, "")
 	defer e.Close()
-	done, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitRun(t, e, done, time.Minute)
+	done := finishedTestRun(t, e)
 	n := len(e.Runs())
 	for _, model := range []string{"baseline", "sh", "ir"} {
 		_, err := e.Submit(Spec{Model: model, Preset: "test", From: []string{done}})
@@ -81,11 +77,7 @@ func TestSubmitRefusesFromForModelsThatDoNotReadIt(t *testing.T) {
 func TestSubmitRefusesANameThatIsAnotherRunsID(t *testing.T) {
 	e := openTestEngine(t, "")
 	defer e.Close()
-	first, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitRun(t, e, first, time.Minute)
+	first := finishedTestRun(t, e)
 	n := len(e.Runs())
 	if _, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1, Name: first}); err == nil || !strings.Contains(err.Error(), "is the id of another run") {
 		t.Fatalf("a name that is another run's id: %v", err)
@@ -98,4 +90,15 @@ func TestSubmitRefusesANameThatIsAnotherRunsID(t *testing.T) {
 		t.Fatalf("an ordinary name: %v", err)
 	}
 	waitRun(t, e, id, time.Minute)
+}
+
+// finishedTestRun trains a one-epoch SB test run on e to its end.
+func finishedTestRun(t *testing.T, e *Engine) string {
+	t.Helper()
+	id, err := e.Submit(Spec{Model: "sb", Preset: "test", Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, e, id, time.Minute)
+	return id
 }
