@@ -127,9 +127,7 @@ func TestARunWaitsForTheTrainerOfAnotherProcess(t *testing.T) {
 // The trainer slot is held as long as the trainer: a paused run keeps it,
 // and the next run of this engine takes it once the first ended.
 func TestAPausedRunKeepsItsTrainerSlot(t *testing.T) {
-	old := slotRetryEvery
-	slotRetryEvery = 20 * time.Millisecond
-	defer func() { slotRetryEvery = old }()
+	fastSlotRetry(t)
 	dir := t.TempDir()
 	a := openSlotEngine(t, dir, nil, nil)
 	defer a.Close()
@@ -203,9 +201,7 @@ func TestRunsTrainWithoutTrainerSlots(t *testing.T) {
 // model): the holder it names has let go, and the other processes read
 // the reason from the store.
 func TestARunThatGotTheTrainerNoLongerSaysItWaits(t *testing.T) {
-	old := slotRetryEvery
-	slotRetryEvery = 20 * time.Millisecond
-	defer func() { slotRetryEvery = old }()
+	fastSlotRetry(t)
 	dir := t.TempDir()
 	a := openSlotEngine(t, dir, nil, nil)
 	defer a.Close()
@@ -264,9 +260,7 @@ func TestARunThatGotTheTrainerNoLongerSaysItWaits(t *testing.T) {
 // that diverged and paused itself in a workbench kept a poselab train
 // elsewhere waiting, with nothing to say why it did not end.
 func TestARunWaitingForAPausedRunOfAnotherProcessSaysSo(t *testing.T) {
-	old := slotRetryEvery
-	slotRetryEvery = 20 * time.Millisecond
-	defer func() { slotRetryEvery = old }()
+	fastSlotRetry(t)
 	dir := t.TempDir()
 	a := openSlotEngine(t, dir, nil, nil)
 	defer a.Close()

@@ -159,9 +159,7 @@ func TestWatchLeavesOutResourceSamplesThatAreNotLive(t *testing.T) {
 // process was killed) is not its use while it waits for a trainer, and
 // within 15 s of it read as live, in this process and in the others.
 func TestAResumedRunShowsNoSampleOfItsLastSession(t *testing.T) {
-	old := slotRetryEvery
-	slotRetryEvery = 20 * time.Millisecond
-	defer func() { slotRetryEvery = old }()
+	fastSlotRetry(t)
 	dir := t.TempDir()
 	a := openSlotEngine(t, dir, nil, nil)
 	defer a.Close()
