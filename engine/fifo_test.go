@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,25 +48,12 @@ func TestFifoAcrossProcesses(t *testing.T) {
 	waiterStaleAfter = 300 * time.Millisecond
 	t.Cleanup(func() { waiterStaleAfter = oldStale })
 	dir := t.TempDir()
-	var holding atomic.Bool
-	holding.Store(true)
-	release := make(chan struct{})
-	var once sync.Once
-	letGo := func() { once.Do(func() { close(release) }) }
-	a := openSlotEngine(t, dir, &holding, release)
-	defer a.Close()
-	defer letGo()
+	a, letGo := openHeldSlotEngine(t, dir)
 	b := openSlotEngine(t, dir, nil, nil)
 	defer b.Close()
 
+	a1 := trainingHog(t, a, "hog")
 	spec := resumeSpec()
-	spec.Name, spec.Epochs = "hog", 1000
-	a1, err := a.Submit(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(a1); return i.State == Running })
-	spec = resumeSpec()
 	spec.Epochs = 1
 	submit := func(e *Engine, name string) string {
 		spec.Name = name

@@ -13,6 +13,36 @@ import (
 	"poselab/nn"
 )
 
+// openHeldSlotEngine is openSlotEngine with every step held until letGo,
+// which the cleanup also calls, before the engine closes (a held step
+// would keep its run from stopping).
+func openHeldSlotEngine(t *testing.T, dir string) (e *Engine, letGo func()) {
+	t.Helper()
+	var holding atomic.Bool
+	holding.Store(true)
+	release := make(chan struct{})
+	var once sync.Once
+	letGo = func() { once.Do(func() { close(release) }) }
+	e = openSlotEngine(t, dir, &holding, release)
+	t.Cleanup(func() { e.Close() })
+	t.Cleanup(letGo)
+	return e, letGo
+}
+
+// trainingHog submits a 1000-epoch run named name (the id if "") on e and
+// waits until it trains.
+func trainingHog(t *testing.T, e *Engine, name string) string {
+	t.Helper()
+	spec := resumeSpec()
+	spec.Name, spec.Epochs = name, 1000
+	id, err := e.Submit(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := e.Run(id); return i.State == Running })
+	return id
+}
+
 // openSlotEngine opens an engine on dir that stands for one poselab
 // process: every device ("cuda" too) trains on the CPU backend, and while
 // *hold is set its steps wait for release.
@@ -54,26 +84,13 @@ func TestARunWaitsForTheTrainerOfAnotherProcess(t *testing.T) {
 	slotRetryEvery = 50 * time.Millisecond
 	defer func() { slotRetryEvery = old }()
 	dir := t.TempDir()
-	var holding atomic.Bool
-	holding.Store(true)
-	release := make(chan struct{})
-	var once sync.Once
-	letGo := func() { once.Do(func() { close(release) }) }
-	a := openSlotEngine(t, dir, &holding, release)
-	defer a.Close()
-	defer letGo() // before Close: a held step would keep the run from stopping
+	a, letGo := openHeldSlotEngine(t, dir)
 	b := openSlotEngine(t, dir, nil, nil)
 	defer b.Close()
 
-	spec := resumeSpec()
-	spec.Name, spec.Epochs = "hog", 1000
-	first, err := a.Submit(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Running })
+	first := trainingHog(t, a, "hog")
 
-	spec = resumeSpec()
+	spec := resumeSpec()
 	spec.Epochs = 1
 	second, err := b.Submit(spec)
 	if err != nil {
@@ -133,13 +150,8 @@ func TestAPausedRunKeepsItsTrainerSlot(t *testing.T) {
 	defer a.Close()
 	b := openSlotEngine(t, dir, nil, nil)
 	defer b.Close()
+	first := trainingHog(t, a, "")
 	spec := resumeSpec()
-	spec.Epochs = 1000
-	first, err := a.Submit(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Running })
 	if err := a.Pause(first); err != nil {
 		t.Fatal(err)
 	}
@@ -220,14 +232,8 @@ func TestARunThatGotTheTrainerNoLongerSaysItWaits(t *testing.T) {
 	defer b.Close()
 	defer letGo() // before Close: the setup would keep the run from stopping
 
+	hog := trainingHog(t, a, "hog")
 	spec := resumeSpec()
-	spec.Name, spec.Epochs = "hog", 1000
-	hog, err := a.Submit(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(hog); return i.State == Running })
-	spec = resumeSpec()
 	spec.Epochs = 1
 	id, err := b.Submit(spec)
 	if err != nil {
@@ -266,13 +272,8 @@ func TestARunWaitingForAPausedRunOfAnotherProcessSaysSo(t *testing.T) {
 	defer a.Close()
 	b := openSlotEngine(t, dir, nil, nil)
 	defer b.Close()
+	first := trainingHog(t, a, "")
 	spec := resumeSpec()
-	spec.Epochs = 1000
-	first, err := a.Submit(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the first run to train", time.Minute, func() bool { i, _ := a.Run(first); return i.State == Running })
 	spec.Epochs = 1
 	second, err := b.Submit(spec)
 	if err != nil {
